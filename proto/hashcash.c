@@ -1,0 +1,2 @@
+/* placeholder until implemented */
+typedef int pst_placeholder_hashcash;

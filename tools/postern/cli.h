@@ -1,0 +1,37 @@
+/* postern CLI: shared declarations. Each subcommand lives in its own
+ * cmd_*.c file and has a doc page in docs/cli/. Exit codes follow sysexits:
+ * 0 ok, 1 failure, 64 usage error (EX_USAGE); key lookups add 2/3/4. */
+#ifndef PST_CLI_H
+#define PST_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define PST_EXIT_OK 0
+#define PST_EXIT_FAIL 1
+#define PST_EXIT_NOTFOUND 2
+#define PST_EXIT_REVOKED 3
+#define PST_EXIT_EXPIRED 4
+#define PST_EXIT_USAGE 64
+
+typedef struct {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+} pst_cli_command;
+
+/* Subcommands (each returns an exit code). */
+int pst_cmd_pow(int argc, char **argv);
+
+/* Prints "postern: " + message to stderr. */
+void pst_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Parses a decimal unsigned integer in [min, max]; false on any junk. */
+bool pst_cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* Writes s as a JSON string literal (quotes and escapes included). */
+void pst_cli_json_string(FILE *out, const char *s);
+/* True when stderr is a terminal (progress lines are drawn only then, or
+ * when forced with POSTERN_PROGRESS=1). */
+bool pst_cli_progress_enabled(void);
+
+#endif

@@ -1,0 +1,46 @@
+/* postern: the command-line client. Dispatches to one cmd_*.c per command. */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "pst_config.h"
+
+static const pst_cli_command commands[] = {
+    {"pow", "mint or check a hashcash proof-of-work stamp", pst_cmd_pow},
+};
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: postern [--version] [--help] COMMAND [ARGS]\n\n"
+                 "Postern is a personal mail node. Commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nRun 'postern COMMAND --help' for the options of one command.\n"
+                 "Exit codes: 0 ok, 1 failure, 64 usage error (see docs/CLI.md).\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return PST_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return PST_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("postern %s\n", PST_VERSION);
+        return PST_EXIT_OK;
+    }
+    if (sodium_init() < 0) {
+        pst_cli_error("libsodium failed to initialise");
+        return PST_EXIT_FAIL;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    }
+    pst_cli_error("unknown command '%s'; run 'postern --help' for the list", argv[1]);
+    return PST_EXIT_USAGE;
+}
