@@ -1,0 +1,1 @@
+typedef int pst_placeholder_dht;
