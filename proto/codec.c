@@ -213,8 +213,9 @@ static int cb_map_item(pst_unpack_user *u, msgpack_object *c, msgpack_object k, 
         return cb_fail(u, PST_E_TYPE);
     for (uint32_t i = 0; i < c->via.map.size; i++) {
         const msgpack_object *pk = &c->via.map.ptr[i].key;
+        /* msgpack-c gives an empty str a NULL pointer: never memcmp it */
         if (pk->via.str.size == k.via.str.size &&
-            memcmp(pk->via.str.ptr, k.via.str.ptr, k.via.str.size) == 0)
+            (k.via.str.size == 0 || memcmp(pk->via.str.ptr, k.via.str.ptr, k.via.str.size) == 0))
             return cb_fail(u, PST_E_NONCANONICAL);
     }
     c->via.map.ptr[c->via.map.size].key = k;
@@ -376,7 +377,8 @@ int pst_r_bin_fixed(const msgpack_object *o, size_t n, uint8_t *out) {
         return PST_E_TYPE;
     if (o->via.bin.size != n)
         return o->via.bin.size > n ? PST_E_TOOBIG : PST_E_RANGE;
-    memcpy(out, o->via.bin.ptr, n);
+    if (n > 0)
+        memcpy(out, o->via.bin.ptr, n);
     return PST_OK;
 }
 
@@ -454,7 +456,8 @@ int pst_r_str_copy(const msgpack_object *o, char *out, size_t cap) {
     int rc = pst_r_str(o, cap - 1, &p, &n);
     if (rc != PST_OK)
         return rc;
-    memcpy(out, p, n);
+    if (n > 0) /* p is NULL for an empty str */
+        memcpy(out, p, n);
     out[n] = '\0';
     return PST_OK;
 }

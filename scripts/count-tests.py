@@ -8,6 +8,9 @@ import json
 import re
 import sys
 
+# A leak report is printed after Criterion has counted the test as passed and
+# does not change its exit code, so sanitizer reports are read from the log.
+SANITIZER = re.compile(r"ERROR: (LeakSanitizer|AddressSanitizer)|runtime error: ")
 SYN = re.compile(r"Synthesis: Tested: (\d+) \| Passing: (\d+) \| Failing: (\d+) \| Crashing: (\d+)")
 
 
@@ -22,6 +25,8 @@ def main() -> int:
             name = t.get("name", "?")
             out = (t.get("stdout") or "") + (t.get("stderr") or "")
             ok = t.get("result") in ("OK", "EXPECTEDFAIL")
+            if SANITIZER.search(out):
+                print(f"FAIL {tag}:{name}:sanitizer-report")
             m = SYN.findall(out)
             if m:
                 tested, passing, failing, crashing = map(int, m[-1])

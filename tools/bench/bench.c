@@ -1,1 +1,40 @@
-int main(void) { return 0; }
+/* bench: the proto benchmarks, printed as tables. A benchmark run by hand,
+ * never a timed test. The network benchmark (real posternd processes) is
+ * tools/bench/bench_network.py. */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bench.h"
+#include "bench_records.h"
+
+int main(int argc, char **argv) {
+    int want_pow = 1, want_records = 1;
+    if (argc > 1) {
+        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+            printf("usage: bench [pow|records]\n\n"
+                   "Prints the proto benchmark tables: hashcash mint rate per core and\n"
+                   "for all cores next to nettle's raw SHA-1 compression and `hashcash -s`,\n"
+                   "stamp verify time; KeyRecord decode+verify next to raw Ed25519 verify.\n"
+                   "Network figures: python3 tools/bench/bench_network.py.\n");
+            return 0;
+        }
+        want_pow = strcmp(argv[1], "pow") == 0;
+        want_records = strcmp(argv[1], "records") == 0;
+        if (!want_pow && !want_records) {
+            fprintf(stderr, "bench: unknown benchmark '%s' (pow or records)\n", argv[1]);
+            return 64;
+        }
+    }
+    if (sodium_init() < 0)
+        return 1;
+    int rc = 0;
+    if (want_pow && pst_bench_pow() != 0)
+        rc = 1;
+    if (want_records) {
+        printf("\n");
+        if (pst_bench_records() != 0)
+            rc = 1;
+    }
+    return rc;
+}

@@ -23,6 +23,10 @@ typedef struct {
 
 /* Subcommands (each returns an exit code). */
 int pst_cmd_pow(int argc, char **argv);
+int pst_cmd_init(int argc, char **argv);
+int pst_cmd_id(int argc, char **argv);
+int pst_cmd_status(int argc, char **argv);
+int pst_cmd_key(int argc, char **argv);
 
 /* Prints "postern: " + message to stderr. */
 void pst_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -4,9 +4,13 @@
 #include <string.h>
 
 #include "cli.h"
-#include "pst_config.h"
+#include "pst_build.h"
 
 static const pst_cli_command commands[] = {
+    {"init", "create your identity (keys and a revocation certificate)", pst_cmd_init},
+    {"id", "show your identity as your node publishes it", pst_cmd_id},
+    {"status", "show the running node: DHT, ports, published records, counters", pst_cmd_status},
+    {"key", "get a key by fingerprint or address, or revoke yours", pst_cmd_key},
     {"pow", "mint or check a hashcash proof-of-work stamp", pst_cmd_pow},
 };
 
@@ -16,7 +20,8 @@ static void usage(FILE *out) {
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\nRun 'postern COMMAND --help' for the options of one command.\n"
-                 "Exit codes: 0 ok, 1 failure, 64 usage error (see docs/CLI.md).\n");
+                 "Exit codes: 0 ok, 1 failure, 64 usage error; key get adds 2 not found,\n"
+                 "3 revoked, 4 expired (see docs/CLI.md).\n");
 }
 
 int main(int argc, char **argv) {

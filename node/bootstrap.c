@@ -1,0 +1,101 @@
+/* Joining the network: every seed is handed to OpenDHT (which keeps trying
+ * on its own) and pinged, so that we know whether anyone answered. When no
+ * seed answers the node says so in one line, keeps running standalone and
+ * pings again with exponential backoff until one does. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node_int.h"
+#include "pst_log.h"
+
+typedef struct {
+    pst_node *node;
+    char seed[PST_SEED_STRLEN];
+} ping_ctx;
+
+static void schedule_retry(pst_node *n);
+
+static void round_finished(pst_node *n) {
+    if (n->joined || n->stopping)
+        return;
+    if (!n->warned_alone) {
+        pst_log_warn("no seed answered (%u tried): running standalone; will retry with backoff "
+                     "and join as soon as one answers (check --seed / the seeds file and that "
+                     "the network id matches)",
+                     n->cfg.nseeds);
+        n->warned_alone = true;
+    }
+    schedule_retry(n);
+}
+
+static void on_ping(void *user, int status) {
+    ping_ctx *p = user;
+    pst_node *n = p->node;
+    n->seeds_pending--;
+    if (status == PST_OK) {
+        n->seeds_answered++;
+        if (!n->joined) {
+            n->joined = true;
+            pst_log_info("joined the network through seed %s", p->seed);
+            if (!n->stopping && n->id != NULL)
+                pst_publish_now(n); /* puts made while alone reach the network now */
+        }
+    } else {
+        pst_log_debug("seed %s did not answer: %s", p->seed, pst_strerror(status));
+    }
+    free(p);
+    if (n->seeds_pending == 0 && status != PST_E_CLOSED)
+        round_finished(n);
+}
+
+static void ping_all(pst_node *n) {
+    n->seeds_answered = 0;
+    for (unsigned i = 0; i < n->cfg.nseeds; i++) {
+        char host[PST_SEED_STRLEN], port[8];
+        if (pst_config_split_hostport(n->cfg.seeds[i], host, sizeof host, port, sizeof port) !=
+            PST_OK)
+            continue;
+        (void)pst_dht_bootstrap(&n->dht, host, port);
+        ping_ctx *p = calloc(1, sizeof *p);
+        if (p == NULL)
+            continue;
+        p->node = n;
+        snprintf(p->seed, sizeof p->seed, "%s", n->cfg.seeds[i]);
+        if (pst_dht_ping(&n->dht, host, port, on_ping, p) != PST_OK) {
+            free(p);
+            continue;
+        }
+        n->seeds_pending++;
+    }
+    if (n->seeds_pending == 0)
+        round_finished(n);
+}
+
+static void on_retry(uv_timer_t *t) {
+    pst_node *n = t->data;
+    if (!n->joined && !n->stopping && n->seeds_pending == 0)
+        ping_all(n);
+}
+
+static void schedule_retry(pst_node *n) {
+    uint32_t wait = n->bootstrap_backoff_ms;
+    n->bootstrap_backoff_ms =
+        wait * 2 > PST_BOOTSTRAP_BACKOFF_MAX_MS ? PST_BOOTSTRAP_BACKOFF_MAX_MS : wait * 2;
+    pst_log_debug("next bootstrap attempt in %u ms", wait);
+    uv_timer_start(&n->bootstrap_timer, on_retry, wait, 0);
+}
+
+void pst_bootstrap_start(pst_node *n) {
+    uv_timer_init(n->loop, &n->bootstrap_timer);
+    n->bootstrap_timer.data = n;
+    pst_node_handle_ref(n);
+    n->bootstrap_backoff_ms = PST_BOOTSTRAP_BACKOFF_MIN_MS;
+    if (n->cfg.nseeds == 0) {
+        pst_log_info("no seeds configured: running standalone; other nodes can bootstrap from "
+                     "this one");
+        n->joined = true;
+        return;
+    }
+    ping_all(n);
+}

@@ -1,0 +1,209 @@
+/* Control commands other than key lookups: id, status, key-revoke. Each
+ * builds a value tree that the CLI prints as text or as JSON. */
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node_int.h"
+#include "pst_log.h"
+#include "pst_build.h"
+
+void pst_reply_error(pst_node_reply_cb reply, void *user, uint64_t id, int status, const char *fmt,
+                     ...) {
+    pst_ctrl_response resp;
+    memset(&resp, 0, sizeof resp);
+    resp.id = id;
+    resp.status = status > 0 ? (uint64_t)status : 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(resp.error, sizeof resp.error, fmt, ap);
+    va_end(ap);
+    reply(user, &resp);
+}
+
+void pst_reply_ok(pst_node_reply_cb reply, void *user, uint64_t id, uint64_t status,
+                  pst_value *body) {
+    pst_ctrl_response resp;
+    memset(&resp, 0, sizeof resp);
+    resp.id = id;
+    resp.status = status;
+    resp.body = body;
+    reply(user, &resp);
+}
+
+static void add_identity(pst_node *n, pst_value *b) {
+    pst_value_add_str(b, "fingerprint", n->fingerprint);
+    pst_value_add_bin(b, "encryption_key", n->id->box_pk, sizeof n->id->box_pk);
+    if (n->id->has_rev_pk) {
+        char fp[PST_FINGERPRINT_STRLEN + 1];
+        pst_fingerprint_format(n->id->rev_pk, fp);
+        pst_value_add_str(b, "revocation_key", fp);
+    }
+    pst_value *a = pst_value_add_array(b, "addresses");
+    for (unsigned i = 0; i < n->n_addresses; i++)
+        pst_value_add_str(a, NULL, n->addresses[i]);
+    pst_value *e = pst_value_add_array(b, "endpoints");
+    pst_value_add_str(e, NULL, n->endpoint);
+    pst_value_add_uint(b, "pow_bits", n->cfg.pow_bits);
+    pst_value_add_uint(b, "seq", n->own_seq);
+    pst_value_add_bool(b, "revoked", n->revoked);
+}
+
+static void send_body(pst_node_reply_cb reply, void *user, pst_value *b) {
+    int err = pst_value_error(b);
+    if (err != PST_OK)
+        pst_reply_error(reply, user, 0, 1, "cannot build the answer: %s", pst_strerror(err));
+    else
+        pst_reply_ok(reply, user, 0, 0, b);
+    pst_value_free(b);
+}
+
+void pst_node_cmd_id(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                     void *user) {
+    (void)req;
+    if (n->id == NULL) {
+        pst_reply_error(reply, user, 0, 1, "%s", pst_strerror(PST_E_NOKEY));
+        return;
+    }
+    pst_value *b = pst_value_new_map();
+    add_identity(n, b);
+    send_body(reply, user, b);
+}
+
+static const char *kind_name(int kind) {
+    switch (kind) {
+    case PST_PUB_KEYREC:
+        return "key_record";
+    case PST_PUB_ADDRCLAIM:
+        return "address_claim";
+    case PST_PUB_REVOCATION:
+        return "revocation";
+    default:
+        return "other";
+    }
+}
+
+static int on_published(const pst_store_published_row *row, void *user) {
+    pst_value *arr = user;
+    pst_value *e = pst_value_add_map(arr, NULL);
+    char hex[PST_SLOT_HEX_STRLEN + 1];
+    pst_slot_hex(row->slot, hex);
+    pst_value_add_str(e, "kind", kind_name(row->kind));
+    pst_value_add_str(e, "slot", hex);
+    pst_value_add_uint(e, "seq", row->seq);
+    pst_value_add_uint(e, "signed_at", row->stored);
+    pst_value_add_uint(e, "last_put", row->published);
+    uint64_t now = pst_now();
+    pst_value_add_uint(e, "age_s", now > row->published ? now - row->published : 0);
+    return 0;
+}
+
+void pst_node_cmd_status(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                         void *user) {
+    (void)req;
+    struct pst_dht_stats ds;
+    pst_dht_stats(&n->dht, &ds);
+    pst_value *b = pst_value_new_map();
+    pst_value_add_str(b, "version", PST_VERSION);
+    pst_value_add_uint(b, "uptime_s", pst_now() - n->started_at);
+    if (n->id != NULL) {
+        pst_value_add_str(b, "fingerprint", n->fingerprint);
+        pst_value_add_bool(b, "revoked", n->revoked);
+    }
+    pst_value *d = pst_value_add_map(b, "dht");
+    pst_value_add_str(d, "node_id", ds.node_id);
+    pst_value_add_uint(d, "network", ds.network_id);
+    pst_value_add_uint(d, "port4", ds.port4);
+    pst_value_add_uint(d, "port6", ds.port6);
+    pst_value_add_bool(d, "joined", n->joined);
+    /* OpenDHT's C API exposes no routing-table counts: seeds that answered
+     * our last ping are "good", the others "dubious". */
+    pst_value_add_uint(d, "seeds", n->cfg.nseeds);
+    pst_value_add_uint(d, "seeds_good", n->seeds_answered);
+    pst_value_add_uint(d, "seeds_dubious", n->cfg.nseeds - n->seeds_answered);
+    pst_value_add_uint(d, "values_received", ds.values_received);
+    pst_value_add_uint(d, "values_dropped_oversize", ds.values_dropped_oversize);
+    pst_value_add_uint(d, "gets_ok", ds.gets_ok);
+    pst_value_add_uint(d, "gets_failed", ds.gets_failed + ds.gets_timed_out);
+    pst_value_add_uint(d, "puts_ok", ds.puts_ok);
+    pst_value_add_uint(d, "puts_failed", ds.puts_failed + ds.puts_timed_out);
+    pst_value_add_uint(d, "listens", ds.listens_active);
+    pst_value *p = pst_value_add_map(b, "ports");
+    pst_value_add_uint(p, "dht", ds.port4);
+    pst_value_add_uint(p, "fetch", n->fetch_port);
+    pst_value *pubs = pst_value_add_array(b, "published");
+    if (n->id != NULL)
+        (void)pst_store_published_list(n->store, on_published, pubs);
+    pst_value *c = pst_value_add_map(b, "counters");
+    for (unsigned i = 0; i < n->n_counters; i++)
+        pst_value_add_uint(c, n->counters[i].name, n->counters[i].value);
+    send_body(reply, user, b);
+}
+
+/* ---- key-revoke [hex of a Revocation record] ------------------------------ */
+
+typedef struct {
+    pst_node *node;
+    pst_node_reply_cb reply;
+    void *user;
+    uint8_t pk[32];
+} revoke_ctx;
+
+static void on_revocation_put(void *user, int status) {
+    revoke_ctx *r = user;
+    pst_value *b = pst_value_new_map();
+    char fp[PST_FINGERPRINT_STRLEN + 1];
+    pst_fingerprint_format(r->pk, fp);
+    pst_value_add_str(b, "fingerprint", fp);
+    pst_value_add_str(b, "status", "revoked");
+    pst_value_add_bool(b, "published", status == PST_OK);
+    if (status != PST_OK)
+        pst_value_add_str(b, "warning",
+                          "no DHT node confirmed the put yet; the node keeps re-publishing it");
+    send_body(r->reply, r->user, b);
+    free(r);
+}
+
+void pst_node_cmd_revoke(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                         void *user) {
+    uint8_t bytes[PST_RECORD_MAX];
+    size_t len = 0;
+    if (req->n_args != 1 || sodium_hex2bin(bytes, sizeof bytes, req->args[0], strlen(req->args[0]),
+                                           NULL, &len, NULL) != 0) {
+        pst_reply_error(reply, user, 0, 64,
+                        "key-revoke takes one argument: the revocation "
+                        "record in hex");
+        return;
+    }
+    pst_revocation rev;
+    int rc = pst_revocation_decode(bytes, len, &rev);
+    if (rc == PST_OK)
+        rc = pst_revocation_verify(&rev, pst_now());
+    if (rc != PST_OK) {
+        pst_reply_error(reply, user, 0, 1, "the revocation is not valid: %s", pst_strerror(rc));
+        return;
+    }
+    rc = pst_store_revocation_put(n->store, rev.revoked_key, bytes, len, rev.created, pst_now());
+    if (rc != PST_OK && rc != PST_E_EXISTS) {
+        pst_reply_error(reply, user, 0, 1, "cannot store the revocation: %s",
+                        pst_store_last_error(n->store));
+        return;
+    }
+    revoke_ctx *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        pst_reply_error(reply, user, 0, 1, "out of memory");
+        return;
+    }
+    r->node = n;
+    r->reply = reply;
+    r->user = user;
+    memcpy(r->pk, rev.revoked_key, 32);
+    char fp[PST_FINGERPRINT_STRLEN + 1];
+    pst_fingerprint_format(rev.revoked_key, fp);
+    pst_log_info("publishing the revocation of %s", fp);
+    rc = pst_publish_revocation(n, bytes, len, on_revocation_put, r);
+    if (rc != PST_OK)
+        on_revocation_put(r, rc);
+}

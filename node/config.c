@@ -1,0 +1,329 @@
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "pst_config.h"
+#include "pst_error.h"
+
+void pst_config_defaults(pst_node_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->network = PST_NETWORK_PUBLIC;
+    cfg->log_level = PST_LOG_INFO;
+    cfg->pow_bits = PST_DEFAULT_POW_BITS;
+    snprintf(cfg->advertise, sizeof cfg->advertise, "auto");
+    cfg->republish_s = PST_DEFAULT_REPUBLISH_S;
+    cfg->record_lifetime_s = PST_DEFAULT_RECORD_LIFETIME_S;
+    cfg->default_seeds = true;
+}
+
+void pst_config_flags_init(pst_config_flags *f) {
+    memset(f, 0, sizeof *f);
+    pst_config_defaults(&f->values);
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
+    if (s == NULL || *s == '\0' || *s == '-')
+        return PST_E_INVAL;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 0); /* accepts 0x... for network ids */
+    if (errno != 0 || *end != '\0' || v > max)
+        return PST_E_INVAL;
+    *out = v;
+    return PST_OK;
+}
+
+static int parse_bool(const char *s, bool *out) {
+    if (!strcasecmp(s, "1") || !strcasecmp(s, "yes") || !strcasecmp(s, "true") ||
+        !strcasecmp(s, "on")) {
+        *out = true;
+        return PST_OK;
+    }
+    if (!strcasecmp(s, "0") || !strcasecmp(s, "no") || !strcasecmp(s, "false") ||
+        !strcasecmp(s, "off")) {
+        *out = false;
+        return PST_OK;
+    }
+    return PST_E_INVAL;
+}
+
+int pst_config_split_hostport(const char *s, char *host, size_t hostcap, char *port,
+                              size_t portcap) {
+    const char *colon;
+    const char *h = s;
+    size_t hlen;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':')
+            return PST_E_INVAL;
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL)
+            return PST_E_INVAL;
+        hlen = (size_t)(colon - s);
+        if (memchr(s, ':', hlen) != NULL) /* bare IPv6 needs brackets */
+            return PST_E_INVAL;
+    }
+    uint64_t p;
+    if (hlen == 0 || hlen >= hostcap || parse_u64(colon + 1, 65535, &p) != PST_OK || p == 0 ||
+        strlen(colon + 1) >= portcap)
+        return PST_E_INVAL;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    snprintf(port, portcap, "%s", colon + 1);
+    return PST_OK;
+}
+
+int pst_config_add_seed(pst_node_config *cfg, const char *seed) {
+    char host[PST_SEED_STRLEN], port[8];
+    if (strlen(seed) >= PST_SEED_STRLEN ||
+        pst_config_split_hostport(seed, host, sizeof host, port, sizeof port) != PST_OK)
+        return PST_E_INVAL;
+    for (unsigned i = 0; i < cfg->nseeds; i++)
+        if (strcmp(cfg->seeds[i], seed) == 0)
+            return PST_OK;
+    if (cfg->nseeds >= PST_SEEDS_MAX)
+        return PST_E_BUSY;
+    snprintf(cfg->seeds[cfg->nseeds++], PST_SEED_STRLEN, "%s", seed);
+    return PST_OK;
+}
+
+/* One setting by name, shared by the INI file and the flags. */
+static int apply_setting(pst_node_config *cfg, const char *name, const char *value, char *err,
+                         size_t errcap) {
+    uint64_t v;
+    bool b;
+    if (!strcmp(name, "port") || !strcmp(name, "fetch-port") || !strcmp(name, "fetch_port")) {
+        if (parse_u64(value, 65535, &v) != PST_OK) {
+            snprintf(err, errcap, "%s must be a port number 0-65535 (0 = any free port)", name);
+            return PST_E_INVAL;
+        }
+        if (!strcmp(name, "port"))
+            cfg->port = (uint16_t)v;
+        else
+            cfg->fetch_port = (uint16_t)v;
+    } else if (!strcmp(name, "network")) {
+        if (parse_u64(value, UINT32_MAX, &v) != PST_OK) {
+            snprintf(err, errcap, "network must be a 32-bit number (decimal or 0x hex)");
+            return PST_E_INVAL;
+        }
+        cfg->network = (uint32_t)v;
+    } else if (!strcmp(name, "seed")) {
+        int rc = pst_config_add_seed(cfg, value);
+        if (rc != PST_OK) {
+            snprintf(err, errcap, "seed '%s' must be HOST:PORT (IPv6 as [ADDR]:PORT)%s", value,
+                     rc == PST_E_BUSY ? "; too many seeds" : "");
+            return PST_E_INVAL;
+        }
+    } else if (!strcmp(name, "seeds-file") || !strcmp(name, "seeds_file")) {
+        snprintf(cfg->seeds_file, sizeof cfg->seeds_file, "%s", value);
+    } else if (!strcmp(name, "log-level") || !strcmp(name, "log_level")) {
+        if (pst_log_parse_level(value, &cfg->log_level) != PST_OK) {
+            snprintf(err, errcap, "log level must be error, warn, info or debug");
+            return PST_E_INVAL;
+        }
+    } else if (!strcmp(name, "peer-discovery") || !strcmp(name, "peer_discovery")) {
+        if (parse_bool(value, &b) != PST_OK) {
+            snprintf(err, errcap, "%s must be yes or no", name);
+            return PST_E_INVAL;
+        }
+        cfg->peer_discovery = b;
+    } else if (!strcmp(name, "default-seeds") || !strcmp(name, "default_seeds")) {
+        if (parse_bool(value, &b) != PST_OK) {
+            snprintf(err, errcap, "%s must be yes or no", name);
+            return PST_E_INVAL;
+        }
+        cfg->default_seeds = b;
+    } else if (!strcmp(name, "pow-bits") || !strcmp(name, "pow_bits")) {
+        if (parse_u64(value, 40, &v) != PST_OK) {
+            snprintf(err, errcap, "pow bits must be 0-40");
+            return PST_E_INVAL;
+        }
+        cfg->pow_bits = (unsigned)v;
+    } else if (!strcmp(name, "advertise")) {
+        if (strlen(value) == 0 || strlen(value) >= sizeof cfg->advertise) {
+            snprintf(err, errcap, "advertise must be a host name or address, or auto");
+            return PST_E_INVAL;
+        }
+        snprintf(cfg->advertise, sizeof cfg->advertise, "%s", value);
+    } else if (!strcmp(name, "republish") || !strcmp(name, "republish_s")) {
+        if (parse_u64(value, 590, &v) != PST_OK || v < 1) {
+            snprintf(err, errcap,
+                     "republish must be 1-590 seconds (OpenDHT expires values at 600)");
+            return PST_E_INVAL;
+        }
+        cfg->republish_s = (uint32_t)v;
+    } else if (!strcmp(name, "record-lifetime") || !strcmp(name, "record_lifetime")) {
+        if (parse_u64(value, 30u * 86400u, &v) != PST_OK || v < 600) {
+            snprintf(err, errcap, "record lifetime must be 600 s to 30 days");
+            return PST_E_INVAL;
+        }
+        cfg->record_lifetime_s = (uint32_t)v;
+    } else {
+        return PST_E_NOTFOUND;
+    }
+    return PST_OK;
+}
+
+int pst_config_flag(pst_config_flags *f, const char *name, const char *value, char *err,
+                    size_t errcap) {
+    if (!strcmp(name, "home")) {
+        snprintf(f->values.home, sizeof f->values.home, "%s", value);
+        f->home = true;
+        return PST_OK;
+    }
+    int rc = apply_setting(&f->values, name, value, err, errcap);
+    if (rc != PST_OK)
+        return rc;
+    if (!strcmp(name, "port"))
+        f->port = true;
+    else if (!strcmp(name, "fetch-port"))
+        f->fetch_port = true;
+    else if (!strcmp(name, "network"))
+        f->network = true;
+    else if (!strcmp(name, "seed"))
+        f->seeds = true;
+    else if (!strcmp(name, "seeds-file"))
+        f->seeds_file = true;
+    else if (!strcmp(name, "log-level"))
+        f->log_level = true;
+    else if (!strcmp(name, "peer-discovery"))
+        f->peer_discovery = true;
+    else if (!strcmp(name, "advertise"))
+        f->advertise = true;
+    else if (!strcmp(name, "pow-bits"))
+        f->pow_bits = true;
+    else if (!strcmp(name, "republish"))
+        f->republish = true;
+    return PST_OK;
+}
+
+typedef struct {
+    pst_node_config *cfg;
+    char *err;
+    size_t errcap;
+    const char *path;
+    int rc;
+} ini_ctx;
+
+/* inih as packaged is built without line numbers in the handler: it returns
+ * the line of the first rejected setting, and we add it to the message. */
+static int on_ini_setting(void *user, const char *section, const char *name, const char *value) {
+    ini_ctx *c = user;
+    char why[256] = "";
+    /* Settings may sit at the top or in a [node] section. */
+    if (section[0] != '\0' && strcmp(section, "node") != 0) {
+        snprintf(c->err, c->errcap, "unknown section [%s] (use [node] or none)", section);
+        c->rc = PST_E_INVAL;
+        return 0;
+    }
+    int rc = apply_setting(c->cfg, name, value, why, sizeof why);
+    if (rc == PST_E_NOTFOUND) {
+        snprintf(c->err, c->errcap, "unknown setting '%s' (see docs/CONFIG.md)", name);
+        c->rc = PST_E_INVAL;
+        return 0;
+    }
+    if (rc != PST_OK) {
+        snprintf(c->err, c->errcap, "%s", why);
+        c->rc = rc;
+        return 0;
+    }
+    return 1;
+}
+
+static int load_seeds_file(pst_node_config *cfg, const char *path, char *err, size_t errcap) {
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, errcap, "cannot open seeds file %s: %s", path, strerror(errno));
+        return PST_E_IO;
+    }
+    char line[512];
+    int lineno = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        lineno++;
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        char *end = p + strcspn(p, "#\r\n");
+        while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        *end = '\0';
+        if (*p == '\0')
+            continue;
+        if (pst_config_add_seed(cfg, p) != PST_OK) {
+            snprintf(err, errcap, "%s:%d: seed '%s' must be HOST:PORT", path, lineno, p);
+            fclose(f);
+            return PST_E_INVAL;
+        }
+    }
+    fclose(f);
+    return PST_OK;
+}
+
+int pst_config_load(pst_node_config *cfg, const pst_config_flags *flags, char *err, size_t errcap) {
+    pst_config_defaults(cfg);
+    int rc = pst_home_resolve(flags->home ? flags->values.home : NULL, cfg->home, sizeof cfg->home);
+    if (rc != PST_OK) {
+        snprintf(err, errcap, "cannot find a home directory: set --home, POSTERN_HOME or HOME");
+        return rc;
+    }
+    char path[PST_PATH_MAX];
+    if (pst_home_path(cfg->home, PST_FILE_CONFIG, path, sizeof path) != PST_OK)
+        return PST_E_NOSPACE;
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+        char why[512] = "";
+        ini_ctx c = {cfg, why, sizeof why, path, PST_OK};
+        int line = ini_parse_file(f, on_ini_setting, &c);
+        fclose(f);
+        if (c.rc != PST_OK) {
+            snprintf(err, errcap, "%s:%d: %s", path, line, why);
+            return c.rc;
+        }
+        if (line != 0) {
+            snprintf(err, errcap, "%s:%d: syntax error", path, line);
+            return PST_E_INVAL;
+        }
+    }
+    const pst_node_config *v = &flags->values;
+    if (flags->port)
+        cfg->port = v->port;
+    if (flags->fetch_port)
+        cfg->fetch_port = v->fetch_port;
+    if (flags->network)
+        cfg->network = v->network;
+    if (flags->log_level)
+        cfg->log_level = v->log_level;
+    if (flags->peer_discovery)
+        cfg->peer_discovery = v->peer_discovery;
+    if (flags->advertise)
+        snprintf(cfg->advertise, sizeof cfg->advertise, "%s", v->advertise);
+    if (flags->pow_bits)
+        cfg->pow_bits = v->pow_bits;
+    if (flags->republish)
+        cfg->republish_s = v->republish_s;
+    if (flags->seeds_file)
+        snprintf(cfg->seeds_file, sizeof cfg->seeds_file, "%s", v->seeds_file);
+    for (unsigned i = 0; i < v->nseeds; i++) {
+        if (pst_config_add_seed(cfg, v->seeds[i]) != PST_OK) {
+            snprintf(err, errcap, "too many seeds (at most %d)", PST_SEEDS_MAX);
+            return PST_E_INVAL;
+        }
+    }
+    if (cfg->seeds_file[0] != '\0') {
+        rc = load_seeds_file(cfg, cfg->seeds_file, err, errcap);
+        if (rc != PST_OK)
+            return rc;
+    }
+    /* The built-in seed belongs to the public network only: a private
+     * network never leaks a bootstrap packet to the internet. */
+    if (cfg->network == PST_NETWORK_PUBLIC && cfg->default_seeds)
+        (void)pst_config_add_seed(cfg, PST_DEFAULT_SEED);
+    return PST_OK;
+}

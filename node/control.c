@@ -1,0 +1,307 @@
+/* The control socket: DIR/control.sock, mode 0600 inside a 0700 home, so
+ * only the owner's CLI can talk to the node. Frames are a 4-byte big-endian
+ * length and a msgpack envelope (proto/pst_envelope.h). A bad frame gets an
+ * error reply and the connection is closed; the node keeps running. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "node_int.h"
+#include "pst_fetch.h"
+#include "pst_log.h"
+
+#define PST_CTRL_CONNS_MAX 32u
+#define PST_CTRL_IDLE_MS 60000u
+
+typedef struct ctrl_conn ctrl_conn;
+
+struct pst_ctrl_server {
+    pst_node *node;
+    uv_pipe_t pipe;
+    char path[PST_PATH_MAX];
+    unsigned conns;
+    bool closing;
+    ctrl_conn *head; /* open connections, closed with the server */
+};
+
+struct ctrl_conn {
+    pst_ctrl_server *srv;
+    uv_pipe_t pipe;
+    uv_timer_t idle;
+    uint8_t hdr[PST_FRAME_HEADER_BYTES];
+    size_t hdr_have;
+    uint8_t *body; /* PST_CTRL_FRAME_MAX cap, allocated per frame */
+    uint32_t body_len;
+    uint32_t body_have;
+    ctrl_conn *prev, *next;
+    int refs;     /* handles open + replies pending */
+    bool closing; /* no more reads or writes */
+    bool busy;    /* a request is being answered: one at a time */
+};
+
+typedef struct {
+    uv_write_t req;
+    ctrl_conn *conn;
+    uint8_t *buf;
+    bool close_after;
+} ctrl_write;
+
+static void conn_unref(ctrl_conn *c) {
+    if (--c->refs == 0) {
+        free(c->body);
+        free(c);
+    }
+}
+
+static void on_conn_handle_closed(uv_handle_t *h) { conn_unref(h->data); }
+
+static void conn_close(ctrl_conn *c) {
+    if (c->closing)
+        return;
+    c->closing = true;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->srv->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->srv->conns--; /* the server may be gone before a pending reply ends */
+    uv_timer_stop(&c->idle);
+    uv_close((uv_handle_t *)&c->pipe, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->idle, on_conn_handle_closed);
+}
+
+static void on_written(uv_write_t *req, int status) {
+    ctrl_write *w = (ctrl_write *)req;
+    ctrl_conn *c = w->conn;
+    free(w->buf);
+    if (status < 0 || w->close_after)
+        conn_close(c);
+    free(w);
+    conn_unref(c);
+}
+
+static void send_response(ctrl_conn *c, const pst_ctrl_response *resp, bool close_after) {
+    if (c->closing)
+        return;
+    uint8_t *buf = malloc(PST_FRAME_HEADER_BYTES + PST_CTRL_FRAME_MAX);
+    size_t len = 0;
+    int rc =
+        buf ? pst_ctrl_response_encode(resp, buf + PST_FRAME_HEADER_BYTES, PST_CTRL_FRAME_MAX, &len)
+            : PST_E_NOMEM;
+    if (rc != PST_OK && buf != NULL) {
+        /* the body did not fit or broke a limit: say so instead */
+        pst_ctrl_response err;
+        memset(&err, 0, sizeof err);
+        err.id = resp->id;
+        err.status = 1;
+        snprintf(err.error, sizeof err.error, "the node could not encode its answer: %s",
+                 pst_strerror(rc));
+        rc = pst_ctrl_response_encode(&err, buf + PST_FRAME_HEADER_BYTES, PST_CTRL_FRAME_MAX, &len);
+    }
+    ctrl_write *w = calloc(1, sizeof *w);
+    if (rc != PST_OK || w == NULL) {
+        free(buf);
+        free(w);
+        conn_close(c);
+        return;
+    }
+    pst_frame_header_write((uint32_t)len, buf);
+    w->conn = c;
+    w->buf = buf;
+    w->close_after = close_after;
+    uv_buf_t b = uv_buf_init((char *)buf, (unsigned)(len + PST_FRAME_HEADER_BYTES));
+    c->refs++;
+    if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, on_written) != 0) {
+        free(buf);
+        free(w);
+        conn_unref(c);
+        conn_close(c);
+    }
+}
+
+static void bad_frame(ctrl_conn *c, const char *why) {
+    uv_read_stop((uv_stream_t *)&c->pipe);
+    c->busy = true; /* nothing more is read or answered on this connection */
+    pst_counter_rejected(c->srv->node, "control", "bad_frame");
+    pst_ctrl_response resp;
+    memset(&resp, 0, sizeof resp);
+    resp.status = 1;
+    snprintf(resp.error, sizeof resp.error, "bad request: %s", why);
+    send_response(c, &resp, true);
+}
+
+static void on_reply(void *user, const pst_ctrl_response *resp) {
+    ctrl_conn *c = user;
+    c->busy = false;
+    send_response(c, resp, false);
+    conn_unref(c);
+}
+
+static void handle_frame(ctrl_conn *c) {
+    pst_ctrl_request *req = malloc(sizeof *req);
+    if (req == NULL) {
+        bad_frame(c, "out of memory");
+        return;
+    }
+    int rc = pst_ctrl_request_decode(c->body, c->body_len, req);
+    free(c->body);
+    c->body = NULL;
+    if (rc != PST_OK) {
+        free(req);
+        bad_frame(c, pst_strerror(rc));
+        return;
+    }
+    c->busy = true;
+    c->refs++;
+    pst_node_request(c->srv->node, req, on_reply, c);
+    free(req);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    (void)h;
+    static char slab[65536]; /* the loop is single-threaded: one read at a time */
+    (void)suggested;
+    *buf = uv_buf_init(slab, sizeof slab);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+    ctrl_conn *c = s->data;
+    if (nread < 0) {
+        conn_close(c);
+        return;
+    }
+    uv_timer_again(&c->idle);
+    const uint8_t *p = (const uint8_t *)buf->base;
+    size_t left = (size_t)nread;
+    while (left > 0 && !c->closing) {
+        if (c->busy) { /* one request at a time: a pipelining client is broken */
+            bad_frame(c, "a second request arrived before the first was answered");
+            return;
+        }
+        if (c->hdr_have < sizeof c->hdr) {
+            size_t take = sizeof c->hdr - c->hdr_have;
+            take = take < left ? take : left;
+            memcpy(c->hdr + c->hdr_have, p, take);
+            c->hdr_have += take;
+            p += take;
+            left -= take;
+            if (c->hdr_have < sizeof c->hdr)
+                return;
+            int rc = pst_frame_header_parse(c->hdr, PST_CTRL_FRAME_MAX, &c->body_len);
+            if (rc != PST_OK) {
+                bad_frame(c, "frame length is zero or over the 1 MiB limit");
+                return;
+            }
+            c->body = malloc(c->body_len);
+            c->body_have = 0;
+            if (c->body == NULL) {
+                bad_frame(c, "out of memory");
+                return;
+            }
+        }
+        size_t take = c->body_len - c->body_have;
+        take = take < left ? take : left;
+        memcpy(c->body + c->body_have, p, take);
+        c->body_have += (uint32_t)take;
+        p += take;
+        left -= take;
+        if (c->body_have == c->body_len) {
+            c->hdr_have = 0;
+            handle_frame(c);
+        }
+    }
+}
+
+static void on_idle(uv_timer_t *t) {
+    ctrl_conn *c = t->data;
+    if (!c->busy)
+        conn_close(c);
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+    pst_ctrl_server *srv = server->data;
+    if (status < 0 || srv->closing)
+        return;
+    ctrl_conn *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return;
+    c->srv = srv;
+    uv_pipe_init(srv->node->loop, &c->pipe, 0);
+    uv_timer_init(srv->node->loop, &c->idle);
+    c->pipe.data = c;
+    c->idle.data = c;
+    c->refs = 2; /* the two handles */
+    srv->conns++;
+    c->next = srv->head;
+    if (srv->head)
+        srv->head->prev = c;
+    srv->head = c;
+    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (srv->conns > PST_CTRL_CONNS_MAX) {
+        pst_counter_rejected(srv->node, "control", "too_many_connections");
+        conn_close(c);
+        return;
+    }
+    uv_timer_start(&c->idle, on_idle, PST_CTRL_IDLE_MS, PST_CTRL_IDLE_MS);
+    uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+}
+
+static void on_failed_server_closed(uv_handle_t *h) { free(h->data); }
+
+int pst_ctrl_server_start(pst_node *n, char *err, size_t errcap) {
+    pst_ctrl_server *srv = calloc(1, sizeof *srv);
+    if (srv == NULL)
+        return PST_E_NOMEM;
+    srv->node = n;
+    if (pst_home_path(n->cfg.home, PST_FILE_CONTROL, srv->path, sizeof srv->path) != PST_OK) {
+        free(srv);
+        snprintf(err, errcap, "home path too long");
+        return PST_E_NOSPACE;
+    }
+    /* the lock file guarantees no other node owns this home: a socket file
+     * left by a crash is stale */
+    unlink(srv->path);
+    uv_pipe_init(n->loop, &srv->pipe, 0);
+    srv->pipe.data = srv;
+    mode_t old = umask(0077); /* created 0600 from the start: no window */
+    int rc = uv_pipe_bind(&srv->pipe, srv->path);
+    umask(old);
+    if (rc == 0)
+        rc = chmod(srv->path, 0600) == 0 ? 0 : UV_EPERM;
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&srv->pipe, 16, on_connection);
+    if (rc != 0) {
+        snprintf(err, errcap, "cannot listen on %s: %s", srv->path, uv_strerror(rc));
+        srv->closing = true;
+        uv_close((uv_handle_t *)&srv->pipe, on_failed_server_closed);
+        return PST_E_IO;
+    }
+    n->ctrl = srv;
+    pst_node_handle_ref(n);
+    return PST_OK;
+}
+
+static void on_server_closed(uv_handle_t *h) {
+    pst_ctrl_server *srv = h->data;
+    pst_node *n = srv->node;
+    unlink(srv->path);
+    free(srv);
+    n->ctrl = NULL;
+    pst_node_handle_unref(n);
+}
+
+void pst_ctrl_server_stop(pst_node *n) {
+    pst_ctrl_server *srv = n->ctrl;
+    if (srv == NULL || srv->closing)
+        return;
+    srv->closing = true;
+    while (srv->head != NULL)
+        conn_close(srv->head);
+    uv_close((uv_handle_t *)&srv->pipe, on_server_closed);
+}

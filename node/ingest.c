@@ -1,0 +1,255 @@
+/* Every value that comes out of the DHT passes through here. Anyone can put
+ * anything at any slot, so the order is cheapest first: size cap, record
+ * type, strict decode, slot match, signature and time, revocation, then the
+ * sequence rule in the store. Each rejection is counted by slot and reason. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node_int.h"
+#include "pst_log.h"
+#include "pst_record.h"
+
+const char *pst_slot_kind_name(pst_slot_kind kind) {
+    switch (kind) {
+    case PST_SLOT_KEY:
+        return "key";
+    case PST_SLOT_ADDRESS:
+        return "address";
+    case PST_SLOT_INBOX:
+        return "inbox";
+    case PST_SLOT_VOUCH:
+        return "vouch";
+    }
+    return "unknown";
+}
+
+/* "PST_E_NONCANONICAL" -> "noncanonical": stable counter names. */
+static const char *reason_of(int err, char *buf, size_t cap) {
+    const char *name = pst_err_name(err);
+    if (strncmp(name, "PST_E_", 6) == 0)
+        name += 6;
+    size_t i = 0;
+    for (; name[i] && i + 1 < cap; i++)
+        buf[i] = (char)tolower((unsigned char)name[i]);
+    buf[i] = '\0';
+    return buf;
+}
+
+static int reject(pst_node *n, pst_slot_kind kind, int err) {
+    char buf[40];
+    pst_counter_rejected(n, pst_slot_kind_name(kind), reason_of(err, buf, sizeof buf));
+    return err;
+}
+
+static int reject_named(pst_node *n, pst_slot_kind kind, int err, const char *reason) {
+    pst_counter_rejected(n, pst_slot_kind_name(kind), reason);
+    return err;
+}
+
+static int check_frame(pst_node *n, pst_slot_kind kind, const uint8_t *val, size_t len,
+                       pst_rec_type *type) {
+    if (len > PST_DHT_VALUE_MAX)
+        return reject_named(n, kind, PST_E_TOOBIG, "oversize");
+    int rc = pst_record_peek_type(val, len, type);
+    if (rc != PST_OK)
+        return reject(n, kind, rc);
+    return PST_OK;
+}
+
+static int ingest_revocation(pst_node *n, const uint8_t pk[32], const uint8_t *val, size_t len,
+                             pst_revocation *out) {
+    pst_revocation rev;
+    int rc = pst_revocation_decode(val, len, &rev);
+    if (rc != PST_OK)
+        return reject(n, PST_SLOT_KEY, rc);
+    if (memcmp(rev.revoked_key, pk, 32) != 0)
+        return reject_named(n, PST_SLOT_KEY, PST_E_MISMATCH, "slot_mismatch");
+    rc = pst_revocation_verify(&rev, pst_now());
+    if (rc != PST_OK)
+        return reject(n, PST_SLOT_KEY, rc);
+    rc = pst_store_revocation_put(n->store, pk, val, len, rev.created, pst_now());
+    if (rc == PST_OK) {
+        char fp[PST_FINGERPRINT_STRLEN + 1];
+        pst_fingerprint_format(pk, fp);
+        pst_counter_add(n, "accepted.revocation", 1);
+        pst_log_info("key %s is revoked (reason %llu): stored for good and re-published", fp,
+                     (unsigned long long)rev.reason);
+        if (n->id != NULL && memcmp(pk, n->id->sign_pk, 32) == 0)
+            n->revoked = true;
+    } else if (rc != PST_E_EXISTS) {
+        pst_log_warn("cannot store a revocation: %s", pst_store_last_error(n->store));
+        return rc;
+    }
+    if (out)
+        *out = rev;
+    return PST_OK;
+}
+
+int pst_ingest_key_value(pst_node *n, const uint8_t pk[32], const uint8_t *val, size_t len,
+                         pst_keyrec *out_keyrec, pst_revocation *out_rev, bool *is_revocation) {
+    pst_rec_type type;
+    if (is_revocation)
+        *is_revocation = false;
+    int rc = check_frame(n, PST_SLOT_KEY, val, len, &type);
+    if (rc != PST_OK)
+        return rc;
+    if (type == PST_REC_REVOCATION) {
+        if (is_revocation)
+            *is_revocation = true;
+        return ingest_revocation(n, pk, val, len, out_rev);
+    }
+    if (type != PST_REC_KEY)
+        return reject_named(n, PST_SLOT_KEY, PST_E_RECTYPE, "wrong_type");
+    pst_keyrec kr;
+    rc = pst_keyrec_decode(val, len, &kr);
+    if (rc != PST_OK)
+        return reject(n, PST_SLOT_KEY, rc);
+    if (memcmp(kr.signer, pk, 32) != 0)
+        return reject_named(n, PST_SLOT_KEY, PST_E_MISMATCH, "slot_mismatch");
+    rc = pst_keyrec_verify(&kr, pst_now());
+    if (rc == PST_E_EXPIRED && out_keyrec != NULL)
+        *out_keyrec = kr; /* authentic but expired: lookups report "expired" */
+    if (rc != PST_OK)
+        return reject(n, PST_SLOT_KEY, rc);
+    if (pst_store_is_revoked(n->store, pk) != 0)
+        return reject_named(n, PST_SLOT_KEY, PST_E_REVOKED, "revoked_key");
+    rc = pst_store_keyrec_put(n->store, pk, kr.seq, kr.created, kr.expires, val, len, pst_now());
+    if (rc == PST_E_STALE)
+        return reject_named(n, PST_SLOT_KEY, rc, "stale_seq");
+    if (rc != PST_OK)
+        return reject(n, PST_SLOT_KEY, rc);
+    if (out_keyrec)
+        *out_keyrec = kr;
+    return PST_OK;
+}
+
+int pst_ingest_address_value(pst_node *n, const char *address, const uint8_t *val, size_t len,
+                             pst_address_claim *out) {
+    pst_rec_type type;
+    int rc = check_frame(n, PST_SLOT_ADDRESS, val, len, &type);
+    if (rc != PST_OK)
+        return rc;
+    if (type != PST_REC_ADDRESS_CLAIM)
+        return reject_named(n, PST_SLOT_ADDRESS, PST_E_RECTYPE, "wrong_type");
+    pst_address_claim c;
+    rc = pst_address_claim_decode(val, len, &c);
+    if (rc != PST_OK)
+        return reject(n, PST_SLOT_ADDRESS, rc);
+    if (strcmp(c.address, address) != 0)
+        return reject_named(n, PST_SLOT_ADDRESS, PST_E_MISMATCH, "slot_mismatch");
+    rc = pst_address_claim_verify(&c, pst_now());
+    if (rc != PST_OK)
+        return reject(n, PST_SLOT_ADDRESS, rc);
+    if (pst_store_is_revoked(n->store, c.signer) != 0)
+        return reject_named(n, PST_SLOT_ADDRESS, PST_E_REVOKED, "revoked_key");
+    rc = pst_store_addrclaim_put(n->store, address, c.signer, c.seq, c.expires, val, len);
+    if (rc == PST_E_STALE)
+        return reject_named(n, PST_SLOT_ADDRESS, rc, "stale_seq");
+    if (rc != PST_OK)
+        return reject(n, PST_SLOT_ADDRESS, rc);
+    if (out)
+        *out = c;
+    return PST_OK;
+}
+
+int pst_ingest_vouch_value(pst_node *n, const uint8_t subject[32], const uint8_t *val, size_t len,
+                           pst_endorsement *out) {
+    pst_rec_type type;
+    int rc = check_frame(n, PST_SLOT_VOUCH, val, len, &type);
+    if (rc != PST_OK)
+        return rc;
+    if (type != PST_REC_ENDORSEMENT)
+        return reject_named(n, PST_SLOT_VOUCH, PST_E_RECTYPE, "wrong_type");
+    pst_endorsement e;
+    rc = pst_endorsement_decode(val, len, &e);
+    if (rc != PST_OK)
+        return reject(n, PST_SLOT_VOUCH, rc);
+    if (memcmp(e.subject, subject, 32) != 0)
+        return reject_named(n, PST_SLOT_VOUCH, PST_E_MISMATCH, "slot_mismatch");
+    rc = pst_endorsement_verify(&e, pst_now());
+    if (rc != PST_OK)
+        return reject(n, PST_SLOT_VOUCH, rc);
+    if (pst_store_is_revoked(n->store, e.signer) != 0)
+        return reject_named(n, PST_SLOT_VOUCH, PST_E_REVOKED, "revoked_key");
+    pst_counter_add(n, "accepted.endorsement", 1);
+    if (out)
+        *out = e;
+    return PST_OK;
+}
+
+/* ---- listening on our own slots ---------------------------------------------
+ * Others can write into our slots (that is how mail and vouches arrive, and
+ * how an attacker would try a replay): every value there is validated and
+ * counted, so `postern status` shows what was thrown at us. */
+
+typedef struct {
+    pst_node *node;
+    pst_slot_kind kind;
+    char address[PST_ADDRESS_MAX + 1];
+} own_listen;
+
+static void on_own_value(void *user, const uint8_t *val, size_t len, bool expired) {
+    own_listen *l = user;
+    pst_node *n = l->node;
+    if (expired || n->stopping || n->id == NULL)
+        return;
+    pst_counter_add(n, "dht.values_seen", 1);
+    switch (l->kind) {
+    case PST_SLOT_KEY:
+        (void)pst_ingest_key_value(n, n->id->sign_pk, val, len, NULL, NULL, NULL);
+        break;
+    case PST_SLOT_ADDRESS:
+        (void)pst_ingest_address_value(n, l->address, val, len, NULL);
+        break;
+    case PST_SLOT_VOUCH:
+        (void)pst_ingest_vouch_value(n, n->id->sign_pk, val, len, NULL);
+        break;
+    case PST_SLOT_INBOX:
+        break;
+    }
+}
+
+int pst_ingest_listen_own(pst_node *n) {
+    uint8_t slot[PST_SLOT_BYTES];
+    struct {
+        pst_slot_kind kind;
+        const char *address;
+    } want[PST_KEYREC_ADDRESSES_MAX + 2];
+    unsigned nwant = 0;
+    want[nwant].kind = PST_SLOT_KEY;
+    want[nwant++].address = NULL;
+    want[nwant].kind = PST_SLOT_VOUCH;
+    want[nwant++].address = NULL;
+    for (unsigned i = 0; i < n->n_addresses; i++) {
+        want[nwant].kind = PST_SLOT_ADDRESS;
+        want[nwant++].address = n->addresses[i];
+    }
+    for (unsigned i = 0; i < nwant && n->n_listens < sizeof n->listens / sizeof n->listens[0];
+         i++) {
+        own_listen *l = calloc(1, sizeof *l);
+        if (l == NULL)
+            return PST_E_NOMEM;
+        l->node = n;
+        l->kind = want[i].kind;
+        if (want[i].kind == PST_SLOT_KEY)
+            pst_slot_key(n->id->sign_pk, slot);
+        else if (want[i].kind == PST_SLOT_VOUCH)
+            pst_slot_vouch(n->id->sign_pk, slot);
+        else {
+            snprintf(l->address, sizeof l->address, "%s", want[i].address);
+            if (pst_slot_address(l->address, slot) != PST_OK) {
+                free(l);
+                continue;
+            }
+        }
+        int rc = pst_dht_listen(&n->dht, slot, on_own_value, l, &n->listens[n->n_listens]);
+        if (rc != PST_OK) {
+            free(l);
+            return rc;
+        }
+        n->listen_ctx[n->n_listens++] = l;
+    }
+    return PST_OK;
+}

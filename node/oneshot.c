@@ -1,0 +1,70 @@
+/* A short-lived node for one request, used by the CLI when no posternd runs
+ * for the home: start, wait (bounded) for a seed to answer, answer the
+ * request, stop. */
+#include <stdio.h>
+#include <string.h>
+
+#include "node_int.h"
+#include "pst_log.h"
+
+typedef struct {
+    pst_node *node;
+    const pst_ctrl_request *req;
+    pst_node_reply_cb reply;
+    void *user;
+    uv_timer_t timer;
+    uint64_t deadline;
+    bool asked, answered;
+} oneshot;
+
+static void on_stopped(void *user) { (void)user; }
+
+static void on_answer(void *user, const pst_ctrl_response *resp) {
+    oneshot *o = user;
+    o->answered = true;
+    o->reply(o->user, resp);
+    uv_close((uv_handle_t *)&o->timer, NULL);
+    pst_node_stop(o->node, on_stopped, NULL);
+}
+
+static void on_tick(uv_timer_t *t) {
+    oneshot *o = t->data;
+    if (o->asked)
+        return;
+    if (pst_node_joined(o->node) || uv_now(t->loop) >= o->deadline) {
+        if (!pst_node_joined(o->node))
+            pst_log_warn("no seed answered within the wait; answering from what this node "
+                         "has (pass --seed HOST:PORT of a running node)");
+        o->asked = true;
+        uv_timer_stop(t);
+        pst_node_request(o->node, o->req, on_answer, o);
+    }
+}
+
+int pst_node_oneshot(const pst_node_config *cfg, const pst_ctrl_request *req,
+                     uint32_t join_timeout_ms, pst_node_reply_cb reply, void *user, char *err,
+                     size_t errcap) {
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) != 0) {
+        snprintf(err, errcap, "cannot create an event loop");
+        return PST_E_NOMEM;
+    }
+    oneshot o;
+    memset(&o, 0, sizeof o);
+    o.req = req;
+    o.reply = reply;
+    o.user = user;
+    int rc = pst_node_start(&loop, cfg, PST_NODE_ONESHOT, NULL, &o.node, err, errcap);
+    if (rc != PST_OK) {
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        return rc;
+    }
+    uv_timer_init(&loop, &o.timer);
+    o.timer.data = &o;
+    o.deadline = uv_now(&loop) + join_timeout_ms;
+    uv_timer_start(&o.timer, on_tick, 0, 50); /* poll for "joined", bounded */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return o.answered ? PST_OK : PST_E_IO;
+}

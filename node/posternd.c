@@ -1,0 +1,158 @@
+/* posternd: the Postern daemon. Runs in the foreground, logs to stderr,
+ * stops cleanly on SIGINT/SIGTERM. */
+#include <getopt.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "pst_build.h"
+#include "pst_home.h"
+#include "pst_log.h"
+#include "pst_node.h"
+
+#define EXIT_USAGE 64
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: posternd [--home DIR] [--port UDP_PORT] [--fetch-port TCP_PORT]\n"
+                 "                [--seed HOST:PORT]... [--seeds-file F] [--network ID]\n"
+                 "                [--log-level error|warn|info|debug] [--advertise HOST]\n"
+                 "                [--pow-bits N] [--republish SECONDS] [--peer-discovery yes|no]\n"
+                 "                [--passphrase-file F]\n"
+                 "\n"
+                 "Runs your Postern node in the foreground: joins the DHT from the seeds,\n"
+                 "publishes and re-publishes your key record, serves the control socket\n"
+                 "DIR/control.sock for the postern CLI. Stop it with Ctrl-C (SIGINT) or SIGTERM.\n"
+                 "\n"
+                 "DIR is --home, else $POSTERN_HOME, else ~/.local/share/postern. Settings may\n"
+                 "also be in DIR/postern.conf (see docs/CONFIG.md); flags win.\n"
+                 "Port 0 picks a free port. Network 0 is the public network.\n"
+                 "\n"
+                 "Exit codes: 0 stopped cleanly, 1 failed to start or crashed, 64 usage error.\n");
+}
+
+static uv_signal_t sig_int, sig_term;
+static pst_node *node;
+static int stopping;
+
+static void on_stopped(void *user) {
+    (void)user;
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_close((uv_handle_t *)&sig_term, NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+    (void)s;
+    if (stopping++) {
+        pst_log_warn("second signal: exiting now");
+        exit(1);
+    }
+    pst_log_info("received %s", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    pst_node_stop(node, on_stopped, NULL);
+}
+
+static char *read_passphrase(const char *path, char *err, size_t errcap) {
+    char *buf = sodium_malloc(1025);
+    size_t len = 0;
+    if (buf == NULL)
+        return NULL;
+    int rc = pst_secret_file_read(path, (uint8_t *)buf, 1024, &len, err, errcap);
+    if (rc != PST_OK) {
+        sodium_free(buf);
+        return NULL;
+    }
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        len--;
+    buf[len] = '\0';
+    return buf;
+}
+
+int main(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"home", required_argument, 0, 'h'},
+        {"port", required_argument, 0, 'p'},
+        {"fetch-port", required_argument, 0, 'f'},
+        {"seed", required_argument, 0, 's'},
+        {"seeds-file", required_argument, 0, 'S'},
+        {"network", required_argument, 0, 'n'},
+        {"log-level", required_argument, 0, 'l'},
+        {"advertise", required_argument, 0, 'a'},
+        {"pow-bits", required_argument, 0, 'b'},
+        {"republish", required_argument, 0, 'r'},
+        {"peer-discovery", required_argument, 0, 'd'},
+        {"passphrase-file", required_argument, 0, 'P'},
+        {"help", no_argument, 0, 'H'},
+        {"version", no_argument, 0, 'V'},
+        {0, 0, 0, 0},
+    };
+    pst_config_flags flags;
+    pst_config_flags_init(&flags);
+    const char *passfile = NULL;
+    char err[1024] = "";
+    int c, idx;
+    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+        if (c == 'H') {
+            usage(stdout);
+            return 0;
+        }
+        if (c == 'V') {
+            printf("posternd %s\n", PST_VERSION);
+            return 0;
+        }
+        if (c == 'P') {
+            passfile = optarg;
+            continue;
+        }
+        if (c == '?') {
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+        if (pst_config_flag(&flags, opts[idx].name, optarg, err, sizeof err) != PST_OK) {
+            fprintf(stderr, "posternd: --%s: %s\n", opts[idx].name, err);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "posternd: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    /* secrets must never end up in a core file */
+    struct rlimit nocore = {0, 0};
+    setrlimit(RLIMIT_CORE, &nocore);
+    signal(SIGPIPE, SIG_IGN);
+    if (sodium_init() < 0) {
+        fprintf(stderr, "posternd: libsodium failed to initialise\n");
+        return 1;
+    }
+    pst_node_config cfg;
+    if (pst_config_load(&cfg, &flags, err, sizeof err) != PST_OK) {
+        fprintf(stderr, "posternd: %s\n", err);
+        return EXIT_USAGE;
+    }
+    pst_log_set_level(cfg.log_level);
+    char *pass = NULL;
+    if (passfile != NULL && (pass = read_passphrase(passfile, err, sizeof err)) == NULL) {
+        fprintf(stderr, "posternd: passphrase file: %s\n", err);
+        return 1;
+    }
+    uv_loop_t *loop = uv_default_loop();
+    int rc = pst_node_start(loop, &cfg, PST_NODE_DAEMON, pass, &node, err, sizeof err);
+    if (pass)
+        sodium_free(pass);
+    if (rc != PST_OK) {
+        pst_log_error("%s", err);
+        uv_loop_close(loop);
+        return 1;
+    }
+    uv_signal_init(loop, &sig_int);
+    uv_signal_init(loop, &sig_term);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    pst_log_info("stopped");
+    return 0;
+}

@@ -1,0 +1,72 @@
+/* Node configuration: defaults, DIR/postern.conf (INI, parsed by inih), and
+ * command-line flags. Flags win over the file, the file over defaults. */
+#ifndef PST_NODE_CONFIG_H
+#define PST_NODE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pst_home.h"
+#include "pst_log.h"
+
+#define PST_SEEDS_MAX 32
+#define PST_SEED_STRLEN 263 /* host (<= 253) + ':' + port, NUL */
+#define PST_ADVERTISE_STRLEN 256
+
+/* OpenDHT network 0 is the public OpenDHT network (the one Jami uses); it is
+ * Postern's public network and the default. Tests always pass a private id. */
+#define PST_NETWORK_PUBLIC 0u
+#define PST_DEFAULT_SEED "bootstrap.jami.net:4222"
+#define PST_DEFAULT_POW_BITS 20u
+#define PST_DEFAULT_REPUBLISH_S 300u          /* OpenDHT drops values after 600 s */
+#define PST_DEFAULT_RECORD_LIFETIME_S 604800u /* a key record is valid 7 days */
+
+typedef struct {
+    char home[PST_PATH_MAX];
+    uint16_t port;       /* UDP port of the DHT; 0 = ephemeral */
+    uint16_t fetch_port; /* TCP port of the fetch server; 0 = ephemeral */
+    uint32_t network;    /* OpenDHT network id */
+    char seeds[PST_SEEDS_MAX][PST_SEED_STRLEN];
+    unsigned nseeds;
+    char seeds_file[PST_PATH_MAX];
+    pst_log_level log_level;
+    bool peer_discovery;
+    unsigned pow_bits;
+    char advertise[PST_ADVERTISE_STRLEN]; /* host published in endpoints; "auto" */
+    uint32_t republish_s;
+    uint32_t record_lifetime_s;
+    bool default_seeds; /* add PST_DEFAULT_SEED (public network only) */
+} pst_node_config;
+
+/* Fills cfg with defaults; home is resolved later. */
+void pst_config_defaults(pst_node_config *cfg);
+
+/* Which settings the command line gave; they override the file. */
+typedef struct {
+    pst_node_config values;
+    bool home, port, fetch_port, network, seeds, seeds_file, log_level, peer_discovery, advertise,
+        pow_bits, republish;
+} pst_config_flags;
+
+void pst_config_flags_init(pst_config_flags *f);
+
+/* Handles one common flag by its long name (without "--") and value.
+ * Returns 0 when handled, PST_E_NOTFOUND when the name is not a common flag,
+ * PST_E_INVAL (with a message in err) when the value is bad. */
+int pst_config_flag(pst_config_flags *f, const char *name, const char *value, char *err,
+                    size_t errcap);
+
+/* Builds the final configuration: defaults, then DIR/postern.conf if it
+ * exists, then the seeds file, then the flags. Resolves the home directory
+ * (flag, POSTERN_HOME, ~/.local/share/postern). Errors name the file and
+ * line in err. */
+int pst_config_load(pst_node_config *cfg, const pst_config_flags *flags, char *err, size_t errcap);
+
+/* Adds one "host:port" seed (validated); PST_E_BUSY when the list is full. */
+int pst_config_add_seed(pst_node_config *cfg, const char *seed);
+
+/* Splits "host:port" or "[v6]:port" into host and port strings. */
+int pst_config_split_hostport(const char *s, char *host, size_t hostcap, char *port,
+                              size_t portcap);
+
+#endif

@@ -1,0 +1,64 @@
+/* The Postern node: one libuv loop that owns the store, the DHT node, the
+ * control socket and the publication of our records. posternd runs one for
+ * as long as the user wants; `postern key get` without a running node runs a
+ * short-lived one ("one-shot") for a single request.
+ *
+ * Every request, from the control socket or a one-shot, goes through
+ * pst_node_request(): one code path answers both. */
+#ifndef PST_NODE_H
+#define PST_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "pst_config.h"
+#include "pst_envelope.h"
+#include "pst_error.h"
+
+typedef struct pst_node pst_node;
+
+typedef enum {
+    PST_NODE_DAEMON = 0,  /* publishes, listens, serves the control socket */
+    PST_NODE_ONESHOT = 1, /* only answers requests; needs no identity */
+} pst_node_mode;
+
+/* Reply to one request. resp->body is borrowed for the call only. */
+typedef void (*pst_node_reply_cb)(void *user, const pst_ctrl_response *resp);
+
+/* Creates a node on loop. Loads and checks the identity (daemon mode:
+ * PST_E_NOKEY when there is none), opens the store, starts the DHT node and
+ * bootstraps. passphrase may be NULL. err gets a message a person can act
+ * on. On error nothing needs closing. */
+int pst_node_start(uv_loop_t *loop, const pst_node_config *cfg, pst_node_mode mode,
+                   const char *passphrase, pst_node **out, char *err, size_t errcap);
+
+/* Begins a graceful stop: control socket closed, counters flushed, DHT shut
+ * down, store closed. on_stopped runs on the loop when everything is freed
+ * (the node pointer is invalid afterwards). */
+void pst_node_stop(pst_node *node, void (*on_stopped)(void *user), void *user);
+
+/* Answers one control request asynchronously. reply is called exactly once,
+ * on the loop, possibly before this returns. */
+void pst_node_request(pst_node *node, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                      void *user);
+
+/* True once at least one seed answered (or the node has no seeds). */
+bool pst_node_joined(const pst_node *node);
+
+/* Runs a one-shot node for one request on a private loop, waiting up to
+ * join_timeout_ms for a seed to answer first. Calls reply once, then stops the
+ * node and returns. Returns 0 or the error that prevented starting (err set). */
+int pst_node_oneshot(const pst_node_config *cfg, const pst_ctrl_request *req,
+                     uint32_t join_timeout_ms, pst_node_reply_cb reply, void *user, char *err,
+                     size_t errcap);
+
+/* Creates the identity in cfg->home: identity key file, offline revocation
+ * key file, revocation certificate, and the address list. Refuses
+ * (PST_E_EXISTS) when an identity exists. passphrase may be NULL. Writes a
+ * summary for the user into info (fingerprint and file paths). */
+int pst_node_init_identity(const pst_node_config *cfg, const char *const *addresses,
+                           unsigned n_addresses, const char *passphrase, bool fast_kdf, char *info,
+                           size_t infocap, char *err, size_t errcap);
+
+#endif

@@ -1,0 +1,116 @@
+/* Notifications: what a sender leaves in the recipient's DHT inbox slot.
+ *
+ * Inner (type 6), signed by the sender, never travels in the clear:
+ *   [1, 6, created, expires, signer=sender pk, recipient (bin 32),
+ *    msg_id (bin 32), size (u64), endpoints (array 1..4 of str),
+ *    msg_key (bin 32), sender_box_pk (bin 32), sig (bin 64)]
+ * Outer (type 5), NOT signed, so that nothing outside the seal names the
+ * sender:
+ *   [1, 5, sealed (bin, crypto_box_seal of the inner encoding to the
+ *    recipient's X25519 key), stamp (str, "" or a hashcash stamp)]
+ * The outer has no created/expires/signer/sig: the seal authenticates
+ * nothing about the sender, the inner record carries all of that. */
+#ifndef PST_NOTIFY_H
+#define PST_NOTIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pst_error.h"
+#include "pst_msgcrypt.h"
+#include "pst_types.h"
+
+#define PST_NOTIFY_ENDPOINT_MAX 64u /* bytes in one "host:port" or "[v6]:port" */
+#define PST_NOTIFY_ENDPOINTS_MAX 4u /* fetch endpoints in one notification */
+#define PST_NOTIFY_STAMP_MAX 256u   /* bytes in the outer stamp string */
+#define PST_NOTIFY_SKEW_MAX 3600u   /* inner created may be this far ahead */
+
+/* Largest inner encoding (527 bytes with every field at its maximum). */
+#define PST_NOTIFY_INNER_MAX 600u
+#define PST_NOTIFY_SEALED_MAX (PST_NOTIFY_INNER_MAX + PST_SEAL_BYTES)
+/* Largest outer encoding; well under PST_DHT_VALUE_MAX. */
+#define PST_NOTIFY_MAX (1u + 1u + 1u + 3u + PST_NOTIFY_SEALED_MAX + 3u + PST_NOTIFY_STAMP_MAX)
+
+/* "pn1=" + 32 lowercase hex digits + NUL */
+#define PST_NOTIFY_STAMP_EXT_BUFSIZE 37u
+/* 64 lowercase hex digits + NUL */
+#define PST_NOTIFY_STAMP_RESOURCE_BUFSIZE 53u /* a fingerprint + NUL */
+
+typedef struct {
+    uint64_t created;
+    uint64_t expires;                  /* must be > created: notifications always expire */
+    uint8_t signer[PST_SIGN_PK_BYTES]; /* the sender's identity key */
+    uint8_t recipient[PST_SIGN_PK_BYTES];
+    uint8_t msg_id[PST_HASH_BYTES]; /* BLAKE2b-256 of the whole ciphertext */
+    uint64_t size;        /* ciphertext bytes, PST_MESSAGE_SIZE_MIN..PST_MESSAGE_SIZE_MAX */
+    uint32_t n_endpoints; /* 1..PST_NOTIFY_ENDPOINTS_MAX */
+    char endpoints[PST_NOTIFY_ENDPOINTS_MAX][PST_NOTIFY_ENDPOINT_MAX + 1];
+    uint8_t msg_key[PST_MSGKEY_BYTES]; /* secret: wipe the struct after use */
+    uint8_t sender_box_pk[PST_BOX_PK_BYTES];
+    uint8_t sig[PST_SIG_BYTES];
+} pst_notify_inner;
+
+typedef struct {
+    uint8_t sealed[PST_NOTIFY_SEALED_MAX];
+    size_t sealed_len;                    /* PST_SEAL_BYTES + 1 .. PST_NOTIFY_SEALED_MAX */
+    char stamp[PST_NOTIFY_STAMP_MAX + 1]; /* "" or printable ASCII without spaces */
+} pst_notify;
+
+/* An endpoint is "host:port" (host = letters, digits, '-', '.') or
+ * "[v6]:port" (hex digits, ':', '.'), port 1..65535 in decimal without
+ * leading zeros, at most PST_NOTIFY_ENDPOINT_MAX bytes. */
+bool pst_notify_endpoint_valid(const char *s);
+
+/* ---- inner (type 6) ------------------------------------------------------ */
+
+/* Canonical encoding into out[cap] (PST_NOTIFY_INNER_MAX always fits).
+ * PST_E_INVAL if r breaks a limit, PST_E_NOSPACE; *len = 0 on failure. */
+int pst_notify_inner_encode(const pst_notify_inner *r, uint8_t *out, size_t cap, size_t *len);
+/* Sets r->signer from sk and r->sig. PST_E_INVAL if r breaks a limit. */
+int pst_notify_inner_sign(pst_notify_inner *r, const uint8_t sk[PST_SIGN_SK_BYTES]);
+/* Strict decode; no signature check. *out wiped on failure. */
+int pst_notify_inner_decode(const uint8_t *in, size_t len, pst_notify_inner *out);
+/* Signature by r->signer, created <= now + PST_NOTIFY_SKEW_MAX (else
+ * PST_E_NOTYET), expires > now (else PST_E_EXPIRED). The caller then checks
+ * that recipient is its own key. */
+__attribute__((warn_unused_result)) int pst_notify_inner_verify(const pst_notify_inner *r,
+                                                                uint64_t now);
+
+/* ---- outer (type 5) ------------------------------------------------------ */
+
+int pst_notify_encode(const pst_notify *r, uint8_t *out, size_t cap, size_t *len);
+/* Strict decode of the outer only (cheap: no crypto). *out zeroed on
+ * failure. */
+int pst_notify_decode(const uint8_t *in, size_t len, pst_notify *out);
+
+/* Encodes inner and seals it to recipient_box_pk into out (stamp ""; the
+ * stamp is minted afterwards over out->sealed). NOT deterministic:
+ * crypto_box_seal draws an ephemeral key from libsodium's RNG. Does not
+ * check the signature. PST_E_INVAL if inner breaks a limit, PST_E_CRYPTO.
+ * *out zeroed on failure. */
+int pst_notify_seal(const pst_notify_inner *inner, const uint8_t recipient_box_pk[PST_BOX_PK_BYTES],
+                    pst_notify *out);
+/* Opens outer->sealed with the recipient's X25519 key pair and strictly
+ * decodes the inner (no signature check: call pst_notify_inner_verify).
+ * PST_E_CRYPTO if the box does not open, else decode errors. *inner wiped
+ * on failure. */
+int pst_notify_open(const pst_notify *outer, const uint8_t recipient_box_pk[PST_BOX_PK_BYTES],
+                    const uint8_t recipient_box_sk[PST_BOX_SK_BYTES], pst_notify_inner *inner);
+
+/* ---- hashcash binding strings --------------------------------------------
+ * A stamp in the outer is only worth something if it cannot be reused for
+ * another notification or another recipient: its resource names the
+ * recipient and its ext names the exact sealed bytes. */
+
+/* ext = "pn1=" + lowercase hex of the first 16 bytes of
+ * BLAKE2b-256(sealed). Only [a-z0-9=], valid in a classic hashcash ext. */
+void pst_notify_stamp_ext(const uint8_t *sealed, size_t len,
+                          char out[PST_NOTIFY_STAMP_EXT_BUFSIZE]);
+/* resource = the recipient's fingerprint (z-base-32 of its identity key,
+ * 52 characters): what `postern key get` and `postern pow mint` show, and a
+ * valid classic hashcash resource. */
+void pst_notify_stamp_resource(const uint8_t recipient_pk[PST_SIGN_PK_BYTES],
+                               char out[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE]);
+
+#endif

@@ -1,0 +1,80 @@
+/* postern id / postern status: what the running node says about itself. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ctrl_client.h"
+
+static int run_simple(int argc, char **argv, const char *command, const char *help) {
+    static const struct option opts[] = {
+        {"home", required_argument, 0, 'h'},
+        {"json", no_argument, 0, 'j'},
+        {"help", no_argument, 0, 'H'},
+        {0, 0, 0, 0},
+    };
+    pst_cli_common common;
+    memset(&common, 0, sizeof common);
+    pst_config_flags_init(&common.flags);
+    common.no_oneshot = true;
+    int c, idx;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+        if (c == 'H') {
+            fputs(help, stdout);
+            return PST_EXIT_OK;
+        }
+        if (c == '?') {
+            fputs(help, stderr);
+            return PST_EXIT_USAGE;
+        }
+        if (pst_cli_common_option(&common, opts[idx].name, optarg) < 0)
+            return PST_EXIT_USAGE;
+    }
+    if (optind < argc) {
+        pst_cli_error("%s: unexpected argument '%s'", argv[0], argv[optind]);
+        return PST_EXIT_USAGE;
+    }
+    static pst_ctrl_request req;
+    memset(&req, 0, sizeof req);
+    req.id = 1;
+    snprintf(req.command, sizeof req.command, "%s", command);
+    pst_ctrl_response resp;
+    bool oneshot;
+    int rc = pst_cli_call(&common, &req, &resp, &oneshot);
+    if (rc != 0)
+        return rc;
+    if (resp.status != 0) {
+        pst_cli_error("%s", resp.error);
+        rc = (int)resp.status;
+    } else if (common.json) {
+        pst_value_write_json(resp.body, stdout);
+        fputc('\n', stdout);
+    } else {
+        pst_cli_print_value(stdout, resp.body, 0);
+    }
+    pst_ctrl_response_free(&resp);
+    return rc;
+}
+
+int pst_cmd_id(int argc, char **argv) {
+    return run_simple(argc, argv, "id",
+                      "usage: postern id [--home DIR] [--json]\n"
+                      "\n"
+                      "Shows your identity as the running node publishes it: fingerprint,\n"
+                      "addresses, fetch endpoints, required PoW bits, record seq.\n"
+                      "--json prints one JSON object (docs/CLI.md).\n"
+                      "\n"
+                      "Exit codes: 0 ok, 1 failure (no node running: start posternd), 64 usage.\n");
+}
+
+int pst_cmd_status(int argc, char **argv) {
+    return run_simple(argc, argv, "status",
+                      "usage: postern status [--home DIR] [--json]\n"
+                      "\n"
+                      "Shows the running node: DHT node id, network, bound ports, seeds that\n"
+                      "answered, records it publishes and their age, and counters of rejected\n"
+                      "values by slot and reason. --json prints one JSON object (docs/CLI.md).\n"
+                      "\n"
+                      "Exit codes: 0 ok, 1 failure (no node running: start posternd), 64 usage.\n");
+}

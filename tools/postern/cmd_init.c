@@ -1,0 +1,118 @@
+/* postern init: create this home's identity. */
+#include <getopt.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ctrl_client.h"
+#include "pst_home.h"
+#include "pst_node.h"
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: postern init [--home DIR] [--address ADDR]... [--passphrase-file F]\n"
+                 "\n"
+                 "Creates your identity in DIR: an Ed25519 identity key, an X25519 encryption\n"
+                 "key and an offline revocation key, plus a ready revocation certificate.\n"
+                 "Secret files are written with mode 0600 in a 0700 directory. With\n"
+                 "--passphrase-file, the keys are encrypted with Argon2id (MODERATE).\n"
+                 "\n"
+                 "Move DIR/revocation.key and DIR/revocation.cert to offline storage: with\n"
+                 "either one you can revoke your key if it is lost or stolen.\n"
+                 "\n"
+                 "Exit codes: 0 created, 1 failed (e.g. an identity exists), 64 usage error.\n");
+}
+
+int pst_cmd_init(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"home", required_argument, 0, 'h'},
+        {"address", required_argument, 0, 'a'},
+        {"passphrase-file", required_argument, 0, 'P'},
+        {"fast-kdf", no_argument, 0, 'F'}, /* tests: INTERACTIVE Argon2id limits */
+        {"help", no_argument, 0, 'H'},
+        {0, 0, 0, 0},
+    };
+    pst_cli_common common;
+    memset(&common, 0, sizeof common);
+    pst_config_flags_init(&common.flags);
+    const char *addresses[16];
+    unsigned n_addr = 0;
+    const char *passfile = NULL;
+    bool fast = false;
+    int c, idx;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+        switch (c) {
+        case 'H':
+            usage(stdout);
+            return PST_EXIT_OK;
+        case 'a':
+            if (n_addr >= 8) {
+                pst_cli_error("at most 8 addresses");
+                return PST_EXIT_USAGE;
+            }
+            addresses[n_addr++] = optarg;
+            break;
+        case 'P':
+            passfile = optarg;
+            break;
+        case 'F':
+            fast = true;
+            break;
+        case 'h':
+            if (pst_cli_common_option(&common, "home", optarg) < 0)
+                return PST_EXIT_USAGE;
+            break;
+        default:
+            usage(stderr);
+            return PST_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        pst_cli_error("init: unexpected argument '%s'", argv[optind]);
+        return PST_EXIT_USAGE;
+    }
+    char err[1024] = "";
+    pst_node_config cfg;
+    if (pst_config_load(&cfg, &common.flags, err, sizeof err) != PST_OK) {
+        pst_cli_error("%s", err);
+        return PST_EXIT_USAGE;
+    }
+    char *pass = NULL;
+    if (passfile != NULL) {
+        pass = sodium_malloc(1025);
+        size_t len = 0;
+        if (pass == NULL || pst_secret_file_read(passfile, (uint8_t *)pass, 1024, &len, err,
+                                                 sizeof err) != PST_OK) {
+            pst_cli_error("passphrase file: %s", err);
+            sodium_free(pass);
+            return PST_EXIT_FAIL;
+        }
+        while (len > 0 && (pass[len - 1] == '\n' || pass[len - 1] == '\r'))
+            len--;
+        pass[len] = '\0';
+        if (len == 0) {
+            pst_cli_error("the passphrase file is empty");
+            sodium_free(pass);
+            return PST_EXIT_USAGE;
+        }
+    }
+    char info[2048];
+    int rc = pst_node_init_identity(&cfg, addresses, n_addr, pass, fast, info, sizeof info, err,
+                                    sizeof err);
+    if (pass)
+        sodium_free(pass);
+    if (rc != PST_OK) {
+        pst_cli_error("%s", err);
+        return PST_EXIT_FAIL;
+    }
+    fputs(info, stdout);
+    printf("\nYour identity is ready. Store the revocation key and certificate OFFLINE\n"
+           "(a USB stick, paper) and delete them here:\n"
+           "  %s/%s\n  %s/%s\n"
+           "If your identity key is ever lost or stolen, revoke it with:\n"
+           "  postern key revoke --cert revocation.cert\n"
+           "Then start your node: posternd --home %s\n",
+           cfg.home, PST_FILE_REVKEY, cfg.home, PST_FILE_REVCERT, cfg.home);
+    return PST_EXIT_OK;
+}

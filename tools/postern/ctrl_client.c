@@ -1,0 +1,223 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "ctrl_client.h"
+#include "pst_fetch.h"
+#include "pst_home.h"
+#include "pst_log.h"
+#include "pst_node.h"
+
+#define PST_CLI_TIMEOUT_S 60
+#define PST_ONESHOT_JOIN_MS 5000u
+
+int pst_cli_common_option(pst_cli_common *c, const char *name, const char *value) {
+    if (strcmp(name, "json") == 0) {
+        c->json = true;
+        return 1;
+    }
+    static const char *const common[] = {"home",    "seed", "seeds-file",
+                                         "network", "port", "log-level"};
+    for (size_t i = 0; i < sizeof common / sizeof common[0]; i++) {
+        if (strcmp(name, common[i]) != 0)
+            continue;
+        char err[256];
+        if (pst_config_flag(&c->flags, name, value, err, sizeof err) != PST_OK) {
+            pst_cli_error("--%s: %s", name, err);
+            return -1;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int read_all(int fd, uint8_t *p, size_t n) {
+    while (n > 0) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* 1 = answered, 0 = no node listens, <0 = error (printed) */
+static int call_socket(const char *home, pst_ctrl_request *req, pst_ctrl_response *resp) {
+    char path[PST_PATH_MAX];
+    struct sockaddr_un sa;
+    if (pst_home_path(home, PST_FILE_CONTROL, path, sizeof path) != PST_OK ||
+        strlen(path) >= sizeof sa.sun_path) {
+        pst_cli_error("control socket path too long: %s", path);
+        return -1;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == ENOENT || e == ECONNREFUSED)
+            return 0;
+        pst_cli_error("cannot connect to %s: %s", path, strerror(e));
+        return -1;
+    }
+    struct timeval tv = {PST_CLI_TIMEOUT_S, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    uint8_t *buf = malloc(PST_FRAME_HEADER_BYTES + PST_CTRL_FRAME_MAX);
+    size_t len = 0;
+    int rc = -1;
+    if (buf == NULL)
+        goto out;
+    if (pst_ctrl_request_encode(req, buf + PST_FRAME_HEADER_BYTES, PST_CTRL_FRAME_MAX, &len) !=
+        PST_OK) {
+        pst_cli_error("request too large");
+        goto out;
+    }
+    pst_frame_header_write((uint32_t)len, buf);
+    uint32_t rlen;
+    if (write_all(fd, buf, len + PST_FRAME_HEADER_BYTES) != 0 ||
+        read_all(fd, buf, PST_FRAME_HEADER_BYTES) != 0 ||
+        pst_frame_header_parse(buf, PST_CTRL_FRAME_MAX, &rlen) != PST_OK ||
+        read_all(fd, buf, rlen) != 0) {
+        pst_cli_error("the node at %s did not answer (is it stuck? see its log)", home);
+        goto out;
+    }
+    if (pst_ctrl_response_decode(buf, rlen, resp) != PST_OK) {
+        pst_cli_error("the node sent an answer this CLI cannot read (version mismatch?)");
+        goto out;
+    }
+    rc = 1;
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+typedef struct {
+    pst_ctrl_response *resp;
+    bool got;
+} oneshot_answer;
+
+static void on_oneshot(void *user, const pst_ctrl_response *r) {
+    oneshot_answer *a = user;
+    /* the body belongs to the node: re-encode and decode to own a copy */
+    uint8_t *buf = malloc(PST_CTRL_FRAME_MAX);
+    size_t len;
+    if (buf != NULL && pst_ctrl_response_encode(r, buf, PST_CTRL_FRAME_MAX, &len) == PST_OK &&
+        pst_ctrl_response_decode(buf, len, a->resp) == PST_OK)
+        a->got = true;
+    free(buf);
+}
+
+int pst_cli_call(pst_cli_common *c, pst_ctrl_request *req, pst_ctrl_response *resp,
+                 bool *via_oneshot) {
+    *via_oneshot = false;
+    memset(resp, 0, sizeof *resp);
+    char err[1024] = "";
+    pst_node_config cfg;
+    if (pst_config_load(&cfg, &c->flags, err, sizeof err) != PST_OK) {
+        pst_cli_error("%s", err);
+        return PST_EXIT_USAGE;
+    }
+    pst_log_set_level(cfg.log_level == PST_LOG_INFO ? PST_LOG_WARN : cfg.log_level);
+    int rc = call_socket(cfg.home, req, resp);
+    if (rc == 1)
+        return 0;
+    if (rc < 0)
+        return PST_EXIT_FAIL;
+    if (c->no_oneshot) {
+        pst_cli_error("no node is running for %s: start it with 'posternd --home %s'", cfg.home,
+                      cfg.home);
+        return PST_EXIT_FAIL;
+    }
+    if (pst_cli_progress_enabled())
+        fprintf(stderr, "postern: no node running for %s; starting a short-lived one...\n",
+                cfg.home);
+    *via_oneshot = true;
+    oneshot_answer a = {resp, false};
+    rc = pst_node_oneshot(&cfg, req, PST_ONESHOT_JOIN_MS, on_oneshot, &a, err, sizeof err);
+    if (rc != PST_OK || !a.got) {
+        pst_cli_error("%s", err[0] ? err : "the short-lived node could not answer");
+        return PST_EXIT_FAIL;
+    }
+    return 0;
+}
+
+const char *pst_cli_time(uint64_t t, char *buf, size_t cap) {
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, cap, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    return buf;
+}
+
+void pst_cli_print_value(FILE *out, const pst_value *v, int indent) {
+    for (const pst_value *m = pst_value_first(v); m != NULL; m = pst_value_next(m)) {
+        const char *key = pst_value_key(m);
+        fprintf(out, "%*s", indent, "");
+        if (key)
+            fprintf(out, "%s:", key);
+        else
+            fprintf(out, "-");
+        uint64_t u;
+        bool b;
+        size_t n;
+        switch (pst_value_type(m)) {
+        case PST_VALUE_UINT:
+            pst_value_as_uint(m, &u);
+            fprintf(out, " %llu\n", (unsigned long long)u);
+            break;
+        case PST_VALUE_BOOL:
+            pst_value_as_bool(m, &b);
+            fprintf(out, " %s\n", b ? "yes" : "no");
+            break;
+        case PST_VALUE_STR:
+            fprintf(out, " %s\n", pst_value_as_str(m, &n));
+            break;
+        case PST_VALUE_BIN: {
+            const uint8_t *p = pst_value_as_bin(m, &n);
+            fputc(' ', out);
+            for (size_t i = 0; i < n; i++)
+                fprintf(out, "%02x", p[i]);
+            fputc('\n', out);
+            break;
+        }
+        case PST_VALUE_ARRAY:
+        case PST_VALUE_MAP:
+            if (pst_value_count(m) == 0) {
+                fprintf(out, " (none)\n");
+            } else {
+                fputc('\n', out);
+                pst_cli_print_value(out, m, indent + 2);
+            }
+            break;
+        default:
+            fputc('\n', out);
+        }
+    }
+}

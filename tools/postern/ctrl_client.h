@@ -1,0 +1,33 @@
+/* Talking to the node: through DIR/control.sock when a posternd runs for the
+ * home, else through a one-shot in-process node. */
+#ifndef PST_CTRL_CLIENT_H
+#define PST_CTRL_CLIENT_H
+
+#include <stdbool.h>
+
+#include "pst_config.h"
+#include "pst_envelope.h"
+
+typedef struct {
+    pst_config_flags flags; /* --home, --seed, --network, ... */
+    bool json;
+    bool no_oneshot; /* the command needs a running node */
+} pst_cli_common;
+
+/* Handles the flags every node-facing command shares; returns 1 when the
+ * option was one of them, 0 when not, -1 on a bad value (message printed). */
+int pst_cli_common_option(pst_cli_common *c, const char *name, const char *value);
+
+/* Sends req and fills resp (caller frees with pst_ctrl_response_free). Uses
+ * the running node when there is one, else (unless no_oneshot) a one-shot
+ * node bootstrapped from the configured seeds. Returns 0, or an exit code
+ * after printing why. *via_oneshot tells which path answered. */
+int pst_cli_call(pst_cli_common *c, pst_ctrl_request *req, pst_ctrl_response *resp,
+                 bool *via_oneshot);
+
+/* Prints a value tree as indented "key: value" lines. */
+void pst_cli_print_value(FILE *out, const pst_value *v, int indent);
+/* Formats a unix time as "YYYY-MM-DD HH:MM:SS UTC". */
+const char *pst_cli_time(uint64_t t, char *buf, size_t cap);
+
+#endif
