@@ -17,6 +17,13 @@ void pst_config_defaults(pst_node_config *cfg) {
     cfg->republish_s = PST_DEFAULT_REPUBLISH_S;
     cfg->record_lifetime_s = PST_DEFAULT_RECORD_LIFETIME_S;
     cfg->default_seeds = true;
+    cfg->message_lifetime_s = PST_DEFAULT_MESSAGE_LIFETIME_S;
+    cfg->max_message_bytes = PST_DEFAULT_MAX_MESSAGE_BYTES;
+    cfg->inbox_poll_s = PST_DEFAULT_INBOX_POLL_S;
+    cfg->renotify_s = PST_DEFAULT_RENOTIFY_S;
+    cfg->fetch_idle_timeout_s = PST_DEFAULT_FETCH_IDLE_S;
+    cfg->fetch_total_timeout_s = PST_DEFAULT_FETCH_TOTAL_S;
+    cfg->fetch_conns_per_ip = PST_DEFAULT_FETCH_CONNS_PER_IP;
 }
 
 void pst_config_flags_init(pst_config_flags *f) {
@@ -165,6 +172,48 @@ static int apply_setting(pst_node_config *cfg, const char *name, const char *val
             return PST_E_INVAL;
         }
         cfg->record_lifetime_s = (uint32_t)v;
+    } else if (!strcmp(name, "message-lifetime") || !strcmp(name, "message_lifetime")) {
+        if (parse_u64(value, 90u * 86400u, &v) != PST_OK || v < 60) {
+            snprintf(err, errcap, "message lifetime must be 60 s to 90 days");
+            return PST_E_INVAL;
+        }
+        cfg->message_lifetime_s = (uint32_t)v;
+    } else if (!strcmp(name, "max-message-size") || !strcmp(name, "max_message_size")) {
+        if (parse_u64(value, 64ull * 1024 * 1024, &v) != PST_OK || v < 1024) {
+            snprintf(err, errcap, "max message size must be 1 KiB to 64 MiB (in bytes)");
+            return PST_E_INVAL;
+        }
+        cfg->max_message_bytes = v;
+    } else if (!strcmp(name, "inbox-poll") || !strcmp(name, "inbox_poll")) {
+        if (parse_u64(value, 3600, &v) != PST_OK || v < 1) {
+            snprintf(err, errcap, "inbox poll must be 1-3600 seconds");
+            return PST_E_INVAL;
+        }
+        cfg->inbox_poll_s = (uint32_t)v;
+    } else if (!strcmp(name, "renotify")) {
+        if (parse_u64(value, 590, &v) != PST_OK || v < 1) {
+            snprintf(err, errcap, "renotify must be 1-590 seconds");
+            return PST_E_INVAL;
+        }
+        cfg->renotify_s = (uint32_t)v;
+    } else if (!strcmp(name, "fetch_idle_timeout") || !strcmp(name, "fetch-idle-timeout")) {
+        if (parse_u64(value, 3600, &v) != PST_OK || v < 1) {
+            snprintf(err, errcap, "fetch idle timeout must be 1-3600 seconds");
+            return PST_E_INVAL;
+        }
+        cfg->fetch_idle_timeout_s = (uint32_t)v;
+    } else if (!strcmp(name, "fetch_total_timeout") || !strcmp(name, "fetch-total-timeout")) {
+        if (parse_u64(value, 86400, &v) != PST_OK || v < 1) {
+            snprintf(err, errcap, "fetch total timeout must be 1-86400 seconds");
+            return PST_E_INVAL;
+        }
+        cfg->fetch_total_timeout_s = (uint32_t)v;
+    } else if (!strcmp(name, "fetch_conns_per_ip") || !strcmp(name, "fetch-conns-per-ip")) {
+        if (parse_u64(value, 1024, &v) != PST_OK || v < 1) {
+            snprintf(err, errcap, "fetch connections per IP must be 1-1024");
+            return PST_E_INVAL;
+        }
+        cfg->fetch_conns_per_ip = (uint32_t)v;
     } else {
         return PST_E_NOTFOUND;
     }
@@ -201,6 +250,14 @@ int pst_config_flag(pst_config_flags *f, const char *name, const char *value, ch
         f->pow_bits = true;
     else if (!strcmp(name, "republish"))
         f->republish = true;
+    else if (!strcmp(name, "inbox-poll"))
+        f->inbox_poll = true;
+    else if (!strcmp(name, "renotify"))
+        f->renotify = true;
+    else if (!strcmp(name, "max-message-size"))
+        f->max_message_size = true;
+    else if (!strcmp(name, "message-lifetime"))
+        f->message_lifetime = true;
     return PST_OK;
 }
 
@@ -308,6 +365,14 @@ int pst_config_load(pst_node_config *cfg, const pst_config_flags *flags, char *e
         cfg->pow_bits = v->pow_bits;
     if (flags->republish)
         cfg->republish_s = v->republish_s;
+    if (flags->inbox_poll)
+        cfg->inbox_poll_s = v->inbox_poll_s;
+    if (flags->renotify)
+        cfg->renotify_s = v->renotify_s;
+    if (flags->max_message_size)
+        cfg->max_message_bytes = v->max_message_bytes;
+    if (flags->message_lifetime)
+        cfg->message_lifetime_s = v->message_lifetime_s;
     if (flags->seeds_file)
         snprintf(cfg->seeds_file, sizeof cfg->seeds_file, "%s", v->seeds_file);
     for (unsigned i = 0; i < v->nseeds; i++) {

@@ -90,6 +90,16 @@ void pst_node_request(pst_node *n, const pst_ctrl_request *req, pst_node_reply_c
             pst_lookup_key(n, req->args[0], on_request_done, r);
     } else if (strcmp(req->command, "key-revoke") == 0) {
         pst_node_cmd_revoke(n, req, on_request_done, r);
+    } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "send") == 0) {
+        pst_node_cmd_send(n, req, on_request_done, r);
+    } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "outbox") == 0) {
+        pst_node_cmd_outbox(n, req, on_request_done, r);
+    } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "unsend") == 0) {
+        pst_node_cmd_unsend(n, req, on_request_done, r);
+    } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "inbox") == 0) {
+        pst_node_cmd_inbox(n, req, on_request_done, r);
+    } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "read") == 0) {
+        pst_node_cmd_read(n, req, on_request_done, r);
     } else {
         pst_reply_error(on_request_done, r, 0, 64,
                         "unknown command '%s' (this node runs Postern %s; is the CLI newer?)",
@@ -163,48 +173,6 @@ static int take_lock(pst_node *n, char *err, size_t errcap) {
     int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     if (ftruncate(n->lock_fd, 0) == 0 && write(n->lock_fd, pid, (size_t)len) < 0)
         pst_log_debug("cannot write the pid into the lock file");
-    return PST_OK;
-}
-
-static void on_fetch_connection(uv_stream_t *server, int status) {
-    pst_node *n = server->data;
-    if (status < 0)
-        return;
-    /* Message delivery (fetch) is not served yet: accept and close, so the
-     * published endpoint is a real, reachable port. */
-    uv_tcp_t *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return;
-    uv_tcp_init(n->loop, c);
-    if (uv_accept(server, (uv_stream_t *)c) == 0)
-        pst_counter_add(n, "fetch.connections", 1);
-    uv_close((uv_handle_t *)c, (uv_close_cb)free);
-}
-
-static int start_fetch_port(pst_node *n, char *err, size_t errcap) {
-    struct sockaddr_storage ss;
-    const char *host = n->cfg.advertise;
-    memset(&ss, 0, sizeof ss);
-    if (uv_ip4_addr(host, n->cfg.fetch_port, (struct sockaddr_in *)&ss) != 0 &&
-        uv_ip6_addr(host, n->cfg.fetch_port, (struct sockaddr_in6 *)&ss) != 0)
-        uv_ip4_addr("0.0.0.0", n->cfg.fetch_port, (struct sockaddr_in *)&ss);
-    uv_tcp_init(n->loop, &n->fetch_server);
-    n->fetch_server.data = n;
-    pst_node_handle_ref(n);
-    n->fetch_live = true;
-    int rc = uv_tcp_bind(&n->fetch_server, (const struct sockaddr *)&ss, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&n->fetch_server, 128, on_fetch_connection);
-    if (rc != 0) {
-        snprintf(err, errcap, "cannot listen on fetch port %u: %s (choose another --fetch-port)",
-                 n->cfg.fetch_port, uv_strerror(rc));
-        return PST_E_IO;
-    }
-    struct sockaddr_storage bound;
-    int blen = sizeof bound;
-    uv_tcp_getsockname(&n->fetch_server, (struct sockaddr *)&bound, &blen);
-    n->fetch_port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                      : ((struct sockaddr_in *)&bound)->sin_port);
     return PST_OK;
 }
 
@@ -282,8 +250,9 @@ int pst_node_start(uv_loop_t *loop, const pst_node_config *cfg, pst_node_mode mo
 
     pst_bootstrap_start(n);
     if (mode == PST_NODE_DAEMON) {
-        if ((rc = start_fetch_port(n, err, errcap)) != PST_OK ||
+        if ((rc = pst_outbox_start(n, err, errcap)) != PST_OK ||
             (rc = pst_publish_start(n)) != PST_OK || (rc = pst_ingest_listen_own(n)) != PST_OK ||
+            (rc = pst_inbox_start(n, err, errcap)) != PST_OK ||
             (rc = pst_ctrl_server_start(n, err, errcap)) != PST_OK) {
             if (err[0] == '\0')
                 snprintf(err, errcap, "cannot start: %s", pst_strerror(rc));
@@ -339,8 +308,10 @@ static void stop_now(pst_node *n) {
         close_handle(n, (uv_handle_t *)&n->republish_timer);
     if (n->flush_timer.loop)
         close_handle(n, (uv_handle_t *)&n->flush_timer);
-    if (n->fetch_live)
-        close_handle(n, (uv_handle_t *)&n->fetch_server);
+    if (n->mode == PST_NODE_DAEMON) {
+        pst_inbox_stop(n);
+        pst_outbox_stop(n);
+    }
     pst_counters_flush(n);
     if (n->dht_live)
         pst_dht_close(&n->dht, on_dht_closed);

@@ -64,9 +64,10 @@ struct pst_node {
     void *listen_ctx[PST_KEYREC_ADDRESSES_MAX + 3];
     unsigned n_listens;
 
-    /* fetch server (issue 4 serves messages; today it holds the port) */
-    uv_tcp_t fetch_server;
-    bool fetch_live;
+    /* mail: sender side (outbox.c, send.c, fetch_server.c) and recipient
+     * side (inbox.c, fetch_client.c, maildir.c); each owns its state */
+    struct pst_outbox *outbox;
+    struct pst_inbox *inbox;
 
     /* counters */
     pst_counter counters[PST_COUNTERS_MAX];
@@ -117,8 +118,64 @@ int pst_publish_revocation(pst_node *n, const uint8_t *bytes, size_t len, pst_dh
                            void *user);
 void pst_publish_now(pst_node *n);
 
-/* lookup.c: `key get` */
+/* lookup.c: finding keys (`key get`, and recipients for `send`) */
+#define PST_RESOLVE_KEYS_MAX 16u /* keys considered for one address */
+typedef enum {
+    PST_KEY_VALID = 0,
+    PST_KEY_NOT_FOUND = 2,
+    PST_KEY_REVOKED = 3,
+    PST_KEY_EXPIRED = 4,
+} pst_key_status;
+typedef struct {
+    uint8_t pk[32];
+    pst_key_status status;
+    bool have_keyrec; /* keyrec valid (or expired, for PST_KEY_EXPIRED) */
+    pst_keyrec keyrec;
+    pst_revocation revocation; /* when status == PST_KEY_REVOKED */
+    bool from_dht;             /* the DHT answered for this key */
+} pst_resolved_key;
+typedef struct {
+    bool by_address;
+    char address[PST_ADDRESS_MAX + 1]; /* normalized, when by_address */
+    bool dht_ok;                       /* every DHT get finished in time */
+    uint64_t started_ms, lookup_ms;
+} pst_resolve_info;
+/* keys/info are valid during the call only. err != 0 only for internal
+ * failures; "nothing found" is n == 0 (address) or PST_KEY_NOT_FOUND. */
+typedef void (*pst_resolve_cb)(void *user, int err, const pst_resolved_key *keys, unsigned n,
+                               const pst_resolve_info *info);
+/* Looks query (fingerprint or address) up in the DHT, stores what is valid,
+ * and reports every candidate key with its status. Returns PST_E_INVAL when
+ * query is neither (cb not called), else 0 and cb is called exactly once. */
+int pst_resolve(pst_node *n, const char *query, pst_resolve_cb cb, void *user);
+const char *pst_key_status_name(pst_key_status s);
 void pst_lookup_key(pst_node *n, const char *query, pst_node_reply_cb reply, void *user);
+
+/* ---- mail ------------------------------------------------------------------
+ * Sender side: binds the fetch port (n->fetch_port must be set on return, it
+ * goes into our KeyRecord), serves fetches, keeps notifications alive until
+ * receipts arrive. Recipient side: listens on and polls our inbox slot,
+ * fetches, delivers into DIR/Maildir, sends receipts. Both register their uv
+ * handles with pst_node_handle_ref() and close them in *_stop (each close
+ * callback calls pst_node_handle_unref()). *_stop runs before the DHT is
+ * closed; DHT callbacks of their pending operations still arrive afterwards
+ * with PST_E_CLOSED and must only free memory then (n->stopping is true). */
+int pst_outbox_start(pst_node *n, char *err, size_t errcap);
+void pst_outbox_stop(pst_node *n);
+int pst_inbox_start(pst_node *n, char *err, size_t errcap);
+void pst_inbox_stop(pst_node *n);
+/* Control commands of the mail side (argument and body schemas in
+ * docs/CLI.md). */
+void pst_node_cmd_send(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                       void *user);
+void pst_node_cmd_outbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                         void *user);
+void pst_node_cmd_unsend(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                         void *user);
+void pst_node_cmd_inbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                        void *user);
+void pst_node_cmd_read(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                       void *user);
 
 /* control.c: the unix socket server */
 int pst_ctrl_server_start(pst_node *n, char *err, size_t errcap);

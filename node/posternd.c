@@ -20,7 +20,8 @@ static void usage(FILE *out) {
                  "                [--seed HOST:PORT]... [--seeds-file F] [--network ID]\n"
                  "                [--log-level error|warn|info|debug] [--advertise HOST]\n"
                  "                [--pow-bits N] [--republish SECONDS] [--peer-discovery yes|no]\n"
-                 "                [--passphrase-file F]\n"
+                 "                [--passphrase-file F] [--inbox-poll S] [--renotify S]\n"
+                 "                [--max-message-size BYTES] [--message-lifetime S]\n"
                  "\n"
                  "Runs your Postern node in the foreground: joins the DHT from the seeds,\n"
                  "publishes and re-publishes your key record, serves the control socket\n"
@@ -82,6 +83,10 @@ int main(int argc, char **argv) {
         {"pow-bits", required_argument, 0, 'b'},
         {"republish", required_argument, 0, 'r'},
         {"peer-discovery", required_argument, 0, 'd'},
+        {"inbox-poll", required_argument, 0, 'i'},
+        {"renotify", required_argument, 0, 'N'},
+        {"max-message-size", required_argument, 0, 'm'},
+        {"message-lifetime", required_argument, 0, 'L'},
         {"passphrase-file", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'H'},
         {"version", no_argument, 0, 'V'},

@@ -18,8 +18,15 @@
 #define PST_NETWORK_PUBLIC 0u
 #define PST_DEFAULT_SEED "bootstrap.jami.net:4222"
 #define PST_DEFAULT_POW_BITS 20u
-#define PST_DEFAULT_REPUBLISH_S 300u          /* OpenDHT drops values after 600 s */
-#define PST_DEFAULT_RECORD_LIFETIME_S 604800u /* a key record is valid 7 days */
+#define PST_DEFAULT_REPUBLISH_S 300u           /* OpenDHT drops values after 600 s */
+#define PST_DEFAULT_RECORD_LIFETIME_S 604800u  /* a key record is valid 7 days */
+#define PST_DEFAULT_MESSAGE_LIFETIME_S 604800u /* a message is kept 7 days */
+#define PST_DEFAULT_MAX_MESSAGE_BYTES (25ull * 1024 * 1024)
+#define PST_DEFAULT_INBOX_POLL_S 60u
+#define PST_DEFAULT_RENOTIFY_S 30u
+#define PST_DEFAULT_FETCH_IDLE_S 30u
+#define PST_DEFAULT_FETCH_TOTAL_S 600u
+#define PST_DEFAULT_FETCH_CONNS_PER_IP 8u
 
 typedef struct {
     char home[PST_PATH_MAX];
@@ -36,6 +43,14 @@ typedef struct {
     uint32_t republish_s;
     uint32_t record_lifetime_s;
     bool default_seeds; /* add PST_DEFAULT_SEED (public network only) */
+    /* mail */
+    uint32_t message_lifetime_s;    /* a sent message is kept and notified this long */
+    uint64_t max_message_bytes;     /* largest message we send or accept (ciphertext) */
+    uint32_t inbox_poll_s;          /* periodic get of our inbox slot (listen can miss) */
+    uint32_t renotify_s;            /* first re-put of a notification; doubles up to 590 s */
+    uint32_t fetch_idle_timeout_s;  /* a silent peer is dropped after this */
+    uint32_t fetch_total_timeout_s; /* any fetch connection ends after this */
+    uint32_t fetch_conns_per_ip;    /* concurrent fetch connections from one address */
 } pst_node_config;
 
 /* Fills cfg with defaults; home is resolved later. */
@@ -45,7 +60,7 @@ void pst_config_defaults(pst_node_config *cfg);
 typedef struct {
     pst_node_config values;
     bool home, port, fetch_port, network, seeds, seeds_file, log_level, peer_discovery, advertise,
-        pow_bits, republish;
+        pow_bits, republish, inbox_poll, renotify, max_message_size, message_lifetime;
 } pst_config_flags;
 
 void pst_config_flags_init(pst_config_flags *f);

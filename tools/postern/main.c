@@ -11,6 +11,11 @@ static const pst_cli_command commands[] = {
     {"id", "show your identity as your node publishes it", pst_cmd_id},
     {"status", "show the running node: DHT, ports, published records, counters", pst_cmd_status},
     {"key", "get a key by fingerprint or address, or revoke yours", pst_cmd_key},
+    {"send", "send a message (the recipients fetch it from your node)", pst_cmd_send},
+    {"outbox", "what you sent and who fetched it", pst_cmd_outbox},
+    {"unsend", "withdraw a message nobody fetched yet", pst_cmd_unsend},
+    {"inbox", "list received messages", pst_cmd_inbox},
+    {"read", "print a received message", pst_cmd_read},
     {"pow", "mint or check a hashcash proof-of-work stamp", pst_cmd_pow},
 };
 

@@ -1,0 +1,3 @@
+#include <criterion/criterion.h>
+/* placeholder: replaced by the module's real tests */
+Test(mailmsg, placeholder) { cr_assert(1); }
