@@ -38,8 +38,10 @@ static void on_ping(void *user, int status) {
         if (!n->joined) {
             n->joined = true;
             pst_log_info("joined the network through seed %s", p->seed);
-            if (!n->stopping && n->id != NULL)
-                pst_publish_now(n); /* puts made while alone reach the network now */
+            if (!n->stopping && n->id != NULL) {
+                pst_publish_now(n);   /* puts made while alone reach the network now */
+                n->publish_round = 0; /* and the fast re-puts start over */
+            }
         }
     } else {
         pst_log_debug("seed %s did not answer: %s", p->seed, pst_strerror(status));

@@ -57,7 +57,8 @@ struct pst_node {
     /* publication */
     uv_timer_t republish_timer;
     uint64_t own_seq;
-    bool revoked; /* our own key is revoked: publish only the revocation */
+    unsigned publish_round; /* index into the fast-start re-put schedule */
+    bool revoked;           /* our own key is revoked: publish only the revocation */
     uint16_t fetch_port;
     char endpoint[PST_ENDPOINT_MAX + 1];
     pst_dht_listen_handle *listens[PST_KEYREC_ADDRESSES_MAX + 3];

@@ -233,7 +233,29 @@ void pst_publish_now(pst_node *n) {
     (void)pst_store_addrclaim_purge_expired(n->store, pst_now());
 }
 
-static void on_republish(uv_timer_t *t) { pst_publish_now(t->data); }
+/* Re-puts come quickly at first, then every `republish` seconds: a network
+ * that is still growing moves the closest nodes of our slots away from the
+ * ones that stored our records (a node that started alone stored them only
+ * locally), and OpenDHT does not hand values over to new closer nodes by
+ * itself before it re-announces them. */
+static const uint32_t fast_start_s[] = {2, 3, 5, 10, 20, 40, 80, 160};
+
+static uint64_t next_delay_ms(pst_node *n) {
+    uint64_t every = (uint64_t)n->cfg.republish_s * 1000u;
+    if (n->publish_round < sizeof fast_start_s / sizeof fast_start_s[0]) {
+        uint64_t fast = (uint64_t)fast_start_s[n->publish_round] * 1000u;
+        n->publish_round++;
+        return fast < every ? fast : every;
+    }
+    return every;
+}
+
+static void on_republish(uv_timer_t *t) {
+    pst_node *n = t->data;
+    pst_publish_now(n);
+    if (!n->stopping)
+        uv_timer_start(&n->republish_timer, on_republish, next_delay_ms(n), 0);
+}
 
 int pst_publish_start(pst_node *n) {
     pick_endpoint(n);
@@ -242,8 +264,8 @@ int pst_publish_start(pst_node *n) {
     pst_node_handle_ref(n);
     /* first round as soon as the loop runs; puts before joining are kept
      * locally by OpenDHT and re-put on the timer once peers answer */
-    uint64_t every = (uint64_t)n->cfg.republish_s * 1000u;
-    uv_timer_start(&n->republish_timer, on_republish, 0, every);
+    n->publish_round = 0;
+    uv_timer_start(&n->republish_timer, on_republish, 0, 0);
     return PST_OK;
 }
 

@@ -155,6 +155,7 @@ def main():
 
         # lookups over every ordered pair
         node_ms, wall_ms, ok, total = [], [], 0, 0
+        failures = {}
         for i in range(args.nodes):
             for j in range(args.nodes):
                 if i == j:
@@ -165,6 +166,9 @@ def main():
                     ok += 1
                     node_ms.append(body.get("lookup_ms", 0))
                     wall_ms.append(wall)
+                else:
+                    key = (body.get("status", f"exit {rc}"), j)
+                    failures[key] = failures.get(key, 0) + 1
 
         # publish-to-visible-everywhere
         others = list(range(args.nodes))
@@ -203,6 +207,9 @@ def main():
         print("| --- | --- |")
         print(f"| lookups by fingerprint | {total} ({args.nodes}x{args.nodes - 1} pairs) |")
         print(f"| success rate | {100.0 * ok / max(total, 1):.1f}% ({ok}/{total}) |")
+        if failures:
+            summary = ", ".join(f"{n}x {st} for node {j}" for (st, j), n in sorted(failures.items()))
+            print(f"| failed lookups | {summary} |")
         print(f"| lookup p50 / p99 (node) | {pct(node_ms, 50):.1f} ms / {pct(node_ms, 99):.1f} ms |")
         print(f"| lookup p50 / p99 (CLI wall) | {pct(wall_ms, 50):.1f} ms / {pct(wall_ms, 99):.1f} ms |")
         if seen_pub:
