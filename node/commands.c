@@ -80,6 +80,8 @@ static const char *kind_name(int kind) {
         return "address_claim";
     case PST_PUB_REVOCATION:
         return "revocation";
+    case PST_PUB_ENDORSEMENT:
+        return "endorsement";
     default:
         return "other";
     }

@@ -24,6 +24,7 @@ void pst_config_defaults(pst_node_config *cfg) {
     cfg->fetch_idle_timeout_s = PST_DEFAULT_FETCH_IDLE_S;
     cfg->fetch_total_timeout_s = PST_DEFAULT_FETCH_TOTAL_S;
     cfg->fetch_conns_per_ip = PST_DEFAULT_FETCH_CONNS_PER_IP;
+    cfg->vouch_depth = PST_DEFAULT_VOUCH_DEPTH;
 }
 
 void pst_config_flags_init(pst_config_flags *f) {
@@ -208,6 +209,12 @@ static int apply_setting(pst_node_config *cfg, const char *name, const char *val
             return PST_E_INVAL;
         }
         cfg->fetch_total_timeout_s = (uint32_t)v;
+    } else if (!strcmp(name, "vouch_depth") || !strcmp(name, "vouch-depth")) {
+        if (parse_u64(value, 2, &v) != PST_OK) {
+            snprintf(err, errcap, "vouch depth must be 0, 1 or 2");
+            return PST_E_INVAL;
+        }
+        cfg->vouch_depth = (unsigned)v;
     } else if (!strcmp(name, "fetch_conns_per_ip") || !strcmp(name, "fetch-conns-per-ip")) {
         if (parse_u64(value, 1024, &v) != PST_OK || v < 1) {
             snprintf(err, errcap, "fetch connections per IP must be 1-1024");

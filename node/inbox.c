@@ -1,25 +1,744 @@
-/* Recipient side of mail delivery (placeholder being replaced). */
-#include "node_int.h"
+/* Recipient side of mail delivery: our inbox slot -> validated notification
+ * -> inbox row -> fetch job -> Maildir + receipt.
+ *
+ * Notifications arrive by listen and by a periodic get (a listen can miss
+ * values and keeps at most 4,096 per key). Both paths meet in
+ * on_inbox_value(), which skips values it has seen (our own keyed hash of
+ * the bytes, never OpenDHT's value id) and runs the pipeline, cheapest check
+ * first, counting every rejection as rejected.inbox.REASON.
+ *
+ * The store is the source of truth: a row is PENDING until the file is in
+ * new/ (DELIVERED), then receipt_sent once the sender acknowledged our
+ * receipt. Jobs in memory only schedule work for those rows (backoff, at
+ * most PST_INBOX_FETCHES_MAX connections); they are rebuilt from the store on
+ * start and at every poll, so a crash loses nothing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
-int pst_inbox_start(pst_node *n, char *err, size_t errcap) {
-    (void)n;
+#include "node_int.h"
+#include "pst_hashcash.h"
+#include "pst_log.h"
+
+#define PST_INBOX_SEEN_MAX 8192u      /* values remembered per generation (two) */
+#define PST_INBOX_SEEN_ROTATE_S 1800u /* so a sender still notifying hears from us again */
+#define PST_INBOX_JOBS_MAX 1024u      /* jobs in memory; the rest wait in the store */
+#define PST_INBOX_FETCHES_MAX 4u      /* simultaneous connections to senders */
+#define PST_INBOX_RETRY_MIN_MS 5000u
+#define PST_INBOX_RETRY_MAX_MS 600000u
+#define PST_INBOX_PROTO_FAILS_MAX 3u /* a misbehaving sender gets this many tries */
+#define PST_INBOX_POLL_RETRY_MS 5000u
+#define SEEN_KEY 16u
+#define SEEN_SLOTS (2u * PST_INBOX_SEEN_MAX)
+
+typedef struct {
+    uint8_t (*slot)[SEEN_KEY]; /* open addressing; all-zero = empty */
+    unsigned count;
+} seen_gen;
+
+typedef struct job {
+    struct job *next;
+    struct pst_inbox *ib;
+    uint8_t msg_id[PST_HASH_BYTES];
+    bool receipt_only;
+    uint64_t expires; /* the notification's: give up then */
+    uint64_t due_ms, last_start_ms;
+    uint32_t backoff_ms;
+    unsigned proto_fails;
+    pst_fetch_conn *conn;
+} job;
+
+struct pst_inbox {
+    pst_node *node;
+    char root[PST_PATH_MAX];
+    char resource[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE];
+    pst_dht_listen_handle *listen;
+    uv_timer_t poll_timer, pump_timer;
+    int timers_open;
+    bool get_in_flight, get_ok_once, sweep_receipts;
+    uint8_t seen_hash_key[crypto_generichash_KEYBYTES];
+    seen_gen seen[2];
+    unsigned seen_cur;
+    uint64_t seen_since;
+    job *jobs;
+    unsigned n_jobs, running;
+};
+
+/* What a notification's stamp paid for; verified before the seal is opened. */
+typedef struct {
+    bool present;
+    unsigned bits;
+    uint8_t spent_key[PST_HASHCASH_SPENT_KEY_BYTES];
+    uint64_t remember_until;
+} stamp_info;
+
+/* A copy of the parts of an inbox row we use after the store callback. */
+typedef struct {
+    bool found;
+    pst_store_in_state state;
+    uint8_t msg_id[PST_HASH_BYTES];
+    uint8_t sender[PST_SIGN_PK_BYTES];
+    uint64_t expires, received, delivered, size, attempts, receipt_sent;
+    char folder[PST_STORE_FOLDER_MAX + 1];
+    uint8_t notification[PST_STORE_BLOB_MAX];
+    size_t notification_len;
+} row_copy;
+
+static int copy_row(const pst_store_inbox_row *row, void *user) {
+    row_copy *r = user;
+    r->found = true;
+    r->state = row->state;
+    memcpy(r->msg_id, row->msg_id, sizeof r->msg_id);
+    memcpy(r->sender, row->sender, sizeof r->sender);
+    r->expires = row->expires;
+    r->received = row->received;
+    r->delivered = row->delivered;
+    r->size = row->size;
+    r->attempts = row->attempts;
+    r->receipt_sent = row->receipt_sent;
+    snprintf(r->folder, sizeof r->folder, "%s", row->folder);
+    r->notification_len =
+        row->notification_len <= sizeof r->notification ? row->notification_len : 0;
+    memcpy(r->notification, row->notification, r->notification_len);
+    return 0;
+}
+
+static void hex8(const uint8_t id[PST_HASH_BYTES], char out[17]) { sodium_bin2hex(out, 17, id, 8); }
+
+/* "PST_E_NONCANONICAL" -> "noncanonical", as ingest.c names reasons */
+static int reject(pst_node *n, int err, const char *reason) {
+    char buf[40];
+    if (reason == NULL) {
+        const char *name = pst_err_name(err);
+        name += strncmp(name, "PST_E_", 6) == 0 ? 6 : 0;
+        size_t i = 0;
+        for (; name[i] && i + 1 < sizeof buf; i++)
+            buf[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+        buf[i] = '\0';
+        reason = buf;
+    }
+    pst_counter_rejected(n, "inbox", reason);
+    return err;
+}
+
+/* ---- seen values ---------------------------------------------------------------
+ * Two generations of a fixed hash set: a full (or old) generation is dropped
+ * whole, so memory is fixed and an old value is looked at again after at
+ * most two rotations. */
+
+static void seen_hash(struct pst_inbox *ib, const uint8_t *val, size_t len, uint8_t key[SEEN_KEY]) {
+    crypto_generichash(key, SEEN_KEY, val, len, ib->seen_hash_key, sizeof ib->seen_hash_key);
+    key[SEEN_KEY - 1] |= 1; /* never all zero */
+}
+
+static uint8_t *seen_slot(seen_gen *g, const uint8_t key[SEEN_KEY]) {
+    uint32_t i = ((uint32_t)key[0] | (uint32_t)key[1] << 8 | (uint32_t)key[2] << 16) % SEEN_SLOTS;
+    static const uint8_t zero[SEEN_KEY];
+    while (memcmp(g->slot[i], zero, SEEN_KEY) != 0 && memcmp(g->slot[i], key, SEEN_KEY) != 0)
+        i = (i + 1) % SEEN_SLOTS; /* load <= 1/2: always ends */
+    return g->slot[i];
+}
+
+static bool seen_has(struct pst_inbox *ib, const uint8_t key[SEEN_KEY]) {
+    for (int g = 0; g < 2; g++)
+        if (memcmp(seen_slot(&ib->seen[g], key), key, SEEN_KEY) == 0)
+            return true;
+    return false;
+}
+
+static void seen_add(struct pst_inbox *ib, const uint8_t key[SEEN_KEY]) {
+    uint64_t now = pst_now();
+    seen_gen *cur = &ib->seen[ib->seen_cur];
+    if (cur->count >= PST_INBOX_SEEN_MAX || now >= ib->seen_since + PST_INBOX_SEEN_ROTATE_S) {
+        ib->seen_cur ^= 1;
+        cur = &ib->seen[ib->seen_cur];
+        memset(cur->slot, 0, (size_t)SEEN_SLOTS * SEEN_KEY);
+        cur->count = 0;
+        ib->seen_since = now;
+    }
+    uint8_t *s = seen_slot(cur, key);
+    if (memcmp(s, key, SEEN_KEY) != 0) {
+        memcpy(s, key, SEEN_KEY);
+        cur->count++;
+    }
+}
+
+/* ---- the trust gate ------------------------------------------------------------ */
+
+static int sender_tier(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES]) {
+    pst_store_tier tier;
+    return pst_store_contact_get(n->store, pk, &tier, NULL, 0) == PST_OK ? (int)tier : 0;
+}
+
+/* The one place that decides where mail from a sender goes, from its tier
+ * (a pst_store_tier, 0 = not a contact) and the stamp its notification
+ * carried (verified, or absent). Returns the Maildir folder, or NULL to drop
+ * with *reason set. Every sender whose signature verified reaches this point;
+ * for now all of them go to the INBOX. The trust tiers will map trusted ->
+ * INBOX, known -> .Known, unknown with a stamp of >= required_bits ->
+ * .Unknown, blocked or unknown without one -> drop. It runs again before
+ * every fetch, so a tier changed meanwhile applies to pending mail too. */
+static const char *route(int tier, const stamp_info *stamp, unsigned required_bits,
+                         const char **reason) {
+    (void)tier;
+    (void)stamp;
+    (void)required_bits;
+    *reason = NULL;
+    return "";
+}
+
+/* Caches the sender's KeyRecord (the listing shows whether it lists the
+ * From: address) and learns a revocation before we fetch. */
+static void on_sender_resolved(void *user, int err, const pst_resolved_key *keys, unsigned n,
+                               const pst_resolve_info *info) {
+    (void)user;
     (void)err;
-    (void)errcap;
+    (void)keys;
+    (void)n;
+    (void)info;
+}
+
+static void refresh_sender(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES]) {
+    uint8_t buf[PST_RECORD_MAX];
+    size_t len;
+    uint64_t expires = 0;
+    if (pst_store_keyrec_get(n->store, pk, buf, sizeof buf, &len, NULL, &expires) == PST_OK &&
+        expires > pst_now())
+        return;
+    char fp[PST_FINGERPRINT_STRLEN + 1];
+    pst_fingerprint_format(pk, fp);
+    (void)pst_resolve(n, fp, on_sender_resolved, NULL);
+}
+
+static const char *folder_display(const char *folder) {
+    return folder[0] == '\0' ? "INBOX" : folder + 1;
+}
+
+/* ---- jobs ------------------------------------------------------------------------ */
+
+static void pump(struct pst_inbox *ib);
+static void on_pump(uv_timer_t *t) { pump(t->data); }
+static void pump_soon(struct pst_inbox *ib) { uv_timer_start(&ib->pump_timer, on_pump, 0, 0); }
+
+static job *job_find(struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES]) {
+    for (job *j = ib->jobs; j; j = j->next)
+        if (memcmp(j->msg_id, id, PST_HASH_BYTES) == 0)
+            return j;
+    return NULL;
+}
+
+static void job_remove(struct pst_inbox *ib, job *j) {
+    for (job **p = &ib->jobs; *p; p = &(*p)->next)
+        if (*p == j) {
+            *p = j->next;
+            ib->n_jobs--;
+            free(j);
+            return;
+        }
+}
+
+/* Schedules work for a row. sender_alive: a fresh notification just came, so
+ * a job waiting out a long backoff is tried again (not more often than
+ * every PST_INBOX_RETRY_MIN_MS, whatever a sender puts in our slot). */
+static void job_want(struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES], bool receipt_only,
+                     uint64_t expires, bool sender_alive) {
+    uint64_t now = uv_now(ib->node->loop);
+    job *j = job_find(ib, id);
+    if (j != NULL) {
+        j->receipt_only |= receipt_only;
+        uint64_t soonest = j->last_start_ms + PST_INBOX_RETRY_MIN_MS;
+        if (sender_alive && j->conn == NULL && j->due_ms > soonest) {
+            j->due_ms = soonest > now ? soonest : now;
+            pump_soon(ib);
+        }
+        return;
+    }
+    if (ib->n_jobs >= PST_INBOX_JOBS_MAX || (j = calloc(1, sizeof *j)) == NULL) {
+        ib->sweep_receipts = true; /* the row waits in the store for the next sweep */
+        return;
+    }
+    j->ib = ib;
+    memcpy(j->msg_id, id, PST_HASH_BYTES);
+    j->receipt_only = receipt_only;
+    j->expires = expires;
+    j->due_ms = now;
+    j->next = ib->jobs;
+    ib->jobs = j;
+    ib->n_jobs++;
+    pump_soon(ib);
+}
+
+static void fail_row(struct pst_inbox *ib, job *j, const char *why) {
+    char id[17];
+    hex8(j->msg_id, id);
+    if (!j->receipt_only) {
+        (void)pst_store_inbox_fail(ib->node->store, j->msg_id, pst_now());
+        pst_counter_add(ib->node, "inbox.failed", 1);
+        pst_log_warn("giving up on message %s: %s", id, why);
+    } else {
+        pst_log_info("giving up sending the receipt of message %s: %s", id, why);
+    }
+    job_remove(ib, j);
+}
+
+/* Next try after a failure, or give up when it would come after expiry. */
+static void backoff(struct pst_inbox *ib, job *j, const char *why) {
+    j->backoff_ms = j->backoff_ms == 0                            ? PST_INBOX_RETRY_MIN_MS
+                    : j->backoff_ms >= PST_INBOX_RETRY_MAX_MS / 2 ? PST_INBOX_RETRY_MAX_MS
+                                                                  : 2 * j->backoff_ms;
+    if (pst_now() + j->backoff_ms / 1000u >= j->expires) {
+        fail_row(ib, j, "the notification expired before the sender answered");
+        return;
+    }
+    j->due_ms = uv_now(ib->node->loop) + j->backoff_ms;
+    char id[17];
+    hex8(j->msg_id, id);
+    pst_log_debug("message %s: %s, next try in %u s", id, why, j->backoff_ms / 1000u);
+}
+
+static void on_fetch_done(void *user, const pst_fetch_result *res) {
+    job *j = user;
+    struct pst_inbox *ib = j->ib;
+    pst_node *n = ib->node;
+    char name[PST_COUNTER_NAME_MAX], id[17];
+    hex8(j->msg_id, id);
+    j->conn = NULL;
+    ib->running--;
+    if (res->delivered) {
+        j->receipt_only = true;
+        pst_counter_add(n, "inbox.delivered", 1);
+        pst_log_info("message %s %s %s (%llu bytes)", id,
+                     res->existed ? "was already in" : "delivered into",
+                     folder_display(res->loc.folder), (unsigned long long)res->bytes);
+    }
+    switch (res->outcome) {
+    case PST_FETCH_DONE:
+        pst_counter_add(n, "inbox.receipts_acked", 1);
+        job_remove(ib, j);
+        break;
+    case PST_FETCH_GIVE_UP:
+        snprintf(name, sizeof name, "fetch.refused.%s", res->reason);
+        pst_counter_add(n, name, 1);
+        fail_row(ib, j, res->reason);
+        break;
+    case PST_FETCH_PROTOCOL:
+        pst_counter_rejected(n, "fetch", res->reason);
+        if (++j->proto_fails >= PST_INBOX_PROTO_FAILS_MAX)
+            fail_row(ib, j, res->reason);
+        else
+            backoff(ib, j, res->reason);
+        break;
+    case PST_FETCH_RETRY:
+        snprintf(name, sizeof name, "fetch.retry.%s", res->reason);
+        pst_counter_add(n, name, 1);
+        backoff(ib, j, res->reason);
+        break;
+    }
+    pump(ib);
+}
+
+/* Decodes and opens the stored outer notification. */
+static int open_stored(pst_node *n, const row_copy *r, pst_notify *outer, pst_notify_inner *in) {
+    int rc = pst_notify_decode(r->notification, r->notification_len, outer);
+    if (rc == PST_OK)
+        rc = pst_notify_open(outer, n->id->box_pk, n->id->box_sk, in);
+    return rc;
+}
+
+static void start_job(struct pst_inbox *ib, job *j) {
+    pst_node *n = ib->node;
+    uint64_t now = pst_now();
+    row_copy r;
+    memset(&r, 0, sizeof r);
+    if (pst_store_inbox_get(n->store, j->msg_id, copy_row, &r) != PST_OK ||
+        r.state == PST_STORE_IN_FAILED ||
+        (r.state == PST_STORE_IN_DELIVERED && !j->receipt_only && r.receipt_sent != 0)) {
+        job_remove(ib, j);
+        return;
+    }
+    j->expires = r.expires;
+    j->receipt_only |= r.state == PST_STORE_IN_DELIVERED;
+    if (r.expires <= now) {
+        fail_row(ib, j, "the notification expired");
+        return;
+    }
+    pst_notify outer;
+    pst_notify_inner in;
+    if (open_stored(n, &r, &outer, &in) != PST_OK) {
+        fail_row(ib, j, "the stored notification does not open");
+        return;
+    }
+    char id[17];
+    hex8(j->msg_id, id);
+    pst_fetch_job fj;
+    memset(&fj, 0, sizeof fj);
+    memcpy(fj.msg_id, j->msg_id, sizeof fj.msg_id);
+    memcpy(fj.sender, in.signer, sizeof fj.sender);
+    memcpy(fj.msg_key, in.msg_key, sizeof fj.msg_key);
+    fj.size = in.size;
+    fj.n_endpoints = in.n_endpoints;
+    memcpy(fj.endpoints, in.endpoints, sizeof fj.endpoints);
+    sodium_memzero(&in, sizeof in);
+    fj.stored_at = r.delivered;
+    const char *why = NULL;
+    if (!j->receipt_only) {
+        char base[PST_MAILDIR_BASE_BUFSIZE], path[PST_PATH_MAX], err[256];
+        pst_maildir_loc loc;
+        struct stat sb;
+        pst_maildir_base_name(j->msg_id, base);
+        if (pst_maildir_find_any(ib->root, base, &loc) == PST_OK) {
+            /* a crash came between the rename into new/ and the store */
+            uint64_t size = pst_maildir_loc_path(ib->root, &loc, path, sizeof path) == PST_OK &&
+                                    stat(path, &sb) == 0
+                                ? (uint64_t)sb.st_size
+                                : 0;
+            int rc = pst_store_inbox_delivered(n->store, j->msg_id, loc.folder, base, size, now);
+            if (rc != PST_OK && rc != PST_E_DUPLICATE)
+                why = "cannot record the delivery";
+            j->receipt_only = true;
+            fj.stored_at = now;
+            pst_counter_add(n, "inbox.recovered", 1);
+            pst_log_info("message %s was already in %s (stored before a restart)", id,
+                         folder_display(loc.folder));
+        } else if (fj.size > n->cfg.max_message_bytes) {
+            fail_row(ib, j, "larger than max_message_size");
+            goto out;
+        } else if (pst_store_is_revoked(n->store, fj.sender) != 0) {
+            fail_row(ib, j, "the sender's key is revoked");
+            goto out;
+        } else {
+            int tier = sender_tier(n, fj.sender);
+            stamp_info st = {.present = outer.stamp[0] != '\0'};
+            pst_hashcash_fields hf;
+            if (st.present && pst_hashcash_parse(outer.stamp, strlen(outer.stamp), &hf) == PST_OK)
+                st.bits = hf.bits; /* verified when the notification was accepted */
+            const char *reason;
+            const char *folder = route(tier, &st, n->cfg.pow_bits, &reason);
+            if (folder == NULL) {
+                fail_row(ib, j, reason);
+                goto out;
+            }
+            snprintf(fj.folder, sizeof fj.folder, "%s", folder);
+            if (pst_maildir_create(ib->root, folder, err, sizeof err) != PST_OK) {
+                pst_log_warn("%s", err);
+                why = "cannot create the Maildir folder";
+            }
+            (void)pst_store_inbox_attempt(n->store, j->msg_id, now);
+        }
+    }
+    fj.receipt_only = j->receipt_only;
+    if (why == NULL && pst_fetch_start(n, &fj, ib->root, on_fetch_done, j, &j->conn) != PST_OK)
+        why = "cannot start a connection";
+    if (why != NULL) {
+        backoff(ib, j, why);
+    } else {
+        ib->running++;
+        j->last_start_ms = uv_now(n->loop);
+    }
+out:
+    sodium_memzero(&fj, sizeof fj);
+}
+
+static void pump(struct pst_inbox *ib) {
+    uint64_t now = uv_now(ib->node->loop);
+    uint64_t next = UINT64_MAX;
+    job *nx;
+    for (job *j = ib->jobs; j && ib->running < PST_INBOX_FETCHES_MAX; j = nx) {
+        nx = j->next;
+        if (j->conn == NULL && j->due_ms <= now)
+            start_job(ib, j); /* may free j, or put it off */
+    }
+    for (job *j = ib->jobs; j; j = j->next)
+        if (j->conn == NULL && j->due_ms < next)
+            next = j->due_ms;
+    /* at the cap, the next fetch that ends pumps again */
+    if (next != UINT64_MAX && ib->running < PST_INBOX_FETCHES_MAX)
+        uv_timer_start(&ib->pump_timer, on_pump, next > now ? next - now : 0, 0);
+}
+
+/* Jobs for every row that needs work: PENDING rows, and (receipts) DELIVERED
+ * rows whose receipt the sender has not acknowledged yet. */
+static int on_sweep_row(const pst_store_inbox_row *row, void *user) {
+    struct pst_inbox *ib = user;
+    if (row->state == PST_STORE_IN_PENDING)
+        job_want(ib, row->msg_id, false, row->expires, false);
+    else if (row->state == PST_STORE_IN_DELIVERED && row->receipt_sent == 0 &&
+             row->expires > pst_now())
+        job_want(ib, row->msg_id, true, row->expires, false);
+    return 0;
+}
+
+static void sweep(struct pst_inbox *ib, bool receipts) {
+    pst_store *st = ib->node->store;
+    if (receipts)
+        ib->sweep_receipts = false;
+    (void)pst_store_inbox_list(st, PST_STORE_IN_PENDING, on_sweep_row, ib);
+    if (receipts)
+        (void)pst_store_inbox_list(st, PST_STORE_IN_DELIVERED, on_sweep_row, ib);
+}
+
+/* ---- the pipeline ---------------------------------------------------------------- */
+
+static int check_stamp(struct pst_inbox *ib, const pst_notify *outer, uint64_t now,
+                       stamp_info *out) {
+    pst_node *n = ib->node;
+    char ext[PST_NOTIFY_STAMP_EXT_BUFSIZE];
+    pst_notify_stamp_ext(outer->sealed, outer->sealed_len, ext);
+    pst_hashcash_policy pol;
+    pst_hashcash_policy_init(&pol, 0, ib->resource);
+    pol.ext = ext;
+    pst_hashcash_result hr;
+    int rc = pst_hashcash_verify(outer->stamp, strlen(outer->stamp), &pol, now, &hr);
+    if (rc != PST_OK)
+        return reject(n, rc, NULL);
+    rc = pst_store_stamp_is_spent(n->store, hr.spent_key, sizeof hr.spent_key);
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        return reject(n, PST_E_DUPLICATE, "stamp_spent");
+    out->present = true;
+    out->bits = hr.bits;
+    memcpy(out->spent_key, hr.spent_key, sizeof out->spent_key);
+    out->remember_until = hr.remember_until;
     return PST_OK;
 }
 
-void pst_inbox_stop(pst_node *n) { (void)n; }
-
-void pst_node_cmd_inbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
-                        void *user) {
-    (void)n;
-    (void)req;
-    pst_reply_error(reply, user, 0, 1, "inbox is not available in this version");
+/* A notification for a message we already know. */
+static int seen_before(struct pst_inbox *ib, const row_copy *r, const pst_notify_inner *in) {
+    pst_node *n = ib->node;
+    if (memcmp(r->sender, in->signer, PST_SIGN_PK_BYTES) != 0)
+        return reject(n, PST_E_MISMATCH, "msgid_conflict");
+    if (r->state == PST_STORE_IN_DELIVERED) /* the sender still waits: receipt again */
+        job_want(ib, in->msg_id, true, r->expires, true);
+    else if (r->state == PST_STORE_IN_PENDING)
+        job_want(ib, in->msg_id, false, r->expires, true);
+    return reject(n, PST_E_DUPLICATE, "duplicate");
 }
 
-void pst_node_cmd_read(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
-                       void *user) {
-    (void)n;
-    (void)req;
-    pst_reply_error(reply, user, 0, 1, "read is not available in this version");
+static int admit(struct pst_inbox *ib, const pst_notify_inner *in, const stamp_info *stamp,
+                 const uint8_t *val, size_t len, uint64_t now) {
+    pst_node *n = ib->node;
+    row_copy r;
+    memset(&r, 0, sizeof r);
+    int rc = pst_store_inbox_get(n->store, in->msg_id, copy_row, &r);
+    if (rc == PST_OK)
+        return seen_before(ib, &r, in);
+    if (rc != PST_E_NOTFOUND)
+        return rc;
+    rc = pst_store_is_revoked(n->store, in->signer);
+    if (rc != 0)
+        return rc < 0 ? rc : reject(n, PST_E_REVOKED, "revoked_key");
+    const char *reason;
+    if (route(sender_tier(n, in->signer), stamp, n->cfg.pow_bits, &reason) == NULL)
+        return reject(n, PST_E_PERM, reason);
+    /* the row and the spent stamp together, so a crash keeps both or neither */
+    if ((rc = pst_store_begin(n->store)) != PST_OK)
+        return rc;
+    int added = pst_store_inbox_add(n->store, in->msg_id, in->signer, val, len, in->expires, now);
+    rc = added;
+    if (rc == PST_OK && stamp->present)
+        rc = pst_store_stamp_spend(n->store, stamp->spent_key, sizeof stamp->spent_key,
+                                   stamp->remember_until);
+    if (rc == PST_OK)
+        rc = pst_store_commit(n->store);
+    else
+        (void)pst_store_rollback(n->store);
+    if (rc == PST_E_DUPLICATE)
+        return reject(n, rc, added == PST_E_DUPLICATE ? "duplicate" : "stamp_spent");
+    if (rc != PST_OK) {
+        pst_log_warn("cannot record a notification: %s", pst_store_last_error(n->store));
+        return rc;
+    }
+    char id[17], fp[PST_FINGERPRINT_STRLEN + 1];
+    hex8(in->msg_id, id);
+    pst_fingerprint_format(in->signer, fp);
+    pst_log_info("notification for message %s from %s (%llu bytes)", id, fp,
+                 (unsigned long long)in->size);
+    pst_counter_add(n, "inbox.accepted", 1);
+    refresh_sender(n, in->signer);
+    job_want(ib, in->msg_id, false, in->expires, true);
+    return PST_OK;
+}
+
+static int accept_notification(struct pst_inbox *ib, const uint8_t *val, size_t len) {
+    pst_node *n = ib->node;
+    uint64_t now = pst_now();
+    pst_notify outer;
+    int rc = pst_notify_decode(val, len, &outer);
+    if (rc != PST_OK)
+        return reject(n, rc, NULL);
+    stamp_info stamp;
+    memset(&stamp, 0, sizeof stamp);
+    /* an invalid stamp costs one SHA-1; the seal costs an X25519 */
+    if (outer.stamp[0] != '\0' && (rc = check_stamp(ib, &outer, now, &stamp)) != PST_OK)
+        return rc;
+    pst_notify_inner in;
+    rc = pst_notify_open(&outer, n->id->box_pk, n->id->box_sk, &in);
+    if (rc != PST_OK)
+        return reject(n, rc, NULL);
+    if ((rc = pst_notify_inner_verify(&in, now)) != PST_OK)
+        rc = reject(n, rc, NULL);
+    else if (memcmp(in.recipient, n->id->sign_pk, PST_SIGN_PK_BYTES) != 0)
+        rc = reject(n, PST_E_MISMATCH, "wrong_recipient");
+    else if (in.size > n->cfg.max_message_bytes)
+        rc = reject(n, PST_E_TOOBIG, "too_large");
+    else
+        rc = admit(ib, &in, &stamp, val, len, now);
+    sodium_memzero(&in, sizeof in);
+    return rc;
+}
+
+static void on_inbox_value(struct pst_inbox *ib, const uint8_t *val, size_t len) {
+    pst_node *n = ib->node;
+    pst_counter_add(n, "inbox.values_seen", 1);
+    if (len > PST_DHT_VALUE_MAX) {
+        reject(n, PST_E_TOOBIG, "oversize");
+        return;
+    }
+    uint8_t key[SEEN_KEY];
+    seen_hash(ib, val, len, key);
+    if (seen_has(ib, key))
+        return;
+    int rc = accept_notification(ib, val, len);
+    /* a local failure is not the value's fault: look at it again next time */
+    if (rc != PST_E_STORE && rc != PST_E_BUSY && rc != PST_E_NOMEM && rc != PST_E_IO)
+        seen_add(ib, key);
+}
+
+static void on_listen_value(void *user, const uint8_t *val, size_t len, bool expired) {
+    struct pst_inbox *ib = user;
+    if (!expired && !ib->node->stopping)
+        on_inbox_value(ib, val, len);
+}
+
+/* Gets carry only the node: they may end (PST_E_CLOSED) after the inbox is
+ * gone, and then only free their context. */
+typedef struct {
+    pst_node *node;
+} get_ctx;
+
+static void on_get_value(void *user, const uint8_t *val, size_t len) {
+    get_ctx *g = user;
+    if (!g->node->stopping && g->node->inbox != NULL)
+        on_inbox_value(g->node->inbox, val, len);
+}
+
+static void on_poll(uv_timer_t *t);
+
+static void on_get_done(void *user, int status) {
+    get_ctx *g = user;
+    pst_node *n = g->node;
+    free(g);
+    if (n->stopping || n->inbox == NULL)
+        return;
+    struct pst_inbox *ib = n->inbox;
+    ib->get_in_flight = false;
+    if (status == PST_OK) {
+        ib->get_ok_once = true;
+    } else if (!ib->get_ok_once) {
+        /* not joined yet: do not wait a whole poll interval for the first look */
+        uint64_t every = (uint64_t)n->cfg.inbox_poll_s * 1000u;
+        uv_timer_start(&ib->poll_timer, on_poll, PST_INBOX_POLL_RETRY_MS, every);
+    }
+}
+
+static void on_poll(uv_timer_t *t) {
+    struct pst_inbox *ib = t->data;
+    pst_node *n = ib->node;
+    sweep(ib, ib->sweep_receipts);
+    (void)pst_store_stamp_purge_expired(n->store, pst_now());
+    if (ib->get_in_flight)
+        return;
+    get_ctx *g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return;
+    g->node = n;
+    uint8_t slot[PST_SLOT_BYTES];
+    pst_slot_inbox(n->id->sign_pk, slot);
+    if (pst_dht_get(&n->dht, slot, PST_LOOKUP_TIMEOUT_MS, on_get_value, on_get_done, g) != PST_OK)
+        free(g);
+    else
+        ib->get_in_flight = true;
+}
+
+/* ---- start and stop ----------------------------------------------------------------- */
+
+static void on_timer_closed(uv_handle_t *h) {
+    struct pst_inbox *ib = h->data;
+    pst_node *n = ib->node;
+    if (--ib->timers_open == 0)
+        free(ib);
+    pst_node_handle_unref(n);
+}
+
+int pst_inbox_start(pst_node *n, char *err, size_t errcap) {
+    struct pst_inbox *ib = calloc(1, sizeof *ib);
+    if (ib == NULL)
+        return PST_E_NOMEM;
+    ib->node = n;
+    n->inbox = ib;
+    int rc = pst_home_path(n->cfg.home, PST_MAILDIR_DIR, ib->root, sizeof ib->root);
+    if (rc == PST_OK)
+        rc = pst_maildir_create(ib->root, "", err, errcap);
+    if (rc != PST_OK)
+        return rc;
+    unsigned removed = 0;
+    (void)pst_maildir_clean_tmp(ib->root, pst_now(), &removed);
+    if (removed > 0)
+        pst_log_info("removed %u unfinished file%s from %s/tmp", removed, removed == 1 ? "" : "s",
+                     ib->root);
+    for (int g = 0; g < 2; g++)
+        if ((ib->seen[g].slot = calloc(SEEN_SLOTS, SEEN_KEY)) == NULL)
+            return PST_E_NOMEM;
+    randombytes_buf(ib->seen_hash_key, sizeof ib->seen_hash_key);
+    ib->seen_since = pst_now();
+    pst_notify_stamp_resource(n->id->sign_pk, ib->resource);
+
+    uv_timer_t *timers[2] = {&ib->poll_timer, &ib->pump_timer};
+    for (int i = 0; i < 2; i++) {
+        uv_timer_init(n->loop, timers[i]);
+        timers[i]->data = ib;
+        ib->timers_open++;
+        pst_node_handle_ref(n);
+    }
+    uint8_t slot[PST_SLOT_BYTES];
+    pst_slot_inbox(n->id->sign_pk, slot);
+    rc = pst_dht_listen(&n->dht, slot, on_listen_value, ib, &ib->listen);
+    if (rc != PST_OK) {
+        snprintf(err, errcap, "cannot listen on our inbox slot: %s", pst_strerror(rc));
+        return rc;
+    }
+    sweep(ib, true); /* resume: fetch PENDING rows, re-send owed receipts */
+    uint64_t every = (uint64_t)n->cfg.inbox_poll_s * 1000u;
+    uv_timer_start(&ib->poll_timer, on_poll, 0, every ? every : 1000u);
+    return PST_OK;
+}
+
+void pst_inbox_stop(pst_node *n) {
+    struct pst_inbox *ib = n->inbox;
+    if (ib == NULL)
+        return;
+    n->inbox = NULL;
+    if (ib->listen != NULL)
+        pst_dht_listen_cancel(&n->dht, ib->listen);
+    ib->listen = NULL;
+    while (ib->jobs != NULL) {
+        job *j = ib->jobs;
+        ib->jobs = j->next;
+        if (j->conn != NULL)
+            pst_fetch_cancel(j->conn);
+        free(j);
+    }
+    ib->n_jobs = ib->running = 0;
+    for (int g = 0; g < 2; g++) {
+        free(ib->seen[g].slot);
+        ib->seen[g].slot = NULL;
+    }
+    if (ib->timers_open == 0) {
+        free(ib);
+        return;
+    }
+    uv_close((uv_handle_t *)&ib->poll_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&ib->pump_timer, on_timer_closed);
 }

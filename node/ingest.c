@@ -69,8 +69,11 @@ static int ingest_revocation(pst_node *n, const uint8_t pk[32], const uint8_t *v
     rc = pst_revocation_verify(&rev, pst_now());
     if (rc != PST_OK)
         return reject(n, PST_SLOT_KEY, rc);
+    /* the store answers 0 for bytes it already has: only a first sighting is
+     * news worth a log line and a counter */
+    bool known = pst_store_is_revoked(n->store, pk) == 1;
     rc = pst_store_revocation_put(n->store, pk, val, len, rev.created, pst_now());
-    if (rc == PST_OK) {
+    if (rc == PST_OK && !known) {
         char fp[PST_FINGERPRINT_STRLEN + 1];
         pst_fingerprint_format(pk, fp);
         pst_counter_add(n, "accepted.revocation", 1);
@@ -142,8 +145,11 @@ int pst_ingest_address_value(pst_node *n, const char *address, const uint8_t *va
     rc = pst_address_claim_verify(&c, pst_now());
     if (rc != PST_OK)
         return reject(n, PST_SLOT_ADDRESS, rc);
-    if (pst_store_is_revoked(n->store, c.signer) != 0)
+    if (pst_store_is_revoked(n->store, c.signer) != 0) {
+        if (out) /* authentic: a lookup still lists the key, as revoked */
+            *out = c;
         return reject_named(n, PST_SLOT_ADDRESS, PST_E_REVOKED, "revoked_key");
+    }
     rc = pst_store_addrclaim_put(n->store, address, c.signer, c.seq, c.expires, val, len);
     if (rc == PST_E_STALE)
         return reject_named(n, PST_SLOT_ADDRESS, rc, "stale_seq");

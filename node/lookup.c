@@ -130,7 +130,8 @@ static void add_candidate(resolve *r, const uint8_t pk[32]) {
 static void on_addr_value(void *user, const uint8_t *val, size_t len) {
     resolve *r = user;
     pst_address_claim c;
-    if (pst_ingest_address_value(r->node, r->info.address, val, len, &c) == PST_OK)
+    int rc = pst_ingest_address_value(r->node, r->info.address, val, len, &c);
+    if (rc == PST_OK || rc == PST_E_REVOKED) /* a revoked key is listed as revoked */
         add_candidate(r, c.signer);
 }
 
@@ -196,12 +197,28 @@ const char *pst_key_status_name(pst_key_status s) {
 
 /* ---- `key get` ------------------------------------------------------------ */
 
+typedef struct key_get key_get;
+
+/* the vouches of one key, gathered after the lookup */
 typedef struct {
+    key_get *parent;
+    pst_vouch vouches[16];
+    unsigned n;
+    uint64_t more;
+    bool done;
+} key_vouches;
+
+struct key_get {
     pst_node *node;
     pst_node_reply_cb reply;
     void *user;
     char query[PST_CTRL_ARG_MAX + 1];
-} key_get;
+    pst_resolved_key keys[PST_RESOLVE_KEYS_MAX];
+    unsigned n_keys;
+    pst_resolve_info info;
+    key_vouches vouches[PST_RESOLVE_KEYS_MAX];
+    unsigned pending;
+};
 
 static const char *reason_name(uint64_t r) {
     switch (r) {
@@ -282,14 +299,20 @@ static void describe_entry(const pst_resolved_key *k, pst_value *e, const char *
     pst_value_add_str(e, "source", k->from_dht ? "dht" : "cache");
 }
 
-static void on_resolved(void *user, int err, const pst_resolved_key *keys, unsigned n,
-                        const pst_resolve_info *info) {
-    key_get *g = user;
-    if (err != PST_OK) {
-        pst_reply_error(g->reply, g->user, 0, 1, "lookup failed: %s", pst_strerror(err));
-        free(g);
+static void add_vouches(key_get *g, unsigned i, pst_value *e) {
+    key_vouches *kv = &g->vouches[i];
+    if (!kv->done)
         return;
-    }
+    pst_value *arr = pst_value_add_array(e, "vouches");
+    pst_vouches_describe(arr, kv->vouches, kv->n, g->node);
+    if (kv->more > 0)
+        pst_value_add_uint(e, "vouches_not_examined", kv->more);
+}
+
+static void reply_key_get(key_get *g) {
+    const pst_resolved_key *keys = g->keys;
+    unsigned n = g->n_keys;
+    const pst_resolve_info *info = &g->info;
     pst_value *body = pst_value_new_map();
     int status = 2;
     pst_value_add_str(body, "query", g->query);
@@ -306,7 +329,9 @@ static void on_resolved(void *user, int err, const pst_resolved_key *keys, unsig
         pst_value *arr = pst_value_add_array(body, "keys");
         int best = 2;
         for (unsigned i = 0; i < n; i++) {
-            describe_entry(&keys[i], pst_value_add_map(arr, NULL), info->address);
+            pst_value *e = pst_value_add_map(arr, NULL);
+            describe_entry(&keys[i], e, info->address);
+            add_vouches(g, i, e);
             int s = exit_code(keys[i].status);
             /* valid beats revoked beats expired beats not found */
             if (s == 0 || (best != 0 && (s == 3 || (s == 4 && best == 2))))
@@ -315,7 +340,15 @@ static void on_resolved(void *user, int err, const pst_resolved_key *keys, unsig
         status = best;
     } else if (n == 1) {
         describe_entry(&keys[0], body, NULL);
+        add_vouches(g, 0, body);
         status = exit_code(keys[0].status);
+    }
+    if (!info->dht_ok && status == 2) {
+        /* "not found" is only an answer when the network was asked */
+        pst_value_add_str(body, "error",
+                          "the DHT could not be reached: nothing was found in "
+                          "the local cache either");
+        status = 1;
     }
     int berr = pst_value_error(body);
     if (berr != PST_OK)
@@ -324,6 +357,46 @@ static void on_resolved(void *user, int err, const pst_resolved_key *keys, unsig
         pst_reply_ok(g->reply, g->user, 0, (uint64_t)status, body);
     pst_value_free(body);
     free(g);
+}
+
+static void on_vouches(void *user, int status, const pst_vouch *vouches, unsigned n,
+                       uint64_t more) {
+    key_vouches *kv = user;
+    key_get *g = kv->parent;
+    (void)status; /* a failed get shows no vouches: the key answer stands */
+    unsigned keep = n < 16 ? n : 16;
+    memcpy(kv->vouches, vouches, keep * sizeof *vouches);
+    kv->n = keep;
+    kv->more = more + (n - keep);
+    kv->done = true;
+    if (--g->pending == 0)
+        reply_key_get(g);
+}
+
+static void on_resolved(void *user, int err, const pst_resolved_key *keys, unsigned n,
+                        const pst_resolve_info *info) {
+    key_get *g = user;
+    if (err != PST_OK) {
+        pst_reply_error(g->reply, g->user, 0, 1, "lookup failed: %s", pst_strerror(err));
+        free(g);
+        return;
+    }
+    memcpy(g->keys, keys, n * sizeof *keys);
+    g->n_keys = n;
+    g->info = *info;
+    /* who vouches for each key that exists (a lookup is never blocked by them:
+     * their own caps bound the work) */
+    g->pending = 1;
+    for (unsigned i = 0; i < n; i++) {
+        if (keys[i].status == PST_KEY_NOT_FOUND)
+            continue;
+        g->vouches[i].parent = g;
+        g->pending++;
+        if (pst_trust_vouches(g->node, keys[i].pk, on_vouches, &g->vouches[i]) != PST_OK)
+            g->pending--;
+    }
+    if (--g->pending == 0)
+        reply_key_get(g);
 }
 
 void pst_lookup_key(pst_node *n, const char *query, pst_node_reply_cb reply, void *user) {

@@ -90,6 +90,16 @@ void pst_node_request(pst_node *n, const pst_ctrl_request *req, pst_node_reply_c
             pst_lookup_key(n, req->args[0], on_request_done, r);
     } else if (strcmp(req->command, "key-revoke") == 0) {
         pst_node_cmd_revoke(n, req, on_request_done, r);
+    } else if (strcmp(req->command, "trust-set") == 0) {
+        pst_node_cmd_trust_set(n, req, on_request_done, r);
+    } else if (strcmp(req->command, "trust-rm") == 0) {
+        pst_node_cmd_trust_rm(n, req, on_request_done, r);
+    } else if (strcmp(req->command, "trust-list") == 0) {
+        pst_node_cmd_trust_list(n, req, on_request_done, r);
+    } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "vouch") == 0) {
+        pst_node_cmd_vouch(n, req, on_request_done, r);
+    } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "unvouch") == 0) {
+        pst_node_cmd_unvouch(n, req, on_request_done, r);
     } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "send") == 0) {
         pst_node_cmd_send(n, req, on_request_done, r);
     } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "outbox") == 0) {

@@ -2,6 +2,7 @@
 #ifndef PST_NODE_INT_H
 #define PST_NODE_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -10,7 +11,9 @@
 #include "pst_dht.h"
 #include "pst_envelope.h"
 #include "pst_identity.h"
+#include "pst_maildir.h"
 #include "pst_node.h"
+#include "pst_notify.h"
 #include "pst_records.h"
 #include "pst_store.h"
 
@@ -23,7 +26,7 @@
 #define PST_COUNTER_FLUSH_MS 10000u
 
 /* Published record kinds in the store's published table. */
-enum { PST_PUB_KEYREC = 1, PST_PUB_ADDRCLAIM = 2, PST_PUB_REVOCATION = 3 };
+enum { PST_PUB_KEYREC = 1, PST_PUB_ADDRCLAIM = 2, PST_PUB_REVOCATION = 3, PST_PUB_ENDORSEMENT = 4 };
 
 typedef struct {
     char name[PST_COUNTER_NAME_MAX];
@@ -100,7 +103,8 @@ const char *pst_slot_kind_name(pst_slot_kind kind);
  * PST_E_EXPIRED). */
 int pst_ingest_key_value(pst_node *n, const uint8_t pk[32], const uint8_t *val, size_t len,
                          pst_keyrec *out_keyrec, pst_revocation *out_rev, bool *is_revocation);
-/* Validates an AddressClaim found in the slot of address; stores it. */
+/* Validates an AddressClaim found in the slot of address; stores it.
+ * PST_E_REVOKED (with *out filled) for an authentic claim of a revoked key. */
 int pst_ingest_address_value(pst_node *n, const char *address, const uint8_t *val, size_t len,
                              pst_address_claim *out);
 /* Validates an Endorsement found in the vouch slot of subject. */
@@ -118,6 +122,11 @@ int pst_publish_start(pst_node *n);
 int pst_publish_revocation(pst_node *n, const uint8_t *bytes, size_t len, pst_dht_done_cb done,
                            void *user);
 void pst_publish_now(pst_node *n);
+/* Puts one of our records now (kind PST_PUB_*; its last-put time is updated
+ * on success). done may be NULL. Returns 0 or the error of pst_dht_put
+ * (then done is not called). */
+int pst_publish_put(pst_node *n, int kind, const uint8_t slot[PST_SLOT_BYTES], const uint8_t *bytes,
+                    size_t len, pst_dht_done_cb done, void *user);
 
 /* lookup.c: finding keys (`key get`, and recipients for `send`) */
 #define PST_RESOLVE_KEYS_MAX 16u /* keys considered for one address */
@@ -177,6 +186,135 @@ void pst_node_cmd_inbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply
                         void *user);
 void pst_node_cmd_read(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
                        void *user);
+
+/* fetch_client.c: one TCP exchange with a sender's node, recipient side:
+ * FetchRequest, verified FetchResponse, the ciphertext streamed through the
+ * message-id hasher and the decryptor into a Maildir tmp/ file, delivery
+ * (fsync, rename, inbox row DELIVERED), then the Receipt and its
+ * acknowledgement (inbox row receipt_sent). With receipt_only the first
+ * frame is the Receipt of a message stored earlier. */
+#define PST_FETCH_CLIENT_TICK_MS 1000u /* granularity of the idle/total timeouts */
+typedef struct pst_fetch_conn pst_fetch_conn;
+typedef struct {
+    uint8_t msg_id[PST_HASH_BYTES];
+    uint8_t sender[PST_SIGN_PK_BYTES]; /* signs the responses and authors the message */
+    uint8_t msg_key[PST_MSGKEY_BYTES]; /* secret: the client wipes its copy */
+    uint64_t size;                     /* ciphertext bytes the notification announced */
+    uint32_t n_endpoints;
+    char endpoints[PST_NOTIFY_ENDPOINTS_MAX][PST_NOTIFY_ENDPOINT_MAX + 1];
+    char folder[PST_MAILDIR_FOLDER_MAX + 1]; /* where to deliver; must exist */
+    bool receipt_only;
+    uint64_t stored_at; /* receipt_only: when the message became durable */
+} pst_fetch_job;
+typedef enum {
+    PST_FETCH_DONE = 0,     /* stored and the receipt acknowledged */
+    PST_FETCH_RETRY = 1,    /* transient (offline, timeout, busy, local I/O): try later */
+    PST_FETCH_PROTOCOL = 2, /* the sender misbehaved (bad frame, hash, author) */
+    PST_FETCH_GIVE_UP = 3,  /* the sender refused for good (not_found, forbidden, ...) */
+} pst_fetch_outcome;
+typedef struct {
+    pst_fetch_outcome outcome;
+    bool delivered;     /* durable in the Maildir and the row DELIVERED (this run) */
+    bool existed;       /* delivered found an earlier copy instead of writing one */
+    const char *reason; /* stable counter name part when outcome != DONE */
+    pst_maildir_loc loc;
+    uint64_t bytes; /* file size when delivered */
+} pst_fetch_result;
+/* Called once, on the loop, unless the fetch was cancelled. */
+typedef void (*pst_fetch_done_cb)(void *user, const pst_fetch_result *res);
+/* Starts the exchange; maildir is the Maildir root (copied). PST_E_NOMEM,
+ * PST_E_INVAL (no endpoint); cb is not called then. */
+int pst_fetch_start(pst_node *n, const pst_fetch_job *job, const char *maildir,
+                    pst_fetch_done_cb cb, void *user, pst_fetch_conn **out);
+/* Closes everything of c without calling its callback; c is invalid after. */
+void pst_fetch_cancel(pst_fetch_conn *c);
+
+/* ---- sender side: outbox.c, send.c, fetch_server.c ------------------------
+ * Message bodies (ciphertext) live in DIR/outbox/<msg id hex>; the store
+ * keeps what is needed to serve, notify and report them. Every handle, work
+ * request and connection of the sender side holds a reference on the outbox
+ * (pst_outbox_hold/release); the outbox holds one node handle reference until
+ * pst_outbox_stop has run and the last reference is gone. */
+#define PST_OUTBOX_DIRNAME "outbox"
+#define PST_SPOOL_DIRNAME "spool"
+#define PST_OUTBOX_NOTIFY_MAX 4096u /* notifications kept alive at once */
+#define PST_OUTBOX_RENOTIFY_MAX_S 590u
+#define PST_OUTBOX_GC_MS 60000u
+#define PST_OUTBOX_KEEP_DONE_S (30u * 86400u) /* finished messages stay listed */
+#define PST_SPOOL_KEEP_S 86400u               /* orphaned spool files are removed after */
+struct pst_outbox_entry;
+struct pst_fetch_server;
+struct pst_send_op;
+struct pst_outbox {
+    pst_node *node;
+    unsigned refs;
+    bool stopping;
+    atomic_int cancel; /* set by stop: encryption and minting give up */
+    bool timers_init;
+    uv_timer_t renotify_timer, gc_timer;
+    struct pst_outbox_entry *entries; /* notifications kept alive */
+    unsigned n_entries, cap_entries;
+    struct pst_fetch_server *fetch;
+    struct pst_send_op *sends; /* in flight, to fail them on stop */
+    unsigned sends_active;
+    unsigned rcpts_reserved;  /* notification slots promised to sends in flight */
+    char dir[PST_PATH_MAX];   /* DIR/outbox */
+    char spool[PST_PATH_MAX]; /* DIR/spool */
+};
+void pst_outbox_hold(struct pst_outbox *o);
+/* Frees the outbox at the last reference once stopping. */
+void pst_outbox_release(struct pst_outbox *o);
+/* DIR/outbox/<hex of msg_id> into out[cap]. */
+int pst_outbox_body_path(const struct pst_outbox *o, const uint8_t msg_id[PST_HASH_BYTES],
+                         char *out, size_t cap);
+/* Starts keeping rcpt's notification (outer bytes) alive: a put now, then
+ * re-puts with back-off until untracked or expires. PST_E_BUSY when
+ * PST_OUTBOX_NOTIFY_MAX notifications are already kept. */
+int pst_outbox_track(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], const uint8_t rcpt[32],
+                     const uint8_t *notification, size_t len, uint64_t expires);
+/* Stops notifying rcpt (NULL: every recipient) of msg_id. */
+void pst_outbox_untrack(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], const uint8_t *rcpt);
+/* After a state change of msg_id: deletes its body once nobody may fetch it. */
+void pst_outbox_settle(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]);
+/* Free notification slots for a new send (PST_OUTBOX_NOTIFY_MAX minus kept
+ * and reserved ones). */
+unsigned pst_outbox_free_slots(const pst_node *n);
+/* send.c: fails the sends in flight (their replies say the node stops). */
+void pst_send_stop(pst_node *n);
+/* fetch_server.c: listens on cfg.fetch_port (sets n->fetch_port); stop
+ * closes the listener and every connection. */
+int pst_fetch_server_start(pst_node *n, char *err, size_t errcap);
+void pst_fetch_server_stop(pst_node *n);
+
+/* ---- trust (trust.c) --------------------------------------------------------- */
+void pst_node_cmd_trust_set(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                            void *user);
+void pst_node_cmd_trust_rm(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                           void *user);
+void pst_node_cmd_trust_list(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                             void *user);
+void pst_node_cmd_vouch(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                        void *user);
+void pst_node_cmd_unvouch(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                          void *user);
+/* One voucher's newest endorsement of a key. */
+typedef struct {
+    uint8_t voucher[32];
+    unsigned tier; /* pst_endorsement_tier; 0 = withdrawn */
+    uint64_t created, expires;
+    bool voucher_is_contact;
+    pst_store_tier voucher_tier; /* when voucher_is_contact */
+} pst_vouch;
+/* vouches valid during the call; more = values not examined (caps). */
+typedef void (*pst_vouches_cb)(void *user, int status, const pst_vouch *vouches, unsigned n,
+                               uint64_t more);
+/* Gets and checks the vouch slot of subject. 0 and cb once, or an error and
+ * no cb. */
+int pst_trust_vouches(pst_node *n, const uint8_t subject[32], pst_vouches_cb cb, void *user);
+/* True when v makes its subject "known": a current vouch by a trusted contact. */
+bool pst_vouch_makes_known(const pst_vouch *v, uint64_t now);
+/* Appends one map per vouch to arr (for key get). */
+void pst_vouches_describe(pst_value *arr, const pst_vouch *v, unsigned count, pst_node *n);
 
 /* control.c: the unix socket server */
 int pst_ctrl_server_start(pst_node *n, char *err, size_t errcap);

@@ -27,6 +27,7 @@
 #define PST_DEFAULT_FETCH_IDLE_S 30u
 #define PST_DEFAULT_FETCH_TOTAL_S 600u
 #define PST_DEFAULT_FETCH_CONNS_PER_IP 8u
+#define PST_DEFAULT_VOUCH_DEPTH 1u
 
 typedef struct {
     char home[PST_PATH_MAX];
@@ -51,6 +52,9 @@ typedef struct {
     uint32_t fetch_idle_timeout_s;  /* a silent peer is dropped after this */
     uint32_t fetch_total_timeout_s; /* any fetch connection ends after this */
     uint32_t fetch_conns_per_ip;    /* concurrent fetch connections from one address */
+    /* trust */
+    unsigned vouch_depth; /* 0: vouches ignored; 1: vouched by a trusted contact = known; 2:
+                             also vouched by someone such a vouch names */
 } pst_node_config;
 
 /* Fills cfg with defaults; home is resolved later. */

@@ -55,6 +55,11 @@ static int put_value(pst_node *n, int kind, const uint8_t slot[PST_SLOT_BYTES],
     return PST_OK;
 }
 
+int pst_publish_put(pst_node *n, int kind, const uint8_t slot[PST_SLOT_BYTES], const uint8_t *bytes,
+                    size_t len, pst_dht_done_cb done, void *user) {
+    return put_value(n, kind, slot, bytes, len, done, user);
+}
+
 /* ---- our KeyRecord and AddressClaims -------------------------------------- */
 
 static void pick_endpoint(pst_node *n) {

@@ -182,7 +182,12 @@ bool pst_revocation_replacement(const pst_revocation *r, uint8_t *out);
 
 #define PST_ENDORSEMENT_FIELDS 8u
 
+/* For one (signer, subject) pair the endorsement with the newest `created`
+ * wins (on a tie, the lower tier); WITHDRAWN is how a voucher takes a vouch back (`postern
+ * unvouch`): OpenDHT cannot delete a value, and the old signed vouch could otherwise be replayed
+ * until it expires. */
 typedef enum {
+    PST_TIER_WITHDRAWN = 0,
     PST_TIER_KNOWN = 1,
     PST_TIER_TRUSTED = 2,
 } pst_endorsement_tier;

@@ -40,7 +40,7 @@ extern "C" {
 
 /* Schema version this code writes (PRAGMA user_version). A database with a
  * newer version is refused with PST_E_VERSION. */
-#define PST_STORE_SCHEMA_VERSION 2
+#define PST_STORE_SCHEMA_VERSION 3
 
 #define PST_STORE_BLOB_MAX PST_RECORD_MAX /* any stored record or meta blob */
 #define PST_STORE_NAME_MAX 64u            /* meta and counter names, bytes */
@@ -278,73 +278,119 @@ int pst_store_counter_list(pst_store *st, pst_store_counter_cb cb, void *user);
 
 /* ---- mail: outbox, inbox index, spent stamps (store_mail.c) -------------- */
 
-/* Largest message body kept in the outbox. */
-#define PST_STORE_BODY_MAX (32u * 1024u * 1024u)
-#define PST_STORE_MSGID_BYTES PST_HASH_BYTES /* message id: hash of the ciphertext */
-#define PST_STORE_STAMP_ID_MAX 64u           /* spent-stamp key (e.g. its SHA-1) */
+/* The outbox keeps what the sender must remember about each message: its
+ * size and times, and per recipient the kind, the notification to keep alive,
+ * the delivery state and the receipt. The ciphertext itself is NOT in the
+ * database: the node keeps it in a file named after the message id
+ * (DIR/outbox/<hex>), written and fsync'd before the rows are committed, so a
+ * message of tens of MiB never passes through SQLite (nor its WAL) and the
+ * fetch server streams it with plain file reads. A message is "live" while
+ * any recipient is pending; once none is, pst_store_outbox_get() says
+ * PST_E_NOTFOUND and the node deletes the file. */
+#define PST_STORE_BODY_MAX (64u * 1024u * 1024u) /* ciphertext bytes (= PST_MESSAGE_SIZE_MAX) */
+#define PST_STORE_MSGID_BYTES PST_HASH_BYTES     /* message id: hash of the ciphertext */
+#define PST_STORE_STAMP_ID_MAX 64u               /* spent-stamp key (e.g. its SHA-1) */
+#define PST_STORE_SUBJECT_MAX 200u               /* subject kept for `postern outbox`, bytes */
 
 typedef enum {
     PST_STORE_OUT_PENDING = 1,   /* notification kept alive, waiting for a receipt */
     PST_STORE_OUT_DELIVERED = 2, /* receipt stored */
     PST_STORE_OUT_FAILED = 3,    /* given up (e.g. recipient revoked) */
     PST_STORE_OUT_EXPIRED = 4,   /* message expired before a receipt came */
+    PST_STORE_OUT_WITHDRAWN = 5, /* the sender withdrew it before it was fetched */
 } pst_store_out_state;
 
-/* Keeps an outgoing message (ciphertext body, 1..PST_STORE_BODY_MAX bytes)
- * under msg_id. Add it and its recipients in one pst_store_begin() batch so
- * a crash leaves all or nothing. PST_E_EXISTS if msg_id is already there. */
-int pst_store_outbox_add(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
-                         const uint8_t *body, size_t len, uint64_t created, uint64_t expires);
-/* Adds recipient rcpt (state PENDING) with the sealed notification that the
- * node keeps alive in its inbox slot. PST_E_NOTFOUND if the message is not
- * in the outbox, PST_E_EXISTS if rcpt is already a recipient, PST_E_STALE if
- * the message is already finished. */
+/* How the sender addressed a recipient. Kept for the sender only (chain of
+ * custody): a Bcc recipient appears in nobody's copy of the message. */
+typedef enum {
+    PST_STORE_RCPT_TO = 1,
+    PST_STORE_RCPT_CC = 2,
+    PST_STORE_RCPT_BCC = 3,
+} pst_store_rcpt_kind;
+
+/* Records an outgoing message of size ciphertext bytes (1..PST_STORE_BODY_MAX,
+ * else PST_E_INVAL / PST_E_TOOBIG) whose body the caller has made durable.
+ * subject: NULL or "" for none, else <= PST_STORE_SUBJECT_MAX bytes of UTF-8
+ * without control characters (PST_E_INVAL / PST_E_TOOBIG). Add it and its
+ * recipients in one pst_store_begin() batch so a crash leaves all or
+ * nothing. PST_E_EXISTS if msg_id is already there. */
+int pst_store_outbox_add(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES], uint64_t size,
+                         uint64_t created, uint64_t expires, const char *subject);
+/* Adds recipient rcpt of kind (state PENDING) with the notification that the
+ * node keeps alive in its inbox slot (1..PST_STORE_BLOB_MAX bytes).
+ * PST_E_INVAL for a bad kind, PST_E_NOTFOUND if the message is not in the
+ * outbox, PST_E_EXISTS if rcpt is already a recipient, PST_E_STALE if the
+ * message is already finished. */
 int pst_store_outbox_rcpt_add(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
-                              const uint8_t rcpt[32], const uint8_t *notification, size_t len,
-                              uint64_t now);
-/* Size and times of a message whose body is still kept (any recipient
- * pending). All outputs optional. PST_E_NOTFOUND otherwise. */
+                              const uint8_t rcpt[32], pst_store_rcpt_kind kind,
+                              const uint8_t *notification, size_t len, uint64_t now);
+/* Size and times of a live message (any recipient pending: its body is
+ * still needed). All outputs optional. PST_E_NOTFOUND otherwise. */
 int pst_store_outbox_get(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES], uint64_t *size,
                          uint64_t *created, uint64_t *expires);
-/* Reads up to cap body bytes at offset into buf (for the fetch server, in
- * chunks); *n = 0 at or past the end. PST_E_NOTFOUND as for _get. */
-int pst_store_outbox_read(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
-                          uint64_t offset, uint8_t *buf, size_t cap, size_t *n);
 /* State of recipient rcpt of msg_id (PST_E_NOTFOUND if not a recipient):
  * the fetch server serves a message only to its pending recipients. */
 int pst_store_outbox_rcpt_state(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                                 const uint8_t rcpt[32], pst_store_out_state *state);
+/* Records that rcpt's notification was put into the DHT at now (time of the
+ * last put and a count). Nothing changes unless rcpt is pending; 0 then too.
+ * PST_E_NOTFOUND if rcpt is not a recipient. */
+int pst_store_outbox_notified(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                              const uint8_t rcpt[32], uint64_t now);
+/* Records that the whole body was streamed to rcpt at now (time of the last
+ * complete fetch and a count), whatever its state. PST_E_NOTFOUND if rcpt
+ * is not a recipient. */
+int pst_store_outbox_served(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                            const uint8_t rcpt[32], uint64_t now);
 /* Stores rcpt's verified receipt: state DELIVERED. The first receipt stays:
  * the same bytes again are 0, different ones PST_E_DUPLICATE. When no
- * recipient is left pending the body is dropped. PST_E_NOTFOUND if rcpt is
- * not a recipient; PST_E_STALE if it already FAILED or EXPIRED. */
+ * recipient is left pending the message is finished. PST_E_NOTFOUND if rcpt
+ * is not a recipient; PST_E_STALE if it is FAILED, EXPIRED or WITHDRAWN. */
 int pst_store_outbox_receipt(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                              const uint8_t rcpt[32], const uint8_t *receipt, size_t len,
                              uint64_t now);
 /* Gives up on a pending recipient: state FAILED (a no-op if not pending). */
 int pst_store_outbox_fail(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                           const uint8_t rcpt[32], uint64_t now);
-/* Marks pending recipients of expired messages EXPIRED, drops the bodies of
- * messages with nobody pending, and deletes finished messages (with their
- * receipts) finished more than keep_done seconds before now. */
+/* Withdraws every pending recipient of msg_id (state WITHDRAWN) and finishes
+ * the message. *withdrawn (optional) gets how many were pending. Delivered
+ * recipients keep their state and receipt. PST_E_NOTFOUND if msg_id is not
+ * in the outbox. */
+int pst_store_outbox_withdraw(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                              uint64_t now, unsigned *withdrawn);
+/* Marks pending recipients of expired messages EXPIRED, finishes messages
+ * with nobody pending, and deletes finished messages (with their receipts)
+ * finished more than keep_done seconds before now. */
 int pst_store_outbox_gc(pst_store *st, uint64_t now, uint64_t keep_done);
 
 typedef struct {
     const uint8_t *msg_id; /* PST_STORE_MSGID_BYTES */
     const uint8_t *rcpt;   /* 32 bytes */
+    pst_store_rcpt_kind kind;
     pst_store_out_state state;
     const uint8_t *notification;
     size_t notification_len;
     const uint8_t *receipt; /* NULL unless DELIVERED */
     size_t receipt_len;
     uint64_t created, expires; /* of the message */
-    uint64_t size;             /* body bytes */
-    uint64_t updated;          /* last state change */
+    uint64_t size;             /* ciphertext bytes */
+    const char *subject;       /* "" when none */
+    uint64_t done;             /* when the message finished (nobody pending), 0 if live */
+    uint64_t updated;          /* last state change (for DELIVERED: the receipt's arrival) */
+    uint64_t notified;         /* last DHT put, 0 if none yet */
+    uint64_t notify_count;     /* DHT puts that succeeded */
+    uint64_t served;           /* last complete fetch, 0 if none */
+    uint64_t serve_count;      /* complete fetches */
 } pst_store_outbox_row;
 typedef int (*pst_store_outbox_cb)(const pst_store_outbox_row *row, void *user);
-/* One row per (message, recipient), oldest message first; state 0 lists
- * every state, else only that one (PENDING: what to keep alive). */
+/* One row per (message, recipient), oldest message first, then by rcpt;
+ * state 0 lists every state, else only that one (PENDING: what to keep
+ * alive). */
 int pst_store_outbox_list(pst_store *st, int state, pst_store_outbox_cb cb, void *user);
+/* The rows of one message (every state), ordered by rcpt. No rows (unknown
+ * message): 0 and no call. */
+int pst_store_outbox_list_msg(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                              pst_store_outbox_cb cb, void *user);
 
 typedef enum {
     PST_STORE_IN_PENDING = 1,   /* notification accepted, body not yet fetched */

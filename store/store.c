@@ -97,6 +97,36 @@ static const char *const migrations[] = {
     ") STRICT;",
     /* 2: mail (store_mail.c). */
     pst_store__mail_schema,
+    /* 3: the outbox keeps message bodies in files (DIR/outbox/<msg id>) instead
+     * of blobs, and records how each recipient was addressed, DHT puts,
+     * fetches and withdrawals. Version 2's outbox was never written by any
+     * node (sending came with this version), so its tables are replaced. */
+    "DROP TABLE outbox_rcpt;"
+    "DROP TABLE outbox_msg;"
+    "CREATE TABLE outbox_msg ("
+    " id INTEGER PRIMARY KEY,"
+    " msg_id BLOB NOT NULL UNIQUE CHECK (length(msg_id) = 32),"
+    " created INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL,"
+    " size INTEGER NOT NULL CHECK (size BETWEEN 1 AND 67108864),"
+    " subject TEXT NOT NULL DEFAULT '' CHECK (length(CAST(subject AS BLOB)) <= 200),"
+    " done INTEGER NOT NULL DEFAULT 0" /* when nobody was pending any more; 0 = live */
+    ") STRICT;"
+    "CREATE TABLE outbox_rcpt ("
+    " msg INTEGER NOT NULL REFERENCES outbox_msg (id) ON DELETE CASCADE,"
+    " rcpt BLOB NOT NULL CHECK (length(rcpt) = 32),"
+    " kind INTEGER NOT NULL CHECK (kind IN (1, 2, 3)),"
+    " state INTEGER NOT NULL CHECK (state IN (1, 2, 3, 4, 5)),"
+    " notification BLOB NOT NULL CHECK (length(notification) BETWEEN 1 AND 8192),"
+    " receipt BLOB CHECK (receipt IS NULL OR length(receipt) BETWEEN 1 AND 8192),"
+    " updated INTEGER NOT NULL,"
+    " notified INTEGER NOT NULL DEFAULT 0,"
+    " notify_count INTEGER NOT NULL DEFAULT 0,"
+    " served INTEGER NOT NULL DEFAULT 0,"
+    " serve_count INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (msg, rcpt)"
+    ") STRICT;"
+    "CREATE INDEX outbox_rcpt_state ON outbox_rcpt (state);",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == PST_STORE_SCHEMA_VERSION,
                "one migration per schema version");

@@ -1,13 +1,12 @@
-/* Mail state: the outbox (bodies and per-recipient delivery state), the
+/* Mail state: the outbox (messages and per-recipient delivery state), the
  * inbox index (idempotent by message id) and spent hashcash stamps. */
 #include "store_int.h"
 
 #define PK_BYTES PST_SIGN_PK_BYTES
 #define ID_BYTES PST_STORE_MSGID_BYTES
 
-/* Migration 2. Bodies live in the database so that a message and its
- * recipients commit together; the fetch server streams them out with
- * incremental blob I/O, which needs the rowid (id). */
+/* Migration 2. Its outbox tables are replaced by migration 3 (store.c):
+ * bodies moved out of the database into files the node owns. */
 const char pst_store__mail_schema[] =
     "CREATE TABLE outbox_msg ("
     " id INTEGER PRIMARY KEY,"
@@ -71,14 +70,17 @@ static int changed_or(pst_store *st, int rc, int none) {
 
 /* ---- outbox -------------------------------------------------------------- */
 
+/* The schema of the outbox is migration 3 (store.c): bodies live in files
+ * the node owns, the database keeps their size, the recipients and states. */
+
 static const char Q_OUT_ADD[] =
-    "INSERT INTO outbox_msg (msg_id, created, expires, size, body) VALUES (?1, ?2, ?3, ?4, ?5)"
+    "INSERT INTO outbox_msg (msg_id, created, expires, size, subject) VALUES (?1, ?2, ?3, ?4, ?5)"
     " ON CONFLICT (msg_id) DO NOTHING";
 static const char Q_OUT_GET[] =
     "SELECT id, size, created, expires FROM outbox_msg WHERE msg_id = ?1 AND done = 0";
 static const char Q_OUT_RCPT_ADD[] =
-    "INSERT INTO outbox_rcpt (msg, rcpt, state, notification, updated)"
-    " SELECT id, ?2, 1, ?3, ?4 FROM outbox_msg WHERE msg_id = ?1 AND done = 0"
+    "INSERT INTO outbox_rcpt (msg, rcpt, kind, state, notification, updated)"
+    " SELECT id, ?2, ?5, 1, ?3, ?4 FROM outbox_msg WHERE msg_id = ?1 AND done = 0"
     " ON CONFLICT (msg, rcpt) DO NOTHING";
 static const char Q_OUT_DONE[] = "SELECT done FROM outbox_msg WHERE msg_id = ?1";
 static const char Q_OUT_RCPT_GET[] =
@@ -87,9 +89,19 @@ static const char Q_OUT_RCPT_GET[] =
 static const char Q_OUT_RCPT_SET[] =
     "UPDATE outbox_rcpt SET state = ?3, receipt = ?4, updated = ?5"
     " WHERE msg = (SELECT id FROM outbox_msg WHERE msg_id = ?1) AND rcpt = ?2 AND state = 1";
-/* A message with nobody pending no longer needs its body. */
+static const char Q_OUT_NOTIFIED[] =
+    "UPDATE outbox_rcpt SET notified = ?3, notify_count = notify_count + 1"
+    " WHERE msg = (SELECT id FROM outbox_msg WHERE msg_id = ?1) AND rcpt = ?2 AND state = 1";
+static const char Q_OUT_SERVED[] =
+    "UPDATE outbox_rcpt SET served = ?3, serve_count = serve_count + 1"
+    " WHERE msg = (SELECT id FROM outbox_msg WHERE msg_id = ?1) AND rcpt = ?2";
+static const char Q_OUT_WITHDRAW[] =
+    "UPDATE outbox_rcpt SET state = 5, updated = ?2"
+    " WHERE msg = (SELECT id FROM outbox_msg WHERE msg_id = ?1) AND state = 1";
+/* A message with nobody pending no longer needs its body. done = max(now,
+ * 1) so that a finished message never reads as live. */
 static const char Q_OUT_SETTLE[] =
-    "UPDATE outbox_msg SET done = ?1, body = x'' WHERE done = 0"
+    "UPDATE outbox_msg SET done = max(?1, 1) WHERE done = 0"
     " AND (EXISTS (SELECT 1 FROM outbox_rcpt r WHERE r.msg = outbox_msg.id)"
     "      OR (expires != 0 AND expires <= ?1))"
     " AND NOT EXISTS (SELECT 1 FROM outbox_rcpt r WHERE r.msg = outbox_msg.id AND r.state = 1)";
@@ -98,25 +110,29 @@ static const char Q_OUT_EXPIRE[] =
     " (SELECT id FROM outbox_msg WHERE expires != 0 AND expires <= ?1)";
 static const char Q_OUT_DELETE[] = "DELETE FROM outbox_msg WHERE done != 0 AND done <= ?1";
 
-int pst_store_outbox_add(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
-                         const uint8_t *body, size_t len, uint64_t created, uint64_t expires) {
-    if (!st || !msg_id || !body || len == 0)
+int pst_store_outbox_add(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES], uint64_t size,
+                         uint64_t created, uint64_t expires, const char *subject) {
+    if (!st || !msg_id || size == 0)
         return PST_E_INVAL;
-    if (len > PST_STORE_BODY_MAX)
+    if (size > PST_STORE_BODY_MAX)
         return PST_E_TOOBIG;
     if (!PST_STORE__TIME_OK(created) || !PST_STORE__TIME_OK(expires))
         return PST_E_RANGE;
-    sqlite3_stmt *s;
-    int rc = bind2(st, Q_OUT_ADD, msg_id, ID_BYTES, NULL, 0, &s);
+    if (!subject)
+        subject = "";
+    int rc = subject[0] ? pst_store__check_name(subject, PST_STORE_SUBJECT_MAX) : 0;
     if (rc)
+        return rc;
+    sqlite3_stmt *s;
+    if ((rc = bind2(st, Q_OUT_ADD, msg_id, ID_BYTES, NULL, 0, &s)))
         return rc;
     rc = sqlite3_bind_int64(s, 2, (sqlite3_int64)created);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(s, 3, (sqlite3_int64)expires);
     if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(s, 4, (sqlite3_int64)len);
+        rc = sqlite3_bind_int64(s, 4, (sqlite3_int64)size);
     if (rc == SQLITE_OK)
-        rc = sqlite3_bind_blob64(s, 5, body, len, SQLITE_STATIC);
+        rc = PST_STORE__TEXT(s, 5, subject);
     if (rc != SQLITE_OK)
         return pst_store__sqlerr(st, rc);
     return changed_or(st, pst_store__run(st, s), PST_E_EXISTS);
@@ -137,9 +153,9 @@ static int rcpt_add_failed(pst_store *st, const uint8_t *msg_id) {
 }
 
 int pst_store_outbox_rcpt_add(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
-                              const uint8_t rcpt[32], const uint8_t *notification, size_t len,
-                              uint64_t now) {
-    if (!st || !msg_id || !rcpt)
+                              const uint8_t rcpt[32], pst_store_rcpt_kind kind,
+                              const uint8_t *notification, size_t len, uint64_t now) {
+    if (!st || !msg_id || !rcpt || kind < PST_STORE_RCPT_TO || kind > PST_STORE_RCPT_BCC)
         return PST_E_INVAL;
     int rc = pst_store__check_blob(notification, len, 1);
     if (rc)
@@ -152,6 +168,8 @@ int pst_store_outbox_rcpt_add(pst_store *st, const uint8_t msg_id[PST_STORE_MSGI
     rc = PST_STORE__BLOB(s, 3, notification, len);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(s, 4, (sqlite3_int64)now);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(s, 5, (int)kind);
     if (rc != SQLITE_OK)
         return pst_store__sqlerr(st, rc);
     if ((rc = pst_store__run(st, s)))
@@ -159,12 +177,6 @@ int pst_store_outbox_rcpt_add(pst_store *st, const uint8_t msg_id[PST_STORE_MSGI
     if (sqlite3_changes(st->db) > 0)
         return 0;
     return rcpt_add_failed(st, msg_id);
-}
-
-/* Positions s on the live message row: 1, 0 (absent or done), < 0. */
-static int outbox_find(pst_store *st, const uint8_t *msg_id, sqlite3_stmt **s) {
-    int rc = bind2(st, Q_OUT_GET, msg_id, ID_BYTES, NULL, 0, s);
-    return rc ? rc : pst_store__row(st, *s);
 }
 
 int pst_store_outbox_get(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES], uint64_t *size,
@@ -176,7 +188,9 @@ int pst_store_outbox_get(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYT
     if (!st || !msg_id)
         return PST_E_INVAL;
     sqlite3_stmt *s;
-    int rc = outbox_find(st, msg_id, &s);
+    int rc = bind2(st, Q_OUT_GET, msg_id, ID_BYTES, NULL, 0, &s);
+    if (rc == 0)
+        rc = pst_store__row(st, s);
     if (rc <= 0)
         return rc ? rc : PST_E_NOTFOUND;
     for (int i = 0; i < 3; i++)
@@ -184,40 +198,6 @@ int pst_store_outbox_get(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYT
             *outs[i] = (uint64_t)sqlite3_column_int64(s, i + 1);
     sqlite3_reset(s);
     return 0;
-}
-
-int pst_store_outbox_read(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
-                          uint64_t offset, uint8_t *buf, size_t cap, size_t *n) {
-    if (!n)
-        return PST_E_INVAL;
-    *n = 0;
-    if (!st || !msg_id || (!buf && cap))
-        return PST_E_INVAL;
-    sqlite3_stmt *s;
-    int rc = outbox_find(st, msg_id, &s);
-    if (rc <= 0)
-        return rc ? rc : PST_E_NOTFOUND;
-    sqlite3_int64 id = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
-    sqlite3_blob *blob = NULL;
-    rc = sqlite3_blob_open(st->db, "main", "outbox_msg", "body", id, 0, &blob);
-    if (rc != SQLITE_OK) {
-        int err = pst_store__sqlerr(st, rc);
-        sqlite3_blob_close(blob);
-        return err;
-    }
-    uint64_t total = (uint64_t)sqlite3_blob_bytes(blob);
-    size_t want = 0;
-    if (offset < total)
-        want = total - offset < cap ? (size_t)(total - offset) : cap;
-    if (want > INT32_MAX)
-        want = INT32_MAX;
-    rc = want ? sqlite3_blob_read(blob, buf, (int)want, (int)offset) : SQLITE_OK;
-    int err = rc == SQLITE_OK ? 0 : pst_store__sqlerr(st, rc);
-    sqlite3_blob_close(blob);
-    if (err == 0)
-        *n = want;
-    return err;
 }
 
 int pst_store_outbox_rcpt_state(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
@@ -239,6 +219,48 @@ int pst_store_outbox_rcpt_state(pst_store *st, const uint8_t msg_id[PST_STORE_MS
     return 0;
 }
 
+/* Runs an UPDATE of one recipient (?1 msg_id, ?2 rcpt, ?3 now); when it
+ * matched nothing, PST_E_NOTFOUND unless rcpt is a recipient. */
+static int rcpt_touch(pst_store *st, const char *sql, const uint8_t *msg_id, const uint8_t *rcpt,
+                      uint64_t now) {
+    if (!st || !msg_id || !rcpt)
+        return PST_E_INVAL;
+    if (!PST_STORE__TIME_OK(now))
+        return PST_E_RANGE;
+    sqlite3_stmt *s;
+    int rc = bind2(st, sql, msg_id, ID_BYTES, rcpt, PK_BYTES, &s);
+    if (rc)
+        return rc;
+    if ((rc = sqlite3_bind_int64(s, 3, (sqlite3_int64)now)) != SQLITE_OK)
+        return pst_store__sqlerr(st, rc);
+    if ((rc = pst_store__run(st, s)))
+        return rc;
+    if (sqlite3_changes(st->db) > 0)
+        return 0;
+    pst_store_out_state state;
+    return pst_store_outbox_rcpt_state(st, msg_id, rcpt, &state);
+}
+
+int pst_store_outbox_notified(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                              const uint8_t rcpt[32], uint64_t now) {
+    return rcpt_touch(st, Q_OUT_NOTIFIED, msg_id, rcpt, now);
+}
+
+int pst_store_outbox_served(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                            const uint8_t rcpt[32], uint64_t now) {
+    return rcpt_touch(st, Q_OUT_SERVED, msg_id, rcpt, now);
+}
+
+static int run_time(pst_store *st, const char *sql, uint64_t t) {
+    sqlite3_stmt *s;
+    int rc = pst_store__stmt(st, sql, &s);
+    if (rc)
+        return rc;
+    if ((rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)t)) != SQLITE_OK)
+        return pst_store__sqlerr(st, rc);
+    return pst_store__run(st, s);
+}
+
 /* Moves a pending recipient to state (with receipt for DELIVERED) and
  * settles the message; inside a unit. 1 when nothing was pending. */
 static int outbox_finish(pst_store *st, const uint8_t *msg_id, const uint8_t *rcpt, int state,
@@ -258,11 +280,7 @@ static int outbox_finish(pst_store *st, const uint8_t *msg_id, const uint8_t *rc
         return rc;
     if (sqlite3_changes(st->db) == 0)
         return 1;
-    if ((rc = pst_store__stmt(st, Q_OUT_SETTLE, &s)))
-        return rc;
-    if ((rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)now)) != SQLITE_OK)
-        return pst_store__sqlerr(st, rc);
-    return pst_store__run(st, s);
+    return run_time(st, Q_OUT_SETTLE, now);
 }
 
 static int receipt_locked(pst_store *st, const uint8_t *msg_id, const uint8_t *rcpt,
@@ -314,14 +332,40 @@ int pst_store_outbox_fail(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BY
     return pst_store__tx_end(st, rc == 1 ? 0 : rc);
 }
 
-static int run_time(pst_store *st, const char *sql, uint64_t t) {
+static int withdraw_locked(pst_store *st, const uint8_t *msg_id, uint64_t now, unsigned *count) {
     sqlite3_stmt *s;
-    int rc = pst_store__stmt(st, sql, &s);
+    int rc = bind2(st, Q_OUT_DONE, msg_id, ID_BYTES, NULL, 0, &s);
+    if (rc == 0)
+        rc = pst_store__row(st, s);
+    if (rc <= 0)
+        return rc ? rc : PST_E_NOTFOUND;
+    sqlite3_reset(s);
+    if ((rc = bind2(st, Q_OUT_WITHDRAW, msg_id, ID_BYTES, NULL, 0, &s)))
+        return rc;
+    if ((rc = sqlite3_bind_int64(s, 2, (sqlite3_int64)now)) != SQLITE_OK)
+        return pst_store__sqlerr(st, rc);
+    if ((rc = pst_store__run(st, s)))
+        return rc;
+    *count = (unsigned)sqlite3_changes(st->db);
+    return run_time(st, Q_OUT_SETTLE, now);
+}
+
+int pst_store_outbox_withdraw(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                              uint64_t now, unsigned *withdrawn) {
+    unsigned count = 0;
+    if (withdrawn)
+        *withdrawn = 0;
+    if (!st || !msg_id)
+        return PST_E_INVAL;
+    if (!PST_STORE__TIME_OK(now))
+        return PST_E_RANGE;
+    int rc = pst_store__tx_begin(st);
     if (rc)
         return rc;
-    if ((rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)t)) != SQLITE_OK)
-        return pst_store__sqlerr(st, rc);
-    return pst_store__run(st, s);
+    rc = pst_store__tx_end(st, withdraw_locked(st, msg_id, now, &count));
+    if (rc == 0 && withdrawn)
+        *withdrawn = count;
+    return rc;
 }
 
 int pst_store_outbox_gc(pst_store *st, uint64_t now, uint64_t keep_done) {
@@ -358,8 +402,13 @@ static const uint8_t *col_fixed(sqlite3_stmt *s, int col, int n) {
     return p && sqlite3_column_bytes(s, col) == n ? p : NULL;
 }
 
+static uint64_t col_time(sqlite3_stmt *s, int col) {
+    return (uint64_t)sqlite3_column_int64(s, col);
+}
+
 static int outbox_row(sqlite3_stmt *s, void *ctx) {
     struct mail_walk *w = ctx;
+    const unsigned char *subject = sqlite3_column_text(s, 10);
     pst_store_outbox_row r = {
         .msg_id = col_fixed(s, 0, ID_BYTES),
         .rcpt = col_fixed(s, 1, PK_BYTES),
@@ -368,10 +417,17 @@ static int outbox_row(sqlite3_stmt *s, void *ctx) {
         .notification_len = (size_t)sqlite3_column_bytes(s, 3),
         .receipt = sqlite3_column_blob(s, 4),
         .receipt_len = (size_t)sqlite3_column_bytes(s, 4),
-        .created = (uint64_t)sqlite3_column_int64(s, 5),
-        .expires = (uint64_t)sqlite3_column_int64(s, 6),
-        .size = (uint64_t)sqlite3_column_int64(s, 7),
-        .updated = (uint64_t)sqlite3_column_int64(s, 8),
+        .created = col_time(s, 5),
+        .expires = col_time(s, 6),
+        .size = col_time(s, 7),
+        .updated = col_time(s, 8),
+        .kind = (pst_store_rcpt_kind)sqlite3_column_int(s, 9),
+        .subject = subject ? (const char *)subject : "",
+        .done = col_time(s, 11),
+        .notified = col_time(s, 12),
+        .notify_count = col_time(s, 13),
+        .served = col_time(s, 14),
+        .serve_count = col_time(s, 15),
     };
     if (!r.msg_id || !r.rcpt || !r.notification)
         return damaged(w);
@@ -382,16 +438,30 @@ static int bind_state(sqlite3_stmt *s, const void *arg) {
     return sqlite3_bind_int(s, 1, *(const int *)arg);
 }
 
+static int bind_out_id(sqlite3_stmt *s, const void *arg) {
+    return PST_STORE__BLOB(s, 1, arg, ID_BYTES);
+}
+
+#define OUTBOX_COLS                                                                                \
+    "SELECT m.msg_id, r.rcpt, r.state, r.notification, r.receipt, m.created, m.expires, m.size,"   \
+    " r.updated, r.kind, m.subject, m.done, r.notified, r.notify_count, r.served, r.serve_count"   \
+    " FROM outbox_rcpt r JOIN outbox_msg m ON m.id = r.msg"
+
 int pst_store_outbox_list(pst_store *st, int state, pst_store_outbox_cb cb, void *user) {
-    if (!st || !cb || state < 0 || state > PST_STORE_OUT_EXPIRED)
+    if (!st || !cb || state < 0 || state > PST_STORE_OUT_WITHDRAWN)
         return PST_E_INVAL;
     struct mail_walk w = {st, {.out = cb}, user};
-    return pst_store__walk(st,
-                           "SELECT m.msg_id, r.rcpt, r.state, r.notification, r.receipt,"
-                           " m.created, m.expires, m.size, r.updated"
-                           " FROM outbox_rcpt r JOIN outbox_msg m ON m.id = r.msg"
-                           " WHERE ?1 = 0 OR r.state = ?1 ORDER BY m.id, r.rcpt",
+    return pst_store__walk(st, OUTBOX_COLS " WHERE ?1 = 0 OR r.state = ?1 ORDER BY m.id, r.rcpt",
                            bind_state, &state, outbox_row, &w);
+}
+
+int pst_store_outbox_list_msg(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                              pst_store_outbox_cb cb, void *user) {
+    if (!st || !msg_id || !cb)
+        return PST_E_INVAL;
+    struct mail_walk w = {st, {.out = cb}, user};
+    return pst_store__walk(st, OUTBOX_COLS " WHERE m.msg_id = ?1 ORDER BY r.rcpt", bind_out_id,
+                           msg_id, outbox_row, &w);
 }
 
 /* ---- inbox --------------------------------------------------------------- */

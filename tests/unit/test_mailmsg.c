@@ -1,3 +1,396 @@
+/* node/mailmsg.c: the header filter applied before sending, dates, ids, the
+ * display form of subjects and the simple message of `send --subject`. */
 #include <criterion/criterion.h>
-/* placeholder: replaced by the module's real tests */
-Test(mailmsg, placeholder) { cr_assert(1); }
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pst_mailmsg.h"
+#include "testutil.h"
+
+#define FROM "alice@example.org"
+#define DATE "Tue, 14 Nov 2023 22:13:20 +0000"
+#define MSGID "<0011@example.org>"
+#define ADDED_LF "From: " FROM "\nDate: " DATE "\nMessage-ID: " MSGID "\n"
+#define ADDED_CRLF "From: " FROM "\r\nDate: " DATE "\r\nMessage-ID: " MSGID "\r\n"
+
+typedef struct {
+    uint8_t *p;
+    size_t len, cap;
+    size_t limit; /* fail with PST_E_TOOBIG past this many bytes (0 = none) */
+} buf;
+
+static int collect(void *user, const uint8_t *p, size_t n) {
+    buf *b = user;
+    if (b->limit && b->len + n > b->limit)
+        return PST_E_TOOBIG;
+    if (b->len + n > b->cap) {
+        b->cap = (b->len + n) * 2;
+        b->p = realloc(b->p, b->cap);
+        cr_assert_not_null(b->p);
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+static pst_mailmsg_filter *new_filter(void) {
+    pst_mailmsg_filter *f = malloc(sizeof *f);
+    cr_assert_not_null(f);
+    cr_assert_eq(pst_mailmsg_filter_init(f, FROM, DATE, MSGID), PST_OK);
+    return f;
+}
+
+/* Runs the filter over in, fed in pieces of `step` bytes. */
+static int run(pst_mailmsg_filter *f, const char *in, size_t len, size_t step, buf *out) {
+    for (size_t i = 0; i < len; i += step) {
+        size_t n = len - i < step ? len - i : step;
+        int rc = pst_mailmsg_filter_feed(f, (const uint8_t *)in + i, n, collect, out);
+        if (rc)
+            return rc;
+    }
+    return pst_mailmsg_filter_finish(f, collect, out);
+}
+
+/* The output must not depend on how the input is cut. */
+static void expect(const char *in, const char *want) {
+    size_t len = strlen(in);
+    for (size_t step = 1; step <= len + 1; step++) {
+        pst_mailmsg_filter *f = new_filter();
+        buf out = {0};
+        cr_assert_eq(run(f, in, len, step, &out), PST_OK, "step %zu", step);
+        cr_assert_eq(out.len, strlen(want), "step %zu: got [%.*s]", step, (int)out.len,
+                     (const char *)out.p);
+        cr_assert(out.len == 0 || memcmp(out.p, want, out.len) == 0, "step %zu: got [%.*s]", step,
+                  (int)out.len, (const char *)out.p);
+        free(out.p);
+        free(f);
+    }
+}
+
+Test(mailmsg, adds_missing_fields_at_end_of_headers) {
+    expect("Subject: hi\nTo: bob@example.org\n\nbody\n",
+           "Subject: hi\nTo: bob@example.org\n" ADDED_LF "\nbody\n");
+}
+
+Test(mailmsg, keeps_existing_fields) {
+    const char *in = "from: Carol <carol@example.org>\nDATE: Mon, 1 Jan 2024 00:00:00 +0000\n"
+                     "Message-Id: <x@y>\nSubject: s\n\nbody";
+    expect(in, in);
+    pst_mailmsg_filter *f = new_filter();
+    buf out = {0};
+    cr_assert_eq(run(f, in, strlen(in), 7, &out), PST_OK);
+    cr_assert_eq(f->seen, PST_MAILMSG_SEEN_FROM | PST_MAILMSG_SEEN_DATE | PST_MAILMSG_SEEN_MSGID |
+                              PST_MAILMSG_SEEN_SUBJECT);
+    cr_assert_str_eq(f->subject, "s");
+    cr_assert_eq(f->fields, 4);
+    free(out.p);
+    free(f);
+}
+
+Test(mailmsg, adds_only_what_is_missing) {
+    expect("From: me@example.org\nSubject: x\n\nb\n",
+           "From: me@example.org\nSubject: x\nDate: " DATE "\nMessage-ID: " MSGID "\n\nb\n");
+}
+
+Test(mailmsg, strips_bcc_and_folded_lines) {
+    expect("To: a@example.org\nBcc: secret@example.org,\n other@example.org\n"
+           "Subject: s\nRESENT-BCC: x@example.org\nbcc : y@example.org\n\nBcc: not a header\n",
+           "To: a@example.org\nSubject: s\n" ADDED_LF "\nBcc: not a header\n");
+    pst_mailmsg_filter *f = new_filter();
+    const char *in = "Bcc: a@b\nBcc:\n\tc@d\n\n";
+    buf out = {0};
+    cr_assert_eq(run(f, in, strlen(in), 3, &out), PST_OK);
+    cr_assert_eq(f->bcc_removed, 2);
+    cr_assert_eq(f->fields, 0);
+    free(out.p);
+    free(f);
+}
+
+Test(mailmsg, bcc_as_last_field_without_newline) {
+    expect("Subject: s\nBcc: hidden@example.org", "Subject: s\n" ADDED_LF "\n");
+    expect("Bcc: hidden@example.org\n", ADDED_LF "\n");
+}
+
+Test(mailmsg, crlf_line_endings) {
+    expect("Subject: hi\r\nBcc: x@y\r\n\r\nline 1\r\nline 2\r\n",
+           "Subject: hi\r\n" ADDED_CRLF "\r\nline 1\r\nline 2\r\n");
+}
+
+Test(mailmsg, lf_line_endings_body_untouched) {
+    /* the body is passed through as is, whatever it contains */
+    expect("Subject: hi\n\nBcc: x\r\n\nFrom: y\n",
+           "Subject: hi\n" ADDED_LF "\nBcc: x\r\n\nFrom: y\n");
+}
+
+Test(mailmsg, folded_header_kept_whole) {
+    expect("Subject: a very\n long\n\tsubject\nX-A: 1\n\nb",
+           "Subject: a very\n long\n\tsubject\nX-A: 1\n" ADDED_LF "\nb");
+    pst_mailmsg_filter *f = new_filter();
+    const char *in = "Subject: a very\n long\n\tsubject\n\n";
+    buf out = {0};
+    cr_assert_eq(run(f, in, strlen(in), 1, &out), PST_OK);
+    cr_assert_str_eq(f->subject, "a very long subject");
+    free(out.p);
+    free(f);
+}
+
+Test(mailmsg, long_header_near_the_cap) {
+    size_t n = PST_MAILMSG_FIELD_MAX - 16;
+    char *in = malloc(n + 64);
+    strcpy(in, "X-Long: ");
+    size_t len = strlen(in);
+    while (len < n - 1) {
+        if (len % 70 == 0) {
+            in[len++] = '\n';
+            in[len++] = ' ';
+        } else {
+            in[len++] = 'a';
+        }
+    }
+    in[len++] = '\n';
+    memcpy(in + len, "\nbody", 6);
+    len += 5;
+    pst_mailmsg_filter *f = new_filter();
+    buf out = {0};
+    cr_assert_eq(run(f, in, len, 4096, &out), PST_OK);
+    cr_assert_eq(out.len, len + strlen(ADDED_LF));
+    free(out.p);
+    free(f);
+    free(in);
+}
+
+Test(mailmsg, header_field_over_cap) {
+    size_t n = PST_MAILMSG_FIELD_MAX + 10;
+    char *in = malloc(n);
+    memcpy(in, "X-Long: ", 8);
+    memset(in + 8, 'a', n - 8);
+    pst_mailmsg_filter *f = new_filter();
+    buf out = {0};
+    cr_assert_eq(run(f, in, n, 1000, &out), PST_E_TOOBIG);
+    /* sticky */
+    cr_assert_eq(pst_mailmsg_filter_feed(f, (const uint8_t *)"\n", 1, collect, &out), PST_E_TOOBIG);
+    cr_assert_eq(pst_mailmsg_filter_finish(f, collect, &out), PST_E_TOOBIG);
+    free(out.p);
+    free(f);
+    free(in);
+}
+
+Test(mailmsg, header_section_over_cap) {
+    /* many small fields: each under the field cap, together over the section cap */
+    size_t per = 1000, count = PST_MAILMSG_HEADER_MAX / per + 2;
+    char *line = malloc(per + 1);
+    memcpy(line, "X-F: ", 5);
+    memset(line + 5, 'b', per - 6);
+    line[per - 1] = '\n';
+    pst_mailmsg_filter *f = new_filter();
+    buf out = {0};
+    int rc = 0;
+    for (size_t i = 0; i < count && rc == 0; i++)
+        rc = pst_mailmsg_filter_feed(f, (const uint8_t *)line, per, collect, &out);
+    cr_assert_eq(rc, PST_E_TOOBIG);
+    free(out.p);
+    free(f);
+    free(line);
+}
+
+Test(mailmsg, nul_in_headers_refused_but_fine_in_body) {
+    pst_mailmsg_filter *f = new_filter();
+    buf out = {0};
+    static const char bad[] = "Subject: a\0b\n\n";
+    cr_assert_eq(run(f, bad, sizeof bad - 1, 64, &out), PST_E_MALFORMED);
+    free(out.p);
+    free(f);
+    f = new_filter();
+    memset(&out, 0, sizeof out);
+    static const char ok[] = "Subject: a\n\nx\0y";
+    cr_assert_eq(run(f, ok, sizeof ok - 1, 64, &out), PST_OK);
+    cr_assert_eq(out.len, sizeof ok - 1 + strlen(ADDED_LF));
+    free(out.p);
+    free(f);
+}
+
+Test(mailmsg, no_body) {
+    expect("Subject: only headers\n", "Subject: only headers\n" ADDED_LF "\n");
+    expect("Subject: no newline", "Subject: no newline\n" ADDED_LF "\n");
+    expect("Subject: hi\r\nTo: x@y", "Subject: hi\r\nTo: x@y\r\n" ADDED_CRLF "\r\n");
+    expect("Subject: empty body\n\n", "Subject: empty body\n" ADDED_LF "\n");
+}
+
+Test(mailmsg, empty_input) { expect("", ADDED_LF "\n"); }
+
+Test(mailmsg, body_without_headers) {
+    expect("Hello Bob,\nhow are you?\n", ADDED_LF "\nHello Bob,\nhow are you?\n");
+    expect("hello", ADDED_LF "\nhello");
+    expect("\nstarts with an empty line\n", ADDED_LF "\nstarts with an empty line\n");
+    expect(" indented first line\n", ADDED_LF "\n indented first line\n");
+    expect("From alice Mon Jan 1\nSubject: x\n", ADDED_LF "\nFrom alice Mon Jan 1\nSubject: x\n");
+    expect("Dear Bob:\n", ADDED_LF "\nDear Bob:\n");
+    expect("Hello\r\nworld\r\n", ADDED_CRLF "\r\nHello\r\nworld\r\n");
+}
+
+Test(mailmsg, non_header_line_ends_the_header_section) {
+    expect("Subject: s\nthis is the body\n", "Subject: s\n" ADDED_LF "\nthis is the body\n");
+    expect("Subject: s\nBcc: x@y\nbody", "Subject: s\n" ADDED_LF "\nbody");
+}
+
+Test(mailmsg, obsolete_space_before_colon) {
+    expect("Subject : s\n\nb", "Subject : s\n" ADDED_LF "\nb");
+}
+
+Test(mailmsg, output_error_is_sticky_and_returned) {
+    pst_mailmsg_filter *f = new_filter();
+    buf out = {.limit = 10};
+    const char *in = "Subject: something long enough\n\nbody";
+    cr_assert_eq(run(f, in, strlen(in), 5, &out), PST_E_TOOBIG);
+    cr_assert_eq(pst_mailmsg_filter_finish(f, collect, &out), PST_E_TOOBIG);
+    free(out.p);
+    free(f);
+}
+
+Test(mailmsg, init_rejects_bad_values) {
+    pst_mailmsg_filter *f = malloc(sizeof *f);
+    cr_assert_eq(pst_mailmsg_filter_init(f, "", DATE, MSGID), PST_E_INVAL);
+    cr_assert_eq(pst_mailmsg_filter_init(f, FROM, NULL, MSGID), PST_E_INVAL);
+    cr_assert_eq(pst_mailmsg_filter_init(f, FROM, DATE, "<a>\r\nBcc: x"), PST_E_INVAL);
+    char big[PST_MAILMSG_VALUE_MAX + 2];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    cr_assert_eq(pst_mailmsg_filter_init(f, big, DATE, MSGID), PST_E_INVAL);
+    cr_assert_eq(pst_mailmsg_filter_init(f, "\xc3\xa9t\xc3\xa9@example.org", DATE, MSGID), PST_OK);
+    cr_assert_eq(pst_mailmsg_filter_feed(NULL, NULL, 0, collect, NULL), PST_E_INVAL);
+    free(f);
+}
+
+Test(mailmsg, format_date) {
+    char d[PST_MAILMSG_DATE_BUFSIZE];
+    cr_assert_eq(pst_mailmsg_format_date(1700000000, d), PST_OK);
+    cr_assert_str_eq(d, "Tue, 14 Nov 2023 22:13:20 +0000");
+    cr_assert_eq(pst_mailmsg_format_date(0, d), PST_OK);
+    cr_assert_str_eq(d, "Thu, 01 Jan 1970 00:00:00 +0000");
+    cr_assert_eq(pst_mailmsg_format_date(253402300800ull, d), PST_E_RANGE);
+    cr_assert_str_eq(d, "");
+}
+
+Test(mailmsg, message_id) {
+    uint8_t r[PST_MAILMSG_RAND_BYTES];
+    memset(r, 0xab, sizeof r);
+    char id[PST_MAILMSG_MSGID_BUFSIZE];
+    pst_mailmsg_make_message_id(r, "example.org", id);
+    cr_assert_str_eq(id, "<abababababababababababababababab@example.org>");
+    pst_mailmsg_make_message_id(r, NULL, id);
+    cr_assert_str_eq(id, "<abababababababababababababababab@postern.invalid>");
+    pst_mailmsg_make_message_id(r, "bad domain>", id);
+    cr_assert_str_eq(id, "<abababababababababababababababab@postern.invalid>");
+}
+
+static void display(const char *raw, const char *want, size_t cap) {
+    char out[300];
+    cr_assert(cap <= sizeof out);
+    pst_mailmsg_display(raw, strlen(raw), out, cap);
+    cr_assert_str_eq(out, want, "raw [%s]", raw);
+}
+
+Test(mailmsg, display_form) {
+    display("  plain  ", "plain", 300);
+    display(" =?UTF-8?B?w6l0w6k=?=", "\xc3\xa9t\xc3\xa9", 300);
+    display("=?utf-8?q?caf=C3=A9_au_lait?=", "caf\xc3\xa9 au lait", 300);
+    display("=?UTF-8?B?YWI=?= =?UTF-8?B?Y2Q=?=", "abcd", 300);          /* space dropped */
+    display("=?UTF-8?B?YWI=?= x =?UTF-8?B?Y2Q=?=", "ab x cd", 300);     /* kept */
+    display("=?ISO-8859-1?Q?caf=E9?=", "=?ISO-8859-1?Q?caf=E9?=", 300); /* not decoded */
+    display("=?UTF-8?B?!!!?=", "=?UTF-8?B?!!!?=", 300);
+    display("=?UTF-8?Q?bad=G?=", "=?UTF-8?Q?bad=G?=", 300);
+    display("a\r\n b", "a b", 300);
+    display("tab\there", "tab here", 300);
+    display("bell\x07 and \xff bad", "bell? and ? bad", 300);
+    display("=?UTF-8?B?AQI=?=", "??", 300);             /* controls decoded are still replaced */
+    display("\xc3\xa9\xc3\xa9\xc3\xa9", "\xc3\xa9", 4); /* never cut a character */
+    display("abcdef", "abc", 4);
+    char one[1];
+    pst_mailmsg_display("abc", 3, one, 1);
+    cr_assert_eq(one[0], '\0');
+}
+
+static const char *simple(pst_mailmsg_simple *m, char *out, size_t cap) {
+    size_t len;
+    int rc = pst_mailmsg_simple_headers(m, out, cap, &len);
+    cr_assert_eq(rc, PST_OK);
+    cr_assert_eq(len, strlen(out));
+    return out;
+}
+
+Test(mailmsg, simple_headers) {
+    char out[4096] = {0};
+    const char *to[] = {"bob@example.org", "carol@example.org"};
+    const char *cc[] = {"dave@example.org"};
+    pst_mailmsg_simple m = {to, 2, cc, 1, "Hello", false};
+    cr_assert_str_eq(simple(&m, out, sizeof out),
+                     "To: bob@example.org, carol@example.org\nCc: dave@example.org\n"
+                     "Subject: Hello\n\n");
+    memset(out, 0, sizeof out);
+    pst_mailmsg_simple none = {NULL, 0, NULL, 0, NULL, false};
+    cr_assert_str_eq(simple(&none, out, sizeof out), "\n");
+    memset(out, 0, sizeof out);
+    pst_mailmsg_simple utf = {to, 1, NULL, 0, "caf\xc3\xa9", true};
+    cr_assert_str_eq(simple(&utf, out, sizeof out),
+                     "To: bob@example.org\nSubject: =?UTF-8?B?Y2Fmw6k=?=\n"
+                     "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+                     "Content-Transfer-Encoding: 8bit\n\n");
+}
+
+Test(mailmsg, simple_headers_fold_and_roundtrip) {
+    const char *to[PST_MAILMSG_ADDRS_MAX];
+    char addrs[8][40];
+    for (int i = 0; i < 8; i++) {
+        snprintf(addrs[i], sizeof addrs[i], "someone%d@example.org", i);
+        to[i] = addrs[i];
+    }
+    /* 60 two-byte characters: several encoded words, none splitting one */
+    char subject[200] = "";
+    for (int i = 0; i < 60; i++)
+        strcat(subject, "\xc3\xa9");
+    pst_mailmsg_simple m = {to, 8, NULL, 0, subject, false};
+    char out[4096] = {0};
+    simple(&m, out, sizeof out);
+    for (const char *line = out; *line;) {
+        const char *nl = strchr(line, '\n');
+        cr_assert_leq((size_t)(nl - line), 76, "line too long: %.*s", (int)(nl - line), line);
+        line = nl + 1;
+    }
+    /* the filter decodes what the builder encoded */
+    pst_mailmsg_filter *f = new_filter();
+    buf o = {0};
+    cr_assert_eq(run(f, out, strlen(out), 13, &o), PST_OK);
+    char want[PST_MAILMSG_SUBJECT_MAX + 1];
+    memcpy(want, subject, 120);
+    want[120] = '\0';
+    cr_assert_str_eq(f->subject, want);
+    cr_assert(f->seen & PST_MAILMSG_SEEN_TO);
+    free(o.p);
+    free(f);
+}
+
+Test(mailmsg, simple_headers_refuses_injection_and_overflow) {
+    char out[256];
+    size_t len = 7;
+    const char *bad_to[] = {"bob@example.org\nBcc: x@y"};
+    pst_mailmsg_simple m = {bad_to, 1, NULL, 0, NULL, false};
+    cr_assert_eq(pst_mailmsg_simple_headers(&m, out, sizeof out, &len), PST_E_INVAL);
+    cr_assert_eq(len, 0);
+    const char *commas[] = {"a@b, c@d"};
+    m.to = commas;
+    cr_assert_eq(pst_mailmsg_simple_headers(&m, out, sizeof out, &len), PST_E_INVAL);
+    const char *noat[] = {"bob"};
+    m.to = noat;
+    cr_assert_eq(pst_mailmsg_simple_headers(&m, out, sizeof out, &len), PST_E_INVAL);
+    const char *ok[] = {"bob@example.org"};
+    m.to = ok;
+    m.subject = "line\nBcc: x";
+    cr_assert_eq(pst_mailmsg_simple_headers(&m, out, sizeof out, &len), PST_E_INVAL);
+    m.subject = "bad \xff utf-8";
+    cr_assert_eq(pst_mailmsg_simple_headers(&m, out, sizeof out, &len), PST_E_INVAL);
+    m.subject = "fine";
+    cr_assert_eq(pst_mailmsg_simple_headers(&m, out, 10, &len), PST_E_NOSPACE);
+    m.n_to = PST_MAILMSG_ADDRS_MAX + 1;
+    cr_assert_eq(pst_mailmsg_simple_headers(&m, out, sizeof out, &len), PST_E_INVAL);
+}

@@ -923,15 +923,24 @@ Test(store, list_callback_may_write, .init = tmp_setup, .fini = tmp_teardown) {
 struct outs {
     int n;
     int state[4];
+    int kind[4];
     size_t receipt_len[4];
-    uint64_t size[4];
+    uint64_t size[4], notified[4], notify_count[4], served[4], serve_count[4], done[4];
+    char subject[4][32];
 };
 
 static int collect_out(const pst_store_outbox_row *r, void *user) {
     struct outs *o = user;
     o->state[o->n] = r->state;
+    o->kind[o->n] = r->kind;
     o->receipt_len[o->n] = r->receipt ? r->receipt_len : 0;
     o->size[o->n] = r->size;
+    o->notified[o->n] = r->notified;
+    o->notify_count[o->n] = r->notify_count;
+    o->served[o->n] = r->served;
+    o->serve_count[o->n] = r->serve_count;
+    o->done[o->n] = r->done;
+    snprintf(o->subject[o->n], sizeof o->subject[0], "%s", r->subject);
     o->n++;
     return 0;
 }
@@ -939,38 +948,32 @@ static int collect_out(const pst_store_outbox_row *r, void *user) {
 Test(store, outbox_lifecycle) {
     pst_store *st = open_mem();
     uint8_t id[32], r1[32], r2[32], notif[200], receipt[90];
-    static uint8_t body[100000], got[100000];
     tu_fill(id, 32, 1);
     memset(r1, 1, 32);
     memset(r2, 2, 32);
-    tu_fill(body, sizeof body, 2);
     rec_of(notif, sizeof notif, 3);
     rec_of(receipt, sizeof receipt, 4);
+    const uint64_t size0 = 100000;
 
-    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, notif, sizeof notif, 10), PST_E_NOTFOUND);
+    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, PST_STORE_RCPT_TO, notif, sizeof notif, 10),
+                 PST_E_NOTFOUND);
     cr_assert_eq(pst_store_begin(st), PST_OK);
-    cr_assert_eq(pst_store_outbox_add(st, id, body, sizeof body, 10, 1000), PST_OK);
-    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, notif, sizeof notif, 10), PST_OK);
-    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r2, notif, sizeof notif, 10), PST_OK);
+    cr_assert_eq(pst_store_outbox_add(st, id, size0, 10, 1000, "hello"), PST_OK);
+    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, PST_STORE_RCPT_TO, notif, sizeof notif, 10),
+                 PST_OK);
+    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r2, PST_STORE_RCPT_BCC, notif, sizeof notif, 10),
+                 PST_OK);
     cr_assert_eq(pst_store_commit(st), PST_OK);
-    cr_assert_eq(pst_store_outbox_add(st, id, body, sizeof body, 10, 1000), PST_E_EXISTS);
-    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, notif, sizeof notif, 10), PST_E_EXISTS);
+    cr_assert_eq(pst_store_outbox_add(st, id, size0, 10, 1000, NULL), PST_E_EXISTS);
+    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, PST_STORE_RCPT_CC, notif, sizeof notif, 10),
+                 PST_E_EXISTS);
+    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, 4, notif, sizeof notif, 10), PST_E_INVAL);
 
     uint64_t size, created, expires;
     cr_assert_eq(pst_store_outbox_get(st, id, &size, &created, &expires), PST_OK);
-    cr_assert_eq(size, sizeof body);
+    cr_assert_eq(size, size0);
     cr_assert_eq(created, 10);
     cr_assert_eq(expires, 1000);
-    /* Stream the body out in chunks. */
-    size_t off = 0, n;
-    do {
-        cr_assert_eq(pst_store_outbox_read(st, id, off, got + off, 7000, &n), PST_OK);
-        off += n;
-    } while (n > 0);
-    cr_assert_eq(off, sizeof body);
-    cr_assert_arr_eq(got, body, sizeof body);
-    cr_assert_eq(pst_store_outbox_read(st, id, sizeof body + 5, got, 10, &n), PST_OK);
-    cr_assert_eq(n, 0);
 
     pst_store_out_state state;
     uint8_t stranger[32];
@@ -980,28 +983,50 @@ Test(store, outbox_lifecycle) {
     cr_assert_eq(pst_store_outbox_rcpt_state(st, id, stranger, &state), PST_E_NOTFOUND);
     cr_assert_eq(pst_store_outbox_receipt(st, id, stranger, receipt, sizeof receipt, 20),
                  PST_E_NOTFOUND);
+    cr_assert_eq(pst_store_outbox_notified(st, id, r1, 15), PST_OK);
+    cr_assert_eq(pst_store_outbox_notified(st, id, r1, 16), PST_OK);
+    cr_assert_eq(pst_store_outbox_notified(st, id, stranger, 16), PST_E_NOTFOUND);
+    cr_assert_eq(pst_store_outbox_served(st, id, r1, 17), PST_OK);
+    cr_assert_eq(pst_store_outbox_served(st, id, stranger, 17), PST_E_NOTFOUND);
 
     struct outs o = {0};
     cr_assert_eq(pst_store_outbox_list(st, PST_STORE_OUT_PENDING, collect_out, &o), PST_OK);
     cr_assert_eq(o.n, 2);
+    cr_assert_eq(o.kind[0], PST_STORE_RCPT_TO);
+    cr_assert_eq(o.kind[1], PST_STORE_RCPT_BCC);
+    cr_assert_eq(o.notified[0], 16);
+    cr_assert_eq(o.notify_count[0], 2);
+    cr_assert_eq(o.served[0], 17);
+    cr_assert_eq(o.serve_count[0], 1);
+    cr_assert_eq(o.notify_count[1], 0);
+    cr_assert_str_eq(o.subject[0], "hello");
+    cr_assert_eq(o.done[0], 0);
 
     cr_assert_eq(pst_store_outbox_receipt(st, id, r1, receipt, sizeof receipt, 20), PST_OK);
     cr_assert_eq(pst_store_outbox_receipt(st, id, r1, receipt, sizeof receipt, 21), PST_OK);
     cr_assert_eq(pst_store_outbox_receipt(st, id, r1, receipt, 10, 21), PST_E_DUPLICATE);
+    /* a put that ends after the receipt changes nothing */
+    cr_assert_eq(pst_store_outbox_notified(st, id, r1, 22), PST_OK);
     cr_assert_eq(pst_store_outbox_get(st, id, &size, NULL, NULL), PST_OK, "r2 still pending");
     cr_assert_eq(pst_store_outbox_fail(st, id, r2, 30), PST_OK);
     cr_assert_eq(pst_store_outbox_receipt(st, id, r2, receipt, sizeof receipt, 31), PST_E_STALE);
-    /* Nobody pending: the body is gone, the states and receipt stay. */
+    /* Nobody pending: the message is finished, the states and receipt stay. */
     cr_assert_eq(pst_store_outbox_get(st, id, &size, NULL, NULL), PST_E_NOTFOUND);
-    cr_assert_eq(pst_store_outbox_read(st, id, 0, got, 10, &n), PST_E_NOTFOUND);
-    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, stranger, notif, sizeof notif, 40), PST_E_STALE);
+    cr_assert_eq(
+        pst_store_outbox_rcpt_add(st, id, stranger, PST_STORE_RCPT_TO, notif, sizeof notif, 40),
+        PST_E_STALE);
     memset(&o, 0, sizeof o);
     cr_assert_eq(pst_store_outbox_list(st, 0, collect_out, &o), PST_OK);
     cr_assert_eq(o.n, 2);
     cr_assert_eq(o.state[0], PST_STORE_OUT_DELIVERED);
     cr_assert_eq(o.receipt_len[0], sizeof receipt);
+    cr_assert_eq(o.notified[0], 16);
     cr_assert_eq(o.state[1], PST_STORE_OUT_FAILED);
-    cr_assert_eq(o.size[1], sizeof body);
+    cr_assert_eq(o.size[1], size0);
+    cr_assert_eq(o.done[1], 30);
+    memset(&o, 0, sizeof o);
+    cr_assert_eq(pst_store_outbox_list_msg(st, id, collect_out, &o), PST_OK);
+    cr_assert_eq(o.n, 2);
     /* Finished rows go after keep_done seconds. */
     cr_assert_eq(pst_store_outbox_gc(st, 100, 100), PST_OK);
     memset(&o, 0, sizeof o);
@@ -1012,21 +1037,64 @@ Test(store, outbox_lifecycle) {
     cr_assert_eq(pst_store_outbox_list(st, 0, collect_out, &o), PST_OK);
     cr_assert_eq(o.n, 0);
 
-    cr_assert_eq(pst_store_outbox_add(st, id, body, 0, 1, 1), PST_E_INVAL);
-    cr_assert_eq(pst_store_outbox_add(st, id, body, PST_STORE_BODY_MAX + 1, 1, 1), PST_E_TOOBIG);
-    cr_assert_eq(pst_store_outbox_list(st, 5, collect_out, &o), PST_E_INVAL);
+    cr_assert_eq(pst_store_outbox_add(st, id, 0, 1, 1, NULL), PST_E_INVAL);
+    cr_assert_eq(pst_store_outbox_add(st, id, PST_STORE_BODY_MAX + 1ull, 1, 1, NULL), PST_E_TOOBIG);
+    cr_assert_eq(pst_store_outbox_add(st, id, 5, 1, 1, "bad\nsubject"), PST_E_INVAL);
+    char longsub[PST_STORE_SUBJECT_MAX + 2];
+    memset(longsub, 'a', sizeof longsub - 1);
+    longsub[sizeof longsub - 1] = '\0';
+    cr_assert_eq(pst_store_outbox_add(st, id, 5, 1, 1, longsub), PST_E_TOOBIG);
+    cr_assert_eq(pst_store_outbox_list(st, 6, collect_out, &o), PST_E_INVAL);
+    pst_store_close(st);
+}
+
+Test(store, outbox_withdraw) {
+    pst_store *st = open_mem();
+    uint8_t id[32], other[32], r1[32], r2[32], notif[20], receipt[30];
+    tu_fill(id, 32, 6);
+    tu_fill(other, 32, 7);
+    memset(r1, 1, 32);
+    memset(r2, 2, 32);
+    rec_of(notif, sizeof notif, 2);
+    rec_of(receipt, sizeof receipt, 3);
+    unsigned count = 99;
+    cr_assert_eq(pst_store_outbox_withdraw(st, id, 5, &count), PST_E_NOTFOUND);
+    cr_assert_eq(count, 0);
+    cr_assert_eq(pst_store_outbox_add(st, id, 500, 10, 1000, ""), PST_OK);
+    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, PST_STORE_RCPT_TO, notif, sizeof notif, 10),
+                 PST_OK);
+    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r2, PST_STORE_RCPT_CC, notif, sizeof notif, 10),
+                 PST_OK);
+    cr_assert_eq(pst_store_outbox_receipt(st, id, r1, receipt, sizeof receipt, 20), PST_OK);
+    cr_assert_eq(pst_store_outbox_withdraw(st, id, 30, &count), PST_OK);
+    cr_assert_eq(count, 1);
+    pst_store_out_state state;
+    cr_assert_eq(pst_store_outbox_rcpt_state(st, id, r1, &state), PST_OK);
+    cr_assert_eq(state, PST_STORE_OUT_DELIVERED);
+    cr_assert_eq(pst_store_outbox_rcpt_state(st, id, r2, &state), PST_OK);
+    cr_assert_eq(state, PST_STORE_OUT_WITHDRAWN);
+    cr_assert_eq(pst_store_outbox_get(st, id, NULL, NULL, NULL), PST_E_NOTFOUND, "finished");
+    cr_assert_eq(pst_store_outbox_receipt(st, id, r2, receipt, sizeof receipt, 31), PST_E_STALE);
+    cr_assert_eq(pst_store_outbox_withdraw(st, id, 40, &count), PST_OK);
+    cr_assert_eq(count, 0);
+    struct outs o = {0};
+    cr_assert_eq(pst_store_outbox_list(st, PST_STORE_OUT_WITHDRAWN, collect_out, &o), PST_OK);
+    cr_assert_eq(o.n, 1);
+    memset(&o, 0, sizeof o);
+    cr_assert_eq(pst_store_outbox_list_msg(st, other, collect_out, &o), PST_OK);
+    cr_assert_eq(o.n, 0);
     pst_store_close(st);
 }
 
 Test(store, outbox_expiry) {
     pst_store *st = open_mem();
-    uint8_t id[32], r1[32], body[50], notif[20];
+    uint8_t id[32], r1[32], notif[20];
     tu_fill(id, 32, 5);
     memset(r1, 1, 32);
-    tu_fill(body, sizeof body, 1);
     rec_of(notif, sizeof notif, 2);
-    cr_assert_eq(pst_store_outbox_add(st, id, body, sizeof body, 10, 100), PST_OK);
-    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, notif, sizeof notif, 10), PST_OK);
+    cr_assert_eq(pst_store_outbox_add(st, id, 50, 10, 100, NULL), PST_OK);
+    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, PST_STORE_RCPT_TO, notif, sizeof notif, 10),
+                 PST_OK);
     cr_assert_eq(pst_store_outbox_gc(st, 99, 0), PST_OK);
     cr_assert_eq(pst_store_outbox_get(st, id, NULL, NULL, NULL), PST_OK, "kept until expiry");
     cr_assert_eq(pst_store_outbox_gc(st, 100, 1000), PST_OK);

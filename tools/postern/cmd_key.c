@@ -108,6 +108,29 @@ static void print_entry(const pst_value *e, int indent) {
         FIELD("revoker:");
         printf("%s (offline revocation key)\n", s);
     }
+    if ((v = pst_value_get(e, "vouches")) != NULL) {
+        FIELD("vouches:");
+        if (pst_value_count(v) == 0)
+            printf("none");
+        printf("\n");
+        for (const pst_value *m = pst_value_first(v); m; m = pst_value_next(m)) {
+            const char *name = pst_value_as_str(pst_value_get(m, "voucher_name"), &n);
+            const char *vt = pst_value_as_str(pst_value_get(m, "voucher_tier"), &n);
+            bool counts = false;
+            pst_value_as_bool(pst_value_get(m, "counts"), &counts);
+            pst_value_as_uint(pst_value_get(m, "expires"), &u);
+            printf("%*s  %s%s%s (%s to you): %s until %s%s\n", indent, "",
+                   pst_value_as_str(pst_value_get(m, "voucher"), &n), name ? " " : "",
+                   name ? name : "", vt ? vt : "unknown",
+                   pst_value_as_str(pst_value_get(m, "tier"), &n),
+                   pst_cli_time(u, tbuf, sizeof tbuf),
+                   counts ? " -- counts: you trust the voucher" : "");
+        }
+        if (pst_value_as_uint(pst_value_get(e, "vouches_not_examined"), &u) == 0)
+            printf("%*s  (%llu more not examined: only vouches by your contacts are always "
+                   "checked)\n",
+                   indent, "", (unsigned long long)u);
+    }
     bool b;
     if (pst_value_as_bool(pst_value_get(e, "key_record_lists_address"), &b) == 0 && !b) {
         FIELD("warning:");
@@ -169,6 +192,19 @@ static int key_get(int argc, char **argv) {
         return PST_EXIT_USAGE;
     }
     snprintf(req.args[0], sizeof req.args[0], "%s", argv[optind]);
+    {
+        /* a bad query is a usage error now, not after a node starts */
+        uint8_t pk[32];
+        char addr[PST_ADDRESS_MAX + 1];
+        if (pst_fingerprint_parse(argv[optind], pk) != PST_OK &&
+            (strchr(argv[optind], '@') == NULL ||
+             pst_address_normalize(argv[optind], addr, sizeof addr) != PST_OK)) {
+            pst_cli_error("'%s' is neither a fingerprint (52 characters of z-base-32) nor an "
+                          "address (local@domain)",
+                          argv[optind]);
+            return PST_EXIT_USAGE;
+        }
+    }
     pst_ctrl_response resp;
     bool oneshot;
     rc = pst_cli_call(&common, &req, &resp, &oneshot);
@@ -186,6 +222,9 @@ static int key_get(int argc, char **argv) {
         const char *warn = pst_value_as_str(pst_value_get(resp.body, "warning"), &n);
         if (warn)
             fprintf(stderr, "postern: warning: %s\n", warn);
+        const char *berr = pst_value_as_str(pst_value_get(resp.body, "error"), &n);
+        if (berr)
+            pst_cli_error("%s (check --seed and --network, and that a node is reachable)", berr);
         if (kind && strcmp(kind, "address") == 0) {
             const pst_value *keys = pst_value_get(resp.body, "keys");
             printf("address:     %s\n", pst_value_as_str(pst_value_get(resp.body, "address"), &n));

@@ -1,22 +1,615 @@
-/* placeholder: postern send / outbox / unsend (being written) */
-#include "cli.h"
+/* postern send / postern outbox / postern unsend.
+ *
+ * The message never travels in a control frame (1 MiB cap): send copies it
+ * (or builds it from --subject/--body) into DIR/spool/ (mode 0600 in the
+ * 0700 home) and passes the node the file's path. The node answers once the
+ * message is durable in its outbox; the spool copy is removed either way. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
-static int not_yet(const char *what) {
-    pst_cli_error("%s is not available in this version", what);
-    return PST_EXIT_FAIL;
+#include "cli.h"
+#include "ctrl_client.h"
+#include "pst_fetch.h"
+#include "pst_home.h"
+#include "pst_identity.h"
+#include "pst_mailmsg.h"
+
+#define SEND_RCPTS_MAX (PST_CTRL_ARGS_MAX - 2) /* the other args: file, pow */
+#define COPY_CHUNK 65536u
+/* Lookups of 30 recipients and stamps of many bits take longer than the
+ * CLI's usual 60 s: a send that timed out here would still be stored by the
+ * node, and the user would send it again. */
+#define SEND_TIMEOUT_S 1800
+
+static const char SEND_HELP[] =
+    "usage: postern send --to R [--to R]... [--cc R]... [--bcc R]...\n"
+    "                    [--pow auto|always|never] [--json] [--home DIR]\n"
+    "                    (--subject S [--body B | FILE | -] | FILE | -)\n"
+    "\n"
+    "Sends a message. R is a fingerprint or an address; an address must belong\n"
+    "to exactly one valid key (else the candidates are listed and nothing is\n"
+    "sent). The message is an RFC 5322 message from FILE or stdin (-), sent as\n"
+    "is except that Bcc: lines are removed and From:, Date: and Message-ID: are\n"
+    "added when missing; or a simple text message built from --subject and\n"
+    "--body (or with FILE/- as its body), with To:/Cc: from the flags. Bcc\n"
+    "recipients appear in nobody's copy.\n"
+    "\n"
+    "The message is encrypted once and kept by your node, which leaves a sealed\n"
+    "notification for each recipient in the DHT; their nodes fetch it from\n"
+    "yours. --pow: auto (default) pays a hashcash stamp to recipients who are\n"
+    "not your trusted or known contacts, always pays everyone, never pays.\n"
+    "\n"
+    "Prints the message id. Exit codes: 0 the message is durably in your\n"
+    "outbox, 1 not sent (the message says why), 64 usage error. Needs a\n"
+    "running posternd.\n";
+
+static const char OUTBOX_HELP[] =
+    "usage: postern outbox [MESSAGE_ID] [--limit N] [--json] [--home DIR]\n"
+    "\n"
+    "Lists what you sent, newest last (the last N messages, default 20), or one\n"
+    "message by id (or a unique prefix of 8+ hex digits): size, dates, subject,\n"
+    "and per recipient the kind (to/cc/bcc), the state (pending, notified,\n"
+    "fetched, expired, failed, withdrawn), the last notification, the last\n"
+    "fetch and the recipient's signed receipt.\n";
+
+static const char UNSEND_HELP[] =
+    "usage: postern unsend MESSAGE_ID [--json] [--home DIR]\n"
+    "\n"
+    "Withdraws a message from every recipient who has not fetched it yet: your\n"
+    "node stops notifying them, refuses their fetches and deletes the message\n"
+    "once nobody may fetch it. Notifications already in the DHT cannot be\n"
+    "deleted; they expire within 10 minutes, and fetching fails. Exit 1 when\n"
+    "every recipient already fetched it (or nobody is waiting).\n";
+
+enum { OPT_TO = 1000, OPT_CC, OPT_BCC, OPT_POW, OPT_SUBJECT, OPT_BODY, OPT_LIMIT };
+
+#define COMMON_OPTS                                                                                \
+    {"home", required_argument, 0, 'h'}, {"json", no_argument, 0, 'j'},                            \
+        {"help", no_argument, 0, 'H'}, {                                                           \
+        "log-level", required_argument, 0, 'l'                                                     \
+    }
+
+typedef struct {
+    const char *to[SEND_RCPTS_MAX], *cc[SEND_RCPTS_MAX], *bcc[SEND_RCPTS_MAX];
+    unsigned n_to, n_cc, n_bcc;
+    const char *pow, *subject, *body;
+    uint64_t limit;
+    bool have_limit;
+} send_opts;
+
+/* Parses options; 0 ok, -2 help printed, else an exit code. */
+static int parse(int argc, char **argv, const struct option *opts, const char *help,
+                 pst_cli_common *common, send_opts *o) {
+    memset(common, 0, sizeof *common);
+    pst_config_flags_init(&common->flags);
+    common->no_oneshot = true;
+    int c, idx;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+        const char **list = NULL;
+        unsigned *count = NULL;
+        switch (c) {
+        case 'H':
+            fputs(help, stdout);
+            return -2;
+        case '?':
+            fputs(help, stderr);
+            return PST_EXIT_USAGE;
+        case OPT_TO:
+            list = o->to, count = &o->n_to;
+            break;
+        case OPT_CC:
+            list = o->cc, count = &o->n_cc;
+            break;
+        case OPT_BCC:
+            list = o->bcc, count = &o->n_bcc;
+            break;
+        case OPT_POW:
+            o->pow = optarg;
+            continue;
+        case OPT_SUBJECT:
+            o->subject = optarg;
+            continue;
+        case OPT_BODY:
+            o->body = optarg;
+            continue;
+        case OPT_LIMIT:
+            if (!pst_cli_parse_u64(optarg, 1, 1000, &o->limit)) {
+                pst_cli_error("--limit must be 1..1000");
+                return PST_EXIT_USAGE;
+            }
+            o->have_limit = true;
+            continue;
+        default:
+            if (pst_cli_common_option(common, opts[idx].name, optarg) < 0)
+                return PST_EXIT_USAGE;
+            continue;
+        }
+        if (o->n_to + o->n_cc + o->n_bcc >= SEND_RCPTS_MAX) {
+            pst_cli_error("at most %u recipients per message", SEND_RCPTS_MAX);
+            return PST_EXIT_USAGE;
+        }
+        list[(*count)++] = optarg;
+    }
+    return 0;
 }
+
+static int call(pst_cli_common *common, pst_ctrl_request *req, pst_ctrl_response *resp) {
+    bool oneshot;
+    return pst_cli_call(common, req, resp, &oneshot);
+}
+
+static int add_arg(pst_ctrl_request *req, const char *key, const char *value) {
+    if (req->n_args >= PST_CTRL_ARGS_MAX)
+        return -1;
+    int len = snprintf(req->args[req->n_args], sizeof req->args[0], "%s=%s", key, value);
+    if (len < 0 || (size_t)len > PST_CTRL_ARG_MAX)
+        return -1;
+    req->n_args++;
+    return 0;
+}
+
+/* ---- send ---------------------------------------------------------------- */
+
+static int read_all(int fd, uint8_t *p, size_t n) {
+    while (n > 0) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+static int write_all(int fd, const void *p, size_t n);
+
+/* pst_cli_call with a longer patience: `send` needs a running node anyway. */
+static int call_send(const char *home, pst_ctrl_request *req, pst_ctrl_response *resp) {
+    char path[PST_PATH_MAX];
+    struct sockaddr_un sa;
+    memset(resp, 0, sizeof *resp);
+    if (pst_home_path(home, PST_FILE_CONTROL, path, sizeof path) != PST_OK ||
+        strlen(path) >= sizeof sa.sun_path) {
+        pst_cli_error("control socket path too long: %s", path);
+        return PST_EXIT_FAIL;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        if (e == ENOENT || e == ECONNREFUSED)
+            pst_cli_error("no node is running for %s: start it with 'posternd --home %s'", home,
+                          home);
+        else
+            pst_cli_error("cannot connect to %s: %s", path, strerror(e));
+        return PST_EXIT_FAIL;
+    }
+    struct timeval tv = {SEND_TIMEOUT_S, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    uint8_t *buf = malloc(PST_FRAME_HEADER_BYTES + PST_CTRL_FRAME_MAX);
+    size_t len = 0;
+    uint32_t rlen = 0;
+    int rc = PST_EXIT_FAIL;
+    if (buf == NULL || pst_ctrl_request_encode(req, buf + PST_FRAME_HEADER_BYTES,
+                                               PST_CTRL_FRAME_MAX, &len) != PST_OK) {
+        pst_cli_error("request too large");
+    } else {
+        pst_frame_header_write((uint32_t)len, buf);
+        if (write_all(fd, buf, len + PST_FRAME_HEADER_BYTES) != 0 ||
+            read_all(fd, buf, PST_FRAME_HEADER_BYTES) != 0 ||
+            pst_frame_header_parse(buf, PST_CTRL_FRAME_MAX, &rlen) != PST_OK ||
+            read_all(fd, buf, rlen) != 0)
+            pst_cli_error("the node at %s did not answer: the message may or may not be in the "
+                          "outbox (check 'postern outbox' before sending again)",
+                          home);
+        else if (pst_ctrl_response_decode(buf, rlen, resp) != PST_OK)
+            pst_cli_error("the node sent an answer this CLI cannot read (version mismatch?)");
+        else
+            rc = 0;
+    }
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+static int write_all(int fd, const void *p, size_t n) {
+    const uint8_t *b = p;
+    while (n > 0) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Copies in to fd, at most max bytes in all (counting already). */
+static int copy_stream(FILE *in, int fd, uint64_t *written, uint64_t max, const char *what) {
+    static uint8_t buf[COPY_CHUNK];
+    size_t r;
+    while ((r = fread(buf, 1, sizeof buf, in)) > 0) {
+        if (r > max - *written) {
+            pst_cli_error("%s is larger than this node's max_message_size (%llu bytes)", what,
+                          (unsigned long long)max);
+            return PST_EXIT_FAIL;
+        }
+        if (write_all(fd, buf, r) != 0) {
+            pst_cli_error("cannot write the spool file: %s", strerror(errno));
+            return PST_EXIT_FAIL;
+        }
+        *written += r;
+    }
+    if (ferror(in)) {
+        pst_cli_error("cannot read %s: %s", what, strerror(errno));
+        return PST_EXIT_FAIL;
+    }
+    return 0;
+}
+
+/* The To:/Cc: value for R: the address as normalised, or a fingerprint as
+ * FP@postern.invalid (the key's owner is named by its key). */
+static int header_address(const char *r, char *out, size_t cap) {
+    uint8_t pk[32];
+    if (pst_fingerprint_parse(r, pk) == 0) {
+        snprintf(out, cap, "%s@%s", r, PST_MAILMSG_DOMAIN_DEFAULT);
+        return 0;
+    }
+    return pst_address_normalize(r, out, cap) == 0 ? 0 : -1;
+}
+
+static int build_headers(const send_opts *o, bool body_8bit, int fd, uint64_t *written) {
+    static char to[SEND_RCPTS_MAX][PST_ADDRESS_MAX + 1], cc[SEND_RCPTS_MAX][PST_ADDRESS_MAX + 1];
+    const char *top[SEND_RCPTS_MAX], *ccp[SEND_RCPTS_MAX];
+    for (unsigned i = 0; i < o->n_to + o->n_cc; i++) {
+        bool is_to = i < o->n_to;
+        const char *r = is_to ? o->to[i] : o->cc[i - o->n_to];
+        char *dst = is_to ? to[i] : cc[i - o->n_to];
+        if (header_address(r, dst, PST_ADDRESS_MAX + 1) != 0) {
+            pst_cli_error("'%s' is neither a fingerprint nor an address", r);
+            return PST_EXIT_USAGE;
+        }
+        if (is_to)
+            top[i] = dst;
+        else
+            ccp[i - o->n_to] = dst;
+    }
+    pst_mailmsg_simple m = {top, o->n_to, ccp, o->n_cc, o->subject, body_8bit};
+    static char hdr[64 * 1024];
+    size_t len = 0;
+    int rc = pst_mailmsg_simple_headers(&m, hdr, sizeof hdr, &len);
+    if (rc != 0) {
+        pst_cli_error("cannot build the message: %s",
+                      rc == PST_E_INVAL ? "the subject contains control characters or invalid "
+                                          "UTF-8"
+                                        : "header too long");
+        return PST_EXIT_USAGE;
+    }
+    if (write_all(fd, hdr, len) != 0) {
+        pst_cli_error("cannot write the spool file: %s", strerror(errno));
+        return PST_EXIT_FAIL;
+    }
+    *written += len;
+    return 0;
+}
+
+/* Writes the message into the spool file fd. */
+static int spool_message(const send_opts *o, const char *input, int fd, uint64_t max) {
+    uint64_t written = 0;
+    bool simple = o->subject || o->body;
+    FILE *in = NULL;
+    int rc = 0;
+    if (input) {
+        in = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
+        if (in == NULL) {
+            pst_cli_error("cannot open %s: %s", input, strerror(errno));
+            return PST_EXIT_FAIL;
+        }
+    }
+    if (simple) {
+        bool body_8bit = in != NULL; /* unknown before reading it: declare UTF-8 */
+        for (const char *p = o->body; p && *p && !body_8bit; p++)
+            body_8bit = (unsigned char)*p >= 0x80;
+        rc = build_headers(o, body_8bit, fd, &written);
+        if (rc == 0 && o->body) {
+            size_t bl = strlen(o->body);
+            bool nl = bl > 0 && o->body[bl - 1] == '\n';
+            if (write_all(fd, o->body, bl) != 0 || (!nl && write_all(fd, "\n", 1) != 0)) {
+                pst_cli_error("cannot write the spool file: %s", strerror(errno));
+                rc = PST_EXIT_FAIL;
+            }
+        }
+    }
+    if (rc == 0 && in)
+        rc = copy_stream(in, fd, &written, max, strcmp(input, "-") == 0 ? "stdin" : input);
+    if (in && in != stdin)
+        fclose(in);
+    return rc;
+}
+
+static void print_candidates(const pst_value *body) {
+    const pst_value *rs = pst_value_get(body, "recipients");
+    size_t n;
+    for (const pst_value *r = pst_value_first(rs); r; r = pst_value_next(r)) {
+        const char *status = pst_value_as_str(pst_value_get(r, "status"), &n);
+        if (status == NULL || strcmp(status, "ok") == 0)
+            continue;
+        fprintf(stderr, "  %s: %s\n", pst_value_as_str(pst_value_get(r, "query"), &n), status);
+        const pst_value *cs = pst_value_get(r, "candidates");
+        for (const pst_value *c = pst_value_first(cs); c; c = pst_value_next(c))
+            fprintf(stderr, "    %s  %s\n", pst_value_as_str(pst_value_get(c, "fingerprint"), &n),
+                    pst_value_as_str(pst_value_get(c, "status"), &n));
+    }
+}
+
+static void print_sent(const pst_value *b) {
+    size_t n;
+    uint64_t size = 0;
+    const pst_value *rs = pst_value_get(b, "recipients");
+    pst_value_as_uint(pst_value_get(b, "size"), &size);
+    printf("%s\n", pst_value_as_str(pst_value_get(b, "message_id"), &n));
+    fprintf(stderr, "postern: %llu bytes encrypted, stored in your outbox for %u recipient%s:\n",
+            (unsigned long long)size, pst_value_count(rs), pst_value_count(rs) == 1 ? "" : "s");
+    for (const pst_value *r = pst_value_first(rs); r; r = pst_value_next(r)) {
+        uint64_t bits = 0;
+        pst_value_as_uint(pst_value_get(r, "stamp_bits"), &bits);
+        fprintf(stderr, "  %-3s %s (%s)", pst_value_as_str(pst_value_get(r, "kind"), &n),
+                pst_value_as_str(pst_value_get(r, "fingerprint"), &n),
+                pst_value_as_str(pst_value_get(r, "query"), &n));
+        if (bits)
+            fprintf(stderr, ", %llu-bit stamp", (unsigned long long)bits);
+        fputc('\n', stderr);
+    }
+    fprintf(stderr, "postern: their nodes fetch it from yours; see 'postern outbox'\n");
+}
+
 int pst_cmd_send(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    return not_yet("send");
+    static const struct option opts[] = {COMMON_OPTS,
+                                         {"to", required_argument, 0, OPT_TO},
+                                         {"cc", required_argument, 0, OPT_CC},
+                                         {"bcc", required_argument, 0, OPT_BCC},
+                                         {"pow", required_argument, 0, OPT_POW},
+                                         {"subject", required_argument, 0, OPT_SUBJECT},
+                                         {"body", required_argument, 0, OPT_BODY},
+                                         {0, 0, 0, 0}};
+    pst_cli_common common;
+    static send_opts o;
+    memset(&o, 0, sizeof o);
+    int rc = parse(argc, argv, opts, SEND_HELP, &common, &o);
+    if (rc != 0)
+        return rc == -2 ? PST_EXIT_OK : rc;
+    const char *input = optind < argc ? argv[optind] : NULL;
+    if (argc - optind > 1) {
+        pst_cli_error("send takes one FILE (or - for stdin)");
+        return PST_EXIT_USAGE;
+    }
+    if (o.n_to + o.n_cc + o.n_bcc == 0) {
+        pst_cli_error("send needs at least one --to, --cc or --bcc recipient");
+        return PST_EXIT_USAGE;
+    }
+    if (o.pow && strcmp(o.pow, "auto") && strcmp(o.pow, "always") && strcmp(o.pow, "never")) {
+        pst_cli_error("--pow must be auto, always or never");
+        return PST_EXIT_USAGE;
+    }
+    if (o.body && input) {
+        pst_cli_error("give the body with --body or as FILE/-, not both");
+        return PST_EXIT_USAGE;
+    }
+    if (!input && !o.subject && !o.body) {
+        pst_cli_error("no message: give FILE, - (stdin) or --subject/--body (see --help)");
+        return PST_EXIT_USAGE;
+    }
+    char err[1024] = "";
+    pst_node_config cfg;
+    if (pst_config_load(&cfg, &common.flags, err, sizeof err) != PST_OK) {
+        pst_cli_error("%s", err);
+        return PST_EXIT_USAGE;
+    }
+    /* the node runs elsewhere: it needs an absolute path */
+    char spool[PST_PATH_MAX], abs[PST_PATH_MAX], path[PST_PATH_MAX];
+    if (pst_home_path(cfg.home, "spool", spool, sizeof spool) != PST_OK) {
+        pst_cli_error("home directory path too long");
+        return PST_EXIT_FAIL;
+    }
+    if (mkdir(spool, 0700) != 0 && errno != EEXIST) {
+        if (errno == ENOENT)
+            pst_cli_error("no Postern home at %s: run 'postern init', then start posternd",
+                          cfg.home);
+        else
+            pst_cli_error("cannot create %s: %s", spool, strerror(errno));
+        return PST_EXIT_FAIL;
+    }
+    if (realpath(spool, abs) == NULL ||
+        snprintf(path, sizeof path, "%s/send-XXXXXX", abs) >= (int)sizeof path) {
+        pst_cli_error("cannot use %s: %s", spool, strerror(errno));
+        return PST_EXIT_FAIL;
+    }
+    int fd = mkstemp(path); /* mode 0600 */
+    if (fd < 0) {
+        pst_cli_error("cannot create a file in %s: %s", spool, strerror(errno));
+        return PST_EXIT_FAIL;
+    }
+    rc = spool_message(&o, input, fd, cfg.max_message_bytes);
+    if (close(fd) != 0 && rc == 0) {
+        pst_cli_error("cannot write %s: %s", path, strerror(errno));
+        rc = PST_EXIT_FAIL;
+    }
+    static pst_ctrl_request req;
+    memset(&req, 0, sizeof req);
+    req.id = 1;
+    snprintf(req.command, sizeof req.command, "send");
+    if (rc == 0 && add_arg(&req, "file", path) != 0)
+        rc = PST_EXIT_FAIL;
+    const char *const *lists[3] = {o.to, o.cc, o.bcc};
+    const unsigned counts[3] = {o.n_to, o.n_cc, o.n_bcc};
+    static const char *const keys[3] = {"to", "cc", "bcc"};
+    for (int k = 0; k < 3 && rc == 0; k++)
+        for (unsigned i = 0; i < counts[k] && rc == 0; i++)
+            if (add_arg(&req, keys[k], lists[k][i]) != 0) {
+                pst_cli_error("recipient too long: %.60s...", lists[k][i]);
+                rc = PST_EXIT_USAGE;
+            }
+    if (rc == 0 && o.pow)
+        rc = add_arg(&req, "pow", o.pow) == 0 ? 0 : PST_EXIT_USAGE;
+    pst_ctrl_response resp;
+    memset(&resp, 0, sizeof resp);
+    if (rc == 0 && (rc = call_send(cfg.home, &req, &resp)) == 0) {
+        rc = (int)resp.status;
+        if (resp.status != 0) {
+            pst_cli_error("%s", resp.error);
+            if (resp.body)
+                print_candidates(resp.body);
+        } else if (common.json) {
+            pst_value_write_json(resp.body, stdout);
+            fputc('\n', stdout);
+        } else {
+            print_sent(resp.body);
+        }
+        pst_ctrl_response_free(&resp);
+    }
+    /* the node removed it once stored; otherwise it is ours to remove */
+    if (unlink(path) != 0 && errno != ENOENT)
+        pst_cli_error("cannot remove %s: %s", path, strerror(errno));
+    return rc;
 }
+
+/* ---- outbox -------------------------------------------------------------- */
+
+static void print_rcpt(const pst_value *r) {
+    size_t n;
+    char t1[40];
+    uint64_t notified = 0, count = 0, served = 0, fetched = 0;
+    const char *state = pst_value_as_str(pst_value_get(r, "state"), &n);
+    pst_value_as_uint(pst_value_get(r, "notified"), &notified);
+    pst_value_as_uint(pst_value_get(r, "notify_count"), &count);
+    pst_value_as_uint(pst_value_get(r, "served"), &served);
+    printf("  %-3s %s  %s", pst_value_as_str(pst_value_get(r, "kind"), &n),
+           pst_value_as_str(pst_value_get(r, "fingerprint"), &n), state ? state : "?");
+    const pst_value *rec = pst_value_get(r, "receipt");
+    if (rec && pst_value_as_uint(pst_value_get(r, "fetched"), &fetched) == 0) {
+        uint64_t stored = 0;
+        pst_value_as_uint(pst_value_get(rec, "stored_at"), &stored);
+        printf(" %s, receipt: stored at %s", pst_cli_time(fetched, t1, sizeof t1),
+               pst_cli_time(stored, t1, sizeof t1));
+    } else if (count > 0) {
+        printf(" (%llu notification%s, last %s)", (unsigned long long)count, count == 1 ? "" : "s",
+               pst_cli_time(notified, t1, sizeof t1));
+    }
+    if (served > 0 && !rec)
+        printf(", body served %s", pst_cli_time(served, t1, sizeof t1));
+    printf("\n");
+}
+
+static void print_outbox(const pst_value *b) {
+    const pst_value *ms = pst_value_get(b, "messages");
+    size_t n;
+    char t1[40], t2[40];
+    if (pst_value_count(ms) == 0)
+        printf("(the outbox is empty)\n");
+    for (const pst_value *m = pst_value_first(ms); m; m = pst_value_next(m)) {
+        uint64_t created = 0, expires = 0, size = 0;
+        pst_value_as_uint(pst_value_get(m, "created"), &created);
+        pst_value_as_uint(pst_value_get(m, "expires"), &expires);
+        pst_value_as_uint(pst_value_get(m, "size"), &size);
+        const char *subject = pst_value_as_str(pst_value_get(m, "subject"), &n);
+        printf("%s\n  sent %s, expires %s, %llu bytes, %s\n",
+               pst_value_as_str(pst_value_get(m, "message_id"), &n),
+               pst_cli_time(created, t1, sizeof t1), pst_cli_time(expires, t2, sizeof t2),
+               (unsigned long long)size, pst_value_as_str(pst_value_get(m, "state"), &n));
+        if (subject && *subject)
+            printf("  subject: %s\n", subject);
+        const pst_value *rs = pst_value_get(m, "recipients");
+        for (const pst_value *r = pst_value_first(rs); r; r = pst_value_next(r))
+            print_rcpt(r);
+    }
+    bool truncated = false;
+    uint64_t total = 0;
+    pst_value_as_bool(pst_value_get(b, "truncated"), &truncated);
+    pst_value_as_uint(pst_value_get(b, "total"), &total);
+    if (truncated)
+        printf("(%u of %llu messages shown: use --limit or give a message id)\n",
+               pst_value_count(ms), (unsigned long long)total);
+}
+
+static int simple_command(int argc, char **argv, const char *command, const char *help,
+                          bool id_required) {
+    static const struct option opts[] = {
+        COMMON_OPTS, {"limit", required_argument, 0, OPT_LIMIT}, {0, 0, 0, 0}};
+    pst_cli_common common;
+    send_opts o;
+    memset(&o, 0, sizeof o);
+    int rc = parse(argc, argv, opts, help, &common, &o);
+    if (rc != 0)
+        return rc == -2 ? PST_EXIT_OK : rc;
+    if (argc - optind > 1 || (id_required && argc - optind != 1)) {
+        pst_cli_error("%s takes %s MESSAGE_ID (see --help)", command,
+                      id_required ? "one" : "one optional");
+        return PST_EXIT_USAGE;
+    }
+    if (id_required && o.have_limit) {
+        pst_cli_error("%s takes no --limit", command);
+        return PST_EXIT_USAGE;
+    }
+    static pst_ctrl_request req;
+    memset(&req, 0, sizeof req);
+    req.id = 1;
+    snprintf(req.command, sizeof req.command, "%s", command);
+    char lim[24];
+    snprintf(lim, sizeof lim, "%llu", (unsigned long long)o.limit);
+    if ((optind < argc && add_arg(&req, "message", argv[optind]) != 0) ||
+        (o.have_limit && add_arg(&req, "limit", lim) != 0)) {
+        pst_cli_error("message id too long");
+        return PST_EXIT_USAGE;
+    }
+    pst_ctrl_response resp;
+    if ((rc = call(&common, &req, &resp)) != 0)
+        return rc;
+    rc = (int)resp.status;
+    if (resp.status != 0) {
+        pst_cli_error("%s", resp.error);
+    } else if (common.json) {
+        pst_value_write_json(resp.body, stdout);
+        fputc('\n', stdout);
+    } else if (id_required) {
+        size_t n;
+        const pst_value *w = pst_value_get(resp.body, "withdrawn");
+        const pst_value *f = pst_value_get(resp.body, "already_fetched");
+        printf("withdrew %s from %u recipient%s\n",
+               pst_value_as_str(pst_value_get(resp.body, "message_id"), &n), pst_value_count(w),
+               pst_value_count(w) == 1 ? "" : "s");
+        for (const pst_value *e = pst_value_first(w); e; e = pst_value_next(e))
+            printf("  withdrawn       %s\n", pst_value_as_str(e, &n));
+        for (const pst_value *e = pst_value_first(f); e; e = pst_value_next(e))
+            printf("  already fetched %s\n", pst_value_as_str(e, &n));
+        printf("note: %s\n", pst_value_as_str(pst_value_get(resp.body, "note"), &n));
+    } else {
+        print_outbox(resp.body);
+    }
+    pst_ctrl_response_free(&resp);
+    return rc;
+}
+
 int pst_cmd_outbox(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    return not_yet("outbox");
+    return simple_command(argc, argv, "outbox", OUTBOX_HELP, false);
 }
+
 int pst_cmd_unsend(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    return not_yet("unsend");
+    return simple_command(argc, argv, "unsend", UNSEND_HELP, true);
 }

@@ -16,6 +16,9 @@ static const pst_cli_command commands[] = {
     {"unsend", "withdraw a message nobody fetched yet", pst_cmd_unsend},
     {"inbox", "list received messages", pst_cmd_inbox},
     {"read", "print a received message", pst_cmd_read},
+    {"trust", "set who is trusted, known or blocked", pst_cmd_trust},
+    {"vouch", "publish that you know or trust a key", pst_cmd_vouch},
+    {"unvouch", "withdraw your vouch for a key", pst_cmd_unvouch},
     {"pow", "mint or check a hashcash proof-of-work stamp", pst_cmd_pow},
 };
 

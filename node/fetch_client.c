@@ -1,0 +1,587 @@
+/* Fetch client: the recipient's half of the TCP fetch exchange
+ * (docs/PROTOCOL.md, "Fetch exchange").
+ *
+ *   -> frame(FetchRequest)          signed by us, offset 0
+ *   <- frame(FetchResponse)         signed by the sender, for our request
+ *   <- total_size raw bytes         hashed (message id) AND decrypted as they
+ *                                   arrive, plaintext appended to tmp/
+ *   -> frame(Receipt)               once the file is in new/ and the row is
+ *                                   DELIVERED
+ *   <- frame(FetchResponse ack)     status 0, total_size 0, offset 0
+ *
+ * Memory is fixed per connection (one read buffer, one wire chunk, one
+ * plaintext chunk): a message of any size streams through in 64 KiB steps.
+ * Nothing is read beyond total_size until our receipt is out. Every
+ * connection has an idle and a total timeout. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "node_int.h"
+#include "pst_fetch.h"
+#include "pst_log.h"
+#include "pst_msgcrypt.h"
+
+#define READ_BUF 65536u
+
+enum { PH_START, PH_CONNECT, PH_HEADER, PH_BODY, PH_ACK, PH_DONE };
+
+struct pst_fetch_conn {
+    pst_node *node;
+    pst_fetch_done_cb cb;
+    void *user;
+    pst_fetch_job job;
+    char root[PST_PATH_MAX];
+    char base[PST_MAILDIR_BASE_BUFSIZE];
+    int phase;
+    unsigned ep;             /* endpoint being tried */
+    const char *last_reason; /* why the previous endpoint failed */
+    int refs;                /* open handles + resolver in flight (each a node ref) */
+    bool finished, resolving, tcp_open, timer_open, next_after_close;
+    uv_getaddrinfo_t gai;
+    uv_tcp_t tcp;
+    uv_connect_t connect_req;
+    uv_write_t req_write, rcpt_write;
+    uv_timer_t timer;
+    uint64_t started_ms, active_ms;
+    pst_fetch_request req;
+    pst_fetch_result res;
+    uint8_t req_out[PST_FRAME_HEADER_BYTES + PST_FETCH_REQUEST_MAX];
+    uint8_t rcpt_out[PST_FRAME_HEADER_BYTES + PST_RECEIPT_MAX];
+    /* incoming frame */
+    uint8_t frame_hdr[PST_FRAME_HEADER_BYTES];
+    size_t hdr_have, frame_have;
+    uint32_t frame_len;
+    uint8_t frame[PST_FETCH_RESPONSE_MAX];
+    /* body */
+    uint64_t body_left;
+    pst_msgid_hasher hasher;
+    pst_msg_decryptor dec;
+    bool dec_open, headers_written;
+    const char *body_err; /* first decryption failure: keep hashing, report at the end */
+    uint8_t ss_header[PST_MSG_HEADER_BYTES];
+    size_t ss_have, chunk_have, chunk_need;
+    uint8_t chunk[PST_MSG_WIRE_CHUNK_MAX];
+    uint8_t plain[PST_MSG_CHUNK];
+    pst_maildir_writer w;
+    uint8_t rbuf[READ_BUF];
+};
+
+static void free_conn(pst_fetch_conn *c) {
+    sodium_memzero(c, sizeof *c); /* message key, decryptor state, plaintext */
+    free(c);
+}
+
+static void hold(pst_fetch_conn *c) {
+    c->refs++;
+    pst_node_handle_ref(c->node);
+}
+
+/* Drops one ref; c may be gone afterwards. */
+static void release(pst_fetch_conn *c) {
+    pst_node *n = c->node;
+    if (--c->refs == 0 && c->finished)
+        free_conn(c);
+    pst_node_handle_unref(n);
+}
+
+static void on_tcp_closed(uv_handle_t *h);
+static void start_endpoint(pst_fetch_conn *c);
+
+static void close_tcp(pst_fetch_conn *c) {
+    if (c->tcp_open && !uv_is_closing((uv_handle_t *)&c->tcp))
+        uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
+}
+
+static void on_timer_closed(uv_handle_t *h) {
+    pst_fetch_conn *c = h->data;
+    c->timer_open = false;
+    release(c);
+}
+
+/* Ends the exchange: releases the file and the secrets, closes every handle
+ * and reports (the callback runs now; c is freed once the handles closed). */
+static void finish(pst_fetch_conn *c, pst_fetch_outcome outcome, const char *reason) {
+    if (c->finished)
+        return;
+    c->finished = true;
+    c->phase = PH_DONE;
+    c->res.outcome = outcome;
+    c->res.reason = outcome == PST_FETCH_DONE ? NULL : reason;
+    pst_maildir_abort(&c->w);
+    if (c->dec_open)
+        pst_msg_decryptor_close(&c->dec);
+    c->dec_open = false;
+    sodium_memzero(c->job.msg_key, sizeof c->job.msg_key);
+    sodium_memzero(c->plain, sizeof c->plain);
+    if (c->resolving)
+        uv_cancel((uv_req_t *)&c->gai);
+    close_tcp(c);
+    if (c->timer_open && !uv_is_closing((uv_handle_t *)&c->timer))
+        uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+    pst_fetch_done_cb cb = c->cb;
+    c->cb = NULL;
+    /* the timer's close is still pending, so c outlives the callback */
+    if (cb)
+        cb(c->user, &c->res);
+    if (c->refs == 0)
+        free_conn(c);
+}
+
+void pst_fetch_cancel(pst_fetch_conn *c) {
+    c->cb = NULL;
+    finish(c, PST_FETCH_RETRY, "cancelled");
+}
+
+/* ---- writing frames ----------------------------------------------------------- */
+
+static void on_write(uv_write_t *req, int status) {
+    pst_fetch_conn *c = req->data;
+    if (status < 0 && !c->finished)
+        finish(c, PST_FETCH_RETRY, "write");
+}
+
+static void write_frame(pst_fetch_conn *c, uv_write_t *wr, uint8_t *buf, size_t len) {
+    pst_frame_header_write((uint32_t)len, buf);
+    uv_buf_t b = uv_buf_init((char *)buf, (unsigned)(len + PST_FRAME_HEADER_BYTES));
+    wr->data = c;
+    if (uv_write(wr, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0)
+        finish(c, PST_FETCH_RETRY, "write");
+}
+
+static void send_receipt(pst_fetch_conn *c) {
+    pst_node *n = c->node;
+    uint64_t now = pst_now();
+    pst_receipt r;
+    memset(&r, 0, sizeof r);
+    r.created = now;
+    memcpy(r.msg_id, c->job.msg_id, sizeof r.msg_id);
+    memcpy(r.sender, c->job.sender, sizeof r.sender);
+    r.stored_at = c->job.stored_at <= now ? c->job.stored_at : now; /* clock stepped back */
+    size_t len = 0;
+    if (pst_receipt_sign(&r, n->id->sign_sk) != PST_OK ||
+        pst_receipt_encode(&r, c->rcpt_out + PST_FRAME_HEADER_BYTES, PST_RECEIPT_MAX, &len) !=
+            PST_OK) {
+        finish(c, PST_FETCH_RETRY, "internal");
+        return;
+    }
+    c->phase = PH_ACK;
+    c->hdr_have = c->frame_have = 0;
+    write_frame(c, &c->rcpt_write, c->rcpt_out, len);
+}
+
+/* ---- delivery ------------------------------------------------------------------- */
+
+static int write_headers(pst_fetch_conn *c, const char *eol) {
+    char fp[PST_FINGERPRINT_STRLEN + 1], hex[2 * PST_HASH_BYTES + 1], buf[256];
+    pst_fingerprint_format(c->job.sender, fp);
+    sodium_bin2hex(hex, sizeof hex, c->job.msg_id, PST_HASH_BYTES);
+    int len = snprintf(buf, sizeof buf, "X-Postern-Sender: %s%sX-Postern-Message-Id: %s%s", fp, eol,
+                       hex, eol);
+    c->headers_written = true;
+    return pst_maildir_write(&c->w, buf, (size_t)len);
+}
+
+/* The node's header lines use the message's own line ending, taken from its
+ * first line (CRLF as on the wire, or LF as most Maildir files). */
+static const char *detect_eol(const uint8_t *p, size_t n) {
+    const uint8_t *nl = memchr(p, '\n', n);
+    return nl != NULL && nl > p && nl[-1] == '\r' ? "\r\n" : "\n";
+}
+
+static void write_plain(pst_fetch_conn *c, const uint8_t *p, size_t n) {
+    int rc = PST_OK;
+    if (!c->headers_written)
+        rc = write_headers(c, detect_eol(p, n));
+    if (rc == PST_OK)
+        rc = pst_maildir_write_message(&c->w, p, n);
+    if (rc != PST_OK)
+        finish(c, PST_FETCH_RETRY, "io");
+}
+
+static void deliver(pst_fetch_conn *c) {
+    pst_node *n = c->node;
+    uint8_t id[PST_HASH_BYTES];
+    pst_msgid_final(&c->hasher, id);
+    if (sodium_memcmp(id, c->job.msg_id, sizeof id) != 0) {
+        finish(c, PST_FETCH_PROTOCOL, "hash_mismatch");
+        return;
+    }
+    if (c->body_err != NULL) {
+        finish(c, PST_FETCH_PROTOCOL, c->body_err);
+        return;
+    }
+    pst_msg_trailer tr;
+    c->dec_open = false; /* finish wipes the decryptor whatever the result */
+    int rc = pst_msg_decrypt_finish(&c->dec, c->job.sender, &tr);
+    if (rc != PST_OK) {
+        finish(c, PST_FETCH_PROTOCOL,
+               rc == PST_E_SIGNER || rc == PST_E_SIGNATURE ? "author" : "bad_body");
+        return;
+    }
+    if (!c->headers_written && write_headers(c, "\n") != PST_OK) {
+        finish(c, PST_FETCH_RETRY, "io");
+        return;
+    }
+    c->res.bytes = c->w.bytes;
+    rc = pst_maildir_commit(&c->w, &c->res.loc);
+    if (rc == PST_E_EXISTS) {
+        c->res.existed = true;
+        char path[PST_PATH_MAX];
+        struct stat sb;
+        if (pst_maildir_loc_path(c->root, &c->res.loc, path, sizeof path) == PST_OK &&
+            stat(path, &sb) == 0)
+            c->res.bytes = (uint64_t)sb.st_size;
+    } else if (rc != PST_OK) {
+        pst_log_warn("cannot deliver into %s: %s", c->root, pst_strerror(rc));
+        finish(c, PST_FETCH_RETRY, "io");
+        return;
+    }
+    uint64_t now = pst_now();
+    rc = pst_store_inbox_delivered(n->store, c->job.msg_id, c->res.loc.folder, c->base,
+                                   c->res.bytes, now);
+    if (rc != PST_OK && rc != PST_E_DUPLICATE) {
+        /* the file is durable: the next attempt finds it and only records it */
+        pst_log_warn("cannot record a delivery: %s", pst_store_last_error(n->store));
+        finish(c, PST_FETCH_RETRY, "store");
+        return;
+    }
+    c->res.delivered = true;
+    c->job.stored_at = now;
+    send_receipt(c);
+}
+
+/* Raw ciphertext: everything goes into the message-id hasher; the decryptor
+ * gets whole wire chunks. After a decryption failure the rest is only
+ * hashed, so the report can tell a wrong body (hash) from a broken one. */
+static void body_bytes(pst_fetch_conn *c, const uint8_t *p, size_t n) {
+    pst_msgid_update(&c->hasher, p, n);
+    while (n > 0 && !c->finished && c->body_err == NULL) {
+        size_t k;
+        if (c->ss_have < PST_MSG_HEADER_BYTES) {
+            k = PST_MSG_HEADER_BYTES - c->ss_have;
+            k = k < n ? k : n;
+            memcpy(c->ss_header + c->ss_have, p, k);
+            c->ss_have += k;
+            if (c->ss_have == PST_MSG_HEADER_BYTES) {
+                if (pst_msg_decryptor_init(&c->dec, c->job.msg_key, c->ss_header) != PST_OK)
+                    c->body_err = "bad_body";
+                c->dec_open = c->body_err == NULL;
+            }
+        } else if (c->chunk_have < PST_MSG_CHUNK_PREFIX) {
+            k = PST_MSG_CHUNK_PREFIX - c->chunk_have;
+            k = k < n ? k : n;
+            memcpy(c->chunk + c->chunk_have, p, k);
+            c->chunk_have += k;
+            uint32_t box = 0;
+            if (c->chunk_have == PST_MSG_CHUNK_PREFIX) {
+                if (pst_msg_chunk_header_parse(c->chunk, &box) != PST_OK)
+                    c->body_err = "bad_body";
+                c->chunk_need = PST_MSG_CHUNK_PREFIX + box;
+            }
+        } else {
+            k = c->chunk_need - c->chunk_have;
+            k = k < n ? k : n;
+            memcpy(c->chunk + c->chunk_have, p, k);
+            c->chunk_have += k;
+            if (c->chunk_have == c->chunk_need) {
+                size_t out = 0;
+                bool fin = false;
+                if (pst_msg_decrypt_chunk(&c->dec, c->chunk, c->chunk_need, c->plain,
+                                          sizeof c->plain, &out, &fin) != PST_OK)
+                    c->body_err = "bad_body";
+                else if (out > 0)
+                    write_plain(c, c->plain, out);
+                c->chunk_have = c->chunk_need = 0;
+            }
+        }
+        p += k;
+        n -= k;
+    }
+}
+
+/* ---- reading frames -------------------------------------------------------------- */
+
+/* Takes bytes of the current frame; *done when it is complete. */
+static size_t take_frame(pst_fetch_conn *c, const uint8_t *p, size_t n, bool *done) {
+    size_t used = 0;
+    *done = false;
+    if (c->hdr_have < PST_FRAME_HEADER_BYTES) {
+        size_t k = PST_FRAME_HEADER_BYTES - c->hdr_have;
+        k = k < n ? k : n;
+        memcpy(c->frame_hdr + c->hdr_have, p, k);
+        c->hdr_have += k;
+        used = k;
+        if (c->hdr_have < PST_FRAME_HEADER_BYTES)
+            return used;
+        if (pst_frame_header_parse(c->frame_hdr, PST_FRAME_MAX, &c->frame_len) != PST_OK ||
+            c->frame_len > PST_FETCH_RESPONSE_MAX) {
+            finish(c, PST_FETCH_PROTOCOL, c->phase == PH_ACK ? "bad_ack" : "bad_response");
+            return used;
+        }
+        c->frame_have = 0;
+    }
+    size_t k = c->frame_len - c->frame_have;
+    k = k < n - used ? k : n - used;
+    memcpy(c->frame + c->frame_have, p + used, k);
+    c->frame_have += k;
+    *done = c->frame_have == c->frame_len;
+    return used + k;
+}
+
+static const char *status_reason(uint64_t status) {
+    static const char *const names[] = {
+        "status_ok",          "status_not_found", "status_forbidden",
+        "status_bad_request", "status_replay",    "status_busy",
+        "status_expired",     "status_too_large", "status_internal"};
+    return status < sizeof names / sizeof names[0] ? names[status] : "bad_response";
+}
+
+static pst_fetch_outcome status_outcome(uint64_t status) {
+    switch (status) {
+    case PST_FETCH_NOT_FOUND:
+    case PST_FETCH_FORBIDDEN:
+    case PST_FETCH_EXPIRED:
+    case PST_FETCH_TOO_LARGE:
+        return PST_FETCH_GIVE_UP; /* a signed, definite no */
+    default:
+        return PST_FETCH_RETRY;
+    }
+}
+
+static void on_response(pst_fetch_conn *c) {
+    pst_fetch_response r;
+    if (pst_fetch_response_decode(c->frame, c->frame_len, &r) != PST_OK ||
+        pst_fetch_response_verify(&r, pst_now(), PST_FETCH_SKEW_DEFAULT) != PST_OK) {
+        finish(c, PST_FETCH_PROTOCOL, "bad_response");
+        return;
+    }
+    int rc = pst_fetch_response_matches(&r, &c->req, c->job.sender);
+    if (rc != PST_OK) {
+        finish(c, PST_FETCH_PROTOCOL, rc == PST_E_SIGNER ? "response_signer" : "bad_response");
+        return;
+    }
+    if (r.status != PST_FETCH_OK) {
+        finish(c, status_outcome(r.status), status_reason(r.status));
+        return;
+    }
+    if (r.total_size != c->job.size) {
+        finish(c, PST_FETCH_PROTOCOL, "size_mismatch");
+        return;
+    }
+    rc = pst_maildir_open(&c->w, c->root, c->job.folder, c->base);
+    if (rc != PST_OK) {
+        pst_log_warn("cannot write into %s: %s", c->root, pst_strerror(rc));
+        finish(c, PST_FETCH_RETRY, "io");
+        return;
+    }
+    pst_msgid_init(&c->hasher);
+    c->body_left = r.total_size;
+    c->phase = PH_BODY;
+}
+
+static void on_ack(pst_fetch_conn *c) {
+    pst_fetch_response r;
+    if (pst_fetch_response_decode(c->frame, c->frame_len, &r) != PST_OK ||
+        pst_fetch_response_verify(&r, pst_now(), PST_FETCH_SKEW_DEFAULT) != PST_OK ||
+        memcmp(r.signer, c->job.sender, sizeof r.signer) != 0 ||
+        memcmp(r.msg_id, c->job.msg_id, sizeof r.msg_id) != 0) {
+        finish(c, PST_FETCH_PROTOCOL, "bad_ack");
+        return;
+    }
+    if (r.status != PST_FETCH_OK) {
+        /* the sender will not take this receipt (it expired the message, or
+         * we are not its recipient): asking again cannot help */
+        finish(c, PST_FETCH_GIVE_UP, status_reason(r.status));
+        return;
+    }
+    if (r.total_size != 0 || r.offset != 0) {
+        finish(c, PST_FETCH_PROTOCOL, "bad_ack");
+        return;
+    }
+    if (pst_store_inbox_receipt_sent(c->node->store, c->job.msg_id, pst_now()) != PST_OK) {
+        finish(c, PST_FETCH_RETRY, "store");
+        return;
+    }
+    finish(c, PST_FETCH_DONE, NULL);
+}
+
+static void consume(pst_fetch_conn *c, const uint8_t *p, size_t n) {
+    while (n > 0 && !c->finished) {
+        if (c->phase == PH_HEADER || c->phase == PH_ACK) {
+            bool done;
+            size_t k = take_frame(c, p, n, &done);
+            p += k;
+            n -= k;
+            if (done)
+                c->phase == PH_HEADER ? on_response(c) : on_ack(c);
+        } else if (c->phase == PH_BODY) {
+            size_t k = n < c->body_left ? n : (size_t)c->body_left;
+            body_bytes(c, p, k);
+            p += k;
+            n -= k;
+            c->body_left -= k;
+            if (c->body_left == 0 && !c->finished)
+                deliver(c);
+        } else {
+            finish(c, PST_FETCH_PROTOCOL, "trailing");
+        }
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    (void)suggested;
+    pst_fetch_conn *c = h->data;
+    *buf = uv_buf_init((char *)c->rbuf, sizeof c->rbuf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+    (void)buf;
+    pst_fetch_conn *c = s->data;
+    if (c->finished || nread == 0)
+        return;
+    if (nread < 0) {
+        finish(c, PST_FETCH_RETRY, nread == UV_EOF ? "closed" : "read");
+        return;
+    }
+    c->active_ms = uv_now(c->node->loop);
+    consume(c, c->rbuf, (size_t)nread);
+}
+
+/* ---- connecting ------------------------------------------------------------------ */
+
+static void on_connect(uv_connect_t *req, int status) {
+    pst_fetch_conn *c = req->data;
+    if (c->finished)
+        return;
+    if (status < 0) {
+        c->last_reason = status == UV_ETIMEDOUT ? "timeout" : "connect";
+        c->next_after_close = true;
+        close_tcp(c);
+        return;
+    }
+    pst_node *n = c->node;
+    c->active_ms = uv_now(n->loop);
+    c->phase = PH_CONNECT;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+        finish(c, PST_FETCH_RETRY, "read");
+        return;
+    }
+    if (c->job.receipt_only) {
+        send_receipt(c);
+        return;
+    }
+    size_t len = 0;
+    if (pst_fetch_request_make(&c->req, c->job.msg_id, 0, pst_now(), n->id->sign_sk) != PST_OK ||
+        pst_fetch_request_encode(&c->req, c->req_out + PST_FRAME_HEADER_BYTES,
+                                 PST_FETCH_REQUEST_MAX, &len) != PST_OK) {
+        finish(c, PST_FETCH_RETRY, "internal");
+        return;
+    }
+    c->phase = PH_HEADER;
+    write_frame(c, &c->req_write, c->req_out, len);
+}
+
+static void on_tcp_closed(uv_handle_t *h) {
+    pst_fetch_conn *c = h->data;
+    c->tcp_open = false;
+    bool next = c->next_after_close && !c->finished;
+    c->next_after_close = false;
+    if (next) {
+        c->ep++;
+        start_endpoint(c);
+    }
+    release(c);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) {
+    pst_fetch_conn *c = req->data;
+    c->resolving = false;
+    if (c->finished || status != 0 || ai == NULL) {
+        uv_freeaddrinfo(ai);
+        if (!c->finished) {
+            c->last_reason = "resolve";
+            c->ep++;
+            start_endpoint(c);
+        }
+        release(c);
+        return;
+    }
+    pst_node *n = c->node;
+    uv_tcp_init(n->loop, &c->tcp);
+    c->tcp.data = c;
+    c->tcp_open = true;
+    hold(c);
+    c->connect_req.data = c;
+    if (uv_tcp_connect(&c->connect_req, &c->tcp, ai->ai_addr, on_connect) != 0) {
+        c->last_reason = "connect";
+        c->next_after_close = true;
+        close_tcp(c);
+    }
+    uv_freeaddrinfo(ai);
+    release(c);
+}
+
+/* Tries endpoints from c->ep on; a name that does not resolve or a refused
+ * connection moves on to the next one within the same attempt. */
+static void start_endpoint(pst_fetch_conn *c) {
+    pst_node *n = c->node;
+    for (; c->ep < c->job.n_endpoints; c->ep++) {
+        char host[PST_NOTIFY_ENDPOINT_MAX + 1], port[8];
+        if (pst_config_split_hostport(c->job.endpoints[c->ep], host, sizeof host, port,
+                                      sizeof port) != PST_OK)
+            continue;
+        struct addrinfo hints;
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        c->gai.data = c;
+        c->phase = PH_START;
+        if (uv_getaddrinfo(n->loop, &c->gai, on_resolved, host, port, &hints) == 0) {
+            c->resolving = true;
+            hold(c);
+            return;
+        }
+    }
+    finish(c, PST_FETCH_RETRY, c->last_reason ? c->last_reason : "no_endpoint");
+}
+
+static void on_tick(uv_timer_t *t) {
+    pst_fetch_conn *c = t->data;
+    pst_node *n = c->node;
+    uint64_t now = uv_now(n->loop);
+    if (c->started_ms == 0) {
+        /* first tick: start here so that pst_fetch_start never reports */
+        c->started_ms = c->active_ms = now ? now : 1;
+        start_endpoint(c);
+        return;
+    }
+    if (now - c->active_ms >= (uint64_t)n->cfg.fetch_idle_timeout_s * 1000u ||
+        now - c->started_ms >= (uint64_t)n->cfg.fetch_total_timeout_s * 1000u)
+        finish(c, PST_FETCH_RETRY, "timeout");
+}
+
+int pst_fetch_start(pst_node *n, const pst_fetch_job *job, const char *maildir,
+                    pst_fetch_done_cb cb, void *user, pst_fetch_conn **out) {
+    *out = NULL;
+    if (job->n_endpoints == 0 || job->n_endpoints > PST_NOTIFY_ENDPOINTS_MAX || n->id == NULL)
+        return PST_E_INVAL;
+    pst_fetch_conn *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return PST_E_NOMEM;
+    c->node = n;
+    c->cb = cb;
+    c->user = user;
+    c->job = *job;
+    c->w.fd = -1;
+    snprintf(c->root, sizeof c->root, "%s", maildir);
+    pst_maildir_base_name(job->msg_id, c->base);
+    uv_timer_init(n->loop, &c->timer);
+    c->timer.data = c;
+    c->timer_open = true;
+    hold(c);
+    uv_timer_start(&c->timer, on_tick, 0, PST_FETCH_CLIENT_TICK_MS);
+    *out = c;
+    return PST_OK;
+}

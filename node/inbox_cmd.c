@@ -1,0 +1,288 @@
+/* Control commands of the recipient side: `inbox` lists delivered messages,
+ * `read` says where one is. Message bodies never travel in control frames
+ * (1 MiB cap): `read` answers with the file's path and the CLI copies the
+ * file itself. The store says which messages were delivered; the Maildir
+ * says where they are now (a mail client moves them to cur/, may move them
+ * to another folder or delete them) and what their headers say. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "node_int.h"
+#include "pst_mailmsg.h"
+
+#define PST_INBOX_LIST_DEFAULT 100u
+#define PST_INBOX_LIST_MAX 300u /* ~12 values each: fits PST_VALUE_NODES_MAX */
+#define PST_READ_PREFIX_MIN 8u
+
+static const char *folder_display(const char *folder) {
+    return folder[0] == '\0' ? "INBOX" : folder + 1;
+}
+
+/* "INBOX" or "" -> "", "Known" or ".Known" -> ".Known". */
+static int parse_folder(const char *s, char out[PST_MAILDIR_FOLDER_MAX + 1]) {
+    if (s[0] == '\0' || strcasecmp(s, "INBOX") == 0) {
+        out[0] = '\0';
+        return PST_OK;
+    }
+    int len = snprintf(out, PST_MAILDIR_FOLDER_MAX + 1, "%s%s", s[0] == '.' ? "" : ".", s);
+    if (len < 0 || len > (int)PST_MAILDIR_FOLDER_MAX || !pst_maildir_folder_valid(out))
+        return PST_E_INVAL;
+    return PST_OK;
+}
+
+/* The file of a delivered message: in its folder first, else wherever a
+ * mail client moved it. */
+static int locate(pst_node *n, const char *folder, const uint8_t id[PST_HASH_BYTES],
+                  pst_maildir_loc *loc, char *path, size_t cap) {
+    char root[PST_PATH_MAX], base[PST_MAILDIR_BASE_BUFSIZE];
+    pst_maildir_base_name(id, base);
+    int rc = pst_home_path(n->cfg.home, PST_MAILDIR_DIR, root, sizeof root);
+    if (rc == PST_OK && (rc = pst_maildir_find(root, folder, base, loc)) == PST_E_NOTFOUND)
+        rc = pst_maildir_find_any(root, base, loc);
+    if (rc == PST_OK)
+        rc = pst_maildir_loc_path(root, loc, path, cap);
+    return rc;
+}
+
+static bool flagged_seen(const char *name) {
+    const char *info = strstr(name, ":2,");
+    return info != NULL && strchr(info + 3, 'S') != NULL;
+}
+
+static void reply_body(pst_node_reply_cb reply, void *user, pst_value *b) {
+    int err = pst_value_error(b);
+    if (err != PST_OK)
+        pst_reply_error(reply, user, 0, 1, "cannot build the answer: %s", pst_strerror(err));
+    else
+        pst_reply_ok(reply, user, 0, 0, b);
+    pst_value_free(b);
+}
+
+/* ---- inbox ---------------------------------------------------------------------- */
+
+typedef struct {
+    uint8_t id[PST_HASH_BYTES];
+    uint8_t sender[PST_SIGN_PK_BYTES];
+    uint64_t delivered;
+    char folder[PST_STORE_FOLDER_MAX + 1];
+} list_entry;
+
+typedef struct {
+    bool filter;
+    char folder[PST_MAILDIR_FOLDER_MAX + 1];
+    list_entry *ring; /* the newest cap matching rows */
+    unsigned cap;
+    uint64_t total, pending, failed;
+} list_ctx;
+
+static int on_list_row(const pst_store_inbox_row *row, void *user) {
+    list_ctx *l = user;
+    if (row->state == PST_STORE_IN_PENDING)
+        l->pending++;
+    else if (row->state == PST_STORE_IN_FAILED)
+        l->failed++;
+    if (row->state != PST_STORE_IN_DELIVERED || (l->filter && strcmp(row->folder, l->folder) != 0))
+        return 0;
+    list_entry *e = &l->ring[l->total++ % l->cap];
+    memcpy(e->id, row->msg_id, sizeof e->id);
+    memcpy(e->sender, row->sender, sizeof e->sender);
+    e->delivered = row->delivered;
+    snprintf(e->folder, sizeof e->folder, "%s", row->folder);
+    return 0;
+}
+
+/* address: the From: header's, else the first one the sender's cached
+ * KeyRecord lists; listed: whether that KeyRecord lists it (a From: header
+ * is the author's claim, the fingerprint is what was verified). */
+static void sender_address(pst_node *n, const uint8_t pk[32], const char *from_addr, pst_value *m) {
+    pst_keyrec kr;
+    uint8_t buf[PST_RECORD_MAX];
+    size_t len;
+    bool have = pst_store_keyrec_get(n->store, pk, buf, sizeof buf, &len, NULL, NULL) == PST_OK &&
+                pst_keyrec_decode(buf, len, &kr) == PST_OK;
+    const char *addr = from_addr[0] ? from_addr : have && kr.n_addresses ? kr.addresses[0] : "";
+    bool listed = false;
+    for (uint32_t i = 0; have && i < kr.n_addresses; i++)
+        listed |= strcasecmp(kr.addresses[i], addr) == 0;
+    pst_value_add_str(m, "address", addr);
+    pst_value_add_bool(m, "address_listed", listed);
+}
+
+static void add_entry(pst_node *n, pst_value *arr, const list_entry *e, uint64_t *missing) {
+    pst_maildir_loc loc;
+    char path[PST_PATH_MAX], hex[2 * PST_HASH_BYTES + 1], fp[PST_FINGERPRINT_STRLEN + 1];
+    pst_maildir_headers h;
+    uint64_t size = 0;
+    if (locate(n, e->folder, e->id, &loc, path, sizeof path) != PST_OK ||
+        pst_maildir_read_headers(path, &h, &size) != PST_OK) {
+        (*missing)++; /* deleted by a mail client */
+        return;
+    }
+    pst_value *m = pst_value_add_map(arr, NULL);
+    sodium_bin2hex(hex, sizeof hex, e->id, sizeof e->id);
+    pst_fingerprint_format(e->sender, fp);
+    pst_value_add_str(m, "id", hex);
+    pst_value_add_str(m, "from", fp);
+    sender_address(n, e->sender, h.address, m);
+    char subject[PST_MAILMSG_SUBJECT_MAX + 1];
+    pst_mailmsg_display(h.subject, strlen(h.subject), subject, sizeof subject);
+    pst_value_add_str(m, "subject", subject);
+    pst_value_add_str(m, "date", h.date);
+    pst_value_add_uint(m, "size", size);
+    pst_value_add_uint(m, "received", e->delivered);
+    pst_value_add_str(m, "folder", folder_display(loc.folder));
+    pst_value_add_bool(m, "seen", flagged_seen(loc.name));
+}
+
+void pst_node_cmd_inbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                        void *user) {
+    list_ctx l;
+    memset(&l, 0, sizeof l);
+    l.cap = PST_INBOX_LIST_DEFAULT;
+    for (uint32_t i = 0; i < req->n_args; i++) {
+        const char *a = req->args[i];
+        uint64_t v = 0;
+        char *end = NULL;
+        if (strncmp(a, "folder=", 7) == 0) {
+            if (parse_folder(a + 7, l.folder) != PST_OK) {
+                pst_reply_error(reply, user, 0, 64,
+                                "bad folder '%s': INBOX or a name like Known (letters, digits, "
+                                "'_', '-', dots between parts)",
+                                a + 7);
+                return;
+            }
+            l.filter = true;
+        } else if (strncmp(a, "limit=", 6) == 0 && a[6] >= '1' && a[6] <= '9' &&
+                   (v = strtoull(a + 6, &end, 10)) <= PST_INBOX_LIST_MAX && *end == '\0') {
+            l.cap = (unsigned)v;
+        } else {
+            pst_reply_error(reply, user, 0, 64, "inbox takes folder=F and limit=1..%u, not '%s'",
+                            PST_INBOX_LIST_MAX, a);
+            return;
+        }
+    }
+    if ((l.ring = calloc(l.cap, sizeof *l.ring)) == NULL) {
+        pst_reply_error(reply, user, 0, 1, "out of memory");
+        return;
+    }
+    int rc = pst_store_inbox_list(n->store, 0, on_list_row, &l);
+    if (rc != PST_OK) {
+        free(l.ring);
+        pst_reply_error(reply, user, 0, 1, "cannot read the inbox: %s",
+                        pst_store_last_error(n->store));
+        return;
+    }
+    pst_value *b = pst_value_new_map();
+    if (l.filter)
+        pst_value_add_str(b, "folder", folder_display(l.folder));
+    pst_value *arr = pst_value_add_array(b, "messages");
+    uint64_t missing = 0;
+    for (uint64_t i = l.total > l.cap ? l.total - l.cap : 0; i < l.total; i++)
+        add_entry(n, arr, &l.ring[i % l.cap], &missing);
+    pst_value_add_uint(b, "delivered", l.total);
+    pst_value_add_uint(b, "missing", missing);
+    pst_value_add_uint(b, "pending", l.pending);
+    pst_value_add_uint(b, "failed", l.failed);
+    free(l.ring);
+    reply_body(reply, user, b);
+}
+
+/* ---- read ------------------------------------------------------------------------- */
+
+typedef struct {
+    char prefix[2 * PST_HASH_BYTES + 1];
+    size_t plen;
+    unsigned matches;
+    pst_store_in_state state;
+    uint8_t id[PST_HASH_BYTES], sender[PST_SIGN_PK_BYTES];
+    uint64_t delivered, expires, attempts;
+    char folder[PST_STORE_FOLDER_MAX + 1];
+} read_ctx;
+
+static int on_read_row(const pst_store_inbox_row *row, void *user) {
+    read_ctx *r = user;
+    char hex[2 * PST_HASH_BYTES + 1];
+    sodium_bin2hex(hex, sizeof hex, row->msg_id, PST_HASH_BYTES);
+    if (strncmp(hex, r->prefix, r->plen) != 0 || r->matches++ > 0)
+        return 0;
+    r->state = row->state;
+    memcpy(r->id, row->msg_id, sizeof r->id);
+    memcpy(r->sender, row->sender, sizeof r->sender);
+    r->delivered = row->delivered;
+    r->expires = row->expires;
+    r->attempts = row->attempts;
+    snprintf(r->folder, sizeof r->folder, "%s", row->folder);
+    return 0;
+}
+
+void pst_node_cmd_read(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                       void *user) {
+    read_ctx r;
+    memset(&r, 0, sizeof r);
+    const char *a = req->n_args == 1 ? req->args[0] : "";
+    r.plen = strncmp(a, "id=", 3) == 0 ? strlen(a + 3) : 0;
+    if (r.plen < PST_READ_PREFIX_MIN || r.plen > 2 * PST_HASH_BYTES ||
+        strspn(a + 3, "0123456789abcdefABCDEF") != r.plen) {
+        pst_reply_error(reply, user, 0, 64,
+                        "read takes id=HEX: a message id or a unique prefix of it (%u to 64 hex "
+                        "digits)",
+                        PST_READ_PREFIX_MIN);
+        return;
+    }
+    for (size_t i = 0; i < r.plen; i++)
+        r.prefix[i] = (char)(a[3 + i] >= 'A' && a[3 + i] <= 'F' ? a[3 + i] + 32 : a[3 + i]);
+    int rc;
+    uint8_t id[PST_HASH_BYTES];
+    if (r.plen == 2 * PST_HASH_BYTES &&
+        sodium_hex2bin(id, sizeof id, r.prefix, r.plen, NULL, NULL, NULL) == 0)
+        rc = pst_store_inbox_get(n->store, id, on_read_row, &r);
+    else
+        rc = pst_store_inbox_list(n->store, 0, on_read_row, &r);
+    if (rc != PST_OK && rc != PST_E_NOTFOUND) {
+        pst_reply_error(reply, user, 0, 1, "cannot read the inbox: %s",
+                        pst_store_last_error(n->store));
+        return;
+    }
+    if (r.matches == 0) {
+        pst_reply_error(reply, user, 0, 1, "no message %s in the inbox (see 'postern inbox')",
+                        r.prefix);
+        return;
+    }
+    if (r.matches > 1) {
+        pst_reply_error(reply, user, 0, 1, "%u messages start with %s: give more digits", r.matches,
+                        r.prefix);
+        return;
+    }
+    char hex[2 * PST_HASH_BYTES + 1], path[PST_PATH_MAX], fp[PST_FINGERPRINT_STRLEN + 1];
+    sodium_bin2hex(hex, sizeof hex, r.id, sizeof r.id);
+    if (r.state == PST_STORE_IN_PENDING) {
+        pst_reply_error(reply, user, 0, 1,
+                        "message %s is not fetched yet (%llu attempt%s so far; the node keeps "
+                        "trying while the sender's notification lasts)",
+                        hex, (unsigned long long)r.attempts, r.attempts == 1 ? "" : "s");
+        return;
+    }
+    if (r.state != PST_STORE_IN_DELIVERED) {
+        pst_reply_error(reply, user, 0, 1,
+                        "message %s could not be fetched from its sender: the node gave up", hex);
+        return;
+    }
+    pst_maildir_loc loc;
+    if (locate(n, r.folder, r.id, &loc, path, sizeof path) != PST_OK) {
+        pst_reply_error(reply, user, 0, 1,
+                        "message %s was delivered but its file is gone from the Maildir "
+                        "(deleted by a mail client?)",
+                        hex);
+        return;
+    }
+    pst_fingerprint_format(r.sender, fp);
+    pst_value *b = pst_value_new_map();
+    pst_value_add_str(b, "id", hex);
+    pst_value_add_str(b, "path", path);
+    pst_value_add_str(b, "folder", folder_display(loc.folder));
+    pst_value_add_str(b, "from", fp);
+    pst_value_add_uint(b, "received", r.delivered);
+    reply_body(reply, user, b);
+}

@@ -1,0 +1,586 @@
+/* Maildir++ delivery: tmp/ -> fsync -> rename into new/ -> fsync new/, with
+ * deterministic file names so that a repeated delivery finds the first copy.
+ * See pst_maildir.h for the layout and the contract. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pst_maildir.h"
+
+static const char *const SUBDIRS[3] = {"tmp", "new", "cur"};
+
+static bool label_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+}
+
+bool pst_maildir_folder_valid(const char *folder) {
+    if (folder == NULL)
+        return false;
+    if (folder[0] == '\0')
+        return true;
+    size_t len = strlen(folder);
+    if (folder[0] != '.' || len < 2 || len > PST_MAILDIR_FOLDER_MAX)
+        return false;
+    bool label_empty = true;
+    for (size_t i = 1; i < len; i++) {
+        if (folder[i] == '.') {
+            if (label_empty)
+                return false;
+            label_empty = true;
+        } else if (label_char(folder[i])) {
+            label_empty = false;
+        } else {
+            return false;
+        }
+    }
+    return !label_empty;
+}
+
+static int join(char *out, size_t cap, const char *a, const char *b, const char *c) {
+    int n;
+    if (c != NULL)
+        n = snprintf(out, cap, "%s/%s/%s", a, b, c);
+    else if (b != NULL)
+        n = snprintf(out, cap, "%s/%s", a, b);
+    else
+        n = snprintf(out, cap, "%s", a);
+    if (n < 0 || (size_t)n >= cap) {
+        if (cap > 0)
+            out[0] = '\0';
+        return PST_E_NOSPACE;
+    }
+    return PST_OK;
+}
+
+int pst_maildir_folder_path(const char *root, const char *folder, char *out, size_t cap) {
+    if (root == NULL || !pst_maildir_folder_valid(folder))
+        return PST_E_INVAL;
+    return join(out, cap, root, folder[0] ? folder : NULL, NULL);
+}
+
+static bool base_valid(const char *base) {
+    if (base == NULL)
+        return false;
+    size_t len = strlen(base);
+    if (len == 0 || len > PST_MAILDIR_NAME_MAX || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+        return false;
+    return strpbrk(base, "/:") == NULL;
+}
+
+static int mkdir_p(char *path) {
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int rc = mkdir(path, 0700);
+        *p = '/';
+        if (rc != 0 && errno != EEXIST)
+            return -1;
+    }
+    return mkdir(path, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+int pst_maildir_create(const char *root, const char *folder, char *err, size_t errcap) {
+    char dir[PST_PATH_MAX], path[PST_PATH_MAX];
+    int rc = pst_maildir_folder_path(root, folder, dir, sizeof dir);
+    if (rc != PST_OK) {
+        snprintf(err, errcap, "invalid Maildir folder '%s'", folder ? folder : "(null)");
+        return rc;
+    }
+    if (mkdir_p(dir) != 0) {
+        snprintf(err, errcap, "cannot create %s: %s", dir, strerror(errno));
+        return PST_E_IO;
+    }
+    for (int i = 0; i < 3; i++) {
+        if ((rc = join(path, sizeof path, dir, SUBDIRS[i], NULL)) != PST_OK)
+            return rc;
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            snprintf(err, errcap, "cannot create %s: %s", path, strerror(errno));
+            return PST_E_IO;
+        }
+    }
+    if (folder[0] != '\0') {
+        /* Maildir++ marks a folder with this empty file (Courier, Dovecot) */
+        if ((rc = join(path, sizeof path, dir, "maildirfolder", NULL)) != PST_OK)
+            return rc;
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+            snprintf(err, errcap, "cannot create %s: %s", path, strerror(errno));
+            return PST_E_IO;
+        }
+        close(fd);
+    }
+    return PST_OK;
+}
+
+void pst_maildir_base_name(const uint8_t msg_id[PST_HASH_BYTES],
+                           char out[PST_MAILDIR_BASE_BUFSIZE]) {
+    sodium_bin2hex(out, 2 * PST_HASH_BYTES + 1, msg_id, PST_HASH_BYTES);
+    memcpy(out + 2 * PST_HASH_BYTES, PST_MAILDIR_SUFFIX, sizeof PST_MAILDIR_SUFFIX);
+}
+
+/* base itself, or base + ":" + flags as a mail client renames it */
+static bool name_matches(const char *name, const char *base, size_t blen) {
+    return strncmp(name, base, blen) == 0 && (name[blen] == '\0' || name[blen] == ':');
+}
+
+int pst_maildir_find(const char *root, const char *folder, const char *base, pst_maildir_loc *loc) {
+    memset(loc, 0, sizeof *loc);
+    if (!base_valid(base))
+        return PST_E_INVAL;
+    char dir[PST_PATH_MAX], path[PST_PATH_MAX];
+    int rc = pst_maildir_folder_path(root, folder, dir, sizeof dir);
+    if (rc != PST_OK)
+        return rc;
+    size_t blen = strlen(base);
+    for (int i = 1; i < 3; i++) {
+        struct stat sb;
+        if ((rc = join(path, sizeof path, dir, SUBDIRS[i], base)) != PST_OK)
+            return rc;
+        if (lstat(path, &sb) == 0) {
+            snprintf(loc->name, sizeof loc->name, "%s", base);
+        } else {
+            if ((rc = join(path, sizeof path, dir, SUBDIRS[i], NULL)) != PST_OK)
+                return rc;
+            DIR *d = opendir(path);
+            if (d == NULL) {
+                if (errno == ENOENT)
+                    continue;
+                return PST_E_IO;
+            }
+            struct dirent *e;
+            while ((e = readdir(d)) != NULL)
+                if (name_matches(e->d_name, base, blen)) {
+                    snprintf(loc->name, sizeof loc->name, "%s", e->d_name);
+                    break;
+                }
+            closedir(d);
+        }
+        if (loc->name[0] != '\0') {
+            snprintf(loc->folder, sizeof loc->folder, "%s", folder);
+            snprintf(loc->sub, sizeof loc->sub, "%s", SUBDIRS[i]);
+            return PST_OK;
+        }
+    }
+    return PST_E_NOTFOUND;
+}
+
+int pst_maildir_find_any(const char *root, const char *base, pst_maildir_loc *loc) {
+    int rc = pst_maildir_find(root, "", base, loc);
+    if (rc != PST_E_NOTFOUND)
+        return rc;
+    DIR *d = opendir(root);
+    if (d == NULL)
+        return errno == ENOENT ? PST_E_NOTFOUND : PST_E_IO;
+    struct dirent *e;
+    rc = PST_E_NOTFOUND;
+    while (rc == PST_E_NOTFOUND && (e = readdir(d)) != NULL)
+        if (e->d_name[0] == '.' && pst_maildir_folder_valid(e->d_name))
+            rc = pst_maildir_find(root, e->d_name, base, loc);
+    closedir(d);
+    if (rc != PST_OK)
+        memset(loc, 0, sizeof *loc);
+    return rc;
+}
+
+int pst_maildir_loc_path(const char *root, const pst_maildir_loc *loc, char *out, size_t cap) {
+    char dir[PST_PATH_MAX];
+    int rc = pst_maildir_folder_path(root, loc->folder, dir, sizeof dir);
+    if (rc != PST_OK)
+        return rc;
+    return join(out, cap, dir, loc->sub, loc->name);
+}
+
+static bool has_suffix(const char *name, const char *suffix) {
+    size_t n = strlen(name), s = strlen(suffix);
+    return n > s && strcmp(name + n - s, suffix) == 0;
+}
+
+static void clean_folder_tmp(const char *root, const char *folder, uint64_t now,
+                             unsigned *removed) {
+    char dir[PST_PATH_MAX], tmp[PST_PATH_MAX], path[PST_PATH_MAX];
+    if (pst_maildir_folder_path(root, folder, dir, sizeof dir) != PST_OK ||
+        join(tmp, sizeof tmp, dir, "tmp", NULL) != PST_OK)
+        return;
+    DIR *d = opendir(tmp);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        struct stat sb;
+        if (e->d_name[0] == '.' || join(path, sizeof path, tmp, e->d_name, NULL) != PST_OK ||
+            lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+            continue;
+        bool ours = has_suffix(e->d_name, PST_MAILDIR_SUFFIX);
+        bool old = (uint64_t)sb.st_mtime + PST_MAILDIR_TMP_MAX_AGE_S < now;
+        if ((ours || old) && unlink(path) == 0)
+            (*removed)++;
+    }
+    closedir(d);
+}
+
+int pst_maildir_clean_tmp(const char *root, uint64_t now, unsigned *removed) {
+    unsigned count = 0;
+    if (removed)
+        *removed = 0;
+    DIR *d = opendir(root);
+    if (d == NULL)
+        return errno == ENOENT ? PST_OK : PST_E_IO;
+    clean_folder_tmp(root, "", now, &count);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] == '.' && pst_maildir_folder_valid(e->d_name))
+            clean_folder_tmp(root, e->d_name, now, &count);
+    closedir(d);
+    if (removed)
+        *removed = count;
+    return PST_OK;
+}
+
+/* ---- writer ---------------------------------------------------------------- */
+
+int pst_maildir_open(pst_maildir_writer *w, const char *root, const char *folder,
+                     const char *base) {
+    memset(w, 0, sizeof *w);
+    w->fd = -1;
+    char dir[PST_PATH_MAX];
+    if (!base_valid(base) || strlen(base) >= sizeof w->base)
+        return PST_E_INVAL;
+    int rc = pst_maildir_folder_path(root, folder, dir, sizeof dir);
+    if (rc != PST_OK || (rc = join(w->tmp_path, sizeof w->tmp_path, dir, "tmp", base)) != PST_OK ||
+        (rc = join(w->root, sizeof w->root, root, NULL, NULL)) != PST_OK)
+        return rc;
+    snprintf(w->folder, sizeof w->folder, "%s", folder);
+    snprintf(w->base, sizeof w->base, "%s", base);
+    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (w->fd < 0) {
+        memset(w, 0, sizeof *w);
+        w->fd = -1;
+        return errno == ENOENT ? PST_E_NOTFOUND : PST_E_IO;
+    }
+    return PST_OK;
+}
+
+int pst_maildir_write(pst_maildir_writer *w, const void *p, size_t n) {
+    if (w->err != PST_OK)
+        return w->err;
+    if (w->fd < 0)
+        return PST_E_CLOSED;
+    const uint8_t *b = p;
+    while (n > 0) {
+        ssize_t k = write(w->fd, b, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            w->err =
+                errno == ENOSPC || errno == EDQUOT || errno == EFBIG ? PST_E_NOSPACE : PST_E_IO;
+            return w->err;
+        }
+        b += k;
+        n -= (size_t)k;
+        w->bytes += (uint64_t)k;
+    }
+    return PST_OK;
+}
+
+static const char OURS[] = "x-postern-";
+#define OURS_LEN (sizeof OURS - 1)
+static const char RENAMED[] = "X-Original-";
+
+static int flush_held(pst_maildir_writer *w, bool rename) {
+    int rc = PST_OK;
+    if (rename)
+        rc = pst_maildir_write(w, RENAMED, sizeof RENAMED - 1);
+    if (rc == PST_OK && w->n_held > 0)
+        rc = pst_maildir_write(w, w->held, w->n_held);
+    w->n_held = 0;
+    return rc;
+}
+
+int pst_maildir_write_message(pst_maildir_writer *w, const void *buf, size_t n) {
+    if (w->in_body)
+        return pst_maildir_write(w, buf, n);
+    const uint8_t *p = buf;
+    size_t from = 0; /* first byte of p not written yet */
+    int rc = PST_OK;
+    for (size_t i = 0; i < n && rc == PST_OK; i++) {
+        int ch = p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i];
+        if (!w->mid_line && !w->cr_at_bol && w->n_held < OURS_LEN && ch == OURS[w->n_held]) {
+            /* held back until the line start says whether to rename */
+            if (w->n_held == 0)
+                rc = pst_maildir_write(w, p + from, i - from);
+            w->held[w->n_held++] = p[i];
+            from = i + 1;
+            if (w->n_held == OURS_LEN) {
+                rc = rc == PST_OK ? flush_held(w, true) : rc;
+                w->mid_line = true;
+            }
+            continue;
+        }
+        if (w->n_held > 0) {
+            rc = flush_held(w, false);
+            w->mid_line = true;
+        }
+        if (!w->mid_line) {
+            if (p[i] == '\n') { /* the empty line: the body follows */
+                w->in_body = true;
+                break;
+            }
+            if (p[i] == '\r' && !w->cr_at_bol) {
+                w->cr_at_bol = true;
+                continue;
+            }
+            w->cr_at_bol = false;
+            w->mid_line = true;
+        }
+        if (p[i] == '\n')
+            w->mid_line = false;
+    }
+    if (rc == PST_OK)
+        rc = pst_maildir_write(w, p + from, n - from);
+    return rc;
+}
+
+void pst_maildir_abort(pst_maildir_writer *w) {
+    if (w->fd >= 0) {
+        close(w->fd);
+        w->fd = -1;
+    }
+    if (w->tmp_path[0] != '\0') {
+        (void)unlink(w->tmp_path);
+        w->tmp_path[0] = '\0';
+    }
+}
+
+static int fsync_dir(const char *path) {
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return PST_E_IO;
+    int rc = fsync(fd) == 0 ? PST_OK : PST_E_IO;
+    close(fd);
+    return rc;
+}
+
+int pst_maildir_commit(pst_maildir_writer *w, pst_maildir_loc *loc) {
+    memset(loc, 0, sizeof *loc);
+    if (w->fd < 0) {
+        pst_maildir_abort(w);
+        return PST_E_CLOSED;
+    }
+    int rc = w->err;
+    if (rc == PST_OK)
+        rc = flush_held(w, false); /* a message that ends inside a field name */
+    if (rc == PST_OK && fsync(w->fd) != 0)
+        rc = PST_E_IO;
+    if (close(w->fd) != 0 && rc == PST_OK)
+        rc = PST_E_IO;
+    w->fd = -1;
+    if (rc != PST_OK) {
+        pst_maildir_abort(w);
+        return rc;
+    }
+    /* an earlier delivery of the same message (a crash between the rename
+     * and the store update, or a notification seen twice) wins */
+    rc = pst_maildir_find_any(w->root, w->base, loc);
+    if (rc == PST_OK) {
+        pst_maildir_abort(w);
+        return PST_E_EXISTS;
+    }
+    if (rc != PST_E_NOTFOUND) {
+        pst_maildir_abort(w);
+        return rc;
+    }
+    char dir[PST_PATH_MAX], newdir[PST_PATH_MAX], dest[PST_PATH_MAX];
+    if ((rc = pst_maildir_folder_path(w->root, w->folder, dir, sizeof dir)) != PST_OK ||
+        (rc = join(newdir, sizeof newdir, dir, "new", NULL)) != PST_OK ||
+        (rc = join(dest, sizeof dest, dir, "new", w->base)) != PST_OK) {
+        pst_maildir_abort(w);
+        return rc;
+    }
+    if (rename(w->tmp_path, dest) != 0) {
+        pst_maildir_abort(w);
+        return PST_E_IO;
+    }
+    w->tmp_path[0] = '\0';
+    /* the rename is durable only once the directory entry is */
+    rc = fsync_dir(newdir);
+    snprintf(loc->folder, sizeof loc->folder, "%s", w->folder);
+    snprintf(loc->sub, sizeof loc->sub, "new");
+    snprintf(loc->name, sizeof loc->name, "%s", w->base);
+    return rc;
+}
+
+/* ---- reading headers back --------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s (1..4), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t left) {
+    unsigned char c = s[0];
+    size_t n;
+    unsigned min;
+    unsigned cp;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xe0) == 0xc0) {
+        n = 2, min = 0x80, cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+        n = 3, min = 0x800, cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+        n = 4, min = 0x10000, cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n > left)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* Makes s printable in place: control characters become spaces, bytes of
+ * invalid UTF-8 become '?', surrounding blanks are trimmed. */
+static void sanitize(char *s) {
+    unsigned char *p = (unsigned char *)s;
+    size_t len = strlen(s);
+    for (size_t i = 0; i < len;) {
+        if (p[i] < 0x20 || p[i] == 0x7f) {
+            p[i++] = ' ';
+            continue;
+        }
+        size_t k = utf8_seq(p + i, len - i);
+        if (k == 0) {
+            p[i++] = '?';
+            continue;
+        }
+        i += k;
+    }
+    while (len > 0 && p[len - 1] == ' ')
+        p[--len] = '\0';
+    size_t lead = 0;
+    while (p[lead] == ' ')
+        lead++;
+    memmove(p, p + lead, len - lead + 1);
+}
+
+static void append(char *dst, const char *src, size_t n) {
+    size_t have = strlen(dst);
+    if (have >= PST_MAILDIR_HEADER_VALUE_MAX)
+        return;
+    if (n > PST_MAILDIR_HEADER_VALUE_MAX - have)
+        n = PST_MAILDIR_HEADER_VALUE_MAX - have;
+    memcpy(dst + have, src, n);
+    dst[have + n] = '\0';
+}
+
+static void extract_address(const char *from, char *out, size_t cap) {
+    const char *lt = strrchr(from, '<');
+    const char *gt = lt ? strchr(lt, '>') : NULL;
+    const char *start = NULL;
+    size_t n = 0;
+    if (lt && gt && gt > lt + 1) {
+        start = lt + 1;
+        n = (size_t)(gt - start);
+    } else {
+        /* a bare addr-spec: the blank-separated token holding '@' */
+        const char *at = strchr(from, '@');
+        if (at == NULL) {
+            out[0] = '\0';
+            return;
+        }
+        start = at;
+        while (start > from && !isspace((unsigned char)start[-1]))
+            start--;
+        const char *end = at;
+        while (*end && !isspace((unsigned char)*end))
+            end++;
+        n = (size_t)(end - start);
+    }
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, start, n);
+    out[n] = '\0';
+    sanitize(out);
+}
+
+void pst_maildir_parse_headers(const char *buf, size_t len, pst_maildir_headers *out) {
+    memset(out, 0, sizeof *out);
+    bool done[3] = {false, false, false};
+    char *fields[3] = {out->from, out->subject, out->date};
+    static const char *const names[3] = {"from", "subject", "date"};
+    int cur = -1; /* field the current line (and its continuations) fills */
+    size_t i = 0;
+    while (i < len) {
+        const char *line = buf + i;
+        const char *nl = memchr(line, '\n', len - i);
+        size_t llen = nl ? (size_t)(nl - line) : len - i;
+        i += llen + (nl ? 1 : 0);
+        if (llen > 0 && line[llen - 1] == '\r')
+            llen--;
+        if (llen == 0)
+            break; /* end of the header section */
+        if (line[0] == ' ' || line[0] == '\t') {
+            if (cur >= 0)
+                append(fields[cur], line, llen); /* unfold: keep the blank */
+            continue;
+        }
+        cur = -1;
+        const char *colon = memchr(line, ':', llen);
+        if (colon == NULL)
+            continue;
+        size_t nlen = (size_t)(colon - line);
+        for (int f = 0; f < 3; f++)
+            if (!done[f] && nlen == strlen(names[f]) && strncasecmp(line, names[f], nlen) == 0) {
+                done[f] = true;
+                cur = f;
+                append(fields[f], colon + 1, llen - nlen - 1);
+            }
+    }
+    for (int f = 0; f < 3; f++)
+        sanitize(fields[f]);
+    extract_address(out->from, out->address, sizeof out->address);
+}
+
+int pst_maildir_read_headers(const char *path, pst_maildir_headers *out, uint64_t *size) {
+    memset(out, 0, sizeof *out);
+    if (size)
+        *size = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT ? PST_E_NOTFOUND : PST_E_IO;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return PST_E_IO;
+    }
+    char buf[PST_MAILDIR_HEADER_READ_MAX]; /* the loop thread has a large stack */
+    size_t got = 0;
+    while (got < sizeof buf) {
+        ssize_t k = read(fd, buf + got, sizeof buf - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            close(fd);
+            return PST_E_IO;
+        }
+        if (k == 0)
+            break;
+        got += (size_t)k;
+    }
+    close(fd);
+    pst_maildir_parse_headers(buf, got, out);
+    if (size)
+        *size = (uint64_t)sb.st_size;
+    return PST_OK;
+}

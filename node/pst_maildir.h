@@ -1,0 +1,149 @@
+/* A small Maildir++ writer for delivered mail (DIR/Maildir).
+ *
+ * Layout: ROOT/{tmp,new,cur} is the INBOX; a Maildir++ folder ".Name" is
+ * ROOT/.Name/{tmp,new,cur} plus an empty ROOT/.Name/maildirfolder. Every
+ * directory is created 0700 and every file 0600.
+ *
+ * A message is written to tmp/, fsync'd, then renamed into new/ and the new/
+ * directory fsync'd: a reader sees either nothing or the whole file, and a
+ * file in new/ survives a power cut. File names are deterministic: the base
+ * name is the message id in lowercase hex plus ".postern", so a delivery
+ * repeated after a crash finds the earlier copy instead of making a second
+ * one. Mail clients move files from new/ to cur/ and append ":2,FLAGS";
+ * the lookups here match the base name in both places, in every folder.
+ *
+ * Plain blocking file I/O; no libuv. Paths longer than PST_PATH_MAX are
+ * PST_E_NOSPACE; errno-level failures are PST_E_IO. */
+#ifndef PST_MAILDIR_H
+#define PST_MAILDIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pst_error.h"
+#include "pst_home.h"
+#include "pst_types.h"
+
+#define PST_MAILDIR_DIR "Maildir"     /* inside the node's home */
+#define PST_MAILDIR_FOLDER_MAX 64u    /* folder name bytes, as PST_STORE_FOLDER_MAX */
+#define PST_MAILDIR_NAME_MAX 255u     /* file name bytes */
+#define PST_MAILDIR_SUFFIX ".postern" /* after the message id in base names */
+/* 64 hex digits + ".postern" + NUL */
+#define PST_MAILDIR_BASE_BUFSIZE (2u * PST_HASH_BYTES + sizeof PST_MAILDIR_SUFFIX)
+/* Foreign files in tmp/ older than this are removed (the Maildir rule). */
+#define PST_MAILDIR_TMP_MAX_AGE_S (36u * 3600u)
+#define PST_MAILDIR_HEADER_READ_MAX 65536u /* bytes read to find the header */
+#define PST_MAILDIR_HEADER_VALUE_MAX 255u  /* bytes kept of one header value */
+
+/* "" (INBOX) or a Maildir++ folder: '.' then 1..63 bytes of dot-separated
+ * non-empty labels of [A-Za-z0-9_-] (".Known", ".Lists.postern"). Anything
+ * else, e.g. "..", ".a/b", "Known", ".a..b", is refused. NULL is invalid. */
+bool pst_maildir_folder_valid(const char *folder);
+
+/* ROOT (folder "") or ROOT/FOLDER into out. PST_E_INVAL for a bad folder. */
+int pst_maildir_folder_path(const char *root, const char *folder, char *out, size_t cap);
+
+/* Creates ROOT (and missing parents) and the folder's tmp/, new/ and cur/,
+ * mode 0700; a Maildir++ folder also gets its maildirfolder file. Existing
+ * directories are kept as they are. PST_E_INVAL (bad folder), PST_E_IO with
+ * the path and errno text in err. */
+int pst_maildir_create(const char *root, const char *folder, char *err, size_t errcap);
+
+/* The deterministic base name of a message: lowercase hex of msg_id +
+ * PST_MAILDIR_SUFFIX. */
+void pst_maildir_base_name(const uint8_t msg_id[PST_HASH_BYTES],
+                           char out[PST_MAILDIR_BASE_BUFSIZE]);
+
+/* Where a delivered message is now. */
+typedef struct {
+    char folder[PST_MAILDIR_FOLDER_MAX + 1]; /* "" = INBOX */
+    char sub[4];                             /* "new" or "cur" */
+    char name[PST_MAILDIR_NAME_MAX + 1];     /* the file name in sub/ */
+} pst_maildir_loc;
+
+/* Looks for base in FOLDER/new and FOLDER/cur: a file named exactly base,
+ * or base followed by ':' (flags added by a mail client). 0 with *loc
+ * filled, PST_E_NOTFOUND, PST_E_INVAL (bad folder or base), PST_E_IO. A
+ * folder that does not exist is PST_E_NOTFOUND. */
+int pst_maildir_find(const char *root, const char *folder, const char *base, pst_maildir_loc *loc);
+
+/* pst_maildir_find in the INBOX, then in every Maildir++ folder of root. */
+int pst_maildir_find_any(const char *root, const char *base, pst_maildir_loc *loc);
+
+/* Full path of loc into out. */
+int pst_maildir_loc_path(const char *root, const pst_maildir_loc *loc, char *out, size_t cap);
+
+/* Removes leftovers from tmp/ of the INBOX and of every Maildir++ folder:
+ * each file whose name ends in PST_MAILDIR_SUFFIX (ours: the node holds the
+ * home's lock, so no other writer of ours runs) and foreign files older than
+ * PST_MAILDIR_TMP_MAX_AGE_S at now. *removed (may be NULL) counts them.
+ * A missing root is 0. */
+int pst_maildir_clean_tmp(const char *root, uint64_t now, unsigned *removed);
+
+/* One message being written. Caller-owned; fd is -1 when closed. */
+typedef struct {
+    int fd;
+    int err; /* first write error, sticky: commit then refuses */
+    uint64_t bytes;
+    /* pst_maildir_write_message: where it is in the message's header */
+    bool in_body, mid_line, cr_at_bol;
+    uint8_t held[16]; /* a possible "X-Postern-" at a line start, not yet written */
+    size_t n_held;
+    char root[PST_PATH_MAX];
+    char folder[PST_MAILDIR_FOLDER_MAX + 1];
+    char base[PST_MAILDIR_BASE_BUFSIZE];
+    char tmp_path[PST_PATH_MAX];
+} pst_maildir_writer;
+
+/* Opens FOLDER/tmp/BASE for writing (truncating a leftover of a crash).
+ * The folder must exist (pst_maildir_create). base is 1..PST_MAILDIR_NAME_MAX
+ * bytes without '/' or ':' and not "." or "..". On failure w->fd is -1 and
+ * nothing needs closing. */
+int pst_maildir_open(pst_maildir_writer *w, const char *root, const char *folder, const char *base);
+
+/* Appends n bytes (all of them, retrying short writes). On failure the
+ * error is remembered and returned by every later write and by commit. */
+int pst_maildir_write(pst_maildir_writer *w, const void *p, size_t n);
+
+/* Appends message bytes (the author's message, as it streams in): like
+ * pst_maildir_write, except that in the header section (up to the first
+ * empty line) a field whose name starts with "X-Postern-" (any case) is
+ * renamed "X-Original-X-Postern-...": only the fields the node itself wrote
+ * with pst_maildir_write carry those names, so a mail filter on
+ * X-Postern-Sender cannot be fooled by the author. Nothing else changes,
+ * byte for byte, whatever the chunking. */
+int pst_maildir_write_message(pst_maildir_writer *w, const void *p, size_t n);
+
+/* Makes the message durable and visible: fsync and close the tmp file, then,
+ * unless a message with the same base name already exists in any folder
+ * (PST_E_EXISTS, the tmp file is removed and *loc names the existing copy),
+ * rename it into FOLDER/new, fsync new/, and fill *loc. On any failure
+ * (including a remembered write error) the tmp file is removed and nothing
+ * appears in new/. The writer is closed afterwards, whatever the result. */
+int pst_maildir_commit(pst_maildir_writer *w, pst_maildir_loc *loc);
+
+/* Closes and removes the tmp file. Safe on a closed writer. */
+void pst_maildir_abort(pst_maildir_writer *w);
+
+/* A few header fields of a stored message, for listings. Values are
+ * unfolded, truncated to PST_MAILDIR_HEADER_VALUE_MAX bytes, with control
+ * characters and invalid UTF-8 replaced, so they are printable as they are.
+ * "" when absent. The first occurrence of a field wins. */
+typedef struct {
+    char from[PST_MAILDIR_HEADER_VALUE_MAX + 1];
+    char subject[PST_MAILDIR_HEADER_VALUE_MAX + 1];
+    char date[PST_MAILDIR_HEADER_VALUE_MAX + 1];
+    char address[PST_MAILDIR_HEADER_VALUE_MAX + 1]; /* addr-spec from From: */
+} pst_maildir_headers;
+
+/* Reads the header section (at most PST_MAILDIR_HEADER_READ_MAX bytes) of
+ * the file at path. *size (may be NULL) gets the file size. PST_E_NOTFOUND,
+ * PST_E_IO; *out zeroed on failure. */
+int pst_maildir_read_headers(const char *path, pst_maildir_headers *out, uint64_t *size);
+
+/* Parses a header section held in memory (same rules). Stops at the first
+ * empty line or at the end of buf. */
+void pst_maildir_parse_headers(const char *buf, size_t len, pst_maildir_headers *out);
+
+#endif

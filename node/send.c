@@ -1,0 +1,867 @@
+/* `send`: the sender's half of a delivery up to the acknowledgement.
+ *
+ *   1. resolve every recipient (pst_resolve, a few at a time); each must be
+ *      exactly one valid key, else nothing is sent;
+ *   2. on a worker thread: read the message from the file the CLI gave,
+ *      filter its headers (pst_mailmsg), encrypt it once with a fresh message
+ *      key in PST_MSG_CHUNK pieces into DIR/outbox/tmp-*, computing the
+ *      message id on the way, fsync; then seal one notification per
+ *      recipient and mint the stamps it needs (all cores);
+ *   3. on the loop: rename the file to DIR/outbox/<msg id>, fsync the
+ *      directory, store the message and its recipients in one batch, and only
+ *      after the commit reply: an acknowledged message is durable;
+ *   4. hand the notifications to outbox.c, which keeps them alive.
+ * Nothing holds the message in memory: the worker uses three 64 KiB buffers
+ * and the header filter's 64 KiB. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "node_int.h"
+#include "pst_fetch.h"
+#include "pst_hashcash.h"
+#include "pst_log.h"
+#include "pst_mailmsg.h"
+#include "pst_msgcrypt.h"
+
+#define SEND_RCPTS_MAX (PST_CTRL_ARGS_MAX - 2) /* the other args: file, pow */
+#define SEND_RESOLVE_PARALLEL 4u
+#define SEND_ERRMSG_MAX 300u
+#define IO_CHUNK 65536u
+
+typedef enum { POW_AUTO, POW_ALWAYS, POW_NEVER } pow_mode;
+
+typedef enum {
+    RS_WAIT = 0,
+    RS_OK,
+    RS_NOT_FOUND,
+    RS_REVOKED,
+    RS_EXPIRED,
+    RS_AMBIGUOUS, /* several valid keys claim the address */
+    RS_NO_VALID,  /* keys claim the address, none of them valid */
+    RS_ERROR,
+} rcpt_state;
+
+typedef struct {
+    uint8_t pk[PST_SIGN_PK_BYTES];
+    pst_key_status status;
+} candidate;
+
+typedef struct {
+    struct pst_send_op *op;
+    char query[PST_ADDRESS_MAX + 1];
+    pst_store_rcpt_kind kind;
+    rcpt_state state;
+    bool by_address;
+    bool duplicate; /* same key as an earlier recipient: merged into it */
+    unsigned n_cands;
+    candidate cands[PST_RESOLVE_KEYS_MAX];
+    uint8_t pk[PST_SIGN_PK_BYTES];
+    uint8_t box_pk[PST_BOX_PK_BYTES];
+    unsigned bits; /* stamp to mint, 0 = none */
+    uint8_t notif[PST_NOTIFY_MAX];
+    size_t notif_len;
+} send_rcpt;
+
+typedef struct {
+    uint8_t sign_sk[PST_SIGN_SK_BYTES];
+    uint8_t msg_key[PST_MSGKEY_BYTES];
+} send_secrets;
+
+struct pst_send_op {
+    struct pst_send_op *list_prev, *list_next;
+    pst_node *node;
+    struct pst_outbox *o;
+    pst_node_reply_cb reply;
+    void *user;
+    char path[PST_PATH_MAX];
+    bool spool_owned;
+    pow_mode pow;
+    send_rcpt rcpts[SEND_RCPTS_MAX];
+    unsigned n_rcpts, next_rcpt, resolving, resolved;
+    bool pumping, all_resolved;
+    unsigned reserved;
+    /* worker inputs */
+    char endpoint[PST_NOTIFY_ENDPOINT_MAX + 1];
+    char from[PST_MAILMSG_VALUE_MAX + 1];
+    char date[PST_MAILMSG_DATE_BUFSIZE];
+    char message_id[PST_MAILMSG_MSGID_BUFSIZE];
+    uint8_t box_pk[PST_BOX_PK_BYTES];
+    uint64_t created, expires, max_bytes;
+    send_secrets *sec;
+    uv_work_t work;
+    bool working;
+    /* worker outputs */
+    int err;
+    char errmsg[SEND_ERRMSG_MAX];
+    char tmp_path[PST_PATH_MAX];
+    uint8_t msg_id[PST_HASH_BYTES];
+    uint64_t size;
+    char subject[PST_MAILMSG_SUBJECT_MAX + 1];
+    unsigned bcc_removed;
+};
+
+typedef struct pst_send_op send_op;
+
+/* ---- ending an operation ------------------------------------------------- */
+
+static void finish(send_op *op) {
+    struct pst_outbox *o = op->o;
+    if (op->list_prev)
+        op->list_prev->list_next = op->list_next;
+    else
+        o->sends = op->list_next;
+    if (op->list_next)
+        op->list_next->list_prev = op->list_prev;
+    o->sends_active--;
+    o->rcpts_reserved -= op->reserved;
+    if (op->sec)
+        sodium_free(op->sec);
+    sodium_memzero(op, sizeof *op);
+    free(op);
+    pst_outbox_release(o);
+}
+
+static void fail(send_op *op, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fail(send_op *op, int status, const char *fmt, ...) {
+    pst_ctrl_response resp;
+    memset(&resp, 0, sizeof resp);
+    resp.status = (uint64_t)status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(resp.error, sizeof resp.error, fmt, ap);
+    va_end(ap);
+    op->reply(op->user, &resp);
+    finish(op);
+}
+
+/* ---- resolution ---------------------------------------------------------- */
+
+static void resolved_all(send_op *op);
+static void pump(send_op *op);
+
+static void on_resolved(void *user, int err, const pst_resolved_key *keys, unsigned n,
+                        const pst_resolve_info *info) {
+    send_rcpt *r = user;
+    send_op *op = r->op;
+    if (err != PST_OK) {
+        r->state = RS_ERROR;
+    } else {
+        r->by_address = info->by_address;
+        unsigned valid = 0;
+        const pst_resolved_key *pick = NULL;
+        for (unsigned i = 0; i < n; i++) {
+            if (r->n_cands < PST_RESOLVE_KEYS_MAX) {
+                memcpy(r->cands[r->n_cands].pk, keys[i].pk, PST_SIGN_PK_BYTES);
+                r->cands[r->n_cands++].status = keys[i].status;
+            }
+            if (keys[i].status == PST_KEY_VALID && keys[i].have_keyrec) {
+                valid++;
+                pick = &keys[i];
+            }
+        }
+        if (valid == 1) {
+            r->state = RS_OK;
+            memcpy(r->pk, pick->pk, PST_SIGN_PK_BYTES);
+            memcpy(r->box_pk, pick->keyrec.enc_pk, PST_BOX_PK_BYTES);
+            r->bits = (unsigned)pick->keyrec.pow_bits;
+        } else if (valid > 1) {
+            r->state = RS_AMBIGUOUS;
+        } else if (!info->by_address && n == 1) {
+            r->state = keys[0].status == PST_KEY_REVOKED   ? RS_REVOKED
+                       : keys[0].status == PST_KEY_EXPIRED ? RS_EXPIRED
+                                                           : RS_NOT_FOUND;
+        } else {
+            r->state = n == 0 ? RS_NOT_FOUND : RS_NO_VALID;
+        }
+    }
+    op->resolving--;
+    op->resolved++;
+    pump(op);
+}
+
+/* Starts lookups, SEND_RESOLVE_PARALLEL at a time. Re-entrant: a lookup may
+ * answer before pst_resolve returns (e.g. when the DHT refuses the get). */
+static void pump(send_op *op) {
+    if (op->pumping)
+        return;
+    op->pumping = true;
+    while (op->resolving < SEND_RESOLVE_PARALLEL && op->next_rcpt < op->n_rcpts) {
+        send_rcpt *r = &op->rcpts[op->next_rcpt++];
+        op->resolving++;
+        if (pst_resolve(op->node, r->query, on_resolved, r) != PST_OK) {
+            op->resolving--;
+            op->resolved++;
+            r->state = RS_ERROR;
+        }
+    }
+    op->pumping = false;
+    if (op->resolved == op->n_rcpts && !op->all_resolved) {
+        op->all_resolved = true;
+        resolved_all(op);
+    }
+}
+
+/* Name and explanation (with the query for %s) of each recipient state. */
+static const struct {
+    const char *name, *why;
+} rcpt_states[] = {
+    [RS_WAIT] = {"error", "cannot look %s up"},
+    [RS_OK] = {"ok", ""},
+    [RS_NOT_FOUND] = {"not_found", "no key %s found in the DHT"},
+    [RS_REVOKED] = {"revoked", "the key of %s is revoked: its owner no longer reads mail with it"},
+    [RS_EXPIRED] = {"expired",
+                    "the key of %s has expired (its owner's node has not republished it)"},
+    [RS_AMBIGUOUS] = {"ambiguous", "%s is claimed by several valid keys: check with its owner "
+                                   "and send to the fingerprint"},
+    [RS_NO_VALID] = {"no_valid_key", "no valid key claims %s (only revoked or expired ones)"},
+    [RS_ERROR] = {"error", "cannot look %s up"},
+};
+
+static void explain(const send_rcpt *r, char *out, size_t cap) {
+    const char *fmt = r->state == RS_NOT_FOUND && r->by_address
+                          ? "no key claims %s (is the address right? has its owner's node "
+                            "published it?)"
+                          : rcpt_states[r->state].why;
+    snprintf(out, cap, fmt, r->query);
+}
+
+/* Every recipient must be exactly one valid key: else the reply names the
+ * first problem and its body lists every recipient with its candidates. */
+static bool check_recipients(send_op *op) {
+    const send_rcpt *bad = NULL;
+    unsigned nbad = 0;
+    for (unsigned i = 0; i < op->n_rcpts; i++)
+        if (op->rcpts[i].state != RS_OK) {
+            nbad++;
+            if (bad == NULL)
+                bad = &op->rcpts[i];
+        }
+    if (bad == NULL)
+        return true;
+    pst_value *b = pst_value_new_map();
+    pst_value *arr = pst_value_add_array(b, "recipients");
+    for (unsigned i = 0; i < op->n_rcpts; i++) {
+        const send_rcpt *r = &op->rcpts[i];
+        pst_value *e = pst_value_add_map(arr, NULL);
+        pst_value_add_str(e, "query", r->query);
+        pst_value_add_str(e, "status", rcpt_states[r->state].name);
+        pst_value *c = pst_value_add_array(e, "candidates");
+        for (unsigned k = 0; k < r->n_cands; k++) {
+            char fp[PST_FINGERPRINT_STRLEN + 1];
+            pst_fingerprint_format(r->cands[k].pk, fp);
+            pst_value *ce = pst_value_add_map(c, NULL);
+            pst_value_add_str(ce, "fingerprint", fp);
+            pst_value_add_str(ce, "status", pst_key_status_name(r->cands[k].status));
+        }
+    }
+    pst_ctrl_response resp;
+    memset(&resp, 0, sizeof resp);
+    resp.status = 1;
+    char why[400];
+    explain(bad, why, sizeof why);
+    char more[64] = "";
+    if (nbad > 1)
+        snprintf(more, sizeof more, " (and %u more recipient problem%s)", nbad - 1,
+                 nbad == 2 ? "" : "s");
+    snprintf(resp.error, sizeof resp.error, "not sent: %s%s", why, more);
+    resp.body = pst_value_error(b) == PST_OK ? b : NULL;
+    op->reply(op->user, &resp);
+    pst_value_free(b);
+    finish(op);
+    return false;
+}
+
+/* ---- the worker: filter, encrypt, seal, mint ----------------------------- */
+
+typedef struct {
+    send_op *op;
+    pst_msg_encryptor enc;
+    pst_msgid_hasher hasher;
+    int fd;
+    uint8_t *plain; /* PST_MSG_CHUNK */
+    size_t plain_len;
+    uint8_t *wire; /* PST_MSG_WIRE_CHUNK_MAX */
+    uint64_t total;
+    uint64_t max;
+    bool over_size; /* the ciphertext passed max */
+    const atomic_int *cancel;
+} enc_state;
+
+static int write_all(int fd, const uint8_t *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return PST_E_IO;
+        p += w;
+        n -= (size_t)w;
+    }
+    return PST_OK;
+}
+
+static int emit_wire(enc_state *s, const uint8_t *p, size_t n) {
+    if (atomic_load(s->cancel))
+        return PST_E_CANCELLED;
+    if (n > s->max - s->total) {
+        s->over_size = true;
+        return PST_E_TOOBIG;
+    }
+    pst_msgid_update(&s->hasher, p, n);
+    s->total += n;
+    return write_all(s->fd, p, n);
+}
+
+static int flush_plain(enc_state *s) {
+    if (s->plain_len == 0)
+        return PST_OK;
+    size_t wl = 0;
+    int rc = pst_msg_encrypt_chunk(&s->enc, s->plain, s->plain_len, s->wire, PST_MSG_WIRE_CHUNK_MAX,
+                                   &wl);
+    s->plain_len = 0;
+    return rc != PST_OK ? rc : emit_wire(s, s->wire, wl);
+}
+
+static int on_plain(void *user, const uint8_t *p, size_t n) {
+    enc_state *s = user;
+    while (n > 0) {
+        size_t take = PST_MSG_CHUNK - s->plain_len < n ? PST_MSG_CHUNK - s->plain_len : n;
+        memcpy(s->plain + s->plain_len, p, take);
+        s->plain_len += take;
+        p += take;
+        n -= take;
+        if (s->plain_len == PST_MSG_CHUNK) {
+            int rc = flush_plain(s);
+            if (rc != PST_OK)
+                return rc;
+        }
+    }
+    return PST_OK;
+}
+
+static void set_err(send_op *op, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(send_op *op, int err, const char *fmt, ...) {
+    op->err = err;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(op->errmsg, sizeof op->errmsg, fmt, ap);
+    va_end(ap);
+}
+
+static void encrypt_stream(send_op *op, int in, enc_state *s, uint8_t *rbuf,
+                           pst_mailmsg_filter *f) {
+    uint8_t hdr[PST_MSG_HEADER_BYTES];
+    int rc = pst_msg_encryptor_init(&s->enc, op->sec->msg_key, hdr);
+    if (rc == PST_OK)
+        rc = emit_wire(s, hdr, sizeof hdr);
+    if (rc == PST_OK)
+        rc = pst_mailmsg_filter_init(f, op->from, op->date, op->message_id);
+    for (;;) {
+        if (rc != PST_OK)
+            break;
+        ssize_t r = read(in, rbuf, IO_CHUNK);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            set_err(op, PST_E_IO, "cannot read %s: %s", op->path, strerror(errno));
+            return;
+        }
+        if (r == 0) {
+            rc = pst_mailmsg_filter_finish(f, on_plain, s);
+            break;
+        }
+        rc = pst_mailmsg_filter_feed(f, rbuf, (size_t)r, on_plain, s);
+    }
+    if (rc == PST_OK)
+        rc = flush_plain(s);
+    if (rc == PST_OK) {
+        size_t wl = 0;
+        rc = pst_msg_encrypt_final(&s->enc, op->sec->sign_sk, op->created, s->wire,
+                                   PST_MSG_WIRE_CHUNK_MAX, &wl);
+        if (rc == PST_OK)
+            rc = emit_wire(s, s->wire, wl);
+    }
+    if (rc == PST_E_TOOBIG && s->over_size)
+        set_err(op, rc,
+                "the message is too large: more than %llu bytes once encrypted (the limit is "
+                "max_message_size in postern.conf)",
+                (unsigned long long)s->max);
+    else if (rc == PST_E_TOOBIG)
+        set_err(op, rc,
+                "the message header is too large (a field over %u bytes or a header over %u)",
+                PST_MAILMSG_FIELD_MAX, PST_MAILMSG_HEADER_MAX);
+    else if (rc == PST_E_MALFORMED)
+        set_err(op, rc, "the message header contains a NUL byte");
+    else if (rc != PST_OK)
+        set_err(op, rc, "cannot encrypt the message: %s", pst_strerror(rc));
+    snprintf(op->subject, sizeof op->subject, "%s", f->subject);
+    op->bcc_removed = f->bcc_removed;
+}
+
+/* Reads, filters and encrypts into a tmp file in the outbox. */
+static void prepare(send_op *op) {
+    int in = open(op->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    struct stat sb;
+    if (in < 0 || fstat(in, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        set_err(op, PST_E_IO, "cannot read %s: %s", op->path,
+                in < 0 ? strerror(errno) : "not a regular file");
+        if (in >= 0)
+            close(in);
+        return;
+    }
+    uint8_t rnd[8];
+    char hex[2 * sizeof rnd + 1];
+    randombytes_buf(rnd, sizeof rnd);
+    sodium_bin2hex(hex, sizeof hex, rnd, sizeof rnd);
+    if (snprintf(op->tmp_path, sizeof op->tmp_path, "%s/tmp-%s", op->o->dir, hex) >=
+        (int)sizeof op->tmp_path) {
+        set_err(op, PST_E_NOSPACE, "home directory path too long");
+        op->tmp_path[0] = '\0';
+        close(in);
+        return;
+    }
+    enc_state s;
+    memset(&s, 0, sizeof s);
+    s.op = op;
+    s.max = op->max_bytes;
+    s.cancel = &op->o->cancel;
+    s.fd = open(op->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    uint8_t *rbuf = malloc(IO_CHUNK);
+    s.plain = malloc(PST_MSG_CHUNK);
+    s.wire = malloc(PST_MSG_WIRE_CHUNK_MAX);
+    pst_mailmsg_filter *f = malloc(sizeof *f);
+    if (s.fd < 0) {
+        set_err(op, PST_E_IO, "cannot create %s: %s", op->tmp_path, strerror(errno));
+        op->tmp_path[0] = '\0';
+    } else if (!rbuf || !s.plain || !s.wire || !f) {
+        set_err(op, PST_E_NOMEM, "out of memory");
+    } else {
+        pst_msgid_init(&s.hasher);
+        encrypt_stream(op, in, &s, rbuf, f);
+        pst_msg_encryptor_close(&s.enc);
+        pst_msgid_final(&s.hasher, op->msg_id);
+        op->size = s.total;
+        if (op->err == PST_OK && fsync(s.fd) != 0)
+            set_err(op, PST_E_IO, "cannot write %s: %s", op->tmp_path, strerror(errno));
+    }
+    if (s.fd >= 0 && close(s.fd) != 0 && op->err == PST_OK)
+        set_err(op, PST_E_IO, "cannot write %s: %s", op->tmp_path, strerror(errno));
+    close(in);
+    if (s.plain)
+        sodium_memzero(s.plain, PST_MSG_CHUNK);
+    if (f)
+        sodium_memzero(f, sizeof *f);
+    free(rbuf);
+    free(s.plain);
+    free(s.wire);
+    free(f);
+}
+
+/* One sealed notification per recipient, with its stamp when it needs one. */
+static void seal_and_mint(send_op *op) {
+    for (unsigned i = 0; i < op->n_rcpts && op->err == PST_OK; i++) {
+        send_rcpt *r = &op->rcpts[i];
+        if (r->duplicate)
+            continue;
+        pst_notify_inner in;
+        memset(&in, 0, sizeof in);
+        in.created = op->created;
+        in.expires = op->expires;
+        memcpy(in.recipient, r->pk, PST_SIGN_PK_BYTES);
+        memcpy(in.msg_id, op->msg_id, PST_HASH_BYTES);
+        in.size = op->size;
+        in.n_endpoints = 1;
+        memcpy(in.endpoints[0], op->endpoint, sizeof op->endpoint);
+        memcpy(in.msg_key, op->sec->msg_key, PST_MSGKEY_BYTES);
+        memcpy(in.sender_box_pk, op->box_pk, PST_BOX_PK_BYTES);
+        pst_notify outer;
+        int rc = pst_notify_inner_sign(&in, op->sec->sign_sk);
+        if (rc == PST_OK)
+            rc = pst_notify_seal(&in, r->box_pk, &outer);
+        sodium_memzero(&in, sizeof in);
+        if (rc == PST_OK && r->bits > 0) {
+            char resource[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE], ext[PST_NOTIFY_STAMP_EXT_BUFSIZE];
+            pst_notify_stamp_resource(r->pk, resource);
+            pst_notify_stamp_ext(outer.sealed, outer.sealed_len, ext);
+            pst_hashcash_mint_params p;
+            memset(&p, 0, sizeof p);
+            p.bits = r->bits;
+            p.resource = resource;
+            p.ext = ext;
+            p.now = op->created;
+            randombytes_buf(p.rand, sizeof p.rand);
+            p.threads = 0; /* every core */
+            p.cancel = &op->o->cancel;
+            rc = pst_hashcash_mint(&p, outer.stamp, sizeof outer.stamp);
+        }
+        if (rc == PST_OK)
+            rc = pst_notify_encode(&outer, r->notif, sizeof r->notif, &r->notif_len);
+        if (rc != PST_OK)
+            set_err(op, rc, "cannot build the notification for %s: %s", r->query, pst_strerror(rc));
+    }
+}
+
+static void work_run(uv_work_t *w) {
+    send_op *op = w->data;
+    prepare(op);
+    if (op->err == PST_OK)
+        seal_and_mint(op);
+}
+
+/* ---- commit and acknowledge ---------------------------------------------- */
+
+static int fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return PST_E_IO;
+    int rc = fsync(fd) == 0 ? PST_OK : PST_E_IO;
+    close(fd);
+    return rc;
+}
+
+static int store_rows(send_op *op) {
+    pst_store *st = op->node->store;
+    int rc = pst_store_begin(st);
+    if (rc != PST_OK)
+        return rc;
+    rc = pst_store_outbox_add(st, op->msg_id, op->size, op->created, op->expires, op->subject);
+    for (unsigned i = 0; i < op->n_rcpts && rc == PST_OK; i++) {
+        const send_rcpt *r = &op->rcpts[i];
+        if (!r->duplicate)
+            rc = pst_store_outbox_rcpt_add(st, op->msg_id, r->pk, r->kind, r->notif, r->notif_len,
+                                           op->created);
+    }
+    if (rc != PST_OK) {
+        (void)pst_store_rollback(st);
+        return rc;
+    }
+    return pst_store_commit(st);
+}
+
+static const char *kind_name(pst_store_rcpt_kind k) {
+    return k == PST_STORE_RCPT_CC ? "cc" : k == PST_STORE_RCPT_BCC ? "bcc" : "to";
+}
+
+static void acknowledge(send_op *op) {
+    pst_node *n = op->node;
+    char hex[2 * PST_HASH_BYTES + 1];
+    sodium_bin2hex(hex, sizeof hex, op->msg_id, PST_HASH_BYTES);
+    pst_value *b = pst_value_new_map();
+    pst_value_add_str(b, "message_id", hex);
+    pst_value *arr = pst_value_add_array(b, "recipients");
+    unsigned count = 0;
+    for (unsigned i = 0; i < op->n_rcpts; i++) {
+        const send_rcpt *r = &op->rcpts[i];
+        if (r->duplicate)
+            continue;
+        count++;
+        char fp[PST_FINGERPRINT_STRLEN + 1];
+        pst_fingerprint_format(r->pk, fp);
+        pst_value *e = pst_value_add_map(arr, NULL);
+        pst_value_add_str(e, "query", r->query);
+        pst_value_add_str(e, "fingerprint", fp);
+        pst_value_add_str(e, "kind", kind_name(r->kind));
+        pst_value_add_uint(e, "stamp_bits", r->bits);
+    }
+    pst_value_add_uint(b, "size", op->size);
+    pst_value_add_uint(b, "created", op->created);
+    pst_value_add_uint(b, "expires", op->expires);
+    pst_value_add_str(b, "subject", op->subject);
+    pst_value_add_uint(b, "bcc_removed", op->bcc_removed);
+    int err = pst_value_error(b);
+    if (err != PST_OK)
+        pst_reply_error(op->reply, op->user, 0, 1, "message stored as %s, but: %s", hex,
+                        pst_strerror(err));
+    else
+        pst_reply_ok(op->reply, op->user, 0, 0, b);
+    pst_value_free(b);
+    pst_counter_add(n, "outbox.messages", 1);
+    pst_counter_add(n, "outbox.recipients", count);
+    pst_log_info("message %.16s... (%llu bytes) stored for %u recipient%s", hex,
+                 (unsigned long long)op->size, count, count == 1 ? "" : "s");
+}
+
+static void commit(send_op *op) {
+    pst_node *n = op->node;
+    char final[PST_PATH_MAX];
+    if (pst_outbox_body_path(op->o, op->msg_id, final, sizeof final) != PST_OK ||
+        rename(op->tmp_path, final) != 0) {
+        int e = errno;
+        (void)unlink(op->tmp_path);
+        fail(op, 1, "cannot store the message in %s: %s", op->o->dir, strerror(e));
+        return;
+    }
+    int rc = fsync_dir(op->o->dir);
+    if (rc == PST_OK)
+        rc = store_rows(op);
+    if (rc != PST_OK) {
+        (void)unlink(final);
+        fail(op, 1, "cannot store the message: %s",
+             rc == PST_E_IO ? strerror(errno) : pst_store_last_error(n->store));
+        return;
+    }
+    /* durable: the spool copy is ours to delete, and the sender may go */
+    if (op->spool_owned && unlink(op->path) != 0 && errno != ENOENT)
+        pst_log_warn("cannot remove %s: %s", op->path, strerror(errno));
+    acknowledge(op);
+    op->o->rcpts_reserved -= op->reserved; /* the slots become real entries */
+    op->reserved = 0;
+    for (unsigned i = 0; i < op->n_rcpts; i++) {
+        const send_rcpt *r = &op->rcpts[i];
+        if (!r->duplicate &&
+            pst_outbox_track(n, op->msg_id, r->pk, r->notif, r->notif_len, op->expires) != PST_OK)
+            pst_log_warn("cannot keep a notification alive now; it resumes after a restart");
+    }
+    finish(op);
+}
+
+static void work_done(uv_work_t *w, int status) {
+    send_op *op = w->data;
+    op->working = false;
+    if (status == UV_ECANCELED && op->err == PST_OK)
+        set_err(op, PST_E_CANCELLED, "cancelled");
+    if (op->err == PST_OK && op->node->stopping)
+        set_err(op, PST_E_CLOSED, "the node is shutting down");
+    if (op->err != PST_OK) {
+        if (op->tmp_path[0])
+            (void)unlink(op->tmp_path);
+        if (op->err == PST_E_CANCELLED || op->node->stopping)
+            fail(op, 1, "not sent: the node is shutting down");
+        else
+            fail(op, 1, "not sent: %s", op->errmsg);
+        return;
+    }
+    commit(op);
+}
+
+/* ---- after resolution ---------------------------------------------------- */
+
+static unsigned pick_bits(send_op *op, const send_rcpt *r) {
+    if (op->pow == POW_NEVER)
+        return 0;
+    if (op->pow == POW_AUTO) {
+        pst_store_tier tier = 0;
+        if (pst_store_contact_get(op->node->store, r->pk, &tier, NULL, 0) == PST_OK &&
+            (tier == PST_STORE_TIER_TRUSTED || tier == PST_STORE_TIER_KNOWN))
+            return 0;
+    }
+    return r->bits;
+}
+
+static void resolved_all(send_op *op) {
+    pst_node *n = op->node;
+    if (n->stopping || op->o->stopping) {
+        fail(op, 1, "not sent: the node is shutting down");
+        return;
+    }
+    if (!check_recipients(op))
+        return;
+    /* one copy per key: the most visible kind wins (to over cc over bcc) */
+    unsigned unique = 0;
+    for (unsigned i = 0; i < op->n_rcpts; i++) {
+        send_rcpt *r = &op->rcpts[i];
+        for (unsigned k = 0; k < i && !r->duplicate; k++) {
+            send_rcpt *first = &op->rcpts[k];
+            if (!first->duplicate && memcmp(first->pk, r->pk, PST_SIGN_PK_BYTES) == 0) {
+                r->duplicate = true;
+                if (r->kind < first->kind)
+                    first->kind = r->kind;
+            }
+        }
+        if (!r->duplicate) {
+            unique++;
+            r->bits = pick_bits(op, r);
+            if (r->bits > PST_HASHCASH_MINT_BITS_MAX) {
+                fail(op, 1, "not sent: %s asks for a %u-bit stamp, more than Postern mints (%u)",
+                     r->query, r->bits, PST_HASHCASH_MINT_BITS_MAX);
+                return;
+            }
+        }
+    }
+    if (pst_outbox_free_slots(n) < unique) {
+        fail(op, 1, "not sent: %u notifications are already waiting for receipts; try again later",
+             PST_OUTBOX_NOTIFY_MAX - pst_outbox_free_slots(n));
+        return;
+    }
+    op->reserved = unique;
+    op->o->rcpts_reserved += unique;
+    op->work.data = op;
+    op->working = true;
+    int rc = uv_queue_work(n->loop, &op->work, work_run, work_done);
+    if (rc != 0) {
+        op->working = false;
+        fail(op, 1, "not sent: cannot start the encryption: %s", uv_strerror(rc));
+    }
+}
+
+/* ---- the command --------------------------------------------------------- */
+
+static bool query_ok(const char *q) {
+    uint8_t pk[PST_SIGN_PK_BYTES];
+    char addr[PST_ADDRESS_MAX + 1];
+    return pst_fingerprint_parse(q, pk) == PST_OK ||
+           (strchr(q, '@') != NULL && pst_address_normalize(q, addr, sizeof addr) == PST_OK);
+}
+
+/* Fills op from "key=value" arguments; replies and returns -1 on a bad one. */
+static int parse_args(send_op *op, const pst_ctrl_request *req) {
+    bool have_file = false;
+    for (uint32_t i = 0; i < req->n_args; i++) {
+        const char *a = req->args[i];
+        const char *eq = strchr(a, '=');
+        const char *v = eq ? eq + 1 : "";
+        size_t kl = eq ? (size_t)(eq - a) : strlen(a);
+        pst_store_rcpt_kind kind = 0;
+        if (kl == 2 && strncmp(a, "to", 2) == 0)
+            kind = PST_STORE_RCPT_TO;
+        else if (kl == 2 && strncmp(a, "cc", 2) == 0)
+            kind = PST_STORE_RCPT_CC;
+        else if (kl == 3 && strncmp(a, "bcc", 3) == 0)
+            kind = PST_STORE_RCPT_BCC;
+        if (kind != 0) {
+            if (op->n_rcpts == SEND_RCPTS_MAX) {
+                pst_reply_error(op->reply, op->user, 0, 64, "at most %u recipients per message",
+                                SEND_RCPTS_MAX);
+                return -1;
+            }
+            if (strlen(v) > PST_ADDRESS_MAX || !query_ok(v)) {
+                pst_reply_error(op->reply, op->user, 0, 64,
+                                "'%.200s' is neither a fingerprint (52 characters of z-base-32) "
+                                "nor an address (local@domain)",
+                                v);
+                return -1;
+            }
+            send_rcpt *r = &op->rcpts[op->n_rcpts++];
+            r->op = op;
+            r->kind = kind;
+            snprintf(r->query, sizeof r->query, "%s", v);
+        } else if (kl == 4 && strncmp(a, "file", 4) == 0 && !have_file) {
+            if (v[0] != '/' || strlen(v) >= sizeof op->path) {
+                pst_reply_error(op->reply, op->user, 0, 64, "file must be an absolute path");
+                return -1;
+            }
+            snprintf(op->path, sizeof op->path, "%s", v);
+            have_file = true;
+        } else if (kl == 3 && strncmp(a, "pow", 3) == 0) {
+            if (strcmp(v, "auto") == 0)
+                op->pow = POW_AUTO;
+            else if (strcmp(v, "always") == 0)
+                op->pow = POW_ALWAYS;
+            else if (strcmp(v, "never") == 0)
+                op->pow = POW_NEVER;
+            else {
+                pst_reply_error(op->reply, op->user, 0, 64, "pow must be auto, always or never");
+                return -1;
+            }
+        } else {
+            pst_reply_error(op->reply, op->user, 0, 64,
+                            "send takes file=PATH, to=R, cc=R, bcc=R and pow=MODE (got '%.64s')",
+                            a);
+            return -1;
+        }
+    }
+    if (!have_file || op->n_rcpts == 0) {
+        pst_reply_error(op->reply, op->user, 0, 64,
+                        "send needs file=PATH and at least one to=, cc= or bcc= recipient");
+        return -1;
+    }
+    return 0;
+}
+
+/* The spool file is ours to delete only when it is directly in DIR/spool. */
+static bool in_spool(const struct pst_outbox *o, const char *path) {
+    size_t l = strlen(o->spool);
+    return strncmp(path, o->spool, l) == 0 && path[l] == '/' && path[l + 1] != '\0' &&
+           strchr(path + l + 1, '/') == NULL && strcmp(path + l + 1, "..") != 0 &&
+           strcmp(path + l + 1, ".") != 0;
+}
+
+static void fill_identity(send_op *op) {
+    pst_node *n = op->node;
+    if (n->n_addresses > 0)
+        snprintf(op->from, sizeof op->from, "%s", n->addresses[0]);
+    else
+        snprintf(op->from, sizeof op->from, "%s@%s", n->fingerprint, PST_MAILMSG_DOMAIN_DEFAULT);
+    const char *at = strrchr(op->from, '@');
+    uint8_t rnd[PST_MAILMSG_RAND_BYTES];
+    randombytes_buf(rnd, sizeof rnd);
+    pst_mailmsg_make_message_id(rnd, at ? at + 1 : NULL, op->message_id);
+    op->created = pst_now();
+    op->expires = op->created + n->cfg.message_lifetime_s;
+    (void)pst_mailmsg_format_date(op->created, op->date);
+    snprintf(op->endpoint, sizeof op->endpoint, "%s", n->endpoint);
+    memcpy(op->box_pk, n->id->box_pk, PST_BOX_PK_BYTES);
+    memcpy(op->sec->sign_sk, n->id->sign_sk, PST_SIGN_SK_BYTES);
+    pst_msgkey_generate(op->sec->msg_key);
+    op->max_bytes = n->cfg.max_message_bytes < PST_MESSAGE_SIZE_MAX ? n->cfg.max_message_bytes
+                                                                    : PST_MESSAGE_SIZE_MAX;
+}
+
+void pst_node_cmd_send(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                       void *user) {
+    struct pst_outbox *o = n->outbox;
+    if (o == NULL || o->stopping || n->id == NULL) {
+        pst_reply_error(reply, user, 0, 1, "this node cannot send mail now");
+        return;
+    }
+    if (n->revoked) {
+        pst_reply_error(reply, user, 0, 1,
+                        "your key is revoked: recipients would refuse the message (make a new "
+                        "identity to send mail)");
+        return;
+    }
+    if (!pst_notify_endpoint_valid(n->endpoint)) {
+        pst_reply_error(reply, user, 0, 1,
+                        "our fetch endpoint '%s' cannot go into a notification: set advertise "
+                        "in postern.conf to a host name or address",
+                        n->endpoint);
+        return;
+    }
+    send_op *op = calloc(1, sizeof *op);
+    send_secrets *sec = sodium_malloc(sizeof *sec);
+    if (op == NULL || sec == NULL) {
+        free(op);
+        if (sec)
+            sodium_free(sec);
+        pst_reply_error(reply, user, 0, 1, "out of memory");
+        return;
+    }
+    op->node = n;
+    op->o = o;
+    op->reply = reply;
+    op->user = user;
+    op->sec = sec;
+    op->pow = POW_AUTO;
+    pst_outbox_hold(o);
+    if ((op->list_next = o->sends) != NULL)
+        o->sends->list_prev = op;
+    o->sends = op;
+    o->sends_active++;
+    if (parse_args(op, req) != 0) {
+        finish(op);
+        return;
+    }
+    op->spool_owned = in_spool(o, op->path);
+    fill_identity(op);
+    pump(op);
+}
+
+void pst_send_stop(pst_node *n) {
+    struct pst_outbox *o = n->outbox;
+    if (o == NULL)
+        return;
+    /* queued work that has not started is dropped; running work sees the
+     * cancel flag within one chunk; lookups end when the DHT closes */
+    for (send_op *op = o->sends; op != NULL; op = op->list_next)
+        if (op->working)
+            (void)uv_cancel((uv_req_t *)&op->work);
+}

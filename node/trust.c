@@ -1,0 +1,393 @@
+/* Trust: contacts and their tiers (`postern trust`), vouches (`postern
+ * vouch` / `unvouch`), and the vouches of a key (`key get`, and the tier of a
+ * sender).
+ *
+ * Vouch slots are open to everyone, so a flood of endorsements (as the SKS
+ * keyservers suffered in 2019) must cost little: every value is decoded
+ * (microseconds, no allocation), only endorsements signed by one of my
+ * contacts are always verified, and at most PST_VOUCH_STRANGERS_MAX others
+ * are verified for display. Nothing from a vouch slot is ever added to a key
+ * record, so no flood can grow a record or slow a key lookup. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node_int.h"
+#include "pst_log.h"
+#include "pst_record.h"
+
+#define PST_VOUCH_STRANGERS_MAX 16u
+#define PST_VOUCH_SIGNERS_MAX 64u
+
+static const char *tier_name(pst_store_tier t) {
+    switch (t) {
+    case PST_STORE_TIER_TRUSTED:
+        return "trusted";
+    case PST_STORE_TIER_KNOWN:
+        return "known";
+    case PST_STORE_TIER_BLOCKED:
+        return "blocked";
+    }
+    return "unknown";
+}
+
+static int parse_tier(const char *s, pst_store_tier *out) {
+    if (strcmp(s, "trusted") == 0)
+        *out = PST_STORE_TIER_TRUSTED;
+    else if (strcmp(s, "known") == 0)
+        *out = PST_STORE_TIER_KNOWN;
+    else if (strcmp(s, "blocked") == 0)
+        *out = PST_STORE_TIER_BLOCKED;
+    else
+        return PST_E_INVAL;
+    return PST_OK;
+}
+
+/* "key=value" argument lookup; NULL when absent. */
+static const char *arg(const pst_ctrl_request *req, const char *key) {
+    size_t kl = strlen(key);
+    for (uint32_t i = 0; i < req->n_args; i++)
+        if (strncmp(req->args[i], key, kl) == 0 && req->args[i][kl] == '=')
+            return req->args[i] + kl + 1;
+    return NULL;
+}
+
+static void send_body(pst_node_reply_cb reply, void *user, pst_value *b) {
+    int err = pst_value_error(b);
+    if (err != PST_OK)
+        pst_reply_error(reply, user, 0, 1, "cannot build the answer: %s", pst_strerror(err));
+    else
+        pst_reply_ok(reply, user, 0, 0, b);
+    pst_value_free(b);
+}
+
+static bool parse_fp(const pst_ctrl_request *req, uint8_t pk[32], pst_node_reply_cb reply,
+                     void *user) {
+    const char *fp = arg(req, "fingerprint");
+    if (fp == NULL || pst_fingerprint_parse(fp, pk) != PST_OK) {
+        pst_reply_error(reply, user, 0, 64,
+                        "a fingerprint is 52 characters of z-base-32 (see postern key get)");
+        return false;
+    }
+    return true;
+}
+
+/* ---- trust set / rm / list --------------------------------------------------- */
+
+void pst_node_cmd_trust_set(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                            void *user) {
+    uint8_t pk[32];
+    pst_store_tier tier;
+    if (!parse_fp(req, pk, reply, user))
+        return;
+    const char *t = arg(req, "tier");
+    if (t == NULL || parse_tier(t, &tier) != PST_OK) {
+        pst_reply_error(reply, user, 0, 64, "the tier is trusted, known or blocked");
+        return;
+    }
+    if (n->id != NULL && memcmp(pk, n->id->sign_pk, 32) == 0) {
+        pst_reply_error(reply, user, 0, 64, "that is your own key");
+        return;
+    }
+    const char *name = arg(req, "name");
+    int rc = pst_store_contact_set(n->store, pk, tier, name ? name : "", pst_now());
+    if (rc != PST_OK) {
+        pst_reply_error(reply, user, 0, rc == PST_E_INVAL || rc == PST_E_TOOBIG ? 64 : 1,
+                        "cannot save the contact: %s (a name is at most %u bytes of text)",
+                        pst_strerror(rc), PST_STORE_PETNAME_MAX);
+        return;
+    }
+    pst_value *b = pst_value_new_map();
+    pst_value_add_str(b, "fingerprint", arg(req, "fingerprint"));
+    pst_value_add_str(b, "tier", tier_name(tier));
+    pst_value_add_str(b, "name", name ? name : "");
+    if (pst_store_is_revoked(n->store, pk) == 1)
+        pst_value_add_str(b, "warning",
+                          "this key is revoked: its mail is dropped whatever its "
+                          "tier");
+    send_body(reply, user, b);
+}
+
+void pst_node_cmd_trust_rm(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                           void *user) {
+    uint8_t pk[32];
+    if (!parse_fp(req, pk, reply, user))
+        return;
+    int rc = pst_store_contact_rm(n->store, pk);
+    if (rc == PST_E_NOTFOUND) {
+        pst_reply_error(reply, user, 0, 1, "that key is not in your contacts (postern trust list)");
+        return;
+    }
+    if (rc != PST_OK) {
+        pst_reply_error(reply, user, 0, 1, "cannot remove the contact: %s", pst_strerror(rc));
+        return;
+    }
+    pst_value *b = pst_value_new_map();
+    pst_value_add_str(b, "fingerprint", arg(req, "fingerprint"));
+    pst_value_add_str(b, "tier", "unknown");
+    send_body(reply, user, b);
+}
+
+static int on_contact(const pst_store_contact_row *row, void *user) {
+    void **ctx = user;
+    pst_node *n = ctx[0];
+    pst_value *arr = ctx[1];
+    pst_value *e = pst_value_add_map(arr, NULL);
+    char fp[PST_FINGERPRINT_STRLEN + 1];
+    pst_fingerprint_format(row->pk, fp);
+    pst_value_add_str(e, "fingerprint", fp);
+    pst_value_add_str(e, "tier", tier_name(row->tier));
+    pst_value_add_str(e, "name", row->petname);
+    pst_value_add_uint(e, "since", row->created);
+    pst_value_add_uint(e, "updated", row->updated);
+    pst_value_add_bool(e, "revoked", pst_store_is_revoked(n->store, row->pk) == 1);
+    return 0;
+}
+
+void pst_node_cmd_trust_list(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                             void *user) {
+    (void)req;
+    pst_value *b = pst_value_new_map();
+    pst_value *arr = pst_value_add_array(b, "contacts");
+    void *ctx[2] = {n, arr};
+    int rc = pst_store_contact_list(n->store, on_contact, ctx);
+    if (rc != PST_OK) {
+        pst_value_free(b);
+        pst_reply_error(reply, user, 0, 1, "cannot list contacts: %s", pst_strerror(rc));
+        return;
+    }
+    pst_value_add_uint(b, "vouch_depth", n->cfg.vouch_depth);
+    send_body(reply, user, b);
+}
+
+/* ---- vouch / unvouch -------------------------------------------------------- */
+
+typedef struct {
+    pst_node_reply_cb reply;
+    void *user;
+    pst_value *body;
+} vouch_put;
+
+static void on_vouch_put(void *user, int status) {
+    vouch_put *v = user;
+    pst_value_add_bool(v->body, "published", status == PST_OK);
+    if (status != PST_OK)
+        pst_value_add_str(v->body, "warning",
+                          "no DHT node confirmed the put yet; the node keeps re-publishing it");
+    send_body(v->reply, v->user, v->body);
+    free(v);
+}
+
+static void vouch_common(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                         void *user, bool withdraw) {
+    uint8_t pk[32];
+    if (n->id == NULL) {
+        pst_reply_error(reply, user, 0, 1, "%s", pst_strerror(PST_E_NOKEY));
+        return;
+    }
+    if (!parse_fp(req, pk, reply, user))
+        return;
+    if (memcmp(pk, n->id->sign_pk, 32) == 0) {
+        pst_reply_error(reply, user, 0, 64, "you cannot vouch for yourself");
+        return;
+    }
+    pst_endorsement e;
+    memset(&e, 0, sizeof e);
+    e.created = pst_now();
+    memcpy(e.subject, pk, 32);
+    if (withdraw) {
+        e.tier = PST_TIER_WITHDRAWN;
+        /* outlive any vouch we may have made: nobody can replay an old one */
+        e.expires = e.created + PST_ENDORSEMENT_LIFETIME_MAX;
+    } else {
+        const char *t = arg(req, "tier");
+        e.tier = t == NULL || strcmp(t, "known") == 0 ? PST_TIER_KNOWN
+                 : strcmp(t, "trusted") == 0          ? PST_TIER_TRUSTED
+                                                      : 99;
+        if (e.tier == 99) {
+            pst_reply_error(reply, user, 0, 64, "--tier is known or trusted");
+            return;
+        }
+        uint64_t days = 365;
+        const char *d = arg(req, "expires_days");
+        if (d != NULL) {
+            char *end;
+            days = strtoull(d, &end, 10);
+            if (*d == '\0' || *end != '\0' || days < 1 ||
+                days * 86400u > PST_ENDORSEMENT_LIFETIME_MAX) {
+                pst_reply_error(reply, user, 0, 64, "--expires is 1 to %u days",
+                                PST_ENDORSEMENT_LIFETIME_MAX / 86400u);
+                return;
+            }
+        }
+        e.expires = e.created + days * 86400u;
+    }
+    uint8_t buf[PST_DHT_VALUE_MAX];
+    size_t len;
+    int rc = pst_endorsement_sign(&e, n->id->sign_sk);
+    if (rc == PST_OK)
+        rc = pst_endorsement_encode(&e, buf, sizeof buf, &len);
+    uint8_t slot[PST_SLOT_BYTES];
+    pst_slot_vouch(pk, slot);
+    /* one published vouch per subject: it replaces the previous one and is
+     * re-put with our other records */
+    if (rc == PST_OK)
+        rc = pst_store_published_put(n->store, PST_PUB_ENDORSEMENT, slot, buf, len, e.created,
+                                     pst_now());
+    if (rc != PST_OK) {
+        pst_reply_error(reply, user, 0, 1, "cannot make the endorsement: %s", pst_strerror(rc));
+        return;
+    }
+    vouch_put *v = calloc(1, sizeof *v);
+    if (v == NULL) {
+        pst_reply_error(reply, user, 0, 1, "out of memory");
+        return;
+    }
+    v->reply = reply;
+    v->user = user;
+    v->body = pst_value_new_map();
+    pst_value_add_str(v->body, "fingerprint", arg(req, "fingerprint"));
+    pst_value_add_str(v->body, "tier",
+                      withdraw                     ? "withdrawn"
+                      : e.tier == PST_TIER_TRUSTED ? "trusted"
+                                                   : "known");
+    pst_value_add_uint(v->body, "created", e.created);
+    pst_value_add_uint(v->body, "expires", e.expires);
+    rc = pst_publish_put(n, PST_PUB_ENDORSEMENT, slot, buf, len, on_vouch_put, v);
+    if (rc != PST_OK)
+        on_vouch_put(v, rc);
+}
+
+void pst_node_cmd_vouch(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                        void *user) {
+    vouch_common(n, req, reply, user, false);
+}
+
+void pst_node_cmd_unvouch(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                          void *user) {
+    vouch_common(n, req, reply, user, true);
+}
+
+/* ---- the vouches of a key ------------------------------------------------- */
+
+typedef struct {
+    pst_node *node;
+    uint8_t subject[32];
+    pst_vouches_cb cb;
+    void *user;
+    pst_vouch vouches[PST_VOUCH_SIGNERS_MAX];
+    unsigned n_vouches;
+    unsigned strangers_verified;
+    uint64_t values_seen, more;
+} vouch_get;
+
+static void keep_vouch(vouch_get *g, const pst_endorsement *e, bool contact,
+                       pst_store_tier contact_tier) {
+    for (unsigned i = 0; i < g->n_vouches; i++) {
+        if (memcmp(g->vouches[i].voucher, e->signer, 32) != 0)
+            continue;
+        /* newest per signer wins; on a tie the weaker statement (a withdrawal
+         * first) wins, so an unvouch in the same second still takes effect */
+        if (e->created > g->vouches[i].created ||
+            (e->created == g->vouches[i].created && e->tier < g->vouches[i].tier)) {
+            g->vouches[i].tier = (unsigned)e->tier;
+            g->vouches[i].created = e->created;
+            g->vouches[i].expires = e->expires;
+        }
+        return;
+    }
+    if (g->n_vouches >= PST_VOUCH_SIGNERS_MAX) {
+        g->more++;
+        return;
+    }
+    pst_vouch *v = &g->vouches[g->n_vouches++];
+    memcpy(v->voucher, e->signer, 32);
+    v->tier = (unsigned)e->tier;
+    v->created = e->created;
+    v->expires = e->expires;
+    v->voucher_is_contact = contact;
+    v->voucher_tier = contact_tier;
+}
+
+static void on_vouch_value(void *user, const uint8_t *val, size_t len) {
+    vouch_get *g = user;
+    pst_node *n = g->node;
+    g->values_seen++;
+    pst_endorsement e;
+    /* decode first (cheap); decide whether the signature is worth checking */
+    if (len > PST_DHT_VALUE_MAX || pst_endorsement_decode(val, len, &e) != PST_OK ||
+        memcmp(e.subject, g->subject, 32) != 0) {
+        pst_counter_rejected(n, "vouch", "invalid");
+        return;
+    }
+    pst_store_tier tier = 0;
+    bool contact = pst_store_contact_get(n->store, e.signer, &tier, NULL, 0) == PST_OK;
+    if (!contact) {
+        if (g->strangers_verified >= PST_VOUCH_STRANGERS_MAX) {
+            g->more++;
+            return;
+        }
+        g->strangers_verified++;
+    }
+    if (pst_endorsement_verify(&e, pst_now()) != PST_OK ||
+        pst_store_is_revoked(n->store, e.signer) != 0) {
+        pst_counter_rejected(n, "vouch", "signature_or_expired");
+        return;
+    }
+    keep_vouch(g, &e, contact, tier);
+}
+
+static void on_vouch_done(void *user, int status) {
+    vouch_get *g = user;
+    g->node->ops_pending--;
+    g->cb(g->user, status, g->vouches, g->n_vouches, g->more);
+    free(g);
+}
+
+int pst_trust_vouches(pst_node *n, const uint8_t subject[32], pst_vouches_cb cb, void *user) {
+    vouch_get *g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return PST_E_NOMEM;
+    g->node = n;
+    memcpy(g->subject, subject, 32);
+    g->cb = cb;
+    g->user = user;
+    uint8_t slot[PST_SLOT_BYTES];
+    pst_slot_vouch(subject, slot);
+    n->ops_pending++;
+    int rc = pst_dht_get(&n->dht, slot, PST_LOOKUP_TIMEOUT_MS, on_vouch_value, on_vouch_done, g);
+    if (rc != PST_OK) {
+        n->ops_pending--;
+        free(g);
+    }
+    return rc;
+}
+
+bool pst_vouch_makes_known(const pst_vouch *v, uint64_t now) {
+    return v->voucher_is_contact && v->voucher_tier == PST_STORE_TIER_TRUSTED &&
+           v->tier != PST_TIER_WITHDRAWN && v->expires > now;
+}
+
+void pst_vouches_describe(pst_value *arr, const pst_vouch *v, unsigned count, pst_node *n) {
+    for (unsigned i = 0; i < count; i++) {
+        pst_value *e = pst_value_add_map(arr, NULL);
+        char fp[PST_FINGERPRINT_STRLEN + 1];
+        pst_fingerprint_format(v[i].voucher, fp);
+        pst_value_add_str(e, "voucher", fp);
+        pst_value_add_str(e, "tier",
+                          v[i].tier == PST_TIER_TRUSTED ? "trusted"
+                          : v[i].tier == PST_TIER_KNOWN ? "known"
+                                                        : "withdrawn");
+        pst_value_add_uint(e, "created", v[i].created);
+        pst_value_add_uint(e, "expires", v[i].expires);
+        pst_value_add_str(e, "voucher_tier",
+                          v[i].voucher_is_contact ? tier_name(v[i].voucher_tier) : "unknown");
+        char name[PST_STORE_PETNAME_MAX + 1] = "";
+        pst_store_tier t;
+        if (v[i].voucher_is_contact &&
+            pst_store_contact_get(n->store, v[i].voucher, &t, name, sizeof name) == PST_OK &&
+            name[0] != '\0')
+            pst_value_add_str(e, "voucher_name", name);
+        pst_value_add_bool(e, "counts", pst_vouch_makes_known(&v[i], pst_now()));
+    }
+}

@@ -1,0 +1,482 @@
+"""Integration test harness: real posternd nodes on loopback.
+
+Stdlib only. Every node runs on a private random network id with peer
+discovery off, takes free ports (port 0), advertises 127.0.0.1 and seeds only
+from other test nodes on 127.0.0.1, so no packet leaves the machine (OpenDHT
+itself binds every interface: its C API has no loopback-only bind). Waits
+are polls with deadlines (never fixed sleeps); a timeout raises with the
+tail of the node logs. Every process is stopped in Cluster.close(), which
+runs from a finally block, atexit and on SIGTERM. A sanitizer report in a
+node log or in a CLI's stderr fails the test.
+
+Binaries come from the environment (set by tests/integration/meson.build):
+PST_POSTERND, PST_POSTERN, PST_HOSTILE. PST_IT_KEEP=1 keeps the temp dirs,
+PST_IT_DEBUG=1 runs the nodes with --log-level debug.
+"""
+
+import atexit
+import base64
+import json
+import os
+import random
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+EX_OK, EX_FAIL, EX_NOTFOUND, EX_REVOKED, EX_EXPIRED, EX_USAGE = 0, 1, 2, 3, 4, 64
+PUBLIC_NETWORK = 0x70737431  # PST_DHT_NETWORK_PUBLIC: never used here
+POLL_S = 0.05
+CLI_TIMEOUT_S = 30
+LOG_TAIL_LINES = 25
+# what ASan, LSan and UBSan print: a node or CLI run showing one fails the test
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "ERROR: UndefinedBehaviorSanitizer")
+
+
+def sanitizer_report(text):
+    """The sanitizer report in text (from its first marker), or None."""
+    at = [text.find(m) for m in SANITIZER_MARKERS if m in text]
+    if not at:
+        return None
+    start = text.rfind("\n", 0, min(at)) + 1
+    return text[start:start + 6000]
+
+
+def is_sanitized(path):
+    """True if the binary was built with ASan (its RSS includes the shadow
+    memory and the allocator quarantine, hundreds of MiB by design)."""
+    try:
+        with open(path, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+def binary(var):
+    path = os.environ.get(var)
+    if not path or not os.access(path, os.X_OK):
+        raise SystemExit(
+            f"harness: ${var} is not set to an executable (got {path!r}); "
+            "run through 'meson test --suite integration'"
+        )
+    return path
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def zbase32(data):
+    """z-base-32 of bytes, MSB first, no padding (the fingerprint format)."""
+    std = base64.b32encode(data).decode().rstrip("=")
+    table = str.maketrans(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "ybndrfg8ejkmcpqxot1uwisza345h769"
+    )
+    return std.translate(table)
+
+
+def random_fingerprint():
+    # 256 bits in 52 characters: base32 pads the last one with zero bits,
+    # which is what a canonical fingerprint needs
+    return zbase32(os.urandom(32))
+
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def poll(fn, timeout, what, on_timeout=None, interval=POLL_S):
+    """Calls fn until it returns a truthy value or timeout seconds pass."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = fn()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            detail = on_timeout() if on_timeout else ""
+            raise TestFailure(f"timed out after {timeout:.0f} s waiting for {what}\n{detail}")
+        time.sleep(interval)
+
+
+class Home:
+    def __init__(self, cluster, name, path, address):
+        self.cluster = cluster
+        self.name = name
+        self.path = path
+        self.address = address
+        self.fingerprint = None
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+
+class Node:
+    """One posternd process on one home."""
+
+    def __init__(self, cluster, home, seeds, extra):
+        self.cluster = cluster
+        self.home = home
+        self.seeds = list(seeds)
+        self.extra = list(extra)
+        self.proc = None
+        self.log_path = None
+        self.dht_port = None
+        self.fetch_port = None
+        self.returncode = None
+        self.starts = 0
+
+    @property
+    def name(self):
+        return self.home.name
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def argv(self):
+        c = self.cluster
+        args = [
+            c.posternd, "--home", self.home.path, "--network", str(c.network),
+            "--port", "0", "--fetch-port", "0", "--advertise", "127.0.0.1",
+            "--republish", "2", "--log-level", "debug" if c.debug else "info",
+        ]
+        for s in self.seeds:
+            args += ["--seed", s.seed_addr() if isinstance(s, Node) else s]
+        return args + self.extra
+
+    def seed_addr(self):
+        check(self.dht_port, f"{self.name} has no DHT port yet")
+        return f"127.0.0.1:{self.dht_port}"
+
+    def spawn(self):
+        self.starts += 1
+        self.log_path = os.path.join(self.cluster.tmp, f"{self.name}.{self.starts}.log")
+        log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        self.returncode = None
+        self.cluster.running.append(self)
+
+    def wait_ready(self, timeout=15):
+        def ready():
+            if self.proc.poll() is not None:
+                raise TestFailure(
+                    f"{self.name} exited with {self.proc.returncode} while starting\n"
+                    + self.log_tail()
+                )
+            rc, st = self.cluster.status(self.home)
+            if rc == 0 and st and st.get("ports", {}).get("dht"):
+                return st
+            return None
+
+        st = poll(ready, timeout, f"{self.name} to answer status", self.log_tail)
+        self.dht_port = st["ports"]["dht"]
+        self.fetch_port = st["ports"]["fetch"]
+        return st
+
+    def wait_joined(self, timeout=15):
+        def joined():
+            st = self.status()
+            d = st["dht"]
+            return d["joined"] and (d["seeds"] == 0 or d["seeds_good"] >= 1)
+
+        poll(joined, timeout, f"{self.name} to join through its seeds", self.log_tail)
+
+    def status(self):
+        rc, st = self.cluster.status(self.home)
+        check(rc == 0 and st is not None, f"status of {self.name} failed (exit {rc})")
+        return st
+
+    def counters(self):
+        return self.status().get("counters", {})
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def rss_kib(self):
+        return rss_kib(self.proc.pid)
+
+    def stop(self, timeout=15, expect_rc=0):
+        """SIGTERM, wait; SIGKILL on timeout. Checks the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                self._forget()
+                raise TestFailure(
+                    f"{self.name} did not stop within {timeout} s of SIGTERM (killed)\n"
+                    + self.log_tail()
+                )
+        rc = self.proc.returncode
+        self._forget()
+        report = sanitizer_report(self.log_text())
+        if report:
+            raise TestFailure(f"sanitizer finding in {self.name} (posternd):\n{report}")
+        if expect_rc is not None:
+            check(rc == expect_rc, f"{self.name} exited with {rc}, expected {expect_rc}\n"
+                  + self.log_tail())
+        return rc
+
+    def _forget(self):
+        self.returncode = self.proc.returncode
+        if self in self.cluster.running:
+            self.cluster.running.remove(self)
+
+    def log_tail(self, lines=LOG_TAIL_LINES):
+        if not self.log_path or not os.path.exists(self.log_path):
+            return f"--- {self.name}: no log ---\n"
+        with open(self.log_path, "rb") as f:
+            data = f.read().decode(errors="replace").splitlines()
+        return f"--- {self.name} log ({self.log_path}) ---\n" + "\n".join(data[-lines:]) + "\n"
+
+    def log_text(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+
+class Cluster:
+    def __init__(self, name, debug=False):
+        self.name = name
+        self.debug = debug or bool(os.environ.get("PST_IT_DEBUG"))
+        self.posternd = binary("PST_POSTERND")
+        self.postern = binary("PST_POSTERN")
+        self.hostile = os.environ.get("PST_HOSTILE")
+        base = tempfile.gettempdir()
+        if len(base) > 40:  # control.sock paths must fit sun_path (108 bytes)
+            base = "/tmp"
+        self.tmp = tempfile.mkdtemp(prefix=f"pst-it-{name}-", dir=base)
+        os.chmod(self.tmp, 0o700)
+        net = random.SystemRandom().randrange(1 << 20, 1 << 31) | 1
+        self.network = net if net != PUBLIC_NETWORK else net + 2
+        self.homes = []
+        self.nodes = []
+        self.running = []
+        self.closed = False
+        atexit.register(self.close)
+
+    # ---- homes and nodes -------------------------------------------------------
+
+    def new_home(self, name, address=None, init=True):
+        path = os.path.join(self.tmp, name)
+        h = Home(self, name, path, address)
+        if init:
+            args = ["init", "--home", path, "--fast-kdf"]
+            if address:
+                args += ["--address", address]
+            rc, out, err = self.cli(args)
+            check(rc == 0, f"postern init for {name} failed ({rc}): {err}")
+            for line in out.splitlines():
+                if line.startswith("fingerprint:"):
+                    h.fingerprint = line.split(":", 1)[1].strip()
+            check(h.fingerprint and len(h.fingerprint) == 52,
+                  f"no fingerprint in the output of init: {out!r}")
+        self.homes.append(h)
+        return h
+
+    def empty_home(self, name):
+        path = os.path.join(self.tmp, name)
+        os.mkdir(path, 0o700)
+        return Home(self, name, path, None)
+
+    def start(self, home, seeds=(), extra=(), wait=True):
+        node = Node(self, home, seeds, extra)
+        node.spawn()
+        self.nodes.append(node)
+        if wait:
+            node.wait_ready()
+        return node
+
+    def restart(self, node, timeout=15, extra=None):
+        """Starts a stopped node again on the same home with the same seeds
+        (and, when given, these extra flags instead of the previous ones)."""
+        check(not node.alive(), f"{node.name} is still running")
+        if extra is not None:
+            node.extra = list(extra)
+        node.spawn()
+        node.wait_ready(timeout)
+        return node
+
+    def network_of(self, n, names=None, addresses=True, two_seeds=()):
+        """n nodes: the first standalone, the others seeded with it (those in
+        two_seeds also with the second node). Returns the nodes, joined."""
+        names = names or [f"n{i + 1}" for i in range(n)]
+        nodes = []
+        for i, name in enumerate(names):
+            home = self.new_home(name, f"{name}@it.example" if addresses else None)
+            seeds = [] if i == 0 else [nodes[0]]
+            if i in two_seeds and i > 1:
+                seeds.append(nodes[1])
+            nodes.append(self.start(home, seeds))
+        for nd in nodes:
+            nd.wait_joined()
+        return nodes
+
+    # ---- CLI --------------------------------------------------------------------
+
+    def run(self, argv, timeout=CLI_TIMEOUT_S, input_bytes=None):
+        try:
+            p = subprocess.run(argv, capture_output=True, timeout=timeout, input=input_bytes,
+                               stdin=None if input_bytes is not None else subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise TestFailure(f"{' '.join(argv)} did not finish within {timeout} s\n"
+                              + self.all_log_tails())
+        err = p.stderr.decode(errors="replace")
+        report = sanitizer_report(err)
+        if report:
+            raise TestFailure(f"sanitizer finding in {' '.join(argv)}:\n{report}")
+        return p.returncode, p.stdout.decode(errors="replace"), err
+
+    def cli(self, args, timeout=CLI_TIMEOUT_S):
+        return self.run([self.postern] + list(args), timeout)
+
+    def cli_json(self, args, timeout=CLI_TIMEOUT_S):
+        rc, out, err = self.cli(list(args) + ["--json"], timeout)
+        try:
+            doc = json.loads(out) if out.strip() else None
+        except ValueError:
+            raise TestFailure(f"postern {' '.join(args)} printed invalid JSON: {out!r} {err!r}")
+        return rc, doc, err
+
+    def status(self, home):
+        rc, doc, err = self.cli_json(["status", "--home", home.path])
+        return rc, doc
+
+    def key_get(self, home, query, extra=()):
+        """postern key get through home's node (or a one-shot). (rc, json, stderr)"""
+        return self.cli_json(["key", "get", "--home", home.path, query] + list(extra))
+
+    def key_get_oneshot(self, query, seed_node, name=None):
+        """From a fresh empty home that no node runs for."""
+        home = self.empty_home(name or f"oneshot-{random.randrange(1 << 30):x}")
+        return self.key_get(home, query, ["--network", str(self.network),
+                                          "--seed", seed_node.seed_addr()])
+
+    def hostile_run(self, seed_node, target_home, extra=(), timeout=120):
+        check(self.hostile, "PST_HOSTILE is not set")
+        argv = [self.hostile, "--network", str(self.network), "--seed", seed_node.seed_addr(),
+                "--target", target_home.fingerprint, "--json"] + list(extra)
+        rc, out, err = self.run(argv, timeout=timeout)
+        try:
+            doc = json.loads(out)
+        except ValueError:
+            raise TestFailure(f"postern-hostile printed no JSON (exit {rc}): {out!r} {err!r}")
+        return rc, doc, err
+
+    # ---- waiting ----------------------------------------------------------------
+
+    def all_log_tails(self):
+        return "".join(n.log_tail() for n in self.nodes)
+
+    def wait_key(self, observer, home, want_rc=EX_OK, query=None, timeout=20, pred=None):
+        """Polls `key get` on observer's home until it exits want_rc (and pred
+        holds on the JSON). Returns (json, attempts)."""
+        query = query or home.fingerprint
+        attempts = [0]
+        last = [None]
+
+        def once():
+            attempts[0] += 1
+            rc, doc, err = self.key_get(observer.home, query)
+            last[0] = (rc, doc, err)
+            if rc == want_rc and doc is not None and (pred is None or pred(doc)):
+                return doc
+            return None
+
+        def detail():
+            return (f"last answer of {observer.name}: exit {last[0][0]} {last[0][1]} "
+                    f"{last[0][2]}\n" + self.all_log_tails())
+
+        doc = poll(once, timeout, f"{observer.name}: key get {query} -> exit {want_rc}", detail)
+        return doc, attempts[0]
+
+    # ---- teardown ---------------------------------------------------------------
+
+    def close(self, keep_logs=False):
+        if self.closed:
+            return
+        self.closed = True
+        for n in list(self.running):
+            try:
+                if n.proc.poll() is None:
+                    n.proc.send_signal(signal.SIGTERM)
+                    try:
+                        n.proc.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        n.proc.kill()
+                        n.proc.wait()
+            except Exception:
+                pass
+        self.running.clear()
+        if not keep_logs:
+            self.remove_tmp()
+
+    def remove_tmp(self):
+        if os.environ.get("PST_IT_KEEP"):
+            print(f"harness: kept {self.tmp}")
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def main(test_fn, name):
+    """Runs test_fn(cluster); exit 0 on success, 1 with a message on failure."""
+
+    def on_term(signum, frame):
+        raise SystemExit(f"{name}: killed by signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_term)
+    t0 = time.monotonic()
+    cluster = Cluster(name)
+    ok = False
+    try:
+        test_fn(cluster)
+        ok = True
+    except TestFailure as e:
+        print(f"FAIL {name}: {e}", file=sys.stderr)
+    except Exception:
+        print(f"ERROR {name}:\n{traceback.format_exc()}", file=sys.stderr)
+        print(cluster.all_log_tails(), file=sys.stderr)
+    finally:
+        cluster.close(keep_logs=True)
+    for n in cluster.nodes:
+        report = sanitizer_report(n.log_text()) if n.log_path else None
+        if report:
+            ok = False
+            print(f"FAIL {name}: sanitizer finding in {n.name} (posternd):\n{report}",
+                  file=sys.stderr)
+    cluster.remove_tmp()
+    dt = time.monotonic() - t0
+    print(f"{'PASS' if ok else 'FAIL'} {name} in {dt:.1f} s (network {cluster.network})")
+    sys.exit(0 if ok else 1)
+
+
+def note(msg):
+    print(msg, flush=True)

@@ -1,0 +1,164 @@
+/* postern trust set|rm|list, postern vouch, postern unvouch */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ctrl_client.h"
+
+static const char TRUST_HELP[] =
+    "usage: postern trust set FINGERPRINT trusted|known|blocked [--name PETNAME]\n"
+    "       postern trust rm FINGERPRINT\n"
+    "       postern trust list [--json]\n"
+    "       (all take --home DIR)\n"
+    "\n"
+    "Your contacts decide where their mail goes: trusted -> INBOX, known ->\n"
+    ".Known, blocked -> dropped before anything is fetched. Anyone not listed is\n"
+    "unknown and reaches .Unknown only with a proof-of-work stamp of the bits you\n"
+    "publish. A sender vouched for by one of your trusted contacts counts as\n"
+    "known (never trusted; see vouch_depth in docs/CONFIG.md).\n"
+    "\n"
+    "Exit codes: 0 ok, 1 failure, 64 usage error.\n";
+
+static const char VOUCH_HELP[] =
+    "usage: postern vouch FINGERPRINT [--tier known|trusted] [--expires DAYS] [--home DIR]\n"
+    "       postern unvouch FINGERPRINT [--home DIR]\n"
+    "\n"
+    "vouch publishes your signed endorsement of a key in its vouch slot (default\n"
+    "tier known, valid 365 days, at most 730): people who trust you then treat\n"
+    "its owner as known. unvouch publishes a signed withdrawal that replaces it\n"
+    "(an old vouch cannot be replayed: the newest statement wins). Both need\n"
+    "your running node, which keeps re-publishing them.\n"
+    "\n"
+    "Exit codes: 0 published, 1 failure, 64 usage error.\n";
+
+static int call_and_print(pst_cli_common *common, pst_ctrl_request *req) {
+    pst_ctrl_response resp;
+    bool oneshot;
+    int rc = pst_cli_call(common, req, &resp, &oneshot);
+    if (rc != 0)
+        return rc;
+    rc = (int)resp.status;
+    if (resp.error[0] != '\0') {
+        pst_cli_error("%s", resp.error);
+    } else if (common->json) {
+        pst_value_write_json(resp.body, stdout);
+        fputc('\n', stdout);
+    } else {
+        pst_cli_print_value(stdout, resp.body, 0);
+    }
+    pst_ctrl_response_free(&resp);
+    return rc;
+}
+
+static int add_arg(pst_ctrl_request *req, const char *key, const char *value) {
+    if (req->n_args >= PST_CTRL_ARGS_MAX || strlen(key) + strlen(value) + 1 > PST_CTRL_ARG_MAX) {
+        pst_cli_error("argument too long: --%s", key);
+        return -1;
+    }
+    snprintf(req->args[req->n_args++], PST_CTRL_ARG_MAX + 1, "%s=%s", key, value);
+    return 0;
+}
+
+static pst_ctrl_request req; /* ~128 KiB: not on the stack */
+
+int pst_cmd_trust(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"home", required_argument, 0, 'h'},
+        {"json", no_argument, 0, 'j'},
+        {"name", required_argument, 0, 'n'},
+        {"help", no_argument, 0, 'H'},
+        {0, 0, 0, 0},
+    };
+    pst_cli_common common;
+    memset(&common, 0, sizeof common);
+    pst_config_flags_init(&common.flags);
+    const char *name = NULL;
+    int c, idx;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+        if (c == 'H') {
+            fputs(TRUST_HELP, stdout);
+            return PST_EXIT_OK;
+        }
+        if (c == '?') {
+            fputs(TRUST_HELP, stderr);
+            return PST_EXIT_USAGE;
+        }
+        if (c == 'n') {
+            name = optarg;
+            continue;
+        }
+        if (pst_cli_common_option(&common, opts[idx].name, optarg) < 0)
+            return PST_EXIT_USAGE;
+    }
+    int rest = argc - optind;
+    char **av = argv + optind;
+    memset(&req, 0, sizeof req);
+    req.id = 1;
+    if (rest >= 1 && strcmp(av[0], "set") == 0 && rest == 3) {
+        snprintf(req.command, sizeof req.command, "trust-set");
+        if (add_arg(&req, "fingerprint", av[1]) || add_arg(&req, "tier", av[2]) ||
+            (name && add_arg(&req, "name", name)))
+            return PST_EXIT_USAGE;
+    } else if (rest == 2 && strcmp(av[0], "rm") == 0) {
+        snprintf(req.command, sizeof req.command, "trust-rm");
+        if (add_arg(&req, "fingerprint", av[1]))
+            return PST_EXIT_USAGE;
+    } else if (rest == 1 && strcmp(av[0], "list") == 0) {
+        snprintf(req.command, sizeof req.command, "trust-list");
+    } else {
+        fputs(TRUST_HELP, stderr);
+        return PST_EXIT_USAGE;
+    }
+    return call_and_print(&common, &req);
+}
+
+static int vouch_common(int argc, char **argv, bool withdraw) {
+    static const struct option opts[] = {
+        {"home", required_argument, 0, 'h'}, {"json", no_argument, 0, 'j'},
+        {"tier", required_argument, 0, 't'}, {"expires", required_argument, 0, 'e'},
+        {"help", no_argument, 0, 'H'},       {0, 0, 0, 0},
+    };
+    pst_cli_common common;
+    memset(&common, 0, sizeof common);
+    pst_config_flags_init(&common.flags);
+    common.no_oneshot = true;
+    const char *tier = NULL, *expires = NULL;
+    int c, idx;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+        if (c == 'H') {
+            fputs(VOUCH_HELP, stdout);
+            return PST_EXIT_OK;
+        }
+        if (c == '?') {
+            fputs(VOUCH_HELP, stderr);
+            return PST_EXIT_USAGE;
+        }
+        if (c == 't' || c == 'e') {
+            if (withdraw) {
+                pst_cli_error("unvouch takes no --%s", opts[idx].name);
+                return PST_EXIT_USAGE;
+            }
+            *(c == 't' ? &tier : &expires) = optarg;
+            continue;
+        }
+        if (pst_cli_common_option(&common, opts[idx].name, optarg) < 0)
+            return PST_EXIT_USAGE;
+    }
+    if (argc - optind != 1) {
+        fputs(VOUCH_HELP, stderr);
+        return PST_EXIT_USAGE;
+    }
+    memset(&req, 0, sizeof req);
+    req.id = 1;
+    snprintf(req.command, sizeof req.command, "%s", withdraw ? "unvouch" : "vouch");
+    if (add_arg(&req, "fingerprint", argv[optind]) || (tier && add_arg(&req, "tier", tier)) ||
+        (expires && add_arg(&req, "expires_days", expires)))
+        return PST_EXIT_USAGE;
+    return call_and_print(&common, &req);
+}
+
+int pst_cmd_vouch(int argc, char **argv) { return vouch_common(argc, argv, false); }
+int pst_cmd_unvouch(int argc, char **argv) { return vouch_common(argc, argv, true); }
