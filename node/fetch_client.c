@@ -224,8 +224,8 @@ static void deliver(pst_fetch_conn *c) {
         finish(c, PST_FETCH_RETRY, "io");
         return;
     }
-    c->res.bytes = c->w.bytes;
     rc = pst_maildir_commit(&c->w, &c->res.loc);
+    c->res.bytes = c->w.bytes; /* commit may flush a few held bytes */
     if (rc == PST_E_EXISTS) {
         c->res.existed = true;
         char path[PST_PATH_MAX];

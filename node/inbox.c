@@ -75,29 +75,20 @@ typedef struct {
 
 /* A copy of the parts of an inbox row we use after the store callback. */
 typedef struct {
-    bool found;
     pst_store_in_state state;
-    uint8_t msg_id[PST_HASH_BYTES];
     uint8_t sender[PST_SIGN_PK_BYTES];
-    uint64_t expires, received, delivered, size, attempts, receipt_sent;
-    char folder[PST_STORE_FOLDER_MAX + 1];
+    uint64_t expires, delivered, receipt_sent;
     uint8_t notification[PST_STORE_BLOB_MAX];
     size_t notification_len;
 } row_copy;
 
 static int copy_row(const pst_store_inbox_row *row, void *user) {
     row_copy *r = user;
-    r->found = true;
     r->state = row->state;
-    memcpy(r->msg_id, row->msg_id, sizeof r->msg_id);
     memcpy(r->sender, row->sender, sizeof r->sender);
     r->expires = row->expires;
-    r->received = row->received;
     r->delivered = row->delivered;
-    r->size = row->size;
-    r->attempts = row->attempts;
     r->receipt_sent = row->receipt_sent;
-    snprintf(r->folder, sizeof r->folder, "%s", row->folder);
     r->notification_len =
         row->notification_len <= sizeof r->notification ? row->notification_len : 0;
     memcpy(r->notification, row->notification, r->notification_len);
@@ -211,10 +202,6 @@ static void refresh_sender(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES]) {
     (void)pst_resolve(n, fp, on_sender_resolved, NULL);
 }
 
-static const char *folder_display(const char *folder) {
-    return folder[0] == '\0' ? "INBOX" : folder + 1;
-}
-
 /* ---- jobs ------------------------------------------------------------------------ */
 
 static void pump(struct pst_inbox *ib);
@@ -310,7 +297,7 @@ static void on_fetch_done(void *user, const pst_fetch_result *res) {
         pst_counter_add(n, "inbox.delivered", 1);
         pst_log_info("message %s %s %s (%llu bytes)", id,
                      res->existed ? "was already in" : "delivered into",
-                     folder_display(res->loc.folder), (unsigned long long)res->bytes);
+                     pst_maildir_folder_display(res->loc.folder), (unsigned long long)res->bytes);
     }
     switch (res->outcome) {
     case PST_FETCH_DONE:
@@ -400,7 +387,7 @@ static void start_job(struct pst_inbox *ib, job *j) {
             fj.stored_at = now;
             pst_counter_add(n, "inbox.recovered", 1);
             pst_log_info("message %s was already in %s (stored before a restart)", id,
-                         folder_display(loc.folder));
+                         pst_maildir_folder_display(loc.folder));
         } else if (fj.size > n->cfg.max_message_bytes) {
             fail_row(ib, j, "larger than max_message_size");
             goto out;
@@ -686,8 +673,8 @@ int pst_inbox_start(pst_node *n, char *err, size_t errcap) {
     unsigned removed = 0;
     (void)pst_maildir_clean_tmp(ib->root, pst_now(), &removed);
     if (removed > 0)
-        pst_log_info("removed %u unfinished file%s from %s/tmp", removed, removed == 1 ? "" : "s",
-                     ib->root);
+        pst_log_info("removed %u unfinished file%s from the tmp/ of %s", removed,
+                     removed == 1 ? "" : "s", ib->root);
     for (int g = 0; g < 2; g++)
         if ((ib->seen[g].slot = calloc(SEEN_SLOTS, SEEN_KEY)) == NULL)
             return PST_E_NOMEM;
@@ -709,7 +696,7 @@ int pst_inbox_start(pst_node *n, char *err, size_t errcap) {
         snprintf(err, errcap, "cannot listen on our inbox slot: %s", pst_strerror(rc));
         return rc;
     }
-    sweep(ib, true); /* resume: fetch PENDING rows, re-send owed receipts */
+    ib->sweep_receipts = true; /* the first poll resumes: PENDING rows, owed receipts */
     uint64_t every = (uint64_t)n->cfg.inbox_poll_s * 1000u;
     uv_timer_start(&ib->poll_timer, on_poll, 0, every ? every : 1000u);
     return PST_OK;

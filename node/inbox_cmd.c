@@ -16,22 +16,6 @@
 #define PST_INBOX_LIST_MAX 300u /* ~12 values each: fits PST_VALUE_NODES_MAX */
 #define PST_READ_PREFIX_MIN 8u
 
-static const char *folder_display(const char *folder) {
-    return folder[0] == '\0' ? "INBOX" : folder + 1;
-}
-
-/* "INBOX" or "" -> "", "Known" or ".Known" -> ".Known". */
-static int parse_folder(const char *s, char out[PST_MAILDIR_FOLDER_MAX + 1]) {
-    if (s[0] == '\0' || strcasecmp(s, "INBOX") == 0) {
-        out[0] = '\0';
-        return PST_OK;
-    }
-    int len = snprintf(out, PST_MAILDIR_FOLDER_MAX + 1, "%s%s", s[0] == '.' ? "" : ".", s);
-    if (len < 0 || len > (int)PST_MAILDIR_FOLDER_MAX || !pst_maildir_folder_valid(out))
-        return PST_E_INVAL;
-    return PST_OK;
-}
-
 /* The file of a delivered message: in its folder first, else wherever a
  * mail client moved it. */
 static int locate(pst_node *n, const char *folder, const uint8_t id[PST_HASH_BYTES],
@@ -132,7 +116,7 @@ static void add_entry(pst_node *n, pst_value *arr, const list_entry *e, uint64_t
     pst_value_add_str(m, "date", h.date);
     pst_value_add_uint(m, "size", size);
     pst_value_add_uint(m, "received", e->delivered);
-    pst_value_add_str(m, "folder", folder_display(loc.folder));
+    pst_value_add_str(m, "folder", pst_maildir_folder_display(loc.folder));
     pst_value_add_bool(m, "seen", flagged_seen(loc.name));
 }
 
@@ -146,7 +130,7 @@ void pst_node_cmd_inbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply
         uint64_t v = 0;
         char *end = NULL;
         if (strncmp(a, "folder=", 7) == 0) {
-            if (parse_folder(a + 7, l.folder) != PST_OK) {
+            if (pst_maildir_folder_parse(a + 7, l.folder) != PST_OK) {
                 pst_reply_error(reply, user, 0, 64,
                                 "bad folder '%s': INBOX or a name like Known (letters, digits, "
                                 "'_', '-', dots between parts)",
@@ -176,7 +160,7 @@ void pst_node_cmd_inbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply
     }
     pst_value *b = pst_value_new_map();
     if (l.filter)
-        pst_value_add_str(b, "folder", folder_display(l.folder));
+        pst_value_add_str(b, "folder", pst_maildir_folder_display(l.folder));
     pst_value *arr = pst_value_add_array(b, "messages");
     uint64_t missing = 0;
     for (uint64_t i = l.total > l.cap ? l.total - l.cap : 0; i < l.total; i++)
@@ -281,7 +265,7 @@ void pst_node_cmd_read(pst_node *n, const pst_ctrl_request *req, pst_node_reply_
     pst_value *b = pst_value_new_map();
     pst_value_add_str(b, "id", hex);
     pst_value_add_str(b, "path", path);
-    pst_value_add_str(b, "folder", folder_display(loc.folder));
+    pst_value_add_str(b, "folder", pst_maildir_folder_display(loc.folder));
     pst_value_add_str(b, "from", fp);
     pst_value_add_uint(b, "received", r.delivered);
     reply_body(reply, user, b);

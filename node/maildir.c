@@ -44,6 +44,22 @@ bool pst_maildir_folder_valid(const char *folder) {
     return !label_empty;
 }
 
+const char *pst_maildir_folder_display(const char *folder) {
+    return folder[0] == '\0' ? "INBOX" : folder + 1;
+}
+
+int pst_maildir_folder_parse(const char *name, char out[PST_MAILDIR_FOLDER_MAX + 1]) {
+    out[0] = '\0';
+    if (name[0] == '\0' || strcasecmp(name, "INBOX") == 0)
+        return PST_OK;
+    int len = snprintf(out, PST_MAILDIR_FOLDER_MAX + 1, "%s%s", name[0] == '.' ? "" : ".", name);
+    if (len < 0 || len > (int)PST_MAILDIR_FOLDER_MAX || !pst_maildir_folder_valid(out)) {
+        out[0] = '\0';
+        return PST_E_INVAL;
+    }
+    return PST_OK;
+}
+
 static int join(char *out, size_t cap, const char *a, const char *b, const char *c) {
     int n;
     if (c != NULL)

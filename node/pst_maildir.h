@@ -41,6 +41,14 @@
  * else, e.g. "..", ".a/b", "Known", ".a..b", is refused. NULL is invalid. */
 bool pst_maildir_folder_valid(const char *folder);
 
+/* What people call a folder: "INBOX" for "", else the name without its
+ * leading dot ("Known"). */
+const char *pst_maildir_folder_display(const char *folder);
+
+/* The inverse, lenient on input: "INBOX" (any case) or "" -> "", "Known" or
+ * ".Known" -> ".Known". PST_E_INVAL unless the result is a valid folder. */
+int pst_maildir_folder_parse(const char *name, char out[PST_MAILDIR_FOLDER_MAX + 1]);
+
 /* ROOT (folder "") or ROOT/FOLDER into out. PST_E_INVAL for a bad folder. */
 int pst_maildir_folder_path(const char *root, const char *folder, char *out, size_t cap);
 
@@ -115,10 +123,11 @@ int pst_maildir_write(pst_maildir_writer *w, const void *p, size_t n);
  * byte for byte, whatever the chunking. */
 int pst_maildir_write_message(pst_maildir_writer *w, const void *p, size_t n);
 
-/* Makes the message durable and visible: fsync and close the tmp file, then,
- * unless a message with the same base name already exists in any folder
- * (PST_E_EXISTS, the tmp file is removed and *loc names the existing copy),
- * rename it into FOLDER/new, fsync new/, and fill *loc. On any failure
+/* Makes the message durable and visible: writes what
+ * pst_maildir_write_message still holds back, fsyncs and closes the tmp
+ * file, then, unless a message with the same base name already exists in
+ * any folder (PST_E_EXISTS, the tmp file is removed and *loc names the
+ * existing copy), renames it into FOLDER/new, fsyncs new/ and fills *loc. On any failure
  * (including a remembered write error) the tmp file is removed and nothing
  * appears in new/. The writer is closed afterwards, whatever the result. */
 int pst_maildir_commit(pst_maildir_writer *w, pst_maildir_loc *loc);

@@ -480,3 +480,244 @@ def main(test_fn, name):
 
 def note(msg):
     print(msg, flush=True)
+
+
+# ---- mail (tests/integration/test_mail_*.py) ------------------------------------
+# Additions for the mail tests; nothing above depends on them.
+
+MAILDIR_SUBDIRS = ("new", "cur")
+
+
+def maildir_folders(home):
+    """Every Maildir folder of home: the INBOX root and each Maildir++ .NAME."""
+    root = home.file("Maildir")
+    out = [root] if os.path.isdir(root) else []
+    try:
+        for e in sorted(os.listdir(root)):
+            p = os.path.join(root, e)
+            if e.startswith(".") and os.path.isdir(p):
+                out.append(p)
+    except OSError:
+        pass
+    return out
+
+
+def maildir_copies(home, msg_id):
+    """Paths of every delivered copy of msg_id (new/ and cur/ of every folder;
+    a mail client may have appended ':2,FLAGS' to the name)."""
+    base = f"{msg_id}.postern"
+    found = []
+    for folder in maildir_folders(home):
+        for sub in MAILDIR_SUBDIRS:
+            d = os.path.join(folder, sub)
+            try:
+                names = os.listdir(d)
+            except OSError:
+                continue
+            found += [os.path.join(d, n) for n in names if n == base or n.startswith(base + ":")]
+    return sorted(found)
+
+
+def maildir_all(home):
+    """Every file in new/ and cur/ of every folder."""
+    found = []
+    for folder in maildir_folders(home):
+        for sub in MAILDIR_SUBDIRS:
+            d = os.path.join(folder, sub)
+            try:
+                found += [os.path.join(d, n) for n in os.listdir(d)]
+            except OSError:
+                pass
+    return sorted(found)
+
+
+def maildir_tmp(home):
+    """(path, size) of every file in the tmp/ of every folder."""
+    out = []
+    for folder in maildir_folders(home):
+        d = os.path.join(folder, "tmp")
+        try:
+            with os.scandir(d) as it:
+                for e in it:
+                    try:
+                        out.append((e.path, e.stat().st_size))
+                    except OSError:
+                        pass
+        except OSError:
+            pass
+    return out
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def mail_write(cluster, data, name=None):
+    """Writes data (bytes) into a file under the cluster's temp dir."""
+    d = os.path.join(cluster.tmp, "msgs")
+    os.makedirs(d, mode=0o700, exist_ok=True)
+    path = os.path.join(d, name or f"m{random.randrange(1 << 40):x}.eml")
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def mail_send(cluster, home, to=(), cc=(), bcc=(), path=None, subject=None, body=None,
+              extra=(), timeout=120, expect_rc=0):
+    """postern send --json from home; returns (rc, json, stderr) and checks
+    the exit code when expect_rc is not None."""
+    args = ["send", "--home", home.path]
+    for flag, rs in (("--to", to), ("--cc", cc), ("--bcc", bcc)):
+        for r in rs:
+            args += [flag, r]
+    if subject is not None:
+        args += ["--subject", subject]
+    if body is not None:
+        args += ["--body", body]
+    args += list(extra)
+    if path is not None:
+        args.append(path)
+    rc, doc, err = cluster.cli_json(args, timeout=timeout)
+    if expect_rc is not None:
+        check(rc == expect_rc and (rc != 0 or doc is not None),
+              f"postern send from {home.name} exited {rc} (expected {expect_rc}): {doc} {err}")
+    return rc, doc, err
+
+
+def mail_outbox(cluster, home, msg_id=None, limit=None):
+    args = ["outbox", "--home", home.path]
+    if msg_id:
+        args.append(msg_id)
+    if limit:
+        args += ["--limit", str(limit)]
+    rc, doc, err = cluster.cli_json(args)
+    check(rc == 0 and doc is not None, f"postern outbox on {home.name} failed ({rc}): {err}")
+    return doc
+
+
+def mail_inbox(cluster, home, folder=None, limit=None):
+    args = ["inbox", "--home", home.path]
+    if folder:
+        args += ["--folder", folder]
+    if limit:
+        args += ["--limit", str(limit)]
+    rc, doc, err = cluster.cli_json(args)
+    check(rc == 0 and doc is not None, f"postern inbox on {home.name} failed ({rc}): {err}")
+    return doc
+
+
+def outbox_recipient(doc, msg_id, fingerprint):
+    for m in doc.get("messages", []):
+        if m["message_id"] == msg_id:
+            for r in m["recipients"]:
+                if r["fingerprint"] == fingerprint:
+                    return m, r
+    return None, None
+
+
+def wait_receipt(cluster, sender, msg_id, recipient, timeout=30):
+    """Polls the sender's outbox until recipient's state is 'fetched' with a
+    verified receipt; returns (message, recipient entry)."""
+    last = [None]
+
+    def once():
+        doc = mail_outbox(cluster, sender.home, msg_id)
+        m, r = outbox_recipient(doc, msg_id, recipient.home.fingerprint)
+        last[0] = r
+        if r and r["state"] == "fetched" and r.get("receipt", {}).get("verified") is True:
+            return m, r
+        return None
+
+    return poll(once, timeout, f"{sender.name}'s receipt from {recipient.name} for {msg_id[:8]}",
+                lambda: f"last outbox entry: {last[0]}\n" + cluster.all_log_tails(), interval=0.1)
+
+
+def wait_delivered(cluster, node, msg_id, timeout=30):
+    """Polls node's Maildir until msg_id is there; returns the copies' paths."""
+    return poll(lambda: maildir_copies(node.home, msg_id), timeout,
+                f"{msg_id[:8]} in {node.name}'s Maildir", cluster.all_log_tails, interval=0.05)
+
+
+def wait_counter(node, name, at_least, timeout=30, prefix=False):
+    """Polls node's counters until name (or, with prefix, the sum of every
+    counter starting with name) reaches at_least; returns the counters."""
+    def once():
+        k = node.counters()
+        v = sum(x for n, x in k.items() if n.startswith(name)) if prefix else k.get(name, 0)
+        return k if v >= at_least else None
+    return poll(once, timeout, f"{node.name}: counter {name} >= {at_least}", node.log_tail,
+                interval=0.1)
+
+
+def kill9(node):
+    """SIGKILL, reap, forget. The node may be started again with restart()."""
+    if node.proc is not None and node.proc.poll() is None:
+        node.proc.kill()
+        node.proc.wait()
+    node._forget()
+
+
+class RssSampler:
+    """Samples VmRSS of processes (by Node) every interval seconds in a thread;
+    peak() and samples per node name. Use as a context manager."""
+
+    def __init__(self, nodes, interval=0.05):
+        self.nodes = list(nodes)
+        self.interval = interval
+        self.samples = {n.name: [] for n in self.nodes}
+        self._stop = None
+        self._th = None
+
+    def __enter__(self):
+        import threading
+        self._stop = threading.Event()
+
+        def run():
+            while not self._stop.is_set():
+                for n in self.nodes:
+                    pid = n.pid
+                    r = rss_kib(pid) if pid else None
+                    if r:
+                        self.samples[n.name].append(r)
+                self._stop.wait(self.interval)
+
+        self._th = threading.Thread(target=run, daemon=True)
+        self._th.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._th.join()
+        return False
+
+    def peak(self, node):
+        s = self.samples[node.name]
+        return max(s) if s else None
+
+
+def cli_raw(cluster, args, timeout=CLI_TIMEOUT_S):
+    """postern ARGS with stdout as bytes: (rc, stdout bytes, stderr text)."""
+    argv = [cluster.postern] + list(args)
+    try:
+        p = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise TestFailure(f"{' '.join(argv)} did not finish within {timeout} s")
+    err = p.stderr.decode(errors="replace")
+    report = sanitizer_report(err)
+    if report:
+        raise TestFailure(f"sanitizer finding in {' '.join(argv)}:\n{report}")
+    return p.returncode, p.stdout, err
+
+
+def wait_mail_ready(cluster, senders, recipients, by_address=False):
+    """Every sender resolves every recipient's key (and address) as valid."""
+    for s in senders:
+        for r in recipients:
+            if s is r:
+                continue
+            cluster.wait_key(s, r.home, pred=lambda d: d.get("status") == "valid")
+            if by_address and r.home.address:
+                cluster.wait_key(s, r.home, query=r.home.address,
+                                 pred=lambda d: any(k.get("status") == "valid"
+                                                    for k in d.get("keys", [])))

@@ -538,3 +538,24 @@ Test(maildir, guard_keeps_other_messages_byte_exact) {
             free(got);
         }
 }
+
+Test(maildir, folder_display_and_parse) {
+    cr_assert_str_eq(pst_maildir_folder_display(""), "INBOX");
+    cr_assert_str_eq(pst_maildir_folder_display(".Known"), "Known");
+    char out[PST_MAILDIR_FOLDER_MAX + 1];
+    const char *in[] = {"", "INBOX", "inbox", "Known", ".Known", "Lists.dev"};
+    const char *want[] = {"", "", "", ".Known", ".Known", ".Lists.dev"};
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        cr_assert_eq(pst_maildir_folder_parse(in[i], out), PST_OK, "%s", in[i]);
+        cr_assert_str_eq(out, want[i]);
+    }
+    const char *bad[] = {"..", "a/b", ".", "a b", "../x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_eq(pst_maildir_folder_parse(bad[i], out), PST_E_INVAL, "%s", bad[i]);
+        cr_assert_str_eq(out, "");
+    }
+    char longname[PST_MAILDIR_FOLDER_MAX + 1];
+    memset(longname, 'a', PST_MAILDIR_FOLDER_MAX);
+    longname[PST_MAILDIR_FOLDER_MAX] = '\0'; /* 64 + the dot: one too many */
+    cr_assert_eq(pst_maildir_folder_parse(longname, out), PST_E_INVAL);
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Bcc. a sends one message to b (To), c (Cc) and d (Bcc), once from a file
+that carries Bcc:/Resent-Bcc: fields of its own and once built from
+--subject/--body. All three receive it; no copy has a Bcc field or d's
+address or fingerprint anywhere; the three copies are the same bytes; a's
+outbox lists all three recipients with their kind."""
+
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import check, note  # noqa: E402
+
+
+def header_names(copy):
+    end = copy.find(b"\r\n\r\n")
+    end = copy.find(b"\n\n") if end < 0 else end
+    head = copy[:end if end >= 0 else len(copy)]
+    return [ln.split(b":", 1)[0].strip().lower() for ln in re.split(rb"\r?\n", head)
+            if ln and ln[:1] not in (b" ", b"\t")]
+
+
+def test(c):
+    a, b, cc, d = c.network_of(4, names=["a", "b", "c", "d"])
+    harness.wait_mail_ready(c, [a], [b, cc, d], by_address=True)
+    secrets = [d.home.address.encode(), d.home.fingerprint.encode(), b"d@it.example"]
+    msg = (b"From: a@it.example\r\n"
+           b"To: b@it.example\r\n"
+           b"Cc: c@it.example\r\n"
+           b"Bcc: d@it.example,\r\n " + d.home.fingerprint.encode() + b"@postern.invalid\r\n"
+           b"Subject: bcc test\r\n"
+           b"Resent-Bcc: d@it.example\r\n"
+           b"Date: Sat, 28 Nov 2026 10:00:00 +0000\r\n"
+           b"Message-ID: <bcc-1@it.example>\r\n"
+           b"\r\n"
+           b"to b, cc c, and someone else\r\n")
+    path = harness.mail_write(c, msg, "bcc.eml")
+    sends = []
+    rc, doc, err = harness.mail_send(c, a.home, to=[b.home.fingerprint], cc=[cc.home.address],
+                                     bcc=[d.home.fingerprint], path=path)
+    check(doc["bcc_removed"] == 2, f"bcc_removed {doc['bcc_removed']} (a Bcc and a Resent-Bcc)")
+    sends.append(doc)
+    rc, doc, err = harness.mail_send(c, a.home, to=[b.home.address], cc=[cc.home.fingerprint],
+                                     bcc=[d.home.address], subject="built bcc test",
+                                     body="hello b and c\n")
+    sends.append(doc)
+    want_kinds = {b.home.fingerprint: "to", cc.home.fingerprint: "cc", d.home.fingerprint: "bcc"}
+    for doc in sends:
+        mid = doc["message_id"]
+        got = {r["fingerprint"]: r["kind"] for r in doc["recipients"]}
+        check(got == want_kinds, f"send --json recipients {doc['recipients']}")
+        copies = {}
+        for n in (b, cc, d):
+            paths = harness.wait_delivered(c, n, mid)
+            check(len(paths) == 1, f"{n.name} has {paths}")
+            copies[n.name] = harness.read_bytes(paths[0])
+        for name, data in copies.items():
+            names = header_names(data)
+            check(b"bcc" not in names and b"resent-bcc" not in names,
+                  f"{name}'s copy has a Bcc field: {names}")
+            low = data.lower()
+            for s in secrets:
+                check(s.lower() not in low, f"{name}'s copy names the Bcc recipient ({s!r}):\n"
+                      f"{data!r}")
+        check(copies["b"] == copies["c"] == copies["d"], "the three copies differ")
+        # the To/Cc lines are those of the input (file) or built from --to/--cc
+        names = header_names(copies["b"])
+        check(names.count(b"to") == 1 and names.count(b"cc") == 1, f"header fields {names}")
+        for n in (b, cc, d):
+            harness.wait_receipt(c, a, mid, n)
+        m = harness.mail_outbox(c, a.home, mid)["messages"][0]
+        kinds = {r["fingerprint"]: r["kind"] for r in m["recipients"]}
+        check(kinds == want_kinds, f"outbox kinds {kinds}")
+        check(all(r["state"] == "fetched" and r["receipt"]["verified"] for r in m["recipients"]),
+              f"outbox states {m['recipients']}")
+        check(len(m["recipients"]) == 3, f"outbox recipients {m['recipients']}")
+        note(f"{mid[:8]}: to/cc/bcc delivered; {len(copies['b'])} bytes, no trace of d")
+    # b's view: only two messages, from a, and nothing about d in the listing
+    for n in (b, cc, d):
+        doc = harness.mail_inbox(c, n.home)
+        check(doc["delivered"] == 2 and all(m["from"] == a.home.fingerprint
+                                            for m in doc["messages"]), f"{n.name}'s inbox {doc}")
+    for n in (d, cc, b, a):
+        n.stop()
+
+
+if __name__ == "__main__":
+    harness.main(test, "mail_bcc")
