@@ -25,6 +25,7 @@ void pst_config_defaults(pst_node_config *cfg) {
     cfg->fetch_total_timeout_s = PST_DEFAULT_FETCH_TOTAL_S;
     cfg->fetch_conns_per_ip = PST_DEFAULT_FETCH_CONNS_PER_IP;
     cfg->vouch_depth = PST_DEFAULT_VOUCH_DEPTH;
+    cfg->pow_escalate_s = PST_DEFAULT_POW_ESCALATE_S;
 }
 
 void pst_config_flags_init(pst_config_flags *f) {
@@ -209,6 +210,12 @@ static int apply_setting(pst_node_config *cfg, const char *name, const char *val
             return PST_E_INVAL;
         }
         cfg->fetch_total_timeout_s = (uint32_t)v;
+    } else if (!strcmp(name, "pow_escalate") || !strcmp(name, "pow-escalate")) {
+        if (parse_u64(value, 30u * 86400u, &v) != PST_OK) {
+            snprintf(err, errcap, "pow escalate must be 0 (never) to 30 days, in seconds");
+            return PST_E_INVAL;
+        }
+        cfg->pow_escalate_s = (uint32_t)v;
     } else if (!strcmp(name, "vouch_depth") || !strcmp(name, "vouch-depth")) {
         if (parse_u64(value, 2, &v) != PST_OK) {
             snprintf(err, errcap, "vouch depth must be 0, 1 or 2");
@@ -265,6 +272,8 @@ int pst_config_flag(pst_config_flags *f, const char *name, const char *value, ch
         f->max_message_size = true;
     else if (!strcmp(name, "message-lifetime"))
         f->message_lifetime = true;
+    else if (!strcmp(name, "pow-escalate"))
+        f->pow_escalate = true;
     return PST_OK;
 }
 
@@ -380,6 +389,8 @@ int pst_config_load(pst_node_config *cfg, const pst_config_flags *flags, char *e
         cfg->max_message_bytes = v->max_message_bytes;
     if (flags->message_lifetime)
         cfg->message_lifetime_s = v->message_lifetime_s;
+    if (flags->pow_escalate)
+        cfg->pow_escalate_s = v->pow_escalate_s;
     if (flags->seeds_file)
         snprintf(cfg->seeds_file, sizeof cfg->seeds_file, "%s", v->seeds_file);
     for (unsigned i = 0; i < v->nseeds; i++) {

@@ -1,7 +1,13 @@
 /* The control socket: DIR/control.sock, mode 0600 inside a 0700 home, so
  * only the owner's CLI can talk to the node. Frames are a 4-byte big-endian
  * length and a msgpack envelope (proto/pst_envelope.h). A bad frame gets an
- * error reply and the connection is closed; the node keeps running. */
+ * error reply and the connection is closed; the node keeps running.
+ *
+ * One request at a time per connection; it may get progress frames before
+ * its answer. A client that goes away (or shuts its writing half down, as
+ * the CLI does on Ctrl-C) cancels the request in flight; a half-closed
+ * client still gets the final answer, which says whether the cancel came in
+ * time. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,9 +42,12 @@ struct ctrl_conn {
     uint32_t body_len;
     uint32_t body_have;
     ctrl_conn *prev, *next;
-    int refs;     /* handles open + replies pending */
-    bool closing; /* no more reads or writes */
-    bool busy;    /* a request is being answered: one at a time */
+    int refs;               /* handles open + replies pending */
+    bool closing;           /* no more reads or writes */
+    bool busy;              /* a request is being answered: one at a time */
+    bool eof;               /* the client stopped writing: close after the answer */
+    unsigned writes;        /* frames queued, not yet written */
+    pst_node_req *inflight; /* until its reply */
 };
 
 typedef struct {
@@ -71,11 +80,17 @@ static void conn_close(ctrl_conn *c) {
     uv_timer_stop(&c->idle);
     uv_close((uv_handle_t *)&c->pipe, on_conn_handle_closed);
     uv_close((uv_handle_t *)&c->idle, on_conn_handle_closed);
+    /* the reply still comes (and goes nowhere): it holds a reference, and
+     * the handles' close callbacks hold two more until the next turn */
+    pst_node_req *r = c->inflight;
+    c->inflight = NULL;
+    pst_node_cancel_request(r);
 }
 
 static void on_written(uv_write_t *req, int status) {
     ctrl_write *w = (ctrl_write *)req;
     ctrl_conn *c = w->conn;
+    c->writes--;
     free(w->buf);
     if (status < 0 || w->close_after)
         conn_close(c);
@@ -114,11 +129,13 @@ static void send_response(ctrl_conn *c, const pst_ctrl_response *resp, bool clos
     w->close_after = close_after;
     uv_buf_t b = uv_buf_init((char *)buf, (unsigned)(len + PST_FRAME_HEADER_BYTES));
     c->refs++;
+    c->writes++;
     if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, on_written) != 0) {
+        c->writes--;
         free(buf);
         free(w);
-        conn_unref(c);
         conn_close(c);
+        conn_unref(c);
     }
 }
 
@@ -136,8 +153,17 @@ static void bad_frame(ctrl_conn *c, const char *why) {
 static void on_reply(void *user, const pst_ctrl_response *resp) {
     ctrl_conn *c = user;
     c->busy = false;
-    send_response(c, resp, false);
+    c->inflight = NULL;
+    send_response(c, resp, c->eof);
     conn_unref(c);
+}
+
+/* Progress is advisory: while an earlier frame still waits for a slow (or
+ * stopped) client, newer ones are dropped instead of queued without bound. */
+static void on_progress(void *user, const pst_ctrl_response *resp) {
+    ctrl_conn *c = user;
+    if (!c->eof && c->writes == 0)
+        send_response(c, resp, false);
 }
 
 static void handle_frame(ctrl_conn *c) {
@@ -156,7 +182,10 @@ static void handle_frame(ctrl_conn *c) {
     }
     c->busy = true;
     c->refs++;
-    pst_node_request(c->srv->node, req, on_reply, c);
+    /* NULL when already answered: on_reply ran and the slot stays empty */
+    pst_node_req *r = pst_node_request_ex(c->srv->node, req, on_reply, on_progress, c);
+    if (c->busy)
+        c->inflight = r;
     free(req);
 }
 
@@ -169,6 +198,15 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     ctrl_conn *c = s->data;
+    if (nread == UV_EOF && c->inflight != NULL) {
+        /* cancel, but keep the writing half for the answer */
+        c->eof = true;
+        uv_read_stop(s);
+        pst_node_req *r = c->inflight;
+        c->inflight = NULL;
+        pst_node_cancel_request(r);
+        return;
+    }
     if (nread < 0) {
         conn_close(c);
         return;

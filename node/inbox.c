@@ -162,21 +162,51 @@ static int sender_tier(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES]) {
     return pst_store_contact_get(n->store, pk, &tier, NULL, 0) == PST_OK ? (int)tier : 0;
 }
 
-/* The one place that decides where mail from a sender goes, from its tier
- * (a pst_store_tier, 0 = not a contact) and the stamp its notification
- * carried (verified, or absent). Returns the Maildir folder, or NULL to drop
- * with *reason set. Every sender whose signature verified reaches this point;
- * for now all of them go to the INBOX. The trust tiers will map trusted ->
- * INBOX, known -> .Known, unknown with a stamp of >= required_bits ->
- * .Unknown, blocked or unknown without one -> drop. It runs again before
- * every fetch, so a tier changed meanwhile applies to pending mail too. */
-static const char *route(int tier, const stamp_info *stamp, unsigned required_bits,
-                         const char **reason) {
-    (void)tier;
-    (void)stamp;
-    (void)required_bits;
+/* The one place that decides where mail from a sender goes (DESIGN.md,
+ * "Trust tiers"): trusted -> INBOX, known -> .Known, blocked -> dropped
+ * before anything is fetched, unknown -> .Known when a trusted contact
+ * vouches for it (vouch_depth), else .Unknown only with a verified stamp of at
+ * least the bits we publish. Returns the Maildir folder, or NULL with *reason
+ * (a counter name). *ask_vouch is set when the answer depends on vouches not
+ * looked up yet: the caller starts the lookup and tries again. It runs again
+ * before every fetch, so a tier changed meanwhile applies to pending mail. */
+static const char *route(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES], const stamp_info *stamp,
+                         const char **reason, bool *ask_vouch) {
     *reason = NULL;
-    return "";
+    *ask_vouch = false;
+    switch (sender_tier(n, pk)) {
+    case PST_STORE_TIER_TRUSTED:
+        return "";
+    case PST_STORE_TIER_KNOWN:
+        return ".Known";
+    case PST_STORE_TIER_BLOCKED:
+        *reason = "blocked";
+        return NULL;
+    default:
+        break;
+    }
+    int vouched = pst_trust_vouched(n, pk);
+    if (vouched == 1)
+        return ".Known";
+    if (stamp->present && stamp->bits >= n->cfg.pow_bits)
+        return ".Unknown";
+    if (vouched < 0 && n->cfg.vouch_depth > 0) {
+        *ask_vouch = true;
+        *reason = "waiting_for_vouches";
+        return NULL;
+    }
+    *reason = stamp->present ? "stamp_too_weak" : "no_stamp";
+    return NULL;
+}
+
+/* A vouch lookup for a stranger finished: if it made the sender known, read
+ * the inbox slot again now instead of at the next poll. */
+static void on_poll(uv_timer_t *t);
+static void on_vouches_known(pst_node *n, void *user) {
+    (void)user;
+    struct pst_inbox *ib = n->inbox;
+    if (ib != NULL && !n->stopping)
+        uv_timer_start(&ib->poll_timer, on_poll, 0, (uint64_t)n->cfg.inbox_poll_s * 1000u);
 }
 
 /* Caches the sender's KeyRecord (the listing shows whether it lists the
@@ -395,14 +425,20 @@ static void start_job(struct pst_inbox *ib, job *j) {
             fail_row(ib, j, "the sender's key is revoked");
             goto out;
         } else {
-            int tier = sender_tier(n, fj.sender);
             stamp_info st = {.present = outer.stamp[0] != '\0'};
             pst_hashcash_fields hf;
             if (st.present && pst_hashcash_parse(outer.stamp, strlen(outer.stamp), &hf) == PST_OK)
                 st.bits = hf.bits; /* verified when the notification was accepted */
             const char *reason;
-            const char *folder = route(tier, &st, n->cfg.pow_bits, &reason);
+            bool ask = false;
+            const char *folder = route(n, fj.sender, &st, &reason, &ask);
+            if (folder == NULL && ask) {
+                (void)pst_trust_vouch_check(n, fj.sender, NULL, NULL);
+                backoff(ib, j, "waiting for the sender's vouches");
+                goto out;
+            }
             if (folder == NULL) {
+                pst_counter_rejected(n, "inbox", reason);
                 fail_row(ib, j, reason);
                 goto out;
             }
@@ -517,8 +553,19 @@ static int admit(struct pst_inbox *ib, const pst_notify_inner *in, const stamp_i
     if (rc != 0)
         return rc < 0 ? rc : reject(n, PST_E_REVOKED, "revoked_key");
     const char *reason;
-    if (route(sender_tier(n, in->signer), stamp, n->cfg.pow_bits, &reason) == NULL)
+    bool ask = false;
+    if (route(n, in->signer, stamp, &reason, &ask) == NULL) {
+        if (ask) {
+            int vrc = pst_trust_vouch_check(n, in->signer, on_vouches_known, NULL);
+            if (vrc == PST_OK) {
+                /* not a rejection yet: the value is looked at again */
+                pst_counter_add(n, "inbox.waiting_for_vouches", 1);
+                return PST_E_BUSY;
+            }
+            reason = "vouch_busy";
+        }
         return reject(n, PST_E_PERM, reason);
+    }
     /* the row and the spent stamp together, so a crash keeps both or neither */
     if ((rc = pst_store_begin(n->store)) != PST_OK)
         return rc;

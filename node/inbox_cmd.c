@@ -169,6 +169,8 @@ void pst_node_cmd_inbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply
     pst_value_add_uint(b, "missing", missing);
     pst_value_add_uint(b, "pending", l.pending);
     pst_value_add_uint(b, "failed", l.failed);
+    pst_value *notices = pst_value_add_array(b, "notices");
+    (void)pst_trust_notices(n, notices);
     free(l.ring);
     reply_body(reply, user, b);
 }

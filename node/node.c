@@ -24,6 +24,7 @@ static void finalize(pst_node *n) {
     n->store = NULL;
     pst_identity_free(n->id);
     n->id = NULL;
+    pst_trust_free(n);
     if (n->lock_fd >= 0)
         close(n->lock_fd); /* releases the flock */
     void (*cb)(void *) = n->on_stopped;
@@ -47,30 +48,95 @@ static void on_flush(uv_timer_t *t) { pst_counters_flush(t->data); }
 
 /* ---- dispatch ------------------------------------------------------------- */
 
-typedef struct {
-    pst_node_reply_cb reply;
+/* Lives from pst_node_request_ex until the reply: handlers get it as their
+ * reply user, so nothing else needs to track requests in flight. */
+struct pst_node_req {
+    pst_node_reply_cb reply, progress;
     void *user;
     uint64_t id;
-} request_ctx;
+    void (*on_cancel)(void *);
+    void *cancel_arg;
+    bool cancelled;   /* progress goes nowhere; the hook has run */
+    bool dispatching; /* inside pst_node_request_ex: it frees */
+    bool answered;
+};
+typedef struct pst_node_req request_ctx;
 
 static void on_request_done(void *user, const pst_ctrl_response *resp) {
     request_ctx *r = user;
     pst_ctrl_response copy = *resp;
     copy.id = r->id;
+    r->answered = true;
+    r->on_cancel = NULL;
     r->reply(r->user, &copy);
-    free(r);
+    if (!r->dispatching)
+        free(r);
+}
+
+void pst_node_progress(void *reply_user, const pst_value *body) {
+    request_ctx *r = reply_user;
+    if (r->progress == NULL || r->cancelled || r->answered)
+        return;
+    pst_ctrl_response resp;
+    memset(&resp, 0, sizeof resp);
+    resp.id = r->id;
+    resp.status = PST_CTRL_STATUS_PROGRESS;
+    resp.body = (pst_value *)body; /* encoding only reads it */
+    r->progress(r->user, &resp);
+}
+
+void pst_node_on_cancel(void *reply_user, void (*fn)(void *arg), void *arg) {
+    request_ctx *r = reply_user;
+    if (r->answered)
+        return;
+    if (r->cancelled) {
+        if (fn)
+            fn(arg);
+        return;
+    }
+    r->on_cancel = fn;
+    r->cancel_arg = arg;
+}
+
+void pst_node_cancel_request(pst_node_req *r) {
+    if (r == NULL || r->cancelled || r->answered)
+        return;
+    r->cancelled = true;
+    void (*fn)(void *) = r->on_cancel;
+    r->on_cancel = NULL;
+    if (fn)
+        fn(r->cancel_arg); /* may reply: r is gone then */
+}
+
+static void dispatch(pst_node *n, const pst_ctrl_request *req, request_ctx *r);
+
+pst_node_req *pst_node_request_ex(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                                  pst_node_reply_cb progress, void *user) {
+    request_ctx *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        pst_reply_error(reply, user, req->id, 1, "out of memory");
+        return NULL;
+    }
+    r->reply = reply;
+    r->progress = progress;
+    r->user = user;
+    r->id = req->id;
+    r->dispatching = true;
+    dispatch(n, req, r);
+    r->dispatching = false;
+    if (r->answered) {
+        free(r);
+        return NULL;
+    }
+    return r;
 }
 
 void pst_node_request(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
                       void *user) {
-    request_ctx *r = calloc(1, sizeof *r);
-    if (r == NULL) {
-        pst_reply_error(reply, user, req->id, 1, "out of memory");
-        return;
-    }
-    r->reply = reply;
-    r->user = user;
-    r->id = req->id;
+    (void)pst_node_request_ex(n, req, reply, NULL, user);
+}
+
+static void dispatch(pst_node *n, const pst_ctrl_request *req, request_ctx *r) {
     pst_counter_add(n, "control.requests", 1);
     if (n->stopping) {
         pst_reply_error(on_request_done, r, 0, 1, "the node is shutting down");

@@ -72,6 +72,7 @@ struct pst_node {
      * side (inbox.c, fetch_client.c, maildir.c); each owns its state */
     struct pst_outbox *outbox;
     struct pst_inbox *inbox;
+    struct pst_trust *trust; /* vouch cache (trust.c) */
 
     /* counters */
     pst_counter counters[PST_COUNTERS_MAX];
@@ -262,6 +263,8 @@ struct pst_outbox {
     char spool[PST_PATH_MAX]; /* DIR/spool */
 };
 void pst_outbox_hold(struct pst_outbox *o);
+/* Remembers that msg_id was sent with --pow never: never escalated. */
+void pst_outbox_pow_never(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]);
 /* Frees the outbox at the last reference once stopping. */
 void pst_outbox_release(struct pst_outbox *o);
 /* DIR/outbox/<hex of msg_id> into out[cap]. */
@@ -313,6 +316,18 @@ typedef void (*pst_vouches_cb)(void *user, int status, const pst_vouch *vouches,
 int pst_trust_vouches(pst_node *n, const uint8_t subject[32], pst_vouches_cb cb, void *user);
 /* True when v makes its subject "known": a current vouch by a trusted contact. */
 bool pst_vouch_makes_known(const pst_vouch *v, uint64_t now);
+/* Is pk vouched for (known through vouch_depth)? 1 yes, 0 no, -1 not looked
+ * up yet (or the answer is older than the cache lifetime). */
+int pst_trust_vouched(pst_node *n, const uint8_t pk[32]);
+/* Looks pk's vouches up (bounded: PST_E_BUSY when too many run) and caches
+ * the answer; done (may be NULL) runs when it is known. */
+int pst_trust_vouch_check(pst_node *n, const uint8_t pk[32], void (*done)(pst_node *, void *),
+                          void *user);
+void pst_trust_free(pst_node *n);
+/* Appends (as strings) the notices not shown yet: contacts whose key was
+ * revoked, and a replacement key they name, which is never trusted by
+ * itself. Marks them shown. Returns how many. */
+unsigned pst_trust_notices(pst_node *n, pst_value *arr);
 /* Appends one map per vouch to arr (for key get). */
 void pst_vouches_describe(pst_value *arr, const pst_vouch *v, unsigned count, pst_node *n);
 
@@ -326,6 +341,16 @@ void pst_node_cmd_status(pst_node *n, const pst_ctrl_request *req, pst_node_repl
                          void *user);
 void pst_node_cmd_revoke(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
                          void *user);
+
+/* For command handlers: reply_user is the user their reply callback came
+ * with (the dispatcher's pst_node_req; valid until the reply).
+ * pst_node_progress sends body (borrowed) as an interim answer, or nothing
+ * when the client takes no progress or went away. pst_node_on_cancel
+ * registers fn(arg) to run at most once if the client cancels before the
+ * reply (NULL fn unregisters); when it already did, fn runs before this
+ * returns. fn may reply. */
+void pst_node_progress(void *reply_user, const pst_value *body);
+void pst_node_on_cancel(void *reply_user, void (*fn)(void *arg), void *arg);
 
 /* Replies with an error status and message. */
 void pst_reply_error(pst_node_reply_cb reply, void *user, uint64_t id, int status, const char *fmt,

@@ -18,6 +18,7 @@
 
 #include "node_int.h"
 #include "pst_fetch.h"
+#include "pst_hashcash.h"
 #include "pst_log.h"
 
 struct pst_outbox_entry {
@@ -27,6 +28,9 @@ struct pst_outbox_entry {
     uint64_t due_ms;     /* uv_now() of the next put */
     uint32_t interval_s; /* wait after the next put */
     bool in_flight;
+    uint64_t since; /* unix seconds the message was sent: escalation clock */
+    bool escalated; /* looked at for --pow auto escalation (done or not needed) */
+    bool minting;   /* a stamp is being minted for it */
     uint16_t len;
     uint8_t bytes[PST_NOTIFY_MAX];
 };
@@ -143,6 +147,122 @@ static void put_entry(struct pst_outbox *o, struct pst_outbox_entry *e, uint64_t
     e->in_flight = true;
 }
 
+/* ---- --pow auto escalation ---------------------------------------------------
+ * A notification sent without a stamp (the recipient was our contact, so we
+ * assumed it knows us) that got no receipt within pow_escalate_s is given a
+ * stamp of the bits the recipient's KeyRecord asks for, minted over the same
+ * sealed bytes, and re-put: if the recipient did not know us after all, the
+ * stamped notification gets through. `--pow never` is remembered per message
+ * (store meta) and never escalated. */
+
+typedef struct {
+    uv_work_t work;
+    struct pst_outbox *o;
+    uint8_t msg_id[PST_HASH_BYTES];
+    uint8_t rcpt[PST_SIGN_PK_BYTES];
+    pst_notify outer;
+    unsigned bits;
+    uint64_t now;
+    int rc;
+    uint8_t bytes[PST_NOTIFY_MAX];
+    size_t len;
+} escalation;
+
+static void escalate_work(uv_work_t *w) {
+    escalation *x = w->data;
+    char resource[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE], ext[PST_NOTIFY_STAMP_EXT_BUFSIZE];
+    pst_notify_stamp_resource(x->rcpt, resource);
+    pst_notify_stamp_ext(x->outer.sealed, x->outer.sealed_len, ext);
+    pst_hashcash_mint_params p;
+    memset(&p, 0, sizeof p);
+    p.bits = x->bits;
+    p.resource = resource;
+    p.ext = ext;
+    p.now = x->now;
+    randombytes_buf(p.rand, sizeof p.rand);
+    p.threads = 0;
+    p.cancel = &x->o->cancel;
+    x->rc = pst_hashcash_mint(&p, x->outer.stamp, sizeof x->outer.stamp);
+    if (x->rc == PST_OK)
+        x->rc = pst_notify_encode(&x->outer, x->bytes, sizeof x->bytes, &x->len);
+}
+
+static void escalate_done(uv_work_t *w, int status) {
+    escalation *x = w->data;
+    struct pst_outbox *o = x->o;
+    pst_node *n = o->node;
+    struct pst_outbox_entry *e = o->stopping ? NULL : find_entry(o, x->msg_id, x->rcpt);
+    if (e != NULL) {
+        e->minting = false;
+        e->escalated = true;
+        if (status == 0 && x->rc == PST_OK) {
+            memcpy(e->bytes, x->bytes, x->len);
+            e->len = (uint16_t)x->len;
+            e->interval_s = n->cfg.renotify_s ? n->cfg.renotify_s : PST_DEFAULT_RENOTIFY_S;
+            e->due_ms = uv_now(n->loop); /* put the stamped one now */
+            pst_counter_add(n, "outbox.escalated", 1);
+            char fp[PST_FINGERPRINT_STRLEN + 1];
+            pst_fingerprint_format(x->rcpt, fp);
+            pst_log_info("no receipt from %s yet: re-sending the notification with a %u-bit "
+                         "stamp",
+                         fp, x->bits);
+            arm(o);
+        }
+    }
+    pst_outbox_release(o);
+    free(x);
+}
+
+static bool pow_never(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]) {
+    char name[48], hex[33];
+    sodium_bin2hex(hex, sizeof hex, msg_id, 16);
+    snprintf(name, sizeof name, "pow.never.%s", hex);
+    uint64_t v = 0;
+    return pst_store_meta_get_u64(n->store, name, &v) == PST_OK && v != 0;
+}
+
+void pst_outbox_pow_never(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]) {
+    char name[48], hex[33];
+    sodium_bin2hex(hex, sizeof hex, msg_id, 16);
+    snprintf(name, sizeof name, "pow.never.%s", hex);
+    (void)pst_store_meta_set_u64(n->store, name, 1);
+}
+
+static void maybe_escalate(struct pst_outbox *o, struct pst_outbox_entry *e, uint64_t now) {
+    pst_node *n = o->node;
+    if (e->escalated || e->minting || n->cfg.pow_escalate_s == 0 ||
+        e->since + n->cfg.pow_escalate_s > now)
+        return;
+    e->escalated = true; /* whatever happens below, look once */
+    escalation *x = calloc(1, sizeof *x);
+    if (x == NULL)
+        return;
+    uint8_t buf[PST_RECORD_MAX];
+    size_t len;
+    pst_keyrec kr;
+    if (pst_notify_decode(e->bytes, e->len, &x->outer) != PST_OK || x->outer.stamp[0] != '\0' ||
+        pow_never(n, e->msg_id) ||
+        pst_store_keyrec_get(n->store, e->rcpt, buf, sizeof buf, &len, NULL, NULL) != PST_OK ||
+        pst_keyrec_decode(buf, len, &kr) != PST_OK || kr.pow_bits == 0 ||
+        kr.pow_bits > PST_POW_BITS_MAX) {
+        free(x);
+        return;
+    }
+    x->o = o;
+    memcpy(x->msg_id, e->msg_id, PST_HASH_BYTES);
+    memcpy(x->rcpt, e->rcpt, PST_SIGN_PK_BYTES);
+    x->bits = (unsigned)kr.pow_bits;
+    x->now = now;
+    x->work.data = x;
+    pst_outbox_hold(o);
+    if (uv_queue_work(n->loop, &x->work, escalate_work, escalate_done) != 0) {
+        pst_outbox_release(o);
+        free(x);
+        return;
+    }
+    e->minting = true;
+}
+
 static void on_renotify(uv_timer_t *t) {
     struct pst_outbox *o = t->data;
     uint64_t now_ms = uv_now(o->node->loop), now = pst_now();
@@ -152,7 +272,8 @@ static void on_renotify(uv_timer_t *t) {
             remove_at(o, i);
             continue;
         }
-        if (!e->in_flight && e->due_ms <= now_ms)
+        maybe_escalate(o, e, now);
+        if (!e->in_flight && !e->minting && e->due_ms <= now_ms)
             put_entry(o, e, now_ms);
         i++;
     }
@@ -160,7 +281,8 @@ static void on_renotify(uv_timer_t *t) {
 }
 
 static int add_entry(struct pst_outbox *o, const uint8_t *msg_id, const uint8_t *rcpt,
-                     const uint8_t *bytes, size_t len, uint64_t expires, uint64_t due_ms) {
+                     const uint8_t *bytes, size_t len, uint64_t expires, uint64_t due_ms,
+                     uint64_t since) {
     if (len == 0 || len > PST_NOTIFY_MAX)
         return PST_E_INVAL;
     struct pst_outbox_entry *e = find_entry(o, msg_id, rcpt);
@@ -186,6 +308,9 @@ static int add_entry(struct pst_outbox *o, const uint8_t *msg_id, const uint8_t 
     e->len = (uint16_t)len;
     e->expires = expires;
     e->due_ms = due_ms;
+    e->since = since;
+    e->escalated = false;
+    e->minting = false;
     e->interval_s = o->node->cfg.renotify_s ? o->node->cfg.renotify_s : PST_DEFAULT_RENOTIFY_S;
     return PST_OK;
 }
@@ -196,7 +321,7 @@ int pst_outbox_track(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], const ui
     if (o == NULL || o->stopping)
         return PST_E_CLOSED;
     uint64_t now_ms = uv_now(n->loop);
-    int rc = add_entry(o, msg_id, rcpt, notification, len, expires, now_ms);
+    int rc = add_entry(o, msg_id, rcpt, notification, len, expires, now_ms, pst_now());
     if (rc != PST_OK)
         return rc;
     put_entry(o, find_entry(o, msg_id, rcpt), now_ms);
@@ -317,7 +442,7 @@ static int resume_row(const pst_store_outbox_row *row, void *user) {
         return 0;
     /* a moment after start, so that the DHT node may have joined */
     int rc = add_entry(o, row->msg_id, row->rcpt, row->notification, row->notification_len,
-                       row->expires, uv_now(o->node->loop) + 2000u);
+                       row->expires, uv_now(o->node->loop) + 2000u, row->created);
     if (rc == PST_E_BUSY) {
         pst_log_warn("more than %u notifications pending: the others wait for a restart",
                      PST_OUTBOX_NOTIFY_MAX);

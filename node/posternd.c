@@ -22,6 +22,7 @@ static void usage(FILE *out) {
                  "                [--pow-bits N] [--republish SECONDS] [--peer-discovery yes|no]\n"
                  "                [--passphrase-file F] [--inbox-poll S] [--renotify S]\n"
                  "                [--max-message-size BYTES] [--message-lifetime S]\n"
+                 "                [--pow-escalate S]\n"
                  "\n"
                  "Runs your Postern node in the foreground: joins the DHT from the seeds,\n"
                  "publishes and re-publishes your key record, serves the control socket\n"
@@ -87,6 +88,7 @@ int main(int argc, char **argv) {
         {"renotify", required_argument, 0, 'N'},
         {"max-message-size", required_argument, 0, 'm'},
         {"message-lifetime", required_argument, 0, 'L'},
+        {"pow-escalate", required_argument, 0, 'E'},
         {"passphrase-file", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'H'},
         {"version", no_argument, 0, 'V'},

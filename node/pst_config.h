@@ -28,6 +28,7 @@
 #define PST_DEFAULT_FETCH_TOTAL_S 600u
 #define PST_DEFAULT_FETCH_CONNS_PER_IP 8u
 #define PST_DEFAULT_VOUCH_DEPTH 1u
+#define PST_DEFAULT_POW_ESCALATE_S 3600u
 
 typedef struct {
     char home[PST_PATH_MAX];
@@ -52,6 +53,8 @@ typedef struct {
     uint32_t fetch_idle_timeout_s;  /* a silent peer is dropped after this */
     uint32_t fetch_total_timeout_s; /* any fetch connection ends after this */
     uint32_t fetch_conns_per_ip;    /* concurrent fetch connections from one address */
+    uint32_t pow_escalate_s;        /* --pow auto: stamp an unanswered stampless notification after
+                                       this long; 0 = never */
     /* trust */
     unsigned vouch_depth; /* 0: vouches ignored; 1: vouched by a trusted contact = known; 2:
                              also vouched by someone such a vouch names */
@@ -64,7 +67,7 @@ void pst_config_defaults(pst_node_config *cfg);
 typedef struct {
     pst_node_config values;
     bool home, port, fetch_port, network, seeds, seeds_file, log_level, peer_discovery, advertise,
-        pow_bits, republish, inbox_poll, renotify, max_message_size, message_lifetime;
+        pow_bits, republish, inbox_poll, renotify, max_message_size, message_lifetime, pow_escalate;
 } pst_config_flags;
 
 void pst_config_flags_init(pst_config_flags *f);

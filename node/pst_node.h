@@ -43,6 +43,25 @@ void pst_node_stop(pst_node *node, void (*on_stopped)(void *user), void *user);
 void pst_node_request(pst_node *node, const pst_ctrl_request *req, pst_node_reply_cb reply,
                       void *user);
 
+/* A request being answered; valid until its reply callback has run. */
+typedef struct pst_node_req pst_node_req;
+
+/* pst_node_request with interim answers: progress (may be NULL) gets
+ * responses with status PST_CTRL_STATUS_PROGRESS and the request's id (body
+ * borrowed for the call) any number of times before reply, never after, both
+ * with the same user. Returns the handle for pst_node_cancel_request, or
+ * NULL when reply already ran (or ran out of memory: it then says so). */
+pst_node_req *pst_node_request_ex(pst_node *node, const pst_ctrl_request *req,
+                                  pst_node_reply_cb reply, pst_node_reply_cb progress, void *user);
+
+/* The client of r went away (or asked to stop): runs the command's cancel
+ * hook once and drops further progress. reply still runs exactly once,
+ * possibly before this returns, and says what happened: a command that is
+ * past its point of no return (send: the message is stored) ignores the
+ * cancel and answers normally. r must not be answered yet; the caller may
+ * not use r after this returns. */
+void pst_node_cancel_request(pst_node_req *r);
+
 /* True once at least one seed answered (or the node has no seeds). */
 bool pst_node_joined(const pst_node *node);
 

@@ -12,7 +12,13 @@
  *      after the commit reply: an acknowledged message is durable;
  *   4. hand the notifications to outbox.c, which keeps them alive.
  * Nothing holds the message in memory: the worker uses three 64 KiB buffers
- * and the header filter's 64 KiB. */
+ * and the header filter's 64 KiB.
+ *
+ * While stamps are minted a ticker on the loop sends progress frames. The
+ * client may cancel (Ctrl-C) until the commit in step 3: the tmp file and the
+ * spool copy are removed and nothing reaches the store or the DHT. After the
+ * commit the cancel is ignored: the message is durable, and the answer (to a
+ * client that only half-closed) says so. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -34,6 +40,8 @@
 #define SEND_RESOLVE_PARALLEL 4u
 #define SEND_ERRMSG_MAX 300u
 #define IO_CHUNK 65536u
+#define PROGRESS_TICK_MS 250u
+#define PROGRESS_AFTER_NS 1000000000ull /* quick mints show nothing */
 
 typedef enum { POW_AUTO, POW_ALWAYS, POW_NEVER } pow_mode;
 
@@ -87,6 +95,18 @@ struct pst_send_op {
     unsigned n_rcpts, next_rcpt, resolving, resolved;
     bool pumping, all_resolved;
     unsigned reserved;
+    /* set on the loop by the client's cancel or the outbox stop; the
+     * worker's encryption and mint poll it */
+    atomic_int cancel;
+    bool replied; /* the client has its answer (finish may come later) */
+    /* mint progress: the worker writes, the ticker (on the loop) reads */
+    unsigned stamps;      /* stamps to mint */
+    atomic_uint minting;  /* rcpts index + 1 of the stamp being minted, 0 = none yet */
+    atomic_uint stamp_no; /* 1..stamps */
+    atomic_uint_least64_t mint_ns, stamp_ns; /* uv_hrtime: minting began, this stamp began */
+    atomic_uint_least64_t hashes, hashes_ns; /* last report of the mint, and when */
+    uv_timer_t *ticker;
+    uint64_t last_rate; /* hashes/s of the previous stamp, until this one reports */
     /* worker inputs */
     char endpoint[PST_NOTIFY_ENDPOINT_MAX + 1];
     char from[PST_MAILMSG_VALUE_MAX + 1];
@@ -111,8 +131,18 @@ typedef struct pst_send_op send_op;
 
 /* ---- ending an operation ------------------------------------------------- */
 
+static void on_ticker_closed(uv_handle_t *h) {
+    struct pst_outbox *o = h->data;
+    free(h);
+    pst_outbox_release(o);
+}
+
 static void finish(send_op *op) {
     struct pst_outbox *o = op->o;
+    if (op->ticker) {
+        op->ticker->data = o;
+        uv_close((uv_handle_t *)op->ticker, on_ticker_closed);
+    }
     if (op->list_prev)
         op->list_prev->list_next = op->list_next;
     else
@@ -130,16 +160,39 @@ static void finish(send_op *op) {
 
 static void fail(send_op *op, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void fail(send_op *op, int status, const char *fmt, ...) {
+static void fail_reply(send_op *op, int status, const char *fmt, va_list ap) {
+    if (op->replied)
+        return;
     pst_ctrl_response resp;
     memset(&resp, 0, sizeof resp);
     resp.status = (uint64_t)status;
+    vsnprintf(resp.error, sizeof resp.error, fmt, ap);
+    op->replied = true;
+    op->reply(op->user, &resp);
+}
+
+static void fail(send_op *op, int status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(resp.error, sizeof resp.error, fmt, ap);
+    fail_reply(op, status, fmt, ap);
     va_end(ap);
-    op->reply(op->user, &resp);
     finish(op);
+}
+
+/* Answers now; the operation ends later (its lookups still hold it). */
+static void fail_early(send_op *op, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fail_early(send_op *op, int status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fail_reply(op, status, fmt, ap);
+    va_end(ap);
+}
+
+/* After a cancel the client is gone: the spool copy is nobody's any more. */
+static void drop_spool(send_op *op) {
+    if (op->spool_owned && unlink(op->path) != 0 && errno != ENOENT)
+        pst_log_warn("cannot remove %s: %s", op->path, strerror(errno));
 }
 
 /* ---- resolution ---------------------------------------------------------- */
@@ -193,6 +246,10 @@ static void pump(send_op *op) {
     if (op->pumping)
         return;
     op->pumping = true;
+    if (op->replied) { /* cancelled: look nobody else up */
+        op->resolved += op->n_rcpts - op->next_rcpt;
+        op->next_rcpt = op->n_rcpts;
+    }
     while (op->resolving < SEND_RESOLVE_PARALLEL && op->next_rcpt < op->n_rcpts) {
         send_rcpt *r = &op->rcpts[op->next_rcpt++];
         op->resolving++;
@@ -273,6 +330,7 @@ static bool check_recipients(send_op *op) {
                  nbad == 2 ? "" : "s");
     snprintf(resp.error, sizeof resp.error, "not sent: %s%s", why, more);
     resp.body = pst_value_error(b) == PST_OK ? b : NULL;
+    op->replied = true;
     op->reply(op->user, &resp);
     pst_value_free(b);
     finish(op);
@@ -433,7 +491,7 @@ static void prepare(send_op *op) {
     memset(&s, 0, sizeof s);
     s.op = op;
     s.max = op->max_bytes;
-    s.cancel = &op->o->cancel;
+    s.cancel = &op->cancel;
     s.fd = open(op->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     uint8_t *rbuf = malloc(IO_CHUNK);
     s.plain = malloc(PST_MSG_CHUNK);
@@ -466,8 +524,28 @@ static void prepare(send_op *op) {
     free(f);
 }
 
+/* Worker thread: the ticker reads these on the loop. */
+static void on_mint_progress(uint64_t hashes_done, double expected, void *user) {
+    (void)expected;
+    send_op *op = user;
+    atomic_store(&op->hashes, hashes_done);
+    atomic_store(&op->hashes_ns, uv_hrtime());
+}
+
+static void mint_begins(send_op *op, unsigned rcpt, unsigned stamp_no) {
+    uint64_t t = uv_hrtime();
+    atomic_store(&op->hashes, 0);
+    atomic_store(&op->hashes_ns, t);
+    atomic_store(&op->stamp_ns, t);
+    if (atomic_load(&op->mint_ns) == 0)
+        atomic_store(&op->mint_ns, t);
+    atomic_store(&op->stamp_no, stamp_no);
+    atomic_store(&op->minting, rcpt + 1);
+}
+
 /* One sealed notification per recipient, with its stamp when it needs one. */
 static void seal_and_mint(send_op *op) {
+    unsigned stamp_no = 0;
     for (unsigned i = 0; i < op->n_rcpts && op->err == PST_OK; i++) {
         send_rcpt *r = &op->rcpts[i];
         if (r->duplicate)
@@ -500,7 +578,10 @@ static void seal_and_mint(send_op *op) {
             p.now = op->created;
             randombytes_buf(p.rand, sizeof p.rand);
             p.threads = 0; /* every core */
-            p.cancel = &op->o->cancel;
+            p.cancel = &op->cancel;
+            p.progress = on_mint_progress;
+            p.user = op;
+            mint_begins(op, i, ++stamp_no);
             rc = pst_hashcash_mint(&p, outer.stamp, sizeof outer.stamp);
         }
         if (rc == PST_OK)
@@ -578,6 +659,7 @@ static void acknowledge(send_op *op) {
     pst_value_add_str(b, "subject", op->subject);
     pst_value_add_uint(b, "bcc_removed", op->bcc_removed);
     int err = pst_value_error(b);
+    op->replied = true;
     if (err != PST_OK)
         pst_reply_error(op->reply, op->user, 0, 1, "message stored as %s, but: %s", hex,
                         pst_strerror(err));
@@ -609,6 +691,8 @@ static void commit(send_op *op) {
              rc == PST_E_IO ? strerror(errno) : pst_store_last_error(n->store));
         return;
     }
+    if (op->pow == POW_NEVER) /* before the acknowledgement: never escalated */
+        pst_outbox_pow_never(n, op->msg_id);
     /* durable: the spool copy is ours to delete, and the sender may go */
     if (op->spool_owned && unlink(op->path) != 0 && errno != ENOENT)
         pst_log_warn("cannot remove %s: %s", op->path, strerror(errno));
@@ -627,20 +711,85 @@ static void commit(send_op *op) {
 static void work_done(uv_work_t *w, int status) {
     send_op *op = w->data;
     op->working = false;
-    if (status == UV_ECANCELED && op->err == PST_OK)
+    bool stopping = op->node->stopping || op->o->stopping;
+    /* the worker may have finished just before the cancel: still too early,
+     * nothing is committed until the line below */
+    if ((status == UV_ECANCELED || atomic_load(&op->cancel) != 0) && op->err == PST_OK)
         set_err(op, PST_E_CANCELLED, "cancelled");
-    if (op->err == PST_OK && op->node->stopping)
+    if (op->err == PST_OK && stopping)
         set_err(op, PST_E_CLOSED, "the node is shutting down");
     if (op->err != PST_OK) {
         if (op->tmp_path[0])
             (void)unlink(op->tmp_path);
-        if (op->err == PST_E_CANCELLED || op->node->stopping)
+        if (stopping) {
             fail(op, 1, "not sent: the node is shutting down");
-        else
+        } else if (op->err == PST_E_CANCELLED) {
+            drop_spool(op);
+            pst_counter_add(op->node, "outbox.sends_cancelled", 1);
+            pst_log_info("send cancelled by the client before anything was stored");
+            fail(op, 1, "not sent: cancelled");
+        } else {
             fail(op, 1, "not sent: %s", op->errmsg);
+        }
         return;
     }
     commit(op);
+}
+
+/* ---- progress and cancel ------------------------------------------------- */
+
+static void on_tick(uv_timer_t *t) {
+    send_op *op = t->data;
+    unsigned idx = atomic_load(&op->minting);
+    uint64_t began = atomic_load(&op->mint_ns), now = uv_hrtime();
+    if (op->replied || idx == 0 || idx > op->n_rcpts || now - began < PROGRESS_AFTER_NS)
+        return;
+    const send_rcpt *r = &op->rcpts[idx - 1];
+    uint64_t start = atomic_load(&op->stamp_ns), done = atomic_load(&op->hashes),
+             at = atomic_load(&op->hashes_ns);
+    uint64_t rate = op->last_rate;
+    if (done > 0 && at > start)
+        rate = (uint64_t)((double)done * 1e9 / (double)(at - start));
+    op->last_rate = rate;
+    char fp[PST_FINGERPRINT_STRLEN + 1];
+    pst_fingerprint_format(r->pk, fp);
+    pst_value *b = pst_value_new_map();
+    pst_value_add_str(b, "phase", "minting");
+    pst_value_add_uint(b, "hashes_done", done);
+    pst_value_add_uint(b, "hashes_expected", 1ull << r->bits);
+    pst_value_add_uint(b, "rate", rate);
+    pst_value_add_uint(b, "elapsed_ms", (now - start) / 1000000u);
+    pst_value_add_str(b, "recipient", fp);
+    pst_value_add_uint(b, "bits", r->bits);
+    pst_value_add_uint(b, "stamp", atomic_load(&op->stamp_no));
+    pst_value_add_uint(b, "stamps", op->stamps);
+    if (pst_value_error(b) == PST_OK)
+        pst_node_progress(op->user, b);
+    pst_value_free(b);
+}
+
+static void start_ticker(send_op *op) {
+    uv_timer_t *t = malloc(sizeof *t);
+    if (t == NULL)
+        return; /* no progress frames: the send itself is unaffected */
+    uv_timer_init(op->node->loop, t);
+    t->data = op;
+    pst_outbox_hold(op->o);
+    op->ticker = t;
+    uv_timer_start(t, on_tick, PROGRESS_TICK_MS, PROGRESS_TICK_MS);
+}
+
+/* The client went away or pressed Ctrl-C. The worker sees the flag within
+ * a chunk or a few thousand hashes, and work_done rolls back; a send still
+ * looking recipients up answers at once and ends when the lookups do. */
+static void on_client_cancel(void *arg) {
+    send_op *op = arg;
+    atomic_store(&op->cancel, 1);
+    if (!op->working && !op->replied) {
+        drop_spool(op);
+        pst_counter_add(op->node, "outbox.sends_cancelled", 1);
+        fail_early(op, 1, "not sent: cancelled");
+    }
 }
 
 /* ---- after resolution ---------------------------------------------------- */
@@ -659,6 +808,10 @@ static unsigned pick_bits(send_op *op, const send_rcpt *r) {
 
 static void resolved_all(send_op *op) {
     pst_node *n = op->node;
+    if (op->replied) { /* cancelled while looking up */
+        finish(op);
+        return;
+    }
     if (n->stopping || op->o->stopping) {
         fail(op, 1, "not sent: the node is shutting down");
         return;
@@ -680,6 +833,7 @@ static void resolved_all(send_op *op) {
         if (!r->duplicate) {
             unique++;
             r->bits = pick_bits(op, r);
+            op->stamps += r->bits > 0;
             if (r->bits > PST_HASHCASH_MINT_BITS_MAX) {
                 fail(op, 1, "not sent: %s asks for a %u-bit stamp, more than Postern mints (%u)",
                      r->query, r->bits, PST_HASHCASH_MINT_BITS_MAX);
@@ -700,7 +854,10 @@ static void resolved_all(send_op *op) {
     if (rc != 0) {
         op->working = false;
         fail(op, 1, "not sent: cannot start the encryption: %s", uv_strerror(rc));
+        return;
     }
+    if (op->stamps > 0)
+        start_ticker(op);
 }
 
 /* ---- the command --------------------------------------------------------- */
@@ -839,6 +996,13 @@ void pst_node_cmd_send(pst_node *n, const pst_ctrl_request *req, pst_node_reply_
     op->o = o;
     op->reply = reply;
     op->user = user;
+    atomic_init(&op->cancel, 0);
+    atomic_init(&op->minting, 0);
+    atomic_init(&op->stamp_no, 0);
+    atomic_init(&op->mint_ns, 0);
+    atomic_init(&op->stamp_ns, 0);
+    atomic_init(&op->hashes, 0);
+    atomic_init(&op->hashes_ns, 0);
     op->sec = sec;
     op->pow = POW_AUTO;
     pst_outbox_hold(o);
@@ -852,6 +1016,7 @@ void pst_node_cmd_send(pst_node *n, const pst_ctrl_request *req, pst_node_reply_
     }
     op->spool_owned = in_spool(o, op->path);
     fill_identity(op);
+    pst_node_on_cancel(user, on_client_cancel, op);
     pump(op);
 }
 
@@ -861,7 +1026,9 @@ void pst_send_stop(pst_node *n) {
         return;
     /* queued work that has not started is dropped; running work sees the
      * cancel flag within one chunk; lookups end when the DHT closes */
-    for (send_op *op = o->sends; op != NULL; op = op->list_next)
+    for (send_op *op = o->sends; op != NULL; op = op->list_next) {
+        atomic_store(&op->cancel, 1);
         if (op->working)
             (void)uv_cancel((uv_req_t *)&op->work);
+    }
 }

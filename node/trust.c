@@ -8,6 +8,7 @@
  * contacts are always verified, and at most PST_VOUCH_STRANGERS_MAX others
  * are verified for display. Nothing from a vouch slot is ever added to a key
  * record, so no flood can grow a record or slow a key lookup. */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -390,4 +391,228 @@ void pst_vouches_describe(pst_value *arr, const pst_vouch *v, unsigned count, ps
             pst_value_add_str(e, "voucher_name", name);
         pst_value_add_bool(e, "counts", pst_vouch_makes_known(&v[i], pst_now()));
     }
+}
+
+/* ---- is a sender vouched for? ------------------------------------------------
+ * The inbox asks for every unknown sender without a good stamp. Answers are
+ * cached (PST_VOUCH_CACHE_TTL_S) and at most PST_VOUCH_CHECKS_MAX lookups run
+ * at once: a flood of strangers costs a bounded number of DHT gets, and a
+ * stranger refused because the table was busy is looked at again when its
+ * notification comes back (senders re-notify). */
+
+#define PST_VOUCH_CACHE 512u
+#define PST_VOUCH_CACHE_TTL_S 600u
+#define PST_VOUCH_CHECKS_MAX 4u
+#define PST_VOUCH_DEPTH2_MAX 4u
+
+typedef struct {
+    uint8_t pk[32];
+    uint64_t until; /* 0 = free slot */
+    bool known, pending;
+} vouch_entry;
+
+struct pst_trust {
+    vouch_entry cache[PST_VOUCH_CACHE];
+    unsigned checks_running;
+};
+
+static struct pst_trust *trust_of(pst_node *n) {
+    if (n->trust == NULL)
+        n->trust = calloc(1, sizeof *n->trust);
+    return n->trust;
+}
+
+void pst_trust_free(pst_node *n) {
+    free(n->trust);
+    n->trust = NULL;
+}
+
+static vouch_entry *cache_find(struct pst_trust *t, const uint8_t pk[32], bool create) {
+    uint64_t now = pst_now();
+    vouch_entry *free_slot = NULL, *oldest = NULL;
+    for (unsigned i = 0; i < PST_VOUCH_CACHE; i++) {
+        vouch_entry *e = &t->cache[i];
+        if (e->until != 0 && memcmp(e->pk, pk, 32) == 0)
+            return e;
+        if (e->until == 0 || (!e->pending && e->until <= now))
+            free_slot = free_slot ? free_slot : e;
+        else if (!e->pending && (oldest == NULL || e->until < oldest->until))
+            oldest = e;
+    }
+    if (!create)
+        return NULL;
+    vouch_entry *e = free_slot ? free_slot : oldest;
+    if (e != NULL) {
+        memset(e, 0, sizeof *e);
+        memcpy(e->pk, pk, 32);
+    }
+    return e;
+}
+
+int pst_trust_vouched(pst_node *n, const uint8_t pk[32]) {
+    if (n->cfg.vouch_depth == 0)
+        return 0;
+    struct pst_trust *t = trust_of(n);
+    vouch_entry *e = t ? cache_find(t, pk, false) : NULL;
+    if (e == NULL || e->pending || e->until <= pst_now())
+        return -1;
+    return e->known ? 1 : 0;
+}
+
+typedef struct vouch_check vouch_check;
+struct vouch_check {
+    pst_node *node;
+    uint8_t pk[32];
+    bool known;
+    unsigned pending; /* depth-2 lookups in flight */
+    void (*done)(pst_node *, void *);
+    void *user;
+};
+
+static void check_finish(vouch_check *c) {
+    pst_node *n = c->node;
+    struct pst_trust *t = trust_of(n);
+    if (t != NULL) {
+        t->checks_running--;
+        vouch_entry *e = cache_find(t, c->pk, true);
+        if (e != NULL) {
+            e->pending = false;
+            e->known = c->known;
+            e->until = pst_now() + PST_VOUCH_CACHE_TTL_S;
+        }
+    }
+    if (c->known)
+        pst_counter_add(n, "trust.vouched_known", 1);
+    if (c->done && !n->stopping)
+        c->done(n, c->user);
+    free(c);
+}
+
+static void on_depth2(void *user, int status, const pst_vouch *v, unsigned count, uint64_t more) {
+    vouch_check *c = user;
+    (void)status;
+    (void)more;
+    for (unsigned i = 0; i < count; i++)
+        if (pst_vouch_makes_known(&v[i], pst_now()))
+            c->known = true;
+    if (--c->pending == 0)
+        check_finish(c);
+}
+
+static void on_depth1(void *user, int status, const pst_vouch *v, unsigned count, uint64_t more) {
+    vouch_check *c = user;
+    pst_node *n = c->node;
+    (void)status;
+    (void)more;
+    uint64_t now = pst_now();
+    for (unsigned i = 0; i < count; i++)
+        if (pst_vouch_makes_known(&v[i], now))
+            c->known = true;
+    if (!c->known && n->cfg.vouch_depth >= 2 && !n->stopping) {
+        /* vouched for by someone whom a trusted contact vouches for */
+        c->pending = 1;
+        unsigned asked = 0;
+        for (unsigned i = 0; i < count && asked < PST_VOUCH_DEPTH2_MAX; i++) {
+            if (v[i].tier == PST_TIER_WITHDRAWN || v[i].expires <= now ||
+                (v[i].voucher_is_contact && v[i].voucher_tier == PST_STORE_TIER_BLOCKED))
+                continue;
+            c->pending++;
+            if (pst_trust_vouches(n, v[i].voucher, on_depth2, c) != PST_OK)
+                c->pending--;
+            else
+                asked++;
+        }
+        if (--c->pending > 0)
+            return;
+    }
+    check_finish(c);
+}
+
+int pst_trust_vouch_check(pst_node *n, const uint8_t pk[32], void (*done)(pst_node *, void *),
+                          void *user) {
+    struct pst_trust *t = trust_of(n);
+    if (t == NULL)
+        return PST_E_NOMEM;
+    if (n->cfg.vouch_depth == 0)
+        return PST_E_INVAL;
+    vouch_entry *e = cache_find(t, pk, false);
+    if (e != NULL && e->pending)
+        return PST_OK; /* already on its way */
+    if (t->checks_running >= PST_VOUCH_CHECKS_MAX) {
+        pst_counter_add(n, "trust.vouch_checks_busy", 1);
+        return PST_E_BUSY;
+    }
+    e = cache_find(t, pk, true);
+    if (e == NULL)
+        return PST_E_BUSY;
+    vouch_check *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return PST_E_NOMEM;
+    c->node = n;
+    memcpy(c->pk, pk, 32);
+    c->done = done;
+    c->user = user;
+    e->pending = true;
+    e->until = UINT64_MAX;
+    t->checks_running++;
+    int rc = pst_trust_vouches(n, pk, on_depth1, c);
+    if (rc != PST_OK) {
+        t->checks_running--;
+        memset(e, 0, sizeof *e);
+        free(c);
+    }
+    return rc;
+}
+
+/* ---- notices: a contact's key was revoked ------------------------------------
+ * Shown once (by `postern status` or `postern inbox`, whichever comes first),
+ * remembered in the store so a restart does not repeat it. */
+
+typedef struct {
+    pst_node *node;
+    pst_value *arr;
+    unsigned added;
+} notice_walk;
+
+static int on_notice_contact(const pst_store_contact_row *row, void *user) {
+    notice_walk *w = user;
+    pst_node *n = w->node;
+    if (pst_store_is_revoked(n->store, row->pk) != 1)
+        return 0;
+    char hex[33], name[48];
+    sodium_bin2hex(hex, sizeof hex, row->pk, 16);
+    snprintf(name, sizeof name, "notice.revoked.%s", hex);
+    uint64_t shown = 0;
+    if (pst_store_meta_get_u64(n->store, name, &shown) == PST_OK && shown != 0)
+        return 0;
+    char fp[PST_FINGERPRINT_STRLEN + 1];
+    pst_fingerprint_format(row->pk, fp);
+    char text[PST_CTRL_ERROR_MAX];
+    int off = snprintf(text, sizeof text,
+                       "your %s contact %s%s%s is revoked: its mail is "
+                       "dropped from now on",
+                       tier_name(row->tier), fp, row->petname[0] ? " " : "", row->petname);
+    uint8_t buf[PST_RECORD_MAX];
+    size_t len;
+    pst_revocation rev;
+    if (off > 0 && (size_t)off < sizeof text &&
+        pst_store_revocation_get(n->store, row->pk, buf, sizeof buf, &len) == PST_OK &&
+        pst_revocation_decode(buf, len, &rev) == PST_OK && rev.has_replacement) {
+        char rfp[PST_FINGERPRINT_STRLEN + 1];
+        pst_fingerprint_format(rev.replacement, rfp);
+        snprintf(text + off, sizeof text - (size_t)off,
+                 "; the revocation names %s as its replacement: that key is NOT trusted "
+                 "because of it, check it with its owner before you trust it",
+                 rfp);
+    }
+    pst_value_add_str(w->arr, NULL, text);
+    (void)pst_store_meta_set_u64(n->store, name, pst_now());
+    w->added++;
+    return 0;
+}
+
+unsigned pst_trust_notices(pst_node *n, pst_value *arr) {
+    notice_walk w = {n, arr, 0};
+    (void)pst_store_contact_list(n->store, on_notice_contact, &w);
+    return w.added;
 }

@@ -26,6 +26,11 @@
 #define PST_CTRL_ARG_MAX 4096u   /* bytes in one argument (UTF-8, no NUL) */
 #define PST_CTRL_ERROR_MAX 512u  /* bytes in the response error text */
 #define PST_CTRL_STATUS_MAX 255u /* status is the CLI's exit code */
+/* Status of an interim frame: the request is still running and the body
+ * says how far it got (e.g. send while minting: docs/CLI.md). Any number may
+ * precede the one final response with the same id; a client that does not
+ * draw progress skips them. Exit codes stay below it. */
+#define PST_CTRL_STATUS_PROGRESS 100u
 
 /* ---- generic value tree ----------------------------------------------------
  * Kinds: uint, bool, str (UTF-8, no NUL), bin, array, map (str keys, unique,
@@ -124,7 +129,7 @@ int pst_ctrl_request_decode(const uint8_t *in, size_t len, pst_ctrl_request *out
 
 typedef struct {
     uint64_t id;
-    uint64_t status;                    /* 0 ok, else the CLI exit code */
+    uint64_t status; /* 0 ok, PST_CTRL_STATUS_PROGRESS interim, else the CLI exit code */
     char error[PST_CTRL_ERROR_MAX + 1]; /* "" when status is 0 */
     pst_value *body;                    /* encode: borrowed, NULL encodes {}; decode: owned */
 } pst_ctrl_response;

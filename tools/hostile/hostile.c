@@ -1,10 +1,14 @@
 /* postern-hostile: a hostile DHT peer for integration tests.
  *
  * It joins a private test network through one loopback seed and puts bad
- * values (tools/hostile/hostile_gen.c) into a target's key, address and vouch
- * slots, then reports what it put as JSON. The node under test must reject
- * every value, count it, and keep serving. Loopback only, bounded in time,
- * deterministic given --seed-random and --now. docs/cli/hostile.md. */
+ * values (tools/hostile/hostile_gen.c, hostile_inbox.c) into a target's key,
+ * address, vouch and inbox slots, then reports what it put as JSON. The node
+ * under test must reject every value, count it, and keep serving. Two more
+ * modes: --fetch attacks a node's fetch port as a client (hostile_fetch.c),
+ * --fake-sender notifies the target and then serves it bad bodies
+ * (hostile_sender.c). Loopback only, bounded in time, deterministic given
+ * --seed-random and --now (except the sealing in --fake-sender and the
+ * replayed values). docs/cli/hostile.md. */
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -18,7 +22,9 @@
 #include <uv.h>
 
 #include "hostile.h"
+#include "pst_config.h"
 #include "pst_dht.h"
+#include "pst_hashcash.h"
 #include "pst_home.h"
 #include "pst_record.h"
 
@@ -32,6 +38,8 @@
 #define HOSTILE_JOIN_MS_MAX 20000u
 #define HOSTILE_PUT_TIMEOUT_MS 10000u
 #define HOSTILE_SEQ_GET_MS 5000u
+#define HOSTILE_CONNS_MAX 1000u
+#define HOSTILE_RENOTIFY_S 5u
 
 static const char USAGE[] =
     "usage: postern-hostile --network ID --seed HOST:PORT --target FINGERPRINT\n"
@@ -39,6 +47,11 @@ static const char USAGE[] =
     "                       [--classes LIST] [--seed-random S] [--now UNIX]\n"
     "                       [--current-seq N] [--rate PUTS_PER_S] [--port UDP_PORT]\n"
     "                       [--max-seconds S] [--json] [--dry-run] [--allow-remote]\n"
+    "                       [--msg-id HEX]\n"
+    "       postern-hostile --fake-sender MODES --network ID --seed HOST:PORT\n"
+    "                       --target FINGERPRINT [--stamp-bits N] [--renotify S] ...\n"
+    "       postern-hostile --fetch HOST:PORT --attacks LIST [--source IP] [--count N]\n"
+    "                       [--conns N] [--msg-id HEX] [--target FINGERPRINT] ...\n"
     "\n"
     "A hostile DHT peer for tests. Joins the network through the seed, then puts\n"
     "N bad values of each class into the target's key, address (with --address)\n"
@@ -48,7 +61,18 @@ static const char USAGE[] =
     "\n"
     "Classes: random truncated oversize badsig mismatch wrongtype stale expired\n"
     "future noncanonical revoked. Default: all but 'revoked' (whose values are\n"
-    "valid records, bad only once the target is revoked). 'all' selects every one.\n"
+    "valid records, bad only once the target is revoked). 'all' selects every one\n"
+    "of these. Inbox classes ('inbox' selects them all): inbox-random\n"
+    "inbox-oversize inbox-forged inbox-wrongseal inbox-wrongrcpt inbox-replay\n"
+    "inbox-expired inbox-stamp; they need the target's key record in the DHT.\n"
+    "--msg-id names a message the target already has (inbox-replay forges\n"
+    "other senders' claims of it; --fetch asks for it as a non-recipient).\n"
+    "\n"
+    "--fake-sender: modes wrong-body wrong-size bad-signer bad-author truncated\n"
+    "good (or 'all'): one real message each, notified to the target and served\n"
+    "wrongly; 'good' is served right and its notification then replayed.\n"
+    "--fetch: attacks not-recipient bad-request garbage oversized receipt\n"
+    "slowloris flood (or 'all') against a node's fetch port, from --source.\n"
     "\n"
     "The seed must be on loopback (127.0.0.0/8 or ::1) unless --allow-remote.\n"
     "--dry-run builds the values without any network (see the digest).\n"
@@ -71,6 +95,12 @@ typedef struct {
     bool json, dry_run, allow_remote, have_current_seq;
     char seed_random[128];
     char target_fp[PST_FINGERPRINT_STRLEN + 1];
+    bool have_inbox_class;
+    /* --fetch and --fake-sender */
+    bool fetch_mode, sender_mode, have_target;
+    pst_hostile_fetch_opts fetch;
+    pst_hostile_sender_opts sender_opts;
+    pst_hostile_sender *sender;
     /* state */
     pst_hostile_gen gen;
     pst_identity *id;
@@ -80,7 +110,10 @@ typedef struct {
     uv_timer_t tick, deadline;
     uint64_t started_ms, join_deadline_ms, last_ping_ms, put_start_ms;
     uint64_t issued; /* values taken from the generator (put or refused) */
-    bool ping_pending, joined, seq_pending, finishing, timed_out, failed;
+    bool ping_pending, joined, finishing, timed_out, failed, seq_from_flag;
+    unsigned lookups; /* gets before the first put: key record, inbox slot */
+    uint64_t box_seq; /* seq of the key record the X25519 key comes from */
+    uint8_t *replay[PST_HOSTILE_REPLAY_MAX];
     const char *fail_reason;
     uint32_t next_i;
     int next_c, next_s;
@@ -147,24 +180,58 @@ static int parse_seed(hostile *h, const char *arg) {
     return 0;
 }
 
+/* "all": every record class; "inbox": every inbox class; else names. */
 static int parse_classes(hostile *h, const char *list) {
     memset(h->classes, 0, sizeof h->classes);
-    if (strcmp(list, "all") == 0) {
-        for (int c = 0; c < PST_HC_COUNT; c++)
-            h->classes[c] = true;
-        return 0;
-    }
     const char *p = list;
     while (*p) {
         size_t n = strcspn(p, ",");
-        int c = pst_hostile_class_by_name(p, n);
-        if (c < 0)
-            return -1;
-        h->classes[c] = true;
+        if (n == 3 && memcmp(p, "all", 3) == 0) {
+            for (int c = 0; c < PST_HC_RECORD_COUNT; c++)
+                h->classes[c] = true;
+        } else if (n == 5 && memcmp(p, "inbox", 5) == 0) {
+            for (int c = PST_HC_RECORD_COUNT; c < PST_HC_COUNT; c++)
+                h->classes[c] = true;
+        } else {
+            int c = pst_hostile_class_by_name(p, n);
+            if (c < 0)
+                return -1;
+            h->classes[c] = true;
+        }
         p += n;
         if (*p == ',')
             p++;
     }
+    return 0;
+}
+
+/* A comma-separated list of names (or "all") into flags[0..count). */
+static int parse_names(const char *list, bool *flags, int count,
+                       int (*by_name)(const char *, size_t)) {
+    memset(flags, 0, (size_t)count * sizeof *flags);
+    if (strcmp(list, "all") == 0) {
+        for (int k = 0; k < count; k++)
+            flags[k] = true;
+        return 0;
+    }
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        int k = by_name(p, n);
+        if (k < 0)
+            return -1;
+        flags[k] = true;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+static int parse_hex32(const char *s, uint8_t out[32]) {
+    size_t len = 0;
+    if (s == NULL || strlen(s) != 64 ||
+        sodium_hex2bin(out, 32, s, 64, NULL, &len, NULL) != 0 || len != 32)
+        return -1;
     return 0;
 }
 
@@ -189,6 +256,38 @@ static int load_identity(hostile *h, const char *path) {
     return 0;
 }
 
+/* --fetch HOST:PORT: no DHT; the host must be a loopback IPv4 address. */
+static int parse_fetch_mode(hostile *h, const char *fetch, const char *target, bool have_attacks) {
+    pst_hostile_fetch_opts *f = &h->fetch;
+    char host[PST_DHT_HOST_MAX + 1], port[8];
+    uint64_t v;
+    if (pst_config_split_hostport(fetch, host, sizeof host, port, sizeof port) != PST_OK ||
+        parse_u64(port, 65535, &v) != 0 || v == 0 || strlen(host) >= sizeof f->host)
+        return usage_error("--fetch must be HOST:PORT, not '%s'", fetch);
+    if (!host_is_loopback(host) || strchr(host, ':') != NULL)
+        return usage_error("--fetch host '%s' is not an IPv4 loopback address; this tool is for "
+                           "tests on loopback",
+                           host);
+    if (!have_attacks)
+        return usage_error("--fetch needs --attacks%s", "");
+    snprintf(f->host, sizeof f->host, "%s", host);
+    f->port = (uint16_t)v;
+    if (target != NULL) {
+        if (pst_fingerprint_parse(target, f->server_pk) != PST_OK)
+            return usage_error("--target must be a fingerprint (52 characters)%s", "");
+        f->have_server = true;
+    }
+    f->have_msg_id = h->gen.have_msg_id;
+    memcpy(f->msg_id, h->gen.msg_id, sizeof f->msg_id);
+    f->count = h->count;
+    f->max_seconds = h->max_seconds;
+    f->json = h->json;
+    if (f->conns == 0)
+        f->conns = 16;
+    h->fetch_mode = true;
+    return 0;
+}
+
 static int parse_args(hostile *h, int argc, char **argv) {
     static const struct option opts[] = {
         {"network", required_argument, 0, 'n'},
@@ -207,10 +306,19 @@ static int parse_args(hostile *h, int argc, char **argv) {
         {"json", no_argument, 0, 'j'},
         {"dry-run", no_argument, 0, 'd'},
         {"allow-remote", no_argument, 0, 'A'},
+        {"msg-id", required_argument, 0, 'M'},
+        {"fetch", required_argument, 0, 'F'},
+        {"attacks", required_argument, 0, 'X'},
+        {"source", required_argument, 0, 'S'},
+        {"conns", required_argument, 0, 'K'},
+        {"fake-sender", required_argument, 0, 'f'},
+        {"stamp-bits", required_argument, 0, 'B'},
+        {"renotify", required_argument, 0, 'T'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    const char *identity = NULL, *target = NULL, *seed = NULL;
+    const char *identity = NULL, *target = NULL, *seed = NULL, *fetch = NULL;
+    bool have_attacks = false;
     uint64_t v;
     bool have_network = false;
     int c, idx;
@@ -265,6 +373,7 @@ static int parse_args(hostile *h, int argc, char **argv) {
                 return usage_error("--current-seq must be a number, not '%s'", optarg);
             h->gen.current_seq = v;
             h->have_current_seq = true;
+            h->seq_from_flag = true;
             break;
         case 'R':
             if (parse_u64(optarg, HOSTILE_RATE_MAX, &v) != 0 || v == 0)
@@ -285,6 +394,46 @@ static int parse_args(hostile *h, int argc, char **argv) {
         case 'A':
             h->allow_remote = true;
             break;
+        case 'M':
+            if (parse_hex32(optarg, h->gen.msg_id) != 0)
+                return usage_error("--msg-id must be 64 hex digits, not '%s'", optarg);
+            h->gen.have_msg_id = true;
+            break;
+        case 'F':
+            fetch = optarg;
+            break;
+        case 'X':
+            if (parse_names(optarg, h->fetch.attacks, PST_HF_COUNT, pst_hostile_attack_by_name) !=
+                0)
+                return usage_error("--attacks: unknown attack in '%s'", optarg);
+            have_attacks = true;
+            break;
+        case 'S':
+            if (!host_is_loopback(optarg) || strchr(optarg, ':') != NULL)
+                return usage_error("--source must be an IPv4 loopback address, not '%s'", optarg);
+            snprintf(h->fetch.source, sizeof h->fetch.source, "%s", optarg);
+            break;
+        case 'K':
+            if (parse_u64(optarg, HOSTILE_CONNS_MAX, &v) != 0 || v == 0)
+                return usage_error("--conns must be 1..1000, not '%s'", optarg);
+            h->fetch.conns = (uint32_t)v;
+            break;
+        case 'f':
+            if (parse_names(optarg, h->sender_opts.modes, PST_HM_COUNT,
+                            pst_hostile_sender_mode_by_name) != 0)
+                return usage_error("--fake-sender: unknown mode in '%s'", optarg);
+            h->sender_mode = true;
+            break;
+        case 'B':
+            if (parse_u64(optarg, PST_HASHCASH_MINT_BITS_MAX, &v) != 0)
+                return usage_error("--stamp-bits must be 0..40, not '%s'", optarg);
+            h->sender_opts.stamp_bits = (unsigned)v;
+            break;
+        case 'T':
+            if (parse_u64(optarg, 600, &v) != 0 || v == 0)
+                return usage_error("--renotify must be 1..600 seconds, not '%s'", optarg);
+            h->sender_opts.renotify_ms = (uint32_t)v * 1000u;
+            break;
         default:
             fputs(USAGE, stderr);
             return EXIT_USAGE;
@@ -292,9 +441,13 @@ static int parse_args(hostile *h, int argc, char **argv) {
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
+    if (fetch != NULL)
+        return parse_fetch_mode(h, fetch, target, have_attacks);
     if (target == NULL || pst_fingerprint_parse(target, h->gen.target) != PST_OK)
         return usage_error("--target must be a fingerprint (52 characters)%s", "");
     pst_fingerprint_format(h->gen.target, h->target_fp);
+    if (h->sender_mode && h->dry_run)
+        return usage_error("--fake-sender needs the network%s", " (not --dry-run)");
     if (!h->dry_run) {
         if (!have_network)
             return usage_error("--network is required%s", "");
@@ -364,7 +517,7 @@ static void print_summary(hostile *h) {
         bool sfirst = true;
         for (int s = 0; s < PST_HS_COUNT; s++) {
             const char *why = pst_hostile_skip_reason(&h->gen, c, s);
-            if (why == NULL)
+            if (why == NULL || !pst_hostile_class_fits(c, s))
                 continue;
             fprintf(o, "%s\"%s\":\"%s\"", sfirst ? "" : ",", pst_hostile_slot_name(s), why);
             sfirst = false;
@@ -373,7 +526,8 @@ static void print_summary(hostile *h) {
     }
     if (h->json) {
         fprintf(o, "},\"slots\":{");
-        for (int s = 0; s < PST_HS_COUNT; s++)
+        int nslots = h->have_inbox_class ? PST_HS_COUNT : PST_HS_INBOX;
+        for (int s = 0; s < nslots; s++)
             fprintf(o, "%s\"%s\":{\"put\":%" PRIu64 ",\"put_ok\":%" PRIu64 "}", s ? "," : "",
                     pst_hostile_slot_name(s), slot_tot[s][0], slot_tot[s][1]);
         fprintf(o,
@@ -440,7 +594,14 @@ static void dry_run(hostile *h) {
 
 static void on_closed(pst_dht *d) {
     hostile *h = d->data;
-    print_summary(h);
+    if (h->sender_mode && h->sender != NULL)
+        pst_hostile_sender_print(h->sender, h->json, h->timed_out,
+                                 uv_now(h->loop) - h->started_ms);
+    else if (h->sender_mode)
+        printf("%s{\"mode\":\"fake-sender\",\"error\":\"%s\"}\n", "",
+               h->fail_reason ? h->fail_reason : "not started");
+    else
+        print_summary(h);
     uv_close((uv_handle_t *)&h->tick, NULL);
     uv_close((uv_handle_t *)&h->deadline, NULL);
 }
@@ -454,6 +615,7 @@ static void finish(hostile *h, int exit_code, const char *why) {
         h->fail_reason = why;
     uv_timer_stop(&h->tick);
     uv_timer_stop(&h->deadline);
+    pst_hostile_sender_close(h->sender);
     pst_dht_close(&h->dht, on_closed);
 }
 
@@ -511,6 +673,8 @@ static void put_some(hostile *h) {
         finish(h, 0, NULL);
 }
 
+/* The target's current seq (stale values need it) and its X25519 key
+ * (inbox classes and the fake sender seal to it), from its key slot. */
 static void on_seq_value(void *user, const uint8_t *val, size_t len) {
     hostile *h = user;
     pst_rec_type type;
@@ -519,15 +683,39 @@ static void on_seq_value(void *user, const uint8_t *val, size_t len) {
         pst_keyrec_decode(val, len, &kr) != PST_OK || memcmp(kr.signer, h->gen.target, 32) != 0 ||
         pst_keyrec_verify(&kr, (uint64_t)time(NULL)) != PST_OK)
         return;
-    if (kr.seq > h->gen.current_seq)
+    if (h->id != NULL && !h->seq_from_flag && kr.seq > h->gen.current_seq)
         h->gen.current_seq = kr.seq;
+    if (!h->gen.have_box_pk || kr.seq > h->box_seq) {
+        memcpy(h->gen.target_box_pk, kr.enc_pk, sizeof kr.enc_pk);
+        h->gen.have_box_pk = true;
+        h->box_seq = kr.seq;
+    }
 }
 
 static void on_seq_done(void *user, int status) {
     hostile *h = user;
-    (void)status; /* nothing found: stale values use seq 0 */
-    h->seq_pending = false;
+    (void)status; /* nothing found: stale values use seq 0, inbox classes are skipped */
     h->have_current_seq = true;
+    h->lookups--;
+}
+
+/* What a replay re-puts: the inbox slot's values, verbatim. */
+static void on_inbox_value(void *user, const uint8_t *val, size_t len) {
+    hostile *h = user;
+    uint32_t n = h->gen.n_replay;
+    if (n >= PST_HOSTILE_REPLAY_MAX || n >= h->count || len == 0 ||
+        (h->replay[n] = malloc(len)) == NULL)
+        return;
+    memcpy(h->replay[n], val, len);
+    h->gen.replay_val[n] = h->replay[n];
+    h->gen.replay_len[n] = len;
+    h->gen.n_replay++;
+}
+
+static void on_inbox_done(void *user, int status) {
+    hostile *h = user;
+    (void)status;
+    h->lookups--;
 }
 
 static void on_ping(void *user, int status) {
@@ -535,13 +723,42 @@ static void on_ping(void *user, int status) {
     h->ping_pending = false;
     if (status == PST_OK && !h->joined) {
         h->joined = true;
-        if (h->id != NULL && !h->have_current_seq) {
-            h->seq_pending = true;
+        bool seq = h->id != NULL && !h->have_current_seq;
+        if (seq || h->have_inbox_class || h->sender_mode) {
+            h->lookups++;
             if (pst_dht_get(&h->dht, h->slots[PST_HS_KEY], HOSTILE_SEQ_GET_MS, on_seq_value,
                             on_seq_done, h) != PST_OK)
                 on_seq_done(h, PST_E_IO);
         }
+        if (h->classes[PST_HC_INBOX_REPLAY]) {
+            h->lookups++;
+            if (pst_dht_get(&h->dht, h->slots[PST_HS_INBOX], HOSTILE_SEQ_GET_MS, on_inbox_value,
+                            on_inbox_done, h) != PST_OK)
+                on_inbox_done(h, PST_E_IO);
+        }
     }
+}
+
+static void sender_tick(hostile *h) {
+    if (h->sender == NULL) {
+        if (!h->gen.have_box_pk) {
+            finish(h, 1, "the target's key record was not found in the DHT");
+            return;
+        }
+        memcpy(h->sender_opts.target, h->gen.target, sizeof h->sender_opts.target);
+        memcpy(h->sender_opts.target_box_pk, h->gen.target_box_pk, PST_BOX_PK_BYTES);
+        memcpy(h->sender_opts.seed, h->gen.seed, sizeof h->sender_opts.seed);
+        h->sender_opts.listen_host = h->seed_host; /* loopback, checked */
+        if (h->sender_opts.renotify_ms == 0)
+            h->sender_opts.renotify_ms = HOSTILE_RENOTIFY_S * 1000u;
+        if (pst_hostile_sender_start(h->loop, &h->dht, &h->sender_opts, &h->sender) != PST_OK) {
+            finish(h, 1, "cannot start the fake sender");
+            return;
+        }
+    }
+    pst_hostile_sender_tick(h->sender);
+    if (pst_hostile_sender_done(h->sender))
+        finish(h, 0, NULL);
 }
 
 static void on_tick(uv_timer_t *t) {
@@ -562,8 +779,12 @@ static void on_tick(uv_timer_t *t) {
         }
         return;
     }
-    if (h->seq_pending)
+    if (h->lookups > 0)
         return;
+    if (h->sender_mode) {
+        sender_tick(h);
+        return;
+    }
     if (h->put_start_ms == 0)
         h->put_start_ms = uv_now(h->loop);
     put_some(h);
@@ -572,7 +793,9 @@ static void on_tick(uv_timer_t *t) {
 static void on_deadline(uv_timer_t *t) {
     hostile *h = t->data;
     h->timed_out = true;
-    finish(h, 1, "--max-seconds reached before every put finished");
+    finish(h, 1,
+           h->sender_mode ? "--max-seconds reached before the target's node finished every mode"
+                          : "--max-seconds reached before every put finished");
 }
 
 static void on_dht_log(void *user, int level, const char *msg) {
@@ -623,12 +846,24 @@ int main(int argc, char **argv) {
     h.max_seconds = 60;
     snprintf(h.seed_random, sizeof h.seed_random, "1");
     for (int c = 0; c < PST_HC_COUNT; c++)
-        h.classes[c] = c != PST_HC_REVOKED;
+        h.classes[c] = c < PST_HC_REVOKED;
     int rc = parse_args(&h, argc, argv);
     if (rc != 0) {
         pst_identity_free(h.id);
         return rc;
     }
+    for (int c = PST_HC_RECORD_COUNT; c < PST_HC_COUNT; c++)
+        h.have_inbox_class |= h.classes[c];
+    if (h.fetch_mode) {
+        alarm(h.max_seconds + 10);
+        crypto_generichash(h.fetch.seed, sizeof h.fetch.seed, (const uint8_t *)h.seed_random,
+                           strlen(h.seed_random), (const uint8_t *)"postern-hostile", 15);
+        rc = pst_hostile_fetch_run(&h.fetch);
+        pst_identity_free(h.id);
+        return rc;
+    }
+    if (h.sender_mode)
+        memset(h.classes, 0, sizeof h.classes); /* the fake sender puts only its own */
     /* a hard stop even if the loop hangs somewhere we do not control */
     alarm(h.max_seconds + 10);
     if (h.gen.now == 0)
@@ -639,6 +874,7 @@ int main(int argc, char **argv) {
     crypto_generichash_init(&h.digest, NULL, 0, 32);
     pst_slot_key(h.gen.target, h.slots[PST_HS_KEY]);
     pst_slot_vouch(h.gen.target, h.slots[PST_HS_VOUCH]);
+    pst_slot_inbox(h.gen.target, h.slots[PST_HS_INBOX]);
     if (h.gen.address[0])
         (void)pst_slot_address(h.gen.address, h.slots[PST_HS_ADDRESS]);
     if (h.dry_run) {
@@ -650,5 +886,8 @@ int main(int argc, char **argv) {
     }
     pst_hostile_gen_wipe(&h.gen);
     pst_identity_free(h.id);
+    pst_hostile_sender_free(h.sender);
+    for (uint32_t k = 0; k < h.gen.n_replay; k++)
+        free(h.replay[k]);
     return rc;
 }

@@ -17,11 +17,18 @@
 #define VALID_LIFETIME (7u * DAY)
 
 static const char *const class_names[PST_HC_COUNT] = {
-    "random", "truncated", "oversize", "badsig",       "mismatch", "wrongtype",
-    "stale",  "expired",   "future",   "noncanonical", "revoked",
+    "random",          "truncated",      "oversize",        "badsig",
+    "mismatch",        "wrongtype",      "stale",           "expired",
+    "future",          "noncanonical",   "revoked",         "inbox-random",
+    "inbox-oversize",  "inbox-forged",   "inbox-wrongseal", "inbox-wrongrcpt",
+    "inbox-replay",    "inbox-expired",  "inbox-stamp",
 };
 
-static const char *const slot_names[PST_HS_COUNT] = {"key", "address", "vouch"};
+static const char *const slot_names[PST_HS_COUNT] = {"key", "address", "vouch", "inbox"};
+
+bool pst_hostile_class_fits(int c, int s) {
+    return PST_HC_IS_INBOX(c) == (s == PST_HS_INBOX);
+}
 
 const char *pst_hostile_class_name(int c) {
     return c >= 0 && c < PST_HC_COUNT ? class_names[c] : "unknown";
@@ -509,6 +516,16 @@ static size_t make_revoked(const pst_hostile_gen *g, rng *r, int s, uint32_t i, 
 }
 
 const char *pst_hostile_skip_reason(const pst_hostile_gen *g, int c, int s) {
+    if (!pst_hostile_class_fits(c, s))
+        return PST_HC_IS_INBOX(c) ? "inbox classes aim at the inbox slot only"
+                                  : "record classes aim at the key, address and vouch slots";
+    if (PST_HC_IS_INBOX(c)) {
+        if (!g->have_box_pk)
+            return "the target's key record (its X25519 key) was not found";
+        if (c == PST_HC_INBOX_REPLAY && g->n_replay == 0 && !g->have_msg_id)
+            return "nothing in the target's inbox slot to replay, and no --msg-id";
+        return NULL;
+    }
     if (s == PST_HS_ADDRESS && g->address[0] == '\0')
         return "needs --address";
     if (c == PST_HC_STALE || c == PST_HC_REVOKED) {
@@ -525,6 +542,8 @@ size_t pst_hostile_make(const pst_hostile_gen *g, int c, int s, uint32_t i,
     if (c < 0 || c >= PST_HC_COUNT || s < 0 || s >= PST_HS_COUNT ||
         pst_hostile_skip_reason(g, c, s) != NULL)
         return 0;
+    if (PST_HC_IS_INBOX(c))
+        return pst_hostile_make_inbox(g, c, i, out);
     rng r;
     rng_init(&r, g, c, s, i);
     switch (c) {

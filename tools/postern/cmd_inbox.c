@@ -177,6 +177,13 @@ int pst_cmd_inbox(int argc, char **argv) {
     } else {
         print_inbox(resp.body);
     }
+    /* notices (a contact's key revoked) are shown once, also in human mode */
+    const pst_value *notices = pst_value_get(resp.body, "notices");
+    for (const pst_value *m = pst_value_first(notices); m; m = pst_value_next(m)) {
+        size_t n;
+        if (!common.json)
+            fprintf(stderr, "postern: notice: %s\n", pst_value_as_str(m, &n));
+    }
     pst_ctrl_response_free(&resp);
     return PST_EXIT_OK;
 }

@@ -63,7 +63,9 @@ int pst_cmd_id(int argc, char **argv) {
                       "\n"
                       "Shows your identity as the running node publishes it: fingerprint,\n"
                       "addresses, fetch endpoints, required PoW bits, record seq.\n"
-                      "--json prints one JSON object (docs/CLI.md).\n"
+                      "--json prints one JSON object (docs/CLI.md): fingerprint,\n"
+                      "encryption_key, revocation_key, addresses[], endpoints[],\n"
+                      "pow_bits, seq, revoked.\n"
                       "\n"
                       "Exit codes: 0 ok, 1 failure (no node running: start posternd), 64 usage.\n");
 }
@@ -74,7 +76,11 @@ int pst_cmd_status(int argc, char **argv) {
                       "\n"
                       "Shows the running node: DHT node id, network, bound ports, seeds that\n"
                       "answered, records it publishes and their age, and counters of rejected\n"
-                      "values by slot and reason. --json prints one JSON object (docs/CLI.md).\n"
+                      "values by slot and reason. --json prints one JSON object (docs/CLI.md):\n"
+                      "version, uptime_s, fingerprint, revoked, dht{node_id, network, port4,\n"
+                      "port6, joined, seeds, seeds_good, seeds_dubious, values_received, ...},\n"
+                      "ports{dht, fetch}, published[{kind, slot, seq, signed_at, last_put,\n"
+                      "age_s}], notices[], counters{NAME: N}.\n"
                       "\n"
                       "Exit codes: 0 ok, 1 failure (no node running: start posternd), 64 usage.\n");
 }

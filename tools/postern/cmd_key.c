@@ -24,7 +24,12 @@ static const char GET_HELP[] =
     "An address lists every key that claims it, each verified: a claim is not\n"
     "proof of ownership.\n"
     "\n"
-    "--json prints one JSON object (fields in docs/CLI.md).\n"
+    "--json prints one JSON object (docs/CLI.md): query, kind (fingerprint|\n"
+    "address), lookup_ms, then for a fingerprint: fingerprint, status, seq,\n"
+    "created, expires, addresses[], endpoints[], pow_bits, encryption_key,\n"
+    "revocation_key, revocation{reason,reason_text,date,signed_by,replacement},\n"
+    "vouches[{voucher,tier,voucher_tier,counts,...}], source (dht|cache);\n"
+    "for an address: address, note, keys[] of those entries.\n"
     "Exit codes: 0 valid, 2 not found, 3 revoked, 4 expired, 1 other failure,\n"
     "64 usage error. For an address: 0 if any key is valid, else 3, 4 or 2.\n";
 

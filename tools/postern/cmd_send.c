@@ -7,12 +7,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -24,9 +27,9 @@
 
 #define SEND_RCPTS_MAX (PST_CTRL_ARGS_MAX - 2) /* the other args: file, pow */
 #define COPY_CHUNK 65536u
-/* Lookups of 30 recipients and stamps of many bits take longer than the
- * CLI's usual 60 s: a send that timed out here would still be stored by the
- * node, and the user would send it again. */
+/* Lookups of 30 recipients take longer than the CLI's usual 60 s, and a
+ * send that timed out here would still be stored by the node, and the user
+ * would send it again. Progress frames while minting restart the wait. */
 #define SEND_TIMEOUT_S 1800
 
 static const char SEND_HELP[] =
@@ -174,15 +177,140 @@ static int read_all(int fd, uint8_t *p, size_t n) {
 
 static int write_all(int fd, const void *p, size_t n);
 
-/* pst_cli_call with a longer patience: `send` needs a running node anyway. */
-static int call_send(const char *home, pst_ctrl_request *req, pst_ctrl_response *resp) {
+/* ---- the call: progress and Ctrl-C --------------------------------------- */
+
+/* Counts SIGINTs during the call; the read loop polls it (a handler may only
+ * touch a sig_atomic_t). */
+static volatile sig_atomic_t send_interrupts;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    send_interrupts++;
+}
+
+typedef struct {
+    bool enabled;
+    int width; /* of the line drawn last, to blank it */
+} progress_line;
+
+/* "42 s", "17 min", "3.5 h", "12 d" */
+static void human_duration(double s, char out[16]) {
+    if (s < 120)
+        snprintf(out, 16, "%.0f s", s < 1 ? 1 : s);
+    else if (s < 7200)
+        snprintf(out, 16, "%.0f min", s / 60);
+    else if (s < 172800)
+        snprintf(out, 16, "%.1f h", s / 3600);
+    else
+        snprintf(out, 16, "%.0f d", s / 86400);
+}
+
+static uint64_t body_uint(const pst_value *b, const char *key) {
+    uint64_t v = 0;
+    (void)pst_value_as_uint(pst_value_get(b, key), &v);
+    return v;
+}
+
+/* One \r-updated line on stderr. The expected time is the mean for the
+ * remaining share of the work at the current rate: a stamp may come much
+ * sooner or several times later (each hash is a fresh lottery ticket). */
+static void draw_progress(progress_line *pl, const pst_value *b) {
+    size_t n;
+    const char *phase = pst_value_as_str(pst_value_get(b, "phase"), &n);
+    const char *fp = pst_value_as_str(pst_value_get(b, "recipient"), &n);
+    if (!pl->enabled || phase == NULL || strcmp(phase, "minting") != 0 || fp == NULL)
+        return;
+    uint64_t done = body_uint(b, "hashes_done"), expected = body_uint(b, "hashes_expected");
+    uint64_t rate = body_uint(b, "rate"), stamp = body_uint(b, "stamp"),
+             stamps = body_uint(b, "stamps");
+    char line[160], of[32] = "", speed[32] = "", left[48] = "";
+    if (stamps > 1)
+        snprintf(of, sizeof of, " (%llu of %llu)", (unsigned long long)stamp,
+                 (unsigned long long)stamps);
+    if (rate >= 1000000)
+        snprintf(speed, sizeof speed, " (%.1f MH/s)", (double)rate / 1e6);
+    else if (rate > 0)
+        snprintf(speed, sizeof speed, " (%.0f kH/s)", (double)rate / 1e3);
+    unsigned pct = 0;
+    if (expected > 0 && done < expected) {
+        pct = (unsigned)((double)done * 100.0 / (double)expected);
+        if (rate > 0) {
+            char d[16];
+            human_duration((double)(expected - done) / (double)rate, d);
+            snprintf(left, sizeof left, ", about %s left", d);
+        }
+    } else if (expected > 0) {
+        snprintf(left, sizeof left, ", longer than average");
+        pct = 100;
+    }
+    int len = snprintf(line, sizeof line, "minting a %llu-bit stamp for %.8s%s: %u%%%s%s",
+                       (unsigned long long)body_uint(b, "bits"), fp, of, pct, speed, left);
+    if (len < 0)
+        return;
+    int pad = pl->width > len ? pl->width - len : 0;
+    fprintf(stderr, "\r%s%*s", line, pad, "");
+    fflush(stderr);
+    pl->width = len;
+}
+
+static void clear_progress(progress_line *pl) {
+    if (pl->width > 0) {
+        fprintf(stderr, "\r%*s\r", pl->width, "");
+        fflush(stderr);
+    }
+    pl->width = 0;
+}
+
+/* How long after Ctrl-C the CLI waits for the node to confirm. */
+#define SEND_CANCEL_WAIT_S 10
+
+typedef enum {
+    CALL_ANSWERED = 0, /* resp holds the final answer */
+    CALL_FAILED,       /* printed */
+    CALL_NO_CONFIRM,   /* cancelled; the node did not say how it ended */
+} call_result;
+
+static double mono_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Waits until fd is readable (1), a new SIGINT arrived (0) or the deadline
+ * passed (-1). Polls in slices: a signal landing just before poll() would
+ * otherwise be noticed only at the next frame. */
+static int wait_readable(int fd, double deadline, sig_atomic_t *seen) {
+    for (;;) {
+        if (send_interrupts != *seen) {
+            *seen = send_interrupts;
+            return 0;
+        }
+        double left = deadline - mono_now();
+        if (left <= 0)
+            return -1;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int r = poll(&p, 1, left < 0.2 ? (int)(left * 1000) + 1 : 200);
+        if (r > 0)
+            return 1;
+        if (r < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+/* pst_cli_call with a longer patience, progress frames and Ctrl-C: `send`
+ * needs a running node anyway. On Ctrl-C it shuts its writing half down,
+ * which cancels the send in the node, and waits for the answer: it says
+ * whether the cancel came in time (nothing stored) or too late (stored). */
+static call_result call_send(const char *home, pst_ctrl_request *req, pst_ctrl_response *resp,
+                             bool *cancelled) {
     char path[PST_PATH_MAX];
     struct sockaddr_un sa;
     memset(resp, 0, sizeof *resp);
+    *cancelled = false;
     if (pst_home_path(home, PST_FILE_CONTROL, path, sizeof path) != PST_OK ||
         strlen(path) >= sizeof sa.sun_path) {
         pst_cli_error("control socket path too long: %s", path);
-        return PST_EXIT_FAIL;
+        return CALL_FAILED;
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     memset(&sa, 0, sizeof sa);
@@ -197,31 +325,72 @@ static int call_send(const char *home, pst_ctrl_request *req, pst_ctrl_response 
                           home);
         else
             pst_cli_error("cannot connect to %s: %s", path, strerror(e));
-        return PST_EXIT_FAIL;
+        return CALL_FAILED;
     }
-    struct timeval tv = {SEND_TIMEOUT_S, 0};
+    /* a frame, once it starts, arrives whole: only a stuck node stalls here */
+    struct timeval tv = {60, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     uint8_t *buf = malloc(PST_FRAME_HEADER_BYTES + PST_CTRL_FRAME_MAX);
     size_t len = 0;
-    uint32_t rlen = 0;
-    int rc = PST_EXIT_FAIL;
+    call_result rc = CALL_FAILED;
+    progress_line pl = {.enabled = pst_cli_progress_enabled(), .width = 0};
+    struct sigaction sa_int, old_int;
+    memset(&sa_int, 0, sizeof sa_int);
+    sa_int.sa_handler = on_sigint; /* no SA_RESTART: poll returns EINTR */
+    sigemptyset(&sa_int.sa_mask);
+    send_interrupts = 0;
+    sig_atomic_t seen = 0;
+    sigaction(SIGINT, &sa_int, &old_int);
     if (buf == NULL || pst_ctrl_request_encode(req, buf + PST_FRAME_HEADER_BYTES,
                                                PST_CTRL_FRAME_MAX, &len) != PST_OK) {
         pst_cli_error("request too large");
-    } else {
-        pst_frame_header_write((uint32_t)len, buf);
-        if (write_all(fd, buf, len + PST_FRAME_HEADER_BYTES) != 0 ||
-            read_all(fd, buf, PST_FRAME_HEADER_BYTES) != 0 ||
-            pst_frame_header_parse(buf, PST_CTRL_FRAME_MAX, &rlen) != PST_OK ||
-            read_all(fd, buf, rlen) != 0)
-            pst_cli_error("the node at %s did not answer: the message may or may not be in the "
-                          "outbox (check 'postern outbox' before sending again)",
-                          home);
-        else if (pst_ctrl_response_decode(buf, rlen, resp) != PST_OK)
-            pst_cli_error("the node sent an answer this CLI cannot read (version mismatch?)");
-        else
-            rc = 0;
+        goto out;
     }
+    pst_frame_header_write((uint32_t)len, buf);
+    if (write_all(fd, buf, len + PST_FRAME_HEADER_BYTES) != 0) {
+        pst_cli_error("cannot talk to the node at %s: %s", home, strerror(errno));
+        goto out;
+    }
+    double deadline = mono_now() + SEND_TIMEOUT_S;
+    for (;;) {
+        int w = wait_readable(fd, deadline, &seen);
+        if (w == 0 && !*cancelled) {
+            *cancelled = true;
+            clear_progress(&pl);
+            (void)shutdown(fd, SHUT_WR);
+            deadline = mono_now() + SEND_CANCEL_WAIT_S;
+            continue;
+        }
+        uint32_t rlen = 0;
+        if (w < 0 || (w == 0 && *cancelled) || read_all(fd, buf, PST_FRAME_HEADER_BYTES) != 0 ||
+            pst_frame_header_parse(buf, PST_CTRL_FRAME_MAX, &rlen) != PST_OK ||
+            read_all(fd, buf, rlen) != 0) {
+            clear_progress(&pl);
+            if (*cancelled)
+                rc = CALL_NO_CONFIRM;
+            else
+                pst_cli_error("the node at %s did not answer: the message may or may not be in "
+                              "the outbox (check 'postern outbox' before sending again)",
+                              home);
+            goto out;
+        }
+        if (pst_ctrl_response_decode(buf, rlen, resp) != PST_OK) {
+            clear_progress(&pl);
+            pst_cli_error("the node sent an answer this CLI cannot read (version mismatch?)");
+            goto out;
+        }
+        if (resp->status != PST_CTRL_STATUS_PROGRESS)
+            break;
+        if (!*cancelled) {
+            draw_progress(&pl, resp->body);
+            deadline = mono_now() + SEND_TIMEOUT_S;
+        }
+        pst_ctrl_response_free(resp);
+    }
+    clear_progress(&pl);
+    rc = CALL_ANSWERED;
+out:
+    sigaction(SIGINT, &old_int, NULL);
     free(buf);
     close(fd);
     return rc;
@@ -470,8 +639,22 @@ int pst_cmd_send(int argc, char **argv) {
         rc = add_arg(&req, "pow", o.pow) == 0 ? 0 : PST_EXIT_USAGE;
     pst_ctrl_response resp;
     memset(&resp, 0, sizeof resp);
-    if (rc == 0 && (rc = call_send(cfg.home, &req, &resp)) == 0) {
+    bool cancelled = false;
+    call_result cr = rc == 0 ? call_send(cfg.home, &req, &resp, &cancelled) : CALL_FAILED;
+    if (rc == 0 && cr != CALL_ANSWERED)
+        rc = PST_EXIT_FAIL;
+    if (cr == CALL_NO_CONFIRM)
+        pst_cli_error("cancelled, but the node did not confirm it in time: check 'postern "
+                      "outbox' before sending again");
+    if (cr == CALL_ANSWERED && cancelled && resp.status != 0) {
+        /* whatever else went wrong, nothing was stored */
+        pst_cli_error("cancelled: the message was not sent");
+        rc = PST_EXIT_FAIL;
+        pst_ctrl_response_free(&resp);
+    } else if (cr == CALL_ANSWERED) {
         rc = (int)resp.status;
+        if (cancelled && resp.status == 0)
+            pst_cli_error("too late to cancel: the message was already stored in your outbox");
         if (resp.status != 0) {
             pst_cli_error("%s", resp.error);
             if (resp.body)

@@ -99,18 +99,25 @@ static int call_socket(const char *home, pst_ctrl_request *req, pst_ctrl_respons
         goto out;
     }
     pst_frame_header_write((uint32_t)len, buf);
-    uint32_t rlen;
-    if (write_all(fd, buf, len + PST_FRAME_HEADER_BYTES) != 0 ||
-        read_all(fd, buf, PST_FRAME_HEADER_BYTES) != 0 ||
-        pst_frame_header_parse(buf, PST_CTRL_FRAME_MAX, &rlen) != PST_OK ||
-        read_all(fd, buf, rlen) != 0) {
+    if (write_all(fd, buf, len + PST_FRAME_HEADER_BYTES) != 0) {
         pst_cli_error("the node at %s did not answer (is it stuck? see its log)", home);
         goto out;
     }
-    if (pst_ctrl_response_decode(buf, rlen, resp) != PST_OK) {
-        pst_cli_error("the node sent an answer this CLI cannot read (version mismatch?)");
-        goto out;
-    }
+    /* these commands draw no progress: skip interim frames to the answer */
+    do {
+        pst_ctrl_response_free(resp);
+        uint32_t rlen;
+        if (read_all(fd, buf, PST_FRAME_HEADER_BYTES) != 0 ||
+            pst_frame_header_parse(buf, PST_CTRL_FRAME_MAX, &rlen) != PST_OK ||
+            read_all(fd, buf, rlen) != 0) {
+            pst_cli_error("the node at %s did not answer (is it stuck? see its log)", home);
+            goto out;
+        }
+        if (pst_ctrl_response_decode(buf, rlen, resp) != PST_OK) {
+            pst_cli_error("the node sent an answer this CLI cannot read (version mismatch?)");
+            goto out;
+        }
+    } while (resp->status == PST_CTRL_STATUS_PROGRESS);
     rc = 1;
 out:
     free(buf);

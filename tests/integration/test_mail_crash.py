@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""kill -9 anywhere loses nothing and duplicates nothing.
+
+Recipient: b is killed while it fetches a 12 MiB message, at several points
+found by polling b's Maildir (a partial file in tmp/ just started, half
+written, nearly complete; the file just renamed into new/). After a restart
+b holds exactly one copy (new/ + cur/), tmp/ is clean, a holds b's receipt.
+
+Sender: a is killed right after `send` returned, with b running or stopped,
+and while it serves the message to b. After a restart (same fetch port) the
+message is still in a's outbox, notified again and delivered once."""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import check, note  # noqa: E402
+
+FAST = ["--renotify", "1", "--inbox-poll", "1"]
+BIG = 12 << 20
+# kill points in b: fraction of the plaintext in tmp/ (None: the file in new/)
+B_POINTS = [("tmp-start", 0.0), ("tmp-half", 0.5), ("tmp-95%", 0.95), ("in-new", None)]
+WATCH_S = 15
+TIGHT_S = 0.001  # the fetch of 12 MiB takes ~60 ms on loopback: poll tightly
+
+
+def big_message(tag):
+    return (f"Subject: crash test {tag}\nX-Tag: {tag}\n\n").encode() + os.urandom(BIG)
+
+
+def watch_and_kill(c, victim, watched, mid, frac, size):
+    """Polls watched's Maildir until the kill point, then kill -9 victim.
+    Returns what was seen at the kill: ('tmp', bytes) or ('new', 0), or
+    ('late', 0) when the message was delivered before the point came."""
+    deadline = time.monotonic() + WATCH_S
+    while time.monotonic() < deadline:
+        if frac is not None:
+            tmp = harness.maildir_tmp(watched.home)
+            big = max((s for _, s in tmp), default=-1)
+            if big >= 0 and big >= frac * size:
+                harness.kill9(victim)
+                return "tmp", big
+        if harness.maildir_copies(watched.home, mid):
+            harness.kill9(victim)
+            return ("new" if frac is None else "late"), 0
+        time.sleep(TIGHT_S)
+    raise harness.TestFailure(f"{mid[:8]} never showed in {watched.name}'s Maildir\n"
+                              + c.all_log_tails())
+
+
+def exactly_once(c, b, mids):
+    for mid in mids:
+        copies = harness.maildir_copies(b.home, mid)
+        check(len(copies) == 1, f"{mid[:8]}: {len(copies)} copies in b's Maildir: {copies}")
+    doc = harness.mail_inbox(c, b.home, limit=300)
+    ids = [m["id"] for m in doc["messages"]]
+    check(sorted(ids) == sorted(mids) and len(set(ids)) == len(ids),
+          f"b's inbox lists {ids}, expected {mids}")
+    check(doc["pending"] == 0 and doc["failed"] == 0, f"b's inbox totals {doc}")
+    check(len(harness.maildir_all(b.home)) == len(mids),
+          f"b's Maildir holds {harness.maildir_all(b.home)}")
+
+
+def test(c):
+    seed = c.start(c.new_home("seed"), [])
+    a = c.start(c.new_home("a", "a@it.example"), [seed], extra=FAST)
+    b = c.start(c.new_home("b", "b@it.example"), [seed], extra=FAST)
+    for n in (seed, a, b):
+        n.wait_joined()
+    harness.wait_mail_ready(c, [a], [b])
+    port_a = a.fetch_port
+    mids, hits = [], []
+
+    # ---- the recipient dies mid-fetch ----
+    for name, frac in B_POINTS:
+        data = big_message(name)
+        path = harness.mail_write(c, data)
+        rc, doc, err = harness.mail_send(c, a.home, to=[b.home.fingerprint], path=path)
+        mid = doc["message_id"]
+        mids.append(mid)
+        where, at = watch_and_kill(c, b, b, mid, frac, len(data))
+        left_tmp = harness.maildir_tmp(b.home)
+        copies = harness.maildir_copies(b.home, mid)
+        hits.append(f"{name}: {where} {at / len(data):.0%}" if where == "tmp" else
+                    f"{name}: {where}")
+        c.restart(b)
+        harness.wait_delivered(c, b, mid)
+        harness.wait_receipt(c, a, mid, b)
+        check(harness.maildir_tmp(b.home) == [], f"tmp/ after the restart: "
+              f"{harness.maildir_tmp(b.home)}")
+        exactly_once(c, b, mids)
+        got = harness.read_bytes(harness.maildir_copies(b.home, mid)[0])
+        body = data[data.index(b"\n\n"):]
+        check(got.endswith(body) and len(got) - len(data) < 400, f"{mid[:8]}: the copy differs")
+        note(f"b killed at {hits[-1]} (tmp/ then: {[s for _, s in left_tmp]}, "
+             f"copies then: {len(copies)}): one copy after the restart")
+    partial = [h for h in hits if ": tmp" in h]
+    check(len(partial) >= 2, f"b was killed with a partial file only at {partial}")
+    k = b.counters()
+    note(f"b: inbox.delivered {k.get('inbox.delivered')}, recovered "
+         f"{k.get('inbox.recovered', 0)}, receipts_acked {k.get('inbox.receipts_acked')}")
+
+    # ---- the sender dies right after send returned ----
+    for variant in ("b-running", "b-stopped"):
+        if variant == "b-stopped":
+            b.stop()
+        path = harness.mail_write(c, f"Subject: {variant}\n\nkill the sender\n".encode())
+        rc, doc, err = harness.mail_send(c, a.home, to=[b.home.fingerprint], path=path)
+        harness.kill9(a)
+        mid = doc["message_id"]
+        mids.append(mid)
+        c.restart(a)
+        check(a.fetch_port == port_a, f"a's fetch port {port_a} -> {a.fetch_port}")
+        m, r = harness.outbox_recipient(harness.mail_outbox(c, a.home, mid), mid,
+                                        b.home.fingerprint)
+        check(m is not None, f"{mid[:8]} is not in a's outbox after kill -9")
+        if variant == "b-stopped":
+            check(r["state"] in ("pending", "notified"), f"a's outbox after the restart: {r}")
+            harness.poll(lambda: harness.outbox_recipient(
+                harness.mail_outbox(c, a.home, mid), mid, b.home.fingerprint)[1]["notified"] > 0,
+                20, "a to notify again after the restart", a.log_tail, interval=0.1)
+            c.restart(b)
+        harness.wait_delivered(c, b, mid)
+        harness.wait_receipt(c, a, mid, b)
+        exactly_once(c, b, mids)
+        note(f"a killed right after send ({variant}): delivered once after a's restart")
+
+    # ---- the sender dies while it serves ----
+    for frac in (0.1, 0.6):
+        data = big_message(f"serve-{frac}")
+        path = harness.mail_write(c, data)
+        rc, doc, err = harness.mail_send(c, a.home, to=[b.home.fingerprint], path=path)
+        mid = doc["message_id"]
+        mids.append(mid)
+        retry0 = sum(v for n, v in b.counters().items() if n.startswith("fetch.retry."))
+        where, at = watch_and_kill(c, a, b, mid, frac, len(data))
+        c.restart(a)
+        check(a.fetch_port == port_a, f"a's fetch port {port_a} -> {a.fetch_port}")
+        t0 = time.monotonic()
+        harness.wait_delivered(c, b, mid, timeout=40)
+        harness.wait_receipt(c, a, mid, b)
+        exactly_once(c, b, mids)
+        retry = sum(v for n, v in b.counters().items() if n.startswith("fetch.retry."))
+        if where == "tmp":
+            check(retry > retry0, "b did not count the broken fetch as a retry")
+        note(f"a killed while serving ({where} {at / len(data):.0%}): b retried "
+             f"(+{retry - retry0}), delivered once {time.monotonic() - t0:.1f} s after a's "
+             f"restart")
+    for n in (b, a, seed):
+        n.stop()
+
+
+if __name__ == "__main__":
+    harness.main(test, "mail_crash")

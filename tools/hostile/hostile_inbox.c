@@ -1,0 +1,342 @@
+/* The bad notifications postern-hostile puts into a target's inbox slot.
+ * Each class aims at one step of the node's inbox pipeline (docs/MAIL.md,
+ * "Notifications"): size and strict decode of the outer, the stamp binding,
+ * the seal, the sender's signature and time window, the recipient, the
+ * seen-message check. Every value that gets past the step it aims at would
+ * be a valid notification naming an endpoint nobody serves (127.0.0.1:9),
+ * so a node that wrongly accepts one shows it in inbox.accepted.
+ *
+ * Values are a function of the generator's seed, the class and the index
+ * (the seal's ephemeral key included, see pst_hostile_seal), except the
+ * replays, which are whatever the slot held. */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hostile.h"
+#include "pst_hashcash.h"
+#include "pst_notify.h"
+
+#define DAY 86400u
+#define DEAD_ENDPOINT "127.0.0.1:9" /* discard: nothing listens there */
+#define STAMP_BITS 8u               /* cheap to mint; the binding is what is wrong */
+
+static void die(const char *what) {
+    fprintf(stderr, "postern-hostile: internal error: %s\n", what);
+    exit(1);
+}
+
+/* Deterministic bytes for (class, index, label). */
+static void derive(const pst_hostile_gen *g, int c, uint32_t i, const char *label, uint8_t *out,
+                   size_t n) {
+    uint8_t in[32 + 1 + 4 + 16], k[randombytes_SEEDBYTES];
+    memset(in, 0, sizeof in);
+    memcpy(in, g->seed, 32);
+    in[32] = (uint8_t)c;
+    memcpy(in + 33, &i, sizeof i);
+    snprintf((char *)in + 37, 16, "%s", label);
+    crypto_generichash(k, sizeof k, in, sizeof in, (const uint8_t *)"hostile-inbox", 13);
+    randombytes_buf_deterministic(out, n, k);
+}
+
+static uint32_t derive_u32(const pst_hostile_gen *g, int c, uint32_t i, const char *label) {
+    uint8_t b[4];
+    derive(g, c, i, label, b, sizeof b);
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+void pst_hostile_seal(const uint8_t *m, size_t len, const uint8_t pk[PST_BOX_PK_BYTES],
+                      const uint8_t eseed[32], uint8_t *out) {
+    uint8_t epk[crypto_box_PUBLICKEYBYTES], esk[crypto_box_SECRETKEYBYTES];
+    uint8_t nonce[crypto_box_NONCEBYTES];
+    crypto_box_seed_keypair(epk, esk, eseed);
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, sizeof nonce);
+    crypto_generichash_update(&st, epk, sizeof epk);
+    crypto_generichash_update(&st, pk, PST_BOX_PK_BYTES);
+    crypto_generichash_final(&st, nonce, sizeof nonce);
+    memcpy(out, epk, sizeof epk);
+    if (crypto_box_easy(out + sizeof epk, m, len, nonce, pk, esk) != 0)
+        die("crypto_box_easy");
+    sodium_memzero(esk, sizeof esk);
+}
+
+/* A notification that is valid in every respect, from fresh key k, for an
+ * endpoint nobody serves: the classes break one thing in it. */
+static void inner_base(const pst_hostile_gen *g, int c, uint32_t i, pst_notify_inner *in) {
+    memset(in, 0, sizeof *in);
+    in->created = g->now - 60;
+    in->expires = g->now + 7u * DAY;
+    memcpy(in->recipient, g->target, sizeof in->recipient);
+    derive(g, c, i, "msgid", in->msg_id, sizeof in->msg_id);
+    in->size = PST_MESSAGE_SIZE_MIN + derive_u32(g, c, i, "size") % (1u << 20);
+    in->n_endpoints = 1;
+    snprintf(in->endpoints[0], sizeof in->endpoints[0], "%s", DEAD_ENDPOINT);
+    derive(g, c, i, "msgkey", in->msg_key, sizeof in->msg_key);
+    derive(g, c, i, "boxpk", in->sender_box_pk, sizeof in->sender_box_pk);
+}
+
+static const uint8_t *signer_sk(const pst_hostile_gen *g, int c, uint32_t i) {
+    return g->fresh_sk[derive_u32(g, c, i, "signer") % PST_HOSTILE_FRESH_KEYS];
+}
+
+static size_t inner_bytes(const pst_notify_inner *in, uint8_t out[PST_NOTIFY_INNER_MAX]) {
+    size_t len = 0;
+    if (pst_notify_inner_encode(in, out, PST_NOTIFY_INNER_MAX, &len) != PST_OK)
+        die("cannot encode an inner notification");
+    return len;
+}
+
+/* Seals inner bytes to pk into an outer with stamp, encoded into out. */
+static size_t outer_bytes(const pst_hostile_gen *g, int c, uint32_t i, const uint8_t *inner,
+                          size_t inner_len, const uint8_t pk[PST_BOX_PK_BYTES], const char *stamp,
+                          pst_notify *outer, uint8_t *out) {
+    uint8_t eseed[32];
+    memset(outer, 0, sizeof *outer);
+    derive(g, c, i, "eseed", eseed, sizeof eseed);
+    pst_hostile_seal(inner, inner_len, pk, eseed, outer->sealed);
+    outer->sealed_len = inner_len + PST_SEAL_BYTES;
+    snprintf(outer->stamp, sizeof outer->stamp, "%s", stamp ? stamp : "");
+    size_t len = 0;
+    if (pst_notify_encode(outer, out, PST_DHT_VALUE_MAX, &len) != PST_OK)
+        die("cannot encode an outer notification");
+    return len;
+}
+
+static size_t signed_for(const pst_hostile_gen *g, int c, uint32_t i, pst_notify_inner *in,
+                         const uint8_t box_pk[PST_BOX_PK_BYTES], const char *stamp, uint8_t *out) {
+    uint8_t buf[PST_NOTIFY_INNER_MAX];
+    pst_notify outer;
+    if (pst_notify_inner_sign(in, signer_sk(g, c, i)) != PST_OK)
+        die("cannot sign an inner notification");
+    size_t n = inner_bytes(in, buf);
+    size_t len = outer_bytes(g, c, i, buf, n, box_pk, stamp, &outer, out);
+    sodium_memzero(in, sizeof *in);
+    return len;
+}
+
+/* ---- classes ------------------------------------------------------------------- */
+
+static size_t make_random(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *out) {
+    size_t len = i % 4 == 0 ? 1 + derive_u32(g, c, i, "len") % 16
+                            : 1 + derive_u32(g, c, i, "len") % PST_DHT_VALUE_MAX;
+    derive(g, c, i, "bytes", out, len);
+    if (i % 3 == 1 && len >= 4) { /* an outer head, then junk */
+        out[0] = 0x94;
+        out[1] = PST_PROTO_VERSION;
+        out[2] = PST_REC_NOTIFICATION;
+    } else if (i % 3 == 2 && len >= 8) { /* ... and a plausible sealed bin8 */
+        out[0] = 0x94;
+        out[1] = PST_PROTO_VERSION;
+        out[2] = PST_REC_NOTIFICATION;
+        out[3] = 0xc4;
+        out[4] = (uint8_t)(PST_SEAL_BYTES + 1 + derive_u32(g, c, i, "bin") % 200);
+    }
+    return len;
+}
+
+static size_t make_oversize(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *out) {
+    size_t o = 0, len;
+    switch (i % 5) {
+    case 0: /* sealed declared as a bin32 of 2 GiB */
+        len = PST_DHT_VALUE_MAX;
+        out[o++] = 0x94, out[o++] = PST_PROTO_VERSION, out[o++] = PST_REC_NOTIFICATION;
+        out[o++] = 0xc6, out[o++] = 0x7f, out[o++] = 0xff, out[o++] = 0xff, out[o++] = 0xff;
+        derive(g, c, i, "junk", out + o, len - o);
+        return len;
+    case 1: /* a sealed box of 1,000 bytes: over PST_NOTIFY_SEALED_MAX */
+        len = 3 + 3 + 1000 + 1;
+        out[o++] = 0x94, out[o++] = PST_PROTO_VERSION, out[o++] = PST_REC_NOTIFICATION;
+        out[o++] = 0xc5, out[o++] = 1000 >> 8, out[o++] = 1000 & 0xff;
+        derive(g, c, i, "sealed", out + o, 1000);
+        out[o + 1000] = 0xa0; /* stamp "" */
+        return len;
+    case 2: { /* a stamp of 600 printable bytes: over PST_NOTIFY_STAMP_MAX */
+        len = 3 + 2 + 100 + 3 + 600;
+        out[o++] = 0x94, out[o++] = PST_PROTO_VERSION, out[o++] = PST_REC_NOTIFICATION;
+        out[o++] = 0xc4, out[o++] = 100;
+        derive(g, c, i, "sealed", out + o, 100);
+        o += 100;
+        out[o++] = 0xda, out[o++] = 600 >> 8, out[o++] = 600 & 0xff;
+        memset(out + o, 'A', 600);
+        return len;
+    }
+    case 3: { /* a valid notification padded to just under the value cap */
+        pst_notify_inner in;
+        inner_base(g, c, i, &in);
+        size_t n = signed_for(g, c, i, &in, g->target_box_pk, "", out);
+        derive(g, c, i, "pad", out + n, PST_DHT_VALUE_MAX - 1 - n);
+        return PST_DHT_VALUE_MAX - 1;
+    }
+    default: /* an outer array declaring 65,536 elements */
+        len = PST_DHT_VALUE_MAX;
+        out[0] = 0xdd, out[1] = 0, out[2] = 1, out[3] = 0, out[4] = 0;
+        memset(out + 5, 0x01, len - 5);
+        return len;
+    }
+}
+
+static size_t make_forged(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *out) {
+    pst_notify_inner in;
+    uint8_t buf[PST_NOTIFY_INNER_MAX];
+    pst_notify outer;
+    inner_base(g, c, i, &in);
+    if (pst_notify_inner_sign(&in, signer_sk(g, c, i)) != PST_OK)
+        die("sign");
+    switch (i % 3) {
+    case 0: /* one bit of the signature */
+        in.sig[i / 3 % PST_SIG_BYTES] ^= (uint8_t)(1u << (i % 8));
+        break;
+    case 1: /* the size, after signing */
+        in.size++;
+        break;
+    default: /* the endpoint, after signing: a redirect to someone else's port */
+        snprintf(in.endpoints[0], sizeof in.endpoints[0], "127.0.0.1:%u",
+                 1024u + derive_u32(g, c, i, "port") % 60000u);
+        break;
+    }
+    size_t n = inner_bytes(&in, buf);
+    sodium_memzero(&in, sizeof in);
+    return outer_bytes(g, c, i, buf, n, g->target_box_pk, "", &outer, out);
+}
+
+static size_t make_wrongseal(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *out) {
+    pst_notify_inner in;
+    uint8_t other_pk[PST_BOX_PK_BYTES], other_sk[PST_BOX_SK_BYTES], seed[32];
+    inner_base(g, c, i, &in);
+    derive(g, c, i, "otherbox", seed, sizeof seed);
+    crypto_box_seed_keypair(other_pk, other_sk, seed);
+    sodium_memzero(other_sk, sizeof other_sk);
+    return signed_for(g, c, i, &in, other_pk, "", out);
+}
+
+static size_t make_wrongrcpt(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *out) {
+    pst_notify_inner in;
+    inner_base(g, c, i, &in);
+    /* for another recipient (a fresh key), or for the sender itself */
+    memcpy(in.recipient, g->fresh_pk[derive_u32(g, c, i, "rcpt") % PST_HOSTILE_FRESH_KEYS],
+           sizeof in.recipient);
+    return signed_for(g, c, i, &in, g->target_box_pk, "", out);
+}
+
+static size_t make_replay(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *out) {
+    if (g->n_replay > 0 && (!g->have_msg_id || i % 2 == 0)) {
+        uint32_t k = (g->have_msg_id ? i / 2 : i) % g->n_replay;
+        memcpy(out, g->replay_val[k], g->replay_len[k]);
+        return g->replay_len[k];
+    }
+    /* another sender claims a message id the target already knows */
+    pst_notify_inner in;
+    inner_base(g, c, i, &in);
+    memcpy(in.msg_id, g->msg_id, sizeof in.msg_id);
+    return signed_for(g, c, i, &in, g->target_box_pk, "", out);
+}
+
+static size_t make_expired(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *out) {
+    pst_notify_inner in;
+    inner_base(g, c, i, &in);
+    if (i % 3 == 2) { /* created beyond the allowed skew */
+        in.created = g->now + PST_NOTIFY_SKEW_MAX + 600 + i % DAY;
+        in.expires = in.created + 7u * DAY;
+    } else {
+        in.created = g->now - 20u * DAY - i;
+        in.expires = g->now - 60 - i % DAY;
+    }
+    return signed_for(g, c, i, &in, g->target_box_pk, "", out);
+}
+
+/* A stamp with real work in it, bound to the wrong thing. */
+static void mint(const pst_hostile_gen *g, int c, uint32_t i, const char *resource,
+                 const char *ext, uint64_t date, char out[PST_NOTIFY_STAMP_MAX + 1]) {
+    pst_hashcash_mint_params p;
+    memset(&p, 0, sizeof p);
+    p.bits = STAMP_BITS;
+    p.resource = resource;
+    p.ext = ext;
+    p.now = date;
+    p.threads = 1; /* one thread searches from counter 0: deterministic */
+    derive(g, c, i, "rand", p.rand, sizeof p.rand);
+    if (pst_hashcash_mint(&p, out, PST_NOTIFY_STAMP_MAX + 1) != PST_OK)
+        die("cannot mint a stamp");
+}
+
+static size_t make_stamp(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *out) {
+    pst_notify_inner in;
+    uint8_t buf[PST_NOTIFY_INNER_MAX], eseed[32];
+    pst_notify outer;
+    char res[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE], ext[PST_NOTIFY_STAMP_EXT_BUFSIZE];
+    char stamp[PST_NOTIFY_STAMP_MAX + 1];
+    inner_base(g, c, i, &in);
+    if (pst_notify_inner_sign(&in, signer_sk(g, c, i)) != PST_OK)
+        die("sign");
+    size_t n = inner_bytes(&in, buf);
+    sodium_memzero(&in, sizeof in);
+    memset(&outer, 0, sizeof outer);
+    derive(g, c, i, "eseed", eseed, sizeof eseed);
+    pst_hostile_seal(buf, n, g->target_box_pk, eseed, outer.sealed);
+    outer.sealed_len = n + PST_SEAL_BYTES;
+    pst_notify_stamp_resource(g->target, res);
+    pst_notify_stamp_ext(outer.sealed, outer.sealed_len, ext);
+    switch (i % 5) {
+    case 0: { /* paid for another recipient */
+        char other[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE];
+        pst_notify_stamp_resource(g->fresh_pk[i % PST_HOSTILE_FRESH_KEYS], other);
+        mint(g, c, i, other, ext, g->now, stamp);
+        break;
+    }
+    case 1: { /* paid for another notification to the target */
+        uint8_t junk[64];
+        char other[PST_NOTIFY_STAMP_EXT_BUFSIZE];
+        derive(g, c, i, "otherext", junk, sizeof junk);
+        pst_notify_stamp_ext(junk, sizeof junk, other);
+        mint(g, c, i, res, other, g->now, stamp);
+        break;
+    }
+    case 2: /* bound right, dated three days ago */
+        mint(g, c, i, res, ext, g->now - 3u * DAY, stamp);
+        break;
+    case 3: { /* bound right, claiming 32 bits it does not have */
+        mint(g, c, i, res, ext, g->now, stamp);
+        char *bits = strchr(stamp, ':') + 1;
+        char fixed[PST_NOTIFY_STAMP_MAX + 1];
+        snprintf(fixed, sizeof fixed, "1:32%s", strchr(bits, ':'));
+        memcpy(stamp, fixed, sizeof stamp);
+        break;
+    }
+    default: /* not a stamp */
+        snprintf(stamp, sizeof stamp, "1:%u:not-a-date:%s:%s:x:y", STAMP_BITS, res, ext);
+        break;
+    }
+    snprintf(outer.stamp, sizeof outer.stamp, "%s", stamp);
+    size_t len = 0;
+    if (pst_notify_encode(&outer, out, PST_DHT_VALUE_MAX, &len) != PST_OK)
+        die("cannot encode a stamped notification");
+    return len;
+}
+
+size_t pst_hostile_make_inbox(const pst_hostile_gen *g, int c, uint32_t i,
+                              uint8_t out[PST_DHT_VALUE_MAX]) {
+    if (pst_hostile_skip_reason(g, c, PST_HS_INBOX) != NULL)
+        return 0;
+    switch (c) {
+    case PST_HC_INBOX_RANDOM:
+        return make_random(g, c, i, out);
+    case PST_HC_INBOX_OVERSIZE:
+        return make_oversize(g, c, i, out);
+    case PST_HC_INBOX_FORGED:
+        return make_forged(g, c, i, out);
+    case PST_HC_INBOX_WRONGSEAL:
+        return make_wrongseal(g, c, i, out);
+    case PST_HC_INBOX_WRONGRCPT:
+        return make_wrongrcpt(g, c, i, out);
+    case PST_HC_INBOX_REPLAY:
+        return make_replay(g, c, i, out);
+    case PST_HC_INBOX_EXPIRED:
+        return make_expired(g, c, i, out);
+    case PST_HC_INBOX_STAMP:
+        return make_stamp(g, c, i, out);
+    default:
+        return 0;
+    }
+}
