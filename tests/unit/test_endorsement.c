@@ -8,156 +8,17 @@
 
 #include "codec.h"
 #include "pst_records.h"
+#include "recutil.h"
 #include "testutil.h"
 
 #define CREATED 1700000000u
 #define EXPIRES (CREATED + 365u * 86400u)
 
-/* ---- helpers (same in each record test file) ------------------------------- */
-
 #define NOW (CREATED + 60)
-
-static void seed_bytes(uint8_t s[32], uint8_t base) {
-    for (int i = 0; i < 32; i++)
-        s[i] = (uint8_t)(base + i);
-}
-
-/* Fixed identity: sign seed 00..1f, box seed 20..3f, revocation seed 40..5f. */
-static pst_identity *kat_identity(uint8_t base) {
-    uint8_t a[32], b[32], c[32];
-    seed_bytes(a, base);
-    seed_bytes(b, (uint8_t)(base + 0x20));
-    seed_bytes(c, (uint8_t)(base + 0x40));
-    pst_identity *id;
-    cr_assert_eq(pst_identity_from_seeds(a, b, c, &id), PST_OK);
-    return id;
-}
-
-/* The top-level fields of an encoded record, as byte ranges. */
-typedef struct {
-    const uint8_t *p[20];
-    size_t n[20];
-    uint32_t count;
-} fields;
-
-static void split(const uint8_t *enc, size_t len, fields *f) {
-    cr_assert(enc[0] >= 0x90 && enc[0] <= 0x9f, "fixarray expected");
-    f->count = enc[0] & 0x0fu;
-    size_t off = 1;
-    for (uint32_t i = 0; i < f->count; i++) {
-        msgpack_unpacked u;
-        msgpack_unpacked_init(&u);
-        size_t start = off;
-        cr_assert_eq(msgpack_unpack_next(&u, (const char *)enc, len, &off), MSGPACK_UNPACK_SUCCESS);
-        msgpack_unpacked_destroy(&u);
-        f->p[i] = enc + start;
-        f->n[i] = off - start;
-    }
-    cr_assert_eq(off, len);
-}
-
-/* Re-assembles enc with field idx replaced by raw (raw NULL: field removed;
- * idx == count: raw appended). Returns the new length. */
-static size_t with_field(const uint8_t *enc, size_t len, uint32_t idx, const void *raw,
-                         size_t raw_len, uint8_t *out, size_t cap) {
-    fields f;
-    pst_writer w;
-    size_t n;
-    split(enc, len, &f);
-    uint32_t count = f.count - (raw == NULL ? 1 : 0) + (idx == f.count ? 1 : 0);
-    pst_w_init(&w, out, cap);
-    pst_w_array(&w, count);
-    for (uint32_t i = 0; i <= f.count; i++) {
-        if (i == idx) {
-            if (raw != NULL)
-                pst_w_raw(&w, raw, raw_len);
-        } else if (i < f.count) {
-            pst_w_raw(&w, f.p[i], f.n[i]);
-        }
-    }
-    cr_assert_eq(pst_w_finish(&w, &n), PST_OK);
-    return n;
-}
-
-/* Encodes one msgpack value with the canonical writer, for with_field(). */
-typedef struct {
-    uint8_t b[4096];
-    size_t n;
-} raw;
-
-static raw raw_uint(uint64_t v) {
-    raw r;
-    pst_writer w;
-    pst_w_init(&w, r.b, sizeof r.b);
-    pst_w_uint(&w, v);
-    cr_assert_eq(pst_w_finish(&w, &r.n), PST_OK);
-    return r;
-}
-
-static raw raw_bin(const void *p, size_t n) {
-    raw r;
-    pst_writer w;
-    pst_w_init(&w, r.b, sizeof r.b);
-    pst_w_bin(&w, p, n);
-    cr_assert_eq(pst_w_finish(&w, &r.n), PST_OK);
-    return r;
-}
-
-static raw raw_str(const char *s) {
-    raw r;
-    pst_writer w;
-    pst_w_init(&w, r.b, sizeof r.b);
-    pst_w_cstr(&w, s);
-    cr_assert_eq(pst_w_finish(&w, &r.n), PST_OK);
-    return r;
-}
-
-static size_t load_vector(const char *name, uint8_t *out, size_t cap) {
-    size_t n;
-    uint8_t *file = tu_read_file(tu_vector_path(name), &n);
-    cr_assert_not_null(file, "missing vector %s", name);
-    char *hex = malloc(n + 1);
-    size_t h = 0;
-    bool comment = false, bol = true;
-    for (size_t i = 0; i < n; i++) {
-        char c = (char)file[i];
-        if (bol && c == '#')
-            comment = true;
-        bol = c == '\n';
-        if (bol)
-            comment = false;
-        else if (!comment && isxdigit((unsigned char)c))
-            hex[h++] = c;
-    }
-    hex[h] = '\0';
-    long k = tu_hex_decode(hex, out, cap);
-    cr_assert_gt(k, 0);
-    free(hex);
-    free(file);
-    return (size_t)k;
-}
-
-/* Known-answer vector files: '#' comment lines, then hex. With
- * PST_WRITE_VECTORS set the file is (re)written instead of compared. */
-static void check_vector(const char *name, const char *comment, const uint8_t *enc, size_t len) {
-    const char *path = tu_vector_path(name);
-    if (getenv("PST_WRITE_VECTORS")) {
-        FILE *f = fopen(path, "w");
-        cr_assert_not_null(f, "%s", path);
-        fprintf(f, "# %s\n", comment);
-        for (size_t i = 0; i < len; i++)
-            fprintf(f, "%02x%s", enc[i], (i % 32 == 31 || i + 1 == len) ? "\n" : "");
-        fclose(f);
-    }
-    uint8_t got[PST_DHT_VALUE_MAX];
-    size_t n = load_vector(name, got, sizeof got);
-    cr_assert_eq(n, len, "%s: length %zu, expected %zu", name, n, len);
-    cr_assert_arr_eq(got, enc, len, "%s differs from the re-encoding", name);
-}
 
 /* voucher: sign seed 80..9f; subject: the identity of sign seed 00..1f */
 static void kat_endorsement(pst_endorsement *e) {
-    pst_identity *voucher = kat_identity(0x80), *subject = kat_identity(0);
+    pst_identity *voucher = ru_kat_identity(0x80), *subject = ru_kat_identity(0);
     memset(e, 0, sizeof *e);
     e->created = CREATED;
     e->expires = EXPIRES;
@@ -187,7 +48,7 @@ static int end_decode_rc(const uint8_t *in, size_t len) {
 }
 
 Test(endorsement, round_trip_and_vector) {
-    pst_identity *voucher = kat_identity(0x80);
+    pst_identity *voucher = ru_kat_identity(0x80);
     pst_endorsement e, back;
     uint8_t enc[PST_DHT_VALUE_MAX], file[PST_DHT_VALUE_MAX], h1[32], h2[32];
     kat_endorsement(&e);
@@ -199,11 +60,11 @@ Test(endorsement, round_trip_and_vector) {
     cr_assert_eq(pst_endorsement_id(&e, h1), PST_OK);
     crypto_generichash(h2, 32, enc, len, NULL, 0);
     cr_assert_arr_eq(h1, h2, 32);
-    check_vector("endorsement_v1.hex",
-                 "Endorsement v1: voucher sign_seed=80..9f, subject = pk of sign_seed 00..1f "
-                 "(bytes i, i+1, ...); created=1700000000 expires=1731536000 tier=2 (trusted)",
-                 enc, len);
-    size_t n = load_vector("endorsement_v1.hex", file, sizeof file);
+    ru_check_vector("endorsement_v1.hex",
+                    "Endorsement v1: voucher sign_seed=80..9f, subject = pk of sign_seed 00..1f "
+                    "(bytes i, i+1, ...); created=1700000000 expires=1731536000 tier=2 (trusted)",
+                    enc, len);
+    size_t n = ru_load_vector("endorsement_v1.hex", file, sizeof file);
     cr_assert_eq(end_accept(file, n, NULL), PST_OK);
     pst_identity_free(voucher);
 }
@@ -216,7 +77,7 @@ Test(endorsement, every_mutation_rejected) {
 }
 
 Test(endorsement, verify_rules) {
-    pst_identity *voucher = kat_identity(0x80), *other = kat_identity(0x40);
+    pst_identity *voucher = ru_kat_identity(0x80), *other = ru_kat_identity(0x40);
     pst_endorsement base, e;
     kat_endorsement(&base);
     cr_assert_eq(pst_endorsement_verify(&base, EXPIRES - 1), PST_OK);
@@ -247,7 +108,7 @@ Test(endorsement, verify_rules) {
 }
 
 Test(endorsement, limits) {
-    pst_identity *voucher = kat_identity(0x80);
+    pst_identity *voucher = ru_kat_identity(0x80);
     pst_endorsement base, e;
     uint8_t enc[PST_DHT_VALUE_MAX], out[4096];
     size_t len, n;
@@ -268,26 +129,26 @@ Test(endorsement, limits) {
     cr_assert_eq(pst_endorsement_encode(&e, enc, sizeof enc, &len), PST_E_INVAL);
 
     len = enc_of(&base, enc, sizeof enc);
-    raw a = raw_uint(3);
-    n = with_field(enc, len, 6, a.b, a.n, out, sizeof out);
+    ru_raw a = ru_raw_uint(3);
+    n = ru_with_field(enc, len, 6, a.b, a.n, out, sizeof out);
     cr_assert_eq(end_decode_rc(out, n), PST_E_RANGE, "tier 3");
-    a = raw_uint(0);
-    n = with_field(enc, len, 6, a.b, a.n, out, sizeof out);
+    a = ru_raw_uint(0);
+    n = ru_with_field(enc, len, 6, a.b, a.n, out, sizeof out);
     cr_assert_eq(end_decode_rc(out, n), PST_OK, "tier 0 is a withdrawal");
-    n = with_field(enc, len, 3, a.b, a.n, out, sizeof out);
+    n = ru_with_field(enc, len, 3, a.b, a.n, out, sizeof out);
     cr_assert_eq(end_decode_rc(out, n), PST_E_RANGE, "expires 0");
-    a = raw_bin(voucher->sign_pk, 32);
-    n = with_field(enc, len, 5, a.b, a.n, out, sizeof out);
+    a = ru_raw_bin(voucher->sign_pk, 32);
+    n = ru_with_field(enc, len, 5, a.b, a.n, out, sizeof out);
     cr_assert_eq(end_decode_rc(out, n), PST_E_RANGE, "subject == signer");
     uint8_t k[65] = {0};
-    a = raw_bin(k, 33);
-    n = with_field(enc, len, 5, a.b, a.n, out, sizeof out);
+    a = ru_raw_bin(k, 33);
+    n = ru_with_field(enc, len, 5, a.b, a.n, out, sizeof out);
     cr_assert_eq(end_decode_rc(out, n), PST_E_TOOBIG);
-    a = raw_bin(k, 31);
-    n = with_field(enc, len, 5, a.b, a.n, out, sizeof out);
+    a = ru_raw_bin(k, 31);
+    n = ru_with_field(enc, len, 5, a.b, a.n, out, sizeof out);
     cr_assert_eq(end_decode_rc(out, n), PST_E_RANGE);
-    a = raw_bin(k, 65);
-    n = with_field(enc, len, 7, a.b, a.n, out, sizeof out);
+    a = ru_raw_bin(k, 65);
+    n = ru_with_field(enc, len, 7, a.b, a.n, out, sizeof out);
     cr_assert_eq(end_decode_rc(out, n), PST_E_TOOBIG);
     pst_identity_free(voucher);
 }
@@ -298,33 +159,33 @@ Test(endorsement, decode_strictness) {
     kat_endorsement(&e);
     size_t len = enc_of(&e, enc, sizeof enc), n;
     const uint8_t tier8[] = {0xcc, 0x02};
-    n = with_field(enc, len, 6, tier8, sizeof tier8, out, sizeof out);
+    n = ru_with_field(enc, len, 6, tier8, sizeof tier8, out, sizeof out);
     cr_assert_eq(end_decode_rc(out, n), PST_E_NONCANONICAL, "uint8 for 2");
     uint8_t e64[9] = {0xcf};
     for (int i = 0; i < 8; i++)
         e64[1 + i] = (uint8_t)((uint64_t)EXPIRES >> (56 - 8 * i));
-    n = with_field(enc, len, 3, e64, sizeof e64, out, sizeof out);
+    n = ru_with_field(enc, len, 3, e64, sizeof e64, out, sizeof out);
     cr_assert_eq(end_decode_rc(out, n), PST_E_NONCANONICAL, "uint64 for a uint32");
     uint8_t b32[80] = {0xc6, 0, 0, 0, 32};
     memcpy(b32 + 5, e.subject, 32);
-    n = with_field(enc, len, 5, b32, 37, out, sizeof out);
+    n = ru_with_field(enc, len, 5, b32, 37, out, sizeof out);
     cr_assert_eq(end_decode_rc(out, n), PST_E_NONCANONICAL, "bin32 header");
-    raw a = raw_uint(0);
-    n = with_field(enc, len, 0, a.b, a.n, out, sizeof out);
+    ru_raw a = ru_raw_uint(0);
+    n = ru_with_field(enc, len, 0, a.b, a.n, out, sizeof out);
     cr_assert_eq(end_decode_rc(out, n), PST_E_VERSION);
-    a = raw_uint(PST_REC_REVOCATION);
-    n = with_field(enc, len, 1, a.b, a.n, out, sizeof out);
+    a = ru_raw_uint(PST_REC_REVOCATION);
+    n = ru_with_field(enc, len, 1, a.b, a.n, out, sizeof out);
     cr_assert_eq(end_decode_rc(out, n), PST_E_RECTYPE);
-    a = raw_uint(1);
-    n = with_field(enc, len, PST_ENDORSEMENT_FIELDS, a.b, a.n, out, sizeof out);
+    a = ru_raw_uint(1);
+    n = ru_with_field(enc, len, PST_ENDORSEMENT_FIELDS, a.b, a.n, out, sizeof out);
     cr_assert_eq(end_decode_rc(out, n), PST_E_FIELDS);
-    n = with_field(enc, len, 6, NULL, 0, out, sizeof out);
+    n = ru_with_field(enc, len, 6, NULL, 0, out, sizeof out);
     cr_assert_eq(end_decode_rc(out, n), PST_E_FIELDS);
     memcpy(out, enc, len);
     out[len] = 0x01;
     cr_assert_eq(end_decode_rc(out, len + 1), PST_E_TRAILING);
-    a = raw_str("trusted");
-    n = with_field(enc, len, 6, a.b, a.n, out, sizeof out);
+    a = ru_raw_str("trusted");
+    n = ru_with_field(enc, len, 6, a.b, a.n, out, sizeof out);
     cr_assert_eq(end_decode_rc(out, n), PST_E_TYPE);
     pst_endorsement z;
     memset(&z, 0x33, sizeof z);

@@ -9,152 +9,13 @@
 #include "codec.h"
 #include "pst_record.h"
 #include "pst_records.h"
+#include "recutil.h"
 #include "testutil.h"
 
 #define CREATED 1700000000u
 #define EXPIRES (CREATED + PST_KEYREC_LIFETIME_MAX)
 
-/* ---- helpers (same in each record test file) ------------------------------- */
-
 #define NOW (CREATED + 60)
-
-static void seed_bytes(uint8_t s[32], uint8_t base) {
-    for (int i = 0; i < 32; i++)
-        s[i] = (uint8_t)(base + i);
-}
-
-/* Fixed identity: sign seed 00..1f, box seed 20..3f, revocation seed 40..5f. */
-static pst_identity *kat_identity(uint8_t base) {
-    uint8_t a[32], b[32], c[32];
-    seed_bytes(a, base);
-    seed_bytes(b, (uint8_t)(base + 0x20));
-    seed_bytes(c, (uint8_t)(base + 0x40));
-    pst_identity *id;
-    cr_assert_eq(pst_identity_from_seeds(a, b, c, &id), PST_OK);
-    return id;
-}
-
-/* The top-level fields of an encoded record, as byte ranges. */
-typedef struct {
-    const uint8_t *p[20];
-    size_t n[20];
-    uint32_t count;
-} fields;
-
-static void split(const uint8_t *enc, size_t len, fields *f) {
-    cr_assert(enc[0] >= 0x90 && enc[0] <= 0x9f, "fixarray expected");
-    f->count = enc[0] & 0x0fu;
-    size_t off = 1;
-    for (uint32_t i = 0; i < f->count; i++) {
-        msgpack_unpacked u;
-        msgpack_unpacked_init(&u);
-        size_t start = off;
-        cr_assert_eq(msgpack_unpack_next(&u, (const char *)enc, len, &off), MSGPACK_UNPACK_SUCCESS);
-        msgpack_unpacked_destroy(&u);
-        f->p[i] = enc + start;
-        f->n[i] = off - start;
-    }
-    cr_assert_eq(off, len);
-}
-
-/* Re-assembles enc with field idx replaced by raw (raw NULL: field removed;
- * idx == count: raw appended). Returns the new length. */
-static size_t with_field(const uint8_t *enc, size_t len, uint32_t idx, const void *raw,
-                         size_t raw_len, uint8_t *out, size_t cap) {
-    fields f;
-    pst_writer w;
-    size_t n;
-    split(enc, len, &f);
-    uint32_t count = f.count - (raw == NULL ? 1 : 0) + (idx == f.count ? 1 : 0);
-    pst_w_init(&w, out, cap);
-    pst_w_array(&w, count);
-    for (uint32_t i = 0; i <= f.count; i++) {
-        if (i == idx) {
-            if (raw != NULL)
-                pst_w_raw(&w, raw, raw_len);
-        } else if (i < f.count) {
-            pst_w_raw(&w, f.p[i], f.n[i]);
-        }
-    }
-    cr_assert_eq(pst_w_finish(&w, &n), PST_OK);
-    return n;
-}
-
-/* Encodes one msgpack value with the canonical writer, for with_field(). */
-typedef struct {
-    uint8_t b[4096];
-    size_t n;
-} raw;
-
-static raw raw_uint(uint64_t v) {
-    raw r;
-    pst_writer w;
-    pst_w_init(&w, r.b, sizeof r.b);
-    pst_w_uint(&w, v);
-    cr_assert_eq(pst_w_finish(&w, &r.n), PST_OK);
-    return r;
-}
-
-static raw raw_bin(const void *p, size_t n) {
-    raw r;
-    pst_writer w;
-    pst_w_init(&w, r.b, sizeof r.b);
-    pst_w_bin(&w, p, n);
-    cr_assert_eq(pst_w_finish(&w, &r.n), PST_OK);
-    return r;
-}
-
-static raw raw_str(const char *s) {
-    raw r;
-    pst_writer w;
-    pst_w_init(&w, r.b, sizeof r.b);
-    pst_w_cstr(&w, s);
-    cr_assert_eq(pst_w_finish(&w, &r.n), PST_OK);
-    return r;
-}
-
-static size_t load_vector(const char *name, uint8_t *out, size_t cap) {
-    size_t n;
-    uint8_t *file = tu_read_file(tu_vector_path(name), &n);
-    cr_assert_not_null(file, "missing vector %s", name);
-    char *hex = malloc(n + 1);
-    size_t h = 0;
-    bool comment = false, bol = true;
-    for (size_t i = 0; i < n; i++) {
-        char c = (char)file[i];
-        if (bol && c == '#')
-            comment = true;
-        bol = c == '\n';
-        if (bol)
-            comment = false;
-        else if (!comment && isxdigit((unsigned char)c))
-            hex[h++] = c;
-    }
-    hex[h] = '\0';
-    long k = tu_hex_decode(hex, out, cap);
-    cr_assert_gt(k, 0);
-    free(hex);
-    free(file);
-    return (size_t)k;
-}
-
-/* Known-answer vector files: '#' comment lines, then hex. With
- * PST_WRITE_VECTORS set the file is (re)written instead of compared. */
-static void check_vector(const char *name, const char *comment, const uint8_t *enc, size_t len) {
-    const char *path = tu_vector_path(name);
-    if (getenv("PST_WRITE_VECTORS")) {
-        FILE *f = fopen(path, "w");
-        cr_assert_not_null(f, "%s", path);
-        fprintf(f, "# %s\n", comment);
-        for (size_t i = 0; i < len; i++)
-            fprintf(f, "%02x%s", enc[i], (i % 32 == 31 || i + 1 == len) ? "\n" : "");
-        fclose(f);
-    }
-    uint8_t got[PST_DHT_VALUE_MAX];
-    size_t n = load_vector(name, got, sizeof got);
-    cr_assert_eq(n, len, "%s: length %zu, expected %zu", name, n, len);
-    cr_assert_arr_eq(got, enc, len, "%s differs from the re-encoding", name);
-}
 
 /* A normalized address of exactly len bytes (5..254). */
 static void make_address(char *out, size_t len) {
@@ -186,7 +47,7 @@ static void kat_keyrec(pst_keyrec *r, const pst_identity *id) {
 }
 
 static size_t kat_keyrec_enc(uint8_t *out, size_t cap) {
-    pst_identity *id = kat_identity(0);
+    pst_identity *id = ru_kat_identity(0);
     pst_keyrec r;
     size_t len;
     kat_keyrec(&r, id);
@@ -214,7 +75,7 @@ static int keyrec_decode_rc(const uint8_t *in, size_t len) {
 /* ---- KeyRecord ------------------------------------------------------------- */
 
 Test(keyrec, round_trip) {
-    pst_identity *id = kat_identity(0);
+    pst_identity *id = ru_kat_identity(0);
     pst_keyrec r, back;
     uint8_t enc[PST_DHT_VALUE_MAX], id1[32], id2[32];
     size_t len;
@@ -249,13 +110,13 @@ Test(keyrec, round_trip) {
 Test(keyrec, known_answer_vector) {
     uint8_t enc[PST_DHT_VALUE_MAX], file[PST_DHT_VALUE_MAX];
     size_t len = kat_keyrec_enc(enc, sizeof enc);
-    check_vector("keyrec_v1.hex",
-                 "KeyRecord v1: sign_seed=00..1f box_seed=20..3f rev_seed=40..5f (bytes i, i+1, "
-                 "...); created=1700000000 expires=1702592000 seq=7 enc_pk=box_pk "
-                 "revocation_pk=rev_pk addresses=[alice@example.org, alice@postern.example] "
-                 "endpoints=[node.example.org:7411, [2001:db8::1]:7411] pow_bits=20",
-                 enc, len);
-    size_t n = load_vector("keyrec_v1.hex", file, sizeof file);
+    ru_check_vector("keyrec_v1.hex",
+                    "KeyRecord v1: sign_seed=00..1f box_seed=20..3f rev_seed=40..5f (bytes i, i+1, "
+                    "...); created=1700000000 expires=1702592000 seq=7 enc_pk=box_pk "
+                    "revocation_pk=rev_pk addresses=[alice@example.org, alice@postern.example] "
+                    "endpoints=[node.example.org:7411, [2001:db8::1]:7411] pow_bits=20",
+                    enc, len);
+    size_t n = ru_load_vector("keyrec_v1.hex", file, sizeof file);
     cr_assert_eq(keyrec_accept_at(file, n, NOW), PST_OK);
 }
 
@@ -266,7 +127,7 @@ Test(keyrec, every_mutation_rejected) {
 }
 
 Test(keyrec, maximal_record_fits_dht_value) {
-    pst_identity *id = kat_identity(0);
+    pst_identity *id = ru_kat_identity(0);
     pst_keyrec r, back;
     uint8_t enc[2 * PST_DHT_VALUE_MAX];
     size_t len;
@@ -345,7 +206,7 @@ Test(keyrec, endpoints) {
 }
 
 Test(keyrec, encode_refuses_over_limit) {
-    pst_identity *id = kat_identity(0);
+    pst_identity *id = ru_kat_identity(0);
     pst_keyrec base, r;
     uint8_t enc[PST_DHT_VALUE_MAX];
     size_t len;
@@ -404,7 +265,7 @@ Test(keyrec, decode_rejects_over_limit) {
     uint8_t enc[PST_DHT_VALUE_MAX], out[4096];
     size_t len = kat_keyrec_enc(enc, sizeof enc), n;
     pst_writer w;
-    raw a;
+    ru_raw a;
     char addr[300];
 
     /* 9 addresses */
@@ -413,7 +274,7 @@ Test(keyrec, decode_rejects_over_limit) {
     for (uint32_t i = 0; i <= PST_KEYREC_ADDRESSES_MAX; i++)
         pst_w_cstr(&w, "a@b.c");
     cr_assert_eq(pst_w_finish(&w, &a.n), PST_OK);
-    n = with_field(enc, len, 8, a.b, a.n, out, sizeof out);
+    n = ru_with_field(enc, len, 8, a.b, a.n, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_TOOBIG);
     /* address bytes over the budget: 2 x 254 + 133 */
     pst_w_init(&w, a.b, sizeof a.b);
@@ -424,7 +285,7 @@ Test(keyrec, decode_rejects_over_limit) {
     make_address(addr, PST_KEYREC_ADDRESS_BYTES_MAX - 2 * PST_ADDRESS_MAX + 1);
     pst_w_cstr(&w, addr);
     cr_assert_eq(pst_w_finish(&w, &a.n), PST_OK);
-    n = with_field(enc, len, 8, a.b, a.n, out, sizeof out);
+    n = ru_with_field(enc, len, 8, a.b, a.n, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_TOOBIG);
     /* one address of 255 bytes */
     memset(addr, 'a', 64);
@@ -435,7 +296,7 @@ Test(keyrec, decode_rejects_over_limit) {
     pst_w_array(&w, 1);
     pst_w_cstr(&w, addr);
     cr_assert_eq(pst_w_finish(&w, &a.n), PST_OK);
-    n = with_field(enc, len, 8, a.b, a.n, out, sizeof out);
+    n = ru_with_field(enc, len, 8, a.b, a.n, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_TOOBIG);
     /* 5 endpoints */
     pst_w_init(&w, a.b, sizeof a.b);
@@ -443,7 +304,7 @@ Test(keyrec, decode_rejects_over_limit) {
     for (uint32_t i = 0; i <= PST_KEYREC_ENDPOINTS_MAX; i++)
         pst_w_cstr(&w, "a.b:1");
     cr_assert_eq(pst_w_finish(&w, &a.n), PST_OK);
-    n = with_field(enc, len, 9, a.b, a.n, out, sizeof out);
+    n = ru_with_field(enc, len, 9, a.b, a.n, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_TOOBIG);
     /* an endpoint of 65 bytes */
     memset(addr, 'h', PST_ENDPOINT_MAX - 2);
@@ -452,39 +313,39 @@ Test(keyrec, decode_rejects_over_limit) {
     pst_w_array(&w, 1);
     pst_w_cstr(&w, addr);
     cr_assert_eq(pst_w_finish(&w, &a.n), PST_OK);
-    n = with_field(enc, len, 9, a.b, a.n, out, sizeof out);
+    n = ru_with_field(enc, len, 9, a.b, a.n, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_TOOBIG);
     /* pow_bits 40 is fine, 41 is out of range */
-    a = raw_uint(PST_POW_BITS_MAX);
-    n = with_field(enc, len, 10, a.b, a.n, out, sizeof out);
+    a = ru_raw_uint(PST_POW_BITS_MAX);
+    n = ru_with_field(enc, len, 10, a.b, a.n, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_OK);
-    a = raw_uint(PST_POW_BITS_MAX + 1);
-    n = with_field(enc, len, 10, a.b, a.n, out, sizeof out);
+    a = ru_raw_uint(PST_POW_BITS_MAX + 1);
+    n = ru_with_field(enc, len, 10, a.b, a.n, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_RANGE);
     /* key sizes */
     uint8_t k[65] = {0};
-    a = raw_bin(k, 33);
-    n = with_field(enc, len, 6, a.b, a.n, out, sizeof out);
+    a = ru_raw_bin(k, 33);
+    n = ru_with_field(enc, len, 6, a.b, a.n, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_TOOBIG);
-    a = raw_bin(k, 31);
-    n = with_field(enc, len, 6, a.b, a.n, out, sizeof out);
+    a = ru_raw_bin(k, 31);
+    n = ru_with_field(enc, len, 6, a.b, a.n, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_RANGE);
-    n = with_field(enc, len, 7, a.b, a.n, out, sizeof out);
+    n = ru_with_field(enc, len, 7, a.b, a.n, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_RANGE);
-    a = raw_bin(k, 65);
-    n = with_field(enc, len, 11, a.b, a.n, out, sizeof out);
+    a = ru_raw_bin(k, 65);
+    n = ru_with_field(enc, len, 11, a.b, a.n, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_TOOBIG);
     /* invalid content */
     pst_w_init(&w, a.b, sizeof a.b);
     pst_w_array(&w, 1);
     pst_w_cstr(&w, "Alice@example.org");
     cr_assert_eq(pst_w_finish(&w, &a.n), PST_OK);
-    n = with_field(enc, len, 8, a.b, a.n, out, sizeof out);
+    n = ru_with_field(enc, len, 8, a.b, a.n, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_RANGE);
-    n = with_field(enc, len, 9, a.b, a.n, out, sizeof out);
+    n = ru_with_field(enc, len, 9, a.b, a.n, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_RANGE);
-    a = raw_str("alice@example.org");
-    n = with_field(enc, len, 8, a.b, a.n, out, sizeof out);
+    a = ru_raw_str("alice@example.org");
+    n = ru_with_field(enc, len, 8, a.b, a.n, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_TYPE, "a str where an array belongs");
     /* the whole record over PST_DHT_VALUE_MAX */
     memset(out, 0x90, PST_DHT_VALUE_MAX + 1);
@@ -495,28 +356,28 @@ Test(keyrec, decode_rejects_non_canonical) {
     uint8_t enc[PST_DHT_VALUE_MAX], out[4096];
     size_t len = kat_keyrec_enc(enc, sizeof enc), n;
     const uint8_t v16[] = {0xcd, 0x00, 0x01};
-    n = with_field(enc, len, 0, v16, sizeof v16, out, sizeof out);
+    n = ru_with_field(enc, len, 0, v16, sizeof v16, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_NONCANONICAL, "version as uint16");
     const uint8_t seq16[] = {0xcd, 0x00, 0x07};
-    n = with_field(enc, len, 5, seq16, sizeof seq16, out, sizeof out);
+    n = ru_with_field(enc, len, 5, seq16, sizeof seq16, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_NONCANONICAL, "seq as uint16");
     const uint8_t pow8[] = {0xcc, 20};
-    n = with_field(enc, len, 10, pow8, sizeof pow8, out, sizeof out);
+    n = ru_with_field(enc, len, 10, pow8, sizeof pow8, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_NONCANONICAL, "pow_bits as uint8");
     uint8_t c64[9] = {0xcf};
     for (int i = 0; i < 8; i++)
         c64[1 + i] = (uint8_t)((uint64_t)CREATED >> (56 - 8 * i));
-    n = with_field(enc, len, 2, c64, sizeof c64, out, sizeof out);
+    n = ru_with_field(enc, len, 2, c64, sizeof c64, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_NONCANONICAL, "created as uint64");
     uint8_t s8[64] = {0x91, 0xd9, 17};
     memcpy(s8 + 3, "alice@example.org", 17);
-    n = with_field(enc, len, 8, s8, 20, out, sizeof out);
+    n = ru_with_field(enc, len, 8, s8, 20, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_NONCANONICAL, "str8 for a short string");
     uint8_t a16[32] = {0xdc, 0x00, 0x01, 0xa3, 'a', '@', 'b'};
-    n = with_field(enc, len, 8, a16, 7, out, sizeof out);
+    n = ru_with_field(enc, len, 8, a16, 7, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_NONCANONICAL, "array16 for one element");
     uint8_t b16[40] = {0xc5, 0x00, 0x20};
-    n = with_field(enc, len, 6, b16, 35, out, sizeof out);
+    n = ru_with_field(enc, len, 6, b16, 35, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_NONCANONICAL, "bin16 for 32 bytes");
     /* the outer array as array16 */
     out[0] = 0xdc;
@@ -526,36 +387,36 @@ Test(keyrec, decode_rejects_non_canonical) {
     cr_assert_eq(keyrec_decode_rc(out, len + 2), PST_E_NONCANONICAL, "outer array16");
     /* a non-canonical record is rejected even when its signature is right:
      * sign the non-canonical body itself */
-    n = with_field(enc, len, 5, seq16, sizeof seq16, out, sizeof out);
+    n = ru_with_field(enc, len, 5, seq16, sizeof seq16, out, sizeof out);
     cr_assert_eq(keyrec_accept_at(out, n, NOW), PST_E_NONCANONICAL);
 }
 
 Test(keyrec, decode_rejects_bad_header_and_shape) {
     uint8_t enc[PST_DHT_VALUE_MAX], out[4096];
     size_t len = kat_keyrec_enc(enc, sizeof enc), n;
-    raw a = raw_uint(2);
-    n = with_field(enc, len, 0, a.b, a.n, out, sizeof out);
+    ru_raw a = ru_raw_uint(2);
+    n = ru_with_field(enc, len, 0, a.b, a.n, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_VERSION);
-    n = with_field(enc, len, 1, a.b, a.n, out, sizeof out);
+    n = ru_with_field(enc, len, 1, a.b, a.n, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_RECTYPE);
-    a = raw_uint(PST_REC_REVOCATION);
-    n = with_field(enc, len, 1, a.b, a.n, out, sizeof out);
+    a = ru_raw_uint(PST_REC_REVOCATION);
+    n = ru_with_field(enc, len, 1, a.b, a.n, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_RECTYPE);
-    a = raw_uint(0);
-    n = with_field(enc, len, PST_KEYREC_FIELDS, a.b, a.n, out, sizeof out);
+    a = ru_raw_uint(0);
+    n = ru_with_field(enc, len, PST_KEYREC_FIELDS, a.b, a.n, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_FIELDS, "extra field");
-    n = with_field(enc, len, 10, NULL, 0, out, sizeof out);
+    n = ru_with_field(enc, len, 10, NULL, 0, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_FIELDS, "missing field");
     memcpy(out, enc, len);
     out[len] = 0x00;
     cr_assert_eq(keyrec_decode_rc(out, len + 1), PST_E_TRAILING);
     cr_assert_eq(keyrec_decode_rc(out, 0), PST_E_TRUNCATED);
     cr_assert_eq(keyrec_decode_rc(out, len - 1), PST_E_TRUNCATED);
-    a = raw_str("7");
-    n = with_field(enc, len, 5, a.b, a.n, out, sizeof out);
+    a = ru_raw_str("7");
+    n = ru_with_field(enc, len, 5, a.b, a.n, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_TYPE, "seq as a string");
     const uint8_t nil[] = {0xc0};
-    n = with_field(enc, len, 7, nil, 1, out, sizeof out);
+    n = ru_with_field(enc, len, 7, nil, 1, out, sizeof out);
     cr_assert_eq(keyrec_decode_rc(out, n), PST_E_TYPE, "nil");
     /* decode zeroes its output on failure */
     pst_keyrec r;
@@ -567,7 +428,7 @@ Test(keyrec, decode_rejects_bad_header_and_shape) {
 }
 
 Test(keyrec, verify_time_window_and_signer) {
-    pst_identity *id = kat_identity(0), *other = kat_identity(0x80);
+    pst_identity *id = ru_kat_identity(0), *other = ru_kat_identity(0x80);
     pst_keyrec r, base;
     kat_keyrec(&base, id);
     cr_assert_eq(pst_keyrec_verify(&base, CREATED), PST_OK);
@@ -613,7 +474,7 @@ static void kat_claim(pst_address_claim *c, const pst_identity *id) {
 }
 
 static size_t kat_claim_enc(uint8_t *out, size_t cap) {
-    pst_identity *id = kat_identity(0);
+    pst_identity *id = ru_kat_identity(0);
     pst_address_claim c;
     size_t len;
     kat_claim(&c, id);
@@ -635,7 +496,7 @@ static int claim_decode_rc(const uint8_t *in, size_t len) {
 }
 
 Test(address_claim, round_trip_and_vector) {
-    pst_identity *id = kat_identity(0);
+    pst_identity *id = ru_kat_identity(0);
     pst_address_claim c, back;
     uint8_t enc[PST_DHT_VALUE_MAX], file[PST_DHT_VALUE_MAX], h1[32], h2[32];
     size_t len;
@@ -647,11 +508,11 @@ Test(address_claim, round_trip_and_vector) {
     cr_assert_eq(pst_address_claim_id(&c, h1), PST_OK);
     crypto_generichash(h2, 32, enc, len, NULL, 0);
     cr_assert_arr_eq(h1, h2, 32);
-    check_vector("address_claim_v1.hex",
-                 "AddressClaim v1: sign_seed=00..1f (bytes i, i+1, ...); created=1700000000 "
-                 "expires=1702592000 address=alice@example.org seq=7",
-                 enc, len);
-    size_t n = load_vector("address_claim_v1.hex", file, sizeof file);
+    ru_check_vector("address_claim_v1.hex",
+                    "AddressClaim v1: sign_seed=00..1f (bytes i, i+1, ...); created=1700000000 "
+                    "expires=1702592000 address=alice@example.org seq=7",
+                    enc, len);
+    size_t n = ru_load_vector("address_claim_v1.hex", file, sizeof file);
     cr_assert_eq(claim_accept(file, n, NULL), PST_OK);
     pst_identity_free(id);
 }
@@ -663,7 +524,7 @@ Test(address_claim, every_mutation_rejected) {
 }
 
 Test(address_claim, limits) {
-    pst_identity *id = kat_identity(0);
+    pst_identity *id = ru_kat_identity(0);
     pst_address_claim c;
     uint8_t enc[PST_DHT_VALUE_MAX], out[4096];
     size_t len, n;
@@ -684,17 +545,17 @@ Test(address_claim, limits) {
     addr[64] = '@';
     memset(addr + 65, 'b', 190);
     addr[255] = '\0';
-    raw a = raw_str(addr);
-    n = with_field(enc, len, 5, a.b, a.n, out, sizeof out);
+    ru_raw a = ru_raw_str(addr);
+    n = ru_with_field(enc, len, 5, a.b, a.n, out, sizeof out);
     cr_assert_eq(claim_decode_rc(out, n), PST_E_TOOBIG, "255-byte address");
-    a = raw_str("Alice@example.org");
-    n = with_field(enc, len, 5, a.b, a.n, out, sizeof out);
+    a = ru_raw_str("Alice@example.org");
+    n = ru_with_field(enc, len, 5, a.b, a.n, out, sizeof out);
     cr_assert_eq(claim_decode_rc(out, n), PST_E_RANGE);
-    a = raw_str("alice");
-    n = with_field(enc, len, 5, a.b, a.n, out, sizeof out);
+    a = ru_raw_str("alice");
+    n = ru_with_field(enc, len, 5, a.b, a.n, out, sizeof out);
     cr_assert_eq(claim_decode_rc(out, n), PST_E_RANGE);
-    a = raw_bin("alice@example.org", 17);
-    n = with_field(enc, len, 5, a.b, a.n, out, sizeof out);
+    a = ru_raw_bin("alice@example.org", 17);
+    n = ru_with_field(enc, len, 5, a.b, a.n, out, sizeof out);
     cr_assert_eq(claim_decode_rc(out, n), PST_E_TYPE);
     pst_identity_free(id);
 }
@@ -703,22 +564,22 @@ Test(address_claim, decode_strictness) {
     uint8_t enc[PST_DHT_VALUE_MAX], out[4096];
     size_t len = kat_claim_enc(enc, sizeof enc), n;
     const uint8_t seq16[] = {0xcd, 0x00, 0x07};
-    n = with_field(enc, len, 6, seq16, sizeof seq16, out, sizeof out);
+    n = ru_with_field(enc, len, 6, seq16, sizeof seq16, out, sizeof out);
     cr_assert_eq(claim_decode_rc(out, n), PST_E_NONCANONICAL);
     uint8_t s8[32] = {0xd9, 17};
     memcpy(s8 + 2, "alice@example.org", 17);
-    n = with_field(enc, len, 5, s8, 19, out, sizeof out);
+    n = ru_with_field(enc, len, 5, s8, 19, out, sizeof out);
     cr_assert_eq(claim_decode_rc(out, n), PST_E_NONCANONICAL);
-    raw a = raw_uint(2);
-    n = with_field(enc, len, 0, a.b, a.n, out, sizeof out);
+    ru_raw a = ru_raw_uint(2);
+    n = ru_with_field(enc, len, 0, a.b, a.n, out, sizeof out);
     cr_assert_eq(claim_decode_rc(out, n), PST_E_VERSION);
-    a = raw_uint(PST_REC_KEY);
-    n = with_field(enc, len, 1, a.b, a.n, out, sizeof out);
+    a = ru_raw_uint(PST_REC_KEY);
+    n = ru_with_field(enc, len, 1, a.b, a.n, out, sizeof out);
     cr_assert_eq(claim_decode_rc(out, n), PST_E_RECTYPE);
-    a = raw_uint(1);
-    n = with_field(enc, len, PST_ADDRESS_CLAIM_FIELDS, a.b, a.n, out, sizeof out);
+    a = ru_raw_uint(1);
+    n = ru_with_field(enc, len, PST_ADDRESS_CLAIM_FIELDS, a.b, a.n, out, sizeof out);
     cr_assert_eq(claim_decode_rc(out, n), PST_E_FIELDS);
-    n = with_field(enc, len, 6, NULL, 0, out, sizeof out);
+    n = ru_with_field(enc, len, 6, NULL, 0, out, sizeof out);
     cr_assert_eq(claim_decode_rc(out, n), PST_E_FIELDS);
     memcpy(out, enc, len);
     out[len] = 0xc0;
@@ -736,7 +597,7 @@ Test(address_claim, decode_strictness) {
 }
 
 Test(address_claim, verify_and_matches) {
-    pst_identity *id = kat_identity(0), *other = kat_identity(0x80);
+    pst_identity *id = ru_kat_identity(0), *other = ru_kat_identity(0x80);
     pst_address_claim c, r;
     pst_keyrec k;
     kat_claim(&c, id);

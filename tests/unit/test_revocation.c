@@ -8,155 +8,16 @@
 
 #include "codec.h"
 #include "pst_records.h"
+#include "recutil.h"
 #include "testutil.h"
 
 #define CREATED 1700000000u
 
-/* ---- helpers (same in each record test file) ------------------------------- */
-
 #define NOW (CREATED + 60)
 
-static void seed_bytes(uint8_t s[32], uint8_t base) {
-    for (int i = 0; i < 32; i++)
-        s[i] = (uint8_t)(base + i);
-}
-
-/* Fixed identity: sign seed 00..1f, box seed 20..3f, revocation seed 40..5f. */
-static pst_identity *kat_identity(uint8_t base) {
-    uint8_t a[32], b[32], c[32];
-    seed_bytes(a, base);
-    seed_bytes(b, (uint8_t)(base + 0x20));
-    seed_bytes(c, (uint8_t)(base + 0x40));
-    pst_identity *id;
-    cr_assert_eq(pst_identity_from_seeds(a, b, c, &id), PST_OK);
-    return id;
-}
-
-/* The top-level fields of an encoded record, as byte ranges. */
-typedef struct {
-    const uint8_t *p[20];
-    size_t n[20];
-    uint32_t count;
-} fields;
-
-static void split(const uint8_t *enc, size_t len, fields *f) {
-    cr_assert(enc[0] >= 0x90 && enc[0] <= 0x9f, "fixarray expected");
-    f->count = enc[0] & 0x0fu;
-    size_t off = 1;
-    for (uint32_t i = 0; i < f->count; i++) {
-        msgpack_unpacked u;
-        msgpack_unpacked_init(&u);
-        size_t start = off;
-        cr_assert_eq(msgpack_unpack_next(&u, (const char *)enc, len, &off), MSGPACK_UNPACK_SUCCESS);
-        msgpack_unpacked_destroy(&u);
-        f->p[i] = enc + start;
-        f->n[i] = off - start;
-    }
-    cr_assert_eq(off, len);
-}
-
-/* Re-assembles enc with field idx replaced by raw (raw NULL: field removed;
- * idx == count: raw appended). Returns the new length. */
-static size_t with_field(const uint8_t *enc, size_t len, uint32_t idx, const void *raw,
-                         size_t raw_len, uint8_t *out, size_t cap) {
-    fields f;
-    pst_writer w;
-    size_t n;
-    split(enc, len, &f);
-    uint32_t count = f.count - (raw == NULL ? 1 : 0) + (idx == f.count ? 1 : 0);
-    pst_w_init(&w, out, cap);
-    pst_w_array(&w, count);
-    for (uint32_t i = 0; i <= f.count; i++) {
-        if (i == idx) {
-            if (raw != NULL)
-                pst_w_raw(&w, raw, raw_len);
-        } else if (i < f.count) {
-            pst_w_raw(&w, f.p[i], f.n[i]);
-        }
-    }
-    cr_assert_eq(pst_w_finish(&w, &n), PST_OK);
-    return n;
-}
-
-/* Encodes one msgpack value with the canonical writer, for with_field(). */
-typedef struct {
-    uint8_t b[4096];
-    size_t n;
-} raw;
-
-static raw raw_uint(uint64_t v) {
-    raw r;
-    pst_writer w;
-    pst_w_init(&w, r.b, sizeof r.b);
-    pst_w_uint(&w, v);
-    cr_assert_eq(pst_w_finish(&w, &r.n), PST_OK);
-    return r;
-}
-
-static raw raw_bin(const void *p, size_t n) {
-    raw r;
-    pst_writer w;
-    pst_w_init(&w, r.b, sizeof r.b);
-    pst_w_bin(&w, p, n);
-    cr_assert_eq(pst_w_finish(&w, &r.n), PST_OK);
-    return r;
-}
-
-static raw raw_str(const char *s) {
-    raw r;
-    pst_writer w;
-    pst_w_init(&w, r.b, sizeof r.b);
-    pst_w_cstr(&w, s);
-    cr_assert_eq(pst_w_finish(&w, &r.n), PST_OK);
-    return r;
-}
-
-static size_t load_vector(const char *name, uint8_t *out, size_t cap) {
-    size_t n;
-    uint8_t *file = tu_read_file(tu_vector_path(name), &n);
-    cr_assert_not_null(file, "missing vector %s", name);
-    char *hex = malloc(n + 1);
-    size_t h = 0;
-    bool comment = false, bol = true;
-    for (size_t i = 0; i < n; i++) {
-        char c = (char)file[i];
-        if (bol && c == '#')
-            comment = true;
-        bol = c == '\n';
-        if (bol)
-            comment = false;
-        else if (!comment && isxdigit((unsigned char)c))
-            hex[h++] = c;
-    }
-    hex[h] = '\0';
-    long k = tu_hex_decode(hex, out, cap);
-    cr_assert_gt(k, 0);
-    free(hex);
-    free(file);
-    return (size_t)k;
-}
-
-/* Known-answer vector files: '#' comment lines, then hex. With
- * PST_WRITE_VECTORS set the file is (re)written instead of compared. */
-static void check_vector(const char *name, const char *comment, const uint8_t *enc, size_t len) {
-    const char *path = tu_vector_path(name);
-    if (getenv("PST_WRITE_VECTORS")) {
-        FILE *f = fopen(path, "w");
-        cr_assert_not_null(f, "%s", path);
-        fprintf(f, "# %s\n", comment);
-        for (size_t i = 0; i < len; i++)
-            fprintf(f, "%02x%s", enc[i], (i % 32 == 31 || i + 1 == len) ? "\n" : "");
-        fclose(f);
-    }
-    uint8_t got[PST_DHT_VALUE_MAX];
-    size_t n = load_vector(name, got, sizeof got);
-    cr_assert_eq(n, len, "%s: length %zu, expected %zu", name, n, len);
-    cr_assert_arr_eq(got, enc, len, "%s differs from the re-encoding", name);
-}
-
-/* The offline key of kat_identity(base), loaded the way the CLI will. */
+/* The offline key of ru_kat_identity(base), loaded the way the CLI will. */
 static pst_revkey *kat_revkey(uint8_t base) {
-    pst_identity *id = kat_identity(base);
+    pst_identity *id = ru_kat_identity(base);
     uint8_t file[PST_KEYFILE_MAX];
     size_t len;
     pst_revkey *rk;
@@ -167,7 +28,7 @@ static pst_revkey *kat_revkey(uint8_t base) {
 }
 
 static void kat_self(pst_revocation *r) {
-    pst_identity *id = kat_identity(0), *next = kat_identity(0x80);
+    pst_identity *id = ru_kat_identity(0), *next = ru_kat_identity(0x80);
     cr_assert_eq(pst_revocation_build_self(r, id->sign_sk, CREATED, PST_REVOKE_SUPERSEDED,
                                            "moved to a new key", next->sign_pk),
                  PST_OK);
@@ -206,7 +67,7 @@ static int rev_decode_rc(const uint8_t *in, size_t len) {
 }
 
 Test(revocation, self_round_trip_and_vector) {
-    pst_identity *id = kat_identity(0), *next = kat_identity(0x80);
+    pst_identity *id = ru_kat_identity(0), *next = ru_kat_identity(0x80);
     pst_revocation r, back;
     uint8_t enc[PST_DHT_VALUE_MAX], file[PST_DHT_VALUE_MAX], h1[32], h2[32], repl[32];
     kat_self(&r);
@@ -225,19 +86,19 @@ Test(revocation, self_round_trip_and_vector) {
     cr_assert_eq(pst_revocation_id(&r, h1), PST_OK);
     crypto_generichash(h2, 32, enc, len, NULL, 0);
     cr_assert_arr_eq(h1, h2, 32);
-    check_vector("revocation_v1.hex",
-                 "Revocation v1, self-signed: sign_seed=00..1f (bytes i, i+1, ...); "
-                 "created=1700000000 expires=0 reason=2 (superseded) reason_text=\"moved to a "
-                 "new key\" replacement=pk of sign_seed 80..9f auth=empty",
-                 enc, len);
-    size_t n = load_vector("revocation_v1.hex", file, sizeof file);
+    ru_check_vector("revocation_v1.hex",
+                    "Revocation v1, self-signed: sign_seed=00..1f (bytes i, i+1, ...); "
+                    "created=1700000000 expires=0 reason=2 (superseded) reason_text=\"moved to a "
+                    "new key\" replacement=pk of sign_seed 80..9f auth=empty",
+                    enc, len);
+    size_t n = ru_load_vector("revocation_v1.hex", file, sizeof file);
     cr_assert_eq(rev_accept(file, n, NULL), PST_OK);
     pst_identity_free(id);
     pst_identity_free(next);
 }
 
 Test(revocation, by_revkey_round_trip_and_vector) {
-    pst_identity *id = kat_identity(0);
+    pst_identity *id = ru_kat_identity(0);
     pst_revocation r, back;
     uint8_t enc[PST_DHT_VALUE_MAX], file[PST_DHT_VALUE_MAX];
     kat_by_revkey(&r);
@@ -249,13 +110,13 @@ Test(revocation, by_revkey_round_trip_and_vector) {
     cr_assert_eq(pst_revocation_decode(enc, len, &back), PST_OK);
     cr_assert_arr_eq(&back, &r, sizeof r);
     cr_assert_eq(pst_revocation_verify(&back, NOW), PST_OK);
-    check_vector("revocation_revkey_v1.hex",
-                 "Revocation v1, by the revocation key: sign_seed=00..1f rev_seed=40..5f (bytes "
-                 "i, i+1, ...); created=1700000000 expires=0 reason=1 (key_compromised) "
-                 "reason_text=\"\" replacement=empty auth=Ed25519(identity, "
-                 "\"postern/v1/revkey\\0\" || rev_pk)",
-                 enc, len);
-    size_t n = load_vector("revocation_revkey_v1.hex", file, sizeof file);
+    ru_check_vector("revocation_revkey_v1.hex",
+                    "Revocation v1, by the revocation key: sign_seed=00..1f rev_seed=40..5f (bytes "
+                    "i, i+1, ...); created=1700000000 expires=0 reason=1 (key_compromised) "
+                    "reason_text=\"\" replacement=empty auth=Ed25519(identity, "
+                    "\"postern/v1/revkey\\0\" || rev_pk)",
+                    enc, len);
+    size_t n = ru_load_vector("revocation_revkey_v1.hex", file, sizeof file);
     cr_assert_eq(rev_accept(file, n, NULL), PST_OK);
     /* the auth is exactly the documented signature */
     uint8_t msg[PST_REVKEY_AUTH_CONTEXT_LEN + 32];
@@ -276,7 +137,7 @@ Test(revocation, every_mutation_rejected) {
 }
 
 Test(revocation, verify_signer_rules) {
-    pst_identity *id = kat_identity(0), *other = kat_identity(0x80);
+    pst_identity *id = ru_kat_identity(0), *other = ru_kat_identity(0x80);
     pst_revocation base, r;
     uint8_t auth[64];
     kat_by_revkey(&base);
@@ -333,7 +194,7 @@ Test(revocation, verify_signer_rules) {
 }
 
 Test(revocation, limits) {
-    pst_identity *id = kat_identity(0);
+    pst_identity *id = ru_kat_identity(0);
     pst_revocation base, r;
     uint8_t enc[PST_DHT_VALUE_MAX], out[4096];
     size_t len, n;
@@ -375,37 +236,37 @@ Test(revocation, limits) {
 
     /* hand-built encodings */
     len = enc_of(&base, enc, sizeof enc);
-    raw a = raw_uint(PST_REVOKE_REASON_MAX + 1);
-    n = with_field(enc, len, 6, a.b, a.n, out, sizeof out);
+    ru_raw a = ru_raw_uint(PST_REVOKE_REASON_MAX + 1);
+    n = ru_with_field(enc, len, 6, a.b, a.n, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_RANGE, "reason 4");
     text[PST_REVOCATION_REASON_TEXT_MAX + 1] = '\0';
-    a = raw_str(text);
-    n = with_field(enc, len, 7, a.b, a.n, out, sizeof out);
+    a = ru_raw_str(text);
+    n = ru_with_field(enc, len, 7, a.b, a.n, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_TOOBIG, "201-byte reason text");
     const uint8_t bad_utf8[] = {0xa2, 0xc3, 0x28};
-    n = with_field(enc, len, 7, bad_utf8, sizeof bad_utf8, out, sizeof out);
+    n = ru_with_field(enc, len, 7, bad_utf8, sizeof bad_utf8, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_RANGE, "invalid UTF-8");
-    a = raw_uint(CREATED + 1);
-    n = with_field(enc, len, 3, a.b, a.n, out, sizeof out);
+    a = ru_raw_uint(CREATED + 1);
+    n = ru_with_field(enc, len, 3, a.b, a.n, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_RANGE, "expires != 0");
     uint8_t k[65] = {0};
-    a = raw_bin(k, 31);
-    n = with_field(enc, len, 8, a.b, a.n, out, sizeof out);
+    a = ru_raw_bin(k, 31);
+    n = ru_with_field(enc, len, 8, a.b, a.n, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_RANGE, "31-byte replacement");
-    a = raw_bin(k, 33);
-    n = with_field(enc, len, 8, a.b, a.n, out, sizeof out);
+    a = ru_raw_bin(k, 33);
+    n = ru_with_field(enc, len, 8, a.b, a.n, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_TOOBIG, "33-byte replacement");
-    a = raw_bin(base.revoked_key, 32);
-    n = with_field(enc, len, 8, a.b, a.n, out, sizeof out);
+    a = ru_raw_bin(base.revoked_key, 32);
+    n = ru_with_field(enc, len, 8, a.b, a.n, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_RANGE, "replacement == revoked");
-    a = raw_bin(k, 63);
-    n = with_field(enc, len, 9, a.b, a.n, out, sizeof out);
+    a = ru_raw_bin(k, 63);
+    n = ru_with_field(enc, len, 9, a.b, a.n, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_RANGE, "63-byte auth");
-    a = raw_bin(k, 65);
-    n = with_field(enc, len, 9, a.b, a.n, out, sizeof out);
+    a = ru_raw_bin(k, 65);
+    n = ru_with_field(enc, len, 9, a.b, a.n, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_TOOBIG, "65-byte auth");
-    a = raw_bin(k, 64);
-    n = with_field(enc, len, 9, a.b, a.n, out, sizeof out);
+    a = ru_raw_bin(k, 64);
+    n = ru_with_field(enc, len, 9, a.b, a.n, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_OK, "64-byte auth decodes");
     cr_assert_eq(rev_accept(out, n, NULL), PST_E_SIGNER, "... but a self-revocation has none");
     pst_identity_free(id);
@@ -417,34 +278,34 @@ Test(revocation, decode_strictness) {
     kat_self(&r);
     size_t len = enc_of(&r, enc, sizeof enc), n;
     const uint8_t reason16[] = {0xcd, 0x00, 0x02};
-    n = with_field(enc, len, 6, reason16, sizeof reason16, out, sizeof out);
+    n = ru_with_field(enc, len, 6, reason16, sizeof reason16, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_NONCANONICAL, "uint16 for 2");
     const uint8_t zero64[] = {0xcf, 0, 0, 0, 0, 0, 0, 0, 0};
-    n = with_field(enc, len, 3, zero64, sizeof zero64, out, sizeof out);
+    n = ru_with_field(enc, len, 3, zero64, sizeof zero64, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_NONCANONICAL, "uint64 for 0");
     uint8_t s8[64] = {0xd9, 18};
     memcpy(s8 + 2, "moved to a new key", 18);
-    n = with_field(enc, len, 7, s8, 20, out, sizeof out);
+    n = ru_with_field(enc, len, 7, s8, 20, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_NONCANONICAL, "str8 for 18 bytes");
     const uint8_t empty16[] = {0xc5, 0x00, 0x00};
-    n = with_field(enc, len, 9, empty16, sizeof empty16, out, sizeof out);
+    n = ru_with_field(enc, len, 9, empty16, sizeof empty16, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_NONCANONICAL, "bin16 for empty");
-    raw a = raw_uint(3);
-    n = with_field(enc, len, 0, a.b, a.n, out, sizeof out);
+    ru_raw a = ru_raw_uint(3);
+    n = ru_with_field(enc, len, 0, a.b, a.n, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_VERSION);
-    a = raw_uint(PST_REC_ENDORSEMENT);
-    n = with_field(enc, len, 1, a.b, a.n, out, sizeof out);
+    a = ru_raw_uint(PST_REC_ENDORSEMENT);
+    n = ru_with_field(enc, len, 1, a.b, a.n, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_RECTYPE);
-    a = raw_bin("", 0);
-    n = with_field(enc, len, PST_REVOCATION_FIELDS, a.b, a.n, out, sizeof out);
+    a = ru_raw_bin("", 0);
+    n = ru_with_field(enc, len, PST_REVOCATION_FIELDS, a.b, a.n, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_FIELDS);
-    n = with_field(enc, len, 9, NULL, 0, out, sizeof out);
+    n = ru_with_field(enc, len, 9, NULL, 0, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_FIELDS);
     memcpy(out, enc, len);
     out[len] = 0x90;
     cr_assert_eq(rev_decode_rc(out, len + 1), PST_E_TRAILING);
-    a = raw_str("x");
-    n = with_field(enc, len, 5, a.b, a.n, out, sizeof out);
+    a = ru_raw_str("x");
+    n = ru_with_field(enc, len, 5, a.b, a.n, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_TYPE, "a str for revoked_key");
     pst_revocation z;
     memset(&z, 0x77, sizeof z);

@@ -1,0 +1,135 @@
+#include "recutil.h"
+
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "testutil.h"
+
+void ru_seed_bytes(uint8_t s[32], uint8_t base) {
+    for (int i = 0; i < 32; i++)
+        s[i] = (uint8_t)(base + i);
+}
+
+/* Fixed identity: sign seed 00..1f, box seed 20..3f, revocation seed 40..5f. */
+pst_identity *ru_kat_identity(uint8_t base) {
+    uint8_t a[32], b[32], c[32];
+    ru_seed_bytes(a, base);
+    ru_seed_bytes(b, (uint8_t)(base + 0x20));
+    ru_seed_bytes(c, (uint8_t)(base + 0x40));
+    pst_identity *id;
+    cr_assert_eq(pst_identity_from_seeds(a, b, c, &id), PST_OK);
+    return id;
+}
+
+void ru_split(const uint8_t *enc, size_t len, ru_fields *f) {
+    cr_assert(enc[0] >= 0x90 && enc[0] <= 0x9f, "fixarray expected");
+    f->count = enc[0] & 0x0fu;
+    size_t off = 1;
+    for (uint32_t i = 0; i < f->count; i++) {
+        msgpack_unpacked u;
+        msgpack_unpacked_init(&u);
+        size_t start = off;
+        cr_assert_eq(msgpack_unpack_next(&u, (const char *)enc, len, &off), MSGPACK_UNPACK_SUCCESS);
+        msgpack_unpacked_destroy(&u);
+        f->p[i] = enc + start;
+        f->n[i] = off - start;
+    }
+    cr_assert_eq(off, len);
+}
+
+/* Re-assembles enc with field idx replaced by ru_raw (ru_raw NULL: field removed;
+ * idx == count: ru_raw appended). Returns the new length. */
+size_t ru_with_field(const uint8_t *enc, size_t len, uint32_t idx, const void *ru_raw,
+                     size_t raw_len, uint8_t *out, size_t cap) {
+    ru_fields f;
+    pst_writer w;
+    size_t n;
+    ru_split(enc, len, &f);
+    uint32_t count = f.count - (ru_raw == NULL ? 1 : 0) + (idx == f.count ? 1 : 0);
+    pst_w_init(&w, out, cap);
+    pst_w_array(&w, count);
+    for (uint32_t i = 0; i <= f.count; i++) {
+        if (i == idx) {
+            if (ru_raw != NULL)
+                pst_w_raw(&w, ru_raw, raw_len);
+        } else if (i < f.count) {
+            pst_w_raw(&w, f.p[i], f.n[i]);
+        }
+    }
+    cr_assert_eq(pst_w_finish(&w, &n), PST_OK);
+    return n;
+}
+
+ru_raw ru_raw_uint(uint64_t v) {
+    ru_raw r;
+    pst_writer w;
+    pst_w_init(&w, r.b, sizeof r.b);
+    pst_w_uint(&w, v);
+    cr_assert_eq(pst_w_finish(&w, &r.n), PST_OK);
+    return r;
+}
+
+ru_raw ru_raw_bin(const void *p, size_t n) {
+    ru_raw r;
+    pst_writer w;
+    pst_w_init(&w, r.b, sizeof r.b);
+    pst_w_bin(&w, p, n);
+    cr_assert_eq(pst_w_finish(&w, &r.n), PST_OK);
+    return r;
+}
+
+ru_raw ru_raw_str(const char *s) {
+    ru_raw r;
+    pst_writer w;
+    pst_w_init(&w, r.b, sizeof r.b);
+    pst_w_cstr(&w, s);
+    cr_assert_eq(pst_w_finish(&w, &r.n), PST_OK);
+    return r;
+}
+
+size_t ru_load_vector(const char *name, uint8_t *out, size_t cap) {
+    size_t n;
+    uint8_t *file = tu_read_file(tu_vector_path(name), &n);
+    cr_assert_not_null(file, "missing vector %s", name);
+    char *hex = malloc(n + 1);
+    size_t h = 0;
+    bool comment = false, bol = true;
+    for (size_t i = 0; i < n; i++) {
+        char c = (char)file[i];
+        if (bol && c == '#')
+            comment = true;
+        bol = c == '\n';
+        if (bol)
+            comment = false;
+        else if (!comment && isxdigit((unsigned char)c))
+            hex[h++] = c;
+    }
+    hex[h] = '\0';
+    long k = tu_hex_decode(hex, out, cap);
+    cr_assert_gt(k, 0);
+    free(hex);
+    free(file);
+    return (size_t)k;
+}
+
+/* Known-answer vector files: '#' comment lines, then hex. With
+ * PST_WRITE_VECTORS set the file is (re)written instead of compared. */
+void ru_check_vector(const char *name, const char *comment, const uint8_t *enc, size_t len) {
+    const char *path = tu_vector_path(name);
+    if (getenv("PST_WRITE_VECTORS")) {
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f, "%s", path);
+        fprintf(f, "# %s\n", comment);
+        for (size_t i = 0; i < len; i++)
+            fprintf(f, "%02x%s", enc[i], (i % 32 == 31 || i + 1 == len) ? "\n" : "");
+        fclose(f);
+    }
+    uint8_t got[PST_DHT_VALUE_MAX];
+    size_t n = ru_load_vector(name, got, sizeof got);
+    cr_assert_eq(n, len, "%s: length %zu, expected %zu", name, n, len);
+    cr_assert_arr_eq(got, enc, len, "%s differs from the re-encoding", name);
+}

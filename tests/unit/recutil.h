@@ -1,0 +1,44 @@
+/* Helpers shared by the record tests (keyrec, revocation, endorsement):
+ * fixed identities, splitting and re-assembling encodings field by field,
+ * and known-answer vector files. */
+#ifndef PST_RECUTIL_H
+#define PST_RECUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pst_identity.h"
+
+/* s[i] = base + i */
+void ru_seed_bytes(uint8_t s[32], uint8_t base);
+/* Fixed identity: sign seed base.., box seed base+0x20.., revocation seed base+0x40.. */
+pst_identity *ru_kat_identity(uint8_t base);
+
+/* The top-level fields of an encoded record, as byte ranges. */
+typedef struct {
+    const uint8_t *p[20];
+    size_t n[20];
+    uint32_t count;
+} ru_fields;
+void ru_split(const uint8_t *enc, size_t len, ru_fields *f);
+/* Re-assembles enc with field idx replaced by raw (raw NULL: field removed;
+ * idx == count: raw appended). Returns the new length. */
+size_t ru_with_field(const uint8_t *enc, size_t len, uint32_t idx, const void *raw, size_t raw_len,
+                     uint8_t *out, size_t cap);
+
+/* One msgpack value encoded with the canonical writer, for ru_with_field(). */
+typedef struct {
+    uint8_t b[4096];
+    size_t n;
+} ru_raw;
+ru_raw ru_raw_uint(uint64_t v);
+ru_raw ru_raw_bin(const void *p, size_t n);
+ru_raw ru_raw_str(const char *s);
+
+/* Known-answer vector files: '#' comment lines, then hex. */
+size_t ru_load_vector(const char *name, uint8_t *out, size_t cap);
+/* Compares enc with the vector file; with PST_WRITE_VECTORS set the file is
+ * (re)written first. */
+void ru_check_vector(const char *name, const char *comment, const uint8_t *enc, size_t len);
+
+#endif
