@@ -92,7 +92,7 @@ static void on_written(uv_write_t *req, int status) {
     ctrl_conn *c = w->conn;
     c->writes--;
     free(w->buf);
-    if (status < 0 || w->close_after)
+    if (status < 0 || w->close_after || (c->eof && !c->busy && c->writes == 0))
         conn_close(c);
     free(w);
     conn_unref(c);
@@ -198,7 +198,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     ctrl_conn *c = s->data;
-    if (nread == UV_EOF && c->inflight != NULL) {
+    if (nread == UV_EOF && (c->inflight != NULL || (c->writes > 0 && !c->busy))) {
         /* cancel, but keep the writing half for the answer */
         c->eof = true;
         uv_read_stop(s);

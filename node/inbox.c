@@ -562,7 +562,10 @@ static int admit(struct pst_inbox *ib, const pst_notify_inner *in, const stamp_i
                 pst_counter_add(n, "inbox.waiting_for_vouches", 1);
                 return PST_E_BUSY;
             }
-            reason = "vouch_busy";
+            /* too many lookups at once: count it, but do not remember the value
+             * as seen, so a vouched sender's re-sends are looked at again */
+            reject(n, PST_E_BUSY, "vouch_busy");
+            return PST_E_BUSY;
         }
         return reject(n, PST_E_PERM, reason);
     }

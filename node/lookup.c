@@ -364,8 +364,12 @@ static void on_vouches(void *user, int status, const pst_vouch *vouches, unsigne
     key_vouches *kv = user;
     key_get *g = kv->parent;
     (void)status; /* a failed get shows no vouches: the key answer stands */
-    unsigned keep = n < 16 ? n : 16;
-    memcpy(kv->vouches, vouches, keep * sizeof *vouches);
+    /* vouches by my contacts first: those are the ones that matter to me */
+    unsigned keep = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (unsigned i = 0; i < n && keep < 16; i++)
+            if (vouches[i].voucher_is_contact == (pass == 0))
+                kv->vouches[keep++] = vouches[i];
     kv->n = keep;
     kv->more = more + (n - keep);
     kv->done = true;

@@ -87,7 +87,7 @@ static void arm(struct pst_outbox *o) {
         return;
     uint64_t now = uv_now(o->node->loop), next = UINT64_MAX;
     for (unsigned i = 0; i < o->n_entries; i++)
-        if (!o->entries[i].in_flight && o->entries[i].due_ms < next)
+        if (!o->entries[i].in_flight && !o->entries[i].minting && o->entries[i].due_ms < next)
             next = o->entries[i].due_ms;
     if (next == UINT64_MAX) {
         uv_timer_stop(&o->renotify_timer);

@@ -72,7 +72,7 @@ typedef struct {
     uv_loop_t *loop;
     pst_dht dht;
     uv_timer_t tick, deadline;
-    uint64_t started_ms, join_deadline_ms, last_ping_ms, put_start_ms;
+    uint64_t started_ms, join_deadline_ms, last_ping_ms, op_start_ms;
     bool ping_pending, joined, op_started, finishing;
     const char *status;
     int exit_code;
@@ -176,15 +176,21 @@ static int read_values(craft *k) {
     return rc;
 }
 
-static int parse_args(craft *k, int argc, char **argv, const char **seed_random,
-                      uint64_t *count, uint64_t *tier, uint64_t *now) {
+static int parse_args(craft *k, int argc, char **argv, const char **seed_random, uint64_t *count,
+                      uint64_t *tier, uint64_t *now) {
     static const struct option opts[] = {
-        {"network", required_argument, 0, 'n'},     {"seed", required_argument, 0, 's'},
-        {"target", required_argument, 0, 't'},      {"subject", required_argument, 0, 't'},
-        {"slot", required_argument, 0, 'S'},        {"rate", required_argument, 0, 'R'},
-        {"max-seconds", required_argument, 0, 'm'}, {"count", required_argument, 0, 'c'},
-        {"tier", required_argument, 0, 'T'},        {"seed-random", required_argument, 0, 'r'},
-        {"now", required_argument, 0, 'N'},         {"help", no_argument, 0, 'h'},
+        {"network", required_argument, 0, 'n'},
+        {"seed", required_argument, 0, 's'},
+        {"target", required_argument, 0, 't'},
+        {"subject", required_argument, 0, 't'},
+        {"slot", required_argument, 0, 'S'},
+        {"rate", required_argument, 0, 'R'},
+        {"max-seconds", required_argument, 0, 'm'},
+        {"count", required_argument, 0, 'c'},
+        {"tier", required_argument, 0, 'T'},
+        {"seed-random", required_argument, 0, 'r'},
+        {"now", required_argument, 0, 'N'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     if (argc < 2 || strcmp(argv[1], "--help") == 0) {
@@ -312,15 +318,19 @@ static int endorse(const craft *k, const char *seed_random, uint64_t count, uint
 
 /* ---- network ------------------------------------------------------------------ */
 
+/* elapsed_ms counts from the start, op_ms from the first get or put (after
+ * the seed answered). */
 static void print_result(craft *k) {
-    uint64_t elapsed = uv_now(k->loop) - k->started_ms;
+    uint64_t now = uv_now(k->loop);
+    uint64_t elapsed = now - k->started_ms, op = k->op_started ? now - k->op_start_ms : 0;
     if (k->op == OP_GET)
-        printf("%s],\"count\":%" PRIu64 ",\"status\":\"%s\",\"elapsed_ms\":%" PRIu64 "}\n",
-               k->found ? "" : "{\"values\":[", k->found, k->status, elapsed);
+        printf("%s],\"count\":%" PRIu64, k->found ? "" : "{\"values\":[", k->found);
     else
         printf("{\"put\":%" PRIu32 ",\"put_ok\":%" PRIu64 ",\"put_failed\":%" PRIu64
-               ",\"refused\":%" PRIu64 ",\"status\":\"%s\",\"elapsed_ms\":%" PRIu64 "}\n",
-               k->next, k->put_ok, k->put_failed, k->refused, k->status, elapsed);
+               ",\"refused\":%" PRIu64,
+               k->next, k->put_ok, k->put_failed, k->refused);
+    printf(",\"status\":\"%s\",\"elapsed_ms\":%" PRIu64 ",\"op_ms\":%" PRIu64 "}\n", k->status,
+           elapsed, op);
     fflush(stdout);
 }
 
@@ -345,7 +355,8 @@ static void finish(craft *k, int exit_code, const char *status) {
 static void on_get_value(void *user, const uint8_t *val, size_t len) {
     craft *k = user;
     char hex[2 * PST_DHT_VALUE_MAX + 1];
-    printf("%s\"%s\"", k->found++ ? "," : "{\"values\":[", sodium_bin2hex(hex, sizeof hex, val, len));
+    printf("%s\"%s\"", k->found++ ? "," : "{\"values\":[",
+           sodium_bin2hex(hex, sizeof hex, val, len));
 }
 
 static void on_get_done(void *user, int status) {
@@ -368,7 +379,7 @@ static void on_put(void *user, int status) {
  * source address and OpenDHT drops requests beyond ~1,024/s per address. */
 static void put_some(craft *k) {
     uint64_t now = uv_now(k->loop);
-    uint64_t allowed = 1 + (uint64_t)k->rate * (now - k->put_start_ms) / 1000u;
+    uint64_t allowed = 1 + (uint64_t)k->rate * (now - k->op_start_ms) / 1000u;
     while (k->next < k->n_vals && k->next < allowed && k->inflight < CRAFT_INFLIGHT_MAX) {
         uint32_t i = k->next++;
         if (pst_dht_put(&k->dht, k->slot, k->vals[i], k->lens[i], false, CRAFT_OP_TIMEOUT_MS,
@@ -403,25 +414,18 @@ static void on_tick(uv_timer_t *t) {
         }
         return;
     }
-    if (k->op == OP_GET) {
-        if (!k->op_started) {
-            k->op_started = true;
-            if (pst_dht_get(&k->dht, k->slot, CRAFT_OP_TIMEOUT_MS, on_get_value, on_get_done, k) !=
-                PST_OK)
-                finish(k, 1, "the get was refused");
-        }
-        return;
-    }
     if (!k->op_started) {
         k->op_started = true;
-        k->put_start_ms = now;
+        k->op_start_ms = now;
+        if (k->op == OP_GET && pst_dht_get(&k->dht, k->slot, CRAFT_OP_TIMEOUT_MS, on_get_value,
+                                           on_get_done, k) != PST_OK)
+            finish(k, 1, "the get was refused");
     }
-    put_some(k);
+    if (k->op == OP_PUT)
+        put_some(k);
 }
 
-static void on_deadline(uv_timer_t *t) {
-    finish(t->data, 1, "--max-seconds reached");
-}
+static void on_deadline(uv_timer_t *t) { finish(t->data, 1, "--max-seconds reached"); }
 
 static void on_dht_log(void *user, int level, const char *msg) {
     (void)user;
@@ -434,7 +438,8 @@ static int run_network(craft *k) {
     uv_update_time(k->loop);
     k->started_ms = uv_now(k->loop);
     uint64_t join_ms = (uint64_t)k->max_seconds * 1000u / 2;
-    k->join_deadline_ms = k->started_ms + (join_ms < CRAFT_JOIN_MS_MAX ? join_ms : CRAFT_JOIN_MS_MAX);
+    k->join_deadline_ms =
+        k->started_ms + (join_ms < CRAFT_JOIN_MS_MAX ? join_ms : CRAFT_JOIN_MS_MAX);
     pst_dht_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.network_id = k->network;

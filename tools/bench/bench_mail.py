@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""Mail benchmark: two real posternd processes on loopback, a sends to b.
+
+Measures, in one run:
+  - 1,000 messages of 4 KiB: throughput from the first `postern send` to the
+    last receipt, and per message the latency from the start of its `send`
+    to the moment a's node stored b's receipt (what `postern outbox` then
+    shows as fetched); also how long `send` itself took (until the message
+    was durable in a's outbox);
+  - one 20 MiB message: fetch throughput, next to a plain loopback TCP copy
+    of the same bytes made by this script in the same run (and one that also
+    writes the bytes to a file and fsyncs it, as a Maildir delivery does).
+
+Timing sources. Receipt times come from a's log: posternd logs "receipt
+from FP for message XXXXXXXX..." with a millisecond UTC timestamp at the
+moment it stores the receipt, the same clock as time.time() here; polling
+`postern outbox --json` for 1,000 messages would measure the poll interval
+instead (the script still checks the outbox at the end). The fetch time of
+the 20 MiB message is b's log: from "notification for message X" (accepted,
+fetch job created) to "message X delivered into INBOX" (after the last byte
+was decrypted, the file fsync'd and renamed): the whole fetch as the
+recipient sees it, TCP connect and request included.
+
+Settings. Both nodes run with their default inbox_poll (60 s) and renotify
+(30 s): with everyone online a notification is seen through the listen at
+once, so these do not matter for delivery, and `--inbox-poll 1` would make
+b fetch all 1,000 values of its inbox slot every second (and `--renotify 1`
+re-put every pending notification), which is load the figures should not
+carry. a and b trust each other, so no hashcash stamp is minted (minting
+is bench_pow's subject). --republish 300 keeps the key records quiet.
+
+Loopback only, private random network id, peer discovery off, every wait
+bounded. Run by hand (a benchmark, not a test):
+
+  python3 tools/bench/bench_mail.py [--build build] [--messages 1000]
+                                    [--parallel 4] [--big-mib 20]
+"""
+import argparse
+import concurrent.futures
+import datetime
+import os
+import re
+import socket
+import statistics
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
+
+LOG_TS = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z ")
+RECEIPT_RE = re.compile(r"receipt from \S+ for message ([0-9a-f]{8})\.\.\.")
+NOTIFY_RE = re.compile(r"notification for message ([0-9a-f]{16}) ")
+DELIVER_RE = re.compile(r"message ([0-9a-f]{16}) delivered into ")
+
+
+def pct(values, p):
+    s = sorted(values)
+    if not s:
+        return float("nan")
+    return s[min(len(s) - 1, max(0, int(round(p / 100.0 * (len(s) - 1)))))]
+
+
+def log_events(path, pattern):
+    """{id prefix: unix time of the first line matching pattern}."""
+    out = {}
+    with open(path, "rb") as f:
+        for raw in f:
+            line = raw.decode(errors="replace")
+            m = pattern.search(line)
+            t = LOG_TS.match(line)
+            if m and t and m.group(1) not in out:
+                dt = datetime.datetime.strptime(t.group(1), "%Y-%m-%dT%H:%M:%S.%f")
+                out[m.group(1)] = dt.replace(tzinfo=datetime.timezone.utc).timestamp()
+    return out
+
+
+def cpu_s(pid):
+    """User + system CPU seconds of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def body_4k(i):
+    line = (f"message {i:05d} " + "lorem ipsum dolor sit amet " * 3)[:75] + "\n"
+    return (line * (4096 // len(line) + 1))[:4096]
+
+
+def tcp_copy(data, to_file=None, rounds=3):
+    """Best of rounds: seconds to push data through a loopback TCP connection
+    (Python sockets, 64 KiB reads), optionally writing it to a file and
+    fsyncing it on the receiving side."""
+    best = None
+    for _ in range(rounds):
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        got = [0, None]
+
+        def receive():
+            conn, _ = srv.accept()
+            buf = bytearray(65536)
+            view = memoryview(buf)
+            f = open(to_file, "wb") if to_file else None
+            while got[0] < len(data):
+                n = conn.recv_into(buf)
+                if n == 0:
+                    break
+                if f:
+                    f.write(view[:n])
+                got[0] += n
+            if f:
+                f.flush()
+                os.fsync(f.fileno())
+                f.close()
+            got[1] = time.perf_counter()
+            conn.close()
+
+        th = threading.Thread(target=receive)
+        th.start()
+        t0 = time.perf_counter()
+        c = socket.create_connection(srv.getsockname())
+        c.sendall(data)
+        th.join(60)
+        c.close()
+        srv.close()
+        if got[0] != len(data):
+            raise SystemExit("bench: the TCP copy lost bytes")
+        dt = got[1] - t0
+        best = dt if best is None or dt < best else best
+    if to_file:
+        os.unlink(to_file)
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--messages", type=int, default=1000)
+    ap.add_argument("--parallel", type=int, default=4,
+                    help="concurrent `postern send` processes")
+    ap.add_argument("--big-mib", type=int, default=20)
+    ap.add_argument("--timeout", type=int, default=600, help="bound on the whole run, seconds")
+    args = ap.parse_args()
+    build = os.path.abspath(args.build)
+    os.environ["PST_POSTERND"] = os.path.join(build, "node/posternd")
+    os.environ["PST_POSTERN"] = os.path.join(build, "tools/postern/postern")
+    import harness
+    from harness import check
+
+    deadline = time.monotonic() + args.timeout
+    c = harness.Cluster("bench-mail")
+    rows = []
+    try:
+        quiet = ["--republish", "300"]
+        a = c.start(c.new_home("a", "a@bench.example"), [], extra=quiet)
+        b = c.start(c.new_home("b", "b@bench.example"), [a], extra=quiet)
+        a.wait_joined()
+        b.wait_joined()
+        harness.wait_mail_ready(c, [a], [b])
+        harness.trust(c, a, b)
+        harness.trust(c, b, a)
+        sanitized = harness.is_sanitized(c.posternd)
+        rc, doc, err = harness.mail_send(c, a.home, to=[b.home.fingerprint], subject="warm-up",
+                                         body="hello\n")
+        harness.wait_receipt(c, a, doc["message_id"], b)
+
+        # ---- 1. N small messages ----
+        n = args.messages
+        paths = [harness.mail_write(c, (f"Subject: bench {i}\n\n" + body_4k(i)).encode(),
+                                    f"s{i:05d}.eml") for i in range(n)]
+        results = []
+
+        def one(i):
+            t0 = time.time()
+            rc, d, e = harness.mail_send(c, a.home, to=[b.home.fingerprint], path=paths[i])
+            return i, t0, time.time(), d["message_id"]
+
+        t_first = time.time()
+        with concurrent.futures.ThreadPoolExecutor(args.parallel) as ex:
+            for r in ex.map(one, range(n)):
+                results.append(r)
+        t_sent = time.time()
+        prefixes = {mid[:8]: (t0, t1, mid) for _, t0, t1, mid in results}
+        check(len(prefixes) == n, "two message ids share their first 8 hex digits")
+
+        def all_receipts():
+            got = log_events(a.log_path, RECEIPT_RE)
+            return got if all(p in got for p in prefixes) else None
+        left = max(10, deadline - time.monotonic())
+        receipts = harness.poll(all_receipts, left, f"{n} receipts in a's log", c.all_log_tails,
+                                interval=0.25)
+        lat = [receipts[p] - t0 for p, (t0, t1, mid) in prefixes.items()]
+        send_s = [t1 - t0 for t0, t1, mid in prefixes.values()]
+        t_last = max(receipts[p] for p in prefixes)
+        rate = n / (t_last - t_first)
+        doc = harness.mail_inbox(c, b.home)
+        check(doc["delivered"] == n + 1 and doc["pending"] == 0 and doc["failed"] == 0,
+              f"b's inbox after the run: {doc}")
+        # one outbox query per message: a single `outbox --limit 1000` answer
+        # is cut short by the control answer's caps
+        def verified(mid):
+            m, r = harness.outbox_recipient(harness.mail_outbox(c, a.home, mid), mid,
+                                            b.home.fingerprint)
+            return bool(r and r["state"] == "fetched" and r["receipt"]["verified"])
+        with concurrent.futures.ThreadPoolExecutor(args.parallel) as ex:
+            fetched = sum(ex.map(verified, [mid for _, _, _, mid in results]))
+        ob = harness.mail_outbox(c, a.home, limit=1000)
+        rows += [
+            (f"{n} x 4 KiB, a -> b, {args.parallel} sends at a time", "", ""),
+            ("throughput, first send to last receipt", f"{rate:.1f} msg/s",
+             f"{n} in {t_last - t_first:.1f} s (sending took {t_sent - t_first:.1f} s)"),
+            ("latency send start -> receipt, p50", f"{pct(lat, 50) * 1000:.0f} ms", ""),
+            ("latency send start -> receipt, p99", f"{pct(lat, 99) * 1000:.0f} ms",
+             f"max {max(lat) * 1000:.0f} ms"),
+            ("`postern send` until durable, p50 / p99",
+             f"{pct(send_s, 50) * 1000:.0f} / {pct(send_s, 99) * 1000:.0f} ms",
+             "CLI start to exit 0"),
+            ("receipts verified in a's outbox", f"{fetched} of {n}",
+             f"one `outbox ID` each; `outbox --limit 1000` lists {len(ob['messages'])}"
+             + (" (truncated)" if ob.get("truncated") else "")),
+        ]
+
+        # ---- 2. one big message, and plain TCP ----
+        size = args.big_mib << 20
+        head = b"Subject: bench big\n\n"
+        body = os.urandom(size // 2).hex().encode()
+        big = head + b"\n".join(body[i:i + 76] for i in range(0, len(body), 76))
+        big = big[:size]
+        path = harness.mail_write(c, big, "big.eml")
+        cpu0 = (cpu_s(a.pid), cpu_s(b.pid))
+        t0 = time.time()
+        rc, doc, err = harness.mail_send(c, a.home, to=[b.home.fingerprint], path=path)
+        t1 = time.time()
+        mid = doc["message_id"]
+        ct = doc["size"]
+        copies = harness.wait_delivered(c, b, mid, timeout=max(10, deadline - time.monotonic()))
+        t2 = time.time()
+        harness.wait_receipt(c, a, mid, b)
+        cpu1 = (cpu_s(a.pid), cpu_s(b.pid))
+        check(harness.read_bytes(copies[0]).endswith(big[len(head):]), "the big copy differs")
+        notified = log_events(b.log_path, NOTIFY_RE)[mid[:16]]
+        delivered = log_events(b.log_path, DELIVER_RE)[mid[:16]]
+        fetch_s = delivered - notified
+        mbps = ct / fetch_s / 1e6
+        alt_s = t2 - t1
+        tcp_s = tcp_copy(big)
+        tcp_mbps = len(big) / tcp_s / 1e6
+        tmpf = os.path.join(c.tmp, "tcp-copy.out")
+        tcpf_s = tcp_copy(big, to_file=tmpf)
+        tcpf_mbps = len(big) / tcpf_s / 1e6
+        rows += [
+            (f"{args.big_mib} MiB message ({ct} bytes of ciphertext)", "", ""),
+            ("`postern send` (copy, encrypt, fsync, commit)", f"{(t1 - t0) * 1000:.0f} ms",
+             f"{len(big) / (t1 - t0) / 1e6:.0f} MB/s"),
+            ("fetch: b's notification -> delivered (b's log)", f"{fetch_s * 1000:.0f} ms",
+             f"**{mbps:.0f} MB/s**"),
+            ("fetch: send returned -> file in b's Maildir (polled)", f"{alt_s * 1000:.0f} ms",
+             f"{ct / alt_s / 1e6:.0f} MB/s (includes the DHT put and a 50 ms poll)"),
+            ("CPU used by a (encrypt + serve) / b (fetch)",
+             f"{cpu1[0] - cpu0[0]:.2f} / {cpu1[1] - cpu0[1]:.2f} s",
+             "b: BLAKE2b of the ciphertext (id), XChaCha20-Poly1305, BLAKE2b of the "
+             "plaintext, write, on one core"),
+            ("plain loopback TCP copy, Python, best of 3", f"{tcp_s * 1000:.0f} ms",
+             f"{tcp_mbps:.0f} MB/s"),
+            ("TCP copy + write to a file + fsync, best of 3", f"{tcpf_s * 1000:.0f} ms",
+             f"{tcpf_mbps:.0f} MB/s"),
+            ("ratio fetch / plain TCP (goal >= 0.5)", f"**{mbps / tcp_mbps:.2f}**", ""),
+            ("ratio fetch / TCP + file + fsync", f"{mbps / tcpf_mbps:.2f}", ""),
+        ]
+        a.stop()
+        b.stop()
+    finally:
+        c.close(keep_logs=True)
+        c.remove_tmp()
+
+    print(f"\nPostern mail benchmark ({os.cpu_count()} cores, loopback"
+          f"{', ASan build' if sanitized else ''}, build {build})\n")
+    print("| measure | value | notes |")
+    print("| --- | --- | --- |")
+    for m, v, note in rows:
+        if not v and not note:
+            print(f"| **{m}** | | |")
+        else:
+            print(f"| {m} | {v} | {note} |")
+    print()
+
+
+if __name__ == "__main__":
+    main()
