@@ -49,6 +49,8 @@ static const char SEND_HELP[] =
     "notification for each recipient in the DHT; their nodes fetch it from\n"
     "yours. --pow: auto (default) pays a hashcash stamp to recipients who are\n"
     "not your trusted or known contacts, always pays everyone, never pays.\n"
+    "Minting uses every core; when it takes over a second a progress line with\n"
+    "the expected time is drawn on stderr. Ctrl-C cancels: nothing is sent.\n"
     "\n"
     "Prints the message id. Exit codes: 0 the message is durably in your\n"
     "outbox, 1 not sent (the message says why), 64 usage error. Needs a\n"
