@@ -642,12 +642,15 @@ def wait_delivered(cluster, node, msg_id, timeout=30):
 def wait_counter(node, name, at_least, timeout=30, prefix=False):
     """Polls node's counters until name (or, with prefix, the sum of every
     counter starting with name) reaches at_least; returns the counters."""
+    last = [None]
+
     def once():
         k = node.counters()
+        last[0] = k
         v = sum(x for n, x in k.items() if n.startswith(name)) if prefix else k.get(name, 0)
         return k if v >= at_least else None
-    return poll(once, timeout, f"{node.name}: counter {name} >= {at_least}", node.log_tail,
-                interval=0.1)
+    return poll(once, timeout, f"{node.name}: counter {name} >= {at_least}",
+                lambda: f"{node.name}'s counters: {last[0]}\n" + node.log_tail(), interval=0.1)
 
 
 def kill9(node):
@@ -721,3 +724,21 @@ def wait_mail_ready(cluster, senders, recipients, by_address=False):
                 cluster.wait_key(s, r.home, query=r.home.address,
                                  pred=lambda d: any(k.get("status") == "valid"
                                                     for k in d.get("keys", [])))
+
+
+def trust(cluster, node, other, tier="trusted"):
+    """node's owner puts other's key in its contacts (postern trust set)."""
+    rc, out, err = cluster.cli(["trust", "set", other.home.fingerprint, tier, "--home",
+                                node.home.path])
+    check(rc == 0, f"postern trust set on {node.name} failed ({rc}): {err}")
+
+
+def check_all_logs(cluster):
+    """Fails on a sanitizer report in any node log of the cluster, earlier
+    starts (and nodes killed with SIGKILL) included; main() reads only the
+    last log of each node."""
+    import glob
+    for path in sorted(glob.glob(os.path.join(cluster.tmp, "*.log"))):
+        with open(path, "rb") as f:
+            report = sanitizer_report(f.read().decode(errors="replace"))
+        check(report is None, f"sanitizer finding in {os.path.basename(path)}:\n{report}")

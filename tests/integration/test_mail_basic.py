@@ -69,6 +69,7 @@ def added_fields(copy, at, eol):
 def test(c):
     a, b = c.network_of(2, names=["a", "b"])
     harness.wait_mail_ready(c, [a], [b], by_address=True)
+    harness.trust(c, b, a)  # a's mail goes to b's INBOX whatever b's trust gate does
     fa, fb = a.home.fingerprint, b.home.fingerprint
     sent = []  # (msg_id, expected copy, subject)
 
@@ -172,6 +173,7 @@ def test(c):
     check(harness.mail_inbox(c, a.home)["delivered"] == 0, "a's inbox is not empty")
     for n in (b, a):
         n.stop()
+    harness.check_all_logs(c)
 
 
 if __name__ == "__main__":

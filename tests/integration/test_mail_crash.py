@@ -70,6 +70,7 @@ def test(c):
     for n in (seed, a, b):
         n.wait_joined()
     harness.wait_mail_ready(c, [a], [b])
+    harness.trust(c, b, a)
     port_a = a.fetch_port
     mids, hits = [], []
 
@@ -150,6 +151,7 @@ def test(c):
              f"restart")
     for n in (b, a, seed):
         n.stop()
+    harness.check_all_logs(c)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ def test(c):
     for n in (seed, a, b):
         n.wait_joined()
     harness.wait_mail_ready(c, [a], [b])
+    harness.trust(c, b, a)
 
     # 1. recipient offline at send time
     b.stop()
@@ -83,6 +84,7 @@ def test(c):
     check(doc["delivered"] == 2 and doc["pending"] == 0 and doc["failed"] == 0, f"inbox {doc}")
     for n in (b, a, seed):
         n.stop()
+    harness.check_all_logs(c)
 
 
 if __name__ == "__main__":

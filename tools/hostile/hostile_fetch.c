@@ -187,8 +187,7 @@ static void fresh_key(fetch_attacker *fa, int a, uint32_t i) {
     sodium_memzero(seed, sizeof seed);
 }
 
-static void send_request(fetch_attacker *fa, attack_result *r, pst_fetch_request *req,
-                         bool sign) {
+static void send_request(fetch_attacker *fa, attack_result *r, pst_fetch_request *req, bool sign) {
     uint8_t buf[PST_FETCH_REQUEST_MAX];
     size_t len = 0;
     if ((sign && pst_fetch_request_sign(req, fa->sk) != PST_OK) ||
@@ -456,8 +455,9 @@ static void attack_flood(fetch_attacker *fa, int a) {
 
 static void print_json(const fetch_attacker *fa, FILE *o, uint64_t elapsed) {
     const pst_hostile_fetch_opts *op = fa->o;
-    fprintf(o, "{\"mode\":\"fetch\",\"target\":\"%s:%u\",\"source\":\"%s\",\"count\":%u,"
-               "\"conns\":%u,\"elapsed_ms\":%llu,\"timed_out\":%s,\"attacks\":{",
+    fprintf(o,
+            "{\"mode\":\"fetch\",\"target\":\"%s:%u\",\"source\":\"%s\",\"count\":%u,"
+            "\"conns\":%u,\"elapsed_ms\":%llu,\"timed_out\":%s,\"attacks\":{",
             op->host, op->port, op->source[0] ? op->source : "", op->count, op->conns,
             (unsigned long long)elapsed, out_of_time(fa) ? "true" : "false");
     bool first = true;
@@ -468,8 +468,9 @@ static void print_json(const fetch_attacker *fa, FILE *o, uint64_t elapsed) {
         fprintf(o, "%s\"%s\":{", first ? "" : ",", attack_names[a]);
         first = false;
         if (a == PST_HF_SLOWLORIS) {
-            fprintf(o, "\"conns\":%u,\"dropped\":%u,\"busy\":%u,\"held\":%u,\"failed\":%u,"
-                       "\"min_drop_ms\":%llu,\"max_drop_ms\":%llu}",
+            fprintf(o,
+                    "\"conns\":%u,\"dropped\":%u,\"busy\":%u,\"held\":%u,\"failed\":%u,"
+                    "\"min_drop_ms\":%llu,\"max_drop_ms\":%llu}",
                     r->conns, r->dropped, r->busy, r->held, r->failed,
                     (unsigned long long)r->min_drop_ms, (unsigned long long)r->max_drop_ms);
             continue;
@@ -479,8 +480,8 @@ static void print_json(const fetch_attacker *fa, FILE *o, uint64_t elapsed) {
                     r->conns, r->busy, r->silent, r->held, r->failed);
             continue;
         }
-        fprintf(o, "\"sent\":%u,\"answered\":%u,\"closed\":%u,\"failed\":%u,\"status\":{",
-                r->sent, r->answered, r->closed, r->failed);
+        fprintf(o, "\"sent\":%u,\"answered\":%u,\"closed\":%u,\"failed\":%u,\"status\":{", r->sent,
+                r->answered, r->closed, r->failed);
         bool sf = true;
         for (unsigned s = 0; s <= PST_FETCH_STATUS_LAST + 1; s++) {
             if (r->status[s] == 0)
@@ -562,8 +563,7 @@ int pst_hostile_fetch_run(const pst_hostile_fetch_opts *o) {
             if (o->attacks[a])
                 printf("%-14s sent %u answered %u closed %u failed %u\n", attack_names[a],
                        fa.res[a].sent + fa.res[a].conns, fa.res[a].answered + fa.res[a].busy,
-                       fa.res[a].closed + fa.res[a].dropped + fa.res[a].silent,
-                       fa.res[a].failed);
+                       fa.res[a].closed + fa.res[a].dropped + fa.res[a].silent, fa.res[a].failed);
     }
     fflush(stdout);
     sodium_memzero(fa.sk, sizeof fa.sk);

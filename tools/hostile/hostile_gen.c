@@ -17,18 +17,15 @@
 #define VALID_LIFETIME (7u * DAY)
 
 static const char *const class_names[PST_HC_COUNT] = {
-    "random",          "truncated",      "oversize",        "badsig",
-    "mismatch",        "wrongtype",      "stale",           "expired",
-    "future",          "noncanonical",   "revoked",         "inbox-random",
-    "inbox-oversize",  "inbox-forged",   "inbox-wrongseal", "inbox-wrongrcpt",
-    "inbox-replay",    "inbox-expired",  "inbox-stamp",
+    "random",          "truncated",    "oversize",       "badsig",       "mismatch",
+    "wrongtype",       "stale",        "expired",        "future",       "noncanonical",
+    "revoked",         "inbox-random", "inbox-oversize", "inbox-forged", "inbox-wrongseal",
+    "inbox-wrongrcpt", "inbox-replay", "inbox-expired",  "inbox-stamp",
 };
 
 static const char *const slot_names[PST_HS_COUNT] = {"key", "address", "vouch", "inbox"};
 
-bool pst_hostile_class_fits(int c, int s) {
-    return PST_HC_IS_INBOX(c) == (s == PST_HS_INBOX);
-}
+bool pst_hostile_class_fits(int c, int s) { return PST_HC_IS_INBOX(c) == (s == PST_HS_INBOX); }
 
 const char *pst_hostile_class_name(int c) {
     return c >= 0 && c < PST_HC_COUNT ? class_names[c] : "unknown";

@@ -169,10 +169,12 @@ static size_t make_oversize(const pst_hostile_gen *g, int c, uint32_t i, uint8_t
         derive(g, c, i, "pad", out + n, PST_DHT_VALUE_MAX - 1 - n);
         return PST_DHT_VALUE_MAX - 1;
     }
-    default: /* an outer array declaring 65,536 elements */
-        len = PST_DHT_VALUE_MAX;
+    default: /* an outer array declaring 65,536 elements (positive fixints) */
+        len = PST_DHT_VALUE_MAX - i % 64;
         out[0] = 0xdd, out[1] = 0, out[2] = 1, out[3] = 0, out[4] = 0;
-        memset(out + 5, 0x01, len - 5);
+        derive(g, c, i, "ints", out + 5, len - 5);
+        for (size_t k = 5; k < len; k++)
+            out[k] &= 0x7f;
         return len;
     }
 }
@@ -247,8 +249,8 @@ static size_t make_expired(const pst_hostile_gen *g, int c, uint32_t i, uint8_t 
 }
 
 /* A stamp with real work in it, bound to the wrong thing. */
-static void mint(const pst_hostile_gen *g, int c, uint32_t i, const char *resource,
-                 const char *ext, uint64_t date, char out[PST_NOTIFY_STAMP_MAX + 1]) {
+static void mint(const pst_hostile_gen *g, int c, uint32_t i, const char *resource, const char *ext,
+                 uint64_t date, char out[PST_NOTIFY_STAMP_MAX + 1]) {
     pst_hashcash_mint_params p;
     memset(&p, 0, sizeof p);
     p.bits = STAMP_BITS;

@@ -129,13 +129,9 @@ static uint8_t *encrypt(const uint8_t *content, size_t n, const uint8_t key[PST_
 }
 
 static void seal(pst_hostile_sender *s, message *m) {
-    uint8_t inner[PST_NOTIFY_INNER_MAX];
-    size_t n = 0;
     pst_notify outer;
-    if (pst_notify_inner_encode(&m->inner, inner, sizeof inner, &n) != PST_OK ||
-        pst_notify_seal(&m->inner, s->box_pk, &outer) != PST_OK)
+    if (pst_notify_seal(&m->inner, s->box_pk, &outer) != PST_OK)
         die("seal");
-    sodium_memzero(inner, sizeof inner);
     if (s->o.stamp_bits > 0) {
         pst_hashcash_mint_params p;
         char res[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE], ext[PST_NOTIFY_STAMP_EXT_BUFSIZE];
@@ -286,8 +282,8 @@ static void respond(conn *c, const uint8_t *msg_id, uint64_t status, uint64_t to
     if (status != PST_FETCH_OK)
         snprintf(r.error_text, sizeof r.error_text, "%s", "no such message");
     if (pst_fetch_response_sign(&r, sk) != PST_OK ||
-        pst_fetch_response_encode(&r, out + PST_FRAME_HEADER_BYTES, PST_FETCH_RESPONSE_MAX,
-                                  &len) != PST_OK)
+        pst_fetch_response_encode(&r, out + PST_FRAME_HEADER_BYTES, PST_FETCH_RESPONSE_MAX, &len) !=
+            PST_OK)
         die("response");
     pst_frame_header_write((uint32_t)len, out);
     send_bytes(c, out, len + PST_FRAME_HEADER_BYTES, close_after);
@@ -490,8 +486,8 @@ void pst_hostile_sender_print(const pst_hostile_sender *s, bool json, bool timed
         if (json)
             printf("%s\"%s\":{\"msg_id\":\"%s\",\"size\":%zu,\"puts\":%u,\"puts_ok\":%u,"
                    "\"requests\":%u,\"receipts\":%u,\"replays\":%u,\"done\":%s}",
-                   first ? "" : ",", mode_names[k], id, m->ct_len, m->puts, m->puts_ok,
-                   m->requests, m->receipts, m->replays, m->done ? "true" : "false");
+                   first ? "" : ",", mode_names[k], id, m->ct_len, m->puts, m->puts_ok, m->requests,
+                   m->receipts, m->replays, m->done ? "true" : "false");
         else
             printf("%-11s %.16s... puts %u/%u requests %u receipts %u%s\n", mode_names[k], id,
                    m->puts_ok, m->puts, m->requests, m->receipts, m->done ? "" : " (not done)");
