@@ -51,12 +51,13 @@ static void add_identity(pst_node *n, pst_value *b) {
     pst_value_add_bool(b, "revoked", n->revoked);
 }
 
-static void send_body(pst_node_reply_cb reply, void *user, pst_value *b) {
+void pst_reply_tree(pst_node_reply_cb reply, void *user, pst_value *b, int status) {
     int err = pst_value_error(b);
-    if (err != PST_OK)
-        pst_reply_error(reply, user, 0, 1, "cannot build the answer: %s", pst_strerror(err));
+    if (b == NULL || err != PST_OK)
+        pst_reply_error(reply, user, 0, 1, "cannot build the answer: %s",
+                        pst_strerror(b ? err : PST_E_NOMEM));
     else
-        pst_reply_ok(reply, user, 0, 0, b);
+        pst_reply_ok(reply, user, 0, (uint64_t)status, b);
     pst_value_free(b);
 }
 
@@ -69,7 +70,7 @@ void pst_node_cmd_id(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb
     }
     pst_value *b = pst_value_new_map();
     add_identity(n, b);
-    send_body(reply, user, b);
+    pst_reply_tree(reply, user, b, 0);
 }
 
 static const char *kind_name(int kind) {
@@ -143,7 +144,7 @@ void pst_node_cmd_status(pst_node *n, const pst_ctrl_request *req, pst_node_repl
     pst_value *c = pst_value_add_map(b, "counters");
     for (unsigned i = 0; i < n->n_counters; i++)
         pst_value_add_uint(c, n->counters[i].name, n->counters[i].value);
-    send_body(reply, user, b);
+    pst_reply_tree(reply, user, b, 0);
 }
 
 /* ---- key-revoke [hex of a Revocation record] ------------------------------ */
@@ -166,7 +167,7 @@ static void on_revocation_put(void *user, int status) {
     if (status != PST_OK)
         pst_value_add_str(b, "warning",
                           "no DHT node confirmed the put yet; the node keeps re-publishing it");
-    send_body(r->reply, r->user, b);
+    pst_reply_tree(r->reply, r->user, b, 0);
     free(r);
 }
 

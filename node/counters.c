@@ -2,6 +2,7 @@
  * in memory for `postern status` and flushed to the store in batches, so a
  * flood of bad values costs one UPSERT per counter per flush, not one per
  * value. */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,4 +65,15 @@ static int on_counter_row(const char *name, int64_t value, void *user) {
 void pst_counters_load(pst_node *n) {
     if (n->store != NULL)
         (void)pst_store_counter_list(n->store, on_counter_row, n);
+}
+
+const char *pst_err_reason(int err, char *buf, size_t cap) {
+    const char *name = pst_err_name(err);
+    if (strncmp(name, "PST_E_", 6) == 0)
+        name += 6;
+    size_t i = 0;
+    for (; name[i] && i + 1 < cap; i++)
+        buf[i] = (char)tolower((unsigned char)name[i]);
+    buf[i] = '\0';
+    return buf;
 }

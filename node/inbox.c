@@ -97,18 +97,11 @@ static int copy_row(const pst_store_inbox_row *row, void *user) {
 
 static void hex8(const uint8_t id[PST_HASH_BYTES], char out[17]) { sodium_bin2hex(out, 17, id, 8); }
 
-/* "PST_E_NONCANONICAL" -> "noncanonical", as ingest.c names reasons */
+/* Counts a rejection; reason NULL: named after err (pst_err_reason). */
 static int reject(pst_node *n, int err, const char *reason) {
     char buf[40];
-    if (reason == NULL) {
-        const char *name = pst_err_name(err);
-        name += strncmp(name, "PST_E_", 6) == 0 ? 6 : 0;
-        size_t i = 0;
-        for (; name[i] && i + 1 < sizeof buf; i++)
-            buf[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
-        buf[i] = '\0';
-        reason = buf;
-    }
+    if (reason == NULL)
+        reason = pst_err_reason(err, buf, sizeof buf);
     pst_counter_rejected(n, "inbox", reason);
     return err;
 }

@@ -35,15 +35,6 @@ static bool flagged_seen(const char *name) {
     return info != NULL && strchr(info + 3, 'S') != NULL;
 }
 
-static void reply_body(pst_node_reply_cb reply, void *user, pst_value *b) {
-    int err = pst_value_error(b);
-    if (err != PST_OK)
-        pst_reply_error(reply, user, 0, 1, "cannot build the answer: %s", pst_strerror(err));
-    else
-        pst_reply_ok(reply, user, 0, 0, b);
-    pst_value_free(b);
-}
-
 /* ---- inbox ---------------------------------------------------------------------- */
 
 typedef struct {
@@ -172,7 +163,7 @@ void pst_node_cmd_inbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply
     pst_value *notices = pst_value_add_array(b, "notices");
     (void)pst_trust_notices(n, notices);
     free(l.ring);
-    reply_body(reply, user, b);
+    pst_reply_tree(reply, user, b, 0);
 }
 
 /* ---- read ------------------------------------------------------------------------- */
@@ -270,5 +261,5 @@ void pst_node_cmd_read(pst_node *n, const pst_ctrl_request *req, pst_node_reply_
     pst_value_add_str(b, "folder", pst_maildir_folder_display(loc.folder));
     pst_value_add_str(b, "from", fp);
     pst_value_add_uint(b, "received", r.delivered);
-    reply_body(reply, user, b);
+    pst_reply_tree(reply, user, b, 0);
 }

@@ -2,7 +2,6 @@
  * anything at any slot, so the order is cheapest first: size cap, record
  * type, strict decode, slot match, signature and time, revocation, then the
  * sequence rule in the store. Each rejection is counted by slot and reason. */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,21 +24,9 @@ const char *pst_slot_kind_name(pst_slot_kind kind) {
     return "unknown";
 }
 
-/* "PST_E_NONCANONICAL" -> "noncanonical": stable counter names. */
-static const char *reason_of(int err, char *buf, size_t cap) {
-    const char *name = pst_err_name(err);
-    if (strncmp(name, "PST_E_", 6) == 0)
-        name += 6;
-    size_t i = 0;
-    for (; name[i] && i + 1 < cap; i++)
-        buf[i] = (char)tolower((unsigned char)name[i]);
-    buf[i] = '\0';
-    return buf;
-}
-
 static int reject(pst_node *n, pst_slot_kind kind, int err) {
     char buf[40];
-    pst_counter_rejected(n, pst_slot_kind_name(kind), reason_of(err, buf, sizeof buf));
+    pst_counter_rejected(n, pst_slot_kind_name(kind), pst_err_reason(err, buf, sizeof buf));
     return err;
 }
 

@@ -92,6 +92,9 @@ struct pst_node {
 void pst_counter_add(pst_node *n, const char *name, uint64_t delta);
 void pst_counter_rejected(pst_node *n, const char *slot_kind, const char *reason);
 void pst_counters_flush(pst_node *n);
+/* "PST_E_NONCANONICAL" -> "noncanonical": the stable reason part of a
+ * counter name, written into buf. */
+const char *pst_err_reason(int err, char *buf, size_t cap);
 void pst_counters_load(pst_node *n);
 
 /* ingest.c: validation of every value that comes out of the DHT. */
@@ -355,6 +358,9 @@ void pst_node_on_cancel(void *reply_user, void (*fn)(void *arg), void *arg);
 /* Replies with an error status and message. */
 void pst_reply_error(pst_node_reply_cb reply, void *user, uint64_t id, int status, const char *fmt,
                      ...) __attribute__((format(printf, 5, 6)));
+/* Replies with body (then freed) and status, or with an error when the
+ * tree's builder failed (b NULL or its sticky error). */
+void pst_reply_tree(pst_node_reply_cb reply, void *user, pst_value *b, int status);
 /* Replies with status 0 and body (borrowed). */
 void pst_reply_ok(pst_node_reply_cb reply, void *user, uint64_t id, uint64_t status,
                   pst_value *body);

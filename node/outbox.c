@@ -711,16 +711,6 @@ static bool args_known(const pst_ctrl_request *req, const char *const *keys, siz
     return true;
 }
 
-static void reply_tree(pst_node_reply_cb reply, void *user, pst_value *b, int status) {
-    int err = pst_value_error(b);
-    if (b == NULL || err != PST_OK)
-        pst_reply_error(reply, user, 0, 1, "cannot build the answer: %s",
-                        pst_strerror(b ? err : PST_E_NOMEM));
-    else
-        pst_reply_ok(reply, user, 0, (uint64_t)status, b);
-    pst_value_free(b);
-}
-
 void pst_node_cmd_outbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
                          void *user) {
     static const char *const keys[] = {"limit", "message"};
@@ -768,7 +758,7 @@ void pst_node_cmd_outbox(pst_node *n, const pst_ctrl_request *req, pst_node_repl
     }
     pst_value_add_uint(b, "total", w.total);
     pst_value_add_bool(b, "truncated", w.truncated || w.skip > 0);
-    reply_tree(reply, user, b, 0);
+    pst_reply_tree(reply, user, b, 0);
 }
 
 typedef struct {
@@ -851,5 +841,5 @@ void pst_node_cmd_unsend(pst_node *n, const pst_ctrl_request *req, pst_node_repl
                       "already in the DHT cannot be deleted and expire within 10 minutes");
     pst_log_info("message %.16s... withdrawn from %u recipient%s", hex, withdrawn,
                  withdrawn == 1 ? "" : "s");
-    reply_tree(reply, user, b, 0);
+    pst_reply_tree(reply, user, b, 0);
 }

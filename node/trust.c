@@ -53,15 +53,6 @@ static const char *arg(const pst_ctrl_request *req, const char *key) {
     return NULL;
 }
 
-static void send_body(pst_node_reply_cb reply, void *user, pst_value *b) {
-    int err = pst_value_error(b);
-    if (err != PST_OK)
-        pst_reply_error(reply, user, 0, 1, "cannot build the answer: %s", pst_strerror(err));
-    else
-        pst_reply_ok(reply, user, 0, 0, b);
-    pst_value_free(b);
-}
-
 static bool parse_fp(const pst_ctrl_request *req, uint8_t pk[32], pst_node_reply_cb reply,
                      void *user) {
     const char *fp = arg(req, "fingerprint");
@@ -106,7 +97,7 @@ void pst_node_cmd_trust_set(pst_node *n, const pst_ctrl_request *req, pst_node_r
         pst_value_add_str(b, "warning",
                           "this key is revoked: its mail is dropped whatever its "
                           "tier");
-    send_body(reply, user, b);
+    pst_reply_tree(reply, user, b, 0);
 }
 
 void pst_node_cmd_trust_rm(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
@@ -126,7 +117,7 @@ void pst_node_cmd_trust_rm(pst_node *n, const pst_ctrl_request *req, pst_node_re
     pst_value *b = pst_value_new_map();
     pst_value_add_str(b, "fingerprint", arg(req, "fingerprint"));
     pst_value_add_str(b, "tier", "unknown");
-    send_body(reply, user, b);
+    pst_reply_tree(reply, user, b, 0);
 }
 
 static int on_contact(const pst_store_contact_row *row, void *user) {
@@ -158,7 +149,7 @@ void pst_node_cmd_trust_list(pst_node *n, const pst_ctrl_request *req, pst_node_
         return;
     }
     pst_value_add_uint(b, "vouch_depth", n->cfg.vouch_depth);
-    send_body(reply, user, b);
+    pst_reply_tree(reply, user, b, 0);
 }
 
 /* ---- vouch / unvouch -------------------------------------------------------- */
@@ -175,7 +166,7 @@ static void on_vouch_put(void *user, int status) {
     if (status != PST_OK)
         pst_value_add_str(v->body, "warning",
                           "no DHT node confirmed the put yet; the node keeps re-publishing it");
-    send_body(v->reply, v->user, v->body);
+    pst_reply_tree(v->reply, v->user, v->body, 0);
     free(v);
 }
 

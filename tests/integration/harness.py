@@ -689,6 +689,12 @@ class RssSampler:
         self._th.start()
         return self
 
+    def wait_next_sample(self, timeout=5.0):
+        """Waits (bounded) until every node has one more sample than now."""
+        before = {k: len(v) for k, v in self.samples.items()}
+        poll(lambda: all(len(self.samples[k]) > n for k, n in before.items()), timeout,
+             "one more RSS sample", interval=self.interval / 5)
+
     def __exit__(self, *exc):
         self._stop.set()
         self._th.join()

@@ -74,7 +74,7 @@ def test(c):
         t_deliv = time.monotonic()
         harness.wait_receipt(c, a, mid, b)
         t_rcpt = time.monotonic()
-        time.sleep(0.1)  # one more sample after the receipt
+        rs.wait_next_sample()  # one more sample after the receipt
     got = harness.read_bytes(copies[0])
     want = (b"X-Postern-Sender: " + a.home.fingerprint.encode() +
             b"\nX-Postern-Message-Id: " + mid.encode() + b"\n" + data)

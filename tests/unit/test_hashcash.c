@@ -414,7 +414,14 @@ typedef struct {
     pst_hashcash_mint_params p;
     char out[PST_HASHCASH_STAMP_MAX + 1];
     int rc;
+    atomic_int hashing; /* set by the first progress call: the mint is under way */
 } mint_job;
+
+static void on_mint_hashing(uint64_t done, double expected, void *user) {
+    (void)done;
+    (void)expected;
+    atomic_store(&((mint_job *)user)->hashing, 1);
+}
 
 static void *mint_thread(void *arg) {
     mint_job *j = arg;
@@ -436,11 +443,19 @@ Test(hashcash, cancel_from_another_thread) {
         mint_job j;
         mint_params(&j.p, 40, threads[t], 7);
         j.p.cancel = &cancel;
+        j.p.progress = on_mint_hashing;
+        j.p.user = &j;
+        atomic_init(&j.hashing, 0);
         memset(j.out, 'x', sizeof j.out);
         pthread_t tid;
         cr_assert_eq(pthread_create(&tid, NULL, mint_thread, &j), 0);
-        struct timespec nap = {0, 200 * 1000 * 1000};
-        nanosleep(&nap, NULL);
+        /* cancel mid-mint: wait (bounded) until it reports progress */
+        double deadline = mono() + 30.0;
+        while (!atomic_load(&j.hashing) && mono() < deadline) {
+            struct timespec poll_interval = {0, 1000 * 1000};
+            nanosleep(&poll_interval, NULL);
+        }
+        cr_assert(atomic_load(&j.hashing), "the mint never reported progress");
         double t0 = mono();
         atomic_store(&cancel, 1);
         pthread_join(tid, NULL);

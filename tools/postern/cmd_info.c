@@ -39,22 +39,7 @@ static int run_simple(int argc, char **argv, const char *command, const char *he
     memset(&req, 0, sizeof req);
     req.id = 1;
     snprintf(req.command, sizeof req.command, "%s", command);
-    pst_ctrl_response resp;
-    bool oneshot;
-    int rc = pst_cli_call(&common, &req, &resp, &oneshot);
-    if (rc != 0)
-        return rc;
-    if (resp.status != 0) {
-        pst_cli_error("%s", resp.error);
-        rc = (int)resp.status;
-    } else if (common.json) {
-        pst_value_write_json(resp.body, stdout);
-        fputc('\n', stdout);
-    } else {
-        pst_cli_print_value(stdout, resp.body, 0);
-    }
-    pst_ctrl_response_free(&resp);
-    return rc;
+    return pst_cli_call_and_print(&common, &req);
 }
 
 int pst_cmd_id(int argc, char **argv) {

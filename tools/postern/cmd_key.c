@@ -415,22 +415,7 @@ static int key_revoke(int argc, char **argv) {
     snprintf(req.command, sizeof req.command, "key-revoke");
     req.n_args = 1;
     sodium_bin2hex(req.args[0], sizeof req.args[0], rec, len);
-    pst_ctrl_response resp;
-    bool oneshot;
-    rc = pst_cli_call(&common, &req, &resp, &oneshot);
-    if (rc != 0)
-        return rc;
-    rc = (int)resp.status;
-    if (resp.error[0] != '\0') {
-        pst_cli_error("%s", resp.error);
-    } else if (common.json) {
-        pst_value_write_json(resp.body, stdout);
-        fputc('\n', stdout);
-    } else {
-        pst_cli_print_value(stdout, resp.body, 0);
-    }
-    pst_ctrl_response_free(&resp);
-    return rc;
+    return pst_cli_call_and_print(&common, &req);
 }
 
 int pst_cmd_key(int argc, char **argv) {

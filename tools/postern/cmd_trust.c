@@ -32,25 +32,6 @@ static const char VOUCH_HELP[] =
     "\n"
     "Exit codes: 0 published, 1 failure, 64 usage error.\n";
 
-static int call_and_print(pst_cli_common *common, pst_ctrl_request *req) {
-    pst_ctrl_response resp;
-    bool oneshot;
-    int rc = pst_cli_call(common, req, &resp, &oneshot);
-    if (rc != 0)
-        return rc;
-    rc = (int)resp.status;
-    if (resp.error[0] != '\0') {
-        pst_cli_error("%s", resp.error);
-    } else if (common->json) {
-        pst_value_write_json(resp.body, stdout);
-        fputc('\n', stdout);
-    } else {
-        pst_cli_print_value(stdout, resp.body, 0);
-    }
-    pst_ctrl_response_free(&resp);
-    return rc;
-}
-
 static int add_arg(pst_ctrl_request *req, const char *key, const char *value) {
     if (req->n_args >= PST_CTRL_ARGS_MAX || strlen(key) + strlen(value) + 1 > PST_CTRL_ARG_MAX) {
         pst_cli_error("argument too long: --%s", key);
@@ -111,7 +92,7 @@ int pst_cmd_trust(int argc, char **argv) {
         fputs(TRUST_HELP, stderr);
         return PST_EXIT_USAGE;
     }
-    return call_and_print(&common, &req);
+    return pst_cli_call_and_print(&common, &req);
 }
 
 static int vouch_common(int argc, char **argv, bool withdraw) {
@@ -157,7 +138,7 @@ static int vouch_common(int argc, char **argv, bool withdraw) {
     if (add_arg(&req, "fingerprint", argv[optind]) || (tier && add_arg(&req, "tier", tier)) ||
         (expires && add_arg(&req, "expires_days", expires)))
         return PST_EXIT_USAGE;
-    return call_and_print(&common, &req);
+    return pst_cli_call_and_print(&common, &req);
 }
 
 int pst_cmd_vouch(int argc, char **argv) { return vouch_common(argc, argv, false); }

@@ -228,3 +228,22 @@ void pst_cli_print_value(FILE *out, const pst_value *v, int indent) {
         }
     }
 }
+
+int pst_cli_call_and_print(pst_cli_common *common, pst_ctrl_request *req) {
+    pst_ctrl_response resp;
+    bool oneshot;
+    int rc = pst_cli_call(common, req, &resp, &oneshot);
+    if (rc != 0)
+        return rc;
+    rc = (int)resp.status;
+    if (resp.error[0] != '\0') {
+        pst_cli_error("%s", resp.error);
+    } else if (common->json) {
+        pst_value_write_json(resp.body, stdout);
+        fputc('\n', stdout);
+    } else {
+        pst_cli_print_value(stdout, resp.body, 0);
+    }
+    pst_ctrl_response_free(&resp);
+    return rc;
+}

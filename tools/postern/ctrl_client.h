@@ -25,6 +25,9 @@ int pst_cli_common_option(pst_cli_common *c, const char *name, const char *value
 int pst_cli_call(pst_cli_common *c, pst_ctrl_request *req, pst_ctrl_response *resp,
                  bool *via_oneshot);
 
+/* pst_cli_call, then prints the answer: the error on stderr, else the body as
+ * JSON (--json) or as indented lines. Returns the exit code. */
+int pst_cli_call_and_print(pst_cli_common *c, pst_ctrl_request *req);
 /* Prints a value tree as indented "key: value" lines. */
 void pst_cli_print_value(FILE *out, const pst_value *v, int indent);
 /* Formats a unix time as "YYYY-MM-DD HH:MM:SS UTC". */
