@@ -16,6 +16,7 @@
 
 #include "node_int.h"
 #include "pst_fetch.h"
+#include "pst_framer.h"
 #include "pst_log.h"
 
 #define PST_CTRL_CONNS_MAX 32u
@@ -36,11 +37,7 @@ struct ctrl_conn {
     pst_ctrl_server *srv;
     uv_pipe_t pipe;
     uv_timer_t idle;
-    uint8_t hdr[PST_FRAME_HEADER_BYTES];
-    size_t hdr_have;
-    uint8_t *body; /* PST_CTRL_FRAME_MAX cap, allocated per frame */
-    uint32_t body_len;
-    uint32_t body_have;
+    pst_framer in; /* PST_CTRL_FRAME_MAX cap, allocated per frame */
     ctrl_conn *prev, *next;
     int refs;               /* handles open + replies pending */
     bool closing;           /* no more reads or writes */
@@ -59,7 +56,7 @@ typedef struct {
 
 static void conn_unref(ctrl_conn *c) {
     if (--c->refs == 0) {
-        free(c->body);
+        pst_framer_close(&c->in);
         free(c);
     }
 }
@@ -166,15 +163,14 @@ static void on_progress(void *user, const pst_ctrl_response *resp) {
         send_response(c, resp, false);
 }
 
-static void handle_frame(ctrl_conn *c) {
+static void handle_frame(ctrl_conn *c, const uint8_t *frame, uint32_t len) {
     pst_ctrl_request *req = malloc(sizeof *req);
     if (req == NULL) {
         bad_frame(c, "out of memory");
         return;
     }
-    int rc = pst_ctrl_request_decode(c->body, c->body_len, req);
-    free(c->body);
-    c->body = NULL;
+    int rc = pst_ctrl_request_decode(frame, len, req);
+    pst_framer_release(&c->in); /* not held while the request runs */
     if (rc != PST_OK) {
         free(req);
         bad_frame(c, pst_strerror(rc));
@@ -219,37 +215,19 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
             bad_frame(c, "a second request arrived before the first was answered");
             return;
         }
-        if (c->hdr_have < sizeof c->hdr) {
-            size_t take = sizeof c->hdr - c->hdr_have;
-            take = take < left ? take : left;
-            memcpy(c->hdr + c->hdr_have, p, take);
-            c->hdr_have += take;
-            p += take;
-            left -= take;
-            if (c->hdr_have < sizeof c->hdr)
-                return;
-            int rc = pst_frame_header_parse(c->hdr, PST_CTRL_FRAME_MAX, &c->body_len);
-            if (rc != PST_OK) {
-                bad_frame(c, "frame length is zero or over the 1 MiB limit");
-                return;
-            }
-            c->body = malloc(c->body_len);
-            c->body_have = 0;
-            if (c->body == NULL) {
-                bad_frame(c, "out of memory");
-                return;
-            }
+        size_t used = 0;
+        const uint8_t *frame = NULL;
+        uint32_t len = 0;
+        int rc = pst_framer_feed(&c->in, p, left, &used, &frame, &len);
+        p += used;
+        left -= used;
+        if (rc != PST_OK) {
+            bad_frame(c, rc == PST_E_NOMEM ? "out of memory"
+                                           : "frame length is zero or over the 1 MiB limit");
+            return;
         }
-        size_t take = c->body_len - c->body_have;
-        take = take < left ? take : left;
-        memcpy(c->body + c->body_have, p, take);
-        c->body_have += (uint32_t)take;
-        p += take;
-        left -= take;
-        if (c->body_have == c->body_len) {
-            c->hdr_have = 0;
-            handle_frame(c);
-        }
+        if (frame != NULL)
+            handle_frame(c, frame, len);
     }
 }
 
@@ -267,6 +245,7 @@ static void on_connection(uv_stream_t *server, int status) {
     if (c == NULL)
         return;
     c->srv = srv;
+    pst_framer_init(&c->in, PST_CTRL_FRAME_MAX, NULL);
     uv_pipe_init(srv->node->loop, &c->pipe, 0);
     uv_timer_init(srv->node->loop, &c->idle);
     c->pipe.data = c;

@@ -20,6 +20,7 @@
 
 #include "node_int.h"
 #include "pst_fetch.h"
+#include "pst_framer.h"
 #include "pst_log.h"
 #include "pst_msgcrypt.h"
 
@@ -49,9 +50,8 @@ struct pst_fetch_conn {
     pst_fetch_result res;
     uint8_t req_out[PST_FRAME_HEADER_BYTES + PST_FETCH_REQUEST_MAX];
     uint8_t rcpt_out[PST_FRAME_HEADER_BYTES + PST_RECEIPT_MAX];
-    /* incoming frame */
-    uint8_t frame_hdr[PST_FRAME_HEADER_BYTES];
-    size_t hdr_have, frame_have;
+    /* incoming frame: reassembled into frame, which is all a response needs */
+    pst_framer in;
     uint32_t frame_len;
     uint8_t frame[PST_FETCH_RESPONSE_MAX];
     /* body */
@@ -167,7 +167,7 @@ static void send_receipt(pst_fetch_conn *c) {
         return;
     }
     c->phase = PH_ACK;
-    c->hdr_have = c->frame_have = 0;
+    pst_framer_reset(&c->in);
     write_frame(c, &c->rcpt_write, c->rcpt_out, len);
 }
 
@@ -303,31 +303,19 @@ static void body_bytes(pst_fetch_conn *c, const uint8_t *p, size_t n) {
 
 /* ---- reading frames -------------------------------------------------------------- */
 
-/* Takes bytes of the current frame; *done when it is complete. */
+/* Takes bytes of the current frame, never past its end (raw body bytes may
+ * follow it); *done when it is complete, in c->frame[0..c->frame_len). */
 static size_t take_frame(pst_fetch_conn *c, const uint8_t *p, size_t n, bool *done) {
     size_t used = 0;
+    const uint8_t *frame = NULL;
     *done = false;
-    if (c->hdr_have < PST_FRAME_HEADER_BYTES) {
-        size_t k = PST_FRAME_HEADER_BYTES - c->hdr_have;
-        k = k < n ? k : n;
-        memcpy(c->frame_hdr + c->hdr_have, p, k);
-        c->hdr_have += k;
-        used = k;
-        if (c->hdr_have < PST_FRAME_HEADER_BYTES)
-            return used;
-        if (pst_frame_header_parse(c->frame_hdr, PST_FRAME_MAX, &c->frame_len) != PST_OK ||
-            c->frame_len > PST_FETCH_RESPONSE_MAX) {
-            finish(c, PST_FETCH_PROTOCOL, c->phase == PH_ACK ? "bad_ack" : "bad_response");
-            return used;
-        }
-        c->frame_have = 0;
+    /* the cap is the largest response: a longer frame cannot be one */
+    if (pst_framer_feed(&c->in, p, n, &used, &frame, &c->frame_len) != PST_OK) {
+        finish(c, PST_FETCH_PROTOCOL, c->phase == PH_ACK ? "bad_ack" : "bad_response");
+        return used;
     }
-    size_t k = c->frame_len - c->frame_have;
-    k = k < n - used ? k : n - used;
-    memcpy(c->frame + c->frame_have, p + used, k);
-    c->frame_have += k;
-    *done = c->frame_have == c->frame_len;
-    return used + k;
+    *done = frame != NULL;
+    return used;
 }
 
 static const char *status_reason(uint64_t status) {
@@ -575,6 +563,7 @@ int pst_fetch_start(pst_node *n, const pst_fetch_job *job, const char *maildir,
     c->user = user;
     c->job = *job;
     c->w.fd = -1;
+    pst_framer_init(&c->in, PST_FETCH_RESPONSE_MAX, c->frame);
     snprintf(c->root, sizeof c->root, "%s", maildir);
     pst_maildir_base_name(job->msg_id, c->base);
     uv_timer_init(n->loop, &c->timer);

@@ -19,6 +19,7 @@
  * fetch_total_timeout_s. Every refusal is counted (rejected.fetch.REASON) and
  * answered with a signed FetchResponse whose error_text says why, when the
  * connection still allows a frame. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 
 #include "node_int.h"
 #include "pst_fetch.h"
+#include "pst_framer.h"
 #include "pst_log.h"
 
 #define FETCH_CONNS_MAX 64u       /* connections being served */
@@ -57,6 +59,9 @@ struct pst_fetch_server {
     unsigned n_conns;
     unsigned n_nonces;
     nonce_entry nonces[FETCH_NONCES_MAX];
+    /* every read lands here first: the loop runs one read callback at a
+     * time, and the framer copies what it takes into the connection */
+    uint8_t rbuf[PST_FRAME_MAX];
 };
 
 struct fconn {
@@ -72,10 +77,9 @@ struct fconn {
     conn_state state;
     next_step after_write;
     char ip[64];
-    uint64_t deadline_ms; /* fetch_total_timeout_s after accept */
-    uint8_t hdr[PST_FRAME_HEADER_BYTES];
-    uint32_t hdr_have, flen, fhave;
-    uint8_t frame[PST_FRAME_MAX];
+    uint64_t deadline_ms;         /* fetch_total_timeout_s after accept */
+    pst_framer in;                /* reassembles into frame: never allocates */
+    uint8_t frame[PST_FRAME_MAX]; /* the framer's storage */
     uint8_t out[PST_FRAME_HEADER_BYTES + PST_FETCH_RESPONSE_MAX];
     /* the request being served */
     bool have_request;
@@ -158,15 +162,11 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     fconn *c = h->data;
     /* read exactly what the current frame still needs: nothing is buffered
      * beyond it, and a peer that sends more waits in the kernel */
-    if (c->state == S_LINGER)
-        *buf = uv_buf_init((char *)c->frame, sizeof c->frame);
-    else if (c->hdr_have < PST_FRAME_HEADER_BYTES)
-        *buf = uv_buf_init((char *)c->hdr + c->hdr_have, PST_FRAME_HEADER_BYTES - c->hdr_have);
-    else
-        *buf = uv_buf_init((char *)c->frame + c->fhave, c->flen - c->fhave);
+    size_t want = c->state == S_LINGER ? sizeof c->srv->rbuf : pst_framer_want(&c->in);
+    *buf = uv_buf_init((char *)c->srv->rbuf, (unsigned)want);
 }
 
-static void handle_frame(fconn *c);
+static void handle_frame(fconn *c, const uint8_t *frame, uint32_t len);
 static void respond(fconn *c, const uint8_t *msg_id, uint64_t status, uint64_t total,
                     uint64_t offset, const char *text, next_step next);
 
@@ -180,7 +180,7 @@ static void reject(fconn *c, const uint8_t *msg_id, uint64_t status, uint64_t of
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 static void start_reading(fconn *c) {
-    c->hdr_have = c->flen = c->fhave = 0;
+    pst_framer_reset(&c->in);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
         conn_close(c);
         return;
@@ -189,7 +189,6 @@ static void start_reading(fconn *c) {
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-    (void)buf;
     fconn *c = s->data;
     if (c->closing || nread == 0)
         return;
@@ -201,23 +200,24 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     }
     if (c->state == S_LINGER)
         return; /* discarded until the peer closes */
-    if (c->hdr_have < PST_FRAME_HEADER_BYTES) {
-        c->hdr_have += (uint32_t)nread;
-        if (c->hdr_have < PST_FRAME_HEADER_BYTES)
-            return;
-        if (pst_frame_header_parse(c->hdr, PST_FRAME_MAX, &c->flen) != PST_OK) {
-            uv_read_stop(s);
-            char text[80];
-            snprintf(text, sizeof text, "frame length must be 1..%u bytes", PST_FRAME_MAX);
-            reject(c, zero_id, PST_FETCH_TOO_LARGE, 0, "frame_size", text);
-        }
+    /* on_alloc asked for no more than the frame needs: all of it is taken */
+    size_t used = 0;
+    const uint8_t *frame = NULL;
+    uint32_t len = 0;
+    int rc =
+        pst_framer_feed(&c->in, (const uint8_t *)buf->base, (size_t)nread, &used, &frame, &len);
+    assert(used == (size_t)nread);
+    if (rc != PST_OK) { /* the only error without our own storage: a bad length */
+        uv_read_stop(s);
+        char text[80];
+        snprintf(text, sizeof text, "frame length must be 1..%u bytes", PST_FRAME_MAX);
+        reject(c, zero_id, PST_FETCH_TOO_LARGE, 0, "frame_size", text);
         return;
     }
-    c->fhave += (uint32_t)nread;
-    if (c->fhave == c->flen) {
+    if (frame != NULL) {
         uv_read_stop(s);
         uv_timer_stop(&c->timer);
-        handle_frame(c);
+        handle_frame(c, frame, len);
     }
 }
 
@@ -493,7 +493,8 @@ static void handle_request(fconn *c, const pst_fetch_request *req) {
     respond(c, req->msg_id, PST_FETCH_OK, size, req->offset, "", NEXT_STREAM);
 }
 
-static void handle_receipt(fconn *c, const pst_receipt *rec) {
+/* frame, len: the receipt's bytes, stored as they came. */
+static void handle_receipt(fconn *c, const pst_receipt *rec, const uint8_t *frame, uint32_t len) {
     pst_node *n = c->srv->node;
     uint64_t now = pst_now();
     char text[PST_FETCH_ERROR_TEXT_MAX + 1];
@@ -517,7 +518,7 @@ static void handle_receipt(fconn *c, const pst_receipt *rec) {
     pst_store_out_state before = 0;
     (void)pst_store_outbox_rcpt_state(n->store, rec->msg_id, rec->signer, &before);
     /* the frame is the receipt's canonical encoding (the decoder checked) */
-    rc = pst_store_outbox_receipt(n->store, rec->msg_id, rec->signer, c->frame, c->flen, now);
+    rc = pst_store_outbox_receipt(n->store, rec->msg_id, rec->signer, frame, len, now);
     if (rc == PST_OK && before == PST_STORE_OUT_DELIVERED)
         rc = PST_E_DUPLICATE; /* the same receipt again */
     if (rc == PST_E_NOTFOUND) {
@@ -546,11 +547,11 @@ static void handle_receipt(fconn *c, const pst_receipt *rec) {
     respond(c, rec->msg_id, PST_FETCH_OK, 0, 0, "", NEXT_CLOSE);
 }
 
-static void handle_frame(fconn *c) {
+static void handle_frame(fconn *c, const uint8_t *frame, uint32_t len) {
     pst_fetch_request req;
     pst_receipt rec;
     char text[PST_FETCH_ERROR_TEXT_MAX + 1];
-    int rc = pst_fetch_request_decode(c->frame, c->flen, &req);
+    int rc = pst_fetch_request_decode(frame, len, &req);
     if (rc == PST_OK) {
         if (c->state == S_FIRST)
             handle_request(c, &req);
@@ -559,9 +560,9 @@ static void handle_frame(fconn *c) {
                    "expected the Receipt");
         return;
     }
-    int rc2 = pst_receipt_decode(c->frame, c->flen, &rec);
+    int rc2 = pst_receipt_decode(frame, len, &rec);
     if (rc2 == PST_OK) {
-        handle_receipt(c, &rec);
+        handle_receipt(c, &rec, frame, len);
         return;
     }
     if (rc == PST_E_RECTYPE)
@@ -607,6 +608,7 @@ static void on_connection(uv_stream_t *server, int status) {
     uv_timer_init(n->loop, &c->timer);
     c->tcp.data = c;
     c->timer.data = c;
+    pst_framer_init(&c->in, PST_FRAME_MAX, c->frame);
     if ((c->next = srv->head) != NULL)
         srv->head->prev = c;
     srv->head = c;

@@ -1,0 +1,30 @@
+/* libFuzzer target: the control socket's frame reader (node/control.c) as
+ * a pure function. The input picks the chunking and the framer's storage
+ * mode; every frame goes through the control Request decoder, as in the
+ * node. Invariants: see framer_harness.h. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "framer_harness.h"
+#include "pst_envelope.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static uint64_t on_frame(const uint8_t *frame, uint32_t len, unsigned index) {
+    static pst_ctrl_request r; /* ~128 KiB */
+    static uint8_t re[PST_CTRL_FRAME_MAX];
+    size_t n = 0;
+    (void)index;
+    if (pst_ctrl_request_decode(frame, len, &r) == PST_OK &&
+        (pst_ctrl_request_encode(&r, re, sizeof re, &n) != PST_OK || n != len ||
+         memcmp(re, frame, len) != 0))
+        abort(); /* decode accepted something that is not canonical */
+    return 0;    /* control streams are frames only */
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static uint8_t storage[PST_CTRL_FRAME_MAX];
+    fh_check(data, size, PST_CTRL_FRAME_MAX, storage, on_frame);
+    return 0;
+}
