@@ -190,6 +190,21 @@ static const char *detect_eol(const uint8_t *p, size_t n) {
     return nl != NULL && nl > p && nl[-1] == '\r' ? "\r\n" : "\n";
 }
 
+/* A local write failure ends the attempt as temporary (the job retries with
+ * backoff; the tmp file is removed by finish): a full disk is "disk_full",
+ * anything else "io". Logged here, with what failed. */
+static void local_failure(pst_fetch_conn *c, int rc, const char *what) {
+    char id[17];
+    sodium_bin2hex(id, sizeof id, c->job.msg_id, 8);
+    if (rc == PST_E_NOSPACE)
+        pst_log_warn("message %s: cannot %s into %s: the disk is full (will retry)", id, what,
+                     c->root);
+    else
+        pst_log_warn("message %s: cannot %s into %s: %s (will retry)", id, what, c->root,
+                     pst_strerror(rc));
+    finish(c, PST_FETCH_RETRY, rc == PST_E_NOSPACE ? "disk_full" : "io");
+}
+
 static void write_plain(pst_fetch_conn *c, const uint8_t *p, size_t n) {
     int rc = PST_OK;
     if (!c->headers_written)
@@ -197,7 +212,7 @@ static void write_plain(pst_fetch_conn *c, const uint8_t *p, size_t n) {
     if (rc == PST_OK)
         rc = pst_maildir_write_message(&c->w, p, n);
     if (rc != PST_OK)
-        finish(c, PST_FETCH_RETRY, "io");
+        local_failure(c, rc, "write");
 }
 
 static void deliver(pst_fetch_conn *c) {
@@ -220,8 +235,8 @@ static void deliver(pst_fetch_conn *c) {
                rc == PST_E_SIGNER || rc == PST_E_SIGNATURE ? "author" : "bad_body");
         return;
     }
-    if (!c->headers_written && write_headers(c, "\n") != PST_OK) {
-        finish(c, PST_FETCH_RETRY, "io");
+    if (!c->headers_written && (rc = write_headers(c, "\n")) != PST_OK) {
+        local_failure(c, rc, "write");
         return;
     }
     rc = pst_maildir_commit(&c->w, &c->res.loc);
@@ -234,8 +249,7 @@ static void deliver(pst_fetch_conn *c) {
             stat(path, &sb) == 0)
             c->res.bytes = (uint64_t)sb.st_size;
     } else if (rc != PST_OK) {
-        pst_log_warn("cannot deliver into %s: %s", c->root, pst_strerror(rc));
-        finish(c, PST_FETCH_RETRY, "io");
+        local_failure(c, rc, "deliver");
         return;
     }
     uint64_t now = pst_now();
@@ -243,7 +257,10 @@ static void deliver(pst_fetch_conn *c) {
                                    c->res.bytes, now);
     if (rc != PST_OK && rc != PST_E_DUPLICATE) {
         /* the file is durable: the next attempt finds it and only records it */
-        pst_log_warn("cannot record a delivery: %s", pst_store_last_error(n->store));
+        char id[17];
+        sodium_bin2hex(id, sizeof id, c->job.msg_id, 8);
+        pst_log_warn("message %s is in %s but cannot be recorded: %s (will retry)", id, c->root,
+                     pst_store_last_error(n->store));
         finish(c, PST_FETCH_RETRY, "store");
         return;
     }
@@ -360,8 +377,7 @@ static void on_response(pst_fetch_conn *c) {
     }
     rc = pst_maildir_open(&c->w, c->root, c->job.folder, c->base);
     if (rc != PST_OK) {
-        pst_log_warn("cannot write into %s: %s", c->root, pst_strerror(rc));
-        finish(c, PST_FETCH_RETRY, "io");
+        local_failure(c, rc, "open a file");
         return;
     }
     pst_msgid_init(&c->hasher);

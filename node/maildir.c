@@ -263,6 +263,13 @@ int pst_maildir_clean_tmp(const char *root, uint64_t now, unsigned *removed) {
 
 /* ---- writer ---------------------------------------------------------------- */
 
+/* errno after a failed open/write/fsync/close/rename: a full disk (or
+ * quota) is PST_E_NOSPACE, a temporary condition the caller retries and
+ * reports as such; anything else is PST_E_IO. */
+static int io_error(int e) {
+    return e == ENOSPC || e == EDQUOT || e == EFBIG ? PST_E_NOSPACE : PST_E_IO;
+}
+
 int pst_maildir_open(pst_maildir_writer *w, const char *root, const char *folder,
                      const char *base) {
     memset(w, 0, sizeof *w);
@@ -280,7 +287,7 @@ int pst_maildir_open(pst_maildir_writer *w, const char *root, const char *folder
     if (w->fd < 0) {
         memset(w, 0, sizeof *w);
         w->fd = -1;
-        return errno == ENOENT ? PST_E_NOTFOUND : PST_E_IO;
+        return errno == ENOENT ? PST_E_NOTFOUND : io_error(errno);
     }
     return PST_OK;
 }
@@ -296,8 +303,7 @@ int pst_maildir_write(pst_maildir_writer *w, const void *p, size_t n) {
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0) {
-            w->err =
-                errno == ENOSPC || errno == EDQUOT || errno == EFBIG ? PST_E_NOSPACE : PST_E_IO;
+            w->err = k < 0 ? io_error(errno) : PST_E_NOSPACE; /* write 0: no room */
             return w->err;
         }
         b += k;
@@ -376,12 +382,14 @@ void pst_maildir_abort(pst_maildir_writer *w) {
     }
 }
 
-static int fsync_dir(const char *path) {
+int pst_fsync_dir(const char *path) {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return PST_E_IO;
-    int rc = fsync(fd) == 0 ? PST_OK : PST_E_IO;
+    int rc = fsync(fd) == 0 ? PST_OK : io_error(errno);
+    int e = errno;
     close(fd);
+    errno = e; /* callers print it */
     return rc;
 }
 
@@ -395,9 +403,9 @@ int pst_maildir_commit(pst_maildir_writer *w, pst_maildir_loc *loc) {
     if (rc == PST_OK)
         rc = flush_held(w, false); /* a message that ends inside a field name */
     if (rc == PST_OK && fsync(w->fd) != 0)
-        rc = PST_E_IO;
+        rc = io_error(errno);
     if (close(w->fd) != 0 && rc == PST_OK)
-        rc = PST_E_IO;
+        rc = io_error(errno); /* NFS reports a full disk at close */
     w->fd = -1;
     if (rc != PST_OK) {
         pst_maildir_abort(w);
@@ -422,12 +430,13 @@ int pst_maildir_commit(pst_maildir_writer *w, pst_maildir_loc *loc) {
         return rc;
     }
     if (rename(w->tmp_path, dest) != 0) {
+        int e = errno;
         pst_maildir_abort(w);
-        return PST_E_IO;
+        return io_error(e);
     }
     w->tmp_path[0] = '\0';
     /* the rename is durable only once the directory entry is */
-    rc = fsync_dir(newdir);
+    rc = pst_fsync_dir(newdir);
     snprintf(loc->folder, sizeof loc->folder, "%s", w->folder);
     snprintf(loc->sub, sizeof loc->sub, "new");
     snprintf(loc->name, sizeof loc->name, "%s", w->base);

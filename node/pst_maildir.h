@@ -13,7 +13,9 @@
  * the lookups here match the base name in both places, in every folder.
  *
  * Plain blocking file I/O; no libuv. Paths longer than PST_PATH_MAX are
- * PST_E_NOSPACE; errno-level failures are PST_E_IO. */
+ * PST_E_NOSPACE (checked before any file is touched); once a writer is open
+ * PST_E_NOSPACE means the disk is full (ENOSPC, EDQUOT, EFBIG), a temporary
+ * failure; other errno-level failures are PST_E_IO. */
 #ifndef PST_MAILDIR_H
 #define PST_MAILDIR_H
 
@@ -129,8 +131,15 @@ int pst_maildir_write_message(pst_maildir_writer *w, const void *p, size_t n);
  * any folder (PST_E_EXISTS, the tmp file is removed and *loc names the
  * existing copy), renames it into FOLDER/new, fsyncs new/ and fills *loc. On any failure
  * (including a remembered write error) the tmp file is removed and nothing
- * appears in new/. The writer is closed afterwards, whatever the result. */
+ * appears in new/, except when only the fsync of new/ fails: then the file
+ * is in new/, *loc names it and the error is returned (a retry finds the
+ * file). The writer is closed afterwards, whatever the result. */
 int pst_maildir_commit(pst_maildir_writer *w, pst_maildir_loc *loc);
+
+/* fsyncs the directory at path, so that a rename into it survives a crash
+ * (also used by the outbox). PST_E_IO, or PST_E_NOSPACE when the disk is
+ * full. */
+int pst_fsync_dir(const char *path);
 
 /* Closes and removes the tmp file. Safe on a closed writer. */
 void pst_maildir_abort(pst_maildir_writer *w);

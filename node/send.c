@@ -343,8 +343,8 @@ typedef struct {
     send_op *op;
     pst_msg_encryptor enc;
     pst_msgid_hasher hasher;
-    int fd;
-    uint8_t *plain; /* PST_MSG_CHUNK */
+    int fd, write_errno; /* write_errno: why the ciphertext could not be written */
+    uint8_t *plain;      /* PST_MSG_CHUNK */
     size_t plain_len;
     uint8_t *wire; /* PST_MSG_WIRE_CHUNK_MAX */
     uint64_t total;
@@ -353,13 +353,15 @@ typedef struct {
     const atomic_int *cancel;
 } enc_state;
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
+static int write_all(enc_state *s, const uint8_t *p, size_t n) {
     while (n > 0) {
-        ssize_t w = write(fd, p, n);
+        ssize_t w = write(s->fd, p, n);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
+        if (w <= 0) {
+            s->write_errno = w < 0 ? errno : ENOSPC;
             return PST_E_IO;
+        }
         p += w;
         n -= (size_t)w;
     }
@@ -375,7 +377,7 @@ static int emit_wire(enc_state *s, const uint8_t *p, size_t n) {
     }
     pst_msgid_update(&s->hasher, p, n);
     s->total += n;
-    return write_all(s->fd, p, n);
+    return write_all(s, p, n);
 }
 
 static int flush_plain(enc_state *s) {
@@ -459,6 +461,8 @@ static void encrypt_stream(send_op *op, int in, enc_state *s, uint8_t *rbuf,
                 PST_MAILMSG_FIELD_MAX, PST_MAILMSG_HEADER_MAX);
     else if (rc == PST_E_MALFORMED)
         set_err(op, rc, "the message header contains a NUL byte");
+    else if (rc == PST_E_IO) /* a full disk, most likely: say so */
+        set_err(op, rc, "cannot write %s: %s", op->tmp_path, strerror(s->write_errno));
     else if (rc != PST_OK)
         set_err(op, rc, "cannot encrypt the message: %s", pst_strerror(rc));
     snprintf(op->subject, sizeof op->subject, "%s", f->subject);
@@ -600,15 +604,6 @@ static void work_run(uv_work_t *w) {
 
 /* ---- commit and acknowledge ---------------------------------------------- */
 
-static int fsync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return PST_E_IO;
-    int rc = fsync(fd) == 0 ? PST_OK : PST_E_IO;
-    close(fd);
-    return rc;
-}
-
 static int store_rows(send_op *op) {
     pst_store *st = op->node->store;
     int rc = pst_store_begin(st);
@@ -682,13 +677,14 @@ static void commit(send_op *op) {
         fail(op, 1, "cannot store the message in %s: %s", op->o->dir, strerror(e));
         return;
     }
-    int rc = fsync_dir(op->o->dir);
+    int rc = pst_fsync_dir(op->o->dir);
     if (rc == PST_OK)
         rc = store_rows(op);
     if (rc != PST_OK) {
         (void)unlink(final);
         fail(op, 1, "cannot store the message: %s",
-             rc == PST_E_IO ? strerror(errno) : pst_store_last_error(n->store));
+             rc == PST_E_IO || rc == PST_E_NOSPACE ? strerror(errno)
+                                                   : pst_store_last_error(n->store));
         return;
     }
     if (op->pow == POW_NEVER) /* before the acknowledgement: never escalated */
@@ -729,6 +725,8 @@ static void work_done(uv_work_t *w, int status) {
             pst_log_info("send cancelled by the client before anything was stored");
             fail(op, 1, "not sent: cancelled");
         } else {
+            if (op->err == PST_E_IO) /* the node's own disk: tell its operator too */
+                pst_log_warn("a send failed: %s", op->errmsg);
             fail(op, 1, "not sent: %s", op->errmsg);
         }
         return;

@@ -748,3 +748,67 @@ def check_all_logs(cluster):
         with open(path, "rb") as f:
             report = sanitizer_report(f.read().decode(errors="replace"))
         check(report is None, f"sanitizer finding in {os.path.basename(path)}:\n{report}")
+
+
+# ---- faults (tests/integration/test_mail_diskfull.py) ---------------------------
+# Additive helpers for disk-full tests; nothing above depends on them.
+
+def mount_tmpfs(path, size_bytes):
+    """Mounts a tmpfs of size_bytes at path (created 0700). Needs root, or a
+    user+mount namespace (unshare -rm). Raises TestFailure with the reason."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes},mode=0700",
+                        "tmpfs", path], capture_output=True, text=True)
+    check(p.returncode == 0, f"cannot mount a tmpfs at {path} (exit {p.returncode}): "
+          f"{p.stderr.strip()}")
+
+
+def umount(path):
+    """Unmounts path; lazily if it is busy. Returns True when it is gone."""
+    if subprocess.run(["umount", path], capture_output=True).returncode == 0:
+        return True
+    return subprocess.run(["umount", "-l", path], capture_output=True).returncode == 0
+
+
+def fs_free(path):
+    """Bytes free for an unprivileged writer on path's filesystem."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def fill_fs(path, name="filler", leave=0):
+    """Fills path's filesystem with the file path/name until ENOSPC, then
+    shrinks it so that about `leave` bytes are free again. Returns the
+    filler's path."""
+    import errno
+    filler = os.path.join(path, name)
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for step in (1 << 20, 4096, 1):
+            buf = b"\0" * step
+            while True:
+                try:
+                    if os.write(fd, buf) < step:
+                        break
+                except OSError as e:
+                    if e.errno != errno.ENOSPC:
+                        raise
+                    break
+        if leave:
+            os.ftruncate(fd, max(0, os.fstat(fd).st_size - leave))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return filler
+
+
+def sqlite_integrity(db_path):
+    """PRAGMA integrity_check of an SQLite file, opened read-only (the node
+    may keep running): the result rows joined, 'ok' when sound."""
+    import sqlite3
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = con.execute("PRAGMA integrity_check").fetchall()
+    finally:
+        con.close()
+    return "; ".join(str(r[0]) for r in rows)
