@@ -196,13 +196,13 @@ static const char *detect_eol(const uint8_t *p, size_t n) {
 static void local_failure(pst_fetch_conn *c, int rc, const char *what) {
     char id[17];
     sodium_bin2hex(id, sizeof id, c->job.msg_id, 8);
-    if (rc == PST_E_NOSPACE)
+    if (rc == PST_E_DISKFULL)
         pst_log_warn("message %s: cannot %s into %s: the disk is full (will retry)", id, what,
                      c->root);
     else
         pst_log_warn("message %s: cannot %s into %s: %s (will retry)", id, what, c->root,
                      pst_strerror(rc));
-    finish(c, PST_FETCH_RETRY, rc == PST_E_NOSPACE ? "disk_full" : "io");
+    finish(c, PST_FETCH_RETRY, rc == PST_E_DISKFULL ? "disk_full" : "io");
 }
 
 static void write_plain(pst_fetch_conn *c, const uint8_t *p, size_t n) {

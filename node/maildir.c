@@ -264,10 +264,10 @@ int pst_maildir_clean_tmp(const char *root, uint64_t now, unsigned *removed) {
 /* ---- writer ---------------------------------------------------------------- */
 
 /* errno after a failed open/write/fsync/close/rename: a full disk (or
- * quota) is PST_E_NOSPACE, a temporary condition the caller retries and
+ * quota) is PST_E_DISKFULL, a temporary condition the caller retries and
  * reports as such; anything else is PST_E_IO. */
 static int io_error(int e) {
-    return e == ENOSPC || e == EDQUOT || e == EFBIG ? PST_E_NOSPACE : PST_E_IO;
+    return e == ENOSPC || e == EDQUOT || e == EFBIG ? PST_E_DISKFULL : PST_E_IO;
 }
 
 int pst_maildir_open(pst_maildir_writer *w, const char *root, const char *folder,
@@ -303,7 +303,7 @@ int pst_maildir_write(pst_maildir_writer *w, const void *p, size_t n) {
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0) {
-            w->err = k < 0 ? io_error(errno) : PST_E_NOSPACE; /* write 0: no room */
+            w->err = k < 0 ? io_error(errno) : PST_E_DISKFULL; /* write 0: no room */
             return w->err;
         }
         b += k;

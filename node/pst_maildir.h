@@ -13,9 +13,9 @@
  * the lookups here match the base name in both places, in every folder.
  *
  * Plain blocking file I/O; no libuv. Paths longer than PST_PATH_MAX are
- * PST_E_NOSPACE (checked before any file is touched); once a writer is open
- * PST_E_NOSPACE means the disk is full (ENOSPC, EDQUOT, EFBIG), a temporary
- * failure; other errno-level failures are PST_E_IO. */
+ * PST_E_NOSPACE (checked before any file is touched); PST_E_DISKFULL means
+ * the disk is full (ENOSPC, EDQUOT, EFBIG), a temporary failure; other
+ * errno-level failures are PST_E_IO. */
 #ifndef PST_MAILDIR_H
 #define PST_MAILDIR_H
 
@@ -137,7 +137,7 @@ int pst_maildir_write_message(pst_maildir_writer *w, const void *p, size_t n);
 int pst_maildir_commit(pst_maildir_writer *w, pst_maildir_loc *loc);
 
 /* fsyncs the directory at path, so that a rename into it survives a crash
- * (also used by the outbox). PST_E_IO, or PST_E_NOSPACE when the disk is
+ * (also used by the outbox). PST_E_IO, or PST_E_DISKFULL when the disk is
  * full. */
 int pst_fsync_dir(const char *path);
 

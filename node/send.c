@@ -683,8 +683,8 @@ static void commit(send_op *op) {
     if (rc != PST_OK) {
         (void)unlink(final);
         fail(op, 1, "cannot store the message: %s",
-             rc == PST_E_IO || rc == PST_E_NOSPACE ? strerror(errno)
-                                                   : pst_store_last_error(n->store));
+             rc == PST_E_IO || rc == PST_E_DISKFULL ? strerror(errno)
+                                                    : pst_store_last_error(n->store));
         return;
     }
     if (op->pow == POW_NEVER) /* before the acknowledgement: never escalated */

@@ -48,7 +48,8 @@ extern "C" {
     X(BUSY, -37, "resource busy or limit reached")                                                 \
     X(CLOSED, -38, "connection or handle closed")                                                  \
     X(NOKEY, -39, "no identity here: run 'postern init' first")                                    \
-    X(PASSPHRASE, -40, "wrong passphrase or tampered key file")
+    X(PASSPHRASE, -40, "wrong passphrase or tampered key file")                                    \
+    X(DISKFULL, -41, "no space left on the disk (or over quota)")
 
 typedef enum {
     PST_OK = 0,

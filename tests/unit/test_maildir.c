@@ -342,10 +342,10 @@ Test(maildir, failed_write_leaves_nothing_in_new) {
     static char big[16384];
     memset(big, 'x', sizeof big);
     int rc = pst_maildir_write(&w, big, sizeof big);
-    cr_assert_eq(rc, PST_E_NOSPACE);
-    cr_assert_eq(pst_maildir_write(&w, "y", 1), PST_E_NOSPACE); /* sticky */
+    cr_assert_eq(rc, PST_E_DISKFULL);
+    cr_assert_eq(pst_maildir_write(&w, "y", 1), PST_E_DISKFULL); /* sticky */
     pst_maildir_loc loc;
-    cr_assert_eq(pst_maildir_commit(&w, &loc), PST_E_NOSPACE);
+    cr_assert_eq(pst_maildir_commit(&w, &loc), PST_E_DISKFULL);
     cr_assert_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
     cr_assert_eq(count_files("", "new"), 0);
     cr_assert_eq(count_files("", "tmp"), 0);
