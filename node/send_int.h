@@ -1,0 +1,117 @@
+/* The parts of a `send` operation shared by send.c (resolution, commit,
+ * acknowledgement, progress, cancel: the loop side) and send_worker.c (filter,
+ * encrypt, seal and mint: the worker thread). Private to node/. */
+#ifndef PST_SEND_INT_H
+#define PST_SEND_INT_H
+
+#include <stdatomic.h>
+
+#include "node_int.h"
+#include "pst_mailmsg.h"
+#define SEND_RCPTS_MAX (PST_CTRL_ARGS_MAX - 2) /* the other args: file, pow */
+#define SEND_RESOLVE_PARALLEL 4u
+#define SEND_ERRMSG_MAX 300u
+#define IO_CHUNK 65536u
+#define PROGRESS_TICK_MS 250u
+#define PROGRESS_AFTER_NS 1000000000ull /* quick mints show nothing */
+
+typedef enum { POW_AUTO, POW_ALWAYS, POW_NEVER } pow_mode;
+
+typedef enum {
+    RS_WAIT = 0,
+    RS_OK,
+    RS_NOT_FOUND,
+    RS_REVOKED,
+    RS_EXPIRED,
+    RS_AMBIGUOUS, /* several valid keys claim the address */
+    RS_NO_VALID,  /* keys claim the address, none of them valid */
+    RS_ERROR,
+} rcpt_state;
+
+typedef struct {
+    uint8_t pk[PST_SIGN_PK_BYTES];
+    pst_key_status status;
+} candidate;
+
+typedef struct {
+    struct pst_send_op *op;
+    char query[PST_ADDRESS_MAX + 1];
+    pst_store_rcpt_kind kind;
+    rcpt_state state;
+    bool by_address;
+    bool duplicate; /* same key as an earlier recipient: merged into it */
+    unsigned n_cands;
+    candidate cands[PST_RESOLVE_KEYS_MAX];
+    uint8_t pk[PST_SIGN_PK_BYTES];
+    uint8_t box_pk[PST_BOX_PK_BYTES];
+    unsigned bits; /* stamp to mint, 0 = none */
+    uint8_t notif[PST_NOTIFY_MAX];
+    size_t notif_len;
+} send_rcpt;
+
+typedef struct {
+    uint8_t sign_sk[PST_SIGN_SK_BYTES];
+    uint8_t msg_key[PST_MSGKEY_BYTES];
+} send_secrets;
+
+struct pst_send_op {
+    struct pst_send_op *list_prev, *list_next;
+    pst_node *node;
+    struct pst_outbox *o;
+    pst_node_reply_cb reply;
+    void *user;
+    char path[PST_PATH_MAX];
+    bool spool_owned;
+    pow_mode pow;
+    send_rcpt rcpts[SEND_RCPTS_MAX];
+    unsigned n_rcpts, next_rcpt, resolving, resolved;
+    bool pumping, all_resolved;
+    unsigned reserved;
+    /* set on the loop by the client's cancel or the outbox stop; the
+     * worker's encryption and mint poll it */
+    atomic_int cancel;
+    bool replied; /* the client has its answer (finish may come later) */
+    /* mint progress: the worker writes, the ticker (on the loop) reads */
+    unsigned stamps;      /* stamps to mint */
+    atomic_uint minting;  /* rcpts index + 1 of the stamp being minted, 0 = none yet */
+    atomic_uint stamp_no; /* 1..stamps */
+    atomic_uint_least64_t mint_ns, stamp_ns; /* uv_hrtime: minting began, this stamp began */
+    atomic_uint_least64_t hashes, hashes_ns; /* last report of the mint, and when */
+    uv_timer_t *ticker;
+    uint64_t last_rate; /* hashes/s of the previous stamp, until this one reports */
+    /* worker inputs */
+    char endpoint[PST_NOTIFY_ENDPOINT_MAX + 1];
+    char from[PST_MAILMSG_VALUE_MAX + 1];
+    char date[PST_MAILMSG_DATE_BUFSIZE];
+    char message_id[PST_MAILMSG_MSGID_BUFSIZE];
+    uint8_t box_pk[PST_BOX_PK_BYTES];
+    uint64_t created, expires, max_bytes;
+    send_secrets *sec;
+    uv_work_t work;
+    bool working;
+    /* worker outputs */
+    int err;
+    char errmsg[SEND_ERRMSG_MAX];
+    char tmp_path[PST_PATH_MAX];
+    uint8_t msg_id[PST_HASH_BYTES];
+    uint64_t size;
+    char subject[PST_MAILMSG_SUBJECT_MAX + 1];
+    unsigned bcc_removed;
+};
+
+typedef struct pst_send_op send_op;
+
+/* Sets the operation's error code and the message the client gets (the
+ * last call wins; truncated to SEND_ERRMSG_MAX). Called on the worker, or on
+ * the loop once the worker is done: never from both at once. */
+void pst_send_set_err(send_op *op, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The uv_work_t body (w->data is the send_op): reads, filters and encrypts
+ * the message into DIR/outbox/tmp-*, seals a notification per recipient and
+ * mints the stamps. Sets op->err/op->errmsg on failure (the tmp file, if
+ * made, is named in op->tmp_path for the loop to remove). Touches only the
+ * op's worker fields and its atomics. */
+void pst_send_work_run(uv_work_t *w);
+
+#endif

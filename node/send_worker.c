@@ -1,0 +1,289 @@
+/* `send`, the worker thread's half: read the message from the CLI's spool
+ * file, filter its headers (pst_mailmsg), encrypt it once with a fresh message
+ * key into DIR/outbox/tmp-* while hashing its message id, fsync, then seal a
+ * notification per recipient and mint the stamps they need (all cores). The
+ * loop side (send.c) commits and acknowledges. Nothing here touches the loop,
+ * the store or the DHT. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "node_int.h"
+#include "pst_fetch.h"
+#include "pst_hashcash.h"
+#include "pst_log.h"
+#include "pst_mailmsg.h"
+#include "pst_msgcrypt.h"
+
+#include "send_int.h"
+
+/* ---- the worker: filter, encrypt, seal, mint ----------------------------- */
+
+typedef struct {
+    send_op *op;
+    pst_msg_encryptor enc;
+    pst_msgid_hasher hasher;
+    int fd, write_errno; /* write_errno: why the ciphertext could not be written */
+    uint8_t *plain;      /* PST_MSG_CHUNK */
+    size_t plain_len;
+    uint8_t *wire; /* PST_MSG_WIRE_CHUNK_MAX */
+    uint64_t total;
+    uint64_t max;
+    bool over_size; /* the ciphertext passed max */
+    const atomic_int *cancel;
+} enc_state;
+
+static int write_all(enc_state *s, const uint8_t *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(s->fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            s->write_errno = w < 0 ? errno : ENOSPC;
+            return PST_E_IO;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return PST_OK;
+}
+
+static int emit_wire(enc_state *s, const uint8_t *p, size_t n) {
+    if (atomic_load(s->cancel))
+        return PST_E_CANCELLED;
+    if (n > s->max - s->total) {
+        s->over_size = true;
+        return PST_E_TOOBIG;
+    }
+    pst_msgid_update(&s->hasher, p, n);
+    s->total += n;
+    return write_all(s, p, n);
+}
+
+static int flush_plain(enc_state *s) {
+    if (s->plain_len == 0)
+        return PST_OK;
+    size_t wl = 0;
+    int rc = pst_msg_encrypt_chunk(&s->enc, s->plain, s->plain_len, s->wire, PST_MSG_WIRE_CHUNK_MAX,
+                                   &wl);
+    s->plain_len = 0;
+    return rc != PST_OK ? rc : emit_wire(s, s->wire, wl);
+}
+
+static int on_plain(void *user, const uint8_t *p, size_t n) {
+    enc_state *s = user;
+    while (n > 0) {
+        size_t take = PST_MSG_CHUNK - s->plain_len < n ? PST_MSG_CHUNK - s->plain_len : n;
+        memcpy(s->plain + s->plain_len, p, take);
+        s->plain_len += take;
+        p += take;
+        n -= take;
+        if (s->plain_len == PST_MSG_CHUNK) {
+            int rc = flush_plain(s);
+            if (rc != PST_OK)
+                return rc;
+        }
+    }
+    return PST_OK;
+}
+
+void pst_send_set_err(send_op *op, int err, const char *fmt, ...) {
+    op->err = err;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(op->errmsg, sizeof op->errmsg, fmt, ap);
+    va_end(ap);
+}
+
+static void encrypt_stream(send_op *op, int in, enc_state *s, uint8_t *rbuf,
+                           pst_mailmsg_filter *f) {
+    uint8_t hdr[PST_MSG_HEADER_BYTES];
+    int rc = pst_msg_encryptor_init(&s->enc, op->sec->msg_key, hdr);
+    if (rc == PST_OK)
+        rc = emit_wire(s, hdr, sizeof hdr);
+    if (rc == PST_OK)
+        rc = pst_mailmsg_filter_init(f, op->from, op->date, op->message_id);
+    for (;;) {
+        if (rc != PST_OK)
+            break;
+        ssize_t r = read(in, rbuf, IO_CHUNK);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            pst_send_set_err(op, PST_E_IO, "cannot read %s: %s", op->path, strerror(errno));
+            return;
+        }
+        if (r == 0) {
+            rc = pst_mailmsg_filter_finish(f, on_plain, s);
+            break;
+        }
+        rc = pst_mailmsg_filter_feed(f, rbuf, (size_t)r, on_plain, s);
+    }
+    if (rc == PST_OK)
+        rc = flush_plain(s);
+    if (rc == PST_OK) {
+        size_t wl = 0;
+        rc = pst_msg_encrypt_final(&s->enc, op->sec->sign_sk, op->created, s->wire,
+                                   PST_MSG_WIRE_CHUNK_MAX, &wl);
+        if (rc == PST_OK)
+            rc = emit_wire(s, s->wire, wl);
+    }
+    if (rc == PST_E_TOOBIG && s->over_size)
+        pst_send_set_err(
+            op, rc,
+            "the message is too large: more than %llu bytes once encrypted (the limit is "
+            "max_message_size in postern.conf)",
+            (unsigned long long)s->max);
+    else if (rc == PST_E_TOOBIG)
+        pst_send_set_err(
+            op, rc, "the message header is too large (a field over %u bytes or a header over %u)",
+            PST_MAILMSG_FIELD_MAX, PST_MAILMSG_HEADER_MAX);
+    else if (rc == PST_E_MALFORMED)
+        pst_send_set_err(op, rc, "the message header contains a NUL byte");
+    else if (rc == PST_E_IO) /* a full disk, most likely: say so */
+        pst_send_set_err(op, rc, "cannot write %s: %s", op->tmp_path, strerror(s->write_errno));
+    else if (rc != PST_OK)
+        pst_send_set_err(op, rc, "cannot encrypt the message: %s", pst_strerror(rc));
+    snprintf(op->subject, sizeof op->subject, "%s", f->subject);
+    op->bcc_removed = f->bcc_removed;
+}
+
+/* Reads, filters and encrypts into a tmp file in the outbox. */
+static void prepare(send_op *op) {
+    int in = open(op->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    struct stat sb;
+    if (in < 0 || fstat(in, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        pst_send_set_err(op, PST_E_IO, "cannot read %s: %s", op->path,
+                         in < 0 ? strerror(errno) : "not a regular file");
+        if (in >= 0)
+            close(in);
+        return;
+    }
+    uint8_t rnd[8];
+    char hex[2 * sizeof rnd + 1];
+    randombytes_buf(rnd, sizeof rnd);
+    sodium_bin2hex(hex, sizeof hex, rnd, sizeof rnd);
+    if (snprintf(op->tmp_path, sizeof op->tmp_path, "%s/tmp-%s", op->o->dir, hex) >=
+        (int)sizeof op->tmp_path) {
+        pst_send_set_err(op, PST_E_NOSPACE, "home directory path too long");
+        op->tmp_path[0] = '\0';
+        close(in);
+        return;
+    }
+    enc_state s;
+    memset(&s, 0, sizeof s);
+    s.op = op;
+    s.max = op->max_bytes;
+    s.cancel = &op->cancel;
+    s.fd = open(op->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    uint8_t *rbuf = malloc(IO_CHUNK);
+    s.plain = malloc(PST_MSG_CHUNK);
+    s.wire = malloc(PST_MSG_WIRE_CHUNK_MAX);
+    pst_mailmsg_filter *f = malloc(sizeof *f);
+    if (s.fd < 0) {
+        pst_send_set_err(op, PST_E_IO, "cannot create %s: %s", op->tmp_path, strerror(errno));
+        op->tmp_path[0] = '\0';
+    } else if (!rbuf || !s.plain || !s.wire || !f) {
+        pst_send_set_err(op, PST_E_NOMEM, "out of memory");
+    } else {
+        pst_msgid_init(&s.hasher);
+        encrypt_stream(op, in, &s, rbuf, f);
+        pst_msg_encryptor_close(&s.enc);
+        pst_msgid_final(&s.hasher, op->msg_id);
+        op->size = s.total;
+        if (op->err == PST_OK && fsync(s.fd) != 0)
+            pst_send_set_err(op, PST_E_IO, "cannot write %s: %s", op->tmp_path, strerror(errno));
+    }
+    if (s.fd >= 0 && close(s.fd) != 0 && op->err == PST_OK)
+        pst_send_set_err(op, PST_E_IO, "cannot write %s: %s", op->tmp_path, strerror(errno));
+    close(in);
+    if (s.plain)
+        sodium_memzero(s.plain, PST_MSG_CHUNK);
+    if (f)
+        sodium_memzero(f, sizeof *f);
+    free(rbuf);
+    free(s.plain);
+    free(s.wire);
+    free(f);
+}
+
+/* Worker thread: the ticker reads these on the loop. */
+static void on_mint_progress(uint64_t hashes_done, double expected, void *user) {
+    (void)expected;
+    send_op *op = user;
+    atomic_store(&op->hashes, hashes_done);
+    atomic_store(&op->hashes_ns, uv_hrtime());
+}
+
+static void mint_begins(send_op *op, unsigned rcpt, unsigned stamp_no) {
+    uint64_t t = uv_hrtime();
+    atomic_store(&op->hashes, 0);
+    atomic_store(&op->hashes_ns, t);
+    atomic_store(&op->stamp_ns, t);
+    if (atomic_load(&op->mint_ns) == 0)
+        atomic_store(&op->mint_ns, t);
+    atomic_store(&op->stamp_no, stamp_no);
+    atomic_store(&op->minting, rcpt + 1);
+}
+
+/* One sealed notification per recipient, with its stamp when it needs one. */
+static void seal_and_mint(send_op *op) {
+    unsigned stamp_no = 0;
+    for (unsigned i = 0; i < op->n_rcpts && op->err == PST_OK; i++) {
+        send_rcpt *r = &op->rcpts[i];
+        if (r->duplicate)
+            continue;
+        pst_notify_inner in;
+        memset(&in, 0, sizeof in);
+        in.created = op->created;
+        in.expires = op->expires;
+        memcpy(in.recipient, r->pk, PST_SIGN_PK_BYTES);
+        memcpy(in.msg_id, op->msg_id, PST_HASH_BYTES);
+        in.size = op->size;
+        in.n_endpoints = 1;
+        memcpy(in.endpoints[0], op->endpoint, sizeof op->endpoint);
+        memcpy(in.msg_key, op->sec->msg_key, PST_MSGKEY_BYTES);
+        memcpy(in.sender_box_pk, op->box_pk, PST_BOX_PK_BYTES);
+        pst_notify outer;
+        int rc = pst_notify_inner_sign(&in, op->sec->sign_sk);
+        if (rc == PST_OK)
+            rc = pst_notify_seal(&in, r->box_pk, &outer);
+        sodium_memzero(&in, sizeof in);
+        if (rc == PST_OK && r->bits > 0) {
+            char resource[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE], ext[PST_NOTIFY_STAMP_EXT_BUFSIZE];
+            pst_notify_stamp_resource(r->pk, resource);
+            pst_notify_stamp_ext(outer.sealed, outer.sealed_len, ext);
+            pst_hashcash_mint_params p;
+            memset(&p, 0, sizeof p);
+            p.bits = r->bits;
+            p.resource = resource;
+            p.ext = ext;
+            p.now = op->created;
+            randombytes_buf(p.rand, sizeof p.rand);
+            p.threads = 0; /* every core */
+            p.cancel = &op->cancel;
+            p.progress = on_mint_progress;
+            p.user = op;
+            mint_begins(op, i, ++stamp_no);
+            rc = pst_hashcash_mint(&p, outer.stamp, sizeof outer.stamp);
+        }
+        if (rc == PST_OK)
+            rc = pst_notify_encode(&outer, r->notif, sizeof r->notif, &r->notif_len);
+        if (rc != PST_OK)
+            pst_send_set_err(op, rc, "cannot build the notification for %s: %s", r->query,
+                             pst_strerror(rc));
+    }
+}
+
+void pst_send_work_run(uv_work_t *w) {
+    send_op *op = w->data;
+    prepare(op);
+    if (op->err == PST_OK)
+        seal_and_mint(op);
+}
