@@ -7,44 +7,10 @@
 #include <unistd.h>
 
 #include "pst_store.h"
+#include "storeutil.h"
 #include "testutil.h"
 
 /* ---- helpers ------------------------------------------------------------- */
-
-static pst_store *open_mem(void) {
-    pst_store *st = NULL;
-    cr_assert_eq(pst_store_open(&st, ":memory:"), PST_OK);
-    cr_assert_not_null(st);
-    return st;
-}
-
-/* A fresh directory per test; the database file is db_path. */
-static char tmp_dir[64];
-static char db_path[128];
-
-static void tmp_setup(void) {
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/pst_store_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp_dir));
-    snprintf(db_path, sizeof db_path, "%s/store.db", tmp_dir);
-}
-
-static void tmp_teardown(void) {
-    static const char *const suffix[] = {"", "-wal", "-shm", "-journal", ".x"};
-    char p[160];
-    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
-        snprintf(p, sizeof p, "%s%s", db_path, suffix[i]);
-        unlink(p);
-    }
-    rmdir(tmp_dir);
-}
-
-static pst_store *open_file(void) {
-    pst_store *st = NULL;
-    char err[PST_STORE_ERR_MAX];
-    int rc = pst_store_open_ex(&st, db_path, err, sizeof err);
-    cr_assert_eq(rc, PST_OK, "open: %s (%s)", pst_err_name(rc), err);
-    return st;
-}
 
 static void write_file(const char *path, const void *buf, size_t len) {
     FILE *f = fopen(path, "wb");
@@ -55,22 +21,17 @@ static void write_file(const char *path, const void *buf, size_t len) {
 
 /* Overwrites len bytes of the database file at off (closed database). */
 static void patch_file(long off, const void *buf, size_t len) {
-    FILE *f = fopen(db_path, "r+b");
+    FILE *f = fopen(su_db_path, "r+b");
     cr_assert_not_null(f);
     cr_assert_eq(fseek(f, off, SEEK_SET), 0);
     cr_assert_eq(fwrite(buf, 1, len, f), len);
     cr_assert_eq(fclose(f), 0);
 }
 
-static void pk_of(uint8_t pk[32], uint32_t seed) { tu_fill(pk, 32, seed); }
-
-/* A fake record: the store treats records as opaque bytes. */
-static void rec_of(uint8_t *buf, size_t len, uint32_t seed) { tu_fill(buf, len, seed); }
-
 /* ---- open, settings, migrations ------------------------------------------ */
 
 Test(store, open_memory_settings) {
-    pst_store *st = open_mem();
+    pst_store *st = su_open_mem();
     pst_store_info info;
     cr_assert_eq(pst_store_info_get(st, &info), PST_OK);
     cr_assert_eq(info.schema_version, PST_STORE_SCHEMA_VERSION);
@@ -93,8 +54,8 @@ Test(store, open_bad_args) {
     cr_assert_str_eq(pst_store_last_error(NULL), "");
 }
 
-Test(store, file_wal_full_and_private, .init = tmp_setup, .fini = tmp_teardown) {
-    pst_store *st = open_file();
+Test(store, file_wal_full_and_private, .init = su_tmp_setup, .fini = su_tmp_teardown) {
+    pst_store *st = su_open_file();
     pst_store_info info;
     cr_assert_eq(pst_store_info_get(st, &info), PST_OK);
     cr_assert_str_eq(info.journal_mode, "wal");
@@ -103,14 +64,14 @@ Test(store, file_wal_full_and_private, .init = tmp_setup, .fini = tmp_teardown) 
     cr_assert_eq(info.schema_version, PST_STORE_SCHEMA_VERSION);
     cr_assert_gt(info.page_count, 0);
     struct stat sb;
-    cr_assert_eq(stat(db_path, &sb), 0);
+    cr_assert_eq(stat(su_db_path, &sb), 0);
     cr_assert_eq(sb.st_mode & 0777, 0600, "database must be owner-only, got %o",
                  (unsigned)(sb.st_mode & 0777));
     cr_assert_eq(pst_store_meta_set_u64(st, "x", 1), PST_OK);
     pst_store_close(st);
     /* WAL is recorded in the header (file format versions 2/2). */
     size_t n = 0;
-    uint8_t *hdr = tu_read_file(db_path, &n);
+    uint8_t *hdr = tu_read_file(su_db_path, &n);
     cr_assert_not_null(hdr);
     cr_assert_geq(n, 100);
     cr_assert_eq(memcmp(hdr, "SQLite format 3", 16), 0);
@@ -119,18 +80,18 @@ Test(store, file_wal_full_and_private, .init = tmp_setup, .fini = tmp_teardown) 
     free(hdr);
 }
 
-Test(store, reopen_keeps_everything, .init = tmp_setup, .fini = tmp_teardown) {
+Test(store, reopen_keeps_everything, .init = su_tmp_setup, .fini = su_tmp_teardown) {
     uint8_t pk[32], rec[100];
-    pk_of(pk, 1);
-    rec_of(rec, sizeof rec, 2);
-    pst_store *st = open_file();
+    su_pk_of(pk, 1);
+    su_rec_of(rec, sizeof rec, 2);
+    pst_store *st = su_open_file();
     cr_assert_eq(pst_store_keyrec_put(st, pk, 5, 10, 0, rec, sizeof rec, 20), PST_OK);
     cr_assert_eq(pst_store_revocation_put(st, pk, rec, 50, 10, 20), PST_OK);
     cr_assert_eq(pst_store_contact_set(st, pk, PST_STORE_TIER_KNOWN, "bob", 20), PST_OK);
     cr_assert_eq(pst_store_counter_add(st, "rej.sig", 3), PST_OK);
     pst_store_close(st);
 
-    st = open_file(); /* no migration runs twice */
+    st = su_open_file(); /* no migration runs twice */
     uint8_t buf[200];
     size_t len;
     uint64_t seq, exp;
@@ -153,39 +114,39 @@ Test(store, reopen_keeps_everything, .init = tmp_setup, .fini = tmp_teardown) {
     pst_store_close(st);
 }
 
-Test(store, future_schema_refused, .init = tmp_setup, .fini = tmp_teardown) {
-    pst_store_close(open_file());
+Test(store, future_schema_refused, .init = su_tmp_setup, .fini = su_tmp_teardown) {
+    pst_store_close(su_open_file());
     /* user_version: big-endian u32 at offset 60 of the header. */
     const uint8_t v[4] = {0, 0, 0, PST_STORE_SCHEMA_VERSION + 1};
     patch_file(60, v, 4);
     pst_store *st = (pst_store *)1;
     char err[PST_STORE_ERR_MAX];
-    cr_assert_eq(pst_store_open_ex(&st, db_path, err, sizeof err), PST_E_VERSION);
+    cr_assert_eq(pst_store_open_ex(&st, su_db_path, err, sizeof err), PST_E_VERSION);
     cr_assert_null(st);
     cr_assert_not_null(strstr(err, "newer"), "message: %s", err);
-    cr_assert_eq(pst_store_open(&st, db_path), PST_E_VERSION);
+    cr_assert_eq(pst_store_open(&st, su_db_path), PST_E_VERSION);
 }
 
-Test(store, foreign_database_refused, .init = tmp_setup, .fini = tmp_teardown) {
-    pst_store_close(open_file());
+Test(store, foreign_database_refused, .init = su_tmp_setup, .fini = su_tmp_teardown) {
+    pst_store_close(su_open_file());
     const uint8_t app[4] = {'X', 'Y', 'Z', 'W'}; /* application_id at offset 68 */
     patch_file(68, app, 4);
     pst_store *st = NULL;
     char err[PST_STORE_ERR_MAX];
-    cr_assert_eq(pst_store_open_ex(&st, db_path, err, sizeof err), PST_E_STORE);
+    cr_assert_eq(pst_store_open_ex(&st, su_db_path, err, sizeof err), PST_E_STORE);
     cr_assert_null(st);
     cr_assert_not_null(strstr(err, "not a Postern database"), "message: %s", err);
 }
 
-Test(store, garbage_file_is_clear_error, .init = tmp_setup, .fini = tmp_teardown) {
+Test(store, garbage_file_is_clear_error, .init = su_tmp_setup, .fini = su_tmp_teardown) {
     uint8_t junk[4096];
     tu_fill(junk, sizeof junk, 99);
     static const size_t sizes[] = {1, 50, 100, 512, 4096};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        write_file(db_path, junk, sizes[i]);
+        write_file(su_db_path, junk, sizes[i]);
         pst_store *st = (pst_store *)1;
         char err[PST_STORE_ERR_MAX];
-        cr_assert_eq(pst_store_open_ex(&st, db_path, err, sizeof err), PST_E_STORE, "size %zu",
+        cr_assert_eq(pst_store_open_ex(&st, su_db_path, err, sizeof err), PST_E_STORE, "size %zu",
                      sizes[i]);
         cr_assert_null(st);
         cr_assert_not_null(strstr(err, "not a database"), "size %zu: %s", sizes[i], err);
@@ -193,23 +154,23 @@ Test(store, garbage_file_is_clear_error, .init = tmp_setup, .fini = tmp_teardown
     /* A text file that happens to be long. */
     char text[2000];
     memset(text, 'a', sizeof text);
-    write_file(db_path, text, sizeof text);
+    write_file(su_db_path, text, sizeof text);
     pst_store *st = NULL;
-    cr_assert_eq(pst_store_open(&st, db_path), PST_E_STORE);
+    cr_assert_eq(pst_store_open(&st, su_db_path), PST_E_STORE);
 }
 
-Test(store, corrupt_pages_no_crash, .init = tmp_setup, .fini = tmp_teardown) {
-    pst_store *st = open_file();
+Test(store, corrupt_pages_no_crash, .init = su_tmp_setup, .fini = su_tmp_teardown) {
+    pst_store *st = su_open_file();
     uint8_t rec[1000];
     for (uint32_t i = 0; i < 40; i++) {
         uint8_t pk[32];
-        pk_of(pk, i);
-        rec_of(rec, sizeof rec, i);
+        su_pk_of(pk, i);
+        su_rec_of(rec, sizeof rec, i);
         cr_assert_eq(pst_store_keyrec_put(st, pk, 1, 1, 0, rec, sizeof rec, 2), PST_OK);
     }
     pst_store_close(st);
     size_t n = 0;
-    uint8_t *file = tu_read_file(db_path, &n);
+    uint8_t *file = tu_read_file(su_db_path, &n);
     cr_assert_not_null(file);
     free(file);
     cr_assert_gt(n, 8192);
@@ -219,13 +180,13 @@ Test(store, corrupt_pages_no_crash, .init = tmp_setup, .fini = tmp_teardown) {
         tu_fill(junk, sizeof junk, (uint32_t)off);
         patch_file(off, junk, sizeof junk);
     }
-    int rc = pst_store_open(&st, db_path);
+    int rc = pst_store_open(&st, su_db_path);
     if (rc == PST_OK) {
         cr_assert_eq(pst_store_check(st), PST_E_STORE);
         cr_assert_neq(pst_store_last_error(st)[0], '\0');
         uint8_t pk[32], buf[2000];
         size_t len;
-        pk_of(pk, 3);
+        su_pk_of(pk, 3);
         rc = pst_store_keyrec_get(st, pk, buf, sizeof buf, &len, NULL, NULL);
         cr_assert(rc == PST_E_STORE || rc == PST_E_NOTFOUND || rc == PST_OK);
         pst_store_close(st);
@@ -258,13 +219,13 @@ static int any_counter(const char *name, int64_t v, void *u) {
 
 /* Damage one region of a populated file per round: every call must return
  * a code (never crash, never read out of bounds: run under ASan). */
-Test(store, corrupt_regions_fail_cleanly, .init = tmp_setup, .fini = tmp_teardown) {
-    pst_store *st = open_file();
+Test(store, corrupt_regions_fail_cleanly, .init = su_tmp_setup, .fini = su_tmp_teardown) {
+    pst_store *st = su_open_file();
     uint8_t rec[700], pk[32];
     cr_assert_eq(pst_store_begin(st), PST_OK); /* one fsync, not 120 */
     for (uint32_t i = 0; i < 30; i++) {
-        pk_of(pk, i);
-        rec_of(rec, sizeof rec, i);
+        su_pk_of(pk, i);
+        su_rec_of(rec, sizeof rec, i);
         cr_assert_eq(pst_store_keyrec_put(st, pk, 1, 1, 0, rec, sizeof rec, 2), PST_OK);
         cr_assert_eq(pst_store_revocation_put(st, pk, rec, 100, 1, 2), PST_OK);
         cr_assert_eq(pst_store_contact_set(st, pk, PST_STORE_TIER_KNOWN, "n", 2), PST_OK);
@@ -273,21 +234,21 @@ Test(store, corrupt_regions_fail_cleanly, .init = tmp_setup, .fini = tmp_teardow
     cr_assert_eq(pst_store_commit(st), PST_OK);
     pst_store_close(st);
     size_t n = 0;
-    uint8_t *orig = tu_read_file(db_path, &n);
+    uint8_t *orig = tu_read_file(su_db_path, &n);
     cr_assert_not_null(orig);
     int opened = 0, failed = 0;
     for (uint32_t round = 0; round < 40; round++) {
         char side[160];
-        snprintf(side, sizeof side, "%s-wal", db_path);
+        snprintf(side, sizeof side, "%s-wal", su_db_path);
         unlink(side);
-        snprintf(side, sizeof side, "%s-shm", db_path);
+        snprintf(side, sizeof side, "%s-shm", su_db_path);
         unlink(side);
-        write_file(db_path, orig, n);
+        write_file(su_db_path, orig, n);
         uint8_t junk[97];
         tu_fill(junk, sizeof junk, round);
         long off = 100 + (long)((round * 7919u) % (uint32_t)(n - 100 - sizeof junk));
         patch_file(off, junk, sizeof junk);
-        if (pst_store_open(&st, db_path) != PST_OK) {
+        if (pst_store_open(&st, su_db_path) != PST_OK) {
             failed++;
             continue;
         }
@@ -302,10 +263,10 @@ Test(store, corrupt_regions_fail_cleanly, .init = tmp_setup, .fini = tmp_teardow
         (void)pst_store_counter_list(st, any_counter, &cnt);
         (void)pst_store_begin(st);
         for (uint32_t i = 0; i < 30; i += 7) {
-            pk_of(pk, i);
+            su_pk_of(pk, i);
             (void)pst_store_keyrec_get(st, pk, buf, sizeof buf, &len, NULL, NULL);
             (void)pst_store_revocation_get(st, pk, buf, sizeof buf, &len);
-            rec_of(rec, sizeof rec, i + 100);
+            su_rec_of(rec, sizeof rec, i + 100);
             int rc = pst_store_keyrec_put(st, pk, 2, 1, 0, rec, sizeof rec, 3);
             cr_assert_leq(rc, 0);
         }
@@ -317,14 +278,14 @@ Test(store, corrupt_regions_fail_cleanly, .init = tmp_setup, .fini = tmp_teardow
     cr_log_info("corrupt rounds: %d opened, %d refused", opened, failed);
 }
 
-Test(store, unopenable_paths, .init = tmp_setup, .fini = tmp_teardown) {
+Test(store, unopenable_paths, .init = su_tmp_setup, .fini = su_tmp_teardown) {
     pst_store *st = (pst_store *)1;
     char err[PST_STORE_ERR_MAX];
-    cr_assert_eq(pst_store_open_ex(&st, tmp_dir, err, sizeof err), PST_E_IO); /* a directory */
+    cr_assert_eq(pst_store_open_ex(&st, su_tmp_dir, err, sizeof err), PST_E_IO); /* a directory */
     cr_assert_null(st);
     cr_assert_neq(err[0], '\0');
     char p[200];
-    snprintf(p, sizeof p, "%s/missing/store.db", tmp_dir);
+    snprintf(p, sizeof p, "%s/missing/store.db", su_tmp_dir);
     cr_assert_eq(pst_store_open_ex(&st, p, err, sizeof err), PST_E_IO);
     cr_assert_not_null(strstr(err, "missing"));
 }
@@ -332,7 +293,7 @@ Test(store, unopenable_paths, .init = tmp_setup, .fini = tmp_teardown) {
 /* ---- meta ---------------------------------------------------------------- */
 
 Test(store, meta_u64_and_blob) {
-    pst_store *st = open_mem();
+    pst_store *st = su_open_mem();
     uint64_t v = 7;
     cr_assert_eq(pst_store_meta_get_u64(st, "seq", &v), PST_E_NOTFOUND);
     cr_assert_eq(v, 0);
@@ -382,7 +343,7 @@ Test(store, meta_u64_and_blob) {
 }
 
 Test(store, names_validated) {
-    pst_store *st = open_mem();
+    pst_store *st = su_open_mem();
     char longname[PST_STORE_NAME_MAX + 2];
     memset(longname, 'n', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
@@ -406,11 +367,11 @@ Test(store, names_validated) {
 /* ---- key cache and the seq rule ------------------------------------------ */
 
 Test(store, keyrec_seq_rule) {
-    pst_store *st = open_mem();
+    pst_store *st = su_open_mem();
     uint8_t pk[32], a[300], b[300], buf[400];
-    pk_of(pk, 1);
-    rec_of(a, sizeof a, 10);
-    rec_of(b, sizeof b, 11);
+    su_pk_of(pk, 1);
+    su_rec_of(a, sizeof a, 10);
+    su_rec_of(b, sizeof b, 11);
     size_t len = 1;
     uint64_t seq = 1, exp = 1;
     cr_assert_eq(pst_store_keyrec_get(st, pk, buf, sizeof buf, &len, &seq, &exp), PST_E_NOTFOUND);
@@ -455,10 +416,10 @@ Test(store, keyrec_seq_rule) {
 }
 
 Test(store, keyrec_full_u64_seq) {
-    pst_store *st = open_mem();
+    pst_store *st = su_open_mem();
     uint8_t pk[32], a[10];
-    pk_of(pk, 2);
-    rec_of(a, sizeof a, 3);
+    su_pk_of(pk, 2);
+    su_rec_of(a, sizeof a, 3);
     const uint64_t big = (1ull << 63) + 5;
     cr_assert_eq(pst_store_keyrec_put(st, pk, big, 1, 0, a, sizeof a, 1), PST_OK);
     a[0] ^= 1;
@@ -472,10 +433,10 @@ Test(store, keyrec_full_u64_seq) {
 }
 
 Test(store, keyrec_arg_errors) {
-    pst_store *st = open_mem();
+    pst_store *st = su_open_mem();
     uint8_t pk[32];
     static uint8_t rec[PST_RECORD_MAX + 1];
-    pk_of(pk, 4);
+    su_pk_of(pk, 4);
     cr_assert_eq(pst_store_keyrec_put(st, pk, 1, 1, 0, rec, PST_RECORD_MAX + 1, 1), PST_E_TOOBIG);
     cr_assert_eq(pst_store_keyrec_put(st, pk, 1, 1, 0, rec, PST_RECORD_MAX, 1), PST_OK);
     cr_assert_eq(pst_store_keyrec_put(st, pk, 2, 1, 0, rec, 0, 1), PST_E_INVAL);
@@ -497,11 +458,11 @@ Test(store, keyrec_arg_errors) {
 }
 
 Test(store, keyrec_replay_after_purge) {
-    pst_store *st = open_mem();
+    pst_store *st = su_open_mem();
     uint8_t pk[32], old[64], cur[64], buf[64];
-    pk_of(pk, 5);
-    rec_of(old, sizeof old, 1);
-    rec_of(cur, sizeof cur, 2);
+    su_pk_of(pk, 5);
+    su_rec_of(old, sizeof old, 1);
+    su_rec_of(cur, sizeof cur, 2);
     cr_assert_eq(pst_store_keyrec_put(st, pk, 1, 10, 500, old, sizeof old, 20), PST_OK);
     cr_assert_eq(pst_store_keyrec_put(st, pk, 2, 30, 100, cur, sizeof cur, 40), PST_OK);
     cr_assert_eq(pst_store_keyrec_purge_expired(st, 99), PST_OK);
@@ -522,17 +483,17 @@ Test(store, keyrec_replay_after_purge) {
     pst_store_close(st);
 }
 
-Test(store, keyrec_replay_after_reopen, .init = tmp_setup, .fini = tmp_teardown) {
+Test(store, keyrec_replay_after_reopen, .init = su_tmp_setup, .fini = su_tmp_teardown) {
     uint8_t pk[32], old[64], cur[64];
-    pk_of(pk, 6);
-    rec_of(old, sizeof old, 1);
-    rec_of(cur, sizeof cur, 2);
-    pst_store *st = open_file();
+    su_pk_of(pk, 6);
+    su_rec_of(old, sizeof old, 1);
+    su_rec_of(cur, sizeof cur, 2);
+    pst_store *st = su_open_file();
     cr_assert_eq(pst_store_keyrec_put(st, pk, 1, 10, 0, old, sizeof old, 20), PST_OK);
     cr_assert_eq(pst_store_keyrec_put(st, pk, 9, 30, 100, cur, sizeof cur, 40), PST_OK);
     cr_assert_eq(pst_store_keyrec_purge_expired(st, 200), PST_OK);
     pst_store_close(st);
-    st = open_file();
+    st = su_open_file();
     cr_assert_eq(pst_store_keyrec_put(st, pk, 1, 10, 0, old, sizeof old, 300), PST_E_STALE);
     cr_assert_eq(pst_store_keyrec_put(st, pk, 8, 10, 0, old, sizeof old, 300), PST_E_STALE);
     cr_assert_eq(pst_store_keyrec_put(st, pk, 10, 10, 0, old, sizeof old, 300), PST_OK);
@@ -555,9 +516,9 @@ static int collect_key(const pst_store_keyrec_row *r, void *user) {
 }
 
 Test(store, keyrec_list) {
-    pst_store *st = open_mem();
+    pst_store *st = su_open_mem();
     uint8_t rec[20];
-    rec_of(rec, sizeof rec, 1);
+    su_rec_of(rec, sizeof rec, 1);
     struct collect c = {0};
     cr_assert_eq(pst_store_keyrec_list(st, collect_key, &c), PST_OK);
     cr_assert_eq(c.n, 0);
@@ -591,12 +552,12 @@ static int collect_claim(const pst_store_addrclaim_row *r, void *user) {
 }
 
 Test(store, addrclaim_rules) {
-    pst_store *st = open_mem();
+    pst_store *st = su_open_mem();
     uint8_t k1[32], k2[32], a[40], b[40];
     memset(k1, 1, 32);
     memset(k2, 2, 32);
-    rec_of(a, sizeof a, 1);
-    rec_of(b, sizeof b, 2);
+    su_rec_of(a, sizeof a, 1);
+    su_rec_of(b, sizeof b, 2);
     const char *addr = "alice@example.org";
     cr_assert_eq(pst_store_addrclaim_put(st, addr, k2, 3, 100, a, sizeof a), PST_OK);
     cr_assert_eq(pst_store_addrclaim_put(st, addr, k1, 1, 0, b, sizeof b), PST_OK);
@@ -644,13 +605,13 @@ static int count_rev(const pst_store_revocation_row *r, void *user) {
     return 0;
 }
 
-Test(store, revocation_permanent, .init = tmp_setup, .fini = tmp_teardown) {
-    pst_store *st = open_file();
+Test(store, revocation_permanent, .init = su_tmp_setup, .fini = su_tmp_teardown) {
+    pst_store *st = su_open_file();
     uint8_t pk[32], other[32], r1[30], r2[30], buf[64];
-    pk_of(pk, 1);
-    pk_of(other, 2);
-    rec_of(r1, sizeof r1, 1);
-    rec_of(r2, sizeof r2, 2);
+    su_pk_of(pk, 1);
+    su_pk_of(other, 2);
+    su_rec_of(r1, sizeof r1, 1);
+    su_rec_of(r2, sizeof r2, 2);
     cr_assert_eq(pst_store_is_revoked(st, pk), 0);
     size_t len = 5;
     cr_assert_eq(pst_store_revocation_get(st, pk, buf, sizeof buf, &len), PST_E_NOTFOUND);
@@ -671,7 +632,7 @@ Test(store, revocation_permanent, .init = tmp_setup, .fini = tmp_teardown) {
     cr_assert_eq(pst_store_revocation_put(st, other, big, sizeof big, 1, 2), PST_E_TOOBIG);
     pst_store_close(st);
 
-    st = open_file();
+    st = su_open_file();
     cr_assert_eq(pst_store_is_revoked(st, pk), 1, "survives a restart");
     cr_assert_eq(pst_store_revocation_put(st, pk, r2, sizeof r2, 11, 30), PST_E_EXISTS);
     int n = 0;
@@ -691,7 +652,7 @@ static int collect_contact(const pst_store_contact_row *r, void *user) {
 }
 
 Test(store, contacts) {
-    pst_store *st = open_mem();
+    pst_store *st = su_open_mem();
     uint8_t a[32], b[32];
     memset(a, 0xa, 32);
     memset(b, 0xb, 32);
@@ -764,11 +725,11 @@ static int collect_pub(const pst_store_published_row *r, void *user) {
 }
 
 Test(store, published_records) {
-    pst_store *st = open_mem();
+    pst_store *st = su_open_mem();
     uint8_t slot[PST_SLOT_BYTES], slot2[PST_SLOT_BYTES], rec[100];
     tu_fill(slot, sizeof slot, 1);
     tu_fill(slot2, sizeof slot2, 2);
-    rec_of(rec, sizeof rec, 3);
+    su_rec_of(rec, sizeof rec, 3);
     cr_assert_eq(pst_store_published_put(st, PST_REC_KEY, slot, rec, 80, 3, 100), PST_OK);
     cr_assert_eq(pst_store_published_put(st, PST_REC_ADDRESS_CLAIM, slot2, rec, 50, 1, 100),
                  PST_OK);
@@ -813,7 +774,7 @@ static int collect_counter(const char *name, int64_t value, void *user) {
 }
 
 Test(store, counters) {
-    pst_store *st = open_mem();
+    pst_store *st = su_open_mem();
     int64_t v = 5;
     cr_assert_eq(pst_store_counter_get(st, "rej.stamp", &v), PST_E_NOTFOUND);
     cr_assert_eq(v, 0);
@@ -845,8 +806,8 @@ Test(store, counters) {
 
 /* ---- batches and re-entrancy ---------------------------------------------- */
 
-Test(store, batch_commit_rollback, .init = tmp_setup, .fini = tmp_teardown) {
-    pst_store *st = open_file();
+Test(store, batch_commit_rollback, .init = su_tmp_setup, .fini = su_tmp_teardown) {
+    pst_store *st = su_open_file();
     int64_t v;
     cr_assert_eq(pst_store_commit(st), PST_E_INVAL);
     cr_assert_eq(pst_store_rollback(st), PST_E_INVAL);
@@ -858,8 +819,8 @@ Test(store, batch_commit_rollback, .init = tmp_setup, .fini = tmp_teardown) {
     cr_assert_eq(pst_store_counter_get(st, "a", &v), PST_E_NOTFOUND);
 
     uint8_t pk[32], rec[10];
-    pk_of(pk, 1);
-    rec_of(rec, sizeof rec, 1);
+    su_pk_of(pk, 1);
+    su_rec_of(rec, sizeof rec, 1);
     cr_assert_eq(pst_store_begin(st), PST_OK);
     cr_assert_eq(pst_store_counter_add(st, "a", 1), PST_OK);
     cr_assert_eq(pst_store_keyrec_put(st, pk, 5, 1, 0, rec, sizeof rec, 1), PST_OK);
@@ -875,7 +836,7 @@ Test(store, batch_commit_rollback, .init = tmp_setup, .fini = tmp_teardown) {
     cr_assert_eq(pst_store_counter_add(st, "lost", 1), PST_OK);
     pst_store_close(st);
 
-    st = open_file();
+    st = su_open_file();
     cr_assert_eq(pst_store_counter_get(st, "a", &v), PST_OK);
     cr_assert_eq(v, 2);
     cr_assert_eq(pst_store_counter_get(st, "lost", &v), PST_E_NOTFOUND);
@@ -898,13 +859,13 @@ static int write_back(const pst_store_revocation_row *r, void *user) {
     return pst_store_counter_add(st, "walked", 1);
 }
 
-Test(store, list_callback_may_write, .init = tmp_setup, .fini = tmp_teardown) {
-    pst_store *st = open_file();
+Test(store, list_callback_may_write, .init = su_tmp_setup, .fini = su_tmp_teardown) {
+    pst_store *st = su_open_file();
     uint8_t rec[16];
-    rec_of(rec, sizeof rec, 7);
+    su_rec_of(rec, sizeof rec, 7);
     for (uint32_t i = 0; i < 5; i++) {
         uint8_t pk[32];
-        pk_of(pk, i);
+        su_pk_of(pk, i);
         pk[0] &= 0x7f;
         cr_assert_eq(pst_store_revocation_put(st, pk, rec, sizeof rec, 1, 1), PST_OK);
     }
@@ -918,295 +879,10 @@ Test(store, list_callback_may_write, .init = tmp_setup, .fini = tmp_teardown) {
     pst_store_close(st);
 }
 
-/* ---- mail ---------------------------------------------------------------- */
-
-struct outs {
-    int n;
-    int state[4];
-    int kind[4];
-    size_t receipt_len[4];
-    uint64_t size[4], notified[4], notify_count[4], served[4], serve_count[4], done[4];
-    char subject[4][32];
-};
-
-static int collect_out(const pst_store_outbox_row *r, void *user) {
-    struct outs *o = user;
-    o->state[o->n] = r->state;
-    o->kind[o->n] = r->kind;
-    o->receipt_len[o->n] = r->receipt ? r->receipt_len : 0;
-    o->size[o->n] = r->size;
-    o->notified[o->n] = r->notified;
-    o->notify_count[o->n] = r->notify_count;
-    o->served[o->n] = r->served;
-    o->serve_count[o->n] = r->serve_count;
-    o->done[o->n] = r->done;
-    snprintf(o->subject[o->n], sizeof o->subject[0], "%s", r->subject);
-    o->n++;
-    return 0;
-}
-
-Test(store, outbox_lifecycle) {
-    pst_store *st = open_mem();
-    uint8_t id[32], r1[32], r2[32], notif[200], receipt[90];
-    tu_fill(id, 32, 1);
-    memset(r1, 1, 32);
-    memset(r2, 2, 32);
-    rec_of(notif, sizeof notif, 3);
-    rec_of(receipt, sizeof receipt, 4);
-    const uint64_t size0 = 100000;
-
-    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, PST_STORE_RCPT_TO, notif, sizeof notif, 10),
-                 PST_E_NOTFOUND);
-    cr_assert_eq(pst_store_begin(st), PST_OK);
-    cr_assert_eq(pst_store_outbox_add(st, id, size0, 10, 1000, "hello"), PST_OK);
-    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, PST_STORE_RCPT_TO, notif, sizeof notif, 10),
-                 PST_OK);
-    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r2, PST_STORE_RCPT_BCC, notif, sizeof notif, 10),
-                 PST_OK);
-    cr_assert_eq(pst_store_commit(st), PST_OK);
-    cr_assert_eq(pst_store_outbox_add(st, id, size0, 10, 1000, NULL), PST_E_EXISTS);
-    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, PST_STORE_RCPT_CC, notif, sizeof notif, 10),
-                 PST_E_EXISTS);
-    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, 4, notif, sizeof notif, 10), PST_E_INVAL);
-
-    uint64_t size, created, expires;
-    cr_assert_eq(pst_store_outbox_get(st, id, &size, &created, &expires), PST_OK);
-    cr_assert_eq(size, size0);
-    cr_assert_eq(created, 10);
-    cr_assert_eq(expires, 1000);
-
-    pst_store_out_state state;
-    uint8_t stranger[32];
-    memset(stranger, 9, 32);
-    cr_assert_eq(pst_store_outbox_rcpt_state(st, id, r1, &state), PST_OK);
-    cr_assert_eq(state, PST_STORE_OUT_PENDING);
-    cr_assert_eq(pst_store_outbox_rcpt_state(st, id, stranger, &state), PST_E_NOTFOUND);
-    cr_assert_eq(pst_store_outbox_receipt(st, id, stranger, receipt, sizeof receipt, 20),
-                 PST_E_NOTFOUND);
-    cr_assert_eq(pst_store_outbox_notified(st, id, r1, 15), PST_OK);
-    cr_assert_eq(pst_store_outbox_notified(st, id, r1, 16), PST_OK);
-    cr_assert_eq(pst_store_outbox_notified(st, id, stranger, 16), PST_E_NOTFOUND);
-    cr_assert_eq(pst_store_outbox_served(st, id, r1, 17), PST_OK);
-    cr_assert_eq(pst_store_outbox_served(st, id, stranger, 17), PST_E_NOTFOUND);
-
-    struct outs o = {0};
-    cr_assert_eq(pst_store_outbox_list(st, PST_STORE_OUT_PENDING, collect_out, &o), PST_OK);
-    cr_assert_eq(o.n, 2);
-    cr_assert_eq(o.kind[0], PST_STORE_RCPT_TO);
-    cr_assert_eq(o.kind[1], PST_STORE_RCPT_BCC);
-    cr_assert_eq(o.notified[0], 16);
-    cr_assert_eq(o.notify_count[0], 2);
-    cr_assert_eq(o.served[0], 17);
-    cr_assert_eq(o.serve_count[0], 1);
-    cr_assert_eq(o.notify_count[1], 0);
-    cr_assert_str_eq(o.subject[0], "hello");
-    cr_assert_eq(o.done[0], 0);
-
-    cr_assert_eq(pst_store_outbox_receipt(st, id, r1, receipt, sizeof receipt, 20), PST_OK);
-    cr_assert_eq(pst_store_outbox_receipt(st, id, r1, receipt, sizeof receipt, 21), PST_OK);
-    cr_assert_eq(pst_store_outbox_receipt(st, id, r1, receipt, 10, 21), PST_E_DUPLICATE);
-    /* a put that ends after the receipt changes nothing */
-    cr_assert_eq(pst_store_outbox_notified(st, id, r1, 22), PST_OK);
-    cr_assert_eq(pst_store_outbox_get(st, id, &size, NULL, NULL), PST_OK, "r2 still pending");
-    cr_assert_eq(pst_store_outbox_fail(st, id, r2, 30), PST_OK);
-    cr_assert_eq(pst_store_outbox_receipt(st, id, r2, receipt, sizeof receipt, 31), PST_E_STALE);
-    /* Nobody pending: the message is finished, the states and receipt stay. */
-    cr_assert_eq(pst_store_outbox_get(st, id, &size, NULL, NULL), PST_E_NOTFOUND);
-    cr_assert_eq(
-        pst_store_outbox_rcpt_add(st, id, stranger, PST_STORE_RCPT_TO, notif, sizeof notif, 40),
-        PST_E_STALE);
-    memset(&o, 0, sizeof o);
-    cr_assert_eq(pst_store_outbox_list(st, 0, collect_out, &o), PST_OK);
-    cr_assert_eq(o.n, 2);
-    cr_assert_eq(o.state[0], PST_STORE_OUT_DELIVERED);
-    cr_assert_eq(o.receipt_len[0], sizeof receipt);
-    cr_assert_eq(o.notified[0], 16);
-    cr_assert_eq(o.state[1], PST_STORE_OUT_FAILED);
-    cr_assert_eq(o.size[1], size0);
-    cr_assert_eq(o.done[1], 30);
-    memset(&o, 0, sizeof o);
-    cr_assert_eq(pst_store_outbox_list_msg(st, id, collect_out, &o), PST_OK);
-    cr_assert_eq(o.n, 2);
-    /* Finished rows go after keep_done seconds. */
-    cr_assert_eq(pst_store_outbox_gc(st, 100, 100), PST_OK);
-    memset(&o, 0, sizeof o);
-    cr_assert_eq(pst_store_outbox_list(st, 0, collect_out, &o), PST_OK);
-    cr_assert_eq(o.n, 2);
-    cr_assert_eq(pst_store_outbox_gc(st, 130, 100), PST_OK);
-    memset(&o, 0, sizeof o);
-    cr_assert_eq(pst_store_outbox_list(st, 0, collect_out, &o), PST_OK);
-    cr_assert_eq(o.n, 0);
-
-    cr_assert_eq(pst_store_outbox_add(st, id, 0, 1, 1, NULL), PST_E_INVAL);
-    cr_assert_eq(pst_store_outbox_add(st, id, PST_STORE_BODY_MAX + 1ull, 1, 1, NULL), PST_E_TOOBIG);
-    cr_assert_eq(pst_store_outbox_add(st, id, 5, 1, 1, "bad\nsubject"), PST_E_INVAL);
-    char longsub[PST_STORE_SUBJECT_MAX + 2];
-    memset(longsub, 'a', sizeof longsub - 1);
-    longsub[sizeof longsub - 1] = '\0';
-    cr_assert_eq(pst_store_outbox_add(st, id, 5, 1, 1, longsub), PST_E_TOOBIG);
-    cr_assert_eq(pst_store_outbox_list(st, 6, collect_out, &o), PST_E_INVAL);
-    pst_store_close(st);
-}
-
-Test(store, outbox_withdraw) {
-    pst_store *st = open_mem();
-    uint8_t id[32], other[32], r1[32], r2[32], notif[20], receipt[30];
-    tu_fill(id, 32, 6);
-    tu_fill(other, 32, 7);
-    memset(r1, 1, 32);
-    memset(r2, 2, 32);
-    rec_of(notif, sizeof notif, 2);
-    rec_of(receipt, sizeof receipt, 3);
-    unsigned count = 99;
-    cr_assert_eq(pst_store_outbox_withdraw(st, id, 5, &count), PST_E_NOTFOUND);
-    cr_assert_eq(count, 0);
-    cr_assert_eq(pst_store_outbox_add(st, id, 500, 10, 1000, ""), PST_OK);
-    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, PST_STORE_RCPT_TO, notif, sizeof notif, 10),
-                 PST_OK);
-    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r2, PST_STORE_RCPT_CC, notif, sizeof notif, 10),
-                 PST_OK);
-    cr_assert_eq(pst_store_outbox_receipt(st, id, r1, receipt, sizeof receipt, 20), PST_OK);
-    cr_assert_eq(pst_store_outbox_withdraw(st, id, 30, &count), PST_OK);
-    cr_assert_eq(count, 1);
-    pst_store_out_state state;
-    cr_assert_eq(pst_store_outbox_rcpt_state(st, id, r1, &state), PST_OK);
-    cr_assert_eq(state, PST_STORE_OUT_DELIVERED);
-    cr_assert_eq(pst_store_outbox_rcpt_state(st, id, r2, &state), PST_OK);
-    cr_assert_eq(state, PST_STORE_OUT_WITHDRAWN);
-    cr_assert_eq(pst_store_outbox_get(st, id, NULL, NULL, NULL), PST_E_NOTFOUND, "finished");
-    cr_assert_eq(pst_store_outbox_receipt(st, id, r2, receipt, sizeof receipt, 31), PST_E_STALE);
-    cr_assert_eq(pst_store_outbox_withdraw(st, id, 40, &count), PST_OK);
-    cr_assert_eq(count, 0);
-    struct outs o = {0};
-    cr_assert_eq(pst_store_outbox_list(st, PST_STORE_OUT_WITHDRAWN, collect_out, &o), PST_OK);
-    cr_assert_eq(o.n, 1);
-    memset(&o, 0, sizeof o);
-    cr_assert_eq(pst_store_outbox_list_msg(st, other, collect_out, &o), PST_OK);
-    cr_assert_eq(o.n, 0);
-    pst_store_close(st);
-}
-
-Test(store, outbox_expiry) {
-    pst_store *st = open_mem();
-    uint8_t id[32], r1[32], notif[20];
-    tu_fill(id, 32, 5);
-    memset(r1, 1, 32);
-    rec_of(notif, sizeof notif, 2);
-    cr_assert_eq(pst_store_outbox_add(st, id, 50, 10, 100, NULL), PST_OK);
-    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, PST_STORE_RCPT_TO, notif, sizeof notif, 10),
-                 PST_OK);
-    cr_assert_eq(pst_store_outbox_gc(st, 99, 0), PST_OK);
-    cr_assert_eq(pst_store_outbox_get(st, id, NULL, NULL, NULL), PST_OK, "kept until expiry");
-    cr_assert_eq(pst_store_outbox_gc(st, 100, 1000), PST_OK);
-    cr_assert_eq(pst_store_outbox_get(st, id, NULL, NULL, NULL), PST_E_NOTFOUND);
-    pst_store_out_state state;
-    cr_assert_eq(pst_store_outbox_rcpt_state(st, id, r1, &state), PST_OK);
-    cr_assert_eq(state, PST_STORE_OUT_EXPIRED);
-    pst_store_close(st);
-}
-
-struct ins {
-    int n;
-    int state;
-    uint64_t attempts, receipt_sent, size;
-    char folder[32], filename[64];
-};
-
-static int collect_in(const pst_store_inbox_row *r, void *user) {
-    struct ins *o = user;
-    o->n++;
-    o->state = r->state;
-    o->attempts = r->attempts;
-    o->receipt_sent = r->receipt_sent;
-    o->size = r->size;
-    snprintf(o->folder, sizeof o->folder, "%s", r->folder);
-    snprintf(o->filename, sizeof o->filename, "%s", r->filename);
-    return 0;
-}
-
-Test(store, inbox_idempotent, .init = tmp_setup, .fini = tmp_teardown) {
-    pst_store *st = open_file();
-    uint8_t id[32], id2[32], sender[32], notif[120];
-    tu_fill(id, 32, 1);
-    tu_fill(id2, 32, 2);
-    memset(sender, 7, 32);
-    rec_of(notif, sizeof notif, 3);
-    cr_assert_eq(pst_store_inbox_add(st, id, sender, notif, sizeof notif, 500, 10), PST_OK);
-    cr_assert_eq(pst_store_inbox_add(st, id, sender, notif, sizeof notif, 500, 11),
-                 PST_E_DUPLICATE);
-    cr_assert_eq(pst_store_inbox_receipt_sent(st, id, 12), PST_E_STALE, "not durable yet");
-    cr_assert_eq(pst_store_inbox_attempt(st, id, 12), PST_OK);
-    cr_assert_eq(pst_store_inbox_attempt(st, id, 13), PST_OK);
-    cr_assert_eq(pst_store_inbox_attempt(st, id2, 13), PST_E_NOTFOUND);
-    cr_assert_eq(pst_store_inbox_delivered(st, id, ".Known", "1700.abc.host", 4096, 14), PST_OK);
-    cr_assert_eq(pst_store_inbox_delivered(st, id, ".Known", "1700.abc.host", 4096, 15), PST_OK);
-    cr_assert_eq(pst_store_inbox_delivered(st, id, "", "other", 4096, 15), PST_E_DUPLICATE);
-    cr_assert_eq(pst_store_inbox_delivered(st, id2, "", "x", 1, 15), PST_E_NOTFOUND);
-    cr_assert_eq(pst_store_inbox_delivered(st, id, "", "a/b", 1, 15), PST_E_INVAL);
-    cr_assert_eq(pst_store_inbox_delivered(st, id, "../x", "ab", 1, 15), PST_E_INVAL);
-    cr_assert_eq(pst_store_inbox_fail(st, id, 16), PST_E_STALE);
-    cr_assert_eq(pst_store_inbox_receipt_sent(st, id, 17), PST_OK);
-    pst_store_close(st);
-
-    st = open_file();
-    cr_assert_eq(pst_store_inbox_add(st, id, sender, notif, sizeof notif, 500, 20), PST_E_DUPLICATE,
-                 "idempotent across restarts");
-    struct ins o = {0};
-    cr_assert_eq(pst_store_inbox_get(st, id, collect_in, &o), PST_OK);
-    cr_assert_eq(o.n, 1);
-    cr_assert_eq(o.state, PST_STORE_IN_DELIVERED);
-    cr_assert_eq(o.attempts, 2);
-    cr_assert_eq(o.receipt_sent, 17);
-    cr_assert_eq(o.size, 4096);
-    cr_assert_str_eq(o.folder, ".Known");
-    cr_assert_str_eq(o.filename, "1700.abc.host");
-    cr_assert_eq(pst_store_inbox_get(st, id2, collect_in, &o), PST_E_NOTFOUND);
-
-    cr_assert_eq(pst_store_inbox_add(st, id2, sender, notif, sizeof notif, 0, 20), PST_OK);
-    cr_assert_eq(pst_store_inbox_fail(st, id2, 21), PST_OK);
-    cr_assert_eq(pst_store_inbox_fail(st, id2, 22), PST_OK);
-    cr_assert_eq(pst_store_inbox_delivered(st, id2, "", "late", 1, 23), PST_E_STALE);
-    memset(&o, 0, sizeof o);
-    cr_assert_eq(pst_store_inbox_list(st, PST_STORE_IN_FAILED, collect_in, &o), PST_OK);
-    cr_assert_eq(o.n, 1);
-    memset(&o, 0, sizeof o);
-    cr_assert_eq(pst_store_inbox_list(st, 0, collect_in, &o), PST_OK);
-    cr_assert_eq(o.n, 2);
-    /* Expired notifications are forgotten; expires 0 stays. */
-    cr_assert_eq(pst_store_inbox_purge_expired(st, 500), PST_OK);
-    memset(&o, 0, sizeof o);
-    cr_assert_eq(pst_store_inbox_list(st, 0, collect_in, &o), PST_OK);
-    cr_assert_eq(o.n, 1);
-    cr_assert_eq(o.state, PST_STORE_IN_FAILED);
-    pst_store_close(st);
-}
-
-Test(store, spent_stamps) {
-    pst_store *st = open_mem();
-    uint8_t h[20], h2[20];
-    tu_fill(h, sizeof h, 1);
-    tu_fill(h2, sizeof h2, 2);
-    cr_assert_eq(pst_store_stamp_is_spent(st, h, sizeof h), 0);
-    cr_assert_eq(pst_store_stamp_spend(st, h, sizeof h, 100), PST_OK);
-    cr_assert_eq(pst_store_stamp_spend(st, h, sizeof h, 200), PST_E_DUPLICATE);
-    cr_assert_eq(pst_store_stamp_is_spent(st, h, sizeof h), 1);
-    cr_assert_eq(pst_store_stamp_spend(st, h2, sizeof h2, 300), PST_OK);
-    cr_assert_eq(pst_store_stamp_purge_expired(st, 99), PST_OK);
-    cr_assert_eq(pst_store_stamp_is_spent(st, h, sizeof h), 1);
-    cr_assert_eq(pst_store_stamp_purge_expired(st, 100), PST_OK);
-    cr_assert_eq(pst_store_stamp_is_spent(st, h, sizeof h), 0);
-    cr_assert_eq(pst_store_stamp_is_spent(st, h2, sizeof h2), 1);
-    uint8_t big[PST_STORE_STAMP_ID_MAX + 1] = {0};
-    cr_assert_eq(pst_store_stamp_spend(st, big, sizeof big, 1), PST_E_TOOBIG);
-    cr_assert_eq(pst_store_stamp_spend(st, big, 0, 1), PST_E_INVAL);
-    cr_assert_eq(pst_store_stamp_spend(st, h, sizeof h, UINT64_MAX), PST_E_RANGE);
-    pst_store_close(st);
-}
-
 /* Two handles on one file: the batch of one is invisible to the other until
  * commit, and the other's write waits for it (busy timeout), not fails. */
-Test(store, two_handles_see_commits, .init = tmp_setup, .fini = tmp_teardown) {
-    pst_store *a = open_file(), *b = open_file();
+Test(store, two_handles_see_commits, .init = su_tmp_setup, .fini = su_tmp_teardown) {
+    pst_store *a = su_open_file(), *b = su_open_file();
     int64_t v;
     cr_assert_eq(pst_store_begin(a), PST_OK);
     cr_assert_eq(pst_store_counter_add(a, "x", 1), PST_OK);

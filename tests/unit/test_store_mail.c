@@ -1,0 +1,297 @@
+/* The store's mail tables: outbox (messages, recipients, receipts, expiry),
+ * inbox (idempotent delivery records) and spent stamps. The rest of the
+ * store is tested in test_store.c. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pst_store.h"
+#include "storeutil.h"
+#include "testutil.h"
+
+struct outs {
+    int n;
+    int state[4];
+    int kind[4];
+    size_t receipt_len[4];
+    uint64_t size[4], notified[4], notify_count[4], served[4], serve_count[4], done[4];
+    char subject[4][32];
+};
+
+static int collect_out(const pst_store_outbox_row *r, void *user) {
+    struct outs *o = user;
+    o->state[o->n] = r->state;
+    o->kind[o->n] = r->kind;
+    o->receipt_len[o->n] = r->receipt ? r->receipt_len : 0;
+    o->size[o->n] = r->size;
+    o->notified[o->n] = r->notified;
+    o->notify_count[o->n] = r->notify_count;
+    o->served[o->n] = r->served;
+    o->serve_count[o->n] = r->serve_count;
+    o->done[o->n] = r->done;
+    snprintf(o->subject[o->n], sizeof o->subject[0], "%s", r->subject);
+    o->n++;
+    return 0;
+}
+
+Test(store, outbox_lifecycle) {
+    pst_store *st = su_open_mem();
+    uint8_t id[32], r1[32], r2[32], notif[200], receipt[90];
+    tu_fill(id, 32, 1);
+    memset(r1, 1, 32);
+    memset(r2, 2, 32);
+    su_rec_of(notif, sizeof notif, 3);
+    su_rec_of(receipt, sizeof receipt, 4);
+    const uint64_t size0 = 100000;
+
+    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, PST_STORE_RCPT_TO, notif, sizeof notif, 10),
+                 PST_E_NOTFOUND);
+    cr_assert_eq(pst_store_begin(st), PST_OK);
+    cr_assert_eq(pst_store_outbox_add(st, id, size0, 10, 1000, "hello"), PST_OK);
+    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, PST_STORE_RCPT_TO, notif, sizeof notif, 10),
+                 PST_OK);
+    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r2, PST_STORE_RCPT_BCC, notif, sizeof notif, 10),
+                 PST_OK);
+    cr_assert_eq(pst_store_commit(st), PST_OK);
+    cr_assert_eq(pst_store_outbox_add(st, id, size0, 10, 1000, NULL), PST_E_EXISTS);
+    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, PST_STORE_RCPT_CC, notif, sizeof notif, 10),
+                 PST_E_EXISTS);
+    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, 4, notif, sizeof notif, 10), PST_E_INVAL);
+
+    uint64_t size, created, expires;
+    cr_assert_eq(pst_store_outbox_get(st, id, &size, &created, &expires), PST_OK);
+    cr_assert_eq(size, size0);
+    cr_assert_eq(created, 10);
+    cr_assert_eq(expires, 1000);
+
+    pst_store_out_state state;
+    uint8_t stranger[32];
+    memset(stranger, 9, 32);
+    cr_assert_eq(pst_store_outbox_rcpt_state(st, id, r1, &state), PST_OK);
+    cr_assert_eq(state, PST_STORE_OUT_PENDING);
+    cr_assert_eq(pst_store_outbox_rcpt_state(st, id, stranger, &state), PST_E_NOTFOUND);
+    cr_assert_eq(pst_store_outbox_receipt(st, id, stranger, receipt, sizeof receipt, 20),
+                 PST_E_NOTFOUND);
+    cr_assert_eq(pst_store_outbox_notified(st, id, r1, 15), PST_OK);
+    cr_assert_eq(pst_store_outbox_notified(st, id, r1, 16), PST_OK);
+    cr_assert_eq(pst_store_outbox_notified(st, id, stranger, 16), PST_E_NOTFOUND);
+    cr_assert_eq(pst_store_outbox_served(st, id, r1, 17), PST_OK);
+    cr_assert_eq(pst_store_outbox_served(st, id, stranger, 17), PST_E_NOTFOUND);
+
+    struct outs o = {0};
+    cr_assert_eq(pst_store_outbox_list(st, PST_STORE_OUT_PENDING, collect_out, &o), PST_OK);
+    cr_assert_eq(o.n, 2);
+    cr_assert_eq(o.kind[0], PST_STORE_RCPT_TO);
+    cr_assert_eq(o.kind[1], PST_STORE_RCPT_BCC);
+    cr_assert_eq(o.notified[0], 16);
+    cr_assert_eq(o.notify_count[0], 2);
+    cr_assert_eq(o.served[0], 17);
+    cr_assert_eq(o.serve_count[0], 1);
+    cr_assert_eq(o.notify_count[1], 0);
+    cr_assert_str_eq(o.subject[0], "hello");
+    cr_assert_eq(o.done[0], 0);
+
+    cr_assert_eq(pst_store_outbox_receipt(st, id, r1, receipt, sizeof receipt, 20), PST_OK);
+    cr_assert_eq(pst_store_outbox_receipt(st, id, r1, receipt, sizeof receipt, 21), PST_OK);
+    cr_assert_eq(pst_store_outbox_receipt(st, id, r1, receipt, 10, 21), PST_E_DUPLICATE);
+    /* a put that ends after the receipt changes nothing */
+    cr_assert_eq(pst_store_outbox_notified(st, id, r1, 22), PST_OK);
+    cr_assert_eq(pst_store_outbox_get(st, id, &size, NULL, NULL), PST_OK, "r2 still pending");
+    cr_assert_eq(pst_store_outbox_fail(st, id, r2, 30), PST_OK);
+    cr_assert_eq(pst_store_outbox_receipt(st, id, r2, receipt, sizeof receipt, 31), PST_E_STALE);
+    /* Nobody pending: the message is finished, the states and receipt stay. */
+    cr_assert_eq(pst_store_outbox_get(st, id, &size, NULL, NULL), PST_E_NOTFOUND);
+    cr_assert_eq(
+        pst_store_outbox_rcpt_add(st, id, stranger, PST_STORE_RCPT_TO, notif, sizeof notif, 40),
+        PST_E_STALE);
+    memset(&o, 0, sizeof o);
+    cr_assert_eq(pst_store_outbox_list(st, 0, collect_out, &o), PST_OK);
+    cr_assert_eq(o.n, 2);
+    cr_assert_eq(o.state[0], PST_STORE_OUT_DELIVERED);
+    cr_assert_eq(o.receipt_len[0], sizeof receipt);
+    cr_assert_eq(o.notified[0], 16);
+    cr_assert_eq(o.state[1], PST_STORE_OUT_FAILED);
+    cr_assert_eq(o.size[1], size0);
+    cr_assert_eq(o.done[1], 30);
+    memset(&o, 0, sizeof o);
+    cr_assert_eq(pst_store_outbox_list_msg(st, id, collect_out, &o), PST_OK);
+    cr_assert_eq(o.n, 2);
+    /* Finished rows go after keep_done seconds. */
+    cr_assert_eq(pst_store_outbox_gc(st, 100, 100), PST_OK);
+    memset(&o, 0, sizeof o);
+    cr_assert_eq(pst_store_outbox_list(st, 0, collect_out, &o), PST_OK);
+    cr_assert_eq(o.n, 2);
+    cr_assert_eq(pst_store_outbox_gc(st, 130, 100), PST_OK);
+    memset(&o, 0, sizeof o);
+    cr_assert_eq(pst_store_outbox_list(st, 0, collect_out, &o), PST_OK);
+    cr_assert_eq(o.n, 0);
+
+    cr_assert_eq(pst_store_outbox_add(st, id, 0, 1, 1, NULL), PST_E_INVAL);
+    cr_assert_eq(pst_store_outbox_add(st, id, PST_STORE_BODY_MAX + 1ull, 1, 1, NULL), PST_E_TOOBIG);
+    cr_assert_eq(pst_store_outbox_add(st, id, 5, 1, 1, "bad\nsubject"), PST_E_INVAL);
+    char longsub[PST_STORE_SUBJECT_MAX + 2];
+    memset(longsub, 'a', sizeof longsub - 1);
+    longsub[sizeof longsub - 1] = '\0';
+    cr_assert_eq(pst_store_outbox_add(st, id, 5, 1, 1, longsub), PST_E_TOOBIG);
+    cr_assert_eq(pst_store_outbox_list(st, 6, collect_out, &o), PST_E_INVAL);
+    pst_store_close(st);
+}
+
+Test(store, outbox_withdraw) {
+    pst_store *st = su_open_mem();
+    uint8_t id[32], other[32], r1[32], r2[32], notif[20], receipt[30];
+    tu_fill(id, 32, 6);
+    tu_fill(other, 32, 7);
+    memset(r1, 1, 32);
+    memset(r2, 2, 32);
+    su_rec_of(notif, sizeof notif, 2);
+    su_rec_of(receipt, sizeof receipt, 3);
+    unsigned count = 99;
+    cr_assert_eq(pst_store_outbox_withdraw(st, id, 5, &count), PST_E_NOTFOUND);
+    cr_assert_eq(count, 0);
+    cr_assert_eq(pst_store_outbox_add(st, id, 500, 10, 1000, ""), PST_OK);
+    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, PST_STORE_RCPT_TO, notif, sizeof notif, 10),
+                 PST_OK);
+    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r2, PST_STORE_RCPT_CC, notif, sizeof notif, 10),
+                 PST_OK);
+    cr_assert_eq(pst_store_outbox_receipt(st, id, r1, receipt, sizeof receipt, 20), PST_OK);
+    cr_assert_eq(pst_store_outbox_withdraw(st, id, 30, &count), PST_OK);
+    cr_assert_eq(count, 1);
+    pst_store_out_state state;
+    cr_assert_eq(pst_store_outbox_rcpt_state(st, id, r1, &state), PST_OK);
+    cr_assert_eq(state, PST_STORE_OUT_DELIVERED);
+    cr_assert_eq(pst_store_outbox_rcpt_state(st, id, r2, &state), PST_OK);
+    cr_assert_eq(state, PST_STORE_OUT_WITHDRAWN);
+    cr_assert_eq(pst_store_outbox_get(st, id, NULL, NULL, NULL), PST_E_NOTFOUND, "finished");
+    cr_assert_eq(pst_store_outbox_receipt(st, id, r2, receipt, sizeof receipt, 31), PST_E_STALE);
+    cr_assert_eq(pst_store_outbox_withdraw(st, id, 40, &count), PST_OK);
+    cr_assert_eq(count, 0);
+    struct outs o = {0};
+    cr_assert_eq(pst_store_outbox_list(st, PST_STORE_OUT_WITHDRAWN, collect_out, &o), PST_OK);
+    cr_assert_eq(o.n, 1);
+    memset(&o, 0, sizeof o);
+    cr_assert_eq(pst_store_outbox_list_msg(st, other, collect_out, &o), PST_OK);
+    cr_assert_eq(o.n, 0);
+    pst_store_close(st);
+}
+
+Test(store, outbox_expiry) {
+    pst_store *st = su_open_mem();
+    uint8_t id[32], r1[32], notif[20];
+    tu_fill(id, 32, 5);
+    memset(r1, 1, 32);
+    su_rec_of(notif, sizeof notif, 2);
+    cr_assert_eq(pst_store_outbox_add(st, id, 50, 10, 100, NULL), PST_OK);
+    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, PST_STORE_RCPT_TO, notif, sizeof notif, 10),
+                 PST_OK);
+    cr_assert_eq(pst_store_outbox_gc(st, 99, 0), PST_OK);
+    cr_assert_eq(pst_store_outbox_get(st, id, NULL, NULL, NULL), PST_OK, "kept until expiry");
+    cr_assert_eq(pst_store_outbox_gc(st, 100, 1000), PST_OK);
+    cr_assert_eq(pst_store_outbox_get(st, id, NULL, NULL, NULL), PST_E_NOTFOUND);
+    pst_store_out_state state;
+    cr_assert_eq(pst_store_outbox_rcpt_state(st, id, r1, &state), PST_OK);
+    cr_assert_eq(state, PST_STORE_OUT_EXPIRED);
+    pst_store_close(st);
+}
+
+struct ins {
+    int n;
+    int state;
+    uint64_t attempts, receipt_sent, size;
+    char folder[32], filename[64];
+};
+
+static int collect_in(const pst_store_inbox_row *r, void *user) {
+    struct ins *o = user;
+    o->n++;
+    o->state = r->state;
+    o->attempts = r->attempts;
+    o->receipt_sent = r->receipt_sent;
+    o->size = r->size;
+    snprintf(o->folder, sizeof o->folder, "%s", r->folder);
+    snprintf(o->filename, sizeof o->filename, "%s", r->filename);
+    return 0;
+}
+
+Test(store, inbox_idempotent, .init = su_tmp_setup, .fini = su_tmp_teardown) {
+    pst_store *st = su_open_file();
+    uint8_t id[32], id2[32], sender[32], notif[120];
+    tu_fill(id, 32, 1);
+    tu_fill(id2, 32, 2);
+    memset(sender, 7, 32);
+    su_rec_of(notif, sizeof notif, 3);
+    cr_assert_eq(pst_store_inbox_add(st, id, sender, notif, sizeof notif, 500, 10), PST_OK);
+    cr_assert_eq(pst_store_inbox_add(st, id, sender, notif, sizeof notif, 500, 11),
+                 PST_E_DUPLICATE);
+    cr_assert_eq(pst_store_inbox_receipt_sent(st, id, 12), PST_E_STALE, "not durable yet");
+    cr_assert_eq(pst_store_inbox_attempt(st, id, 12), PST_OK);
+    cr_assert_eq(pst_store_inbox_attempt(st, id, 13), PST_OK);
+    cr_assert_eq(pst_store_inbox_attempt(st, id2, 13), PST_E_NOTFOUND);
+    cr_assert_eq(pst_store_inbox_delivered(st, id, ".Known", "1700.abc.host", 4096, 14), PST_OK);
+    cr_assert_eq(pst_store_inbox_delivered(st, id, ".Known", "1700.abc.host", 4096, 15), PST_OK);
+    cr_assert_eq(pst_store_inbox_delivered(st, id, "", "other", 4096, 15), PST_E_DUPLICATE);
+    cr_assert_eq(pst_store_inbox_delivered(st, id2, "", "x", 1, 15), PST_E_NOTFOUND);
+    cr_assert_eq(pst_store_inbox_delivered(st, id, "", "a/b", 1, 15), PST_E_INVAL);
+    cr_assert_eq(pst_store_inbox_delivered(st, id, "../x", "ab", 1, 15), PST_E_INVAL);
+    cr_assert_eq(pst_store_inbox_fail(st, id, 16), PST_E_STALE);
+    cr_assert_eq(pst_store_inbox_receipt_sent(st, id, 17), PST_OK);
+    pst_store_close(st);
+
+    st = su_open_file();
+    cr_assert_eq(pst_store_inbox_add(st, id, sender, notif, sizeof notif, 500, 20), PST_E_DUPLICATE,
+                 "idempotent across restarts");
+    struct ins o = {0};
+    cr_assert_eq(pst_store_inbox_get(st, id, collect_in, &o), PST_OK);
+    cr_assert_eq(o.n, 1);
+    cr_assert_eq(o.state, PST_STORE_IN_DELIVERED);
+    cr_assert_eq(o.attempts, 2);
+    cr_assert_eq(o.receipt_sent, 17);
+    cr_assert_eq(o.size, 4096);
+    cr_assert_str_eq(o.folder, ".Known");
+    cr_assert_str_eq(o.filename, "1700.abc.host");
+    cr_assert_eq(pst_store_inbox_get(st, id2, collect_in, &o), PST_E_NOTFOUND);
+
+    cr_assert_eq(pst_store_inbox_add(st, id2, sender, notif, sizeof notif, 0, 20), PST_OK);
+    cr_assert_eq(pst_store_inbox_fail(st, id2, 21), PST_OK);
+    cr_assert_eq(pst_store_inbox_fail(st, id2, 22), PST_OK);
+    cr_assert_eq(pst_store_inbox_delivered(st, id2, "", "late", 1, 23), PST_E_STALE);
+    memset(&o, 0, sizeof o);
+    cr_assert_eq(pst_store_inbox_list(st, PST_STORE_IN_FAILED, collect_in, &o), PST_OK);
+    cr_assert_eq(o.n, 1);
+    memset(&o, 0, sizeof o);
+    cr_assert_eq(pst_store_inbox_list(st, 0, collect_in, &o), PST_OK);
+    cr_assert_eq(o.n, 2);
+    /* Expired notifications are forgotten; expires 0 stays. */
+    cr_assert_eq(pst_store_inbox_purge_expired(st, 500), PST_OK);
+    memset(&o, 0, sizeof o);
+    cr_assert_eq(pst_store_inbox_list(st, 0, collect_in, &o), PST_OK);
+    cr_assert_eq(o.n, 1);
+    cr_assert_eq(o.state, PST_STORE_IN_FAILED);
+    pst_store_close(st);
+}
+
+Test(store, spent_stamps) {
+    pst_store *st = su_open_mem();
+    uint8_t h[20], h2[20];
+    tu_fill(h, sizeof h, 1);
+    tu_fill(h2, sizeof h2, 2);
+    cr_assert_eq(pst_store_stamp_is_spent(st, h, sizeof h), 0);
+    cr_assert_eq(pst_store_stamp_spend(st, h, sizeof h, 100), PST_OK);
+    cr_assert_eq(pst_store_stamp_spend(st, h, sizeof h, 200), PST_E_DUPLICATE);
+    cr_assert_eq(pst_store_stamp_is_spent(st, h, sizeof h), 1);
+    cr_assert_eq(pst_store_stamp_spend(st, h2, sizeof h2, 300), PST_OK);
+    cr_assert_eq(pst_store_stamp_purge_expired(st, 99), PST_OK);
+    cr_assert_eq(pst_store_stamp_is_spent(st, h, sizeof h), 1);
+    cr_assert_eq(pst_store_stamp_purge_expired(st, 100), PST_OK);
+    cr_assert_eq(pst_store_stamp_is_spent(st, h, sizeof h), 0);
+    cr_assert_eq(pst_store_stamp_is_spent(st, h2, sizeof h2), 1);
+    uint8_t big[PST_STORE_STAMP_ID_MAX + 1] = {0};
+    cr_assert_eq(pst_store_stamp_spend(st, big, sizeof big, 1), PST_E_TOOBIG);
+    cr_assert_eq(pst_store_stamp_spend(st, big, 0, 1), PST_E_INVAL);
+    cr_assert_eq(pst_store_stamp_spend(st, h, sizeof h, UINT64_MAX), PST_E_RANGE);
+    pst_store_close(st);
+}
