@@ -166,6 +166,7 @@ static void on_progress(void *user, const pst_ctrl_response *resp) {
 static void handle_frame(ctrl_conn *c, const uint8_t *frame, uint32_t len) {
     pst_ctrl_request *req = malloc(sizeof *req);
     if (req == NULL) {
+        pst_framer_release(&c->in);
         bad_frame(c, "out of memory");
         return;
     }

@@ -12,14 +12,15 @@
  *   A verified Receipt is stored and answered with the acknowledgement
  *   (status ok, total_size 0, offset 0), then the connection closes.
  *
- * Limits: PST_FRAME_MAX per frame, read exactly (the buffer is the frame);
+ * Limits: PST_FRAME_MAX per frame, never read past its end (reads land in
+ * the server's one 8 KiB buffer, capped at what the frame still needs, and
+ * pst_framer copies them into the connection's frame);
  * connections per address (fetch_conns_per_ip) and in all; a whole frame must
  * arrive within fetch_idle_timeout_s and every streamed chunk must be taken
  * within it (a slow peer is dropped); a connection ends after
  * fetch_total_timeout_s. Every refusal is counted (rejected.fetch.REASON) and
  * answered with a signed FetchResponse whose error_text says why, when the
  * connection still allows a frame. */
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -206,7 +207,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     uint32_t len = 0;
     int rc =
         pst_framer_feed(&c->in, (const uint8_t *)buf->base, (size_t)nread, &used, &frame, &len);
-    assert(used == (size_t)nread);
+    if (rc == PST_OK && used != (size_t)nread) {
+        /* cannot happen while on_alloc caps reads; never read past a frame */
+        pst_log_warn("fetch: read past the frame (%zu of %zd bytes taken): closing", used, nread);
+        conn_close(c);
+        return;
+    }
     if (rc != PST_OK) { /* the only error without our own storage: a bad length */
         uv_read_stop(s);
         char text[80];

@@ -397,7 +397,11 @@ static void start_job(struct pst_inbox *ib, job *j) {
         pst_maildir_loc loc;
         struct stat sb;
         pst_maildir_base_name(j->msg_id, base);
-        if (pst_maildir_find_any(ib->root, base, &loc) == PST_OK) {
+        bool found = pst_maildir_find_any(ib->root, base, &loc) == PST_OK;
+        if (found && pst_maildir_sync_loc(ib->root, &loc) != PST_OK) {
+            /* its rename may not be on the disk yet: no receipt until it is */
+            why = "the copy already in the Maildir cannot be made durable";
+        } else if (found) {
             /* a crash came between the rename into new/ and the store */
             uint64_t size = pst_maildir_loc_path(ib->root, &loc, path, sizeof path) == PST_OK &&
                                     stat(path, &sb) == 0

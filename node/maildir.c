@@ -207,6 +207,14 @@ int pst_maildir_find_any(const char *root, const char *base, pst_maildir_loc *lo
     return rc;
 }
 
+int pst_maildir_sync_loc(const char *root, const pst_maildir_loc *loc) {
+    char dir[PST_PATH_MAX], sub[PST_PATH_MAX];
+    int rc = pst_maildir_folder_path(root, loc->folder, dir, sizeof dir);
+    if (rc == PST_OK)
+        rc = join(sub, sizeof sub, dir, loc->sub, NULL);
+    return rc == PST_OK ? pst_fsync_dir(sub) : rc;
+}
+
 int pst_maildir_loc_path(const char *root, const pst_maildir_loc *loc, char *out, size_t cap) {
     char dir[PST_PATH_MAX];
     int rc = pst_maildir_folder_path(root, loc->folder, dir, sizeof dir);
@@ -267,7 +275,9 @@ int pst_maildir_clean_tmp(const char *root, uint64_t now, unsigned *removed) {
  * quota) is PST_E_DISKFULL, a temporary condition the caller retries and
  * reports as such; anything else is PST_E_IO. */
 static int io_error(int e) {
-    return e == ENOSPC || e == EDQUOT || e == EFBIG ? PST_E_DISKFULL : PST_E_IO;
+    if (e == EFBIG) /* over the file-size limit: not cured by freeing space */
+        return PST_E_TOOBIG;
+    return e == ENOSPC || e == EDQUOT ? PST_E_DISKFULL : PST_E_IO;
 }
 
 int pst_maildir_open(pst_maildir_writer *w, const char *root, const char *folder,
@@ -416,7 +426,10 @@ int pst_maildir_commit(pst_maildir_writer *w, pst_maildir_loc *loc) {
     rc = pst_maildir_find_any(w->root, w->base, loc);
     if (rc == PST_OK) {
         pst_maildir_abort(w);
-        return PST_E_EXISTS;
+        /* that copy's rename may not have reached the disk (its directory
+         * fsync failed, or a crash came first): the caller acknowledges it */
+        rc = pst_maildir_sync_loc(w->root, loc);
+        return rc == PST_OK ? PST_E_EXISTS : rc;
     }
     if (rc != PST_E_NOTFOUND) {
         pst_maildir_abort(w);

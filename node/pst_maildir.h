@@ -14,8 +14,9 @@
  *
  * Plain blocking file I/O; no libuv. Paths longer than PST_PATH_MAX are
  * PST_E_NOSPACE (checked before any file is touched); PST_E_DISKFULL means
- * the disk is full (ENOSPC, EDQUOT, EFBIG), a temporary failure; other
- * errno-level failures are PST_E_IO. */
+ * the disk is full (ENOSPC, EDQUOT), a temporary failure; PST_E_TOOBIG a
+ * file over the file-size limit (EFBIG); other errno-level failures are
+ * PST_E_IO. */
 #ifndef PST_MAILDIR_H
 #define PST_MAILDIR_H
 
@@ -84,6 +85,12 @@ int pst_maildir_find_any(const char *root, const char *base, pst_maildir_loc *lo
 /* Full path of loc into out. */
 int pst_maildir_loc_path(const char *root, const pst_maildir_loc *loc, char *out, size_t cap);
 
+/* fsyncs the directory holding the message at loc. A copy found in the
+ * Maildir (after a crash, or after a commit whose directory fsync failed)
+ * may not be durable yet: call this before recording or acknowledging it.
+ * PST_OK, PST_E_NOSPACE (path too long), PST_E_IO or PST_E_DISKFULL. */
+int pst_maildir_sync_loc(const char *root, const pst_maildir_loc *loc);
+
 /* Removes leftovers from tmp/ of the INBOX and of every Maildir++ folder:
  * each file whose name ends in PST_MAILDIR_SUFFIX (ours: the node holds the
  * home's lock, so no other writer of ours runs) and foreign files older than
@@ -128,12 +135,14 @@ int pst_maildir_write_message(pst_maildir_writer *w, const void *p, size_t n);
 /* Makes the message durable and visible: writes what
  * pst_maildir_write_message still holds back, fsyncs and closes the tmp
  * file, then, unless a message with the same base name already exists in
- * any folder (PST_E_EXISTS, the tmp file is removed and *loc names the
- * existing copy), renames it into FOLDER/new, fsyncs new/ and fills *loc. On any failure
- * (including a remembered write error) the tmp file is removed and nothing
- * appears in new/, except when only the fsync of new/ fails: then the file
- * is in new/, *loc names it and the error is returned (a retry finds the
- * file). The writer is closed afterwards, whatever the result. */
+ * any folder (PST_E_EXISTS, the tmp file is removed, *loc names the
+ * existing copy and its directory has been fsynced: a failure of that fsync
+ * is returned instead), renames it into FOLDER/new, fsyncs new/ and fills
+ * *loc. On any failure (including a remembered write error) the tmp file
+ * is removed and nothing appears in new/, except when only the fsync of
+ * new/ fails: then the file is in new/, *loc names it and the error is
+ * returned (a retry finds the file, fsyncs its directory and only then
+ * acknowledges it). The writer is closed afterwards, whatever the result. */
 int pst_maildir_commit(pst_maildir_writer *w, pst_maildir_loc *loc);
 
 /* fsyncs the directory at path, so that a rename into it survives a crash

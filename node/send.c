@@ -369,7 +369,8 @@ static void work_done(uv_work_t *w, int status) {
             pst_log_info("send cancelled by the client before anything was stored");
             fail(op, 1, "not sent: cancelled");
         } else {
-            if (op->err == PST_E_IO) /* the node's own disk: tell its operator too */
+            /* the node's own disk: tell its operator too */
+            if (op->err == PST_E_IO || op->err == PST_E_DISKFULL)
                 pst_log_warn("a send failed: %s", op->errmsg);
             fail(op, 1, "not sent: %s", op->errmsg);
         }

@@ -8,10 +8,11 @@
 
 #include "node_int.h"
 #include "pst_mailmsg.h"
+
 #define SEND_RCPTS_MAX (PST_CTRL_ARGS_MAX - 2) /* the other args: file, pow */
 #define SEND_RESOLVE_PARALLEL 4u
 #define SEND_ERRMSG_MAX 300u
-#define IO_CHUNK 65536u
+#define SEND_IO_CHUNK 65536u
 #define PROGRESS_TICK_MS 250u
 #define PROGRESS_AFTER_NS 1000000000ull /* quick mints show nothing */
 
@@ -31,7 +32,7 @@ typedef enum {
 typedef struct {
     uint8_t pk[PST_SIGN_PK_BYTES];
     pst_key_status status;
-} candidate;
+} send_candidate;
 
 typedef struct {
     struct pst_send_op *op;
@@ -41,7 +42,7 @@ typedef struct {
     bool by_address;
     bool duplicate; /* same key as an earlier recipient: merged into it */
     unsigned n_cands;
-    candidate cands[PST_RESOLVE_KEYS_MAX];
+    send_candidate cands[PST_RESOLVE_KEYS_MAX];
     uint8_t pk[PST_SIGN_PK_BYTES];
     uint8_t box_pk[PST_BOX_PK_BYTES];
     unsigned bits; /* stamp to mint, 0 = none */

@@ -46,7 +46,7 @@ static int write_all(enc_state *s, const uint8_t *p, size_t n) {
             continue;
         if (w <= 0) {
             s->write_errno = w < 0 ? errno : ENOSPC;
-            return PST_E_IO;
+            return s->write_errno == ENOSPC || s->write_errno == EDQUOT ? PST_E_DISKFULL : PST_E_IO;
         }
         p += w;
         n -= (size_t)w;
@@ -112,7 +112,7 @@ static void encrypt_stream(send_op *op, int in, enc_state *s, uint8_t *rbuf,
     for (;;) {
         if (rc != PST_OK)
             break;
-        ssize_t r = read(in, rbuf, IO_CHUNK);
+        ssize_t r = read(in, rbuf, SEND_IO_CHUNK);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
@@ -146,7 +146,7 @@ static void encrypt_stream(send_op *op, int in, enc_state *s, uint8_t *rbuf,
             PST_MAILMSG_FIELD_MAX, PST_MAILMSG_HEADER_MAX);
     else if (rc == PST_E_MALFORMED)
         pst_send_set_err(op, rc, "the message header contains a NUL byte");
-    else if (rc == PST_E_IO) /* a full disk, most likely: say so */
+    else if (rc == PST_E_IO || rc == PST_E_DISKFULL)
         pst_send_set_err(op, rc, "cannot write %s: %s", op->tmp_path, strerror(s->write_errno));
     else if (rc != PST_OK)
         pst_send_set_err(op, rc, "cannot encrypt the message: %s", pst_strerror(rc));
@@ -182,7 +182,7 @@ static void prepare(send_op *op) {
     s.max = op->max_bytes;
     s.cancel = &op->cancel;
     s.fd = open(op->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    uint8_t *rbuf = malloc(IO_CHUNK);
+    uint8_t *rbuf = malloc(SEND_IO_CHUNK);
     s.plain = malloc(PST_MSG_CHUNK);
     s.wire = malloc(PST_MSG_WIRE_CHUNK_MAX);
     pst_mailmsg_filter *f = malloc(sizeof *f);

@@ -51,7 +51,7 @@ typedef struct {
  * max is large (control frames: 1 MiB, 32 connections).
  * storage non-NULL: it must hold max bytes and outlive f; frames are
  * reassembled in it and nothing is ever allocated (for small caps kept inline
- * in a connection, e.g. the fetch exchange's few hundred bytes). */
+ * in a connection, e.g. the fetch exchange's frames of at most 8 KiB). */
 void pst_framer_init(pst_framer *f, uint32_t max, uint8_t *storage);
 
 /* Takes bytes from in[0..n) until the current frame is complete or the

@@ -27,9 +27,11 @@ one at a time. A filler file takes the free space.
    body file left, the outbox listing unchanged, a's store sound. Freed:
    the same send is acknowledged and delivered once.
 
-Mounting needs root (as in CI). Not root: the script runs itself again
-inside a user+mount namespace (`unshare -rm`), where every node and CLI of
-the test runs; if that cannot be done, the test FAILS with the reason."""
+The script always runs itself again inside a mount namespace of its own
+(`unshare -m` as root, as in CI; `unshare -rm`, a user+mount namespace,
+otherwise), where every node and CLI of the test runs: the tmpfs mounts die
+with it even if the test is killed before its clean-up. If that cannot be
+done, the test FAILS with the reason."""
 
 import os
 import sqlite3
@@ -48,27 +50,31 @@ SUB_BYTES = 4 << 20    # a's spool/ and outbox/
 BIG = 2 << 20          # does not fit in what is left of b's Maildir
 MAILDIR_LEAVE = 256 << 10
 SEND_BYTES = 1 << 20
-RETRY_S = 60           # b's retries come after 5, 10, 20 s
+RETRY_S = 150          # b retries after 5, 10, 20, 40, 80 s: room for two extra failures
 NS_ENV = "PST_DISKFULL_IN_NAMESPACE"
 
 
 def reexec_in_namespace():
-    """Not root: run this script again as root of a new user+mount namespace."""
+    """Runs this script again in a mount namespace of its own (as root of a
+    new user namespace too when not root), so no mount outlives the test."""
     if os.environ.get(NS_ENV):
-        print(f"FAIL mail_diskfull: not root even inside 'unshare -rm' (euid {os.geteuid()})",
-              file=sys.stderr)
-        sys.exit(1)
+        if os.geteuid() != 0:
+            print(f"FAIL mail_diskfull: not root even inside 'unshare -rm' "
+                  f"(euid {os.geteuid()})", file=sys.stderr)
+            sys.exit(1)
+        return
+    flag = "-m" if os.geteuid() == 0 else "-rm"
     env = dict(os.environ, **{NS_ENV: "1"})
     try:
-        probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True, text=True)
+        probe = subprocess.run(["unshare", flag, "true"], capture_output=True, text=True)
         if probe.returncode != 0:
-            print(f"FAIL mail_diskfull: needs root to mount a tmpfs, and 'unshare -rm' fails "
-                  f"(exit {probe.returncode}): {probe.stderr.strip()}", file=sys.stderr)
+            print(f"FAIL mail_diskfull: needs a mount namespace for its tmpfs mounts, and "
+                  f"'unshare {flag}' fails (exit {probe.returncode}): {probe.stderr.strip()}",
+                  file=sys.stderr)
             sys.exit(1)
-        os.execvpe("unshare", ["unshare", "-rm", sys.executable, os.path.abspath(__file__)], env)
+        os.execvpe("unshare", ["unshare", flag, sys.executable, os.path.abspath(__file__)], env)
     except OSError as e:
-        print(f"FAIL mail_diskfull: needs root to mount a tmpfs, and cannot run "
-              f"'unshare -rm' either: {e}", file=sys.stderr)
+        print(f"FAIL mail_diskfull: cannot run 'unshare {flag}': {e}", file=sys.stderr)
         sys.exit(1)
 
 
@@ -266,6 +272,5 @@ def run(c, mounts):
 
 
 if __name__ == "__main__":
-    if os.geteuid() != 0:
-        reexec_in_namespace()
+    reexec_in_namespace()
     harness.main(test, "mail_diskfull")

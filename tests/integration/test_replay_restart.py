@@ -63,6 +63,9 @@ def test(c):
     counted = harness.poll(lambda: (lambda g: all(v > 0 for v in g.values()) and g)(
         grew(b, before, names)), 15, "b to count the replayed records", b.log_tail)
     note(f"restarted b refused the replays: {counted}")
+    # and now that b has provably seen them, it still answers cur
+    rc, doc, err = c.key_get(b.home, a.home.fingerprint)
+    check(rc == EX_OK and doc["seq"] == cur, f"b after counting the replays: {rc} {doc} {err}")
     rc, doc, err = c.key_get_oneshot(a.home.fingerprint, seed)
     check(rc == EX_OK and doc["seq"] == cur, f"one-shot answers {rc} {doc} {err}")
 

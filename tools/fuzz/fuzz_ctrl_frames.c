@@ -1,7 +1,7 @@
-/* libFuzzer target: the control socket's frame reader (node/control.c) as
- * a pure function. The input picks the chunking and the framer's storage
- * mode; every frame goes through the control Request decoder, as in the
- * node. Invariants: see framer_harness.h. */
+/* libFuzzer target: the frame reassembly the control socket (node/control.c)
+ * uses, pst_framer, with that reader's cap and decoder. The input picks the
+ * chunking and the framer's storage mode; every frame goes through the
+ * control Request decoder, as in the node. Invariants: see framer_harness.h. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,5 @@
-/* libFuzzer target: the fetch exchange's frame readers as pure functions.
+/* libFuzzer target: the frame reassembly the fetch exchange's readers use
+ * (pst_framer), with each side's cap and decoders.
  * Flag bit 0x04 of the first byte picks the side:
  *   server (node/fetch_server.c): frames up to PST_FRAME_MAX, each decoded
  *     as a FetchRequest, else as a Receipt, as handle_frame does;
