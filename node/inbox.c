@@ -20,6 +20,7 @@
 #include "node_int.h"
 #include "pst_hashcash.h"
 #include "pst_log.h"
+#include "pst_seen.h"
 
 #define PST_INBOX_SEEN_MAX 8192u      /* values remembered per generation (two) */
 #define PST_INBOX_SEEN_ROTATE_S 1800u /* so a sender still notifying hears from us again */
@@ -29,13 +30,27 @@
 #define PST_INBOX_RETRY_MAX_MS 600000u
 #define PST_INBOX_PROTO_FAILS_MAX 3u /* a misbehaving sender gets this many tries */
 #define PST_INBOX_POLL_RETRY_MS 5000u
-#define SEEN_KEY 16u
+#define PST_INBOX_POLL_DEFER_MAX_MS 60000u /* a busy listen puts the get off at most this long */
+#define SEEN_KEY PST_SEEN_KEY
 #define SEEN_SLOTS (2u * PST_INBOX_SEEN_MAX)
+#define PST_INBOX_WAITING_MAX 8192u     /* strangers' notifications waiting for a vouch answer */
+#define PST_INBOX_VOUCH_LOOKUPS 4u      /* = trust.c's PST_VOUCH_CHECKS_MAX */
+#define PST_INBOX_VOUCH_STUCK_MS 30000u /* a lookup whose answer never came back to us */
+
+/* A stranger's notification, opened and verified, parked until we know
+ * whether a trusted contact vouches for its sender (see wait_add). */
+typedef struct {
+    uint8_t key[SEEN_KEY]; /* the value's seen key; all zero: settled */
+    uint8_t signer[PST_SIGN_PK_BYTES];
+    bool stamp_present, asked;
+    unsigned stamp_bits;
+} waiting;
 
 typedef struct {
-    uint8_t (*slot)[SEEN_KEY]; /* open addressing; all-zero = empty */
-    unsigned count;
-} seen_gen;
+    uint8_t pk[PST_SIGN_PK_BYTES];
+    bool busy;
+    uint64_t started_ms;
+} vouch_lookup;
 
 typedef struct job {
     struct job *next;
@@ -57,17 +72,21 @@ struct pst_inbox {
     uv_timer_t poll_timer, pump_timer;
     int timers_open;
     bool get_in_flight, get_ok_once, sweep_receipts;
-    uint8_t seen_hash_key[crypto_generichash_KEYBYTES];
-    seen_gen seen[2];
-    unsigned seen_cur;
-    uint64_t seen_since;
+    pst_seen seen; /* node/seen.c, in seen_mem */
+    void *seen_mem;
     job *jobs;
     unsigned n_jobs, running;
+    waiting *wait;                            /* ring of PST_INBOX_WAITING_MAX */
+    uint64_t wait_head, wait_next, wait_tail; /* [head, tail); next: first not asked */
+    vouch_lookup lookups[PST_INBOX_VOUCH_LOOKUPS];
+    uint64_t listen_new_ms, get_started_ms; /* last new value by listen; last get */
+    bool poll_forced;                       /* read the slot at the next poll, busy or not */
 };
 
 /* What a notification's stamp paid for; verified before the seal is opened. */
 typedef struct {
     bool present;
+    bool spent; /* already taken: only a re-notification of that same message passes */
     unsigned bits;
     uint8_t spent_key[PST_HASHCASH_SPENT_KEY_BYTES];
     uint64_t remember_until;
@@ -104,48 +123,6 @@ static int reject(pst_node *n, int err, const char *reason) {
         reason = pst_err_reason(err, buf, sizeof buf);
     pst_counter_rejected(n, "inbox", reason);
     return err;
-}
-
-/* ---- seen values ---------------------------------------------------------------
- * Two generations of a fixed hash set: a full (or old) generation is dropped
- * whole, so memory is fixed and an old value is looked at again after at
- * most two rotations. */
-
-static void seen_hash(struct pst_inbox *ib, const uint8_t *val, size_t len, uint8_t key[SEEN_KEY]) {
-    crypto_generichash(key, SEEN_KEY, val, len, ib->seen_hash_key, sizeof ib->seen_hash_key);
-    key[SEEN_KEY - 1] |= 1; /* never all zero */
-}
-
-static uint8_t *seen_slot(seen_gen *g, const uint8_t key[SEEN_KEY]) {
-    uint32_t i = ((uint32_t)key[0] | (uint32_t)key[1] << 8 | (uint32_t)key[2] << 16) % SEEN_SLOTS;
-    static const uint8_t zero[SEEN_KEY];
-    while (memcmp(g->slot[i], zero, SEEN_KEY) != 0 && memcmp(g->slot[i], key, SEEN_KEY) != 0)
-        i = (i + 1) % SEEN_SLOTS; /* load <= 1/2: always ends */
-    return g->slot[i];
-}
-
-static bool seen_has(struct pst_inbox *ib, const uint8_t key[SEEN_KEY]) {
-    for (int g = 0; g < 2; g++)
-        if (memcmp(seen_slot(&ib->seen[g], key), key, SEEN_KEY) == 0)
-            return true;
-    return false;
-}
-
-static void seen_add(struct pst_inbox *ib, const uint8_t key[SEEN_KEY]) {
-    uint64_t now = pst_now();
-    seen_gen *cur = &ib->seen[ib->seen_cur];
-    if (cur->count >= PST_INBOX_SEEN_MAX || now >= ib->seen_since + PST_INBOX_SEEN_ROTATE_S) {
-        ib->seen_cur ^= 1;
-        cur = &ib->seen[ib->seen_cur];
-        memset(cur->slot, 0, (size_t)SEEN_SLOTS * SEEN_KEY);
-        cur->count = 0;
-        ib->seen_since = now;
-    }
-    uint8_t *s = seen_slot(cur, key);
-    if (memcmp(s, key, SEEN_KEY) != 0) {
-        memcpy(s, key, SEEN_KEY);
-        cur->count++;
-    }
 }
 
 /* ---- the trust gate ------------------------------------------------------------ */
@@ -192,14 +169,162 @@ static const char *route(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES], const
     return NULL;
 }
 
-/* A vouch lookup for a stranger finished: if it made the sender known, read
- * the inbox slot again now instead of at the next poll. */
 static void on_poll(uv_timer_t *t);
-static void on_vouches_known(pst_node *n, void *user) {
-    (void)user;
-    struct pst_inbox *ib = n->inbox;
-    if (ib != NULL && !n->stopping)
+
+/* ---- strangers waiting for a vouch answer ----------------------------------------
+ * A stranger without a good stamp gets in only when a trusted contact vouches
+ * for it, and finding that out is a DHT lookup: the dearest step of the gate.
+ * Its notification is opened and verified once, then parked here (seen key,
+ * sender, stamp bits; no bytes) while at most PST_INBOX_VOUCH_LOOKUPS lookups
+ * run, oldest sender first. The value stays in the seen set, so a flood's
+ * re-deliveries cost one BLAKE2b each, and nothing here delays a contact's
+ * notification, which route() admits without any lookup. The answer settles
+ * every parked value of that sender, counted once: no_stamp or
+ * stamp_too_weak, or (vouched, or trusted meanwhile) forgotten from the seen
+ * set and read again from the slot. A full ring refuses as vouch_busy. */
+
+static waiting *wait_at(struct pst_inbox *ib, uint64_t i) {
+    return &ib->wait[i % PST_INBOX_WAITING_MAX];
+}
+
+static bool wait_live(const waiting *w) { return (w->key[SEEN_KEY - 1] & 1) != 0; }
+
+static void wait_trim(struct pst_inbox *ib) {
+    while (ib->wait_head < ib->wait_tail && !wait_live(wait_at(ib, ib->wait_head)))
+        ib->wait_head++;
+    if (ib->wait_next < ib->wait_head)
+        ib->wait_next = ib->wait_head;
+}
+
+/* Settles the parked values of pk whose answer route() now has. */
+static void wait_settle(struct pst_inbox *ib, const uint8_t pk[PST_SIGN_PK_BYTES]) {
+    pst_node *n = ib->node;
+    bool again = false;
+    for (uint64_t i = ib->wait_head; i < ib->wait_tail; i++) {
+        waiting *w = wait_at(ib, i);
+        if (!wait_live(w) || memcmp(w->signer, pk, PST_SIGN_PK_BYTES) != 0)
+            continue;
+        stamp_info st = {.present = w->stamp_present, .bits = w->stamp_bits};
+        const char *reason;
+        bool ask = false;
+        if (route(n, pk, &st, &reason, &ask) != NULL) {
+            pst_seen_forget(&ib->seen,
+                            w->key); /* now welcome: the next read of the slot admits it */
+            again = true;
+        } else if (ask) {
+            w->asked = false; /* no answer after all: ask again */
+            if (i < ib->wait_next)
+                ib->wait_next = i;
+            continue;
+        } else {
+            pst_counter_rejected(n, "inbox", reason);
+        }
+        memset(w, 0, sizeof *w);
+    }
+    wait_trim(ib);
+    ib->poll_forced |= again;
+    if (again && !n->stopping)
         uv_timer_start(&ib->poll_timer, on_poll, 0, (uint64_t)n->cfg.inbox_poll_s * 1000u);
+}
+
+static void wait_pump(struct pst_inbox *ib);
+
+static void on_wait_vouches(pst_node *n, void *user) {
+    vouch_lookup *l = user;
+    struct pst_inbox *ib = n->inbox; /* not called once the node stops */
+    if (ib == NULL || !l->busy)
+        return;
+    l->busy = false;
+    wait_settle(ib, l->pk);
+    wait_pump(ib);
+}
+
+static bool wait_asking(struct pst_inbox *ib, const uint8_t pk[PST_SIGN_PK_BYTES]) {
+    for (unsigned k = 0; k < PST_INBOX_VOUCH_LOOKUPS; k++)
+        if (ib->lookups[k].busy && memcmp(ib->lookups[k].pk, pk, PST_SIGN_PK_BYTES) == 0)
+            return true;
+    return false;
+}
+
+/* Starts lookups for the oldest senders not asked yet. */
+static void wait_pump(struct pst_inbox *ib) {
+    pst_node *n = ib->node;
+    uint64_t now = uv_now(n->loop);
+    vouch_lookup *free_l = NULL;
+    for (unsigned k = 0; k < PST_INBOX_VOUCH_LOOKUPS; k++) {
+        vouch_lookup *l = &ib->lookups[k];
+        /* someone else's lookup for this sender was running, so ours never
+         * reports: its answer is cached by now, or we ask again */
+        if (l->busy && now - l->started_ms >= PST_INBOX_VOUCH_STUCK_MS) {
+            l->busy = false;
+            wait_settle(ib, l->pk);
+        }
+    }
+    while (ib->wait_next < ib->wait_tail && !n->stopping) {
+        waiting *w = wait_at(ib, ib->wait_next);
+        if (!wait_live(w) || w->asked) {
+            ib->wait_next++;
+            continue;
+        }
+        if (pst_trust_vouched(n, w->signer) >= 0) {
+            uint8_t pk[PST_SIGN_PK_BYTES];
+            memcpy(pk, w->signer, sizeof pk);
+            wait_settle(ib, pk); /* answered meanwhile (cached) */
+            continue;
+        }
+        if (wait_asking(ib, w->signer)) {
+            w->asked = true;
+            ib->wait_next++;
+            continue;
+        }
+        free_l = NULL;
+        for (unsigned k = 0; k < PST_INBOX_VOUCH_LOOKUPS && free_l == NULL; k++)
+            if (!ib->lookups[k].busy)
+                free_l = &ib->lookups[k];
+        if (free_l == NULL)
+            return; /* the next answer pumps again */
+        memcpy(free_l->pk, w->signer, PST_SIGN_PK_BYTES);
+        free_l->busy = true;
+        free_l->started_ms = now;
+        int rc = pst_trust_vouch_check(n, w->signer, on_wait_vouches, free_l);
+        if (rc == PST_E_BUSY) { /* the node's lookups are taken (key get): at the next poll */
+            free_l->busy = false;
+            return;
+        }
+        if (rc != PST_OK) {
+            free_l->busy = false;
+            pst_counter_rejected(n, "inbox", "vouch_failed");
+            memset(w, 0, sizeof *w);
+            wait_trim(ib);
+            continue;
+        }
+        w->asked = true;
+        ib->wait_next++;
+    }
+}
+
+/* Parks a stranger's notification (key: its seen key) until its sender's
+ * vouch answer is known. PST_OK: parked (not a verdict yet; the value is
+ * remembered as seen); PST_E_BUSY counted as vouch_busy when the ring is
+ * full. */
+static int wait_add(struct pst_inbox *ib, const uint8_t key[SEEN_KEY],
+                    const uint8_t signer[PST_SIGN_PK_BYTES], const stamp_info *stamp) {
+    pst_node *n = ib->node;
+    for (uint64_t i = ib->wait_head; i < ib->wait_tail; i++) /* forgotten by the seen set */
+        if (memcmp(wait_at(ib, i)->key, key, SEEN_KEY) == 0)
+            return PST_OK;
+    wait_trim(ib);
+    if (ib->wait == NULL || ib->wait_tail - ib->wait_head >= PST_INBOX_WAITING_MAX)
+        return reject(n, PST_E_BUSY, "vouch_busy");
+    waiting *w = wait_at(ib, ib->wait_tail++);
+    memset(w, 0, sizeof *w);
+    memcpy(w->key, key, SEEN_KEY);
+    memcpy(w->signer, signer, PST_SIGN_PK_BYTES);
+    w->stamp_present = stamp->present;
+    w->stamp_bits = stamp->bits;
+    pst_counter_add(n, "inbox.waiting_for_vouches", 1);
+    wait_pump(ib);
+    return PST_OK;
 }
 
 /* Caches the sender's KeyRecord (the listing shows whether it lists the
@@ -515,8 +640,10 @@ static int check_stamp(struct pst_inbox *ib, const pst_notify *outer, uint64_t n
     rc = pst_store_stamp_is_spent(n->store, hr.spent_key, sizeof hr.spent_key);
     if (rc < 0)
         return rc;
-    if (rc == 1)
-        return reject(n, PST_E_DUPLICATE, "stamp_spent");
+    /* A spent stamp that verified is bound (ext) to these very sealed bytes:
+     * most likely the sender re-notifying a message we already hold, whose
+     * receipt it still waits for. admit() decides once it knows the id. */
+    out->spent = rc == 1;
     out->present = true;
     out->bits = hr.bits;
     memcpy(out->spent_key, hr.spent_key, sizeof out->spent_key);
@@ -529,23 +656,28 @@ static int seen_before(struct pst_inbox *ib, const row_copy *r, const pst_notify
     pst_node *n = ib->node;
     if (memcmp(r->sender, in->signer, PST_SIGN_PK_BYTES) != 0)
         return reject(n, PST_E_MISMATCH, "msgid_conflict");
-    if (r->state == PST_STORE_IN_DELIVERED) /* the sender still waits: receipt again */
+    if (r->state == PST_STORE_IN_DELIVERED) { /* the sender still waits: receipt again */
+        char id[17];
+        hex8(in->msg_id, id);
+        pst_log_info("message %s was notified again: sending its receipt again", id);
         job_want(ib, in->msg_id, true, r->expires, true);
-    else if (r->state == PST_STORE_IN_PENDING)
+    } else if (r->state == PST_STORE_IN_PENDING)
         job_want(ib, in->msg_id, false, r->expires, true);
     return reject(n, PST_E_DUPLICATE, "duplicate");
 }
 
 static int admit(struct pst_inbox *ib, const pst_notify_inner *in, const stamp_info *stamp,
-                 const uint8_t *val, size_t len, uint64_t now) {
+                 const uint8_t *val, size_t len, const uint8_t key[SEEN_KEY], uint64_t now) {
     pst_node *n = ib->node;
     row_copy r;
     memset(&r, 0, sizeof r);
     int rc = pst_store_inbox_get(n->store, in->msg_id, copy_row, &r);
     if (rc == PST_OK)
-        return seen_before(ib, &r, in);
+        return seen_before(ib, &r, in); /* also with a spent stamp: the receipt again */
     if (rc != PST_E_NOTFOUND)
         return rc;
+    if (stamp->spent) /* paid once already, for a message we do not hold */
+        return reject(n, PST_E_DUPLICATE, "stamp_spent");
     rc = pst_store_is_revoked(n->store, in->signer);
     if (rc != 0)
         return rc < 0 ? rc : reject(n, PST_E_REVOKED, "revoked_key");
@@ -553,16 +685,8 @@ static int admit(struct pst_inbox *ib, const pst_notify_inner *in, const stamp_i
     bool ask = false;
     if (route(n, in->signer, stamp, &reason, &ask) == NULL) {
         if (ask) {
-            int vrc = pst_trust_vouch_check(n, in->signer, on_vouches_known, NULL);
-            if (vrc == PST_OK) {
-                /* not a rejection yet: the value is looked at again */
-                pst_counter_add(n, "inbox.waiting_for_vouches", 1);
-                return PST_E_BUSY;
-            }
-            /* too many lookups at once: count it, but do not remember the value
-             * as seen, so a vouched sender's re-sends are looked at again */
-            reject(n, PST_E_BUSY, "vouch_busy");
-            return PST_E_BUSY;
+            int wrc = wait_add(ib, key, in->signer, stamp);
+            return wrc == PST_E_BUSY ? PST_E_PERM : wrc; /* a full ring is a verdict */
         }
         return reject(n, PST_E_PERM, reason);
     }
@@ -595,7 +719,8 @@ static int admit(struct pst_inbox *ib, const pst_notify_inner *in, const stamp_i
     return PST_OK;
 }
 
-static int accept_notification(struct pst_inbox *ib, const uint8_t *val, size_t len) {
+static int accept_notification(struct pst_inbox *ib, const uint8_t *val, size_t len,
+                               const uint8_t key[SEEN_KEY]) {
     pst_node *n = ib->node;
     uint64_t now = pst_now();
     pst_notify outer;
@@ -618,12 +743,12 @@ static int accept_notification(struct pst_inbox *ib, const uint8_t *val, size_t 
     else if (in.size > n->cfg.max_message_bytes)
         rc = reject(n, PST_E_TOOBIG, "too_large");
     else
-        rc = admit(ib, &in, &stamp, val, len, now);
+        rc = admit(ib, &in, &stamp, val, len, key, now);
     sodium_memzero(&in, sizeof in);
     return rc;
 }
 
-static void on_inbox_value(struct pst_inbox *ib, const uint8_t *val, size_t len) {
+static void on_inbox_value(struct pst_inbox *ib, const uint8_t *val, size_t len, bool from_listen) {
     pst_node *n = ib->node;
     pst_counter_add(n, "inbox.values_seen", 1);
     if (len > PST_DHT_VALUE_MAX) {
@@ -631,19 +756,21 @@ static void on_inbox_value(struct pst_inbox *ib, const uint8_t *val, size_t len)
         return;
     }
     uint8_t key[SEEN_KEY];
-    seen_hash(ib, val, len, key);
-    if (seen_has(ib, key))
+    pst_seen_key(&ib->seen, NULL, 0, val, len, key);
+    if (pst_seen_has(&ib->seen, key))
         return;
-    int rc = accept_notification(ib, val, len);
+    if (from_listen)
+        ib->listen_new_ms = uv_now(n->loop);
+    int rc = accept_notification(ib, val, len, key);
     /* a local failure is not the value's fault: look at it again next time */
     if (rc != PST_E_STORE && rc != PST_E_BUSY && rc != PST_E_NOMEM && rc != PST_E_IO)
-        seen_add(ib, key);
+        pst_seen_add(&ib->seen, key, pst_now());
 }
 
 static void on_listen_value(void *user, const uint8_t *val, size_t len, bool expired) {
     struct pst_inbox *ib = user;
     if (!expired && !ib->node->stopping)
-        on_inbox_value(ib, val, len);
+        on_inbox_value(ib, val, len, true);
 }
 
 /* Gets carry only the node: they may end (PST_E_CLOSED) after the inbox is
@@ -655,7 +782,7 @@ typedef struct {
 static void on_get_value(void *user, const uint8_t *val, size_t len) {
     get_ctx *g = user;
     if (!g->node->stopping && g->node->inbox != NULL)
-        on_inbox_value(g->node->inbox, val, len);
+        on_inbox_value(g->node->inbox, val, len, false);
 }
 
 static void on_poll(uv_timer_t *t);
@@ -681,19 +808,36 @@ static void on_poll(uv_timer_t *t) {
     struct pst_inbox *ib = t->data;
     pst_node *n = ib->node;
     sweep(ib, ib->sweep_receipts);
+    wait_pump(ib);
+    pst_ingest_poll_own(n);
     (void)pst_store_stamp_purge_expired(n->store, pst_now());
     if (ib->get_in_flight)
         return;
+    /* While the listen keeps handing over new values (a flood), a get of the
+     * whole slot arrives as one burst larger than the DHT layer's queue
+     * (PST_DHT_QUEUE_MAX), and what the burst pushes out are the listen's
+     * fresh values: read the slot once the listen is quiet for an interval,
+     * or at the latest PST_INBOX_POLL_DEFER_MAX_MS after the last read. */
+    uint64_t now = uv_now(n->loop), every = (uint64_t)n->cfg.inbox_poll_s * 1000u;
+    if (ib->get_ok_once && !ib->poll_forced && ib->listen_new_ms != 0 &&
+        now - ib->listen_new_ms < (every > 1000u ? every : 1000u) &&
+        now - ib->get_started_ms < PST_INBOX_POLL_DEFER_MAX_MS) {
+        pst_counter_add(n, "inbox.polls_deferred", 1);
+        return;
+    }
+    ib->poll_forced = false;
     get_ctx *g = calloc(1, sizeof *g);
     if (g == NULL)
         return;
     g->node = n;
     uint8_t slot[PST_SLOT_BYTES];
     pst_slot_inbox(n->id->sign_pk, slot);
-    if (pst_dht_get(&n->dht, slot, PST_LOOKUP_TIMEOUT_MS, on_get_value, on_get_done, g) != PST_OK)
+    if (pst_dht_get(&n->dht, slot, PST_LOOKUP_TIMEOUT_MS, on_get_value, on_get_done, g) != PST_OK) {
         free(g);
-    else
+    } else {
         ib->get_in_flight = true;
+        ib->get_started_ms = now;
+    }
 }
 
 /* ---- start and stop ----------------------------------------------------------------- */
@@ -722,11 +866,11 @@ int pst_inbox_start(pst_node *n, char *err, size_t errcap) {
     if (removed > 0)
         pst_log_info("removed %u unfinished file%s from the tmp/ of %s", removed,
                      removed == 1 ? "" : "s", ib->root);
-    for (int g = 0; g < 2; g++)
-        if ((ib->seen[g].slot = calloc(SEEN_SLOTS, SEEN_KEY)) == NULL)
-            return PST_E_NOMEM;
-    randombytes_buf(ib->seen_hash_key, sizeof ib->seen_hash_key);
-    ib->seen_since = pst_now();
+    if ((ib->seen_mem = calloc(1, PST_SEEN_MEM_BYTES(SEEN_SLOTS))) == NULL)
+        return PST_E_NOMEM;
+    pst_seen_init(&ib->seen, ib->seen_mem, SEEN_SLOTS, PST_INBOX_SEEN_ROTATE_S, pst_now());
+    if ((ib->wait = calloc(PST_INBOX_WAITING_MAX, sizeof *ib->wait)) == NULL)
+        return PST_E_NOMEM;
     pst_notify_stamp_resource(n->id->sign_pk, ib->resource);
 
     uv_timer_t *timers[2] = {&ib->poll_timer, &ib->pump_timer};
@@ -765,10 +909,10 @@ void pst_inbox_stop(pst_node *n) {
         free(j);
     }
     ib->n_jobs = ib->running = 0;
-    for (int g = 0; g < 2; g++) {
-        free(ib->seen[g].slot);
-        ib->seen[g].slot = NULL;
-    }
+    free(ib->seen_mem);
+    ib->seen_mem = NULL;
+    free(ib->wait);
+    ib->wait = NULL;
     if (ib->timers_open == 0) {
         free(ib);
         return;

@@ -9,6 +9,7 @@
 #include "node_int.h"
 #include "pst_log.h"
 #include "pst_record.h"
+#include "pst_seen.h"
 
 const char *pst_slot_kind_name(pst_slot_kind kind) {
     switch (kind) {
@@ -175,33 +176,118 @@ int pst_ingest_vouch_value(pst_node *n, const uint8_t subject[32], const uint8_t
 /* ---- listening on our own slots ---------------------------------------------
  * Others can write into our slots (that is how mail and vouches arrive, and
  * how an attacker would try a replay): every value there is validated and
- * counted, so `postern status` shows what was thrown at us. */
+ * counted, so `postern status` shows what was thrown at us. A listen misses
+ * values when OpenDHT drops its notifications under load, so the slots are
+ * also read with the inbox poll; a seen set per slot (node/seen.c) makes
+ * each distinct value cost one look and one count, however often OpenDHT
+ * hands it over. */
+
+#define PST_OWN_SEEN_SLOTS 8192u /* per slot: 4,096 values per generation */
+#define PST_OWN_SEEN_ROTATE_S 1800u
 
 typedef struct {
     pst_node *node;
     pst_slot_kind kind;
     char address[PST_ADDRESS_MAX + 1];
+    uint8_t slot[PST_SLOT_BYTES];
+    bool get_in_flight;
+    uint64_t polled_ms; /* when its last poll started */
+    pst_seen seen;
+    uint8_t seen_mem[PST_SEEN_MEM_BYTES(PST_OWN_SEEN_SLOTS)]; /* freed with the struct */
 } own_listen;
+
+static void own_value(own_listen *l, const uint8_t *val, size_t len) {
+    pst_node *n = l->node;
+    uint8_t key[PST_SEEN_KEY];
+    pst_seen_key(&l->seen, NULL, 0, val, len, key);
+    if (pst_seen_has(&l->seen, key))
+        return;
+    pst_counter_add(n, "dht.values_seen", 1);
+    int rc = PST_OK;
+    switch (l->kind) {
+    case PST_SLOT_KEY:
+        rc = pst_ingest_key_value(n, n->id->sign_pk, val, len, NULL, NULL, NULL);
+        break;
+    case PST_SLOT_ADDRESS:
+        rc = pst_ingest_address_value(n, l->address, val, len, NULL);
+        break;
+    case PST_SLOT_VOUCH:
+        rc = pst_ingest_vouch_value(n, n->id->sign_pk, val, len, NULL);
+        break;
+    case PST_SLOT_INBOX:
+        break;
+    }
+    /* a local failure is not the value's fault: look at it again next time */
+    if (rc != PST_E_STORE && rc != PST_E_NOMEM && rc != PST_E_IO && rc != PST_E_BUSY)
+        pst_seen_add(&l->seen, key, pst_now());
+}
 
 static void on_own_value(void *user, const uint8_t *val, size_t len, bool expired) {
     own_listen *l = user;
     pst_node *n = l->node;
     if (expired || n->stopping || n->id == NULL)
         return;
-    pst_counter_add(n, "dht.values_seen", 1);
-    switch (l->kind) {
-    case PST_SLOT_KEY:
-        (void)pst_ingest_key_value(n, n->id->sign_pk, val, len, NULL, NULL, NULL);
-        break;
-    case PST_SLOT_ADDRESS:
-        (void)pst_ingest_address_value(n, l->address, val, len, NULL);
-        break;
-    case PST_SLOT_VOUCH:
-        (void)pst_ingest_vouch_value(n, n->id->sign_pk, val, len, NULL);
-        break;
-    case PST_SLOT_INBOX:
-        break;
+    own_value(l, val, len);
+}
+
+/* A poll's get carries the node and the listen's index: it may end after
+ * the listens are gone (node stopping), and then only frees itself. */
+typedef struct {
+    pst_node *node;
+    unsigned index;
+} own_get;
+
+static own_listen *own_get_listen(own_get *g) {
+    pst_node *n = g->node;
+    if (n->stopping || n->id == NULL || g->index >= n->n_listens)
+        return NULL;
+    return n->listen_ctx[g->index];
+}
+
+static void on_own_get_value(void *user, const uint8_t *val, size_t len) {
+    own_listen *l = own_get_listen(user);
+    if (l != NULL)
+        own_value(l, val, len);
+}
+
+static void on_own_get_done(void *user, int status) {
+    (void)status;
+    own_listen *l = own_get_listen(user);
+    if (l != NULL)
+        l->get_in_flight = false;
+    free(user);
+}
+
+/* One slot per call, the one read longest ago, and never two at once: a
+ * slot full of junk is thousands of values, and several such gets together
+ * would overrun the DHT layer's queue (PST_DHT_QUEUE_MAX). */
+void pst_ingest_poll_own(pst_node *n) {
+    own_listen *oldest = NULL;
+    unsigned index = 0;
+    for (unsigned i = 0; i < n->n_listens && !n->stopping; i++) {
+        own_listen *l = n->listen_ctx[i];
+        if (l == NULL)
+            continue;
+        if (l->get_in_flight)
+            return;
+        if (oldest == NULL || l->polled_ms < oldest->polled_ms) {
+            oldest = l;
+            index = i;
+        }
     }
+    if (oldest == NULL)
+        return;
+    own_get *g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return;
+    g->node = n;
+    g->index = index;
+    oldest->polled_ms = uv_now(n->loop);
+    if (pst_dht_get(&n->dht, oldest->slot, PST_LOOKUP_TIMEOUT_MS, on_own_get_value, on_own_get_done,
+                    g) != PST_OK)
+        free(g);
+    else
+        oldest->get_in_flight = true;
 }
 
 int pst_ingest_listen_own(pst_node *n) {
@@ -226,6 +312,7 @@ int pst_ingest_listen_own(pst_node *n) {
             return PST_E_NOMEM;
         l->node = n;
         l->kind = want[i].kind;
+        pst_seen_init(&l->seen, l->seen_mem, PST_OWN_SEEN_SLOTS, PST_OWN_SEEN_ROTATE_S, pst_now());
         if (want[i].kind == PST_SLOT_KEY)
             pst_slot_key(n->id->sign_pk, slot);
         else if (want[i].kind == PST_SLOT_VOUCH)
@@ -237,6 +324,7 @@ int pst_ingest_listen_own(pst_node *n) {
                 continue;
             }
         }
+        memcpy(l->slot, slot, sizeof l->slot);
         int rc = pst_dht_listen(&n->dht, slot, on_own_value, l, &n->listens[n->n_listens]);
         if (rc != PST_OK) {
             free(l);

@@ -116,6 +116,10 @@ int pst_ingest_vouch_value(pst_node *n, const uint8_t subject[32], const uint8_t
                            pst_endorsement *out);
 /* Starts listening on our own slots (key, addresses, vouch, inbox). */
 int pst_ingest_listen_own(pst_node *n);
+/* Reads our own key, address and vouch slots once (a listen can miss values
+ * under load); values already looked at are skipped, so each is counted
+ * once. Called with the inbox poll. */
+void pst_ingest_poll_own(pst_node *n);
 
 /* bootstrap.c */
 void pst_bootstrap_start(pst_node *n);

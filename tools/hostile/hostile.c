@@ -33,12 +33,15 @@
 /* ---- summary ------------------------------------------------------------------ */
 
 static void print_summary(hostile *h) {
+    if (h->summary_printed)
+        return;
+    h->summary_printed = true;
     uint8_t dg[32];
     char dhex[65];
     crypto_generichash_final(&h->digest, dg, sizeof dg);
     sodium_bin2hex(dhex, sizeof dhex, dg, sizeof dg);
     uint64_t elapsed = h->loop ? uv_now(h->loop) - h->started_ms : 0;
-    uint64_t tot[4] = {0}, slot_tot[PST_HS_COUNT][2];
+    uint64_t tot[4] = {0}, slot_tot[PST_HS_COUNT][3];
     memset(slot_tot, 0, sizeof slot_tot);
     FILE *o = stdout;
     if (h->json) {
@@ -58,9 +61,12 @@ static void print_summary(hostile *h) {
     for (int c = 0; c < PST_HC_COUNT; c++) {
         if (!h->classes[c])
             continue;
-        uint64_t put = 0, ok = 0, failed = 0, refused = 0;
+        uint64_t put = 0, ok = 0, failed = 0, refused = 0, verbatim = 0, distinct = 0;
         for (int s = 0; s < PST_HS_COUNT; s++) {
             counts *k = &h->per[c][s];
+            verbatim += k->verbatim;
+            distinct += k->distinct;
+            slot_tot[s][2] += k->distinct;
             put += k->put;
             ok += k->put_ok;
             failed += k->put_failed;
@@ -76,8 +82,10 @@ static void print_summary(hostile *h) {
         }
         fprintf(o,
                 "%s\"%s\":{\"put\":%" PRIu64 ",\"put_ok\":%" PRIu64 ",\"put_failed\":%" PRIu64
-                ",\"refused\":%" PRIu64 ",\"skipped\":{",
-                first ? "" : ",", pst_hostile_class_name(c), put, ok, failed, refused);
+                ",\"refused\":%" PRIu64 ",\"verbatim\":%" PRIu64 ",\"distinct\":%" PRIu64
+                ",\"skipped\":{",
+                first ? "" : ",", pst_hostile_class_name(c), put, ok, failed, refused, verbatim,
+                distinct);
         first = false;
         bool sfirst = true;
         for (int s = 0; s < PST_HS_COUNT; s++) {
@@ -93,8 +101,10 @@ static void print_summary(hostile *h) {
         fprintf(o, "},\"slots\":{");
         int nslots = h->have_inbox_class ? PST_HS_COUNT : PST_HS_INBOX;
         for (int s = 0; s < nslots; s++)
-            fprintf(o, "%s\"%s\":{\"put\":%" PRIu64 ",\"put_ok\":%" PRIu64 "}", s ? "," : "",
-                    pst_hostile_slot_name(s), slot_tot[s][0], slot_tot[s][1]);
+            fprintf(
+                o, "%s\"%s\":{\"put\":%" PRIu64 ",\"put_ok\":%" PRIu64 ",\"distinct\":%" PRIu64 "}",
+                s ? "," : "", pst_hostile_slot_name(s), slot_tot[s][0], slot_tot[s][1],
+                slot_tot[s][2]);
         fprintf(o,
                 "},\"total\":{\"put\":%" PRIu64 ",\"put_ok\":%" PRIu64 ",\"put_failed\":%" PRIu64
                 ",\"refused\":%" PRIu64 "},\"values\":%" PRIu64 ",\"digest\":\"%s\"",
@@ -168,6 +178,8 @@ static void on_closed(pst_dht *d) {
         print_summary(h);
     uv_close((uv_handle_t *)&h->tick, NULL);
     uv_close((uv_handle_t *)&h->deadline, NULL);
+    if (h->lingering)
+        uv_close((uv_handle_t *)&h->stdin_poll, NULL);
 }
 
 static void finish(hostile *h, int exit_code, const char *why) {
@@ -183,18 +195,69 @@ static void finish(hostile *h, int exit_code, const char *why) {
     pst_dht_close(&h->dht, on_closed);
 }
 
+static void on_stdin(uv_poll_t *p, int status, int events) {
+    hostile *h = p->data;
+    char buf[256];
+    (void)events;
+    if (status < 0 || read(0, buf, sizeof buf) <= 0)
+        finish(h, 0, NULL);
+}
+
+/* Every put ended: done, or (--linger) print the summary now and stay in
+ * the DHT, serving the values this node stores, until stdin closes: a test
+ * reads the summary, waits for the target to count every value (some may
+ * be stored here only), then closes the pipe. */
+static void puts_done(hostile *h) {
+    if (!h->linger || h->lingering) {
+        if (!h->linger)
+            finish(h, 0, NULL);
+        return;
+    }
+    h->lingering = true;
+    print_summary(h);
+    uv_poll_init(h->loop, &h->stdin_poll, 0);
+    h->stdin_poll.data = h;
+    if (uv_poll_start(&h->stdin_poll, UV_READABLE, on_stdin) != 0)
+        finish(h, 0, NULL);
+}
+
+/* Whether (slot, hash) is new; adds it. A full set answers "new". */
+static bool distinct_add(hostile *h, int s, const uint8_t hash[16]) {
+    if (h->distinct == NULL)
+        return true;
+    size_t i = ((size_t)hash[0] | (size_t)hash[1] << 8 | (size_t)hash[2] << 16) % h->distinct_cap;
+    for (size_t n = 0; n < h->distinct_cap; n++, i = (i + 1) % h->distinct_cap) {
+        uint8_t *e = h->distinct[i];
+        if (e[16] == 0) {
+            memcpy(e, hash, 16);
+            e[0] ^= (uint8_t)s; /* slot folded into the key */
+            e[16] = 1;
+            return true;
+        }
+        uint8_t want[16];
+        memcpy(want, hash, 16);
+        want[0] ^= (uint8_t)s;
+        if (memcmp(e, want, 16) == 0)
+            return false;
+    }
+    return true;
+}
+
 static void on_put(void *user, int status) {
     put_ctx *p = user;
     hostile *h = p->h;
     counts *k = &h->per[p->c][p->s];
-    if (status == PST_OK)
+    if (status == PST_OK) {
         k->put_ok++;
-    else
+        k->verbatim += p->verbatim;
+        if (!p->verbatim && distinct_add(h, p->s, p->hash))
+            k->distinct++;
+    } else
         k->put_failed++;
     h->inflight--;
     free(p);
     if (h->all_issued && h->inflight == 0)
-        finish(h, 0, NULL);
+        puts_done(h);
 }
 
 static void put_some(hostile *h) {
@@ -224,6 +287,8 @@ static void put_some(hostile *h) {
         p->h = h;
         p->c = c;
         p->s = s;
+        p->verbatim = pst_hostile_is_verbatim(&h->gen, c, i);
+        crypto_generichash(p->hash, sizeof p->hash, val, len, NULL, 0);
         int rc = pst_dht_put(&h->dht, h->slots[s], val, len, false, timeout, on_put, p);
         if (rc != PST_OK) {
             h->per[c][s].refused++; /* e.g. PST_E_TOOBIG: counted, not an error */
@@ -234,7 +299,7 @@ static void put_some(hostile *h) {
         h->inflight++;
     }
     if (h->all_issued && h->inflight == 0)
-        finish(h, 0, NULL);
+        puts_done(h);
 }
 
 /* The target's current seq (stale values need it) and its X25519 key
@@ -252,6 +317,7 @@ static void on_seq_value(void *user, const uint8_t *val, size_t len) {
     if (!h->gen.have_box_pk || kr.seq > h->box_seq) {
         memcpy(h->gen.target_box_pk, kr.enc_pk, sizeof kr.enc_pk);
         h->target_pow_bits = (unsigned)kr.pow_bits;
+        h->gen.target_pow_bits = h->target_pow_bits;
         h->gen.have_box_pk = true;
         h->box_seq = kr.seq;
     }
@@ -295,7 +361,7 @@ static void on_ping(void *user, int status) {
                             on_seq_done, h) != PST_OK)
                 on_seq_done(h, PST_E_IO);
         }
-        if (h->classes[PST_HC_INBOX_REPLAY]) {
+        if (h->classes[PST_HC_INBOX_REPLAY] || h->classes[PST_HC_INBOX_STAMP_SPENT]) {
             h->lookups++;
             if (pst_dht_get(&h->dht, h->slots[PST_HS_INBOX], HOSTILE_SEQ_GET_MS, on_inbox_value,
                             on_inbox_done, h) != PST_OK)
@@ -352,13 +418,19 @@ static void on_tick(uv_timer_t *t) {
         sender_tick(h);
         return;
     }
-    if (h->put_start_ms == 0)
+    if (h->put_start_ms == 0) {
         h->put_start_ms = uv_now(h->loop);
+        pst_hostile_gen_find_stamps(&h->gen);
+    }
     put_some(h);
 }
 
 static void on_deadline(uv_timer_t *t) {
     hostile *h = t->data;
+    if (h->lingering) { /* the puts are done and reported: just leave */
+        finish(h, 0, NULL);
+        return;
+    }
     h->timed_out = true;
     finish(h, 1,
            h->sender_mode ? "--max-seconds reached before the target's node finished every mode"
@@ -439,6 +511,12 @@ int main(int argc, char **argv) {
                        strlen(h.seed_random), (const uint8_t *)"postern-hostile", 15);
     pst_hostile_gen_init(&h.gen);
     crypto_generichash_init(&h.digest, NULL, 0, 32);
+    /* room for every value at load <= 1/2 (at most ~30 MiB at the caps) */
+    size_t classes = 0;
+    for (int c = 0; c < PST_HC_COUNT; c++)
+        classes += h.classes[c];
+    h.distinct_cap = 2 * (size_t)h.count * (classes ? classes : 1) * PST_HS_COUNT + 1;
+    h.distinct = calloc(h.distinct_cap, sizeof *h.distinct);
     pst_slot_key(h.gen.target, h.slots[PST_HS_KEY]);
     pst_slot_vouch(h.gen.target, h.slots[PST_HS_VOUCH]);
     pst_slot_inbox(h.gen.target, h.slots[PST_HS_INBOX]);
@@ -456,5 +534,6 @@ int main(int argc, char **argv) {
     pst_hostile_sender_free(h.sender);
     for (uint32_t k = 0; k < h.gen.n_replay; k++)
         free(h.replay[k]);
+    free(h.distinct);
     return rc;
 }

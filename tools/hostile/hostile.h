@@ -30,14 +30,17 @@ typedef enum {
     PST_HC_NONCANONICAL, /* a wider-than-minimal encoding, re-signed */
     PST_HC_REVOKED,      /* valid new records of the target: bad only once revoked */
     /* notifications for the target's inbox slot (hostile_inbox.c) */
-    PST_HC_INBOX_RANDOM,    /* random bytes, some with a notification header */
-    PST_HC_INBOX_OVERSIZE,  /* fields declaring more than the caps allow */
-    PST_HC_INBOX_FORGED,    /* the sender's signature inside the seal does not verify */
-    PST_HC_INBOX_WRONGSEAL, /* sealed to another X25519 key */
-    PST_HC_INBOX_WRONGRCPT, /* sealed to the target, signed for another recipient */
-    PST_HC_INBOX_REPLAY,    /* the slot's own values again; another sender's claim of an id */
-    PST_HC_INBOX_EXPIRED,   /* authentic, outside its time window */
-    PST_HC_INBOX_STAMP,     /* a stamp bound to another recipient or notification */
+    PST_HC_INBOX_RANDOM,      /* random bytes, some with a notification header */
+    PST_HC_INBOX_OVERSIZE,    /* fields declaring more than the caps allow */
+    PST_HC_INBOX_FORGED,      /* the sender's signature inside the seal does not verify */
+    PST_HC_INBOX_WRONGSEAL,   /* sealed to another X25519 key */
+    PST_HC_INBOX_WRONGRCPT,   /* sealed to the target, signed for another recipient */
+    PST_HC_INBOX_REPLAY,      /* the slot's own values again; another sender's claim of an id */
+    PST_HC_INBOX_EXPIRED,     /* authentic, outside its time window */
+    PST_HC_INBOX_STAMP,       /* a stamp bound to another recipient or notification */
+    PST_HC_INBOX_STAMP_WEAK,  /* a real stamp, bound right, of fewer bits than the target asks */
+    PST_HC_INBOX_STAMP_SPENT, /* a stamp the target already took, on another notification */
+    PST_HC_INBOX_NOSTAMP,     /* valid, no stamp, each from its own fresh stranger (--flood) */
     PST_HC_COUNT
 } pst_hostile_class;
 
@@ -57,6 +60,8 @@ typedef enum {
 #define PST_HOSTILE_REPLAY_MAX 256u /* values taken from the inbox slot */
 
 #define PST_HOSTILE_FRESH_KEYS 8u
+#define PST_HOSTILE_SPENT_MAX 16u      /* spent stamps kept for inbox-stamp-spent */
+#define PST_HOSTILE_STAMP_BUFSIZE 512u /* >= PST_NOTIFY_STAMP_MAX + 1 */
 
 typedef struct {
     uint8_t seed[32];                  /* master seed of every random choice */
@@ -77,7 +82,20 @@ typedef struct {
     size_t replay_len[PST_HOSTILE_REPLAY_MAX];
     bool have_msg_id;
     uint8_t msg_id[PST_HASH_BYTES];
+    /* inbox-stamp-weak: the bits the target's key record asks for */
+    unsigned target_pow_bits;
+    /* inbox-stamp-spent: stamps of the replay values (pst_hostile_gen_find_stamps) */
+    uint32_t n_spent;
+    char spent[PST_HOSTILE_SPENT_MAX][PST_HOSTILE_STAMP_BUFSIZE];
 } pst_hostile_gen;
+
+/* Collects the stamps of the notifications in replay_val[] into spent[]
+ * (the target took them when it accepted those notifications). */
+void pst_hostile_gen_find_stamps(pst_hostile_gen *g);
+
+/* Whether value i of class c is a verbatim copy of a value already in the
+ * slot (inbox-replay): a node that remembers the bytes skips it unread. */
+bool pst_hostile_is_verbatim(const pst_hostile_gen *g, int c, uint32_t i);
 
 /* Derives the fresh keys from g->seed; call after filling seed. */
 void pst_hostile_gen_init(pst_hostile_gen *g);

@@ -12,7 +12,7 @@
 #include "pst_home.h"
 
 #define EXIT_USAGE 64
-#define HOSTILE_COUNT_MAX 5000u
+#define HOSTILE_COUNT_MAX 10000u /* per class and slot */
 #define HOSTILE_SECONDS_MAX 600u
 #define HOSTILE_RATE_MAX 5000u
 #define HOSTILE_CONNS_MAX 1000u
@@ -23,7 +23,7 @@ static const char USAGE[] =
     "                       [--classes LIST] [--seed-random S] [--now UNIX]\n"
     "                       [--current-seq N] [--rate PUTS_PER_S] [--port UDP_PORT]\n"
     "                       [--max-seconds S] [--json] [--dry-run] [--allow-remote]\n"
-    "                       [--msg-id HEX]\n"
+    "                       [--msg-id HEX] [--flood N] [--linger]\n"
     "       postern-hostile --fake-sender MODES --network ID --seed HOST:PORT\n"
     "                       --target FINGERPRINT [--stamp-bits N] [--renotify S] ...\n"
     "       postern-hostile --fetch HOST:PORT --attacks LIST [--source IP] [--count N]\n"
@@ -38,9 +38,15 @@ static const char USAGE[] =
     "Classes: random truncated oversize badsig mismatch wrongtype stale expired\n"
     "future noncanonical revoked. Default: all but 'revoked' (whose values are\n"
     "valid records, bad only once the target is revoked). 'all' selects every one\n"
-    "of these. Inbox classes ('inbox' selects them all): inbox-random\n"
-    "inbox-oversize inbox-forged inbox-wrongseal inbox-wrongrcpt inbox-replay\n"
-    "inbox-expired inbox-stamp; they need the target's key record in the DHT.\n"
+    "of these. Inbox classes ('inbox' selects the first eight, 'inbox-all'\n"
+    "every one): inbox-random inbox-oversize inbox-forged inbox-wrongseal\n"
+    "inbox-wrongrcpt inbox-replay inbox-expired inbox-stamp inbox-stamp-weak\n"
+    "inbox-stamp-spent inbox-nostamp; they need the target's key record in the\n"
+    "DHT (inbox-stamp-spent also a stamped notification in its inbox slot).\n"
+    "--flood N is --classes\n"
+    "inbox-nostamp --count N: N valid stampless notifications, each from its own\n"
+    "fresh stranger. --linger: print the summary when the puts are done, then\n"
+    "stay in the DHT (serving what this node stores) until stdin closes.\n"
     "--msg-id names a message the target already has (inbox-replay forges\n"
     "other senders' claims of it; --fetch asks for it as a non-recipient).\n"
     "\n"
@@ -106,7 +112,9 @@ static int parse_seed(hostile *h, const char *arg) {
     return 0;
 }
 
-/* "all": every record class; "inbox": every inbox class; else names. */
+/* "all": every record class; "inbox": the inbox classes up to inbox-stamp
+ * (bad notifications, each needing only the target's key record);
+ * "inbox-all": every inbox class; else names. */
 static int parse_classes(hostile *h, const char *list) {
     memset(h->classes, 0, sizeof h->classes);
     const char *p = list;
@@ -116,6 +124,9 @@ static int parse_classes(hostile *h, const char *list) {
             for (int c = 0; c < PST_HC_RECORD_COUNT; c++)
                 h->classes[c] = true;
         } else if (n == 5 && memcmp(p, "inbox", 5) == 0) {
+            for (int c = PST_HC_RECORD_COUNT; c <= PST_HC_INBOX_STAMP; c++)
+                h->classes[c] = true;
+        } else if (n == 9 && memcmp(p, "inbox-all", 9) == 0) {
             for (int c = PST_HC_RECORD_COUNT; c < PST_HC_COUNT; c++)
                 h->classes[c] = true;
         } else {
@@ -240,6 +251,8 @@ int pst_hostile_parse_args(hostile *h, int argc, char **argv) {
         {"fake-sender", required_argument, 0, 'f'},
         {"stamp-bits", required_argument, 0, 'B'},
         {"renotify", required_argument, 0, 'T'},
+        {"flood", required_argument, 0, 'L'},
+        {"linger", no_argument, 0, 'G'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -279,7 +292,7 @@ int pst_hostile_parse_args(hostile *h, int argc, char **argv) {
             break;
         case 'c':
             if (parse_u64(optarg, HOSTILE_COUNT_MAX, &v) != 0 || v == 0)
-                return usage_error("--count must be 1..5000, not '%s'", optarg);
+                return usage_error("--count must be 1..10000, not '%s'", optarg);
             h->count = (uint32_t)v;
             break;
         case 'C':
@@ -355,6 +368,16 @@ int pst_hostile_parse_args(hostile *h, int argc, char **argv) {
                 return usage_error("--stamp-bits must be 0..40, not '%s'", optarg);
             h->sender_opts.stamp_bits = (unsigned)v;
             h->stamp_bits_flag = true;
+            break;
+        case 'G':
+            h->linger = true;
+            break;
+        case 'L':
+            if (parse_u64(optarg, HOSTILE_COUNT_MAX, &v) != 0 || v == 0)
+                return usage_error("--flood must be 1..10000, not '%s'", optarg);
+            memset(h->classes, 0, sizeof h->classes);
+            h->classes[PST_HC_INBOX_NOSTAMP] = true;
+            h->count = (uint32_t)v;
             break;
         case 'T':
             if (parse_u64(optarg, 600, &v) != 0 || v == 0)

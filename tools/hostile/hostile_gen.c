@@ -17,10 +17,14 @@
 #define VALID_LIFETIME (7u * DAY)
 
 static const char *const class_names[PST_HC_COUNT] = {
-    "random",          "truncated",    "oversize",       "badsig",       "mismatch",
-    "wrongtype",       "stale",        "expired",        "future",       "noncanonical",
-    "revoked",         "inbox-random", "inbox-oversize", "inbox-forged", "inbox-wrongseal",
-    "inbox-wrongrcpt", "inbox-replay", "inbox-expired",  "inbox-stamp",
+    "random",          "truncated",        "oversize",
+    "badsig",          "mismatch",         "wrongtype",
+    "stale",           "expired",          "future",
+    "noncanonical",    "revoked",          "inbox-random",
+    "inbox-oversize",  "inbox-forged",     "inbox-wrongseal",
+    "inbox-wrongrcpt", "inbox-replay",     "inbox-expired",
+    "inbox-stamp",     "inbox-stamp-weak", "inbox-stamp-spent",
+    "inbox-nostamp",
 };
 
 static const char *const slot_names[PST_HS_COUNT] = {"key", "address", "vouch", "inbox"};
@@ -521,6 +525,10 @@ const char *pst_hostile_skip_reason(const pst_hostile_gen *g, int c, int s) {
             return "the target's key record (its X25519 key) was not found";
         if (c == PST_HC_INBOX_REPLAY && g->n_replay == 0 && !g->have_msg_id)
             return "nothing in the target's inbox slot to replay, and no --msg-id";
+        if (c == PST_HC_INBOX_STAMP_WEAK && g->target_pow_bits < 2)
+            return "the target asks for fewer than 2 bits";
+        if (c == PST_HC_INBOX_STAMP_SPENT && g->n_spent == 0)
+            return "no stamped notification in the target's inbox slot";
         return NULL;
     }
     if (s == PST_HS_ADDRESS && g->address[0] == '\0')

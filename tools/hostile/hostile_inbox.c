@@ -222,8 +222,27 @@ static size_t make_wrongrcpt(const pst_hostile_gen *g, int c, uint32_t i, uint8_
     return signed_for(g, c, i, &in, g->target_box_pk, "", out);
 }
 
+bool pst_hostile_is_verbatim(const pst_hostile_gen *g, int c, uint32_t i) {
+    return c == PST_HC_INBOX_REPLAY && g->n_replay > 0 && (!g->have_msg_id || i % 2 == 0);
+}
+
+void pst_hostile_gen_find_stamps(pst_hostile_gen *g) {
+    g->n_spent = 0;
+    for (uint32_t k = 0; k < g->n_replay && g->n_spent < PST_HOSTILE_SPENT_MAX; k++) {
+        pst_notify outer;
+        if (pst_notify_decode(g->replay_val[k], g->replay_len[k], &outer) != PST_OK ||
+            outer.stamp[0] == '\0')
+            continue;
+        bool dup = false;
+        for (uint32_t j = 0; j < g->n_spent && !dup; j++)
+            dup = strcmp(g->spent[j], outer.stamp) == 0;
+        if (!dup)
+            snprintf(g->spent[g->n_spent++], PST_HOSTILE_STAMP_BUFSIZE, "%s", outer.stamp);
+    }
+}
+
 static size_t make_replay(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *out) {
-    if (g->n_replay > 0 && (!g->have_msg_id || i % 2 == 0)) {
+    if (pst_hostile_is_verbatim(g, c, i)) {
         uint32_t k = (g->have_msg_id ? i / 2 : i) % g->n_replay;
         memcpy(out, g->replay_val[k], g->replay_len[k]);
         return g->replay_len[k];
@@ -317,6 +336,72 @@ static size_t make_stamp(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *o
     return len;
 }
 
+/* A valid notification from fresh key k with a real stamp bound right, of
+ * fewer bits than the target publishes: refused as stamp_too_weak (after
+ * the node found no vouch for the sender). */
+static size_t make_stamp_weak(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *out) {
+    pst_notify_inner in;
+    uint8_t buf[PST_NOTIFY_INNER_MAX], eseed[32];
+    pst_notify outer;
+    char res[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE], ext[PST_NOTIFY_STAMP_EXT_BUFSIZE];
+    char stamp[PST_NOTIFY_STAMP_MAX + 1];
+    inner_base(g, c, i, &in);
+    if (pst_notify_inner_sign(&in, signer_sk(g, c, i)) != PST_OK)
+        die("sign");
+    size_t n = inner_bytes(&in, buf);
+    sodium_memzero(&in, sizeof in);
+    memset(&outer, 0, sizeof outer);
+    derive(g, c, i, "eseed", eseed, sizeof eseed);
+    pst_hostile_seal(buf, n, g->target_box_pk, eseed, outer.sealed);
+    outer.sealed_len = n + PST_SEAL_BYTES;
+    pst_notify_stamp_resource(g->target, res);
+    pst_notify_stamp_ext(outer.sealed, outer.sealed_len, ext);
+    unsigned short_by = 1 + i % 4, bits = g->target_pow_bits;
+    pst_hashcash_mint_params p;
+    memset(&p, 0, sizeof p);
+    p.bits = bits > short_by ? bits - short_by : 1;
+    p.resource = res;
+    p.ext = ext;
+    p.now = g->now;
+    p.threads = 1;
+    derive(g, c, i, "rand", p.rand, sizeof p.rand);
+    if (pst_hashcash_mint(&p, stamp, sizeof stamp) != PST_OK)
+        die("cannot mint a stamp");
+    snprintf(outer.stamp, sizeof outer.stamp, "%s", stamp);
+    size_t len = 0;
+    if (pst_notify_encode(&outer, out, PST_DHT_VALUE_MAX, &len) != PST_OK)
+        die("cannot encode a stamped notification");
+    return len;
+}
+
+/* A stamp the target already took (from a notification in its slot), put on
+ * a new valid notification: the stamp's ext names other sealed bytes, so the
+ * double spend is refused as stamp_ext before the spent table is read. */
+static size_t make_stamp_spent(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *out) {
+    pst_notify_inner in;
+    inner_base(g, c, i, &in);
+    return signed_for(g, c, i, &in, g->target_box_pk, g->spent[i % g->n_spent], out);
+}
+
+/* A valid stampless notification from a stranger of its own (a key derived
+ * for this value): refused as no_stamp once the node found no vouch. */
+static size_t make_nostamp(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *out) {
+    pst_notify_inner in;
+    uint8_t seed[crypto_sign_SEEDBYTES], pk[crypto_sign_PUBLICKEYBYTES];
+    uint8_t sk[crypto_sign_SECRETKEYBYTES], buf[PST_NOTIFY_INNER_MAX];
+    pst_notify outer;
+    inner_base(g, c, i, &in);
+    derive(g, c, i, "stranger", seed, sizeof seed);
+    crypto_sign_seed_keypair(pk, sk, seed);
+    if (pst_notify_inner_sign(&in, sk) != PST_OK)
+        die("sign");
+    sodium_memzero(sk, sizeof sk);
+    sodium_memzero(seed, sizeof seed);
+    size_t n = inner_bytes(&in, buf);
+    sodium_memzero(&in, sizeof in);
+    return outer_bytes(g, c, i, buf, n, g->target_box_pk, "", &outer, out);
+}
+
 size_t pst_hostile_make_inbox(const pst_hostile_gen *g, int c, uint32_t i,
                               uint8_t out[PST_DHT_VALUE_MAX]) {
     if (pst_hostile_skip_reason(g, c, PST_HS_INBOX) != NULL)
@@ -338,6 +423,12 @@ size_t pst_hostile_make_inbox(const pst_hostile_gen *g, int c, uint32_t i,
         return make_expired(g, c, i, out);
     case PST_HC_INBOX_STAMP:
         return make_stamp(g, c, i, out);
+    case PST_HC_INBOX_STAMP_WEAK:
+        return make_stamp_weak(g, c, i, out);
+    case PST_HC_INBOX_STAMP_SPENT:
+        return make_stamp_spent(g, c, i, out);
+    case PST_HC_INBOX_NOSTAMP:
+        return make_nostamp(g, c, i, out);
     default:
         return 0;
     }

@@ -14,6 +14,8 @@ typedef struct pst_hostile_run hostile;
 typedef struct {
     int c, s;
     uint64_t put, put_ok, put_failed, refused;
+    uint64_t verbatim; /* of put_ok: copies of values already in the slot */
+    uint64_t distinct; /* of put_ok (not verbatim): bytes not put before in this slot */
 } counts;
 
 struct pst_hostile_run {
@@ -24,6 +26,9 @@ struct pst_hostile_run {
     uint32_t count, rate, max_seconds;
     bool classes[PST_HC_COUNT];
     bool json, dry_run, allow_remote, have_current_seq;
+    bool linger; /* after the puts: print, then stay until stdin closes */
+    bool lingering, summary_printed;
+    uv_poll_t stdin_poll;
     char seed_random[128];
     char target_fp[PST_FINGERPRINT_STRLEN + 1];
     bool have_inbox_class;
@@ -53,6 +58,8 @@ struct pst_hostile_run {
     bool all_issued;
     uint32_t inflight;
     counts per[PST_HC_COUNT][PST_HS_COUNT];
+    uint8_t (*distinct)[17]; /* set of (slot, BLAKE2b-128) of values stored; [16] = used */
+    size_t distinct_cap;
     crypto_generichash_state digest;
     uint64_t values;
     int exit_code;
@@ -61,6 +68,8 @@ struct pst_hostile_run {
 typedef struct {
     hostile *h;
     int c, s;
+    bool verbatim;
+    uint8_t hash[16];
 } put_ctx;
 
 /* Parses the command line into h (defaults already set). 0, an exit code
