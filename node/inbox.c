@@ -81,6 +81,7 @@ struct pst_inbox {
     vouch_lookup lookups[PST_INBOX_VOUCH_LOOKUPS];
     uint64_t listen_new_ms, get_started_ms; /* last new value by listen; last get */
     bool poll_forced;                       /* read the slot at the next poll, busy or not */
+    bool own_turn; /* the next poll reads one of our own slots, not the inbox */
 };
 
 /* What a notification's stamp paid for; verified before the seal is opened. */
@@ -656,11 +657,18 @@ static int seen_before(struct pst_inbox *ib, const row_copy *r, const pst_notify
     pst_node *n = ib->node;
     if (memcmp(r->sender, in->signer, PST_SIGN_PK_BYTES) != 0)
         return reject(n, PST_E_MISMATCH, "msgid_conflict");
-    if (r->state == PST_STORE_IN_DELIVERED) { /* the sender still waits: receipt again */
-        char id[17];
-        hex8(in->msg_id, id);
-        pst_log_info("message %s was notified again: sending its receipt again", id);
-        job_want(ib, in->msg_id, true, r->expires, true);
+    if (r->state == PST_STORE_IN_DELIVERED) {
+        /* the sender may still wait (our receipt or its acknowledgement was
+         * lost): receipt again, at most once per re-notification the seen set
+         * lets through. Never to a sender blocked or revoked since: their
+         * nodes are not contacted. */
+        if (sender_tier(n, in->signer) != PST_STORE_TIER_BLOCKED &&
+            pst_store_is_revoked(n->store, in->signer) == 0) {
+            char id[17];
+            hex8(in->msg_id, id);
+            pst_log_info("message %s was notified again: sending its receipt again", id);
+            job_want(ib, in->msg_id, true, r->expires, true);
+        }
     } else if (r->state == PST_STORE_IN_PENDING)
         job_want(ib, in->msg_id, false, r->expires, true);
     return reject(n, PST_E_DUPLICATE, "duplicate");
@@ -686,7 +694,9 @@ static int admit(struct pst_inbox *ib, const pst_notify_inner *in, const stamp_i
     if (route(n, in->signer, stamp, &reason, &ask) == NULL) {
         if (ask) {
             int wrc = wait_add(ib, key, in->signer, stamp);
-            return wrc == PST_E_BUSY ? PST_E_PERM : wrc; /* a full ring is a verdict */
+            /* a full ring is not the value's fault: PST_E_BUSY is not
+             * remembered as seen, so the next re-put is looked at again */
+            return wrc;
         }
         return reject(n, PST_E_PERM, reason);
     }
@@ -809,9 +819,10 @@ static void on_poll(uv_timer_t *t) {
     pst_node *n = ib->node;
     sweep(ib, ib->sweep_receipts);
     wait_pump(ib);
-    pst_ingest_poll_own(n);
     (void)pst_store_stamp_purge_expired(n->store, pst_now());
-    if (ib->get_in_flight)
+    /* one full-slot read at a time, inbox or own slots: together they could
+     * overrun the DHT layer's queue (PST_DHT_QUEUE_MAX) */
+    if (ib->get_in_flight || pst_ingest_own_get_busy(n))
         return;
     /* While the listen keeps handing over new values (a flood), a get of the
      * whole slot arrives as one burst larger than the DHT layer's queue
@@ -825,7 +836,12 @@ static void on_poll(uv_timer_t *t) {
         pst_counter_add(n, "inbox.polls_deferred", 1);
         return;
     }
+    bool forced = ib->poll_forced;
     ib->poll_forced = false;
+    if (ib->get_ok_once && !forced && (ib->own_turn = !ib->own_turn)) {
+        pst_ingest_poll_own(n); /* every other poll: one of our own slots */
+        return;
+    }
     get_ctx *g = calloc(1, sizeof *g);
     if (g == NULL)
         return;

@@ -253,9 +253,20 @@ static void on_own_get_value(void *user, const uint8_t *val, size_t len) {
 static void on_own_get_done(void *user, int status) {
     (void)status;
     own_listen *l = own_get_listen(user);
-    if (l != NULL)
+    if (l != NULL) {
         l->get_in_flight = false;
+        pst_counter_add(((own_get *)user)->node, "dht.own_slot_reads", 1);
+    }
     free(user);
+}
+
+bool pst_ingest_own_get_busy(pst_node *n) {
+    for (unsigned i = 0; i < n->n_listens; i++) {
+        const own_listen *l = n->listen_ctx[i];
+        if (l != NULL && l->get_in_flight)
+            return true;
+    }
+    return false;
 }
 
 /* One slot per call, the one read longest ago, and never two at once: a

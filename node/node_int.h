@@ -120,6 +120,8 @@ int pst_ingest_listen_own(pst_node *n);
  * under load); values already looked at are skipped, so each is counted
  * once. Called with the inbox poll. */
 void pst_ingest_poll_own(pst_node *n);
+/* True while a read started by pst_ingest_poll_own runs (one at a time). */
+bool pst_ingest_own_get_busy(pst_node *n);
 
 /* bootstrap.c */
 void pst_bootstrap_start(pst_node *n);

@@ -38,6 +38,7 @@ void pst_seen_init(pst_seen *s, void *mem, unsigned nslots, uint32_t rotate_s, u
 void pst_seen_key(const pst_seen *s, const void *ctx, size_t ctx_len, const uint8_t *val,
                   size_t len, uint8_t key[PST_SEEN_KEY]);
 
+/* Whether key is in either generation (does not add it, never rotates). */
 bool pst_seen_has(const pst_seen *s, const uint8_t key[PST_SEEN_KEY]);
 /* Adds key (rotating first when the current generation is full or old). */
 void pst_seen_add(pst_seen *s, const uint8_t key[PST_SEEN_KEY], uint64_t now);

@@ -178,7 +178,7 @@ static void on_closed(pst_dht *d) {
         print_summary(h);
     uv_close((uv_handle_t *)&h->tick, NULL);
     uv_close((uv_handle_t *)&h->deadline, NULL);
-    if (h->lingering)
+    if (h->stdin_poll_open)
         uv_close((uv_handle_t *)&h->stdin_poll, NULL);
 }
 
@@ -199,8 +199,10 @@ static void on_stdin(uv_poll_t *p, int status, int events) {
     hostile *h = p->data;
     char buf[256];
     (void)events;
-    if (status < 0 || read(0, buf, sizeof buf) <= 0)
+    if (status < 0 || read(0, buf, sizeof buf) <= 0) {
+        uv_poll_stop(p); /* level-triggered: EOF would fire again and again */
         finish(h, 0, NULL);
+    }
 }
 
 /* Every put ended: done, or (--linger) print the summary now and stay in
@@ -215,8 +217,12 @@ static void puts_done(hostile *h) {
     }
     h->lingering = true;
     print_summary(h);
-    uv_poll_init(h->loop, &h->stdin_poll, 0);
+    if (uv_poll_init(h->loop, &h->stdin_poll, 0) != 0) { /* stdin is a file: nothing to wait for */
+        finish(h, 0, NULL);
+        return;
+    }
     h->stdin_poll.data = h;
+    h->stdin_poll_open = true;
     if (uv_poll_start(&h->stdin_poll, UV_READABLE, on_stdin) != 0)
         finish(h, 0, NULL);
 }

@@ -29,6 +29,7 @@ struct pst_hostile_run {
     bool linger; /* after the puts: print, then stay until stdin closes */
     bool lingering, summary_printed;
     uv_poll_t stdin_poll;
+    bool stdin_poll_open; /* initialised: closed with the others */
     char seed_random[128];
     char target_fp[PST_FINGERPRINT_STRLEN + 1];
     bool have_inbox_class;
