@@ -209,8 +209,8 @@ static void wait_settle(struct pst_inbox *ib, const uint8_t pk[PST_SIGN_PK_BYTES
         const char *reason;
         bool ask = false;
         if (route(n, pk, &st, &reason, &ask) != NULL) {
-            pst_seen_forget(&ib->seen,
-                            w->key); /* now welcome: the next read of the slot admits it */
+            /* now welcome: the next read of the slot admits it */
+            pst_seen_forget(&ib->seen, w->key);
             again = true;
         } else if (ask) {
             w->asked = false; /* no answer after all: ask again */
@@ -295,6 +295,8 @@ static void wait_pump(struct pst_inbox *ib) {
         if (rc != PST_OK) {
             free_l->busy = false;
             pst_counter_rejected(n, "inbox", "vouch_failed");
+            /* our failure, not the value's: the next read looks at it again */
+            pst_seen_forget(&ib->seen, w->key);
             memset(w, 0, sizeof *w);
             wait_trim(ib);
             continue;
@@ -828,11 +830,12 @@ static void on_poll(uv_timer_t *t) {
      * whole slot arrives as one burst larger than the DHT layer's queue
      * (PST_DHT_QUEUE_MAX), and what the burst pushes out are the listen's
      * fresh values: read the slot once the listen is quiet for an interval,
-     * or at the latest PST_INBOX_POLL_DEFER_MAX_MS after the last read. */
+     * or at the latest PST_INBOX_POLL_DEFER_MAX_MS after the read was due
+     * (one interval after the last one). */
     uint64_t now = uv_now(n->loop), every = (uint64_t)n->cfg.inbox_poll_s * 1000u;
     if (ib->get_ok_once && !ib->poll_forced && ib->listen_new_ms != 0 &&
         now - ib->listen_new_ms < (every > 1000u ? every : 1000u) &&
-        now - ib->get_started_ms < PST_INBOX_POLL_DEFER_MAX_MS) {
+        now - ib->get_started_ms < every + PST_INBOX_POLL_DEFER_MAX_MS) {
         pst_counter_add(n, "inbox.polls_deferred", 1);
         return;
     }
