@@ -282,23 +282,32 @@ static void mint(const pst_hostile_gen *g, int c, uint32_t i, const char *resour
         die("cannot mint a stamp");
 }
 
-static size_t make_stamp(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *out) {
+/* The outer notification of value i without its stamp: a valid inner,
+ * signed and sealed to the target; res and ext are what a stamp on it must
+ * be bound to. */
+static void sealed_for_stamp(const pst_hostile_gen *g, int c, uint32_t i, pst_notify *outer,
+                             char res[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE],
+                             char ext[PST_NOTIFY_STAMP_EXT_BUFSIZE]) {
     pst_notify_inner in;
     uint8_t buf[PST_NOTIFY_INNER_MAX], eseed[32];
-    pst_notify outer;
-    char res[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE], ext[PST_NOTIFY_STAMP_EXT_BUFSIZE];
-    char stamp[PST_NOTIFY_STAMP_MAX + 1];
     inner_base(g, c, i, &in);
     if (pst_notify_inner_sign(&in, signer_sk(g, c, i)) != PST_OK)
         die("sign");
     size_t n = inner_bytes(&in, buf);
     sodium_memzero(&in, sizeof in);
-    memset(&outer, 0, sizeof outer);
+    memset(outer, 0, sizeof *outer);
     derive(g, c, i, "eseed", eseed, sizeof eseed);
-    pst_hostile_seal(buf, n, g->target_box_pk, eseed, outer.sealed);
-    outer.sealed_len = n + PST_SEAL_BYTES;
+    pst_hostile_seal(buf, n, g->target_box_pk, eseed, outer->sealed);
+    outer->sealed_len = n + PST_SEAL_BYTES;
     pst_notify_stamp_resource(g->target, res);
-    pst_notify_stamp_ext(outer.sealed, outer.sealed_len, ext);
+    pst_notify_stamp_ext(outer->sealed, outer->sealed_len, ext);
+}
+
+static size_t make_stamp(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *out) {
+    pst_notify outer;
+    char res[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE], ext[PST_NOTIFY_STAMP_EXT_BUFSIZE];
+    char stamp[PST_NOTIFY_STAMP_MAX + 1];
+    sealed_for_stamp(g, c, i, &outer, res, ext);
     switch (i % 5) {
     case 0: { /* paid for another recipient */
         char other[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE];
@@ -340,22 +349,10 @@ static size_t make_stamp(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *o
  * fewer bits than the target publishes: refused as stamp_too_weak (after
  * the node found no vouch for the sender). */
 static size_t make_stamp_weak(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *out) {
-    pst_notify_inner in;
-    uint8_t buf[PST_NOTIFY_INNER_MAX], eseed[32];
     pst_notify outer;
     char res[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE], ext[PST_NOTIFY_STAMP_EXT_BUFSIZE];
     char stamp[PST_NOTIFY_STAMP_MAX + 1];
-    inner_base(g, c, i, &in);
-    if (pst_notify_inner_sign(&in, signer_sk(g, c, i)) != PST_OK)
-        die("sign");
-    size_t n = inner_bytes(&in, buf);
-    sodium_memzero(&in, sizeof in);
-    memset(&outer, 0, sizeof outer);
-    derive(g, c, i, "eseed", eseed, sizeof eseed);
-    pst_hostile_seal(buf, n, g->target_box_pk, eseed, outer.sealed);
-    outer.sealed_len = n + PST_SEAL_BYTES;
-    pst_notify_stamp_resource(g->target, res);
-    pst_notify_stamp_ext(outer.sealed, outer.sealed_len, ext);
+    sealed_for_stamp(g, c, i, &outer, res, ext);
     unsigned short_by = 1 + i % 4, bits = g->target_pow_bits;
     pst_hashcash_mint_params p;
     memset(&p, 0, sizeof p);
