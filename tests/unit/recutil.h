@@ -35,8 +35,14 @@ ru_raw ru_raw_uint(uint64_t v);
 ru_raw ru_raw_bin(const void *p, size_t n);
 ru_raw ru_raw_str(const char *s);
 
-/* Known-answer vector files: '#' comment lines, then hex. */
+/* Known-answer vector files: '#' comment lines, then hex. ru_read_vector
+ * gives the byte count, or -1 if the file is missing or larger than cap;
+ * ru_load_vector fails the test instead. */
+long ru_read_vector(const char *name, uint8_t *out, size_t cap);
 size_t ru_load_vector(const char *name, uint8_t *out, size_t cap);
+/* Compares enc with the vector file (no rewrite mode); a failure prints the
+ * fresh encoding in hex. */
+void ru_expect_vector(const char *name, const uint8_t *enc, size_t len);
 /* Compares enc with the vector file; with PST_WRITE_VECTORS set the file is
  * (re)written first. */
 void ru_check_vector(const char *name, const char *comment, const uint8_t *enc, size_t len);

@@ -5,46 +5,8 @@
 
 #include "codec.h"
 #include "pst_envelope.h"
+#include "recutil.h"
 #include "testutil.h"
-
-/* Hex body of tests/vectors/name without its '#' comment lines: the byte
- * count, or -1 if the file is missing or larger than cap. */
-static long load_vector(const char *name, uint8_t *out, size_t cap) {
-    size_t flen = 0;
-    uint8_t *file = tu_read_file(tu_vector_path(name), &flen);
-    if (file == NULL)
-        return -1;
-    char *hex = malloc(flen + 1);
-    size_t n = 0;
-    bool comment = false, bol = true;
-    for (size_t i = 0; i < flen; i++) {
-        char c = (char)file[i];
-        if (bol && c == '#')
-            comment = true;
-        bol = c == '\n';
-        if (bol)
-            comment = false;
-        else if (!comment && c != '\r' && c != ' ')
-            hex[n++] = c;
-    }
-    hex[n] = 0;
-    long r = tu_hex_decode(hex, out, cap);
-    free(hex);
-    free(file);
-    return r;
-}
-
-/* Compares enc with a vector file; prints the fresh encoding when they differ. */
-static void check_vector(const char *name, const uint8_t *enc, size_t len) {
-    char *hex = malloc(2 * len + 1);
-    tu_hex_encode(enc, len, hex);
-    uint8_t *want = malloc(len + 64);
-    long n = load_vector(name, want, len + 64);
-    cr_assert_eq(n, (long)len, "%s missing or of another size, got %s", name, hex);
-    cr_assert_arr_eq(want, enc, len, "%s differs, got %s", name, hex);
-    free(want);
-    free(hex);
-}
 
 /* JSON of v as a malloc'd string. */
 static char *json(const pst_value *v) {
@@ -87,7 +49,7 @@ Test(envelope, request_roundtrip_and_vector) {
     cr_assert_eq(d->n_args, 2);
     cr_assert_str_eq(d->args[0], "alice@example.org");
     cr_assert_str_eq(d->args[1], "--json");
-    check_vector("envelope_request_v1.hex", buf, len);
+    ru_expect_vector("envelope_request_v1.hex", buf, len);
     for (size_t cut = 0; cut < len; cut++)
         cr_assert_neq(pst_ctrl_request_decode(buf, cut, d), PST_OK);
     r->n_args = 0;
@@ -511,7 +473,7 @@ Test(envelope, response_roundtrip_and_vector) {
     assert_json(d.body, sample_json);
     pst_ctrl_response_free(&d);
     cr_assert_null(d.body);
-    check_vector("envelope_response_v1.hex", buf, len);
+    ru_expect_vector("envelope_response_v1.hex", buf, len);
     for (size_t cut = 0; cut < len; cut++) {
         cr_assert_neq(pst_ctrl_response_decode(buf, cut, &d), PST_OK);
         cr_assert_null(d.body);
@@ -527,7 +489,7 @@ Test(envelope, response_roundtrip_and_vector) {
     cr_assert_str_eq(d.error, "key not found");
     assert_json(d.body, "{}");
     pst_ctrl_response_free(&d);
-    check_vector("envelope_response_error_v1.hex", buf, len);
+    ru_expect_vector("envelope_response_error_v1.hex", buf, len);
 }
 
 Test(envelope, response_limits) {

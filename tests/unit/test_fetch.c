@@ -4,6 +4,7 @@
 
 #include "codec.h"
 #include "pst_fetch.h"
+#include "recutil.h"
 #include "testutil.h"
 
 #define NOW 1700000000u
@@ -24,45 +25,6 @@ static void setup(void) {
 }
 
 TestSuite(fetch, .init = setup);
-
-/* Hex body of tests/vectors/name without its '#' comment lines: the byte
- * count, or -1 if the file is missing or larger than cap. */
-static long load_vector(const char *name, uint8_t *out, size_t cap) {
-    size_t flen = 0;
-    uint8_t *file = tu_read_file(tu_vector_path(name), &flen);
-    if (file == NULL)
-        return -1;
-    char *hex = malloc(flen + 1);
-    size_t n = 0;
-    bool comment = false, bol = true;
-    for (size_t i = 0; i < flen; i++) {
-        char c = (char)file[i];
-        if (bol && c == '#')
-            comment = true;
-        bol = c == '\n';
-        if (bol)
-            comment = false;
-        else if (!comment && c != '\r' && c != ' ')
-            hex[n++] = c;
-    }
-    hex[n] = 0;
-    long r = tu_hex_decode(hex, out, cap);
-    free(hex);
-    free(file);
-    return r;
-}
-
-/* Compares enc with a vector file; prints the fresh encoding when they differ. */
-static void check_vector(const char *name, const uint8_t *enc, size_t len) {
-    char *hex = malloc(2 * len + 1);
-    tu_hex_encode(enc, len, hex);
-    uint8_t *want = malloc(len + 64);
-    long n = load_vector(name, want, len + 64);
-    cr_assert_eq(n, (long)len, "%s missing or of another size, got %s", name, hex);
-    cr_assert_arr_eq(want, enc, len, "%s differs, got %s", name, hex);
-    free(want);
-    free(hex);
-}
 
 /* Patches created (at byte 3, a uint32 1700000000) into its uint64 form. */
 static size_t widen_created(const uint8_t *in, size_t len, uint8_t *out) {
@@ -129,7 +91,7 @@ Test(fetch, request_roundtrip_mutations_vector) {
     cr_assert_eq(pst_fetch_request_decode(buf, len, &d), PST_OK);
     cr_assert_eq(memcmp(&r, &d, sizeof r), 0);
     tu_check_mutations(buf, len, request_accept, NULL);
-    check_vector("fetch_request_v1.hex", buf, len);
+    ru_expect_vector("fetch_request_v1.hex", buf, len);
 }
 
 Test(fetch, request_make) {
@@ -258,7 +220,7 @@ Test(fetch, response_roundtrip_mutations_vector) {
     cr_assert_eq(pst_fetch_response_decode(buf, len, &d), PST_OK);
     cr_assert_eq(memcmp(&r, &d, sizeof r), 0);
     tu_check_mutations(buf, len, response_accept, NULL);
-    check_vector("fetch_response_v1.hex", buf, len);
+    ru_expect_vector("fetch_response_v1.hex", buf, len);
 
     r.status = PST_FETCH_NOT_FOUND;
     r.total_size = 0;
@@ -267,7 +229,7 @@ Test(fetch, response_roundtrip_mutations_vector) {
     cr_assert_eq(pst_fetch_response_sign(&r, server_sk), PST_OK);
     cr_assert_eq(pst_fetch_response_encode(&r, buf, sizeof buf, &len), PST_OK);
     tu_check_mutations(buf, len, response_accept, NULL);
-    check_vector("fetch_response_error_v1.hex", buf, len);
+    ru_expect_vector("fetch_response_error_v1.hex", buf, len);
 }
 
 Test(fetch, response_limits) {
@@ -390,7 +352,7 @@ Test(fetch, receipt_roundtrip_mutations_vector) {
     cr_assert_eq(pst_receipt_decode(buf, len, &d), PST_OK);
     cr_assert_eq(memcmp(&r, &d, sizeof r), 0);
     tu_check_mutations(buf, len, receipt_accept, NULL);
-    check_vector("receipt_v1.hex", buf, len);
+    ru_expect_vector("receipt_v1.hex", buf, len);
 }
 
 Test(fetch, receipt_limits_and_verify) {

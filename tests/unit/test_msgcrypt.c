@@ -4,6 +4,7 @@
 
 #include "codec.h"
 #include "pst_msgcrypt.h"
+#include "recutil.h"
 #include "testutil.h"
 
 #define NOW 1700000000u
@@ -22,45 +23,6 @@ static void setup(void) {
 TestSuite(msgcrypt, .init = setup);
 
 static void fixed_key(uint8_t key[32]) { memset(key, 0x06, 32); }
-
-/* Hex body of tests/vectors/name without its '#' comment lines: the byte
- * count, or -1 if the file is missing or larger than cap. */
-static long load_vector(const char *name, uint8_t *out, size_t cap) {
-    size_t flen = 0;
-    uint8_t *file = tu_read_file(tu_vector_path(name), &flen);
-    if (file == NULL)
-        return -1;
-    char *hex = malloc(flen + 1);
-    size_t n = 0;
-    bool comment = false, bol = true;
-    for (size_t i = 0; i < flen; i++) {
-        char c = (char)file[i];
-        if (bol && c == '#')
-            comment = true;
-        bol = c == '\n';
-        if (bol)
-            comment = false;
-        else if (!comment && c != '\r' && c != ' ')
-            hex[n++] = c;
-    }
-    hex[n] = 0;
-    long r = tu_hex_decode(hex, out, cap);
-    free(hex);
-    free(file);
-    return r;
-}
-
-/* Compares enc with a vector file; prints the fresh encoding when they differ. */
-static void check_vector(const char *name, const uint8_t *enc, size_t len) {
-    char *hex = malloc(2 * len + 1);
-    tu_hex_encode(enc, len, hex);
-    uint8_t *want = malloc(len + 64);
-    long n = load_vector(name, want, len + 64);
-    cr_assert_eq(n, (long)len, "%s missing or of another size, got %s", name, hex);
-    cr_assert_arr_eq(want, enc, len, "%s differs, got %s", name, hex);
-    free(want);
-    free(hex);
-}
 
 /* ---- trailer ------------------------------------------------------------- */
 
@@ -184,7 +146,7 @@ Test(msgcrypt, trailer_vector) {
     uint8_t buf[PST_MSG_TRAILER_MAX];
     size_t len;
     cr_assert_eq(pst_msg_trailer_encode(&t, buf, sizeof buf, &len), PST_OK);
-    check_vector("msgcrypt_trailer_v1.hex", buf, len);
+    ru_expect_vector("msgcrypt_trailer_v1.hex", buf, len);
     pst_msg_trailer d;
     cr_assert_eq(pst_msg_trailer_decode(buf, len, &d), PST_OK);
     cr_assert_eq(pst_msg_trailer_verify(&d, NOW), PST_OK);
@@ -441,7 +403,7 @@ Test(msgcrypt, decryptor_output_too_small_is_not_sticky) {
 /* A whole message under a fixed key: pins the ciphertext layout. */
 Test(msgcrypt, message_vector) {
     uint8_t ct[512], back[PST_MSG_CHUNK], key[32];
-    long n = load_vector("msgcrypt_message_v1.hex", ct, sizeof ct);
+    long n = ru_read_vector("msgcrypt_message_v1.hex", ct, sizeof ct);
     if (n < 0) {
         fixed_key(key);
         size_t ct_len;

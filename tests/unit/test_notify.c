@@ -5,6 +5,7 @@
 #include "codec.h"
 #include "pst_identity.h"
 #include "pst_notify.h"
+#include "recutil.h"
 #include "testutil.h"
 
 #define NOW 1700000000u
@@ -53,45 +54,6 @@ static size_t enc_inner(const pst_notify_inner *r, uint8_t *buf) {
     return len;
 }
 
-/* Hex body of tests/vectors/name without its '#' comment lines: the byte
- * count, or -1 if the file is missing or larger than cap. */
-static long load_vector(const char *name, uint8_t *out, size_t cap) {
-    size_t flen = 0;
-    uint8_t *file = tu_read_file(tu_vector_path(name), &flen);
-    if (file == NULL)
-        return -1;
-    char *hex = malloc(flen + 1);
-    size_t n = 0;
-    bool comment = false, bol = true;
-    for (size_t i = 0; i < flen; i++) {
-        char c = (char)file[i];
-        if (bol && c == '#')
-            comment = true;
-        bol = c == '\n';
-        if (bol)
-            comment = false;
-        else if (!comment && c != '\r' && c != ' ')
-            hex[n++] = c;
-    }
-    hex[n] = 0;
-    long r = tu_hex_decode(hex, out, cap);
-    free(hex);
-    free(file);
-    return r;
-}
-
-/* Compares enc with a vector file; prints the fresh encoding when they differ. */
-static void check_vector(const char *name, const uint8_t *enc, size_t len) {
-    char *hex = malloc(2 * len + 1);
-    tu_hex_encode(enc, len, hex);
-    uint8_t *want = malloc(len + 64);
-    long n = load_vector(name, want, len + 64);
-    cr_assert_eq(n, (long)len, "%s missing or of another size, got %s", name, hex);
-    cr_assert_arr_eq(want, enc, len, "%s differs, got %s", name, hex);
-    free(want);
-    free(hex);
-}
-
 static int inner_accept(const uint8_t *in, size_t len, void *ctx) {
     (void)ctx;
     pst_notify_inner r;
@@ -114,7 +76,7 @@ Test(notify, inner_vector) {
     pst_notify_inner r = fixed_inner();
     uint8_t buf[PST_NOTIFY_INNER_MAX];
     size_t len = enc_inner(&r, buf);
-    check_vector("notify_inner_v1.hex", buf, len);
+    ru_expect_vector("notify_inner_v1.hex", buf, len);
 }
 
 Test(notify, inner_limits) {
@@ -449,7 +411,7 @@ Test(notify, outer_vector_opens) {
     /* a stored sealing (sealing is random): decode, open with the fixed
      * recipient key, and find the inner vector inside */
     uint8_t buf[PST_NOTIFY_MAX];
-    long n = load_vector("notify_outer_v1.hex", buf, sizeof buf);
+    long n = ru_read_vector("notify_outer_v1.hex", buf, sizeof buf);
     if (n < 0) {
         pst_notify_inner r = fixed_inner();
         pst_notify o;
