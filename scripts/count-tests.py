@@ -3,7 +3,10 @@
 
 Criterion executables run many test cases; their "Synthesis" line gives the
 counts. Any other test (shell, integration) counts as one case. A test whose
-process failed without a synthesis line counts as one failure."""
+process failed without a synthesis line counts as one failure. A test that
+exits 77 (meson's SKIP: a check that truly cannot run on this machine, such
+as one that needs a mount namespace inside a container) is counted apart as
+SKIP, with the last line it printed as the reason."""
 import json
 import re
 import sys
@@ -25,6 +28,11 @@ def main() -> int:
             name = t.get("name", "?")
             out = (t.get("stdout") or "") + (t.get("stderr") or "")
             ok = t.get("result") in ("OK", "EXPECTEDFAIL")
+            if t.get("result") == "SKIP":
+                lines = [l for l in out.splitlines() if l.strip()]
+                reason = lines[-1].strip() if lines else "no reason given"
+                print(f"SKIP {tag}:{name}: {reason}")
+                continue
             if SANITIZER.search(out):
                 print(f"FAIL {tag}:{name}:sanitizer-report")
             m = SYN.findall(out)
