@@ -477,8 +477,9 @@ static const char Q_IN_DELIVER[] =
 static const char Q_IN_STATE[] = "SELECT state, folder, filename FROM inbox WHERE msg_id = ?1";
 static const char Q_IN_FAIL[] =
     "UPDATE inbox SET state = 3, last_attempt = ?2 WHERE msg_id = ?1 AND state = 1";
-static const char Q_IN_RETRY[] = "UPDATE inbox SET state = 1, attempts = 0"
-                                 " WHERE msg_id = ?1 AND state = 3 AND expires > ?2";
+static const char Q_IN_RETRY[] =
+    "UPDATE inbox SET state = 1, attempts = 0"
+    " WHERE msg_id = ?1 AND state = 3 AND (expires = 0 OR expires > ?2)";
 static const char Q_IN_RECEIPT[] =
     "UPDATE inbox SET receipt_sent = ?2 WHERE msg_id = ?1 AND state = 2";
 static const char Q_IN_PURGE[] = "DELETE FROM inbox WHERE expires != 0 AND expires <= ?1";
