@@ -922,7 +922,7 @@ void pst_node_cmd_unsend(pst_node *n, const pst_ctrl_request *req, pst_node_repl
 /* ---- `outbox retry`: flush one message now (postqueue -i) ---------------------
  * Every recipient still waiting gets its notification put again at once, and
  * its back-off starts over (first re-put after renotify_s), as if the message
- * had just been sent; --pow auto looks at it again. A recipient whose
+ * had just been sent (a stamp already minted by --pow auto stays). A recipient whose
  * notification expired cannot be re-offered: its expiry is signed inside the
  * seal and the node does not keep the message key, so the answer says to send
  * the message again. */
@@ -951,8 +951,16 @@ static int on_retry_row(const pst_store_outbox_row *row, void *user) {
                                   : rcpt_why(row, false));
         return 0;
     }
-    int rc = add_entry(o, row->msg_id, row->rcpt, row->notification, row->notification_len,
-                       row->expires, w->now_ms, w->now);
+    struct pst_outbox_entry *e = find_entry(o, row->msg_id, row->rcpt);
+    int rc = PST_OK;
+    if (e != NULL) {
+        /* keep its bytes: they may carry a stamp minted by --pow auto */
+        e->due_ms = w->now_ms;
+        e->interval_s = w->node->cfg.renotify_s ? w->node->cfg.renotify_s : PST_DEFAULT_RENOTIFY_S;
+    } else {
+        rc = add_entry(o, row->msg_id, row->rcpt, row->notification, row->notification_len,
+                       row->expires, w->now_ms, row->created);
+    }
     if (rc != PST_OK) {
         w->other++;
         pst_value *e = pst_value_add_map(w->not_offered, NULL);

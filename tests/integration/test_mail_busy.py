@@ -6,7 +6,8 @@ from 127.0.0.1, the recipient's own address, so that the recipient meets
 both limits (the server's 64 served connections and the per-address one)
 and, beyond 128, the close without a word. The flood's connections send
 nothing or trickle a frame header one byte at a time, and come back a moment
-after the server drops them. A message is sent meanwhile: the recipient's
+after the server drops them (a's idle timeout is raised so that the
+served ones stay for the whole flood). A message is sent meanwhile: the recipient's
 fetches meet "busy" (a signed answer that names no message) and closed
 connections, and must count them as retries, never as protocol strikes;
 nothing is given up, `postern inbox` shows why the message waits, and once
@@ -38,7 +39,8 @@ class Flood:
 
     def __init__(self, port):
         self.port = port
-        self.slots = [a for a in FLOOD_ADDRS for _ in range(PER_ADDR)] + ["127.0.0.1"] * SAME_ADDR
+        # the recipient's address first: those take served slots and keep them
+        self.slots = ["127.0.0.1"] * SAME_ADDR + [a for a in FLOOD_ADDRS for _ in range(PER_ADDR)]
         self.stop_flag = threading.Event()
         self.opened = 0
         self.closed_by_server = 0
@@ -124,7 +126,15 @@ def fetch_tries(k):
 
 
 def test(c):
-    a, b = c.network_of(2, names=["a", "b"])
+    # a's served flood connections must stay for the whole test (a slow CI
+    # run included): a longer idle timeout than the default 30 s
+    ha = c.new_home("a", "a@it.example")
+    with open(ha.file("postern.conf"), "a") as f:
+        f.write("fetch_idle_timeout = 180\n")
+    a = c.start(ha)
+    b = c.start(c.new_home("b", "b@it.example"), [a])
+    for n in (a, b):
+        n.wait_joined()
     harness.wait_mail_ready(c, [a], [b])
     harness.trust(c, b, a)
     fb = b.home.fingerprint
