@@ -326,9 +326,11 @@ static size_t take_frame(pst_fetch_conn *c, const uint8_t *p, size_t n, bool *do
     size_t used = 0;
     const uint8_t *frame = NULL;
     *done = false;
-    /* the cap is the largest response: a longer frame cannot be one */
+    /* the cap is the largest response: a longer frame cannot be one. Nothing
+     * signed says the sender wrote these bytes (another service may hold its
+     * old port until it gets it back), so it is no strike against it */
     if (pst_framer_feed(&c->in, p, n, &used, &frame, &c->frame_len) != PST_OK) {
-        finish(c, PST_FETCH_PROTOCOL, c->phase == PH_ACK ? "bad_ack" : "bad_response");
+        finish(c, PST_FETCH_RETRY, "bad_frame");
         return used;
     }
     *done = frame != NULL;
