@@ -4,7 +4,10 @@
  *
  *   first frame FetchRequest: verify (time, signature), refuse a replayed
  *     nonce, serve only a pending recipient of the message (anyone else gets
- *     not_found, whether the message exists or not), reply a signed header,
+ *     not_found, whether the message exists or not), hash the whole body
+ *     file in the thread pool (a body whose hash is not its message id was
+ *     damaged on our disk: refused as internal, never sent), reply a signed
+ *     header,
  *     stream the ciphertext from the requested offset one 64 KiB chunk at a
  *     time (the next file read starts when the previous write completed),
  *     then wait for the Receipt frame;

@@ -354,13 +354,23 @@ unsigned pst_outbox_free_slots(const pst_node *n) {
 
 /* ---- bodies and garbage -------------------------------------------------- */
 
+/* Store meta name of a body's damage mark (fetch_server.c's verdict). */
+static void damaged_name(const uint8_t msg_id[PST_HASH_BYTES], char name[48]) {
+    char hex[33];
+    sodium_bin2hex(hex, sizeof hex, msg_id, 16);
+    snprintf(name, 48, "body.damaged.%s", hex);
+}
+
 static void delete_body(struct pst_outbox *o, const uint8_t *msg_id) {
     char path[PST_PATH_MAX];
     if (pst_outbox_body_path(o, msg_id, path, sizeof path) != PST_OK)
         return;
-    if (unlink(path) == 0)
+    if (unlink(path) == 0) {
         pst_counter_add(o->node, "outbox.bodies_deleted", 1);
-    else if (errno != ENOENT)
+        char name[48];
+        damaged_name(msg_id, name);
+        (void)pst_store_meta_delete(o->node->store, name); /* a damage mark goes with it */
+    } else if (errno != ENOENT)
         pst_log_warn("cannot delete %s: %s", path, strerror(errno));
 }
 
@@ -534,12 +544,6 @@ void pst_outbox_stop(pst_node *n) {
  * whose hash is not its message id is remembered here (store meta, so that
  * `postern outbox` shows it across restarts) and logged once, not at every
  * fetch. A later good check (the file was restored) clears it. */
-
-static void damaged_name(const uint8_t msg_id[PST_HASH_BYTES], char name[48]) {
-    char hex[33];
-    sodium_bin2hex(hex, sizeof hex, msg_id, 16);
-    snprintf(name, 48, "body.damaged.%s", hex);
-}
 
 static uint64_t body_damaged_since(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]) {
     char name[48];
