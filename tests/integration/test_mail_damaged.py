@@ -63,6 +63,10 @@ def test(c):
     check("damaged" in r.get("why", ""), f"a's outbox does not say why b waits: {r}")
     rc, out, err = c.cli(["outbox", mid, "--home", a.home.path])
     check(rc == 0 and "BODY DAMAGED" in out, f"postern outbox (text) on a: {rc} {out} {err}")
+    rc, out, err = c.cli(["inbox", "--home", b.home.path])
+    check(rc == 0 and "not delivered" in out and mid[:8] in out and "status_internal" in out,
+          f"postern inbox (text) on b does not say why the message waits: {rc} {out} {err}")
+    note("b's inbox: " + [ln for ln in out.splitlines() if ln.startswith(mid[:8])][0])
     note(f"a refused {ka.get('rejected.fetch.body_damaged')} fetch(es) of the damaged body; "
          f"b retried: {kb.get('fetch.retry.status_internal')}")
 

@@ -759,7 +759,8 @@ static int simple_command(int argc, char **argv, const char *command, const char
     if (rc != 0)
         return rc == -2 ? PST_EXIT_OK : rc;
     if (argc - optind > 1 || (id_required && argc - optind != 1)) {
-        pst_cli_error("%s takes %s MESSAGE_ID (see --help)", command,
+        pst_cli_error("%s takes %s MESSAGE_ID (see --help)",
+                      strcmp(command, "outbox-retry") == 0 ? "outbox retry" : command,
                       id_required ? "one" : "one optional");
         return PST_EXIT_USAGE;
     }
