@@ -326,9 +326,11 @@ static size_t take_frame(pst_fetch_conn *c, const uint8_t *p, size_t n, bool *do
     size_t used = 0;
     const uint8_t *frame = NULL;
     *done = false;
-    /* the cap is the largest response: a longer frame cannot be one */
+    /* the cap is the largest response: a longer frame cannot be one. Nothing
+     * signed says the sender wrote these bytes (another service may hold its
+     * old port until it gets it back), so it is no strike against it */
     if (pst_framer_feed(&c->in, p, n, &used, &frame, &c->frame_len) != PST_OK) {
-        finish(c, PST_FETCH_PROTOCOL, c->phase == PH_ACK ? "bad_ack" : "bad_response");
+        finish(c, PST_FETCH_RETRY, "bad_frame");
         return used;
     }
     *done = frame != NULL;
@@ -355,11 +357,26 @@ static pst_fetch_outcome status_outcome(uint64_t status) {
     }
 }
 
+/* A server over its connection limit answers before it has read anything, so
+ * its signed "busy" names no message (all-zero msg_id). From the sender we
+ * expect it is a deferral, never a strike: Postfix's 4xx, not 5xx. */
+static bool busy_before_request(const pst_fetch_response *r,
+                                const uint8_t sender[PST_SIGN_PK_BYTES]) {
+    static const uint8_t zero[PST_HASH_BYTES];
+    return (r->status == PST_FETCH_BUSY || r->status == PST_FETCH_INTERNAL) &&
+           memcmp(r->signer, sender, PST_SIGN_PK_BYTES) == 0 &&
+           memcmp(r->msg_id, zero, PST_HASH_BYTES) == 0;
+}
+
 static void on_response(pst_fetch_conn *c) {
     pst_fetch_response r;
     if (pst_fetch_response_decode(c->frame, c->frame_len, &r) != PST_OK ||
         pst_fetch_response_verify(&r, pst_now(), PST_FETCH_SKEW_DEFAULT) != PST_OK) {
         finish(c, PST_FETCH_PROTOCOL, "bad_response");
+        return;
+    }
+    if (busy_before_request(&r, c->job.sender)) {
+        finish(c, PST_FETCH_RETRY, status_reason(r.status));
         return;
     }
     int rc = pst_fetch_response_matches(&r, &c->req, c->job.sender);
@@ -388,10 +405,23 @@ static void on_response(pst_fetch_conn *c) {
 static void on_ack(pst_fetch_conn *c) {
     pst_fetch_response r;
     if (pst_fetch_response_decode(c->frame, c->frame_len, &r) != PST_OK ||
-        pst_fetch_response_verify(&r, pst_now(), PST_FETCH_SKEW_DEFAULT) != PST_OK ||
-        memcmp(r.signer, c->job.sender, sizeof r.signer) != 0 ||
+        pst_fetch_response_verify(&r, pst_now(), PST_FETCH_SKEW_DEFAULT) != PST_OK) {
+        finish(c, PST_FETCH_PROTOCOL, "bad_ack");
+        return;
+    }
+    /* a receipt-only connection meets the connection limit like a fetch */
+    if (busy_before_request(&r, c->job.sender)) {
+        finish(c, PST_FETCH_RETRY, status_reason(r.status));
+        return;
+    }
+    if (memcmp(r.signer, c->job.sender, sizeof r.signer) != 0 ||
         memcmp(r.msg_id, c->job.msg_id, sizeof r.msg_id) != 0) {
         finish(c, PST_FETCH_PROTOCOL, "bad_ack");
+        return;
+    }
+    if (r.status == PST_FETCH_BUSY || r.status == PST_FETCH_INTERNAL) {
+        /* the sender could not take it now (its store, its load): again later */
+        finish(c, PST_FETCH_RETRY, status_reason(r.status));
         return;
     }
     if (r.status != PST_FETCH_OK) {

@@ -28,7 +28,10 @@
 #define PST_INBOX_FETCHES_MAX 4u      /* simultaneous connections to senders */
 #define PST_INBOX_RETRY_MIN_MS 5000u
 #define PST_INBOX_RETRY_MAX_MS 600000u
-#define PST_INBOX_PROTO_FAILS_MAX 3u /* a misbehaving sender gets this many tries */
+/* A sender that verifiably broke the protocol gets this many tries; a busy,
+ * unreachable or overloaded one is retried with back-off until the
+ * notification expires (fetch_client.c decides which is which). */
+#define PST_INBOX_PROTO_FAILS_MAX 3u
 #define PST_INBOX_POLL_RETRY_MS 5000u
 #define PST_INBOX_POLL_DEFER_MAX_MS 60000u /* a busy listen puts the get off at most this long */
 #define SEEN_KEY PST_SEEN_KEY
@@ -407,10 +410,49 @@ static void job_want(struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES], boo
     pump_soon(ib);
 }
 
+/* Why the last attempt at a message failed, kept in the store (meta) so that
+ * `postern inbox` can say it after a restart too: "retrying: ..." or
+ * "gave up: ...". NULL clears it (delivered). */
+static void note_why(pst_node *n, const uint8_t id[PST_HASH_BYTES], const char *prefix,
+                     const char *why) {
+    char name[PST_INBOX_WHY_NAME_BUFSIZE], text[160];
+    pst_inbox_why_name(id, name);
+    if (why == NULL) {
+        (void)pst_store_meta_delete(n->store, name);
+        return;
+    }
+    int len = snprintf(text, sizeof text, "%s%s", prefix, why);
+    if (len > 0)
+        (void)pst_store_meta_set_blob(n->store, name, (const uint8_t *)text,
+                                      (size_t)len < sizeof text ? (size_t)len : sizeof text - 1);
+}
+
+void pst_inbox_why_name(const uint8_t id[PST_HASH_BYTES], char name[PST_INBOX_WHY_NAME_BUFSIZE]) {
+    char hex[33];
+    sodium_bin2hex(hex, sizeof hex, id, 16);
+    snprintf(name, PST_INBOX_WHY_NAME_BUFSIZE, "inbox.why.%s", hex);
+}
+
+void pst_inbox_wake(pst_node *n, const uint8_t id[PST_HASH_BYTES], uint64_t expires) {
+    struct pst_inbox *ib = n->inbox;
+    if (ib == NULL || n->stopping)
+        return;
+    job *j = job_find(ib, id);
+    if (j != NULL && j->conn == NULL) {
+        j->due_ms = uv_now(n->loop);
+        j->backoff_ms = 0;
+        j->proto_fails = 0;
+        pump_soon(ib);
+        return;
+    }
+    job_want(ib, id, false, expires, true);
+}
+
 static void fail_row(struct pst_inbox *ib, job *j, const char *why) {
     char id[17];
     hex8(j->msg_id, id);
     if (!j->receipt_only) {
+        note_why(ib->node, j->msg_id, "gave up: ", why);
         (void)pst_store_inbox_fail(ib->node->store, j->msg_id, pst_now());
         pst_counter_add(ib->node, "inbox.failed", 1);
         pst_log_warn("giving up on message %s: %s", id, why);
@@ -430,6 +472,8 @@ static void backoff(struct pst_inbox *ib, job *j, const char *why) {
         return;
     }
     j->due_ms = uv_now(ib->node->loop) + j->backoff_ms;
+    if (!j->receipt_only)
+        note_why(ib->node, j->msg_id, "retrying: ", why);
     char id[17];
     hex8(j->msg_id, id);
     pst_log_debug("message %s: %s, next try in %u s", id, why, j->backoff_ms / 1000u);
@@ -444,6 +488,8 @@ static void on_fetch_done(void *user, const pst_fetch_result *res) {
     j->conn = NULL;
     ib->running--;
     if (res->delivered) {
+        if (!j->receipt_only)
+            note_why(n, j->msg_id, "", NULL);
         j->receipt_only = true;
         pst_counter_add(n, "inbox.delivered", 1);
         pst_log_info("message %s %s %s (%llu bytes)", id,

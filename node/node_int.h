@@ -184,12 +184,25 @@ int pst_outbox_start(pst_node *n, char *err, size_t errcap);
 void pst_outbox_stop(pst_node *n);
 int pst_inbox_start(pst_node *n, char *err, size_t errcap);
 void pst_inbox_stop(pst_node *n);
+/* Store meta name under which inbox.c keeps why the last fetch of a message
+ * failed (a short text: "retrying: REASON" or "gave up: REASON"). */
+#define PST_INBOX_WHY_NAME_BUFSIZE 48u
+void pst_inbox_why_name(const uint8_t id[PST_HASH_BYTES], char name[PST_INBOX_WHY_NAME_BUFSIZE]);
+/* Tries message id (a PENDING row) now, back-off and strikes reset: after
+ * `postern inbox retry`. */
+void pst_inbox_wake(pst_node *n, const uint8_t id[PST_HASH_BYTES], uint64_t expires);
+void pst_node_cmd_inbox_retry(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                              void *user);
 /* Control commands of the mail side (argument and body schemas in
  * docs/CLI.md). */
 void pst_node_cmd_send(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
                        void *user);
 void pst_node_cmd_outbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
                          void *user);
+/* `outbox retry`: puts the notifications of every recipient still waiting
+ * for message=ID again now and restarts their back-off. */
+void pst_node_cmd_outbox_retry(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                               void *user);
 void pst_node_cmd_unsend(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
                          void *user);
 void pst_node_cmd_inbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
@@ -276,6 +289,10 @@ void pst_outbox_hold(struct pst_outbox *o);
 void pst_outbox_pow_never(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]);
 /* Frees the outbox at the last reference once stopping. */
 void pst_outbox_release(struct pst_outbox *o);
+/* The fetch server's verdict on a body it hashed before serving: damaged
+ * (good false) is remembered for `postern outbox` and logged once; good
+ * clears an earlier verdict. */
+void pst_outbox_body_checked(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], bool good);
 /* DIR/outbox/<hex of msg_id> into out[cap]. */
 int pst_outbox_body_path(const struct pst_outbox *o, const uint8_t msg_id[PST_HASH_BYTES],
                          char *out, size_t cap);

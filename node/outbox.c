@@ -354,13 +354,23 @@ unsigned pst_outbox_free_slots(const pst_node *n) {
 
 /* ---- bodies and garbage -------------------------------------------------- */
 
+/* Store meta name of a body's damage mark (fetch_server.c's verdict). */
+static void damaged_name(const uint8_t msg_id[PST_HASH_BYTES], char name[48]) {
+    char hex[33];
+    sodium_bin2hex(hex, sizeof hex, msg_id, 16);
+    snprintf(name, 48, "body.damaged.%s", hex);
+}
+
 static void delete_body(struct pst_outbox *o, const uint8_t *msg_id) {
     char path[PST_PATH_MAX];
     if (pst_outbox_body_path(o, msg_id, path, sizeof path) != PST_OK)
         return;
-    if (unlink(path) == 0)
+    if (unlink(path) == 0) {
         pst_counter_add(o->node, "outbox.bodies_deleted", 1);
-    else if (errno != ENOENT)
+        char name[48];
+        damaged_name(msg_id, name);
+        (void)pst_store_meta_delete(o->node->store, name); /* a damage mark goes with it */
+    } else if (errno != ENOENT)
         pst_log_warn("cannot delete %s: %s", path, strerror(errno));
 }
 
@@ -529,6 +539,37 @@ void pst_outbox_stop(pst_node *n) {
     pst_outbox_release(o);
 }
 
+/* ---- damaged bodies ---------------------------------------------------------
+ * The fetch server hashes a body before serving it (fetch_server.c); a body
+ * whose hash is not its message id is remembered here (store meta, so that
+ * `postern outbox` shows it across restarts) and logged once, not at every
+ * fetch. A later good check (the file was restored) clears it. */
+
+static uint64_t body_damaged_since(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]) {
+    char name[48];
+    uint64_t v = 0;
+    damaged_name(msg_id, name);
+    return pst_store_meta_get_u64(n->store, name, &v) == PST_OK ? v : 0;
+}
+
+void pst_outbox_body_checked(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], bool good) {
+    char name[48], hex[2 * PST_HASH_BYTES + 1], path[PST_PATH_MAX] = "?";
+    uint64_t since = body_damaged_since(n, msg_id);
+    damaged_name(msg_id, name);
+    sodium_bin2hex(hex, sizeof hex, msg_id, PST_HASH_BYTES);
+    if (n->outbox != NULL)
+        (void)pst_outbox_body_path(n->outbox, msg_id, path, sizeof path);
+    if (good && since != 0) {
+        (void)pst_store_meta_delete(n->store, name);
+        pst_log_info("message %.16s...: its body %s is intact again and is served", hex, path);
+    } else if (!good && since == 0) {
+        (void)pst_store_meta_set_u64(n->store, name, pst_now());
+        pst_log_error("message %.16s...: its body %s is damaged (its hash is not the message id): "
+                      "not served; restore the file from a backup, or send the message again",
+                      hex, path);
+    }
+}
+
 /* ---- `outbox` and `unsend` ----------------------------------------------- */
 
 /* Message id from full hex or a unique prefix of at least 8 digits. */
@@ -623,11 +664,42 @@ typedef struct {
     bool have_last;
     pst_value *arr;
     pst_value *cur; /* recipients array of the current message */
+    pst_node *node;
+    uint64_t damaged; /* of the current message: since when, 0 if intact */
     unsigned nodes;
     bool truncated;
 } list_walk;
 
-static void add_rcpt(pst_value *arr, const pst_store_outbox_row *row) {
+/* Why a recipient does not have the message (yet), in words: the sender only
+ * sees its own side (notification puts, complete fetches, receipts), so a
+ * body fetched without a receipt is what a recipient's node that gave up
+ * (or refused it) looks like from here. NULL when fetched. */
+static const char *rcpt_why(const pst_store_outbox_row *row, bool damaged) {
+    switch (row->state) {
+    case PST_STORE_OUT_PENDING:
+        if (damaged)
+            return "waiting: the body on disk is damaged, so fetches are refused";
+        if (row->notify_count == 0)
+            return "waiting: no notification put confirmed yet";
+        return row->serve_count > 0 ? "fetched without a receipt so far: waiting for it"
+                                    : "waiting for the recipient's node to fetch it";
+    case PST_STORE_OUT_EXPIRED:
+        if (damaged)
+            return "expired: the body on disk was damaged, fetches were refused";
+        return row->serve_count > 0
+                   ? "expired: fetched but no receipt came (the recipient's node gave up on it "
+                     "or lost it)"
+                   : "expired: never fetched before the message expired";
+    case PST_STORE_OUT_WITHDRAWN:
+        return "withdrawn with 'postern unsend'";
+    case PST_STORE_OUT_FAILED:
+        return "given up";
+    default:
+        return NULL;
+    }
+}
+
+static void add_rcpt(pst_value *arr, const pst_store_outbox_row *row, bool damaged) {
     pst_value *e = pst_value_add_map(arr, NULL);
     char fp[PST_FINGERPRINT_STRLEN + 1];
     pst_fingerprint_format(row->rcpt, fp);
@@ -639,6 +711,9 @@ static void add_rcpt(pst_value *arr, const pst_store_outbox_row *row) {
     pst_value_add_uint(e, "notify_count", row->notify_count);
     pst_value_add_uint(e, "served", row->served);
     pst_value_add_uint(e, "serve_count", row->serve_count);
+    const char *why = rcpt_why(row, damaged);
+    if (why != NULL)
+        pst_value_add_str(e, "why", why);
     pst_receipt rc;
     if (row->receipt && pst_receipt_decode(row->receipt, row->receipt_len, &rc) == PST_OK) {
         pst_value_add_uint(e, "fetched", row->updated);
@@ -650,7 +725,7 @@ static void add_rcpt(pst_value *arr, const pst_store_outbox_row *row) {
     }
 }
 
-static void add_message(list_walk *w, const pst_store_outbox_row *row) {
+static void add_message(list_walk *w, const pst_store_outbox_row *row, uint64_t damaged) {
     pst_value *m = pst_value_add_map(w->arr, NULL);
     char hex[2 * PST_HASH_BYTES + 1];
     sodium_bin2hex(hex, sizeof hex, row->msg_id, PST_HASH_BYTES);
@@ -662,6 +737,8 @@ static void add_message(list_walk *w, const pst_store_outbox_row *row) {
     pst_value_add_str(m, "state", row->done ? "done" : "live");
     if (row->done)
         pst_value_add_uint(m, "done_at", row->done);
+    if (damaged != 0)
+        pst_value_add_uint(m, "body_damaged", damaged);
     w->cur = pst_value_add_array(m, "recipients");
 }
 
@@ -680,10 +757,11 @@ static int on_list_row(const pst_store_outbox_row *row, void *user) {
         return 0;
     }
     if (fresh) {
-        add_message(w, row);
+        w->damaged = body_damaged_since(w->node, row->msg_id);
+        add_message(w, row, w->damaged);
         w->nodes += MSG_NODES;
     }
-    add_rcpt(w->cur, row);
+    add_rcpt(w->cur, row, w->damaged != 0);
     w->nodes += RCPT_NODES;
     return 0;
 }
@@ -731,6 +809,7 @@ void pst_node_cmd_outbox(pst_node *n, const pst_ctrl_request *req, pst_node_repl
     }
     list_walk w;
     memset(&w, 0, sizeof w);
+    w.node = n;
     pst_value *b = pst_value_new_map();
     int rc;
     if (arg_value(req, "message", &v)) {
@@ -841,5 +920,116 @@ void pst_node_cmd_unsend(pst_node *n, const pst_ctrl_request *req, pst_node_repl
                       "already in the DHT cannot be deleted and expire within 10 minutes");
     pst_log_info("message %.16s... withdrawn from %u recipient%s", hex, withdrawn,
                  withdrawn == 1 ? "" : "s");
+    pst_reply_tree(reply, user, b, 0);
+}
+
+/* ---- `outbox retry`: flush one message now (postqueue -i) ---------------------
+ * Every recipient still waiting gets its notification put again at once, and
+ * its back-off starts over (first re-put after renotify_s), as if the message
+ * had just been sent (a stamp already minted by --pow auto stays). A recipient whose
+ * notification expired cannot be re-offered: its expiry is signed inside the
+ * seal and the node does not keep the message key, so the answer says to send
+ * the message again. */
+
+typedef struct {
+    pst_node *node;
+    unsigned offered, expired, other;
+    uint64_t now, now_ms;
+    pst_value *offered_to, *not_offered;
+} retry_walk;
+
+static int on_retry_row(const pst_store_outbox_row *row, void *user) {
+    retry_walk *w = user;
+    struct pst_outbox *o = w->node->outbox;
+    char fp[PST_FINGERPRINT_STRLEN + 1];
+    pst_fingerprint_format(row->rcpt, fp);
+    if (row->state == PST_STORE_OUT_DELIVERED)
+        return 0;
+    if (row->state != PST_STORE_OUT_PENDING || row->expires <= w->now) {
+        bool expired = row->state == PST_STORE_OUT_EXPIRED || row->expires <= w->now;
+        expired ? w->expired++ : w->other++;
+        pst_value *e = pst_value_add_map(w->not_offered, NULL);
+        pst_value_add_str(e, "fingerprint", fp);
+        pst_value_add_str(e, "why",
+                          expired ? "its notification expired: send the message again"
+                                  : rcpt_why(row, false));
+        return 0;
+    }
+    struct pst_outbox_entry *e = find_entry(o, row->msg_id, row->rcpt);
+    int rc = PST_OK;
+    if (e != NULL) {
+        /* keep its bytes: they may carry a stamp minted by --pow auto */
+        e->due_ms = w->now_ms;
+        e->interval_s = w->node->cfg.renotify_s ? w->node->cfg.renotify_s : PST_DEFAULT_RENOTIFY_S;
+    } else {
+        rc = add_entry(o, row->msg_id, row->rcpt, row->notification, row->notification_len,
+                       row->expires, w->now_ms, row->created);
+    }
+    if (rc != PST_OK) {
+        w->other++;
+        pst_value *e = pst_value_add_map(w->not_offered, NULL);
+        pst_value_add_str(e, "fingerprint", fp);
+        pst_value_add_str(
+            e, "why", rc == PST_E_BUSY ? "too many notifications kept alive" : pst_strerror(rc));
+        return 0;
+    }
+    w->offered++;
+    pst_value_add_str(w->offered_to, NULL, fp);
+    return 0;
+}
+
+void pst_node_cmd_outbox_retry(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                               void *user) {
+    static const char *const keys[] = {"message"};
+    const char *v;
+    struct pst_outbox *o = n->outbox;
+    if (!args_known(req, keys, 1) || !arg_value(req, "message", &v)) {
+        pst_reply_error(reply, user, 0, 64, "outbox-retry takes message=ID");
+        return;
+    }
+    if (o == NULL || o->stopping) {
+        pst_reply_error(reply, user, 0, 1, "this node cannot send mail now");
+        return;
+    }
+    uint8_t id[PST_HASH_BYTES];
+    if (find_message(n, v, id, reply, user) != 0)
+        return;
+    retry_walk w;
+    memset(&w, 0, sizeof w);
+    w.node = n;
+    w.now = pst_now();
+    w.now_ms = uv_now(n->loop);
+    pst_value *b = pst_value_new_map();
+    char hex[2 * PST_HASH_BYTES + 1];
+    sodium_bin2hex(hex, sizeof hex, id, PST_HASH_BYTES);
+    pst_value_add_str(b, "message_id", hex);
+    w.offered_to = pst_value_add_array(b, "offered");
+    w.not_offered = pst_value_add_array(b, "not_offered");
+    int rc = pst_store_outbox_list_msg(n->store, id, on_retry_row, &w);
+    if (rc < 0) {
+        pst_value_free(b);
+        pst_reply_error(reply, user, 0, 1, "cannot read the outbox: %s",
+                        pst_store_last_error(n->store));
+        return;
+    }
+    arm(o);
+    uint64_t damaged = body_damaged_since(n, id);
+    if (damaged != 0)
+        pst_value_add_uint(b, "body_damaged", damaged);
+    pst_counter_add(n, "outbox.retried", w.offered);
+    pst_log_info("message %.16s...: offered again to %u recipient%s", hex, w.offered,
+                 w.offered == 1 ? "" : "s");
+    if (w.offered == 0) {
+        pst_value_free(b);
+        if (w.expired > 0)
+            pst_reply_error(reply, user, 0, 1,
+                            "nothing to retry: the message expired for %u recipient%s (the "
+                            "notification's expiry is signed: send the message again)",
+                            w.expired, w.expired == 1 ? "" : "s");
+        else
+            pst_reply_error(reply, user, 0, 1,
+                            "nothing to retry: no recipient is waiting for this message");
+        return;
+    }
     pst_reply_tree(reply, user, b, 0);
 }
