@@ -4,8 +4,9 @@
 posternd and postern, the system and user units, the sysusers.d entry, the
 example postern.conf and one man page per command page of docs/cli/ (plus
 postern(1)); every man page must render with groff (tbl + man macros) and
-man -l without a warning, and the example config, with every setting
-uncommented, must be accepted by posternd's own parser.
+man -l without a warning, the example config, with every setting
+uncommented, must be accepted by posternd's own parser, and `postern init`
+must say where posternd is before and after `meson install`.
 
     test_install.py BUILD_DIR SOURCE_DIR
 
@@ -126,6 +127,22 @@ def check_conf(bins, conf, tmp):
         fail(f"posternd in a home without identity: exit {p.returncode}: {out.strip()}")
 
 
+def check_init_hint(bins, build, tmp):
+    """`postern init` names a posternd the user can run: the installed name
+    and where it sits before `meson install` (it is not on PATH then)."""
+    home = os.path.join(tmp, "hint-home")
+    p = run([bins["postern"], "init", "--home", home, "--address", "hint@it.example"])
+    if p.returncode != 0:
+        fail(f"postern init exits {p.returncode}: {p.stderr.strip()}")
+    m = re.search(r"until then it is \./(\S+?/node/posternd)\b", p.stdout)
+    if "meson install" not in p.stdout or m is None:
+        fail(f"postern init does not say how to get posternd before and after "
+             f"'meson install':\n{p.stdout}")
+    if not os.access(os.path.join(os.path.dirname(build), m.group(1)), os.X_OK) and \
+            os.path.basename(build) == m.group(1).split("/")[0]:
+        fail(f"postern init names ./{m.group(1)}, which is not in the build tree")
+
+
 def check_man(pages):
     groff = shutil.which("groff")
     if groff is None:
@@ -154,6 +171,7 @@ def main():
         root, opts = installed(os.path.join(tmp, "dest"), build)
         bins, conf, pages = check_files(root, opts, src)
         check_conf(bins, conf, tmp)
+        check_init_hint(bins, build, tmp)
         why = check_man(pages)
     if why:
         skip(f"installed files ok; {why}")
