@@ -155,6 +155,8 @@ def check_man(pages):
         if not re.search(r"^\.SH NAME\n" + re.escape(name.replace("-", "\\-")) + r" \\- \S",
                          text, re.M):
             fail(f"{page}: no NAME line 'name \\- what' (whatis and apropos need it)")
+        if "\n.SH SYNOPSIS\n" not in text:
+            fail(f"{page}: no SYNOPSIS (the usage block of its docs/cli page)")
         p = run([groff, "-t", "-man", "-Tutf8", "-ww", "-z", page])
         if p.returncode != 0 or p.stderr.strip():
             fail(f"groff warns on {page}:\n{p.stderr}")
