@@ -357,11 +357,17 @@ static pst_fetch_outcome status_outcome(uint64_t status) {
 
 static void on_response(pst_fetch_conn *c) {
     pst_fetch_response r;
+    int vrc = PST_E_MALFORMED;
     if (pst_fetch_response_decode(c->frame, c->frame_len, &r) != PST_OK ||
-        pst_fetch_response_verify(&r, pst_now(), PST_FETCH_SKEW_DEFAULT) != PST_OK) {
-        finish(c, PST_FETCH_PROTOCOL, "bad_response");
+        (vrc = pst_fetch_response_verify(&r, pst_now(), PST_FETCH_SKEW_DEFAULT)) != PST_OK) {
+        /* refused only for its time: a clock to fix, not a protocol violation */
+        bool clock =
+            vrc != PST_E_MALFORMED && pst_clock_fetch_response(c->node, &r, c->job.sender, vrc);
+        finish(c, clock ? PST_FETCH_RETRY : PST_FETCH_PROTOCOL,
+               clock ? "clock_skew" : "bad_response");
         return;
     }
+    (void)pst_clock_fetch_response(c->node, &r, c->job.sender, vrc);
     int rc = pst_fetch_response_matches(&r, &c->req, c->job.sender);
     if (rc != PST_OK) {
         finish(c, PST_FETCH_PROTOCOL, rc == PST_E_SIGNER ? "response_signer" : "bad_response");
@@ -387,11 +393,15 @@ static void on_response(pst_fetch_conn *c) {
 
 static void on_ack(pst_fetch_conn *c) {
     pst_fetch_response r;
+    int vrc = PST_E_MALFORMED;
     if (pst_fetch_response_decode(c->frame, c->frame_len, &r) != PST_OK ||
-        pst_fetch_response_verify(&r, pst_now(), PST_FETCH_SKEW_DEFAULT) != PST_OK ||
+        (vrc = pst_fetch_response_verify(&r, pst_now(), PST_FETCH_SKEW_DEFAULT)) != PST_OK ||
         memcmp(r.signer, c->job.sender, sizeof r.signer) != 0 ||
         memcmp(r.msg_id, c->job.msg_id, sizeof r.msg_id) != 0) {
-        finish(c, PST_FETCH_PROTOCOL, "bad_ack");
+        bool clock = vrc != PST_E_MALFORMED && vrc != PST_OK &&
+                     memcmp(r.msg_id, c->job.msg_id, sizeof r.msg_id) == 0 &&
+                     pst_clock_fetch_response(c->node, &r, c->job.sender, vrc);
+        finish(c, clock ? PST_FETCH_RETRY : PST_FETCH_PROTOCOL, clock ? "clock_skew" : "bad_ack");
         return;
     }
     if (r.status != PST_FETCH_OK) {
