@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""A wrong clock is reported, not silently fatal (docs/MAIL.md, "Clocks").
+
+Three nodes with the right time (b1, b2, b3), one three days ahead (ahead)
+and one three days behind (behind), each under libfaketime with the
+monotonic clock left alone (libuv's timers and OpenDHT's scheduling run on
+it).
+
+(a) ahead sends to b1, which trusts it: b1 refuses every notification as
+    created in the future, counts rejected.inbox.from_future per value, logs
+    one line per sender per interval naming ahead, and its `status` names
+    ahead as a peer whose clock is days ahead.
+(b) behind looks up b1..b3: each `key get` exits 5 (from_future) and says to
+    check this machine's clock, and `status` (JSON and text) and the log say
+    this node's clock is behind, by the majority of the three peers."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import check, note  # noqa: E402
+
+DAY = 86400
+EX_FROM_FUTURE = 5
+FAKETIME_LIBS = ("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+                 "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+                 "/usr/lib/faketime/libfaketime.so.1",
+                 "/usr/local/lib/faketime/libfaketime.so.1")
+
+
+def faketime_lib():
+    for p in FAKETIME_LIBS:
+        if os.path.exists(p):
+            return p
+    raise harness.TestFailure("libfaketime is not installed (Debian package faketime)")
+
+
+def start_skewed(c, home, offset, seeds):
+    """posternd on home with its wall clock moved by offset ("+3d"), through
+    env(1), so the process the harness signals is posternd itself."""
+    node = harness.Node(c, home, seeds, [])
+    plain = node.argv
+    env = ["env", f"LD_PRELOAD={faketime_lib()}", f"FAKETIME={offset}",
+           "FAKETIME_DONT_FAKE_MONOTONIC=1", "FAKETIME_NO_CACHE=1",
+           "ASAN_OPTIONS=" + os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"]
+    node.argv = lambda: env + plain()
+    node.spawn()
+    c.nodes.append(node)
+    node.wait_ready()
+    return node
+
+
+def clock_of(node):
+    st = node.status()
+    check("clock" in st, f"{node.name}'s status has no clock section: {sorted(st)}")
+    return st["clock"]
+
+
+def peer_entry(clock, fingerprint):
+    for p in clock.get("peers_disagreeing", []):
+        if p["fingerprint"] == fingerprint:
+            return p
+    return None
+
+
+def sender_ahead(c, ahead, b1):
+    fa = ahead.home.fingerprint
+    harness.trust(c, b1, ahead)
+    c.wait_key(ahead, b1.home, pred=lambda d: d.get("status") == "valid")
+    sent = []
+    for i in range(2):
+        rc, doc, err = harness.mail_send(c, ahead.home, to=[b1.home.fingerprint],
+                                         subject=f"clock {i}", body="from three days ahead\n",
+                                         extra=["--pow", "never"])
+        sent.append(doc["message_id"])
+    note(f"ahead sent {len(sent)} messages; b1 must refuse them for their time")
+    k = harness.wait_counter(b1, "rejected.inbox.from_future", 2, timeout=60)
+    check(k.get("rejected.inbox.notyet", 0) == 0, f"still counted as notyet: {k}")
+
+    def logged():
+        text = b1.log_text()
+        lines = [ln for ln in text.splitlines()
+                 if f"notification from {fa} refused: created 3d" in ln]
+        return lines or None
+    lines = harness.poll(logged, 30, "b1's log line about ahead's clock", b1.log_tail)
+    check(len(lines) == 1, f"one line per sender per interval, not per value: {lines}")
+    check("in the future by this node's clock" in lines[0], lines[0])
+
+    def named():
+        p = peer_entry(clock_of(b1), fa)
+        return p if p and p["refused"] >= 2 else None
+    p = harness.poll(named, 30, "b1's status to name ahead", b1.log_tail)
+    check(p["its_clock"] == "ahead" and p["by_at_least_s"] >= 3 * DAY - 600,
+          f"b1's view of ahead's clock: {p}")
+    check("ahead" in p["summary"] and fa in p["summary"], p["summary"])
+    rc, out, err = c.cli(["status", "--home", b1.home.path])
+    check(rc == 0 and fa in out and "clock is at least 3d" in out,
+          f"b1's status text does not name ahead's clock:\n{out}")
+    # nothing reached b1's Maildir, and its inbox holds no row for them
+    for mid in sent:
+        check(not harness.maildir_copies(b1.home, mid), f"{mid[:8]} was delivered")
+
+
+def node_behind(c, behind, peers):
+    for p in peers:
+        doc, _ = c.wait_key(behind, p.home, want_rc=EX_FROM_FUTURE, timeout=30,
+                            pred=lambda d: d.get("status") == "from_future")
+        note_text = doc.get("clock_note", "")
+        check(p.home.fingerprint in note_text and "in the future by this node's clock" in note_text
+              and "check this machine's clock" in note_text, f"clock_note: {doc}")
+        check(doc.get("ahead_of_this_clock_s", 0) >= 3 * DAY - 600, f"by how much: {doc}")
+    rc, out, err = c.cli(["key", "get", "--home", behind.home.path, peers[0].home.fingerprint])
+    check(rc == EX_FROM_FUTURE and "check this machine's clock" in out,
+          f"key get text (exit {rc}):\n{out}\n{err}")
+
+    def verdict():
+        k = clock_of(behind)
+        return k if k["state"] == "behind" else None
+    k = harness.poll(verdict, 30, "behind's status to say its clock is behind",
+                     lambda: f"{clock_of(behind)}\n{behind.log_tail()}")
+    check(k["peers"] >= 3 and 3 * DAY - 600 <= k["off_by_s"] <= 3 * DAY + 600, f"clock: {k}")
+    check("behind" in k["summary"] and "check this machine's clock" in k["summary"], k["summary"])
+    rc, out, err = c.cli(["status", "--home", behind.home.path])
+    check(rc == 0 and "this node's clock looks 3d" in out and "behind" in out,
+          f"status text:\n{out}")
+    check("this node's clock looks 3d 0h behind of 3 peers" in behind.log_text()
+          or "this node's clock looks 2d 23h behind of 3 peers" in behind.log_text(),
+          "behind's log does not say its clock is behind\n" + behind.log_tail())
+    for p in peers:
+        check(clock_of(p)["state"] in ("unknown", "ok"), f"{p.name} thinks its clock is off")
+
+
+def test(c):
+    b1, b2, b3 = c.network_of(3)
+    ahead = start_skewed(c, c.new_home("ahead", "ahead@it.example"), "+3d", [b1])
+    behind = start_skewed(c, c.new_home("behind", "behind@it.example"), "-3d", [b1])
+    # OpenDHT runs under libfaketime: both join and publish
+    ahead.wait_joined()
+    behind.wait_joined()
+    sender_ahead(c, ahead, b1)
+    node_behind(c, behind, [b1, b2, b3])
+
+
+if __name__ == "__main__":
+    harness.main(test, "clock_skew")
