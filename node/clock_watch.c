@@ -112,7 +112,7 @@ const char *pst_clock_notification(pst_node *n, const pst_notify_inner *in, int 
     pst_clock_note(n, in->signer, in->created, PST_CLOCK_AT_LEAST, contact);
     if (rc == PST_E_NOTYET) {
         pst_clock_refused_log(n, in->signer, "notification", in->created, in->expires, true);
-        return "from_future";
+        return "notyet";
     }
     if (pst_now() > in->expires + PST_CLOCK_STRAGGLER_S)
         pst_clock_refused_log(n, in->signer, "notification", in->created, in->expires, false);

@@ -107,7 +107,7 @@ int pst_ingest_key_value(pst_node *n, const uint8_t pk[32], const uint8_t *val, 
             return reject_named(n, PST_SLOT_KEY, PST_E_SIGNATURE, "signature");
         if (out_keyrec != NULL)
             *out_keyrec = kr; /* lookups report "expired" or "from_future" */
-        return reject_named(n, PST_SLOT_KEY, rc, rc == PST_E_NOTYET ? "from_future" : "expired");
+        return reject_named(n, PST_SLOT_KEY, rc, rc == PST_E_NOTYET ? "notyet" : "expired");
     }
     if (rc != PST_OK)
         return reject(n, PST_SLOT_KEY, rc);

@@ -145,8 +145,9 @@ void pst_clock_refused_log(pst_node *n, const uint8_t peer[32], const char *what
                            uint64_t expires, bool future);
 /* For a notification whose pst_notify_inner_verify gave rc: when rc is
  * PST_E_NOTYET or PST_E_EXPIRED, checks the signature alone, samples,
- * logs, and returns the counter reason ("from_future", "expired" or
- * "signature"); NULL for other rc (name it after rc). */
+ * logs, and returns the counter reason ("notyet", "expired" or
+ * "signature": a forgery is not a clock); NULL for other rc (name it
+ * after rc). */
 const char *pst_clock_notification(pst_node *n, const pst_notify_inner *in, int rc);
 /* The fetch exchange: r/req/rec were decoded; rc is what the time-checking
  * verify said. Samples when authentic; returns true when the value is
