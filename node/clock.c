@@ -179,12 +179,16 @@ int pst_clock_peer_disagrees(const pst_clock_peer *p, uint64_t *by) {
 }
 
 void pst_clock_span(uint64_t s, char buf[PST_CLOCK_SPAN_BUFSIZE]) {
+    /* rounded to the last unit shown: samples are a few seconds apart, and
+     * "2d 23h" for a clock three days off would mislead */
     unsigned long long v = (unsigned long long)s;
-    if (v >= 86400)
-        snprintf(buf, PST_CLOCK_SPAN_BUFSIZE, "%llud %lluh", v / 86400, v % 86400 / 3600);
-    else if (v >= 3600)
-        snprintf(buf, PST_CLOCK_SPAN_BUFSIZE, "%lluh %llum", v / 3600, v % 3600 / 60);
-    else if (v >= 60)
+    if (v >= 86400 - 1800) {
+        unsigned long long h = (v + 1800) / 3600;
+        snprintf(buf, PST_CLOCK_SPAN_BUFSIZE, "%llud %lluh", h / 24, h % 24);
+    } else if (v >= 3600 - 30) {
+        unsigned long long m = (v + 30) / 60;
+        snprintf(buf, PST_CLOCK_SPAN_BUFSIZE, "%lluh %llum", m / 60, m % 60);
+    } else if (v >= 60)
         snprintf(buf, PST_CLOCK_SPAN_BUFSIZE, "%llum %llus", v / 60, v % 60);
     else
         snprintf(buf, PST_CLOCK_SPAN_BUFSIZE, "%llus", v);

@@ -31,9 +31,9 @@ static void verdict_text(const pst_clock_report *r, char *buf, size_t cap) {
     case PST_CLOCK_AHEAD:
     case PST_CLOCK_BEHIND:
         snprintf(buf, cap,
-                 "this node's clock looks %s %s of %u peers (their signed times): check this "
+                 "this node's clock looks %s %s %u peers (their signed times): check this "
                  "machine's clock",
-                 span, r->state == PST_CLOCK_AHEAD ? "ahead" : "behind", r->peers);
+                 span, r->state == PST_CLOCK_AHEAD ? "ahead of" : "behind", r->peers);
         break;
     case PST_CLOCK_OK:
         snprintf(buf, cap, "this node's clock agrees with %u peers", r->peers);
@@ -78,11 +78,11 @@ void pst_clock_note(pst_node *n, const uint8_t peer[32], uint64_t peer_time, pst
     }
 }
 
-void pst_clock_refused_log(pst_node *n, const uint8_t peer[32], const char *what, uint64_t created,
+bool pst_clock_refused_log(pst_node *n, const uint8_t peer[32], const char *what, uint64_t created,
                            uint64_t expires, bool future) {
     uint64_t now = pst_now(), count;
     if (!pst_clock_refused(&n->clock, peer, now, mono_s(), &count))
-        return;
+        return false;
     char fp[PST_FINGERPRINT_STRLEN + 1], span[PST_CLOCK_SPAN_BUFSIZE], more[80] = "";
     pst_fingerprint_format(peer, fp);
     if (count > 1)
@@ -99,6 +99,7 @@ void pst_clock_refused_log(pst_node *n, const uint8_t peer[32], const char *what
                      "behind or this node's is ahead%s",
                      what, fp, span, more);
     }
+    return true;
 }
 
 const char *pst_clock_notification(pst_node *n, const pst_notify_inner *in, int rc) {
@@ -110,13 +111,13 @@ const char *pst_clock_notification(pst_node *n, const pst_notify_inner *in, int 
     bool contact = pst_store_contact_get(n->store, in->signer, &tier, NULL, 0) == PST_OK &&
                    tier != PST_STORE_TIER_BLOCKED;
     pst_clock_note(n, in->signer, in->created, PST_CLOCK_AT_LEAST, contact);
-    if (rc == PST_E_NOTYET) {
-        pst_clock_refused_log(n, in->signer, "notification", in->created, in->expires, true);
-        return "notyet";
-    }
-    if (pst_now() > in->expires + PST_CLOCK_STRAGGLER_S)
-        pst_clock_refused_log(n, in->signer, "notification", in->created, in->expires, false);
-    return "expired";
+    bool future = rc == PST_E_NOTYET;
+    /* a contact's node hears of it too, once per log line (clock_probe.c) */
+    if ((future || pst_now() > in->expires + PST_CLOCK_STRAGGLER_S) &&
+        pst_clock_refused_log(n, in->signer, "notification", in->created, in->expires, future) &&
+        contact)
+        pst_clock_probe(n, in);
+    return future ? "notyet" : "expired";
 }
 
 bool pst_clock_fetch_response(pst_node *n, const pst_fetch_response *r, const uint8_t sender[32],
@@ -205,8 +206,8 @@ void pst_clock_describe(pst_node *n, pst_value *body) {
         pst_value_add_uint(e, "by_at_least_s", by);
         pst_value_add_uint(e, "refused", p->refused);
         pst_value_add_uint(e, "last_seen", p->at);
-        snprintf(text, sizeof text, "%s's clock is at least %s %s of this node's%s", fp, span,
-                 dir > 0 ? "ahead" : "behind", p->refused > 0 ? ": its values are refused" : "");
+        snprintf(text, sizeof text, "%s's clock is at least %s %s this node's%s", fp, span,
+                 dir > 0 ? "ahead of" : "behind", p->refused > 0 ? ": its values are refused" : "");
         pst_value_add_str(e, "summary", text);
     }
 }

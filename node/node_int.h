@@ -80,6 +80,8 @@ struct pst_node {
     pst_clock clock;
     pst_clock_state clock_logged_state;
     uint64_t clock_logged_mono;
+    struct pst_clock_probe *clock_probes; /* clock_probe.c */
+    unsigned clock_probes_active;
 
     /* counters */
     pst_counter counters[PST_COUNTERS_MAX];
@@ -140,8 +142,9 @@ void pst_clock_note(pst_node *n, const uint8_t peer[32], uint64_t peer_time, pst
                     bool chosen);
 /* A value of peer refused for its time (what: "notification", "key record",
  * ...; future: created too far ahead, else expired): one log line per peer
- * per PST_CLOCK_LOG_INTERVAL_S. The caller counts the rejection. */
-void pst_clock_refused_log(pst_node *n, const uint8_t peer[32], const char *what, uint64_t created,
+ * per PST_CLOCK_LOG_INTERVAL_S (returns true when it logged). The caller
+ * counts the rejection. */
+bool pst_clock_refused_log(pst_node *n, const uint8_t peer[32], const char *what, uint64_t created,
                            uint64_t expires, bool future);
 /* For a notification whose pst_notify_inner_verify gave rc: when rc is
  * PST_E_NOTYET or PST_E_EXPIRED, checks the signature alone, samples,
@@ -157,6 +160,12 @@ bool pst_clock_fetch_response(pst_node *n, const pst_fetch_response *r, const ui
                               int rc);
 bool pst_clock_fetch_request(pst_node *n, const pst_fetch_request *req, int rc);
 bool pst_clock_receipt(pst_node *n, const pst_receipt *rec, int rc);
+/* clock_probe.c: asks the fetch server of in's sender (a contact whose
+ * notification was refused for its time) for that message once, so the
+ * sender's node sees our signed time and learns its clock disagrees. */
+void pst_clock_probe(pst_node *n, const pst_notify_inner *in);
+/* Closes the probes in flight (node stop). */
+void pst_clock_probe_stop(pst_node *n);
 /* Adds "clock" to a status body. */
 void pst_clock_describe(pst_node *n, pst_value *body);
 

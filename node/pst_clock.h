@@ -73,7 +73,7 @@ typedef struct {
     uint64_t offset_s; /* AHEAD/BEHIND: by at least this much */
 } pst_clock_report;
 
-/* Empties c. */
+/* Empties c (zeroed memory is an empty estimator too). */
 void pst_clock_init(pst_clock *c);
 
 /* Records that peer's clock read peer_time when ours read now. Samples whose
@@ -100,7 +100,7 @@ const pst_clock_peer *pst_clock_peer_at(const pst_clock *c, unsigned i, uint64_t
  * ours by at least *by, < 0 behind by at least *by, 0 it agrees or is unknown. */
 int pst_clock_peer_disagrees(const pst_clock_peer *p, uint64_t *by);
 
-/* "3d 0h", "2h 5m", "4m 10s", "12s" into buf. */
+/* "3d 0h", "2h 5m", "4m 10s", "12s" into buf, rounded to the last unit. */
 void pst_clock_span(uint64_t s, char buf[PST_CLOCK_SPAN_BUFSIZE]);
 
 /* "ok", "ahead", "behind", "unknown". */

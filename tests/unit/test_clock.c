@@ -221,5 +221,11 @@ Test(clock, spans) {
     cr_assert_str_eq(b, "2h 5m");
     pst_clock_span(3 * 86400 + 3600, b);
     cr_assert_str_eq(b, "3d 1h");
+    pst_clock_span(3 * 86400 - 1, b);
+    cr_assert_str_eq(b, "3d 0h", "rounded, not cut: %s", b);
+    pst_clock_span(86400 - 60, b);
+    cr_assert_str_eq(b, "1d 0h");
+    pst_clock_span(3600 - 10, b);
+    cr_assert_str_eq(b, "1h 0m");
     cr_assert_str_eq(pst_clock_state_name(PST_CLOCK_BEHIND), "behind");
 }
