@@ -14,7 +14,8 @@ it).
     asks ahead's fetch server for the message once (ahead is its contact),
     so ahead's status and log name b1 as a peer whose clock is days behind.
 (b) behind looks up b1..b3: each `key get` exits 5 (from_future) and says to
-    check this machine's clock, and `status` (JSON and text) and the log say
+    check this machine's clock (and so does `send` to one of them), and
+    `status` (JSON and text) and the log say
     this node's clock is behind, by the majority of the three peers."""
 
 import os
@@ -136,6 +137,10 @@ def node_behind(c, behind, peers):
     rc, out, err = c.cli(["key", "get", "--home", behind.home.path, peers[0].home.fingerprint])
     check(rc == EX_FROM_FUTURE and "check this machine's clock" in out,
           f"key get text (exit {rc}):\n{out}\n{err}")
+
+    rc, doc, err = harness.mail_send(c, behind.home, to=[peers[0].home.fingerprint],
+                                     subject="from the past", body="x\n", expect_rc=1)
+    check("check this machine's clock" in err, f"send to a key too new for this clock: {err}")
 
     def verdict():
         k = clock_of(behind)
