@@ -55,9 +55,12 @@ static pst_clock_peer *make_room(pst_clock *c, bool chosen, uint64_t now) {
 
 bool pst_clock_sample(pst_clock *c, const uint8_t peer[32], uint64_t peer_time, pst_clock_kind kind,
                       bool chosen, uint64_t now, uint64_t mono) {
+    if (peer_time > (uint64_t)INT64_MAX / 2 || now > (uint64_t)INT64_MAX / 2 ||
+        mono > (uint64_t)INT64_MAX / 2)
+        return false;
     check_base(c, now, mono);
     int64_t s = (int64_t)peer_time - (int64_t)now;
-    if (peer_time > (uint64_t)INT64_MAX || now > (uint64_t)INT64_MAX || s > YEAR_S || s < -YEAR_S)
+    if (s > YEAR_S || s < -YEAR_S)
         return false;
     pst_clock_peer *p = find(c, peer);
     if (p != NULL && !current(p, now)) {

@@ -191,6 +191,8 @@ Test(clock, samples_expire) {
 Test(clock, absurd_times_are_ignored) {
     cr_assert_not(sample(1, 400 * DAY, PST_CLOCK_EXACT, true));
     cr_assert_not(pst_clock_sample(&c, peer(2), UINT64_MAX, PST_CLOCK_EXACT, true, NOW, MONO));
+    cr_assert_not(pst_clock_sample(&c, peer(3), 1ull << 63, PST_CLOCK_EXACT, true, NOW, MONO));
+    cr_assert_not(pst_clock_sample(&c, peer(4), NOW, PST_CLOCK_EXACT, true, UINT64_MAX, MONO));
     cr_assert_null(pst_clock_peer_at(&c, 0, NOW));
 }
 
