@@ -16,7 +16,10 @@ it).
 (b) behind looks up b1..b3: each `key get` exits 5 (from_future) and says to
     check this machine's clock (and so does `send` to one of them), and
     `status` (JSON and text) and the log say
-    this node's clock is behind, by the majority of the three peers."""
+    this node's clock is behind, by the majority of the three peers.
+(c) slow (50 minutes behind) sends to b2: the notification passes, each
+    fetch is refused for its time and retried (never a protocol strike that
+    would give the message up), and both nodes name the other's clock."""
 
 import os
 import sys
@@ -158,15 +161,46 @@ def node_behind(c, behind, peers):
         check(clock_of(p)["state"] in ("unknown", "ok"), f"{p.name} thinks its clock is off")
 
 
+def sender_slightly_behind(c, slow, b2):
+    """50 minutes off: keys and notifications pass (3600 s allowed), the
+    fetch does not (300 s). Each fetch is refused for its time, which is not
+    a protocol violation: retried, never given up as a strike, and both
+    nodes name each other's clock."""
+    fs, fb = slow.home.fingerprint, b2.home.fingerprint
+    harness.trust(c, b2, slow)
+    c.wait_key(slow, b2.home, pred=lambda d: d.get("status") == "valid")
+    rc, doc, err = harness.mail_send(c, slow.home, to=[fb], subject="late",
+                                     body="fifty minutes behind\n", extra=["--pow", "never"])
+    k = harness.wait_counter(b2, "fetch.retry.clock_skew", 1, timeout=60)
+    strikes = {n: v for n, v in k.items() if n.startswith("rejected.fetch.")}
+    check(not strikes and k.get("inbox.failed", 0) == 0,
+          f"a clock refusal counted as a protocol violation: {strikes} {k}")
+
+    def named():
+        p = peer_entry(clock_of(b2), fs)
+        q = peer_entry(clock_of(slow), fb)
+        return (p, q) if p and q else None
+    p, q = harness.poll(named, 30, "b2 and slow to name each other's clock",
+                        lambda: f"{clock_of(b2)}\n{clock_of(slow)}")
+    check(p["its_clock"] == "behind" and 2900 <= p["by_at_least_s"] <= 3100, f"b2 sees {p}")
+    check(q["its_clock"] == "ahead" and 2900 <= q["by_at_least_s"] <= 3100, f"slow sees {q}")
+    check(f"fetch request from {fb} refused: created 50m" in slow.log_text(),
+          "slow's log does not name b2's clock\n" + slow.log_tail())
+    check(f"fetch response from {fs} refused: it expired" in b2.log_text(),
+          "b2's log does not name slow's clock\n" + b2.log_tail())
+
+
 def test(c):
     b1, b2, b3 = c.network_of(3)
     ahead = start_skewed(c, c.new_home("ahead", "ahead@it.example"), "+3d", [b1])
     behind = start_skewed(c, c.new_home("behind", "behind@it.example"), "-3d", [b1])
-    # OpenDHT runs under libfaketime: both join and publish
-    ahead.wait_joined()
-    behind.wait_joined()
+    slow = start_skewed(c, c.new_home("slow", "slow@it.example"), "-50m", [b1])
+    # OpenDHT runs under libfaketime: they join and publish
+    for nd in (ahead, behind, slow):
+        nd.wait_joined()
     sender_ahead(c, ahead, b1)
     node_behind(c, behind, [b1, b2, b3])
+    sender_slightly_behind(c, slow, b2)
 
 
 if __name__ == "__main__":
