@@ -499,6 +499,7 @@ static void handle_request(fconn *c, const pst_fetch_request *req) {
     uint64_t now = pst_now();
     char text[PST_FETCH_ERROR_TEXT_MAX + 1];
     int rc = pst_fetch_request_verify(req, now, PST_FETCH_SKEW_DEFAULT);
+    (void)pst_clock_fetch_request(n, req, rc); /* a clock sample, authentic or not in time */
     if (rc != PST_OK) {
         snprintf(text, sizeof text, "request refused: %s%s", pst_strerror(rc),
                  rc == PST_E_EXPIRED || rc == PST_E_NOTYET ? " (check your clock)" : "");
@@ -583,6 +584,7 @@ static void handle_receipt(fconn *c, const pst_receipt *rec, const uint8_t *fram
     uint64_t now = pst_now();
     char text[PST_FETCH_ERROR_TEXT_MAX + 1];
     int rc = pst_receipt_verify(rec, now);
+    (void)pst_clock_receipt(n, rec, rc);
     if (rc != PST_OK) {
         snprintf(text, sizeof text, "receipt refused: %s", pst_strerror(rc));
         reject(c, rec->msg_id, PST_FETCH_BAD_REQUEST, 0, reason_of(rc), text);

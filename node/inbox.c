@@ -795,7 +795,7 @@ static int accept_notification(struct pst_inbox *ib, const uint8_t *val, size_t 
     if (rc != PST_OK)
         return reject(n, rc, NULL);
     if ((rc = pst_notify_inner_verify(&in, now)) != PST_OK)
-        rc = reject(n, rc, NULL);
+        rc = reject(n, rc, pst_clock_notification(n, &in, rc)); /* clock: named and logged */
     else if (memcmp(in.recipient, n->id->sign_pk, PST_SIGN_PK_BYTES) != 0)
         rc = reject(n, PST_E_MISMATCH, "wrong_recipient");
     else if (in.size > n->cfg.max_message_bytes)

@@ -372,6 +372,7 @@ static void stop_now(pst_node *n) {
         return;
     n->stopping = true;
     pst_ctrl_server_stop(n);
+    pst_clock_probe_stop(n);
     for (unsigned i = 0; i < n->n_listens; i++) {
         pst_dht_listen_cancel(&n->dht, n->listens[i]);
         free(n->listen_ctx[i]);

@@ -137,9 +137,10 @@ static void on_resolved(void *user, int err, const pst_resolved_key *keys, unsig
         } else if (valid > 1) {
             r->state = RS_AMBIGUOUS;
         } else if (!info->by_address && n == 1) {
-            r->state = keys[0].status == PST_KEY_REVOKED   ? RS_REVOKED
-                       : keys[0].status == PST_KEY_EXPIRED ? RS_EXPIRED
-                                                           : RS_NOT_FOUND;
+            r->state = keys[0].status == PST_KEY_REVOKED       ? RS_REVOKED
+                       : keys[0].status == PST_KEY_EXPIRED     ? RS_EXPIRED
+                       : keys[0].status == PST_KEY_FROM_FUTURE ? RS_FROM_FUTURE
+                                                               : RS_NOT_FOUND;
         } else {
             r->state = n == 0 ? RS_NOT_FOUND : RS_NO_VALID;
         }
@@ -189,6 +190,8 @@ static const struct {
                                    "and send to the fingerprint"},
     [RS_NO_VALID] = {"no_valid_key", "no valid key claims %s (only revoked or expired ones)"},
     [RS_ERROR] = {"error", "cannot look %s up"},
+    [RS_FROM_FUTURE] = {"from_future", "the key record of %s was created in the future by this "
+                                       "machine's clock: check this machine's clock"},
 };
 
 static void explain(const send_rcpt *r, char *out, size_t cap) {
