@@ -236,18 +236,22 @@ static void deliver(pst_fetch_conn *c) {
     }
     rc = pst_maildir_commit(&c->w, &c->res.loc);
     c->res.bytes = c->w.bytes; /* commit may flush a few held bytes */
+    uint64_t now = pst_now();
     if (rc == PST_E_EXISTS) {
         c->res.existed = true;
         char path[PST_PATH_MAX];
         struct stat sb;
         if (pst_maildir_loc_path(c->root, &c->res.loc, path, sizeof path) == PST_OK &&
-            stat(path, &sb) == 0)
+            stat(path, &sb) == 0) {
             c->res.bytes = (uint64_t)sb.st_size;
+            /* delivered when that copy was written: the receipt says so */
+            if (sb.st_mtime > 0 && (uint64_t)sb.st_mtime < now)
+                now = (uint64_t)sb.st_mtime;
+        }
     } else if (rc != PST_OK) {
         local_failure(c, rc, "deliver");
         return;
     }
-    uint64_t now = pst_now();
     rc = pst_store_inbox_delivered(n->store, c->job.msg_id, c->res.loc.folder, c->base,
                                    c->res.bytes, now);
     if (rc != PST_OK && rc != PST_E_DUPLICATE) {
