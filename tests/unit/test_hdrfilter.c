@@ -15,13 +15,21 @@ typedef struct {
     size_t n, cap;
 } buf;
 
+/* Never NULL, so that the mem* calls below are defined for empty buffers. */
+static buf buf_new(void) {
+    buf b = {malloc(64), 0, 64};
+    cr_assert_not_null(b.p);
+    return b;
+}
+
 static void put(buf *b, const void *p, size_t n) {
     if (b->n + n > b->cap) {
         b->cap = (b->n + n) * 2 + 64;
         b->p = realloc(b->p, b->cap);
         cr_assert_not_null(b->p);
     }
-    memcpy(b->p + b->n, p, n);
+    if (n > 0)
+        memcpy(b->p + b->n, p, n);
     b->n += n;
 }
 
@@ -29,7 +37,7 @@ static void put(buf *b, const void *p, size_t n) {
  * each, cycling; 0 ends the list), with an output buffer of outcap bytes. */
 static buf run(const uint8_t *in, size_t n, const size_t *pieces, size_t outcap,
                pst_hdrfilter *out_state) {
-    buf b = {0};
+    buf b = buf_new();
     pst_hdrfilter f;
     pst_hdrfilter_init(&f);
     uint8_t *out = malloc(outcap);
@@ -74,7 +82,7 @@ static bool starts_ci(const uint8_t *p, size_t n, const char *s) {
 
 /* The rules of pst_hdrfilter.h, applied to a whole buffer in three passes. */
 static buf reference(const uint8_t *in, size_t n) {
-    buf norm = {0}, out = {0};
+    buf norm = buf_new(), out = buf_new();
     for (size_t i = 0; i < n; i++) {
         if (in[i] == '\r') {
             put(&norm, "\n", 1);

@@ -116,9 +116,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     buf ref = reference(in, n);
     check(whole.n == pieces.n && (whole.n == 0 || memcmp(whole.p, pieces.p, whole.n) == 0));
     check(whole.n == ref.n && (ref.n == 0 || memcmp(whole.p, ref.p, ref.n) == 0));
-    check(whole.n == 0 || (memchr(whole.p, '\r', whole.n) == NULL &&
-                           memchr(whole.p, 0, whole.n) == NULL && whole.p[0] != ' ' &&
-                           whole.p[0] != '\t'));
+    check(whole.n == 0 ||
+          (memchr(whole.p, '\r', whole.n) == NULL && memchr(whole.p, 0, whole.n) == NULL &&
+           whole.p[0] != ' ' && whole.p[0] != '\t'));
     for (size_t i = 0; i < whole.n;) {
         const uint8_t *nl = memchr(whole.p + i, '\n', whole.n - i);
         size_t end = nl ? (size_t)(nl - whole.p) + 1 : whole.n;
