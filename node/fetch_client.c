@@ -173,21 +173,16 @@ static void send_receipt(pst_fetch_conn *c) {
 
 /* ---- delivery ------------------------------------------------------------------- */
 
-static int write_headers(pst_fetch_conn *c, const char *eol) {
+/* The node's trace fields, in LF like the whole stored file (the author's
+ * bytes are normalised to LF by pst_maildir_write_message). */
+static int write_headers(pst_fetch_conn *c) {
     char fp[PST_FINGERPRINT_STRLEN + 1], hex[2 * PST_HASH_BYTES + 1], buf[256];
     pst_fingerprint_format(c->job.sender, fp);
     sodium_bin2hex(hex, sizeof hex, c->job.msg_id, PST_HASH_BYTES);
-    int len = snprintf(buf, sizeof buf, "X-Postern-Sender: %s%sX-Postern-Message-Id: %s%s", fp, eol,
-                       hex, eol);
+    int len =
+        snprintf(buf, sizeof buf, "X-Postern-Sender: %s\nX-Postern-Message-Id: %s\n", fp, hex);
     c->headers_written = true;
     return pst_maildir_write(&c->w, buf, (size_t)len);
-}
-
-/* The node's header lines use the message's own line ending, taken from its
- * first line (CRLF as on the wire, or LF as most Maildir files). */
-static const char *detect_eol(const uint8_t *p, size_t n) {
-    const uint8_t *nl = memchr(p, '\n', n);
-    return nl != NULL && nl > p && nl[-1] == '\r' ? "\r\n" : "\n";
 }
 
 /* A local write failure ends the attempt as temporary (the job retries with
@@ -208,7 +203,7 @@ static void local_failure(pst_fetch_conn *c, int rc, const char *what) {
 static void write_plain(pst_fetch_conn *c, const uint8_t *p, size_t n) {
     int rc = PST_OK;
     if (!c->headers_written)
-        rc = write_headers(c, detect_eol(p, n));
+        rc = write_headers(c);
     if (rc == PST_OK)
         rc = pst_maildir_write_message(&c->w, p, n);
     if (rc != PST_OK)
@@ -235,24 +230,28 @@ static void deliver(pst_fetch_conn *c) {
                rc == PST_E_SIGNER || rc == PST_E_SIGNATURE ? "author" : "bad_body");
         return;
     }
-    if (!c->headers_written && (rc = write_headers(c, "\n")) != PST_OK) {
+    if (!c->headers_written && (rc = write_headers(c)) != PST_OK) {
         local_failure(c, rc, "write");
         return;
     }
     rc = pst_maildir_commit(&c->w, &c->res.loc);
     c->res.bytes = c->w.bytes; /* commit may flush a few held bytes */
+    uint64_t now = pst_now();
     if (rc == PST_E_EXISTS) {
         c->res.existed = true;
         char path[PST_PATH_MAX];
         struct stat sb;
         if (pst_maildir_loc_path(c->root, &c->res.loc, path, sizeof path) == PST_OK &&
-            stat(path, &sb) == 0)
+            stat(path, &sb) == 0) {
             c->res.bytes = (uint64_t)sb.st_size;
+            /* delivered when that copy was written: the receipt says so */
+            if (sb.st_mtime > 0 && (uint64_t)sb.st_mtime < now)
+                now = (uint64_t)sb.st_mtime;
+        }
     } else if (rc != PST_OK) {
         local_failure(c, rc, "deliver");
         return;
     }
-    uint64_t now = pst_now();
     rc = pst_store_inbox_delivered(n->store, c->job.msg_id, c->res.loc.folder, c->base,
                                    c->res.bytes, now);
     if (rc != PST_OK && rc != PST_E_DUPLICATE) {

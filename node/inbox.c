@@ -131,13 +131,17 @@ static int reject(pst_node *n, int err, const char *reason) {
 
 /* ---- the trust gate ------------------------------------------------------------ */
 
+/* Our own key is trusted: mail to oneself goes to the INBOX (the contact
+ * list cannot hold it: `postern trust set` refuses one's own key). */
 static int sender_tier(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES]) {
+    if (n->id != NULL && memcmp(pk, n->id->sign_pk, PST_SIGN_PK_BYTES) == 0)
+        return PST_STORE_TIER_TRUSTED;
     pst_store_tier tier;
     return pst_store_contact_get(n->store, pk, &tier, NULL, 0) == PST_OK ? (int)tier : 0;
 }
 
 /* The one place that decides where mail from a sender goes (DESIGN.md,
- * "Trust tiers"): trusted -> INBOX, known -> .Known, blocked -> dropped
+ * "Trust tiers"): trusted (and we ourselves) -> INBOX, known -> .Known, blocked -> dropped
  * before anything is fetched, unknown -> .Known when a trusted contact
  * vouches for it (vouch_depth), else .Unknown only with a verified stamp of at
  * least the bits we publish. Returns the Maildir folder, or NULL with *reason
@@ -576,16 +580,21 @@ static void start_job(struct pst_inbox *ib, job *j) {
             /* its rename may not be on the disk yet: no receipt until it is */
             why = "the copy already in the Maildir cannot be made durable";
         } else if (found) {
-            /* a crash came between the rename into new/ and the store */
-            uint64_t size = pst_maildir_loc_path(ib->root, &loc, path, sizeof path) == PST_OK &&
-                                    stat(path, &sb) == 0
-                                ? (uint64_t)sb.st_size
-                                : 0;
-            int rc = pst_store_inbox_delivered(n->store, j->msg_id, loc.folder, base, size, now);
+            /* a crash came between the rename into new/ and the store; the
+             * message was delivered when its file was written, and the
+             * receipt (sent now, maybe again) says that time */
+            uint64_t size = 0, at = now;
+            if (pst_maildir_loc_path(ib->root, &loc, path, sizeof path) == PST_OK &&
+                stat(path, &sb) == 0) {
+                size = (uint64_t)sb.st_size;
+                if (sb.st_mtime > 0 && (uint64_t)sb.st_mtime < now)
+                    at = (uint64_t)sb.st_mtime;
+            }
+            int rc = pst_store_inbox_delivered(n->store, j->msg_id, loc.folder, base, size, at);
             if (rc != PST_OK && rc != PST_E_DUPLICATE)
                 why = "cannot record the delivery";
             j->receipt_only = true;
-            fj.stored_at = now;
+            fj.stored_at = at;
             pst_counter_add(n, "inbox.recovered", 1);
             pst_log_info("message %s was already in %s (stored before a restart)", id,
                          pst_maildir_folder_display(loc.folder));

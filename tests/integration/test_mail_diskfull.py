@@ -102,7 +102,7 @@ def home_on_tmpfs(c, mounts, name, size, address):
 
 
 def message(tag, size):
-    return f"Subject: disk full {tag}\n\n".encode() + os.urandom(size)
+    return f"Subject: disk full {tag}\n\n".encode() + harness.mail_body_bytes(os.urandom(size))
 
 
 def store_of(home):

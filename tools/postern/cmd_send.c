@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -522,18 +523,36 @@ static int spool_message(const send_opts *o, const char *input, int fd, uint64_t
     return rc;
 }
 
+/* Below the node's one-line error: every problem once. With a single
+ * problem the error line already explains it: only its candidates follow. */
 static void print_candidates(const pst_value *body) {
     const pst_value *rs = pst_value_get(body, "recipients");
     size_t n;
+    unsigned nbad = 0;
+    for (const pst_value *r = pst_value_first(rs); r; r = pst_value_next(r)) {
+        const char *status = pst_value_as_str(pst_value_get(r, "status"), &n);
+        nbad += status != NULL && strcmp(status, "ok") != 0;
+    }
     for (const pst_value *r = pst_value_first(rs); r; r = pst_value_next(r)) {
         const char *status = pst_value_as_str(pst_value_get(r, "status"), &n);
         if (status == NULL || strcmp(status, "ok") == 0)
             continue;
-        fprintf(stderr, "  %s: %s\n", pst_value_as_str(pst_value_get(r, "query"), &n), status);
+        const char *query = pst_value_as_str(pst_value_get(r, "query"), &n);
+        const char *why = pst_value_as_str(pst_value_get(r, "error"), &n);
+        if (nbad > 1 && why != NULL)
+            fprintf(stderr, "  %s\n", why);
+        else if (nbad > 1)
+            fprintf(stderr, "  %s: %s\n", query ? query : "?", status);
+        /* the keys an address led to; a fingerprint's own key is the
+         * problem already named */
         const pst_value *cs = pst_value_get(r, "candidates");
-        for (const pst_value *c = pst_value_first(cs); c; c = pst_value_next(c))
-            fprintf(stderr, "    %s  %s\n", pst_value_as_str(pst_value_get(c, "fingerprint"), &n),
+        for (const pst_value *c = pst_value_first(cs); c; c = pst_value_next(c)) {
+            const char *fp = pst_value_as_str(pst_value_get(c, "fingerprint"), &n);
+            if (fp != NULL && query != NULL && strcasecmp(fp, query) == 0)
+                continue;
+            fprintf(stderr, "    %s  %s\n", fp ? fp : "?",
                     pst_value_as_str(pst_value_get(c, "status"), &n));
+        }
     }
 }
 
