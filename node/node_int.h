@@ -340,6 +340,12 @@ void pst_outbox_release(struct pst_outbox *o);
  * (good false) is remembered for `postern outbox` and logged once; good
  * clears an earlier verdict. */
 void pst_outbox_body_checked(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], bool good);
+/* Unix seconds since the fetch server found msg_id's body damaged, or 0. */
+uint64_t pst_outbox_body_damaged_since(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]);
+/* `outbox retry` of one pending recipient row: its notification is put again
+ * now and its back-off starts over (a kept entry keeps its bytes: they may
+ * carry a minted stamp). PST_E_BUSY when no notification slot is free. */
+int pst_outbox_reoffer(pst_node *n, const pst_store_outbox_row *row);
 /* DIR/outbox/<hex of msg_id> into out[cap]. */
 int pst_outbox_body_path(const struct pst_outbox *o, const uint8_t msg_id[PST_HASH_BYTES],
                          char *out, size_t cap);
