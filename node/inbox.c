@@ -28,6 +28,7 @@
 #define PST_INBOX_FETCHES_MAX 4u      /* simultaneous connections to senders */
 #define PST_INBOX_RETRY_MIN_MS 5000u
 #define PST_INBOX_RETRY_MAX_MS 600000u
+#define PST_INBOX_LAST_TRY_MS 5000u /* the last try before expiry comes this early */
 /* A sender that verifiably broke the protocol gets this many tries; a busy,
  * unreachable or overloaded one is retried with back-off until the
  * notification expires (fetch_client.c decides which is which). */
@@ -466,21 +467,35 @@ static void fail_row(struct pst_inbox *ib, job *j, const char *why) {
     job_remove(ib, j);
 }
 
-/* Next try after a failure, or give up when it would come after expiry. */
+bool pst_inbox_next_try(uint64_t now_s, uint64_t expires_s, uint32_t backoff_ms,
+                        uint64_t *wait_ms) {
+    *wait_ms = 0;
+    if (now_s >= expires_s)
+        return false;
+    /* a sender back a minute before expiry still gets its mail through: the
+     * last try is PST_INBOX_LAST_TRY_MS before expiry (or halfway there) */
+    uint64_t left = (expires_s - now_s) * 1000u;
+    uint64_t margin = left / 2 < PST_INBOX_LAST_TRY_MS ? left / 2 : PST_INBOX_LAST_TRY_MS;
+    *wait_ms = backoff_ms < left - margin ? backoff_ms : left - margin;
+    return true;
+}
+
+/* Next try after a failure, or give up once the notification has expired. */
 static void backoff(struct pst_inbox *ib, job *j, const char *why) {
     j->backoff_ms = j->backoff_ms == 0                            ? PST_INBOX_RETRY_MIN_MS
                     : j->backoff_ms >= PST_INBOX_RETRY_MAX_MS / 2 ? PST_INBOX_RETRY_MAX_MS
                                                                   : 2 * j->backoff_ms;
-    if (pst_now() + j->backoff_ms / 1000u >= j->expires) {
+    uint64_t wait = 0;
+    if (!pst_inbox_next_try(pst_now(), j->expires, j->backoff_ms, &wait)) {
         fail_row(ib, j, "the notification expired before the sender answered");
         return;
     }
-    j->due_ms = uv_now(ib->node->loop) + j->backoff_ms;
+    j->due_ms = uv_now(ib->node->loop) + wait;
     if (!j->receipt_only)
         note_why(ib->node, j->msg_id, "retrying: ", why);
     char id[17];
     hex8(j->msg_id, id);
-    pst_log_debug("message %s: %s, next try in %u s", id, why, j->backoff_ms / 1000u);
+    pst_log_debug("message %s: %s, next try in %u s", id, why, (unsigned)(wait / 1000u));
 }
 
 static void on_fetch_done(void *user, const pst_fetch_result *res) {

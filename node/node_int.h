@@ -238,6 +238,10 @@ void pst_inbox_why_name(const uint8_t id[PST_HASH_BYTES], char name[PST_INBOX_WH
 /* Tries message id (a PENDING row) now, back-off and strikes reset: after
  * `postern inbox retry`. */
 void pst_inbox_wake(pst_node *n, const uint8_t id[PST_HASH_BYTES], uint64_t expires);
+/* When to try a message again after a failed attempt: in backoff_ms, but
+ * never past the notification's expiry (the last try comes a little before
+ * it). Pure. false (and *wait_ms 0) once now_s >= expires_s: give up. */
+bool pst_inbox_next_try(uint64_t now_s, uint64_t expires_s, uint32_t backoff_ms, uint64_t *wait_ms);
 void pst_node_cmd_inbox_retry(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
                               void *user);
 /* Control commands of the mail side (argument and body schemas in
