@@ -138,7 +138,8 @@ void pst_fetch_cancel(pst_fetch_conn *c) {
 
 static void on_write(uv_write_t *req, int status) {
     pst_fetch_conn *c = req->data;
-    if (status < 0 && !c->finished)
+    /* cancelled: we closed the connection ourselves (next_endpoint) */
+    if (status < 0 && status != UV_ECANCELED && !c->finished)
         finish(c, PST_FETCH_RETRY, "write");
 }
 
@@ -367,6 +368,22 @@ static bool busy_before_request(const pst_fetch_response *r,
            memcmp(r->msg_id, zero, PST_HASH_BYTES) == 0;
 }
 
+/* The answer on this endpoint cannot be pinned on the sender: it does not
+ * decode, its signature does not hold, or another key signed it (another
+ * node may have the sender's old port). Anyone on the path could have
+ * written it, so it is no strike: the next endpoint of the notification is
+ * tried, and when none is left the attempt ends as a retry. */
+static void next_endpoint(pst_fetch_conn *c, const char *reason) {
+    c->last_reason = reason;
+    if (c->ep + 1 >= c->job.n_endpoints) {
+        finish(c, PST_FETCH_RETRY, reason);
+        return;
+    }
+    pst_framer_reset(&c->in);
+    c->next_after_close = true;
+    close_tcp(c);
+}
+
 static void on_response(pst_fetch_conn *c) {
     pst_fetch_response r;
     int vrc = PST_E_MALFORMED;
@@ -375,8 +392,10 @@ static void on_response(pst_fetch_conn *c) {
         /* refused only for its time: a clock to fix, not a protocol violation */
         bool clock =
             vrc != PST_E_MALFORMED && pst_clock_fetch_response(c->node, &r, c->job.sender, vrc);
-        finish(c, clock ? PST_FETCH_RETRY : PST_FETCH_PROTOCOL,
-               clock ? "clock_skew" : "bad_response");
+        if (clock)
+            finish(c, PST_FETCH_RETRY, "clock_skew");
+        else
+            next_endpoint(c, "unverified_response");
         return;
     }
     (void)pst_clock_fetch_response(c->node, &r, c->job.sender, vrc);
@@ -385,8 +404,13 @@ static void on_response(pst_fetch_conn *c) {
         return;
     }
     int rc = pst_fetch_response_matches(&r, &c->req, c->job.sender);
+    if (rc == PST_E_SIGNER) {
+        next_endpoint(c, "response_signer");
+        return;
+    }
     if (rc != PST_OK) {
-        finish(c, PST_FETCH_PROTOCOL, rc == PST_E_SIGNER ? "response_signer" : "bad_response");
+        /* the sender signed an answer about another message: provable */
+        finish(c, PST_FETCH_PROTOCOL, "bad_response");
         return;
     }
     if (r.status != PST_FETCH_OK) {
@@ -415,7 +439,8 @@ static void on_ack(pst_fetch_conn *c) {
         /* refused only for its time: a clock to fix, not a protocol violation */
         bool clock =
             vrc != PST_E_MALFORMED && pst_clock_fetch_response(c->node, &r, c->job.sender, vrc);
-        finish(c, clock ? PST_FETCH_RETRY : PST_FETCH_PROTOCOL, clock ? "clock_skew" : "bad_ack");
+        /* nothing pins these bytes on the sender: the receipt is sent again */
+        finish(c, PST_FETCH_RETRY, clock ? "clock_skew" : "unverified_ack");
         return;
     }
     /* a receipt-only connection meets the connection limit like a fetch */
@@ -423,8 +448,11 @@ static void on_ack(pst_fetch_conn *c) {
         finish(c, PST_FETCH_RETRY, status_reason(r.status));
         return;
     }
-    if (memcmp(r.signer, c->job.sender, sizeof r.signer) != 0 ||
-        memcmp(r.msg_id, c->job.msg_id, sizeof r.msg_id) != 0) {
+    if (memcmp(r.signer, c->job.sender, sizeof r.signer) != 0) {
+        finish(c, PST_FETCH_RETRY, "ack_signer");
+        return;
+    }
+    if (memcmp(r.msg_id, c->job.msg_id, sizeof r.msg_id) != 0) {
         finish(c, PST_FETCH_PROTOCOL, "bad_ack");
         return;
     }
@@ -451,7 +479,8 @@ static void on_ack(pst_fetch_conn *c) {
 }
 
 static void consume(pst_fetch_conn *c, const uint8_t *p, size_t n) {
-    while (n > 0 && !c->finished) {
+    /* next_after_close: this endpoint is done with, the rest of its bytes too */
+    while (n > 0 && !c->finished && !c->next_after_close) {
         if (c->phase == PH_HEADER || c->phase == PH_ACK) {
             bool done;
             size_t k = take_frame(c, p, n, &done);
@@ -482,7 +511,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     (void)buf;
     pst_fetch_conn *c = s->data;
-    if (c->finished || nread == 0)
+    if (c->finished || c->next_after_close || nread == 0)
         return;
     if (nread < 0) {
         finish(c, PST_FETCH_RETRY, nread == UV_EOF ? "closed" : "read");

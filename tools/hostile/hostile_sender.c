@@ -3,7 +3,8 @@
  * identity) and then misbehaves when the target's node fetches, one way per
  * mode. The node must refuse to store anything that does not verify, count
  * why (rejected.fetch.REASON, fetch.retry.REASON) and give up on a sender
- * that keeps breaking the protocol. Mode `good` serves correctly, so the
+ * that keeps breaking the protocol verifiably (bad-signer does not: another
+ * key's answer is retried, never a strike). Mode `good` serves correctly, so the
  * test can see the node deliver a stranger's message once, and then replays
  * its notification (the same bytes, and the same inner record sealed anew):
  * the node must not store it twice, only send its receipt again.
@@ -23,8 +24,10 @@
 #include "pst_notify.h"
 
 #define CONTENT_BYTES 3000u
-#define GIVE_UP_REQUESTS 3u /* a node gives up after 3 protocol failures */
-#define RETRY_REQUESTS 2u   /* truncated: one retry is enough to see it */
+/* a node gives up after 3 protocol failures; bad-signer: 3 requests show
+ * it kept asking where a strike would have ended it */
+#define GIVE_UP_REQUESTS 3u
+#define RETRY_REQUESTS 2u /* truncated: one retry is enough to see it */
 #define PUT_TIMEOUT_MS 10000u
 #define LIFETIME_S 3600u
 
