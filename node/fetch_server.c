@@ -41,6 +41,9 @@
 #define FETCH_CONNS_HARD_MAX 128u /* beyond this, close without a word */
 #define FETCH_NONCES_MAX 4096u    /* accepted request nonces remembered */
 #define FETCH_LINGER_MS 5000u     /* after our last frame, wait this long for EOF */
+/* body checks at once: libuv's pool has 4 threads, shared with the
+ * resolver and file I/O; a request beyond this is answered busy */
+#define FETCH_CHECKS_MAX 2u
 #define FETCH_BACKLOG 128
 
 typedef enum { S_FIRST, S_STREAM, S_RECEIPT, S_LINGER } conn_state;
@@ -61,6 +64,7 @@ struct pst_fetch_server {
     bool closing;
     fconn *head;
     unsigned n_conns;
+    unsigned n_checks; /* body checks queued or running */
     unsigned n_nonces;
     nonce_entry nonces[FETCH_NONCES_MAX];
     /* every read lands here first: the loop runs one read callback at a
@@ -437,6 +441,7 @@ static void check_done(uv_work_t *w, int status) {
     fconn *c = w->data;
     pst_node *n = c->srv->node;
     int rc = status == 0 ? c->check_rc : PST_E_CLOSED;
+    c->srv->n_checks--;
     if (!c->closing && !n->stopping) {
         if (rc == PST_OK) {
             pst_outbox_body_checked(n, c->msg_id, true);
@@ -547,6 +552,11 @@ static void handle_request(fconn *c, const pst_fetch_request *req) {
                "offset past the end of the message");
         return;
     }
+    if (srv->n_checks >= FETCH_CHECKS_MAX) {
+        reject(c, req->msg_id, PST_FETCH_BUSY, req->offset, "busy_checking",
+               "busy checking other messages: retry later");
+        return;
+    }
     if (!nonce_add(srv, req->nonce, req->expires, now)) {
         reject(c, req->msg_id, PST_FETCH_BUSY, req->offset, "busy",
                "too many requests: retry later");
@@ -571,9 +581,13 @@ static void handle_request(fconn *c, const pst_fetch_request *req) {
     pst_counter_add(n, "fetch.requests", 1);
     c->check.data = c;
     c->refs++;
-    arm(c, idle_ms(c));
+    srv->n_checks++;
+    /* waiting for a pool thread is our delay, not the peer's idleness: only
+     * the total deadline bounds the check */
+    arm(c, UINT64_MAX);
     if (uv_queue_work(n->loop, &c->check, check_work, check_done) != 0) {
         c->refs--;
+        srv->n_checks--;
         reject(c, req->msg_id, PST_FETCH_INTERNAL, req->offset, "internal", "internal error");
     }
 }
