@@ -397,7 +397,7 @@ void pst_mailmsg_display(const char *raw, size_t len, char *out, size_t cap) {
     if (!raw)
         return;
     /* unfold and decode into tmp */
-    uint8_t unfolded[1024], tmp[1024];
+    uint8_t unfolded[PST_MAILMSG_DISPLAY_RAW_MAX], tmp[PST_MAILMSG_DISPLAY_RAW_MAX];
     sink u = {unfolded, sizeof unfolded, 0};
     for (size_t i = 0; i < len && u.len < u.cap; i++)
         if (raw[i] != '\r' && raw[i] != '\n')

@@ -30,6 +30,9 @@
 #define PST_MAILMSG_FIELD_MAX (64u * 1024u)    /* one header field, folded lines included */
 #define PST_MAILMSG_HEADER_MAX (1024u * 1024u) /* the whole header section */
 #define PST_MAILMSG_SUBJECT_MAX 200u           /* subject kept for display, bytes */
+/* raw (encoded) bytes pst_mailmsg_display decodes: a 200-byte display
+ * subject may take ~10x that in Q-encoded words */
+#define PST_MAILMSG_DISPLAY_RAW_MAX 2048u
 #define PST_MAILMSG_VALUE_MAX 255u             /* a value given for an added field */
 #define PST_MAILMSG_DATE_BUFSIZE 64u /* "Tue, 14 Nov 2023 22:13:20 +0000" (31) + NUL, with room */
 #define PST_MAILMSG_RAND_BYTES 16u   /* random bytes in a generated Message-ID */
@@ -97,8 +100,9 @@ void pst_mailmsg_make_message_id(const uint8_t rand[PST_MAILMSG_RAND_BYTES], con
 
 /* Display form of a raw header value: unfolds, decodes RFC 2047 encoded
  * words in UTF-8 or US-ASCII (B and Q), replaces control characters and
- * invalid UTF-8 with '?' (tabs with a space), trims, and truncates at a
- * character boundary to fit out[cap]. Always NUL-terminates (cap >= 1). */
+ * invalid UTF-8 with '?' (tabs with a space), trims, and only then
+ * truncates at a character boundary to fit out[cap]. Reads at most
+ * PST_MAILMSG_DISPLAY_RAW_MAX bytes of raw. Always NUL-terminates (cap >= 1). */
 void pst_mailmsg_display(const char *raw, size_t len, char *out, size_t cap);
 
 /* ---- simple messages (postern send --subject --body) -------------------- */
