@@ -297,8 +297,8 @@ static int outer_read(const uint8_t *in, size_t len, int want_kind, keyfile_oute
     if (o->prot == PROT_CLEAR && o->body_len > INNER_MAX)
         goto done;
     pst_w_init(&w, re, sizeof re);
-    write_outer(&w, (int)o->version, (int)o->kind, (int)o->prot, o->ops, o->mem, o->salt,
-                o->nonce, o->body, o->body_len,
+    write_outer(&w, (int)o->version, (int)o->kind, (int)o->prot, o->ops, o->mem, o->salt, o->nonce,
+                o->body, o->body_len,
                 o->version == KEYFILE_V2 ? in + len - KEYFILE_CHECK_BYTES : NULL);
     if ((rc = pst_w_finish(&w, &re_len)) == PST_OK)
         rc = pst_canonical_check(in, len, re, re_len);

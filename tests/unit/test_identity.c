@@ -634,8 +634,8 @@ Test(keyfile, revkey_export_import, .timeout = 120) {
 
 Test(keyfile, garbage_rejected) {
     pst_identity *back;
-    const uint8_t junk[][6] = {{0x90}, {0x91, 0x01}, {0xc0}, {0x98, 0x02, 1, 0, 0, 0},
-                               {0x99, 0x01, 1, 0, 0, 0}};
+    const uint8_t junk[][6] = {
+        {0x90}, {0x91, 0x01}, {0xc0}, {0x98, 0x02, 1, 0, 0, 0}, {0x99, 0x01, 1, 0, 0, 0}};
     for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++)
         cr_assert_neq(pst_identity_import(junk[i], sizeof junk[i], NULL, 0, &back), PST_OK);
     cr_assert_lt(pst_keyfile_is_encrypted(junk[0], 1), 0);
