@@ -73,12 +73,12 @@ void pst_cli_report_dropped(const char *home, int err, bool wrote) {
         pst_cli_error("the node at %s did not answer within %d s (is it stuck? see its log)", home,
                       PST_CLI_TIMEOUT_S);
     else
-        pst_cli_error(
-            "the node at %s closed the control connection %s (%s): it is overloaded (too many "
-            "connections at once) or refused this user (the control socket only serves the "
-            "user the node runs as, and root); see the node's log, then try again",
-            home, wrote ? "without answering" : "before reading the request",
-            err == 0 ? "end of file" : strerror(err));
+        pst_cli_error("the node at %s closed the control connection %s (%s): it is stopping, "
+                      "overloaded (too many connections at once), or refused this user (the "
+                      "control socket serves only the user the node runs as, and root); see the "
+                      "node's log, then try again",
+                      home, wrote ? "without answering" : "before reading the request",
+                      err == 0 ? "end of file" : strerror(err));
 }
 
 /* 1 = answered, 0 = no node listens, <0 = error (printed): -2 when the node
