@@ -250,17 +250,6 @@ int pst_node_init_identity(const pst_node_config *cfg, const char *const *addres
     if ((rc = make_files(id, passphrase, fast_kdf, idbuf, &idlen, revbuf, &revlen, cert, err,
                          errcap)) != PST_OK)
         goto out;
-    const uint8_t *data[F_COUNT] = {idbuf, revbuf, (const uint8_t *)cert};
-    size_t lens[F_COUNT] = {idlen, revlen, strlen(cert)};
-    for (int i = 0; i < F_COUNT; i++) {
-        rc = pst_file_write_temp(paths[i], data[i], lens[i], 0600, tmps[i], sizeof tmps[i]);
-        if (rc != PST_OK) {
-            snprintf(err, errcap, "cannot write %s: %s", tmps[i], pst_strerror(rc));
-            goto out;
-        }
-        have_tmp[i] = true;
-    }
-
     rc = pst_store_open_ex(&st, dbpath, err, errcap);
     if (rc != PST_OK)
         goto out;
@@ -275,6 +264,17 @@ int pst_node_init_identity(const pst_node_config *cfg, const char *const *addres
         rc = PST_E_MISMATCH;
         goto out;
     }
+    const uint8_t *data[F_COUNT] = {idbuf, revbuf, (const uint8_t *)cert};
+    size_t lens[F_COUNT] = {idlen, revlen, strlen(cert)};
+    for (int i = 0; i < F_COUNT; i++) {
+        rc = pst_file_write_temp(paths[i], data[i], lens[i], 0600, tmps[i], sizeof tmps[i]);
+        if (rc != PST_OK) {
+            snprintf(err, errcap, "cannot write %s: %s", tmps[i], pst_strerror(rc));
+            goto out;
+        }
+        have_tmp[i] = true;
+    }
+
     if ((rc = pst_store_meta_set_blob(st, "addresses", list, llen)) != PST_OK) {
         snprintf(err, errcap, "cannot write %s: %s", dbpath, pst_store_last_error(st));
         goto out;
