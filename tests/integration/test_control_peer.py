@@ -64,6 +64,13 @@ def other_uid(cluster):
         node.counters()), 10, "the refusal to be counted", node.log_tail)
     check(counters.get("rejected.control.peer_uid") == 1, f"counters {counters}")
     check(f"uid {nobody.pw_uid}" in node.log_text(), "the refusal is not in the node's log")
+    # with the socket's own 0600 the kernel refuses first: same code, a clear message
+    os.chmod(sock, 0o600)
+    p = subprocess.run(argv, capture_output=True, timeout=30, env=env, stdin=subprocess.DEVNULL,
+                       preexec_fn=as_user(nobody.pw_uid, nobody.pw_gid))
+    err = p.stderr.decode(errors="replace")
+    check(p.returncode == EXIT_UNAVAILABLE and "serves only the user" in err,
+          f"postern status as nobody on a 0600 socket: exit {p.returncode}, {err!r}")
     os.chmod(home.path, 0o700)
     os.chmod(cluster.tmp, 0o700)
     node.stop()

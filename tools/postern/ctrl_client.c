@@ -102,6 +102,12 @@ static int call_socket(const char *home, pst_ctrl_request *req, pst_ctrl_respons
         close(fd);
         if (e == ENOENT || e == ECONNREFUSED)
             return 0;
+        if (e == EACCES || e == EPERM) {
+            pst_cli_error("cannot connect to %s: %s: the node serves only the user it runs as "
+                          "(and root); run postern as that user",
+                          path, strerror(e));
+            return -2;
+        }
         pst_cli_error("cannot connect to %s: %s", path, strerror(e));
         return -1;
     }
