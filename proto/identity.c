@@ -249,8 +249,8 @@ static int outer_read(const uint8_t *in, size_t len, int want_kind, keyfile_oute
     lim.max_bytes = PST_KEYFILE_MAX;
     lim.max_depth = 1;
     int rc = pst_r_parse(&r, in, len, &lim);
-    if (rc != PST_OK)
-        return rc;
+    if (rc != PST_OK) /* the reader is freed on every path, failed parses too */
+        goto done;
     if ((rc = pst_r_array(&r.root, KEYFILE_FIELDS_V1, KEYFILE_FIELDS_V2, &it, &n)) != PST_OK ||
         (rc = pst_r_uint(&it[0], UINT64_MAX, &o->version)) != PST_OK)
         goto done;
