@@ -282,18 +282,6 @@ int pst_node_start(uv_loop_t *loop, const pst_node_config *cfg, pst_node_mode mo
     /* before the DHT node exists: a wrong key must not publish anything */
     if (mode == PST_NODE_DAEMON && (rc = load_identity(n, passphrase, err, errcap)) != PST_OK)
         goto fail_early;
-    if (mode == PST_NODE_ONESHOT && use_home) {
-        /* a one-shot signs nothing, but answers for this home: say so when
-         * its key is damaged or not the store's, as posternd would */
-        char idpath[PST_PATH_MAX];
-        pst_identity *id = NULL;
-        if (pst_home_path(cfg->home, PST_FILE_IDENTITY, idpath, sizeof idpath) == PST_OK &&
-            access(idpath, F_OK) == 0 &&
-            (rc = pst_identity_load(cfg->home, NULL, n->store, PST_IDLOAD_CHECK_ONLY, &id, err,
-                                    errcap)) != PST_OK)
-            goto fail_early;
-        pst_identity_free(id);
-    }
 
     pst_dht_config dc;
     memset(&dc, 0, sizeof dc);

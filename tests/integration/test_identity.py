@@ -81,6 +81,11 @@ def test(cluster):
     rc, out, err = cluster.cli(["key", "revoke", "--home", alice_home.path])
     check(rc == EXIT_IDENTITY and "damaged" in err and keyfile in err,
           f"postern key revoke with a damaged key: exit {rc}, {err!r}")
+    # what needs no identity still works in that home (a one-shot key get)
+    rc, doc, err = cluster.cli_json(["key", "get", "--home", alice_home.path, "--network",
+                                     str(cluster.network), "--seed", seed.seed_addr(),
+                                     alice_home.fingerprint])
+    check(rc == EX_OK, f"key get in a home with a damaged key: exit {rc}, {err!r}")
     # every other single-bit change is refused too (format 2: the check)
     for off in (0, 1, 5, 13, 16, 47, 60, 100, len(good_key) - 1):
         with open(keyfile, "wb") as f:

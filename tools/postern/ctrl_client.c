@@ -217,7 +217,7 @@ int pst_cli_call(pst_cli_common *c, pst_ctrl_request *req, pst_ctrl_response *re
     rc = pst_node_oneshot(&cfg, req, PST_ONESHOT_JOIN_MS, on_oneshot, &a, err, sizeof err);
     if (rc != PST_OK || !a.got) {
         pst_cli_error("%s", err[0] ? err : "the short-lived node could not answer");
-        return rc == PST_E_CHECKSUM || rc == PST_E_MISMATCH ? PST_EXIT_CONFIG : PST_EXIT_FAIL;
+        return PST_EXIT_FAIL;
     }
     return 0;
 }
