@@ -19,7 +19,9 @@ import subprocess
 from harness import EX_OK, check, main, note, poll
 
 EXIT_IDENTITY = 78
-SEED_BYTE = 20  # inside the identity seed: [0x99, 2, 1, 0, 0, 0, c4 00, c4 00, c4 len, 0x94, 1, c4 20, seed...]
+# inside the identity seed, in format 1 and 2 alike:
+# [0x99, 2, 1, 0, 0, 0, c4 00, c4 00, c4 len, 0x94, 1, c4 20, seed (32)...]
+SEED_BYTE = 20
 
 
 def flip(path, offset, mask=0x01):
@@ -74,7 +76,8 @@ def test(cluster):
     flip(keyfile, SEED_BYTE)
     log = run_refused(cluster, alice_home, [seed], "a flipped byte in identity.key")
     check(keyfile in log and "damaged" in log, f"the message does not name the damage:\n{log}")
-    check(alice_home.fingerprint in log, f"the message does not say which identity is expected:\n{log}")
+    check(alice_home.fingerprint in log,
+          f"the message does not say which identity is expected:\n{log}")
     rc, out, err = cluster.cli(["id", "--home", alice_home.path])
     check(rc == EXIT_IDENTITY and "damaged" in err and keyfile in err,
           f"postern id with a damaged key: exit {rc}, {err!r}")
