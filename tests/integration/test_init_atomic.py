@@ -8,6 +8,9 @@
 2. A refused init on an existing home changes no file (bytes, mtime), also
    when the revocation files were moved offline as init advises, and creates
    none.
+3. An init interrupted before its commit leaves only temporary files, which
+   a rerun removes; one interrupted after it is refused with the renames to
+   do (docs/cli/init.md).
 """
 
 import hashlib
@@ -115,6 +118,27 @@ def test(cluster):
     check(rc == EXIT_REFUSED and "nothing was changed" in err,
           f"init next to leftover revocation files: exit {rc}, {err!r}")
     check(snapshot(home2.path) == before, "a refused init changed the home")
+
+    note("3. what an interrupted init leaves, and a rerun")
+    # before the commit: only temporary files; a rerun removes them and works
+    crashed = cluster.empty_home("crashed-early")
+    for name in ("identity.key", "revocation.key", "revocation.cert"):
+        with open(crashed.file(f"{name}.tmp.99999"), "wb") as f:
+            f.write(b"secret of an identity that never existed")
+    rc, out, err = cluster.cli(["init", "--home", crashed.path])
+    check(rc == 0, f"init after an early crash: exit {rc}, {err!r}")
+    names = sorted(os.listdir(crashed.path))
+    check(names == ["identity.key", "postern.db", "revocation.cert", "revocation.key"],
+          f"after a rerun: {names}")
+    # after the commit: the identity exists, a revocation file kept its
+    # temporary name; a rerun refuses, changes nothing and says what to rename
+    late = cluster.new_home("crashed-late")
+    os.rename(late.file("revocation.key"), late.file("revocation.key.tmp.99999"))
+    before = snapshot(late.path)
+    rc, out, err = cluster.cli(["init", "--home", late.path])
+    check(rc == EXIT_REFUSED and "revocation.key.tmp.99999 -> revocation.key" in err,
+          f"init after a late crash: exit {rc}, {err!r}")
+    check(snapshot(late.path) == before, "a refused init changed the home")
     note("init atomicity: ok")
 
 
