@@ -141,6 +141,7 @@ void pst_node_cmd_status(pst_node *n, const pst_ctrl_request *req, pst_node_repl
         (void)pst_store_published_list(n->store, on_published, pubs);
     pst_value *notices = pst_value_add_array(b, "notices");
     (void)pst_trust_notices(n, notices);
+    pst_clock_describe(n, b);
     pst_value *c = pst_value_add_map(b, "counters");
     for (unsigned i = 0; i < n->n_counters; i++)
         pst_value_add_uint(c, n->counters[i].name, n->counters[i].value);

@@ -173,21 +173,16 @@ static void send_receipt(pst_fetch_conn *c) {
 
 /* ---- delivery ------------------------------------------------------------------- */
 
-static int write_headers(pst_fetch_conn *c, const char *eol) {
+/* The node's trace fields, in LF like the whole stored file (the author's
+ * bytes are normalised to LF by pst_maildir_write_message). */
+static int write_headers(pst_fetch_conn *c) {
     char fp[PST_FINGERPRINT_STRLEN + 1], hex[2 * PST_HASH_BYTES + 1], buf[256];
     pst_fingerprint_format(c->job.sender, fp);
     sodium_bin2hex(hex, sizeof hex, c->job.msg_id, PST_HASH_BYTES);
-    int len = snprintf(buf, sizeof buf, "X-Postern-Sender: %s%sX-Postern-Message-Id: %s%s", fp, eol,
-                       hex, eol);
+    int len =
+        snprintf(buf, sizeof buf, "X-Postern-Sender: %s\nX-Postern-Message-Id: %s\n", fp, hex);
     c->headers_written = true;
     return pst_maildir_write(&c->w, buf, (size_t)len);
-}
-
-/* The node's header lines use the message's own line ending, taken from its
- * first line (CRLF as on the wire, or LF as most Maildir files). */
-static const char *detect_eol(const uint8_t *p, size_t n) {
-    const uint8_t *nl = memchr(p, '\n', n);
-    return nl != NULL && nl > p && nl[-1] == '\r' ? "\r\n" : "\n";
 }
 
 /* A local write failure ends the attempt as temporary (the job retries with
@@ -208,7 +203,7 @@ static void local_failure(pst_fetch_conn *c, int rc, const char *what) {
 static void write_plain(pst_fetch_conn *c, const uint8_t *p, size_t n) {
     int rc = PST_OK;
     if (!c->headers_written)
-        rc = write_headers(c, detect_eol(p, n));
+        rc = write_headers(c);
     if (rc == PST_OK)
         rc = pst_maildir_write_message(&c->w, p, n);
     if (rc != PST_OK)
@@ -235,24 +230,28 @@ static void deliver(pst_fetch_conn *c) {
                rc == PST_E_SIGNER || rc == PST_E_SIGNATURE ? "author" : "bad_body");
         return;
     }
-    if (!c->headers_written && (rc = write_headers(c, "\n")) != PST_OK) {
+    if (!c->headers_written && (rc = write_headers(c)) != PST_OK) {
         local_failure(c, rc, "write");
         return;
     }
     rc = pst_maildir_commit(&c->w, &c->res.loc);
     c->res.bytes = c->w.bytes; /* commit may flush a few held bytes */
+    uint64_t now = pst_now();
     if (rc == PST_E_EXISTS) {
         c->res.existed = true;
         char path[PST_PATH_MAX];
         struct stat sb;
         if (pst_maildir_loc_path(c->root, &c->res.loc, path, sizeof path) == PST_OK &&
-            stat(path, &sb) == 0)
+            stat(path, &sb) == 0) {
             c->res.bytes = (uint64_t)sb.st_size;
+            /* delivered when that copy was written: the receipt says so */
+            if (sb.st_mtime > 0 && (uint64_t)sb.st_mtime < now)
+                now = (uint64_t)sb.st_mtime;
+        }
     } else if (rc != PST_OK) {
         local_failure(c, rc, "deliver");
         return;
     }
-    uint64_t now = pst_now();
     rc = pst_store_inbox_delivered(n->store, c->job.msg_id, c->res.loc.folder, c->base,
                                    c->res.bytes, now);
     if (rc != PST_OK && rc != PST_E_DUPLICATE) {
@@ -326,9 +325,11 @@ static size_t take_frame(pst_fetch_conn *c, const uint8_t *p, size_t n, bool *do
     size_t used = 0;
     const uint8_t *frame = NULL;
     *done = false;
-    /* the cap is the largest response: a longer frame cannot be one */
+    /* the cap is the largest response: a longer frame cannot be one. Nothing
+     * signed says the sender wrote these bytes (another service may hold its
+     * old port until it gets it back), so it is no strike against it */
     if (pst_framer_feed(&c->in, p, n, &used, &frame, &c->frame_len) != PST_OK) {
-        finish(c, PST_FETCH_PROTOCOL, c->phase == PH_ACK ? "bad_ack" : "bad_response");
+        finish(c, PST_FETCH_RETRY, "bad_frame");
         return used;
     }
     *done = frame != NULL;
@@ -355,11 +356,32 @@ static pst_fetch_outcome status_outcome(uint64_t status) {
     }
 }
 
+/* A server over its connection limit answers before it has read anything, so
+ * its signed "busy" names no message (all-zero msg_id). From the sender we
+ * expect it is a deferral, never a strike: Postfix's 4xx, not 5xx. */
+static bool busy_before_request(const pst_fetch_response *r,
+                                const uint8_t sender[PST_SIGN_PK_BYTES]) {
+    static const uint8_t zero[PST_HASH_BYTES];
+    return (r->status == PST_FETCH_BUSY || r->status == PST_FETCH_INTERNAL) &&
+           memcmp(r->signer, sender, PST_SIGN_PK_BYTES) == 0 &&
+           memcmp(r->msg_id, zero, PST_HASH_BYTES) == 0;
+}
+
 static void on_response(pst_fetch_conn *c) {
     pst_fetch_response r;
+    int vrc = PST_E_MALFORMED;
     if (pst_fetch_response_decode(c->frame, c->frame_len, &r) != PST_OK ||
-        pst_fetch_response_verify(&r, pst_now(), PST_FETCH_SKEW_DEFAULT) != PST_OK) {
-        finish(c, PST_FETCH_PROTOCOL, "bad_response");
+        (vrc = pst_fetch_response_verify(&r, pst_now(), PST_FETCH_SKEW_DEFAULT)) != PST_OK) {
+        /* refused only for its time: a clock to fix, not a protocol violation */
+        bool clock =
+            vrc != PST_E_MALFORMED && pst_clock_fetch_response(c->node, &r, c->job.sender, vrc);
+        finish(c, clock ? PST_FETCH_RETRY : PST_FETCH_PROTOCOL,
+               clock ? "clock_skew" : "bad_response");
+        return;
+    }
+    (void)pst_clock_fetch_response(c->node, &r, c->job.sender, vrc);
+    if (busy_before_request(&r, c->job.sender)) {
+        finish(c, PST_FETCH_RETRY, status_reason(r.status));
         return;
     }
     int rc = pst_fetch_response_matches(&r, &c->req, c->job.sender);
@@ -387,11 +409,28 @@ static void on_response(pst_fetch_conn *c) {
 
 static void on_ack(pst_fetch_conn *c) {
     pst_fetch_response r;
+    int vrc = PST_E_MALFORMED;
     if (pst_fetch_response_decode(c->frame, c->frame_len, &r) != PST_OK ||
-        pst_fetch_response_verify(&r, pst_now(), PST_FETCH_SKEW_DEFAULT) != PST_OK ||
-        memcmp(r.signer, c->job.sender, sizeof r.signer) != 0 ||
+        (vrc = pst_fetch_response_verify(&r, pst_now(), PST_FETCH_SKEW_DEFAULT)) != PST_OK) {
+        /* refused only for its time: a clock to fix, not a protocol violation */
+        bool clock =
+            vrc != PST_E_MALFORMED && pst_clock_fetch_response(c->node, &r, c->job.sender, vrc);
+        finish(c, clock ? PST_FETCH_RETRY : PST_FETCH_PROTOCOL, clock ? "clock_skew" : "bad_ack");
+        return;
+    }
+    /* a receipt-only connection meets the connection limit like a fetch */
+    if (busy_before_request(&r, c->job.sender)) {
+        finish(c, PST_FETCH_RETRY, status_reason(r.status));
+        return;
+    }
+    if (memcmp(r.signer, c->job.sender, sizeof r.signer) != 0 ||
         memcmp(r.msg_id, c->job.msg_id, sizeof r.msg_id) != 0) {
         finish(c, PST_FETCH_PROTOCOL, "bad_ack");
+        return;
+    }
+    if (r.status == PST_FETCH_BUSY || r.status == PST_FETCH_INTERNAL) {
+        /* the sender could not take it now (its store, its load): again later */
+        finish(c, PST_FETCH_RETRY, status_reason(r.status));
         return;
     }
     if (r.status != PST_FETCH_OK) {

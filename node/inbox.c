@@ -28,7 +28,10 @@
 #define PST_INBOX_FETCHES_MAX 4u      /* simultaneous connections to senders */
 #define PST_INBOX_RETRY_MIN_MS 5000u
 #define PST_INBOX_RETRY_MAX_MS 600000u
-#define PST_INBOX_PROTO_FAILS_MAX 3u /* a misbehaving sender gets this many tries */
+/* A sender that verifiably broke the protocol gets this many tries; a busy,
+ * unreachable or overloaded one is retried with back-off until the
+ * notification expires (fetch_client.c decides which is which). */
+#define PST_INBOX_PROTO_FAILS_MAX 3u
 #define PST_INBOX_POLL_RETRY_MS 5000u
 #define PST_INBOX_POLL_DEFER_MAX_MS 60000u /* a busy listen puts the get off at most this long */
 #define SEEN_KEY PST_SEEN_KEY
@@ -128,13 +131,17 @@ static int reject(pst_node *n, int err, const char *reason) {
 
 /* ---- the trust gate ------------------------------------------------------------ */
 
+/* Our own key is trusted: mail to oneself goes to the INBOX (the contact
+ * list cannot hold it: `postern trust set` refuses one's own key). */
 static int sender_tier(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES]) {
+    if (n->id != NULL && memcmp(pk, n->id->sign_pk, PST_SIGN_PK_BYTES) == 0)
+        return PST_STORE_TIER_TRUSTED;
     pst_store_tier tier;
     return pst_store_contact_get(n->store, pk, &tier, NULL, 0) == PST_OK ? (int)tier : 0;
 }
 
 /* The one place that decides where mail from a sender goes (DESIGN.md,
- * "Trust tiers"): trusted -> INBOX, known -> .Known, blocked -> dropped
+ * "Trust tiers"): trusted (and we ourselves) -> INBOX, known -> .Known, blocked -> dropped
  * before anything is fetched, unknown -> .Known when a trusted contact
  * vouches for it (vouch_depth), else .Unknown only with a verified stamp of at
  * least the bits we publish. Returns the Maildir folder, or NULL with *reason
@@ -407,10 +414,49 @@ static void job_want(struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES], boo
     pump_soon(ib);
 }
 
+/* Why the last attempt at a message failed, kept in the store (meta) so that
+ * `postern inbox` can say it after a restart too: "retrying: ..." or
+ * "gave up: ...". NULL clears it (delivered). */
+static void note_why(pst_node *n, const uint8_t id[PST_HASH_BYTES], const char *prefix,
+                     const char *why) {
+    char name[PST_INBOX_WHY_NAME_BUFSIZE], text[160];
+    pst_inbox_why_name(id, name);
+    if (why == NULL) {
+        (void)pst_store_meta_delete(n->store, name);
+        return;
+    }
+    int len = snprintf(text, sizeof text, "%s%s", prefix, why);
+    if (len > 0)
+        (void)pst_store_meta_set_blob(n->store, name, (const uint8_t *)text,
+                                      (size_t)len < sizeof text ? (size_t)len : sizeof text - 1);
+}
+
+void pst_inbox_why_name(const uint8_t id[PST_HASH_BYTES], char name[PST_INBOX_WHY_NAME_BUFSIZE]) {
+    char hex[33];
+    sodium_bin2hex(hex, sizeof hex, id, 16);
+    snprintf(name, PST_INBOX_WHY_NAME_BUFSIZE, "inbox.why.%s", hex);
+}
+
+void pst_inbox_wake(pst_node *n, const uint8_t id[PST_HASH_BYTES], uint64_t expires) {
+    struct pst_inbox *ib = n->inbox;
+    if (ib == NULL || n->stopping)
+        return;
+    job *j = job_find(ib, id);
+    if (j != NULL && j->conn == NULL) {
+        j->due_ms = uv_now(n->loop);
+        j->backoff_ms = 0;
+        j->proto_fails = 0;
+        pump_soon(ib);
+        return;
+    }
+    job_want(ib, id, false, expires, true);
+}
+
 static void fail_row(struct pst_inbox *ib, job *j, const char *why) {
     char id[17];
     hex8(j->msg_id, id);
     if (!j->receipt_only) {
+        note_why(ib->node, j->msg_id, "gave up: ", why);
         (void)pst_store_inbox_fail(ib->node->store, j->msg_id, pst_now());
         pst_counter_add(ib->node, "inbox.failed", 1);
         pst_log_warn("giving up on message %s: %s", id, why);
@@ -430,6 +476,8 @@ static void backoff(struct pst_inbox *ib, job *j, const char *why) {
         return;
     }
     j->due_ms = uv_now(ib->node->loop) + j->backoff_ms;
+    if (!j->receipt_only)
+        note_why(ib->node, j->msg_id, "retrying: ", why);
     char id[17];
     hex8(j->msg_id, id);
     pst_log_debug("message %s: %s, next try in %u s", id, why, j->backoff_ms / 1000u);
@@ -444,6 +492,8 @@ static void on_fetch_done(void *user, const pst_fetch_result *res) {
     j->conn = NULL;
     ib->running--;
     if (res->delivered) {
+        if (!j->receipt_only)
+            note_why(n, j->msg_id, "", NULL);
         j->receipt_only = true;
         pst_counter_add(n, "inbox.delivered", 1);
         pst_log_info("message %s %s %s (%llu bytes)", id,
@@ -530,16 +580,21 @@ static void start_job(struct pst_inbox *ib, job *j) {
             /* its rename may not be on the disk yet: no receipt until it is */
             why = "the copy already in the Maildir cannot be made durable";
         } else if (found) {
-            /* a crash came between the rename into new/ and the store */
-            uint64_t size = pst_maildir_loc_path(ib->root, &loc, path, sizeof path) == PST_OK &&
-                                    stat(path, &sb) == 0
-                                ? (uint64_t)sb.st_size
-                                : 0;
-            int rc = pst_store_inbox_delivered(n->store, j->msg_id, loc.folder, base, size, now);
+            /* a crash came between the rename into new/ and the store; the
+             * message was delivered when its file was written, and the
+             * receipt (sent now, maybe again) says that time */
+            uint64_t size = 0, at = now;
+            if (pst_maildir_loc_path(ib->root, &loc, path, sizeof path) == PST_OK &&
+                stat(path, &sb) == 0) {
+                size = (uint64_t)sb.st_size;
+                if (sb.st_mtime > 0 && (uint64_t)sb.st_mtime < now)
+                    at = (uint64_t)sb.st_mtime;
+            }
+            int rc = pst_store_inbox_delivered(n->store, j->msg_id, loc.folder, base, size, at);
             if (rc != PST_OK && rc != PST_E_DUPLICATE)
                 why = "cannot record the delivery";
             j->receipt_only = true;
-            fj.stored_at = now;
+            fj.stored_at = at;
             pst_counter_add(n, "inbox.recovered", 1);
             pst_log_info("message %s was already in %s (stored before a restart)", id,
                          pst_maildir_folder_display(loc.folder));
@@ -749,7 +804,7 @@ static int accept_notification(struct pst_inbox *ib, const uint8_t *val, size_t 
     if (rc != PST_OK)
         return reject(n, rc, NULL);
     if ((rc = pst_notify_inner_verify(&in, now)) != PST_OK)
-        rc = reject(n, rc, NULL);
+        rc = reject(n, rc, pst_clock_notification(n, &in, rc)); /* clock: named and logged */
     else if (memcmp(in.recipient, n->id->sign_pk, PST_SIGN_PK_BYTES) != 0)
         rc = reject(n, PST_E_MISMATCH, "wrong_recipient");
     else if (in.size > n->cfg.max_message_bytes)

@@ -44,12 +44,23 @@ typedef struct {
     char folder[PST_STORE_FOLDER_MAX + 1];
 } list_entry;
 
+/* A message not delivered (yet) that has something to say: a fetch failed. */
+#define PST_INBOX_PROBLEMS_MAX 20u
+typedef struct {
+    uint8_t id[PST_HASH_BYTES];
+    uint8_t sender[PST_SIGN_PK_BYTES];
+    pst_store_in_state state;
+    uint64_t attempts, last_attempt, expires;
+} problem;
+
 typedef struct {
     bool filter;
     char folder[PST_MAILDIR_FOLDER_MAX + 1];
     list_entry *ring; /* the newest cap matching rows */
     unsigned cap;
     uint64_t total, pending, failed;
+    problem problems[PST_INBOX_PROBLEMS_MAX]; /* ring: the newest */
+    uint64_t n_problems;
 } list_ctx;
 
 static int on_list_row(const pst_store_inbox_row *row, void *user) {
@@ -58,6 +69,16 @@ static int on_list_row(const pst_store_inbox_row *row, void *user) {
         l->pending++;
     else if (row->state == PST_STORE_IN_FAILED)
         l->failed++;
+    if (row->state == PST_STORE_IN_FAILED ||
+        (row->state == PST_STORE_IN_PENDING && row->attempts > 0)) {
+        problem *p = &l->problems[l->n_problems++ % PST_INBOX_PROBLEMS_MAX];
+        memcpy(p->id, row->msg_id, sizeof p->id);
+        memcpy(p->sender, row->sender, sizeof p->sender);
+        p->state = row->state;
+        p->attempts = row->attempts;
+        p->last_attempt = row->last_attempt;
+        p->expires = row->expires;
+    }
     if (row->state != PST_STORE_IN_DELIVERED || (l->filter && strcmp(row->folder, l->folder) != 0))
         return 0;
     list_entry *e = &l->ring[l->total++ % l->cap];
@@ -111,6 +132,30 @@ static void add_entry(pst_node *n, pst_value *arr, const list_entry *e, uint64_t
     pst_value_add_bool(m, "seen", flagged_seen(loc.name));
 }
 
+static void add_problem(pst_node *n, pst_value *arr, const problem *p) {
+    char hex[2 * PST_HASH_BYTES + 1], fp[PST_FINGERPRINT_STRLEN + 1],
+        name[PST_INBOX_WHY_NAME_BUFSIZE];
+    uint8_t why[PST_STORE_BLOB_MAX + 1];
+    size_t len = 0;
+    pst_inbox_why_name(p->id, name);
+    if (pst_store_meta_get_blob(n->store, name, why, sizeof why - 1, &len) != PST_OK)
+        len = 0;
+    why[len] = '\0';
+    pst_value *m = pst_value_add_map(arr, NULL);
+    sodium_bin2hex(hex, sizeof hex, p->id, sizeof p->id);
+    pst_fingerprint_format(p->sender, fp);
+    pst_value_add_str(m, "id", hex);
+    pst_value_add_str(m, "from", fp);
+    pst_value_add_str(m, "state", p->state == PST_STORE_IN_FAILED ? "failed" : "pending");
+    pst_value_add_uint(m, "attempts", p->attempts);
+    pst_value_add_uint(m, "last_attempt", p->last_attempt);
+    pst_value_add_uint(m, "expires", p->expires);
+    pst_value_add_str(m, "why",
+                      len > 0                           ? (const char *)why
+                      : p->state == PST_STORE_IN_FAILED ? "gave up"
+                                                        : "retrying");
+}
+
 void pst_node_cmd_inbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
                         void *user) {
     list_ctx l;
@@ -160,6 +205,11 @@ void pst_node_cmd_inbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply
     pst_value_add_uint(b, "missing", missing);
     pst_value_add_uint(b, "pending", l.pending);
     pst_value_add_uint(b, "failed", l.failed);
+    pst_value *probs = pst_value_add_array(b, "undelivered");
+    uint64_t from =
+        l.n_problems > PST_INBOX_PROBLEMS_MAX ? l.n_problems - PST_INBOX_PROBLEMS_MAX : 0;
+    for (uint64_t i = from; i < l.n_problems; i++)
+        add_problem(n, probs, &l.problems[i % PST_INBOX_PROBLEMS_MAX]);
     pst_value *notices = pst_value_add_array(b, "notices");
     (void)pst_trust_notices(n, notices);
     free(l.ring);
@@ -194,44 +244,94 @@ static int on_read_row(const pst_store_inbox_row *row, void *user) {
     return 0;
 }
 
-void pst_node_cmd_read(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
-                       void *user) {
-    read_ctx r;
-    memset(&r, 0, sizeof r);
+/* Finds the one row whose id starts with the id=HEX argument; 0, or replies
+ * with the error itself and returns -1. */
+static int find_row(pst_node *n, const pst_ctrl_request *req, const char *command, read_ctx *r,
+                    pst_node_reply_cb reply, void *user) {
+    memset(r, 0, sizeof *r);
     const char *a = req->n_args == 1 ? req->args[0] : "";
-    r.plen = strncmp(a, "id=", 3) == 0 ? strlen(a + 3) : 0;
-    if (r.plen < PST_READ_PREFIX_MIN || r.plen > 2 * PST_HASH_BYTES ||
-        strspn(a + 3, "0123456789abcdefABCDEF") != r.plen) {
+    r->plen = strncmp(a, "id=", 3) == 0 ? strlen(a + 3) : 0;
+    if (r->plen < PST_READ_PREFIX_MIN || r->plen > 2 * PST_HASH_BYTES ||
+        strspn(a + 3, "0123456789abcdefABCDEF") != r->plen) {
         pst_reply_error(reply, user, 0, 64,
-                        "read takes id=HEX: a message id or a unique prefix of it (%u to 64 hex "
+                        "%s takes id=HEX: a message id or a unique prefix of it (%u to 64 hex "
                         "digits)",
-                        PST_READ_PREFIX_MIN);
-        return;
+                        command, PST_READ_PREFIX_MIN);
+        return -1;
     }
-    for (size_t i = 0; i < r.plen; i++)
-        r.prefix[i] = (char)(a[3 + i] >= 'A' && a[3 + i] <= 'F' ? a[3 + i] + 32 : a[3 + i]);
+    for (size_t i = 0; i < r->plen; i++)
+        r->prefix[i] = (char)(a[3 + i] >= 'A' && a[3 + i] <= 'F' ? a[3 + i] + 32 : a[3 + i]);
     int rc;
     uint8_t id[PST_HASH_BYTES];
-    if (r.plen == 2 * PST_HASH_BYTES &&
-        sodium_hex2bin(id, sizeof id, r.prefix, r.plen, NULL, NULL, NULL) == 0)
-        rc = pst_store_inbox_get(n->store, id, on_read_row, &r);
+    if (r->plen == 2 * PST_HASH_BYTES &&
+        sodium_hex2bin(id, sizeof id, r->prefix, r->plen, NULL, NULL, NULL) == 0)
+        rc = pst_store_inbox_get(n->store, id, on_read_row, r);
     else
-        rc = pst_store_inbox_list(n->store, 0, on_read_row, &r);
+        rc = pst_store_inbox_list(n->store, 0, on_read_row, r);
     if (rc != PST_OK && rc != PST_E_NOTFOUND) {
         pst_reply_error(reply, user, 0, 1, "cannot read the inbox: %s",
                         pst_store_last_error(n->store));
-        return;
+        return -1;
     }
-    if (r.matches == 0) {
+    if (r->matches == 0) {
         pst_reply_error(reply, user, 0, 1, "no message %s in the inbox (see 'postern inbox')",
-                        r.prefix);
+                        r->prefix);
+        return -1;
+    }
+    if (r->matches > 1) {
+        pst_reply_error(reply, user, 0, 1, "%u messages start with %s: give more digits",
+                        r->matches, r->prefix);
+        return -1;
+    }
+    return 0;
+}
+
+/* `inbox retry`: a message the node gave up on is taken up again while its
+ * notification lasts; one still being retried is tried now. */
+void pst_node_cmd_inbox_retry(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                              void *user) {
+    read_ctx r;
+    if (find_row(n, req, "inbox-retry", &r, reply, user) != 0)
+        return;
+    char hex[2 * PST_HASH_BYTES + 1], name[PST_INBOX_WHY_NAME_BUFSIZE];
+    sodium_bin2hex(hex, sizeof hex, r.id, sizeof r.id);
+    uint64_t now = pst_now();
+    if (r.state == PST_STORE_IN_DELIVERED) {
+        pst_reply_error(reply, user, 0, 1, "message %s is already delivered", hex);
         return;
     }
-    if (r.matches > 1) {
-        pst_reply_error(reply, user, 0, 1, "%u messages start with %s: give more digits", r.matches,
-                        r.prefix);
+    if (r.expires <= now) {
+        pst_reply_error(reply, user, 0, 1,
+                        "message %s cannot be fetched any more: the sender's notification "
+                        "expired (ask the sender to send it again)",
+                        hex);
         return;
     }
+    bool was_failed = r.state == PST_STORE_IN_FAILED;
+    int rc = pst_store_inbox_retry(n->store, r.id, now);
+    if (rc != PST_OK) {
+        pst_reply_error(reply, user, 0, 1, "cannot retry message %s: %s", hex,
+                        rc == PST_E_STORE ? pst_store_last_error(n->store) : pst_strerror(rc));
+        return;
+    }
+    pst_inbox_why_name(r.id, name);
+    (void)pst_store_meta_delete(n->store, name);
+    pst_inbox_wake(n, r.id, r.expires);
+    pst_counter_add(n, "inbox.retried", 1);
+    pst_log_info("message %.16s...: %s on request", hex,
+                 was_failed ? "fetching again after giving up" : "fetching now");
+    pst_value *b = pst_value_new_map();
+    pst_value_add_str(b, "id", hex);
+    pst_value_add_str(b, "was", was_failed ? "failed" : "pending");
+    pst_value_add_uint(b, "expires", r.expires);
+    pst_reply_tree(reply, user, b, 0);
+}
+
+void pst_node_cmd_read(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                       void *user) {
+    read_ctx r;
+    if (find_row(n, req, "read", &r, reply, user) != 0)
+        return;
     char hex[2 * PST_HASH_BYTES + 1], path[PST_PATH_MAX], fp[PST_FINGERPRINT_STRLEN + 1];
     sodium_bin2hex(hex, sizeof hex, r.id, sizeof r.id);
     if (r.state == PST_STORE_IN_PENDING) {
@@ -243,7 +343,10 @@ void pst_node_cmd_read(pst_node *n, const pst_ctrl_request *req, pst_node_reply_
     }
     if (r.state != PST_STORE_IN_DELIVERED) {
         pst_reply_error(reply, user, 0, 1,
-                        "message %s could not be fetched from its sender: the node gave up", hex);
+                        "message %s could not be fetched from its sender: the node gave up "
+                        "(see 'postern inbox'; 'postern inbox retry' tries again while the "
+                        "notification lasts)",
+                        hex);
         return;
     }
     pst_maildir_loc loc;

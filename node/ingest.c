@@ -100,8 +100,15 @@ int pst_ingest_key_value(pst_node *n, const uint8_t pk[32], const uint8_t *val, 
     if (memcmp(kr.signer, pk, 32) != 0)
         return reject_named(n, PST_SLOT_KEY, PST_E_MISMATCH, "slot_mismatch");
     rc = pst_keyrec_verify(&kr, pst_now());
-    if (rc == PST_E_EXPIRED && out_keyrec != NULL)
-        *out_keyrec = kr; /* authentic but expired: lookups report "expired" */
+    if (rc == PST_E_EXPIRED || rc == PST_E_NOTYET) {
+        /* the window is checked before the signature: refused for its time
+         * only when authentic, checked at its own time */
+        if (pst_keyrec_verify(&kr, kr.created) != PST_OK)
+            return reject_named(n, PST_SLOT_KEY, PST_E_SIGNATURE, "signature");
+        if (out_keyrec != NULL)
+            *out_keyrec = kr; /* lookups report "expired" or "from_future" */
+        return reject_named(n, PST_SLOT_KEY, rc, rc == PST_E_NOTYET ? "notyet" : "expired");
+    }
     if (rc != PST_OK)
         return reject(n, PST_SLOT_KEY, rc);
     if (pst_store_is_revoked(n->store, pk) != 0)

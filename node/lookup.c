@@ -23,6 +23,8 @@ typedef struct {
     resolve *parent;
     bool have_expired;
     pst_keyrec expired;
+    bool have_future; /* authentic, refused only as created too far ahead */
+    pst_keyrec future;
     bool dht_ok;
 } key_probe;
 
@@ -54,6 +56,11 @@ static void describe(pst_node *n, const uint8_t pk[32], const key_probe *p, pst_
         k->status = PST_KEY_REVOKED;
     } else if (k->have_keyrec && k->keyrec.expires > pst_now()) {
         k->status = PST_KEY_VALID;
+    } else if (p->have_future) {
+        /* the newest word of the key is only "too new for this clock" */
+        k->status = PST_KEY_FROM_FUTURE;
+        k->keyrec = p->future;
+        k->have_keyrec = true;
     } else if (k->have_keyrec || p->have_expired) {
         k->status = PST_KEY_EXPIRED;
         if (!k->have_keyrec) {
@@ -81,10 +88,25 @@ static void on_key_value(void *user, const uint8_t *val, size_t len) {
     resolve *r = p->parent;
     pst_keyrec kr;
     memset(&kr, 0, sizeof kr);
-    int rc = pst_ingest_key_value(r->node, r->cands[p - r->probes], val, len, &kr, NULL, NULL);
+    const uint8_t *pk = r->cands[p - r->probes];
+    int rc = pst_ingest_key_value(r->node, pk, val, len, &kr, NULL, NULL);
     if (rc == PST_E_EXPIRED && (!p->have_expired || kr.seq > p->expired.seq)) {
         p->expired = kr;
         p->have_expired = true;
+    }
+    if (rc == PST_E_NOTYET && (!p->have_future || kr.seq > p->future.seq)) {
+        p->future = kr;
+        p->have_future = true;
+    }
+    if (rc == PST_OK || rc == PST_E_EXPIRED || rc == PST_E_NOTYET) {
+        /* an authentic signed time: a key asked for by fingerprint, or a
+         * contact's, was chosen by us; one found under an address was not */
+        pst_store_tier tier;
+        bool chosen = !r->info.by_address ||
+                      pst_store_contact_get(r->node->store, pk, &tier, NULL, 0) == PST_OK;
+        pst_clock_note(r->node, pk, kr.created, PST_CLOCK_AT_LEAST, chosen);
+        if (rc == PST_E_NOTYET)
+            pst_clock_refused_log(r->node, pk, "key record", kr.created, kr.expires, true);
     }
 }
 
@@ -190,6 +212,8 @@ const char *pst_key_status_name(pst_key_status s) {
         return "revoked";
     case PST_KEY_EXPIRED:
         return "expired";
+    case PST_KEY_FROM_FUTURE:
+        return "from_future";
     default:
         return "not_found";
     }
@@ -252,7 +276,8 @@ static void add_keyrec_fields(pst_value *e, const pst_keyrec *kr) {
     }
 }
 
-/* Exit code of the CLI for one key: 0 valid, 2 not found, 3 revoked, 4 expired. */
+/* Exit code of the CLI for one key: 0 valid, 2 not found, 3 revoked, 4
+ * expired, 5 found but created in the future of this node's clock. */
 static int exit_code(pst_key_status s) {
     switch (s) {
     case PST_KEY_VALID:
@@ -261,8 +286,27 @@ static int exit_code(pst_key_status s) {
         return 3;
     case PST_KEY_EXPIRED:
         return 4;
+    case PST_KEY_FROM_FUTURE:
+        return 5;
     default:
         return 2;
+    }
+}
+
+/* For an address: valid beats revoked beats expired beats from_future
+ * beats not found. */
+static int exit_rank(int code) {
+    switch (code) {
+    case 0:
+        return 4;
+    case 3:
+        return 3;
+    case 4:
+        return 2;
+    case 5:
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -289,6 +333,18 @@ static void describe_entry(const pst_resolved_key *k, pst_value *e, const char *
     }
     if (k->have_keyrec)
         add_keyrec_fields(e, &k->keyrec);
+    if (k->status == PST_KEY_FROM_FUTURE) {
+        uint64_t now = pst_now();
+        char span[PST_CLOCK_SPAN_BUFSIZE], note[256];
+        pst_clock_span(k->keyrec.created > now ? k->keyrec.created - now : 0, span);
+        snprintf(note, sizeof note,
+                 "found a record for %s, but it was created %s in the future by this node's "
+                 "clock: check this machine's clock",
+                 fp, span);
+        pst_value_add_str(e, "clock_note", note);
+        pst_value_add_uint(e, "ahead_of_this_clock_s",
+                           k->keyrec.created > now ? k->keyrec.created - now : 0);
+    }
     if (address != NULL) {
         bool listed = false;
         if (k->have_keyrec)
@@ -333,8 +389,7 @@ static void reply_key_get(key_get *g) {
             describe_entry(&keys[i], e, info->address);
             add_vouches(g, i, e);
             int s = exit_code(keys[i].status);
-            /* valid beats revoked beats expired beats not found */
-            if (s == 0 || (best != 0 && (s == 3 || (s == 4 && best == 2))))
+            if (exit_rank(s) > exit_rank(best))
                 best = s;
         }
         status = best;

@@ -283,6 +283,7 @@ static int io_error(int e) {
 int pst_maildir_open(pst_maildir_writer *w, const char *root, const char *folder,
                      const char *base) {
     memset(w, 0, sizeof *w);
+    pst_hdrfilter_init(&w->filter);
     w->fd = -1;
     char dir[PST_PATH_MAX];
     if (!base_valid(base) || strlen(base) >= sizeof w->base)
@@ -293,7 +294,8 @@ int pst_maildir_open(pst_maildir_writer *w, const char *root, const char *folder
         return rc;
     snprintf(w->folder, sizeof w->folder, "%s", folder);
     snprintf(w->base, sizeof w->base, "%s", base);
-    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    /* read too: a NUL marker moves the message up (insert_at) */
+    w->fd = open(w->tmp_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (w->fd < 0) {
         memset(w, 0, sizeof *w);
         w->fd = -1;
@@ -323,61 +325,63 @@ int pst_maildir_write(pst_maildir_writer *w, const void *p, size_t n) {
     return PST_OK;
 }
 
-static const char OURS[] = "x-postern-";
-#define OURS_LEN (sizeof OURS - 1)
-static const char RENAMED[] = "X-Original-";
-
-static int flush_held(pst_maildir_writer *w, bool rename) {
-    int rc = PST_OK;
-    if (rename)
-        rc = pst_maildir_write(w, RENAMED, sizeof RENAMED - 1);
-    if (rc == PST_OK && w->n_held > 0)
-        rc = pst_maildir_write(w, w->held, w->n_held);
-    w->n_held = 0;
-    return rc;
+int pst_maildir_write_message(pst_maildir_writer *w, const void *buf, size_t n) {
+    if (w->err != PST_OK)
+        return w->err;
+    if (!w->msg_started) {
+        w->msg_started = true;
+        w->msg_start = w->bytes;
+    }
+    const uint8_t *p = buf;
+    while (n > 0) {
+        size_t used = 0, len = 0;
+        int rc = pst_hdrfilter_feed(&w->filter, p, n, &used, w->fbuf, sizeof w->fbuf, &len);
+        if (rc == PST_OK && len > 0)
+            rc = pst_maildir_write(w, w->fbuf, len);
+        if (rc != PST_OK)
+            return rc;
+        p += used;
+        n -= used;
+    }
+    return PST_OK;
 }
 
-int pst_maildir_write_message(pst_maildir_writer *w, const void *buf, size_t n) {
-    if (w->in_body)
-        return pst_maildir_write(w, buf, n);
-    const uint8_t *p = buf;
-    size_t from = 0; /* first byte of p not written yet */
-    int rc = PST_OK;
-    for (size_t i = 0; i < n && rc == PST_OK; i++) {
-        int ch = p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i];
-        if (!w->mid_line && !w->cr_at_bol && w->n_held < OURS_LEN && ch == OURS[w->n_held]) {
-            /* held back until the line start says whether to rename */
-            if (w->n_held == 0)
-                rc = pst_maildir_write(w, p + from, i - from);
-            w->held[w->n_held++] = p[i];
-            from = i + 1;
-            if (w->n_held == OURS_LEN) {
-                rc = rc == PST_OK ? flush_held(w, true) : rc;
-                w->mid_line = true;
-            }
-            continue;
-        }
-        if (w->n_held > 0) {
-            rc = flush_held(w, false);
-            w->mid_line = true;
-        }
-        if (!w->mid_line) {
-            if (p[i] == '\n') { /* the empty line: the body follows */
-                w->in_body = true;
-                break;
-            }
-            if (p[i] == '\r' && !w->cr_at_bol) {
-                w->cr_at_bol = true;
-                continue;
-            }
-            w->cr_at_bol = false;
-            w->mid_line = true;
-        }
-        if (p[i] == '\n')
-            w->mid_line = false;
+/* Inserts n bytes at offset at of the tmp file, moving what follows up,
+ * from the end backwards, one buffer at a time (a rare path: only a
+ * message that had NUL bytes). */
+static int insert_at(pst_maildir_writer *w, uint64_t at, const void *p, size_t n) {
+    uint64_t pos = w->bytes;
+    while (pos > at) {
+        size_t k = pos - at < sizeof w->fbuf ? (size_t)(pos - at) : sizeof w->fbuf;
+        pos -= k;
+        ssize_t r = pread(w->fd, w->fbuf, k, (off_t)pos);
+        if (r != (ssize_t)k)
+            return r < 0 ? io_error(errno) : PST_E_IO;
+        ssize_t wr = pwrite(w->fd, w->fbuf, k, (off_t)(pos + n));
+        if (wr != (ssize_t)k)
+            return wr < 0 ? io_error(errno) : PST_E_DISKFULL;
     }
-    if (rc == PST_OK)
-        rc = pst_maildir_write(w, p + from, n - from);
+    ssize_t wr = pwrite(w->fd, p, n, (off_t)at);
+    if (wr != (ssize_t)n)
+        return wr < 0 ? io_error(errno) : PST_E_DISKFULL;
+    w->bytes += n;
+    return PST_OK;
+}
+
+/* The end of the author's bytes: what the filter held back, and the marker
+ * when NUL bytes were replaced. */
+static int finish_message(pst_maildir_writer *w) {
+    if (!w->msg_started)
+        return PST_OK;
+    size_t k = pst_hdrfilter_finish(&w->filter, w->fbuf, sizeof w->fbuf);
+    int rc = k > 0 ? pst_maildir_write(w, w->fbuf, k) : PST_OK;
+    if (rc == PST_OK && w->filter.nul_replaced > 0) {
+        char line[96];
+        int len = snprintf(line, sizeof line, PST_MAILDIR_NUL_FIELD ": %llu\n",
+                           (unsigned long long)w->filter.nul_replaced);
+        rc = insert_at(w, w->msg_start, line, (size_t)len);
+    }
+    w->msg_started = false;
     return rc;
 }
 
@@ -411,7 +415,7 @@ int pst_maildir_commit(pst_maildir_writer *w, pst_maildir_loc *loc) {
     }
     int rc = w->err;
     if (rc == PST_OK)
-        rc = flush_held(w, false); /* a message that ends inside a field name */
+        rc = finish_message(w);
     if (rc == PST_OK && fsync(w->fd) != 0)
         rc = io_error(errno);
     if (close(w->fd) != 0 && rc == PST_OK)

@@ -170,6 +170,10 @@ static void dispatch(pst_node *n, const pst_ctrl_request *req, request_ctx *r) {
         pst_node_cmd_send(n, req, on_request_done, r);
     } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "outbox") == 0) {
         pst_node_cmd_outbox(n, req, on_request_done, r);
+    } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "outbox-retry") == 0) {
+        pst_node_cmd_outbox_retry(n, req, on_request_done, r);
+    } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "inbox-retry") == 0) {
+        pst_node_cmd_inbox_retry(n, req, on_request_done, r);
     } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "unsend") == 0) {
         pst_node_cmd_unsend(n, req, on_request_done, r);
     } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "inbox") == 0) {
@@ -350,6 +354,7 @@ static void stop_now(pst_node *n) {
         return;
     n->stopping = true;
     pst_ctrl_server_stop(n);
+    pst_clock_probe_stop(n);
     for (unsigned i = 0; i < n->n_listens; i++) {
         pst_dht_listen_cancel(&n->dht, n->listens[i]);
         free(n->listen_ctx[i]);

@@ -7,9 +7,11 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "pst_clock.h"
 #include "pst_config.h"
 #include "pst_dht.h"
 #include "pst_envelope.h"
+#include "pst_fetch.h"
 #include "pst_identity.h"
 #include "pst_maildir.h"
 #include "pst_node.h"
@@ -74,6 +76,13 @@ struct pst_node {
     struct pst_inbox *inbox;
     struct pst_trust *trust; /* vouch cache (trust.c) */
 
+    /* what peers' signed times say about our clock (clock_watch.c) */
+    pst_clock clock;
+    pst_clock_state clock_logged_state;
+    uint64_t clock_logged_mono;
+    struct pst_clock_probe *clock_probes; /* clock_probe.c */
+    unsigned clock_probes_active;
+
     /* counters */
     pst_counter counters[PST_COUNTERS_MAX];
     unsigned n_counters;
@@ -104,7 +113,7 @@ const char *pst_slot_kind_name(pst_slot_kind kind);
  * rule) or Revocation. Counts every rejection. Returns PST_OK when accepted,
  * else the reason. When out_keyrec/out_rev are non-NULL they get the decoded
  * record on success (or an expired-but-authentic KeyRecord with
- * PST_E_EXPIRED). */
+ * PST_E_EXPIRED, or one created too far in the future with PST_E_NOTYET). */
 int pst_ingest_key_value(pst_node *n, const uint8_t pk[32], const uint8_t *val, size_t len,
                          pst_keyrec *out_keyrec, pst_revocation *out_rev, bool *is_revocation);
 /* Validates an AddressClaim found in the slot of address; stores it.
@@ -122,6 +131,43 @@ int pst_ingest_listen_own(pst_node *n);
 void pst_ingest_poll_own(pst_node *n);
 /* True while a read started by pst_ingest_poll_own runs (one at a time). */
 bool pst_ingest_own_get_busy(pst_node *n);
+
+/* clock_watch.c: feeds pst_clock from signed times the node verifies, logs
+ * what it concludes, and describes it for `status`. Every function takes
+ * records whose signature it checks itself (at the record's own time, so a
+ * record refused only for its time still counts); peer == our own key is
+ * ignored. */
+/* An authentic time of peer: a sample (chosen: see pst_clock.h). */
+void pst_clock_note(pst_node *n, const uint8_t peer[32], uint64_t peer_time, pst_clock_kind kind,
+                    bool chosen);
+/* A value of peer refused for its time (what: "notification", "key record",
+ * ...; future: created too far ahead, else expired): one log line per peer
+ * per PST_CLOCK_LOG_INTERVAL_S (returns true when it logged). The caller
+ * counts the rejection. */
+bool pst_clock_refused_log(pst_node *n, const uint8_t peer[32], const char *what, uint64_t created,
+                           uint64_t expires, bool future);
+/* For a notification whose pst_notify_inner_verify gave rc: when rc is
+ * PST_E_NOTYET or PST_E_EXPIRED, checks the signature alone, samples,
+ * logs, and returns the counter reason ("notyet", "expired" or
+ * "signature": a forgery is not a clock); NULL for other rc (name it
+ * after rc). */
+const char *pst_clock_notification(pst_node *n, const pst_notify_inner *in, int rc);
+/* The fetch exchange: r/req/rec were decoded; rc is what the time-checking
+ * verify said. Samples when authentic; returns true when the value is
+ * authentic (and from the expected signer, for a response) but refused only
+ * for its time. */
+bool pst_clock_fetch_response(pst_node *n, const pst_fetch_response *r, const uint8_t sender[32],
+                              int rc);
+bool pst_clock_fetch_request(pst_node *n, const pst_fetch_request *req, int rc);
+bool pst_clock_receipt(pst_node *n, const pst_receipt *rec, int rc);
+/* clock_probe.c: asks the fetch server of in's sender (a contact whose
+ * notification was refused for its time) for that message once, so the
+ * sender's node sees our signed time and learns its clock disagrees. */
+void pst_clock_probe(pst_node *n, const pst_notify_inner *in);
+/* Closes the probes in flight (node stop). */
+void pst_clock_probe_stop(pst_node *n);
+/* Adds "clock" to a status body. */
+void pst_clock_describe(pst_node *n, pst_value *body);
 
 /* bootstrap.c */
 void pst_bootstrap_start(pst_node *n);
@@ -145,11 +191,12 @@ typedef enum {
     PST_KEY_NOT_FOUND = 2,
     PST_KEY_REVOKED = 3,
     PST_KEY_EXPIRED = 4,
+    PST_KEY_FROM_FUTURE = 5, /* only records created too far ahead of our clock */
 } pst_key_status;
 typedef struct {
     uint8_t pk[32];
     pst_key_status status;
-    bool have_keyrec; /* keyrec valid (or expired, for PST_KEY_EXPIRED) */
+    bool have_keyrec; /* keyrec valid (or the refused one, for EXPIRED/FROM_FUTURE) */
     pst_keyrec keyrec;
     pst_revocation revocation; /* when status == PST_KEY_REVOKED */
     bool from_dht;             /* the DHT answered for this key */
@@ -184,12 +231,25 @@ int pst_outbox_start(pst_node *n, char *err, size_t errcap);
 void pst_outbox_stop(pst_node *n);
 int pst_inbox_start(pst_node *n, char *err, size_t errcap);
 void pst_inbox_stop(pst_node *n);
+/* Store meta name under which inbox.c keeps why the last fetch of a message
+ * failed (a short text: "retrying: REASON" or "gave up: REASON"). */
+#define PST_INBOX_WHY_NAME_BUFSIZE 48u
+void pst_inbox_why_name(const uint8_t id[PST_HASH_BYTES], char name[PST_INBOX_WHY_NAME_BUFSIZE]);
+/* Tries message id (a PENDING row) now, back-off and strikes reset: after
+ * `postern inbox retry`. */
+void pst_inbox_wake(pst_node *n, const uint8_t id[PST_HASH_BYTES], uint64_t expires);
+void pst_node_cmd_inbox_retry(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                              void *user);
 /* Control commands of the mail side (argument and body schemas in
  * docs/CLI.md). */
 void pst_node_cmd_send(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
                        void *user);
 void pst_node_cmd_outbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
                          void *user);
+/* `outbox retry`: puts the notifications of every recipient still waiting
+ * for message=ID again now and restarts their back-off. */
+void pst_node_cmd_outbox_retry(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                               void *user);
 void pst_node_cmd_unsend(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
                          void *user);
 void pst_node_cmd_inbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
@@ -276,6 +336,16 @@ void pst_outbox_hold(struct pst_outbox *o);
 void pst_outbox_pow_never(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]);
 /* Frees the outbox at the last reference once stopping. */
 void pst_outbox_release(struct pst_outbox *o);
+/* The fetch server's verdict on a body it hashed before serving: damaged
+ * (good false) is remembered for `postern outbox` and logged once; good
+ * clears an earlier verdict. */
+void pst_outbox_body_checked(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], bool good);
+/* Unix seconds since the fetch server found msg_id's body damaged, or 0. */
+uint64_t pst_outbox_body_damaged_since(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]);
+/* `outbox retry` of one pending recipient row: its notification is put again
+ * now and its back-off starts over (a kept entry keeps its bytes: they may
+ * carry a minted stamp). PST_E_BUSY when no notification slot is free. */
+int pst_outbox_reoffer(pst_node *n, const pst_store_outbox_row *row);
 /* DIR/outbox/<hex of msg_id> into out[cap]. */
 int pst_outbox_body_path(const struct pst_outbox *o, const uint8_t msg_id[PST_HASH_BYTES],
                          char *out, size_t cap);

@@ -5,8 +5,9 @@
  * 590 s, under OpenDHT's 600 s expiry) until its receipt arrives or the
  * message expires; it resumes from the store after a restart, collects
  * garbage (expired messages, bodies nobody may fetch any more, orphaned
- * spool and tmp files) and answers `outbox` and `unsend`. send.c prepares
- * and stores messages; fetch_server.c serves them. */
+ * spool and tmp files) and remembers bodies the fetch server found damaged.
+ * send.c prepares and stores messages; fetch_server.c serves them;
+ * outbox_cmd.c answers `outbox`, `unsend` and `outbox retry`. */
 #include <dirent.h>
 #include <errno.h>
 #include <sodium.h>
@@ -354,13 +355,23 @@ unsigned pst_outbox_free_slots(const pst_node *n) {
 
 /* ---- bodies and garbage -------------------------------------------------- */
 
+/* Store meta name of a body's damage mark (fetch_server.c's verdict). */
+static void damaged_name(const uint8_t msg_id[PST_HASH_BYTES], char name[48]) {
+    char hex[33];
+    sodium_bin2hex(hex, sizeof hex, msg_id, 16);
+    snprintf(name, 48, "body.damaged.%s", hex);
+}
+
 static void delete_body(struct pst_outbox *o, const uint8_t *msg_id) {
     char path[PST_PATH_MAX];
     if (pst_outbox_body_path(o, msg_id, path, sizeof path) != PST_OK)
         return;
-    if (unlink(path) == 0)
+    if (unlink(path) == 0) {
         pst_counter_add(o->node, "outbox.bodies_deleted", 1);
-    else if (errno != ENOENT)
+        char name[48];
+        damaged_name(msg_id, name);
+        (void)pst_store_meta_delete(o->node->store, name); /* a damage mark goes with it */
+    } else if (errno != ENOENT)
         pst_log_warn("cannot delete %s: %s", path, strerror(errno));
 }
 
@@ -529,317 +540,53 @@ void pst_outbox_stop(pst_node *n) {
     pst_outbox_release(o);
 }
 
-/* ---- `outbox` and `unsend` ----------------------------------------------- */
+/* ---- damaged bodies ---------------------------------------------------------
+ * The fetch server hashes a body before serving it (fetch_server.c); a body
+ * whose hash is not its message id is remembered here (store meta, so that
+ * `postern outbox` shows it across restarts) and logged once, not at every
+ * fetch. A later good check (the file was restored) clears it. */
 
-/* Message id from full hex or a unique prefix of at least 8 digits. */
-typedef struct {
-    char prefix[2 * PST_HASH_BYTES + 1];
-    size_t len;
-    unsigned matches;
-    uint8_t id[PST_HASH_BYTES];
-    uint8_t last[PST_HASH_BYTES];
-    bool have_last;
-} id_search;
-
-static int on_id_row(const pst_store_outbox_row *row, void *user) {
-    id_search *s = user;
-    if (s->have_last && memcmp(s->last, row->msg_id, PST_HASH_BYTES) == 0)
-        return 0;
-    memcpy(s->last, row->msg_id, PST_HASH_BYTES);
-    s->have_last = true;
-    char hex[2 * PST_HASH_BYTES + 1];
-    sodium_bin2hex(hex, sizeof hex, row->msg_id, PST_HASH_BYTES);
-    if (strncmp(hex, s->prefix, s->len) == 0) {
-        s->matches++;
-        memcpy(s->id, row->msg_id, PST_HASH_BYTES);
-    }
-    return 0;
+uint64_t pst_outbox_body_damaged_since(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]) {
+    char name[48];
+    uint64_t v = 0;
+    damaged_name(msg_id, name);
+    return pst_store_meta_get_u64(n->store, name, &v) == PST_OK ? v : 0;
 }
 
-/* 0 and *id set, or replies with the error itself and returns -1. */
-static int find_message(pst_node *n, const char *arg, uint8_t id[PST_HASH_BYTES],
-                        pst_node_reply_cb reply, void *user) {
-    id_search s;
-    memset(&s, 0, sizeof s);
-    s.len = strlen(arg);
-    bool hex = s.len >= 8 && s.len <= 2 * PST_HASH_BYTES;
-    for (size_t i = 0; hex && i < s.len; i++)
-        hex = (arg[i] >= '0' && arg[i] <= '9') || (arg[i] >= 'a' && arg[i] <= 'f') ||
-              (arg[i] >= 'A' && arg[i] <= 'F');
-    if (!hex) {
-        pst_reply_error(reply, user, 0, 64,
-                        "'%s' is not a message id (64 hex digits, or a unique prefix of 8 or more)",
-                        arg);
-        return -1;
-    }
-    for (size_t i = 0; i < s.len; i++)
-        s.prefix[i] = (char)(arg[i] | 0x20);
-    int rc = pst_store_outbox_list(n->store, 0, on_id_row, &s);
-    if (rc < 0) {
-        pst_reply_error(reply, user, 0, 1, "cannot read the outbox: %s",
-                        pst_store_last_error(n->store));
-        return -1;
-    }
-    if (s.matches != 1) {
-        pst_reply_error(reply, user, 0, 1,
-                        s.matches == 0 ? "no message %s in the outbox (see 'postern outbox')"
-                                       : "message id prefix %s is ambiguous: give more digits",
-                        arg);
-        return -1;
-    }
-    memcpy(id, s.id, PST_HASH_BYTES);
-    return 0;
-}
-
-static const char *kind_name(pst_store_rcpt_kind k) {
-    return k == PST_STORE_RCPT_CC ? "cc" : k == PST_STORE_RCPT_BCC ? "bcc" : "to";
-}
-
-static const char *state_name(const pst_store_outbox_row *r) {
-    switch (r->state) {
-    case PST_STORE_OUT_PENDING:
-        return r->notify_count > 0 ? "notified" : "pending";
-    case PST_STORE_OUT_DELIVERED:
-        return "fetched";
-    case PST_STORE_OUT_EXPIRED:
-        return "expired";
-    case PST_STORE_OUT_WITHDRAWN:
-        return "withdrawn";
-    default:
-        return "failed";
+void pst_outbox_body_checked(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], bool good) {
+    char name[48], hex[2 * PST_HASH_BYTES + 1], path[PST_PATH_MAX] = "?";
+    uint64_t since = pst_outbox_body_damaged_since(n, msg_id);
+    damaged_name(msg_id, name);
+    sodium_bin2hex(hex, sizeof hex, msg_id, PST_HASH_BYTES);
+    if (n->outbox != NULL)
+        (void)pst_outbox_body_path(n->outbox, msg_id, path, sizeof path);
+    if (good && since != 0) {
+        (void)pst_store_meta_delete(n->store, name);
+        pst_log_info("message %.16s...: its body %s is intact again and is served", hex, path);
+    } else if (!good && since == 0) {
+        (void)pst_store_meta_set_u64(n->store, name, pst_now());
+        pst_log_error("message %.16s...: its body %s is damaged (its hash is not the message id): "
+                      "not served; restore the file from a backup, or send the message again",
+                      hex, path);
     }
 }
 
-/* A value tree is capped at PST_VALUE_NODES_MAX values: messages are
- * listed newest first while this budget lasts. */
-#define LIST_BUDGET 3600u
-#define MSG_NODES 12u
-#define RCPT_NODES 18u
+/* ---- re-offering ------------------------------------------------------------- */
 
-typedef struct {
-    uint64_t skip;  /* messages to pass over (older ones) */
-    uint64_t total; /* messages seen */
-    uint8_t last[PST_HASH_BYTES];
-    bool have_last;
-    pst_value *arr;
-    pst_value *cur; /* recipients array of the current message */
-    unsigned nodes;
-    bool truncated;
-} list_walk;
-
-static void add_rcpt(pst_value *arr, const pst_store_outbox_row *row) {
-    pst_value *e = pst_value_add_map(arr, NULL);
-    char fp[PST_FINGERPRINT_STRLEN + 1];
-    pst_fingerprint_format(row->rcpt, fp);
-    pst_value_add_str(e, "fingerprint", fp);
-    pst_value_add_str(e, "kind", kind_name(row->kind));
-    pst_value_add_str(e, "state", state_name(row));
-    pst_value_add_uint(e, "updated", row->updated);
-    pst_value_add_uint(e, "notified", row->notified);
-    pst_value_add_uint(e, "notify_count", row->notify_count);
-    pst_value_add_uint(e, "served", row->served);
-    pst_value_add_uint(e, "serve_count", row->serve_count);
-    pst_receipt rc;
-    if (row->receipt && pst_receipt_decode(row->receipt, row->receipt_len, &rc) == PST_OK) {
-        pst_value_add_uint(e, "fetched", row->updated);
-        pst_value *r = pst_value_add_map(e, "receipt");
-        pst_value_add_uint(r, "created", rc.created);
-        pst_value_add_uint(r, "stored_at", rc.stored_at);
-        pst_value_add_bool(r, "verified", true);
-        pst_value_add_bin(r, "bytes", row->receipt, row->receipt_len);
-    }
-}
-
-static void add_message(list_walk *w, const pst_store_outbox_row *row) {
-    pst_value *m = pst_value_add_map(w->arr, NULL);
-    char hex[2 * PST_HASH_BYTES + 1];
-    sodium_bin2hex(hex, sizeof hex, row->msg_id, PST_HASH_BYTES);
-    pst_value_add_str(m, "message_id", hex);
-    pst_value_add_uint(m, "created", row->created);
-    pst_value_add_uint(m, "expires", row->expires);
-    pst_value_add_uint(m, "size", row->size);
-    pst_value_add_str(m, "subject", row->subject);
-    pst_value_add_str(m, "state", row->done ? "done" : "live");
-    if (row->done)
-        pst_value_add_uint(m, "done_at", row->done);
-    w->cur = pst_value_add_array(m, "recipients");
-}
-
-static int on_list_row(const pst_store_outbox_row *row, void *user) {
-    list_walk *w = user;
-    bool fresh = !w->have_last || memcmp(w->last, row->msg_id, PST_HASH_BYTES) != 0;
-    if (fresh) {
-        memcpy(w->last, row->msg_id, PST_HASH_BYTES);
-        w->have_last = true;
-        w->total++;
-    }
-    if (w->arr == NULL || w->total <= w->skip || w->truncated)
-        return 0;
-    if (w->nodes + (fresh ? MSG_NODES : 0) + RCPT_NODES > LIST_BUDGET) {
-        w->truncated = true;
-        return 0;
-    }
-    if (fresh) {
-        add_message(w, row);
-        w->nodes += MSG_NODES;
-    }
-    add_rcpt(w->cur, row);
-    w->nodes += RCPT_NODES;
-    return 0;
-}
-
-static bool arg_value(const pst_ctrl_request *req, const char *key, const char **out) {
-    size_t kl = strlen(key);
-    for (uint32_t i = 0; i < req->n_args; i++)
-        if (strncmp(req->args[i], key, kl) == 0 && req->args[i][kl] == '=') {
-            *out = req->args[i] + kl + 1;
-            return true;
-        }
-    return false;
-}
-
-static bool args_known(const pst_ctrl_request *req, const char *const *keys, size_t nkeys) {
-    for (uint32_t i = 0; i < req->n_args; i++) {
-        bool ok = false;
-        for (size_t k = 0; k < nkeys && !ok; k++) {
-            size_t kl = strlen(keys[k]);
-            ok = strncmp(req->args[i], keys[k], kl) == 0 && req->args[i][kl] == '=';
-        }
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
-void pst_node_cmd_outbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
-                         void *user) {
-    static const char *const keys[] = {"limit", "message"};
-    const char *v;
-    uint64_t limit = 20;
-    if (!args_known(req, keys, 2)) {
-        pst_reply_error(reply, user, 0, 64, "outbox takes limit=N and message=ID");
-        return;
-    }
-    if (arg_value(req, "limit", &v)) {
-        char *end;
-        unsigned long long l = strtoull(v, &end, 10);
-        if (*v == '\0' || *end != '\0' || l == 0 || l > 1000) {
-            pst_reply_error(reply, user, 0, 64, "limit must be 1..1000");
-            return;
-        }
-        limit = l;
-    }
-    list_walk w;
-    memset(&w, 0, sizeof w);
-    pst_value *b = pst_value_new_map();
-    int rc;
-    if (arg_value(req, "message", &v)) {
-        uint8_t id[PST_HASH_BYTES];
-        if (find_message(n, v, id, reply, user) != 0) {
-            pst_value_free(b);
-            return;
-        }
-        w.arr = pst_value_add_array(b, "messages");
-        rc = pst_store_outbox_list_msg(n->store, id, on_list_row, &w);
+int pst_outbox_reoffer(pst_node *n, const pst_store_outbox_row *row) {
+    struct pst_outbox *o = n->outbox;
+    uint64_t now_ms = uv_now(n->loop);
+    struct pst_outbox_entry *e = find_entry(o, row->msg_id, row->rcpt);
+    int rc = PST_OK;
+    if (e != NULL) {
+        /* keep its bytes: they may carry a stamp minted by --pow auto */
+        e->due_ms = now_ms;
+        e->interval_s = n->cfg.renotify_s ? n->cfg.renotify_s : PST_DEFAULT_RENOTIFY_S;
     } else {
-        rc = pst_store_outbox_list(n->store, 0, on_list_row, &w); /* count */
-        w.skip = w.total > limit ? w.total - limit : 0;
-        w.total = 0;
-        w.have_last = false;
-        w.arr = pst_value_add_array(b, "messages");
-        if (rc >= 0)
-            rc = pst_store_outbox_list(n->store, 0, on_list_row, &w);
+        rc = add_entry(o, row->msg_id, row->rcpt, row->notification, row->notification_len,
+                       row->expires, now_ms, row->created);
     }
-    if (rc < 0) {
-        pst_value_free(b);
-        pst_reply_error(reply, user, 0, 1, "cannot read the outbox: %s",
-                        pst_store_last_error(n->store));
-        return;
-    }
-    pst_value_add_uint(b, "total", w.total);
-    pst_value_add_bool(b, "truncated", w.truncated || w.skip > 0);
-    pst_reply_tree(reply, user, b, 0);
-}
-
-typedef struct {
-    unsigned pending, delivered, other;
-    pst_value *withdrawn, *fetched;
-} unsend_walk;
-
-static int on_unsend_row(const pst_store_outbox_row *row, void *user) {
-    unsend_walk *w = user;
-    char fp[PST_FINGERPRINT_STRLEN + 1];
-    pst_fingerprint_format(row->rcpt, fp);
-    if (row->state == PST_STORE_OUT_PENDING) {
-        w->pending++;
-        if (w->withdrawn)
-            pst_value_add_str(w->withdrawn, NULL, fp);
-    } else if (row->state == PST_STORE_OUT_DELIVERED) {
-        w->delivered++;
-        if (w->fetched)
-            pst_value_add_str(w->fetched, NULL, fp);
-    } else {
-        w->other++;
-    }
-    return 0;
-}
-
-void pst_node_cmd_unsend(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
-                         void *user) {
-    static const char *const keys[] = {"message"};
-    const char *v;
-    if (!args_known(req, keys, 1) || !arg_value(req, "message", &v)) {
-        pst_reply_error(reply, user, 0, 64, "unsend takes message=ID");
-        return;
-    }
-    uint8_t id[PST_HASH_BYTES];
-    if (find_message(n, v, id, reply, user) != 0)
-        return;
-    unsend_walk w;
-    memset(&w, 0, sizeof w);
-    int rc = pst_store_outbox_list_msg(n->store, id, on_unsend_row, &w);
-    if (rc >= 0 && w.pending == 0) {
-        if (w.other == 0)
-            pst_reply_error(reply, user, 0, 1,
-                            "every recipient already fetched this message (their receipts are "
-                            "in 'postern outbox'): it cannot be withdrawn");
-        else
-            pst_reply_error(reply, user, 0, 1,
-                            "nothing to withdraw: no recipient is waiting for this message "
-                            "(%u fetched, %u expired, failed or withdrawn)",
-                            w.delivered, w.other);
-        return;
-    }
-    unsigned withdrawn = 0;
-    pst_value *b = pst_value_new_map();
-    memset(&w, 0, sizeof w);
-    char hex[2 * PST_HASH_BYTES + 1];
-    sodium_bin2hex(hex, sizeof hex, id, PST_HASH_BYTES);
-    pst_value_add_str(b, "message_id", hex);
-    w.withdrawn = pst_value_add_array(b, "withdrawn");
-    w.fetched = pst_value_add_array(b, "already_fetched");
-    if (rc >= 0)
-        rc = pst_store_outbox_list_msg(n->store, id, on_unsend_row, &w);
-    if (rc >= 0)
-        rc = pst_store_outbox_withdraw(n->store, id, pst_now(), &withdrawn);
-    if (rc < 0) {
-        pst_value_free(b);
-        pst_reply_error(reply, user, 0, 1, "cannot withdraw the message: %s",
-                        pst_store_last_error(n->store));
-        return;
-    }
-    pst_outbox_untrack(n, id, NULL);
-    pst_outbox_settle(n, id);
-    char path[PST_PATH_MAX];
-    struct stat sb;
-    bool gone = pst_outbox_body_path(n->outbox, id, path, sizeof path) == PST_OK &&
-                stat(path, &sb) != 0 && errno == ENOENT;
-    pst_counter_add(n, "outbox.withdrawn", withdrawn);
-    pst_value_add_bool(b, "body_deleted", gone);
-    pst_value_add_str(b, "note",
-                      "the recipients' nodes can no longer fetch the message; notifications "
-                      "already in the DHT cannot be deleted and expire within 10 minutes");
-    pst_log_info("message %.16s... withdrawn from %u recipient%s", hex, withdrawn,
-                 withdrawn == 1 ? "" : "s");
-    pst_reply_tree(reply, user, b, 0);
+    if (rc == PST_OK)
+        arm(o);
+    return rc;
 }

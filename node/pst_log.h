@@ -1,5 +1,7 @@
 /* Logging to stderr with levels. One line per event, prefixed with the
- * time and level, so a person reading the terminal sees what the node does. */
+ * time and level, so a person reading the terminal sees what the node does.
+ * Under systemd (stderr is the journal: $JOURNAL_STREAM) a line is prefixed
+ * with its syslog priority "<N>" instead of the time (docs/SERVICE.md). */
 #ifndef PST_LOG_H
 #define PST_LOG_H
 

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "pst_error.h"
+#include "pst_hdrfilter.h"
 #include "pst_home.h"
 #include "pst_types.h"
 
@@ -38,6 +39,9 @@
 #define PST_MAILDIR_TMP_MAX_AGE_S (36u * 3600u)
 #define PST_MAILDIR_HEADER_READ_MAX 65536u /* bytes read to find the header */
 #define PST_MAILDIR_HEADER_VALUE_MAX 255u  /* bytes kept of one header value */
+#define PST_MAILDIR_FILTER_BUF 32768u      /* filtered bytes per write(2) */
+/* The field added above the author's header when NUL bytes were replaced. */
+#define PST_MAILDIR_NUL_FIELD "X-Postern-Nul-Replaced"
 
 /* "" (INBOX) or a Maildir++ folder: '.' then 1..63 bytes of dot-separated
  * non-empty labels of [A-Za-z0-9_-] (".Known", ".Lists.postern"). Anything
@@ -103,10 +107,11 @@ typedef struct {
     int fd;
     int err; /* first write error, sticky: commit then refuses */
     uint64_t bytes;
-    /* pst_maildir_write_message: where it is in the message's header */
-    bool in_body, mid_line, cr_at_bol;
-    uint8_t held[16]; /* a possible "X-Postern-" at a line start, not yet written */
-    size_t n_held;
+    /* pst_maildir_write_message: the author's bytes go through the filter */
+    pst_hdrfilter filter;
+    bool msg_started;
+    uint64_t msg_start; /* file offset of the author's first byte */
+    uint8_t fbuf[PST_MAILDIR_FILTER_BUF];
     char root[PST_PATH_MAX];
     char folder[PST_MAILDIR_FOLDER_MAX + 1];
     char base[PST_MAILDIR_BASE_BUFSIZE];
@@ -123,17 +128,21 @@ int pst_maildir_open(pst_maildir_writer *w, const char *root, const char *folder
  * error is remembered and returned by every later write and by commit. */
 int pst_maildir_write(pst_maildir_writer *w, const void *p, size_t n);
 
-/* Appends message bytes (the author's message, as it streams in): like
- * pst_maildir_write, except that in the header section (up to the first
- * empty line) a field whose name starts with "X-Postern-" (any case) is
- * renamed "X-Original-X-Postern-...": only the fields the node itself wrote
- * with pst_maildir_write carry those names, so a mail filter on
- * X-Postern-Sender cannot be fooled by the author. Nothing else changes,
- * byte for byte, whatever the chunking. */
+/* Appends message bytes (the author's message, as it streams in) through
+ * the recipient's filter (proto/pst_hdrfilter.h): line endings become LF,
+ * NUL bytes U+FFFD, and in the header section (up to the first empty line)
+ * a field whose name starts with "X-Postern-" (any case) is renamed
+ * "X-Original-X-Postern-...": only the fields the node itself wrote with
+ * pst_maildir_write (before the message) carry those names, so a mail
+ * filter on X-Postern-Sender cannot be fooled by the author. The result is
+ * the same whatever the chunking. Errors as pst_maildir_write. */
 int pst_maildir_write_message(pst_maildir_writer *w, const void *p, size_t n);
 
 /* Makes the message durable and visible: writes what
- * pst_maildir_write_message still holds back, fsyncs and closes the tmp
+ * pst_maildir_write_message still holds back; when it replaced NUL bytes,
+ * inserts the line "X-Postern-Nul-Replaced: N" right before the message's
+ * first byte (after the node's own fields; the file is rewritten in place,
+ * 64 KiB at a time); fsyncs and closes the tmp
  * file, then, unless a message with the same base name already exists in
  * any folder (PST_E_EXISTS, the tmp file is removed, *loc names the
  * existing copy and its directory has been fsynced: a failure of that fsync

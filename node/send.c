@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -137,9 +138,10 @@ static void on_resolved(void *user, int err, const pst_resolved_key *keys, unsig
         } else if (valid > 1) {
             r->state = RS_AMBIGUOUS;
         } else if (!info->by_address && n == 1) {
-            r->state = keys[0].status == PST_KEY_REVOKED   ? RS_REVOKED
-                       : keys[0].status == PST_KEY_EXPIRED ? RS_EXPIRED
-                                                           : RS_NOT_FOUND;
+            r->state = keys[0].status == PST_KEY_REVOKED       ? RS_REVOKED
+                       : keys[0].status == PST_KEY_EXPIRED     ? RS_EXPIRED
+                       : keys[0].status == PST_KEY_FROM_FUTURE ? RS_FROM_FUTURE
+                                                               : RS_NOT_FOUND;
         } else {
             r->state = n == 0 ? RS_NOT_FOUND : RS_NO_VALID;
         }
@@ -189,6 +191,8 @@ static const struct {
                                    "and send to the fingerprint"},
     [RS_NO_VALID] = {"no_valid_key", "no valid key claims %s (only revoked or expired ones)"},
     [RS_ERROR] = {"error", "cannot look %s up"},
+    [RS_FROM_FUTURE] = {"from_future", "the key record of %s was created in the future by this "
+                                       "machine's clock: check this machine's clock"},
 };
 
 static void explain(const send_rcpt *r, char *out, size_t cap) {
@@ -199,13 +203,24 @@ static void explain(const send_rcpt *r, char *out, size_t cap) {
     snprintf(out, cap, fmt, r->query);
 }
 
+/* The same query given earlier in the list (to, cc or bcc): its problem is
+ * reported there, once. */
+static bool repeated_query(const send_op *op, unsigned i) {
+    for (unsigned k = 0; k < i; k++)
+        if (strcasecmp(op->rcpts[k].query, op->rcpts[i].query) == 0)
+            return true;
+    return false;
+}
+
 /* Every recipient must be exactly one valid key: else the reply names the
- * first problem and its body lists every recipient with its candidates. */
+ * problem (or how many there are) and its body lists every recipient once,
+ * with its candidates and, for a problem, its explanation: a CLI prints
+ * each problem once. */
 static bool check_recipients(send_op *op) {
     const send_rcpt *bad = NULL;
     unsigned nbad = 0;
     for (unsigned i = 0; i < op->n_rcpts; i++)
-        if (op->rcpts[i].state != RS_OK) {
+        if (op->rcpts[i].state != RS_OK && !repeated_query(op, i)) {
             nbad++;
             if (bad == NULL)
                 bad = &op->rcpts[i];
@@ -216,9 +231,16 @@ static bool check_recipients(send_op *op) {
     pst_value *arr = pst_value_add_array(b, "recipients");
     for (unsigned i = 0; i < op->n_rcpts; i++) {
         const send_rcpt *r = &op->rcpts[i];
+        if (repeated_query(op, i))
+            continue;
         pst_value *e = pst_value_add_map(arr, NULL);
         pst_value_add_str(e, "query", r->query);
         pst_value_add_str(e, "status", rcpt_states[r->state].name);
+        if (r->state != RS_OK) {
+            char why[400];
+            explain(r, why, sizeof why);
+            pst_value_add_str(e, "error", why);
+        }
         pst_value *c = pst_value_add_array(e, "candidates");
         for (unsigned k = 0; k < r->n_cands; k++) {
             char fp[PST_FINGERPRINT_STRLEN + 1];
@@ -233,11 +255,10 @@ static bool check_recipients(send_op *op) {
     resp.status = 1;
     char why[400];
     explain(bad, why, sizeof why);
-    char more[64] = "";
     if (nbad > 1)
-        snprintf(more, sizeof more, " (and %u more recipient problem%s)", nbad - 1,
-                 nbad == 2 ? "" : "s");
-    snprintf(resp.error, sizeof resp.error, "not sent: %s%s", why, more);
+        snprintf(resp.error, sizeof resp.error, "not sent: %u recipients have a problem", nbad);
+    else
+        snprintf(resp.error, sizeof resp.error, "not sent: %s", why);
     resp.body = pst_value_error(b) == PST_OK ? b : NULL;
     op->replied = true;
     op->reply(op->user, &resp);
@@ -442,6 +463,9 @@ static unsigned pick_bits(send_op *op, const send_rcpt *r) {
         return 0;
     if (op->pow == POW_AUTO) {
         pst_store_tier tier = 0;
+        /* our own node puts our own mail in the INBOX without a stamp */
+        if (op->node->id != NULL && memcmp(r->pk, op->node->id->sign_pk, PST_SIGN_PK_BYTES) == 0)
+            return 0;
         if (pst_store_contact_get(op->node->store, r->pk, &tier, NULL, 0) == PST_OK &&
             (tier == PST_STORE_TIER_TRUSTED || tier == PST_STORE_TIER_KNOWN))
             return 0;

@@ -27,6 +27,7 @@ typedef enum {
     RS_AMBIGUOUS, /* several valid keys claim the address */
     RS_NO_VALID,  /* keys claim the address, none of them valid */
     RS_ERROR,
+    RS_FROM_FUTURE, /* its only record is too new for this machine's clock */
 } rcpt_state;
 
 typedef struct {

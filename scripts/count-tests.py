@@ -4,8 +4,9 @@
 Criterion executables run many test cases; their "Synthesis" line gives the
 counts. Any other test (shell, integration) counts as one case. A test whose
 process failed without a synthesis line counts as one failure. A test that
-exits 77 (meson: SKIP) could not run on this machine: it is listed as SKIP
-with the reason it printed, apart from PASS and FAIL."""
+exits 77 (meson's SKIP: a check that truly cannot run on this machine, such
+as one that needs a mount namespace inside a container) is counted apart as
+SKIP, with the last line it printed as the reason."""
 import json
 import re
 import sys
@@ -28,10 +29,9 @@ def main() -> int:
             out = (t.get("stdout") or "") + (t.get("stderr") or "")
             ok = t.get("result") in ("OK", "EXPECTEDFAIL")
             if t.get("result") == "SKIP":
-                # exit 77: the test could not run here (it says why); never
-                # a pass, and not a failure of the code either
-                why = next((l for l in out.splitlines() if l.startswith("SKIP ")), "SKIP")
-                print(f"SKIP {tag}:{name} # {why[5:].strip()}")
+                lines = [l for l in out.splitlines() if l.strip()]
+                reason = lines[-1].strip() if lines else "no reason given"
+                print(f"SKIP {tag}:{name}: {reason}")
                 continue
             if SANITIZER.search(out):
                 print(f"FAIL {tag}:{name}:sanitizer-report")

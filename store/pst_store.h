@@ -418,6 +418,11 @@ int pst_store_inbox_delivered(pst_store *st, const uint8_t msg_id[PST_STORE_MSGI
 /* Gives up on a pending message: state FAILED. PST_E_NOTFOUND if unknown,
  * PST_E_STALE if already delivered. */
 int pst_store_inbox_fail(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES], uint64_t now);
+/* Takes a FAILED message up again (state PENDING, attempts 0) while its
+ * notification has not expired at now: the user's `postern inbox retry`.
+ * 0 also if it is PENDING already; PST_E_STALE if delivered or expired,
+ * PST_E_NOTFOUND if unknown. */
+int pst_store_inbox_retry(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES], uint64_t now);
 /* Records that the receipt went out. PST_E_NOTFOUND if unknown, PST_E_STALE
  * unless DELIVERED (a receipt promises durability). */
 int pst_store_inbox_receipt_sent(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],

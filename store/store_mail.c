@@ -477,6 +477,9 @@ static const char Q_IN_DELIVER[] =
 static const char Q_IN_STATE[] = "SELECT state, folder, filename FROM inbox WHERE msg_id = ?1";
 static const char Q_IN_FAIL[] =
     "UPDATE inbox SET state = 3, last_attempt = ?2 WHERE msg_id = ?1 AND state = 1";
+static const char Q_IN_RETRY[] =
+    "UPDATE inbox SET state = 1, attempts = 0"
+    " WHERE msg_id = ?1 AND state = 3 AND (expires = 0 OR expires > ?2)";
 static const char Q_IN_RECEIPT[] =
     "UPDATE inbox SET receipt_sent = ?2 WHERE msg_id = ?1 AND state = 2";
 static const char Q_IN_PURGE[] = "DELETE FROM inbox WHERE expires != 0 AND expires <= ?1";
@@ -606,6 +609,15 @@ int pst_store_inbox_fail(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYT
     if (!PST_STORE__TIME_OK(now))
         return PST_E_RANGE;
     return in_transition(st, Q_IN_FAIL, msg_id, now, PST_STORE_IN_FAILED);
+}
+
+int pst_store_inbox_retry(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                          uint64_t now) {
+    if (!st || !msg_id)
+        return PST_E_INVAL;
+    if (!PST_STORE__TIME_OK(now))
+        return PST_E_RANGE;
+    return in_transition(st, Q_IN_RETRY, msg_id, now, PST_STORE_IN_PENDING);
 }
 
 int pst_store_inbox_receipt_sent(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],

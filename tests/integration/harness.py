@@ -553,6 +553,16 @@ def read_bytes(path):
         return f.read()
 
 
+# The recipient's node stores every line ending as LF and a NUL as U+FFFD
+# (docs/MAIL.md): random bodies that must arrive byte for byte avoid both.
+_NO_CR_NUL = bytes.maketrans(b"\r\x00", b"\x0e\x01")
+
+
+def mail_body_bytes(data):
+    """data (random bytes) with CR and NUL replaced by other bytes."""
+    return data.translate(_NO_CR_NUL)
+
+
 def mail_write(cluster, data, name=None):
     """Writes data (bytes) into a file under the cluster's temp dir."""
     d = os.path.join(cluster.tmp, "msgs")

@@ -27,7 +27,7 @@ TIGHT_S = 0.001  # the fetch of 12 MiB takes ~60 ms on loopback: poll tightly
 
 
 def big_message(tag):
-    return (f"Subject: crash test {tag}\nX-Tag: {tag}\n\n").encode() + os.urandom(BIG)
+    return (f"Subject: crash test {tag}\nX-Tag: {tag}\n\n").encode() + harness.mail_body_bytes(os.urandom(BIG))
 
 
 def watch_and_kill(c, victim, watched, mid, frac, size):

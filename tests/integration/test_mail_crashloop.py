@@ -62,7 +62,7 @@ TAG_HEADER = b"X-Crash-Tag: "
 def make_message(rng, tag, big):
     size = rng.randrange(BIG_MIN, BIG_MAX) if big else rng.randrange(SMALL_MIN, SMALL_MAX)
     head = (f"Subject: crashloop {tag}\n").encode() + TAG_HEADER + tag.encode() + b"\n\n"
-    return head + rng.randbytes(size)
+    return head + harness.mail_body_bytes(rng.randbytes(size))
 
 
 def tag_of(path):

@@ -274,6 +274,35 @@ Test(store, inbox_idempotent, .init = su_tmp_setup, .fini = su_tmp_teardown) {
     pst_store_close(st);
 }
 
+/* `postern inbox retry`: a message given up is taken up again while its
+ * notification lasts, never once delivered or expired. */
+Test(store, inbox_retry) {
+    pst_store *st = su_open_mem();
+    uint8_t id[32], id2[32], id3[32], sender[32], notif[120];
+    tu_fill(id, 32, 1);
+    tu_fill(id2, 32, 2);
+    tu_fill(id3, 32, 3);
+    memset(sender, 7, 32);
+    su_rec_of(notif, sizeof notif, 3);
+    cr_assert_eq(pst_store_inbox_add(st, id, sender, notif, sizeof notif, 500, 10), PST_OK);
+    cr_assert_eq(pst_store_inbox_attempt(st, id, 11), PST_OK);
+    cr_assert_eq(pst_store_inbox_retry(st, id, 12), PST_OK, "pending already: nothing to do");
+    cr_assert_eq(pst_store_inbox_fail(st, id, 13), PST_OK);
+    cr_assert_eq(pst_store_inbox_retry(st, id, 500), PST_E_STALE, "the notification expired");
+    cr_assert_eq(pst_store_inbox_retry(st, id, 14), PST_OK);
+    struct ins o = {0};
+    cr_assert_eq(pst_store_inbox_get(st, id, collect_in, &o), PST_OK);
+    cr_assert_eq(o.state, PST_STORE_IN_PENDING);
+    cr_assert_eq(o.attempts, 0, "the back-off starts over");
+    cr_assert_eq(pst_store_inbox_delivered(st, id, "", "f", 1, 15), PST_OK);
+    cr_assert_eq(pst_store_inbox_retry(st, id, 16), PST_E_STALE, "delivered");
+    cr_assert_eq(pst_store_inbox_retry(st, id2, 16), PST_E_NOTFOUND);
+    cr_assert_eq(pst_store_inbox_add(st, id3, sender, notif, sizeof notif, 0, 10), PST_OK);
+    cr_assert_eq(pst_store_inbox_fail(st, id3, 11), PST_OK);
+    cr_assert_eq(pst_store_inbox_retry(st, id3, 1000), PST_OK, "expires 0: never expires");
+    pst_store_close(st);
+}
+
 Test(store, spent_stamps) {
     pst_store *st = su_open_mem();
     uint8_t h[20], h2[20];

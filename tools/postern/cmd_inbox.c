@@ -22,6 +22,14 @@ static const char INBOX_HELP[] =
     "listed. Read one with 'postern read ID' (a unique prefix of 8+ digits is\n"
     "enough), or point any Maildir mail client at DIR/Maildir.\n"
     "\n"
+    "Messages whose fetch failed are listed after the others with the reason:\n"
+    "the node retries them with back-off until the sender's notification\n"
+    "expires, and gives up only on a sender that broke the protocol or refused\n"
+    "for good.\n"
+    "\n"
+    "postern inbox retry ID: fetch that message again now (one the node gave up\n"
+    "on, while its notification lasts; or one waiting out its back-off).\n"
+    "\n"
     "--json prints one JSON object (fields in docs/CLI.md).\n"
     "Exit codes: 0 ok, 1 failure (no node running: start posternd), 64 usage.\n";
 
@@ -137,6 +145,43 @@ static void print_inbox(const pst_value *body) {
     if (failed > 0)
         printf("; %llu given up", (unsigned long long)failed);
     printf("\n");
+    const pst_value *probs = pst_value_get(body, "undelivered");
+    if (pst_value_count(probs) > 0)
+        printf("not delivered (postern inbox retry ID fetches one again):\n");
+    for (const pst_value *m = pst_value_first(probs); m; m = pst_value_next(m)) {
+        char expires[40];
+        pst_cli_time(num(m, "expires"), expires, sizeof expires);
+        printf("%.8s %-7s from %.16s...  %llu attempt%s, expires %s: %s\n", str(m, "id"),
+               str(m, "state"), str(m, "from"), (unsigned long long)num(m, "attempts"),
+               num(m, "attempts") == 1 ? "" : "s", expires, str(m, "why"));
+    }
+}
+
+static int inbox_retry(pst_cli_common *common, const char *id) {
+    static pst_ctrl_request req;
+    memset(&req, 0, sizeof req);
+    req.id = 1;
+    snprintf(req.command, sizeof req.command, "inbox-retry");
+    if (strlen(id) > 64) {
+        pst_cli_error("'%s' is not a message id", id);
+        return PST_EXIT_USAGE;
+    }
+    snprintf(req.args[req.n_args++], PST_CTRL_ARG_MAX + 1, "id=%s", id);
+    pst_ctrl_response resp;
+    int rc = call(common, &req, &resp);
+    if (rc != 0)
+        return rc;
+    if (common->json) {
+        pst_value_write_json(resp.body, stdout);
+        fputc('\n', stdout);
+    } else {
+        printf("%s: %s\n", str(resp.body, "id"),
+               strcmp(str(resp.body, "was"), "failed") == 0
+                   ? "taken up again: the node fetches it now"
+                   : "the node fetches it now");
+    }
+    pst_ctrl_response_free(&resp);
+    return PST_EXIT_OK;
 }
 
 int pst_cmd_inbox(int argc, char **argv) {
@@ -145,6 +190,13 @@ int pst_cmd_inbox(int argc, char **argv) {
     int rc = parse(argc, argv, &common, INBOX_HELP, &o);
     if (rc != 0)
         return rc == -2 ? PST_EXIT_OK : rc;
+    if (optind < argc && strcmp(argv[optind], "retry") == 0) {
+        if (argc - optind != 2 || o.folder || o.limit) {
+            pst_cli_error("usage: postern inbox retry ID");
+            return PST_EXIT_USAGE;
+        }
+        return inbox_retry(&common, argv[optind + 1]);
+    }
     if (optind < argc) {
         pst_cli_error("inbox: unexpected argument '%s' (see --help)", argv[optind]);
         return PST_EXIT_USAGE;

@@ -65,7 +65,10 @@ int pst_cmd_status(int argc, char **argv) {
                       "version, uptime_s, fingerprint, revoked, dht{node_id, network, port4,\n"
                       "port6, joined, seeds, seeds_good, seeds_dubious, values_received, ...},\n"
                       "ports{dht, fetch}, published[{kind, slot, seq, signed_at, last_put,\n"
-                      "age_s}], notices[], counters{NAME: N}.\n"
+                      "age_s}], notices[], clock{state, off_by_s, peers, tolerance_s,\n"
+                      "summary, peers_disagreeing[]}, counters{NAME: N}.\n"
+                      "clock says whether this machine's clock agrees with the signed times\n"
+                      "of the peers the node talks to (docs/cli/status.md).\n"
                       "\n"
                       "Exit codes: 0 ok, 1 failure (no node running: start posternd), 64 usage.\n");
 }

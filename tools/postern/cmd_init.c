@@ -114,7 +114,9 @@ int pst_cmd_init(int argc, char **argv) {
            "  %s/%s\n  %s/%s\n"
            "If your identity key is ever lost or stolen, revoke it with:\n"
            "  postern key revoke --cert revocation.cert\n"
-           "Then start your node: posternd --home %s\n",
+           "Then start your node: posternd --home %s\n"
+           "(installed by 'meson install -C build'; until then it is ./build/node/posternd\n"
+           "in the source tree; as a service: docs/SERVICE.md, man posternd)\n",
            cfg.home, PST_FILE_REVKEY, cfg.home, PST_FILE_REVCERT, cfg.home);
     return PST_EXIT_OK;
 }

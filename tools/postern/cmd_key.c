@@ -22,7 +22,10 @@ static const char GET_HELP[] =
     "Finds a key in the DHT and verifies it. Asks the running node of DIR; when\n"
     "none runs, starts a short-lived node bootstrapped from the same seeds.\n"
     "Prints fingerprint, addresses, endpoints, PoW bits, seq, created/expires\n"
-    "and a status: valid, revoked (with reason and date), expired or not_found.\n"
+    "and a status: valid, revoked (with reason and date), expired, not_found, or\n"
+    "from_future: a record was found but created further in the future than\n"
+    "this machine's clock allows (check this machine's clock; clock_note says\n"
+    "by how much).\n"
     "An address lists every key that claims it, each verified: a claim is not\n"
     "proof of ownership.\n"
     "\n"
@@ -32,8 +35,9 @@ static const char GET_HELP[] =
     "revocation_key, revocation{reason,reason_text,date,signed_by,replacement},\n"
     "vouches[{voucher,tier,voucher_tier,counts,...}], source (dht|cache);\n"
     "for an address: address, note, keys[] of those entries.\n"
-    "Exit codes: 0 valid, 2 not found, 3 revoked, 4 expired, 1 other failure,\n"
-    "64 usage error. For an address: 0 if any key is valid, else 3, 4 or 2.\n";
+    "Exit codes: 0 valid, 2 not found, 3 revoked, 4 expired, 5 from_future\n"
+    "(this machine's clock looks behind), 1 other failure, 64 usage error.\n"
+    "For an address: 0 if any key is valid, else 3, 4, 5 or 2.\n";
 
 static const char REVOKE_HELP[] =
     "usage: postern key revoke [--reason TEXT] [--code CODE] [--replacement FINGERPRINT]\n"
@@ -137,6 +141,10 @@ static void print_entry(const pst_value *e, int indent) {
             printf("%*s  (%llu more not examined: only vouches by your contacts are always "
                    "checked)\n",
                    indent, "", (unsigned long long)u);
+    }
+    if ((s = pst_value_as_str(pst_value_get(e, "clock_note"), &n))) {
+        FIELD("clock:");
+        printf("%s\n", s);
     }
     bool b;
     if (pst_value_as_bool(pst_value_get(e, "key_record_lists_address"), &b) == 0 && !b) {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -63,7 +64,14 @@ static const char OUTBOX_HELP[] =
     "message by id (or a unique prefix of 8+ hex digits): size, dates, subject,\n"
     "and per recipient the kind (to/cc/bcc), the state (pending, notified,\n"
     "fetched, expired, failed, withdrawn), the last notification, the last\n"
-    "fetch and the recipient's signed receipt.\n";
+    "fetch and the recipient's signed receipt; for a recipient without the\n"
+    "message, why (never fetched, fetched without a receipt, expired, ...).\n"
+    "A message whose stored body is damaged says so: it is never served.\n"
+    "\n"
+    "postern outbox retry MESSAGE_ID: offer the message again now to every\n"
+    "recipient still waiting for it (its notification is put again at once and\n"
+    "the back-off starts over), like Postfix's 'postqueue -i'. A recipient\n"
+    "whose notification expired cannot be offered it again: send it again.\n";
 
 static const char UNSEND_HELP[] =
     "usage: postern unsend MESSAGE_ID [--json] [--home DIR]\n"
@@ -515,18 +523,36 @@ static int spool_message(const send_opts *o, const char *input, int fd, uint64_t
     return rc;
 }
 
+/* Below the node's one-line error: every problem once. With a single
+ * problem the error line already explains it: only its candidates follow. */
 static void print_candidates(const pst_value *body) {
     const pst_value *rs = pst_value_get(body, "recipients");
     size_t n;
+    unsigned nbad = 0;
+    for (const pst_value *r = pst_value_first(rs); r; r = pst_value_next(r)) {
+        const char *status = pst_value_as_str(pst_value_get(r, "status"), &n);
+        nbad += status != NULL && strcmp(status, "ok") != 0;
+    }
     for (const pst_value *r = pst_value_first(rs); r; r = pst_value_next(r)) {
         const char *status = pst_value_as_str(pst_value_get(r, "status"), &n);
         if (status == NULL || strcmp(status, "ok") == 0)
             continue;
-        fprintf(stderr, "  %s: %s\n", pst_value_as_str(pst_value_get(r, "query"), &n), status);
+        const char *query = pst_value_as_str(pst_value_get(r, "query"), &n);
+        const char *why = pst_value_as_str(pst_value_get(r, "error"), &n);
+        if (nbad > 1 && why != NULL)
+            fprintf(stderr, "  %s\n", why);
+        else if (nbad > 1)
+            fprintf(stderr, "  %s: %s\n", query ? query : "?", status);
+        /* the keys an address led to; a fingerprint's own key is the
+         * problem already named */
         const pst_value *cs = pst_value_get(r, "candidates");
-        for (const pst_value *c = pst_value_first(cs); c; c = pst_value_next(c))
-            fprintf(stderr, "    %s  %s\n", pst_value_as_str(pst_value_get(c, "fingerprint"), &n),
+        for (const pst_value *c = pst_value_first(cs); c; c = pst_value_next(c)) {
+            const char *fp = pst_value_as_str(pst_value_get(c, "fingerprint"), &n);
+            if (fp != NULL && query != NULL && strcasecmp(fp, query) == 0)
+                continue;
+            fprintf(stderr, "    %s  %s\n", fp ? fp : "?",
                     pst_value_as_str(pst_value_get(c, "status"), &n));
+        }
     }
 }
 
@@ -700,6 +726,9 @@ static void print_rcpt(const pst_value *r) {
     if (served > 0 && !rec)
         printf(", body served %s", pst_cli_time(served, t1, sizeof t1));
     printf("\n");
+    const char *why = pst_value_as_str(pst_value_get(r, "why"), &n);
+    if (why != NULL && strcmp(state ? state : "", "withdrawn") != 0)
+        printf("      %s\n", why);
 }
 
 static void print_outbox(const pst_value *b) {
@@ -720,6 +749,11 @@ static void print_outbox(const pst_value *b) {
                (unsigned long long)size, pst_value_as_str(pst_value_get(m, "state"), &n));
         if (subject && *subject)
             printf("  subject: %s\n", subject);
+        uint64_t damaged = 0;
+        if (pst_value_as_uint(pst_value_get(m, "body_damaged"), &damaged) == 0 && damaged > 0)
+            printf("  BODY DAMAGED on disk (found %s): its hash is not the message id, so it "
+                   "is not served; restore the file or send the message again\n",
+                   pst_cli_time(damaged, t1, sizeof t1));
         const pst_value *rs = pst_value_get(m, "recipients");
         for (const pst_value *r = pst_value_first(rs); r; r = pst_value_next(r))
             print_rcpt(r);
@@ -744,7 +778,8 @@ static int simple_command(int argc, char **argv, const char *command, const char
     if (rc != 0)
         return rc == -2 ? PST_EXIT_OK : rc;
     if (argc - optind > 1 || (id_required && argc - optind != 1)) {
-        pst_cli_error("%s takes %s MESSAGE_ID (see --help)", command,
+        pst_cli_error("%s takes %s MESSAGE_ID (see --help)",
+                      strcmp(command, "outbox-retry") == 0 ? "outbox retry" : command,
                       id_required ? "one" : "one optional");
         return PST_EXIT_USAGE;
     }
@@ -772,6 +807,21 @@ static int simple_command(int argc, char **argv, const char *command, const char
     } else if (common.json) {
         pst_value_write_json(resp.body, stdout);
         fputc('\n', stdout);
+    } else if (strcmp(command, "outbox-retry") == 0) {
+        size_t n;
+        const pst_value *off = pst_value_get(resp.body, "offered");
+        const pst_value *no = pst_value_get(resp.body, "not_offered");
+        printf("offered %s again to %u recipient%s\n",
+               pst_value_as_str(pst_value_get(resp.body, "message_id"), &n), pst_value_count(off),
+               pst_value_count(off) == 1 ? "" : "s");
+        for (const pst_value *e = pst_value_first(off); e; e = pst_value_next(e))
+            printf("  offered     %s\n", pst_value_as_str(e, &n));
+        for (const pst_value *e = pst_value_first(no); e; e = pst_value_next(e))
+            printf("  not offered %s: %s\n", pst_value_as_str(pst_value_get(e, "fingerprint"), &n),
+                   pst_value_as_str(pst_value_get(e, "why"), &n));
+        if (pst_value_get(resp.body, "body_damaged") != NULL)
+            printf("note: the stored body is damaged: fetches are refused until the file is "
+                   "restored\n");
     } else if (id_required) {
         size_t n;
         const pst_value *w = pst_value_get(resp.body, "withdrawn");
@@ -792,6 +842,24 @@ static int simple_command(int argc, char **argv, const char *command, const char
 }
 
 int pst_cmd_outbox(int argc, char **argv) {
+    /* `outbox retry ID`: "retry" is not hex, so it is never a message id */
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-') {
+            if (strcmp(argv[i], "--home") == 0 || strcmp(argv[i], "--log-level") == 0 ||
+                strcmp(argv[i], "--limit") == 0)
+                i++; /* its value */
+            continue;
+        }
+        if (strcmp(argv[i], "retry") != 0)
+            break;
+        char *sub[64];
+        int k = 0;
+        for (int j = 0; j < argc && k < 63; j++)
+            if (j != i)
+                sub[k++] = argv[j];
+        sub[k] = NULL;
+        return simple_command(k, sub, "outbox-retry", OUTBOX_HELP, true);
+    }
     return simple_command(argc, argv, "outbox", OUTBOX_HELP, false);
 }
 

@@ -1,0 +1,125 @@
+/* The Maildir header filter: see pst_hdrfilter.h. */
+#include "pst_hdrfilter.h"
+
+#include <string.h>
+
+#define PREFIX_LEN (sizeof PST_HDRFILTER_PREFIX - 1)
+#define RENAMED_LEN (sizeof PST_HDRFILTER_RENAMED - 1)
+/* what one input byte may produce, at most: see PST_HDRFILTER_OUT_MIN */
+#define STEP_MAX (RENAMED_LEN + PREFIX_LEN)
+
+_Static_assert(PREFIX_LEN <= sizeof((pst_hdrfilter *)0)->held, "held too small");
+_Static_assert(STEP_MAX <= PST_HDRFILTER_OUT_MIN, "PST_HDRFILTER_OUT_MIN too small");
+
+static const uint8_t REPLACEMENT[3] = {0xEF, 0xBF, 0xBD}; /* U+FFFD in UTF-8 */
+
+void pst_hdrfilter_init(pst_hdrfilter *f) {
+    memset(f, 0, sizeof *f);
+    f->first_line = true;
+}
+
+static int lower(uint8_t b) { return b >= 'A' && b <= 'Z' ? b + 32 : b; }
+
+/* One byte of the normalised stream (no CR, no NUL) through the header
+ * logic; returns the bytes written at o. */
+static size_t header_byte(pst_hdrfilter *f, uint8_t b, uint8_t *o) {
+    size_t k = 0;
+    if (f->in_body) {
+        o[k++] = b;
+        return k;
+    }
+    if (!f->mid_line) {
+        if (f->first_line && f->n_held == 0 && (b == ' ' || b == '\t'))
+            return 0; /* would continue the node's own field above */
+        if (f->n_held < PREFIX_LEN && lower(b) == (uint8_t)lower(PST_HDRFILTER_PREFIX[f->n_held])) {
+            f->held[f->n_held++] = b;
+            if (f->n_held == PREFIX_LEN) {
+                memcpy(o, PST_HDRFILTER_RENAMED, RENAMED_LEN);
+                memcpy(o + RENAMED_LEN, f->held, PREFIX_LEN);
+                k = RENAMED_LEN + PREFIX_LEN;
+                f->n_held = 0;
+                f->mid_line = true;
+                f->first_line = false;
+                f->renamed++;
+            }
+            return k;
+        }
+        if (f->n_held > 0) { /* not our prefix after all: the line goes on */
+            memcpy(o, f->held, f->n_held);
+            k = f->n_held;
+            f->n_held = 0;
+        } else if (b == '\n') { /* the empty line: the body follows */
+            f->in_body = true;
+            o[k++] = b;
+            return k;
+        }
+        f->mid_line = true;
+        f->first_line = false;
+    }
+    o[k++] = b;
+    if (b == '\n')
+        f->mid_line = false;
+    return k;
+}
+
+int pst_hdrfilter_feed(pst_hdrfilter *f, const uint8_t *in, size_t n, size_t *consumed,
+                       uint8_t *out, size_t cap, size_t *written) {
+    if (consumed)
+        *consumed = 0;
+    if (written)
+        *written = 0;
+    if (!f || !consumed || !written || !out || (!in && n > 0))
+        return PST_E_INVAL;
+    if (cap < PST_HDRFILTER_OUT_MIN)
+        return PST_E_NOSPACE;
+    size_t i = 0, w = 0;
+    while (i < n && cap - w >= STEP_MAX) {
+        uint8_t b = in[i];
+        if (f->after_cr) {
+            f->after_cr = false;
+            if (b == '\n') { /* the LF of a CRLF: already written as one LF */
+                i++;
+                continue;
+            }
+        }
+        if (f->in_body && b != '\r' && b != 0) {
+            /* the common case: a run of plain body bytes at once */
+            size_t end = i, room = cap - w;
+            while (end < n && end - i < room && in[end] != '\r' && in[end] != 0)
+                end++;
+            memcpy(out + w, in + i, end - i);
+            w += end - i;
+            i = end;
+            continue;
+        }
+        i++;
+        if (b == '\r') {
+            f->after_cr = true;
+            f->cr_converted++;
+            b = '\n';
+        }
+        if (b == 0) {
+            f->nul_replaced++;
+            for (size_t r = 0; r < sizeof REPLACEMENT; r++)
+                w += header_byte(f, REPLACEMENT[r], out + w);
+            continue;
+        }
+        w += header_byte(f, b, out + w);
+    }
+    *consumed = i;
+    *written = w;
+    return PST_OK;
+}
+
+size_t pst_hdrfilter_finish(pst_hdrfilter *f, uint8_t *out, size_t cap) {
+    size_t k = 0;
+    if (f && out && cap >= PST_HDRFILTER_OUT_MIN && f->n_held > 0) {
+        memcpy(out, f->held, f->n_held);
+        k = f->n_held;
+    }
+    if (f) {
+        f->n_held = 0;
+        f->mid_line = true;
+    }
+    return k;
+}
