@@ -358,7 +358,7 @@ static call_result call_send(const char *home, pst_ctrl_request *req, pst_ctrl_r
     }
     pst_frame_header_write((uint32_t)len, buf);
     if (write_all(fd, buf, len + PST_FRAME_HEADER_BYTES) != 0) {
-        pst_cli_error("cannot talk to the node at %s: %s", home, strerror(errno));
+        pst_cli_report_dropped(home, errno, false); /* nothing was stored */
         goto out;
     }
     double deadline = mono_now() + SEND_TIMEOUT_S;
