@@ -76,6 +76,15 @@ int pst_node_oneshot(const pst_node_config *cfg, const pst_ctrl_request *req,
 
 /* ---- the home's identity --------------------------------------------------- */
 
+/* `postern id` when no node runs: *out (caller frees with pst_value_free)
+ * gets the fields the node's `id` answers, read from cfg->home alone (the
+ * key record the node signed last, else the key file and the addresses of
+ * `postern init`), plus node_running false and published (whether a key
+ * record was ever signed). Nothing is written. Errors as pst_identity_load
+ * (err says what to do); PST_E_PASSPHRASE when the key file is sealed and
+ * the node never started (nothing else knows the fingerprint). */
+int pst_node_id_offline(const pst_node_config *cfg, pst_value **out, char *err, size_t errcap);
+
 #define PST_IDLOAD_RECORD 1u     /* record the fingerprint in a store that has none */
 #define PST_IDLOAD_CHECK_ONLY 2u /* no passphrase for a sealed file: check, load nothing */
 

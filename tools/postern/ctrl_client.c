@@ -200,6 +200,13 @@ int pst_cli_call(pst_cli_common *c, pst_ctrl_request *req, pst_ctrl_response *re
         return PST_EXIT_UNAVAILABLE;
     if (rc < 0)
         return PST_EXIT_FAIL;
+    if (c->offline != NULL) {
+        rc = c->offline(&cfg, &resp->body, err, sizeof err);
+        if (rc == PST_OK)
+            return 0;
+        pst_cli_error("%s", err[0] ? err : pst_strerror(rc));
+        return rc == PST_E_CHECKSUM || rc == PST_E_MISMATCH ? PST_EXIT_CONFIG : PST_EXIT_FAIL;
+    }
     if (c->no_oneshot) {
         /* posternd would refuse this home: say why rather than "start it" */
         int irc = pst_cli_check_identity(cfg.home);

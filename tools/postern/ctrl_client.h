@@ -8,10 +8,18 @@
 #include "pst_config.h"
 #include "pst_envelope.h"
 
+/* Answers a command from the home alone when no node runs (see offline):
+ * fills *body (caller frees) or returns a PST_E_* with err set. */
+typedef int (*pst_cli_offline_fn)(const pst_node_config *cfg, pst_value **body, char *err,
+                                  size_t errcap);
+
 typedef struct {
     pst_config_flags flags; /* --home, --seed, --network, ... */
     bool json;
     bool no_oneshot; /* the command needs a running node */
+    /* when set and no node runs: answers from the home (`postern id`), no
+     * one-shot node, no "start posternd" error */
+    pst_cli_offline_fn offline;
 } pst_cli_common;
 
 /* Handles the flags every node-facing command shares; returns 1 when the
