@@ -86,8 +86,8 @@ int pst_mailmsg_filter_init(pst_mailmsg_filter *f, const char *from, const char 
 /* Feeds in[0..len) and writes through out. Errors are sticky:
  * PST_E_TOOBIG (a field over PST_MAILMSG_FIELD_MAX or a header section over
  * PST_MAILMSG_HEADER_MAX, both counted with LF line endings),
- * PST_E_MALFORMED (a NUL byte in the header
- * section), PST_E_INVAL, or out's nonzero return. */
+ * PST_E_MALFORMED (a NUL byte in the header section), PST_E_INVAL, or
+ * out's nonzero return. */
 int pst_mailmsg_filter_feed(pst_mailmsg_filter *f, const uint8_t *in, size_t len,
                             pst_mailmsg_out_fn out, void *user);
 /* Ends the input: flushes a pending field (adding a line ending if the
