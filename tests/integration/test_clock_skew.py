@@ -18,8 +18,10 @@ it).
     `status` (JSON and text) and the log say
     this node's clock is behind, by the majority of the three peers.
 (c) slow (50 minutes behind) sends to b2: the notification passes, each
-    fetch is refused for its time and retried (never a protocol strike that
-    would give the message up), and both nodes name the other's clock."""
+    fetch is refused for its time and retried (never a protocol strike:
+    three of those would give the message up), and both nodes name the
+    other's clock. After three such retries the message is still pending,
+    nothing failed, and `postern inbox --json` shows why it waits."""
 
 import os
 import sys
@@ -171,10 +173,18 @@ def sender_slightly_behind(c, slow, b2):
     c.wait_key(slow, b2.home, pred=lambda d: d.get("status") == "valid")
     rc, doc, err = harness.mail_send(c, slow.home, to=[fb], subject="late",
                                      body="fifty minutes behind\n", extra=["--pow", "never"])
-    k = harness.wait_counter(b2, "fetch.retry.clock_skew", 1, timeout=60)
+    # three: as many as protocol strikes that would give the message up
+    # (back-off 5 + 10 + 20 s)
+    k = harness.wait_counter(b2, "fetch.retry.clock_skew", 3, timeout=90)
     strikes = {n: v for n, v in k.items() if n.startswith("rejected.fetch.")}
     check(not strikes and k.get("inbox.failed", 0) == 0,
           f"a clock refusal counted as a protocol violation: {strikes} {k}")
+    rc, inbox, err = c.cli_json(["inbox", "--home", b2.home.path])
+    check(rc == 0 and inbox.get("failed") == 0, f"b2's inbox after clock refusals: {inbox} {err}")
+    waiting = [u for u in inbox.get("undelivered", []) if u.get("from") == fs]
+    check(len(waiting) == 1 and waiting[0]["state"] == "pending" and
+          waiting[0]["why"] == "retrying: clock_skew" and waiting[0]["attempts"] >= 3,
+          f"b2's inbox does not say why slow's message waits: {inbox}")
 
     def named():
         p = peer_entry(clock_of(b2), fs)
