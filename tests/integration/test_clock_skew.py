@@ -21,7 +21,12 @@ it).
     fetch is refused for its time and retried (never a protocol strike:
     three of those would give the message up), and both nodes name the
     other's clock. After three such retries the message is still pending,
-    nothing failed, and `postern inbox --json` shows why it waits."""
+    nothing failed, and `postern inbox --json` shows why it waits.
+(d) Strangers do not vote: b3 looks up b1 (one voter), then slow and slow2
+    (both 50 minutes behind, not b3's contacts) each send b3 stamped mail.
+    b3 fetches from them and names both clocks per peer, but they are two
+    of three peers it has heard from: they must not make b3 say its own
+    clock is ahead."""
 
 import os
 import sys
@@ -200,17 +205,38 @@ def sender_slightly_behind(c, slow, b2):
           "b2's log does not name slow's clock\n" + b2.log_tail())
 
 
+def strangers_do_not_vote(c, target, honest, strangers):
+    c.wait_key(target, honest.home, pred=lambda d: d.get("status") == "valid")
+    for s in strangers:
+        c.wait_key(s, target.home, pred=lambda d: d.get("status") == "valid")
+        harness.mail_send(c, s.home, to=[target.home.fingerprint], subject="stamped",
+                          body="from a stranger fifty minutes behind\n")
+
+    def seen():
+        k = clock_of(target)
+        ps = [peer_entry(k, s.home.fingerprint) for s in strangers]
+        return k if all(p and p["its_clock"] == "behind" for p in ps) else None
+    k = harness.poll(seen, 60, f"{target.name} to name both strangers' clocks",
+                     lambda: f"{clock_of(target)}\n{target.log_tail()}")
+    check(k["state"] != "ahead" and k["peers"] == 1,
+          f"stamped strangers voted on {target.name}'s clock: {k}")
+    check("check this machine's clock" not in target.log_text(),
+          f"{target.name} told its user to fix a right clock\n" + target.log_tail())
+
+
 def test(c):
     b1, b2, b3 = c.network_of(3)
     ahead = start_skewed(c, c.new_home("ahead", "ahead@it.example"), "+3d", [b1])
     behind = start_skewed(c, c.new_home("behind", "behind@it.example"), "-3d", [b1])
     slow = start_skewed(c, c.new_home("slow", "slow@it.example"), "-50m", [b1])
+    slow2 = start_skewed(c, c.new_home("slow2", "slow2@it.example"), "-50m", [b1])
     # OpenDHT runs under libfaketime: they join and publish
-    for nd in (ahead, behind, slow):
+    for nd in (ahead, behind, slow, slow2):
         nd.wait_joined()
     sender_ahead(c, ahead, b1)
     node_behind(c, behind, [b1, b2, b3])
     sender_slightly_behind(c, slow, b2)
+    strangers_do_not_vote(c, b3, b1, [slow, slow2])
 
 
 if __name__ == "__main__":
