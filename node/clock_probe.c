@@ -75,11 +75,10 @@ static void on_timeout(uv_timer_t *t) { finish(t->data); }
 
 static void on_response(struct pst_clock_probe *p, const uint8_t *frame, uint32_t len) {
     pst_fetch_response r;
-    int rc;
     bool answer = pst_fetch_response_decode(frame, len, &r) == PST_OK &&
                   memcmp(r.signer, p->sender, sizeof r.signer) == 0;
     if (answer) {
-        rc = pst_fetch_response_verify(&r, pst_now(), PST_FETCH_SKEW_DEFAULT);
+        int rc = pst_fetch_response_verify(&r, pst_now(), PST_FETCH_SKEW_DEFAULT);
         bool clock = pst_clock_fetch_response(p->node, &r, &p->req, p->sender, rc);
         /* counted as an answer: authentic (in time or not) and ours */
         answer =

@@ -131,9 +131,11 @@ def sender_ahead(c, ahead, b1):
     check(rc == 0 and f"{fb}'s clock is at least 3d 0h behind this node's" in out,
           f"ahead's status:\n{out}")
     # b1 read ahead's signed refusal: an exact sample, still only one log line
-    k = b1.counters()
+    k = harness.wait_counter(b1, "clock.probes_answered", 1)
     check(k.get("clock.probes", 0) == 1 and k.get("fetch.clock_skew", 0) >= 1,
           f"one probe per sender per interval: {k}")
+    check(k.get("clock.probes_answered") == 1 and not k.get("clock.probes_bad_answer"),
+          f"the probe's authentic answer is counted as one: {k}")
 
 
 def node_behind(c, behind, peers):
