@@ -148,7 +148,8 @@ bool pst_clock_refused_log(pst_node *n, const uint8_t peer[32], const char *what
                            uint64_t expires, bool future);
 /* For a notification whose pst_notify_inner_verify gave rc: when rc is
  * PST_E_NOTYET or PST_E_EXPIRED, checks the signature alone, samples,
- * logs, and returns the counter reason ("notyet", "expired" or
+ * logs a future one (an expired one may be a replay: a contact's node is
+ * probed instead, unlogged), and returns the counter reason ("notyet", "expired" or
  * "signature": a forgery is not a clock); NULL for other rc (name it
  * after rc). */
 const char *pst_clock_notification(pst_node *n, const pst_notify_inner *in, int rc);
