@@ -159,7 +159,15 @@ static int flush_field(pst_mailmsg_filter *f, pst_mailmsg_out_fn out, void *user
         f->seen |= known[i].bit;
     }
     f->fields++;
-    return emit(f, out, user, p, n);
+    const uint8_t *colon = memchr(p, ':', n);
+    size_t gap = colon && name > 0 ? (size_t)(colon - p) - name : 0;
+    if (gap == 0)
+        return emit(f, out, user, p, n);
+    /* "Name :" (RFC 5322's obsolete syntax) is written "Name:": Python's
+     * email package and others end the header section at such a line, and
+     * would read the fields added after it as body. */
+    int rc = emit(f, out, user, p, name);
+    return rc ? rc : emit(f, out, user, colon, n - name - gap);
 }
 
 /* The header section ends before field[0..field_len), which becomes body:
@@ -570,9 +578,11 @@ int pst_mailmsg_simple_headers(const pst_mailmsg_simple *m, char *out, size_t ca
         rc = address_field(&w, "Cc: ", m->cc, m->n_cc);
     if (rc == 0 && m->subject && m->subject[0])
         rc = subject_field(&w, m->subject);
-    if (rc == 0 && m->body_8bit)
+    if (rc == 0 && (m->body_8bit || m->body_qp))
         w_str(&w, "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
-                  "Content-Transfer-Encoding: 8bit\n");
+                  "Content-Transfer-Encoding: ");
+    if (rc == 0 && (m->body_8bit || m->body_qp))
+        w_str(&w, m->body_qp ? "quoted-printable\n" : "8bit\n");
     w_str(&w, "\n");
     if (rc == 0 && w.overflow)
         rc = PST_E_NOSPACE;

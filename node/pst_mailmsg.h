@@ -39,7 +39,7 @@
 /* raw (encoded) bytes pst_mailmsg_display decodes: a 200-byte display
  * subject may take ~10x that in Q-encoded words */
 #define PST_MAILMSG_DISPLAY_RAW_MAX 2048u
-#define PST_MAILMSG_VALUE_MAX 255u             /* a value given for an added field */
+#define PST_MAILMSG_VALUE_MAX 255u   /* a value given for an added field */
 #define PST_MAILMSG_DATE_BUFSIZE 64u /* "Tue, 14 Nov 2023 22:13:20 +0000" (31) + NUL, with room */
 #define PST_MAILMSG_RAND_BYTES 16u   /* random bytes in a generated Message-ID */
 #define PST_MAILMSG_MSGID_BUFSIZE (1u + 2u * PST_MAILMSG_RAND_BYTES + 1u + 253u + 1u + 1u)
@@ -123,12 +123,15 @@ typedef struct {
     unsigned n_cc;
     const char *subject; /* UTF-8, NULL or "" for none; no control characters but tab */
     bool body_8bit;      /* the body has bytes >= 0x80: declare UTF-8 text */
+    bool body_qp;        /* the body is quoted-printable (pst_qp.h): declare it */
 } pst_mailmsg_simple;
 
 /* Writes the header section of a simple message (LF line endings, ending
  * with the empty line) into out[cap]: To:, Cc: (folded before column 78),
  * Subject: (as is when printable ASCII, else RFC 2047 B-encoded words that
- * never split a character), and MIME headers for UTF-8 text when body_8bit.
+ * never split a character), and MIME headers for UTF-8 text when body_8bit
+ * or body_qp (Content-Transfer-Encoding 8bit, or quoted-printable when
+ * body_qp).
  * From, Date and Message-ID are left to the node. PST_E_INVAL for an
  * address with spaces, controls or any of ",;<>()\"" or without '@', a
  * subject with control characters or invalid UTF-8, too many addresses;

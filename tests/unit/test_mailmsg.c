@@ -235,7 +235,12 @@ Test(mailmsg, non_header_line_ends_the_header_section) {
 }
 
 Test(mailmsg, obsolete_space_before_colon) {
-    expect("Subject : s\n\nb", "Subject : s\n" ADDED_LF "\nb");
+    /* kept as "Name:", so that readers which end the header section at
+     * "Name :" (Python's email package) still see the added fields */
+    expect("Subject : s\n\nb", "Subject: s\n" ADDED_LF "\nb");
+    expect("X-A \t: 1\n fold : 2\nTo: t@example.org\n\nb",
+           "X-A: 1\n fold : 2\nTo: t@example.org\n" ADDED_LF "\nb");
+    expect("X-A :", "X-A:\n" ADDED_LF "\n");
 }
 
 Test(mailmsg, output_error_is_sticky_and_returned) {
@@ -492,19 +497,25 @@ Test(mailmsg, simple_headers) {
     char out[4096] = {0};
     const char *to[] = {"bob@example.org", "carol@example.org"};
     const char *cc[] = {"dave@example.org"};
-    pst_mailmsg_simple m = {to, 2, cc, 1, "Hello", false};
+    pst_mailmsg_simple m = {to, 2, cc, 1, "Hello", false, false};
     cr_assert_str_eq(simple(&m, out, sizeof out),
                      "To: bob@example.org, carol@example.org\nCc: dave@example.org\n"
                      "Subject: Hello\n\n");
     memset(out, 0, sizeof out);
-    pst_mailmsg_simple none = {NULL, 0, NULL, 0, NULL, false};
+    pst_mailmsg_simple none = {NULL, 0, NULL, 0, NULL, false, false};
     cr_assert_str_eq(simple(&none, out, sizeof out), "\n");
     memset(out, 0, sizeof out);
-    pst_mailmsg_simple utf = {to, 1, NULL, 0, "caf\xc3\xa9", true};
+    pst_mailmsg_simple utf = {to, 1, NULL, 0, "caf\xc3\xa9", true, false};
     cr_assert_str_eq(simple(&utf, out, sizeof out),
                      "To: bob@example.org\nSubject: =?UTF-8?B?Y2Fmw6k=?=\n"
                      "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
                      "Content-Transfer-Encoding: 8bit\n\n");
+    memset(out, 0, sizeof out);
+    pst_mailmsg_simple qp = {to, 1, NULL, 0, "long", false, true};
+    cr_assert_str_eq(simple(&qp, out, sizeof out),
+                     "To: bob@example.org\nSubject: long\n"
+                     "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+                     "Content-Transfer-Encoding: quoted-printable\n\n");
 }
 
 Test(mailmsg, simple_headers_fold_and_roundtrip) {
@@ -518,7 +529,7 @@ Test(mailmsg, simple_headers_fold_and_roundtrip) {
     char subject[200] = "";
     for (int i = 0; i < 60; i++)
         strcat(subject, "\xc3\xa9");
-    pst_mailmsg_simple m = {to, 8, NULL, 0, subject, false};
+    pst_mailmsg_simple m = {to, 8, NULL, 0, subject, false, false};
     char out[4096] = {0};
     simple(&m, out, sizeof out);
     for (const char *line = out; *line;) {
@@ -543,7 +554,7 @@ Test(mailmsg, simple_headers_refuses_injection_and_overflow) {
     char out[256];
     size_t len = 7;
     const char *bad_to[] = {"bob@example.org\nBcc: x@y"};
-    pst_mailmsg_simple m = {bad_to, 1, NULL, 0, NULL, false};
+    pst_mailmsg_simple m = {bad_to, 1, NULL, 0, NULL, false, false};
     cr_assert_eq(pst_mailmsg_simple_headers(&m, out, sizeof out, &len), PST_E_INVAL);
     cr_assert_eq(len, 0);
     const char *commas[] = {"a@b, c@d"};
