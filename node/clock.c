@@ -16,17 +16,49 @@ static bool current(const pst_clock_peer *p, uint64_t now) {
 
 /* When wall - mono moved, this node's clock was set: the samples measured
  * the old setting. */
+static bool base_moved(const pst_clock *c, uint64_t now, uint64_t mono) {
+    if (!c->have_base || now > (uint64_t)INT64_MAX / 2 || mono > (uint64_t)INT64_MAX / 2)
+        return false;
+    int64_t d = (int64_t)now - (int64_t)mono - c->base;
+    return d > PST_CLOCK_TOLERANCE_S || d < -PST_CLOCK_TOLERANCE_S;
+}
+
 static void check_base(pst_clock *c, uint64_t now, uint64_t mono) {
-    int64_t base = (int64_t)now - (int64_t)mono;
-    if (c->have_base) {
-        int64_t d = base - c->base;
-        if (d > PST_CLOCK_TOLERANCE_S || d < -PST_CLOCK_TOLERANCE_S) {
-            memset(c->peers, 0, sizeof c->peers);
-            c->resets++;
-        }
+    if (base_moved(c, now, mono)) {
+        memset(c->peers, 0, sizeof c->peers);
+        c->resets++;
     }
-    c->base = base;
+    c->base = (int64_t)now - (int64_t)mono;
     c->have_base = true;
+}
+
+bool pst_clock_classify(pst_clock_source src, const pst_clock_origin *o, pst_clock_kind *kind,
+                        bool *chosen) {
+    *kind = PST_CLOCK_EXACT;
+    *chosen = false;
+    bool voter = !o->blocked && (o->contact || o->recipient || o->asked);
+    switch (src) {
+    case PST_CLOCK_FROM_REQUEST:
+        if (o->refused)
+            return true; /* shown and logged per peer, never a vote */
+        if (!o->fresh)
+            return false;
+        *chosen = voter;
+        return true;
+    case PST_CLOCK_FROM_RESPONSE:
+        if (!o->fresh)
+            return false;
+        *chosen = voter;
+        return true;
+    case PST_CLOCK_FROM_KEYREC:
+    case PST_CLOCK_FROM_NOTIFY:
+    case PST_CLOCK_FROM_RECEIPT:
+        *kind = PST_CLOCK_AT_LEAST;
+        *chosen = voter;
+        return true;
+    }
+    *kind = PST_CLOCK_EXACT;
+    return false;
 }
 
 static pst_clock_peer *find(pst_clock *c, const uint8_t peer[32]) {
@@ -120,8 +152,10 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-void pst_clock_report_get(const pst_clock *c, uint64_t now, pst_clock_report *out) {
+void pst_clock_report_get(const pst_clock *c, uint64_t now, uint64_t mono, pst_clock_report *out) {
     memset(out, 0, sizeof *out);
+    if (base_moved(c, now, mono))
+        return; /* PST_CLOCK_UNKNOWN, no peers: what was measured is gone */
     int64_t lo[PST_CLOCK_PEERS_MAX], hi[PST_CLOCK_PEERS_MAX];
     unsigned n = 0;
     for (unsigned i = 0; i < PST_CLOCK_PEERS_MAX; i++) {
@@ -158,7 +192,10 @@ void pst_clock_report_get(const pst_clock *c, uint64_t now, pst_clock_report *ou
     }
 }
 
-const pst_clock_peer *pst_clock_peer_at(const pst_clock *c, unsigned i, uint64_t now) {
+const pst_clock_peer *pst_clock_peer_at(const pst_clock *c, unsigned i, uint64_t now,
+                                        uint64_t mono) {
+    if (base_moved(c, now, mono))
+        return NULL;
     for (unsigned k = 0; k < PST_CLOCK_PEERS_MAX; k++) {
         if (!current(&c->peers[k], now))
             continue;

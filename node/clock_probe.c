@@ -32,6 +32,7 @@ struct pst_clock_probe {
     bool tcp_open;
     uint8_t sender[PST_SIGN_PK_BYTES];
     uint8_t msg_id[PST_HASH_BYTES];
+    pst_fetch_request req; /* what we sent: an answer must match it */
     uv_getaddrinfo_t gai;
     uv_tcp_t tcp;
     uv_connect_t connect;
@@ -74,12 +75,16 @@ static void on_timeout(uv_timer_t *t) { finish(t->data); }
 
 static void on_response(struct pst_clock_probe *p, const uint8_t *frame, uint32_t len) {
     pst_fetch_response r;
-    if (pst_fetch_response_decode(frame, len, &r) == PST_OK &&
-        memcmp(r.msg_id, p->msg_id, sizeof r.msg_id) == 0) {
+    bool answer = pst_fetch_response_decode(frame, len, &r) == PST_OK &&
+                  memcmp(r.signer, p->sender, sizeof r.signer) == 0;
+    if (answer) {
         int rc = pst_fetch_response_verify(&r, pst_now(), PST_FETCH_SKEW_DEFAULT);
-        (void)pst_clock_fetch_response(p->node, &r, p->sender, rc);
+        bool clock = pst_clock_fetch_response(p->node, &r, &p->req, p->sender, rc);
+        /* counted as an answer: authentic (in time or not) and ours */
+        answer =
+            (rc == PST_OK || clock) && pst_fetch_response_matches(&r, &p->req, p->sender) == PST_OK;
     }
-    pst_counter_add(p->node, "clock.probes_answered", 1);
+    pst_counter_add(p->node, answer ? "clock.probes_answered" : "clock.probes_bad_answer", 1);
     finish(p);
 }
 
@@ -103,6 +108,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         return;
     uint32_t len;
     if (pst_frame_header_parse(p->in, PST_FETCH_RESPONSE_MAX, &len) != PST_OK) {
+        pst_counter_add(p->node, "clock.probes_bad_answer", 1);
         finish(p);
         return;
     }
@@ -120,11 +126,11 @@ static void on_connect(uv_connect_t *c, int status) {
     pst_node *n = p->node;
     if (p->done)
         return;
-    pst_fetch_request req;
+    pst_fetch_request *req = &p->req;
     size_t len = 0;
     if (status < 0 || n->id == NULL ||
-        pst_fetch_request_make(&req, p->msg_id, 0, pst_now(), n->id->sign_sk) != PST_OK ||
-        pst_fetch_request_encode(&req, p->out + PST_FRAME_HEADER_BYTES, PST_FETCH_REQUEST_MAX,
+        pst_fetch_request_make(req, p->msg_id, 0, pst_now(), n->id->sign_sk) != PST_OK ||
+        pst_fetch_request_encode(req, p->out + PST_FRAME_HEADER_BYTES, PST_FETCH_REQUEST_MAX,
                                  &len) != PST_OK ||
         uv_read_start((uv_stream_t *)&p->tcp, on_alloc, on_read) != 0) {
         finish(p);

@@ -60,7 +60,7 @@ void pst_clock_note(pst_node *n, const uint8_t peer[32], uint64_t peer_time, pst
         n->clock_logged_state = PST_CLOCK_UNKNOWN;
     }
     pst_clock_report r;
-    pst_clock_report_get(&n->clock, now, &r);
+    pst_clock_report_get(&n->clock, now, mono, &r);
     bool off = r.state == PST_CLOCK_AHEAD || r.state == PST_CLOCK_BEHIND;
     char text[200];
     if (off && (r.state != n->clock_logged_state ||
@@ -102,47 +102,108 @@ bool pst_clock_refused_log(pst_node *n, const uint8_t peer[32], const char *what
     return true;
 }
 
+/* What the trust list says of peer. */
+static void origin_of(pst_node *n, const uint8_t peer[32], pst_clock_origin *o) {
+    memset(o, 0, sizeof *o);
+    pst_store_tier tier;
+    if (pst_store_contact_get(n->store, peer, &tier, NULL, 0) == PST_OK) {
+        o->blocked = tier == PST_STORE_TIER_BLOCKED;
+        o->contact = !o->blocked;
+    }
+}
+
+/* Samples a verified time from src when pst_clock_classify says so. */
+static bool note_from(pst_node *n, pst_clock_source src, const pst_clock_origin *o,
+                      const uint8_t peer[32], uint64_t peer_time) {
+    pst_clock_kind kind;
+    bool chosen;
+    if (!pst_clock_classify(src, o, &kind, &chosen))
+        return false;
+    pst_clock_note(n, peer, peer_time, kind, chosen);
+    return true;
+}
+
+void pst_clock_keyrec(pst_node *n, const pst_keyrec *kr, const uint8_t pk[32], bool asked, int rc) {
+    if (rc != PST_OK && rc != PST_E_EXPIRED && rc != PST_E_NOTYET)
+        return;
+    pst_clock_origin o;
+    origin_of(n, pk, &o);
+    o.asked = asked;
+    o.refused = rc != PST_OK;
+    (void)note_from(n, PST_CLOCK_FROM_KEYREC, &o, pk, kr->created);
+    if (rc == PST_E_NOTYET)
+        pst_clock_refused_log(n, pk, "key record", kr->created, kr->expires, true);
+}
+
 const char *pst_clock_notification(pst_node *n, const pst_notify_inner *in, int rc) {
     if (rc != PST_E_NOTYET && rc != PST_E_EXPIRED)
         return NULL;
     if (pst_notify_inner_verify(in, in->created) != PST_OK)
         return "signature";
-    pst_store_tier tier;
-    bool contact = pst_store_contact_get(n->store, in->signer, &tier, NULL, 0) == PST_OK &&
-                   tier != PST_STORE_TIER_BLOCKED;
-    pst_clock_note(n, in->signer, in->created, PST_CLOCK_AT_LEAST, contact);
-    bool future = rc == PST_E_NOTYET;
-    /* a contact's node hears of it too, once per log line (clock_probe.c) */
-    if ((future || pst_now() > in->expires + PST_CLOCK_STRAGGLER_S) &&
-        pst_clock_refused_log(n, in->signer, "notification", in->created, in->expires, future) &&
-        contact)
+    pst_clock_origin o;
+    origin_of(n, in->signer, &o);
+    o.refused = true;
+    (void)note_from(n, PST_CLOCK_FROM_NOTIFY, &o, in->signer, in->created);
+    if (rc == PST_E_NOTYET) {
+        /* signed with a time still ahead of ours: no replay makes that */
+        if (pst_clock_refused_log(n, in->signer, "notification", in->created, in->expires, true) &&
+            o.contact) /* a contact's node hears of it too (clock_probe.c) */
+            pst_clock_probe(n, in);
+        return "notyet";
+    }
+    /* Expired: an old notification put again by anyone looks the same as a
+     * sender whose clock is behind, so no line says its clock is; a
+     * contact's node is asked for its time (clock_probe.c), and its signed
+     * answer to our own request is what gets logged. */
+    uint64_t count;
+    if (pst_now() > in->expires + PST_CLOCK_STRAGGLER_S && o.contact &&
+        pst_clock_refused(&n->clock, in->signer, pst_now(), mono_s(), &count))
         pst_clock_probe(n, in);
-    return future ? "notyet" : "expired";
+    return "expired";
 }
 
-bool pst_clock_fetch_response(pst_node *n, const pst_fetch_response *r, const uint8_t sender[32],
-                              int rc) {
+bool pst_clock_fetch_response(pst_node *n, const pst_fetch_response *r,
+                              const pst_fetch_request *req, const uint8_t sender[32], int rc) {
     if (memcmp(r->signer, sender, 32) != 0)
         return false;
-    if (rc == PST_OK) {
-        pst_clock_note(n, r->signer, r->created, PST_CLOCK_EXACT, true);
+    if (rc != PST_OK &&
+        ((rc != PST_E_NOTYET && rc != PST_E_EXPIRED) ||
+         pst_fetch_response_verify(r, r->created, PST_FETCH_SKEW_DEFAULT) != PST_OK))
         return false;
-    }
-    if ((rc != PST_E_NOTYET && rc != PST_E_EXPIRED) ||
-        pst_fetch_response_verify(r, r->created, PST_FETCH_SKEW_DEFAULT) != PST_OK)
+    pst_clock_origin o;
+    origin_of(n, r->signer, &o);
+    o.refused = rc != PST_OK;
+    /* a response names no nonce: answering our msg_id and offset on the
+     * connection that carried our request is the best it can show */
+    o.fresh = req != NULL && pst_fetch_response_matches(r, req, sender) == PST_OK;
+    bool sampled = note_from(n, PST_CLOCK_FROM_RESPONSE, &o, r->signer, r->created);
+    if (rc == PST_OK)
         return false;
-    pst_clock_note(n, r->signer, r->created, PST_CLOCK_EXACT, true);
     pst_counter_add(n, "fetch.clock_skew", 1);
-    pst_clock_refused_log(n, r->signer, "fetch response", r->created, r->expires,
-                          rc == PST_E_NOTYET);
+    if (sampled)
+        pst_clock_refused_log(n, r->signer, "fetch response", r->created, r->expires,
+                              rc == PST_E_NOTYET);
     return true;
 }
 
-/* Whether peer is a recipient of msg_id here: then we chose to talk to it. */
-static bool our_recipient(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES],
-                          const uint8_t peer[32]) {
+/* A FetchRequest or a Receipt: signer, a time, and whether the signer is a
+ * recipient of msg_id here. rc as the verify function returned it. */
+static bool from_recipient(pst_node *n, pst_clock_source src, const uint8_t signer[32],
+                           const uint8_t msg_id[PST_HASH_BYTES], uint64_t created, uint64_t expires,
+                           const char *what, int rc) {
+    pst_clock_origin o;
+    origin_of(n, signer, &o);
     pst_store_out_state state;
-    return pst_store_outbox_rcpt_state(n->store, msg_id, peer, &state) == PST_OK;
+    o.recipient = pst_store_outbox_rcpt_state(n->store, msg_id, signer, &state) == PST_OK;
+    o.refused = rc != PST_OK;
+    o.fresh = rc == PST_OK; /* the caller checked the nonce first */
+    (void)note_from(n, src, &o, signer, created);
+    if (rc == PST_OK)
+        return false;
+    pst_counter_add(n, "fetch.clock_skew", 1);
+    if (o.recipient) /* strangers get no log line */
+        pst_clock_refused_log(n, signer, what, created, expires, rc == PST_E_NOTYET);
+    return true;
 }
 
 bool pst_clock_fetch_request(pst_node *n, const pst_fetch_request *req, int rc) {
@@ -151,15 +212,8 @@ bool pst_clock_fetch_request(pst_node *n, const pst_fetch_request *req, int rc) 
     if (rc != PST_OK &&
         pst_fetch_request_verify(req, req->created, PST_FETCH_SKEW_DEFAULT) != PST_OK)
         return false;
-    bool chosen = our_recipient(n, req->msg_id, req->signer);
-    pst_clock_note(n, req->signer, req->created, PST_CLOCK_EXACT, chosen);
-    if (rc == PST_OK)
-        return false;
-    pst_counter_add(n, "fetch.clock_skew", 1);
-    if (chosen) /* strangers get no log line */
-        pst_clock_refused_log(n, req->signer, "fetch request", req->created, req->expires,
-                              rc == PST_E_NOTYET);
-    return true;
+    return from_recipient(n, PST_CLOCK_FROM_REQUEST, req->signer, req->msg_id, req->created,
+                          req->expires, "fetch request", rc);
 }
 
 bool pst_clock_receipt(pst_node *n, const pst_receipt *rec, int rc) {
@@ -167,20 +221,14 @@ bool pst_clock_receipt(pst_node *n, const pst_receipt *rec, int rc) {
         return false;
     if (rc != PST_OK && pst_receipt_verify(rec, rec->created) != PST_OK)
         return false;
-    bool chosen = our_recipient(n, rec->msg_id, rec->signer);
-    pst_clock_note(n, rec->signer, rec->created, PST_CLOCK_EXACT, chosen);
-    if (rc == PST_OK)
-        return false;
-    pst_counter_add(n, "fetch.clock_skew", 1);
-    if (chosen)
-        pst_clock_refused_log(n, rec->signer, "receipt", rec->created, 0, true);
-    return true;
+    return from_recipient(n, PST_CLOCK_FROM_RECEIPT, rec->signer, rec->msg_id, rec->created, 0,
+                          "receipt", rc);
 }
 
 void pst_clock_describe(pst_node *n, pst_value *body) {
-    uint64_t now = pst_now();
+    uint64_t now = pst_now(), mono = mono_s();
     pst_clock_report r;
-    pst_clock_report_get(&n->clock, now, &r);
+    pst_clock_report_get(&n->clock, now, mono, &r);
     pst_value *c = pst_value_add_map(body, "clock");
     char text[200], span[PST_CLOCK_SPAN_BUFSIZE];
     verdict_text(&r, text, sizeof text);
@@ -192,7 +240,7 @@ void pst_clock_describe(pst_node *n, pst_value *body) {
     pst_value_add_str(c, "summary", text);
     pst_value *arr = pst_value_add_array(c, "peers_disagreeing");
     const pst_clock_peer *p;
-    for (unsigned i = 0; (p = pst_clock_peer_at(&n->clock, i, now)) != NULL; i++) {
+    for (unsigned i = 0; (p = pst_clock_peer_at(&n->clock, i, now, mono)) != NULL; i++) {
         uint64_t by;
         int dir = pst_clock_peer_disagrees(p, &by);
         if (dir == 0)

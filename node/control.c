@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -238,6 +239,41 @@ static void on_idle(uv_timer_t *t) {
         conn_close(c);
 }
 
+/* Status of a refusal: the CLI's exit code for "the node refused or dropped
+ * the call" (sysexits' EX_UNAVAILABLE), as every status is an exit code. */
+#define CTRL_STATUS_REFUSED 69
+
+/* The socket is 0600 in a 0700 home, but a chmod of either (or a root-owned
+ * home shared by mistake) must not hand the node to another user: the kernel
+ * says who connected, and only the node's own uid and root are served. */
+static bool peer_allowed(ctrl_conn *c, char *why, size_t cap) {
+    uv_os_fd_t fd;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred) {
+        snprintf(why, cap, "cannot tell who connected");
+        return false;
+    }
+    uid_t me = geteuid();
+    if (cred.uid == me || cred.uid == 0)
+        return true;
+    snprintf(why, cap, "uid %ld (pid %ld); this node serves only uid %ld and root", (long)cred.uid,
+             (long)cred.pid, (long)me);
+    return false;
+}
+
+/* Answers once with an error and closes, without reading: the client learns
+ * why instead of meeting a closed socket. */
+static void refuse(ctrl_conn *c, const char *msg) {
+    c->busy = true;
+    pst_ctrl_response resp;
+    memset(&resp, 0, sizeof resp);
+    resp.status = CTRL_STATUS_REFUSED;
+    snprintf(resp.error, sizeof resp.error, "%s", msg);
+    send_response(c, &resp, true);
+}
+
 static void on_connection(uv_stream_t *server, int status) {
     pst_ctrl_server *srv = server->data;
     if (status < 0 || srv->closing)
@@ -261,9 +297,21 @@ static void on_connection(uv_stream_t *server, int status) {
         conn_close(c);
         return;
     }
+    char why[128], msg[256];
+    if (!peer_allowed(c, why, sizeof why)) {
+        pst_counter_rejected(srv->node, "control", "peer_uid");
+        pst_log_warn("control socket: refused a connection from %s", why);
+        snprintf(msg, sizeof msg,
+                 "refused: the control socket serves only the user the node runs as (%s)", why);
+        refuse(c, msg);
+        return;
+    }
     if (srv->conns > PST_CTRL_CONNS_MAX) {
         pst_counter_rejected(srv->node, "control", "too_many_connections");
-        conn_close(c);
+        snprintf(msg, sizeof msg,
+                 "the node is busy: %u control connections are open; try again shortly",
+                 PST_CTRL_CONNS_MAX);
+        refuse(c, msg);
         return;
     }
     uv_timer_start(&c->idle, on_idle, PST_CTRL_IDLE_MS, PST_CTRL_IDLE_MS);

@@ -390,15 +390,15 @@ static void on_response(pst_fetch_conn *c) {
     if (pst_fetch_response_decode(c->frame, c->frame_len, &r) != PST_OK ||
         (vrc = pst_fetch_response_verify(&r, pst_now(), PST_FETCH_SKEW_DEFAULT)) != PST_OK) {
         /* refused only for its time: a clock to fix, not a protocol violation */
-        bool clock =
-            vrc != PST_E_MALFORMED && pst_clock_fetch_response(c->node, &r, c->job.sender, vrc);
+        bool clock = vrc != PST_E_MALFORMED &&
+                     pst_clock_fetch_response(c->node, &r, &c->req, c->job.sender, vrc);
         if (clock)
             finish(c, PST_FETCH_RETRY, "clock_skew");
         else
             next_endpoint(c, "unverified_response");
         return;
     }
-    (void)pst_clock_fetch_response(c->node, &r, c->job.sender, vrc);
+    (void)pst_clock_fetch_response(c->node, &r, &c->req, c->job.sender, vrc);
     if (busy_before_request(&r, c->job.sender)) {
         finish(c, PST_FETCH_RETRY, status_reason(r.status));
         return;
@@ -437,8 +437,8 @@ static void on_ack(pst_fetch_conn *c) {
     if (pst_fetch_response_decode(c->frame, c->frame_len, &r) != PST_OK ||
         (vrc = pst_fetch_response_verify(&r, pst_now(), PST_FETCH_SKEW_DEFAULT)) != PST_OK) {
         /* refused only for its time: a clock to fix, not a protocol violation */
-        bool clock =
-            vrc != PST_E_MALFORMED && pst_clock_fetch_response(c->node, &r, c->job.sender, vrc);
+        bool clock = vrc != PST_E_MALFORMED &&
+                     pst_clock_fetch_response(c->node, &r, NULL, c->job.sender, vrc);
         /* nothing pins these bytes on the sender: the receipt is sent again */
         finish(c, PST_FETCH_RETRY, clock ? "clock_skew" : "unverified_ack");
         return;

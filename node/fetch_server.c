@@ -504,8 +504,8 @@ static void handle_request(fconn *c, const pst_fetch_request *req) {
     uint64_t now = pst_now();
     char text[PST_FETCH_ERROR_TEXT_MAX + 1];
     int rc = pst_fetch_request_verify(req, now, PST_FETCH_SKEW_DEFAULT);
-    (void)pst_clock_fetch_request(n, req, rc); /* a clock sample, authentic or not in time */
     if (rc != PST_OK) {
+        (void)pst_clock_fetch_request(n, req, rc); /* shown per peer: authentic, not in time */
         snprintf(text, sizeof text, "request refused: %s%s", pst_strerror(rc),
                  rc == PST_E_EXPIRED || rc == PST_E_NOTYET ? " (check your clock)" : "");
         reject(c, req->msg_id, rc == PST_E_EXPIRED ? PST_FETCH_EXPIRED : PST_FETCH_BAD_REQUEST,
@@ -516,6 +516,7 @@ static void handle_request(fconn *c, const pst_fetch_request *req) {
         reject(c, req->msg_id, PST_FETCH_REPLAY, req->offset, "replay", "replayed request");
         return;
     }
+    (void)pst_clock_fetch_request(n, req, rc); /* fresh: a clock sample */
     /* not a recipient and no such message look the same from outside */
     pst_store_out_state state = 0;
     uint64_t size = 0, expires = 0;

@@ -89,35 +89,61 @@ static int fsync_dir_of(const char *path) {
     return rc;
 }
 
-static int atomic_write(const char *path, const uint8_t *data, size_t len, mode_t mode,
-                        int overwrite) {
-    char tmp[PST_PATH_MAX];
-    if (!overwrite && access(path, F_OK) == 0)
-        return PST_E_EXISTS;
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+int pst_file_write_temp(const char *path, const uint8_t *data, size_t len, unsigned mode, char *tmp,
+                        size_t tmpcap) {
+    if (snprintf(tmp, tmpcap, "%s" PST_TEMP_INFIX "%ld", path, (long)getpid()) >= (int)tmpcap)
         return PST_E_NOSPACE;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    unlink(tmp); /* only a dead process of ours with our pid can have left it */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
     if (fd < 0)
-        return PST_E_IO;
+        return errno == ENOSPC || errno == EDQUOT ? PST_E_DISKFULL : PST_E_IO;
     size_t off = 0;
     while (off < len) {
         ssize_t w = write(fd, data + off, len - off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
+            int e = errno;
             close(fd);
             unlink(tmp);
-            return PST_E_IO;
+            return w < 0 && (e == ENOSPC || e == EDQUOT) ? PST_E_DISKFULL : PST_E_IO;
         }
         off += (size_t)w;
     }
     /* umask may have widened nothing but may have narrowed: set exactly */
-    if (fchmod(fd, mode) != 0 || fsync(fd) != 0) {
+    if (fchmod(fd, (mode_t)mode) != 0 || fsync(fd) != 0) {
         close(fd);
         unlink(tmp);
         return PST_E_IO;
     }
     close(fd);
+    return PST_OK;
+}
+
+int pst_file_link_new(const char *tmp, const char *path) {
+    /* link(2), unlike rename(2), fails when the target exists: the check and
+     * the write are one step, so two writers cannot both "create" the file */
+    if (link(tmp, path) != 0) {
+        int e = errno;
+        return e == EEXIST ? PST_E_EXISTS : PST_E_IO;
+    }
+    unlink(tmp);
+    if (fsync_dir_of(path) != 0)
+        return PST_E_IO;
+    return PST_OK;
+}
+
+static int atomic_write(const char *path, const uint8_t *data, size_t len, mode_t mode,
+                        int overwrite) {
+    char tmp[PST_PATH_MAX];
+    int rc = pst_file_write_temp(path, data, len, mode, tmp, sizeof tmp);
+    if (rc != PST_OK)
+        return rc;
+    if (!overwrite) {
+        rc = pst_file_link_new(tmp, path);
+        unlink(tmp); /* still there when the link failed */
+        return rc;
+    }
     if (rename(tmp, path) != 0) {
         unlink(tmp);
         return PST_E_IO;

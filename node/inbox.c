@@ -358,7 +358,7 @@ static void refresh_sender(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES]) {
         return;
     char fp[PST_FINGERPRINT_STRLEN + 1];
     pst_fingerprint_format(pk, fp);
-    (void)pst_resolve(n, fp, on_sender_resolved, NULL);
+    (void)pst_resolve(n, fp, false, on_sender_resolved, NULL); /* not the user's: no clock vote */
 }
 
 /* ---- jobs ------------------------------------------------------------------------ */

@@ -16,18 +16,112 @@
 #define PST_INBOX_LIST_MAX 300u /* ~12 values each: fits PST_VALUE_NODES_MAX */
 #define PST_READ_PREFIX_MIN 8u
 
-/* The file of a delivered message: in its folder first, else wherever a
+/* ---- where a delivered message is now -------------------------------------------
+ * The store remembers the folder and file name each message was delivered
+ * as. A mail client may flag it (same name plus ":2,FLAGS"), move it to
+ * another folder, or rename it altogether (Dovecot, mutt, mailutils and
+ * mbsync all name files their own way). Looking up is cheapest first: the
+ * remembered place, then the remembered name in every folder, and only
+ * when both miss, one scan of the whole Maildir for the node's
+ * X-Postern-Message-Id field, which finds every message of this command at
+ * once. What the scan finds is written back to the store (and what it does
+ * not find is remembered as gone), so the next command looks in the right
+ * place at once instead of scanning again. */
+
+typedef struct {
+    uint8_t id[PST_HASH_BYTES];
+    char folder[PST_STORE_FOLDER_MAX + 1];
+    char filename[PST_STORE_FILENAME_MAX + 1]; /* "" = gone: deleted by a client */
+    bool found, by_scan;
+    pst_maildir_loc loc;
+} place;
+
+typedef struct {
+    place *places;
+    size_t n, left;
+} scan_ctx;
+
+static int on_scanned(const uint8_t id[PST_HASH_BYTES], const pst_maildir_loc *loc, void *user) {
+    scan_ctx *s = user;
+    for (size_t i = 0; i < s->n; i++) {
+        place *p = &s->places[i];
+        if (!p->found && memcmp(p->id, id, PST_HASH_BYTES) == 0) {
+            p->found = p->by_scan = true;
+            p->loc = *loc;
+            s->left--;
+        }
+    }
+    return s->left == 0 ? 1 : 0;
+}
+
+/* The file name to remember: without the info part a client changes with
+ * every flag (":2,S"), which pst_maildir_find matches anyway. */
+static void name_without_info(const char *name, char out[PST_STORE_FILENAME_MAX + 1]) {
+    size_t len = strcspn(name, ":");
+    if (len > PST_STORE_FILENAME_MAX)
+        len = PST_STORE_FILENAME_MAX;
+    memcpy(out, name, len);
+    out[len] = '\0';
+}
+
+/* Finds each of p[0..np). A place remembered as gone is looked for only
+ * when look_for_gone (an explicit `read` of it): listings do not scan for
+ * it again. */
+static void locate_all(pst_node *n, place *p, size_t np, bool look_for_gone) {
+    char root[PST_PATH_MAX];
+    scan_ctx s = {p, np, 0};
+    if (pst_home_path(n->cfg.home, PST_MAILDIR_DIR, root, sizeof root) != PST_OK)
+        return;
+    for (size_t i = 0; i < np; i++) {
+        p[i].found = p[i].by_scan = false;
+        if (p[i].filename[0] == '\0') {
+            s.left += look_for_gone;
+            continue;
+        }
+        p[i].found = pst_maildir_find(root, p[i].folder, p[i].filename, &p[i].loc) == PST_OK ||
+                     pst_maildir_find_any(root, p[i].filename, &p[i].loc) == PST_OK;
+        if (p[i].found && strcmp(p[i].loc.folder, p[i].folder) != 0)
+            (void)pst_store_inbox_relocate(n->store, p[i].id, p[i].loc.folder, p[i].filename);
+        s.left += !p[i].found;
+    }
+    if (s.left == 0)
+        return;
+    size_t wanted = s.left;
+    int rc = pst_maildir_scan(root, on_scanned, &s);
+    pst_counter_add(n, "inbox.maildir_scans", 1);
+    for (size_t i = 0; i < np; i++) {
+        char name[PST_STORE_FILENAME_MAX + 1];
+        if (p[i].by_scan) {
+            name_without_info(p[i].loc.name, name);
+            if (pst_store_inbox_relocate(n->store, p[i].id, p[i].loc.folder, name) == PST_OK)
+                pst_counter_add(n, "inbox.relocated", 1);
+        } else if (!p[i].found && p[i].filename[0] != '\0' && rc >= 0) {
+            /* the whole Maildir was read and the message is in none of it */
+            if (pst_store_inbox_relocate(n->store, p[i].id, p[i].folder, "") == PST_OK)
+                pst_counter_add(n, "inbox.gone", 1);
+        }
+    }
+    pst_log_info("looked through the Maildir for %zu message%s a mail client moved, renamed or "
+                 "deleted: %zu found",
+                 wanted, wanted == 1 ? "" : "s", wanted - s.left);
+}
+
+/* One message: the remembered place (folder, filename), else wherever a
  * mail client moved it. */
-static int locate(pst_node *n, const char *folder, const uint8_t id[PST_HASH_BYTES],
-                  pst_maildir_loc *loc, char *path, size_t cap) {
-    char root[PST_PATH_MAX], base[PST_MAILDIR_BASE_BUFSIZE];
-    pst_maildir_base_name(id, base);
+static int locate(pst_node *n, const char *folder, const char *filename,
+                  const uint8_t id[PST_HASH_BYTES], pst_maildir_loc *loc, char *path, size_t cap) {
+    place p;
+    memset(&p, 0, sizeof p);
+    memcpy(p.id, id, sizeof p.id);
+    snprintf(p.folder, sizeof p.folder, "%s", folder);
+    snprintf(p.filename, sizeof p.filename, "%s", filename);
+    locate_all(n, &p, 1, true);
+    if (!p.found)
+        return PST_E_NOTFOUND;
+    char root[PST_PATH_MAX];
+    *loc = p.loc;
     int rc = pst_home_path(n->cfg.home, PST_MAILDIR_DIR, root, sizeof root);
-    if (rc == PST_OK && (rc = pst_maildir_find(root, folder, base, loc)) == PST_E_NOTFOUND)
-        rc = pst_maildir_find_any(root, base, loc);
-    if (rc == PST_OK)
-        rc = pst_maildir_loc_path(root, loc, path, cap);
-    return rc;
+    return rc == PST_OK ? pst_maildir_loc_path(root, loc, path, cap) : rc;
 }
 
 static bool flagged_seen(const char *name) {
@@ -38,10 +132,9 @@ static bool flagged_seen(const char *name) {
 /* ---- inbox ---------------------------------------------------------------------- */
 
 typedef struct {
-    uint8_t id[PST_HASH_BYTES];
     uint8_t sender[PST_SIGN_PK_BYTES];
     uint64_t delivered;
-    char folder[PST_STORE_FOLDER_MAX + 1];
+    place where; /* id, remembered folder and file name; found by locate_all */
 } list_entry;
 
 /* A message not delivered (yet) that has something to say: a fetch failed. */
@@ -82,10 +175,11 @@ static int on_list_row(const pst_store_inbox_row *row, void *user) {
     if (row->state != PST_STORE_IN_DELIVERED || (l->filter && strcmp(row->folder, l->folder) != 0))
         return 0;
     list_entry *e = &l->ring[l->total++ % l->cap];
-    memcpy(e->id, row->msg_id, sizeof e->id);
+    memcpy(e->where.id, row->msg_id, sizeof e->where.id);
     memcpy(e->sender, row->sender, sizeof e->sender);
     e->delivered = row->delivered;
-    snprintf(e->folder, sizeof e->folder, "%s", row->folder);
+    snprintf(e->where.folder, sizeof e->where.folder, "%s", row->folder);
+    snprintf(e->where.filename, sizeof e->where.filename, "%s", row->filename);
     return 0;
 }
 
@@ -107,17 +201,20 @@ static void sender_address(pst_node *n, const uint8_t pk[32], const char *from_a
 }
 
 static void add_entry(pst_node *n, pst_value *arr, const list_entry *e, uint64_t *missing) {
-    pst_maildir_loc loc;
-    char path[PST_PATH_MAX], hex[2 * PST_HASH_BYTES + 1], fp[PST_FINGERPRINT_STRLEN + 1];
+    const pst_maildir_loc *loc = &e->where.loc;
+    char root[PST_PATH_MAX], path[PST_PATH_MAX], hex[2 * PST_HASH_BYTES + 1],
+        fp[PST_FINGERPRINT_STRLEN + 1];
     pst_maildir_headers h;
     uint64_t size = 0;
-    if (locate(n, e->folder, e->id, &loc, path, sizeof path) != PST_OK ||
+    if (!e->where.found ||
+        pst_home_path(n->cfg.home, PST_MAILDIR_DIR, root, sizeof root) != PST_OK ||
+        pst_maildir_loc_path(root, loc, path, sizeof path) != PST_OK ||
         pst_maildir_read_headers(path, &h, &size) != PST_OK) {
         (*missing)++; /* deleted by a mail client */
         return;
     }
     pst_value *m = pst_value_add_map(arr, NULL);
-    sodium_bin2hex(hex, sizeof hex, e->id, sizeof e->id);
+    sodium_bin2hex(hex, sizeof hex, e->where.id, sizeof e->where.id);
     pst_fingerprint_format(e->sender, fp);
     pst_value_add_str(m, "id", hex);
     pst_value_add_str(m, "from", fp);
@@ -128,8 +225,8 @@ static void add_entry(pst_node *n, pst_value *arr, const list_entry *e, uint64_t
     pst_value_add_str(m, "date", h.date);
     pst_value_add_uint(m, "size", size);
     pst_value_add_uint(m, "received", e->delivered);
-    pst_value_add_str(m, "folder", pst_maildir_folder_display(loc.folder));
-    pst_value_add_bool(m, "seen", flagged_seen(loc.name));
+    pst_value_add_str(m, "folder", pst_maildir_folder_display(loc->folder));
+    pst_value_add_bool(m, "seen", flagged_seen(loc->name));
 }
 
 static void add_problem(pst_node *n, pst_value *arr, const problem *p) {
@@ -198,8 +295,18 @@ void pst_node_cmd_inbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply
     if (l.filter)
         pst_value_add_str(b, "folder", pst_maildir_folder_display(l.folder));
     pst_value *arr = pst_value_add_array(b, "messages");
-    uint64_t missing = 0;
-    for (uint64_t i = l.total > l.cap ? l.total - l.cap : 0; i < l.total; i++)
+    uint64_t missing = 0, first = l.total > l.cap ? l.total - l.cap : 0;
+    /* the shown ones, found together: at most one scan for all of them */
+    place *where = calloc(l.total - first + 1, sizeof *where);
+    if (where != NULL) {
+        for (uint64_t i = first; i < l.total; i++)
+            where[i - first] = l.ring[i % l.cap].where;
+        locate_all(n, where, (size_t)(l.total - first), false);
+        for (uint64_t i = first; i < l.total; i++)
+            l.ring[i % l.cap].where = where[i - first];
+        free(where);
+    }
+    for (uint64_t i = first; i < l.total; i++)
         add_entry(n, arr, &l.ring[i % l.cap], &missing);
     pst_value_add_uint(b, "delivered", l.total);
     pst_value_add_uint(b, "missing", missing);
@@ -226,6 +333,7 @@ typedef struct {
     uint8_t id[PST_HASH_BYTES], sender[PST_SIGN_PK_BYTES];
     uint64_t delivered, expires, attempts;
     char folder[PST_STORE_FOLDER_MAX + 1];
+    char filename[PST_STORE_FILENAME_MAX + 1];
 } read_ctx;
 
 static int on_read_row(const pst_store_inbox_row *row, void *user) {
@@ -241,6 +349,7 @@ static int on_read_row(const pst_store_inbox_row *row, void *user) {
     r->expires = row->expires;
     r->attempts = row->attempts;
     snprintf(r->folder, sizeof r->folder, "%s", row->folder);
+    snprintf(r->filename, sizeof r->filename, "%s", row->filename);
     return 0;
 }
 
@@ -350,7 +459,7 @@ void pst_node_cmd_read(pst_node *n, const pst_ctrl_request *req, pst_node_reply_
         return;
     }
     pst_maildir_loc loc;
-    if (locate(n, r.folder, r.id, &loc, path, sizeof path) != PST_OK) {
+    if (locate(n, r.folder, r.filename, r.id, &loc, path, sizeof path) != PST_OK) {
         pst_reply_error(reply, user, 0, 1,
                         "message %s was delivered but its file is gone from the Maildir "
                         "(deleted by a mail client?)",

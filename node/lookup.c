@@ -33,6 +33,7 @@ struct resolve {
     pst_resolve_cb cb;
     void *user;
     pst_resolve_info info;
+    bool asked; /* by the user: its keys vote on our clock (pst_clock.h) */
     uint8_t cands[PST_RESOLVE_KEYS_MAX][32];
     unsigned n_cands;
     unsigned pending;
@@ -98,16 +99,9 @@ static void on_key_value(void *user, const uint8_t *val, size_t len) {
         p->future = kr;
         p->have_future = true;
     }
-    if (rc == PST_OK || rc == PST_E_EXPIRED || rc == PST_E_NOTYET) {
-        /* an authentic signed time: a key asked for by fingerprint, or a
-         * contact's, was chosen by us; one found under an address was not */
-        pst_store_tier tier;
-        bool chosen = !r->info.by_address ||
-                      pst_store_contact_get(r->node->store, pk, &tier, NULL, 0) == PST_OK;
-        pst_clock_note(r->node, pk, kr.created, PST_CLOCK_AT_LEAST, chosen);
-        if (rc == PST_E_NOTYET)
-            pst_clock_refused_log(r->node, pk, "key record", kr.created, kr.expires, true);
-    }
+    /* a key the user asked for by fingerprint votes; one found under an
+     * address (anyone can claim one) only if it is a contact */
+    pst_clock_keyrec(r->node, &kr, pk, r->asked && !r->info.by_address, rc);
 }
 
 static void on_key_done(void *user, int status) {
@@ -172,7 +166,7 @@ static void on_addr_done(void *user, int status) {
     start_key_probes(r);
 }
 
-int pst_resolve(pst_node *n, const char *query, pst_resolve_cb cb, void *user) {
+int pst_resolve(pst_node *n, const char *query, bool asked, pst_resolve_cb cb, void *user) {
     uint8_t pk[32];
     char address[PST_ADDRESS_MAX + 1];
     bool by_fp = pst_fingerprint_parse(query, pk) == PST_OK;
@@ -185,6 +179,7 @@ int pst_resolve(pst_node *n, const char *query, pst_resolve_cb cb, void *user) {
     r->node = n;
     r->cb = cb;
     r->user = user;
+    r->asked = asked;
     r->info.dht_ok = true;
     uv_update_time(n->loop);
     r->info.started_ms = uv_now(n->loop);
@@ -468,7 +463,7 @@ void pst_lookup_key(pst_node *n, const char *query, pst_node_reply_cb reply, voi
     g->reply = reply;
     g->user = user;
     snprintf(g->query, sizeof g->query, "%s", query);
-    int rc = pst_resolve(n, query, on_resolved, g);
+    int rc = pst_resolve(n, query, true, on_resolved, g);
     if (rc == PST_OK)
         return;
     free(g);

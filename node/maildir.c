@@ -77,7 +77,7 @@ static int join(char *out, size_t cap, const char *a, const char *b, const char 
 }
 
 int pst_maildir_folder_path(const char *root, const char *folder, char *out, size_t cap) {
-    if (root == NULL || !pst_maildir_folder_valid(folder))
+    if (root == NULL || !pst_maildir_folder_readable(folder))
         return PST_E_INVAL;
     return join(out, cap, root, folder[0] ? folder : NULL, NULL);
 }
@@ -106,7 +106,9 @@ static int mkdir_p(char *path) {
 
 int pst_maildir_create(const char *root, const char *folder, char *err, size_t errcap) {
     char dir[PST_PATH_MAX], path[PST_PATH_MAX];
-    int rc = pst_maildir_folder_path(root, folder, dir, sizeof dir);
+    int rc = pst_maildir_folder_valid(folder)
+                 ? pst_maildir_folder_path(root, folder, dir, sizeof dir)
+                 : PST_E_INVAL;
     if (rc != PST_OK) {
         snprintf(err, errcap, "invalid Maildir folder '%s'", folder ? folder : "(null)");
         return rc;
@@ -168,7 +170,7 @@ int pst_maildir_find(const char *root, const char *folder, const char *base, pst
                 return rc;
             DIR *d = opendir(path);
             if (d == NULL) {
-                if (errno == ENOENT)
+                if (errno == ENOENT || errno == ENOTDIR)
                     continue;
                 return PST_E_IO;
             }
@@ -189,22 +191,62 @@ int pst_maildir_find(const char *root, const char *folder, const char *base, pst
     return PST_E_NOTFOUND;
 }
 
-int pst_maildir_find_any(const char *root, const char *base, pst_maildir_loc *loc) {
-    int rc = pst_maildir_find(root, "", base, loc);
-    if (rc != PST_E_NOTFOUND)
+bool pst_maildir_folder_readable(const char *folder) {
+    if (folder == NULL)
+        return false;
+    if (folder[0] == '\0')
+        return true;
+    size_t len = strlen(folder);
+    if (folder[0] != '.' || len < 2 || len > PST_MAILDIR_FOLDER_MAX || strcmp(folder, "..") == 0 ||
+        strchr(folder, '/') != NULL)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)folder[i] < 0x20 || folder[i] == 0x7f)
+            return false;
+    return true;
+}
+
+int pst_maildir_each_folder(const char *root, pst_maildir_folder_cb cb, void *user) {
+    int rc = cb("", user);
+    if (rc != 0)
         return rc;
     DIR *d = opendir(root);
     if (d == NULL)
-        return errno == ENOENT ? PST_E_NOTFOUND : PST_E_IO;
+        return errno == ENOENT ? PST_OK : PST_E_IO;
     struct dirent *e;
-    rc = PST_E_NOTFOUND;
-    while (rc == PST_E_NOTFOUND && (e = readdir(d)) != NULL)
-        if (e->d_name[0] == '.' && pst_maildir_folder_valid(e->d_name))
-            rc = pst_maildir_find(root, e->d_name, base, loc);
+    char path[PST_PATH_MAX];
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        struct stat sb;
+        /* a client's own files (.mu-prop, .mbsyncstate, .uidvalidity) and
+         * anything else that is no folder directory are none of our business */
+        if (e->d_name[0] != '.' || !pst_maildir_folder_readable(e->d_name) ||
+            join(path, sizeof path, root, e->d_name, NULL) != PST_OK || stat(path, &sb) != 0 ||
+            !S_ISDIR(sb.st_mode))
+            continue;
+        rc = cb(e->d_name, user);
+    }
     closedir(d);
-    if (rc != PST_OK)
-        memset(loc, 0, sizeof *loc);
     return rc;
+}
+
+typedef struct {
+    const char *root, *base;
+    pst_maildir_loc *loc;
+} find_walk;
+
+static int find_in(const char *folder, void *user) {
+    find_walk *w = user;
+    int rc = pst_maildir_find(w->root, folder, w->base, w->loc);
+    return rc == PST_E_NOTFOUND ? 0 : rc == PST_OK ? 1 : rc;
+}
+
+int pst_maildir_find_any(const char *root, const char *base, pst_maildir_loc *loc) {
+    find_walk w = {root, base, loc};
+    int rc = pst_maildir_each_folder(root, find_in, &w);
+    if (rc == 1)
+        return PST_OK;
+    memset(loc, 0, sizeof *loc);
+    return rc == 0 ? PST_E_NOTFOUND : rc;
 }
 
 int pst_maildir_sync_loc(const char *root, const pst_maildir_loc *loc) {
@@ -251,22 +293,24 @@ static void clean_folder_tmp(const char *root, const char *folder, uint64_t now,
     closedir(d);
 }
 
+typedef struct {
+    const char *root;
+    uint64_t now;
+    unsigned count;
+} clean_walk;
+
+static int clean_in(const char *folder, void *user) {
+    clean_walk *w = user;
+    clean_folder_tmp(w->root, folder, w->now, &w->count);
+    return 0;
+}
+
 int pst_maildir_clean_tmp(const char *root, uint64_t now, unsigned *removed) {
-    unsigned count = 0;
+    clean_walk w = {root, now, 0};
+    int rc = pst_maildir_each_folder(root, clean_in, &w);
     if (removed)
-        *removed = 0;
-    DIR *d = opendir(root);
-    if (d == NULL)
-        return errno == ENOENT ? PST_OK : PST_E_IO;
-    clean_folder_tmp(root, "", now, &count);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] == '.' && pst_maildir_folder_valid(e->d_name))
-            clean_folder_tmp(root, e->d_name, now, &count);
-    closedir(d);
-    if (removed)
-        *removed = count;
-    return PST_OK;
+        *removed = w.count;
+    return rc;
 }
 
 /* ---- writer ---------------------------------------------------------------- */
@@ -286,7 +330,7 @@ int pst_maildir_open(pst_maildir_writer *w, const char *root, const char *folder
     pst_hdrfilter_init(&w->filter);
     w->fd = -1;
     char dir[PST_PATH_MAX];
-    if (!base_valid(base) || strlen(base) >= sizeof w->base)
+    if (!base_valid(base) || strlen(base) >= sizeof w->base || !pst_maildir_folder_valid(folder))
         return PST_E_INVAL;
     int rc = pst_maildir_folder_path(root, folder, dir, sizeof dir);
     if (rc != PST_OK || (rc = join(w->tmp_path, sizeof w->tmp_path, dir, "tmp", base)) != PST_OK ||
@@ -458,171 +502,4 @@ int pst_maildir_commit(pst_maildir_writer *w, pst_maildir_loc *loc) {
     snprintf(loc->sub, sizeof loc->sub, "new");
     snprintf(loc->name, sizeof loc->name, "%s", w->base);
     return rc;
-}
-
-/* ---- reading headers back --------------------------------------------------- */
-
-/* Length of the valid UTF-8 sequence at s (1..4), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t left) {
-    unsigned char c = s[0];
-    size_t n;
-    unsigned min;
-    unsigned cp;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xe0) == 0xc0) {
-        n = 2, min = 0x80, cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-        n = 3, min = 0x800, cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-        n = 4, min = 0x10000, cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n > left)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
-/* Makes s printable in place: control characters become spaces, bytes of
- * invalid UTF-8 become '?', surrounding blanks are trimmed. */
-static void sanitize(char *s) {
-    unsigned char *p = (unsigned char *)s;
-    size_t len = strlen(s);
-    for (size_t i = 0; i < len;) {
-        if (p[i] < 0x20 || p[i] == 0x7f) {
-            p[i++] = ' ';
-            continue;
-        }
-        size_t k = utf8_seq(p + i, len - i);
-        if (k == 0) {
-            p[i++] = '?';
-            continue;
-        }
-        i += k;
-    }
-    while (len > 0 && p[len - 1] == ' ')
-        p[--len] = '\0';
-    size_t lead = 0;
-    while (p[lead] == ' ')
-        lead++;
-    memmove(p, p + lead, len - lead + 1);
-}
-
-static void append(char *dst, const char *src, size_t n) {
-    size_t have = strlen(dst);
-    if (have >= PST_MAILDIR_HEADER_VALUE_MAX)
-        return;
-    if (n > PST_MAILDIR_HEADER_VALUE_MAX - have)
-        n = PST_MAILDIR_HEADER_VALUE_MAX - have;
-    memcpy(dst + have, src, n);
-    dst[have + n] = '\0';
-}
-
-static void extract_address(const char *from, char *out, size_t cap) {
-    const char *lt = strrchr(from, '<');
-    const char *gt = lt ? strchr(lt, '>') : NULL;
-    const char *start = NULL;
-    size_t n = 0;
-    if (lt && gt && gt > lt + 1) {
-        start = lt + 1;
-        n = (size_t)(gt - start);
-    } else {
-        /* a bare addr-spec: the blank-separated token holding '@' */
-        const char *at = strchr(from, '@');
-        if (at == NULL) {
-            out[0] = '\0';
-            return;
-        }
-        start = at;
-        while (start > from && !isspace((unsigned char)start[-1]))
-            start--;
-        const char *end = at;
-        while (*end && !isspace((unsigned char)*end))
-            end++;
-        n = (size_t)(end - start);
-    }
-    if (n >= cap)
-        n = cap - 1;
-    memcpy(out, start, n);
-    out[n] = '\0';
-    sanitize(out);
-}
-
-void pst_maildir_parse_headers(const char *buf, size_t len, pst_maildir_headers *out) {
-    memset(out, 0, sizeof *out);
-    bool done[3] = {false, false, false};
-    char *fields[3] = {out->from, out->subject, out->date};
-    static const char *const names[3] = {"from", "subject", "date"};
-    int cur = -1; /* field the current line (and its continuations) fills */
-    size_t i = 0;
-    while (i < len) {
-        const char *line = buf + i;
-        const char *nl = memchr(line, '\n', len - i);
-        size_t llen = nl ? (size_t)(nl - line) : len - i;
-        i += llen + (nl ? 1 : 0);
-        if (llen > 0 && line[llen - 1] == '\r')
-            llen--;
-        if (llen == 0)
-            break; /* end of the header section */
-        if (line[0] == ' ' || line[0] == '\t') {
-            if (cur >= 0)
-                append(fields[cur], line, llen); /* unfold: keep the blank */
-            continue;
-        }
-        cur = -1;
-        const char *colon = memchr(line, ':', llen);
-        if (colon == NULL)
-            continue;
-        size_t nlen = (size_t)(colon - line);
-        for (int f = 0; f < 3; f++)
-            if (!done[f] && nlen == strlen(names[f]) && strncasecmp(line, names[f], nlen) == 0) {
-                done[f] = true;
-                cur = f;
-                append(fields[f], colon + 1, llen - nlen - 1);
-            }
-    }
-    for (int f = 0; f < 3; f++)
-        sanitize(fields[f]);
-    extract_address(out->from, out->address, sizeof out->address);
-}
-
-int pst_maildir_read_headers(const char *path, pst_maildir_headers *out, uint64_t *size) {
-    memset(out, 0, sizeof *out);
-    if (size)
-        *size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return errno == ENOENT ? PST_E_NOTFOUND : PST_E_IO;
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return PST_E_IO;
-    }
-    char buf[PST_MAILDIR_HEADER_READ_MAX]; /* the loop thread has a large stack */
-    size_t got = 0;
-    while (got < sizeof buf) {
-        ssize_t k = read(fd, buf + got, sizeof buf - got);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0) {
-            close(fd);
-            return PST_E_IO;
-        }
-        if (k == 0)
-            break;
-        got += (size_t)k;
-    }
-    close(fd);
-    pst_maildir_parse_headers(buf, got, out);
-    if (size)
-        *size = (uint64_t)sb.st_size;
-    return PST_OK;
 }

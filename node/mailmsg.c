@@ -1,5 +1,8 @@
-/* RFC 5322 header handling for sending (see pst_mailmsg.h). The filter keeps
- * the pending header field in one fixed buffer: a field is complete when the
+/* RFC 5322 header handling for sending (see pst_mailmsg.h). The input goes
+ * through the shared line-ending rule (pst_eol) a slice at a time, so the
+ * parser below only ever sees LF: a line the recipient's node or a mail
+ * client would split at a bare CR is split here too. The filter keeps the
+ * pending header field in one fixed buffer: a field is complete when the
  * first byte of the next line is not a space or tab, so it is flushed then,
  * and the buffer never holds more than one field plus the line being read. */
 #include <sodium.h>
@@ -92,10 +95,8 @@ static int emit(pst_mailmsg_filter *f, pst_mailmsg_out_fn out, void *user, const
     return rc;
 }
 
-static const char *eol(const pst_mailmsg_filter *f) { return f->crlf ? "\r\n" : "\n"; }
-
 static int emit_eol(pst_mailmsg_filter *f, pst_mailmsg_out_fn out, void *user) {
-    return emit(f, out, user, eol(f), strlen(eol(f)));
+    return emit(f, out, user, "\n", 1);
 }
 
 /* The fields the message lacks, at the end of its header section. */
@@ -158,7 +159,15 @@ static int flush_field(pst_mailmsg_filter *f, pst_mailmsg_out_fn out, void *user
         f->seen |= known[i].bit;
     }
     f->fields++;
-    return emit(f, out, user, p, n);
+    const uint8_t *colon = memchr(p, ':', n);
+    size_t gap = colon && name > 0 ? (size_t)(colon - p) - name : 0;
+    if (gap == 0)
+        return emit(f, out, user, p, n);
+    /* "Name :" (RFC 5322's obsolete syntax) is written "Name:": Python's
+     * email package and others end the header section at such a line, and
+     * would read the fields added after it as body. */
+    int rc = emit(f, out, user, p, name);
+    return rc ? rc : emit(f, out, user, colon, n - name - gap);
 }
 
 /* The header section ends before field[0..field_len), which becomes body:
@@ -174,17 +183,11 @@ static int start_body_with_line(pst_mailmsg_filter *f, pst_mailmsg_out_fn out, v
     return rc;
 }
 
-/* A complete line (with its '\n') is at field[line_start..field_len). */
+/* A complete line (with its '\n', the only line ending left after pst_eol)
+ * is at field[line_start..field_len). */
 static int process_line(pst_mailmsg_filter *f, pst_mailmsg_out_fn out, void *user) {
     uint8_t *line = f->field + f->line_start;
     size_t content = f->field_len - f->line_start - 1;
-    bool cr = content > 0 && line[content - 1] == '\r';
-    if (cr)
-        content--;
-    if (!f->eol_known) {
-        f->crlf = cr;
-        f->eol_known = true;
-    }
     if (f->line_start > 0) { /* a folded line of the pending field */
         f->line_start = f->field_len;
         return 0;
@@ -209,6 +212,7 @@ int pst_mailmsg_filter_init(pst_mailmsg_filter *f, const char *from, const char 
     if (!f)
         return PST_E_INVAL;
     memset(f, 0, offsetof(pst_mailmsg_filter, field));
+    pst_eol_init(&f->eol);
     const char *v[3] = {from, date, message_id};
     char *dst[3] = {f->from, f->date, f->message_id};
     for (int i = 0; i < 3; i++) {
@@ -220,12 +224,9 @@ int pst_mailmsg_filter_init(pst_mailmsg_filter *f, const char *from, const char 
     return 0;
 }
 
-int pst_mailmsg_filter_feed(pst_mailmsg_filter *f, const uint8_t *in, size_t len,
-                            pst_mailmsg_out_fn out, void *user) {
-    if (!f || !out || (!in && len))
-        return PST_E_INVAL;
-    if (f->err)
-        return f->err;
+/* in[0..len) has LF line endings only. */
+static int feed_lf(pst_mailmsg_filter *f, const uint8_t *in, size_t len, pst_mailmsg_out_fn out,
+                   void *user) {
     size_t i = 0;
     while (i < len && f->phase == PHASE_HEADER) {
         /* at the start of a line after a field: is it a folded line? */
@@ -255,12 +256,26 @@ int pst_mailmsg_filter_feed(pst_mailmsg_filter *f, const uint8_t *in, size_t len
     return i < len ? emit(f, out, user, in + i, len - i) : f->err;
 }
 
+int pst_mailmsg_filter_feed(pst_mailmsg_filter *f, const uint8_t *in, size_t len,
+                            pst_mailmsg_out_fn out, void *user) {
+    if (!f || !out || (!in && len))
+        return PST_E_INVAL;
+    while (f->err == 0 && len > 0) {
+        size_t take = len < sizeof f->slice ? len : sizeof f->slice;
+        size_t n = pst_eol_normalise(&f->eol, in, take, f->slice);
+        int rc = feed_lf(f, f->slice, n, out, user);
+        if (rc)
+            return f->err = rc;
+        in += take;
+        len -= take;
+    }
+    return f->err;
+}
+
 static int append_eol(pst_mailmsg_filter *f) {
-    size_t n = strlen(eol(f));
-    if (n > PST_MAILMSG_FIELD_MAX - f->field_len)
+    if (f->field_len >= PST_MAILMSG_FIELD_MAX)
         return f->err = PST_E_TOOBIG;
-    memcpy(f->field + f->field_len, eol(f), n);
-    f->field_len += n;
+    f->field[f->field_len++] = '\n';
     return 0;
 }
 
@@ -397,7 +412,7 @@ void pst_mailmsg_display(const char *raw, size_t len, char *out, size_t cap) {
     if (!raw)
         return;
     /* unfold and decode into tmp */
-    uint8_t unfolded[1024], tmp[1024];
+    uint8_t unfolded[PST_MAILMSG_DISPLAY_RAW_MAX], tmp[PST_MAILMSG_DISPLAY_RAW_MAX];
     sink u = {unfolded, sizeof unfolded, 0};
     for (size_t i = 0; i < len && u.len < u.cap; i++)
         if (raw[i] != '\r' && raw[i] != '\n')
@@ -563,9 +578,11 @@ int pst_mailmsg_simple_headers(const pst_mailmsg_simple *m, char *out, size_t ca
         rc = address_field(&w, "Cc: ", m->cc, m->n_cc);
     if (rc == 0 && m->subject && m->subject[0])
         rc = subject_field(&w, m->subject);
-    if (rc == 0 && m->body_8bit)
+    if (rc == 0 && (m->body_8bit || m->body_qp))
         w_str(&w, "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
-                  "Content-Transfer-Encoding: 8bit\n");
+                  "Content-Transfer-Encoding: ");
+    if (rc == 0 && (m->body_8bit || m->body_qp))
+        w_str(&w, m->body_qp ? "quoted-printable\n" : "8bit\n");
     w_str(&w, "\n");
     if (rc == 0 && w.overflow)
         rc = PST_E_NOSPACE;

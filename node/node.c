@@ -192,29 +192,10 @@ bool pst_node_joined(const pst_node *n) { return n->joined; }
 /* ---- start ------------------------------------------------------------------- */
 
 static int load_identity(pst_node *n, const char *passphrase, char *err, size_t errcap) {
-    char path[PST_PATH_MAX];
-    uint8_t buf[PST_KEYFILE_MAX];
-    size_t len;
-    if (pst_home_path(n->cfg.home, PST_FILE_IDENTITY, path, sizeof path) != PST_OK)
-        return PST_E_NOSPACE;
-    int rc = pst_secret_file_read(path, buf, sizeof buf, &len, err, errcap);
-    if (rc == PST_E_NOTFOUND) {
-        snprintf(err, errcap, "no identity in %s: run 'postern init' first", n->cfg.home);
-        return PST_E_NOKEY;
-    }
+    int rc = pst_identity_load(n->cfg.home, passphrase, n->store, PST_IDLOAD_RECORD, &n->id, err,
+                               errcap);
     if (rc != PST_OK)
         return rc;
-    if (pst_keyfile_is_encrypted(buf, len) == 1 && passphrase == NULL) {
-        snprintf(err, errcap, "%s is protected by a passphrase: pass --passphrase-file FILE", path);
-        sodium_memzero(buf, sizeof buf);
-        return PST_E_PASSPHRASE;
-    }
-    rc = pst_identity_import(buf, len, passphrase, passphrase ? strlen(passphrase) : 0, &n->id);
-    sodium_memzero(buf, sizeof buf);
-    if (rc != PST_OK) {
-        snprintf(err, errcap, "cannot load %s: %s", path, pst_strerror(rc));
-        return rc;
-    }
     pst_fingerprint_format(n->id->sign_pk, n->fingerprint);
     /* the addresses given to `postern init` */
     uint8_t list[PST_KEYREC_ADDRESSES_MAX * (PST_ADDRESS_MAX + 1)];
@@ -302,6 +283,7 @@ int pst_node_start(uv_loop_t *loop, const pst_node_config *cfg, pst_node_mode mo
     if (rc != PST_OK)
         goto fail_early;
     pst_counters_load(n);
+    /* before the DHT node exists: a wrong key must not publish anything */
     if (mode == PST_NODE_DAEMON && (rc = load_identity(n, passphrase, err, errcap)) != PST_OK)
         goto fail_early;
 

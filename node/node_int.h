@@ -148,16 +148,21 @@ bool pst_clock_refused_log(pst_node *n, const uint8_t peer[32], const char *what
                            uint64_t expires, bool future);
 /* For a notification whose pst_notify_inner_verify gave rc: when rc is
  * PST_E_NOTYET or PST_E_EXPIRED, checks the signature alone, samples,
- * logs, and returns the counter reason ("notyet", "expired" or
+ * logs a future one (an expired one may be a replay: a contact's node is
+ * probed instead, unlogged), and returns the counter reason ("notyet", "expired" or
  * "signature": a forgery is not a clock); NULL for other rc (name it
  * after rc). */
 const char *pst_clock_notification(pst_node *n, const pst_notify_inner *in, int rc);
+/* A key record of pk that pst_ingest_key_value gave rc (asked: the user
+ * looked pk up by fingerprint, so it may vote). */
+void pst_clock_keyrec(pst_node *n, const pst_keyrec *kr, const uint8_t pk[32], bool asked, int rc);
 /* The fetch exchange: r/req/rec were decoded; rc is what the time-checking
- * verify said. Samples when authentic; returns true when the value is
- * authentic (and from the expected signer, for a response) but refused only
- * for its time. */
-bool pst_clock_fetch_response(pst_node *n, const pst_fetch_response *r, const uint8_t sender[32],
-                              int rc);
+ * verify said. Samples when authentic (and fresh: a response only if it
+ * matches our request req, NULL when none; a request in time only once its
+ * nonce was found new); returns true when the value is authentic (and from
+ * the expected signer, for a response) but refused only for its time. */
+bool pst_clock_fetch_response(pst_node *n, const pst_fetch_response *r,
+                              const pst_fetch_request *req, const uint8_t sender[32], int rc);
 bool pst_clock_fetch_request(pst_node *n, const pst_fetch_request *req, int rc);
 bool pst_clock_receipt(pst_node *n, const pst_receipt *rec, int rc);
 /* clock_probe.c: asks the fetch server of in's sender (a contact whose
@@ -212,9 +217,12 @@ typedef struct {
 typedef void (*pst_resolve_cb)(void *user, int err, const pst_resolved_key *keys, unsigned n,
                                const pst_resolve_info *info);
 /* Looks query (fingerprint or address) up in the DHT, stores what is valid,
- * and reports every candidate key with its status. Returns PST_E_INVAL when
- * query is neither (cb not called), else 0 and cb is called exactly once. */
-int pst_resolve(pst_node *n, const char *query, pst_resolve_cb cb, void *user);
+ * and reports every candidate key with its status. asked: the user asked
+ * for it (`key get`, `send`), so a key looked up by fingerprint votes on
+ * this node's clock (pst_clock.h); a background refresh passes false.
+ * Returns PST_E_INVAL when query is neither (cb not called), else 0 and cb
+ * is called exactly once. */
+int pst_resolve(pst_node *n, const char *query, bool asked, pst_resolve_cb cb, void *user);
 const char *pst_key_status_name(pst_key_status s);
 void pst_lookup_key(pst_node *n, const char *query, pst_node_reply_cb reply, void *user);
 

@@ -14,6 +14,10 @@
 #include "pst_node.h"
 
 #define EXIT_USAGE 64
+/* sysexits' EX_CONFIG: the home itself is wrong (identity.key damaged, or not
+ * the identity the store was made for). Restarting cannot help, so service
+ * managers can be told not to (systemd: RestartPreventExitStatus=78). */
+#define EXIT_IDENTITY 78
 
 static void usage(FILE *out) {
     fprintf(out, "usage: posternd [--home DIR] [--port UDP_PORT] [--fetch-port TCP_PORT]\n"
@@ -32,7 +36,9 @@ static void usage(FILE *out) {
                  "also be in DIR/postern.conf (see docs/CONFIG.md); flags win.\n"
                  "Port 0 picks a free port. Network 0 is the public network.\n"
                  "\n"
-                 "Exit codes: 0 stopped cleanly, 1 failed to start or crashed, 64 usage error.\n");
+                 "Exit codes: 0 stopped cleanly, 1 failed to start or crashed, 64 usage error,\n"
+                 "78 identity.key is damaged or is not the identity of this home's store\n"
+                 "(nothing was published; see the message).\n");
 }
 
 static uv_signal_t sig_int, sig_term;
@@ -152,7 +158,7 @@ int main(int argc, char **argv) {
     if (rc != PST_OK) {
         pst_log_error("%s", err);
         uv_loop_close(loop);
-        return 1;
+        return rc == PST_E_CHECKSUM || rc == PST_E_MISMATCH ? EXIT_IDENTITY : 1;
     }
     uv_signal_init(loop, &sig_int);
     uv_signal_init(loop, &sig_term);

@@ -3,20 +3,22 @@
  * Every record carries its signer's `created`; the exchanges a node makes
  * anyway hand it signed times of other nodes' clocks. Each such time is a
  * sample of (peer's clock - ours), in seconds:
- *   - EXACT: signed within the exchange we are in (a FetchRequest we serve,
- *     a FetchResponse we read, a Receipt): the peer's clock read that value
- *     a round trip ago at most.
+ *   - EXACT: signed within the exchange we are in, and not replayable into
+ *     it: a FetchRequest we serve whose nonce is new (only within the fetch
+ *     window), a FetchResponse that answers our request (pst_clock_classify).
  *   - AT_LEAST: signed some time before we saw it (a key record or a
- *     notification out of the DHT): the peer's clock is at least there now.
+ *     notification out of the DHT, a Receipt, which never expires): the
+ *     peer's clock is at least there now.
  * Per peer the samples of the last PST_CLOCK_SAMPLE_TTL_S narrow an interval
  * [lo, hi]. The verdict about our own clock comes from a majority: with n
  * peers (n >= PST_CLOCK_PEERS_MIN) it takes the bound that more than half of
  * them pass, so one lying peer (or n/2 - 1 of them) cannot move it beyond
- * what honest peers say. Only samples of peers the node chose to talk to
- * count for that verdict ("chosen": keys it looked up by fingerprint or
- * contacts, senders it fetches from, recipients that fetch from it); a
- * notification anyone can put is kept for the per-peer report and its log
- * line only, and never evicts a chosen peer.
+ * what honest peers say. Only "chosen" peers vote (pst_clock_classify):
+ * trusted or known contacts, recipients of our own mail, keys the user
+ * looked up by fingerprint (`key get`, `send`); never a blocked contact,
+ * and never a time refused as too old, which a replay can forge. Other
+ * samples are kept for the per-peer report and the log only, and never
+ * evict a chosen peer.
  *
  * Pure: no I/O, no clock of its own. `now` is the wall clock (unix seconds)
  * and `mono` a monotonic clock (seconds): when the two drift apart by more
@@ -39,6 +41,26 @@
 #define PST_CLOCK_SPAN_BUFSIZE 32u
 
 typedef enum { PST_CLOCK_EXACT = 0, PST_CLOCK_AT_LEAST = 1 } pst_clock_kind;
+
+/* Where a verified signed time came from. */
+typedef enum {
+    PST_CLOCK_FROM_KEYREC = 0,   /* a key record out of the DHT */
+    PST_CLOCK_FROM_NOTIFY = 1,   /* a notification in our inbox slot */
+    PST_CLOCK_FROM_RESPONSE = 2, /* a FetchResponse (header or acknowledgement) */
+    PST_CLOCK_FROM_REQUEST = 3,  /* a FetchRequest we serve */
+    PST_CLOCK_FROM_RECEIPT = 4,  /* a Receipt */
+} pst_clock_source;
+
+/* What the node knows of the signer and the value. */
+typedef struct {
+    bool contact;   /* trusted or known in the trust list */
+    bool blocked;   /* blocked in the trust list: never votes */
+    bool asked;     /* looked up by fingerprint because the user asked */
+    bool recipient; /* a recipient of our own mail */
+    bool refused;   /* refused for its time */
+    bool fresh;     /* a FetchResponse that answers our request (msg_id and
+                       offset), a FetchRequest in time whose nonce is new */
+} pst_clock_origin;
 
 typedef struct {
     uint8_t peer[32];
@@ -90,11 +112,26 @@ bool pst_clock_sample(pst_clock *c, const uint8_t peer[32], uint64_t peer_time, 
 bool pst_clock_refused(pst_clock *c, const uint8_t peer[32], uint64_t now, uint64_t mono,
                        uint64_t *count);
 
-/* The verdict at now (expired samples do not count). */
-void pst_clock_report_get(const pst_clock *c, uint64_t now, pst_clock_report *out);
+/* Whether a verified time from src becomes a sample, and then its *kind
+ * and whether it votes (*chosen). Votes: a contact, a recipient of our mail
+ * or a key the user asked for, never a blocked one. Not a sample: a
+ * FetchRequest or FetchResponse that is not fresh (a replay could carry
+ * any old time as EXACT). A request refused for its time is kept for the
+ * per-peer report, but does not vote: outside the window its nonce is not
+ * remembered, so a replay looks the same. A Receipt never expires, so
+ * it is only a lower bound. Outputs are zeroed when false is returned. */
+bool pst_clock_classify(pst_clock_source src, const pst_clock_origin *o, pst_clock_kind *kind,
+                        bool *chosen);
 
-/* The i-th remembered peer with a current sample, or NULL past the end. */
-const pst_clock_peer *pst_clock_peer_at(const pst_clock *c, unsigned i, uint64_t now);
+/* The verdict at now (expired samples do not count). mono as for
+ * pst_clock_sample: once this machine's clock was set since the samples
+ * were taken, they count no more (the verdict is unknown until new ones). */
+void pst_clock_report_get(const pst_clock *c, uint64_t now, uint64_t mono, pst_clock_report *out);
+
+/* The i-th remembered peer with a current sample, or NULL past the end (or
+ * when this machine's clock was set since, as for pst_clock_report_get). */
+const pst_clock_peer *pst_clock_peer_at(const pst_clock *c, unsigned i, uint64_t now,
+                                        uint64_t mono);
 
 /* Whether p's interval lies beyond the tolerance: > 0 its clock is ahead of
  * ours by at least *by, < 0 behind by at least *by, 0 it agrees or is unknown. */

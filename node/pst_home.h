@@ -31,9 +31,25 @@ int pst_home_ensure(const char *dir, char *err, size_t errcap);
 /* Joins dir and name into out. PST_E_NOSPACE when it does not fit. */
 int pst_home_path(const char *dir, const char *name, char *out, size_t cap);
 
-/* Writes a secret file atomically: tmp file with mode 0600, fsync, rename,
- * fsync of the directory. Refuses to replace an existing file unless
- * overwrite is set (PST_E_EXISTS). */
+/* Temporary files are PATH + PST_TEMP_INFIX + pid, next to PATH. */
+#define PST_TEMP_INFIX ".tmp."
+
+/* Writes data to a new temporary file next to path (name in tmp), with
+ * exactly mode, and fsyncs it. PST_E_IO / PST_E_DISKFULL (nothing left
+ * behind), PST_E_NOSPACE when the name does not fit in tmpcap. */
+int pst_file_write_temp(const char *path, const uint8_t *data, size_t len, unsigned mode, char *tmp,
+                        size_t tmpcap);
+
+/* Gives the finished temporary file tmp the name path, only if path does not
+ * exist (link(2): check and create in one step), then removes the name tmp
+ * and fsyncs the directory. PST_E_EXISTS (tmp left for the caller) or
+ * PST_E_IO. */
+int pst_file_link_new(const char *tmp, const char *path);
+
+/* Writes a secret file atomically: tmp file with mode 0600, fsync, rename (or
+ * link when not overwriting), fsync of the directory. Refuses to replace an
+ * existing file unless overwrite is set (PST_E_EXISTS), with no window
+ * between the check and the write. */
 int pst_secret_file_write(const char *path, const uint8_t *data, size_t len, int overwrite);
 
 /* Reads a secret file of at most cap bytes. Refuses (PST_E_PERM) a file that

@@ -39,6 +39,7 @@
 #define PST_MAILDIR_TMP_MAX_AGE_S (36u * 3600u)
 #define PST_MAILDIR_HEADER_READ_MAX 65536u /* bytes read to find the header */
 #define PST_MAILDIR_HEADER_VALUE_MAX 255u  /* bytes kept of one header value */
+#define PST_MAILDIR_SUBJECT_RAW_MAX 2047u  /* bytes kept of the encoded subject */
 #define PST_MAILDIR_FILTER_BUF 32768u      /* filtered bytes per write(2) */
 /* The field added above the author's header when NUL bytes were replaced. */
 #define PST_MAILDIR_NUL_FIELD "X-Postern-Nul-Replaced"
@@ -83,8 +84,24 @@ typedef struct {
  * folder that does not exist is PST_E_NOTFOUND. */
 int pst_maildir_find(const char *root, const char *folder, const char *base, pst_maildir_loc *loc);
 
-/* pst_maildir_find in the INBOX, then in every Maildir++ folder of root. */
+/* pst_maildir_find in the INBOX, then in every folder pst_maildir_each_folder
+ * visits. */
 int pst_maildir_find_any(const char *root, const char *base, pst_maildir_loc *loc);
+
+/* A folder name this node reads (and finds moved messages in), wider than
+ * pst_maildir_folder_valid, which says where it writes: "" or '.' then up
+ * to PST_MAILDIR_FOLDER_MAX - 1 bytes without '/' or control characters, so
+ * a client's ".Sent Items" or ".&AOQ-" counts; "." and ".." do not. */
+bool pst_maildir_folder_readable(const char *folder);
+
+/* Called with "" (the INBOX) and with each folder of root; non-zero stops. */
+typedef int (*pst_maildir_folder_cb)(const char *folder, void *user);
+/* Calls cb for the INBOX, then for every entry of root whose name is a
+ * readable folder name and which is a directory. A mail client's own files
+ * there (mailutils' .mu-prop, mbsync's .mbsyncstate and .uidvalidity) are
+ * skipped, never an error. Returns cb's first non-zero result, else 0 (a
+ * missing root too), or PST_E_IO when root cannot be read. */
+int pst_maildir_each_folder(const char *root, pst_maildir_folder_cb cb, void *user);
 
 /* Full path of loc into out. */
 int pst_maildir_loc_path(const char *root, const pst_maildir_loc *loc, char *out, size_t cap);
@@ -163,14 +180,19 @@ int pst_fsync_dir(const char *path);
 void pst_maildir_abort(pst_maildir_writer *w);
 
 /* A few header fields of a stored message, for listings. Values are
- * unfolded, truncated to PST_MAILDIR_HEADER_VALUE_MAX bytes, with control
- * characters and invalid UTF-8 replaced, so they are printable as they are.
- * "" when absent. The first occurrence of a field wins. */
+ * unfolded, truncated to PST_MAILDIR_HEADER_VALUE_MAX bytes (the subject to
+ * PST_MAILDIR_SUBJECT_RAW_MAX: it is still RFC 2047-encoded, and cutting an
+ * encoded word in half would garble it: decode it, then shorten it), with
+ * control characters and invalid UTF-8 replaced, so they are printable as
+ * they are. "" when absent. The first occurrence of a field wins. */
 typedef struct {
     char from[PST_MAILDIR_HEADER_VALUE_MAX + 1];
-    char subject[PST_MAILDIR_HEADER_VALUE_MAX + 1];
+    char subject[PST_MAILDIR_SUBJECT_RAW_MAX + 1];
     char date[PST_MAILDIR_HEADER_VALUE_MAX + 1];
     char address[PST_MAILDIR_HEADER_VALUE_MAX + 1]; /* addr-spec from From: */
+    /* the node's own X-Postern-Message-Id, when it is 64 hex digits */
+    bool has_msg_id;
+    uint8_t msg_id[PST_HASH_BYTES];
 } pst_maildir_headers;
 
 /* Reads the header section (at most PST_MAILDIR_HEADER_READ_MAX bytes) of
@@ -181,5 +203,20 @@ int pst_maildir_read_headers(const char *path, pst_maildir_headers *out, uint64_
 /* Parses a header section held in memory (same rules). Stops at the first
  * empty line or at the end of buf. */
 void pst_maildir_parse_headers(const char *buf, size_t len, pst_maildir_headers *out);
+
+/* Called for each message file found by pst_maildir_scan: its message id
+ * (from its X-Postern-Message-Id field) and where it is; non-zero stops. */
+typedef int (*pst_maildir_scan_cb)(const uint8_t msg_id[PST_HASH_BYTES], const pst_maildir_loc *loc,
+                                   void *user);
+/* Reads the header of every file in new/ and cur/ of every folder
+ * (pst_maildir_each_folder) and calls cb for each that carries the node's
+ * X-Postern-Message-Id, whatever a mail client renamed it to (Dovecot's
+ * "1733.M1P2.host,S=123,W=130:2,S", mutt's, mailutils' ",u=4:2,", mbsync's
+ * ",U=N") or whichever folder it moved it to. One read of up to
+ * PST_MAILDIR_HEADER_READ_MAX bytes per file: the caller remembers what it
+ * found (the store's inbox rows) so that this runs only when a remembered
+ * place is stale. Returns cb's first non-zero result, else 0, or PST_E_IO
+ * when root cannot be read; unreadable single files are skipped. */
+int pst_maildir_scan(const char *root, pst_maildir_scan_cb cb, void *user);
 
 #endif

@@ -11,9 +11,14 @@
  * - appends From:, Date: and Message-ID: at the end of the header section
  *   when the message has none (header order carries no meaning in RFC 5322,
  *   and appending is what lets the filter stream);
- * - keeps every other byte as it is, line endings included. Lines it adds
- *   use the ending of the message's first line (CRLF or LF; LF when there is
- *   none).
+ * - writes every line ending as LF, before it looks at a line: CRLF, a
+ *   bare CR and a bare LF each end one line (pst_eol, proto/pst_hdrfilter.h,
+ *   the rule of the recipient's node and of RFC 5322 readers), so the Bcc
+ *   it removes and the From it notices are the fields every reader sees,
+ *   whatever the line endings and however the input is cut. The body gets
+ *   the same treatment: the recipient's node stores LF anyway. Lines it
+ *   adds end in LF too;
+ * - keeps every other byte as it is.
  * A message whose first line is not a header field ("Name: value") has no
  * header section: the added fields and an empty line go before it. A line
  * that is neither a header field, a folded line nor empty ends the header
@@ -26,17 +31,22 @@
 #include <stdint.h>
 
 #include "pst_error.h"
+#include "pst_hdrfilter.h"
 
 #define PST_MAILMSG_FIELD_MAX (64u * 1024u)    /* one header field, folded lines included */
 #define PST_MAILMSG_HEADER_MAX (1024u * 1024u) /* the whole header section */
 #define PST_MAILMSG_SUBJECT_MAX 200u           /* subject kept for display, bytes */
-#define PST_MAILMSG_VALUE_MAX 255u             /* a value given for an added field */
+/* raw (encoded) bytes pst_mailmsg_display decodes: a 200-byte display
+ * subject may take ~10x that in Q-encoded words */
+#define PST_MAILMSG_DISPLAY_RAW_MAX 2048u
+#define PST_MAILMSG_VALUE_MAX 255u   /* a value given for an added field */
 #define PST_MAILMSG_DATE_BUFSIZE 64u /* "Tue, 14 Nov 2023 22:13:20 +0000" (31) + NUL, with room */
 #define PST_MAILMSG_RAND_BYTES 16u   /* random bytes in a generated Message-ID */
 #define PST_MAILMSG_MSGID_BUFSIZE (1u + 2u * PST_MAILMSG_RAND_BYTES + 1u + 253u + 1u + 1u)
 #define PST_MAILMSG_ADDRS_MAX 64u /* To/Cc addresses in a simple message */
 #define PST_MAILMSG_LINE_SOFT 78u /* fold generated lines before this column */
 #define PST_MAILMSG_DOMAIN_DEFAULT "postern.invalid"
+#define PST_MAILMSG_EOL_SLICE 4096u /* input normalised per step, bytes */
 
 /* Header fields the filter saw (pst_mailmsg_filter.seen). */
 enum {
@@ -52,14 +62,14 @@ enum {
  * filter and is returned by the feed/finish call (e.g. a size cap). */
 typedef int (*pst_mailmsg_out_fn)(void *user, const uint8_t *p, size_t n);
 
-/* Fixed size (about 66 KiB: allocate it, do not put it on a small stack). */
+/* Fixed size (about 70 KiB: allocate it, do not put it on a small stack). */
 typedef struct {
     char from[PST_MAILMSG_VALUE_MAX + 1];
     char date[PST_MAILMSG_VALUE_MAX + 1];
     char message_id[PST_MAILMSG_VALUE_MAX + 1];
-    int phase; /* internal */
-    int err;   /* sticky */
-    bool crlf, eol_known;
+    int phase;                                 /* internal */
+    int err;                                   /* sticky */
+    pst_eol eol;                               /* internal: line endings, across feed calls */
     unsigned seen;                             /* PST_MAILMSG_SEEN_* */
     unsigned bcc_removed;                      /* Bcc:/Resent-Bcc: fields dropped */
     unsigned fields;                           /* header fields kept */
@@ -68,6 +78,7 @@ typedef struct {
     size_t line_start;                         /* start of the current line in field[] */
     char subject[PST_MAILMSG_SUBJECT_MAX + 1]; /* display form, "" when none */
     uint8_t field[PST_MAILMSG_FIELD_MAX];
+    uint8_t slice[PST_MAILMSG_EOL_SLICE]; /* internal: normalised input */
 } pst_mailmsg_filter;
 
 /* Starts a filter. from, date and message_id are the values to add when the
@@ -77,8 +88,9 @@ int pst_mailmsg_filter_init(pst_mailmsg_filter *f, const char *from, const char 
                             const char *message_id);
 /* Feeds in[0..len) and writes through out. Errors are sticky:
  * PST_E_TOOBIG (a field over PST_MAILMSG_FIELD_MAX or a header section over
- * PST_MAILMSG_HEADER_MAX), PST_E_MALFORMED (a NUL byte in the header
- * section), PST_E_INVAL, or out's nonzero return. */
+ * PST_MAILMSG_HEADER_MAX, both counted with LF line endings),
+ * PST_E_MALFORMED (a NUL byte in the header section), PST_E_INVAL, or
+ * out's nonzero return. */
 int pst_mailmsg_filter_feed(pst_mailmsg_filter *f, const uint8_t *in, size_t len,
                             pst_mailmsg_out_fn out, void *user);
 /* Ends the input: flushes a pending field (adding a line ending if the
@@ -97,8 +109,9 @@ void pst_mailmsg_make_message_id(const uint8_t rand[PST_MAILMSG_RAND_BYTES], con
 
 /* Display form of a raw header value: unfolds, decodes RFC 2047 encoded
  * words in UTF-8 or US-ASCII (B and Q), replaces control characters and
- * invalid UTF-8 with '?' (tabs with a space), trims, and truncates at a
- * character boundary to fit out[cap]. Always NUL-terminates (cap >= 1). */
+ * invalid UTF-8 with '?' (tabs with a space), trims, and only then
+ * truncates at a character boundary to fit out[cap]. Reads at most
+ * PST_MAILMSG_DISPLAY_RAW_MAX bytes of raw. Always NUL-terminates (cap >= 1). */
 void pst_mailmsg_display(const char *raw, size_t len, char *out, size_t cap);
 
 /* ---- simple messages (postern send --subject --body) -------------------- */
@@ -110,12 +123,15 @@ typedef struct {
     unsigned n_cc;
     const char *subject; /* UTF-8, NULL or "" for none; no control characters but tab */
     bool body_8bit;      /* the body has bytes >= 0x80: declare UTF-8 text */
+    bool body_qp;        /* the body is quoted-printable (pst_qp.h): declare it */
 } pst_mailmsg_simple;
 
 /* Writes the header section of a simple message (LF line endings, ending
  * with the empty line) into out[cap]: To:, Cc: (folded before column 78),
  * Subject: (as is when printable ASCII, else RFC 2047 B-encoded words that
- * never split a character), and MIME headers for UTF-8 text when body_8bit.
+ * never split a character), and MIME headers for UTF-8 text when body_8bit
+ * or body_qp (Content-Transfer-Encoding 8bit, or quoted-printable when
+ * body_qp).
  * From, Date and Message-ID are left to the node. PST_E_INVAL for an
  * address with spaces, controls or any of ",;<>()\"" or without '@', a
  * subject with control characters or invalid UTF-8, too many addresses;

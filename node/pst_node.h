@@ -15,6 +15,8 @@
 #include "pst_config.h"
 #include "pst_envelope.h"
 #include "pst_error.h"
+#include "pst_identity.h"
+#include "pst_store.h"
 
 typedef struct pst_node pst_node;
 
@@ -71,6 +73,45 @@ bool pst_node_joined(const pst_node *node);
 int pst_node_oneshot(const pst_node_config *cfg, const pst_ctrl_request *req,
                      uint32_t join_timeout_ms, pst_node_reply_cb reply, void *user, char *err,
                      size_t errcap);
+
+/* ---- the home's identity --------------------------------------------------- */
+
+/* `postern id` when no node runs: *out (caller frees with pst_value_free)
+ * gets the fields the node's `id` answers, read from cfg->home alone (the
+ * key record the node signed last, else the key file and the addresses of
+ * `postern init`), plus node_running false and published (whether a key
+ * record was ever signed). Nothing is written. Errors as pst_identity_load
+ * (err says what to do); PST_E_PASSPHRASE when the key file is sealed and
+ * the node never started (nothing else knows the fingerprint). */
+int pst_node_id_offline(const pst_node_config *cfg, pst_value **out, char *err, size_t errcap);
+
+#define PST_IDLOAD_RECORD 1u     /* record the fingerprint in a store that has none */
+#define PST_IDLOAD_CHECK_ONLY 2u /* no passphrase for a sealed file: check, load nothing */
+
+/* Loads HOME/identity.key (passphrase may be NULL) into *out (caller frees
+ * with pst_identity_free) and, when st is not NULL, checks it is the identity
+ * st was made for (pst_identity_bind_store). With PST_IDLOAD_CHECK_ONLY a
+ * sealed file without a passphrase is only checked for damage and *out stays
+ * NULL (returns 0). err gets a message that names the file and says what to
+ * do. Errors: PST_E_NOKEY (no identity.key), PST_E_PERM (file open to
+ * others), PST_E_PASSPHRASE (needed or wrong), PST_E_CHECKSUM (damaged or not
+ * a key file), PST_E_MISMATCH (another identity than the store's),
+ * PST_E_STORE / PST_E_IO (the store could not be read; the message names the
+ * database). *out is NULL on error. */
+int pst_identity_load(const char *home, const char *passphrase, pst_store *st, unsigned flags,
+                      pst_identity **out, char *err, size_t errcap);
+
+/* Compares pk with the identity recorded in st (meta "identity_pk", written
+ * by init). A store without one (made by Postern before 0.2) is checked
+ * against the key records it published, then, if record, given pk.
+ * PST_E_MISMATCH with a message naming both fingerprints when they differ;
+ * store errors name HOME/postern.db. */
+int pst_identity_bind_store(const char *home, pst_store *st, const uint8_t pk[PST_SIGN_PK_BYTES],
+                            bool record, char *err, size_t errcap);
+
+/* The identity recorded in st: 0, PST_E_NOTFOUND, or a store error. pk is
+ * zeroed unless 0. */
+int pst_identity_stored(pst_store *st, uint8_t pk[PST_SIGN_PK_BYTES]);
 
 /* Creates the identity in cfg->home: identity key file, offline revocation
  * key file, revocation certificate, and the address list. Refuses

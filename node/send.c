@@ -164,7 +164,7 @@ static void pump(send_op *op) {
     while (op->resolving < SEND_RESOLVE_PARALLEL && op->next_rcpt < op->n_rcpts) {
         send_rcpt *r = &op->rcpts[op->next_rcpt++];
         op->resolving++;
-        if (pst_resolve(op->node, r->query, on_resolved, r) != PST_OK) {
+        if (pst_resolve(op->node, r->query, true, on_resolved, r) != PST_OK) {
             op->resolving--;
             op->resolved++;
             r->state = RS_ERROR;

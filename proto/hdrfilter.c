@@ -13,8 +13,45 @@ _Static_assert(STEP_MAX <= PST_HDRFILTER_OUT_MIN, "PST_HDRFILTER_OUT_MIN too sma
 
 static const uint8_t REPLACEMENT[3] = {0xEF, 0xBF, 0xBD}; /* U+FFFD in UTF-8 */
 
+void pst_eol_init(pst_eol *e) { memset(e, 0, sizeof *e); }
+
+int pst_eol_byte(pst_eol *e, uint8_t b) {
+    if (e->after_cr) {
+        e->after_cr = false;
+        if (b == '\n')
+            return -1;
+    }
+    if (b == '\r') {
+        e->after_cr = true;
+        e->cr_converted++;
+        return '\n';
+    }
+    return b;
+}
+
+size_t pst_eol_normalise(pst_eol *e, const uint8_t *in, size_t n, uint8_t *out) {
+    size_t i = 0, w = 0;
+    while (i < n) {
+        if (!e->after_cr) { /* the common case: a run without CR at once */
+            const uint8_t *cr = memchr(in + i, '\r', n - i);
+            size_t run = cr ? (size_t)(cr - (in + i)) : n - i;
+            if (run > 0) {
+                memmove(out + w, in + i, run);
+                w += run;
+                i += run;
+                continue;
+            }
+        }
+        int c = pst_eol_byte(e, in[i++]);
+        if (c >= 0)
+            out[w++] = (uint8_t)c;
+    }
+    return w;
+}
+
 void pst_hdrfilter_init(pst_hdrfilter *f) {
     memset(f, 0, sizeof *f);
+    pst_eol_init(&f->eol);
     f->first_line = true;
 }
 
@@ -75,14 +112,7 @@ int pst_hdrfilter_feed(pst_hdrfilter *f, const uint8_t *in, size_t n, size_t *co
     size_t i = 0, w = 0;
     while (i < n && cap - w >= STEP_MAX) {
         uint8_t b = in[i];
-        if (f->after_cr) {
-            f->after_cr = false;
-            if (b == '\n') { /* the LF of a CRLF: already written as one LF */
-                i++;
-                continue;
-            }
-        }
-        if (f->in_body && b != '\r' && b != 0) {
+        if (f->in_body && !f->eol.after_cr && b != '\r' && b != 0) {
             /* the common case: a run of plain body bytes at once */
             size_t end = i, room = cap - w;
             while (end < n && end - i < room && in[end] != '\r' && in[end] != 0)
@@ -93,11 +123,10 @@ int pst_hdrfilter_feed(pst_hdrfilter *f, const uint8_t *in, size_t n, size_t *co
             continue;
         }
         i++;
-        if (b == '\r') {
-            f->after_cr = true;
-            f->cr_converted++;
-            b = '\n';
-        }
+        int c = pst_eol_byte(&f->eol, b);
+        if (c < 0) /* the LF of a CRLF: already written as one LF */
+            continue;
+        b = (uint8_t)c;
         if (b == 0) {
             f->nul_replaced++;
             for (size_t r = 0; r < sizeof REPLACEMENT; r++)

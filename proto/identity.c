@@ -93,19 +93,32 @@ void pst_identity_forget_revkey(pst_identity *id) {
 }
 
 /* ---- key files ------------------------------------------------------------
- * outer: [1, kind, prot, opslimit, memlimit, salt, nonce, body]
+ * outer v2: [2, kind, prot, opslimit, memlimit, salt, nonce, body, check]
+ * outer v1: [1, kind, prot, opslimit, memlimit, salt, nonce, body] (read only)
  *   prot 0: opslimit = memlimit = 0, salt and nonce empty, body = inner
  *   prot 1: body = crypto_secretbox(inner, nonce, Argon2id13(pass, salt))
+ *   check: BLAKE2b-256(KEYFILE_CHECK_CTX || every byte of the file before the
+ *   check field). A clear file has no MAC: without the check one flipped bit
+ *   in a seed silently gives another valid identity. It is not a MAC (no
+ *   secret): it catches damage, the secretbox catches tampering. It needs no
+ *   passphrase, so a damaged sealed file is named as such before Argon2 runs.
  * inner identity: [1, sign_seed, box_sk, rev_pk (bin 0 or 32)]
  * inner revkey:   [2, identity_pk, rev_seed, auth]
  * The kind is repeated inside so that the MAC covers it. */
 
 enum { KEYFILE_IDENTITY = 1, KEYFILE_REVKEY = 2 };
 enum { PROT_CLEAR = 0, PROT_ARGON2ID_SECRETBOX = 1 };
-#define KEYFILE_FIELDS 8u
+enum { KEYFILE_V1 = 1, KEYFILE_V2 = 2 };
+#define KEYFILE_FIELDS_V1 8u
+#define KEYFILE_FIELDS_V2 9u
+#define KEYFILE_CHECK_BYTES 32u
+#define KEYFILE_CHECK_CTX "postern/keyfile/check\0"
+#define KEYFILE_CHECK_ENCODED (2u + KEYFILE_CHECK_BYTES) /* bin8 header + bytes */
 #define INNER_MAX 160u
 #define NONCE_BYTES crypto_secretbox_NONCEBYTES
 #define MAC_BYTES crypto_secretbox_MACBYTES
+
+_Static_assert(PST_KEYFILE_VERSION == KEYFILE_V2, "key file version");
 
 static bool kdf_in_range(uint64_t ops, uint64_t mem) {
     return ops >= PST_KDF_OPSLIMIT_MIN && ops <= PST_KDF_OPSLIMIT_MAX &&
@@ -122,12 +135,23 @@ static int derive_key(uint8_t key[crypto_secretbox_KEYBYTES], const char *pass, 
     return PST_OK;
 }
 
-static void write_outer(pst_writer *w, int kind, int prot, uint64_t ops, uint64_t mem,
+static void keyfile_check(const uint8_t *prefix, size_t n, uint8_t out[KEYFILE_CHECK_BYTES]) {
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, KEYFILE_CHECK_BYTES);
+    crypto_generichash_update(&st, (const uint8_t *)KEYFILE_CHECK_CTX,
+                              sizeof(KEYFILE_CHECK_CTX) - 1);
+    crypto_generichash_update(&st, prefix, n);
+    crypto_generichash_final(&st, out, KEYFILE_CHECK_BYTES);
+}
+
+/* Writes the outer array. v2 ends with a check over what came before, which
+ * needs the bytes written so far: w must write into a flat buffer. */
+static void write_outer(pst_writer *w, int version, int kind, int prot, uint64_t ops, uint64_t mem,
                         const uint8_t *salt, const uint8_t *nonce, const uint8_t *body,
-                        size_t body_len) {
+                        size_t body_len, const uint8_t *check_or_null) {
     bool sealed = prot == PROT_ARGON2ID_SECRETBOX;
-    pst_w_array(w, KEYFILE_FIELDS);
-    pst_w_uint(w, PST_PROTO_VERSION);
+    pst_w_array(w, version == KEYFILE_V1 ? KEYFILE_FIELDS_V1 : KEYFILE_FIELDS_V2);
+    pst_w_uint(w, (uint64_t)version);
     pst_w_uint(w, (uint64_t)kind);
     pst_w_uint(w, (uint64_t)prot);
     pst_w_uint(w, ops);
@@ -135,6 +159,27 @@ static void write_outer(pst_writer *w, int kind, int prot, uint64_t ops, uint64_
     pst_w_bin(w, salt, sealed ? PST_KDF_SALT_BYTES : 0);
     pst_w_bin(w, nonce, sealed ? NONCE_BYTES : 0);
     pst_w_bin(w, body, body_len);
+    if (version == KEYFILE_V2) {
+        static const uint8_t zero[KEYFILE_CHECK_BYTES];
+        pst_w_bin(w, check_or_null ? check_or_null : zero, KEYFILE_CHECK_BYTES);
+    }
+}
+
+/* Writes a v2 file into out and fills in its check. */
+static int write_v2(int kind, int prot, uint64_t ops, uint64_t mem, const uint8_t *salt,
+                    const uint8_t *nonce, const uint8_t *body, size_t body_len, uint8_t *out,
+                    size_t cap, size_t *len) {
+    pst_writer w;
+    uint8_t check[KEYFILE_CHECK_BYTES];
+    pst_w_init(&w, out, cap);
+    write_outer(&w, KEYFILE_V2, kind, prot, ops, mem, salt, nonce, body, body_len, NULL);
+    int rc = pst_w_finish(&w, len);
+    if (rc != PST_OK)
+        return rc;
+    /* the check is the last KEYFILE_CHECK_BYTES bytes of the encoding */
+    keyfile_check(out, *len - KEYFILE_CHECK_ENCODED, check);
+    memcpy(out + *len - KEYFILE_CHECK_BYTES, check, KEYFILE_CHECK_BYTES);
+    return PST_OK;
 }
 
 static int keyfile_write(int kind, const uint8_t *inner, size_t inner_len, const char *pass,
@@ -143,16 +188,15 @@ static int keyfile_write(int kind, const uint8_t *inner, size_t inner_len, const
     uint8_t key[crypto_secretbox_KEYBYTES];
     uint8_t nonce[NONCE_BYTES];
     uint8_t boxed[INNER_MAX + MAC_BYTES];
-    pst_writer w;
     int rc;
 
     *len = 0;
     if (out == NULL)
         return PST_E_INVAL;
-    pst_w_init(&w, out, cap);
+    if (sodium_init() < 0)
+        return PST_E_CRYPTO;
     if (pass == NULL) {
-        write_outer(&w, kind, PROT_CLEAR, 0, 0, NULL, NULL, inner, inner_len);
-        rc = pst_w_finish(&w, len);
+        rc = write_v2(kind, PROT_CLEAR, 0, 0, NULL, NULL, inner, inner_len, out, cap, len);
         goto done;
     }
     uint64_t ops = kdf ? kdf->opslimit : PST_KDF_OPSLIMIT_DEFAULT;
@@ -167,9 +211,8 @@ static int keyfile_write(int kind, const uint8_t *inner, size_t inner_len, const
         goto done;
     randombytes_buf(nonce, sizeof nonce);
     crypto_secretbox_easy(boxed, inner, inner_len, nonce, key);
-    write_outer(&w, kind, PROT_ARGON2ID_SECRETBOX, ops, mem, salt, nonce, boxed,
-                inner_len + MAC_BYTES);
-    rc = pst_w_finish(&w, len);
+    rc = write_v2(kind, PROT_ARGON2ID_SECRETBOX, ops, mem, salt, nonce, boxed,
+                  inner_len + MAC_BYTES, out, cap, len);
 done:
     sodium_memzero(key, sizeof key);
     if (rc != PST_OK) {
@@ -180,90 +223,135 @@ done:
     return rc;
 }
 
-int pst_keyfile_is_encrypted(const uint8_t *in, size_t len) {
+/* The outer layer of a key file, decoded and checked; pointers into in. */
+typedef struct {
+    uint64_t version, kind, prot, ops, mem;
+    const uint8_t *salt, *nonce, *body;
+    size_t salt_len, nonce_len, body_len;
+} keyfile_outer;
+
+/* Strictly decodes and checks everything that needs no passphrase: shape,
+ * version, ranges, canonical encoding and (v2) the integrity check. The
+ * check is compared before any field is interpreted, so a damaged v2 file is
+ * PST_E_CHECKSUM whatever byte changed, unless the change breaks the msgpack
+ * structure itself (then the decoding error). want_kind 0 = either kind. */
+static int outer_read(const uint8_t *in, size_t len, int want_kind, keyfile_outer *o) {
     pst_limits lim = pst_limits_record;
     pst_reader r;
     const msgpack_object *it;
     uint32_t n;
-    uint64_t version, kind, prot;
-    lim.max_bytes = PST_KEYFILE_MAX;
-    lim.max_depth = 1;
-    int rc = pst_r_parse(&r, in, len, &lim);
-    if (rc == PST_OK)
-        rc = pst_r_array(&r.root, KEYFILE_FIELDS, KEYFILE_FIELDS, &it, &n);
-    if (rc == PST_OK && (rc = pst_r_uint(&it[0], UINT64_MAX, &version)) == PST_OK &&
-        version != PST_PROTO_VERSION)
-        rc = PST_E_VERSION;
-    if (rc == PST_OK)
-        rc = pst_r_uint(&it[1], KEYFILE_REVKEY, &kind);
-    if (rc == PST_OK)
-        rc = pst_r_uint(&it[2], PROT_ARGON2ID_SECRETBOX, &prot);
-    pst_r_free(&r);
-    return rc != PST_OK ? rc : prot == PROT_ARGON2ID_SECRETBOX;
-}
-
-/* Strictly decodes the outer layer, opens it and copies the inner encoding
- * (secret) into inner. */
-static int keyfile_read(const uint8_t *in, size_t len, const char *pass, size_t pass_len,
-                        int want_kind, uint8_t *inner, size_t *inner_len) {
-    pst_limits lim = pst_limits_record;
-    pst_reader r;
-    const msgpack_object *it;
-    uint64_t kind, prot, ops, mem;
-    const uint8_t *salt, *nonce, *body;
-    size_t salt_len, nonce_len, body_len;
-    uint8_t key[crypto_secretbox_KEYBYTES];
     uint8_t re[PST_KEYFILE_MAX];
     size_t re_len;
     pst_writer w;
-
-    *inner_len = 0;
+    memset(o, 0, sizeof *o);
+    if (in == NULL)
+        return PST_E_INVAL;
     lim.max_bytes = PST_KEYFILE_MAX;
     lim.max_depth = 1;
     int rc = pst_r_parse(&r, in, len, &lim);
-    if (rc != PST_OK)
+    if (rc != PST_OK) /* the reader is freed on every path, failed parses too */
         goto done;
-    if ((rc = pst_r_record(&r.root, (pst_rec_type)want_kind, KEYFILE_FIELDS, &it)) != PST_OK ||
-        (rc = pst_r_uint(&it[1], KEYFILE_REVKEY, &kind)) != PST_OK ||
-        (rc = pst_r_uint(&it[2], PROT_ARGON2ID_SECRETBOX, &prot)) != PST_OK ||
-        (rc = pst_r_uint(&it[3], UINT64_MAX, &ops)) != PST_OK ||
-        (rc = pst_r_uint(&it[4], UINT64_MAX, &mem)) != PST_OK ||
-        (rc = pst_r_bin(&it[5], PST_KDF_SALT_BYTES, &salt, &salt_len)) != PST_OK ||
-        (rc = pst_r_bin(&it[6], NONCE_BYTES, &nonce, &nonce_len)) != PST_OK ||
-        (rc = pst_r_bin(&it[7], INNER_MAX + MAC_BYTES, &body, &body_len)) != PST_OK)
+    if ((rc = pst_r_array(&r.root, KEYFILE_FIELDS_V1, KEYFILE_FIELDS_V2, &it, &n)) != PST_OK ||
+        (rc = pst_r_uint(&it[0], UINT64_MAX, &o->version)) != PST_OK)
+        goto done;
+    rc = PST_E_VERSION;
+    if (o->version != KEYFILE_V1 && o->version != KEYFILE_V2)
+        goto done;
+    rc = PST_E_FIELDS;
+    if (n != (o->version == KEYFILE_V1 ? KEYFILE_FIELDS_V1 : KEYFILE_FIELDS_V2))
+        goto done;
+    if (o->version == KEYFILE_V2) {
+        const uint8_t *check;
+        size_t check_len;
+        uint8_t want[KEYFILE_CHECK_BYTES];
+        if ((rc = pst_r_bin(&it[8], KEYFILE_CHECK_BYTES, &check, &check_len)) != PST_OK)
+            goto done;
+        rc = PST_E_CHECKSUM;
+        if (check_len != KEYFILE_CHECK_BYTES || len < KEYFILE_CHECK_ENCODED)
+            goto done;
+        keyfile_check(in, len - KEYFILE_CHECK_ENCODED, want);
+        /* the check's own position is confirmed by the canonical re-encoding */
+        if (sodium_memcmp(want, check, KEYFILE_CHECK_BYTES) != 0)
+            goto done;
+    }
+    if ((rc = pst_r_uint(&it[1], KEYFILE_REVKEY, &o->kind)) != PST_OK ||
+        (rc = pst_r_uint(&it[2], PROT_ARGON2ID_SECRETBOX, &o->prot)) != PST_OK ||
+        (rc = pst_r_uint(&it[3], UINT64_MAX, &o->ops)) != PST_OK ||
+        (rc = pst_r_uint(&it[4], UINT64_MAX, &o->mem)) != PST_OK ||
+        (rc = pst_r_bin(&it[5], PST_KDF_SALT_BYTES, &o->salt, &o->salt_len)) != PST_OK ||
+        (rc = pst_r_bin(&it[6], NONCE_BYTES, &o->nonce, &o->nonce_len)) != PST_OK ||
+        (rc = pst_r_bin(&it[7], INNER_MAX + MAC_BYTES, &o->body, &o->body_len)) != PST_OK)
+        goto done;
+    rc = PST_E_RECTYPE;
+    if (o->kind == 0 || (want_kind != 0 && o->kind != (uint64_t)want_kind))
         goto done;
     rc = PST_E_RANGE;
-    if (prot == PROT_CLEAR && (ops != 0 || mem != 0 || salt_len != 0 || nonce_len != 0))
+    if (o->prot == PROT_CLEAR &&
+        (o->ops != 0 || o->mem != 0 || o->salt_len != 0 || o->nonce_len != 0))
         goto done;
-    if (prot == PROT_ARGON2ID_SECRETBOX &&
-        (!kdf_in_range(ops, mem) || salt_len != PST_KDF_SALT_BYTES || nonce_len != NONCE_BYTES ||
-         body_len < MAC_BYTES || body_len - MAC_BYTES > INNER_MAX))
+    if (o->prot == PROT_ARGON2ID_SECRETBOX &&
+        (!kdf_in_range(o->ops, o->mem) || o->salt_len != PST_KDF_SALT_BYTES ||
+         o->nonce_len != NONCE_BYTES || o->body_len < MAC_BYTES ||
+         o->body_len - MAC_BYTES > INNER_MAX))
         goto done;
-    if (prot == PROT_CLEAR && body_len > INNER_MAX)
+    if (o->prot == PROT_CLEAR && o->body_len > INNER_MAX)
         goto done;
     pst_w_init(&w, re, sizeof re);
-    write_outer(&w, (int)kind, (int)prot, ops, mem, salt, nonce, body, body_len);
-    if ((rc = pst_w_finish(&w, &re_len)) != PST_OK ||
-        (rc = pst_canonical_check(in, len, re, re_len)) != PST_OK)
+    write_outer(&w, (int)o->version, (int)o->kind, (int)o->prot, o->ops, o->mem, o->salt, o->nonce,
+                o->body, o->body_len,
+                o->version == KEYFILE_V2 ? in + len - KEYFILE_CHECK_BYTES : NULL);
+    if ((rc = pst_w_finish(&w, &re_len)) == PST_OK)
+        rc = pst_canonical_check(in, len, re, re_len);
+    sodium_memzero(re, sizeof re);
+done:
+    pst_r_free(&r);
+    /* pointers into in are meaningless after an error: do not leave them */
+    if (rc != PST_OK)
+        memset(o, 0, sizeof *o);
+    return rc;
+}
+
+int pst_keyfile_is_encrypted(const uint8_t *in, size_t len) {
+    keyfile_outer o;
+    int rc = outer_read(in, len, 0, &o);
+    return rc != PST_OK ? rc : o.prot == PROT_ARGON2ID_SECRETBOX;
+}
+
+int pst_keyfile_version(const uint8_t *in, size_t len) {
+    keyfile_outer o;
+    int rc = outer_read(in, len, 0, &o);
+    return rc != PST_OK ? rc : (int)o.version;
+}
+
+/* Decodes the outer layer, opens it and copies the inner encoding (secret)
+ * into inner. */
+static int keyfile_read(const uint8_t *in, size_t len, const char *pass, size_t pass_len,
+                        int want_kind, uint8_t *inner, size_t *inner_len) {
+    keyfile_outer o;
+    uint8_t key[crypto_secretbox_KEYBYTES];
+
+    *inner_len = 0;
+    sodium_memzero(key, sizeof key);
+    int rc = outer_read(in, len, want_kind, &o);
+    if (rc != PST_OK)
         goto done;
-    if (prot == PROT_CLEAR) {
-        memcpy(inner, body, body_len);
-        *inner_len = body_len;
+    if (o.prot == PROT_CLEAR) {
+        memcpy(inner, o.body, o.body_len);
+        *inner_len = o.body_len;
         goto done;
     }
     rc = PST_E_PASSPHRASE;
     if (pass == NULL || pass_len == 0 || pass_len > PST_PASSPHRASE_MAX)
         goto done;
-    if ((rc = derive_key(key, pass, pass_len, salt, ops, (size_t)mem)) != PST_OK)
+    if ((rc = derive_key(key, pass, pass_len, o.salt, o.ops, (size_t)o.mem)) != PST_OK)
         goto done;
-    if (crypto_secretbox_open_easy(inner, body, body_len, nonce, key) != 0) {
+    if (crypto_secretbox_open_easy(inner, o.body, o.body_len, o.nonce, key) != 0) {
         rc = PST_E_PASSPHRASE;
         goto done;
     }
-    *inner_len = body_len - MAC_BYTES;
+    *inner_len = o.body_len - MAC_BYTES;
 done:
     sodium_memzero(key, sizeof key);
-    pst_r_free(&r);
     if (rc != PST_OK) {
         sodium_memzero(inner, INNER_MAX);
         *inner_len = 0;

@@ -49,7 +49,8 @@ extern "C" {
     X(CLOSED, -38, "connection or handle closed")                                                  \
     X(NOKEY, -39, "no identity here: run 'postern init' first")                                    \
     X(PASSPHRASE, -40, "wrong passphrase or tampered key file")                                    \
-    X(DISKFULL, -41, "no space left on the disk (or over quota)")
+    X(DISKFULL, -41, "no space left on the disk (or over quota)")                                  \
+    X(CHECKSUM, -42, "integrity check failed: the file is damaged")
 
 typedef enum {
     PST_OK = 0,

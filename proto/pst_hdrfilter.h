@@ -6,9 +6,10 @@
  * (X-Postern-Sender, X-Postern-Message-Id) above them. So that no parser of
  * the stored file can find a second trace field of the author's, the filter:
  *
- *  - normalises line endings to LF: CRLF, a bare CR and a bare LF each end
- *    one line, as RFC 5322 readers and Python's email package count them
- *    (a CR followed by LF is one line ending, even across chunks);
+ *  - normalises line endings to LF (pst_eol, below): CRLF, a bare CR and a
+ *    bare LF each end one line, as RFC 5322 readers and Python's email
+ *    package count them (a CR followed by LF is one line ending, even
+ *    across chunks);
  *  - replaces every NUL byte with U+FFFD (EF BF BD) and counts them, before
  *    anything else looks at the byte (a reader that drops NULs could
  *    otherwise join "X-Post\0ern-" into a field name);
@@ -43,6 +44,32 @@
 
 #include "pst_error.h"
 
+/* ---- line endings ----------------------------------------------------------
+ * The one line-ending rule of Postern, used here and by the sender's filter
+ * (node/mailmsg.c), so that the sender removes exactly the fields every
+ * reader sees: CRLF, a bare CR and a bare LF each become one LF, as RFC 5322
+ * readers and Python's email package split lines; a CR that ends one chunk
+ * and an LF that starts the next are one line ending. Nothing is held back,
+ * so there is nothing to flush at the end. */
+typedef struct {
+    bool after_cr;         /* the last input byte was a CR (an LF next is its pair) */
+    uint64_t cr_converted; /* CRLF pairs and bare CRs turned into LF */
+} pst_eol;
+
+/* Starts a new stream. */
+void pst_eol_init(pst_eol *e);
+
+/* One input byte: returns the byte to write ('\n' for a CR), or -1 when the
+ * byte is dropped (the LF of a CRLF). */
+int pst_eol_byte(pst_eol *e, uint8_t b);
+
+/* Normalises in[0..n) into out, which needs room for n bytes (the output is
+ * never longer than the input; out may be in itself). Returns the number of
+ * bytes written. */
+size_t pst_eol_normalise(pst_eol *e, const uint8_t *in, size_t n, uint8_t *out);
+
+/* ---- the recipient's filter ---------------------------------------------- */
+
 /* The smallest output buffer feed and finish accept: one input byte makes
  * at most 21 output bytes ("X-Original-" + the 10 held bytes). */
 #define PST_HDRFILTER_OUT_MIN 32u
@@ -56,11 +83,10 @@ typedef struct {
     bool in_body;    /* past the empty line: only line endings and NULs */
     bool mid_line;   /* in the header: not at the start of a line */
     bool first_line; /* nothing of the first line written yet */
-    bool after_cr;   /* the last input byte was a CR (an LF next is its pair) */
+    pst_eol eol;     /* line endings; eol.cr_converted counts them */
     /* counters, for the caller's marker and log */
     uint64_t nul_replaced; /* NUL bytes replaced by U+FFFD */
     uint64_t renamed;      /* author's X-Postern-* fields renamed */
-    uint64_t cr_converted; /* CRLF pairs and bare CRs turned into LF */
 } pst_hdrfilter;
 
 /* Starts a new message. */

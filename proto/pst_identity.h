@@ -92,7 +92,8 @@ typedef struct pst_kdf_params {
  * revocation PUBLIC key if any; never the revocation secret key) into out.
  * With pass == NULL the file is in the clear; otherwise the secrets are
  * sealed with crypto_secretbox under a key from Argon2id(pass, salt, kdf)
- * (kdf NULL = PST_KDF_*_DEFAULT) with a fresh random nonce. salt is required
+ * (kdf NULL = PST_KDF_*_DEFAULT) with a fresh random nonce. Always writes
+ * format PST_KEYFILE_VERSION (with its integrity check). salt is required
  * with a passphrase (give fresh random bytes) and ignored without one.
  * Errors: PST_E_INVAL (pass_len 0 or > PST_PASSPHRASE_MAX with pass != NULL,
  * kdf outside [MIN, MAX], missing salt), PST_E_NOSPACE, PST_E_NOMEM (Argon2
@@ -103,18 +104,32 @@ int pst_identity_export(const pst_identity *id, const char *pass, size_t pass_le
 
 /* Parses a file made by pst_identity_export(). pass may be NULL for a file in
  * the clear (a passphrase given for such a file is ignored). *out is owned by
- * the caller. Errors: PST_E_PASSPHRASE (file is encrypted and pass is wrong or
- * missing, or the file was tampered with), PST_E_RANGE (KDF limits outside
+ * the caller. Errors: PST_E_CHECKSUM (format 2 file whose integrity check
+ * fails: damaged; checked before the passphrase is used), PST_E_PASSPHRASE
+ * (file is encrypted and pass is wrong or missing, or the file was tampered
+ * with), PST_E_RANGE (KDF limits outside
  * [MIN, MAX]), PST_E_RECTYPE (a revocation key file), decoding errors of a
  * malformed file (PST_E_TRUNCATED, PST_E_FIELDS, PST_E_NONCANONICAL, ...),
  * PST_E_NOMEM. *out is NULL on error. */
 int pst_identity_import(const uint8_t *in, size_t len, const char *pass, size_t pass_len,
                         pst_identity **out);
 
-/* True (1) if in looks like a key file sealed with a passphrase, 0 if it is in
- * the clear, negative PST_E_* if it is not a key file at all. Lets the CLI
- * decide whether to prompt. */
+/* Key file format written by the export functions. Format 2 ends with an
+ * integrity check (BLAKE2b-256 of the bytes before it) so that a damaged file
+ * is refused instead of yielding another key; format 1 files (no check, made
+ * by Postern before 0.2) are still read. */
+#define PST_KEYFILE_VERSION 2
+
+/* True (1) if in is a key file sealed with a passphrase, 0 if it is in the
+ * clear, negative PST_E_* if it is not a sound key file: PST_E_CHECKSUM when
+ * its integrity check fails (the file is damaged), decoding errors otherwise.
+ * Checks everything that needs no passphrase. Lets the CLI decide whether to
+ * prompt. */
 int pst_keyfile_is_encrypted(const uint8_t *in, size_t len);
+
+/* The format version of a sound key file (1 or 2; see PST_KEYFILE_VERSION),
+ * or the negative PST_E_* of pst_keyfile_is_encrypted(). */
+int pst_keyfile_version(const uint8_t *in, size_t len);
 
 /* The offline revocation key, as loaded from its own file: enough to sign a
  * revocation of identity_pk without the identity key. sodium_malloc'd. */

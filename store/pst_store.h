@@ -415,6 +415,13 @@ int pst_store_inbox_attempt(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_
 int pst_store_inbox_delivered(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                               const char *folder, const char *filename, uint64_t size,
                               uint64_t now);
+/* Where a mail client moved or renamed a DELIVERED message: folder (as for
+ * delivered) and filename without the ":2,FLAGS" info part; filename ""
+ * records that the message is gone (deleted by a client), so listings do
+ * not look for it again. Same place again is 0; PST_E_NOTFOUND unless the
+ * row is DELIVERED. */
+int pst_store_inbox_relocate(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                             const char *folder, const char *filename);
 /* Gives up on a pending message: state FAILED. PST_E_NOTFOUND if unknown,
  * PST_E_STALE if already delivered. */
 int pst_store_inbox_fail(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES], uint64_t now);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sodium.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store_int.h"
@@ -488,6 +489,56 @@ static int migrate(pst_store *st) {
     }
 }
 
+static uint32_t be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* A truncated database file (a bad copy, a full disk in a restore) would
+ * otherwise open and fail later on some query, with SQLite's "database disk
+ * image is malformed" and no file name. The header says how many pages the
+ * file has (valid when the change counter matches version-valid-for). With a
+ * non-empty -wal file SQLite reads newer pages from there (a checkpoint cut
+ * short may have grown the header first), so the file length is not checked
+ * then. */
+static int check_length(pst_store *st, const char *path) {
+    uint8_t h[100];
+    struct stat sb, wal;
+    char walpath[PATH_MAX + 8];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return pst_store__fail(st, PST_E_IO, "cannot open %s: %s", path, strerror(errno));
+    ssize_t n;
+    do
+        n = pread(fd, h, sizeof h, 0);
+    while (n < 0 && errno == EINTR);
+    int e = errno;
+    int frc = fstat(fd, &sb);
+    close(fd);
+    if (n < 0 || frc != 0)
+        return pst_store__fail(st, PST_E_IO, "cannot read %s: %s", path, strerror(e));
+    if (n < (ssize_t)sizeof h)
+        return pst_store__fail(st, PST_E_STORE,
+                               "%s is truncated (%lld bytes, shorter than a database header): "
+                               "the database is damaged; restore it from a backup",
+                               path, (long long)sb.st_size);
+    snprintf(walpath, sizeof walpath, "%s-wal", path);
+    if (stat(walpath, &wal) == 0 && wal.st_size > 0)
+        return 0;
+    uint64_t page = (uint64_t)h[16] << 8 | h[17];
+    if (page == 1)
+        page = 65536;
+    uint64_t pages = be32(h + 28);
+    if (pages == 0 || be32(h + 24) != be32(h + 92))
+        return 0; /* no valid in-header size: SQLite uses the file's */
+    if ((uint64_t)sb.st_size < pages * page)
+        return pst_store__fail(st, PST_E_STORE,
+                               "%s is truncated (%lld bytes; its header says %llu pages of %llu "
+                               "bytes): the database is damaged; restore it from a backup",
+                               path, (long long)sb.st_size, (unsigned long long)pages,
+                               (unsigned long long)page);
+    return 0;
+}
+
 /* Creates the file owner-only before SQLite sees it; SQLite gives the -wal
  * and -shm files the same mode. An existing file keeps its mode, and must be
  * empty or start with SQLite's magic: SQLite would silently reinitialise a
@@ -509,7 +560,7 @@ static int precreate(pst_store *st, const char *path) {
         return pst_store__fail(st, PST_E_IO, "cannot read %s: %s", path, strerror(err));
     if (n > 0 && (n < (ssize_t)sizeof head || memcmp(head, magic, sizeof magic) != 0))
         return pst_store__fail(st, PST_E_STORE, "%s: file is not a database", path);
-    return 0;
+    return n > 0 ? check_length(st, path) : 0;
 }
 
 static int configure(pst_store *st, const char *path) {
@@ -576,8 +627,16 @@ int pst_store_open_ex(pst_store **out, const char *path, char *err, size_t errca
     if (rc == 0)
         rc = configure(st, path);
     if (rc) {
-        if (err && errcap)
-            snprintf(err, errcap, "%s", st->err[0] ? st->err : pst_strerror(rc));
+        /* the message names the file: a home has several, and SQLite's own
+         * errors ("database disk image is malformed") do not */
+        const char *why = st->err[0] ? st->err : pst_strerror(rc);
+        if (err && errcap && strstr(why, path) != NULL)
+            snprintf(err, errcap, "%s", why);
+        else if (err && errcap)
+            snprintf(err, errcap, "database %s: %s%s", path, why,
+                     rc == PST_E_STORE ? " (the file is damaged or not a Postern database; "
+                                         "restore it from a backup)"
+                                       : "");
         pst_store_close(st);
         return rc;
     }

@@ -474,6 +474,8 @@ static const char Q_IN_ATTEMPT[] =
 static const char Q_IN_DELIVER[] =
     "UPDATE inbox SET state = 2, folder = ?2, filename = ?3, size = ?4, delivered = ?5"
     " WHERE msg_id = ?1 AND state = 1";
+static const char Q_IN_RELOCATE[] =
+    "UPDATE inbox SET folder = ?2, filename = ?3 WHERE msg_id = ?1 AND state = 2";
 static const char Q_IN_STATE[] = "SELECT state, folder, filename FROM inbox WHERE msg_id = ?1";
 static const char Q_IN_FAIL[] =
     "UPDATE inbox SET state = 3, last_attempt = ?2 WHERE msg_id = ?1 AND state = 1";
@@ -584,6 +586,29 @@ int pst_store_inbox_delivered(pst_store *st, const uint8_t msg_id[PST_STORE_MSGI
             rc = rc == PST_STORE_IN_DELIVERED ? (same ? 0 : PST_E_DUPLICATE) : PST_E_STALE;
     }
     return pst_store__tx_end(st, rc);
+}
+
+int pst_store_inbox_relocate(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                             const char *folder, const char *filename) {
+    if (!st || !msg_id || !folder || !filename)
+        return PST_E_INVAL;
+    int rc = folder[0] ? pst_store__check_name(folder, PST_STORE_FOLDER_MAX) : 0;
+    if (rc == 0 && filename[0])
+        rc = pst_store__check_name(filename, PST_STORE_FILENAME_MAX);
+    if (rc)
+        return rc;
+    if (strchr(folder, '/') || strchr(filename, '/'))
+        return PST_E_INVAL;
+    sqlite3_stmt *s;
+    rc = bind2(st, Q_IN_RELOCATE, msg_id, ID_BYTES, NULL, 0, &s);
+    if (rc == 0) {
+        int b = PST_STORE__TEXT(s, 2, folder);
+        /* no file name: a mail client deleted the message */
+        if (b == SQLITE_OK)
+            b = filename[0] ? PST_STORE__TEXT(s, 3, filename) : sqlite3_bind_null(s, 3);
+        rc = b == SQLITE_OK ? pst_store__run(st, s) : pst_store__sqlerr(st, b);
+    }
+    return changed_or(st, rc, PST_E_NOTFOUND);
 }
 
 static int in_transition(pst_store *st, const char *sql, const uint8_t *msg_id, uint64_t now,

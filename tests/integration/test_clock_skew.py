@@ -18,8 +18,15 @@ it).
     `status` (JSON and text) and the log say
     this node's clock is behind, by the majority of the three peers.
 (c) slow (50 minutes behind) sends to b2: the notification passes, each
-    fetch is refused for its time and retried (never a protocol strike that
-    would give the message up), and both nodes name the other's clock."""
+    fetch is refused for its time and retried (never a protocol strike:
+    three of those would give the message up), and both nodes name the
+    other's clock. After three such retries the message is still pending,
+    nothing failed, and `postern inbox --json` shows why it waits.
+(d) Strangers do not vote: b3 looks up b1 (one voter), then slow and slow2
+    (both 50 minutes behind, not b3's contacts) each send b3 stamped mail.
+    b3 fetches from them and names both clocks per peer, but they are two
+    of three peers it has heard from: they must not make b3 say its own
+    clock is ahead."""
 
 import os
 import sys
@@ -124,9 +131,11 @@ def sender_ahead(c, ahead, b1):
     check(rc == 0 and f"{fb}'s clock is at least 3d 0h behind this node's" in out,
           f"ahead's status:\n{out}")
     # b1 read ahead's signed refusal: an exact sample, still only one log line
-    k = b1.counters()
+    k = harness.wait_counter(b1, "clock.probes_answered", 1)
     check(k.get("clock.probes", 0) == 1 and k.get("fetch.clock_skew", 0) >= 1,
           f"one probe per sender per interval: {k}")
+    check(k.get("clock.probes_answered") == 1 and not k.get("clock.probes_bad_answer"),
+          f"the probe's authentic answer is counted as one: {k}")
 
 
 def node_behind(c, behind, peers):
@@ -171,10 +180,18 @@ def sender_slightly_behind(c, slow, b2):
     c.wait_key(slow, b2.home, pred=lambda d: d.get("status") == "valid")
     rc, doc, err = harness.mail_send(c, slow.home, to=[fb], subject="late",
                                      body="fifty minutes behind\n", extra=["--pow", "never"])
-    k = harness.wait_counter(b2, "fetch.retry.clock_skew", 1, timeout=60)
+    # three: as many as protocol strikes that would give the message up
+    # (back-off 5 + 10 + 20 s)
+    k = harness.wait_counter(b2, "fetch.retry.clock_skew", 3, timeout=90)
     strikes = {n: v for n, v in k.items() if n.startswith("rejected.fetch.")}
     check(not strikes and k.get("inbox.failed", 0) == 0,
           f"a clock refusal counted as a protocol violation: {strikes} {k}")
+    rc, inbox, err = c.cli_json(["inbox", "--home", b2.home.path])
+    check(rc == 0 and inbox.get("failed") == 0, f"b2's inbox after clock refusals: {inbox} {err}")
+    waiting = [u for u in inbox.get("undelivered", []) if u.get("from") == fs]
+    check(len(waiting) == 1 and waiting[0]["state"] == "pending" and
+          waiting[0]["why"] == "retrying: clock_skew" and waiting[0]["attempts"] >= 3,
+          f"b2's inbox does not say why slow's message waits: {inbox}")
 
     def named():
         p = peer_entry(clock_of(b2), fs)
@@ -190,17 +207,38 @@ def sender_slightly_behind(c, slow, b2):
           "b2's log does not name slow's clock\n" + b2.log_tail())
 
 
+def strangers_do_not_vote(c, target, honest, strangers):
+    c.wait_key(target, honest.home, pred=lambda d: d.get("status") == "valid")
+    for s in strangers:
+        c.wait_key(s, target.home, pred=lambda d: d.get("status") == "valid")
+        harness.mail_send(c, s.home, to=[target.home.fingerprint], subject="stamped",
+                          body="from a stranger fifty minutes behind\n")
+
+    def seen():
+        k = clock_of(target)
+        ps = [peer_entry(k, s.home.fingerprint) for s in strangers]
+        return k if all(p and p["its_clock"] == "behind" for p in ps) else None
+    k = harness.poll(seen, 60, f"{target.name} to name both strangers' clocks",
+                     lambda: f"{clock_of(target)}\n{target.log_tail()}")
+    check(k["state"] != "ahead" and k["peers"] == 1,
+          f"stamped strangers voted on {target.name}'s clock: {k}")
+    check("check this machine's clock" not in target.log_text(),
+          f"{target.name} told its user to fix a right clock\n" + target.log_tail())
+
+
 def test(c):
     b1, b2, b3 = c.network_of(3)
     ahead = start_skewed(c, c.new_home("ahead", "ahead@it.example"), "+3d", [b1])
     behind = start_skewed(c, c.new_home("behind", "behind@it.example"), "-3d", [b1])
     slow = start_skewed(c, c.new_home("slow", "slow@it.example"), "-50m", [b1])
+    slow2 = start_skewed(c, c.new_home("slow2", "slow2@it.example"), "-50m", [b1])
     # OpenDHT runs under libfaketime: they join and publish
-    for nd in (ahead, behind, slow):
+    for nd in (ahead, behind, slow, slow2):
         nd.wait_joined()
     sender_ahead(c, ahead, b1)
     node_behind(c, behind, [b1, b2, b3])
     sender_slightly_behind(c, slow, b2)
+    strangers_do_not_vote(c, b3, b1, [slow, slow2])
 
 
 if __name__ == "__main__":

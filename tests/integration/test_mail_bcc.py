@@ -3,8 +3,16 @@
 that carries Bcc:/Resent-Bcc: fields of its own and once built from
 --subject/--body. All three receive it; no copy has a Bcc field or d's
 address or fingerprint anywhere; the three copies are the same bytes; a's
-outbox lists all three recipients with their kind."""
+outbox lists all three recipients with their kind.
 
+Then a file whose lines end in bare CRs (and one CRLF), with a folded
+`bcc:`, a `BCC :` as the last field and a `From:` after a bare CR: a's node
+must split lines where the recipient's node and mail clients do, so every
+copy parses (Python's email package, policy default) with no Bcc field,
+nothing of d in its bytes, and exactly one From, the author's."""
+
+import email
+import email.policy
 import os
 import re
 import sys
@@ -20,6 +28,52 @@ def header_names(copy):
     head = copy[:end if end >= 0 else len(copy)]
     return [ln.split(b":", 1)[0].strip().lower() for ln in re.split(rb"\r?\n", head)
             if ln and ln[:1] not in (b" ", b"\t")]
+
+
+def bare_cr(c, a, b, cc, d, secrets):
+    """A bare CR ends a line for the recipient's node (which stores LF) and
+    for every mail client: a's node must remove and notice the same fields."""
+    da, dfp = d.home.address.encode(), d.home.fingerprint.encode()
+    msg = (b"To: b@it.example\r"
+           b"Cc: c@it.example\r"
+           b"bcc: " + da + b",\r " + dfp + b"@postern.invalid\r"
+           b"Subject: bare cr bcc\r"
+           b"From: a@it.example\r"
+           b"Date: Sat, 28 Nov 2026 10:00:00 +0000\r\n"
+           b"Message-ID: <bcc-cr-1@it.example>\r"
+           b"BCC : " + da + b"\r"
+           b"\r"
+           b"to b and c, in bare CRs\r")
+    path = harness.mail_write(c, msg, "bcc-cr.eml")
+    rc, doc, err = harness.mail_send(c, a.home, to=[b.home.fingerprint], cc=[cc.home.address],
+                                     bcc=[d.home.fingerprint], path=path)
+    check(doc["bcc_removed"] == 2, f"bcc_removed {doc['bcc_removed']} (a folded bcc and a BCC)")
+    mid = doc["message_id"]
+    copies = {}
+    for n in (b, cc, d):
+        paths = harness.wait_delivered(c, n, mid)
+        check(len(paths) == 1, f"{n.name} has {paths}")
+        copies[n.name] = data = harness.read_bytes(paths[0])
+        for s in secrets:
+            check(s.search(data) is None, f"{n.name}'s copy names the Bcc recipient "
+                  f"({s.pattern!r}):\n{data!r}")
+        msg = email.message_from_bytes(data, policy=email.policy.default)
+        keys = [k.lower() for k in msg.keys()]
+        check("bcc" not in keys and "resent-bcc" not in keys,
+              f"{n.name}'s copy has a Bcc field: {keys}")
+        froms = msg.get_all("From") or []
+        check(len(froms) == 1 and froms[0].addresses[0].addr_spec == "a@it.example",
+              f"{n.name}'s copy has From fields {froms}:\n{data!r}")
+        for k in ("to", "cc", "subject", "date", "message-id"):
+            check(keys.count(k) == 1, f"{n.name}'s copy: {k} {keys.count(k)} times: {keys}")
+        check(str(msg["Subject"]) == "bare cr bcc" and msg["Message-ID"] == "<bcc-cr-1@it.example>",
+              f"{n.name}'s copy: fields {dict(msg.items())}")
+        check(msg.get_content() == "to b and c, in bare CRs\n" and not msg.defects,
+              f"{n.name}'s copy: body {msg.get_content()!r}, defects {msg.defects}")
+    check(copies["b"] == copies["c"] == copies["d"], "the three copies differ")
+    for n in (b, cc, d):
+        harness.wait_receipt(c, a, mid, n)
+    note(f"{mid[:8]}: bare-CR Bcc removed, one From; {len(copies['b'])} bytes")
 
 
 def test(c):
@@ -81,10 +135,11 @@ def test(c):
               f"outbox states {m['recipients']}")
         check(len(m["recipients"]) == 3, f"outbox recipients {m['recipients']}")
         note(f"{mid[:8]}: to/cc/bcc delivered; {len(copies['b'])} bytes, no trace of d")
-    # b's view: only two messages, from a, and nothing about d in the listing
+    bare_cr(c, a, b, cc, d, secrets)
+    # b's view: only three messages, from a, and nothing about d in the listing
     for n in (b, cc, d):
         doc = harness.mail_inbox(c, n.home)
-        check(doc["delivered"] == 2 and all(m["from"] == a.home.fingerprint
+        check(doc["delivered"] == 3 and all(m["from"] == a.home.fingerprint
                                             for m in doc["messages"]), f"{n.name}'s inbox {doc}")
     for n in (d, cc, b, a):
         n.stop()

@@ -219,7 +219,7 @@ Test(hdrfilter, nul_bytes) {
     buf o = run((const uint8_t *)in, sizeof in - 1, whole, 64, &st);
     cr_assert_eq(st.nul_replaced, 3);
     cr_assert_eq(st.renamed, 0);
-    cr_assert_eq(st.cr_converted, 1);
+    cr_assert_eq(st.eol.cr_converted, 1);
     free(o.p);
     EXPECT("\0X-Postern-A: b\n", "\xef\xbf\xbdX-Postern-A: b\n");
 }
@@ -291,4 +291,30 @@ Test(hdrfilter, refuses_a_small_buffer) {
     cr_assert_eq(used, 0);
     cr_assert_eq(w, 0);
     cr_assert_eq(pst_hdrfilter_feed(&f, NULL, 0, &used, out, sizeof out, &w), PST_OK);
+}
+
+Test(hdrfilter, eol_rule_alone) {
+    /* the line-ending rule the sender's filter shares: in place, any cuts */
+    static const char in[] = "a\r\nb\rc\nd\r\r\ne\n\rf\r";
+    static const char want[] = "a\nb\nc\nd\n\ne\n\nf\n";
+    for (size_t step = 1; step <= sizeof in; step++) {
+        uint8_t buf[sizeof in];
+        memcpy(buf, in, sizeof in - 1);
+        pst_eol e;
+        pst_eol_init(&e);
+        size_t w = 0;
+        for (size_t i = 0; i < sizeof in - 1; i += step) {
+            size_t n = sizeof in - 1 - i < step ? sizeof in - 1 - i : step;
+            w += pst_eol_normalise(&e, buf + i, n, buf + w);
+        }
+        cr_assert_eq(w, sizeof want - 1, "step %zu", step);
+        cr_assert_eq(memcmp(buf, want, w), 0, "step %zu: [%.*s]", step, (int)w, (char *)buf);
+        cr_assert_eq(e.cr_converted, 6, "step %zu", step);
+    }
+    pst_eol e;
+    pst_eol_init(&e);
+    cr_assert_eq(pst_eol_byte(&e, '\r'), '\n');
+    cr_assert_eq(pst_eol_byte(&e, '\n'), -1);
+    cr_assert_eq(pst_eol_byte(&e, '\n'), '\n');
+    cr_assert_eq(pst_eol_byte(&e, 0), 0);
 }

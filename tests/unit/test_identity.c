@@ -359,6 +359,13 @@ Test(identity, kat_vector) {
     pst_slot_hex(slot, hex);
     off +=
         (size_t)snprintf(want + off, sizeof want - off, "slot_address alice@example.org %s\n", hex);
+    /* the identity key file in the clear, format 2 (deterministic: no nonce) */
+    uint8_t kf[PST_KEYFILE_MAX];
+    size_t kflen;
+    char kfhex[2 * PST_KEYFILE_MAX + 1];
+    cr_assert_eq(pst_identity_export(id, NULL, 0, NULL, NULL, kf, sizeof kf, &kflen), PST_OK);
+    tu_hex_encode(kf, kflen, kfhex);
+    off += (size_t)snprintf(want + off, sizeof want - off, "keyfile_clear %s\n", kfhex);
     const char *path = tu_vector_path("identity_v1.txt");
     if (getenv("PST_WRITE_VECTORS")) {
         FILE *f = fopen(path, "w");
@@ -382,6 +389,96 @@ static void check_same(const pst_identity *a, const pst_identity *b) {
     cr_assert_arr_eq(a->box_pk, b->box_pk, 32);
     cr_assert_eq(a->has_rev_pk, b->has_rev_pk);
     cr_assert_arr_eq(a->rev_pk, b->rev_pk, 32);
+}
+
+/* Format 2 ends with bin8(32) check = BLAKE2b-256(ctx || bytes before it). */
+#define KF_CHECK_ENCODED 34u
+static void recheck(uint8_t *buf, size_t len) {
+    static const char ctx[] = "postern/keyfile/check\0";
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, 32);
+    crypto_generichash_update(&st, (const uint8_t *)ctx, sizeof ctx - 1);
+    crypto_generichash_update(&st, buf, len - KF_CHECK_ENCODED);
+    crypto_generichash_final(&st, buf + len - 32, 32);
+}
+
+/* Every single-byte change of a key file is refused: never a different key,
+ * never a crash. Three patterns per byte: one bit, all bits, and a value
+ * that keeps msgpack's type tags plausible. */
+static void flip_every_byte(const uint8_t *good, size_t len, bool revkey, const char *pass) {
+    uint8_t buf[PST_KEYFILE_MAX];
+    const uint8_t masks[] = {0x01, 0xff, 0x40};
+    for (size_t i = 0; i < len; i++) {
+        for (size_t m = 0; m < sizeof masks; m++) {
+            memcpy(buf, good, len);
+            buf[i] ^= masks[m];
+            size_t plen = pass ? strlen(pass) : 0;
+            int rc;
+            if (revkey) {
+                pst_revkey *rk = (pst_revkey *)1;
+                rc = pst_revkey_import(buf, len, pass, plen, &rk);
+                cr_assert_null(rk);
+            } else {
+                pst_identity *back = (pst_identity *)1;
+                rc = pst_identity_import(buf, len, pass, plen, &back);
+                cr_assert_null(back);
+            }
+            cr_assert_neq(rc, PST_OK, "byte %zu ^ %02x accepted", i, masks[m]);
+            cr_assert_neq(rc, PST_E_PASSPHRASE, "byte %zu ^ %02x: blamed on the passphrase", i,
+                          masks[m]);
+            cr_assert_lt(pst_keyfile_is_encrypted(buf, len), 0, "byte %zu ^ %02x", i, masks[m]);
+        }
+    }
+}
+
+Test(keyfile, every_flipped_byte_refused, .timeout = 120) {
+    pst_identity *id = kat_identity(true);
+    uint8_t buf[PST_KEYFILE_MAX], salt[PST_KDF_SALT_BYTES] = {3};
+    size_t len;
+    cr_assert_eq(pst_identity_export(id, NULL, 0, NULL, NULL, buf, sizeof buf, &len), PST_OK);
+    cr_assert_eq(pst_keyfile_version(buf, len), PST_KEYFILE_VERSION);
+    flip_every_byte(buf, len, false, NULL);
+    cr_assert_eq(pst_revkey_export(id, NULL, 0, NULL, NULL, buf, sizeof buf, &len), PST_OK);
+    flip_every_byte(buf, len, true, NULL);
+    /* sealed files: the check fails before Argon2 runs, so this stays fast */
+    cr_assert_eq(pst_identity_export(id, "pw", 2, salt, &fast_kdf, buf, sizeof buf, &len), PST_OK);
+    flip_every_byte(buf, len, false, "pw");
+    cr_assert_eq(pst_revkey_export(id, "pw", 2, salt, &fast_kdf, buf, sizeof buf, &len), PST_OK);
+    flip_every_byte(buf, len, true, "pw");
+    pst_identity_free(id);
+}
+
+/* Files written before the check existed (format 1: 8 fields, version 1, no
+ * check) still load, so existing homes keep working. */
+Test(keyfile, format1_still_read, .timeout = 120) {
+    pst_identity *id = kat_identity(true), *back;
+    uint8_t buf[PST_KEYFILE_MAX], v1[PST_KEYFILE_MAX], salt[PST_KDF_SALT_BYTES] = {5};
+    size_t len;
+    for (int sealed = 0; sealed < 2; sealed++) {
+        cr_assert_eq(pst_identity_export(id, sealed ? "pw" : NULL, sealed ? 2 : 0, salt, &fast_kdf,
+                                         buf, sizeof buf, &len),
+                     PST_OK);
+        /* v2 = [0x99, 2, fields 1..7, check]; v1 = [0x98, 1, fields 1..7] */
+        cr_assert_eq(buf[0], 0x99);
+        cr_assert_eq(buf[1], 0x02);
+        size_t v1len = len - KF_CHECK_ENCODED;
+        memcpy(v1, buf, v1len);
+        v1[0] = 0x98;
+        v1[1] = 0x01;
+        cr_assert_eq(pst_keyfile_version(v1, v1len), 1);
+        cr_assert_eq(pst_keyfile_is_encrypted(v1, v1len), sealed);
+        cr_assert_eq(pst_identity_import(v1, v1len, "pw", 2, &back), PST_OK);
+        check_same(id, back);
+        pst_identity_free(back);
+        /* a version 1 file with a check, or a version 2 one without: refused */
+        buf[1] = 0x01;
+        cr_assert_eq(pst_identity_import(buf, len, "pw", 2, &back), PST_E_FIELDS);
+        v1[1] = 0x02;
+        cr_assert_eq(pst_identity_import(v1, v1len, "pw", 2, &back), PST_E_FIELDS);
+        v1[1] = 0x03;
+        cr_assert_eq(pst_identity_import(v1, v1len, "pw", 2, &back), PST_E_VERSION);
+    }
+    pst_identity_free(id);
 }
 
 Test(keyfile, export_import_clear) {
@@ -440,16 +537,26 @@ Test(keyfile, export_import_passphrase, .timeout = 120) {
     cr_assert_eq(pst_identity_import(buf, len, "correct horsE", 13, &back), PST_E_PASSPHRASE);
     cr_assert_null(back);
     cr_assert_eq(pst_identity_import(buf, len, NULL, 0, &back), PST_E_PASSPHRASE);
-    /* tamper with the ciphertext, the nonce and the salt: all look like a wrong
-     * passphrase. The file ends with salt (16), nonce (24) and the sealed body
-     * (104 + 16 MAC), each behind a 2-byte bin header. */
-    const size_t positions[] = {len - 1, len - 100, len - 130, len - 150};
+    /* tamper with the ciphertext, the nonce and the salt. The file ends with
+     * salt (16), nonce (24), the sealed body (104 + 16 MAC) and the check
+     * (32), each behind a 2-byte bin header. The check names the damage; a
+     * tamperer who recomputes it still meets the MAC. */
+    const size_t positions[] = {len - 1, len - 40, len - 134, len - 164, len - 184};
     for (size_t k = 0; k < sizeof positions / sizeof positions[0]; k++) {
         buf[positions[k]] ^= 0x01;
         int rc = pst_identity_import(buf, len, "correct horse", 13, &back);
-        cr_assert_eq(rc, PST_E_PASSPHRASE, "byte %zu: %s", positions[k], pst_err_name(rc));
+        cr_assert_eq(rc, PST_E_CHECKSUM, "byte %zu: %s", positions[k], pst_err_name(rc));
+        cr_assert_lt(pst_keyfile_is_encrypted(buf, len), 0);
+        if (positions[k] < len - KF_CHECK_ENCODED) {
+            recheck(buf, len);
+            rc = pst_identity_import(buf, len, "correct horse", 13, &back);
+            cr_assert_eq(rc, PST_E_PASSPHRASE, "byte %zu: %s", positions[k], pst_err_name(rc));
+        }
         buf[positions[k]] ^= 0x01;
+        recheck(buf, len);
     }
+    cr_assert_eq(pst_identity_import(buf, len, "correct horse", 13, &back), PST_OK);
+    pst_identity_free(back);
     pst_identity_free(id);
 }
 
@@ -466,18 +573,22 @@ Test(keyfile, kdf_limits_recorded_and_enforced, .timeout = 120) {
                  PST_E_INVAL);
     cr_assert_eq(pst_identity_export(id, "pw", 2, NULL, &fast_kdf, buf, sizeof buf, &len),
                  PST_E_INVAL);
-    /* the header records the limits: [1, 1, 1, ops, mem, ...] */
+    /* the header records the limits: [2, 1, 1, ops, mem, ...] */
     cr_assert_eq(pst_identity_export(id, "pw", 2, salt, &fast_kdf, buf, sizeof buf, &len), PST_OK);
-    const uint8_t head[] = {0x98, 0x01, 0x01, 0x01, 0x02, 0xce, 0x04, 0x00, 0x00, 0x00};
+    const uint8_t head[] = {0x99, 0x02, 0x01, 0x01, 0x02, 0xce, 0x04, 0x00, 0x00, 0x00};
     cr_assert_arr_eq(buf, head, sizeof head);
-    /* a file downgraded to opslimit 1 is refused before any KDF work */
+    /* a file downgraded to opslimit 1 (check recomputed, as a tamperer would)
+     * is refused before any KDF work */
     buf[4] = 0x01;
+    cr_assert_eq(pst_identity_import(buf, len, "pw", 2, &back), PST_E_CHECKSUM);
+    recheck(buf, len);
     cr_assert_eq(pst_identity_import(buf, len, "pw", 2, &back), PST_E_RANGE);
     buf[4] = 0x03; /* upgraded: wrong key, so the MAC fails */
+    recheck(buf, len);
     cr_assert_eq(pst_identity_import(buf, len, "pw", 2, &back), PST_E_PASSPHRASE);
     /* the default is MODERATE */
     cr_assert_eq(pst_identity_export(id, "pw", 2, salt, NULL, buf, sizeof buf, &len), PST_OK);
-    const uint8_t moderate[] = {0x98, 0x01, 0x01, 0x01, 0x03, 0xce, 0x10, 0x00, 0x00, 0x00};
+    const uint8_t moderate[] = {0x99, 0x02, 0x01, 0x01, 0x03, 0xce, 0x10, 0x00, 0x00, 0x00};
     cr_assert_arr_eq(buf, moderate, sizeof moderate);
     cr_assert_eq(pst_identity_import(buf, len, "pw", 2, &back), PST_OK);
     pst_identity_free(back);
@@ -498,8 +609,11 @@ Test(keyfile, revkey_export_import, .timeout = 120) {
     pst_revkey_free(rk);
     /* the two kinds of file are not interchangeable */
     cr_assert_eq(pst_identity_import(buf, len, NULL, 0, &back), PST_E_RECTYPE);
-    /* a broken authorisation in a clear file: the auth is the last 64 bytes */
-    buf[len - 5] ^= 0x10;
+    /* a broken authorisation in a clear file: the auth is the last 64 bytes
+     * before the check; damaged, then deliberately changed */
+    buf[len - KF_CHECK_ENCODED - 5] ^= 0x10;
+    cr_assert_eq(pst_revkey_import(buf, len, NULL, 0, &rk), PST_E_CHECKSUM);
+    recheck(buf, len);
     cr_assert_eq(pst_revkey_import(buf, len, NULL, 0, &rk), PST_E_SIGNER);
     cr_assert_null(rk);
     /* with a passphrase */
@@ -520,7 +634,8 @@ Test(keyfile, revkey_export_import, .timeout = 120) {
 
 Test(keyfile, garbage_rejected) {
     pst_identity *back;
-    const uint8_t junk[][6] = {{0x90}, {0x91, 0x01}, {0xc0}, {0x98, 0x02, 1, 0, 0, 0}};
+    const uint8_t junk[][6] = {
+        {0x90}, {0x91, 0x01}, {0xc0}, {0x98, 0x02, 1, 0, 0, 0}, {0x99, 0x01, 1, 0, 0, 0}};
     for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++)
         cr_assert_neq(pst_identity_import(junk[i], sizeof junk[i], NULL, 0, &back), PST_OK);
     cr_assert_lt(pst_keyfile_is_encrypted(junk[0], 1), 0);

@@ -426,14 +426,14 @@ Test(maildir, parse_headers_sanitizes) {
     pst_maildir_parse_headers(msg, sizeof msg - 1, &h);
     cr_assert_str_eq(h.subject, "caf\xc3\xa9 ?? bad  ctl ??");
     /* a very long subject is cut, never mid-character in the result */
-    char big[2000];
+    char big[4200];
     int n = snprintf(big, sizeof big, "Subject: ");
-    for (int i = 0; i < 400; i++)
+    for (int i = 0; i < 2000; i++)
         n += snprintf(big + n, sizeof big - (size_t)n, "\xc3\xa9");
     n += snprintf(big + n, sizeof big - (size_t)n, "\n\n");
     pst_maildir_parse_headers(big, (size_t)n, &h);
-    cr_assert_leq(strlen(h.subject), PST_MAILDIR_HEADER_VALUE_MAX);
-    cr_assert_gt(strlen(h.subject), 200);
+    cr_assert_leq(strlen(h.subject), PST_MAILDIR_SUBJECT_RAW_MAX);
+    cr_assert_gt(strlen(h.subject), 2000);
     for (size_t i = 0; h.subject[i]; i++)
         cr_assert((unsigned char)h.subject[i] >= 0x20);
 }
@@ -607,4 +607,167 @@ Test(maildir, folder_display_and_parse) {
     memset(longname, 'a', PST_MAILDIR_FOLDER_MAX);
     longname[PST_MAILDIR_FOLDER_MAX] = '\0'; /* 64 + the dot: one too many */
     cr_assert_eq(pst_maildir_folder_parse(longname, out), PST_E_INVAL);
+}
+
+/* ---- a Maildir shared with mail clients ---------------------------------- */
+
+/* Files mail clients keep in the Maildir root: mailutils, mbsync, Dovecot. */
+static void client_droppings(void) {
+    static const char *const names[] = {".mu-prop",          ".mbsyncstate",    ".uidvalidity",
+                                        ".mbsyncstate.lock", "dovecot-uidlist", ".customflags"};
+    char p[256];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", root, names[i]);
+        write_file(p, "client state\n");
+    }
+    /* and a dot-directory that is no Maildir++ folder at all */
+    snprintf(p, sizeof p, "%s/.notmuch", root);
+    cr_assert_eq(mkdir(p, 0700), 0);
+}
+
+Test(maildir, client_files_in_the_root_do_not_stop_delivery) {
+    make_root();
+    char err[256], base[PST_MAILDIR_BASE_BUFSIZE];
+    cr_assert_eq(pst_maildir_create(root, ".Known", err, sizeof err), PST_OK);
+    client_droppings();
+    pst_maildir_loc loc;
+    base_of(1, base);
+    cr_assert_eq(deliver("", base, "a\n", &loc), PST_OK);
+    base_of(2, base);
+    cr_assert_eq(deliver(".Known", base, "b\n", &loc), PST_OK);
+    /* the exactly-once check still looks everywhere */
+    cr_assert_eq(deliver("", base, "b\n", &loc), PST_E_EXISTS);
+    cr_assert_str_eq(loc.folder, ".Known");
+    cr_assert_eq(pst_maildir_find_any(root, base, &loc), PST_OK);
+    unsigned removed = 99;
+    cr_assert_eq(pst_maildir_clean_tmp(root, 0, &removed), PST_OK);
+    cr_assert_eq(removed, 0);
+    /* a file where a folder's cur/ would be is not a folder either */
+    char p[256];
+    snprintf(p, sizeof p, "%s/.mu-prop", root);
+    cr_assert_eq(pst_maildir_find(root, ".mu-prop", base, &loc), PST_E_NOTFOUND);
+}
+
+typedef struct {
+    unsigned n;
+    uint8_t ids[8][PST_HASH_BYTES];
+    pst_maildir_loc locs[8];
+} scan_seen;
+
+static int on_scan(const uint8_t id[PST_HASH_BYTES], const pst_maildir_loc *loc, void *user) {
+    scan_seen *s = user;
+    cr_assert_lt(s->n, 8u);
+    memcpy(s->ids[s->n], id, PST_HASH_BYTES);
+    s->locs[s->n++] = *loc;
+    return 0;
+}
+
+static const pst_maildir_loc *scanned(const scan_seen *s, uint8_t seed) {
+    uint8_t id[PST_HASH_BYTES];
+    memset(id, seed, sizeof id);
+    for (unsigned i = 0; i < s->n; i++)
+        if (memcmp(s->ids[i], id, sizeof id) == 0)
+            return &s->locs[i];
+    return NULL;
+}
+
+/* A stored message as the node writes it: its two trace fields first. */
+static void stored_message(const char *path, uint8_t seed, const char *subject) {
+    uint8_t id[PST_HASH_BYTES];
+    char hex[2 * PST_HASH_BYTES + 1], text[4096];
+    memset(id, seed, sizeof id);
+    for (size_t i = 0; i < sizeof id; i++)
+        snprintf(hex + 2 * i, 3, "%02x", id[i]);
+    snprintf(text, sizeof text,
+             "X-Postern-Sender: ab\nX-Postern-Message-Id: %s\nSubject: %s\n\nbody\n", hex, subject);
+    write_file(path, text);
+}
+
+Test(maildir, scan_finds_messages_clients_renamed_and_moved) {
+    make_root();
+    char err[256], p[512];
+    cr_assert_eq(pst_maildir_create(root, ".Archive", err, sizeof err), PST_OK);
+    client_droppings();
+    /* a folder a client made with a name this node would never write to */
+    snprintf(p, sizeof p, "%s/.Sent Items", root);
+    cr_assert_eq(mkdir(p, 0700), 0);
+    snprintf(p, sizeof p, "%s/.Sent Items/cur", root);
+    cr_assert_eq(mkdir(p, 0700), 0);
+    /* Dovecot MOVE/COPY, mailutils, mbsync, mutt's save */
+    path_of(p, sizeof p, "", "cur", "1733.M1P2.host,S=123,W=130:2,S");
+    stored_message(p, 1, "dovecot");
+    path_of(p, sizeof p, ".Archive", "cur", "1733000000.12345_1.host,u=4:2,");
+    stored_message(p, 2, "mailutils");
+    snprintf(p, sizeof p, "%s/.Sent Items/cur/1733000001.R123.host,U=7:2,RS", root);
+    stored_message(p, 3, "mbsync");
+    path_of(p, sizeof p, ".Archive", "new", "1733000002.12_0.host");
+    stored_message(p, 4, "mutt");
+    /* someone else's mail, and a message whose id field is no id */
+    path_of(p, sizeof p, "", "new", "1733000003.M9.host");
+    write_file(p, "Subject: not ours\n\nbody\n");
+    path_of(p, sizeof p, "", "new", "1733000004.M9.host");
+    write_file(p, "X-Postern-Message-Id: 12zz\n\nbody\n");
+    scan_seen s = {0};
+    cr_assert_eq(pst_maildir_scan(root, on_scan, &s), 0);
+    cr_assert_eq(s.n, 4u);
+    const pst_maildir_loc *l = scanned(&s, 1);
+    cr_assert_not_null(l);
+    cr_assert_str_eq(l->folder, "");
+    cr_assert_str_eq(l->sub, "cur");
+    cr_assert_str_eq(l->name, "1733.M1P2.host,S=123,W=130:2,S");
+    cr_assert_not_null(l = scanned(&s, 2));
+    cr_assert_str_eq(l->folder, ".Archive");
+    cr_assert_not_null(l = scanned(&s, 3));
+    cr_assert_str_eq(l->folder, ".Sent Items");
+    cr_assert_not_null(l = scanned(&s, 4));
+    cr_assert_str_eq(l->sub, "new");
+    /* a found place turns into a readable path */
+    cr_assert_eq(pst_maildir_loc_path(root, scanned(&s, 3), p, sizeof p), PST_OK);
+    pst_maildir_headers h;
+    cr_assert_eq(pst_maildir_read_headers(p, &h, NULL), PST_OK);
+    cr_assert_str_eq(h.subject, "mbsync");
+    /* the node still never writes into a folder it did not make its way */
+    pst_maildir_writer w;
+    char base[PST_MAILDIR_BASE_BUFSIZE];
+    base_of(9, base);
+    cr_assert_eq(pst_maildir_open(&w, root, ".Sent Items", base), PST_E_INVAL);
+    cr_assert_eq(pst_maildir_create(root, ".Sent Items", err, sizeof err), PST_E_INVAL);
+}
+
+Test(maildir, parse_headers_reads_the_node_message_id) {
+    pst_maildir_headers h;
+    const char *ok = "X-Postern-Sender: ab\n"
+                     "X-Postern-Message-Id:  0101010101010101010101010101010101010101010101010101"
+                     "010101010101 \nSubject: s\n\n";
+    pst_maildir_parse_headers(ok, strlen(ok), &h);
+    cr_assert(h.has_msg_id);
+    uint8_t id[PST_HASH_BYTES];
+    memset(id, 1, sizeof id);
+    cr_assert_eq(memcmp(h.msg_id, id, sizeof id), 0);
+    /* the first field is the node's; short, long or non-hex values are none */
+    static const char *const bad[] = {
+        "X-Postern-Message-Id: 0101\n\n",
+        "X-Postern-Message-Id: "
+        "010101010101010101010101010101010101010101010101010101010101010101\n\n",
+        "X-Postern-Message-Id: "
+        "0g01010101010101010101010101010101010101010101010101010101010101\n\n",
+        "Subject: x\n\nX-Postern-Message-Id: "
+        "0101010101010101010101010101010101010101010101010101010101010101\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        pst_maildir_parse_headers(bad[i], strlen(bad[i]), &h);
+        cr_assert(!h.has_msg_id, "case %zu", i);
+    }
+}
+
+Test(maildir, long_encoded_subject_kept_whole_for_decoding) {
+    /* 40 Q-encoded words of "é" x 4: ~1,300 bytes raw, 320 bytes decoded */
+    char raw[2048] = "Subject:";
+    for (int i = 0; i < 40; i++)
+        strcat(raw, " =?UTF-8?Q?=C3=A9=C3=A9=C3=A9=C3=A9?=");
+    strcat(raw, "\n\n");
+    pst_maildir_headers h;
+    pst_maildir_parse_headers(raw, strlen(raw), &h);
+    cr_assert_gt(strlen(h.subject), 1000u);
+    cr_assert_eq(h.subject[strlen(h.subject) - 1], '=', "the last encoded word is whole");
 }

@@ -12,7 +12,6 @@
 #define DATE "Tue, 14 Nov 2023 22:13:20 +0000"
 #define MSGID "<0011@example.org>"
 #define ADDED_LF "From: " FROM "\nDate: " DATE "\nMessage-ID: " MSGID "\n"
-#define ADDED_CRLF "From: " FROM "\r\nDate: " DATE "\r\nMessage-ID: " MSGID "\r\n"
 
 typedef struct {
     uint8_t *p;
@@ -112,15 +111,16 @@ Test(mailmsg, bcc_as_last_field_without_newline) {
     expect("Bcc: hidden@example.org\n", ADDED_LF "\n");
 }
 
-Test(mailmsg, crlf_line_endings) {
+Test(mailmsg, crlf_line_endings_become_lf) {
+    /* LF throughout: what the recipient's node stores anyway */
     expect("Subject: hi\r\nBcc: x@y\r\n\r\nline 1\r\nline 2\r\n",
-           "Subject: hi\r\n" ADDED_CRLF "\r\nline 1\r\nline 2\r\n");
+           "Subject: hi\n" ADDED_LF "\nline 1\nline 2\n");
 }
 
-Test(mailmsg, lf_line_endings_body_untouched) {
-    /* the body is passed through as is, whatever it contains */
-    expect("Subject: hi\n\nBcc: x\r\n\nFrom: y\n",
-           "Subject: hi\n" ADDED_LF "\nBcc: x\r\n\nFrom: y\n");
+Test(mailmsg, body_untouched_but_line_endings) {
+    /* header-like lines in the body are body: nothing is removed there */
+    expect("Subject: hi\n\nBcc: x\r\n\nFrom: y\rz\n",
+           "Subject: hi\n" ADDED_LF "\nBcc: x\n\nFrom: y\nz\n");
 }
 
 Test(mailmsg, folded_header_kept_whole) {
@@ -213,7 +213,7 @@ Test(mailmsg, nul_in_headers_refused_but_fine_in_body) {
 Test(mailmsg, no_body) {
     expect("Subject: only headers\n", "Subject: only headers\n" ADDED_LF "\n");
     expect("Subject: no newline", "Subject: no newline\n" ADDED_LF "\n");
-    expect("Subject: hi\r\nTo: x@y", "Subject: hi\r\nTo: x@y\r\n" ADDED_CRLF "\r\n");
+    expect("Subject: hi\r\nTo: x@y", "Subject: hi\nTo: x@y\n" ADDED_LF "\n");
     expect("Subject: empty body\n\n", "Subject: empty body\n" ADDED_LF "\n");
 }
 
@@ -226,7 +226,7 @@ Test(mailmsg, body_without_headers) {
     expect(" indented first line\n", ADDED_LF "\n indented first line\n");
     expect("From alice Mon Jan 1\nSubject: x\n", ADDED_LF "\nFrom alice Mon Jan 1\nSubject: x\n");
     expect("Dear Bob:\n", ADDED_LF "\nDear Bob:\n");
-    expect("Hello\r\nworld\r\n", ADDED_CRLF "\r\nHello\r\nworld\r\n");
+    expect("Hello\r\nworld\r\n", ADDED_LF "\nHello\nworld\n");
 }
 
 Test(mailmsg, non_header_line_ends_the_header_section) {
@@ -235,7 +235,12 @@ Test(mailmsg, non_header_line_ends_the_header_section) {
 }
 
 Test(mailmsg, obsolete_space_before_colon) {
-    expect("Subject : s\n\nb", "Subject : s\n" ADDED_LF "\nb");
+    /* kept as "Name:", so that readers which end the header section at
+     * "Name :" (Python's email package) still see the added fields */
+    expect("Subject : s\n\nb", "Subject: s\n" ADDED_LF "\nb");
+    expect("X-A \t: 1\n fold : 2\nTo: t@example.org\n\nb",
+           "X-A: 1\n fold : 2\nTo: t@example.org\n" ADDED_LF "\nb");
+    expect("X-A :", "X-A:\n" ADDED_LF "\n");
 }
 
 Test(mailmsg, output_error_is_sticky_and_returned) {
@@ -260,6 +265,175 @@ Test(mailmsg, init_rejects_bad_values) {
     cr_assert_eq(pst_mailmsg_filter_init(f, "\xc3\xa9t\xc3\xa9@example.org", DATE, MSGID), PST_OK);
     cr_assert_eq(pst_mailmsg_filter_feed(NULL, NULL, 0, collect, NULL), PST_E_INVAL);
     free(f);
+}
+
+/* ---- line endings: every form ends a line, as the recipient counts them --- */
+
+/* The test's own line-ending rule (CRLF, then a bare CR, become LF), written
+ * independently of pst_eol. */
+static char *lf_only(const char *in, size_t len, size_t *out_len) {
+    char *o = malloc(len + 1);
+    cr_assert_not_null(o);
+    size_t w = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (in[i] == '\r' && i + 1 < len && in[i + 1] == '\n')
+            continue;
+        o[w++] = in[i] == '\r' ? '\n' : in[i];
+    }
+    o[w] = '\0';
+    *out_len = w;
+    return o;
+}
+
+/* Names of the header fields of an LF-only message, lowercased, spaces
+ * before the colon dropped, as Python's email package and mail clients see
+ * them: one per line up to the first empty line, folded lines skipped. */
+static size_t header_names(const uint8_t *p, size_t n, char names[][32], size_t max) {
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        const uint8_t *nl = memchr(p + i, '\n', n - i);
+        size_t len = nl ? (size_t)(nl - (p + i)) : n - i;
+        if (len == 0)
+            break;
+        if (p[i] != ' ' && p[i] != '\t' && k < max) {
+            size_t j = 0;
+            while (j < len && j < 31 && p[i + j] != ':' && p[i + j] != ' ' && p[i + j] != '\t') {
+                uint8_t c = p[i + j];
+                names[k][j++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            }
+            names[k++][j] = '\0';
+        }
+        i += len + 1;
+    }
+    return k;
+}
+
+static size_t count_name(char names[][32], size_t k, const char *name) {
+    size_t c = 0;
+    for (size_t i = 0; i < k; i++)
+        c += strcmp(names[i], name) == 0;
+    return c;
+}
+
+/* One message in each line-ending form: the same LF output whatever the
+ * form and however the input is cut, with the Bcc removed and the From
+ * noticed. */
+Test(mailmsg, every_line_ending_form) {
+    static const char *const forms[] = {
+        /* bare LF */
+        "Subject: x\nBcc: y@example.org\nFrom: me@example.org\n\nline 1\nline 2\n",
+        /* CRLF */
+        "Subject: x\r\nBcc: y@example.org\r\nFrom: me@example.org\r\n\r\nline 1\r\nline 2\r\n",
+        /* bare CR */
+        "Subject: x\rBcc: y@example.org\rFrom: me@example.org\r\rline 1\rline 2\r",
+        /* mixed */
+        "Subject: x\r\nBcc: y@example.org\rFrom: me@example.org\n\r\nline 1\rline 2\r\n",
+        "Subject: x\rBcc: y@example.org\nFrom: me@example.org\r\n\rline 1\nline 2\r",
+    };
+    const char *want = "Subject: x\nFrom: me@example.org\nDate: " DATE "\nMessage-ID: " MSGID
+                       "\n\nline 1\nline 2\n";
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        expect(forms[i], want);
+        pst_mailmsg_filter *f = new_filter();
+        buf out = {0};
+        cr_assert_eq(run(f, forms[i], strlen(forms[i]), 5, &out), PST_OK);
+        cr_assert_eq(f->bcc_removed, 1, "form %zu", i);
+        cr_assert_eq(f->seen & PST_MAILMSG_SEEN_FROM, PST_MAILMSG_SEEN_FROM, "form %zu", i);
+        cr_assert_str_eq(f->subject, "x", "form %zu", i);
+        free(out.p);
+        free(f);
+    }
+}
+
+Test(mailmsg, bare_cr_bcc_is_removed) {
+    /* the field that leaked: one line to the sender, two to the recipient */
+    expect("Subject: x\rBcc: y@example.org\n\nb", "Subject: x\n" ADDED_LF "\nb");
+    expect("To: a@example.org\rbcc: y@example.org\rSubject: s\r\rb",
+           "To: a@example.org\nSubject: s\n" ADDED_LF "\nb");
+    expect("To: a@example.org\rBCC : y@example.org\r\rb", "To: a@example.org\n" ADDED_LF "\nb");
+    expect("To: a@example.org\rResent-Bcc: y@example.org\r\nSubject: s\r\n\r\nb",
+           "To: a@example.org\nSubject: s\n" ADDED_LF "\nb");
+}
+
+Test(mailmsg, bare_cr_from_is_noticed) {
+    expect("Subject: x\rFrom: me@example.org\n\nb",
+           "Subject: x\nFrom: me@example.org\nDate: " DATE "\nMessage-ID: " MSGID "\n\nb");
+    expect("Subject: x\rfrom: me@example.org\rDate: " DATE "\rMessage-ID: <m@x>\r\rb",
+           "Subject: x\nfrom: me@example.org\nDate: " DATE "\nMessage-ID: <m@x>\n\nb");
+}
+
+Test(mailmsg, folded_bcc_removed_whole_in_every_form) {
+    expect("Bcc: a@example.org,\r b@example.org,\r\n\tc@example.org\rSubject: s\r\rb",
+           "Subject: s\n" ADDED_LF "\nb");
+    expect("Subject: s\r\nBcc:\r\n a@example.org\r b@example.org\r\n\r\nb",
+           "Subject: s\n" ADDED_LF "\nb");
+    pst_mailmsg_filter *f = new_filter();
+    const char *in = "Bcc: a@b,\r c@d\rX: 1\r\rb";
+    buf out = {0};
+    cr_assert_eq(run(f, in, strlen(in), 1, &out), PST_OK);
+    cr_assert_eq(f->bcc_removed, 1);
+    cr_assert_eq(f->fields, 1);
+    free(out.p);
+    free(f);
+}
+
+Test(mailmsg, bcc_last_before_the_body_in_every_form) {
+    expect("Subject: s\rBcc: x@example.org\r\rbody\r", "Subject: s\n" ADDED_LF "\nbody\n");
+    expect("Subject: s\r\nBcc: x@example.org\r\r\nbody", "Subject: s\n" ADDED_LF "\nbody");
+    expect("Subject: s\rBcc: x@example.org", "Subject: s\n" ADDED_LF "\n");
+    expect("Subject: s\rBcc: x@example.org\r", "Subject: s\n" ADDED_LF "\n");
+    /* a line that is no field ends the header section: the Bcc before it goes */
+    expect("Subject: s\rBcc: x@example.org\rbody", "Subject: s\n" ADDED_LF "\nbody");
+}
+
+Test(mailmsg, random_messages_any_form_any_chunks) {
+    /* whatever the line endings and the cuts: no CR out, the same output as
+     * for the message with LF endings, no Bcc field, exactly one From when
+     * the input has none */
+    static const char *atoms[] = {
+        "Bcc: b@x", "bcc :", "Resent-BCC: r", "Subject: s", "X-A: 1", " fold", "\t",       "\r",
+        "\n",       "\r\n",  "\r\r",          "\n\r",       ":",      "a@b",   "From: f@x"};
+    uint32_t s = 4242;
+    for (int round = 0; round < 2000; round++) {
+        char in[512];
+        size_t n = 0;
+        while (n < 400) {
+            s = s * 1103515245u + 12345u;
+            size_t a = (s >> 16) % (sizeof atoms / sizeof atoms[0]);
+            memcpy(in + n, atoms[a], strlen(atoms[a]));
+            n += strlen(atoms[a]);
+            s = s * 1103515245u + 12345u;
+            if ((s >> 16) % 17 == 0)
+                break;
+        }
+        size_t ln;
+        char *lf = lf_only(in, n, &ln);
+        pst_mailmsg_filter *f = new_filter();
+        buf ref = {0};
+        cr_assert_eq(run(f, lf, ln, ln + 1, &ref), PST_OK);
+        free(f);
+        s = s * 1103515245u + 12345u;
+        size_t step = 1 + (s >> 16) % 11;
+        f = new_filter();
+        buf out = {0};
+        cr_assert_eq(run(f, in, n, step, &out), PST_OK, "round %d", round);
+        cr_assert_eq(out.len, ref.len, "round %d: [%.*s]", round, (int)out.len, (char *)out.p);
+        cr_assert_eq(memcmp(out.p, ref.p, ref.len), 0, "round %d", round);
+        cr_assert_null(memchr(out.p, '\r', out.len), "round %d", round);
+        char names[256][32];
+        size_t k = header_names(out.p, out.len, names, 256);
+        cr_assert_eq(count_name(names, k, "bcc") + count_name(names, k, "resent-bcc"), 0,
+                     "round %d: [%.*s]", round, (int)out.len, (char *)out.p);
+        size_t lk = 0;
+        char lnames[256][32];
+        lk = header_names((const uint8_t *)lf, ln, lnames, 256);
+        if (count_name(lnames, lk, "from") == 0)
+            cr_assert_eq(count_name(names, k, "from"), 1, "round %d", round);
+        free(out.p);
+        free(ref.p);
+        free(lf);
+        free(f);
+    }
 }
 
 Test(mailmsg, format_date) {
@@ -323,19 +497,25 @@ Test(mailmsg, simple_headers) {
     char out[4096] = {0};
     const char *to[] = {"bob@example.org", "carol@example.org"};
     const char *cc[] = {"dave@example.org"};
-    pst_mailmsg_simple m = {to, 2, cc, 1, "Hello", false};
+    pst_mailmsg_simple m = {to, 2, cc, 1, "Hello", false, false};
     cr_assert_str_eq(simple(&m, out, sizeof out),
                      "To: bob@example.org, carol@example.org\nCc: dave@example.org\n"
                      "Subject: Hello\n\n");
     memset(out, 0, sizeof out);
-    pst_mailmsg_simple none = {NULL, 0, NULL, 0, NULL, false};
+    pst_mailmsg_simple none = {NULL, 0, NULL, 0, NULL, false, false};
     cr_assert_str_eq(simple(&none, out, sizeof out), "\n");
     memset(out, 0, sizeof out);
-    pst_mailmsg_simple utf = {to, 1, NULL, 0, "caf\xc3\xa9", true};
+    pst_mailmsg_simple utf = {to, 1, NULL, 0, "caf\xc3\xa9", true, false};
     cr_assert_str_eq(simple(&utf, out, sizeof out),
                      "To: bob@example.org\nSubject: =?UTF-8?B?Y2Fmw6k=?=\n"
                      "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
                      "Content-Transfer-Encoding: 8bit\n\n");
+    memset(out, 0, sizeof out);
+    pst_mailmsg_simple qp = {to, 1, NULL, 0, "long", false, true};
+    cr_assert_str_eq(simple(&qp, out, sizeof out),
+                     "To: bob@example.org\nSubject: long\n"
+                     "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+                     "Content-Transfer-Encoding: quoted-printable\n\n");
 }
 
 Test(mailmsg, simple_headers_fold_and_roundtrip) {
@@ -349,7 +529,7 @@ Test(mailmsg, simple_headers_fold_and_roundtrip) {
     char subject[200] = "";
     for (int i = 0; i < 60; i++)
         strcat(subject, "\xc3\xa9");
-    pst_mailmsg_simple m = {to, 8, NULL, 0, subject, false};
+    pst_mailmsg_simple m = {to, 8, NULL, 0, subject, false, false};
     char out[4096] = {0};
     simple(&m, out, sizeof out);
     for (const char *line = out; *line;) {
@@ -374,7 +554,7 @@ Test(mailmsg, simple_headers_refuses_injection_and_overflow) {
     char out[256];
     size_t len = 7;
     const char *bad_to[] = {"bob@example.org\nBcc: x@y"};
-    pst_mailmsg_simple m = {bad_to, 1, NULL, 0, NULL, false};
+    pst_mailmsg_simple m = {bad_to, 1, NULL, 0, NULL, false, false};
     cr_assert_eq(pst_mailmsg_simple_headers(&m, out, sizeof out, &len), PST_E_INVAL);
     cr_assert_eq(len, 0);
     const char *commas[] = {"a@b, c@d"};

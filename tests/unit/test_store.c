@@ -138,6 +138,30 @@ Test(store, foreign_database_refused, .init = su_tmp_setup, .fini = su_tmp_teard
     cr_assert_not_null(strstr(err, "not a Postern database"), "message: %s", err);
 }
 
+/* A database cut short (a bad copy or restore) is refused at open, and the
+ * message names the file: a home holds several. */
+Test(store, truncated_file_named, .init = su_tmp_setup, .fini = su_tmp_teardown) {
+    pst_store *st = su_open_file();
+    uint8_t rec[300];
+    su_rec_of(rec, sizeof rec, 1);
+    cr_assert_eq(pst_store_meta_set_blob(st, "filler", rec, sizeof rec), PST_OK);
+    pst_store_close(st);
+    struct stat sb;
+    cr_assert_eq(stat(su_db_path, &sb), 0);
+    cr_assert_gt(sb.st_size, 8192);
+    const off_t sizes[] = {sb.st_size - 1, sb.st_size / 2, 4096, 99, 50};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        cr_assert_eq(truncate(su_db_path, sizes[i]), 0);
+        char err[PST_STORE_ERR_MAX];
+        st = (pst_store *)1;
+        cr_assert_eq(pst_store_open_ex(&st, su_db_path, err, sizeof err), PST_E_STORE, "size %lld",
+                     (long long)sizes[i]);
+        cr_assert_null(st);
+        cr_assert_not_null(strstr(err, su_db_path), "size %lld: %s", (long long)sizes[i], err);
+        cr_assert_not_null(strstr(err, "truncated"), "size %lld: %s", (long long)sizes[i], err);
+    }
+}
+
 Test(store, garbage_file_is_clear_error, .init = su_tmp_setup, .fini = su_tmp_teardown) {
     uint8_t junk[4096];
     tu_fill(junk, sizeof junk, 99);

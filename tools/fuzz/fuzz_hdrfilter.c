@@ -6,7 +6,10 @@
  * bytes, equal to a reference that applies the documented rules to the
  * whole buffer in passes, and the result must hold no CR, no NUL, no first
  * line that starts with white space and no header line (up to the first
- * empty line) that starts with "X-Postern-" in any case. Breaks trap. */
+ * empty line) that starts with "X-Postern-" in any case. The line-ending
+ * rule alone (pst_eol_normalise, shared with the sender's filter), in the
+ * same pieces and in place, must give the reference's line endings.
+ * Breaks trap. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -105,6 +108,32 @@ static buf reference(const uint8_t *in, size_t n) {
     return out;
 }
 
+static void check_eol(const uint8_t *in, size_t n, size_t piece) {
+    uint8_t *b = malloc(n + 1);
+    check(b != NULL);
+    if (n > 0)
+        memcpy(b, in, n);
+    pst_eol e;
+    pst_eol_init(&e);
+    size_t w = 0;
+    for (size_t pos = 0; pos < n;) {
+        size_t k = piece == 0 || piece > n - pos ? n - pos : piece;
+        size_t got = pst_eol_normalise(&e, b + pos, k, b + w);
+        check(got <= k);
+        w += got;
+        pos += k;
+    }
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = in[i];
+        if (c == '\r' && i + 1 < n && in[i + 1] == '\n')
+            i++;
+        check(r < w && b[r++] == (c == '\r' ? '\n' : c));
+    }
+    check(r == w);
+    free(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1)
         return 0;
@@ -114,6 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     buf whole = filter(in, n, 0, 1u << 16);
     buf pieces = filter(in, n, piece, room);
     buf ref = reference(in, n);
+    check_eol(in, n, piece);
     check(whole.n == pieces.n && (whole.n == 0 || memcmp(whole.p, pieces.p, whole.n) == 0));
     check(whole.n == ref.n && (ref.n == 0 || memcmp(whole.p, ref.p, ref.n) == 0));
     check(whole.n == 0 ||

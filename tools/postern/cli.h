@@ -1,6 +1,7 @@
 /* postern CLI: shared declarations. Each subcommand lives in its own
  * cmd_*.c file and has a doc page in docs/cli/. Exit codes follow sysexits:
- * 0 ok, 1 failure, 64 usage error (EX_USAGE); key lookups add 2/3/4. */
+ * 0 ok, 1 failure, 64 usage error (EX_USAGE); key lookups add 2/3/4; 69 the
+ * node refused or dropped the control connection; init adds 73. */
 #ifndef PST_CLI_H
 #define PST_CLI_H
 
@@ -14,6 +15,9 @@
 #define PST_EXIT_REVOKED 3
 #define PST_EXIT_EXPIRED 4
 #define PST_EXIT_USAGE 64
+#define PST_EXIT_UNAVAILABLE 69 /* EX_UNAVAILABLE: the node refused or dropped the call */
+#define PST_EXIT_CANTCREAT 73   /* EX_CANTCREAT: init refused, nothing changed */
+#define PST_EXIT_CONFIG 78      /* EX_CONFIG: identity.key damaged or not the store's */
 
 typedef struct {
     const char *name;

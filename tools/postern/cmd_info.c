@@ -5,8 +5,10 @@
 
 #include "cli.h"
 #include "ctrl_client.h"
+#include "pst_node.h"
 
-static int run_simple(int argc, char **argv, const char *command, const char *help) {
+static int run_simple(int argc, char **argv, const char *command, const char *help,
+                      pst_cli_offline_fn offline) {
     static const struct option opts[] = {
         {"home", required_argument, 0, 'h'},
         {"json", no_argument, 0, 'j'},
@@ -17,6 +19,7 @@ static int run_simple(int argc, char **argv, const char *command, const char *he
     memset(&common, 0, sizeof common);
     pst_config_flags_init(&common.flags);
     common.no_oneshot = true;
+    common.offline = offline;
     int c, idx;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
@@ -52,7 +55,15 @@ int pst_cmd_id(int argc, char **argv) {
                       "encryption_key, revocation_key, addresses[], endpoints[],\n"
                       "pow_bits, seq, revoked.\n"
                       "\n"
-                      "Exit codes: 0 ok, 1 failure (no node running: start posternd), 64 usage.\n");
+                      "With no node running it reads the home itself: the key record the node\n"
+                      "signed last (before the first start: the key file and the addresses\n"
+                      "of init), and says so (node_running: no).\n"
+                      "\n"
+                      "Exit codes: 0 ok, 1 failure (no identity in the home; a key file\n"
+                      "sealed with a passphrase before the node's first start), 64 usage,\n"
+                      "69 the node refused the connection, 78 identity.key damaged or not\n"
+                      "this home's identity.\n",
+                      pst_node_id_offline);
 }
 
 int pst_cmd_status(int argc, char **argv) {
@@ -70,5 +81,6 @@ int pst_cmd_status(int argc, char **argv) {
                       "clock says whether this machine's clock agrees with the signed times\n"
                       "of the peers the node talks to (docs/cli/status.md).\n"
                       "\n"
-                      "Exit codes: 0 ok, 1 failure (no node running: start posternd), 64 usage.\n");
+                      "Exit codes: 0 ok, 1 failure (no node running: start posternd), 64 usage.\n",
+                      NULL);
 }

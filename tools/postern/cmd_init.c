@@ -20,7 +20,8 @@ static void usage(FILE *out) {
                  "Move DIR/revocation.key and DIR/revocation.cert to offline storage: with\n"
                  "either one you can revoke your key if it is lost or stolen.\n"
                  "\n"
-                 "Exit codes: 0 created, 1 failed (e.g. an identity exists), 64 usage error.\n");
+                 "Exit codes: 0 created, 1 failed, 64 usage error, 73 refused: DIR already\n"
+                 "has an identity or another init is creating one (nothing was changed).\n");
 }
 
 int pst_cmd_init(int argc, char **argv) {
@@ -104,7 +105,8 @@ int pst_cmd_init(int argc, char **argv) {
         sodium_free(pass);
     if (rc != PST_OK) {
         pst_cli_error("%s", err);
-        return PST_EXIT_FAIL;
+        return rc == PST_E_EXISTS || rc == PST_E_BUSY || rc == PST_E_MISMATCH ? PST_EXIT_CANTCREAT
+                                                                              : PST_EXIT_FAIL;
     }
     fputs(info, stdout);
     printf("\nYour identity is ready. Store the revocation key and certificate OFFLINE\n"

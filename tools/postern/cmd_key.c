@@ -5,12 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "ctrl_client.h"
 #include "pst_armor.h"
 #include "pst_home.h"
 #include "pst_identity.h"
+#include "pst_node.h"
 #include "pst_records.h"
 
 static const char GET_HELP[] =
@@ -333,19 +335,10 @@ static int build_self_revocation(pst_cli_common *common, const revoke_opts *o, u
         pst_cli_error("--reason is limited to %u bytes", PST_REVOCATION_REASON_TEXT_MAX);
         return PST_EXIT_USAGE;
     }
-    char path[PST_PATH_MAX];
-    pst_home_path(cfg.home, PST_FILE_IDENTITY, path, sizeof path);
-    uint8_t *buf = sodium_malloc(PST_KEYFILE_MAX);
     char *pass = NULL;
-    size_t blen = 0;
     pst_identity *id = NULL;
+    pst_store *st = NULL;
     int rc = PST_EXIT_FAIL;
-    if (buf == NULL)
-        goto out;
-    if (pst_secret_file_read(path, buf, PST_KEYFILE_MAX, &blen, err, sizeof err) != PST_OK) {
-        pst_cli_error("%s (use --cert FILE if the identity key is lost)", err);
-        goto out;
-    }
     if (o->passfile) {
         size_t plen = 0;
         pass = sodium_malloc(1025);
@@ -357,13 +350,22 @@ static int build_self_revocation(pst_cli_common *common, const revoke_opts *o, u
         while (plen > 0 && (pass[plen - 1] == '\n' || pass[plen - 1] == '\r'))
             plen--;
         pass[plen] = '\0';
-    } else if (pst_keyfile_is_encrypted(buf, blen) == 1) {
-        pst_cli_error("%s is protected by a passphrase: pass --passphrase-file FILE", path);
+    }
+    /* the same checks as posternd: a damaged key, or one that is not this
+     * home's identity, must not sign a revocation in this home's name */
+    char dbpath[PST_PATH_MAX];
+    if (pst_home_path(cfg.home, PST_FILE_STORE, dbpath, sizeof dbpath) == PST_OK &&
+        access(dbpath, F_OK) == 0 && pst_store_open_ex(&st, dbpath, err, sizeof err) != PST_OK) {
+        pst_cli_error("%s", err);
         goto out;
     }
-    int prc = pst_identity_import(buf, blen, pass, pass ? strlen(pass) : 0, &id);
+    int prc = pst_identity_load(cfg.home, pass, st, 0, &id, err, sizeof err);
     if (prc != PST_OK) {
-        pst_cli_error("cannot load %s: %s", path, pst_strerror(prc));
+        if (prc == PST_E_NOKEY)
+            pst_cli_error("%s (use --cert FILE if the identity key is lost)", err);
+        else
+            pst_cli_error("%s", err);
+        rc = prc == PST_E_CHECKSUM || prc == PST_E_MISMATCH ? PST_EXIT_CONFIG : PST_EXIT_FAIL;
         goto out;
     }
     pst_revocation rev;
@@ -377,10 +379,9 @@ static int build_self_revocation(pst_cli_common *common, const revoke_opts *o, u
     rc = 0;
 out:
     pst_identity_free(id);
+    pst_store_close(st);
     if (pass)
         sodium_free(pass);
-    if (buf)
-        sodium_free(buf);
     return rc;
 }
 

@@ -25,6 +25,7 @@
 #include "pst_home.h"
 #include "pst_identity.h"
 #include "pst_mailmsg.h"
+#include "pst_qp.h"
 
 #define SEND_RCPTS_MAX (PST_CTRL_ARGS_MAX - 2) /* the other args: file, pow */
 #define COPY_CHUNK 65536u
@@ -41,8 +42,9 @@ static const char SEND_HELP[] =
     "Sends a message. R is a fingerprint or an address; an address must belong\n"
     "to exactly one valid key (else the candidates are listed and nothing is\n"
     "sent). The message is an RFC 5322 message from FILE or stdin (-), sent as\n"
-    "is except that Bcc: lines are removed and From:, Date: and Message-ID: are\n"
-    "added when missing; or a simple text message built from --subject and\n"
+    "is except that line endings become LF (a bare CR ends a line too), Bcc:\n"
+    "fields are removed and From:, Date: and Message-ID: are added when\n"
+    "missing; or a simple text message built from --subject and\n"
     "--body (or with FILE/- as its body), with To:/Cc: from the flags. Bcc\n"
     "recipients appear in nobody's copy.\n"
     "\n"
@@ -358,7 +360,7 @@ static call_result call_send(const char *home, pst_ctrl_request *req, pst_ctrl_r
     }
     pst_frame_header_write((uint32_t)len, buf);
     if (write_all(fd, buf, len + PST_FRAME_HEADER_BYTES) != 0) {
-        pst_cli_error("cannot talk to the node at %s: %s", home, strerror(errno));
+        pst_cli_report_dropped(home, errno, false); /* nothing was stored */
         goto out;
     }
     double deadline = mono_now() + SEND_TIMEOUT_S;
@@ -454,7 +456,8 @@ static int header_address(const char *r, char *out, size_t cap) {
     return pst_address_normalize(r, out, cap) == 0 ? 0 : -1;
 }
 
-static int build_headers(const send_opts *o, bool body_8bit, int fd, uint64_t *written) {
+static int build_headers(const send_opts *o, bool body_8bit, bool body_qp, int fd,
+                         uint64_t *written) {
     static char to[SEND_RCPTS_MAX][PST_ADDRESS_MAX + 1], cc[SEND_RCPTS_MAX][PST_ADDRESS_MAX + 1];
     const char *top[SEND_RCPTS_MAX], *ccp[SEND_RCPTS_MAX];
     for (unsigned i = 0; i < o->n_to + o->n_cc; i++) {
@@ -470,7 +473,7 @@ static int build_headers(const send_opts *o, bool body_8bit, int fd, uint64_t *w
         else
             ccp[i - o->n_to] = dst;
     }
-    pst_mailmsg_simple m = {top, o->n_to, ccp, o->n_cc, o->subject, body_8bit};
+    pst_mailmsg_simple m = {top, o->n_to, ccp, o->n_cc, o->subject, body_8bit, body_qp};
     static char hdr[64 * 1024];
     size_t len = 0;
     int rc = pst_mailmsg_simple_headers(&m, hdr, sizeof hdr, &len);
@@ -489,6 +492,35 @@ static int build_headers(const send_opts *o, bool body_8bit, int fd, uint64_t *w
     return 0;
 }
 
+/* The quoted-printable form of --body b[0..n), ending in a line break as
+ * the 7bit/8bit forms do: a malloc'd *out (the caller frees it). A body
+ * comes from argv, so it is small (128 KiB on Linux) and the bound is too. */
+static int encode_body(const char *b, size_t n, char **out, size_t *len) {
+    bool nl = n > 0 && b[n - 1] == '\n';
+    size_t in_len = n + !nl, cap = pst_qp_encode_bound(in_len);
+    uint8_t *in = malloc(in_len ? in_len : 1);
+    *out = cap ? malloc(cap) : NULL;
+    if (!in || !*out) {
+        free(in);
+        free(*out);
+        *out = NULL;
+        pst_cli_error("the body is too large to encode");
+        return PST_EXIT_FAIL;
+    }
+    memcpy(in, b, n);
+    if (!nl)
+        in[n] = '\n';
+    int rc = pst_qp_encode(in, in_len, *out, cap, len);
+    free(in);
+    if (rc != 0) {
+        free(*out);
+        *out = NULL;
+        pst_cli_error("cannot encode the body: %s", pst_strerror(rc));
+        return PST_EXIT_FAIL;
+    }
+    return 0;
+}
+
 /* Writes the message into the spool file fd. */
 static int spool_message(const send_opts *o, const char *input, int fd, uint64_t max) {
     uint64_t written = 0;
@@ -504,17 +536,27 @@ static int spool_message(const send_opts *o, const char *input, int fd, uint64_t
     }
     if (simple) {
         bool body_8bit = in != NULL; /* unknown before reading it: declare UTF-8 */
-        for (const char *p = o->body; p && *p && !body_8bit; p++)
-            body_8bit = (unsigned char)*p >= 0x80;
-        rc = build_headers(o, body_8bit, fd, &written);
+        char *qp = NULL;
+        size_t qp_len = 0, bl = o->body ? strlen(o->body) : 0;
+        pst_cte cte = o->body ? pst_qp_choose((const uint8_t *)o->body, bl) : PST_CTE_7BIT;
+        if (cte == PST_CTE_QP && (rc = encode_body(o->body, bl, &qp, &qp_len)) != 0)
+            return rc;
+        body_8bit = body_8bit || cte == PST_CTE_8BIT;
+        rc = build_headers(o, body_8bit, cte == PST_CTE_QP, fd, &written);
         if (rc == 0 && o->body) {
-            size_t bl = strlen(o->body);
             bool nl = bl > 0 && o->body[bl - 1] == '\n';
-            if (write_all(fd, o->body, bl) != 0 || (!nl && write_all(fd, "\n", 1) != 0)) {
+            int w = qp ? write_all(fd, qp, qp_len)
+                       : write_all(fd, o->body, bl) != 0 || (!nl && write_all(fd, "\n", 1) != 0);
+            if (w != 0) {
                 pst_cli_error("cannot write the spool file: %s", strerror(errno));
                 rc = PST_EXIT_FAIL;
             }
         }
+        free(qp);
+        if (rc != 0 && in && in != stdin)
+            fclose(in);
+        if (rc != 0)
+            return rc;
     }
     if (rc == 0 && in)
         rc = copy_stream(in, fd, &written, max, strcmp(input, "-") == 0 ? "stdin" : input);

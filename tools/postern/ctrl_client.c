@@ -37,9 +37,11 @@ int pst_cli_common_option(pst_cli_common *c, const char *name, const char *value
     return 0;
 }
 
+/* MSG_NOSIGNAL: a node that closed the connection (it refused this user, or
+ * is over its connection limit) is an error to report, not a SIGPIPE death. */
 static int write_all(int fd, const uint8_t *p, size_t n) {
     while (n > 0) {
-        ssize_t w = write(fd, p, n);
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -50,11 +52,14 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
     return 0;
 }
 
+/* -1 with errno set; EOF is errno 0 */
 static int read_all(int fd, uint8_t *p, size_t n) {
     while (n > 0) {
         ssize_t r = read(fd, p, n);
         if (r < 0 && errno == EINTR)
             continue;
+        if (r == 0)
+            errno = 0;
         if (r <= 0)
             return -1;
         p += r;
@@ -63,7 +68,21 @@ static int read_all(int fd, uint8_t *p, size_t n) {
     return 0;
 }
 
-/* 1 = answered, 0 = no node listens, <0 = error (printed) */
+void pst_cli_report_dropped(const char *home, int err, bool wrote) {
+    if (err == EAGAIN || err == EWOULDBLOCK)
+        pst_cli_error("the node at %s did not answer within %d s (is it stuck? see its log)", home,
+                      PST_CLI_TIMEOUT_S);
+    else
+        pst_cli_error("the node at %s closed the control connection %s (%s): it is stopping, "
+                      "overloaded (too many connections at once), or refused this user (the "
+                      "control socket serves only the user the node runs as, and root); see the "
+                      "node's log, then try again",
+                      home, wrote ? "without answering" : "before reading the request",
+                      err == 0 ? "end of file" : strerror(err));
+}
+
+/* 1 = answered, 0 = no node listens, <0 = error (printed): -2 when the node
+ * refused or dropped the connection */
 static int call_socket(const char *home, pst_ctrl_request *req, pst_ctrl_response *resp) {
     char path[PST_PATH_MAX];
     struct sockaddr_un sa;
@@ -83,6 +102,12 @@ static int call_socket(const char *home, pst_ctrl_request *req, pst_ctrl_respons
         close(fd);
         if (e == ENOENT || e == ECONNREFUSED)
             return 0;
+        if (e == EACCES || e == EPERM) {
+            pst_cli_error("cannot connect to %s: %s: the node serves only the user it runs as "
+                          "(and root); run postern as that user",
+                          path, strerror(e));
+            return -2;
+        }
         pst_cli_error("cannot connect to %s: %s", path, strerror(e));
         return -1;
     }
@@ -100,17 +125,33 @@ static int call_socket(const char *home, pst_ctrl_request *req, pst_ctrl_respons
     }
     pst_frame_header_write((uint32_t)len, buf);
     if (write_all(fd, buf, len + PST_FRAME_HEADER_BYTES) != 0) {
-        pst_cli_error("the node at %s did not answer (is it stuck? see its log)", home);
+        int e = errno;
+        /* the node may have said why before closing: show that */
+        if (read_all(fd, buf, PST_FRAME_HEADER_BYTES) == 0) {
+            uint32_t rlen;
+            if (pst_frame_header_parse(buf, PST_CTRL_FRAME_MAX, &rlen) == PST_OK &&
+                read_all(fd, buf, rlen) == 0 &&
+                pst_ctrl_response_decode(buf, rlen, resp) == PST_OK) {
+                rc = 1;
+                goto out;
+            }
+        }
+        pst_cli_report_dropped(home, e, false);
+        rc = -2;
         goto out;
     }
     /* these commands draw no progress: skip interim frames to the answer */
     do {
         pst_ctrl_response_free(resp);
         uint32_t rlen;
-        if (read_all(fd, buf, PST_FRAME_HEADER_BYTES) != 0 ||
-            pst_frame_header_parse(buf, PST_CTRL_FRAME_MAX, &rlen) != PST_OK ||
+        if (read_all(fd, buf, PST_FRAME_HEADER_BYTES) != 0) {
+            pst_cli_report_dropped(home, errno, true);
+            rc = -2;
+            goto out;
+        }
+        if (pst_frame_header_parse(buf, PST_CTRL_FRAME_MAX, &rlen) != PST_OK ||
             read_all(fd, buf, rlen) != 0) {
-            pst_cli_error("the node at %s did not answer (is it stuck? see its log)", home);
+            pst_cli_error("the node at %s sent a broken answer (see its log)", home);
             goto out;
         }
         if (pst_ctrl_response_decode(buf, rlen, resp) != PST_OK) {
@@ -155,9 +196,22 @@ int pst_cli_call(pst_cli_common *c, pst_ctrl_request *req, pst_ctrl_response *re
     int rc = call_socket(cfg.home, req, resp);
     if (rc == 1)
         return 0;
+    if (rc == -2)
+        return PST_EXIT_UNAVAILABLE;
     if (rc < 0)
         return PST_EXIT_FAIL;
+    if (c->offline != NULL) {
+        rc = c->offline(&cfg, &resp->body, err, sizeof err);
+        if (rc == PST_OK)
+            return 0;
+        pst_cli_error("%s", err[0] ? err : pst_strerror(rc));
+        return rc == PST_E_CHECKSUM || rc == PST_E_MISMATCH ? PST_EXIT_CONFIG : PST_EXIT_FAIL;
+    }
     if (c->no_oneshot) {
+        /* posternd would refuse this home: say why rather than "start it" */
+        int irc = pst_cli_check_identity(cfg.home);
+        if (irc != PST_EXIT_OK)
+            return irc;
         pst_cli_error("no node is running for %s: start it with 'posternd --home %s'", cfg.home,
                       cfg.home);
         return PST_EXIT_FAIL;
@@ -173,6 +227,28 @@ int pst_cli_call(pst_cli_common *c, pst_ctrl_request *req, pst_ctrl_response *re
         return PST_EXIT_FAIL;
     }
     return 0;
+}
+
+int pst_cli_check_identity(const char *home) {
+    char idpath[PST_PATH_MAX], dbpath[PST_PATH_MAX], err[1024] = "";
+    if (pst_home_path(home, PST_FILE_IDENTITY, idpath, sizeof idpath) != PST_OK ||
+        pst_home_path(home, PST_FILE_STORE, dbpath, sizeof dbpath) != PST_OK ||
+        access(idpath, F_OK) != 0)
+        return PST_EXIT_OK;
+    pst_store *st = NULL;
+    if (access(dbpath, F_OK) == 0 && pst_store_open_ex(&st, dbpath, err, sizeof err) != PST_OK) {
+        pst_cli_error("%s", err);
+        return PST_EXIT_FAIL;
+    }
+    pst_identity *id = NULL;
+    int rc = pst_identity_load(home, NULL, st, PST_IDLOAD_CHECK_ONLY, &id, err, sizeof err);
+    pst_identity_free(id);
+    pst_store_close(st);
+    if (rc == PST_E_CHECKSUM || rc == PST_E_MISMATCH) {
+        pst_cli_error("%s", err);
+        return PST_EXIT_CONFIG;
+    }
+    return PST_EXIT_OK; /* other problems are posternd's to report */
 }
 
 const char *pst_cli_time(uint64_t t, char *buf, size_t cap) {

@@ -8,10 +8,18 @@
 #include "pst_config.h"
 #include "pst_envelope.h"
 
+/* Answers a command from the home alone when no node runs (see offline):
+ * fills *body (caller frees) or returns a PST_E_* with err set. */
+typedef int (*pst_cli_offline_fn)(const pst_node_config *cfg, pst_value **body, char *err,
+                                  size_t errcap);
+
 typedef struct {
     pst_config_flags flags; /* --home, --seed, --network, ... */
     bool json;
     bool no_oneshot; /* the command needs a running node */
+    /* when set and no node runs: answers from the home (`postern id`), no
+     * one-shot node, no "start posternd" error */
+    pst_cli_offline_fn offline;
 } pst_cli_common;
 
 /* Handles the flags every node-facing command shares; returns 1 when the
@@ -21,9 +29,22 @@ int pst_cli_common_option(pst_cli_common *c, const char *name, const char *value
 /* Sends req and fills resp (caller frees with pst_ctrl_response_free). Uses
  * the running node when there is one, else (unless no_oneshot) a one-shot
  * node bootstrapped from the configured seeds. Returns 0, or an exit code
- * after printing why. *via_oneshot tells which path answered. */
+ * after printing why (PST_EXIT_UNAVAILABLE when the node refused or dropped
+ * the connection, PST_EXIT_CONFIG when the home's identity is damaged). *via_oneshot tells which
+ * path answered. */
 int pst_cli_call(pst_cli_common *c, pst_ctrl_request *req, pst_ctrl_response *resp,
                  bool *via_oneshot);
+
+/* When HOME has an identity.key that is damaged or not the identity of its
+ * store, prints what posternd would and returns PST_EXIT_CONFIG; else
+ * PST_EXIT_OK (PST_EXIT_FAIL if the store cannot be opened). Needs no
+ * passphrase: a sealed file is checked for damage only. */
+int pst_cli_check_identity(const char *home);
+
+/* Prints why a control connection ended early: err is the errno of the
+ * failed write or read (0 = end of file), wrote whether the request went out.
+ * Callers exit with PST_EXIT_UNAVAILABLE. */
+void pst_cli_report_dropped(const char *home, int err, bool wrote);
 
 /* pst_cli_call, then prints the answer: the error on stderr, else the body as
  * JSON (--json) or as indented lines. Returns the exit code. */

@@ -1,4 +1,5 @@
 /* postern: the command-line client. Dispatches to one cmd_*.c per command. */
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,8 +29,10 @@ static void usage(FILE *out) {
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\nRun 'postern COMMAND --help' for the options of one command.\n"
-                 "Exit codes: 0 ok, 1 failure, 64 usage error; key get adds 2 not found,\n"
-                 "3 revoked, 4 expired (see docs/CLI.md).\n");
+                 "Exit codes: 0 ok, 1 failure, 64 usage error, 69 the node refused or\n"
+                 "dropped the control connection, 78 identity.key damaged or not this home's;\n"
+                 "key get adds 2 not found, 3 revoked, 4 expired; init adds 73 (see\n"
+                 "docs/CLI.md).\n");
 }
 
 int main(int argc, char **argv) {
@@ -46,6 +49,10 @@ int main(int argc, char **argv) {
         printf("postern %s\n", PST_VERSION);
         return PST_EXIT_OK;
     }
+    /* a node that drops the control connection (refused user, too many
+     * connections) makes a write fail with EPIPE, which each caller reports
+     * with a message; the default SIGPIPE would kill the CLI silently */
+    signal(SIGPIPE, SIG_IGN);
     if (sodium_init() < 0) {
         pst_cli_error("libsodium failed to initialise");
         return PST_EXIT_FAIL;
