@@ -1,0 +1,136 @@
+/* Private to the recipient side's files (inbox.c: the pipeline, start and
+ * stop; inbox_gate.c: the trust gate and strangers parked for a vouch
+ * answer; inbox_jobs.c: fetch jobs, back-off, delivery bookkeeping). One
+ * struct pst_inbox owned by inbox.c; everything runs on the loop. */
+#ifndef PST_INBOX_INT_H
+#define PST_INBOX_INT_H
+
+#include "node_int.h"
+#include "pst_hashcash.h"
+#include "pst_seen.h"
+
+#define PST_INBOX_SEEN_MAX 8192u      /* values remembered per generation (two) */
+#define PST_INBOX_SEEN_ROTATE_S 1800u /* so a sender still notifying hears from us again */
+#define PST_INBOX_JOBS_MAX 1024u      /* jobs in memory; the rest wait in the store */
+#define PST_INBOX_FETCHES_MAX 4u      /* simultaneous connections to senders */
+#define PST_INBOX_RETRY_MIN_MS 5000u
+#define PST_INBOX_RETRY_MAX_MS 600000u
+#define PST_INBOX_LAST_TRY_MS 5000u /* the last try before expiry comes this early */
+/* A sender that verifiably broke the protocol gets this many tries; a busy,
+ * unreachable or overloaded one is retried with back-off until the
+ * notification expires (fetch_client.c decides which is which). */
+#define PST_INBOX_PROTO_FAILS_MAX 3u
+#define PST_INBOX_POLL_RETRY_MS 5000u
+#define PST_INBOX_POLL_DEFER_MAX_MS 60000u /* a busy listen puts the get off at most this long */
+#define SEEN_KEY PST_SEEN_KEY
+#define SEEN_SLOTS (2u * PST_INBOX_SEEN_MAX)
+#define PST_INBOX_WAITING_MAX 8192u     /* strangers' notifications waiting for a vouch answer */
+#define PST_INBOX_VOUCH_LOOKUPS 4u      /* = trust.c's PST_VOUCH_CHECKS_MAX */
+#define PST_INBOX_VOUCH_STUCK_MS 30000u /* a lookup whose answer never came back to us */
+
+/* A stranger's notification, opened and verified, parked until we know
+ * whether a trusted contact vouches for its sender (see pst_inbox__wait_add). */
+typedef struct {
+    uint8_t key[SEEN_KEY]; /* the value's seen key; all zero: settled */
+    uint8_t signer[PST_SIGN_PK_BYTES];
+    bool stamp_present, asked;
+    unsigned stamp_bits;
+} waiting;
+
+typedef struct {
+    uint8_t pk[PST_SIGN_PK_BYTES];
+    bool busy;
+    uint64_t started_ms;
+} vouch_lookup;
+
+typedef struct job {
+    struct job *next;
+    struct pst_inbox *ib;
+    uint8_t msg_id[PST_HASH_BYTES];
+    bool receipt_only;
+    uint64_t expires; /* the notification's: give up then */
+    uint64_t due_ms, last_start_ms;
+    uint32_t backoff_ms;
+    unsigned proto_fails;
+    pst_fetch_conn *conn;
+} job;
+
+struct pst_inbox {
+    pst_node *node;
+    char root[PST_PATH_MAX];
+    char resource[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE];
+    pst_dht_listen_handle *listen;
+    uv_timer_t poll_timer, pump_timer;
+    int timers_open;
+    bool get_in_flight, get_ok_once, sweep_receipts;
+    pst_seen seen; /* node/seen.c, in seen_mem */
+    void *seen_mem;
+    job *jobs;
+    unsigned n_jobs, running;
+    waiting *wait;                            /* ring of PST_INBOX_WAITING_MAX */
+    uint64_t wait_head, wait_next, wait_tail; /* [head, tail); next: first not asked */
+    vouch_lookup lookups[PST_INBOX_VOUCH_LOOKUPS];
+    uint64_t listen_new_ms, get_started_ms; /* last new value by listen; last get */
+    bool poll_forced;                       /* read the slot at the next poll, busy or not */
+    bool own_turn; /* the next poll reads one of our own slots, not the inbox */
+};
+
+/* What a notification's stamp paid for; verified before the seal is opened. */
+typedef struct {
+    bool present;
+    bool spent; /* already taken: only a re-notification of that same message passes */
+    unsigned bits;
+    uint8_t spent_key[PST_HASHCASH_SPENT_KEY_BYTES];
+    uint64_t remember_until;
+} stamp_info;
+
+/* A copy of the parts of an inbox row we use after the store callback. */
+typedef struct {
+    pst_store_in_state state;
+    uint8_t sender[PST_SIGN_PK_BYTES];
+    uint64_t expires, delivered, receipt_sent;
+    uint8_t notification[PST_STORE_BLOB_MAX];
+    size_t notification_len;
+} row_copy;
+
+/* ---- inbox.c ---- */
+
+/* pst_store_inbox_get/list callback: copies the row into user (row_copy). */
+int pst_inbox__copy_row(const pst_store_inbox_row *row, void *user);
+/* The first 8 bytes of id in hex, for log lines. */
+void pst_inbox__hex8(const uint8_t id[PST_HASH_BYTES], char out[17]);
+/* Counts rejected.inbox.REASON (reason NULL: named after err) and returns err. */
+int pst_inbox__reject(pst_node *n, int err, const char *reason);
+/* The poll timer: reads the inbox slot (or one of our own), sweeps the
+ * store for work, and pumps the parked strangers. */
+void pst_inbox__on_poll(uv_timer_t *t);
+
+/* ---- inbox_gate.c ---- */
+
+/* The sender's tier (PST_STORE_TIER_*; our own key counts as trusted). */
+int pst_inbox__sender_tier(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES]);
+/* The Maildir folder pk's mail goes to with stamp, or NULL with *reason set
+ * (the rejection's name); *ask set when a vouch lookup could still admit it. */
+const char *pst_inbox__route(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES],
+                             const stamp_info *stamp, const char **reason, bool *ask);
+/* Parks a stranger's verified notification (seen key, signer, stamp) until
+ * we know whether a trusted contact vouches for the signer. PST_E_BUSY
+ * (counted vouch_busy) when the ring is full. */
+int pst_inbox__wait_add(struct pst_inbox *ib, const uint8_t key[SEEN_KEY],
+                        const uint8_t signer[PST_SIGN_PK_BYTES], const stamp_info *stamp);
+/* Starts vouch lookups for parked senders, at most PST_INBOX_VOUCH_LOOKUPS. */
+void pst_inbox__wait_pump(struct pst_inbox *ib);
+/* Looks the sender's key record up again (kept fresh for receipts). */
+void pst_inbox__refresh_sender(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES]);
+
+/* ---- inbox_jobs.c ---- */
+
+/* Schedules (or keeps) a fetch job for id: a fetch, or only the receipt;
+ * now: at once rather than at its back-off time. */
+void pst_inbox__job_want(struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES], bool receipt_only,
+                         uint64_t expires, bool now);
+/* Rebuilds jobs from the store (PENDING rows, and with receipts DELIVERED
+ * rows whose receipt is not acknowledged yet). */
+void pst_inbox__sweep(struct pst_inbox *ib, bool receipts);
+
+#endif
