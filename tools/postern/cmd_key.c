@@ -226,20 +226,22 @@ static int key_get(int argc, char **argv) {
     if (rc != 0)
         return rc;
     rc = (int)resp.status;
+    size_t n;
+    const char *berr = pst_value_as_str(pst_value_get(resp.body, "error"), &n);
     if (resp.error[0] != '\0') {
         pst_cli_error("%s", resp.error);
     } else if (common.json) {
         pst_value_write_json(resp.body, stdout);
         fputc('\n', stdout);
+    } else if (berr) {
+        /* the network was not asked: one line says why and what to do, and
+         * no "not_found" on stdout pretends it was */
+        pst_cli_error("%s", berr);
     } else {
-        size_t n;
         const char *kind = pst_value_as_str(pst_value_get(resp.body, "kind"), &n);
         const char *warn = pst_value_as_str(pst_value_get(resp.body, "warning"), &n);
         if (warn)
             fprintf(stderr, "postern: warning: %s\n", warn);
-        const char *berr = pst_value_as_str(pst_value_get(resp.body, "error"), &n);
-        if (berr)
-            pst_cli_error("%s (check --seed and --network, and that a node is reachable)", berr);
         if (kind && strcmp(kind, "address") == 0) {
             const pst_value *keys = pst_value_get(resp.body, "keys");
             printf("address:     %s\n", pst_value_as_str(pst_value_get(resp.body, "address"), &n));
