@@ -35,8 +35,12 @@ static const char GET_HELP[] =
     "revocation_key, revocation{reason,reason_text,date,signed_by,replacement},\n"
     "vouches[{voucher,tier,voucher_tier,counts,...}], source (dht|cache);\n"
     "for an address: address, note, keys[] of those entries.\n"
-    "Exit codes: 0 valid, 2 not found, 3 revoked, 4 expired, 5 from_future\n"
-    "(this machine's clock looks behind), 1 other failure, 64 usage error.\n"
+    "When the DHT could not be asked (no seed, none answered, no answer in\n"
+    "time) one line on stderr says why and what to do: a warning when the\n"
+    "local cache answers, else the error (exit 1: 'not found' needs an answer).\n"
+    "Exit codes: 0 valid, 2 not found (the DHT answered), 3 revoked, 4 expired,\n"
+    "5 from_future (this machine's clock looks behind), 1 the DHT could not be\n"
+    "asked and nothing is cached, or another failure, 64 usage error.\n"
     "For an address: 0 if any key is valid, else 3, 4, 5 or 2.\n";
 
 static const char REVOKE_HELP[] =
