@@ -155,8 +155,10 @@ const char *pst_bootstrap_describe_alone(const pst_node *n, char *why, size_t wh
         return "no_seed_answered";
     }
     snprintf(why, whycap, "no other node answered this node's last get or put");
-    snprintf(todo, todocap,
-             "try again in a moment; if it lasts, the seeds answer but route to nobody: check "
-             "'postern status'");
+    snprintf(todo, todocap, "%s",
+             n->mode == PST_NODE_ONESHOT
+                 ? "try again in a moment"
+                 : "try again in a moment; if it lasts, the seeds answer but route to nobody: "
+                   "check 'postern status'");
     return "no_answer";
 }

@@ -384,7 +384,10 @@ static int describe_unanswered(pst_node *n, pst_value *body, int status) {
         reason = "timeout";
         snprintf(why, sizeof why, "the DHT did not answer the lookup within %u s",
                  PST_LOOKUP_TIMEOUT_MS / 1000u);
-        snprintf(todo, sizeof todo, "try again in a moment ('postern status' shows the DHT)");
+        snprintf(todo, sizeof todo, "%s",
+                 n->mode == PST_NODE_ONESHOT
+                     ? "try again in a moment"
+                     : "try again in a moment ('postern status' shows the DHT)");
     }
     pst_value_add_str(body, "unanswered_reason", reason);
     if (n->cfg.nseeds > 0) {
