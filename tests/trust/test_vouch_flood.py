@@ -23,7 +23,9 @@ from trustlib import check, harness, note
 
 FLOOD = 300
 SAMPLES = 5
-VOLATILE = ("lookup_ms", "vouches", "vouches_not_examined", "source", "warning")
+# what one lookup's luck with the DHT changes (a get that timed out)
+VOLATILE = ("lookup_ms", "vouches", "vouches_not_examined", "source", "warning", "dht_answered",
+            "unanswered_reason", "seeds_tried", "network")
 
 
 def lookups(c, r, s, n=SAMPLES):
