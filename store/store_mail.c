@@ -1,5 +1,7 @@
 /* Mail state: the outbox (messages and per-recipient delivery state), the
  * inbox index (idempotent by message id) and spent hashcash stamps. */
+#include <stdlib.h>
+
 #include "store_int.h"
 
 #define PK_BYTES PST_SIGN_PK_BYTES
@@ -49,6 +51,37 @@ const char pst_store__mail_schema[] =
     " expires INTEGER NOT NULL"
     ") STRICT, WITHOUT ROWID;"
     "CREATE INDEX spent_stamp_expires ON spent_stamp (expires);";
+
+/* Migration 4 (store.c): the inbox as migration 2 made it, except that a
+ * DELIVERED row past its replay window may drop its notification. */
+const char pst_store__inbox_v4[] =
+    "CREATE TABLE inbox_v4 ("
+    " msg_id BLOB PRIMARY KEY NOT NULL CHECK (length(msg_id) = 32),"
+    " sender BLOB NOT NULL CHECK (length(sender) = 32),"
+    " state INTEGER NOT NULL CHECK (state IN (1, 2, 3)),"
+    " notification BLOB CHECK (notification IS NULL OR length(notification) BETWEEN 1 AND 8192),"
+    " expires INTEGER NOT NULL,"
+    " received INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " last_attempt INTEGER NOT NULL DEFAULT 0,"
+    " delivered INTEGER NOT NULL DEFAULT 0,"
+    " size INTEGER NOT NULL DEFAULT 0,"
+    " folder TEXT,"
+    " filename TEXT,"
+    " receipt_sent INTEGER NOT NULL DEFAULT 0,"
+    " CHECK (notification IS NOT NULL OR state = 2)"
+    ") STRICT;"
+    "INSERT INTO inbox_v4 (rowid, msg_id, sender, state, notification, expires, received,"
+    " attempts, last_attempt, delivered, size, folder, filename, receipt_sent)"
+    " SELECT rowid, msg_id, sender, state, notification, expires, received, attempts,"
+    " last_attempt, delivered, size, folder, filename, receipt_sent FROM inbox ORDER BY rowid;"
+    "DROP TABLE inbox;"
+    "ALTER TABLE inbox_v4 RENAME TO inbox;"
+    "CREATE INDEX inbox_state ON inbox (state);"
+    /* rows still holding a notification; the purge reads it in expiry order */
+    "CREATE INDEX inbox_live ON inbox (expires) WHERE notification IS NOT NULL;"
+    /* delivered rows whose file a mail client deleted */
+    "CREATE INDEX inbox_gone ON inbox (expires) WHERE state = 2 AND filename IS NULL;";
 
 /* Binds blob a (alen bytes) as ?1 and, if b, blob b as ?2. */
 static int bind2(pst_store *st, const char *sql, const uint8_t *a, size_t alen, const uint8_t *b,
@@ -484,7 +517,17 @@ static const char Q_IN_RETRY[] =
     " WHERE msg_id = ?1 AND state = 3 AND (expires = 0 OR expires > ?2)";
 static const char Q_IN_RECEIPT[] =
     "UPDATE inbox SET receipt_sent = ?2 WHERE msg_id = ?1 AND state = 2";
-static const char Q_IN_PURGE[] = "DELETE FROM inbox WHERE expires != 0 AND expires <= ?1";
+/* What the purge may touch; the terms match the partial indexes of
+ * migration 4 so that rows already stripped are never read again. */
+static const char Q_IN_PURGE_LIVE[] =
+    "SELECT msg_id, state = 3 OR filename IS NULL FROM inbox"
+    " WHERE notification IS NOT NULL AND expires != 0 AND expires <= ?1 AND state != 1"
+    " ORDER BY expires LIMIT ?2";
+static const char Q_IN_PURGE_GONE[] =
+    "SELECT msg_id, 1 FROM inbox WHERE state = 2 AND filename IS NULL"
+    " AND notification IS NULL AND expires != 0 AND expires <= ?1 ORDER BY expires LIMIT ?2";
+static const char Q_IN_STRIP[] = "UPDATE inbox SET notification = NULL WHERE msg_id = ?1";
+static const char Q_IN_DELETE[] = "DELETE FROM inbox WHERE msg_id = ?1";
 
 int pst_store_inbox_add(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                         const uint8_t sender[32], const uint8_t *notification, size_t len,
@@ -674,8 +717,12 @@ static int inbox_row(sqlite3_stmt *s, void *ctx) {
         .filename = filename ? (const char *)filename : "",
         .receipt_sent = (uint64_t)sqlite3_column_int64(s, 12),
     };
-    if (!r.msg_id || !r.sender || !r.notification)
+    if (!r.msg_id || !r.sender)
         return damaged(w);
+    if (!r.notification) { /* purged (DELIVERED only: a CHECK says so) */
+        r.notification = (const uint8_t *)"";
+        r.notification_len = 0;
+    }
     return w->cb.in(&r, w->user);
 }
 
@@ -706,12 +753,79 @@ int pst_store_inbox_list(pst_store *st, int state, pst_store_inbox_cb cb, void *
                            &state, inbox_row, &w);
 }
 
-int pst_store_inbox_purge_expired(pst_store *st, uint64_t now) {
-    if (!st)
+typedef struct {
+    uint8_t id[ID_BYTES];
+    bool drop; /* delete the row; else strip its notification */
+} purge_item;
+
+struct purge_walk {
+    purge_item *items;
+    unsigned n, cap;
+};
+
+struct purge_args {
+    uint64_t before;
+    unsigned limit;
+};
+
+static int bind_purge(sqlite3_stmt *s, const void *arg) {
+    const struct purge_args *a = arg;
+    int rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)a->before);
+    return rc == SQLITE_OK ? sqlite3_bind_int(s, 2, (int)a->limit) : rc;
+}
+
+static int purge_row(sqlite3_stmt *s, void *ctx) {
+    struct purge_walk *w = ctx;
+    const uint8_t *id = col_fixed(s, 0, ID_BYTES);
+    if (!id || w->n >= w->cap)
+        return id ? 0 : PST_E_STORE;
+    memcpy(w->items[w->n].id, id, ID_BYTES);
+    w->items[w->n++].drop = sqlite3_column_int(s, 1) != 0;
+    return 0;
+}
+
+static int purge_locked(pst_store *st, uint64_t before, struct purge_walk *w,
+                        pst_store_inbox_purge_cb cb, void *user) {
+    struct purge_args a = {before, w->cap};
+    int rc = pst_store__walk(st, Q_IN_PURGE_LIVE, bind_purge, &a, purge_row, w);
+    if (rc == 0 && w->n < w->cap) {
+        a.limit = w->cap - w->n;
+        rc = pst_store__walk(st, Q_IN_PURGE_GONE, bind_purge, &a, purge_row, w);
+    }
+    if (rc == PST_E_STORE)
+        return pst_store__fail(st, PST_E_STORE, "damaged row");
+    for (unsigned i = 0; rc == 0 && i < w->n; i++) {
+        purge_item *it = &w->items[i];
+        if (cb && (rc = cb(it->id, it->drop, user)) != 0)
+            break;
+        sqlite3_stmt *s;
+        rc = bind2(st, it->drop ? Q_IN_DELETE : Q_IN_STRIP, it->id, ID_BYTES, NULL, 0, &s);
+        if (rc == 0)
+            rc = pst_store__run(st, s);
+    }
+    return rc;
+}
+
+int pst_store_inbox_purge(pst_store *st, uint64_t before, unsigned limit,
+                          pst_store_inbox_purge_cb cb, void *user, unsigned *purged) {
+    if (purged)
+        *purged = 0;
+    if (!st || limit == 0)
         return PST_E_INVAL;
-    if (!PST_STORE__TIME_OK(now))
+    if (limit > PST_STORE_INBOX_PURGE_MAX)
         return PST_E_RANGE;
-    return run_time(st, Q_IN_PURGE, now);
+    if (!PST_STORE__TIME_OK(before))
+        return PST_E_RANGE;
+    struct purge_walk w = {calloc(limit, sizeof(purge_item)), 0, limit};
+    if (!w.items)
+        return PST_E_NOMEM;
+    int rc = pst_store__tx_begin(st);
+    if (rc == 0)
+        rc = pst_store__tx_end(st, purge_locked(st, before, &w, cb, user));
+    if (rc == 0 && purged)
+        *purged = w.n;
+    free(w.items);
+    return rc;
 }
 
 /* ---- spent stamps -------------------------------------------------------- */
