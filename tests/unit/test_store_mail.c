@@ -3,6 +3,7 @@
  * store is tested in test_store.c. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -527,5 +528,94 @@ Test(store, inbox_purge_batches_and_undo, .init = su_tmp_setup, .fini = su_tmp_t
     cr_assert_eq(n_rows(st), 5);
     cr_assert_eq(pst_store_inbox_get(st, id, collect_in, &o), PST_OK);
     cr_assert_eq(o.notification_len, 0);
+    pst_store_close(st);
+}
+
+/* The inbox as schema version 3 had it (migration 2), byte for byte. */
+static const char inbox_v3[] =
+    "DROP TABLE inbox;"
+    "CREATE TABLE inbox ("
+    " msg_id BLOB PRIMARY KEY NOT NULL CHECK (length(msg_id) = 32),"
+    " sender BLOB NOT NULL CHECK (length(sender) = 32),"
+    " state INTEGER NOT NULL CHECK (state IN (1, 2, 3)),"
+    " notification BLOB NOT NULL CHECK (length(notification) BETWEEN 1 AND 8192),"
+    " expires INTEGER NOT NULL,"
+    " received INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " last_attempt INTEGER NOT NULL DEFAULT 0,"
+    " delivered INTEGER NOT NULL DEFAULT 0,"
+    " size INTEGER NOT NULL DEFAULT 0,"
+    " folder TEXT,"
+    " filename TEXT,"
+    " receipt_sent INTEGER NOT NULL DEFAULT 0"
+    ") STRICT;"
+    "CREATE INDEX inbox_state ON inbox (state);"
+    "CREATE INDEX inbox_expires ON inbox (expires) WHERE expires != 0;"
+    /* arrival order is rowid order: the later rowid was inserted first */
+    "INSERT INTO inbox (rowid, msg_id, sender, state, notification, expires, received,"
+    " attempts, last_attempt, delivered, size, folder, filename, receipt_sent) VALUES"
+    " (9, x'0000000000000000000000000000000000000000000000000000000000000001', zeroblob(32), 2, "
+    "zeroblob(450), 1000, 10, 1, 11, 12, 4096,"
+    "  '.Known', 'one.postern', 13),"
+    " (4, x'0000000000000000000000000000000000000000000000000000000000000002', zeroblob(32), 1, "
+    "zeroblob(300), 1000, 10, 0, 0, 0, 0,"
+    "  NULL, NULL, 0);"
+    "PRAGMA user_version = 3;";
+
+struct order {
+    int n;
+    uint8_t last[2];
+    size_t len[2];
+};
+
+static int collect_order(const pst_store_inbox_row *r, void *user) {
+    struct order *o = user;
+    if (o->n < 2) {
+        o->last[o->n] = r->msg_id[31];
+        o->len[o->n] = r->notification_len;
+    }
+    o->n++;
+    return 0;
+}
+
+/* A version-3 database (inbox rows with NOT NULL notifications) opens, is
+ * migrated once with its rows and their order, and can then be purged. */
+Test(store, inbox_migration_4, .init = su_tmp_setup, .fini = su_tmp_teardown) {
+    pst_store_close(su_open_file());
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(su_db_path, &db), SQLITE_OK);
+    char *err = NULL;
+    cr_assert_eq(sqlite3_exec(db, inbox_v3, NULL, NULL, &err), SQLITE_OK, "%s", err);
+    sqlite3_close(db);
+
+    pst_store *st = su_open_file();
+    pst_store_info info;
+    cr_assert_eq(pst_store_info_get(st, &info), PST_OK);
+    cr_assert_eq(info.schema_version, 4);
+    struct order o = {0};
+    cr_assert_eq(pst_store_inbox_list(st, 0, collect_order, &o), PST_OK);
+    cr_assert_eq(o.n, 2);
+    cr_assert_eq(o.last[0], 2, "arrival order kept");
+    cr_assert_eq(o.last[1], 1);
+    cr_assert_eq(o.len[0], 300);
+    cr_assert_eq(o.len[1], 450);
+    uint8_t id[32] = {0}, sender[32] = {0}, notif[10] = {1};
+    id[31] = 1;
+    cr_assert_eq(pst_store_inbox_add(st, id, sender, notif, sizeof notif, 1000, 20),
+                 PST_E_DUPLICATE);
+    unsigned purged = 0;
+    cr_assert_eq(pst_store_inbox_purge(st, 1000, 10, NULL, NULL, &purged), PST_OK);
+    cr_assert_eq(purged, 1, "the delivered row loses its notification, the pending one stays");
+    struct ins in = {0};
+    cr_assert_eq(pst_store_inbox_get(st, id, collect_in, &in), PST_OK);
+    cr_assert_eq(in.notification_len, 0);
+    cr_assert_str_eq(in.filename, "one.postern");
+    cr_assert_eq(in.receipt_sent, 13);
+    cr_assert_eq(pst_store_check(st), PST_OK);
+    pst_store_close(st);
+    st = su_open_file(); /* migrated once */
+    memset(&o, 0, sizeof o);
+    cr_assert_eq(pst_store_inbox_list(st, 0, collect_order, &o), PST_OK);
+    cr_assert_eq(o.n, 2);
     pst_store_close(st);
 }
