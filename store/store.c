@@ -129,6 +129,10 @@ static const char *const migrations[] = {
     " PRIMARY KEY (msg, rcpt)"
     ") STRICT;"
     "CREATE INDEX outbox_rcpt_state ON outbox_rcpt (state);",
+    /* 4: inbox notifications move to inbox_notification, so that the purge
+     * (pst_store_inbox_purge) frees whole pages; inbox gets an explicit id
+     * (its old rowid: arrival order). store_mail.c has the SQL. */
+    pst_store__inbox_v4,
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == PST_STORE_SCHEMA_VERSION,
                "one migration per schema version");
