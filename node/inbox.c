@@ -75,7 +75,8 @@ static int check_stamp(struct pst_inbox *ib, const pst_notify *outer, uint64_t n
 }
 
 /* A notification for a message we already know. */
-static int seen_before(struct pst_inbox *ib, const row_copy *r, const pst_notify_inner *in) {
+static int seen_before(struct pst_inbox *ib, const row_copy *r, const pst_notify_inner *in,
+                       const uint8_t key[SEEN_KEY]) {
     pst_node *n = ib->node;
     if (memcmp(r->sender, in->signer, PST_SIGN_PK_BYTES) != 0)
         return pst_inbox__reject(n, PST_E_MISMATCH, "msgid_conflict");
@@ -89,10 +90,10 @@ static int seen_before(struct pst_inbox *ib, const row_copy *r, const pst_notify
             char id[17];
             pst_inbox__hex8(in->msg_id, id);
             pst_log_info("message %s was notified again: sending its receipt again", id);
-            pst_inbox__job_want(ib, in->msg_id, true, r->expires, true);
+            pst_inbox__job_want(ib, in->msg_id, true, r->expires, true, key);
         }
     } else if (r->state == PST_STORE_IN_PENDING)
-        pst_inbox__job_want(ib, in->msg_id, false, r->expires, true);
+        pst_inbox__job_want(ib, in->msg_id, false, r->expires, true, key);
     return pst_inbox__reject(n, PST_E_DUPLICATE, "duplicate");
 }
 
@@ -103,7 +104,7 @@ static int admit(struct pst_inbox *ib, const pst_notify_inner *in, const stamp_i
     memset(&r, 0, sizeof r);
     int rc = pst_store_inbox_get(n->store, in->msg_id, pst_inbox__copy_row, &r);
     if (rc == PST_OK)
-        return seen_before(ib, &r, in); /* also with a spent stamp: the receipt again */
+        return seen_before(ib, &r, in, key); /* also with a spent stamp: the receipt again */
     if (rc != PST_E_NOTFOUND)
         return rc;
     if (stamp->spent) /* paid once already, for a message we do not hold */
@@ -147,7 +148,7 @@ static int admit(struct pst_inbox *ib, const pst_notify_inner *in, const stamp_i
                  (unsigned long long)in->size);
     pst_counter_add(n, "inbox.accepted", 1);
     pst_inbox__refresh_sender(n, in->signer);
-    pst_inbox__job_want(ib, in->msg_id, false, in->expires, true);
+    pst_inbox__job_want(ib, in->msg_id, false, in->expires, true, key);
     return PST_OK;
 }
 
@@ -190,8 +191,13 @@ static void on_inbox_value(struct pst_inbox *ib, const uint8_t *val, size_t len,
     }
     uint8_t key[SEEN_KEY];
     pst_seen_key(&ib->seen, NULL, 0, val, len, key);
-    if (pst_seen_has(&ib->seen, key))
+    if (pst_seen_has(&ib->seen, key)) {
+        /* a listen hands over a value when it is put (again): the sender
+         * may be back. A get returns what the slot holds, old puts too. */
+        if (from_listen)
+            pst_inbox__job_reput(ib, key);
         return;
+    }
     if (from_listen)
         ib->listen_new_ms = uv_now(n->loop);
     int rc = accept_notification(ib, val, len, key);
