@@ -87,6 +87,10 @@ struct pst_inbox {
 typedef struct {
     bool present;
     bool spent; /* already taken: only a re-notification of that same message passes */
+    /* bound to these sealed bytes for us, but dated outside the window (a
+     * re-notification of a message we hold, days later): refused as
+     * stamp_date unless it is a duplicate. present is false then. */
+    bool stale;
     unsigned bits;
     uint8_t spent_key[PST_HASHCASH_SPENT_KEY_BYTES];
     uint64_t remember_until;
