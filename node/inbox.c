@@ -58,6 +58,14 @@ static int check_stamp(struct pst_inbox *ib, const pst_notify *outer, uint64_t n
     pol.ext = ext;
     pst_hashcash_result hr;
     int rc = pst_hashcash_verify(outer->stamp, strlen(outer->stamp), &pol, now, &hr);
+    if (rc == PST_E_STAMP_DATE) {
+        /* the sender still re-notifies a message we hold (our receipt was
+         * lost) days after it paid: a duplicate, answered with the receipt,
+         * not a stamp refusal; admit() decides once it knows the id. An old
+         * date costs no more than a stampless value: one X25519. */
+        out->stale = true;
+        return PST_OK;
+    }
     if (rc != PST_OK)
         return pst_inbox__reject(n, rc, NULL);
     rc = pst_store_stamp_is_spent(n->store, hr.spent_key, sizeof hr.spent_key);
@@ -75,7 +83,8 @@ static int check_stamp(struct pst_inbox *ib, const pst_notify *outer, uint64_t n
 }
 
 /* A notification for a message we already know. */
-static int seen_before(struct pst_inbox *ib, const row_copy *r, const pst_notify_inner *in) {
+static int seen_before(struct pst_inbox *ib, const row_copy *r, const pst_notify_inner *in,
+                       const uint8_t key[SEEN_KEY]) {
     pst_node *n = ib->node;
     if (memcmp(r->sender, in->signer, PST_SIGN_PK_BYTES) != 0)
         return pst_inbox__reject(n, PST_E_MISMATCH, "msgid_conflict");
@@ -89,10 +98,10 @@ static int seen_before(struct pst_inbox *ib, const row_copy *r, const pst_notify
             char id[17];
             pst_inbox__hex8(in->msg_id, id);
             pst_log_info("message %s was notified again: sending its receipt again", id);
-            pst_inbox__job_want(ib, in->msg_id, true, r->expires, true);
+            pst_inbox__job_want(ib, in->msg_id, true, r->expires, true, key);
         }
     } else if (r->state == PST_STORE_IN_PENDING)
-        pst_inbox__job_want(ib, in->msg_id, false, r->expires, true);
+        pst_inbox__job_want(ib, in->msg_id, false, r->expires, true, key);
     return pst_inbox__reject(n, PST_E_DUPLICATE, "duplicate");
 }
 
@@ -103,9 +112,11 @@ static int admit(struct pst_inbox *ib, const pst_notify_inner *in, const stamp_i
     memset(&r, 0, sizeof r);
     int rc = pst_store_inbox_get(n->store, in->msg_id, pst_inbox__copy_row, &r);
     if (rc == PST_OK)
-        return seen_before(ib, &r, in); /* also with a spent stamp: the receipt again */
+        return seen_before(ib, &r, in, key); /* also with a spent stamp: the receipt again */
     if (rc != PST_E_NOTFOUND)
         return rc;
+    if (stamp->stale) /* dated out of the window, for a message we do not hold */
+        return pst_inbox__reject(n, PST_E_STAMP_DATE, NULL);
     if (stamp->spent) /* paid once already, for a message we do not hold */
         return pst_inbox__reject(n, PST_E_DUPLICATE, "stamp_spent");
     rc = pst_store_is_revoked(n->store, in->signer);
@@ -147,7 +158,7 @@ static int admit(struct pst_inbox *ib, const pst_notify_inner *in, const stamp_i
                  (unsigned long long)in->size);
     pst_counter_add(n, "inbox.accepted", 1);
     pst_inbox__refresh_sender(n, in->signer);
-    pst_inbox__job_want(ib, in->msg_id, false, in->expires, true);
+    pst_inbox__job_want(ib, in->msg_id, false, in->expires, true, key);
     return PST_OK;
 }
 
@@ -190,8 +201,13 @@ static void on_inbox_value(struct pst_inbox *ib, const uint8_t *val, size_t len,
     }
     uint8_t key[SEEN_KEY];
     pst_seen_key(&ib->seen, NULL, 0, val, len, key);
-    if (pst_seen_has(&ib->seen, key))
+    if (pst_seen_has(&ib->seen, key)) {
+        /* a listen hands over a value when it is put (again): the sender
+         * may be back. A get returns what the slot holds, old puts too. */
+        if (from_listen)
+            pst_inbox__job_reput(ib, key);
         return;
+    }
     if (from_listen)
         ib->listen_new_ms = uv_now(n->loop);
     int rc = accept_notification(ib, val, len, key);
@@ -226,6 +242,7 @@ static void on_get_done(void *user, int status) {
         return;
     struct pst_inbox *ib = n->inbox;
     ib->get_in_flight = false;
+    pst_counter_add(n, "dht.own_slot_reads.inbox", 1);
     if (status == PST_OK) {
         ib->get_ok_once = true;
     } else if (!ib->get_ok_once) {

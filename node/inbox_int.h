@@ -16,6 +16,9 @@
 #define PST_INBOX_RETRY_MIN_MS 5000u
 #define PST_INBOX_RETRY_MAX_MS 600000u
 #define PST_INBOX_LAST_TRY_MS 5000u /* the last try before expiry comes this early */
+/* A verbatim re-put of a notification we hold wakes its job at most this
+ * often: anyone can copy a value from our slot and put it again. */
+#define PST_INBOX_REPUT_WAKE_MS 30000u /* = the sender's shortest renotify default */
 /* A sender that verifiably broke the protocol gets this many tries; a busy,
  * unreachable or overloaded one is retried with back-off until the
  * notification expires (fetch_client.c decides which is which). */
@@ -52,6 +55,11 @@ typedef struct job {
     uint64_t due_ms, last_start_ms;
     uint32_t backoff_ms;
     unsigned proto_fails;
+    bool has_key;                      /* key: the seen key of the value that made this job */
+    uint8_t key[SEEN_KEY];             /* (or re-notified it last), so a verbatim re-put finds it */
+    uint64_t reput_woken_ms;           /* last wake by such a re-put */
+    uint8_t sender[PST_SIGN_PK_BYTES]; /* set by the first start */
+    bool relook_pending;               /* a lookup of the sender's KeyRecord runs */
     pst_fetch_conn *conn;
 } job;
 
@@ -79,6 +87,10 @@ struct pst_inbox {
 typedef struct {
     bool present;
     bool spent; /* already taken: only a re-notification of that same message passes */
+    /* bound to these sealed bytes for us, but dated outside the window (a
+     * re-notification of a message we hold, days later): refused as
+     * stamp_date unless it is a duplicate. present is false then. */
+    bool stale;
     unsigned bits;
     uint8_t spent_key[PST_HASHCASH_SPENT_KEY_BYTES];
     uint64_t remember_until;
@@ -126,9 +138,15 @@ void pst_inbox__refresh_sender(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES])
 /* ---- inbox_jobs.c ---- */
 
 /* Schedules (or keeps) a fetch job for id: a fetch, or only the receipt;
- * now: at once rather than at its back-off time. */
+ * now: at once rather than at its back-off time; key (NULL: none): the seen
+ * key of the notification that asked for it. */
 void pst_inbox__job_want(struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES], bool receipt_only,
-                         uint64_t expires, bool now);
+                         uint64_t expires, bool now, const uint8_t *key);
+/* A value we have seen came again (the seen set skipped it): when it is the
+ * notification of a job waiting out its back-off, the sender is back (it
+ * re-puts when it comes online): try now, at most every
+ * PST_INBOX_REPUT_WAKE_MS per job. Counted inbox.reput_wakes. */
+void pst_inbox__job_reput(struct pst_inbox *ib, const uint8_t key[SEEN_KEY]);
 /* Rebuilds jobs from the store (PENDING rows, and with receipts DELIVERED
  * rows whose receipt is not acknowledged yet). */
 void pst_inbox__sweep(struct pst_inbox *ib, bool receipts);

@@ -13,6 +13,8 @@
 /* ---- jobs ------------------------------------------------------------------------ */
 
 static void pump(struct pst_inbox *ib);
+static bool endpoint_suspect(const char *reason);
+static void relook_sender(struct pst_inbox *ib, job *j);
 static void on_pump(uv_timer_t *t) { pump(t->data); }
 static void pump_soon(struct pst_inbox *ib) { uv_timer_start(&ib->pump_timer, on_pump, 0, 0); }
 
@@ -37,9 +39,13 @@ static void job_remove(struct pst_inbox *ib, job *j) {
  * a job waiting out a long backoff is tried again (not more often than
  * every PST_INBOX_RETRY_MIN_MS, whatever a sender puts in our slot). */
 void pst_inbox__job_want(struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES], bool receipt_only,
-                         uint64_t expires, bool sender_alive) {
+                         uint64_t expires, bool sender_alive, const uint8_t *key) {
     uint64_t now = uv_now(ib->node->loop);
     job *j = job_find(ib, id);
+    if (j != NULL && key != NULL) {
+        memcpy(j->key, key, SEEN_KEY);
+        j->has_key = true;
+    }
     if (j != NULL) {
         j->receipt_only |= receipt_only;
         uint64_t soonest = j->last_start_ms + PST_INBOX_RETRY_MIN_MS;
@@ -58,10 +64,40 @@ void pst_inbox__job_want(struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES],
     j->receipt_only = receipt_only;
     j->expires = expires;
     j->due_ms = now;
+    if (key != NULL) {
+        memcpy(j->key, key, SEEN_KEY);
+        j->has_key = true;
+    }
     j->next = ib->jobs;
     ib->jobs = j;
     ib->n_jobs++;
     pump_soon(ib);
+}
+
+void pst_inbox__job_reput(struct pst_inbox *ib, const uint8_t key[SEEN_KEY]) {
+    uint64_t now = uv_now(ib->node->loop);
+    for (job *j = ib->jobs; j; j = j->next) {
+        if (!j->has_key || sodium_memcmp(j->key, key, SEEN_KEY) != 0)
+            continue;
+        /* a job fetching now, or due soon anyway, needs no wake (a slot
+         * holds a copy per put, and a listen hands them all over at once);
+         * a replayed copy must not make us call the sender more often than
+         * every PST_INBOX_REPUT_WAKE_MS */
+        uint64_t soonest = j->last_start_ms + PST_INBOX_RETRY_MIN_MS;
+        if (soonest < now)
+            soonest = now;
+        if (j->conn != NULL || j->due_ms < soonest + PST_INBOX_RETRY_MIN_MS ||
+            (j->reput_woken_ms != 0 && now - j->reput_woken_ms < PST_INBOX_REPUT_WAKE_MS))
+            return;
+        j->reput_woken_ms = now;
+        j->due_ms = soonest;
+        pst_counter_add(ib->node, "inbox.reput_wakes", 1);
+        char id[17];
+        pst_inbox__hex8(j->msg_id, id);
+        pst_log_info("message %s was notified again: trying its sender now", id);
+        pump_soon(ib);
+        return;
+    }
 }
 
 /* Why the last attempt at a message failed, kept in the store (meta) so that
@@ -99,7 +135,7 @@ void pst_inbox_wake(pst_node *n, const uint8_t id[PST_HASH_BYTES], uint64_t expi
         pump_soon(ib);
         return;
     }
-    pst_inbox__job_want(ib, id, false, expires, true);
+    pst_inbox__job_want(ib, id, false, expires, true, NULL);
 }
 
 static void fail_row(struct pst_inbox *ib, job *j, const char *why) {
@@ -151,6 +187,8 @@ static void on_fetch_done(void *user, const pst_fetch_result *res) {
     job *j = user;
     struct pst_inbox *ib = j->ib;
     pst_node *n = ib->node;
+    uint8_t id_copy[PST_HASH_BYTES];
+    memcpy(id_copy, j->msg_id, sizeof id_copy);
     char name[PST_COUNTER_NAME_MAX], id[17];
     pst_inbox__hex8(j->msg_id, id);
     j->conn = NULL;
@@ -185,6 +223,8 @@ static void on_fetch_done(void *user, const pst_fetch_result *res) {
         snprintf(name, sizeof name, "fetch.retry.%s", res->reason);
         pst_counter_add(n, name, 1);
         backoff(ib, j, res->reason);
+        if (endpoint_suspect(res->reason) && job_find(ib, id_copy) == j)
+            relook_sender(ib, j);
         break;
     }
     pump(ib);
@@ -196,6 +236,143 @@ static int open_stored(pst_node *n, const row_copy *r, pst_notify *outer, pst_no
     if (rc == PST_OK)
         rc = pst_notify_open(outer, n->id->box_pk, n->id->box_sk, in);
     return rc;
+}
+
+/* The sender's current fetch endpoints from its cached KeyRecord, merged
+ * into fj: a node restarted on a new address or port publishes a new record
+ * at once, while the notifications it re-puts still name the old endpoint.
+ * A record signed after the notification goes first (it is likelier to be
+ * current), an older one fills the free places; at most
+ * PST_NOTIFY_ENDPOINTS_MAX in all. Returns how many were added. */
+static unsigned merge_keyrec_endpoints(pst_node *n, pst_fetch_job *fj, uint64_t notified) {
+    uint8_t buf[PST_RECORD_MAX];
+    size_t len = 0;
+    uint64_t expires = 0;
+    pst_keyrec kr;
+    if (pst_store_keyrec_get(n->store, fj->sender, buf, sizeof buf, &len, NULL, &expires) !=
+            PST_OK ||
+        expires <= pst_now() || pst_keyrec_decode(buf, len, &kr) != PST_OK ||
+        sodium_memcmp(kr.signer, fj->sender, PST_SIGN_PK_BYTES) != 0)
+        return 0;
+    char fresh[PST_NOTIFY_ENDPOINTS_MAX][PST_NOTIFY_ENDPOINT_MAX + 1];
+    unsigned n_fresh = 0;
+    _Static_assert(sizeof kr.endpoints[0] == sizeof fresh[0], "endpoint sizes differ");
+    for (uint32_t i = 0;
+         i < kr.n_endpoints && i < PST_KEYREC_ENDPOINTS_MAX && n_fresh < PST_NOTIFY_ENDPOINTS_MAX;
+         i++) {
+        bool known = !pst_notify_endpoint_valid(kr.endpoints[i]);
+        for (uint32_t k = 0; k < fj->n_endpoints && !known; k++)
+            known = strcmp(fj->endpoints[k], kr.endpoints[i]) == 0;
+        if (!known)
+            memcpy(fresh[n_fresh++], kr.endpoints[i], sizeof fresh[0]);
+    }
+    if (n_fresh == 0)
+        return 0;
+    char all[PST_NOTIFY_ENDPOINTS_MAX][PST_NOTIFY_ENDPOINT_MAX + 1];
+    unsigned n_all = 0, keep = fj->n_endpoints;
+    if (kr.created > notified) { /* the record is newer: its endpoints first */
+        for (unsigned i = 0; i < n_fresh && n_all < PST_NOTIFY_ENDPOINTS_MAX; i++)
+            memcpy(all[n_all++], fresh[i], sizeof all[0]);
+        for (unsigned i = 0; i < keep && n_all < PST_NOTIFY_ENDPOINTS_MAX; i++)
+            memcpy(all[n_all++], fj->endpoints[i], sizeof all[0]);
+    } else {
+        for (unsigned i = 0; i < keep && n_all < PST_NOTIFY_ENDPOINTS_MAX; i++)
+            memcpy(all[n_all++], fj->endpoints[i], sizeof all[0]);
+        for (unsigned i = 0; i < n_fresh && n_all < PST_NOTIFY_ENDPOINTS_MAX; i++)
+            memcpy(all[n_all++], fresh[i], sizeof all[0]);
+    }
+    unsigned added = n_all > keep ? n_all - keep : 0;
+    memcpy(fj->endpoints, all, sizeof all);
+    fj->n_endpoints = n_all;
+    return kr.created > notified ? n_fresh : added;
+}
+
+/* Looks the sender's KeyRecord up again after a failure that may mean it
+ * moved (refused, timeout, another node's answer on its old port): the
+ * result is cached by pst_resolve, and the job is tried at once when the
+ * record names an endpoint the notification does not. */
+typedef struct {
+    pst_node *node;
+    uint8_t msg_id[PST_HASH_BYTES];
+} relook;
+
+static void on_sender_relooked(void *user, int err, const pst_resolved_key *keys, unsigned nk,
+                               const pst_resolve_info *info) {
+    (void)err;
+    (void)keys;
+    (void)nk;
+    (void)info;
+    relook *r = user;
+    pst_node *n = r->node;
+    struct pst_inbox *ib = n->inbox;
+    job *j = ib != NULL && !n->stopping ? job_find(ib, r->msg_id) : NULL;
+    free(r);
+    if (j == NULL)
+        return;
+    j->relook_pending = false;
+    if (j->conn != NULL)
+        return; /* already trying again: start_job merged the record */
+    row_copy rc;
+    memset(&rc, 0, sizeof rc);
+    pst_notify outer;
+    pst_notify_inner in;
+    if (pst_store_inbox_get(n->store, j->msg_id, pst_inbox__copy_row, &rc) != PST_OK)
+        return;
+    if (pst_notify_decode(rc.notification, rc.notification_len, &outer) != PST_OK ||
+        pst_notify_open(&outer, n->id->box_pk, n->id->box_sk, &in) != PST_OK)
+        return;
+    pst_fetch_job fj;
+    memset(&fj, 0, sizeof fj);
+    memcpy(fj.sender, in.signer, sizeof fj.sender);
+    fj.n_endpoints = in.n_endpoints;
+    memcpy(fj.endpoints, in.endpoints, sizeof fj.endpoints);
+    uint64_t created = in.created;
+    sodium_memzero(&in, sizeof in);
+    if (merge_keyrec_endpoints(n, &fj, created) > 0 && j->due_ms > uv_now(n->loop)) {
+        char id[17];
+        pst_inbox__hex8(j->msg_id, id);
+        pst_log_info("message %s: its sender published %s: trying there now", id, fj.endpoints[0]);
+        pst_counter_add(n, "inbox.sender_moved", 1);
+        uint64_t now = uv_now(n->loop), soonest = j->last_start_ms + PST_INBOX_RETRY_MIN_MS;
+        j->due_ms = soonest > now ? soonest : now;
+        pump_soon(ib);
+    }
+}
+
+static bool endpoint_suspect(const char *reason) {
+    static const char *const why[] = {"connect",
+                                      "timeout",
+                                      "resolve",
+                                      "no_endpoint",
+                                      "bad_frame",
+                                      "response_signer",
+                                      "unverified_response",
+                                      "ack_signer",
+                                      "unverified_ack"};
+    for (size_t i = 0; i < sizeof why / sizeof why[0]; i++)
+        if (strcmp(reason, why[i]) == 0)
+            return true;
+    return false;
+}
+
+static void relook_sender(struct pst_inbox *ib, job *j) {
+    pst_node *n = ib->node;
+    if (j->relook_pending)
+        return; /* one lookup per job at a time */
+    relook *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return;
+    r->node = n;
+    memcpy(r->msg_id, j->msg_id, sizeof r->msg_id);
+    char fp[PST_FINGERPRINT_STRLEN + 1];
+    pst_fingerprint_format(j->sender, fp);
+    pst_counter_add(n, "inbox.sender_lookups", 1);
+    j->relook_pending = true; /* before: the answer may come at once */
+    /* not the user's lookup: no clock vote */
+    if (pst_resolve(n, fp, false, on_sender_relooked, r) != PST_OK) {
+        free(r);
+        j->relook_pending = false;
+    }
 }
 
 static void start_job(struct pst_inbox *ib, job *j) {
@@ -227,10 +404,12 @@ static void start_job(struct pst_inbox *ib, job *j) {
     memset(&fj, 0, sizeof fj);
     memcpy(fj.msg_id, j->msg_id, sizeof fj.msg_id);
     memcpy(fj.sender, in.signer, sizeof fj.sender);
+    memcpy(j->sender, in.signer, sizeof j->sender);
     memcpy(fj.msg_key, in.msg_key, sizeof fj.msg_key);
     fj.size = in.size;
     fj.n_endpoints = in.n_endpoints;
     memcpy(fj.endpoints, in.endpoints, sizeof fj.endpoints);
+    (void)merge_keyrec_endpoints(n, &fj, in.created);
     sodium_memzero(&in, sizeof in);
     fj.stored_at = r.delivered;
     const char *why = NULL;
@@ -329,10 +508,10 @@ static void pump(struct pst_inbox *ib) {
 static int on_sweep_row(const pst_store_inbox_row *row, void *user) {
     struct pst_inbox *ib = user;
     if (row->state == PST_STORE_IN_PENDING)
-        pst_inbox__job_want(ib, row->msg_id, false, row->expires, false);
+        pst_inbox__job_want(ib, row->msg_id, false, row->expires, false, NULL);
     else if (row->state == PST_STORE_IN_DELIVERED && row->receipt_sent == 0 &&
              row->expires > pst_now())
-        pst_inbox__job_want(ib, row->msg_id, true, row->expires, false);
+        pst_inbox__job_want(ib, row->msg_id, true, row->expires, false, NULL);
     return 0;
 }
 

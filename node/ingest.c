@@ -261,8 +261,13 @@ static void on_own_get_done(void *user, int status) {
     (void)status;
     own_listen *l = own_get_listen(user);
     if (l != NULL) {
+        pst_node *n = ((own_get *)user)->node;
+        char name[PST_COUNTER_NAME_MAX];
         l->get_in_flight = false;
-        pst_counter_add(((own_get *)user)->node, "dht.own_slot_reads", 1);
+        pst_counter_add(n, "dht.own_slot_reads", 1);
+        /* per kind, so a test (and `postern status`) sees every slot read */
+        snprintf(name, sizeof name, "dht.own_slot_reads.%s", pst_slot_kind_name(l->kind));
+        pst_counter_add(n, name, 1);
     }
     free(user);
 }

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""A sender that comes back is fetched from at once. a notifies b and stops;
+b's fetches fail and it backs off. (1) a comes back on the same port and
+re-puts its notification (the same bytes b has already seen): b must try at
+once, not at its next back-off time. (2) a comes back on a NEW fetch port:
+its re-puts still name the old one, but a publishes its new key record at
+start, and b, whose fetches at the old port fail, looks a's record up again
+and fetches from the new port. Both end with a's receipt and one copy."""
+
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import check, note  # noqa: E402
+
+SENDER = ["--renotify", "1"]
+RECIPIENT = ["--inbox-poll", "1"]
+FAILS = 3  # b's back-off after 3 failures: 5, 10, then 20 s to the next try
+BACK_S = 8  # b must have the message this soon after a is back
+
+
+def failures(k):
+    return sum(v for n, v in k.items() if n.startswith("fetch.retry."))
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def send_while_away(c, a, b, subject):
+    """a sends to stopped b, waits for a confirmed notification, stops;
+    then b starts and fails FAILS times. Returns (msg id, a's old port,
+    b's counters, when b's last failure was seen)."""
+    b.stop()
+    rc, doc, err = harness.mail_send(c, a.home, to=[b.home.fingerprint], subject=subject,
+                                     body=f"{subject}\n")
+    mid = doc["message_id"]
+
+    def notified():
+        m = harness.mail_outbox(c, a.home, mid)
+        r = harness.outbox_recipient(m, mid, b.home.fingerprint)[1] or {}
+        return r.get("notify_count", 0) >= 1
+    harness.poll(notified, 20, "a's notification to be confirmed", a.log_tail, interval=0.1)
+    port = a.fetch_port
+    a.stop()
+    f0 = failures(b.counters()) if b.alive() else 0
+    c.restart(b)
+    k = harness.wait_counter(b, "fetch.retry.", f0 + FAILS, timeout=40, prefix=True)
+    t_fail = time.monotonic()
+    check(harness.maildir_copies(b.home, mid) == [], "b has the message while a is down")
+    return mid, port, k, t_fail
+
+
+def test(c):
+    seed = c.start(c.new_home("seed"), [])
+    a = c.start(c.new_home("a", "a@it.example"), [seed], extra=SENDER)
+    b = c.start(c.new_home("b", "b@it.example"), [seed], extra=RECIPIENT)
+    for n in (seed, a, b):
+        n.wait_joined()
+    harness.wait_mail_ready(c, [a], [b])
+    harness.trust(c, b, a)
+
+    # 1. a comes back on its port: its re-put (seen before) wakes b's job
+    mid1, port1, k1, t_fail = send_while_away(c, a, b, "back on the same port")
+    c.restart(a)
+    check(a.fetch_port == port1, f"a's fetch port changed: {port1} -> {a.fetch_port}")
+    t_back = time.monotonic()
+    harness.wait_delivered(c, b, mid1, timeout=30)
+    dt = time.monotonic() - t_back
+    k = b.counters()
+    note(f"1. b failed {FAILS} times (then 20 s of back-off); delivered {dt:.1f} s after a's "
+         f"restart, {time.monotonic() - t_fail:.1f} s after b's last failure; reput_wakes "
+         f"{k.get('inbox.reput_wakes', 0)}")
+    check(dt <= BACK_S, f"b fetched {dt:.1f} s after a came back (its back-off, not a's re-put)")
+    check(k.get("inbox.reput_wakes", 0) >= 1, f"no reput wake counted: {k}")
+    harness.wait_receipt(c, a, mid1, b)
+
+    # 2. a comes back on a new port: b looks a's key record up again
+    mid2, port2, k2, t_fail = send_while_away(c, a, b, "back on a new port")
+    new_port = free_port()
+    c.restart(a, extra=SENDER + ["--fetch-port", str(new_port)])
+    check(a.fetch_port == new_port and new_port != port2,
+          f"a's fetch port: {port2} -> {a.fetch_port} (asked for {new_port})")
+    t_back = time.monotonic()
+    harness.wait_delivered(c, b, mid2, timeout=30)
+    dt = time.monotonic() - t_back
+    harness.wait_receipt(c, a, mid2, b)
+    k = b.counters()
+    note(f"2. a moved {port2} -> {new_port}; delivered {dt:.1f} s after its restart; b's "
+         f"sender_lookups {k.get('inbox.sender_lookups', 0)}, sender_moved "
+         f"{k.get('inbox.sender_moved', 0)}")
+    check(k.get("inbox.sender_lookups", 0) >= 1, f"b never looked a up again: {k}")
+    check(k.get("inbox.failed", 0) == 0, f"b gave a message up: {k}")
+
+    for mid in (mid1, mid2):
+        check(len(harness.maildir_copies(b.home, mid)) == 1, f"copies of {mid[:8]}")
+    doc = harness.mail_inbox(c, b.home)
+    check(doc["delivered"] == 2 and doc["pending"] == 0 and doc["failed"] == 0, f"inbox {doc}")
+    for n in (b, a, seed):
+        n.stop()
+    harness.check_all_logs(c)
+
+
+if __name__ == "__main__":
+    harness.main(test, "mail_sender_back")
