@@ -414,6 +414,21 @@ int pst_trust_vouched(pst_node *n, const uint8_t pk[32]);
  * the answer; done (may be NULL) runs when it is known. */
 int pst_trust_vouch_check(pst_node *n, const uint8_t pk[32], void (*done)(pst_node *, void *),
                           void *user);
+/* Drops the cached vouch answers: every one (pk NULL; the contact list
+ * changed, so lookups in flight are not cached either) or pk's. Lookups
+ * in flight for pk are kept. */
+void pst_trust_forget_answers(pst_node *n, const uint8_t pk[32]);
+/* True while a vouch lookup for pk runs. */
+bool pst_trust_vouch_pending(pst_node *n, const uint8_t pk[32]);
+/* Could the vouch-slot value val change subject's answer to "vouched"? An
+ * endorsement of subject, not a withdrawal, signed (verified: one Ed25519)
+ * by a trusted contact; with vouch_depth >= 2 also one by anyone not
+ * blocked (unverified: the lookup this leads to checks it). */
+bool pst_trust_vouch_news(pst_node *n, const uint8_t subject[32], const uint8_t *val, size_t len);
+/* The contact list changed (trust set / rm): vouch answers are dropped and
+ * the notifications the gate refused lately are looked at again
+ * (inbox_gate.c; docs/TRUST.md). */
+void pst_inbox_trust_changed(pst_node *n);
 void pst_trust_free(pst_node *n);
 /* Appends (as strings) the notices not shown yet: contacts whose key was
  * revoked, and a replacement key they name, which is never trusted by

@@ -89,6 +89,8 @@ void pst_node_cmd_trust_set(pst_node *n, const pst_ctrl_request *req, pst_node_r
                         pst_strerror(rc), PST_STORE_PETNAME_MAX);
         return;
     }
+    /* counts for the next notification, and for the ones refused lately */
+    pst_inbox_trust_changed(n);
     pst_value *b = pst_value_new_map();
     pst_value_add_str(b, "fingerprint", arg(req, "fingerprint"));
     pst_value_add_str(b, "tier", tier_name(tier));
@@ -114,6 +116,7 @@ void pst_node_cmd_trust_rm(pst_node *n, const pst_ctrl_request *req, pst_node_re
         pst_reply_error(reply, user, 0, 1, "cannot remove the contact: %s", pst_strerror(rc));
         return;
     }
+    pst_inbox_trust_changed(n);
     pst_value *b = pst_value_new_map();
     pst_value_add_str(b, "fingerprint", arg(req, "fingerprint"));
     pst_value_add_str(b, "tier", "unknown");
@@ -393,6 +396,10 @@ void pst_vouches_describe(pst_value *arr, const pst_vouch *v, unsigned count, ps
 
 #define PST_VOUCH_CACHE 512u
 #define PST_VOUCH_CACHE_TTL_S 600u
+/* "not vouched for" is kept shorter: a vouch made meanwhile counts within a
+ * minute even for a sender whose vouch slot nobody watches (inbox_gate.c
+ * watches a few), at the cost of one more DHT get per stranger a minute */
+#define PST_VOUCH_CACHE_NEG_TTL_S 60u
 #define PST_VOUCH_CHECKS_MAX 4u
 #define PST_VOUCH_DEPTH2_MAX 4u
 
@@ -405,6 +412,7 @@ typedef struct {
 struct pst_trust {
     vouch_entry cache[PST_VOUCH_CACHE];
     unsigned checks_running;
+    uint64_t generation; /* bumped when the contact list changes */
 };
 
 static struct pst_trust *trust_of(pst_node *n) {
@@ -455,7 +463,8 @@ struct vouch_check {
     pst_node *node;
     uint8_t pk[32];
     bool known;
-    unsigned pending; /* depth-2 lookups in flight */
+    unsigned pending;    /* depth-2 lookups in flight */
+    uint64_t generation; /* of the contact list it was asked under */
     void (*done)(pst_node *, void *);
     void *user;
 };
@@ -466,10 +475,12 @@ static void check_finish(vouch_check *c) {
     if (t != NULL) {
         t->checks_running--;
         vouch_entry *e = cache_find(t, c->pk, true);
-        if (e != NULL) {
+        if (e != NULL && c->generation != t->generation) {
+            memset(e, 0, sizeof e[0]); /* judged by a contact list since changed: ask again */
+        } else if (e != NULL) {
             e->pending = false;
             e->known = c->known;
-            e->until = pst_now() + PST_VOUCH_CACHE_TTL_S;
+            e->until = pst_now() + (c->known ? PST_VOUCH_CACHE_TTL_S : PST_VOUCH_CACHE_NEG_TTL_S);
         }
     }
     if (c->known)
@@ -543,6 +554,7 @@ int pst_trust_vouch_check(pst_node *n, const uint8_t pk[32], void (*done)(pst_no
     memcpy(c->pk, pk, 32);
     c->done = done;
     c->user = user;
+    c->generation = t->generation;
     e->pending = true;
     e->until = UINT64_MAX;
     t->checks_running++;
@@ -553,6 +565,40 @@ int pst_trust_vouch_check(pst_node *n, const uint8_t pk[32], void (*done)(pst_no
         free(c);
     }
     return rc;
+}
+
+void pst_trust_forget_answers(pst_node *n, const uint8_t pk[32]) {
+    struct pst_trust *t = n->trust;
+    if (t == NULL)
+        return;
+    if (pk == NULL)
+        t->generation++; /* lookups in flight were asked under the old list */
+    for (unsigned i = 0; i < PST_VOUCH_CACHE; i++) {
+        vouch_entry *e = &t->cache[i];
+        if (e->until != 0 && !e->pending && (pk == NULL || memcmp(e->pk, pk, 32) == 0))
+            memset(e, 0, sizeof *e);
+    }
+}
+
+bool pst_trust_vouch_pending(pst_node *n, const uint8_t pk[32]) {
+    struct pst_trust *t = n->trust;
+    vouch_entry *e = t ? cache_find(t, pk, false) : NULL;
+    return e != NULL && e->pending;
+}
+
+bool pst_trust_vouch_news(pst_node *n, const uint8_t subject[32], const uint8_t *val, size_t len) {
+    pst_endorsement e;
+    if (n->cfg.vouch_depth == 0 || len > PST_DHT_VALUE_MAX ||
+        pst_endorsement_decode(val, len, &e) != PST_OK || memcmp(e.subject, subject, 32) != 0 ||
+        e.tier == PST_TIER_WITHDRAWN)
+        return false;
+    pst_store_tier tier;
+    bool contact = pst_store_contact_get(n->store, e.signer, &tier, NULL, 0) == PST_OK;
+    if (contact && tier == PST_STORE_TIER_TRUSTED)
+        return pst_endorsement_verify(&e, pst_now()) == PST_OK; /* one Ed25519 */
+    /* deeper: the voucher's own standing is what the lookup finds out; the
+     * caller rate-limits those lookups, so an unverified value is enough */
+    return n->cfg.vouch_depth >= 2 && !(contact && tier == PST_STORE_TIER_BLOCKED);
 }
 
 /* ---- notices: a contact's key was revoked ------------------------------------
