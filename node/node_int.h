@@ -405,6 +405,13 @@ typedef void (*pst_vouches_cb)(void *user, int status, const pst_vouch *vouches,
 /* Gets and checks the vouch slot of subject. 0 and cb once, or an error and
  * no cb. */
 int pst_trust_vouches(pst_node *n, const uint8_t subject[32], pst_vouches_cb cb, void *user);
+/* The same, but cb comes at the latest wait_ms (0: no limit) after the
+ * call: then with status PST_E_TIMEOUT, the vouches found so far plus the
+ * contacts' vouches remembered from earlier reads of subject, and more the
+ * larger of the values not examined so far and by the last complete read.
+ * The read goes on and refreshes that memory. */
+int pst_trust_vouches_within(pst_node *n, const uint8_t subject[32], uint32_t wait_ms,
+                             pst_vouches_cb cb, void *user);
 /* True when v makes its subject "known": a current vouch by a trusted contact. */
 bool pst_vouch_makes_known(const pst_vouch *v, uint64_t now);
 /* Is pk vouched for (known through vouch_depth)? 1 yes, 0 no, -1 not looked
