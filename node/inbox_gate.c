@@ -301,10 +301,12 @@ static void watch_check(vouch_watch *w, uint64_t now) {
 static void on_watch_value(void *user, const uint8_t *val, size_t len, bool expired) {
     vouch_watch *w = user;
     pst_node *n = w->ib->node;
-    if (expired || n->stopping || w->news || w->checking)
+    if (expired || n->stopping || w->news)
         return; /* a lookup is due anyway: it reads the whole slot */
     if (!pst_trust_vouch_news(n, w->pk, val, len))
         return;
+    /* during a lookup: it may have read the slot before this value came, so
+     * one more follows (gate_tick, PST_INBOX_WATCH_RECHECK_MS later) */
     w->news = true;
     watch_check(w, uv_now(n->loop));
 }
