@@ -93,19 +93,20 @@ def test(c):
     other = tl.endorsements(c, harness.random_fingerprint(), 30, "other")
     values = valid + garbage(valid, other)
     rej0 = sum(v for n, v in r.counters().items() if n.startswith("rejected.vouch."))
+    k0 = reads_settled(r)
     put = tl.slot_put(c, seed, s.home.fingerprint, "vouch", values)
     # r sees the flood: most of it is counted as not examined
     c.wait_key(r, s.home, pred=lambda d: d.get("vouches_not_examined", 0) >= FLOOD // 2,
                timeout=30)
-    k0 = reads_settled(r)
     after, ms1, wall1 = lookups(c, r, s)
     # bounded work per read of the slot, whatever its size: every contact's
     # vouch (one here) and at most 16 strangers' signatures verified (a read
-    # goes on after `key get` answered, and key gets meanwhile share it:
-    # counted once every read ended)
+    # goes on after `key get` answered, key gets meanwhile share it, and a
+    # slot found flooded is read for display at most every 10 s: counted
+    # once every read ended)
     k1 = reads_settled(r)
     reads, sigs = (k1.get(READS, 0) - k0.get(READS, 0), k1.get(SIGS, 0) - k0.get(SIGS, 0))
-    check(reads >= 1 and 0 < sigs <= reads * 17,
+    check(reads >= 1 and sigs <= reads * 17,
           f"{sigs} signatures verified by {reads} reads of a flooded vouch slot")
     for d in after:
         for f in set(before[0]) | set(d):
@@ -134,7 +135,9 @@ def test(c):
          f"rejected.vouch.* {rej0} -> {rej1}")
     note(f"lookup_ms median before {med(ms0)} / after {med(ms1)}; `key get` wall ms median "
          f"before {med(wall0):.0f} / after {med(wall1):.0f} (max {max(wall1):.0f}); "
-         f"{sigs} signatures verified by the {reads} reads of the slot they started")
+         f"{sigs} signatures verified by the {reads} reads of the flooded slot "
+         f"({k1.get('trust.vouch_reads_spared', 0) - k0.get('trust.vouch_reads_spared', 0)} "
+         f"answered from memory)")
     # the key lookup itself never reads the vouch slot; the vouch slot's get
     # (part of `key get`) takes longer with hundreds of values in it, but the
     # node's work on them is capped (decode each, verify at most 16 strangers)
