@@ -219,6 +219,15 @@ static void count_status(pst_dht *d, int kind, int status) {
         (*timeout)++;
     else if (status != PST_E_CLOSED)
         (*fail)++;
+    if (status == PST_E_CLOSED)
+        return;
+    s->ops_ended++;
+    if (status == PST_OK) {
+        s->last_answered_op = s->ops_ended;
+        s->last_answered_ms = uv_now(d->loop);
+    } else if (status == PST_E_IO && kind != OP_PING) {
+        s->last_unanswered_op = s->ops_ended;
+    }
 }
 
 /* Frees a timed op and then, if the user has not had its answer yet, gives it

@@ -93,6 +93,13 @@ struct pst_dht_stats {
     uint64_t gets_ok, gets_failed, gets_timed_out;
     uint64_t puts_ok, puts_failed, puts_timed_out;
     uint64_t pings_ok, pings_failed;
+    /* Whether other nodes answer at all. Every get, put and ping that ends is
+     * numbered in order (1, 2, ...): last_answered_op is the number of the
+     * last one another node answered (PST_OK), last_unanswered_op that of the
+     * last get or put no node answered (PST_E_IO: OpenDHT had no node to
+     * ask); 0 = none yet. Timeouts count as neither: a slow network is not an
+     * absent one. last_answered_ms: uv_now() when last_answered_op ended. */
+    uint64_t ops_ended, last_answered_op, last_unanswered_op, last_answered_ms;
     uint32_t listens_active; /* registered and not cancelled */
     uint32_t ops_live;       /* operation records held, counted against OPS_MAX */
 };

@@ -17,13 +17,15 @@ typedef struct {
 static void schedule_retry(pst_node *n);
 
 static void round_finished(pst_node *n) {
-    if (n->joined || n->stopping)
+    if (n->bootstrapped || n->stopping)
         return;
     if (!n->warned_alone) {
-        pst_log_warn("no seed answered (%u tried): running standalone; will retry with backoff "
-                     "and join as soon as one answers (check --seed / the seeds file and that "
-                     "the network id matches)",
-                     n->cfg.nseeds);
+        /* a one-shot's user hears it once, in the answer (lookup.c) */
+        pst_log(n->mode == PST_NODE_ONESHOT ? PST_LOG_DEBUG : PST_LOG_WARN,
+                "no seed answered (%u tried): running standalone; will retry with backoff "
+                "and join as soon as one answers (check --seed / the seeds file and that "
+                "the network id matches)",
+                n->cfg.nseeds);
         n->warned_alone = true;
     }
     schedule_retry(n);
@@ -35,8 +37,8 @@ static void on_ping(void *user, int status) {
     n->seeds_pending--;
     if (status == PST_OK) {
         n->seeds_answered++;
-        if (!n->joined) {
-            n->joined = true;
+        if (!n->bootstrapped) {
+            n->bootstrapped = true;
             pst_log_info("joined the network through seed %s", p->seed);
             if (!n->stopping && n->id != NULL) {
                 pst_publish_now(n);   /* puts made while alone reach the network now */
@@ -76,7 +78,7 @@ static void ping_all(pst_node *n) {
 
 static void on_retry(uv_timer_t *t) {
     pst_node *n = t->data;
-    if (!n->joined && !n->stopping && n->seeds_pending == 0)
+    if (!n->bootstrapped && !n->stopping && n->seeds_pending == 0)
         ping_all(n);
 }
 
@@ -94,10 +96,69 @@ void pst_bootstrap_start(pst_node *n) {
     pst_node_handle_ref(n);
     n->bootstrap_backoff_ms = PST_BOOTSTRAP_BACKOFF_MIN_MS;
     if (n->cfg.nseeds == 0) {
-        pst_log_info("no seeds configured: running standalone; other nodes can bootstrap from "
-                     "this one");
-        n->joined = true;
+        /* not "joined": that takes another node's answer (pst_node_joined) */
+        pst_log(n->mode == PST_NODE_ONESHOT ? PST_LOG_DEBUG : PST_LOG_INFO,
+                "no seeds configured: running standalone; other nodes can bootstrap from this "
+                "one");
+        n->bootstrapped = true;
         return;
     }
     ping_all(n);
+}
+
+/* "a, b and c" for up to PST_SEEDS_SHOWN seeds, then "(N in all)". */
+#define PST_SEEDS_SHOWN 3u
+
+static void seeds_text(const pst_node *n, char *buf, size_t cap) {
+    size_t len = 0;
+    buf[0] = '\0';
+    unsigned shown = n->cfg.nseeds < PST_SEEDS_SHOWN ? n->cfg.nseeds : PST_SEEDS_SHOWN;
+    for (unsigned i = 0; i < shown && len < cap; i++) {
+        const char *sep = i == 0 ? "" : i + 1 == shown && shown == n->cfg.nseeds ? " and " : ", ";
+        int w = snprintf(buf + len, cap - len, "%s%s", sep, n->cfg.seeds[i]);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+    }
+    if (n->cfg.nseeds > shown && len < cap)
+        snprintf(buf + len, cap - len, ", ... (%u in all)", n->cfg.nseeds);
+}
+
+const char *pst_bootstrap_describe_alone(const pst_node *n, char *why, size_t whycap, char *todo,
+                                         size_t todocap) {
+    if (n->cfg.nseeds == 0) {
+        if (n->mode == PST_NODE_ONESHOT) {
+            snprintf(why, whycap, "no seed given, so there was no node to ask");
+            snprintf(todo, todocap,
+                     "pass --seed HOST:PORT of a running node (or list seeds in postern.conf) "
+                     "and check --network (%u)",
+                     n->cfg.network);
+        } else {
+            struct pst_dht_stats ds;
+            pst_dht_stats(&n->dht, &ds);
+            snprintf(why, whycap, "this node has no seed and no other node has answered it");
+            snprintf(todo, todocap,
+                     "restart it with --seed HOST:PORT of a running node, or start another node "
+                     "with --seed pointing at this one (UDP port %u, network %u)",
+                     ds.port4, n->cfg.network);
+        }
+        return "no_seed";
+    }
+    if (n->seeds_answered == 0) {
+        char list[3 * PST_SEED_STRLEN + 64];
+        seeds_text(n, list, sizeof list);
+        snprintf(why, whycap, "no seed answered (%s tried)", list);
+        snprintf(todo, todocap,
+                 "check --seed and --network (%u), and that the seed%s running and reachable "
+                 "over UDP",
+                 n->cfg.network, n->cfg.nseeds == 1 ? " is" : "s are");
+        return "no_seed_answered";
+    }
+    snprintf(why, whycap, "no other node answered this node's last get or put");
+    snprintf(todo, todocap, "%s",
+             n->mode == PST_NODE_ONESHOT
+                 ? "try again in a moment"
+                 : "try again in a moment; if it lasts, the seeds answer but route to nobody: "
+                   "check 'postern status'");
+    return "no_answer";
 }

@@ -103,6 +103,34 @@ static int on_published(const pst_store_published_row *row, void *user) {
     return 0;
 }
 
+/* joined, state and a summary that agree with the get and put counts: a
+ * node no other node answers is alone, whatever its seeds (docs/cli/status.md). */
+static void describe_joined(pst_node *n, const struct pst_dht_stats *ds, pst_value *d) {
+    bool joined = pst_node_joined(n);
+    char summary[1024];
+    pst_value_add_bool(d, "joined", joined);
+    uint64_t ago = ds->last_answered_op == 0 || uv_now(n->loop) < ds->last_answered_ms
+                       ? 0
+                       : (uv_now(n->loop) - ds->last_answered_ms) / 1000u;
+    if (ds->last_answered_op != 0)
+        pst_value_add_uint(d, "last_answer_s", ago);
+    if (joined) {
+        pst_value_add_str(d, "state", "joined");
+        snprintf(summary, sizeof summary, "in touch: another node answered %llu s ago",
+                 (unsigned long long)ago);
+    } else if (n->cfg.nseeds > 0 && !n->bootstrapped && !n->warned_alone) {
+        pst_value_add_str(d, "state", "joining");
+        snprintf(summary, sizeof summary, "joining: waiting for a seed to answer");
+    } else {
+        char why[512], todo[256];
+        pst_value_add_str(d, "state", "alone");
+        pst_value_add_str(d, "alone_reason",
+                          pst_bootstrap_describe_alone(n, why, sizeof why, todo, sizeof todo));
+        snprintf(summary, sizeof summary, "alone: %s, so gets and puts fail: %s", why, todo);
+    }
+    pst_value_add_str(d, "summary", summary);
+}
+
 void pst_node_cmd_status(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
                          void *user) {
     (void)req;
@@ -120,7 +148,7 @@ void pst_node_cmd_status(pst_node *n, const pst_ctrl_request *req, pst_node_repl
     pst_value_add_uint(d, "network", ds.network_id);
     pst_value_add_uint(d, "port4", ds.port4);
     pst_value_add_uint(d, "port6", ds.port6);
-    pst_value_add_bool(d, "joined", n->joined);
+    describe_joined(n, &ds, d);
     /* OpenDHT's C API exposes no routing-table counts: seeds that answered
      * our last ping are "good", the others "dubious". */
     pst_value_add_uint(d, "seeds", n->cfg.nseeds);

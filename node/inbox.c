@@ -243,6 +243,7 @@ void pst_inbox__on_poll(uv_timer_t *t) {
     pst_inbox__wait_pump(ib);
     pst_inbox__gate_tick(ib);
     (void)pst_store_stamp_purge_expired(n->store, pst_now());
+    pst_inbox__purge(n, pst_now());
     /* one full-slot read at a time, inbox or own slots: together they could
      * overrun the DHT layer's queue (PST_DHT_QUEUE_MAX) */
     if (ib->get_in_flight || pst_ingest_own_get_busy(n))

@@ -170,4 +170,14 @@ void pst_inbox__job_want(struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES],
  * rows whose receipt is not acknowledged yet). */
 void pst_inbox__sweep(struct pst_inbox *ib, bool receipts);
 
+/* ---- inbox_purge.c ---- */
+
+/* Past expiry + this, a notification's replay is refused whatever our clock
+ * did within the notification skew tolerance. */
+#define PST_INBOX_PURGE_GRACE_S PST_NOTIFY_SKEW_MAX
+#define PST_INBOX_PURGE_BATCH 1024u /* rows per poll */
+/* Strips or deletes inbox rows past the replay window (one batch), with
+ * their "why" notes. Errors are logged. */
+void pst_inbox__purge(pst_node *n, uint64_t now);
+
 #endif

@@ -13,8 +13,12 @@
 /* The log level is the one piece of process-wide state: every module logs
  * through it and it is set once from the configuration. */
 static pst_log_level current_level = PST_LOG_INFO;
+/* the program a line comes from: a one-shot node runs inside `postern`, and
+ * a line labelled "posternd" would name a program the user never started */
+static const char *program = "posternd";
 
 void pst_log_set_level(pst_log_level level) { current_level = level; }
+void pst_log_set_program(const char *name) { program = name; }
 pst_log_level pst_log_get_level(void) { return current_level; }
 
 int pst_log_parse_level(const char *s, pst_log_level *out) {
@@ -65,5 +69,6 @@ void pst_log(pst_log_level level, const char *fmt, ...) {
         fprintf(stderr, "<%d>%s: %s\n", prio[level], tags[level], line);
         return;
     }
-    fprintf(stderr, "%s.%03ldZ posternd %s: %s\n", stamp, ts.tv_nsec / 1000000, tags[level], line);
+    fprintf(stderr, "%s.%03ldZ %s %s: %s\n", stamp, ts.tv_nsec / 1000000, program, tags[level],
+            line);
 }

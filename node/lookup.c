@@ -114,6 +114,18 @@ static void on_key_done(void *user, int status) {
         finish(r);
 }
 
+/* A get, except that a one-shot node no other node answered has nobody to
+ * ask: OpenDHT would hold the get until our timeout while it keeps trying
+ * the seeds, and the user would wait 10 s for "unreachable". A daemon asks
+ * anyway: another node may have reached it since its last get (a node with
+ * no seeds learns that it has peers only from an answer). */
+static int lookup_get(pst_node *n, const uint8_t slot[PST_SLOT_BYTES], pst_dht_value_cb on_value,
+                      pst_dht_done_cb on_done, void *user) {
+    if (n->mode == PST_NODE_ONESHOT && !pst_node_joined(n))
+        return PST_E_IO;
+    return pst_dht_get(&n->dht, slot, PST_LOOKUP_TIMEOUT_MS, on_value, on_done, user);
+}
+
 static void start_key_probes(resolve *r) {
     if (r->n_cands == 0) {
         finish(r);
@@ -126,8 +138,7 @@ static void start_key_probes(resolve *r) {
         p->parent = r;
         uint8_t slot[PST_SLOT_BYTES];
         pst_slot_key(r->cands[i], slot);
-        int rc =
-            pst_dht_get(&r->node->dht, slot, PST_LOOKUP_TIMEOUT_MS, on_key_value, on_key_done, p);
+        int rc = lookup_get(r->node, slot, on_key_value, on_key_done, p);
         if (rc != PST_OK)
             on_key_done(p, rc);
     }
@@ -194,7 +205,7 @@ int pst_resolve(pst_node *n, const char *query, bool asked, pst_resolve_cb cb, v
     snprintf(r->info.address, sizeof r->info.address, "%s", address);
     uint8_t slot[PST_SLOT_BYTES];
     if (pst_slot_address(address, slot) != PST_OK ||
-        pst_dht_get(&n->dht, slot, PST_LOOKUP_TIMEOUT_MS, on_addr_value, on_addr_done, r) != PST_OK)
+        lookup_get(n, slot, on_addr_value, on_addr_done, r) != PST_OK)
         on_addr_done(r, PST_E_IO);
     return PST_OK;
 }
@@ -365,6 +376,42 @@ static void add_vouches(key_get *g, unsigned i, pst_value *e) {
         pst_value_add_bool(e, "vouches_complete", false);
 }
 
+/* The lookup went unanswered: says why and what to do in one phrase each,
+ * as JSON fields, and returns the exit code. With something in the cache
+ * that answer stands, with a warning; with nothing, "not found" would be a
+ * guess (the network was not asked), so it is an error: exit 1. */
+static int describe_unanswered(pst_node *n, pst_value *body, int status) {
+    char why[512], todo[256], line[sizeof why + sizeof todo + 80];
+    const char *reason;
+    if (!pst_node_joined(n)) {
+        reason = pst_bootstrap_describe_alone(n, why, sizeof why, todo, sizeof todo);
+    } else {
+        reason = "timeout";
+        snprintf(why, sizeof why, "the DHT did not answer the lookup within %u s",
+                 PST_LOOKUP_TIMEOUT_MS / 1000u);
+        snprintf(todo, sizeof todo, "%s",
+                 n->mode == PST_NODE_ONESHOT
+                     ? "try again in a moment"
+                     : "try again in a moment ('postern status' shows the DHT)");
+    }
+    pst_value_add_str(body, "unanswered_reason", reason);
+    if (n->cfg.nseeds > 0) {
+        pst_value *tried = pst_value_add_array(body, "seeds_tried");
+        for (unsigned i = 0; i < n->cfg.nseeds; i++)
+            pst_value_add_str(tried, NULL, n->cfg.seeds[i]);
+    }
+    pst_value_add_uint(body, "network", n->cfg.network);
+    if (status == 2) {
+        snprintf(line, sizeof line, "%s, and nothing is in the local cache: %s", why, todo);
+        pst_value_add_str(body, "error", line);
+        return 1;
+    }
+    snprintf(line, sizeof line, "%s: this answer comes from the local cache and may be out of date",
+             why);
+    pst_value_add_str(body, "warning", line);
+    return status;
+}
+
 static void reply_key_get(key_get *g) {
     const pst_resolved_key *keys = g->keys;
     unsigned n = g->n_keys;
@@ -374,9 +421,7 @@ static void reply_key_get(key_get *g) {
     pst_value_add_str(body, "query", g->query);
     pst_value_add_str(body, "kind", info->by_address ? "address" : "fingerprint");
     pst_value_add_uint(body, "lookup_ms", info->lookup_ms);
-    if (!info->dht_ok)
-        pst_value_add_str(body, "warning",
-                          "the DHT did not answer in time: the answer comes from the local cache");
+    pst_value_add_bool(body, "dht_answered", info->dht_ok);
     if (info->by_address) {
         pst_value_add_str(body, "address", info->address);
         pst_value_add_str(body, "note",
@@ -398,13 +443,8 @@ static void reply_key_get(key_get *g) {
         add_vouches(g, 0, body);
         status = exit_code(keys[0].status);
     }
-    if (!info->dht_ok && status == 2) {
-        /* "not found" is only an answer when the network was asked */
-        pst_value_add_str(body, "error",
-                          "the DHT could not be reached: nothing was found in "
-                          "the local cache either");
-        status = 1;
-    }
+    if (!info->dht_ok)
+        status = describe_unanswered(g->node, body, status);
     int berr = pst_value_error(body);
     if (berr != PST_OK)
         pst_reply_error(g->reply, g->user, 0, 1, "cannot build the answer: %s", pst_strerror(berr));

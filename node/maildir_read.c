@@ -14,35 +14,7 @@
 #include <unistd.h>
 
 #include "pst_maildir.h"
-
-/* Length of the valid UTF-8 sequence at s (1..4), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t left) {
-    unsigned char c = s[0];
-    size_t n;
-    unsigned min;
-    unsigned cp;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xe0) == 0xc0) {
-        n = 2, min = 0x80, cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-        n = 3, min = 0x800, cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-        n = 4, min = 0x10000, cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n > left)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
+#include "pst_utf8.h"
 
 /* Makes s printable in place: control characters become spaces, bytes of
  * invalid UTF-8 become '?', surrounding blanks are trimmed. */
@@ -54,7 +26,7 @@ static void sanitize(char *s) {
             p[i++] = ' ';
             continue;
         }
-        size_t k = utf8_seq(p + i, len - i);
+        size_t k = pst_utf8_seq(p + i, len - i);
         if (k == 0) {
             p[i++] = '?';
             continue;

@@ -12,6 +12,7 @@
 
 #include "pst_identity.h"
 #include "pst_mailmsg.h"
+#include "pst_utf8.h"
 
 enum { PHASE_HEADER = 0, PHASE_BODY = 1 };
 
@@ -29,40 +30,12 @@ static bool ieq(const uint8_t *p, size_t n, const char *s) {
     return true;
 }
 
-/* Length of a well-formed UTF-8 sequence at p (n bytes left), 0 if none:
- * no overlongs, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_seq(const uint8_t *p, size_t n) {
-    unsigned c = p[0], min, cp;
-    size_t len;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, min = 0x10000;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    cp = c & (0xffu >> (len + 1));
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* Printable UTF-8: no controls (C0, DEL, C1) except tab when allowed. */
 static bool printable_utf8(const uint8_t *p, size_t n, bool tab_ok) {
     for (size_t i = 0; i < n;) {
         if ((p[i] < 0x20 && !(tab_ok && p[i] == '\t')) || p[i] == 0x7f)
             return false;
-        size_t k = utf8_seq(p + i, n - i);
+        size_t k = pst_utf8_seq(p + i, n - i);
         if (k == 0 || (k == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0))
             return false;
         i += k;
@@ -447,7 +420,7 @@ void pst_mailmsg_display(const char *raw, size_t len, char *out, size_t cap) {
     while (start < s.len && is_wsp(tmp[start]))
         start++;
     for (size_t i = start; i < s.len;) {
-        size_t k = utf8_seq(tmp + i, s.len - i);
+        size_t k = pst_utf8_seq(tmp + i, s.len - i);
         const uint8_t *c = tmp + i;
         uint8_t q = '?', sp = ' ';
         if (k == 0) {
@@ -546,7 +519,7 @@ static int subject_field(writer *w, const char *s) {
     for (size_t i = 0; i < n;) {
         size_t take = 0;
         while (i + take < n) {
-            size_t k = utf8_seq((const uint8_t *)s + i + take, n - i - take);
+            size_t k = pst_utf8_seq((const uint8_t *)s + i + take, n - i - take);
             if (take + k > WORD_BYTES)
                 break;
             take += k;

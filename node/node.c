@@ -142,7 +142,7 @@ static void dispatch(pst_node *n, const pst_ctrl_request *req, request_ctx *r) {
         pst_reply_error(on_request_done, r, 0, 1, "the node is shutting down");
     } else if (strcmp(req->command, "ping") == 0) {
         pst_value *b = pst_value_new_map();
-        pst_value_add_bool(b, "joined", n->joined);
+        pst_value_add_bool(b, "joined", pst_node_joined(n));
         pst_reply_ok(on_request_done, r, 0, 0, b);
         pst_value_free(b);
     } else if (strcmp(req->command, "id") == 0) {
@@ -187,7 +187,11 @@ static void dispatch(pst_node *n, const pst_ctrl_request *req, request_ctx *r) {
     }
 }
 
-bool pst_node_joined(const pst_node *n) { return n->joined; }
+bool pst_node_joined(const pst_node *n) {
+    struct pst_dht_stats ds;
+    pst_dht_stats(&n->dht, &ds);
+    return ds.last_answered_op > ds.last_unanswered_op;
+}
 
 /* ---- start ------------------------------------------------------------------- */
 

@@ -56,8 +56,10 @@ struct pst_node {
     uint32_t bootstrap_backoff_ms;
     unsigned seeds_answered;
     unsigned seeds_pending;
-    bool joined;
-    bool warned_alone;
+    /* a seed answered, or there is none to wait for: the ping rounds stop.
+     * Not "in touch with the network": that is pst_node_joined() */
+    bool bootstrapped;
+    bool warned_alone; /* a whole ping round went unanswered */
 
     /* publication */
     uv_timer_t republish_timer;
@@ -176,6 +178,12 @@ void pst_clock_describe(pst_node *n, pst_value *body);
 
 /* bootstrap.c */
 void pst_bootstrap_start(pst_node *n);
+/* Why this node is alone (pst_node_joined() is false), in words for one
+ * line: why (e.g. "no seed answered (127.0.0.1:4222 tried)")
+ * and todo (what to do). Returns a stable word for JSON: "no_seed",
+ * "no_seed_answered" or "no_answer" (seeds answered, gets and puts do not). */
+const char *pst_bootstrap_describe_alone(const pst_node *n, char *why, size_t whycap, char *todo,
+                                         size_t todocap);
 
 /* publish.c */
 int pst_publish_start(pst_node *n);

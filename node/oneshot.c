@@ -1,11 +1,11 @@
 /* A short-lived node for one request, used by the CLI when no posternd runs
  * for the home: start, wait (bounded) for a seed to answer, answer the
- * request, stop. */
+ * request, stop. It logs as part of `postern` (pst_log_set_program) and
+ * leaves "no seed answered" to the answer itself. */
 #include <stdio.h>
 #include <string.h>
 
 #include "node_int.h"
-#include "pst_log.h"
 
 typedef struct {
     pst_node *node;
@@ -31,10 +31,13 @@ static void on_tick(uv_timer_t *t) {
     oneshot *o = t->data;
     if (o->asked)
         return;
-    if (pst_node_joined(o->node) || uv_now(t->loop) >= o->deadline) {
-        if (!pst_node_joined(o->node))
-            pst_log_warn("no seed answered within the wait; answering from what this node "
-                         "has (pass --seed HOST:PORT of a running node)");
+    pst_node *n = o->node;
+    /* ask once a seed answered, or once there is nothing left to wait for:
+     * no seeds, or every seed let its first ping go unanswered (OpenDHT
+     * keeps trying, but the user waits). An unanswered node says why in its
+     * answer (lookup.c), not in a log line of its own. */
+    if (pst_node_joined(n) || n->cfg.nseeds == 0 || n->warned_alone ||
+        uv_now(t->loop) >= o->deadline) {
         o->asked = true;
         uv_timer_stop(t);
         pst_node_request(o->node, o->req, on_answer, o);

@@ -366,13 +366,18 @@ static void delete_body(struct pst_outbox *o, const uint8_t *msg_id) {
     char path[PST_PATH_MAX];
     if (pst_outbox_body_path(o, msg_id, path, sizeof path) != PST_OK)
         return;
-    if (unlink(path) == 0) {
+    int err = unlink(path) == 0 ? 0 : errno;
+    if (err == 0)
         pst_counter_add(o->node, "outbox.bodies_deleted", 1);
+    else if (err != ENOENT)
+        pst_log_warn("cannot delete %s: %s", path, strerror(err));
+    if (err == 0 || err == ENOENT) {
+        /* a damage mark goes with its body, also one found missing (the
+         * mark is what said so): nothing else would ever delete it */
         char name[48];
         damaged_name(msg_id, name);
-        (void)pst_store_meta_delete(o->node->store, name); /* a damage mark goes with it */
-    } else if (errno != ENOENT)
-        pst_log_warn("cannot delete %s: %s", path, strerror(errno));
+        (void)pst_store_meta_delete(o->node->store, name);
+    }
 }
 
 void pst_outbox_settle(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]) {

@@ -10,6 +10,9 @@ typedef enum { PST_LOG_ERROR = 0, PST_LOG_WARN, PST_LOG_INFO, PST_LOG_DEBUG } ps
 /* Sets the process-wide level (the daemon is one process with one log). */
 void pst_log_set_level(pst_log_level level);
 pst_log_level pst_log_get_level(void);
+/* Sets the program name each line carries ("posternd" until set); name must
+ * outlive every later pst_log call (a string literal). */
+void pst_log_set_program(const char *name);
 /* Parses "error|warn|info|debug"; returns 0 or PST_E_INVAL. */
 int pst_log_parse_level(const char *s, pst_log_level *out);
 void pst_log(pst_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -64,7 +64,10 @@ pst_node_req *pst_node_request_ex(pst_node *node, const pst_ctrl_request *req,
  * not use r after this returns. */
 void pst_node_cancel_request(pst_node_req *r);
 
-/* True once at least one seed answered (or the node has no seeds). */
+/* True when this node is in touch with another node of its network: the
+ * last get, put or ping another node answered is more recent than the last
+ * get or put that no node answered. A node with no seeds, or whose seeds
+ * never answered (or whose only seed is itself), is alone: false. */
 bool pst_node_joined(const pst_node *node);
 
 /* Runs a one-shot node for one request on a private loop, waiting up to

@@ -5,6 +5,7 @@
  * before anything is allocated: msgpack-c's stock msgpack_unpack() would
  * allocate 4 billion object slots for a 5-byte array header. */
 #include "codec.h"
+#include "pst_utf8.h"
 
 #include <assert.h>
 #include <sodium.h>
@@ -394,43 +395,9 @@ int pst_r_bin(const msgpack_object *o, size_t max, const uint8_t **p, size_t *n)
     return PST_OK;
 }
 
+/* Strings on the wire: well-formed UTF-8 without NUL. */
 static bool utf8_valid(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t len;
-        uint32_t cp;
-        if (c == 0)
-            return false;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            len = 2;
-            cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            len = 3;
-            cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (n - i < len)
-            return false;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        /* overlong forms, surrogates, beyond Unicode */
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-            return false;
-        i += len;
-    }
-    return true;
+    return memchr(s, 0, n) == NULL && pst_utf8_valid(s, n);
 }
 
 int pst_r_str(const msgpack_object *o, size_t max, const char **p, size_t *n) {

@@ -4,34 +4,7 @@
 #include <string.h>
 
 #include "pst_qp.h"
-
-/* Length of a well-formed UTF-8 sequence at p (n bytes left), 0 if none:
- * no overlongs, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_len(const uint8_t *p, size_t n) {
-    unsigned c = p[0], min, cp;
-    size_t len;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, min = 0x10000;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    cp = c & (0xffu >> (len + 1));
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
+#include "pst_utf8.h"
 
 pst_cte pst_qp_choose(const uint8_t *body, size_t n) {
     if (!body)
@@ -47,7 +20,7 @@ pst_cte pst_qp_choose(const uint8_t *body, size_t n) {
         }
         if (c == '\r' || c == 0)
             return PST_CTE_QP;
-        size_t k = utf8_len(body + i, n - i);
+        size_t k = pst_utf8_seq(body + i, n - i);
         if (k == 0)
             return PST_CTE_QP;
         high |= k > 1;

@@ -40,7 +40,7 @@ extern "C" {
 
 /* Schema version this code writes (PRAGMA user_version). A database with a
  * newer version is refused with PST_E_VERSION. */
-#define PST_STORE_SCHEMA_VERSION 3
+#define PST_STORE_SCHEMA_VERSION 4
 
 #define PST_STORE_BLOB_MAX PST_RECORD_MAX /* any stored record or meta blob */
 #define PST_STORE_NAME_MAX 64u            /* meta and counter names, bytes */
@@ -454,9 +454,29 @@ int pst_store_inbox_get(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTE
                         pst_store_inbox_cb cb, void *user);
 /* Rows in arrival order; state 0 lists all, else only that state. */
 int pst_store_inbox_list(pst_store *st, int state, pst_store_inbox_cb cb, void *user);
-/* Forgets rows whose notification expired (expires != 0 && <= now): a
- * replay of them is rejected as expired before it reaches the store. */
-int pst_store_inbox_purge_expired(pst_store *st, uint64_t now);
+#define PST_STORE_INBOX_PURGE_MAX 4096u /* rows per pst_store_inbox_purge() call */
+/* Called for each row pst_store_inbox_purge() changes, inside its
+ * transaction and before the change: drop is true when the row goes, false
+ * when it only loses its notification. It may use the store (to delete what
+ * the caller keeps about the message); nonzero undoes the whole call and is
+ * returned. */
+typedef int (*pst_store_inbox_purge_cb)(const uint8_t msg_id[PST_STORE_MSGID_BYTES], bool drop,
+                                        void *user);
+/* Forgets what no replay can need, for rows whose notification expired at
+ * or before `before` (expires != 0; the caller passes now minus its clock
+ * tolerance, since a replay is refused as expired before it reaches the
+ * store):
+ * - DELIVERED: the notification goes (rows read it back as length 0); the
+ *   row stays with everything `postern inbox` and `read` need, and its
+ *   msg_id keeps a duplicate a duplicate;
+ * - FAILED, and DELIVERED whose file a mail client deleted (filename ""):
+ *   the row goes;
+ * - PENDING: never touched (the node gives it up first).
+ * At most limit (1..PST_STORE_INBOX_PURGE_MAX, else PST_E_INVAL /
+ * PST_E_RANGE) rows, oldest expiry first, in one transaction; cb may be
+ * NULL. *purged (may be NULL): rows changed; == limit means call again. */
+int pst_store_inbox_purge(pst_store *st, uint64_t before, unsigned limit,
+                          pst_store_inbox_purge_cb cb, void *user, unsigned *purged);
 
 /* Remembers a spent stamp id (1..PST_STORE_STAMP_ID_MAX bytes) until
  * expires. PST_E_DUPLICATE if it was already spent. */

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pst_utf8.h"
 #include "store_int.h"
 
 /* "PSTN": marks the file as ours, so we never add tables to someone else's
@@ -128,6 +129,10 @@ static const char *const migrations[] = {
     " PRIMARY KEY (msg, rcpt)"
     ") STRICT;"
     "CREATE INDEX outbox_rcpt_state ON outbox_rcpt (state);",
+    /* 4: inbox notifications move to inbox_notification, so that the purge
+     * (pst_store_inbox_purge) frees whole pages; inbox gets an explicit id
+     * (its old rowid: arrival order). store_mail.c has the SQL. */
+    pst_store__inbox_v4,
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == PST_STORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -280,35 +285,6 @@ int pst_store__check_blob(const uint8_t *bytes, size_t len, size_t min) {
     return 0;
 }
 
-/* Length of the well-formed UTF-8 sequence at p (n bytes left), 0 if not:
- * no overlongs, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_seq(const unsigned char *p, size_t n) {
-    unsigned c = p[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, min = 0x10000;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    unsigned cp = c & (0xffu >> (len + 1));
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* Names end up in logs and terminals: valid UTF-8 without control
  * characters, so nothing stored can inject escape sequences. */
 int pst_store__check_name(const char *name, size_t max) {
@@ -321,7 +297,7 @@ int pst_store__check_name(const char *name, size_t max) {
     for (size_t i = 0; i < n;) {
         if (p[i] < 0x20 || p[i] == 0x7f)
             return PST_E_INVAL;
-        size_t k = utf8_seq(p + i, n - i);
+        size_t k = pst_utf8_seq(p + i, n - i);
         if (k == 0 || (k == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0)) /* C1 controls */
             return PST_E_INVAL;
         i += k;

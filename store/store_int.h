@@ -62,6 +62,7 @@ int pst_store__check_blob(const uint8_t *bytes, size_t len, size_t min);
 int pst_store__check_name(const char *name, size_t max); /* 1..max, no controls */
 /* Schema of migration 2 (store_mail.c). */
 extern const char pst_store__mail_schema[];
+extern const char pst_store__inbox_v4[];
 
 #define PST_STORE__TIME_OK(t) ((t) <= (uint64_t)INT64_MAX)
 

@@ -1,5 +1,7 @@
 /* Mail state: the outbox (messages and per-recipient delivery state), the
  * inbox index (idempotent by message id) and spent hashcash stamps. */
+#include <stdlib.h>
+
 #include "store_int.h"
 
 #define PK_BYTES PST_SIGN_PK_BYTES
@@ -49,6 +51,44 @@ const char pst_store__mail_schema[] =
     " expires INTEGER NOT NULL"
     ") STRICT, WITHOUT ROWID;"
     "CREATE INDEX spent_stamp_expires ON spent_stamp (expires);";
+
+/* Migration 4 (store.c): the sealed notification, the bulk of an inbox
+ * row, moves to a table of its own, so that forgetting it frees whole pages
+ * (reused by later mail) instead of leaving every old page of the inbox a
+ * third full. inbox gets an explicit id (arrival order, the old rowid),
+ * which VACUUM never renumbers; msg_id stays UNIQUE (idempotency). */
+const char pst_store__inbox_v4[] =
+    "ALTER TABLE inbox RENAME TO inbox_v3;"
+    "CREATE TABLE inbox ("
+    " id INTEGER PRIMARY KEY,"
+    " msg_id BLOB NOT NULL UNIQUE CHECK (length(msg_id) = 32),"
+    " sender BLOB NOT NULL CHECK (length(sender) = 32),"
+    " state INTEGER NOT NULL CHECK (state IN (1, 2, 3)),"
+    " expires INTEGER NOT NULL,"
+    " received INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " last_attempt INTEGER NOT NULL DEFAULT 0,"
+    " delivered INTEGER NOT NULL DEFAULT 0,"
+    " size INTEGER NOT NULL DEFAULT 0,"
+    " folder TEXT,"
+    " filename TEXT,"
+    " receipt_sent INTEGER NOT NULL DEFAULT 0"
+    ") STRICT;"
+    /* present while a replay may still matter (pst_store_inbox_purge) */
+    "CREATE TABLE inbox_notification ("
+    " id INTEGER PRIMARY KEY REFERENCES inbox (id) ON DELETE CASCADE,"
+    " notification BLOB NOT NULL CHECK (length(notification) BETWEEN 1 AND 8192)"
+    ") STRICT;"
+    "INSERT INTO inbox (id, msg_id, sender, state, expires, received, attempts, last_attempt,"
+    " delivered, size, folder, filename, receipt_sent)"
+    " SELECT rowid, msg_id, sender, state, expires, received, attempts, last_attempt,"
+    " delivered, size, folder, filename, receipt_sent FROM inbox_v3 ORDER BY rowid;"
+    "INSERT INTO inbox_notification (id, notification)"
+    " SELECT rowid, notification FROM inbox_v3 ORDER BY rowid;"
+    "DROP TABLE inbox_v3;"
+    "CREATE INDEX inbox_state ON inbox (state);"
+    /* delivered rows whose file a mail client deleted */
+    "CREATE INDEX inbox_gone ON inbox (expires) WHERE state = 2 AND filename IS NULL;";
 
 /* Binds blob a (alen bytes) as ?1 and, if b, blob b as ?2. */
 static int bind2(pst_store *st, const char *sql, const uint8_t *a, size_t alen, const uint8_t *b,
@@ -466,9 +506,10 @@ int pst_store_outbox_list_msg(pst_store *st, const uint8_t msg_id[PST_STORE_MSGI
 
 /* ---- inbox --------------------------------------------------------------- */
 
-static const char Q_IN_ADD[] =
-    "INSERT INTO inbox (msg_id, sender, state, notification, expires, received)"
-    " VALUES (?1, ?2, 1, ?3, ?4, ?5) ON CONFLICT (msg_id) DO NOTHING";
+static const char Q_IN_ADD[] = "INSERT INTO inbox (msg_id, sender, state, expires, received)"
+                               " VALUES (?1, ?2, 1, ?3, ?4) ON CONFLICT (msg_id) DO NOTHING";
+static const char Q_IN_ADD_NOTIF[] =
+    "INSERT INTO inbox_notification (id, notification) VALUES (last_insert_rowid(), ?1)";
 static const char Q_IN_ATTEMPT[] =
     "UPDATE inbox SET attempts = attempts + 1, last_attempt = ?2 WHERE msg_id = ?1";
 static const char Q_IN_DELIVER[] =
@@ -484,7 +525,39 @@ static const char Q_IN_RETRY[] =
     " WHERE msg_id = ?1 AND state = 3 AND (expires = 0 OR expires > ?2)";
 static const char Q_IN_RECEIPT[] =
     "UPDATE inbox SET receipt_sent = ?2 WHERE msg_id = ?1 AND state = 2";
-static const char Q_IN_PURGE[] = "DELETE FROM inbox WHERE expires != 0 AND expires <= ?1";
+/* What the purge may touch: rows still holding a notification (few: those
+ * of the last days), then rows of deleted files that no longer do. */
+static const char Q_IN_PURGE_LIVE[] =
+    "SELECT i.msg_id, i.state = 3 OR i.filename IS NULL FROM inbox_notification n"
+    " JOIN inbox i ON i.id = n.id"
+    " WHERE i.state != 1 AND i.expires != 0 AND i.expires <= ?1 ORDER BY i.expires LIMIT ?2";
+static const char Q_IN_PURGE_GONE[] =
+    "SELECT msg_id, 1 FROM inbox WHERE state = 2 AND filename IS NULL"
+    " AND expires != 0 AND expires <= ?1"
+    " AND NOT EXISTS (SELECT 1 FROM inbox_notification n WHERE n.id = inbox.id)"
+    " ORDER BY expires LIMIT ?2";
+static const char Q_IN_STRIP[] =
+    "DELETE FROM inbox_notification WHERE id = (SELECT id FROM inbox WHERE msg_id = ?1)";
+static const char Q_IN_DELETE[] = "DELETE FROM inbox WHERE msg_id = ?1"; /* cascades */
+
+static int inbox_add_locked(pst_store *st, const uint8_t *msg_id, const uint8_t *sender,
+                            const uint8_t *notification, size_t len, uint64_t expires,
+                            uint64_t now) {
+    sqlite3_stmt *s;
+    int rc = bind2(st, Q_IN_ADD, msg_id, ID_BYTES, sender, PK_BYTES, &s);
+    if (rc)
+        return rc;
+    rc = sqlite3_bind_int64(s, 3, (sqlite3_int64)expires);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(s, 4, (sqlite3_int64)now);
+    if (rc != SQLITE_OK)
+        return pst_store__sqlerr(st, rc);
+    if ((rc = changed_or(st, pst_store__run(st, s), PST_E_DUPLICATE)))
+        return rc;
+    if ((rc = bind2(st, Q_IN_ADD_NOTIF, notification, len, NULL, 0, &s)))
+        return rc;
+    return pst_store__run(st, s);
+}
 
 int pst_store_inbox_add(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                         const uint8_t sender[32], const uint8_t *notification, size_t len,
@@ -496,17 +569,10 @@ int pst_store_inbox_add(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTE
         return rc;
     if (!PST_STORE__TIME_OK(expires) || !PST_STORE__TIME_OK(now))
         return PST_E_RANGE;
-    sqlite3_stmt *s;
-    if ((rc = bind2(st, Q_IN_ADD, msg_id, ID_BYTES, sender, PK_BYTES, &s)))
+    if ((rc = pst_store__tx_begin(st)))
         return rc;
-    rc = PST_STORE__BLOB(s, 3, notification, len);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(s, 4, (sqlite3_int64)expires);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(s, 5, (sqlite3_int64)now);
-    if (rc != SQLITE_OK)
-        return pst_store__sqlerr(st, rc);
-    return changed_or(st, pst_store__run(st, s), PST_E_DUPLICATE);
+    rc = inbox_add_locked(st, msg_id, sender, notification, len, expires, now);
+    return pst_store__tx_end(st, rc);
 }
 
 static int in_update_time(pst_store *st, const char *sql, const uint8_t *msg_id, uint64_t t,
@@ -674,14 +740,19 @@ static int inbox_row(sqlite3_stmt *s, void *ctx) {
         .filename = filename ? (const char *)filename : "",
         .receipt_sent = (uint64_t)sqlite3_column_int64(s, 12),
     };
-    if (!r.msg_id || !r.sender || !r.notification)
+    if (!r.msg_id || !r.sender)
         return damaged(w);
+    if (!r.notification) { /* forgotten past the replay window */
+        r.notification = (const uint8_t *)"";
+        r.notification_len = 0;
+    }
     return w->cb.in(&r, w->user);
 }
 
 #define INBOX_COLS                                                                                 \
-    "SELECT msg_id, sender, state, notification, expires, received, attempts, last_attempt,"       \
-    " delivered, size, folder, filename, receipt_sent FROM inbox"
+    "SELECT i.msg_id, i.sender, i.state, n.notification, i.expires, i.received, i.attempts,"       \
+    " i.last_attempt, i.delivered, i.size, i.folder, i.filename, i.receipt_sent"                   \
+    " FROM inbox i LEFT JOIN inbox_notification n ON n.id = i.id"
 
 static int bind_id(sqlite3_stmt *s, const void *arg) {
     return PST_STORE__BLOB(s, 1, arg, ID_BYTES);
@@ -695,23 +766,90 @@ int pst_store_inbox_get(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTE
     if (rc < 0)
         return rc;
     struct mail_walk w = {st, {.in = cb}, user};
-    return pst_store__walk(st, INBOX_COLS " WHERE msg_id = ?1", bind_id, msg_id, inbox_row, &w);
+    return pst_store__walk(st, INBOX_COLS " WHERE i.msg_id = ?1", bind_id, msg_id, inbox_row, &w);
 }
 
 int pst_store_inbox_list(pst_store *st, int state, pst_store_inbox_cb cb, void *user) {
     if (!st || !cb || state < 0 || state > PST_STORE_IN_FAILED)
         return PST_E_INVAL;
     struct mail_walk w = {st, {.in = cb}, user};
-    return pst_store__walk(st, INBOX_COLS " WHERE ?1 = 0 OR state = ?1 ORDER BY rowid", bind_state,
+    return pst_store__walk(st, INBOX_COLS " WHERE ?1 = 0 OR i.state = ?1 ORDER BY i.id", bind_state,
                            &state, inbox_row, &w);
 }
 
-int pst_store_inbox_purge_expired(pst_store *st, uint64_t now) {
-    if (!st)
+typedef struct {
+    uint8_t id[ID_BYTES];
+    bool drop; /* delete the row; else strip its notification */
+} purge_item;
+
+struct purge_walk {
+    purge_item *items;
+    unsigned n, cap;
+};
+
+struct purge_args {
+    uint64_t before;
+    unsigned limit;
+};
+
+static int bind_purge(sqlite3_stmt *s, const void *arg) {
+    const struct purge_args *a = arg;
+    int rc = sqlite3_bind_int64(s, 1, (sqlite3_int64)a->before);
+    return rc == SQLITE_OK ? sqlite3_bind_int(s, 2, (int)a->limit) : rc;
+}
+
+static int purge_row(sqlite3_stmt *s, void *ctx) {
+    struct purge_walk *w = ctx;
+    const uint8_t *id = col_fixed(s, 0, ID_BYTES);
+    if (!id || w->n >= w->cap)
+        return id ? 0 : PST_E_STORE;
+    memcpy(w->items[w->n].id, id, ID_BYTES);
+    w->items[w->n++].drop = sqlite3_column_int(s, 1) != 0;
+    return 0;
+}
+
+static int purge_locked(pst_store *st, uint64_t before, struct purge_walk *w,
+                        pst_store_inbox_purge_cb cb, void *user) {
+    struct purge_args a = {before, w->cap};
+    int rc = pst_store__walk(st, Q_IN_PURGE_LIVE, bind_purge, &a, purge_row, w);
+    if (rc == 0 && w->n < w->cap) {
+        a.limit = w->cap - w->n;
+        rc = pst_store__walk(st, Q_IN_PURGE_GONE, bind_purge, &a, purge_row, w);
+    }
+    if (rc == PST_E_STORE)
+        return pst_store__fail(st, PST_E_STORE, "damaged row");
+    for (unsigned i = 0; rc == 0 && i < w->n; i++) {
+        purge_item *it = &w->items[i];
+        if (cb && (rc = cb(it->id, it->drop, user)) != 0)
+            break;
+        sqlite3_stmt *s;
+        rc = bind2(st, it->drop ? Q_IN_DELETE : Q_IN_STRIP, it->id, ID_BYTES, NULL, 0, &s);
+        if (rc == 0)
+            rc = pst_store__run(st, s);
+    }
+    return rc;
+}
+
+int pst_store_inbox_purge(pst_store *st, uint64_t before, unsigned limit,
+                          pst_store_inbox_purge_cb cb, void *user, unsigned *purged) {
+    if (purged)
+        *purged = 0;
+    if (!st || limit == 0)
         return PST_E_INVAL;
-    if (!PST_STORE__TIME_OK(now))
+    if (limit > PST_STORE_INBOX_PURGE_MAX)
         return PST_E_RANGE;
-    return run_time(st, Q_IN_PURGE, now);
+    if (!PST_STORE__TIME_OK(before))
+        return PST_E_RANGE;
+    struct purge_walk w = {calloc(limit, sizeof(purge_item)), 0, limit};
+    if (!w.items)
+        return PST_E_NOMEM;
+    int rc = pst_store__tx_begin(st);
+    if (rc == 0)
+        rc = pst_store__tx_end(st, purge_locked(st, before, &w, cb, user));
+    if (rc == 0 && purged)
+        *purged = w.n;
+    free(w.items);
+    return rc;
 }
 
 /* ---- spent stamps -------------------------------------------------------- */

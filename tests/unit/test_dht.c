@@ -317,6 +317,38 @@ Test(dht, put_on_a_get_on_b) {
     cluster_close(c);
 }
 
+/* A node alone has nobody to answer its get (PST_E_IO): the stats say the
+ * last get went unanswered; once a peer answers a ping, the last answered
+ * op is the newer one (pst_node_joined() rests on this order). */
+Test(dht, stats_tell_alone_from_answered) {
+    cluster *c = malloc(sizeof *c);
+    cluster_init(c);
+    pst_dht *a = node_start(c, c->net);
+    uint8_t slot[PST_SLOT_BYTES];
+    random_slot(slot);
+    getres r;
+    get_and_wait(c, a, slot, 5000, &r);
+    cr_assert_eq(r.status, PST_E_IO, "get alone: %s", pst_err_name(r.status));
+    struct pst_dht_stats st;
+    pst_dht_stats(a, &st);
+    cr_assert_eq(st.ops_ended, 1);
+    cr_assert_eq(st.last_unanswered_op, 1);
+    cr_assert_eq(st.last_answered_op, 0);
+    pst_dht *b = node_start(c, c->net);
+    link_nodes(c, a, b);
+    link_nodes(c, b, a);
+    pst_dht_stats(a, &st);
+    cr_assert_eq(st.last_answered_op, st.ops_ended);
+    cr_assert_gt(st.last_answered_op, st.last_unanswered_op);
+    cr_assert_gt(st.last_answered_ms, 0);
+    get_and_wait(c, a, slot, 5000, &r);
+    cr_assert_eq(r.status, PST_OK, "get with a peer: %s", pst_err_name(r.status));
+    pst_dht_stats(a, &st);
+    cr_assert_eq(st.last_answered_op, st.ops_ended);
+    cr_assert_eq(st.last_unanswered_op, 1);
+    cluster_close(c);
+}
+
 static bool listen_got_two(void *p) { return ((listenres *)p)->values >= 2; }
 static bool listen_got_one(void *p) { return ((listenres *)p)->values >= 1; }
 static bool listen_got_50(void *p) { return ((listenres *)p)->last_len == 50; }

@@ -65,3 +65,15 @@ Test(log, elsewhere_keeps_time_and_name) {
     capture(false, PST_LOG_DEBUG, "hidden", out, sizeof out);
     cr_assert_str_eq(out, "");
 }
+
+/* A one-shot node runs inside `postern`: its lines must not name posternd,
+ * a program the user never started. */
+Test(log, program_label_is_settable) {
+    char out[512];
+    pst_log_set_level(PST_LOG_INFO);
+    pst_log_set_program("postern");
+    capture(false, PST_LOG_WARN, "no seed answers", out, sizeof out);
+    pst_log_set_program("posternd");
+    cr_assert_str_eq(out + 24, " postern warn: no seed answers\n");
+    cr_assert_null(strstr(out, "posternd"), "%s", out);
+}

@@ -3,6 +3,7 @@
  * store is tested in test_store.c. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,13 +202,20 @@ Test(store, outbox_expiry) {
 struct ins {
     int n;
     int state;
-    uint64_t attempts, receipt_sent, size;
-    char folder[32], filename[64];
+    uint64_t attempts, receipt_sent, size, delivered, expires;
+    size_t notification_len;
+    uint8_t sender[32];
+    char folder[32], filename[80];
 };
 
 static int collect_in(const pst_store_inbox_row *r, void *user) {
     struct ins *o = user;
     o->n++;
+    o->notification_len = r->notification_len;
+    o->delivered = r->delivered;
+    o->expires = r->expires;
+    if (r->sender)
+        memcpy(o->sender, r->sender, 32);
     o->state = r->state;
     o->attempts = r->attempts;
     o->receipt_sent = r->receipt_sent;
@@ -265,11 +273,13 @@ Test(store, inbox_idempotent, .init = su_tmp_setup, .fini = su_tmp_teardown) {
     memset(&o, 0, sizeof o);
     cr_assert_eq(pst_store_inbox_list(st, 0, collect_in, &o), PST_OK);
     cr_assert_eq(o.n, 2);
-    /* Expired notifications are forgotten; expires 0 stays. */
-    cr_assert_eq(pst_store_inbox_purge_expired(st, 500), PST_OK);
+    /* Past expiry the delivered row keeps its listing, expires 0 stays. */
+    unsigned purged = 9;
+    cr_assert_eq(pst_store_inbox_purge(st, 500, 10, NULL, NULL, &purged), PST_OK);
+    cr_assert_eq(purged, 1);
     memset(&o, 0, sizeof o);
     cr_assert_eq(pst_store_inbox_list(st, 0, collect_in, &o), PST_OK);
-    cr_assert_eq(o.n, 1);
+    cr_assert_eq(o.n, 2);
     cr_assert_eq(o.state, PST_STORE_IN_FAILED);
     pst_store_close(st);
 }
@@ -322,5 +332,291 @@ Test(store, spent_stamps) {
     cr_assert_eq(pst_store_stamp_spend(st, big, sizeof big, 1), PST_E_TOOBIG);
     cr_assert_eq(pst_store_stamp_spend(st, big, 0, 1), PST_E_INVAL);
     cr_assert_eq(pst_store_stamp_spend(st, h, sizeof h, UINT64_MAX), PST_E_RANGE);
+    pst_store_close(st);
+}
+
+/* ---- the inbox purge ------------------------------------------------------ */
+
+#define PURGE_EXP 1000u
+
+struct purge_seen {
+    int n, drops;
+    uint8_t last[32];
+    int fail_at; /* 1-based call that fails, 0 never */
+    pst_store *st;
+};
+
+static int on_purge(const uint8_t msg_id[32], bool drop, void *user) {
+    struct purge_seen *p = user;
+    p->n++;
+    p->drops += drop;
+    memcpy(p->last, msg_id, 32);
+    /* what the node does: its own note about the message goes in the same
+     * transaction */
+    char name[40];
+    snprintf(name, sizeof name, "why.%02x", msg_id[0]);
+    int rc = pst_store_meta_delete(p->st, name);
+    if (rc != PST_OK && rc != PST_E_NOTFOUND)
+        return rc;
+    return p->n == p->fail_at ? PST_E_IO : 0;
+}
+
+static void purge_id(uint8_t id[32], uint8_t k) { memset(id, k, 32); }
+
+static int n_rows(pst_store *st) {
+    struct ins o = {0};
+    cr_assert_eq(pst_store_inbox_list(st, 0, collect_in, &o), PST_OK);
+    return o.n;
+}
+
+/* One row per case, all with a ~450-byte notification:
+ * 1 delivered (expires PURGE_EXP), 2 pending, 3 failed, 4 delivered then
+ * deleted by a mail client, 5 delivered expiring later, 6 delivered with
+ * expires 0, 7 pending with expires 0. */
+static void purge_fixture(pst_store *st, const uint8_t sender[32]) {
+    uint8_t id[32], notif[450];
+    su_rec_of(notif, sizeof notif, 11);
+    const uint64_t exp[8] = {0, PURGE_EXP, PURGE_EXP, PURGE_EXP, PURGE_EXP, 2 * PURGE_EXP, 0, 0};
+    for (uint8_t k = 1; k <= 7; k++) {
+        purge_id(id, k);
+        cr_assert_eq(pst_store_inbox_add(st, id, sender, notif, sizeof notif, exp[k], 10), PST_OK);
+        char name[40];
+        snprintf(name, sizeof name, "why.%02x", k);
+        cr_assert_eq(pst_store_meta_set_u64(st, name, k), PST_OK);
+    }
+    const uint8_t delivered[] = {1, 4, 5, 6};
+    for (size_t i = 0; i < sizeof delivered; i++) {
+        char fn[80];
+        purge_id(id, delivered[i]);
+        snprintf(fn, sizeof fn, "%064x.postern", delivered[i]);
+        cr_assert_eq(pst_store_inbox_delivered(st, id, ".Known", fn, 4096 + delivered[i], 20),
+                     PST_OK);
+        cr_assert_eq(pst_store_inbox_receipt_sent(st, id, 21), PST_OK);
+    }
+    purge_id(id, 4);
+    cr_assert_eq(pst_store_inbox_relocate(st, id, ".Known", ""), PST_OK);
+    purge_id(id, 3);
+    cr_assert_eq(pst_store_inbox_fail(st, id, 30), PST_OK);
+}
+
+static bool meta_has(pst_store *st, uint8_t k) {
+    char name[40];
+    uint64_t v;
+    snprintf(name, sizeof name, "why.%02x", k);
+    return pst_store_meta_get_u64(st, name, &v) == PST_OK;
+}
+
+/* A delivered row past the window keeps what `postern inbox` and `read`
+ * use and still makes a second notification a duplicate; given-up rows and
+ * rows of deleted files go; pending rows and rows not yet past the window
+ * are never touched. */
+Test(store, inbox_purge_rules, .init = su_tmp_setup, .fini = su_tmp_teardown) {
+    pst_store *st = su_open_file();
+    uint8_t sender[32], id[32], notif[450];
+    memset(sender, 7, 32);
+    su_rec_of(notif, sizeof notif, 11);
+    purge_fixture(st, sender);
+    struct purge_seen ps = {.st = st};
+    unsigned purged = 99;
+
+    /* one second before the window ends: nothing */
+    cr_assert_eq(pst_store_inbox_purge(st, PURGE_EXP - 1, 100, on_purge, &ps, &purged), PST_OK);
+    cr_assert_eq(purged, 0);
+    cr_assert_eq(ps.n, 0);
+    cr_assert_eq(n_rows(st), 7);
+
+    cr_assert_eq(pst_store_inbox_purge(st, PURGE_EXP, 100, on_purge, &ps, &purged), PST_OK);
+    cr_assert_eq(purged, 3, "1 stripped, 3 and 4 deleted");
+    cr_assert_eq(ps.n, 3);
+    cr_assert_eq(ps.drops, 2);
+    cr_assert_eq(n_rows(st), 5);
+
+    struct ins o = {0};
+    purge_id(id, 1);
+    cr_assert_eq(pst_store_inbox_get(st, id, collect_in, &o), PST_OK);
+    cr_assert_eq(o.state, PST_STORE_IN_DELIVERED);
+    cr_assert_eq(o.notification_len, 0, "the notification is gone");
+    cr_assert_arr_eq(o.sender, sender, 32);
+    cr_assert_str_eq(o.folder, ".Known");
+    cr_assert_str_eq(o.filename,
+                     "0000000000000000000000000000000000000000000000000000000000000001.postern");
+    cr_assert_eq(o.size, 4097);
+    cr_assert_eq(o.delivered, 20);
+    cr_assert_eq(o.receipt_sent, 21);
+    cr_assert_eq(o.expires, PURGE_EXP);
+    cr_assert_eq(pst_store_inbox_add(st, id, sender, notif, sizeof notif, PURGE_EXP, 40),
+                 PST_E_DUPLICATE, "a stripped row still knows its message");
+    cr_assert_eq(pst_store_inbox_relocate(st, id, "", "moved"), PST_OK, "a client may move it");
+    purge_id(id, 3);
+    cr_assert_eq(pst_store_inbox_get(st, id, collect_in, &o), PST_E_NOTFOUND);
+    purge_id(id, 4);
+    cr_assert_eq(pst_store_inbox_get(st, id, collect_in, &o), PST_E_NOTFOUND);
+    cr_assert(meta_has(st, 1) == false && meta_has(st, 3) == false && meta_has(st, 4) == false,
+              "notes go with their rows");
+    cr_assert(meta_has(st, 2) && meta_has(st, 5) && meta_has(st, 6) && meta_has(st, 7));
+
+    /* a pending row is never purged, however late; expires 0 never */
+    memset(&ps, 0, sizeof ps);
+    ps.st = st;
+    cr_assert_eq(pst_store_inbox_purge(st, 100 * PURGE_EXP, 100, on_purge, &ps, &purged), PST_OK);
+    cr_assert_eq(purged, 1, "only 5, once its own window ended");
+    cr_assert_eq(ps.drops, 0);
+    memset(&o, 0, sizeof o);
+    cr_assert_eq(pst_store_inbox_list(st, PST_STORE_IN_PENDING, collect_in, &o), PST_OK);
+    cr_assert_eq(o.n, 2);
+    cr_assert_eq(o.notification_len, sizeof notif, "pending rows keep their notification");
+    purge_id(id, 6);
+    cr_assert_eq(pst_store_inbox_get(st, id, collect_in, &o), PST_OK);
+    cr_assert_eq(o.notification_len, sizeof notif);
+
+    /* a file deleted by a client after its row was stripped: the row goes */
+    purge_id(id, 1);
+    cr_assert_eq(pst_store_inbox_relocate(st, id, "", ""), PST_OK);
+    cr_assert_eq(pst_store_inbox_purge(st, 100 * PURGE_EXP, 100, NULL, NULL, &purged), PST_OK);
+    cr_assert_eq(purged, 1);
+    cr_assert_eq(pst_store_inbox_get(st, id, collect_in, &o), PST_E_NOTFOUND);
+    cr_assert_eq(pst_store_inbox_purge(st, 100 * PURGE_EXP, 100, NULL, NULL, &purged), PST_OK);
+    cr_assert_eq(purged, 0, "nothing left to do");
+    cr_assert_eq(n_rows(st), 4);
+    cr_assert_eq(pst_store_check(st), PST_OK);
+    pst_store_close(st);
+}
+
+Test(store, inbox_purge_batches_and_undo, .init = su_tmp_setup, .fini = su_tmp_teardown) {
+    pst_store *st = su_open_file();
+    uint8_t sender[32], id[32];
+    memset(sender, 7, 32);
+    purge_fixture(st, sender);
+    unsigned purged = 99;
+    cr_assert_eq(pst_store_inbox_purge(st, PURGE_EXP, 0, NULL, NULL, &purged), PST_E_INVAL);
+    cr_assert_eq(purged, 0);
+    cr_assert_eq(
+        pst_store_inbox_purge(st, PURGE_EXP, PST_STORE_INBOX_PURGE_MAX + 1, NULL, NULL, &purged),
+        PST_E_RANGE);
+    cr_assert_eq(pst_store_inbox_purge(NULL, PURGE_EXP, 1, NULL, NULL, &purged), PST_E_INVAL);
+
+    /* the callback fails on the second row: the whole batch is undone */
+    struct purge_seen ps = {.st = st, .fail_at = 2};
+    cr_assert_eq(pst_store_inbox_purge(st, PURGE_EXP, 100, on_purge, &ps, &purged), PST_E_IO);
+    cr_assert_eq(purged, 0);
+    cr_assert_eq(n_rows(st), 7);
+    cr_assert(meta_has(st, 1) && meta_has(st, 3) && meta_has(st, 4), "notes kept too");
+    struct ins o = {0};
+    purge_id(id, 1);
+    cr_assert_eq(pst_store_inbox_get(st, id, collect_in, &o), PST_OK);
+    cr_assert_eq(o.notification_len, 450);
+
+    /* inside a caller's batch the undo stays local to the call */
+    cr_assert_eq(pst_store_begin(st), PST_OK);
+    ps = (struct purge_seen){.st = st, .fail_at = 1};
+    cr_assert_eq(pst_store_inbox_purge(st, PURGE_EXP, 100, on_purge, &ps, &purged), PST_E_IO);
+    cr_assert_eq(pst_store_commit(st), PST_OK);
+    cr_assert_eq(n_rows(st), 7);
+
+    /* one row per call: three calls, then none */
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(pst_store_inbox_purge(st, PURGE_EXP, 1, NULL, NULL, &purged), PST_OK);
+        cr_assert_eq(purged, 1);
+    }
+    cr_assert_eq(pst_store_inbox_purge(st, PURGE_EXP, 1, NULL, NULL, &purged), PST_OK);
+    cr_assert_eq(purged, 0);
+    cr_assert_eq(n_rows(st), 5);
+    pst_store_close(st);
+
+    /* survives a restart as it is */
+    st = su_open_file();
+    cr_assert_eq(n_rows(st), 5);
+    cr_assert_eq(pst_store_inbox_get(st, id, collect_in, &o), PST_OK);
+    cr_assert_eq(o.notification_len, 0);
+    pst_store_close(st);
+}
+
+/* The inbox as schema version 3 had it (migration 2), byte for byte. */
+static const char inbox_v3[] =
+    "DROP TABLE inbox_notification;"
+    "DROP TABLE inbox;"
+    "CREATE TABLE inbox ("
+    " msg_id BLOB PRIMARY KEY NOT NULL CHECK (length(msg_id) = 32),"
+    " sender BLOB NOT NULL CHECK (length(sender) = 32),"
+    " state INTEGER NOT NULL CHECK (state IN (1, 2, 3)),"
+    " notification BLOB NOT NULL CHECK (length(notification) BETWEEN 1 AND 8192),"
+    " expires INTEGER NOT NULL,"
+    " received INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " last_attempt INTEGER NOT NULL DEFAULT 0,"
+    " delivered INTEGER NOT NULL DEFAULT 0,"
+    " size INTEGER NOT NULL DEFAULT 0,"
+    " folder TEXT,"
+    " filename TEXT,"
+    " receipt_sent INTEGER NOT NULL DEFAULT 0"
+    ") STRICT;"
+    "CREATE INDEX inbox_state ON inbox (state);"
+    "CREATE INDEX inbox_expires ON inbox (expires) WHERE expires != 0;"
+    /* arrival order is rowid order: the later rowid was inserted first */
+    "INSERT INTO inbox (rowid, msg_id, sender, state, notification, expires, received,"
+    " attempts, last_attempt, delivered, size, folder, filename, receipt_sent) VALUES"
+    " (9, x'0000000000000000000000000000000000000000000000000000000000000001', zeroblob(32), 2, "
+    "zeroblob(450), 1000, 10, 1, 11, 12, 4096,"
+    "  '.Known', 'one.postern', 13),"
+    " (4, x'0000000000000000000000000000000000000000000000000000000000000002', zeroblob(32), 1, "
+    "zeroblob(300), 1000, 10, 0, 0, 0, 0,"
+    "  NULL, NULL, 0);"
+    "PRAGMA user_version = 3;";
+
+struct order {
+    int n;
+    uint8_t last[2];
+    size_t len[2];
+};
+
+static int collect_order(const pst_store_inbox_row *r, void *user) {
+    struct order *o = user;
+    if (o->n < 2) {
+        o->last[o->n] = r->msg_id[31];
+        o->len[o->n] = r->notification_len;
+    }
+    o->n++;
+    return 0;
+}
+
+/* A version-3 database (inbox rows with NOT NULL notifications) opens, is
+ * migrated once with its rows and their order, and can then be purged. */
+Test(store, inbox_migration_4, .init = su_tmp_setup, .fini = su_tmp_teardown) {
+    pst_store_close(su_open_file());
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(su_db_path, &db), SQLITE_OK);
+    char *err = NULL;
+    cr_assert_eq(sqlite3_exec(db, inbox_v3, NULL, NULL, &err), SQLITE_OK, "%s", err);
+    sqlite3_close(db);
+
+    pst_store *st = su_open_file();
+    pst_store_info info;
+    cr_assert_eq(pst_store_info_get(st, &info), PST_OK);
+    cr_assert_eq(info.schema_version, 4);
+    struct order o = {0};
+    cr_assert_eq(pst_store_inbox_list(st, 0, collect_order, &o), PST_OK);
+    cr_assert_eq(o.n, 2);
+    cr_assert_eq(o.last[0], 2, "arrival order kept");
+    cr_assert_eq(o.last[1], 1);
+    cr_assert_eq(o.len[0], 300);
+    cr_assert_eq(o.len[1], 450);
+    uint8_t id[32] = {0}, sender[32] = {0}, notif[10] = {1};
+    id[31] = 1;
+    cr_assert_eq(pst_store_inbox_add(st, id, sender, notif, sizeof notif, 1000, 20),
+                 PST_E_DUPLICATE);
+    unsigned purged = 0;
+    cr_assert_eq(pst_store_inbox_purge(st, 1000, 10, NULL, NULL, &purged), PST_OK);
+    cr_assert_eq(purged, 1, "the delivered row loses its notification, the pending one stays");
+    struct ins in = {0};
+    cr_assert_eq(pst_store_inbox_get(st, id, collect_in, &in), PST_OK);
+    cr_assert_eq(in.notification_len, 0);
+    cr_assert_str_eq(in.filename, "one.postern");
+    cr_assert_eq(in.receipt_sent, 13);
+    cr_assert_eq(pst_store_check(st), PST_OK);
+    pst_store_close(st);
+    st = su_open_file(); /* migrated once */
+    memset(&o, 0, sizeof o);
+    cr_assert_eq(pst_store_inbox_list(st, 0, collect_order, &o), PST_OK);
+    cr_assert_eq(o.n, 2);
     pst_store_close(st);
 }

@@ -35,8 +35,12 @@ static const char GET_HELP[] =
     "revocation_key, revocation{reason,reason_text,date,signed_by,replacement},\n"
     "vouches[{voucher,tier,voucher_tier,counts,...}], source (dht|cache);\n"
     "for an address: address, note, keys[] of those entries.\n"
-    "Exit codes: 0 valid, 2 not found, 3 revoked, 4 expired, 5 from_future\n"
-    "(this machine's clock looks behind), 1 other failure, 64 usage error.\n"
+    "When the DHT could not be asked (no seed, none answered, no answer in\n"
+    "time) one line on stderr says why and what to do: a warning when the\n"
+    "local cache answers, else the error (exit 1: 'not found' needs an answer).\n"
+    "Exit codes: 0 valid, 2 not found (the DHT answered), 3 revoked, 4 expired,\n"
+    "5 from_future (this machine's clock looks behind), 1 the DHT could not be\n"
+    "asked and nothing is cached, or another failure, 64 usage error.\n"
     "For an address: 0 if any key is valid, else 3, 4, 5 or 2.\n";
 
 static const char REVOKE_HELP[] =
@@ -226,20 +230,22 @@ static int key_get(int argc, char **argv) {
     if (rc != 0)
         return rc;
     rc = (int)resp.status;
+    size_t n;
+    const char *berr = pst_value_as_str(pst_value_get(resp.body, "error"), &n);
     if (resp.error[0] != '\0') {
         pst_cli_error("%s", resp.error);
     } else if (common.json) {
         pst_value_write_json(resp.body, stdout);
         fputc('\n', stdout);
+    } else if (berr) {
+        /* the network was not asked: one line says why and what to do, and
+         * no "not_found" on stdout pretends it was */
+        pst_cli_error("%s", berr);
     } else {
-        size_t n;
         const char *kind = pst_value_as_str(pst_value_get(resp.body, "kind"), &n);
         const char *warn = pst_value_as_str(pst_value_get(resp.body, "warning"), &n);
         if (warn)
             fprintf(stderr, "postern: warning: %s\n", warn);
-        const char *berr = pst_value_as_str(pst_value_get(resp.body, "error"), &n);
-        if (berr)
-            pst_cli_error("%s (check --seed and --network, and that a node is reachable)", berr);
         if (kind && strcmp(kind, "address") == 0) {
             const pst_value *keys = pst_value_get(resp.body, "keys");
             printf("address:     %s\n", pst_value_as_str(pst_value_get(resp.body, "address"), &n));

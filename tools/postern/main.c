@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "pst_build.h"
+#include "pst_log.h"
 
 static const pst_cli_command commands[] = {
     {"init", "create your identity (keys and a revocation certificate)", pst_cmd_init},
@@ -53,6 +54,8 @@ int main(int argc, char **argv) {
      * connections) makes a write fail with EPIPE, which each caller reports
      * with a message; the default SIGPIPE would kill the CLI silently */
     signal(SIGPIPE, SIG_IGN);
+    /* a short-lived node logs from inside this program: say so */
+    pst_log_set_program("postern");
     if (sodium_init() < 0) {
         pst_cli_error("libsodium failed to initialise");
         return PST_EXIT_FAIL;
