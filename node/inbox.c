@@ -131,6 +131,7 @@ static int admit(struct pst_inbox *ib, const pst_notify_inner *in, const stamp_i
              * remembered as seen, so the next re-put is looked at again */
             return wrc;
         }
+        pst_inbox__refused(ib, key, in->signer, reason); /* a trust change judges it again */
         return pst_inbox__reject(n, PST_E_PERM, reason);
     }
     /* the row and the spent stamp together, so a crash keeps both or neither */
@@ -257,6 +258,7 @@ void pst_inbox__on_poll(uv_timer_t *t) {
     pst_node *n = ib->node;
     pst_inbox__sweep(ib, ib->sweep_receipts);
     pst_inbox__wait_pump(ib);
+    pst_inbox__gate_tick(ib);
     (void)pst_store_stamp_purge_expired(n->store, pst_now());
     pst_inbox__purge(n, pst_now());
     /* one full-slot read at a time, inbox or own slots: together they could
@@ -357,6 +359,7 @@ void pst_inbox_stop(pst_node *n) {
     if (ib->listen != NULL)
         pst_dht_listen_cancel(&n->dht, ib->listen);
     ib->listen = NULL;
+    pst_inbox__gate_stop(ib);
     while (ib->jobs != NULL) {
         job *j = ib->jobs;
         ib->jobs = j->next;

@@ -104,6 +104,7 @@ static void wait_settle(struct pst_inbox *ib, const uint8_t pk[PST_SIGN_PK_BYTES
             continue;
         } else {
             pst_counter_rejected(n, "inbox", reason);
+            pst_inbox__refused(ib, w->key, w->signer, reason);
         }
         memset(w, 0, sizeof *w);
     }
@@ -212,6 +213,180 @@ int pst_inbox__wait_add(struct pst_inbox *ib, const uint8_t key[SEEN_KEY],
     pst_counter_add(n, "inbox.waiting_for_vouches", 1);
     pst_inbox__wait_pump(ib);
     return PST_OK;
+}
+
+/* ---- trust that takes effect at once ------------------------------------------------
+ * A refused notification is remembered as seen (re-deliveries cost one
+ * BLAKE2b), so by itself it would never be judged again, while its sender
+ * keeps it in our slot until it expires. The last PST_INBOX_REFUSED_MAX
+ * refusals are kept (seen key, signer: 48 bytes each): a change of the
+ * contact list forgets all of them from the seen set and reads the slot at
+ * once; a new vouch for one sender forgets that sender's. A new vouch is
+ * learnt by listening to the vouch slots of the last few strangers refused
+ * for want of a stamp (PST_INBOX_WATCHES, each PST_INBOX_WATCH_MS; a watch
+ * younger than PST_INBOX_WATCH_KEEP_MS is never taken over, so a flood of
+ * strangers starts at most PST_INBOX_WATCHES listens a minute). A value there
+ * that could vouch (pst_trust_vouch_news) leads to one vouch lookup, at most
+ * every PST_INBOX_WATCH_RECHECK_MS per watch; only a "vouched" answer
+ * re-admits, so a replayed or flooded vouch slot costs lookups, not opens. */
+
+/* Forgets the seen keys of the refused values of pk (NULL: all) and reads
+ * the slot at once: each is judged again by the gate. */
+static void readmit(struct pst_inbox *ib, const uint8_t *pk) {
+    pst_node *n = ib->node;
+    if (ib->refused == NULL)
+        return;
+    uint64_t from =
+        ib->refused_n > PST_INBOX_REFUSED_MAX ? ib->refused_n - PST_INBOX_REFUSED_MAX : 0;
+    unsigned forgotten = 0;
+    for (uint64_t i = from; i < ib->refused_n; i++) {
+        refused_value *r = &ib->refused[i % PST_INBOX_REFUSED_MAX];
+        static const uint8_t zero[SEEN_KEY];
+        if (memcmp(r->key, zero, SEEN_KEY) == 0 ||
+            (pk != NULL && memcmp(r->signer, pk, PST_SIGN_PK_BYTES) != 0))
+            continue;
+        pst_seen_forget(&ib->seen, r->key);
+        memset(r, 0, sizeof *r);
+        forgotten++;
+    }
+    if (forgotten == 0)
+        return;
+    pst_counter_add(n, "inbox.readmitted", forgotten);
+    ib->poll_forced = true;
+    if (!n->stopping)
+        uv_timer_start(&ib->poll_timer, pst_inbox__on_poll, 0,
+                       (uint64_t)n->cfg.inbox_poll_s * 1000u);
+}
+
+void pst_inbox_trust_changed(pst_node *n) {
+    pst_trust_forget_answers(n, NULL);
+    if (n->inbox != NULL)
+        readmit(n->inbox, NULL);
+}
+
+static void on_watch_answer(pst_node *n, void *user) {
+    vouch_watch *w = user;
+    struct pst_inbox *ib = n->inbox;
+    if (ib == NULL || w->ib != ib || !w->checking)
+        return;
+    w->checking = false;
+    /* values parked meanwhile asked a lookup that was ours: settle them too */
+    for (unsigned k = 0; k < PST_INBOX_VOUCH_LOOKUPS; k++)
+        if (ib->lookups[k].busy && memcmp(ib->lookups[k].pk, w->pk, PST_SIGN_PK_BYTES) == 0)
+            ib->lookups[k].busy = false;
+    wait_settle(ib, w->pk);
+    pst_inbox__wait_pump(ib);
+    if (pst_trust_vouched(n, w->pk) == 1) {
+        pst_counter_add(n, "trust.vouch_news_admitted", 1);
+        readmit(ib, w->pk); /* route() now sends them to .Known */
+    }
+}
+
+/* A lookup of w's sender, if its rate allows; else later (gate_tick). */
+static void watch_check(vouch_watch *w, uint64_t now) {
+    pst_node *n = w->ib->node;
+    if (w->checking || (w->checked_ms != 0 && now - w->checked_ms < PST_INBOX_WATCH_RECHECK_MS) ||
+        pst_trust_vouch_pending(n, w->pk))
+        return;
+    pst_trust_forget_answers(n, w->pk);
+    w->checked_ms = now;
+    w->checking = true;
+    if (pst_trust_vouch_check(n, w->pk, on_watch_answer, w) != PST_OK) {
+        w->checking = false;
+        return; /* busy: the next tick tries again */
+    }
+    w->news = false;
+}
+
+static void on_watch_value(void *user, const uint8_t *val, size_t len, bool expired) {
+    vouch_watch *w = user;
+    pst_node *n = w->ib->node;
+    if (expired || n->stopping || w->news)
+        return; /* a lookup is due anyway: it reads the whole slot */
+    if (!pst_trust_vouch_news(n, w->pk, val, len))
+        return;
+    /* during a lookup: it may have read the slot before this value came, so
+     * one more follows (gate_tick, PST_INBOX_WATCH_RECHECK_MS later) */
+    w->news = true;
+    watch_check(w, uv_now(n->loop));
+}
+
+static void watch_end(struct pst_inbox *ib, vouch_watch *w) {
+    if (w->h != NULL)
+        pst_dht_listen_cancel(&ib->node->dht, w->h);
+    memset(w, 0, sizeof *w);
+}
+
+static void watch_start(struct pst_inbox *ib, const uint8_t pk[PST_SIGN_PK_BYTES]) {
+    pst_node *n = ib->node;
+    uint64_t now = uv_now(n->loop);
+    vouch_watch *pick = NULL;
+    for (unsigned k = 0; k < PST_INBOX_WATCHES; k++) {
+        vouch_watch *w = &ib->watches[k];
+        if (w->h != NULL && memcmp(w->pk, pk, PST_SIGN_PK_BYTES) == 0) {
+            w->started_ms = now; /* still notifying: watch it longer */
+            return;
+        }
+        if (w->h == NULL) {
+            if (pick == NULL || pick->h != NULL)
+                pick = w;
+        } else if (now - w->started_ms >= PST_INBOX_WATCH_KEEP_MS &&
+                   (pick == NULL || (pick->h != NULL && w->started_ms < pick->started_ms))) {
+            pick = w;
+        }
+    }
+    if (pick == NULL) {
+        pst_counter_add(n, "trust.vouch_watch_full", 1);
+        return;
+    }
+    watch_end(ib, pick);
+    pick->ib = ib;
+    memcpy(pick->pk, pk, PST_SIGN_PK_BYTES);
+    pick->started_ms = now;
+    uint8_t slot[PST_SLOT_BYTES];
+    pst_slot_vouch(pk, slot);
+    if (pst_dht_listen(&n->dht, slot, on_watch_value, pick, &pick->h) != PST_OK) {
+        memset(pick, 0, sizeof *pick);
+        return;
+    }
+    pst_counter_add(n, "trust.vouch_watches", 1);
+}
+
+void pst_inbox__refused(struct pst_inbox *ib, const uint8_t key[SEEN_KEY],
+                        const uint8_t signer[PST_SIGN_PK_BYTES], const char *reason) {
+    pst_node *n = ib->node;
+    if (ib->refused == NULL &&
+        (ib->refused = calloc(PST_INBOX_REFUSED_MAX, sizeof *ib->refused)) == NULL)
+        return;
+    refused_value *r = &ib->refused[ib->refused_n++ % PST_INBOX_REFUSED_MAX];
+    memcpy(r->key, key, SEEN_KEY);
+    memcpy(r->signer, signer, PST_SIGN_PK_BYTES);
+    if (n->cfg.vouch_depth > 0 && !n->stopping &&
+        (strcmp(reason, "no_stamp") == 0 || strcmp(reason, "stamp_too_weak") == 0))
+        watch_start(ib, signer);
+}
+
+void pst_inbox__gate_tick(struct pst_inbox *ib) {
+    uint64_t now = uv_now(ib->node->loop);
+    for (unsigned k = 0; k < PST_INBOX_WATCHES; k++) {
+        vouch_watch *w = &ib->watches[k];
+        if (w->h == NULL)
+            continue;
+        if (w->checking && now - w->checked_ms >= PST_INBOX_VOUCH_STUCK_MS)
+            w->checking = false; /* its answer never came back to us */
+        if (w->news)
+            watch_check(w, now);
+        else if (!w->checking && now - w->started_ms >= PST_INBOX_WATCH_MS)
+            watch_end(ib, w);
+    }
+}
+
+void pst_inbox__gate_stop(struct pst_inbox *ib) {
+    for (unsigned k = 0; k < PST_INBOX_WATCHES; k++)
+        watch_end(ib, &ib->watches[k]);
+    free(ib->refused);
+    ib->refused = NULL;
+    ib->refused_n = 0;
 }
 
 /* Caches the sender's KeyRecord (the listing shows whether it lists the

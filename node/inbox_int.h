@@ -31,6 +31,31 @@
 #define PST_INBOX_VOUCH_LOOKUPS 4u      /* = trust.c's PST_VOUCH_CHECKS_MAX */
 #define PST_INBOX_VOUCH_STUCK_MS 30000u /* a lookup whose answer never came back to us */
 
+/* Trust changes count for notifications refused lately (inbox_gate.c): */
+#define PST_INBOX_REFUSED_MAX 1024u       /* refused by the gate, remembered to look at again */
+#define PST_INBOX_WATCHES 8u              /* strangers' vouch slots listened to at once */
+#define PST_INBOX_WATCH_MS 600000u        /* how long one is listened to */
+#define PST_INBOX_WATCH_KEEP_MS 60000u    /* a watch this young is not taken for another */
+#define PST_INBOX_WATCH_RECHECK_MS 10000u /* at most one vouch lookup per watch this often */
+
+/* A notification the gate refused (no_stamp, stamp_too_weak, blocked): its
+ * seen key is forgotten when trust changes, so its next read is judged again. */
+typedef struct {
+    uint8_t key[SEEN_KEY];
+    uint8_t signer[PST_SIGN_PK_BYTES];
+} refused_value;
+
+/* A listen on the vouch slot of a stranger we refused: a new vouch by a
+ * trusted contact admits its notifications still in our slot. */
+typedef struct {
+    struct pst_inbox *ib;
+    uint8_t pk[PST_SIGN_PK_BYTES];
+    pst_dht_listen_handle *h; /* NULL: free */
+    uint64_t started_ms, checked_ms;
+    bool news;     /* a value that may vouch for pk came: look pk up again */
+    bool checking; /* that lookup runs */
+} vouch_watch;
+
 /* A stranger's notification, opened and verified, parked until we know
  * whether a trusted contact vouches for its sender (see pst_inbox__wait_add). */
 typedef struct {
@@ -80,7 +105,10 @@ struct pst_inbox {
     vouch_lookup lookups[PST_INBOX_VOUCH_LOOKUPS];
     uint64_t listen_new_ms, get_started_ms; /* last new value by listen; last get */
     bool poll_forced;                       /* read the slot at the next poll, busy or not */
-    bool own_turn; /* the next poll reads one of our own slots, not the inbox */
+    bool own_turn;          /* the next poll reads one of our own slots, not the inbox */
+    refused_value *refused; /* ring of PST_INBOX_REFUSED_MAX */
+    uint64_t refused_n;     /* values added; the ring holds the last ones */
+    vouch_watch watches[PST_INBOX_WATCHES];
 };
 
 /* What a notification's stamp paid for; verified before the seal is opened. */
@@ -132,6 +160,15 @@ int pst_inbox__wait_add(struct pst_inbox *ib, const uint8_t key[SEEN_KEY],
                         const uint8_t signer[PST_SIGN_PK_BYTES], const stamp_info *stamp);
 /* Starts vouch lookups for parked senders, at most PST_INBOX_VOUCH_LOOKUPS. */
 void pst_inbox__wait_pump(struct pst_inbox *ib);
+/* Remembers a value refused by route() for reason (its seen key and
+ * signer), so a trust change judges it again; for a stranger refused for
+ * want of a stamp, also watches the signer's vouch slot (bounded). */
+void pst_inbox__refused(struct pst_inbox *ib, const uint8_t key[SEEN_KEY],
+                        const uint8_t signer[PST_SIGN_PK_BYTES], const char *reason);
+/* With the poll: ends old watches, runs vouch lookups put off. */
+void pst_inbox__gate_tick(struct pst_inbox *ib);
+/* At stop: cancels the watches, frees the refused ring. */
+void pst_inbox__gate_stop(struct pst_inbox *ib);
 /* Looks the sender's key record up again (kept fresh for receipts). */
 void pst_inbox__refresh_sender(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES]);
 

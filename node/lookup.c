@@ -229,13 +229,16 @@ const char *pst_key_status_name(pst_key_status s) {
 
 typedef struct key_get key_get;
 
+/* `key get` waits for a key's vouches this long, plus twice the key lookup */
+#define PST_KEY_GET_VOUCH_WAIT_MS 40u
+
 /* the vouches of one key, gathered after the lookup */
 typedef struct {
     key_get *parent;
     pst_vouch vouches[16];
     unsigned n;
     uint64_t more;
-    bool done;
+    bool done, partial;
 } key_vouches;
 
 struct key_get {
@@ -369,6 +372,8 @@ static void add_vouches(key_get *g, unsigned i, pst_value *e) {
     pst_vouches_describe(arr, kv->vouches, kv->n, g->node);
     if (kv->more > 0)
         pst_value_add_uint(e, "vouches_not_examined", kv->more);
+    if (kv->partial)
+        pst_value_add_bool(e, "vouches_complete", false);
 }
 
 /* The lookup went unanswered: says why and what to do in one phrase each,
@@ -453,7 +458,8 @@ static void on_vouches(void *user, int status, const pst_vouch *vouches, unsigne
                        uint64_t more) {
     key_vouches *kv = user;
     key_get *g = kv->parent;
-    (void)status; /* a failed get shows no vouches: the key answer stands */
+    /* a failed get shows no vouches: the key answer stands */
+    kv->partial = status == PST_E_TIMEOUT;
     /* vouches by my contacts first: those are the ones that matter to me */
     unsigned keep = 0;
     for (int pass = 0; pass < 2; pass++)
@@ -481,12 +487,17 @@ static void on_resolved(void *user, int err, const pst_resolved_key *keys, unsig
     /* who vouches for each key that exists (a lookup is never blocked by them:
      * their own caps bound the work) */
     g->pending = 1;
+    /* a flooded vouch slot reads slowly (OpenDHT fetches it value by value):
+     * wait about as long again as the key lookup took, not for the flood */
+    uint64_t wait = PST_KEY_GET_VOUCH_WAIT_MS + 2u * (uint64_t)info->lookup_ms;
     for (unsigned i = 0; i < n; i++) {
         if (keys[i].status == PST_KEY_NOT_FOUND)
             continue;
         g->vouches[i].parent = g;
         g->pending++;
-        if (pst_trust_vouches(g->node, keys[i].pk, on_vouches, &g->vouches[i]) != PST_OK)
+        if (pst_trust_vouches_within(g->node, keys[i].pk,
+                                     wait < PST_LOOKUP_TIMEOUT_MS ? (uint32_t)wait : 0, on_vouches,
+                                     &g->vouches[i]) != PST_OK)
             g->pending--;
     }
     if (--g->pending == 0)

@@ -413,6 +413,13 @@ typedef void (*pst_vouches_cb)(void *user, int status, const pst_vouch *vouches,
 /* Gets and checks the vouch slot of subject. 0 and cb once, or an error and
  * no cb. */
 int pst_trust_vouches(pst_node *n, const uint8_t subject[32], pst_vouches_cb cb, void *user);
+/* The same, but cb comes at the latest wait_ms (0: no limit) after the
+ * call: then with status PST_E_TIMEOUT, the vouches found so far plus the
+ * contacts' vouches remembered from earlier reads of subject, and more the
+ * larger of the values not examined so far and by the last complete read.
+ * The read goes on and refreshes that memory. */
+int pst_trust_vouches_within(pst_node *n, const uint8_t subject[32], uint32_t wait_ms,
+                             pst_vouches_cb cb, void *user);
 /* True when v makes its subject "known": a current vouch by a trusted contact. */
 bool pst_vouch_makes_known(const pst_vouch *v, uint64_t now);
 /* Is pk vouched for (known through vouch_depth)? 1 yes, 0 no, -1 not looked
@@ -422,6 +429,21 @@ int pst_trust_vouched(pst_node *n, const uint8_t pk[32]);
  * the answer; done (may be NULL) runs when it is known. */
 int pst_trust_vouch_check(pst_node *n, const uint8_t pk[32], void (*done)(pst_node *, void *),
                           void *user);
+/* Drops the cached vouch answers: every one (pk NULL; the contact list
+ * changed, so lookups in flight are not cached either) or pk's. Lookups
+ * in flight for pk are kept. */
+void pst_trust_forget_answers(pst_node *n, const uint8_t pk[32]);
+/* True while a vouch lookup for pk runs. */
+bool pst_trust_vouch_pending(pst_node *n, const uint8_t pk[32]);
+/* Could the vouch-slot value val change subject's answer to "vouched"? An
+ * endorsement of subject, not a withdrawal, signed (verified: one Ed25519)
+ * by a trusted contact; with vouch_depth >= 2 also one by anyone not
+ * blocked (unverified: the lookup this leads to checks it). */
+bool pst_trust_vouch_news(pst_node *n, const uint8_t subject[32], const uint8_t *val, size_t len);
+/* The contact list changed (trust set / rm): vouch answers are dropped and
+ * the notifications the gate refused lately are looked at again
+ * (inbox_gate.c; docs/TRUST.md). */
+void pst_inbox_trust_changed(pst_node *n);
 void pst_trust_free(pst_node *n);
 /* Appends (as strings) the notices not shown yet: contacts whose key was
  * revoked, and a replacement key they name, which is never trusted by

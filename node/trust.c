@@ -89,6 +89,8 @@ void pst_node_cmd_trust_set(pst_node *n, const pst_ctrl_request *req, pst_node_r
                         pst_strerror(rc), PST_STORE_PETNAME_MAX);
         return;
     }
+    /* counts for the next notification, and for the ones refused lately */
+    pst_inbox_trust_changed(n);
     pst_value *b = pst_value_new_map();
     pst_value_add_str(b, "fingerprint", arg(req, "fingerprint"));
     pst_value_add_str(b, "tier", tier_name(tier));
@@ -114,6 +116,7 @@ void pst_node_cmd_trust_rm(pst_node *n, const pst_ctrl_request *req, pst_node_re
         pst_reply_error(reply, user, 0, 1, "cannot remove the contact: %s", pst_strerror(rc));
         return;
     }
+    pst_inbox_trust_changed(n);
     pst_value *b = pst_value_new_map();
     pst_value_add_str(b, "fingerprint", arg(req, "fingerprint"));
     pst_value_add_str(b, "tier", "unknown");
@@ -260,45 +263,121 @@ void pst_node_cmd_unvouch(pst_node *n, const pst_ctrl_request *req, pst_node_rep
     vouch_common(n, req, reply, user, true);
 }
 
-/* ---- the vouches of a key ------------------------------------------------- */
+/* ---- the vouches of a key -------------------------------------------------
+ * A vouch slot is open to anyone, and OpenDHT reads a slot of hundreds of
+ * values one value at a time (~1 s on loopback for 430): a reader that must
+ * answer a person (`key get`) gets what came within its wait, plus the
+ * contacts' vouches remembered from the last reads of that key (the ones
+ * that matter to us), while the read goes on and refreshes that memory. */
+
+#define PST_VOUCH_RECALL_SUBJECTS 128u /* keys whose contacts' vouches we remember */
+#define PST_VOUCH_RECALL_PER 8u        /* contacts' vouches remembered per key */
 
 typedef struct {
+    uint8_t subject[32];
+    uint64_t at;              /* pst_now() of the last read that ended; 0 = free */
+    uint64_t more;            /* values the last complete read did not examine */
+    uint64_t values, done_ms; /* values it saw; uv_now() when it ended */
+    unsigned n;
+    pst_vouch v[PST_VOUCH_RECALL_PER];
+} recalled;
+
+#define PST_VOUCH_WAITERS 8u /* callers sharing one read of a slot */
+/* A slot that held more values than this at its last complete read is
+ * flooded: while OpenDHT reads it (one value at a time) the node's other
+ * gets wait behind it, so for display it is read again at most every
+ * PST_VOUCH_FLOODED_REREAD_MS; `key get` meanwhile answers from memory. */
+#define PST_VOUCH_FLOODED 64u
+#define PST_VOUCH_FLOODED_REREAD_MS 10000u
+
+typedef struct {
+    pst_vouches_cb cb; /* NULL: free or answered */
+    void *user;
+    uint64_t due_ms; /* uv_now() to answer with what came so far; UINT64_MAX: at the end */
+} vouch_waiter;
+
+/* One read of a vouch slot; everyone asking for the same slot meanwhile
+ * shares it, so a flooded slot is read once at a time. */
+typedef struct vouch_get vouch_get;
+struct vouch_get {
+    vouch_get *next; /* the node's reads in flight */
     pst_node *node;
     uint8_t subject[32];
-    pst_vouches_cb cb;
-    void *user;
+    vouch_waiter waiters[PST_VOUCH_WAITERS];
     pst_vouch vouches[PST_VOUCH_SIGNERS_MAX];
     unsigned n_vouches;
     unsigned strangers_verified;
     uint64_t values_seen, more;
-} vouch_get;
+    uv_timer_t timer;
+    bool timer_open, done;
+    bool memory_only; /* no read: answered from memory (flooded slot) */
+};
 
-static void keep_vouch(vouch_get *g, const pst_endorsement *e, bool contact,
-                       pst_store_tier contact_tier) {
-    for (unsigned i = 0; i < g->n_vouches; i++) {
-        if (memcmp(g->vouches[i].voucher, e->signer, 32) != 0)
+#define PST_VOUCH_CACHE 512u
+#define PST_VOUCH_CACHE_TTL_S 600u
+/* "not vouched for" is kept shorter: a vouch made meanwhile counts within a
+ * minute even for a sender whose vouch slot nobody watches (inbox_gate.c
+ * watches a few), at the cost of one more DHT get per stranger a minute */
+#define PST_VOUCH_CACHE_NEG_TTL_S 60u
+#define PST_VOUCH_CHECKS_MAX 4u
+#define PST_VOUCH_DEPTH2_MAX 4u
+
+typedef struct {
+    uint8_t pk[32];
+    uint64_t until; /* 0 = free slot */
+    bool known, pending;
+} vouch_entry;
+
+struct pst_trust {
+    vouch_entry cache[PST_VOUCH_CACHE];
+    unsigned checks_running;
+    uint64_t generation; /* bumped when the contact list changes */
+    recalled recall[PST_VOUCH_RECALL_SUBJECTS];
+    vouch_get *reads; /* in flight */
+};
+
+static struct pst_trust *trust_of(pst_node *n) {
+    if (n->trust == NULL)
+        n->trust = calloc(1, sizeof *n->trust);
+    return n->trust;
+}
+
+static recalled *recall_find(pst_node *n, const uint8_t subject[32], bool create);
+
+static void keep_vouch_in(pst_vouch *vs, unsigned *nv, unsigned cap, uint64_t *more,
+                          const pst_vouch *in) {
+    for (unsigned i = 0; i < *nv; i++) {
+        if (memcmp(vs[i].voucher, in->voucher, 32) != 0)
             continue;
         /* newest per signer wins; on a tie the weaker statement (a withdrawal
          * first) wins, so an unvouch in the same second still takes effect */
-        if (e->created > g->vouches[i].created ||
-            (e->created == g->vouches[i].created && e->tier < g->vouches[i].tier)) {
-            g->vouches[i].tier = (unsigned)e->tier;
-            g->vouches[i].created = e->created;
-            g->vouches[i].expires = e->expires;
+        if (in->created > vs[i].created ||
+            (in->created == vs[i].created && in->tier < vs[i].tier)) {
+            vs[i].tier = in->tier;
+            vs[i].created = in->created;
+            vs[i].expires = in->expires;
         }
         return;
     }
-    if (g->n_vouches >= PST_VOUCH_SIGNERS_MAX) {
-        g->more++;
+    if (*nv >= cap) {
+        if (more != NULL)
+            (*more)++;
         return;
     }
-    pst_vouch *v = &g->vouches[g->n_vouches++];
-    memcpy(v->voucher, e->signer, 32);
-    v->tier = (unsigned)e->tier;
-    v->created = e->created;
-    v->expires = e->expires;
-    v->voucher_is_contact = contact;
-    v->voucher_tier = contact_tier;
+    vs[(*nv)++] = *in;
+}
+
+static void keep_vouch(vouch_get *g, const pst_endorsement *e, bool contact,
+                       pst_store_tier contact_tier) {
+    pst_vouch v;
+    memset(&v, 0, sizeof v);
+    memcpy(v.voucher, e->signer, 32);
+    v.tier = (unsigned)e->tier;
+    v.created = e->created;
+    v.expires = e->expires;
+    v.voucher_is_contact = contact;
+    v.voucher_tier = contact_tier;
+    keep_vouch_in(g->vouches, &g->n_vouches, PST_VOUCH_SIGNERS_MAX, &g->more, &v);
 }
 
 static void on_vouch_value(void *user, const uint8_t *val, size_t len) {
@@ -312,6 +391,13 @@ static void on_vouch_value(void *user, const uint8_t *val, size_t len) {
         pst_counter_rejected(n, "vouch", "invalid");
         return;
     }
+    /* the same value comes from every node that stores it: a statement that
+     * cannot replace the one we hold is not worth a signature check */
+    for (unsigned i = 0; i < g->n_vouches; i++)
+        if (memcmp(g->vouches[i].voucher, e.signer, 32) == 0 &&
+            (g->vouches[i].created > e.created ||
+             (g->vouches[i].created == e.created && g->vouches[i].tier <= (unsigned)e.tier)))
+            return;
     pst_store_tier tier = 0;
     bool contact = pst_store_contact_get(n->store, e.signer, &tier, NULL, 0) == PST_OK;
     if (!contact) {
@@ -321,6 +407,8 @@ static void on_vouch_value(void *user, const uint8_t *val, size_t len) {
         }
         g->strangers_verified++;
     }
+    /* bounded: every contact's, at most PST_VOUCH_STRANGERS_MAX others' per read */
+    pst_counter_add(n, "trust.vouch_signatures_verified", 1);
     if (pst_endorsement_verify(&e, pst_now()) != PST_OK ||
         pst_store_is_revoked(n->store, e.signer) != 0) {
         pst_counter_rejected(n, "vouch", "signature_or_expired");
@@ -329,21 +417,164 @@ static void on_vouch_value(void *user, const uint8_t *val, size_t len) {
     keep_vouch(g, &e, contact, tier);
 }
 
-static void on_vouch_done(void *user, int status) {
-    vouch_get *g = user;
-    g->node->ops_pending--;
-    g->cb(g->user, status, g->vouches, g->n_vouches, g->more);
-    free(g);
+/* What the read found so far, and the contacts' vouches of earlier reads
+ * (their tier as the contact list says now). */
+static void answer_partial(vouch_get *g, vouch_waiter *w) {
+    pst_node *n = g->node;
+    pst_vouch vs[PST_VOUCH_SIGNERS_MAX];
+    unsigned nv = g->n_vouches;
+    uint64_t more = g->more;
+    memcpy(vs, g->vouches, nv * sizeof vs[0]);
+    recalled *r = recall_find(n, g->subject, false);
+    for (unsigned i = 0; r != NULL && i < r->n; i++) {
+        pst_vouch v = r->v[i];
+        if (pst_store_contact_get(n->store, v.voucher, &v.voucher_tier, NULL, 0) != PST_OK ||
+            pst_store_is_revoked(n->store, v.voucher) != 0)
+            continue; /* no longer a contact: it counted only as one */
+        keep_vouch_in(vs, &nv, PST_VOUCH_SIGNERS_MAX, &more, &v);
+    }
+    if (r != NULL && r->more > more)
+        more = r->more;
+    pst_vouches_cb cb = w->cb;
+    w->cb = NULL;
+    cb(w->user, PST_E_TIMEOUT, vs, nv, more);
 }
 
-int pst_trust_vouches(pst_node *n, const uint8_t subject[32], pst_vouches_cb cb, void *user) {
+static void on_vouch_timer_closed(uv_handle_t *h) {
+    vouch_get *g = h->data;
+    pst_node *n = g->node;
+    g->timer_open = false;
+    if (g->done)
+        free(g);
+    pst_node_handle_unref(n); /* may finalize n: last */
+}
+
+static void on_vouch_deadline(uv_timer_t *t);
+
+/* Arms the timer for the next waiter due before the read ends. */
+static void vouch_arm(vouch_get *g) {
+    pst_node *n = g->node;
+    uint64_t due = UINT64_MAX;
+    for (unsigned i = 0; i < PST_VOUCH_WAITERS; i++)
+        if (g->waiters[i].cb != NULL && g->waiters[i].due_ms < due)
+            due = g->waiters[i].due_ms;
+    if (due == UINT64_MAX || n->stopping)
+        return;
+    if (!g->timer_open) {
+        if (uv_timer_init(n->loop, &g->timer) != 0)
+            return; /* answered when the read ends */
+        g->timer.data = g;
+        g->timer_open = true;
+        pst_node_handle_ref(n);
+    }
+    uint64_t now = uv_now(n->loop);
+    uv_timer_start(&g->timer, on_vouch_deadline, due > now ? due - now : 0, 0);
+}
+
+static void on_vouch_deadline(uv_timer_t *t) {
+    vouch_get *g = t->data;
+    uint64_t now = uv_now(g->node->loop);
+    if (g->memory_only) {
+        if (g->waiters[0].cb != NULL)
+            answer_partial(g, &g->waiters[0]);
+        g->done = true;
+        uv_close((uv_handle_t *)&g->timer, on_vouch_timer_closed); /* frees g */
+        return;
+    }
+    for (unsigned i = 0; i < PST_VOUCH_WAITERS && !g->done; i++)
+        if (g->waiters[i].cb != NULL && g->waiters[i].due_ms <= now)
+            answer_partial(g, &g->waiters[i]);
+    if (!g->done)
+        vouch_arm(g);
+}
+
+/* Remembers the contacts' vouches a read found: a complete read replaces
+ * what was remembered, an incomplete one adds to it. */
+static void recall_store(vouch_get *g, bool complete) {
+    recalled *r = recall_find(g->node, g->subject, true);
+    if (r == NULL)
+        return;
+    if (complete) {
+        r->n = 0;
+        r->more = g->more;
+        r->values = g->values_seen;
+        r->done_ms = uv_now(g->node->loop);
+    }
+    for (unsigned i = 0; i < g->n_vouches; i++)
+        if (g->vouches[i].voucher_is_contact)
+            keep_vouch_in(r->v, &r->n, PST_VOUCH_RECALL_PER, NULL, &g->vouches[i]);
+    r->at = pst_now();
+}
+
+static void reads_unlink(vouch_get *g) {
+    struct pst_trust *t = g->node->trust;
+    for (vouch_get **p = t ? &t->reads : NULL; p != NULL && *p != NULL; p = &(*p)->next)
+        if (*p == g) {
+            *p = g->next;
+            return;
+        }
+}
+
+static void on_vouch_done(void *user, int status) {
+    vouch_get *g = user;
+    pst_node *n = g->node;
+    n->ops_pending--;
+    reads_unlink(g);
+    pst_counter_add(n, "trust.vouch_reads_ended", 1);
+    if (!n->stopping)
+        recall_store(g, status == PST_OK);
+    g->done = true;
+    for (unsigned i = 0; i < PST_VOUCH_WAITERS; i++) {
+        vouch_waiter *w = &g->waiters[i];
+        if (w->cb != NULL) {
+            pst_vouches_cb cb = w->cb;
+            w->cb = NULL;
+            cb(w->user, status, g->vouches, g->n_vouches, g->more);
+        }
+    }
+    if (g->timer_open) {
+        if (!uv_is_closing((uv_handle_t *)&g->timer))
+            uv_close((uv_handle_t *)&g->timer, on_vouch_timer_closed); /* frees g */
+    } else {
+        free(g);
+    }
+}
+
+int pst_trust_vouches_within(pst_node *n, const uint8_t subject[32], uint32_t wait_ms,
+                             pst_vouches_cb cb, void *user) {
+    struct pst_trust *t = trust_of(n);
+    if (t == NULL)
+        return PST_E_NOMEM;
+    uint64_t due = wait_ms > 0 ? uv_now(n->loop) + wait_ms : UINT64_MAX;
+    for (vouch_get *g = t->reads; g != NULL; g = g->next) {
+        if (memcmp(g->subject, subject, 32) != 0)
+            continue;
+        for (unsigned i = 0; i < PST_VOUCH_WAITERS; i++)
+            if (g->waiters[i].cb == NULL) { /* share the read in flight */
+                g->waiters[i] = (vouch_waiter){cb, user, due};
+                pst_counter_add(n, "trust.vouch_reads_shared", 1);
+                vouch_arm(g);
+                return PST_OK;
+            }
+    }
     vouch_get *g = calloc(1, sizeof *g);
     if (g == NULL)
         return PST_E_NOMEM;
     g->node = n;
     memcpy(g->subject, subject, 32);
-    g->cb = cb;
-    g->user = user;
+    recalled *r = wait_ms > 0 ? recall_find(n, subject, false) : NULL;
+    if (r != NULL && r->values > PST_VOUCH_FLOODED &&
+        uv_now(n->loop) - r->done_ms < PST_VOUCH_FLOODED_REREAD_MS && !n->stopping) {
+        g->memory_only = true; /* answered on the next loop turn */
+        g->waiters[0] = (vouch_waiter){cb, user, uv_now(n->loop)};
+        pst_counter_add(n, "trust.vouch_reads_spared", 1);
+        vouch_arm(g);
+        if (g->timer_open)
+            return PST_OK;
+        free(g);
+        return PST_E_NOMEM;
+    }
+    g->waiters[0] = (vouch_waiter){cb, user, due};
     uint8_t slot[PST_SLOT_BYTES];
     pst_slot_vouch(subject, slot);
     n->ops_pending++;
@@ -351,8 +582,18 @@ int pst_trust_vouches(pst_node *n, const uint8_t subject[32], pst_vouches_cb cb,
     if (rc != PST_OK) {
         n->ops_pending--;
         free(g);
+        return rc;
     }
-    return rc;
+    pst_counter_add(n, "trust.vouch_reads", 1);
+    /* the DHT layer's callbacks come from the loop, never during the call */
+    g->next = t->reads;
+    t->reads = g;
+    vouch_arm(g);
+    return PST_OK;
+}
+
+int pst_trust_vouches(pst_node *n, const uint8_t subject[32], pst_vouches_cb cb, void *user) {
+    return pst_trust_vouches_within(n, subject, 0, cb, user);
 }
 
 bool pst_vouch_makes_known(const pst_vouch *v, uint64_t now) {
@@ -391,26 +632,23 @@ void pst_vouches_describe(pst_value *arr, const pst_vouch *v, unsigned count, ps
  * stranger refused because the table was busy is looked at again when its
  * notification comes back (senders re-notify). */
 
-#define PST_VOUCH_CACHE 512u
-#define PST_VOUCH_CACHE_TTL_S 600u
-#define PST_VOUCH_CHECKS_MAX 4u
-#define PST_VOUCH_DEPTH2_MAX 4u
-
-typedef struct {
-    uint8_t pk[32];
-    uint64_t until; /* 0 = free slot */
-    bool known, pending;
-} vouch_entry;
-
-struct pst_trust {
-    vouch_entry cache[PST_VOUCH_CACHE];
-    unsigned checks_running;
-};
-
-static struct pst_trust *trust_of(pst_node *n) {
-    if (n->trust == NULL)
-        n->trust = calloc(1, sizeof *n->trust);
-    return n->trust;
+static recalled *recall_find(pst_node *n, const uint8_t subject[32], bool create) {
+    struct pst_trust *t = trust_of(n);
+    if (t == NULL)
+        return NULL;
+    recalled *oldest = NULL;
+    for (unsigned i = 0; i < PST_VOUCH_RECALL_SUBJECTS; i++) {
+        recalled *r = &t->recall[i];
+        if (r->at != 0 && memcmp(r->subject, subject, 32) == 0)
+            return r;
+        if (oldest == NULL || r->at < oldest->at)
+            oldest = r;
+    }
+    if (!create || oldest == NULL)
+        return NULL;
+    memset(oldest, 0, sizeof *oldest);
+    memcpy(oldest->subject, subject, 32);
+    return oldest;
 }
 
 void pst_trust_free(pst_node *n) {
@@ -455,7 +693,8 @@ struct vouch_check {
     pst_node *node;
     uint8_t pk[32];
     bool known;
-    unsigned pending; /* depth-2 lookups in flight */
+    unsigned pending;    /* depth-2 lookups in flight */
+    uint64_t generation; /* of the contact list it was asked under */
     void (*done)(pst_node *, void *);
     void *user;
 };
@@ -466,10 +705,12 @@ static void check_finish(vouch_check *c) {
     if (t != NULL) {
         t->checks_running--;
         vouch_entry *e = cache_find(t, c->pk, true);
-        if (e != NULL) {
+        if (e != NULL && c->generation != t->generation) {
+            memset(e, 0, sizeof e[0]); /* judged by a contact list since changed: ask again */
+        } else if (e != NULL) {
             e->pending = false;
             e->known = c->known;
-            e->until = pst_now() + PST_VOUCH_CACHE_TTL_S;
+            e->until = pst_now() + (c->known ? PST_VOUCH_CACHE_TTL_S : PST_VOUCH_CACHE_NEG_TTL_S);
         }
     }
     if (c->known)
@@ -543,6 +784,7 @@ int pst_trust_vouch_check(pst_node *n, const uint8_t pk[32], void (*done)(pst_no
     memcpy(c->pk, pk, 32);
     c->done = done;
     c->user = user;
+    c->generation = t->generation;
     e->pending = true;
     e->until = UINT64_MAX;
     t->checks_running++;
@@ -553,6 +795,40 @@ int pst_trust_vouch_check(pst_node *n, const uint8_t pk[32], void (*done)(pst_no
         free(c);
     }
     return rc;
+}
+
+void pst_trust_forget_answers(pst_node *n, const uint8_t pk[32]) {
+    struct pst_trust *t = n->trust;
+    if (t == NULL)
+        return;
+    if (pk == NULL)
+        t->generation++; /* lookups in flight were asked under the old list */
+    for (unsigned i = 0; i < PST_VOUCH_CACHE; i++) {
+        vouch_entry *e = &t->cache[i];
+        if (e->until != 0 && !e->pending && (pk == NULL || memcmp(e->pk, pk, 32) == 0))
+            memset(e, 0, sizeof *e);
+    }
+}
+
+bool pst_trust_vouch_pending(pst_node *n, const uint8_t pk[32]) {
+    struct pst_trust *t = n->trust;
+    vouch_entry *e = t ? cache_find(t, pk, false) : NULL;
+    return e != NULL && e->pending;
+}
+
+bool pst_trust_vouch_news(pst_node *n, const uint8_t subject[32], const uint8_t *val, size_t len) {
+    pst_endorsement e;
+    if (n->cfg.vouch_depth == 0 || len > PST_DHT_VALUE_MAX ||
+        pst_endorsement_decode(val, len, &e) != PST_OK || memcmp(e.subject, subject, 32) != 0 ||
+        e.tier == PST_TIER_WITHDRAWN)
+        return false;
+    pst_store_tier tier;
+    bool contact = pst_store_contact_get(n->store, e.signer, &tier, NULL, 0) == PST_OK;
+    if (contact && tier == PST_STORE_TIER_TRUSTED)
+        return pst_endorsement_verify(&e, pst_now()) == PST_OK; /* one Ed25519 */
+    /* deeper: the voucher's own standing is what the lookup finds out; the
+     * caller rate-limits those lookups, so an unverified value is enough */
+    return n->cfg.vouch_depth >= 2 && !(contact && tier == PST_STORE_TIER_BLOCKED);
 }
 
 /* ---- notices: a contact's key was revoked ------------------------------------
