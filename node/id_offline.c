@@ -21,9 +21,14 @@ static int on_published(const pst_store_published_row *row, void *user) {
     own_records *o = user;
     if (row->kind == PST_PUB_REVOCATION && memcmp(row->slot, o->slot, PST_SLOT_BYTES) == 0)
         o->revoked = true;
+    pst_keyrec rec;
+    /* the newest record that decodes: a damaged row never hides a good one */
     if (row->kind == PST_PUB_KEYREC && memcmp(row->slot, o->slot, PST_SLOT_BYTES) == 0 &&
-        pst_keyrec_decode(row->bytes, row->len, &o->rec) == PST_OK)
+        pst_keyrec_decode(row->bytes, row->len, &rec) == PST_OK &&
+        (!o->found || rec.seq > o->rec.seq)) {
+        o->rec = rec;
         o->found = true;
+    }
     return 0;
 }
 

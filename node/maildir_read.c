@@ -142,11 +142,12 @@ void pst_maildir_parse_headers(const char *buf, size_t len, pst_maildir_headers 
     extract_address(out->from, out->address, sizeof out->address);
 }
 
-int pst_maildir_read_headers(const char *path, pst_maildir_headers *out, uint64_t *size) {
-    memset(out, 0, sizeof *out);
-    if (size)
-        *size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+/* Reads at most cap bytes of the header of the regular file at path into
+ * buf, stopping early at the empty line that ends it. O_NONBLOCK: a FIFO a
+ * client (or anyone) left in the Maildir must not hang the loop at open. */
+static int read_head(const char *path, char *buf, size_t cap, size_t *got, uint64_t *size) {
+    *got = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return errno == ENOENT ? PST_E_NOTFOUND : PST_E_IO;
     struct stat sb;
@@ -154,10 +155,8 @@ int pst_maildir_read_headers(const char *path, pst_maildir_headers *out, uint64_
         close(fd);
         return PST_E_IO;
     }
-    char buf[PST_MAILDIR_HEADER_READ_MAX]; /* the loop thread has a large stack */
-    size_t got = 0;
-    while (got < sizeof buf) {
-        ssize_t k = read(fd, buf + got, sizeof buf - got);
+    while (*got < cap) {
+        ssize_t k = read(fd, buf + *got, cap - *got);
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0) {
@@ -166,13 +165,29 @@ int pst_maildir_read_headers(const char *path, pst_maildir_headers *out, uint64_
         }
         if (k == 0)
             break;
-        got += (size_t)k;
+        size_t from = *got > 0 ? *got - 1 : 0;
+        *got += (size_t)k;
+        if (memmem(buf + from, *got - from, "\n\n", 2) != NULL ||
+            memmem(buf + (from > 2 ? from - 2 : 0), *got - (from > 2 ? from - 2 : 0), "\r\n\r\n",
+                   4) != NULL)
+            break; /* the header ended: the body is none of our business */
     }
     close(fd);
-    pst_maildir_parse_headers(buf, got, out);
     if (size)
         *size = (uint64_t)sb.st_size;
     return PST_OK;
+}
+
+int pst_maildir_read_headers(const char *path, pst_maildir_headers *out, uint64_t *size) {
+    memset(out, 0, sizeof *out);
+    if (size)
+        *size = 0;
+    char buf[PST_MAILDIR_HEADER_READ_MAX]; /* the loop thread has a large stack */
+    size_t got = 0;
+    int rc = read_head(path, buf, sizeof buf, &got, size);
+    if (rc == PST_OK)
+        pst_maildir_parse_headers(buf, got, out);
+    return rc;
 }
 
 /* ---- finding moved and renamed messages ------------------------------------- */
@@ -191,8 +206,9 @@ static int scan_sub(scan_walk *w, const char *folder, const char *sub) {
     if (n < 0 || (size_t)n >= sizeof path)
         return 0;
     DIR *d = opendir(path);
-    if (d == NULL)
-        return 0; /* a folder without new/ or cur/: nothing of ours there */
+    if (d == NULL) /* a folder without new/ or cur/ has nothing of ours; any
+                    * other failure means the scan did not see everything */
+        return errno == ENOENT || errno == ENOTDIR ? 0 : PST_E_IO;
     struct dirent *e;
     int rc = 0;
     while (rc == 0 && (e = readdir(d)) != NULL) {

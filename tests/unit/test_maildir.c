@@ -771,3 +771,17 @@ Test(maildir, long_encoded_subject_kept_whole_for_decoding) {
     cr_assert_gt(strlen(h.subject), 1000u);
     cr_assert_eq(h.subject[strlen(h.subject) - 1], '=', "the last encoded word is whole");
 }
+
+Test(maildir, scan_skips_a_fifo_without_blocking, .timeout = 10) {
+    make_root();
+    char p[512];
+    path_of(p, sizeof p, "", "cur", "1733.fifo.host:2,S");
+    cr_assert_eq(mkfifo(p, 0600), 0);
+    path_of(p, sizeof p, "", "new", "1733.M1.host");
+    stored_message(p, 7, "after the fifo");
+    scan_seen s = {0};
+    /* an open(2) without O_NONBLOCK would wait here for a writer forever */
+    cr_assert_eq(pst_maildir_scan(root, on_scan, &s), 0);
+    cr_assert_eq(s.n, 1u);
+    cr_assert_not_null(scanned(&s, 7));
+}
