@@ -397,7 +397,8 @@ int pst_r_bin(const msgpack_object *o, size_t max, const uint8_t **p, size_t *n)
 
 /* Strings on the wire: well-formed UTF-8 without NUL. */
 static bool utf8_valid(const unsigned char *s, size_t n) {
-    return memchr(s, 0, n) == NULL && pst_utf8_valid(s, n);
+    /* an empty string may come with a NULL pointer: memchr must not see it */
+    return n == 0 || (memchr(s, 0, n) == NULL && pst_utf8_valid(s, n));
 }
 
 int pst_r_str(const msgpack_object *o, size_t max, const char **p, size_t *n) {
