@@ -749,6 +749,21 @@ def trust(cluster, node, other, tier="trusted"):
     check(rc == 0, f"postern trust set on {node.name} failed ({rc}): {err}")
 
 
+def mail_pair(cluster, extra_a=(), extra_b=(), trusted=True):
+    """A seed and two nodes a (a@it.example) and b (b@it.example) that can
+    mail each other: both joined, a resolves b's key, and (trusted) b trusts
+    a so a's mail goes to b's INBOX. Returns (seed, a, b)."""
+    seed = cluster.start(cluster.new_home("seed"), [])
+    a = cluster.start(cluster.new_home("a", "a@it.example"), [seed], extra=list(extra_a))
+    b = cluster.start(cluster.new_home("b", "b@it.example"), [seed], extra=list(extra_b))
+    for n in (seed, a, b):
+        n.wait_joined()
+    wait_mail_ready(cluster, [a], [b])
+    if trusted:
+        trust(cluster, b, a)
+    return seed, a, b
+
+
 def check_all_logs(cluster):
     """Fails on a sanitizer report in any node log of the cluster, earlier
     starts (and nodes killed with SIGKILL) included; main() reads only the

@@ -122,13 +122,7 @@ def test(c):
     t_start = time.monotonic()
     rng = random.Random(SEED)
     note(f"crashloop: {CYCLES} cycles, PST_CRASH_SEED={SEED}")
-    seed = c.start(c.new_home("seed"), [])
-    a = c.start(c.new_home("a", "a@it.example"), [seed], extra=FAST)
-    b = c.start(c.new_home("b", "b@it.example"), [seed], extra=FAST)
-    for n in (seed, a, b):
-        n.wait_joined()
-    harness.wait_mail_ready(c, [a], [b])
-    harness.trust(c, b, a)
+    seed, a, b = harness.mail_pair(c, FAST, FAST)
     port_a = a.fetch_port
 
     acked = {}       # message id -> (tag, digest of the body, body length, message length)

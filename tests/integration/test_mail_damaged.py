@@ -29,13 +29,7 @@ def flip(path, at):
 
 
 def test(c):
-    seed = c.start(c.new_home("seed"), [])
-    a = c.start(c.new_home("a", "a@it.example"), [seed], extra=FAST)
-    b = c.start(c.new_home("b", "b@it.example"), [seed], extra=FAST)
-    for n in (seed, a, b):
-        n.wait_joined()
-    harness.wait_mail_ready(c, [a], [b])
-    harness.trust(c, b, a)
+    seed, a, b = harness.mail_pair(c, FAST, FAST)
     fb = b.home.fingerprint
 
     b.stop()

@@ -69,13 +69,7 @@ def send_while_away(c, a, b, subject):
 
 
 def test(c):
-    seed = c.start(c.new_home("seed"), [])
-    a = c.start(c.new_home("a", "a@it.example"), [seed], extra=SENDER)
-    b = c.start(c.new_home("b", "b@it.example"), [seed], extra=RECIPIENT)
-    for n in (seed, a, b):
-        n.wait_joined()
-    harness.wait_mail_ready(c, [a], [b])
-    harness.trust(c, b, a)
+    seed, a, b = harness.mail_pair(c, SENDER, RECIPIENT)
 
     # 1. a comes back on its port: its re-put (seen before) wakes b's job
     mid1, port1, k1, t_fail = send_while_away(c, a, b, "back on the same port")
