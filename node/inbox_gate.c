@@ -115,10 +115,21 @@ static void wait_settle(struct pst_inbox *ib, const uint8_t pk[PST_SIGN_PK_BYTES
                        (uint64_t)n->cfg.inbox_poll_s * 1000u);
 }
 
+/* The callback's user value names the slot and the use of it, so that a
+ * late answer never ends another sender's lookup: slot * 2^24 + generation. */
+#define LOOKUP_GEN_MASK 0xffffffu
+static void *lookup_token(unsigned k, uint32_t gen) {
+    return (void *)(uintptr_t)((uintptr_t)k << 24 | (gen & LOOKUP_GEN_MASK));
+}
+
 static void on_wait_vouches(pst_node *n, void *user) {
-    vouch_lookup *l = user;
+    uintptr_t token = (uintptr_t)user;
+    unsigned k = (unsigned)(token >> 24);
     struct pst_inbox *ib = n->inbox; /* not called once the node stops */
-    if (ib == NULL || !l->busy)
+    if (ib == NULL || k >= PST_INBOX_VOUCH_LOOKUPS)
+        return;
+    vouch_lookup *l = &ib->lookups[k];
+    if (!l->busy || (l->gen & LOOKUP_GEN_MASK) != (token & LOOKUP_GEN_MASK))
         return;
     l->busy = false;
     wait_settle(ib, l->pk);
@@ -164,15 +175,18 @@ void pst_inbox__wait_pump(struct pst_inbox *ib) {
             continue;
         }
         free_l = NULL;
+        unsigned slot = 0;
         for (unsigned k = 0; k < PST_INBOX_VOUCH_LOOKUPS && free_l == NULL; k++)
             if (!ib->lookups[k].busy)
-                free_l = &ib->lookups[k];
+                free_l = &ib->lookups[slot = k];
         if (free_l == NULL)
             return; /* the next answer pumps again */
         memcpy(free_l->pk, w->signer, PST_SIGN_PK_BYTES);
         free_l->busy = true;
         free_l->started_ms = now;
-        int rc = pst_trust_vouch_check(n, w->signer, on_wait_vouches, free_l);
+        free_l->gen++;
+        int rc =
+            pst_trust_vouch_check(n, w->signer, on_wait_vouches, lookup_token(slot, free_l->gen));
         if (rc == PST_E_BUSY) { /* the node's lookups are taken (key get): at the next poll */
             free_l->busy = false;
             return;

@@ -69,6 +69,9 @@ typedef struct {
     uint8_t pk[PST_SIGN_PK_BYTES];
     bool busy;
     uint64_t started_ms;
+    /* bumped at every start: an answer to an earlier use of this slot (a
+     * lookup reset as stuck, or freed by a watch's answer) is ignored */
+    uint32_t gen;
 } vouch_lookup;
 
 typedef struct job {
