@@ -145,6 +145,11 @@ static void print_entry(const pst_value *e, int indent) {
             printf("%*s  (%llu more not examined: only vouches by your contacts are always "
                    "checked)\n",
                    indent, "", (unsigned long long)u);
+        bool complete = true;
+        if (pst_value_as_bool(pst_value_get(e, "vouches_complete"), &complete) == 0 && !complete)
+            printf("%*s  (the vouch slot holds many values and is still being read: your "
+                   "contacts' vouches seen earlier are shown; ask again in a few seconds)\n",
+                   indent, "");
     }
     if ((s = pst_value_as_str(pst_value_get(e, "clock_note"), &n))) {
         FIELD("clock:");
