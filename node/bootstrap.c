@@ -124,12 +124,12 @@ static void seeds_text(const pst_node *n, char *buf, size_t cap) {
         snprintf(buf + len, cap - len, ", ... (%u in all)", n->cfg.nseeds);
 }
 
-const char *pst_bootstrap_describe_alone(const pst_node *n, char *why, size_t whycap, char *todo,
-                                         size_t todocap) {
+const char *pst_bootstrap_describe_alone(const pst_node *n, char *why, size_t whycap, char *advice,
+                                         size_t advicecap) {
     if (n->cfg.nseeds == 0) {
         if (n->mode == PST_NODE_ONESHOT) {
             snprintf(why, whycap, "no seed given, so there was no node to ask");
-            snprintf(todo, todocap,
+            snprintf(advice, advicecap,
                      "pass --seed HOST:PORT of a running node (or list seeds in postern.conf) "
                      "and check --network (%u)",
                      n->cfg.network);
@@ -137,7 +137,7 @@ const char *pst_bootstrap_describe_alone(const pst_node *n, char *why, size_t wh
             struct pst_dht_stats ds;
             pst_dht_stats(&n->dht, &ds);
             snprintf(why, whycap, "this node has no seed and no other node has answered it");
-            snprintf(todo, todocap,
+            snprintf(advice, advicecap,
                      "restart it with --seed HOST:PORT of a running node, or start another node "
                      "with --seed pointing at this one (UDP port %u, network %u)",
                      ds.port4, n->cfg.network);
@@ -148,14 +148,14 @@ const char *pst_bootstrap_describe_alone(const pst_node *n, char *why, size_t wh
         char list[3 * PST_SEED_STRLEN + 64];
         seeds_text(n, list, sizeof list);
         snprintf(why, whycap, "no seed answered (%s tried)", list);
-        snprintf(todo, todocap,
+        snprintf(advice, advicecap,
                  "check --seed and --network (%u), and that the seed%s running and reachable "
                  "over UDP",
                  n->cfg.network, n->cfg.nseeds == 1 ? " is" : "s are");
         return "no_seed_answered";
     }
     snprintf(why, whycap, "no other node answered this node's last get or put");
-    snprintf(todo, todocap, "%s",
+    snprintf(advice, advicecap, "%s",
              n->mode == PST_NODE_ONESHOT
                  ? "try again in a moment"
                  : "try again in a moment; if it lasts, the seeds answer but route to nobody: "

@@ -122,11 +122,11 @@ static void describe_joined(pst_node *n, const struct pst_dht_stats *ds, pst_val
         pst_value_add_str(d, "state", "joining");
         snprintf(summary, sizeof summary, "joining: waiting for a seed to answer");
     } else {
-        char why[512], todo[256];
+        char why[512], advice[256];
         pst_value_add_str(d, "state", "alone");
         pst_value_add_str(d, "alone_reason",
-                          pst_bootstrap_describe_alone(n, why, sizeof why, todo, sizeof todo));
-        snprintf(summary, sizeof summary, "alone: %s, so gets and puts fail: %s", why, todo);
+                          pst_bootstrap_describe_alone(n, why, sizeof why, advice, sizeof advice));
+        snprintf(summary, sizeof summary, "alone: %s, so gets and puts fail: %s", why, advice);
     }
     pst_value_add_str(d, "summary", summary);
 }

@@ -381,15 +381,15 @@ static void add_vouches(key_get *g, unsigned i, pst_value *e) {
  * that answer stands, with a warning; with nothing, "not found" would be a
  * guess (the network was not asked), so it is an error: exit 1. */
 static int describe_unanswered(pst_node *n, pst_value *body, int status) {
-    char why[512], todo[256], line[sizeof why + sizeof todo + 80];
+    char why[512], advice[256], line[sizeof why + sizeof advice + 80];
     const char *reason;
     if (!pst_node_joined(n)) {
-        reason = pst_bootstrap_describe_alone(n, why, sizeof why, todo, sizeof todo);
+        reason = pst_bootstrap_describe_alone(n, why, sizeof why, advice, sizeof advice);
     } else {
         reason = "timeout";
         snprintf(why, sizeof why, "the DHT did not answer the lookup within %u s",
                  PST_LOOKUP_TIMEOUT_MS / 1000u);
-        snprintf(todo, sizeof todo, "%s",
+        snprintf(advice, sizeof advice, "%s",
                  n->mode == PST_NODE_ONESHOT
                      ? "try again in a moment"
                      : "try again in a moment ('postern status' shows the DHT)");
@@ -402,7 +402,7 @@ static int describe_unanswered(pst_node *n, pst_value *body, int status) {
     }
     pst_value_add_uint(body, "network", n->cfg.network);
     if (status == 2) {
-        snprintf(line, sizeof line, "%s, and nothing is in the local cache: %s", why, todo);
+        snprintf(line, sizeof line, "%s, and nothing is in the local cache: %s", why, advice);
         pst_value_add_str(body, "error", line);
         return 1;
     }

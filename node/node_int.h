@@ -180,10 +180,10 @@ void pst_clock_describe(pst_node *n, pst_value *body);
 void pst_bootstrap_start(pst_node *n);
 /* Why this node is alone (pst_node_joined() is false), in words for one
  * line: why (e.g. "no seed answered (127.0.0.1:4222 tried)")
- * and todo (what to do). Returns a stable word for JSON: "no_seed",
+ * and advice (what to do). Returns a stable word for JSON: "no_seed",
  * "no_seed_answered" or "no_answer" (seeds answered, gets and puts do not). */
-const char *pst_bootstrap_describe_alone(const pst_node *n, char *why, size_t whycap, char *todo,
-                                         size_t todocap);
+const char *pst_bootstrap_describe_alone(const pst_node *n, char *why, size_t whycap, char *advice,
+                                         size_t advicecap);
 
 /* publish.c */
 int pst_publish_start(pst_node *n);
