@@ -19,8 +19,11 @@ def main():
         sys.exit(1)
     listed = set(re.findall(r"^\| `([^`]+)/` \|", m.group(1), re.M))
     # the folders git tracks (a build directory is not part of the tree)
-    p = subprocess.run(["git", "-C", src, "ls-files"], capture_output=True, text=True)
-    if p.returncode == 0 and p.stdout:
+    try:
+        p = subprocess.run(["git", "-C", src, "ls-files"], capture_output=True, text=True)
+    except FileNotFoundError:  # no git on this machine (a minimal root)
+        p = None
+    if p is not None and p.returncode == 0 and p.stdout:
         folders = {f.split("/")[0] for f in p.stdout.splitlines() if "/" in f}
     else:  # not a git checkout (a release tarball): every folder but builds
         folders = {d for d in os.listdir(src) if os.path.isdir(os.path.join(src, d))

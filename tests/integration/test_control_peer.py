@@ -13,6 +13,7 @@ drops it (issue 17).
 
 import os
 import pwd
+import shutil
 import socket
 import sys
 import threading
@@ -50,7 +51,12 @@ def other_uid(cluster):
     os.chmod(cluster.tmp, 0o711)
     os.chmod(home.path, 0o711)
     os.chmod(sock, 0o666)
-    argv = [cluster.postern, "status", "--home", home.path]
+    # the build tree may sit where nobody cannot reach it (a clone under
+    # /root): nobody runs a copy of the CLI from the test's own directory
+    cli = os.path.join(cluster.tmp, "postern-cli")
+    shutil.copy2(cluster.postern, cli)
+    os.chmod(cli, 0o755)
+    argv = [cli, "status", "--home", home.path]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent"}
     p = subprocess.run(argv, capture_output=True, timeout=30, env=env, stdin=subprocess.DEVNULL,
                        preexec_fn=as_user(nobody.pw_uid, nobody.pw_gid))
