@@ -32,22 +32,6 @@ static int on_published(const pst_store_published_row *row, void *user) {
     return 0;
 }
 
-static void add_addresses_from_init(pst_store *st, pst_value *arr) {
-    uint8_t list[PST_KEYREC_ADDRESSES_MAX * (PST_ADDRESS_MAX + 1)];
-    size_t llen = 0, off = 0;
-    if (pst_store_meta_get_blob(st, "addresses", list, sizeof list, &llen) != PST_OK)
-        return;
-    while (off < llen) {
-        size_t l = strnlen((const char *)list + off, llen - off);
-        char a[PST_ADDRESS_MAX + 1];
-        if (l > 0 && l <= PST_ADDRESS_MAX) {
-            snprintf(a, sizeof a, "%.*s", (int)l, (const char *)list + off);
-            pst_value_add_str(arr, NULL, a);
-        }
-        off += l + 1;
-    }
-}
-
 int pst_node_id_offline(const pst_node_config *cfg, pst_value **out, char *err, size_t errcap) {
     char dbpath[PST_PATH_MAX], fp[PST_FINGERPRINT_STRLEN + 1];
     *out = NULL;
@@ -113,7 +97,11 @@ int pst_node_id_offline(const pst_node_config *cfg, pst_value **out, char *err, 
                 pst_value_add_str(b, "revocation_key", fp);
             }
         }
-        add_addresses_from_init(st, pst_value_add_array(b, "addresses"));
+        char addrs[PST_KEYREC_ADDRESSES_MAX][PST_ADDRESS_MAX + 1];
+        unsigned na = pst_node_init_addresses(st, addrs);
+        pst_value *a = pst_value_add_array(b, "addresses");
+        for (unsigned i = 0; i < na; i++)
+            pst_value_add_str(a, NULL, addrs[i]);
         pst_value_add_array(b, "endpoints");
         pst_value_add_uint(b, "pow_bits", cfg->pow_bits);
         pst_value_add_uint(b, "seq", 0);

@@ -165,12 +165,13 @@ static int read_head(const char *path, char *buf, size_t cap, size_t *got, uint6
         }
         if (k == 0)
             break;
-        size_t from = *got > 0 ? *got - 1 : 0;
+        /* the header ends at an empty line, LF or CRLF: "\n\n" or "\n\r\n",
+         * possibly begun in the previous read */
+        size_t from = *got > 2 ? *got - 2 : 0;
         *got += (size_t)k;
         if (memmem(buf + from, *got - from, "\n\n", 2) != NULL ||
-            memmem(buf + (from > 2 ? from - 2 : 0), *got - (from > 2 ? from - 2 : 0), "\r\n\r\n",
-                   4) != NULL)
-            break; /* the header ended: the body is none of our business */
+            memmem(buf + from, *got - from, "\n\r\n", 3) != NULL)
+            break; /* the body is none of our business */
     }
     close(fd);
     if (size)

@@ -195,6 +195,22 @@ bool pst_node_joined(const pst_node *n) {
 
 /* ---- start ------------------------------------------------------------------- */
 
+unsigned pst_node_init_addresses(pst_store *st,
+                                 char out[PST_KEYREC_ADDRESSES_MAX][PST_ADDRESS_MAX + 1]) {
+    uint8_t list[PST_KEYREC_ADDRESSES_MAX * (PST_ADDRESS_MAX + 1)];
+    size_t llen = 0, off = 0;
+    unsigned count = 0;
+    if (pst_store_meta_get_blob(st, "addresses", list, sizeof list, &llen) != PST_OK)
+        return 0;
+    while (off < llen && count < PST_KEYREC_ADDRESSES_MAX) {
+        size_t l = strnlen((const char *)list + off, llen - off);
+        if (l > 0 && l <= PST_ADDRESS_MAX)
+            snprintf(out[count++], PST_ADDRESS_MAX + 1, "%.*s", (int)l, (const char *)list + off);
+        off += l + 1;
+    }
+    return count;
+}
+
 static int load_identity(pst_node *n, const char *passphrase, char *err, size_t errcap) {
     int rc = pst_identity_load(n->cfg.home, passphrase, n->store, PST_IDLOAD_RECORD, &n->id, err,
                                errcap);
@@ -202,18 +218,7 @@ static int load_identity(pst_node *n, const char *passphrase, char *err, size_t 
         return rc;
     pst_fingerprint_format(n->id->sign_pk, n->fingerprint);
     /* the addresses given to `postern init` */
-    uint8_t list[PST_KEYREC_ADDRESSES_MAX * (PST_ADDRESS_MAX + 1)];
-    size_t llen = 0;
-    if (pst_store_meta_get_blob(n->store, "addresses", list, sizeof list, &llen) == PST_OK) {
-        size_t off = 0;
-        while (off < llen && n->n_addresses < PST_KEYREC_ADDRESSES_MAX) {
-            size_t l = strnlen((const char *)list + off, llen - off);
-            if (l > 0 && l <= PST_ADDRESS_MAX)
-                snprintf(n->addresses[n->n_addresses++], PST_ADDRESS_MAX + 1, "%.*s", (int)l,
-                         (const char *)list + off);
-            off += l + 1;
-        }
-    }
+    n->n_addresses = pst_node_init_addresses(n->store, n->addresses);
     return PST_OK;
 }
 

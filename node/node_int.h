@@ -176,6 +176,11 @@ void pst_clock_probe_stop(pst_node *n);
 /* Adds "clock" to a status body. */
 void pst_clock_describe(pst_node *n, pst_value *body);
 
+/* node.c: the addresses given to `postern init` (store meta "addresses",
+ * NUL-separated) into out; returns how many (0 when none or unreadable). */
+unsigned pst_node_init_addresses(pst_store *st,
+                                 char out[PST_KEYREC_ADDRESSES_MAX][PST_ADDRESS_MAX + 1]);
+
 /* bootstrap.c */
 void pst_bootstrap_start(pst_node *n);
 /* Why this node is alone (pst_node_joined() is false), in words for one
