@@ -46,7 +46,7 @@
 
 /* ---- line endings ----------------------------------------------------------
  * The one line-ending rule of Postern, used here and by the sender's filter
- * (node/mailmsg.c), so that the sender removes exactly the fields every
+ * (node/mail/mailmsg.c), so that the sender removes exactly the fields every
  * reader sees: CRLF, a bare CR and a bare LF each become one LF, as RFC 5322
  * readers and Python's email package split lines; a CR that ends one chunk
  * and an LF that starts the next are one line ending. Nothing is held back,

@@ -16,7 +16,7 @@ everywhere, no endorsement, nothing new in a's Maildir, no inbox row), a
 alive and answering, RSS bounded, and every value counted by reason: for
 each slot the growth of the rejected.SLOT.* counters equals exactly the
 number of DISTINCT values stored there (postern-hostile's "distinct"):
-  - a node looks at the same bytes once (seen sets: node/seen.c): OpenDHT
+  - a node looks at the same bytes once (seen sets: node/core/seen.c): OpenDHT
     hands a value over several times (listen, the periodic get, duplicates)
     and counting each hand-over would make the figure meaningless. Several
     classes produce identical bytes now and then (a truncation to a few

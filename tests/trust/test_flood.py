@@ -9,7 +9,7 @@ trusted contact) sends r one real message. Checked:
   - every one of the 5,000 is counted, by its reason: rejected.inbox.no_stamp
     grows by exactly the distinct notifications stored, each only once the
     node found no vouch for its sender (one DHT lookup per stranger, at most
-    4 at once, while the notification waits parked: node/inbox.c); nothing
+    4 at once, while the notification waits parked: node/mail/inbox.c); nothing
     else is accepted or delivered;
   - r's RSS stays bounded.
 """

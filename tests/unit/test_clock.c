@@ -1,4 +1,4 @@
-/* node/clock.c: what peers' signed times say about this node's clock. */
+/* node/core/clock.c: what peers' signed times say about this node's clock. */
 #include <criterion/criterion.h>
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* node/inbox.c: when a failed fetch is tried again. A message is given up
+/* node/mail/inbox.c: when a failed fetch is tried again. A message is given up
  * only once its notification has expired, never while it is still valid
  * because the next back-off step would reach past expiry. */
 #include <criterion/criterion.h>
@@ -41,7 +41,7 @@ Test(inbox, expired_gives_up) {
     cr_assert_not(pst_inbox_next_try(2000, 1000, 5000, &wait));
 }
 
-/* ---- the purge (node/inbox_purge.c) ---------------------------------------- */
+/* ---- the purge (node/mail/inbox_purge.c) ---------------------------------------- */
 
 static int get_len(const pst_store_inbox_row *row, void *user) {
     *(size_t *)user = row->notification_len;

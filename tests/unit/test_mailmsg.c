@@ -1,4 +1,4 @@
-/* node/mailmsg.c: the header filter applied before sending, dates, ids, the
+/* node/mail/mailmsg.c: the header filter applied before sending, dates, ids, the
  * display form of subjects and the simple message of `send --subject`. */
 #include <criterion/criterion.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* node/seen.c: the fixed-memory "already looked at" set of the inbox and the
+/* node/core/seen.c: the fixed-memory "already looked at" set of the inbox and the
  * node's own slots. */
 #include <criterion/criterion.h>
 #include <sodium.h>

@@ -1,6 +1,6 @@
 /* bench_gate: what the inbox gate pays, per core, to refuse a notification.
  *
- * In process, over proto/ only, with the calls node/inbox.c makes in
+ * In process, over proto/ only, with the calls node/mail/inbox.c makes in
  * on_inbox_value() and accept_notification(), in the same order:
  *
  *   bad stamp      keyed BLAKE2b of the value (the seen-set key),
@@ -147,7 +147,7 @@ static void make_values(const recipient *r, gate_path p, uint64_t now, value *va
     }
 }
 
-/* ---- the gate, as node/inbox.c runs it ------------------------------------------- */
+/* ---- the gate, as node/mail/inbox.c runs it ------------------------------------------- */
 
 /* Returns the gate's verdict: a PST_E_STAMP_* for a refused stamp, PST_OK
  * when the value would go on to the store checks. */

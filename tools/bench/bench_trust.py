@@ -2,14 +2,14 @@
 """Trust benchmark: what a stamp costs the sender and what refusing costs the
 recipient. Prints markdown tables (docs/TRUST.md quotes them).
 
-1. Minting at the default bits (PST_DEFAULT_POW_BITS in node/pst_config.h,
+1. Minting at the default bits (PST_DEFAULT_POW_BITS in node/core/pst_config.h,
    20 as with classic hashcash): wall time of `postern pow mint --bits 20 R`
    (every core) over --mints runs, median and p95, next to the classic
    `hashcash -m -b 20 R` (one core) over as many runs. Each run is a whole
    process; the time of a 1-bit mint (process start, no real work) is shown
    so it can be subtracted by eye.
 2. Refusing, in process (tools/bench/bench_gate.c): notifications per second
-   per core through the calls node/inbox.c makes, for a bad stamp (one SHA-1
+   per core through the calls node/mail/inbox.c makes, for a bad stamp (one SHA-1
    after the outer decode and a BLAKE2b of the sealed bytes) and for a
    stampless notification (one X25519 open + one Ed25519 verify).
 3. Refusing, end to end (skip with --no-e2e): a loopback node r (private

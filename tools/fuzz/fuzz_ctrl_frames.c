@@ -1,4 +1,4 @@
-/* libFuzzer target: the frame reassembly the control socket (node/control.c)
+/* libFuzzer target: the frame reassembly the control socket (node/control/control.c)
  * uses, pst_framer, with that reader's cap and decoder. The input picks the
  * chunking and the framer's storage mode; every frame goes through the
  * control Request decoder, as in the node. Invariants: see framer_harness.h. */

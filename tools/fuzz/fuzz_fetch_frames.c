@@ -1,9 +1,9 @@
 /* libFuzzer target: the frame reassembly the fetch exchange's readers use
  * (pst_framer), with each side's cap and decoders.
  * Flag bit 0x04 of the first byte picks the side:
- *   server (node/fetch_server.c): frames up to PST_FRAME_MAX, each decoded
+ *   server (node/mail/fetch_server.c): frames up to PST_FRAME_MAX, each decoded
  *     as a FetchRequest, else as a Receipt, as handle_frame does;
- *   client (node/fetch_client.c): frames up to PST_FETCH_RESPONSE_MAX, each
+ *   client (node/mail/fetch_client.c): frames up to PST_FETCH_RESPONSE_MAX, each
  *     decoded as a FetchResponse; after a first response with status ok the
  *     framer hands back the rest and total_size raw body bytes are skipped
  *     before framing starts over (the ack), as the client reads.

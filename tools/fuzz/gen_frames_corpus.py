@@ -67,7 +67,7 @@ def main():
     resp = rec("fetch_response", "valid_v1")  # status ok, total_size 4096
     resp_err = rec("fetch_response", "valid_error_v1")
     body = bytes((i * 7) & 0xFF for i in range(4096))
-    srv = FIXED | WANT  # as node/fetch_server.c reads
+    srv = FIXED | WANT  # as node/mail/fetch_server.c reads
     cli = FIXED | CLIENT
     write("fetch_frames", {
         "server_request": seed(srv, BIG, frame(freq)),

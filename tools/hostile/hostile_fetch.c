@@ -1,6 +1,6 @@
 /* postern-hostile --fetch: a hostile fetch client against a node's fetch
  * port (docs/PROTOCOL.md, "Fetch exchange"). Each attack aims at one limit
- * of node/fetch_server.c: who may fetch what, the request's signature and
+ * of node/mail/fetch_server.c: who may fetch what, the request's signature and
  * time window, the frame decoder, the frame length cap, the idle timeout
  * (slowloris) and the connection caps. It records what the node answered
  * (the status of each signed refusal, or how the connection ended) and

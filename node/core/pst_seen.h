@@ -1,6 +1,6 @@
 /* A fixed-memory set of "values already looked at", for slots anyone can
- * write to: the inbox slot (node/inbox.c) and our own key, address and vouch
- * slots (node/ingest.c). OpenDHT hands the same value over again (a listen
+ * write to: the inbox slot (node/mail/inbox.c) and our own key, address and vouch
+ * slots (node/keys/ingest.c). OpenDHT hands the same value over again (a listen
  * and a periodic get of the same slot, duplicates), and a value looked at
  * once needs no second look: skipping it costs one keyed BLAKE2b, and every
  * value is counted once.

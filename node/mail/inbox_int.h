@@ -99,7 +99,7 @@ struct pst_inbox {
     uv_timer_t poll_timer, pump_timer;
     int timers_open;
     bool get_in_flight, get_ok_once, sweep_receipts;
-    pst_seen seen; /* node/seen.c, in seen_mem */
+    pst_seen seen; /* node/core/seen.c, in seen_mem */
     void *seen_mem;
     job *jobs;
     unsigned n_jobs, running;

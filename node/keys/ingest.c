@@ -185,7 +185,7 @@ int pst_ingest_vouch_value(pst_node *n, const uint8_t subject[32], const uint8_t
  * how an attacker would try a replay): every value there is validated and
  * counted, so `postern status` shows what was thrown at us. A listen misses
  * values when OpenDHT drops its notifications under load, so the slots are
- * also read with the inbox poll; a seen set per slot (node/seen.c) makes
+ * also read with the inbox poll; a seen set per slot (node/core/seen.c) makes
  * each distinct value cost one look and one count, however often OpenDHT
  * hands it over. */
 
