@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "node_int.h"
+#include "pst_control.h"
 #include "pst_home.h"
 
 typedef struct {

@@ -10,13 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "node_int.h"
+#include "pst_control.h"
 #include "pst_build.h"
 #include "pst_log.h"
-
-uint64_t pst_now(void) { return (uint64_t)time(NULL); }
-
-void pst_node_handle_ref(pst_node *n) { n->handles_open++; }
 
 static void finalize(pst_node *n) {
     pst_counters_flush(n);
@@ -35,181 +31,13 @@ static void finalize(pst_node *n) {
         cb(user);
 }
 
-void pst_node_handle_unref(pst_node *n) {
-    if (--n->handles_open == 0 && n->stopping)
-        finalize(n);
-}
-
 static void on_handle_closed(uv_handle_t *h) { pst_node_handle_unref(h->data); }
 
 static void on_dht_closed(pst_dht *d) { pst_node_handle_unref(d->data); }
 
 static void on_flush(uv_timer_t *t) { pst_counters_flush(t->data); }
 
-/* ---- dispatch ------------------------------------------------------------- */
-
-/* Lives from pst_node_request_ex until the reply: handlers get it as their
- * reply user, so nothing else needs to track requests in flight. */
-struct pst_node_req {
-    pst_node_reply_cb reply, progress;
-    void *user;
-    uint64_t id;
-    void (*on_cancel)(void *);
-    void *cancel_arg;
-    bool cancelled;   /* progress goes nowhere; the hook has run */
-    bool dispatching; /* inside pst_node_request_ex: it frees */
-    bool answered;
-};
-typedef struct pst_node_req request_ctx;
-
-static void on_request_done(void *user, const pst_ctrl_response *resp) {
-    request_ctx *r = user;
-    pst_ctrl_response copy = *resp;
-    copy.id = r->id;
-    r->answered = true;
-    r->on_cancel = NULL;
-    r->reply(r->user, &copy);
-    if (!r->dispatching)
-        free(r);
-}
-
-void pst_node_progress(void *reply_user, const pst_value *body) {
-    request_ctx *r = reply_user;
-    if (r->progress == NULL || r->cancelled || r->answered)
-        return;
-    pst_ctrl_response resp;
-    memset(&resp, 0, sizeof resp);
-    resp.id = r->id;
-    resp.status = PST_CTRL_STATUS_PROGRESS;
-    resp.body = (pst_value *)body; /* encoding only reads it */
-    r->progress(r->user, &resp);
-}
-
-void pst_node_on_cancel(void *reply_user, void (*fn)(void *arg), void *arg) {
-    request_ctx *r = reply_user;
-    if (r->answered)
-        return;
-    if (r->cancelled) {
-        if (fn)
-            fn(arg);
-        return;
-    }
-    r->on_cancel = fn;
-    r->cancel_arg = arg;
-}
-
-void pst_node_cancel_request(pst_node_req *r) {
-    if (r == NULL || r->cancelled || r->answered)
-        return;
-    r->cancelled = true;
-    void (*fn)(void *) = r->on_cancel;
-    r->on_cancel = NULL;
-    if (fn)
-        fn(r->cancel_arg); /* may reply: r is gone then */
-}
-
-static void dispatch(pst_node *n, const pst_ctrl_request *req, request_ctx *r);
-
-pst_node_req *pst_node_request_ex(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
-                                  pst_node_reply_cb progress, void *user) {
-    request_ctx *r = calloc(1, sizeof *r);
-    if (r == NULL) {
-        pst_reply_error(reply, user, req->id, 1, "out of memory");
-        return NULL;
-    }
-    r->reply = reply;
-    r->progress = progress;
-    r->user = user;
-    r->id = req->id;
-    r->dispatching = true;
-    dispatch(n, req, r);
-    r->dispatching = false;
-    if (r->answered) {
-        free(r);
-        return NULL;
-    }
-    return r;
-}
-
-void pst_node_request(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
-                      void *user) {
-    (void)pst_node_request_ex(n, req, reply, NULL, user);
-}
-
-static void dispatch(pst_node *n, const pst_ctrl_request *req, request_ctx *r) {
-    pst_counter_add(n, "control.requests", 1);
-    if (n->stopping) {
-        pst_reply_error(on_request_done, r, 0, 1, "the node is shutting down");
-    } else if (strcmp(req->command, "ping") == 0) {
-        pst_value *b = pst_value_new_map();
-        pst_value_add_bool(b, "joined", pst_node_joined(n));
-        pst_reply_ok(on_request_done, r, 0, 0, b);
-        pst_value_free(b);
-    } else if (strcmp(req->command, "id") == 0) {
-        pst_node_cmd_id(n, req, on_request_done, r);
-    } else if (strcmp(req->command, "status") == 0) {
-        pst_node_cmd_status(n, req, on_request_done, r);
-    } else if (strcmp(req->command, "key-get") == 0) {
-        if (req->n_args != 1)
-            pst_reply_error(on_request_done, r, 0, 64, "key-get takes one fingerprint or address");
-        else
-            pst_lookup_key(n, req->args[0], on_request_done, r);
-    } else if (strcmp(req->command, "key-revoke") == 0) {
-        pst_node_cmd_revoke(n, req, on_request_done, r);
-    } else if (strcmp(req->command, "trust-set") == 0) {
-        pst_node_cmd_trust_set(n, req, on_request_done, r);
-    } else if (strcmp(req->command, "trust-rm") == 0) {
-        pst_node_cmd_trust_rm(n, req, on_request_done, r);
-    } else if (strcmp(req->command, "trust-list") == 0) {
-        pst_node_cmd_trust_list(n, req, on_request_done, r);
-    } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "vouch") == 0) {
-        pst_node_cmd_vouch(n, req, on_request_done, r);
-    } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "unvouch") == 0) {
-        pst_node_cmd_unvouch(n, req, on_request_done, r);
-    } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "send") == 0) {
-        pst_node_cmd_send(n, req, on_request_done, r);
-    } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "outbox") == 0) {
-        pst_node_cmd_outbox(n, req, on_request_done, r);
-    } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "outbox-retry") == 0) {
-        pst_node_cmd_outbox_retry(n, req, on_request_done, r);
-    } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "inbox-retry") == 0) {
-        pst_node_cmd_inbox_retry(n, req, on_request_done, r);
-    } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "unsend") == 0) {
-        pst_node_cmd_unsend(n, req, on_request_done, r);
-    } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "inbox") == 0) {
-        pst_node_cmd_inbox(n, req, on_request_done, r);
-    } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "read") == 0) {
-        pst_node_cmd_read(n, req, on_request_done, r);
-    } else {
-        pst_reply_error(on_request_done, r, 0, 64,
-                        "unknown command '%s' (this node runs Postern %s; is the CLI newer?)",
-                        req->command, PST_VERSION);
-    }
-}
-
-bool pst_node_joined(const pst_node *n) {
-    struct pst_dht_stats ds;
-    pst_dht_stats(&n->dht, &ds);
-    return ds.last_answered_op > ds.last_unanswered_op;
-}
-
 /* ---- start ------------------------------------------------------------------- */
-
-unsigned pst_node_init_addresses(pst_store *st,
-                                 char out[PST_KEYREC_ADDRESSES_MAX][PST_ADDRESS_MAX + 1]) {
-    uint8_t list[PST_KEYREC_ADDRESSES_MAX * (PST_ADDRESS_MAX + 1)];
-    size_t llen = 0, off = 0;
-    unsigned count = 0;
-    if (pst_store_meta_get_blob(st, "addresses", list, sizeof list, &llen) != PST_OK)
-        return 0;
-    while (off < llen && count < PST_KEYREC_ADDRESSES_MAX) {
-        size_t l = strnlen((const char *)list + off, llen - off);
-        if (l > 0 && l <= PST_ADDRESS_MAX)
-            snprintf(out[count++], PST_ADDRESS_MAX + 1, "%.*s", (int)l, (const char *)list + off);
-        off += l + 1;
-    }
-    return count;
-}
 
 static int load_identity(pst_node *n, const char *passphrase, char *err, size_t errcap) {
     int rc = pst_identity_load(n->cfg.home, passphrase, n->store, PST_IDLOAD_RECORD, &n->id, err,
@@ -268,6 +96,7 @@ int pst_node_start(uv_loop_t *loop, const pst_node_config *cfg, pst_node_mode mo
     n->cfg = *cfg;
     n->mode = mode;
     n->lock_fd = -1;
+    n->on_last_handle = finalize;
     n->started_at = pst_now();
     int rc;
     bool use_home = mode == PST_NODE_DAEMON;
@@ -321,6 +150,7 @@ int pst_node_start(uv_loop_t *loop, const pst_node_config *cfg, pst_node_mode mo
 
     pst_bootstrap_start(n);
     if (mode == PST_NODE_DAEMON) {
+        n->clock_probe = pst_clock_probe; /* core's one upward call, wired here */
         if ((rc = pst_outbox_start(n, err, errcap)) != PST_OK ||
             (rc = pst_publish_start(n)) != PST_OK || (rc = pst_ingest_listen_own(n)) != PST_OK ||
             (rc = pst_inbox_start(n, err, errcap)) != PST_OK ||

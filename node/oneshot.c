@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "node_int.h"
+#include "pst_control.h"
 
 typedef struct {
     pst_node *node;

@@ -6,32 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node_int.h"
+#include "pst_control.h"
 #include "pst_log.h"
 #include "pst_build.h"
-
-void pst_reply_error(pst_node_reply_cb reply, void *user, uint64_t id, int status, const char *fmt,
-                     ...) {
-    pst_ctrl_response resp;
-    memset(&resp, 0, sizeof resp);
-    resp.id = id;
-    resp.status = status > 0 ? (uint64_t)status : 1;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(resp.error, sizeof resp.error, fmt, ap);
-    va_end(ap);
-    reply(user, &resp);
-}
-
-void pst_reply_ok(pst_node_reply_cb reply, void *user, uint64_t id, uint64_t status,
-                  pst_value *body) {
-    pst_ctrl_response resp;
-    memset(&resp, 0, sizeof resp);
-    resp.id = id;
-    resp.status = status;
-    resp.body = body;
-    reply(user, &resp);
-}
 
 static void add_identity(pst_node *n, pst_value *b) {
     pst_value_add_str(b, "fingerprint", n->fingerprint);
@@ -49,16 +26,6 @@ static void add_identity(pst_node *n, pst_value *b) {
     pst_value_add_uint(b, "pow_bits", n->cfg.pow_bits);
     pst_value_add_uint(b, "seq", n->own_seq);
     pst_value_add_bool(b, "revoked", n->revoked);
-}
-
-void pst_reply_tree(pst_node_reply_cb reply, void *user, pst_value *b, int status) {
-    int err = pst_value_error(b);
-    if (b == NULL || err != PST_OK)
-        pst_reply_error(reply, user, 0, 1, "cannot build the answer: %s",
-                        pst_strerror(b ? err : PST_E_NOMEM));
-    else
-        pst_reply_ok(reply, user, 0, (uint64_t)status, b);
-    pst_value_free(b);
 }
 
 void pst_node_cmd_id(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,

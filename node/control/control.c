@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "node_int.h"
+#include "pst_control.h"
 #include "pst_fetch.h"
 #include "pst_framer.h"
 #include "pst_log.h"

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "node_int.h"
+#include "pst_control.h"
 #include "pst_mailmsg.h"
 
 #define PST_INBOX_LIST_DEFAULT 100u

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "node_int.h"
+#include "pst_control.h"
 #include "pst_log.h"
 
 /* ---- `outbox` and `unsend` ----------------------------------------------- */
@@ -415,12 +415,11 @@ void pst_node_cmd_outbox_retry(pst_node *n, const pst_ctrl_request *req, pst_nod
                                void *user) {
     static const char *const keys[] = {"message"};
     const char *v;
-    struct pst_outbox *o = n->outbox;
     if (!args_known(req, keys, 1) || !arg_value(req, "message", &v)) {
         pst_reply_error(reply, user, 0, 64, "outbox-retry takes message=ID");
         return;
     }
-    if (o == NULL || o->stopping) {
+    if (!pst_outbox_accepting(n)) {
         pst_reply_error(reply, user, 0, 1, "this node cannot send mail now");
         return;
     }

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "node_int.h"
+#include "pst_core.h"
 #include "pst_log.h"
 
 #define PST_CLOCK_VERDICT_LOG_S 3600u /* the verdict again at most hourly while off */
@@ -147,8 +147,8 @@ const char *pst_clock_notification(pst_node *n, const pst_notify_inner *in, int 
     if (rc == PST_E_NOTYET) {
         /* signed with a time still ahead of ours: no replay makes that */
         if (pst_clock_refused_log(n, in->signer, "notification", in->created, in->expires, true) &&
-            o.contact) /* a contact's node hears of it too (clock_probe.c) */
-            pst_clock_probe(n, in);
+            o.contact && n->clock_probe) /* a contact's node hears of it too */
+            n->clock_probe(n, in);
         return "notyet";
     }
     /* Expired: an old notification put again by anyone looks the same as a
@@ -156,9 +156,9 @@ const char *pst_clock_notification(pst_node *n, const pst_notify_inner *in, int 
      * contact's node is asked for its time (clock_probe.c), and its signed
      * answer to our own request is what gets logged. */
     uint64_t count;
-    if (pst_now() > in->expires + PST_CLOCK_STRAGGLER_S && o.contact &&
+    if (pst_now() > in->expires + PST_CLOCK_STRAGGLER_S && o.contact && n->clock_probe &&
         pst_clock_refused(&n->clock, in->signer, pst_now(), mono_s(), &count))
-        pst_clock_probe(n, in);
+        n->clock_probe(n, in);
     return "expired";
 }
 

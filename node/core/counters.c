@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "node_int.h"
+#include "pst_core.h"
 #include "pst_log.h"
 
 static pst_counter *find(pst_node *n, const char *name) {

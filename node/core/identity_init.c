@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "node_int.h"
+#include "pst_core.h"
 #include "pst_armor.h"
 #include "pst_home.h"
 

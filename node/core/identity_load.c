@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "node_int.h"
+#include "pst_core.h"
 #include "pst_home.h"
 #include "pst_log.h"
 
@@ -196,4 +196,20 @@ int pst_identity_load(const char *home, const char *passphrase, pst_store *st, u
 out:
     sodium_free(buf);
     return rc;
+}
+
+unsigned pst_node_init_addresses(pst_store *st,
+                                 char out[PST_KEYREC_ADDRESSES_MAX][PST_ADDRESS_MAX + 1]) {
+    uint8_t list[PST_KEYREC_ADDRESSES_MAX * (PST_ADDRESS_MAX + 1)];
+    size_t llen = 0, off = 0;
+    unsigned count = 0;
+    if (pst_store_meta_get_blob(st, "addresses", list, sizeof list, &llen) != PST_OK)
+        return 0;
+    while (off < llen && count < PST_KEYREC_ADDRESSES_MAX) {
+        size_t l = strnlen((const char *)list + off, llen - off);
+        if (l > 0 && l <= PST_ADDRESS_MAX)
+            snprintf(out[count++], PST_ADDRESS_MAX + 1, "%.*s", (int)l, (const char *)list + off);
+        off += l + 1;
+    }
+    return count;
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node_int.h"
+#include "pst_keys.h"
 #include "pst_log.h"
 #include "pst_record.h"
 #include "pst_seen.h"

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node_int.h"
+#include "pst_keys.h"
 #include "pst_log.h"
 
 typedef struct {

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node_int.h"
+#include "pst_control.h"
 #include "pst_log.h"
 #include "pst_record.h"
 

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node_int.h"
+#include "pst_mail.h"
 #include "pst_log.h"
 
 #define PST_CLOCK_PROBES_MAX 4u

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "node_int.h"
+#include "pst_mail.h"
 #include "pst_fetch.h"
 #include "pst_framer.h"
 #include "pst_log.h"

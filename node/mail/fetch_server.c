@@ -32,7 +32,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "node_int.h"
+#include "outbox_int.h"
 #include "pst_fetch.h"
 #include "pst_framer.h"
 #include "pst_log.h"

@@ -5,7 +5,7 @@
 #ifndef PST_INBOX_INT_H
 #define PST_INBOX_INT_H
 
-#include "node_int.h"
+#include "pst_mail.h"
 #include "pst_hashcash.h"
 #include "pst_seen.h"
 

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "node_int.h"
+#include "outbox_int.h"
 #include "pst_fetch.h"
 #include "pst_hashcash.h"
 #include "pst_log.h"
@@ -41,6 +41,8 @@ typedef struct {
     uint8_t msg_id[PST_HASH_BYTES];
     uint8_t rcpt[PST_SIGN_PK_BYTES];
 } put_ctx;
+
+bool pst_outbox_accepting(const pst_node *n) { return n->outbox != NULL && !n->outbox->stopping; }
 
 void pst_outbox_hold(struct pst_outbox *o) { o->refs++; }
 

@@ -30,7 +30,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "node_int.h"
+#include "outbox_int.h"
+#include "pst_control.h"
 #include "pst_fetch.h"
 #include "pst_hashcash.h"
 #include "pst_log.h"

@@ -6,7 +6,7 @@
 
 #include <stdatomic.h>
 
-#include "node_int.h"
+#include "pst_mail.h"
 #include "pst_mailmsg.h"
 
 #define SEND_RCPTS_MAX (PST_CTRL_ARGS_MAX - 2) /* the other args: file, pow */

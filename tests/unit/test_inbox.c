@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "inbox_int.h"
-#include "node_int.h"
 #include "pst_notify.h"
 
 Test(inbox, backoff_well_before_expiry) {

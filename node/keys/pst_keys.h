@@ -1,0 +1,150 @@
+/* node/keys: the keys room. Publishes this node's own records (key record,
+ * address claims, endorsements, revocations) and keeps them alive
+ * (publish.c); joins the network from the seeds (bootstrap.c); checks every
+ * value that comes out of the key, address and vouch slots (ingest.c);
+ * finds keys for `key get` and `send` and caches them in the store
+ * (lookup.c); and answers "is this sender vouched for?" (trust.c).
+ *
+ * Stands on core/ only. Nothing here parses control requests or replies to
+ * them: control/ turns requests into these calls. */
+#ifndef PST_KEYS_H
+#define PST_KEYS_H
+
+#include "pst_core.h"
+
+#define PST_BOOTSTRAP_BACKOFF_MIN_MS 1000u
+#define PST_BOOTSTRAP_BACKOFF_MAX_MS 60000u
+
+/* ingest.c: validation of every value that comes out of the DHT. */
+typedef enum { PST_SLOT_KEY, PST_SLOT_ADDRESS, PST_SLOT_INBOX, PST_SLOT_VOUCH } pst_slot_kind;
+const char *pst_slot_kind_name(pst_slot_kind kind);
+/* Validates val found in the key slot of pk. Stores a valid KeyRecord (seq
+ * rule) or Revocation. Counts every rejection. Returns PST_OK when accepted,
+ * else the reason. When out_keyrec/out_rev are non-NULL they get the decoded
+ * record on success (or an expired-but-authentic KeyRecord with
+ * PST_E_EXPIRED, or one created too far in the future with PST_E_NOTYET). */
+int pst_ingest_key_value(pst_node *n, const uint8_t pk[32], const uint8_t *val, size_t len,
+                         pst_keyrec *out_keyrec, pst_revocation *out_rev, bool *is_revocation);
+/* Validates an AddressClaim found in the slot of address; stores it.
+ * PST_E_REVOKED (with *out filled) for an authentic claim of a revoked key. */
+int pst_ingest_address_value(pst_node *n, const char *address, const uint8_t *val, size_t len,
+                             pst_address_claim *out);
+/* Validates an Endorsement found in the vouch slot of subject. */
+int pst_ingest_vouch_value(pst_node *n, const uint8_t subject[32], const uint8_t *val, size_t len,
+                           pst_endorsement *out);
+/* Starts listening on our own slots (key, addresses, vouch, inbox). */
+int pst_ingest_listen_own(pst_node *n);
+/* Reads our own key, address and vouch slots once (a listen can miss values
+ * under load); values already looked at are skipped, so each is counted
+ * once. Called with the inbox poll. */
+void pst_ingest_poll_own(pst_node *n);
+/* True while a read started by pst_ingest_poll_own runs (one at a time). */
+bool pst_ingest_own_get_busy(pst_node *n);
+
+/* bootstrap.c */
+void pst_bootstrap_start(pst_node *n);
+/* Why this node is alone (pst_node_joined() is false), in words for one
+ * line: why (e.g. "no seed answered (127.0.0.1:4222 tried)")
+ * and advice (what to do). Returns a stable word for JSON: "no_seed",
+ * "no_seed_answered" or "no_answer" (seeds answered, gets and puts do not). */
+const char *pst_bootstrap_describe_alone(const pst_node *n, char *why, size_t whycap, char *advice,
+                                         size_t advicecap);
+
+/* publish.c */
+int pst_publish_start(pst_node *n);
+/* Publishes a revocation (already verified) for our key or another's. */
+int pst_publish_revocation(pst_node *n, const uint8_t *bytes, size_t len, pst_dht_done_cb done,
+                           void *user);
+void pst_publish_now(pst_node *n);
+/* Puts one of our records now (kind PST_PUB_*; its last-put time is updated
+ * on success). done may be NULL. Returns 0 or the error of pst_dht_put
+ * (then done is not called). */
+int pst_publish_put(pst_node *n, int kind, const uint8_t slot[PST_SLOT_BYTES], const uint8_t *bytes,
+                    size_t len, pst_dht_done_cb done, void *user);
+
+/* lookup.c: finding keys (`key get`, and recipients for `send`) */
+#define PST_RESOLVE_KEYS_MAX 16u /* keys considered for one address */
+typedef enum {
+    PST_KEY_VALID = 0,
+    PST_KEY_NOT_FOUND = 2,
+    PST_KEY_REVOKED = 3,
+    PST_KEY_EXPIRED = 4,
+    PST_KEY_FROM_FUTURE = 5, /* only records created too far ahead of our clock */
+} pst_key_status;
+typedef struct {
+    uint8_t pk[32];
+    pst_key_status status;
+    bool have_keyrec; /* keyrec valid (or the refused one, for EXPIRED/FROM_FUTURE) */
+    pst_keyrec keyrec;
+    pst_revocation revocation; /* when status == PST_KEY_REVOKED */
+    bool from_dht;             /* the DHT answered for this key */
+} pst_resolved_key;
+typedef struct {
+    bool by_address;
+    char address[PST_ADDRESS_MAX + 1]; /* normalized, when by_address */
+    bool dht_ok;                       /* every DHT get finished in time */
+    uint64_t started_ms, lookup_ms;
+} pst_resolve_info;
+/* keys/info are valid during the call only. err != 0 only for internal
+ * failures; "nothing found" is n == 0 (address) or PST_KEY_NOT_FOUND. */
+typedef void (*pst_resolve_cb)(void *user, int err, const pst_resolved_key *keys, unsigned n,
+                               const pst_resolve_info *info);
+/* Looks query (fingerprint or address) up in the DHT, stores what is valid,
+ * and reports every candidate key with its status. asked: the user asked
+ * for it (`key get`, `send`), so a key looked up by fingerprint votes on
+ * this node's clock (pst_clock.h); a background refresh passes false.
+ * Returns PST_E_INVAL when query is neither (cb not called), else 0 and cb
+ * is called exactly once. */
+int pst_resolve(pst_node *n, const char *query, bool asked, pst_resolve_cb cb, void *user);
+const char *pst_key_status_name(pst_key_status s);
+/* ---- trust.c: vouches -------------------------------------------------------- */
+/* One voucher's newest endorsement of a key. */
+typedef struct {
+    uint8_t voucher[32];
+    unsigned tier; /* pst_endorsement_tier; 0 = withdrawn */
+    uint64_t created, expires;
+    bool voucher_is_contact;
+    pst_store_tier voucher_tier; /* when voucher_is_contact */
+} pst_vouch;
+/* vouches valid during the call; more = values not examined (caps). */
+typedef void (*pst_vouches_cb)(void *user, int status, const pst_vouch *vouches, unsigned n,
+                               uint64_t more);
+/* Gets and checks the vouch slot of subject. 0 and cb once, or an error and
+ * no cb. */
+int pst_trust_vouches(pst_node *n, const uint8_t subject[32], pst_vouches_cb cb, void *user);
+/* The same, but cb comes at the latest wait_ms (0: no limit) after the
+ * call: then with status PST_E_TIMEOUT, the vouches found so far plus the
+ * contacts' vouches remembered from earlier reads of subject, and more the
+ * larger of the values not examined so far and by the last complete read.
+ * The read goes on and refreshes that memory. */
+int pst_trust_vouches_within(pst_node *n, const uint8_t subject[32], uint32_t wait_ms,
+                             pst_vouches_cb cb, void *user);
+/* True when v makes its subject "known": a current vouch by a trusted contact. */
+bool pst_vouch_makes_known(const pst_vouch *v, uint64_t now);
+/* Is pk vouched for (known through vouch_depth)? 1 yes, 0 no, -1 not looked
+ * up yet (or the answer is older than the cache lifetime). */
+int pst_trust_vouched(pst_node *n, const uint8_t pk[32]);
+/* Looks pk's vouches up (bounded: PST_E_BUSY when too many run) and caches
+ * the answer; done (may be NULL) runs when it is known. */
+int pst_trust_vouch_check(pst_node *n, const uint8_t pk[32], void (*done)(pst_node *, void *),
+                          void *user);
+/* Drops the cached vouch answers: every one (pk NULL; the contact list
+ * changed, so lookups in flight are not cached either) or pk's. Lookups
+ * in flight for pk are kept. */
+void pst_trust_forget_answers(pst_node *n, const uint8_t pk[32]);
+/* True while a vouch lookup for pk runs. */
+bool pst_trust_vouch_pending(pst_node *n, const uint8_t pk[32]);
+/* Could the vouch-slot value val change subject's answer to "vouched"? An
+ * endorsement of subject, not a withdrawal, signed (verified: one Ed25519)
+ * by a trusted contact; with vouch_depth >= 2 also one by anyone not
+ * blocked (unverified: the lookup this leads to checks it). */
+bool pst_trust_vouch_news(pst_node *n, const uint8_t subject[32], const uint8_t *val, size_t len);
+void pst_trust_free(pst_node *n);
+/* Appends (as strings) the notices not shown yet: contacts whose key was
+ * revoked, and a replacement key they name, which is never trusted by
+ * itself. Marks them shown. Returns how many. */
+unsigned pst_trust_notices(pst_node *n, pst_value *arr);
+/* Appends one map per vouch to arr (for key get). */
+void pst_vouches_describe(pst_value *arr, const pst_vouch *v, unsigned count, pst_node *n);
+
+#endif

@@ -1,0 +1,31 @@
+/* The outbox's state, private to the sender side of mail/ (outbox.c,
+ * send.c, send_worker.c, fetch_server.c). Everything else goes through
+ * pst_mail.h. */
+#ifndef PST_OUTBOX_INT_H
+#define PST_OUTBOX_INT_H
+
+#include <stdatomic.h>
+
+#include "pst_mail.h"
+
+struct pst_outbox_entry;
+struct pst_fetch_server;
+struct pst_send_op;
+struct pst_outbox {
+    pst_node *node;
+    unsigned refs;
+    bool stopping;
+    atomic_int cancel; /* set by stop: encryption and minting give up */
+    bool timers_init;
+    uv_timer_t renotify_timer, gc_timer;
+    struct pst_outbox_entry *entries; /* notifications kept alive */
+    unsigned n_entries, cap_entries;
+    struct pst_fetch_server *fetch;
+    struct pst_send_op *sends; /* in flight, to fail them on stop */
+    unsigned sends_active;
+    unsigned rcpts_reserved;  /* notification slots promised to sends in flight */
+    char dir[PST_PATH_MAX];   /* DIR/outbox */
+    char spool[PST_PATH_MAX]; /* DIR/spool */
+};
+
+#endif

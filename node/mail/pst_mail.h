@@ -1,0 +1,147 @@
+/* node/mail: the mail room. Sender side: the outbox (bodies kept until
+ * fetched, notifications kept alive until receipts come), `send` and its
+ * worker, the fetch server. Recipient side: the inbox pipeline (gate,
+ * park-for-vouch, fetch scheduling, delivery, purge), the fetch client, the
+ * Maildir, message formatting. The clock probe asks a contact's fetch
+ * server for its signed time (wired into core by node.c).
+ *
+ * Stands on keys/ and core/. Replies to control requests are built in
+ * control/; this room reports through its own callbacks. */
+#ifndef PST_MAIL_H
+#define PST_MAIL_H
+
+#include "pst_keys.h"
+#include "pst_maildir.h"
+
+/* ---- mail ------------------------------------------------------------------
+ * Sender side: binds the fetch port (n->fetch_port must be set on return, it
+ * goes into our KeyRecord), serves fetches, keeps notifications alive until
+ * receipts arrive. Recipient side: listens on and polls our inbox slot,
+ * fetches, delivers into DIR/Maildir, sends receipts. Both register their uv
+ * handles with pst_node_handle_ref() and close them in *_stop (each close
+ * callback calls pst_node_handle_unref()). *_stop runs before the DHT is
+ * closed; DHT callbacks of their pending operations still arrive afterwards
+ * with PST_E_CLOSED and must only free memory then (n->stopping is true). */
+int pst_outbox_start(pst_node *n, char *err, size_t errcap);
+void pst_outbox_stop(pst_node *n);
+int pst_inbox_start(pst_node *n, char *err, size_t errcap);
+void pst_inbox_stop(pst_node *n);
+/* Store meta name under which inbox.c keeps why the last fetch of a message
+ * failed (a short text: "retrying: REASON" or "gave up: REASON"). */
+#define PST_INBOX_WHY_NAME_BUFSIZE 48u
+void pst_inbox_why_name(const uint8_t id[PST_HASH_BYTES], char name[PST_INBOX_WHY_NAME_BUFSIZE]);
+/* Tries message id (a PENDING row) now, back-off and strikes reset: after
+ * `postern inbox retry`. */
+void pst_inbox_wake(pst_node *n, const uint8_t id[PST_HASH_BYTES], uint64_t expires);
+/* When to try a message again after a failed attempt: in backoff_ms, but
+ * never past the notification's expiry (the last try comes a little before
+ * it). Pure. false (and *wait_ms 0) once now_s >= expires_s: give up. */
+bool pst_inbox_next_try(uint64_t now_s, uint64_t expires_s, uint32_t backoff_ms, uint64_t *wait_ms);
+
+/* fetch_client.c: one TCP exchange with a sender's node, recipient side:
+ * FetchRequest, verified FetchResponse, the ciphertext streamed through the
+ * message-id hasher and the decryptor into a Maildir tmp/ file, delivery
+ * (fsync, rename, inbox row DELIVERED), then the Receipt and its
+ * acknowledgement (inbox row receipt_sent). With receipt_only the first
+ * frame is the Receipt of a message stored earlier. */
+#define PST_FETCH_CLIENT_TICK_MS 1000u /* granularity of the idle/total timeouts */
+typedef struct pst_fetch_conn pst_fetch_conn;
+typedef struct {
+    uint8_t msg_id[PST_HASH_BYTES];
+    uint8_t sender[PST_SIGN_PK_BYTES]; /* signs the responses and authors the message */
+    uint8_t msg_key[PST_MSGKEY_BYTES]; /* secret: the client wipes its copy */
+    uint64_t size;                     /* ciphertext bytes the notification announced */
+    uint32_t n_endpoints;
+    char endpoints[PST_NOTIFY_ENDPOINTS_MAX][PST_NOTIFY_ENDPOINT_MAX + 1];
+    char folder[PST_MAILDIR_FOLDER_MAX + 1]; /* where to deliver; must exist */
+    bool receipt_only;
+    uint64_t stored_at; /* receipt_only: when the message became durable */
+} pst_fetch_job;
+typedef enum {
+    PST_FETCH_DONE = 0,     /* stored and the receipt acknowledged */
+    PST_FETCH_RETRY = 1,    /* transient (offline, timeout, busy, local I/O): try later */
+    PST_FETCH_PROTOCOL = 2, /* the sender misbehaved (bad frame, hash, author) */
+    PST_FETCH_GIVE_UP = 3,  /* the sender refused for good (not_found, forbidden, ...) */
+} pst_fetch_outcome;
+typedef struct {
+    pst_fetch_outcome outcome;
+    bool delivered;     /* durable in the Maildir and the row DELIVERED (this run) */
+    bool existed;       /* delivered found an earlier copy instead of writing one */
+    const char *reason; /* stable counter name part when outcome != DONE */
+    pst_maildir_loc loc;
+    uint64_t bytes; /* file size when delivered */
+} pst_fetch_result;
+/* Called once, on the loop, unless the fetch was cancelled. */
+typedef void (*pst_fetch_done_cb)(void *user, const pst_fetch_result *res);
+/* Starts the exchange; maildir is the Maildir root (copied). PST_E_NOMEM,
+ * PST_E_INVAL (no endpoint); cb is not called then. */
+int pst_fetch_start(pst_node *n, const pst_fetch_job *job, const char *maildir,
+                    pst_fetch_done_cb cb, void *user, pst_fetch_conn **out);
+/* Closes everything of c without calling its callback; c is invalid after. */
+void pst_fetch_cancel(pst_fetch_conn *c);
+
+/* ---- sender side: outbox.c, send.c, fetch_server.c ------------------------
+ * Message bodies (ciphertext) live in DIR/outbox/<msg id hex>; the store
+ * keeps what is needed to serve, notify and report them. Every handle, work
+ * request and connection of the sender side holds a reference on the outbox
+ * (pst_outbox_hold/release); the outbox holds one node handle reference until
+ * pst_outbox_stop has run and the last reference is gone. */
+#define PST_OUTBOX_DIRNAME "outbox"
+#define PST_SPOOL_DIRNAME "spool"
+#define PST_OUTBOX_NOTIFY_MAX 4096u /* notifications kept alive at once */
+#define PST_OUTBOX_GC_MS 60000u
+#define PST_OUTBOX_KEEP_DONE_S (30u * 86400u) /* finished messages stay listed */
+#define PST_SPOOL_KEEP_S 86400u               /* orphaned spool files are removed after */
+struct pst_outbox;
+void pst_outbox_hold(struct pst_outbox *o);
+/* Remembers that msg_id was sent with --pow never: never escalated. */
+void pst_outbox_pow_never(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]);
+/* Frees the outbox at the last reference once stopping. */
+void pst_outbox_release(struct pst_outbox *o);
+/* The fetch server's verdict on a body it hashed before serving: damaged
+ * (good false) is remembered for `postern outbox` and logged once; good
+ * clears an earlier verdict. */
+void pst_outbox_body_checked(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], bool good);
+/* Unix seconds since the fetch server found msg_id's body damaged, or 0. */
+uint64_t pst_outbox_body_damaged_since(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]);
+/* `outbox retry` of one pending recipient row: its notification is put again
+ * now and its back-off starts over (a kept entry keeps its bytes: they may
+ * carry a minted stamp). PST_E_BUSY when no notification slot is free. */
+int pst_outbox_reoffer(pst_node *n, const pst_store_outbox_row *row);
+/* DIR/outbox/<hex of msg_id> into out[cap]. */
+int pst_outbox_body_path(const struct pst_outbox *o, const uint8_t msg_id[PST_HASH_BYTES],
+                         char *out, size_t cap);
+/* Starts keeping rcpt's notification (outer bytes) alive: a put now, then
+ * re-puts with back-off until untracked or expires. PST_E_BUSY when
+ * PST_OUTBOX_NOTIFY_MAX notifications are already kept. */
+int pst_outbox_track(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], const uint8_t rcpt[32],
+                     const uint8_t *notification, size_t len, uint64_t expires);
+/* Stops notifying rcpt (NULL: every recipient) of msg_id. */
+void pst_outbox_untrack(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], const uint8_t *rcpt);
+/* After a state change of msg_id: deletes its body once nobody may fetch it. */
+void pst_outbox_settle(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]);
+/* Free notification slots for a new send (PST_OUTBOX_NOTIFY_MAX minus kept
+ * and reserved ones). */
+unsigned pst_outbox_free_slots(const pst_node *n);
+/* send.c: fails the sends in flight (their replies say the node stops). */
+void pst_send_stop(pst_node *n);
+/* fetch_server.c: listens on cfg.fetch_port (sets n->fetch_port); stop
+ * closes the listener and every connection. */
+int pst_fetch_server_start(pst_node *n, char *err, size_t errcap);
+void pst_fetch_server_stop(pst_node *n);
+
+/* True while the sender side takes new work (started, not stopping). */
+bool pst_outbox_accepting(const pst_node *n);
+
+/* inbox_gate.c: the contact list changed (trust set / rm): vouch answers are
+ * dropped and the notifications the gate refused lately are looked at again
+ * (docs/TRUST.md). */
+void pst_inbox_trust_changed(pst_node *n);
+
+/* clock_probe.c: asks the fetch server of in's sender (a contact whose
+ * notification was refused for its time) for that message once, so the
+ * sender's node sees our signed time and learns its clock disagrees. */
+void pst_clock_probe(pst_node *n, const pst_notify_inner *in);
+/* Closes the probes in flight (node stop). */
+void pst_clock_probe_stop(pst_node *n);
+#endif
