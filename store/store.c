@@ -200,6 +200,16 @@ int pst_store__stmt(pst_store *st, const char *sql, sqlite3_stmt **out) {
     return 0;
 }
 
+int pst_store__stmt_key(pst_store *st, const char *sql, const uint8_t *key, size_t len,
+                        sqlite3_stmt **out) {
+    int rc = pst_store__stmt(st, sql, out);
+    if (rc)
+        return rc;
+    if ((rc = PST_STORE__BLOB(*out, 1, key, len)) != SQLITE_OK)
+        return pst_store__sqlerr(st, rc);
+    return 0;
+}
+
 int pst_store__run(pst_store *st, sqlite3_stmt *s) {
     int rc = sqlite3_step(s);
     if (rc == SQLITE_DONE || rc == SQLITE_ROW) {

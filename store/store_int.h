@@ -28,6 +28,10 @@ struct pst_store {
 /* The cached statement for sql (keyed by the address of the static string),
  * reset with bindings cleared. */
 int pst_store__stmt(pst_store *st, const char *sql, sqlite3_stmt **out);
+/* pst_store__stmt with key (len bytes: a public key, a message id) bound to
+ * ?1, the way most lookups begin. 0 or an error (*out unusable then). */
+int pst_store__stmt_key(pst_store *st, const char *sql, const uint8_t *key, size_t len,
+                        sqlite3_stmt **out);
 
 /* Records SQLite's message for rc and maps rc to a PST_E_* code. */
 int pst_store__sqlerr(pst_store *st, int rc);

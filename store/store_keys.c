@@ -90,11 +90,9 @@ static int key_put_locked(pst_store *st, const uint8_t pk[PK_BYTES], uint64_t se
                           uint64_t expires, const uint8_t *bytes, size_t len, uint64_t now,
                           const uint8_t hash[HASH_BYTES]) {
     sqlite3_stmt *s;
-    int rc = pst_store__stmt(st, Q_KEY_HIGH_GET, &s);
+    int rc = pst_store__stmt_key(st, Q_KEY_HIGH_GET, pk, PK_BYTES, &s);
     if (rc)
         return rc;
-    if ((rc = PST_STORE__BLOB(s, 1, pk, PK_BYTES)) != SQLITE_OK)
-        return pst_store__sqlerr(st, rc);
     rc = seq_rule(st, s, pst_store__row(st, s), seq, hash);
     if (rc == SEQ_SAME) /* purged since: the same, still valid record may return */
         return key_write(st, Q_KEY_RECACHE, pk, seq, created, expires, bytes, len, now);
@@ -151,11 +149,9 @@ int pst_store_keyrec_get(pst_store *st, const uint8_t pk[32], uint8_t *buf, size
     if (buf && cap)
         memset(buf, 0, cap);
     sqlite3_stmt *s;
-    int rc = pst_store__stmt(st, Q_KEY_GET, &s);
+    int rc = pst_store__stmt_key(st, Q_KEY_GET, pk, PK_BYTES, &s);
     if (rc)
         return rc;
-    if ((rc = PST_STORE__BLOB(s, 1, pk, PK_BYTES)) != SQLITE_OK)
-        return pst_store__sqlerr(st, rc);
     rc = pst_store__row(st, s);
     if (rc <= 0)
         return rc ? rc : PST_E_NOTFOUND;
@@ -195,11 +191,9 @@ int pst_store_seq_high(pst_store *st, const uint8_t pk[32], uint64_t *seq) {
     if (!st || !pk)
         return PST_E_INVAL;
     sqlite3_stmt *s;
-    int rc = pst_store__stmt(st, Q_KEY_HIGH_GET, &s);
+    int rc = pst_store__stmt_key(st, Q_KEY_HIGH_GET, pk, PK_BYTES, &s);
     if (rc)
         return rc;
-    if ((rc = PST_STORE__BLOB(s, 1, pk, PK_BYTES)) != SQLITE_OK)
-        return pst_store__sqlerr(st, rc);
     rc = pst_store__row(st, s);
     if (rc <= 0)
         return rc ? rc : PST_E_NOTFOUND;

@@ -677,8 +677,13 @@ int pst_store_inbox_relocate(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID
     return changed_or(st, rc, PST_E_NOTFOUND);
 }
 
+/* Checks the arguments of a public transition, then runs it. */
 static int in_transition(pst_store *st, const char *sql, const uint8_t *msg_id, uint64_t now,
                          int ok_state) {
+    if (!st || !msg_id)
+        return PST_E_INVAL;
+    if (!PST_STORE__TIME_OK(now))
+        return PST_E_RANGE;
     sqlite3_stmt *s;
     int rc = pst_store__tx_begin(st);
     if (rc)
@@ -695,28 +700,16 @@ static int in_transition(pst_store *st, const char *sql, const uint8_t *msg_id, 
 }
 
 int pst_store_inbox_fail(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES], uint64_t now) {
-    if (!st || !msg_id)
-        return PST_E_INVAL;
-    if (!PST_STORE__TIME_OK(now))
-        return PST_E_RANGE;
     return in_transition(st, Q_IN_FAIL, msg_id, now, PST_STORE_IN_FAILED);
 }
 
 int pst_store_inbox_retry(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                           uint64_t now) {
-    if (!st || !msg_id)
-        return PST_E_INVAL;
-    if (!PST_STORE__TIME_OK(now))
-        return PST_E_RANGE;
     return in_transition(st, Q_IN_RETRY, msg_id, now, PST_STORE_IN_PENDING);
 }
 
 int pst_store_inbox_receipt_sent(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                                  uint64_t now) {
-    if (!st || !msg_id)
-        return PST_E_INVAL;
-    if (!PST_STORE__TIME_OK(now))
-        return PST_E_RANGE;
     return in_transition(st, Q_IN_RECEIPT, msg_id, now, -1);
 }
 

@@ -10,18 +10,23 @@ static const char Q_META_SET[] = "INSERT INTO meta (name, value) VALUES (?1, ?2)
                                  " ON CONFLICT (name) DO UPDATE SET value = excluded.value";
 static const char Q_META_DEL[] = "DELETE FROM meta WHERE name = ?1";
 
-/* Positions s on the row of name: 1 found (caller resets), 0 absent, < 0. */
-static int meta_find(pst_store *st, const char *name, sqlite3_stmt **out) {
+/* Checks name and prepares sql with name bound to ?1 (meta and counter
+ * rows are both keyed by a checked name). 0 or an error. */
+static int name_stmt(pst_store *st, const char *sql, const char *name, sqlite3_stmt **out) {
     int rc = pst_store__check_name(name, PST_STORE_NAME_MAX);
     if (rc)
         return rc;
-    sqlite3_stmt *s;
-    if ((rc = pst_store__stmt(st, Q_META_GET, &s)))
+    if ((rc = pst_store__stmt(st, sql, out)))
         return rc;
-    if ((rc = PST_STORE__TEXT(s, 1, name)) != SQLITE_OK)
+    if ((rc = PST_STORE__TEXT(*out, 1, name)) != SQLITE_OK)
         return pst_store__sqlerr(st, rc);
-    *out = s;
-    return pst_store__row(st, s);
+    return 0;
+}
+
+/* Positions s on the row of name: 1 found (caller resets), 0 absent, < 0. */
+static int meta_find(pst_store *st, const char *name, sqlite3_stmt **out) {
+    int rc = name_stmt(st, Q_META_GET, name, out);
+    return rc ? rc : pst_store__row(st, *out);
 }
 
 int pst_store_meta_get_u64(pst_store *st, const char *name, uint64_t *value) {
@@ -44,17 +49,13 @@ int pst_store_meta_get_u64(pst_store *st, const char *name, uint64_t *value) {
 
 static int meta_set(pst_store *st, const char *name, const uint64_t *u, const uint8_t *buf,
                     size_t len) {
-    int rc = pst_store__check_name(name, PST_STORE_NAME_MAX);
-    if (rc)
-        return rc;
     sqlite3_stmt *s;
-    if ((rc = pst_store__stmt(st, Q_META_SET, &s)))
+    int rc = name_stmt(st, Q_META_SET, name, &s);
+    if (rc)
         return rc;
     /* A zero-length blob must still be a blob, not NULL. */
     static const uint8_t empty[1];
-    rc = PST_STORE__TEXT(s, 1, name);
-    if (rc == SQLITE_OK)
-        rc = u ? PST_STORE__U64(s, 2, *u) : PST_STORE__BLOB(s, 2, len ? buf : empty, len);
+    rc = u ? PST_STORE__U64(s, 2, *u) : PST_STORE__BLOB(s, 2, len ? buf : empty, len);
     if (rc != SQLITE_OK)
         return pst_store__sqlerr(st, rc);
     return pst_store__run(st, s);
@@ -123,14 +124,10 @@ int pst_store_meta_set_blob(pst_store *st, const char *name, const uint8_t *buf,
 int pst_store_meta_delete(pst_store *st, const char *name) {
     if (!st)
         return PST_E_INVAL;
-    int rc = pst_store__check_name(name, PST_STORE_NAME_MAX);
+    sqlite3_stmt *s;
+    int rc = name_stmt(st, Q_META_DEL, name, &s);
     if (rc)
         return rc;
-    sqlite3_stmt *s;
-    if ((rc = pst_store__stmt(st, Q_META_DEL, &s)))
-        return rc;
-    if ((rc = PST_STORE__TEXT(s, 1, name)) != SQLITE_OK)
-        return pst_store__sqlerr(st, rc);
     rc = pst_store__run(st, s);
     if (rc == 0 && sqlite3_changes(st->db) == 0)
         rc = PST_E_NOTFOUND;
@@ -152,16 +149,11 @@ static const char Q_COUNTER_ADD[] =
 int pst_store_counter_add(pst_store *st, const char *name, int64_t delta) {
     if (!st)
         return PST_E_INVAL;
-    int rc = pst_store__check_name(name, PST_STORE_NAME_MAX);
+    sqlite3_stmt *s;
+    int rc = name_stmt(st, Q_COUNTER_ADD, name, &s);
     if (rc)
         return rc;
-    sqlite3_stmt *s;
-    if ((rc = pst_store__stmt(st, Q_COUNTER_ADD, &s)))
-        return rc;
-    rc = PST_STORE__TEXT(s, 1, name);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(s, 2, delta);
-    if (rc != SQLITE_OK)
+    if ((rc = sqlite3_bind_int64(s, 2, delta)) != SQLITE_OK)
         return pst_store__sqlerr(st, rc);
     rc = pst_store__run(st, s);
     /* The NULL of an overflow comes back as a NOT NULL constraint failure. */
@@ -176,14 +168,10 @@ int pst_store_counter_get(pst_store *st, const char *name, int64_t *value) {
     *value = 0;
     if (!st)
         return PST_E_INVAL;
-    int rc = pst_store__check_name(name, PST_STORE_NAME_MAX);
+    sqlite3_stmt *s;
+    int rc = name_stmt(st, Q_COUNTER_GET, name, &s);
     if (rc)
         return rc;
-    sqlite3_stmt *s;
-    if ((rc = pst_store__stmt(st, Q_COUNTER_GET, &s)))
-        return rc;
-    if ((rc = PST_STORE__TEXT(s, 1, name)) != SQLITE_OK)
-        return pst_store__sqlerr(st, rc);
     rc = pst_store__row(st, s);
     if (rc <= 0)
         return rc ? rc : PST_E_NOTFOUND;

@@ -49,11 +49,9 @@ int pst_store_contact_rm(pst_store *st, const uint8_t pk[32]) {
     if (!st || !pk)
         return PST_E_INVAL;
     sqlite3_stmt *s;
-    int rc = pst_store__stmt(st, Q_CONTACT_RM, &s);
+    int rc = pst_store__stmt_key(st, Q_CONTACT_RM, pk, PK_BYTES, &s);
     if (rc)
         return rc;
-    if ((rc = PST_STORE__BLOB(s, 1, pk, PK_BYTES)) != SQLITE_OK)
-        return pst_store__sqlerr(st, rc);
     rc = pst_store__run(st, s);
     if (rc == 0 && sqlite3_changes(st->db) == 0)
         rc = PST_E_NOTFOUND;
@@ -69,11 +67,9 @@ int pst_store_contact_get(pst_store *st, const uint8_t pk[32], pst_store_tier *t
     if (!st || !pk || (petname && cap == 0))
         return PST_E_INVAL;
     sqlite3_stmt *s;
-    int rc = pst_store__stmt(st, Q_CONTACT_GET, &s);
+    int rc = pst_store__stmt_key(st, Q_CONTACT_GET, pk, PK_BYTES, &s);
     if (rc)
         return rc;
-    if ((rc = PST_STORE__BLOB(s, 1, pk, PK_BYTES)) != SQLITE_OK)
-        return pst_store__sqlerr(st, rc);
     rc = pst_store__row(st, s);
     if (rc <= 0)
         return rc ? rc : PST_E_NOTFOUND;
