@@ -152,6 +152,7 @@ int pst_node_start(uv_loop_t *loop, const pst_node_config *cfg, pst_node_mode mo
     if (mode == PST_NODE_DAEMON) {
         n->clock_probe = pst_clock_probe; /* core's one upward call, wired here */
         if ((rc = pst_outbox_start(n, err, errcap)) != PST_OK ||
+            (rc = pst_fetch_server_start(n, err, errcap)) != PST_OK ||
             (rc = pst_publish_start(n)) != PST_OK || (rc = pst_ingest_listen_own(n)) != PST_OK ||
             (rc = pst_inbox_start(n, err, errcap)) != PST_OK ||
             (rc = pst_ctrl_server_start(n, err, errcap)) != PST_OK) {
@@ -212,6 +213,10 @@ static void stop_now(pst_node *n) {
         close_handle(n, (uv_handle_t *)&n->flush_timer);
     if (n->mode == PST_NODE_DAEMON) {
         pst_inbox_stop(n);
+        /* the sends and the fetch server hold outbox references: they go
+         * first, the outbox frees itself at its last reference */
+        pst_send_stop(n);
+        pst_fetch_server_stop(n);
         pst_outbox_stop(n);
     }
     pst_counters_flush(n);

@@ -508,8 +508,6 @@ int pst_outbox_start(pst_node *n, char *err, size_t errcap) {
         snprintf(o->spool, sizeof o->spool, "%s", abs);
     if (realpath(o->dir, abs) != NULL)
         snprintf(o->dir, sizeof o->dir, "%s", abs);
-    if ((rc = pst_fetch_server_start(n, err, errcap)) != PST_OK)
-        return rc;
     uv_timer_init(n->loop, &o->renotify_timer);
     uv_timer_init(n->loop, &o->gc_timer);
     o->renotify_timer.data = o;
@@ -535,8 +533,6 @@ void pst_outbox_stop(pst_node *n) {
         return;
     o->stopping = true;
     atomic_store(&o->cancel, 1);
-    pst_send_stop(n);
-    pst_fetch_server_stop(n);
     if (o->timers_init) {
         uv_close((uv_handle_t *)&o->renotify_timer, on_timer_closed);
         uv_close((uv_handle_t *)&o->gc_timer, on_timer_closed);

@@ -14,9 +14,11 @@
 #include "pst_maildir.h"
 
 /* ---- mail ------------------------------------------------------------------
- * Sender side: binds the fetch port (n->fetch_port must be set on return, it
- * goes into our KeyRecord), serves fetches, keeps notifications alive until
- * receipts arrive. Recipient side: listens on and polls our inbox slot,
+ * Sender side: the outbox keeps notifications alive until receipts arrive;
+ * the fetch server (started right after it, stopped right before it, both
+ * by node.c) binds the fetch port (n->fetch_port is set on return, it goes
+ * into our KeyRecord) and serves fetches; the sends in flight are failed by
+ * pst_send_stop before either stops. Recipient side: listens on and polls our inbox slot,
  * fetches, delivers into DIR/Maildir, sends receipts. Both register their uv
  * handles with pst_node_handle_ref() and close them in *_stop (each close
  * callback calls pst_node_handle_unref()). *_stop runs before the DHT is
@@ -127,7 +129,7 @@ unsigned pst_outbox_free_slots(const pst_node *n);
 void pst_send_stop(pst_node *n);
 /* fetch_server.c: listens on cfg.fetch_port (sets n->fetch_port); stop
  * closes the listener and every connection. */
-int pst_fetch_server_start(pst_node *n, char *err, size_t errcap);
+int pst_fetch_server_start(pst_node *n, char *err, size_t errcap); /* after pst_outbox_start */
 void pst_fetch_server_stop(pst_node *n);
 
 /* True while the sender side takes new work (started, not stopping). */
