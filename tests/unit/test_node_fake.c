@@ -638,3 +638,131 @@ Test(node_fake, revocation_mid_fetch) {
     pst_value_free(r.body);
     cr_expect_eq(maildir_count(b, "", "body of revoked"), 0);
 }
+
+/* ---- the fake itself keeps pst_dht.h's contract ------------------------------ */
+
+typedef struct {
+    unsigned values, dones, listened, expired;
+    int status;
+} probe;
+
+static void pr_value(void *user, const uint8_t *val, size_t len) {
+    (void)val;
+    (void)len;
+    ((probe *)user)->values++;
+}
+
+static void pr_done(void *user, int status) {
+    probe *p = user;
+    p->dones++;
+    p->status = status;
+}
+
+static void pr_listen(void *user, const uint8_t *val, size_t len, bool expired) {
+    (void)val;
+    (void)len;
+    probe *p = user;
+    p->listened++;
+    p->expired += expired;
+}
+
+static bool pr_ended(void *arg) { return ((probe *)arg)->dones > 0; }
+
+static void on_dht_closed(pst_dht *d) { *(bool *)d->data = true; }
+
+static bool flag_set(void *arg) { return *(bool *)arg; }
+
+Test(node_fake, fake_keeps_the_contract) {
+    pst_dht x, y;
+    pst_dht_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cr_assert_eq(pst_dht_init(&g_loop, &x, &cfg), PST_E_INVAL, "network 0 without the opt-in");
+    cfg.network_id = g_net;
+    cr_assert_eq(pst_dht_init(&g_loop, &x, &cfg), PST_OK);
+    uint8_t slot[PST_SLOT_BYTES] = {1, 2, 3}, val[3] = {7, 8, 9};
+
+    /* alone: a get answers PST_E_IO, and not from inside the call */
+    probe g = {0};
+    cr_assert_eq(pst_dht_get(&x, slot, 0, pr_value, pr_done, &g), PST_OK);
+    cr_assert_eq(g.dones, 0, "done ran inside the call");
+    cr_assert(run_until(pr_ended, &g, WAIT_MS));
+    cr_expect_eq(g.status, PST_E_IO);
+
+    cr_assert_eq(pst_dht_init(&g_loop, &y, &cfg), PST_OK);
+    struct pst_dht_stats ys;
+    pst_dht_stats(&y, &ys);
+    char port[8];
+    snprintf(port, sizeof port, "%u", ys.port4);
+    probe ping = {0}, bad = {0}, name = {0};
+    cr_assert_eq(pst_dht_ping(&x, "127.0.0.1", port, pr_done, &ping), PST_OK);
+    cr_assert_eq(pst_dht_ping(&x, "127.0.0.1", "1", pr_done, &bad), PST_OK);
+    cr_assert_eq(pst_dht_ping(&x, "seed.invalid", port, pr_done, &name), PST_OK);
+    cr_assert(run_until(pr_ended, &name, WAIT_MS));
+    cr_expect_eq(ping.status, PST_OK);
+    cr_expect_eq(bad.status, PST_E_TIMEOUT);
+    cr_expect_eq(name.status, PST_E_NOTFOUND);
+
+    /* a put reaches y's listen and get; errors call nothing */
+    probe l = {0}, p = {0}, e = {0};
+    pst_dht_listen_handle *h = NULL;
+    cr_assert_eq(pst_dht_listen(&y, slot, pr_listen, &l, &h), PST_OK);
+    cr_assert_eq(pst_dht_put(&x, slot, val, 0, false, 0, pr_done, &e), PST_E_INVAL);
+    cr_assert_eq(pst_dht_put(&x, slot, val, PST_DHT_VALUE_MAX + 1, false, 0, pr_done, &e),
+                 PST_E_TOOBIG);
+    cr_assert_eq(pst_dht_put(&x, slot, val, sizeof val, false, 0, pr_done, &p), PST_OK);
+    cr_assert_eq(p.dones + l.listened, 0, "a callback ran inside the call");
+    cr_assert(run_until(pr_ended, &p, WAIT_MS));
+    cr_expect_eq(p.status, PST_OK);
+    run_for(20);
+    cr_expect_eq(l.listened, 1);
+    cr_expect_eq(e.dones, 0, "a refused call called back");
+    cr_expect_eq(pst_dht_fake_puts(g_net, slot), 1);
+    probe g2 = {0};
+    cr_assert_eq(pst_dht_get(&y, slot, 0, pr_value, pr_done, &g2), PST_OK);
+    cr_assert(run_until(pr_ended, &g2, WAIT_MS));
+    cr_expect_eq(g2.values, 1);
+    cr_expect_eq(g2.status, PST_OK);
+
+    /* a verbatim re-delivery and an expiry reach the listen; a deaf listen
+     * and a cancelled one hear nothing more */
+    cr_expect_eq(pst_dht_fake_redeliver(g_net, slot), 1);
+    run_for(20);
+    cr_expect_eq(l.listened, 2);
+    cr_expect_eq(pst_dht_fake_expire(g_net, slot), 1);
+    run_for(20);
+    cr_expect_eq(l.listened, 3);
+    cr_expect_eq(l.expired, 1);
+    cr_expect_eq(pst_dht_fake_drop_listens(&y), 1);
+    probe l2 = {0};
+    pst_dht_listen_handle *h2 = NULL;
+    cr_assert_eq(pst_dht_listen(&y, slot, pr_listen, &l2, &h2), PST_OK);
+    pst_dht_listen_cancel(&y, h2);
+    probe p2 = {0};
+    cr_assert_eq(pst_dht_put(&x, slot, val, sizeof val, false, 0, pr_done, &p2), PST_OK);
+    cr_assert(run_until(pr_ended, &p2, WAIT_MS));
+    run_for(20);
+    cr_expect_eq(l.listened, 3, "a deaf listen was called");
+    cr_expect_eq(l2.listened, 0, "a cancelled listen was called");
+    pst_dht_listen_cancel(&y, h);
+
+    /* a held get ends with PST_E_CLOSED on close, once; then every call
+     * says PST_E_CLOSED */
+    pst_dht_fake_hold(&y, NULL);
+    probe g3 = {0};
+    cr_assert_eq(pst_dht_get(&y, slot, 0, pr_value, pr_done, &g3), PST_OK);
+    run_for(20);
+    cr_expect_eq(g3.dones, 0, "a held get ended");
+    cr_expect_eq(pst_dht_fake_held(&y), 2);
+    bool y_closed = false, x_closed = false;
+    y.data = &y_closed;
+    x.data = &x_closed;
+    pst_dht_close(&y, on_dht_closed);
+    cr_expect_eq(pst_dht_get(&y, slot, 0, pr_value, pr_done, &e), PST_E_CLOSED);
+    cr_assert(run_until(flag_set, &y_closed, WAIT_MS));
+    cr_expect_eq(g3.dones, 1);
+    cr_expect_eq(g3.status, PST_E_CLOSED);
+    cr_expect_eq(g3.values, 0, "a value of a get that never ended");
+    pst_dht_close(&x, on_dht_closed);
+    cr_assert(run_until(flag_set, &x_closed, WAIT_MS));
+    cr_expect_eq(e.dones, 0);
+}
