@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dht_int.h"
 #include "pst_dht.h"
 #include "pst_dht_fake.h"
 
 enum { EV_VALUE = 1, EV_DONE };
-enum { OP_GET = 1, OP_PUT, OP_PING, OP_LISTEN };
 enum { ST_RUNNING = 1, ST_CLOSING, ST_CLOSED };
 enum { HOLD_NONE = 0, HOLD_ALL, HOLD_SLOT };
 #define FAKE_PORT_FIRST 20000u
@@ -252,32 +252,6 @@ static void op_release(struct pst_dht_op *op) {
     free(op);
 }
 
-static void count_end(pst_dht *d, struct pst_dht_op *op, int status) {
-    struct pst_dht_stats *st = &d->st;
-    st->ops_ended++;
-    if (status == PST_OK) {
-        st->last_answered_op = st->ops_ended;
-        st->last_answered_ms = uv_now(d->loop);
-    } else if (status == PST_E_IO) {
-        st->last_unanswered_op = st->ops_ended;
-    }
-    switch (op->kind) {
-    case OP_GET:
-        status == PST_OK          ? st->gets_ok++
-        : status == PST_E_TIMEOUT ? st->gets_timed_out++
-                                  : st->gets_failed++;
-        break;
-    case OP_PUT:
-        status == PST_OK          ? st->puts_ok++
-        : status == PST_E_TIMEOUT ? st->puts_timed_out++
-                                  : st->puts_failed++;
-        break;
-    case OP_PING:
-        status == PST_OK ? st->pings_ok++ : st->pings_failed++;
-        break;
-    }
-}
-
 static void dispatch(pst_dht *d, struct pst_dht_event *e) {
     struct pst_dht_op *op = e->op;
     if (e->kind == EV_VALUE && op->live) {
@@ -288,7 +262,7 @@ static void dispatch(pst_dht *d, struct pst_dht_event *e) {
             op->on_value(op->user, e->bytes, e->len);
     } else if (e->kind == EV_DONE && op->live) {
         op->live = false;
-        count_end(d, op, e->status);
+        pst_dht__count_status(d, op->kind, e->status);
         if (op->done)
             op->done(op->user, e->status);
     }
@@ -384,7 +358,7 @@ static void on_async_closed(uv_handle_t *h) {
     for (struct pst_dht_op *op = fn->ops; op; op = op->next)
         if (op->live && op->kind != OP_LISTEN) {
             op->live = false;
-            count_end(d, op, PST_E_CLOSED);
+            pst_dht__count_status(d, op->kind, PST_E_CLOSED);
             if (op->done)
                 op->done(op->user, PST_E_CLOSED);
         }
@@ -446,41 +420,44 @@ void pst_dht_close(pst_dht *d, void (*on_closed)(pst_dht *)) {
 
 /* ---- the API --------------------------------------------------------------- */
 
-static bool valid_port(const char *port) {
-    size_t n = strlen(port);
-    if (n == 0 || n > 5 || port[0] == '0')
-        return false;
-    unsigned long v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (port[i] < '0' || port[i] > '9')
-            return false;
-        v = v * 10 + (unsigned long)(port[i] - '0');
-    }
-    return v <= 65535;
+/* Registers an operation of d and takes g_mu (values past their lifetime
+ * swept): the caller fills op and queues its events, then unlocks. */
+static int begin(pst_dht *d, uint8_t kind, const uint8_t *slot, pst_dht_done_cb done, void *user,
+                 struct pst_dht_op **op, fake_net **net) {
+    if (d->state != ST_RUNNING)
+        return PST_E_CLOSED;
+    int rc = op_new(d, kind, slot, op);
+    if (rc != PST_OK)
+        return rc;
+    (*op)->done = done;
+    (*op)->user = user;
+    pthread_mutex_lock(&g_mu);
+    *net = node_of(d)->net;
+    expire(*net, NULL);
+    return PST_OK;
 }
 
-static bool valid_host(const char *host) {
-    size_t n = strnlen(host, PST_DHT_HOST_MAX + 1);
-    return n > 0 && n <= PST_DHT_HOST_MAX;
+/* Queues every value at op's slot for op (g_mu held). */
+static void push_slot(fake_net *net, struct pst_dht_op *op) {
+    for (fake_val *v = net->vals; v; v = v->next)
+        if (memcmp(v->slot, op->slot, PST_SLOT_BYTES) == 0)
+            push_value(net, op, v, false);
 }
 
 int pst_dht_bootstrap(pst_dht *d, const char *host, const char *port) {
-    if (!d || !host || !port || !valid_host(host) || !valid_port(port))
+    if (!d || !host || !port || !pst_dht__valid_host(host) || !pst_dht__valid_port(port))
         return PST_E_INVAL;
     return d->state == ST_RUNNING ? PST_OK : PST_E_CLOSED;
 }
 
 int pst_dht_ping(pst_dht *d, const char *host, const char *port, pst_dht_done_cb cb, void *user) {
-    if (!d || !host || !port || !cb || !valid_host(host) || !valid_port(port))
+    if (!d || !host || !port || !cb || !pst_dht__valid_host(host) || !pst_dht__valid_port(port))
         return PST_E_INVAL;
-    if (d->state != ST_RUNNING)
-        return PST_E_CLOSED;
     struct pst_dht_op *op;
-    int rc = op_new(d, OP_PING, NULL, &op);
+    fake_net *net;
+    int rc = begin(d, OP_PING, NULL, cb, user, &op, &net);
     if (rc != PST_OK)
         return rc;
-    op->done = cb;
-    op->user = user;
     /* loopback only: any other name "does not resolve", any other address
      * never answers */
     bool loopback = strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0 ||
@@ -488,10 +465,9 @@ int pst_dht_ping(pst_dht *d, const char *host, const char *port, pst_dht_done_cb
     bool numeric = strspn(host, "0123456789.:abcdefABCDEF") == strlen(host);
     int status = loopback ? PST_E_TIMEOUT : numeric ? PST_E_TIMEOUT : PST_E_NOTFOUND;
     unsigned long p = strtoul(port, NULL, 10);
-    pthread_mutex_lock(&g_mu);
     fake_node *self = node_of(d);
     if (loopback)
-        for (fake_node *fn = self->net->nodes; fn; fn = fn->next)
+        for (fake_node *fn = net->nodes; fn; fn = fn->next)
             if (fn != self && fn->d->st.port4 == p)
                 status = PST_OK;
     push(op, EV_DONE, NULL, 0, false, status);
@@ -505,17 +481,11 @@ int pst_dht_put(pst_dht *d, const uint8_t slot[PST_SLOT_BYTES], const uint8_t *v
         return PST_E_INVAL;
     if (len > PST_DHT_VALUE_MAX)
         return PST_E_TOOBIG;
-    if (d->state != ST_RUNNING)
-        return PST_E_CLOSED;
     struct pst_dht_op *op;
-    int rc = op_new(d, OP_PUT, slot, &op);
+    fake_net *net;
+    int rc = begin(d, OP_PUT, slot, cb, user, &op, &net);
     if (rc != PST_OK)
         return rc;
-    op->done = cb;
-    op->user = user;
-    pthread_mutex_lock(&g_mu);
-    fake_net *net = node_of(d)->net;
-    expire(net, NULL);
     fake_val *v = NULL;
     for (v = net->vals; v; v = v->next)
         if (v->len == len && memcmp(v->slot, slot, PST_SLOT_BYTES) == 0 &&
@@ -558,21 +528,13 @@ int pst_dht_get(pst_dht *d, const uint8_t slot[PST_SLOT_BYTES], uint32_t timeout
                 pst_dht_value_cb on_value, pst_dht_done_cb on_done, void *user) {
     if (!d || !slot || !on_value || !on_done || timeout_ms > PST_DHT_TIMEOUT_MAX_MS)
         return PST_E_INVAL;
-    if (d->state != ST_RUNNING)
-        return PST_E_CLOSED;
     struct pst_dht_op *op;
-    int rc = op_new(d, OP_GET, slot, &op);
+    fake_net *net;
+    int rc = begin(d, OP_GET, slot, on_done, user, &op, &net);
     if (rc != PST_OK)
         return rc;
     op->on_value = on_value;
-    op->done = on_done;
-    op->user = user;
-    pthread_mutex_lock(&g_mu);
-    fake_net *net = node_of(d)->net;
-    expire(net, NULL);
-    for (fake_val *v = net->vals; v; v = v->next)
-        if (memcmp(v->slot, slot, PST_SLOT_BYTES) == 0)
-            push_value(net, op, v, false);
+    push_slot(net, op);
     push(op, EV_DONE, NULL, 0, false, has_peer(net, d) ? PST_OK : PST_E_IO);
     pthread_mutex_unlock(&g_mu);
     return PST_OK;
@@ -584,22 +546,15 @@ int pst_dht_listen(pst_dht *d, const uint8_t slot[PST_SLOT_BYTES], pst_dht_liste
         *out = NULL;
     if (!d || !slot || !cb || !out)
         return PST_E_INVAL;
-    if (d->state != ST_RUNNING)
-        return PST_E_CLOSED;
     struct pst_dht_op *op;
-    int rc = op_new(d, OP_LISTEN, slot, &op);
+    fake_net *net;
+    int rc = begin(d, OP_LISTEN, slot, NULL, user, &op, &net);
     if (rc != PST_OK)
         return rc;
     op->on_listen = cb;
-    op->user = user;
-    pthread_mutex_lock(&g_mu);
-    fake_net *net = node_of(d)->net;
-    expire(net, NULL);
     op->lnext = net->listens;
     net->listens = op;
-    for (fake_val *v = net->vals; v; v = v->next)
-        if (memcmp(v->slot, slot, PST_SLOT_BYTES) == 0)
-            push_value(net, op, v, false);
+    push_slot(net, op);
     pthread_mutex_unlock(&g_mu);
     d->st.listens_active++;
     *out = op;

@@ -343,6 +343,36 @@ static bool wait_puts(const uint8_t slot[PST_SLOT_BYTES], uint64_t want) {
     return poll_node(puts_at_least, NULL, &p, WAIT_MS);
 }
 
+/* t's own revocation in hex, built as `postern key revoke` builds it. */
+static void revocation_hex(tnode *t, pst_revoke_reason code, char hex[2 * PST_RECORD_MAX + 1]) {
+    pst_identity *id = NULL;
+    char err[512];
+    cr_assert_eq(pst_identity_load(t->home, NULL, NULL, 0, &id, err, sizeof err), PST_OK, "%s",
+                 err);
+    pst_revocation rev;
+    uint8_t rec[PST_RECORD_MAX];
+    size_t len = 0;
+    cr_assert_eq(
+        pst_revocation_build_self(&rev, id->sign_sk, (uint64_t)time(NULL), code, "test", NULL),
+        PST_OK);
+    pst_identity_free(id);
+    cr_assert_eq(pst_revocation_encode(&rev, rec, sizeof rec, &len), PST_OK);
+    sodium_bin2hex(hex, 2 * PST_RECORD_MAX + 1, rec, len);
+}
+
+/* voucher vouches for subject (`postern vouch`), and the vouch is in the DHT. */
+static void vouch(tnode *voucher, tnode *subject) {
+    char fp[80];
+    snprintf(fp, sizeof fp, "fingerprint=%s", subject->fp);
+    reply_t r;
+    request(voucher, &r, "vouch", fp, "tier=known", NULL);
+    cr_assert_eq(r.status, 0, "vouch: %s", r.error);
+    pst_value_free(r.body);
+    uint8_t vslot[PST_SLOT_BYTES];
+    pst_slot_vouch(subject->pk, vslot);
+    cr_assert(wait_puts(vslot, 1));
+}
+
 /* ---- fixture ---------------------------------------------------------------- */
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
@@ -403,16 +433,11 @@ Test(node_fake, inbox_pipeline) {
 Test(node_fake, park_for_vouch_admitted) {
     tnode *a = tn_new("a", NULL), *b = tn_new("b", a), *c = tn_new("c", a);
     trust(b, c, "trusted");
-    char fp[80];
-    snprintf(fp, sizeof fp, "fingerprint=%s", a->fp);
-    reply_t r;
-    request(c, &r, "vouch", fp, "tier=known", NULL);
-    cr_assert_eq(r.status, 0, "vouch: %s", r.error);
-    pst_value_free(r.body);
+    vouch(c, a);
     uint8_t vslot[PST_SLOT_BYTES];
     pst_slot_vouch(a->pk, vslot);
-    cr_assert(wait_puts(vslot, 1));
     pst_dht_fake_hold(b->dht, vslot);
+    reply_t r;
     char id[65];
     send_mail(a, b, "parked", id);
     unsigned one = 1;
@@ -458,16 +483,10 @@ Test(node_fake, park_for_vouch_refused) {
 Test(node_fake, value_expires_while_parked) {
     tnode *a = tn_new("a", NULL), *b = tn_new("b", a), *c = tn_new("c", a);
     trust(b, c, "trusted");
-    char fp[80];
-    snprintf(fp, sizeof fp, "fingerprint=%s", a->fp);
-    reply_t r;
-    request(c, &r, "vouch", fp, "tier=known", NULL);
-    cr_assert_eq(r.status, 0, "vouch: %s", r.error);
-    pst_value_free(r.body);
+    vouch(c, a);
     uint8_t vslot[PST_SLOT_BYTES], islot[PST_SLOT_BYTES];
     pst_slot_vouch(a->pk, vslot);
     pst_slot_inbox(b->pk, islot);
-    cr_assert(wait_puts(vslot, 1));
     pst_dht_fake_hold(b->dht, vslot);
     char id[65];
     send_mail(a, b, "expiring", id);
@@ -535,20 +554,8 @@ Test(node_fake, key_cache_then_revocation) {
     request(a, &r, "key-get", b->fp, NULL);
     cr_assert_eq(r.status, 0, "key get: %s", r.error);
     pst_value_free(r.body);
-    /* b's own revocation, built as `postern key revoke` builds it */
-    pst_identity *id = NULL;
-    char err[512];
-    cr_assert_eq(pst_identity_load(b->home, NULL, NULL, 0, &id, err, sizeof err), PST_OK);
-    pst_revocation rev;
-    uint8_t rec[PST_RECORD_MAX];
-    size_t len = 0;
-    cr_assert_eq(pst_revocation_build_self(&rev, id->sign_sk, (uint64_t)time(NULL),
-                                           PST_REVOKE_RETIRED, "test", NULL),
-                 PST_OK);
-    cr_assert_eq(pst_revocation_encode(&rev, rec, sizeof rec, &len), PST_OK);
-    pst_identity_free(id);
     char hex[2 * PST_RECORD_MAX + 1];
-    sodium_bin2hex(hex, sizeof hex, rec, len);
+    revocation_hex(b, PST_REVOKE_RETIRED, hex);
     request(b, &r, "key-revoke", hex, NULL);
     cr_assert_eq(r.status, 0, "key-revoke: %s", r.error);
     pst_value_free(r.body);
@@ -598,24 +605,13 @@ Test(node_fake, revocation_mid_fetch) {
     cr_assert(wait_puts(islot, 1));
     uint64_t key_puts = pst_dht_fake_puts(g_net, kslot);
     /* a signs its revocation, then its node goes away */
-    pst_identity *ident = NULL;
-    char err[512];
-    cr_assert_eq(pst_identity_load(a->home, NULL, NULL, 0, &ident, err, sizeof err), PST_OK);
-    pst_revocation rev;
-    uint8_t rec[PST_RECORD_MAX];
-    size_t len = 0;
-    cr_assert_eq(pst_revocation_build_self(&rev, ident->sign_sk, (uint64_t)time(NULL),
-                                           PST_REVOKE_KEY_COMPROMISED, "stolen", NULL),
-                 PST_OK);
-    cr_assert_eq(pst_revocation_encode(&rev, rec, sizeof rec, &len), PST_OK);
-    pst_identity_free(ident);
+    char hex[2 * PST_RECORD_MAX + 1];
+    revocation_hex(a, PST_REVOKE_KEY_COMPROMISED, hex);
     tn_stop(a);
     pst_dht_fake_release(b->dht, false);
     cr_assert(poll_node(attempted, b, NULL, WAIT_MS), "b never tried to fetch");
     /* the revocation reaches the DHT while the fetch retries (c publishes
      * it, as `key revoke --cert` on any node does), and b reads it there */
-    char hex[2 * PST_RECORD_MAX + 1];
-    sodium_bin2hex(hex, sizeof hex, rec, len);
     reply_t r;
     request(c, &r, "key-revoke", hex, NULL);
     cr_assert_eq(r.status, 0, "key-revoke: %s", r.error);
