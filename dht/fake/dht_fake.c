@@ -41,6 +41,9 @@ struct pst_dht_op {
     bool deaf; /* pst_dht_fake_drop_listens */
     bool slotted;
     unsigned refs; /* events naming it; guarded by g_mu */
+    /* its done event, allocated with it so that no done is lost to a failed
+     * malloc (NULL once queued; listens have none) */
+    struct pst_dht_event *done_ev;
     uint8_t slot[PST_SLOT_BYTES];
     pst_dht_done_cb done;
     pst_dht_value_cb on_value;
@@ -139,9 +142,11 @@ static bool hold_matches(const fake_node *fn, const struct pst_dht_op *op) {
 /* Queues an event for op's instance (held when its filter says so). */
 static void push(struct pst_dht_op *op, uint8_t kind, const uint8_t *val, size_t len, bool expired,
                  int status) {
-    struct pst_dht_event *e = calloc(1, sizeof *e + len);
+    struct pst_dht_event *e = kind == EV_DONE ? op->done_ev : calloc(1, sizeof *e + len);
     if (e == NULL)
-        return; /* a lost value, as OpenDHT's queue can lose one; a done never is below */
+        return; /* a lost value, as the real queue can lose one */
+    if (kind == EV_DONE)
+        op->done_ev = NULL;
     e->op = op;
     e->kind = kind;
     e->expired = expired;
@@ -214,6 +219,10 @@ static int op_new(pst_dht *d, uint8_t kind, const uint8_t *slot, struct pst_dht_
     if (d->st.ops_live >= PST_DHT_OPS_MAX)
         return PST_E_BUSY;
     struct pst_dht_op *op = calloc(1, sizeof *op);
+    if (op && kind != OP_LISTEN && (op->done_ev = calloc(1, sizeof *op->done_ev)) == NULL) {
+        free(op);
+        op = NULL;
+    }
     if (op == NULL)
         return PST_E_NOMEM;
     op->d = d;
@@ -249,6 +258,7 @@ static void op_release(struct pst_dht_op *op) {
     if (op->next)
         op->next->prev = op->prev;
     d->st.ops_live--;
+    free(op->done_ev);
     free(op);
 }
 
@@ -365,6 +375,7 @@ static void on_async_closed(uv_handle_t *h) {
     while (fn->ops) {
         struct pst_dht_op *op = fn->ops;
         fn->ops = op->next;
+        free(op->done_ev);
         free(op);
     }
     free(fn);
@@ -463,7 +474,7 @@ int pst_dht_ping(pst_dht *d, const char *host, const char *port, pst_dht_done_cb
     bool loopback = strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0 ||
                     strcmp(host, "localhost") == 0;
     bool numeric = strspn(host, "0123456789.:abcdefABCDEF") == strlen(host);
-    int status = loopback ? PST_E_TIMEOUT : numeric ? PST_E_TIMEOUT : PST_E_NOTFOUND;
+    int status = loopback || numeric ? PST_E_TIMEOUT : PST_E_NOTFOUND;
     unsigned long p = strtoul(port, NULL, 10);
     fake_node *self = node_of(d);
     if (loopback)
