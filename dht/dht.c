@@ -19,10 +19,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "dht_int.h"
 #include "pst_dht.h"
 
 enum { EV_VALUE = 1, EV_DONE };
-enum { OP_GET = 1, OP_PUT, OP_PING, OP_LISTEN };
 /* 0 is a zeroed handle: failed init, or never initialised. */
 enum { ST_RUNNING = 1, ST_SHUTTING_DOWN, ST_CLOSING, ST_CLOSED };
 
@@ -204,32 +204,6 @@ static void op_free(pst_dht *d, struct pst_dht_op *op) {
     free(op);
 }
 
-static void count_status(pst_dht *d, int kind, int status) {
-    struct pst_dht_stats *s = &d->st;
-    uint64_t *ok = NULL, *timeout = NULL, *fail = NULL;
-    if (kind == OP_GET)
-        ok = &s->gets_ok, timeout = &s->gets_timed_out, fail = &s->gets_failed;
-    else if (kind == OP_PUT)
-        ok = &s->puts_ok, timeout = &s->puts_timed_out, fail = &s->puts_failed;
-    else
-        ok = &s->pings_ok, timeout = &s->pings_failed, fail = &s->pings_failed;
-    if (status == PST_OK)
-        (*ok)++;
-    else if (status == PST_E_TIMEOUT)
-        (*timeout)++;
-    else if (status != PST_E_CLOSED)
-        (*fail)++;
-    if (status == PST_E_CLOSED)
-        return;
-    s->ops_ended++;
-    if (status == PST_OK) {
-        s->last_answered_op = s->ops_ended;
-        s->last_answered_ms = uv_now(d->loop);
-    } else if (status == PST_E_IO && kind != OP_PING) {
-        s->last_unanswered_op = s->ops_ended;
-    }
-}
-
 /* Frees a timed op and then, if the user has not had its answer yet, gives it
  * status. Freeing first means a callback that closes d or starts new
  * operations never sees this op half-finished. */
@@ -240,7 +214,7 @@ static void op_finish(pst_dht *d, struct pst_dht_op *op, int status) {
     int kind = op->kind;
     op_free(d, op);
     if (notify) {
-        count_status(d, kind, status);
+        pst_dht__count_status(d, kind, status);
         if (cb)
             cb(user, status);
     }
@@ -416,7 +390,7 @@ static void on_timer(uv_timer_t *t) {
         }
         op->user_done = true;
         atomic_store(&op->stop, true);
-        count_status(d, op->kind, PST_E_TIMEOUT);
+        pst_dht__count_status(d, op->kind, PST_E_TIMEOUT);
         if (op->done)
             op->done(op->user, PST_E_TIMEOUT);
         if (d->state != ST_RUNNING)
@@ -510,27 +484,8 @@ void pst_dht_close(pst_dht *d, void (*on_closed)(pst_dht *)) {
     dht_runner_shutdown(d->runner, cb_runner_down, d);
 }
 
-/* Decimal 1..65535, nothing else: OpenDHT would accept service names. */
-static bool valid_port(const char *port) {
-    size_t n = strlen(port);
-    if (n == 0 || n > 5 || port[0] == '0')
-        return false;
-    unsigned long v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (port[i] < '0' || port[i] > '9')
-            return false;
-        v = v * 10 + (unsigned long)(port[i] - '0');
-    }
-    return v <= 65535;
-}
-
-static bool valid_host(const char *host) {
-    size_t n = strnlen(host, PST_DHT_HOST_MAX + 1);
-    return n > 0 && n <= PST_DHT_HOST_MAX;
-}
-
 int pst_dht_bootstrap(pst_dht *d, const char *host, const char *port) {
-    if (!d || !host || !port || !valid_host(host) || !valid_port(port))
+    if (!d || !host || !port || !pst_dht__valid_host(host) || !pst_dht__valid_port(port))
         return PST_E_INVAL;
     if (d->state != ST_RUNNING)
         return PST_E_CLOSED;
@@ -572,7 +527,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 }
 
 int pst_dht_ping(pst_dht *d, const char *host, const char *port, pst_dht_done_cb cb, void *user) {
-    if (!d || !host || !port || !cb || !valid_host(host) || !valid_port(port))
+    if (!d || !host || !port || !cb || !pst_dht__valid_host(host) || !pst_dht__valid_port(port))
         return PST_E_INVAL;
     if (d->state != ST_RUNNING)
         return PST_E_CLOSED;
