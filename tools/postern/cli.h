@@ -9,15 +9,19 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define PST_EXIT_OK 0
-#define PST_EXIT_FAIL 1
-#define PST_EXIT_NOTFOUND 2
-#define PST_EXIT_REVOKED 3
-#define PST_EXIT_EXPIRED 4
-#define PST_EXIT_USAGE 64
-#define PST_EXIT_UNAVAILABLE 69 /* EX_UNAVAILABLE: the node refused or dropped the call */
-#define PST_EXIT_CANTCREAT 73   /* EX_CANTCREAT: init refused, nothing changed */
-#define PST_EXIT_CONFIG 78      /* EX_CONFIG: identity.key damaged or not the store's */
+#include "pst_envelope.h"
+
+/* A node's reply status is the exit code: the shared ones are its names. */
+#define PST_EXIT_OK ((int)PST_CTRL_STATUS_OK)
+#define PST_EXIT_FAIL ((int)PST_CTRL_STATUS_FAIL)
+#define PST_EXIT_NOTFOUND ((int)PST_CTRL_STATUS_NOT_FOUND)
+#define PST_EXIT_REVOKED ((int)PST_CTRL_STATUS_REVOKED)
+#define PST_EXIT_EXPIRED ((int)PST_CTRL_STATUS_EXPIRED)
+#define PST_EXIT_USAGE ((int)PST_CTRL_STATUS_USAGE)
+/* EX_UNAVAILABLE: the node refused or dropped the call */
+#define PST_EXIT_UNAVAILABLE ((int)PST_CTRL_STATUS_REFUSED)
+#define PST_EXIT_CANTCREAT 73 /* EX_CANTCREAT: init refused, nothing changed */
+#define PST_EXIT_CONFIG 78    /* EX_CONFIG: identity.key damaged or not the store's */
 
 typedef struct {
     const char *name;

@@ -84,7 +84,7 @@ static int call(pst_cli_common *common, pst_ctrl_request *req, pst_ctrl_response
     int rc = pst_cli_call(common, req, resp, &oneshot);
     if (rc != 0)
         return rc;
-    if (resp->status != 0) {
+    if (resp->status != PST_CTRL_STATUS_OK) {
         pst_cli_error("%s", resp->error);
         rc = (int)resp->status;
         pst_ctrl_response_free(resp);
