@@ -13,6 +13,21 @@
 typedef int (*pst_cli_offline_fn)(const pst_node_config *cfg, pst_value **body, char *err,
                                   size_t errcap);
 
+/* A call that may run long and changes state (send): the node sends
+ * progress frames and Ctrl-C cancels it. */
+typedef struct {
+    unsigned timeout_s; /* patience for the next frame; each progress frame restarts it */
+    /* draws one progress body; NULL body: erase what was drawn. NULL: none */
+    void (*progress)(void *user, const pst_value *body);
+    void *user;
+    /* after "the node at HOME did not answer: ", when the connection ends
+     * after the request went out: whether it took effect is unknown */
+    const char *lost_hint;
+    /* after "cancelled, but the node did not confirm it in time: " */
+    const char *unconfirmed_hint;
+    bool cancelled; /* out: Ctrl-C was pressed; the answer says how it ended */
+} pst_cli_long_call;
+
 typedef struct {
     pst_config_flags flags; /* --home, --seed, --network, ... */
     bool json;
@@ -20,6 +35,9 @@ typedef struct {
     /* when set and no node runs: answers from the home (`postern id`), no
      * one-shot node, no "start posternd" error */
     pst_cli_offline_fn offline;
+    /* NULL: a usual call (60 s, progress frames skipped, Ctrl-C ends the
+     * CLI); else the running node answers it as described there */
+    pst_cli_long_call *long_call;
 } pst_cli_common;
 
 /* Handles the flags every node-facing command shares; returns 1 when the
@@ -30,8 +48,10 @@ int pst_cli_common_option(pst_cli_common *c, const char *name, const char *value
  * the running node when there is one, else (unless no_oneshot) a one-shot
  * node bootstrapped from the configured seeds. Returns 0, or an exit code
  * after printing why (PST_EXIT_UNAVAILABLE when the node refused or dropped
- * the connection, PST_EXIT_CONFIG when the home's identity is damaged). *via_oneshot tells which
- * path answered. */
+ * the connection, PST_EXIT_CONFIG when the home's identity is damaged).
+ * *via_oneshot tells which path answered. With c->long_call, a connection
+ * that ends after the request went out, or a cancel the node did not
+ * confirm, is PST_EXIT_FAIL with the hints printed. */
 int pst_cli_call(pst_cli_common *c, pst_ctrl_request *req, pst_ctrl_response *resp,
                  bool *via_oneshot);
 
