@@ -130,6 +130,18 @@ typedef struct {
     char args[PST_CTRL_ARGS_MAX][PST_CTRL_ARG_MAX + 1]; /* ~128 KiB: not for small stacks */
 } pst_ctrl_request;
 
+/* Zeroes r and names its command (1..PST_CTRL_COMMAND_MAX of [a-z-],
+ * starting with a letter). PST_E_INVAL for a bad command (r then has none). */
+int pst_ctrl_request_init(pst_ctrl_request *r, uint64_t id, const char *command);
+/* Appends the argument "key=value", or value alone when key is NULL (the
+ * positional argument of key-get and key-revoke). The one way requests get
+ * arguments, so every one is valid for the encoder and splits at its first
+ * '=' back into key and value. key: 1.. bytes, no '='; the argument: at
+ * most PST_CTRL_ARG_MAX bytes, UTF-8. PST_E_INVAL for a bad key or a value
+ * that is not UTF-8, PST_E_TOOBIG when too long, PST_E_NOSPACE when r holds
+ * PST_CTRL_ARGS_MAX already; r is unchanged on failure. */
+int pst_ctrl_request_add_arg(pst_ctrl_request *r, const char *key, const char *value);
+
 /* PST_E_INVAL if r breaks a limit, PST_E_NOSPACE; *len = 0 on failure. */
 int pst_ctrl_request_encode(const pst_ctrl_request *r, uint8_t *out, size_t cap, size_t *len);
 /* Strict decode; *out zeroed on failure. */

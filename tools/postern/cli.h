@@ -5,6 +5,7 @@
 #ifndef PST_CLI_H
 #define PST_CLI_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,6 +47,7 @@ int pst_cmd_unvouch(int argc, char **argv); /* cmd_trust.c */
 
 /* Prints "postern: " + message to stderr. */
 void pst_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void pst_cli_verror(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 /* Parses a decimal unsigned integer in [min, max]; false on any junk. */
 bool pst_cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* Writes s as a JSON string literal (quotes and escapes included). */

@@ -6,13 +6,17 @@
 
 #include "cli.h"
 
+void pst_cli_verror(const char *fmt, va_list ap) {
+    fputs("postern: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void pst_cli_error(const char *fmt, ...) {
     va_list ap;
-    fputs("postern: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    pst_cli_verror(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 bool pst_cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {

@@ -159,16 +159,15 @@ static void print_inbox(const pst_value *body) {
 
 static int inbox_retry(pst_cli_common *common, const char *id) {
     static pst_ctrl_request req;
-    memset(&req, 0, sizeof req);
-    req.id = 1;
-    snprintf(req.command, sizeof req.command, "inbox-retry");
+    (void)pst_ctrl_request_init(&req, 1, "inbox-retry");
     if (strlen(id) > 64) {
         pst_cli_error("'%s' is not a message id", id);
         return PST_EXIT_USAGE;
     }
-    snprintf(req.args[req.n_args++], PST_CTRL_ARG_MAX + 1, "id=%s", id);
+    int rc = pst_cli_add_arg(&req, "id", id, "'%s' is not a message id", id);
     pst_ctrl_response resp;
-    int rc = call(common, &req, &resp);
+    if (rc == 0)
+        rc = call(common, &req, &resp);
     if (rc != 0)
         return rc;
     if (common->json) {
@@ -207,21 +206,13 @@ int pst_cmd_inbox(int argc, char **argv) {
         return PST_EXIT_USAGE;
     }
     static pst_ctrl_request req;
-    memset(&req, 0, sizeof req);
-    req.id = 1;
-    snprintf(req.command, sizeof req.command, "inbox");
-    if (o.folder) {
-        if (strlen(o.folder) > PST_CTRL_ARG_MAX - 8) {
-            pst_cli_error("--folder: name too long");
-            return PST_EXIT_USAGE;
-        }
-        snprintf(req.args[req.n_args++], PST_CTRL_ARG_MAX + 1, "folder=%s", o.folder);
-    }
-    if (o.limit)
-        snprintf(req.args[req.n_args++], PST_CTRL_ARG_MAX + 1, "limit=%llu",
-                 (unsigned long long)limit);
+    (void)pst_ctrl_request_init(&req, 1, "inbox");
+    char lim[24];
+    snprintf(lim, sizeof lim, "%llu", (unsigned long long)limit);
     pst_ctrl_response resp;
-    if ((rc = call(&common, &req, &resp)) != 0)
+    if ((o.folder && (rc = pst_cli_add_arg(&req, "folder", o.folder, "--folder: name too long"))) ||
+        (o.limit && (rc = pst_cli_add_arg(&req, "limit", lim, "--limit too long"))) ||
+        (rc = call(&common, &req, &resp)) != 0)
         return rc;
     if (common.json) {
         pst_value_write_json(resp.body, stdout);
@@ -278,11 +269,9 @@ int pst_cmd_read(int argc, char **argv) {
         return PST_EXIT_USAGE;
     }
     static pst_ctrl_request req;
-    memset(&req, 0, sizeof req);
-    req.id = 1;
-    snprintf(req.command, sizeof req.command, "read");
-    req.n_args = 1;
-    snprintf(req.args[0], sizeof req.args[0], "id=%s", id);
+    (void)pst_ctrl_request_init(&req, 1, "read");
+    if ((rc = pst_cli_add_arg(&req, "id", id, "'%s' is not a message id", id)) != 0)
+        return rc;
     /* a mail client may move the file between the answer and the open: ask again once */
     for (int attempt = 0; attempt < 2; attempt++) {
         pst_ctrl_response resp;

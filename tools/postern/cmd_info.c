@@ -39,9 +39,7 @@ static int run_simple(int argc, char **argv, const char *command, const char *he
         return PST_EXIT_USAGE;
     }
     static pst_ctrl_request req;
-    memset(&req, 0, sizeof req);
-    req.id = 1;
-    snprintf(req.command, sizeof req.command, "%s", command);
+    (void)pst_ctrl_request_init(&req, 1, command);
     return pst_cli_call_and_print(&common, &req);
 }
 

@@ -207,15 +207,11 @@ static int key_get(int argc, char **argv) {
         return PST_EXIT_USAGE;
     }
     static pst_ctrl_request req;
-    memset(&req, 0, sizeof req);
-    req.id = 1;
-    snprintf(req.command, sizeof req.command, "key-get");
-    req.n_args = 1;
+    (void)pst_ctrl_request_init(&req, 1, "key-get");
     if (strlen(argv[optind]) > PST_CTRL_ARG_MAX) {
         pst_cli_error("query too long");
         return PST_EXIT_USAGE;
     }
-    snprintf(req.args[0], sizeof req.args[0], "%s", argv[optind]);
     {
         /* a bad query is a usage error now, not after a node starts */
         uint8_t pk[32];
@@ -229,6 +225,8 @@ static int key_get(int argc, char **argv) {
             return PST_EXIT_USAGE;
         }
     }
+    if ((rc = pst_cli_add_arg(&req, NULL, argv[optind], "query too long")) != 0)
+        return rc;
     pst_ctrl_response resp;
     bool oneshot;
     rc = pst_cli_call(&common, &req, &resp, &oneshot);
@@ -430,11 +428,11 @@ static int key_revoke(int argc, char **argv) {
     if (rc != 0)
         return rc;
     static pst_ctrl_request req;
-    memset(&req, 0, sizeof req);
-    req.id = 1;
-    snprintf(req.command, sizeof req.command, "key-revoke");
-    req.n_args = 1;
-    sodium_bin2hex(req.args[0], sizeof req.args[0], rec, len);
+    static char hex[2 * PST_RECORD_MAX + 1];
+    (void)pst_ctrl_request_init(&req, 1, "key-revoke");
+    sodium_bin2hex(hex, sizeof hex, rec, len);
+    if ((rc = pst_cli_add_arg(&req, NULL, hex, "revocation too large")) != 0)
+        return rc;
     return pst_cli_call_and_print(&common, &req);
 }
 

@@ -156,16 +156,6 @@ static int call(pst_cli_common *common, pst_ctrl_request *req, pst_ctrl_response
     return pst_cli_call(common, req, resp, &oneshot);
 }
 
-static int add_arg(pst_ctrl_request *req, const char *key, const char *value) {
-    if (req->n_args >= PST_CTRL_ARGS_MAX)
-        return -1;
-    int len = snprintf(req->args[req->n_args], sizeof req->args[0], "%s=%s", key, value);
-    if (len < 0 || (size_t)len > PST_CTRL_ARG_MAX)
-        return -1;
-    req->n_args++;
-    return 0;
-}
-
 /* ---- send: the progress line --------------------------------------------- */
 
 typedef struct {
@@ -532,22 +522,18 @@ int pst_cmd_send(int argc, char **argv) {
         rc = PST_EXIT_FAIL;
     }
     static pst_ctrl_request req;
-    memset(&req, 0, sizeof req);
-    req.id = 1;
-    snprintf(req.command, sizeof req.command, "send");
-    if (rc == 0 && add_arg(&req, "file", path) != 0)
+    (void)pst_ctrl_request_init(&req, 1, "send");
+    if (rc == 0 && pst_cli_add_arg(&req, "file", path, "spool path too long: %s", path) != 0)
         rc = PST_EXIT_FAIL;
     const char *const *lists[3] = {o.to, o.cc, o.bcc};
     const unsigned counts[3] = {o.n_to, o.n_cc, o.n_bcc};
     static const char *const keys[3] = {"to", "cc", "bcc"};
     for (int k = 0; k < 3 && rc == 0; k++)
         for (unsigned i = 0; i < counts[k] && rc == 0; i++)
-            if (add_arg(&req, keys[k], lists[k][i]) != 0) {
-                pst_cli_error("recipient too long: %.60s...", lists[k][i]);
-                rc = PST_EXIT_USAGE;
-            }
+            rc = pst_cli_add_arg(&req, keys[k], lists[k][i], "recipient too long: %.60s...",
+                                 lists[k][i]);
     if (rc == 0 && o.pow)
-        rc = add_arg(&req, "pow", o.pow) == 0 ? 0 : PST_EXIT_USAGE;
+        rc = pst_cli_add_arg(&req, "pow", o.pow, "--pow too long");
     progress_line pl = {.enabled = pst_cli_progress_enabled(), .width = 0};
     pst_cli_long_call lc = {
         .timeout_s = SEND_TIMEOUT_S,
@@ -684,16 +670,13 @@ static int simple_command(int argc, char **argv, const char *command, const char
         return PST_EXIT_USAGE;
     }
     static pst_ctrl_request req;
-    memset(&req, 0, sizeof req);
-    req.id = 1;
-    snprintf(req.command, sizeof req.command, "%s", command);
+    (void)pst_ctrl_request_init(&req, 1, command);
     char lim[24];
     snprintf(lim, sizeof lim, "%llu", (unsigned long long)o.limit);
-    if ((optind < argc && add_arg(&req, "message", argv[optind]) != 0) ||
-        (o.have_limit && add_arg(&req, "limit", lim) != 0)) {
-        pst_cli_error("message id too long");
-        return PST_EXIT_USAGE;
-    }
+    if ((optind < argc &&
+         (rc = pst_cli_add_arg(&req, "message", argv[optind], "message id too long")) != 0) ||
+        (o.have_limit && (rc = pst_cli_add_arg(&req, "limit", lim, "message id too long")) != 0))
+        return rc;
     pst_ctrl_response resp;
     if ((rc = call(&common, &req, &resp)) != 0)
         return rc;

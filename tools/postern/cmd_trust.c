@@ -33,12 +33,7 @@ static const char VOUCH_HELP[] =
     "Exit codes: 0 published, 1 failure, 64 usage error.\n";
 
 static int add_arg(pst_ctrl_request *req, const char *key, const char *value) {
-    if (req->n_args >= PST_CTRL_ARGS_MAX || strlen(key) + strlen(value) + 1 > PST_CTRL_ARG_MAX) {
-        pst_cli_error("argument too long: --%s", key);
-        return -1;
-    }
-    snprintf(req->args[req->n_args++], PST_CTRL_ARG_MAX + 1, "%s=%s", key, value);
-    return 0;
+    return pst_cli_add_arg(req, key, value, "argument too long: --%s", key);
 }
 
 static pst_ctrl_request req; /* ~128 KiB: not on the stack */
@@ -75,19 +70,17 @@ int pst_cmd_trust(int argc, char **argv) {
     }
     int rest = argc - optind;
     char **av = argv + optind;
-    memset(&req, 0, sizeof req);
-    req.id = 1;
     if (rest >= 1 && strcmp(av[0], "set") == 0 && rest == 3) {
-        snprintf(req.command, sizeof req.command, "trust-set");
+        (void)pst_ctrl_request_init(&req, 1, "trust-set");
         if (add_arg(&req, "fingerprint", av[1]) || add_arg(&req, "tier", av[2]) ||
             (name && add_arg(&req, "name", name)))
             return PST_EXIT_USAGE;
     } else if (rest == 2 && strcmp(av[0], "rm") == 0) {
-        snprintf(req.command, sizeof req.command, "trust-rm");
+        (void)pst_ctrl_request_init(&req, 1, "trust-rm");
         if (add_arg(&req, "fingerprint", av[1]))
             return PST_EXIT_USAGE;
     } else if (rest == 1 && strcmp(av[0], "list") == 0) {
-        snprintf(req.command, sizeof req.command, "trust-list");
+        (void)pst_ctrl_request_init(&req, 1, "trust-list");
     } else {
         fputs(TRUST_HELP, stderr);
         return PST_EXIT_USAGE;
@@ -132,9 +125,7 @@ static int vouch_common(int argc, char **argv, bool withdraw) {
         fputs(VOUCH_HELP, stderr);
         return PST_EXIT_USAGE;
     }
-    memset(&req, 0, sizeof req);
-    req.id = 1;
-    snprintf(req.command, sizeof req.command, "%s", withdraw ? "unvouch" : "vouch");
+    (void)pst_ctrl_request_init(&req, 1, withdraw ? "unvouch" : "vouch");
     if (add_arg(&req, "fingerprint", argv[optind]) || (tier && add_arg(&req, "tier", tier)) ||
         (expires && add_arg(&req, "expires_days", expires)))
         return PST_EXIT_USAGE;

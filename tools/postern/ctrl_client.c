@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,6 +334,22 @@ int pst_cli_call(pst_cli_common *c, pst_ctrl_request *req, pst_ctrl_response *re
         return PST_EXIT_FAIL;
     }
     return 0;
+}
+
+int pst_cli_add_arg(pst_ctrl_request *req, const char *key, const char *value,
+                    const char *too_long_fmt, ...) {
+    int rc = pst_ctrl_request_add_arg(req, key, value);
+    if (rc == PST_OK)
+        return 0;
+    if (rc == PST_E_INVAL) {
+        pst_cli_error("argument '%s' is not valid UTF-8", key ? key : req->command);
+        return PST_EXIT_USAGE;
+    }
+    va_list ap;
+    va_start(ap, too_long_fmt);
+    pst_cli_verror(too_long_fmt, ap);
+    va_end(ap);
+    return PST_EXIT_USAGE;
 }
 
 int pst_cli_check_identity(const char *home) {

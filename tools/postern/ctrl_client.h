@@ -66,6 +66,13 @@ int pst_cli_check_identity(const char *home);
  * Callers exit with PST_EXIT_UNAVAILABLE. */
 void pst_cli_report_dropped(const char *home, int err, bool wrote);
 
+/* pst_ctrl_request_add_arg (key NULL: value alone) with the CLI's answer to
+ * a failure: 0, or PST_EXIT_USAGE after printing the too_long message (the
+ * argument is over PST_CTRL_ARG_MAX or the request is full) or that it is
+ * not UTF-8. */
+int pst_cli_add_arg(pst_ctrl_request *req, const char *key, const char *value,
+                    const char *too_long_fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* pst_cli_call, then prints the answer: the error on stderr, else the body as
  * JSON (--json) or as indented lines. Returns the exit code. */
 int pst_cli_call_and_print(pst_cli_common *c, pst_ctrl_request *req);
