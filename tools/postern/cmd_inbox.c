@@ -48,35 +48,33 @@ typedef struct {
     const char *limit;
 } inbox_opts;
 
-/* Parses options; -2 = help printed, else 0 or an exit code. */
+typedef struct {
+    inbox_opts *o; /* NULL: the command takes neither */
+    const char *help;
+} own_options;
+
+/* pst_cli_own_option_fn for --folder and --limit */
+static int own_option(void *user, int val, const char *arg) {
+    own_options *own = user;
+    if (own->o == NULL) {
+        fputs(own->help, stderr);
+        return PST_EXIT_USAGE;
+    }
+    *(val == 'f' ? &own->o->folder : &own->o->limit) = arg;
+    return 0;
+}
+
+/* Parses options; PST_CLI_HELP_SHOWN, else 0 or an exit code. */
 static int parse(int argc, char **argv, pst_cli_common *common, const char *help, inbox_opts *o) {
     static const struct option opts[] = {
         {"home", required_argument, 0, 'h'},  {"json", no_argument, 0, 'j'},
         {"help", no_argument, 0, 'H'},        {"folder", required_argument, 0, 'f'},
         {"limit", required_argument, 0, 'n'}, {0, 0, 0, 0},
     };
-    memset(common, 0, sizeof *common);
-    pst_config_flags_init(&common->flags);
+    own_options own = {o, help};
+    int rc = pst_cli_parse_options(argc, argv, opts, help, common, own_option, &own);
     common->no_oneshot = true; /* only the daemon has an inbox */
-    int c, idx;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
-        if (c == 'H') {
-            fputs(help, stdout);
-            return -2;
-        }
-        if (c == '?' || ((c == 'f' || c == 'n') && o == NULL)) {
-            fputs(help, stderr);
-            return PST_EXIT_USAGE;
-        }
-        if (c == 'f')
-            o->folder = optarg;
-        else if (c == 'n')
-            o->limit = optarg;
-        else if (pst_cli_common_option(common, opts[idx].name, optarg) < 0)
-            return PST_EXIT_USAGE;
-    }
-    return 0;
+    return rc;
 }
 
 static int call(pst_cli_common *common, pst_ctrl_request *req, pst_ctrl_response *resp) {
@@ -188,7 +186,7 @@ int pst_cmd_inbox(int argc, char **argv) {
     inbox_opts o = {NULL, NULL};
     int rc = parse(argc, argv, &common, INBOX_HELP, &o);
     if (rc != 0)
-        return rc == -2 ? PST_EXIT_OK : rc;
+        return rc == PST_CLI_HELP_SHOWN ? PST_EXIT_OK : rc;
     if (optind < argc && strcmp(argv[optind], "retry") == 0) {
         if (argc - optind != 2 || o.folder || o.limit) {
             pst_cli_error("usage: postern inbox retry ID");
@@ -257,7 +255,7 @@ int pst_cmd_read(int argc, char **argv) {
     pst_cli_common common;
     int rc = parse(argc, argv, &common, READ_HELP, NULL);
     if (rc != 0)
-        return rc == -2 ? PST_EXIT_OK : rc;
+        return rc == PST_CLI_HELP_SHOWN ? PST_EXIT_OK : rc;
     if (argc - optind != 1) {
         pst_cli_error("read takes one message ID (see --help)");
         return PST_EXIT_USAGE;

@@ -163,28 +163,6 @@ static void print_entry(const pst_value *e, int indent) {
 #undef FIELD
 }
 
-static int parse_common(int argc, char **argv, const struct option *opts, pst_cli_common *common,
-                        const char *help, int (*extra)(int c, const char *arg, void *u), void *u) {
-    int c, idx;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
-        if (c == 'H') {
-            fputs(help, stdout);
-            return -2;
-        }
-        if (c == '?') {
-            fputs(help, stderr);
-            return PST_EXIT_USAGE;
-        }
-        int r = pst_cli_common_option(common, opts[idx].name, optarg);
-        if (r < 0)
-            return PST_EXIT_USAGE;
-        if (r == 0 && (extra == NULL || extra(c, optarg, u) != 0))
-            return PST_EXIT_USAGE;
-    }
-    return 0;
-}
-
 #define COMMON_OPTS                                                                                \
     {"home", required_argument, 0, 'h'}, {"seed", required_argument, 0, 's'},                      \
         {"seeds-file", required_argument, 0, 'S'}, {"network", required_argument, 0, 'n'},         \
@@ -195,10 +173,8 @@ static int parse_common(int argc, char **argv, const struct option *opts, pst_cl
 static int key_get(int argc, char **argv) {
     static const struct option opts[] = {COMMON_OPTS, {0, 0, 0, 0}};
     pst_cli_common common;
-    memset(&common, 0, sizeof common);
-    pst_config_flags_init(&common.flags);
-    int rc = parse_common(argc, argv, opts, &common, GET_HELP, NULL, NULL);
-    if (rc == -2)
+    int rc = pst_cli_parse_options(argc, argv, opts, GET_HELP, &common, NULL, NULL);
+    if (rc == PST_CLI_HELP_SHOWN)
         return PST_EXIT_OK;
     if (rc != 0)
         return rc;
@@ -271,7 +247,8 @@ typedef struct {
     const char *reason, *code, *replacement, *cert, *passfile;
 } revoke_opts;
 
-static int revoke_extra(int c, const char *arg, void *u) {
+/* pst_cli_own_option_fn for revoke_opts */
+static int revoke_option(void *u, int c, const char *arg) {
     revoke_opts *o = u;
     switch (c) {
     case 'r':
@@ -290,7 +267,7 @@ static int revoke_extra(int c, const char *arg, void *u) {
         o->passfile = arg;
         return 0;
     }
-    return -1;
+    return PST_EXIT_USAGE;
 }
 
 static int read_cert(const char *path, uint8_t *out, size_t cap, size_t *len) {
@@ -403,12 +380,10 @@ static int key_revoke(int argc, char **argv) {
                                          {"passphrase-file", required_argument, 0, 'P'},
                                          {0, 0, 0, 0}};
     pst_cli_common common;
-    memset(&common, 0, sizeof common);
-    pst_config_flags_init(&common.flags);
     revoke_opts o;
     memset(&o, 0, sizeof o);
-    int rc = parse_common(argc, argv, opts, &common, REVOKE_HELP, revoke_extra, &o);
-    if (rc == -2)
+    int rc = pst_cli_parse_options(argc, argv, opts, REVOKE_HELP, &common, revoke_option, &o);
+    if (rc == PST_CLI_HELP_SHOWN)
         return PST_EXIT_OK;
     if (rc != 0)
         return rc;

@@ -94,61 +94,54 @@ typedef struct {
     bool have_limit;
 } send_opts;
 
-/* Parses options; 0 ok, -2 help printed, else an exit code. */
+/* pst_cli_own_option_fn for send_opts */
+static int own_option(void *user, int val, const char *arg) {
+    send_opts *o = user;
+    const char **list = NULL;
+    unsigned *count = NULL;
+    switch (val) {
+    case OPT_TO:
+        list = o->to, count = &o->n_to;
+        break;
+    case OPT_CC:
+        list = o->cc, count = &o->n_cc;
+        break;
+    case OPT_BCC:
+        list = o->bcc, count = &o->n_bcc;
+        break;
+    case OPT_POW:
+        o->pow = arg;
+        return 0;
+    case OPT_SUBJECT:
+        o->subject = arg;
+        return 0;
+    case OPT_BODY:
+        o->body = arg;
+        return 0;
+    case OPT_LIMIT:
+        if (!pst_cli_parse_u64(arg, 1, 1000, &o->limit)) {
+            pst_cli_error("--limit must be 1..1000");
+            return PST_EXIT_USAGE;
+        }
+        o->have_limit = true;
+        return 0;
+    default:
+        return PST_EXIT_USAGE;
+    }
+    if (o->n_to + o->n_cc + o->n_bcc >= SEND_RCPTS_MAX) {
+        pst_cli_error("at most %u recipients per message", SEND_RCPTS_MAX);
+        return PST_EXIT_USAGE;
+    }
+    list[(*count)++] = arg;
+    return 0;
+}
+
+/* Parses options; 0 ok, PST_CLI_HELP_SHOWN, else an exit code. */
 static int parse(int argc, char **argv, const struct option *opts, const char *help,
                  pst_cli_common *common, send_opts *o) {
-    memset(common, 0, sizeof *common);
-    pst_config_flags_init(&common->flags);
+    int rc = pst_cli_parse_options(argc, argv, opts, help, common, own_option, o);
     common->no_oneshot = true;
-    int c, idx;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
-        const char **list = NULL;
-        unsigned *count = NULL;
-        switch (c) {
-        case 'H':
-            fputs(help, stdout);
-            return -2;
-        case '?':
-            fputs(help, stderr);
-            return PST_EXIT_USAGE;
-        case OPT_TO:
-            list = o->to, count = &o->n_to;
-            break;
-        case OPT_CC:
-            list = o->cc, count = &o->n_cc;
-            break;
-        case OPT_BCC:
-            list = o->bcc, count = &o->n_bcc;
-            break;
-        case OPT_POW:
-            o->pow = optarg;
-            continue;
-        case OPT_SUBJECT:
-            o->subject = optarg;
-            continue;
-        case OPT_BODY:
-            o->body = optarg;
-            continue;
-        case OPT_LIMIT:
-            if (!pst_cli_parse_u64(optarg, 1, 1000, &o->limit)) {
-                pst_cli_error("--limit must be 1..1000");
-                return PST_EXIT_USAGE;
-            }
-            o->have_limit = true;
-            continue;
-        default:
-            if (pst_cli_common_option(common, opts[idx].name, optarg) < 0)
-                return PST_EXIT_USAGE;
-            continue;
-        }
-        if (o->n_to + o->n_cc + o->n_bcc >= SEND_RCPTS_MAX) {
-            pst_cli_error("at most %u recipients per message", SEND_RCPTS_MAX);
-            return PST_EXIT_USAGE;
-        }
-        list[(*count)++] = optarg;
-    }
-    return 0;
+    return rc;
 }
 
 static int call(pst_cli_common *common, pst_ctrl_request *req, pst_ctrl_response *resp) {
@@ -464,7 +457,7 @@ int pst_cmd_send(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     int rc = parse(argc, argv, opts, SEND_HELP, &common, &o);
     if (rc != 0)
-        return rc == -2 ? PST_EXIT_OK : rc;
+        return rc == PST_CLI_HELP_SHOWN ? PST_EXIT_OK : rc;
     const char *input = optind < argc ? argv[optind] : NULL;
     if (argc - optind > 1) {
         pst_cli_error("send takes one FILE (or - for stdin)");
@@ -658,7 +651,7 @@ static int simple_command(int argc, char **argv, const char *command, const char
     memset(&o, 0, sizeof o);
     int rc = parse(argc, argv, opts, help, &common, &o);
     if (rc != 0)
-        return rc == -2 ? PST_EXIT_OK : rc;
+        return rc == PST_CLI_HELP_SHOWN ? PST_EXIT_OK : rc;
     if (argc - optind > 1 || (id_required && argc - optind != 1)) {
         pst_cli_error("%s takes %s MESSAGE_ID (see --help)",
                       strcmp(command, "outbox-retry") == 0 ? "outbox retry" : command,

@@ -42,6 +42,30 @@ int pst_cli_common_option(pst_cli_common *c, const char *name, const char *value
     return 0;
 }
 
+int pst_cli_parse_options(int argc, char **argv, const struct option *opts, const char *help,
+                          pst_cli_common *c, pst_cli_own_option_fn own, void *user) {
+    memset(c, 0, sizeof *c);
+    pst_config_flags_init(&c->flags);
+    int val, idx;
+    optind = 1;
+    while ((val = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+        if (val == 'H') {
+            fputs(help, stdout);
+            return PST_CLI_HELP_SHOWN;
+        }
+        if (val == '?') {
+            fputs(help, stderr);
+            return PST_EXIT_USAGE;
+        }
+        int r = pst_cli_common_option(c, opts[idx].name, optarg);
+        if (r < 0)
+            return PST_EXIT_USAGE;
+        if (r == 0 && (r = own != NULL ? own(user, val, optarg) : PST_EXIT_USAGE) != 0)
+            return r;
+    }
+    return 0;
+}
+
 /* MSG_NOSIGNAL: a node that closed the connection (it refused this user, or
  * is over its connection limit) is an error to report, not a SIGPIPE death. */
 static int write_all(int fd, const uint8_t *p, size_t n) {

@@ -3,6 +3,7 @@
 #ifndef PST_CTRL_CLIENT_H
 #define PST_CTRL_CLIENT_H
 
+#include <getopt.h>
 #include <stdbool.h>
 
 #include "pst_config.h"
@@ -43,6 +44,18 @@ typedef struct {
 /* Handles the flags every node-facing command shares; returns 1 when the
  * option was one of them, 0 when not, -1 on a bad value (message printed). */
 int pst_cli_common_option(pst_cli_common *c, const char *name, const char *value);
+
+/* A command's own option: 0, or an exit code after printing why. */
+typedef int (*pst_cli_own_option_fn)(void *user, int val, const char *arg);
+#define PST_CLI_HELP_SHOWN (-2)
+/* Clears c, then parses argv's long options (opts ends with a zero row;
+ * --help must have val 'H'): --help prints help on stdout and returns
+ * PST_CLI_HELP_SHOWN; an unknown option prints help on stderr and returns
+ * PST_EXIT_USAGE; the shared flags go to c (pst_cli_common_option); any
+ * other goes to own (NULL: none expected), whose non-zero answer is
+ * returned. 0 when all were good: optind is then the first operand. */
+int pst_cli_parse_options(int argc, char **argv, const struct option *opts, const char *help,
+                          pst_cli_common *c, pst_cli_own_option_fn own, void *user);
 
 /* Sends req and fills resp (caller frees with pst_ctrl_response_free). Uses
  * the running node when there is one, else (unless no_oneshot) a one-shot
