@@ -52,6 +52,10 @@ void pst_cli_verror(const char *fmt, va_list ap) __attribute__((format(printf, 1
 bool pst_cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* Writes s as a JSON string literal (quotes and escapes included). */
 void pst_cli_json_string(FILE *out, const char *s);
+/* Seconds as "42 s", "17 min", "3.5 h" or "12 d": expected times of
+ * proof-of-work span many orders of magnitude. */
+#define PST_CLI_DURATION_BUFSIZE 16
+void pst_cli_duration(double s, char out[PST_CLI_DURATION_BUFSIZE]);
 /* True when stderr is a terminal (progress lines are drawn only then, or
  * when forced with POSTERN_PROGRESS=1). */
 bool pst_cli_progress_enabled(void);

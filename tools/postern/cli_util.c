@@ -60,6 +60,17 @@ void pst_cli_json_string(FILE *out, const char *s) {
     fputc('"', out);
 }
 
+void pst_cli_duration(double s, char out[PST_CLI_DURATION_BUFSIZE]) {
+    if (s < 120)
+        snprintf(out, PST_CLI_DURATION_BUFSIZE, "%.0f s", s);
+    else if (s < 7200)
+        snprintf(out, PST_CLI_DURATION_BUFSIZE, "%.0f min", s / 60);
+    else if (s < 172800)
+        snprintf(out, PST_CLI_DURATION_BUFSIZE, "%.1f h", s / 3600);
+    else
+        snprintf(out, PST_CLI_DURATION_BUFSIZE, "%.0f d", s / 86400);
+}
+
 bool pst_cli_progress_enabled(void) {
     const char *force = getenv("POSTERN_PROGRESS");
     if (force != NULL)

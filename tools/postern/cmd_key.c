@@ -303,10 +303,8 @@ static int build_self_revocation(pst_cli_common *common, const revoke_opts *o, u
                                  size_t cap, size_t *len) {
     char err[1024] = "";
     pst_node_config cfg;
-    if (pst_config_load(&cfg, &common->flags, err, sizeof err) != PST_OK) {
-        pst_cli_error("%s", err);
+    if (pst_cli_load_config(common, &cfg) != 0)
         return PST_EXIT_USAGE;
-    }
     pst_revoke_reason code = PST_REVOKE_UNSPECIFIED;
     if (o->code && parse_code(o->code, &code) != 0) {
         pst_cli_error("--code must be unspecified, compromised, superseded or retired");

@@ -156,18 +156,6 @@ typedef struct {
     int width; /* of the line drawn last, to blank it */
 } progress_line;
 
-/* "42 s", "17 min", "3.5 h", "12 d" */
-static void human_duration(double s, char out[16]) {
-    if (s < 120)
-        snprintf(out, 16, "%.0f s", s < 1 ? 1 : s);
-    else if (s < 7200)
-        snprintf(out, 16, "%.0f min", s / 60);
-    else if (s < 172800)
-        snprintf(out, 16, "%.1f h", s / 3600);
-    else
-        snprintf(out, 16, "%.0f d", s / 86400);
-}
-
 static uint64_t body_uint(const pst_value *b, const char *key) {
     uint64_t v = 0;
     (void)pst_value_as_uint(pst_value_get(b, key), &v);
@@ -198,8 +186,9 @@ static void draw_progress(progress_line *pl, const pst_value *b) {
     if (expected > 0 && done < expected) {
         pct = (unsigned)((double)done * 100.0 / (double)expected);
         if (rate > 0) {
-            char d[16];
-            human_duration((double)(expected - done) / (double)rate, d);
+            char d[PST_CLI_DURATION_BUFSIZE];
+            double left_s = (double)(expected - done) / (double)rate;
+            pst_cli_duration(left_s < 1 ? 1 : left_s, d);
             snprintf(left, sizeof left, ", about %s left", d);
         }
     } else if (expected > 0) {
@@ -479,12 +468,9 @@ int pst_cmd_send(int argc, char **argv) {
         pst_cli_error("no message: give FILE, - (stdin) or --subject/--body (see --help)");
         return PST_EXIT_USAGE;
     }
-    char err[1024] = "";
     pst_node_config cfg;
-    if (pst_config_load(&cfg, &common.flags, err, sizeof err) != PST_OK) {
-        pst_cli_error("%s", err);
+    if (pst_cli_load_config(&common, &cfg) != 0)
         return PST_EXIT_USAGE;
-    }
     /* the node runs elsewhere: it needs an absolute path */
     char spool[PST_PATH_MAX], abs[PST_PATH_MAX], path[PST_PATH_MAX];
     if (pst_home_path(cfg.home, "spool", spool, sizeof spool) != PST_OK) {

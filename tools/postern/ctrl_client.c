@@ -312,16 +312,22 @@ static void on_oneshot(void *user, const pst_ctrl_response *r) {
     free(buf);
 }
 
+int pst_cli_load_config(const pst_cli_common *c, pst_node_config *cfg) {
+    char err[1024] = "";
+    if (pst_config_load(cfg, &c->flags, err, sizeof err) == PST_OK)
+        return 0;
+    pst_cli_error("%s", err);
+    return PST_EXIT_USAGE;
+}
+
 int pst_cli_call(pst_cli_common *c, pst_ctrl_request *req, pst_ctrl_response *resp,
                  bool *via_oneshot) {
     *via_oneshot = false;
     memset(resp, 0, sizeof *resp);
     char err[1024] = "";
     pst_node_config cfg;
-    if (pst_config_load(&cfg, &c->flags, err, sizeof err) != PST_OK) {
-        pst_cli_error("%s", err);
+    if (pst_cli_load_config(c, &cfg) != 0)
         return PST_EXIT_USAGE;
-    }
     pst_log_set_level(cfg.log_level == PST_LOG_INFO ? PST_LOG_WARN : cfg.log_level);
     sock_result sr = call_socket(cfg.home, req, c->long_call, resp);
     if (sr == SOCK_ANSWERED)

@@ -57,6 +57,9 @@ typedef int (*pst_cli_own_option_fn)(void *user, int val, const char *arg);
 int pst_cli_parse_options(int argc, char **argv, const struct option *opts, const char *help,
                           pst_cli_common *c, pst_cli_own_option_fn own, void *user);
 
+/* pst_config_load with c's flags; 0, or PST_EXIT_USAGE after printing why. */
+int pst_cli_load_config(const pst_cli_common *c, pst_node_config *cfg);
+
 /* Sends req and fills resp (caller frees with pst_ctrl_response_free). Uses
  * the running node when there is one, else (unless no_oneshot) a one-shot
  * node bootstrapped from the configured seeds. Returns 0, or an exit code
