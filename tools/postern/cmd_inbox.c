@@ -169,8 +169,7 @@ static int inbox_retry(pst_cli_common *common, const char *id) {
     if (rc != 0)
         return rc;
     if (common->json) {
-        pst_value_write_json(resp.body, stdout);
-        fputc('\n', stdout);
+        pst_cli_print_json(resp.body);
     } else {
         printf("%s: %s\n", str(resp.body, "id"),
                strcmp(str(resp.body, "was"), "failed") == 0
@@ -213,8 +212,7 @@ int pst_cmd_inbox(int argc, char **argv) {
         (rc = call(&common, &req, &resp)) != 0)
         return rc;
     if (common.json) {
-        pst_value_write_json(resp.body, stdout);
-        fputc('\n', stdout);
+        pst_cli_print_json(resp.body);
     } else {
         print_inbox(resp.body);
     }
@@ -276,8 +274,7 @@ int pst_cmd_read(int argc, char **argv) {
         if ((rc = call(&common, &req, &resp)) != 0)
             return rc;
         if (common.json) {
-            pst_value_write_json(resp.body, stdout);
-            fputc('\n', stdout);
+            pst_cli_print_json(resp.body);
             pst_ctrl_response_free(&resp);
             return PST_EXIT_OK;
         }

@@ -214,8 +214,7 @@ static int key_get(int argc, char **argv) {
     if (resp.error[0] != '\0') {
         pst_cli_error("%s", resp.error);
     } else if (common.json) {
-        pst_value_write_json(resp.body, stdout);
-        fputc('\n', stdout);
+        pst_cli_print_json(resp.body);
     } else if (berr) {
         /* the network was not asked: one line says why and what to do, and
          * no "not_found" on stdout pretends it was */

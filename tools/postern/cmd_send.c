@@ -549,8 +549,7 @@ int pst_cmd_send(int argc, char **argv) {
             if (resp.body)
                 print_candidates(resp.body);
         } else if (common.json) {
-            pst_value_write_json(resp.body, stdout);
-            fputc('\n', stdout);
+            pst_cli_print_json(resp.body);
         } else {
             print_sent(resp.body);
         }
@@ -663,8 +662,7 @@ static int simple_command(int argc, char **argv, const char *command, const char
     if (resp.status != PST_CTRL_STATUS_OK) {
         pst_cli_error("%s", resp.error);
     } else if (common.json) {
-        pst_value_write_json(resp.body, stdout);
-        fputc('\n', stdout);
+        pst_cli_print_json(resp.body);
     } else if (strcmp(command, "outbox-retry") == 0) {
         size_t n;
         const pst_value *off = pst_value_get(resp.body, "offered");

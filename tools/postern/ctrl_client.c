@@ -412,6 +412,11 @@ const char *pst_cli_time(uint64_t t, char *buf, size_t cap) {
     return buf;
 }
 
+void pst_cli_print_json(const pst_value *v) {
+    pst_value_write_json(v, stdout);
+    fputc('\n', stdout);
+}
+
 void pst_cli_print_value(FILE *out, const pst_value *v, int indent) {
     for (const pst_value *m = pst_value_first(v); m != NULL; m = pst_value_next(m)) {
         const char *key = pst_value_key(m);
@@ -468,8 +473,7 @@ int pst_cli_call_and_print(pst_cli_common *common, pst_ctrl_request *req) {
     if (resp.error[0] != '\0') {
         pst_cli_error("%s", resp.error);
     } else if (common->json) {
-        pst_value_write_json(resp.body, stdout);
-        fputc('\n', stdout);
+        pst_cli_print_json(resp.body);
     } else {
         pst_cli_print_value(stdout, resp.body, 0);
     }

@@ -92,6 +92,8 @@ int pst_cli_add_arg(pst_ctrl_request *req, const char *key, const char *value,
 /* pst_cli_call, then prints the answer: the error on stderr, else the body as
  * JSON (--json) or as indented lines. Returns the exit code. */
 int pst_cli_call_and_print(pst_cli_common *c, pst_ctrl_request *req);
+/* Prints v as the --json output: one JSON object and a line break on stdout. */
+void pst_cli_print_json(const pst_value *v);
 /* Prints a value tree as indented "key: value" lines. */
 void pst_cli_print_value(FILE *out, const pst_value *v, int indent);
 /* Formats a unix time as "YYYY-MM-DD HH:MM:SS UTC". */
