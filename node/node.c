@@ -114,7 +114,7 @@ pst_node_req *pst_node_request_ex(pst_node *n, const pst_ctrl_request *req, pst_
                                   pst_node_reply_cb progress, void *user) {
     request_ctx *r = calloc(1, sizeof *r);
     if (r == NULL) {
-        pst_reply_error(reply, user, req->id, 1, "out of memory");
+        pst_reply_error(reply, user, req->id, PST_CTRL_STATUS_FAIL, "out of memory");
         return NULL;
     }
     r->reply = reply;
@@ -139,11 +139,11 @@ void pst_node_request(pst_node *n, const pst_ctrl_request *req, pst_node_reply_c
 static void dispatch(pst_node *n, const pst_ctrl_request *req, request_ctx *r) {
     pst_counter_add(n, "control.requests", 1);
     if (n->stopping) {
-        pst_reply_error(on_request_done, r, 0, 1, "the node is shutting down");
+        pst_reply_error(on_request_done, r, 0, PST_CTRL_STATUS_FAIL, "the node is shutting down");
     } else if (strcmp(req->command, "ping") == 0) {
         pst_value *b = pst_value_new_map();
         pst_value_add_bool(b, "joined", pst_node_joined(n));
-        pst_reply_ok(on_request_done, r, 0, 0, b);
+        pst_reply_ok(on_request_done, r, 0, PST_CTRL_STATUS_OK, b);
         pst_value_free(b);
     } else if (strcmp(req->command, "id") == 0) {
         pst_node_cmd_id(n, req, on_request_done, r);
@@ -151,7 +151,8 @@ static void dispatch(pst_node *n, const pst_ctrl_request *req, request_ctx *r) {
         pst_node_cmd_status(n, req, on_request_done, r);
     } else if (strcmp(req->command, "key-get") == 0) {
         if (req->n_args != 1)
-            pst_reply_error(on_request_done, r, 0, 64, "key-get takes one fingerprint or address");
+            pst_reply_error(on_request_done, r, 0, PST_CTRL_STATUS_USAGE,
+                            "key-get takes one fingerprint or address");
         else
             pst_lookup_key(n, req->args[0], on_request_done, r);
     } else if (strcmp(req->command, "key-revoke") == 0) {
@@ -181,7 +182,7 @@ static void dispatch(pst_node *n, const pst_ctrl_request *req, request_ctx *r) {
     } else if (n->mode == PST_NODE_DAEMON && strcmp(req->command, "read") == 0) {
         pst_node_cmd_read(n, req, on_request_done, r);
     } else {
-        pst_reply_error(on_request_done, r, 0, 64,
+        pst_reply_error(on_request_done, r, 0, PST_CTRL_STATUS_USAGE,
                         "unknown command '%s' (this node runs Postern %s; is the CLI newer?)",
                         req->command, PST_VERSION);
     }
