@@ -577,6 +577,38 @@ static int request_validate(const pst_ctrl_request *r) {
     return PST_OK;
 }
 
+int pst_ctrl_request_init(pst_ctrl_request *r, uint64_t id, const char *command) {
+    if (r == NULL)
+        return PST_E_INVAL;
+    memset(r, 0, sizeof *r);
+    if (command == NULL || !command_ok(command))
+        return PST_E_INVAL;
+    r->id = id;
+    memcpy(r->command, command, strlen(command) + 1);
+    return PST_OK;
+}
+
+int pst_ctrl_request_add_arg(pst_ctrl_request *r, const char *key, const char *value) {
+    if (r == NULL || value == NULL || (key != NULL && (key[0] == '\0' || strchr(key, '=') != NULL)))
+        return PST_E_INVAL;
+    size_t kl = key != NULL ? strlen(key) : 0, vl = strlen(value);
+    if ((key != NULL && !utf8_ok(key, kl)) || !utf8_ok(value, vl))
+        return PST_E_INVAL;
+    size_t total = key != NULL ? kl + 1 + vl : vl;
+    if (kl > PST_CTRL_ARG_MAX || vl > PST_CTRL_ARG_MAX || total > PST_CTRL_ARG_MAX)
+        return PST_E_TOOBIG;
+    if (r->n_args >= PST_CTRL_ARGS_MAX)
+        return PST_E_NOSPACE;
+    char *a = r->args[r->n_args++];
+    if (key != NULL) {
+        memcpy(a, key, kl);
+        a[kl] = '=';
+        a += kl + 1;
+    }
+    memcpy(a, value, vl + 1);
+    return PST_OK;
+}
+
 int pst_ctrl_request_encode(const pst_ctrl_request *r, uint8_t *out, size_t cap, size_t *len) {
     if (len)
         *len = 0;

@@ -26,6 +26,16 @@
 #define PST_CTRL_ARG_MAX 4096u   /* bytes in one argument (UTF-8, no NUL) */
 #define PST_CTRL_ERROR_MAX 512u  /* bytes in the response error text */
 #define PST_CTRL_STATUS_MAX 255u /* status is the CLI's exit code */
+/* Status of a final response; the CLI exits with it (table: docs/CLI.md,
+ * "Reply status codes"). The numbers are sysexits' where one fits. */
+#define PST_CTRL_STATUS_OK 0u
+#define PST_CTRL_STATUS_FAIL 1u        /* failed; error says why and what to do */
+#define PST_CTRL_STATUS_NOT_FOUND 2u   /* key get: the DHT answered and has no such key */
+#define PST_CTRL_STATUS_REVOKED 3u     /* key get */
+#define PST_CTRL_STATUS_EXPIRED 4u     /* key get */
+#define PST_CTRL_STATUS_FROM_FUTURE 5u /* key get: created ahead of this clock */
+#define PST_CTRL_STATUS_USAGE 64u      /* a bad command or argument (EX_USAGE) */
+#define PST_CTRL_STATUS_REFUSED 69u    /* connection refused: other user, limit (EX_UNAVAILABLE) */
 /* Status of an interim frame: the request is still running and the body
  * says how far it got (e.g. send while minting: docs/CLI.md). Any number may
  * precede the one final response with the same id; a client that does not
@@ -120,6 +130,18 @@ typedef struct {
     char args[PST_CTRL_ARGS_MAX][PST_CTRL_ARG_MAX + 1]; /* ~128 KiB: not for small stacks */
 } pst_ctrl_request;
 
+/* Zeroes r and names its command (1..PST_CTRL_COMMAND_MAX of [a-z-],
+ * starting with a letter). PST_E_INVAL for a bad command (r then has none). */
+int pst_ctrl_request_init(pst_ctrl_request *r, uint64_t id, const char *command);
+/* Appends the argument "key=value", or value alone when key is NULL (the
+ * positional argument of key-get and key-revoke). The one way requests get
+ * arguments, so every one is valid for the encoder and splits at its first
+ * '=' back into key and value. key: 1.. bytes, no '='; the argument: at
+ * most PST_CTRL_ARG_MAX bytes, UTF-8. PST_E_INVAL for a bad key or a value
+ * that is not UTF-8, PST_E_TOOBIG when too long, PST_E_NOSPACE when r holds
+ * PST_CTRL_ARGS_MAX already; r is unchanged on failure. */
+int pst_ctrl_request_add_arg(pst_ctrl_request *r, const char *key, const char *value);
+
 /* PST_E_INVAL if r breaks a limit, PST_E_NOSPACE; *len = 0 on failure. */
 int pst_ctrl_request_encode(const pst_ctrl_request *r, uint8_t *out, size_t cap, size_t *len);
 /* Strict decode; *out zeroed on failure. */
@@ -129,7 +151,7 @@ int pst_ctrl_request_decode(const uint8_t *in, size_t len, pst_ctrl_request *out
 
 typedef struct {
     uint64_t id;
-    uint64_t status; /* 0 ok, PST_CTRL_STATUS_PROGRESS interim, else the CLI exit code */
+    uint64_t status; /* PST_CTRL_STATUS_*: 0 ok, PROGRESS interim, else the CLI exit code */
     char error[PST_CTRL_ERROR_MAX + 1]; /* "" when status is 0 */
     pst_value *body;                    /* encode: borrowed, NULL encodes {}; decode: owned */
 } pst_ctrl_response;

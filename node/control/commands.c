@@ -32,12 +32,12 @@ void pst_node_cmd_id(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb
                      void *user) {
     (void)req;
     if (n->id == NULL) {
-        pst_reply_error(reply, user, 0, 1, "%s", pst_strerror(PST_E_NOKEY));
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "%s", pst_strerror(PST_E_NOKEY));
         return;
     }
     pst_value *b = pst_value_new_map();
     add_identity(n, b);
-    pst_reply_tree(reply, user, b, 0);
+    pst_reply_tree(reply, user, b, PST_CTRL_STATUS_OK);
 }
 
 static const char *kind_name(int kind) {
@@ -140,7 +140,7 @@ void pst_node_cmd_status(pst_node *n, const pst_ctrl_request *req, pst_node_repl
     pst_value *c = pst_value_add_map(b, "counters");
     for (unsigned i = 0; i < n->n_counters; i++)
         pst_value_add_uint(c, n->counters[i].name, n->counters[i].value);
-    pst_reply_tree(reply, user, b, 0);
+    pst_reply_tree(reply, user, b, PST_CTRL_STATUS_OK);
 }
 
 /* ---- key-revoke [hex of a Revocation record] ------------------------------ */
@@ -163,7 +163,7 @@ static void on_revocation_put(void *user, int status) {
     if (status != PST_OK)
         pst_value_add_str(b, "warning",
                           "no DHT node confirmed the put yet; the node keeps re-publishing it");
-    pst_reply_tree(r->reply, r->user, b, 0);
+    pst_reply_tree(r->reply, r->user, b, PST_CTRL_STATUS_OK);
     free(r);
 }
 
@@ -173,7 +173,7 @@ void pst_node_cmd_revoke(pst_node *n, const pst_ctrl_request *req, pst_node_repl
     size_t len = 0;
     if (req->n_args != 1 || sodium_hex2bin(bytes, sizeof bytes, req->args[0], strlen(req->args[0]),
                                            NULL, &len, NULL) != 0) {
-        pst_reply_error(reply, user, 0, 64,
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE,
                         "key-revoke takes one argument: the revocation "
                         "record in hex");
         return;
@@ -183,18 +183,19 @@ void pst_node_cmd_revoke(pst_node *n, const pst_ctrl_request *req, pst_node_repl
     if (rc == PST_OK)
         rc = pst_revocation_verify(&rev, pst_now());
     if (rc != PST_OK) {
-        pst_reply_error(reply, user, 0, 1, "the revocation is not valid: %s", pst_strerror(rc));
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "the revocation is not valid: %s",
+                        pst_strerror(rc));
         return;
     }
     rc = pst_store_revocation_put(n->store, rev.revoked_key, bytes, len, rev.created, pst_now());
     if (rc != PST_OK && rc != PST_E_EXISTS) {
-        pst_reply_error(reply, user, 0, 1, "cannot store the revocation: %s",
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "cannot store the revocation: %s",
                         pst_store_last_error(n->store));
         return;
     }
     revoke_ctx *r = calloc(1, sizeof *r);
     if (r == NULL) {
-        pst_reply_error(reply, user, 0, 1, "out of memory");
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "out of memory");
         return;
     }
     r->node = n;

@@ -109,7 +109,7 @@ static void send_response(ctrl_conn *c, const pst_ctrl_response *resp, bool clos
         pst_ctrl_response err;
         memset(&err, 0, sizeof err);
         err.id = resp->id;
-        err.status = 1;
+        err.status = PST_CTRL_STATUS_FAIL;
         snprintf(err.error, sizeof err.error, "the node could not encode its answer: %s",
                  pst_strerror(rc));
         rc = pst_ctrl_response_encode(&err, buf + PST_FRAME_HEADER_BYTES, PST_CTRL_FRAME_MAX, &len);
@@ -143,7 +143,7 @@ static void bad_frame(ctrl_conn *c, const char *why) {
     pst_counter_rejected(c->srv->node, "control", "bad_frame");
     pst_ctrl_response resp;
     memset(&resp, 0, sizeof resp);
-    resp.status = 1;
+    resp.status = PST_CTRL_STATUS_FAIL;
     snprintf(resp.error, sizeof resp.error, "bad request: %s", why);
     send_response(c, &resp, true);
 }
@@ -239,10 +239,6 @@ static void on_idle(uv_timer_t *t) {
         conn_close(c);
 }
 
-/* Status of a refusal: the CLI's exit code for "the node refused or dropped
- * the call" (sysexits' EX_UNAVAILABLE), as every status is an exit code. */
-#define CTRL_STATUS_REFUSED 69
-
 /* The socket is 0600 in a 0700 home, but a chmod of either (or a root-owned
  * home shared by mistake) must not hand the node to another user: the kernel
  * says who connected, and only the node's own uid and root are served. */
@@ -269,7 +265,7 @@ static void refuse(ctrl_conn *c, const char *msg) {
     c->busy = true;
     pst_ctrl_response resp;
     memset(&resp, 0, sizeof resp);
-    resp.status = CTRL_STATUS_REFUSED;
+    resp.status = PST_CTRL_STATUS_REFUSED;
     snprintf(resp.error, sizeof resp.error, "%s", msg);
     send_response(c, &resp, true);
 }

@@ -15,7 +15,7 @@ void pst_reply_error(pst_node_reply_cb reply, void *user, uint64_t id, int statu
     pst_ctrl_response resp;
     memset(&resp, 0, sizeof resp);
     resp.id = id;
-    resp.status = status > 0 ? (uint64_t)status : 1;
+    resp.status = status > 0 ? (uint64_t)status : PST_CTRL_STATUS_FAIL;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(resp.error, sizeof resp.error, fmt, ap);
@@ -36,7 +36,7 @@ void pst_reply_ok(pst_node_reply_cb reply, void *user, uint64_t id, uint64_t sta
 void pst_reply_tree(pst_node_reply_cb reply, void *user, pst_value *b, int status) {
     int err = pst_value_error(b);
     if (b == NULL || err != PST_OK)
-        pst_reply_error(reply, user, 0, 1, "cannot build the answer: %s",
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "cannot build the answer: %s",
                         pst_strerror(b ? err : PST_E_NOMEM));
     else
         pst_reply_ok(reply, user, 0, (uint64_t)status, b);
@@ -109,7 +109,7 @@ pst_node_req *pst_node_request_ex(pst_node *n, const pst_ctrl_request *req, pst_
                                   pst_node_reply_cb progress, void *user) {
     request_ctx *r = calloc(1, sizeof *r);
     if (r == NULL) {
-        pst_reply_error(reply, user, req->id, 1, "out of memory");
+        pst_reply_error(reply, user, req->id, PST_CTRL_STATUS_FAIL, "out of memory");
         return NULL;
     }
     r->reply = reply;
@@ -136,13 +136,14 @@ static void cmd_ping(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb
     (void)req;
     pst_value *b = pst_value_new_map();
     pst_value_add_bool(b, "joined", pst_node_joined(n));
-    pst_reply_tree(reply, user, b, 0);
+    pst_reply_tree(reply, user, b, PST_CTRL_STATUS_OK);
 }
 
 static void cmd_key_get(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
                         void *user) {
     if (req->n_args != 1)
-        pst_reply_error(reply, user, 0, 64, "key-get takes one fingerprint or address");
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE,
+                        "key-get takes one fingerprint or address");
     else
         pst_lookup_key(n, req->args[0], reply, user);
 }
@@ -176,7 +177,7 @@ static const struct {
 static void dispatch(pst_node *n, const pst_ctrl_request *req, request_ctx *r) {
     pst_counter_add(n, "control.requests", 1);
     if (n->stopping) {
-        pst_reply_error(on_request_done, r, 0, 1, "the node is shutting down");
+        pst_reply_error(on_request_done, r, 0, PST_CTRL_STATUS_FAIL, "the node is shutting down");
         return;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
@@ -186,7 +187,7 @@ static void dispatch(pst_node *n, const pst_ctrl_request *req, request_ctx *r) {
             return;
         }
     }
-    pst_reply_error(on_request_done, r, 0, 64,
+    pst_reply_error(on_request_done, r, 0, PST_CTRL_STATUS_USAGE,
                     "unknown command '%s' (this node runs Postern %s; is the CLI newer?)",
                     req->command, PST_VERSION);
 }

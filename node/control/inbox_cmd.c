@@ -264,7 +264,7 @@ void pst_node_cmd_inbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply
         char *end = NULL;
         if (strncmp(a, "folder=", 7) == 0) {
             if (pst_maildir_folder_parse(a + 7, l.folder) != PST_OK) {
-                pst_reply_error(reply, user, 0, 64,
+                pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE,
                                 "bad folder '%s': INBOX or a name like Known (letters, digits, "
                                 "'_', '-', dots between parts)",
                                 a + 7);
@@ -275,19 +275,20 @@ void pst_node_cmd_inbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply
                    (v = strtoull(a + 6, &end, 10)) <= PST_INBOX_LIST_MAX && *end == '\0') {
             l.cap = (unsigned)v;
         } else {
-            pst_reply_error(reply, user, 0, 64, "inbox takes folder=F and limit=1..%u, not '%s'",
-                            PST_INBOX_LIST_MAX, a);
+            pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE,
+                            "inbox takes folder=F and limit=1..%u, not '%s'", PST_INBOX_LIST_MAX,
+                            a);
             return;
         }
     }
     if ((l.ring = calloc(l.cap, sizeof *l.ring)) == NULL) {
-        pst_reply_error(reply, user, 0, 1, "out of memory");
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "out of memory");
         return;
     }
     int rc = pst_store_inbox_list(n->store, 0, on_list_row, &l);
     if (rc != PST_OK) {
         free(l.ring);
-        pst_reply_error(reply, user, 0, 1, "cannot read the inbox: %s",
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "cannot read the inbox: %s",
                         pst_store_last_error(n->store));
         return;
     }
@@ -320,7 +321,7 @@ void pst_node_cmd_inbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply
     pst_value *notices = pst_value_add_array(b, "notices");
     (void)pst_trust_notices(n, notices);
     free(l.ring);
-    pst_reply_tree(reply, user, b, 0);
+    pst_reply_tree(reply, user, b, PST_CTRL_STATUS_OK);
 }
 
 /* ---- read ------------------------------------------------------------------------- */
@@ -362,7 +363,7 @@ static int find_row(pst_node *n, const pst_ctrl_request *req, const char *comman
     r->plen = strncmp(a, "id=", 3) == 0 ? strlen(a + 3) : 0;
     if (r->plen < PST_READ_PREFIX_MIN || r->plen > 2 * PST_HASH_BYTES ||
         strspn(a + 3, "0123456789abcdefABCDEF") != r->plen) {
-        pst_reply_error(reply, user, 0, 64,
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE,
                         "%s takes id=HEX: a message id or a unique prefix of it (%u to 64 hex "
                         "digits)",
                         command, PST_READ_PREFIX_MIN);
@@ -378,18 +379,18 @@ static int find_row(pst_node *n, const pst_ctrl_request *req, const char *comman
     else
         rc = pst_store_inbox_list(n->store, 0, on_read_row, r);
     if (rc != PST_OK && rc != PST_E_NOTFOUND) {
-        pst_reply_error(reply, user, 0, 1, "cannot read the inbox: %s",
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "cannot read the inbox: %s",
                         pst_store_last_error(n->store));
         return -1;
     }
     if (r->matches == 0) {
-        pst_reply_error(reply, user, 0, 1, "no message %s in the inbox (see 'postern inbox')",
-                        r->prefix);
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL,
+                        "no message %s in the inbox (see 'postern inbox')", r->prefix);
         return -1;
     }
     if (r->matches > 1) {
-        pst_reply_error(reply, user, 0, 1, "%u messages start with %s: give more digits",
-                        r->matches, r->prefix);
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL,
+                        "%u messages start with %s: give more digits", r->matches, r->prefix);
         return -1;
     }
     return 0;
@@ -406,11 +407,12 @@ void pst_node_cmd_inbox_retry(pst_node *n, const pst_ctrl_request *req, pst_node
     sodium_bin2hex(hex, sizeof hex, r.id, sizeof r.id);
     uint64_t now = pst_now();
     if (r.state == PST_STORE_IN_DELIVERED) {
-        pst_reply_error(reply, user, 0, 1, "message %s is already delivered", hex);
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "message %s is already delivered",
+                        hex);
         return;
     }
     if (r.expires <= now) {
-        pst_reply_error(reply, user, 0, 1,
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL,
                         "message %s cannot be fetched any more: the sender's notification "
                         "expired (ask the sender to send it again)",
                         hex);
@@ -419,7 +421,7 @@ void pst_node_cmd_inbox_retry(pst_node *n, const pst_ctrl_request *req, pst_node
     bool was_failed = r.state == PST_STORE_IN_FAILED;
     int rc = pst_store_inbox_retry(n->store, r.id, now);
     if (rc != PST_OK) {
-        pst_reply_error(reply, user, 0, 1, "cannot retry message %s: %s", hex,
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "cannot retry message %s: %s", hex,
                         rc == PST_E_STORE ? pst_store_last_error(n->store) : pst_strerror(rc));
         return;
     }
@@ -433,7 +435,7 @@ void pst_node_cmd_inbox_retry(pst_node *n, const pst_ctrl_request *req, pst_node
     pst_value_add_str(b, "id", hex);
     pst_value_add_str(b, "was", was_failed ? "failed" : "pending");
     pst_value_add_uint(b, "expires", r.expires);
-    pst_reply_tree(reply, user, b, 0);
+    pst_reply_tree(reply, user, b, PST_CTRL_STATUS_OK);
 }
 
 void pst_node_cmd_read(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
@@ -444,14 +446,14 @@ void pst_node_cmd_read(pst_node *n, const pst_ctrl_request *req, pst_node_reply_
     char hex[2 * PST_HASH_BYTES + 1], path[PST_PATH_MAX], fp[PST_FINGERPRINT_STRLEN + 1];
     sodium_bin2hex(hex, sizeof hex, r.id, sizeof r.id);
     if (r.state == PST_STORE_IN_PENDING) {
-        pst_reply_error(reply, user, 0, 1,
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL,
                         "message %s is not fetched yet (%llu attempt%s so far; the node keeps "
                         "trying while the sender's notification lasts)",
                         hex, (unsigned long long)r.attempts, r.attempts == 1 ? "" : "s");
         return;
     }
     if (r.state != PST_STORE_IN_DELIVERED) {
-        pst_reply_error(reply, user, 0, 1,
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL,
                         "message %s could not be fetched from its sender: the node gave up "
                         "(see 'postern inbox'; 'postern inbox retry' tries again while the "
                         "notification lasts)",
@@ -460,7 +462,7 @@ void pst_node_cmd_read(pst_node *n, const pst_ctrl_request *req, pst_node_reply_
     }
     pst_maildir_loc loc;
     if (locate(n, r.folder, r.filename, r.id, &loc, path, sizeof path) != PST_OK) {
-        pst_reply_error(reply, user, 0, 1,
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL,
                         "message %s was delivered but its file is gone from the Maildir "
                         "(deleted by a mail client?)",
                         hex);
@@ -473,5 +475,5 @@ void pst_node_cmd_read(pst_node *n, const pst_ctrl_request *req, pst_node_reply_
     pst_value_add_str(b, "folder", pst_maildir_folder_display(loc.folder));
     pst_value_add_str(b, "from", fp);
     pst_value_add_uint(b, "received", r.delivered);
-    pst_reply_tree(reply, user, b, 0);
+    pst_reply_tree(reply, user, b, PST_CTRL_STATUS_OK);
 }

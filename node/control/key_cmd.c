@@ -72,15 +72,15 @@ static void add_keyrec_fields(pst_value *e, const pst_keyrec *kr) {
 static int exit_code(pst_key_status s) {
     switch (s) {
     case PST_KEY_VALID:
-        return 0;
+        return PST_CTRL_STATUS_OK;
     case PST_KEY_REVOKED:
-        return 3;
+        return PST_CTRL_STATUS_REVOKED;
     case PST_KEY_EXPIRED:
-        return 4;
+        return PST_CTRL_STATUS_EXPIRED;
     case PST_KEY_FROM_FUTURE:
-        return 5;
+        return PST_CTRL_STATUS_FROM_FUTURE;
     default:
-        return 2;
+        return PST_CTRL_STATUS_NOT_FOUND;
     }
 }
 
@@ -88,13 +88,13 @@ static int exit_code(pst_key_status s) {
  * beats not found. */
 static int exit_rank(int code) {
     switch (code) {
-    case 0:
+    case PST_CTRL_STATUS_OK:
         return 4;
-    case 3:
+    case PST_CTRL_STATUS_REVOKED:
         return 3;
-    case 4:
+    case PST_CTRL_STATUS_EXPIRED:
         return 2;
-    case 5:
+    case PST_CTRL_STATUS_FROM_FUTURE:
         return 1;
     default:
         return 0;
@@ -183,10 +183,10 @@ static int describe_unanswered(pst_node *n, pst_value *body, int status) {
             pst_value_add_str(tried, NULL, n->cfg.seeds[i]);
     }
     pst_value_add_uint(body, "network", n->cfg.network);
-    if (status == 2) {
+    if (status == PST_CTRL_STATUS_NOT_FOUND) {
         snprintf(line, sizeof line, "%s, and nothing is in the local cache: %s", why, advice);
         pst_value_add_str(body, "error", line);
-        return 1;
+        return PST_CTRL_STATUS_FAIL;
     }
     snprintf(line, sizeof line, "%s: this answer comes from the local cache and may be out of date",
              why);
@@ -199,7 +199,7 @@ static void reply_key_get(key_get *g) {
     unsigned n = g->n_keys;
     const pst_resolve_info *info = &g->info;
     pst_value *body = pst_value_new_map();
-    int status = 2;
+    int status = PST_CTRL_STATUS_NOT_FOUND;
     pst_value_add_str(body, "query", g->query);
     pst_value_add_str(body, "kind", info->by_address ? "address" : "fingerprint");
     pst_value_add_uint(body, "lookup_ms", info->lookup_ms);
@@ -210,7 +210,7 @@ static void reply_key_get(key_get *g) {
                           "an address claim is not proof of ownership: anyone can claim any "
                           "address; check the fingerprint with its owner");
         pst_value *arr = pst_value_add_array(body, "keys");
-        int best = 2;
+        int best = PST_CTRL_STATUS_NOT_FOUND;
         for (unsigned i = 0; i < n; i++) {
             pst_value *e = pst_value_add_map(arr, NULL);
             describe_entry(&keys[i], e, info->address);
@@ -229,7 +229,8 @@ static void reply_key_get(key_get *g) {
         status = describe_unanswered(g->node, body, status);
     int berr = pst_value_error(body);
     if (berr != PST_OK)
-        pst_reply_error(g->reply, g->user, 0, 1, "cannot build the answer: %s", pst_strerror(berr));
+        pst_reply_error(g->reply, g->user, 0, PST_CTRL_STATUS_FAIL, "cannot build the answer: %s",
+                        pst_strerror(berr));
     else
         pst_reply_ok(g->reply, g->user, 0, (uint64_t)status, body);
     pst_value_free(body);
@@ -259,7 +260,8 @@ static void on_resolved(void *user, int err, const pst_resolved_key *keys, unsig
                         const pst_resolve_info *info) {
     key_get *g = user;
     if (err != PST_OK) {
-        pst_reply_error(g->reply, g->user, 0, 1, "lookup failed: %s", pst_strerror(err));
+        pst_reply_error(g->reply, g->user, 0, PST_CTRL_STATUS_FAIL, "lookup failed: %s",
+                        pst_strerror(err));
         free(g);
         return;
     }
@@ -289,7 +291,7 @@ static void on_resolved(void *user, int err, const pst_resolved_key *keys, unsig
 void pst_lookup_key(pst_node *n, const char *query, pst_node_reply_cb reply, void *user) {
     key_get *g = calloc(1, sizeof *g);
     if (g == NULL) {
-        pst_reply_error(reply, user, 0, 1, "out of memory");
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "out of memory");
         return;
     }
     g->node = n;
@@ -301,10 +303,11 @@ void pst_lookup_key(pst_node *n, const char *query, pst_node_reply_cb reply, voi
         return;
     free(g);
     if (rc == PST_E_INVAL)
-        pst_reply_error(reply, user, 0, 64,
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE,
                         "'%s' is neither a fingerprint (52 characters of z-base-32) nor an "
                         "address (local@domain)",
                         query);
     else
-        pst_reply_error(reply, user, 0, 1, "lookup failed: %s", pst_strerror(rc));
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "lookup failed: %s",
+                        pst_strerror(rc));
 }

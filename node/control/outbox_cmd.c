@@ -51,7 +51,7 @@ static int find_message(pst_node *n, const char *arg, uint8_t id[PST_HASH_BYTES]
         hex = (arg[i] >= '0' && arg[i] <= '9') || (arg[i] >= 'a' && arg[i] <= 'f') ||
               (arg[i] >= 'A' && arg[i] <= 'F');
     if (!hex) {
-        pst_reply_error(reply, user, 0, 64,
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE,
                         "'%s' is not a message id (64 hex digits, or a unique prefix of 8 or more)",
                         arg);
         return -1;
@@ -60,12 +60,12 @@ static int find_message(pst_node *n, const char *arg, uint8_t id[PST_HASH_BYTES]
         s.prefix[i] = (char)(arg[i] | 0x20);
     int rc = pst_store_outbox_list(n->store, 0, on_id_row, &s);
     if (rc < 0) {
-        pst_reply_error(reply, user, 0, 1, "cannot read the outbox: %s",
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "cannot read the outbox: %s",
                         pst_store_last_error(n->store));
         return -1;
     }
     if (s.matches != 1) {
-        pst_reply_error(reply, user, 0, 1,
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL,
                         s.matches == 0 ? "no message %s in the outbox (see 'postern outbox')"
                                        : "message id prefix %s is ambiguous: give more digits",
                         arg);
@@ -238,14 +238,15 @@ void pst_node_cmd_outbox(pst_node *n, const pst_ctrl_request *req, pst_node_repl
     const char *v;
     uint64_t limit = 20;
     if (!args_known(req, keys, 2)) {
-        pst_reply_error(reply, user, 0, 64, "outbox takes limit=N and message=ID");
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE,
+                        "outbox takes limit=N and message=ID");
         return;
     }
     if (arg_value(req, "limit", &v)) {
         char *end;
         unsigned long long l = strtoull(v, &end, 10);
         if (*v == '\0' || *end != '\0' || l == 0 || l > 1000) {
-            pst_reply_error(reply, user, 0, 64, "limit must be 1..1000");
+            pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE, "limit must be 1..1000");
             return;
         }
         limit = l;
@@ -274,13 +275,13 @@ void pst_node_cmd_outbox(pst_node *n, const pst_ctrl_request *req, pst_node_repl
     }
     if (rc < 0) {
         pst_value_free(b);
-        pst_reply_error(reply, user, 0, 1, "cannot read the outbox: %s",
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "cannot read the outbox: %s",
                         pst_store_last_error(n->store));
         return;
     }
     pst_value_add_uint(b, "total", w.total);
     pst_value_add_bool(b, "truncated", w.truncated || w.skip > 0);
-    pst_reply_tree(reply, user, b, 0);
+    pst_reply_tree(reply, user, b, PST_CTRL_STATUS_OK);
 }
 
 typedef struct {
@@ -311,7 +312,7 @@ void pst_node_cmd_unsend(pst_node *n, const pst_ctrl_request *req, pst_node_repl
     static const char *const keys[] = {"message"};
     const char *v;
     if (!args_known(req, keys, 1) || !arg_value(req, "message", &v)) {
-        pst_reply_error(reply, user, 0, 64, "unsend takes message=ID");
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE, "unsend takes message=ID");
         return;
     }
     uint8_t id[PST_HASH_BYTES];
@@ -322,11 +323,11 @@ void pst_node_cmd_unsend(pst_node *n, const pst_ctrl_request *req, pst_node_repl
     int rc = pst_store_outbox_list_msg(n->store, id, on_unsend_row, &w);
     if (rc >= 0 && w.pending == 0) {
         if (w.other == 0)
-            pst_reply_error(reply, user, 0, 1,
+            pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL,
                             "every recipient already fetched this message (their receipts are "
                             "in 'postern outbox'): it cannot be withdrawn");
         else
-            pst_reply_error(reply, user, 0, 1,
+            pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL,
                             "nothing to withdraw: no recipient is waiting for this message "
                             "(%u fetched, %u expired, failed or withdrawn)",
                             w.delivered, w.other);
@@ -346,7 +347,7 @@ void pst_node_cmd_unsend(pst_node *n, const pst_ctrl_request *req, pst_node_repl
         rc = pst_store_outbox_withdraw(n->store, id, pst_now(), &withdrawn);
     if (rc < 0) {
         pst_value_free(b);
-        pst_reply_error(reply, user, 0, 1, "cannot withdraw the message: %s",
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "cannot withdraw the message: %s",
                         pst_store_last_error(n->store));
         return;
     }
@@ -363,7 +364,7 @@ void pst_node_cmd_unsend(pst_node *n, const pst_ctrl_request *req, pst_node_repl
                       "already in the DHT cannot be deleted and expire within 10 minutes");
     pst_log_info("message %.16s... withdrawn from %u recipient%s", hex, withdrawn,
                  withdrawn == 1 ? "" : "s");
-    pst_reply_tree(reply, user, b, 0);
+    pst_reply_tree(reply, user, b, PST_CTRL_STATUS_OK);
 }
 
 /* ---- `outbox retry`: flush one message now (postqueue -i) ---------------------
@@ -416,11 +417,11 @@ void pst_node_cmd_outbox_retry(pst_node *n, const pst_ctrl_request *req, pst_nod
     static const char *const keys[] = {"message"};
     const char *v;
     if (!args_known(req, keys, 1) || !arg_value(req, "message", &v)) {
-        pst_reply_error(reply, user, 0, 64, "outbox-retry takes message=ID");
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE, "outbox-retry takes message=ID");
         return;
     }
     if (!pst_outbox_accepting(n)) {
-        pst_reply_error(reply, user, 0, 1, "this node cannot send mail now");
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "this node cannot send mail now");
         return;
     }
     uint8_t id[PST_HASH_BYTES];
@@ -439,7 +440,7 @@ void pst_node_cmd_outbox_retry(pst_node *n, const pst_ctrl_request *req, pst_nod
     int rc = pst_store_outbox_list_msg(n->store, id, on_retry_row, &w);
     if (rc < 0) {
         pst_value_free(b);
-        pst_reply_error(reply, user, 0, 1, "cannot read the outbox: %s",
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "cannot read the outbox: %s",
                         pst_store_last_error(n->store));
         return;
     }
@@ -452,14 +453,14 @@ void pst_node_cmd_outbox_retry(pst_node *n, const pst_ctrl_request *req, pst_nod
     if (w.offered == 0) {
         pst_value_free(b);
         if (w.expired > 0)
-            pst_reply_error(reply, user, 0, 1,
+            pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL,
                             "nothing to retry: the message expired for %u recipient%s (the "
                             "notification's expiry is signed: send the message again)",
                             w.expired, w.expired == 1 ? "" : "s");
         else
-            pst_reply_error(reply, user, 0, 1,
+            pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL,
                             "nothing to retry: no recipient is waiting for this message");
         return;
     }
-    pst_reply_tree(reply, user, b, 0);
+    pst_reply_tree(reply, user, b, PST_CTRL_STATUS_OK);
 }

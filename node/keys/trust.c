@@ -57,7 +57,7 @@ static bool parse_fp(const pst_ctrl_request *req, uint8_t pk[32], pst_node_reply
                      void *user) {
     const char *fp = arg(req, "fingerprint");
     if (fp == NULL || pst_fingerprint_parse(fp, pk) != PST_OK) {
-        pst_reply_error(reply, user, 0, 64,
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE,
                         "a fingerprint is 52 characters of z-base-32 (see postern key get)");
         return false;
     }
@@ -74,17 +74,20 @@ void pst_node_cmd_trust_set(pst_node *n, const pst_ctrl_request *req, pst_node_r
         return;
     const char *t = arg(req, "tier");
     if (t == NULL || parse_tier(t, &tier) != PST_OK) {
-        pst_reply_error(reply, user, 0, 64, "the tier is trusted, known or blocked");
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE,
+                        "the tier is trusted, known or blocked");
         return;
     }
     if (n->id != NULL && memcmp(pk, n->id->sign_pk, 32) == 0) {
-        pst_reply_error(reply, user, 0, 64, "that is your own key");
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE, "that is your own key");
         return;
     }
     const char *name = arg(req, "name");
     int rc = pst_store_contact_set(n->store, pk, tier, name ? name : "", pst_now());
     if (rc != PST_OK) {
-        pst_reply_error(reply, user, 0, rc == PST_E_INVAL || rc == PST_E_TOOBIG ? 64 : 1,
+        pst_reply_error(reply, user, 0,
+                        rc == PST_E_INVAL || rc == PST_E_TOOBIG ? PST_CTRL_STATUS_USAGE
+                                                                : PST_CTRL_STATUS_FAIL,
                         "cannot save the contact: %s (a name is at most %u bytes of text)",
                         pst_strerror(rc), PST_STORE_PETNAME_MAX);
         return;
@@ -99,7 +102,7 @@ void pst_node_cmd_trust_set(pst_node *n, const pst_ctrl_request *req, pst_node_r
         pst_value_add_str(b, "warning",
                           "this key is revoked: its mail is dropped whatever its "
                           "tier");
-    pst_reply_tree(reply, user, b, 0);
+    pst_reply_tree(reply, user, b, PST_CTRL_STATUS_OK);
 }
 
 void pst_node_cmd_trust_rm(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
@@ -109,18 +112,20 @@ void pst_node_cmd_trust_rm(pst_node *n, const pst_ctrl_request *req, pst_node_re
         return;
     int rc = pst_store_contact_rm(n->store, pk);
     if (rc == PST_E_NOTFOUND) {
-        pst_reply_error(reply, user, 0, 1, "that key is not in your contacts (postern trust list)");
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL,
+                        "that key is not in your contacts (postern trust list)");
         return;
     }
     if (rc != PST_OK) {
-        pst_reply_error(reply, user, 0, 1, "cannot remove the contact: %s", pst_strerror(rc));
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "cannot remove the contact: %s",
+                        pst_strerror(rc));
         return;
     }
     pst_inbox_trust_changed(n);
     pst_value *b = pst_value_new_map();
     pst_value_add_str(b, "fingerprint", arg(req, "fingerprint"));
     pst_value_add_str(b, "tier", "unknown");
-    pst_reply_tree(reply, user, b, 0);
+    pst_reply_tree(reply, user, b, PST_CTRL_STATUS_OK);
 }
 
 static int on_contact(const pst_store_contact_row *row, void *user) {
@@ -148,11 +153,12 @@ void pst_node_cmd_trust_list(pst_node *n, const pst_ctrl_request *req, pst_node_
     int rc = pst_store_contact_list(n->store, on_contact, ctx);
     if (rc != PST_OK) {
         pst_value_free(b);
-        pst_reply_error(reply, user, 0, 1, "cannot list contacts: %s", pst_strerror(rc));
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "cannot list contacts: %s",
+                        pst_strerror(rc));
         return;
     }
     pst_value_add_uint(b, "vouch_depth", n->cfg.vouch_depth);
-    pst_reply_tree(reply, user, b, 0);
+    pst_reply_tree(reply, user, b, PST_CTRL_STATUS_OK);
 }
 
 /* ---- vouch / unvouch -------------------------------------------------------- */
@@ -169,7 +175,7 @@ static void on_vouch_put(void *user, int status) {
     if (status != PST_OK)
         pst_value_add_str(v->body, "warning",
                           "no DHT node confirmed the put yet; the node keeps re-publishing it");
-    pst_reply_tree(v->reply, v->user, v->body, 0);
+    pst_reply_tree(v->reply, v->user, v->body, PST_CTRL_STATUS_OK);
     free(v);
 }
 
@@ -177,13 +183,13 @@ static void vouch_common(pst_node *n, const pst_ctrl_request *req, pst_node_repl
                          void *user, bool withdraw) {
     uint8_t pk[32];
     if (n->id == NULL) {
-        pst_reply_error(reply, user, 0, 1, "%s", pst_strerror(PST_E_NOKEY));
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "%s", pst_strerror(PST_E_NOKEY));
         return;
     }
     if (!parse_fp(req, pk, reply, user))
         return;
     if (memcmp(pk, n->id->sign_pk, 32) == 0) {
-        pst_reply_error(reply, user, 0, 64, "you cannot vouch for yourself");
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE, "you cannot vouch for yourself");
         return;
     }
     pst_endorsement e;
@@ -200,7 +206,7 @@ static void vouch_common(pst_node *n, const pst_ctrl_request *req, pst_node_repl
                  : strcmp(t, "trusted") == 0          ? PST_TIER_TRUSTED
                                                       : 99;
         if (e.tier == 99) {
-            pst_reply_error(reply, user, 0, 64, "--tier is known or trusted");
+            pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE, "--tier is known or trusted");
             return;
         }
         uint64_t days = 365;
@@ -210,7 +216,7 @@ static void vouch_common(pst_node *n, const pst_ctrl_request *req, pst_node_repl
             days = strtoull(d, &end, 10);
             if (*d == '\0' || *end != '\0' || days < 1 ||
                 days * 86400u > PST_ENDORSEMENT_LIFETIME_MAX) {
-                pst_reply_error(reply, user, 0, 64, "--expires is 1 to %u days",
+                pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE, "--expires is 1 to %u days",
                                 PST_ENDORSEMENT_LIFETIME_MAX / 86400u);
                 return;
             }
@@ -230,12 +236,13 @@ static void vouch_common(pst_node *n, const pst_ctrl_request *req, pst_node_repl
         rc = pst_store_published_put(n->store, PST_PUB_ENDORSEMENT, slot, buf, len, e.created,
                                      pst_now());
     if (rc != PST_OK) {
-        pst_reply_error(reply, user, 0, 1, "cannot make the endorsement: %s", pst_strerror(rc));
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "cannot make the endorsement: %s",
+                        pst_strerror(rc));
         return;
     }
     vouch_put *v = calloc(1, sizeof *v);
     if (v == NULL) {
-        pst_reply_error(reply, user, 0, 1, "out of memory");
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "out of memory");
         return;
     }
     v->reply = reply;

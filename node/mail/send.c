@@ -253,7 +253,7 @@ static bool check_recipients(send_op *op) {
     }
     pst_ctrl_response resp;
     memset(&resp, 0, sizeof resp);
-    resp.status = 1;
+    resp.status = PST_CTRL_STATUS_FAIL;
     char why[400];
     explain(bad, why, sizeof why);
     if (nbad > 1)
@@ -322,10 +322,10 @@ static void acknowledge(send_op *op) {
     int err = pst_value_error(b);
     op->replied = true;
     if (err != PST_OK)
-        pst_reply_error(op->reply, op->user, 0, 1, "message stored as %s, but: %s", hex,
-                        pst_strerror(err));
+        pst_reply_error(op->reply, op->user, 0, PST_CTRL_STATUS_FAIL,
+                        "message stored as %s, but: %s", hex, pst_strerror(err));
     else
-        pst_reply_ok(op->reply, op->user, 0, 0, b);
+        pst_reply_ok(op->reply, op->user, 0, PST_CTRL_STATUS_OK, b);
     pst_value_free(b);
     pst_counter_add(n, "outbox.messages", 1);
     pst_counter_add(n, "outbox.recipients", count);
@@ -340,7 +340,8 @@ static void commit(send_op *op) {
         rename(op->tmp_path, final) != 0) {
         int e = errno;
         (void)unlink(op->tmp_path);
-        fail(op, 1, "cannot store the message in %s: %s", op->o->dir, strerror(e));
+        fail(op, PST_CTRL_STATUS_FAIL, "cannot store the message in %s: %s", op->o->dir,
+             strerror(e));
         return;
     }
     int rc = pst_fsync_dir(op->o->dir);
@@ -348,7 +349,7 @@ static void commit(send_op *op) {
         rc = store_rows(op);
     if (rc != PST_OK) {
         (void)unlink(final);
-        fail(op, 1, "cannot store the message: %s",
+        fail(op, PST_CTRL_STATUS_FAIL, "cannot store the message: %s",
              rc == PST_E_IO || rc == PST_E_DISKFULL ? strerror(errno)
                                                     : pst_store_last_error(n->store));
         return;
@@ -384,17 +385,17 @@ static void work_done(uv_work_t *w, int status) {
         if (op->tmp_path[0])
             (void)unlink(op->tmp_path);
         if (stopping) {
-            fail(op, 1, "not sent: the node is shutting down");
+            fail(op, PST_CTRL_STATUS_FAIL, "not sent: the node is shutting down");
         } else if (op->err == PST_E_CANCELLED) {
             drop_spool(op);
             pst_counter_add(op->node, "outbox.sends_cancelled", 1);
             pst_log_info("send cancelled by the client before anything was stored");
-            fail(op, 1, "not sent: cancelled");
+            fail(op, PST_CTRL_STATUS_FAIL, "not sent: cancelled");
         } else {
             /* the node's own disk: tell its operator too */
             if (op->err == PST_E_IO || op->err == PST_E_DISKFULL)
                 pst_log_warn("a send failed: %s", op->errmsg);
-            fail(op, 1, "not sent: %s", op->errmsg);
+            fail(op, PST_CTRL_STATUS_FAIL, "not sent: %s", op->errmsg);
         }
         return;
     }
@@ -481,7 +482,7 @@ static void resolved_all(send_op *op) {
         return;
     }
     if (n->stopping || op->o->stopping) {
-        fail(op, 1, "not sent: the node is shutting down");
+        fail(op, PST_CTRL_STATUS_FAIL, "not sent: the node is shutting down");
         return;
     }
     if (!check_recipients(op))
@@ -503,14 +504,16 @@ static void resolved_all(send_op *op) {
             r->bits = pick_bits(op, r);
             op->stamps += r->bits > 0;
             if (r->bits > PST_HASHCASH_MINT_BITS_MAX) {
-                fail(op, 1, "not sent: %s asks for a %u-bit stamp, more than Postern mints (%u)",
-                     r->query, r->bits, PST_HASHCASH_MINT_BITS_MAX);
+                fail(op, PST_CTRL_STATUS_FAIL,
+                     "not sent: %s asks for a %u-bit stamp, more than Postern mints (%u)", r->query,
+                     r->bits, PST_HASHCASH_MINT_BITS_MAX);
                 return;
             }
         }
     }
     if (pst_outbox_free_slots(n) < unique) {
-        fail(op, 1, "not sent: %u notifications are already waiting for receipts; try again later",
+        fail(op, PST_CTRL_STATUS_FAIL,
+             "not sent: %u notifications are already waiting for receipts; try again later",
              PST_OUTBOX_NOTIFY_MAX - pst_outbox_free_slots(n));
         return;
     }
@@ -521,7 +524,8 @@ static void resolved_all(send_op *op) {
     int rc = uv_queue_work(n->loop, &op->work, pst_send_work_run, work_done);
     if (rc != 0) {
         op->working = false;
-        fail(op, 1, "not sent: cannot start the encryption: %s", uv_strerror(rc));
+        fail(op, PST_CTRL_STATUS_FAIL, "not sent: cannot start the encryption: %s",
+             uv_strerror(rc));
         return;
     }
     if (op->stamps > 0)
@@ -554,12 +558,12 @@ static int parse_args(send_op *op, const pst_ctrl_request *req) {
             kind = PST_STORE_RCPT_BCC;
         if (kind != 0) {
             if (op->n_rcpts == SEND_RCPTS_MAX) {
-                pst_reply_error(op->reply, op->user, 0, 64, "at most %u recipients per message",
-                                SEND_RCPTS_MAX);
+                pst_reply_error(op->reply, op->user, 0, PST_CTRL_STATUS_USAGE,
+                                "at most %u recipients per message", SEND_RCPTS_MAX);
                 return -1;
             }
             if (strlen(v) > PST_ADDRESS_MAX || !query_ok(v)) {
-                pst_reply_error(op->reply, op->user, 0, 64,
+                pst_reply_error(op->reply, op->user, 0, PST_CTRL_STATUS_USAGE,
                                 "'%.200s' is neither a fingerprint (52 characters of z-base-32) "
                                 "nor an address (local@domain)",
                                 v);
@@ -571,7 +575,8 @@ static int parse_args(send_op *op, const pst_ctrl_request *req) {
             snprintf(r->query, sizeof r->query, "%s", v);
         } else if (kl == 4 && strncmp(a, "file", 4) == 0 && !have_file) {
             if (v[0] != '/' || strlen(v) >= sizeof op->path) {
-                pst_reply_error(op->reply, op->user, 0, 64, "file must be an absolute path");
+                pst_reply_error(op->reply, op->user, 0, PST_CTRL_STATUS_USAGE,
+                                "file must be an absolute path");
                 return -1;
             }
             snprintf(op->path, sizeof op->path, "%s", v);
@@ -584,18 +589,19 @@ static int parse_args(send_op *op, const pst_ctrl_request *req) {
             else if (strcmp(v, "never") == 0)
                 op->pow = POW_NEVER;
             else {
-                pst_reply_error(op->reply, op->user, 0, 64, "pow must be auto, always or never");
+                pst_reply_error(op->reply, op->user, 0, PST_CTRL_STATUS_USAGE,
+                                "pow must be auto, always or never");
                 return -1;
             }
         } else {
-            pst_reply_error(op->reply, op->user, 0, 64,
+            pst_reply_error(op->reply, op->user, 0, PST_CTRL_STATUS_USAGE,
                             "send takes file=PATH, to=R, cc=R, bcc=R and pow=MODE (got '%.64s')",
                             a);
             return -1;
         }
     }
     if (!have_file || op->n_rcpts == 0) {
-        pst_reply_error(op->reply, op->user, 0, 64,
+        pst_reply_error(op->reply, op->user, 0, PST_CTRL_STATUS_USAGE,
                         "send needs file=PATH and at least one to=, cc= or bcc= recipient");
         return -1;
     }
@@ -635,17 +641,17 @@ void pst_node_cmd_send(pst_node *n, const pst_ctrl_request *req, pst_node_reply_
                        void *user) {
     struct pst_outbox *o = n->outbox;
     if (o == NULL || o->stopping || n->id == NULL) {
-        pst_reply_error(reply, user, 0, 1, "this node cannot send mail now");
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "this node cannot send mail now");
         return;
     }
     if (n->revoked) {
-        pst_reply_error(reply, user, 0, 1,
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL,
                         "your key is revoked: recipients would refuse the message (make a new "
                         "identity to send mail)");
         return;
     }
     if (!pst_notify_endpoint_valid(n->endpoint)) {
-        pst_reply_error(reply, user, 0, 1,
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL,
                         "our fetch endpoint '%s' cannot go into a notification: set advertise "
                         "in postern.conf to a host name or address",
                         n->endpoint);
@@ -657,7 +663,7 @@ void pst_node_cmd_send(pst_node *n, const pst_ctrl_request *req, pst_node_reply_
         free(op);
         if (sec)
             sodium_free(sec);
-        pst_reply_error(reply, user, 0, 1, "out of memory");
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "out of memory");
         return;
     }
     op->node = n;

@@ -98,6 +98,61 @@ Test(envelope, request_limits) {
     free(d);
 }
 
+/* The one builder of request arguments: what it accepts encodes, decodes and
+ * splits back at its first '='; what it refuses leaves the request as it was. */
+Test(envelope, request_builder) {
+    pst_ctrl_request *r = calloc(1, sizeof *r), *d = calloc(1, sizeof *d);
+    size_t cap = PST_CTRL_FRAME_MAX, len;
+    uint8_t *buf = malloc(cap);
+    cr_assert_eq(pst_ctrl_request_init(r, 9, "Send"), PST_E_INVAL);
+    cr_assert_eq(r->command[0], '\0');
+    cr_assert_eq(pst_ctrl_request_init(r, 9, NULL), PST_E_INVAL);
+    cr_assert_eq(pst_ctrl_request_init(r, 9, "send"), PST_OK);
+    cr_assert_eq(pst_ctrl_request_add_arg(r, "to", "alice@example.org"), PST_OK);
+    cr_assert_eq(pst_ctrl_request_add_arg(r, "to", "bob@example.org"), PST_OK); /* lists repeat */
+    cr_assert_eq(pst_ctrl_request_add_arg(r, "name", "a=b c\xc3\xa9"), PST_OK);
+    cr_assert_eq(pst_ctrl_request_add_arg(r, "empty", ""), PST_OK);
+    cr_assert_eq(pst_ctrl_request_add_arg(r, NULL, "positional"), PST_OK);
+    /* refused, r unchanged: no key, a key with '=' (the split would move),
+     * not UTF-8 in key or value, no value */
+    const char *bad_keys[] = {"", "a=b", "=", "k\xff", "\xc0\x80"};
+    for (size_t i = 0; i < sizeof bad_keys / sizeof bad_keys[0]; i++)
+        cr_assert_eq(pst_ctrl_request_add_arg(r, bad_keys[i], "v"), PST_E_INVAL, "key %zu", i);
+    cr_assert_eq(pst_ctrl_request_add_arg(r, "k", "caf\xe9"), PST_E_INVAL);
+    cr_assert_eq(pst_ctrl_request_add_arg(r, NULL, "\xed\xa0\x80"), PST_E_INVAL); /* surrogate */
+    cr_assert_eq(pst_ctrl_request_add_arg(r, "k", NULL), PST_E_INVAL);
+    cr_assert_eq(pst_ctrl_request_add_arg(NULL, "k", "v"), PST_E_INVAL);
+    /* too long: the whole "key=value" counts */
+    char *big = malloc(PST_CTRL_ARG_MAX + 2);
+    memset(big, 'v', PST_CTRL_ARG_MAX + 1);
+    big[PST_CTRL_ARG_MAX + 1] = '\0';
+    cr_assert_eq(pst_ctrl_request_add_arg(r, NULL, big), PST_E_TOOBIG);
+    big[PST_CTRL_ARG_MAX] = '\0';
+    cr_assert_eq(pst_ctrl_request_add_arg(r, "k", big), PST_E_TOOBIG);
+    cr_assert_eq(pst_ctrl_request_add_arg(r, big, "v"), PST_E_TOOBIG);
+    big[PST_CTRL_ARG_MAX - 2] = '\0';
+    cr_assert_eq(pst_ctrl_request_add_arg(r, "k", big), PST_OK); /* exactly the max */
+    cr_assert_eq(strlen(r->args[5]), PST_CTRL_ARG_MAX);
+    cr_assert_eq(r->n_args, 6);
+    cr_assert_eq(pst_ctrl_request_encode(r, buf, cap, &len), PST_OK);
+    cr_assert_eq(pst_ctrl_request_decode(buf, len, d), PST_OK);
+    cr_assert_eq(memcmp(r, d, sizeof *r), 0);
+    cr_assert_str_eq(d->args[0], "to=alice@example.org");
+    cr_assert_str_eq(d->args[2], "name=a=b c\xc3\xa9");
+    cr_assert_str_eq(d->args[3], "empty=");
+    cr_assert_str_eq(d->args[4], "positional");
+    /* full */
+    while (r->n_args < PST_CTRL_ARGS_MAX)
+        cr_assert_eq(pst_ctrl_request_add_arg(r, "k", "v"), PST_OK);
+    cr_assert_eq(pst_ctrl_request_add_arg(r, "k", "v"), PST_E_NOSPACE);
+    cr_assert_eq(r->n_args, PST_CTRL_ARGS_MAX);
+    cr_assert_eq(pst_ctrl_request_encode(r, buf, cap, &len), PST_OK);
+    free(big);
+    free(buf);
+    free(r);
+    free(d);
+}
+
 /* [1, 10, id, command, args] with raw control over each part. */
 static size_t raw_request(uint8_t *buf, size_t cap, uint32_t nfields, uint64_t type,
                           const char *cmd, uint32_t nargs, size_t arg_len) {

@@ -267,12 +267,12 @@ static size_t make_expired(const pst_hostile_gen *g, int c, uint32_t i, uint8_t 
     return signed_for(g, c, i, &in, g->target_box_pk, "", out);
 }
 
-/* A stamp with real work in it, bound to the wrong thing. */
-static void mint(const pst_hostile_gen *g, int c, uint32_t i, const char *resource, const char *ext,
-                 uint64_t date, char out[PST_NOTIFY_STAMP_MAX + 1]) {
+/* A stamp with real work in it (bits of it), bound to resource and ext. */
+static void mint(const pst_hostile_gen *g, int c, uint32_t i, unsigned bits, const char *resource,
+                 const char *ext, uint64_t date, char out[PST_NOTIFY_STAMP_MAX + 1]) {
     pst_hashcash_mint_params p;
     memset(&p, 0, sizeof p);
-    p.bits = STAMP_BITS;
+    p.bits = bits;
     p.resource = resource;
     p.ext = ext;
     p.now = date;
@@ -303,6 +303,15 @@ static void sealed_for_stamp(const pst_hostile_gen *g, int c, uint32_t i, pst_no
     pst_notify_stamp_ext(outer->sealed, outer->sealed_len, ext);
 }
 
+/* outer with stamp on it, encoded into out; its length. */
+static size_t encode_stamped(pst_notify *outer, const char *stamp, uint8_t *out) {
+    snprintf(outer->stamp, sizeof outer->stamp, "%s", stamp);
+    size_t len = 0;
+    if (pst_notify_encode(outer, out, PST_DHT_VALUE_MAX, &len) != PST_OK)
+        die("cannot encode a stamped notification");
+    return len;
+}
+
 static size_t make_stamp(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *out) {
     pst_notify outer;
     char res[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE], ext[PST_NOTIFY_STAMP_EXT_BUFSIZE];
@@ -312,7 +321,7 @@ static size_t make_stamp(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *o
     case 0: { /* paid for another recipient */
         char other[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE];
         pst_notify_stamp_resource(g->fresh_pk[i % PST_HOSTILE_FRESH_KEYS], other);
-        mint(g, c, i, other, ext, g->now, stamp);
+        mint(g, c, i, STAMP_BITS, other, ext, g->now, stamp);
         break;
     }
     case 1: { /* paid for another notification to the target */
@@ -320,14 +329,14 @@ static size_t make_stamp(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *o
         char other[PST_NOTIFY_STAMP_EXT_BUFSIZE];
         derive(g, c, i, "otherext", junk, sizeof junk);
         pst_notify_stamp_ext(junk, sizeof junk, other);
-        mint(g, c, i, res, other, g->now, stamp);
+        mint(g, c, i, STAMP_BITS, res, other, g->now, stamp);
         break;
     }
     case 2: /* bound right, dated three days ago */
-        mint(g, c, i, res, ext, g->now - 3u * DAY, stamp);
+        mint(g, c, i, STAMP_BITS, res, ext, g->now - 3u * DAY, stamp);
         break;
     case 3: { /* bound right, claiming 32 bits it does not have */
-        mint(g, c, i, res, ext, g->now, stamp);
+        mint(g, c, i, STAMP_BITS, res, ext, g->now, stamp);
         char *bits = strchr(stamp, ':') + 1;
         char fixed[PST_NOTIFY_STAMP_MAX + 1];
         snprintf(fixed, sizeof fixed, "1:32%s", strchr(bits, ':'));
@@ -338,11 +347,7 @@ static size_t make_stamp(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *o
         snprintf(stamp, sizeof stamp, "1:%u:not-a-date:%s:%s:x:y", STAMP_BITS, res, ext);
         break;
     }
-    snprintf(outer.stamp, sizeof outer.stamp, "%s", stamp);
-    size_t len = 0;
-    if (pst_notify_encode(&outer, out, PST_DHT_VALUE_MAX, &len) != PST_OK)
-        die("cannot encode a stamped notification");
-    return len;
+    return encode_stamped(&outer, stamp, out);
 }
 
 /* A valid notification from fresh key k with a real stamp bound right, of
@@ -354,21 +359,8 @@ static size_t make_stamp_weak(const pst_hostile_gen *g, int c, uint32_t i, uint8
     char stamp[PST_NOTIFY_STAMP_MAX + 1];
     sealed_for_stamp(g, c, i, &outer, res, ext);
     unsigned short_by = 1 + i % 4, bits = g->target_pow_bits;
-    pst_hashcash_mint_params p;
-    memset(&p, 0, sizeof p);
-    p.bits = bits > short_by ? bits - short_by : 1;
-    p.resource = res;
-    p.ext = ext;
-    p.now = g->now;
-    p.threads = 1;
-    derive(g, c, i, "rand", p.rand, sizeof p.rand);
-    if (pst_hashcash_mint(&p, stamp, sizeof stamp) != PST_OK)
-        die("cannot mint a stamp");
-    snprintf(outer.stamp, sizeof outer.stamp, "%s", stamp);
-    size_t len = 0;
-    if (pst_notify_encode(&outer, out, PST_DHT_VALUE_MAX, &len) != PST_OK)
-        die("cannot encode a stamped notification");
-    return len;
+    mint(g, c, i, bits > short_by ? bits - short_by : 1, res, ext, g->now, stamp);
+    return encode_stamped(&outer, stamp, out);
 }
 
 /* A stamp the target already took (from a notification in its slot), put on

@@ -5,19 +5,24 @@
 #ifndef PST_CLI_H
 #define PST_CLI_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#define PST_EXIT_OK 0
-#define PST_EXIT_FAIL 1
-#define PST_EXIT_NOTFOUND 2
-#define PST_EXIT_REVOKED 3
-#define PST_EXIT_EXPIRED 4
-#define PST_EXIT_USAGE 64
-#define PST_EXIT_UNAVAILABLE 69 /* EX_UNAVAILABLE: the node refused or dropped the call */
-#define PST_EXIT_CANTCREAT 73   /* EX_CANTCREAT: init refused, nothing changed */
-#define PST_EXIT_CONFIG 78      /* EX_CONFIG: identity.key damaged or not the store's */
+#include "pst_envelope.h"
+
+/* A node's reply status is the exit code: the shared ones are its names. */
+#define PST_EXIT_OK ((int)PST_CTRL_STATUS_OK)
+#define PST_EXIT_FAIL ((int)PST_CTRL_STATUS_FAIL)
+#define PST_EXIT_NOTFOUND ((int)PST_CTRL_STATUS_NOT_FOUND)
+#define PST_EXIT_REVOKED ((int)PST_CTRL_STATUS_REVOKED)
+#define PST_EXIT_EXPIRED ((int)PST_CTRL_STATUS_EXPIRED)
+#define PST_EXIT_USAGE ((int)PST_CTRL_STATUS_USAGE)
+/* EX_UNAVAILABLE: the node refused or dropped the call */
+#define PST_EXIT_UNAVAILABLE ((int)PST_CTRL_STATUS_REFUSED)
+#define PST_EXIT_CANTCREAT 73 /* EX_CANTCREAT: init refused, nothing changed */
+#define PST_EXIT_CONFIG 78    /* EX_CONFIG: identity.key damaged or not the store's */
 
 typedef struct {
     const char *name;
@@ -42,10 +47,15 @@ int pst_cmd_unvouch(int argc, char **argv); /* cmd_trust.c */
 
 /* Prints "postern: " + message to stderr. */
 void pst_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void pst_cli_verror(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 /* Parses a decimal unsigned integer in [min, max]; false on any junk. */
 bool pst_cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* Writes s as a JSON string literal (quotes and escapes included). */
 void pst_cli_json_string(FILE *out, const char *s);
+/* Seconds as "42 s", "17 min", "3.5 h" or "12 d": expected times of
+ * proof-of-work span many orders of magnitude. */
+#define PST_CLI_DURATION_BUFSIZE 16
+void pst_cli_duration(double s, char out[PST_CLI_DURATION_BUFSIZE]);
 /* True when stderr is a terminal (progress lines are drawn only then, or
  * when forced with POSTERN_PROGRESS=1). */
 bool pst_cli_progress_enabled(void);

@@ -6,13 +6,17 @@
 
 #include "cli.h"
 
+void pst_cli_verror(const char *fmt, va_list ap) {
+    fputs("postern: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void pst_cli_error(const char *fmt, ...) {
     va_list ap;
-    fputs("postern: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    pst_cli_verror(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 bool pst_cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
@@ -54,6 +58,17 @@ void pst_cli_json_string(FILE *out, const char *s) {
         }
     }
     fputc('"', out);
+}
+
+void pst_cli_duration(double s, char out[PST_CLI_DURATION_BUFSIZE]) {
+    if (s < 120)
+        snprintf(out, PST_CLI_DURATION_BUFSIZE, "%.0f s", s);
+    else if (s < 7200)
+        snprintf(out, PST_CLI_DURATION_BUFSIZE, "%.0f min", s / 60);
+    else if (s < 172800)
+        snprintf(out, PST_CLI_DURATION_BUFSIZE, "%.1f h", s / 3600);
+    else
+        snprintf(out, PST_CLI_DURATION_BUFSIZE, "%.0f d", s / 86400);
 }
 
 bool pst_cli_progress_enabled(void) {

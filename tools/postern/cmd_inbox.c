@@ -48,35 +48,33 @@ typedef struct {
     const char *limit;
 } inbox_opts;
 
-/* Parses options; -2 = help printed, else 0 or an exit code. */
+typedef struct {
+    inbox_opts *o; /* NULL: the command takes neither */
+    const char *help;
+} own_options;
+
+/* pst_cli_own_option_fn for --folder and --limit */
+static int own_option(void *user, int val, const char *arg) {
+    own_options *own = user;
+    if (own->o == NULL) {
+        fputs(own->help, stderr);
+        return PST_EXIT_USAGE;
+    }
+    *(val == 'f' ? &own->o->folder : &own->o->limit) = arg;
+    return 0;
+}
+
+/* Parses options; PST_CLI_HELP_SHOWN, else 0 or an exit code. */
 static int parse(int argc, char **argv, pst_cli_common *common, const char *help, inbox_opts *o) {
     static const struct option opts[] = {
         {"home", required_argument, 0, 'h'},  {"json", no_argument, 0, 'j'},
         {"help", no_argument, 0, 'H'},        {"folder", required_argument, 0, 'f'},
         {"limit", required_argument, 0, 'n'}, {0, 0, 0, 0},
     };
-    memset(common, 0, sizeof *common);
-    pst_config_flags_init(&common->flags);
+    own_options own = {o, help};
+    int rc = pst_cli_parse_options(argc, argv, opts, help, common, own_option, &own);
     common->no_oneshot = true; /* only the daemon has an inbox */
-    int c, idx;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
-        if (c == 'H') {
-            fputs(help, stdout);
-            return -2;
-        }
-        if (c == '?' || ((c == 'f' || c == 'n') && o == NULL)) {
-            fputs(help, stderr);
-            return PST_EXIT_USAGE;
-        }
-        if (c == 'f')
-            o->folder = optarg;
-        else if (c == 'n')
-            o->limit = optarg;
-        else if (pst_cli_common_option(common, opts[idx].name, optarg) < 0)
-            return PST_EXIT_USAGE;
-    }
-    return 0;
+    return rc;
 }
 
 static int call(pst_cli_common *common, pst_ctrl_request *req, pst_ctrl_response *resp) {
@@ -84,7 +82,7 @@ static int call(pst_cli_common *common, pst_ctrl_request *req, pst_ctrl_response
     int rc = pst_cli_call(common, req, resp, &oneshot);
     if (rc != 0)
         return rc;
-    if (resp->status != 0) {
+    if (resp->status != PST_CTRL_STATUS_OK) {
         pst_cli_error("%s", resp->error);
         rc = (int)resp->status;
         pst_ctrl_response_free(resp);
@@ -159,21 +157,19 @@ static void print_inbox(const pst_value *body) {
 
 static int inbox_retry(pst_cli_common *common, const char *id) {
     static pst_ctrl_request req;
-    memset(&req, 0, sizeof req);
-    req.id = 1;
-    snprintf(req.command, sizeof req.command, "inbox-retry");
+    (void)pst_ctrl_request_init(&req, 1, "inbox-retry");
     if (strlen(id) > 64) {
         pst_cli_error("'%s' is not a message id", id);
         return PST_EXIT_USAGE;
     }
-    snprintf(req.args[req.n_args++], PST_CTRL_ARG_MAX + 1, "id=%s", id);
+    int rc = pst_cli_add_arg(&req, "id", id, "'%s' is not a message id", id);
     pst_ctrl_response resp;
-    int rc = call(common, &req, &resp);
+    if (rc == 0)
+        rc = call(common, &req, &resp);
     if (rc != 0)
         return rc;
     if (common->json) {
-        pst_value_write_json(resp.body, stdout);
-        fputc('\n', stdout);
+        pst_cli_print_json(resp.body);
     } else {
         printf("%s: %s\n", str(resp.body, "id"),
                strcmp(str(resp.body, "was"), "failed") == 0
@@ -189,7 +185,7 @@ int pst_cmd_inbox(int argc, char **argv) {
     inbox_opts o = {NULL, NULL};
     int rc = parse(argc, argv, &common, INBOX_HELP, &o);
     if (rc != 0)
-        return rc == -2 ? PST_EXIT_OK : rc;
+        return rc == PST_CLI_HELP_SHOWN ? PST_EXIT_OK : rc;
     if (optind < argc && strcmp(argv[optind], "retry") == 0) {
         if (argc - optind != 2 || o.folder || o.limit) {
             pst_cli_error("usage: postern inbox retry ID");
@@ -207,25 +203,16 @@ int pst_cmd_inbox(int argc, char **argv) {
         return PST_EXIT_USAGE;
     }
     static pst_ctrl_request req;
-    memset(&req, 0, sizeof req);
-    req.id = 1;
-    snprintf(req.command, sizeof req.command, "inbox");
-    if (o.folder) {
-        if (strlen(o.folder) > PST_CTRL_ARG_MAX - 8) {
-            pst_cli_error("--folder: name too long");
-            return PST_EXIT_USAGE;
-        }
-        snprintf(req.args[req.n_args++], PST_CTRL_ARG_MAX + 1, "folder=%s", o.folder);
-    }
-    if (o.limit)
-        snprintf(req.args[req.n_args++], PST_CTRL_ARG_MAX + 1, "limit=%llu",
-                 (unsigned long long)limit);
+    (void)pst_ctrl_request_init(&req, 1, "inbox");
+    char lim[24];
+    snprintf(lim, sizeof lim, "%llu", (unsigned long long)limit);
     pst_ctrl_response resp;
-    if ((rc = call(&common, &req, &resp)) != 0)
+    if ((o.folder && (rc = pst_cli_add_arg(&req, "folder", o.folder, "--folder: name too long"))) ||
+        (o.limit && (rc = pst_cli_add_arg(&req, "limit", lim, "--limit too long"))) ||
+        (rc = call(&common, &req, &resp)) != 0)
         return rc;
     if (common.json) {
-        pst_value_write_json(resp.body, stdout);
-        fputc('\n', stdout);
+        pst_cli_print_json(resp.body);
     } else {
         print_inbox(resp.body);
     }
@@ -266,7 +253,7 @@ int pst_cmd_read(int argc, char **argv) {
     pst_cli_common common;
     int rc = parse(argc, argv, &common, READ_HELP, NULL);
     if (rc != 0)
-        return rc == -2 ? PST_EXIT_OK : rc;
+        return rc == PST_CLI_HELP_SHOWN ? PST_EXIT_OK : rc;
     if (argc - optind != 1) {
         pst_cli_error("read takes one message ID (see --help)");
         return PST_EXIT_USAGE;
@@ -278,19 +265,16 @@ int pst_cmd_read(int argc, char **argv) {
         return PST_EXIT_USAGE;
     }
     static pst_ctrl_request req;
-    memset(&req, 0, sizeof req);
-    req.id = 1;
-    snprintf(req.command, sizeof req.command, "read");
-    req.n_args = 1;
-    snprintf(req.args[0], sizeof req.args[0], "id=%s", id);
+    (void)pst_ctrl_request_init(&req, 1, "read");
+    if ((rc = pst_cli_add_arg(&req, "id", id, "'%s' is not a message id", id)) != 0)
+        return rc;
     /* a mail client may move the file between the answer and the open: ask again once */
     for (int attempt = 0; attempt < 2; attempt++) {
         pst_ctrl_response resp;
         if ((rc = call(&common, &req, &resp)) != 0)
             return rc;
         if (common.json) {
-            pst_value_write_json(resp.body, stdout);
-            fputc('\n', stdout);
+            pst_cli_print_json(resp.body);
             pst_ctrl_response_free(&resp);
             return PST_EXIT_OK;
         }

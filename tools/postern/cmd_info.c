@@ -16,32 +16,17 @@ static int run_simple(int argc, char **argv, const char *command, const char *he
         {0, 0, 0, 0},
     };
     pst_cli_common common;
-    memset(&common, 0, sizeof common);
-    pst_config_flags_init(&common.flags);
+    int rc = pst_cli_parse_options(argc, argv, opts, help, &common, NULL, NULL);
+    if (rc != 0)
+        return rc == PST_CLI_HELP_SHOWN ? PST_EXIT_OK : rc;
     common.no_oneshot = true;
     common.offline = offline;
-    int c, idx;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
-        if (c == 'H') {
-            fputs(help, stdout);
-            return PST_EXIT_OK;
-        }
-        if (c == '?') {
-            fputs(help, stderr);
-            return PST_EXIT_USAGE;
-        }
-        if (pst_cli_common_option(&common, opts[idx].name, optarg) < 0)
-            return PST_EXIT_USAGE;
-    }
     if (optind < argc) {
         pst_cli_error("%s: unexpected argument '%s'", argv[0], argv[optind]);
         return PST_EXIT_USAGE;
     }
     static pst_ctrl_request req;
-    memset(&req, 0, sizeof req);
-    req.id = 1;
-    snprintf(req.command, sizeof req.command, "%s", command);
+    (void)pst_ctrl_request_init(&req, 1, command);
     return pst_cli_call_and_print(&common, &req);
 }
 

@@ -75,10 +75,8 @@ int pst_cmd_init(int argc, char **argv) {
     }
     char err[1024] = "";
     pst_node_config cfg;
-    if (pst_config_load(&cfg, &common.flags, err, sizeof err) != PST_OK) {
-        pst_cli_error("%s", err);
+    if (pst_cli_load_config(&common, &cfg) != 0)
         return PST_EXIT_USAGE;
-    }
     char *pass = NULL;
     if (passfile != NULL) {
         pass = sodium_malloc(1025);

@@ -163,28 +163,6 @@ static void print_entry(const pst_value *e, int indent) {
 #undef FIELD
 }
 
-static int parse_common(int argc, char **argv, const struct option *opts, pst_cli_common *common,
-                        const char *help, int (*extra)(int c, const char *arg, void *u), void *u) {
-    int c, idx;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
-        if (c == 'H') {
-            fputs(help, stdout);
-            return -2;
-        }
-        if (c == '?') {
-            fputs(help, stderr);
-            return PST_EXIT_USAGE;
-        }
-        int r = pst_cli_common_option(common, opts[idx].name, optarg);
-        if (r < 0)
-            return PST_EXIT_USAGE;
-        if (r == 0 && (extra == NULL || extra(c, optarg, u) != 0))
-            return PST_EXIT_USAGE;
-    }
-    return 0;
-}
-
 #define COMMON_OPTS                                                                                \
     {"home", required_argument, 0, 'h'}, {"seed", required_argument, 0, 's'},                      \
         {"seeds-file", required_argument, 0, 'S'}, {"network", required_argument, 0, 'n'},         \
@@ -195,10 +173,8 @@ static int parse_common(int argc, char **argv, const struct option *opts, pst_cl
 static int key_get(int argc, char **argv) {
     static const struct option opts[] = {COMMON_OPTS, {0, 0, 0, 0}};
     pst_cli_common common;
-    memset(&common, 0, sizeof common);
-    pst_config_flags_init(&common.flags);
-    int rc = parse_common(argc, argv, opts, &common, GET_HELP, NULL, NULL);
-    if (rc == -2)
+    int rc = pst_cli_parse_options(argc, argv, opts, GET_HELP, &common, NULL, NULL);
+    if (rc == PST_CLI_HELP_SHOWN)
         return PST_EXIT_OK;
     if (rc != 0)
         return rc;
@@ -207,15 +183,11 @@ static int key_get(int argc, char **argv) {
         return PST_EXIT_USAGE;
     }
     static pst_ctrl_request req;
-    memset(&req, 0, sizeof req);
-    req.id = 1;
-    snprintf(req.command, sizeof req.command, "key-get");
-    req.n_args = 1;
+    (void)pst_ctrl_request_init(&req, 1, "key-get");
     if (strlen(argv[optind]) > PST_CTRL_ARG_MAX) {
         pst_cli_error("query too long");
         return PST_EXIT_USAGE;
     }
-    snprintf(req.args[0], sizeof req.args[0], "%s", argv[optind]);
     {
         /* a bad query is a usage error now, not after a node starts */
         uint8_t pk[32];
@@ -229,6 +201,8 @@ static int key_get(int argc, char **argv) {
             return PST_EXIT_USAGE;
         }
     }
+    if ((rc = pst_cli_add_arg(&req, NULL, argv[optind], "query too long")) != 0)
+        return rc;
     pst_ctrl_response resp;
     bool oneshot;
     rc = pst_cli_call(&common, &req, &resp, &oneshot);
@@ -240,8 +214,7 @@ static int key_get(int argc, char **argv) {
     if (resp.error[0] != '\0') {
         pst_cli_error("%s", resp.error);
     } else if (common.json) {
-        pst_value_write_json(resp.body, stdout);
-        fputc('\n', stdout);
+        pst_cli_print_json(resp.body);
     } else if (berr) {
         /* the network was not asked: one line says why and what to do, and
          * no "not_found" on stdout pretends it was */
@@ -273,7 +246,8 @@ typedef struct {
     const char *reason, *code, *replacement, *cert, *passfile;
 } revoke_opts;
 
-static int revoke_extra(int c, const char *arg, void *u) {
+/* pst_cli_own_option_fn for revoke_opts */
+static int revoke_option(void *u, int c, const char *arg) {
     revoke_opts *o = u;
     switch (c) {
     case 'r':
@@ -292,7 +266,7 @@ static int revoke_extra(int c, const char *arg, void *u) {
         o->passfile = arg;
         return 0;
     }
-    return -1;
+    return PST_EXIT_USAGE;
 }
 
 static int read_cert(const char *path, uint8_t *out, size_t cap, size_t *len) {
@@ -328,10 +302,8 @@ static int build_self_revocation(pst_cli_common *common, const revoke_opts *o, u
                                  size_t cap, size_t *len) {
     char err[1024] = "";
     pst_node_config cfg;
-    if (pst_config_load(&cfg, &common->flags, err, sizeof err) != PST_OK) {
-        pst_cli_error("%s", err);
+    if (pst_cli_load_config(common, &cfg) != 0)
         return PST_EXIT_USAGE;
-    }
     pst_revoke_reason code = PST_REVOKE_UNSPECIFIED;
     if (o->code && parse_code(o->code, &code) != 0) {
         pst_cli_error("--code must be unspecified, compromised, superseded or retired");
@@ -405,12 +377,10 @@ static int key_revoke(int argc, char **argv) {
                                          {"passphrase-file", required_argument, 0, 'P'},
                                          {0, 0, 0, 0}};
     pst_cli_common common;
-    memset(&common, 0, sizeof common);
-    pst_config_flags_init(&common.flags);
     revoke_opts o;
     memset(&o, 0, sizeof o);
-    int rc = parse_common(argc, argv, opts, &common, REVOKE_HELP, revoke_extra, &o);
-    if (rc == -2)
+    int rc = pst_cli_parse_options(argc, argv, opts, REVOKE_HELP, &common, revoke_option, &o);
+    if (rc == PST_CLI_HELP_SHOWN)
         return PST_EXIT_OK;
     if (rc != 0)
         return rc;
@@ -430,11 +400,11 @@ static int key_revoke(int argc, char **argv) {
     if (rc != 0)
         return rc;
     static pst_ctrl_request req;
-    memset(&req, 0, sizeof req);
-    req.id = 1;
-    snprintf(req.command, sizeof req.command, "key-revoke");
-    req.n_args = 1;
-    sodium_bin2hex(req.args[0], sizeof req.args[0], rec, len);
+    static char hex[2 * PST_RECORD_MAX + 1];
+    (void)pst_ctrl_request_init(&req, 1, "key-revoke");
+    sodium_bin2hex(hex, sizeof hex, rec, len);
+    if ((rc = pst_cli_add_arg(&req, NULL, hex, "revocation too large")) != 0)
+        return rc;
     return pst_cli_call_and_print(&common, &req);
 }
 

@@ -64,27 +64,15 @@ typedef struct {
     bool enabled, drawn;
 } progress_line;
 
-/* "42 s", "17 min", "3.5 h", "12 d": expected times span many orders. */
-static void human_duration(double s, char out[16]) {
-    if (s < 120)
-        snprintf(out, 16, "%.0f s", s);
-    else if (s < 7200)
-        snprintf(out, 16, "%.0f min", s / 60);
-    else if (s < 172800)
-        snprintf(out, 16, "%.1f h", s / 3600);
-    else
-        snprintf(out, 16, "%.0f d", s / 86400);
-}
-
 static void on_progress(uint64_t done, double expected, void *user) {
     progress_line *pl = user;
     double elapsed = mono_now() - pl->start;
     if (!pl->enabled || elapsed < 1.0)
         return;
     double rate = (double)done / elapsed;
-    char el[16], ex[16];
-    human_duration(elapsed, el);
-    human_duration(rate > 0 ? expected / rate : 0.0, ex);
+    char el[PST_CLI_DURATION_BUFSIZE], ex[PST_CLI_DURATION_BUFSIZE];
+    pst_cli_duration(elapsed, el);
+    pst_cli_duration(rate > 0 ? expected / rate : 0.0, ex);
     /* Expected = mean time for this many bits at the current rate; any one
      * mint may take much less or several times more. */
     fprintf(stderr, "\rpow: %.2f Mhash/s, %s elapsed, %s expected   ", rate / 1e6, el, ex);

@@ -7,21 +7,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "ctrl_client.h"
-#include "pst_fetch.h"
 #include "pst_home.h"
 #include "pst_identity.h"
 #include "pst_mailmsg.h"
@@ -100,61 +94,54 @@ typedef struct {
     bool have_limit;
 } send_opts;
 
-/* Parses options; 0 ok, -2 help printed, else an exit code. */
+/* pst_cli_own_option_fn for send_opts */
+static int own_option(void *user, int val, const char *arg) {
+    send_opts *o = user;
+    const char **list = NULL;
+    unsigned *count = NULL;
+    switch (val) {
+    case OPT_TO:
+        list = o->to, count = &o->n_to;
+        break;
+    case OPT_CC:
+        list = o->cc, count = &o->n_cc;
+        break;
+    case OPT_BCC:
+        list = o->bcc, count = &o->n_bcc;
+        break;
+    case OPT_POW:
+        o->pow = arg;
+        return 0;
+    case OPT_SUBJECT:
+        o->subject = arg;
+        return 0;
+    case OPT_BODY:
+        o->body = arg;
+        return 0;
+    case OPT_LIMIT:
+        if (!pst_cli_parse_u64(arg, 1, 1000, &o->limit)) {
+            pst_cli_error("--limit must be 1..1000");
+            return PST_EXIT_USAGE;
+        }
+        o->have_limit = true;
+        return 0;
+    default:
+        return PST_EXIT_USAGE;
+    }
+    if (o->n_to + o->n_cc + o->n_bcc >= SEND_RCPTS_MAX) {
+        pst_cli_error("at most %u recipients per message", SEND_RCPTS_MAX);
+        return PST_EXIT_USAGE;
+    }
+    list[(*count)++] = arg;
+    return 0;
+}
+
+/* Parses options; 0 ok, PST_CLI_HELP_SHOWN, else an exit code. */
 static int parse(int argc, char **argv, const struct option *opts, const char *help,
                  pst_cli_common *common, send_opts *o) {
-    memset(common, 0, sizeof *common);
-    pst_config_flags_init(&common->flags);
+    int rc = pst_cli_parse_options(argc, argv, opts, help, common, own_option, o);
     common->no_oneshot = true;
-    int c, idx;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
-        const char **list = NULL;
-        unsigned *count = NULL;
-        switch (c) {
-        case 'H':
-            fputs(help, stdout);
-            return -2;
-        case '?':
-            fputs(help, stderr);
-            return PST_EXIT_USAGE;
-        case OPT_TO:
-            list = o->to, count = &o->n_to;
-            break;
-        case OPT_CC:
-            list = o->cc, count = &o->n_cc;
-            break;
-        case OPT_BCC:
-            list = o->bcc, count = &o->n_bcc;
-            break;
-        case OPT_POW:
-            o->pow = optarg;
-            continue;
-        case OPT_SUBJECT:
-            o->subject = optarg;
-            continue;
-        case OPT_BODY:
-            o->body = optarg;
-            continue;
-        case OPT_LIMIT:
-            if (!pst_cli_parse_u64(optarg, 1, 1000, &o->limit)) {
-                pst_cli_error("--limit must be 1..1000");
-                return PST_EXIT_USAGE;
-            }
-            o->have_limit = true;
-            continue;
-        default:
-            if (pst_cli_common_option(common, opts[idx].name, optarg) < 0)
-                return PST_EXIT_USAGE;
-            continue;
-        }
-        if (o->n_to + o->n_cc + o->n_bcc >= SEND_RCPTS_MAX) {
-            pst_cli_error("at most %u recipients per message", SEND_RCPTS_MAX);
-            return PST_EXIT_USAGE;
-        }
-        list[(*count)++] = optarg;
-    }
-    return 0;
+    return rc;
 }
 
 static int call(pst_cli_common *common, pst_ctrl_request *req, pst_ctrl_response *resp) {
@@ -162,60 +149,12 @@ static int call(pst_cli_common *common, pst_ctrl_request *req, pst_ctrl_response
     return pst_cli_call(common, req, resp, &oneshot);
 }
 
-static int add_arg(pst_ctrl_request *req, const char *key, const char *value) {
-    if (req->n_args >= PST_CTRL_ARGS_MAX)
-        return -1;
-    int len = snprintf(req->args[req->n_args], sizeof req->args[0], "%s=%s", key, value);
-    if (len < 0 || (size_t)len > PST_CTRL_ARG_MAX)
-        return -1;
-    req->n_args++;
-    return 0;
-}
-
-/* ---- send ---------------------------------------------------------------- */
-
-static int read_all(int fd, uint8_t *p, size_t n) {
-    while (n > 0) {
-        ssize_t r = read(fd, p, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
-static int write_all(int fd, const void *p, size_t n);
-
-/* ---- the call: progress and Ctrl-C --------------------------------------- */
-
-/* Counts SIGINTs during the call; the read loop polls it (a handler may only
- * touch a sig_atomic_t). */
-static volatile sig_atomic_t send_interrupts;
-
-static void on_sigint(int sig) {
-    (void)sig;
-    send_interrupts++;
-}
+/* ---- send: the progress line --------------------------------------------- */
 
 typedef struct {
     bool enabled;
     int width; /* of the line drawn last, to blank it */
 } progress_line;
-
-/* "42 s", "17 min", "3.5 h", "12 d" */
-static void human_duration(double s, char out[16]) {
-    if (s < 120)
-        snprintf(out, 16, "%.0f s", s < 1 ? 1 : s);
-    else if (s < 7200)
-        snprintf(out, 16, "%.0f min", s / 60);
-    else if (s < 172800)
-        snprintf(out, 16, "%.1f h", s / 3600);
-    else
-        snprintf(out, 16, "%.0f d", s / 86400);
-}
 
 static uint64_t body_uint(const pst_value *b, const char *key) {
     uint64_t v = 0;
@@ -247,8 +186,9 @@ static void draw_progress(progress_line *pl, const pst_value *b) {
     if (expected > 0 && done < expected) {
         pct = (unsigned)((double)done * 100.0 / (double)expected);
         if (rate > 0) {
-            char d[16];
-            human_duration((double)(expected - done) / (double)rate, d);
+            char d[PST_CLI_DURATION_BUFSIZE];
+            double left_s = (double)(expected - done) / (double)rate;
+            pst_cli_duration(left_s < 1 ? 1 : left_s, d);
             snprintf(left, sizeof left, ", about %s left", d);
         }
     } else if (expected > 0) {
@@ -273,139 +213,12 @@ static void clear_progress(progress_line *pl) {
     pl->width = 0;
 }
 
-/* How long after Ctrl-C the CLI waits for the node to confirm. */
-#define SEND_CANCEL_WAIT_S 10
-
-typedef enum {
-    CALL_ANSWERED = 0, /* resp holds the final answer */
-    CALL_FAILED,       /* printed */
-    CALL_NO_CONFIRM,   /* cancelled; the node did not say how it ended */
-} call_result;
-
-static double mono_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Waits until fd is readable (1), a new SIGINT arrived (0) or the deadline
- * passed (-1). Polls in slices: a signal landing just before poll() would
- * otherwise be noticed only at the next frame. */
-static int wait_readable(int fd, double deadline, sig_atomic_t *seen) {
-    for (;;) {
-        if (send_interrupts != *seen) {
-            *seen = send_interrupts;
-            return 0;
-        }
-        double left = deadline - mono_now();
-        if (left <= 0)
-            return -1;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int r = poll(&p, 1, left < 0.2 ? (int)(left * 1000) + 1 : 200);
-        if (r > 0)
-            return 1;
-        if (r < 0 && errno != EINTR)
-            return -1;
-    }
-}
-
-/* pst_cli_call with a longer patience, progress frames and Ctrl-C: `send`
- * needs a running node anyway. On Ctrl-C it shuts its writing half down,
- * which cancels the send in the node, and waits for the answer: it says
- * whether the cancel came in time (nothing stored) or too late (stored). */
-static call_result call_send(const char *home, pst_ctrl_request *req, pst_ctrl_response *resp,
-                             bool *cancelled) {
-    char path[PST_PATH_MAX];
-    struct sockaddr_un sa;
-    memset(resp, 0, sizeof *resp);
-    *cancelled = false;
-    if (pst_home_path(home, PST_FILE_CONTROL, path, sizeof path) != PST_OK ||
-        strlen(path) >= sizeof sa.sun_path) {
-        pst_cli_error("control socket path too long: %s", path);
-        return CALL_FAILED;
-    }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        if (e == ENOENT || e == ECONNREFUSED)
-            pst_cli_error("no node is running for %s: start it with 'posternd --home %s'", home,
-                          home);
-        else
-            pst_cli_error("cannot connect to %s: %s", path, strerror(e));
-        return CALL_FAILED;
-    }
-    /* a frame, once it starts, arrives whole: only a stuck node stalls here */
-    struct timeval tv = {60, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    uint8_t *buf = malloc(PST_FRAME_HEADER_BYTES + PST_CTRL_FRAME_MAX);
-    size_t len = 0;
-    call_result rc = CALL_FAILED;
-    progress_line pl = {.enabled = pst_cli_progress_enabled(), .width = 0};
-    struct sigaction sa_int, old_int;
-    memset(&sa_int, 0, sizeof sa_int);
-    sa_int.sa_handler = on_sigint; /* no SA_RESTART: poll returns EINTR */
-    sigemptyset(&sa_int.sa_mask);
-    send_interrupts = 0;
-    sig_atomic_t seen = 0;
-    sigaction(SIGINT, &sa_int, &old_int);
-    if (buf == NULL || pst_ctrl_request_encode(req, buf + PST_FRAME_HEADER_BYTES,
-                                               PST_CTRL_FRAME_MAX, &len) != PST_OK) {
-        pst_cli_error("request too large");
-        goto out;
-    }
-    pst_frame_header_write((uint32_t)len, buf);
-    if (write_all(fd, buf, len + PST_FRAME_HEADER_BYTES) != 0) {
-        pst_cli_report_dropped(home, errno, false); /* nothing was stored */
-        goto out;
-    }
-    double deadline = mono_now() + SEND_TIMEOUT_S;
-    for (;;) {
-        int w = wait_readable(fd, deadline, &seen);
-        if (w == 0 && !*cancelled) {
-            *cancelled = true;
-            clear_progress(&pl);
-            (void)shutdown(fd, SHUT_WR);
-            deadline = mono_now() + SEND_CANCEL_WAIT_S;
-            continue;
-        }
-        uint32_t rlen = 0;
-        if (w < 0 || (w == 0 && *cancelled) || read_all(fd, buf, PST_FRAME_HEADER_BYTES) != 0 ||
-            pst_frame_header_parse(buf, PST_CTRL_FRAME_MAX, &rlen) != PST_OK ||
-            read_all(fd, buf, rlen) != 0) {
-            clear_progress(&pl);
-            if (*cancelled)
-                rc = CALL_NO_CONFIRM;
-            else
-                pst_cli_error("the node at %s did not answer: the message may or may not be in "
-                              "the outbox (check 'postern outbox' before sending again)",
-                              home);
-            goto out;
-        }
-        if (pst_ctrl_response_decode(buf, rlen, resp) != PST_OK) {
-            clear_progress(&pl);
-            pst_cli_error("the node sent an answer this CLI cannot read (version mismatch?)");
-            goto out;
-        }
-        if (resp->status != PST_CTRL_STATUS_PROGRESS)
-            break;
-        if (!*cancelled) {
-            draw_progress(&pl, resp->body);
-            deadline = mono_now() + SEND_TIMEOUT_S;
-        }
-        pst_ctrl_response_free(resp);
-    }
-    clear_progress(&pl);
-    rc = CALL_ANSWERED;
-out:
-    sigaction(SIGINT, &old_int, NULL);
-    free(buf);
-    close(fd);
-    return rc;
+/* pst_cli_long_call.progress */
+static void on_progress(void *user, const pst_value *body) {
+    if (body != NULL)
+        draw_progress(user, body);
+    else
+        clear_progress(user);
 }
 
 static int write_all(int fd, const void *p, size_t n) {
@@ -633,7 +446,7 @@ int pst_cmd_send(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     int rc = parse(argc, argv, opts, SEND_HELP, &common, &o);
     if (rc != 0)
-        return rc == -2 ? PST_EXIT_OK : rc;
+        return rc == PST_CLI_HELP_SHOWN ? PST_EXIT_OK : rc;
     const char *input = optind < argc ? argv[optind] : NULL;
     if (argc - optind > 1) {
         pst_cli_error("send takes one FILE (or - for stdin)");
@@ -655,12 +468,9 @@ int pst_cmd_send(int argc, char **argv) {
         pst_cli_error("no message: give FILE, - (stdin) or --subject/--body (see --help)");
         return PST_EXIT_USAGE;
     }
-    char err[1024] = "";
     pst_node_config cfg;
-    if (pst_config_load(&cfg, &common.flags, err, sizeof err) != PST_OK) {
-        pst_cli_error("%s", err);
+    if (pst_cli_load_config(&common, &cfg) != 0)
         return PST_EXIT_USAGE;
-    }
     /* the node runs elsewhere: it needs an absolute path */
     char spool[PST_PATH_MAX], abs[PST_PATH_MAX], path[PST_PATH_MAX];
     if (pst_home_path(cfg.home, "spool", spool, sizeof spool) != PST_OK) {
@@ -691,47 +501,55 @@ int pst_cmd_send(int argc, char **argv) {
         rc = PST_EXIT_FAIL;
     }
     static pst_ctrl_request req;
-    memset(&req, 0, sizeof req);
-    req.id = 1;
-    snprintf(req.command, sizeof req.command, "send");
-    if (rc == 0 && add_arg(&req, "file", path) != 0)
+    (void)pst_ctrl_request_init(&req, 1, "send");
+    if (rc == 0 && pst_cli_add_arg(&req, "file", path, "spool path too long: %s", path) != 0)
         rc = PST_EXIT_FAIL;
     const char *const *lists[3] = {o.to, o.cc, o.bcc};
     const unsigned counts[3] = {o.n_to, o.n_cc, o.n_bcc};
     static const char *const keys[3] = {"to", "cc", "bcc"};
     for (int k = 0; k < 3 && rc == 0; k++)
         for (unsigned i = 0; i < counts[k] && rc == 0; i++)
-            if (add_arg(&req, keys[k], lists[k][i]) != 0) {
-                pst_cli_error("recipient too long: %.60s...", lists[k][i]);
-                rc = PST_EXIT_USAGE;
-            }
+            rc = pst_cli_add_arg(&req, keys[k], lists[k][i], "recipient too long: %.60s...",
+                                 lists[k][i]);
     if (rc == 0 && o.pow)
-        rc = add_arg(&req, "pow", o.pow) == 0 ? 0 : PST_EXIT_USAGE;
+        rc = pst_cli_add_arg(&req, "pow", o.pow, "--pow too long");
+    progress_line pl = {.enabled = pst_cli_progress_enabled(), .width = 0};
+    pst_cli_long_call lc = {
+        .timeout_s = SEND_TIMEOUT_S,
+        .progress = on_progress,
+        .user = &pl,
+        .lost_hint = "the message may or may not be in the outbox (check 'postern outbox' "
+                     "before sending again)",
+        .unconfirmed_hint = "check 'postern outbox' before sending again",
+    };
+    common.long_call = &lc;
     pst_ctrl_response resp;
     memset(&resp, 0, sizeof resp);
-    bool cancelled = false;
-    call_result cr = rc == 0 ? call_send(cfg.home, &req, &resp, &cancelled) : CALL_FAILED;
-    if (rc == 0 && cr != CALL_ANSWERED)
-        rc = PST_EXIT_FAIL;
-    if (cr == CALL_NO_CONFIRM)
-        pst_cli_error("cancelled, but the node did not confirm it in time: check 'postern "
-                      "outbox' before sending again");
-    if (cr == CALL_ANSWERED && cancelled && resp.status != 0) {
+    bool answered = false;
+    if (rc == 0) {
+        rc = call(&common, &req, &resp);
+        answered = rc == 0;
+        /* send.md promises 1 for every "not sent", a refused or dropped
+         * connection included */
+        if (rc == PST_EXIT_UNAVAILABLE)
+            rc = PST_EXIT_FAIL;
+    }
+    bool cancelled = lc.cancelled;
+    if (answered && cancelled && resp.status != PST_CTRL_STATUS_OK) {
         /* whatever else went wrong, nothing was stored */
         pst_cli_error("cancelled: the message was not sent");
         rc = PST_EXIT_FAIL;
         pst_ctrl_response_free(&resp);
-    } else if (cr == CALL_ANSWERED) {
+    } else if (answered) {
         rc = (int)resp.status;
-        if (cancelled && resp.status == 0)
+        if (cancelled && resp.status == PST_CTRL_STATUS_OK)
             pst_cli_error("too late to cancel: the message was already stored in your outbox");
-        if (resp.status != 0) {
+        if (resp.status != PST_CTRL_STATUS_OK) {
             pst_cli_error("%s", resp.error);
             if (resp.body)
                 print_candidates(resp.body);
         } else if (common.json) {
-            pst_value_write_json(resp.body, stdout);
-            fputc('\n', stdout);
+            pst_cli_print_json(resp.body);
         } else {
             print_sent(resp.body);
         }
@@ -818,7 +636,7 @@ static int simple_command(int argc, char **argv, const char *command, const char
     memset(&o, 0, sizeof o);
     int rc = parse(argc, argv, opts, help, &common, &o);
     if (rc != 0)
-        return rc == -2 ? PST_EXIT_OK : rc;
+        return rc == PST_CLI_HELP_SHOWN ? PST_EXIT_OK : rc;
     if (argc - optind > 1 || (id_required && argc - optind != 1)) {
         pst_cli_error("%s takes %s MESSAGE_ID (see --help)",
                       strcmp(command, "outbox-retry") == 0 ? "outbox retry" : command,
@@ -830,25 +648,21 @@ static int simple_command(int argc, char **argv, const char *command, const char
         return PST_EXIT_USAGE;
     }
     static pst_ctrl_request req;
-    memset(&req, 0, sizeof req);
-    req.id = 1;
-    snprintf(req.command, sizeof req.command, "%s", command);
+    (void)pst_ctrl_request_init(&req, 1, command);
     char lim[24];
     snprintf(lim, sizeof lim, "%llu", (unsigned long long)o.limit);
-    if ((optind < argc && add_arg(&req, "message", argv[optind]) != 0) ||
-        (o.have_limit && add_arg(&req, "limit", lim) != 0)) {
-        pst_cli_error("message id too long");
-        return PST_EXIT_USAGE;
-    }
+    if ((optind < argc &&
+         (rc = pst_cli_add_arg(&req, "message", argv[optind], "message id too long")) != 0) ||
+        (o.have_limit && (rc = pst_cli_add_arg(&req, "limit", lim, "message id too long")) != 0))
+        return rc;
     pst_ctrl_response resp;
     if ((rc = call(&common, &req, &resp)) != 0)
         return rc;
     rc = (int)resp.status;
-    if (resp.status != 0) {
+    if (resp.status != PST_CTRL_STATUS_OK) {
         pst_cli_error("%s", resp.error);
     } else if (common.json) {
-        pst_value_write_json(resp.body, stdout);
-        fputc('\n', stdout);
+        pst_cli_print_json(resp.body);
     } else if (strcmp(command, "outbox-retry") == 0) {
         size_t n;
         const pst_value *off = pst_value_get(resp.body, "offered");

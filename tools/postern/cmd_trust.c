@@ -33,15 +33,17 @@ static const char VOUCH_HELP[] =
     "Exit codes: 0 published, 1 failure, 64 usage error.\n";
 
 static int add_arg(pst_ctrl_request *req, const char *key, const char *value) {
-    if (req->n_args >= PST_CTRL_ARGS_MAX || strlen(key) + strlen(value) + 1 > PST_CTRL_ARG_MAX) {
-        pst_cli_error("argument too long: --%s", key);
-        return -1;
-    }
-    snprintf(req->args[req->n_args++], PST_CTRL_ARG_MAX + 1, "%s=%s", key, value);
-    return 0;
+    return pst_cli_add_arg(req, key, value, "argument too long: --%s", key);
 }
 
 static pst_ctrl_request req; /* ~128 KiB: not on the stack */
+
+/* pst_cli_own_option_fn: --name */
+static int name_option(void *user, int val, const char *arg) {
+    (void)val;
+    *(const char **)user = arg;
+    return 0;
+}
 
 int pst_cmd_trust(int argc, char **argv) {
     static const struct option opts[] = {
@@ -52,47 +54,44 @@ int pst_cmd_trust(int argc, char **argv) {
         {0, 0, 0, 0},
     };
     pst_cli_common common;
-    memset(&common, 0, sizeof common);
-    pst_config_flags_init(&common.flags);
     const char *name = NULL;
-    int c, idx;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
-        if (c == 'H') {
-            fputs(TRUST_HELP, stdout);
-            return PST_EXIT_OK;
-        }
-        if (c == '?') {
-            fputs(TRUST_HELP, stderr);
-            return PST_EXIT_USAGE;
-        }
-        if (c == 'n') {
-            name = optarg;
-            continue;
-        }
-        if (pst_cli_common_option(&common, opts[idx].name, optarg) < 0)
-            return PST_EXIT_USAGE;
-    }
+    int rc = pst_cli_parse_options(argc, argv, opts, TRUST_HELP, &common, name_option, &name);
+    if (rc != 0)
+        return rc == PST_CLI_HELP_SHOWN ? PST_EXIT_OK : rc;
     int rest = argc - optind;
     char **av = argv + optind;
-    memset(&req, 0, sizeof req);
-    req.id = 1;
     if (rest >= 1 && strcmp(av[0], "set") == 0 && rest == 3) {
-        snprintf(req.command, sizeof req.command, "trust-set");
+        (void)pst_ctrl_request_init(&req, 1, "trust-set");
         if (add_arg(&req, "fingerprint", av[1]) || add_arg(&req, "tier", av[2]) ||
             (name && add_arg(&req, "name", name)))
             return PST_EXIT_USAGE;
     } else if (rest == 2 && strcmp(av[0], "rm") == 0) {
-        snprintf(req.command, sizeof req.command, "trust-rm");
+        (void)pst_ctrl_request_init(&req, 1, "trust-rm");
         if (add_arg(&req, "fingerprint", av[1]))
             return PST_EXIT_USAGE;
     } else if (rest == 1 && strcmp(av[0], "list") == 0) {
-        snprintf(req.command, sizeof req.command, "trust-list");
+        (void)pst_ctrl_request_init(&req, 1, "trust-list");
     } else {
         fputs(TRUST_HELP, stderr);
         return PST_EXIT_USAGE;
     }
     return pst_cli_call_and_print(&common, &req);
+}
+
+typedef struct {
+    bool withdraw;
+    const char *tier, *expires;
+} vouch_opts;
+
+/* pst_cli_own_option_fn: --tier, --expires */
+static int vouch_option(void *user, int val, const char *arg) {
+    vouch_opts *o = user;
+    if (o->withdraw) {
+        pst_cli_error("unvouch takes no --%s", val == 't' ? "tier" : "expires");
+        return PST_EXIT_USAGE;
+    }
+    *(val == 't' ? &o->tier : &o->expires) = arg;
+    return 0;
 }
 
 static int vouch_common(int argc, char **argv, bool withdraw) {
@@ -102,39 +101,17 @@ static int vouch_common(int argc, char **argv, bool withdraw) {
         {"help", no_argument, 0, 'H'},       {0, 0, 0, 0},
     };
     pst_cli_common common;
-    memset(&common, 0, sizeof common);
-    pst_config_flags_init(&common.flags);
+    vouch_opts o = {withdraw, NULL, NULL};
+    int rc = pst_cli_parse_options(argc, argv, opts, VOUCH_HELP, &common, vouch_option, &o);
+    if (rc != 0)
+        return rc == PST_CLI_HELP_SHOWN ? PST_EXIT_OK : rc;
     common.no_oneshot = true;
-    const char *tier = NULL, *expires = NULL;
-    int c, idx;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
-        if (c == 'H') {
-            fputs(VOUCH_HELP, stdout);
-            return PST_EXIT_OK;
-        }
-        if (c == '?') {
-            fputs(VOUCH_HELP, stderr);
-            return PST_EXIT_USAGE;
-        }
-        if (c == 't' || c == 'e') {
-            if (withdraw) {
-                pst_cli_error("unvouch takes no --%s", opts[idx].name);
-                return PST_EXIT_USAGE;
-            }
-            *(c == 't' ? &tier : &expires) = optarg;
-            continue;
-        }
-        if (pst_cli_common_option(&common, opts[idx].name, optarg) < 0)
-            return PST_EXIT_USAGE;
-    }
+    const char *tier = o.tier, *expires = o.expires;
     if (argc - optind != 1) {
         fputs(VOUCH_HELP, stderr);
         return PST_EXIT_USAGE;
     }
-    memset(&req, 0, sizeof req);
-    req.id = 1;
-    snprintf(req.command, sizeof req.command, "%s", withdraw ? "unvouch" : "vouch");
+    (void)pst_ctrl_request_init(&req, 1, withdraw ? "unvouch" : "vouch");
     if (add_arg(&req, "fingerprint", argv[optind]) || (tier && add_arg(&req, "tier", tier)) ||
         (expires && add_arg(&req, "expires_days", expires)))
         return PST_EXIT_USAGE;

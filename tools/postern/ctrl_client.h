@@ -3,6 +3,7 @@
 #ifndef PST_CTRL_CLIENT_H
 #define PST_CTRL_CLIENT_H
 
+#include <getopt.h>
 #include <stdbool.h>
 
 #include "pst_config.h"
@@ -13,6 +14,21 @@
 typedef int (*pst_cli_offline_fn)(const pst_node_config *cfg, pst_value **body, char *err,
                                   size_t errcap);
 
+/* A call that may run long and changes state (send): the node sends
+ * progress frames and Ctrl-C cancels it. */
+typedef struct {
+    unsigned timeout_s; /* patience for the next frame; each progress frame restarts it */
+    /* draws one progress body; NULL body: erase what was drawn. NULL: none */
+    void (*progress)(void *user, const pst_value *body);
+    void *user;
+    /* after "the node at HOME did not answer: ", when the connection ends
+     * after the request went out: whether it took effect is unknown */
+    const char *lost_hint;
+    /* after "cancelled, but the node did not confirm it in time: " */
+    const char *unconfirmed_hint;
+    bool cancelled; /* out: Ctrl-C was pressed; the answer says how it ended */
+} pst_cli_long_call;
+
 typedef struct {
     pst_config_flags flags; /* --home, --seed, --network, ... */
     bool json;
@@ -20,18 +36,38 @@ typedef struct {
     /* when set and no node runs: answers from the home (`postern id`), no
      * one-shot node, no "start posternd" error */
     pst_cli_offline_fn offline;
+    /* NULL: a usual call (60 s, progress frames skipped, Ctrl-C ends the
+     * CLI); else the running node answers it as described there */
+    pst_cli_long_call *long_call;
 } pst_cli_common;
 
 /* Handles the flags every node-facing command shares; returns 1 when the
  * option was one of them, 0 when not, -1 on a bad value (message printed). */
 int pst_cli_common_option(pst_cli_common *c, const char *name, const char *value);
 
+/* A command's own option: 0, or an exit code after printing why. */
+typedef int (*pst_cli_own_option_fn)(void *user, int val, const char *arg);
+#define PST_CLI_HELP_SHOWN (-2)
+/* Clears c, then parses argv's long options (opts ends with a zero row;
+ * --help must have val 'H'): --help prints help on stdout and returns
+ * PST_CLI_HELP_SHOWN; an unknown option prints help on stderr and returns
+ * PST_EXIT_USAGE; the shared flags go to c (pst_cli_common_option); any
+ * other goes to own (NULL: none expected), whose non-zero answer is
+ * returned. 0 when all were good: optind is then the first operand. */
+int pst_cli_parse_options(int argc, char **argv, const struct option *opts, const char *help,
+                          pst_cli_common *c, pst_cli_own_option_fn own, void *user);
+
+/* pst_config_load with c's flags; 0, or PST_EXIT_USAGE after printing why. */
+int pst_cli_load_config(const pst_cli_common *c, pst_node_config *cfg);
+
 /* Sends req and fills resp (caller frees with pst_ctrl_response_free). Uses
  * the running node when there is one, else (unless no_oneshot) a one-shot
  * node bootstrapped from the configured seeds. Returns 0, or an exit code
  * after printing why (PST_EXIT_UNAVAILABLE when the node refused or dropped
- * the connection, PST_EXIT_CONFIG when the home's identity is damaged). *via_oneshot tells which
- * path answered. */
+ * the connection, PST_EXIT_CONFIG when the home's identity is damaged).
+ * *via_oneshot tells which path answered. With c->long_call, a connection
+ * that ends after the request went out, or a cancel the node did not
+ * confirm, is PST_EXIT_FAIL with the hints printed. */
 int pst_cli_call(pst_cli_common *c, pst_ctrl_request *req, pst_ctrl_response *resp,
                  bool *via_oneshot);
 
@@ -46,9 +82,18 @@ int pst_cli_check_identity(const char *home);
  * Callers exit with PST_EXIT_UNAVAILABLE. */
 void pst_cli_report_dropped(const char *home, int err, bool wrote);
 
+/* pst_ctrl_request_add_arg (key NULL: value alone) with the CLI's answer to
+ * a failure: 0, or PST_EXIT_USAGE after printing the too_long message (the
+ * argument is over PST_CTRL_ARG_MAX or the request is full) or that it is
+ * not UTF-8. */
+int pst_cli_add_arg(pst_ctrl_request *req, const char *key, const char *value,
+                    const char *too_long_fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* pst_cli_call, then prints the answer: the error on stderr, else the body as
  * JSON (--json) or as indented lines. Returns the exit code. */
 int pst_cli_call_and_print(pst_cli_common *c, pst_ctrl_request *req);
+/* Prints v as the --json output: one JSON object and a line break on stdout. */
+void pst_cli_print_json(const pst_value *v);
 /* Prints a value tree as indented "key: value" lines. */
 void pst_cli_print_value(FILE *out, const pst_value *v, int indent);
 /* Formats a unix time as "YYYY-MM-DD HH:MM:SS UTC". */
