@@ -20,7 +20,7 @@
 #include "hostile.h"
 #include "pst_dht.h"
 #include "pst_fetch.h"
-#include "pst_hashcash.h"
+#include "pst_mint.h"
 #include "pst_notify.h"
 
 #define CONTENT_BYTES 3000u
