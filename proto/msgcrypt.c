@@ -47,10 +47,6 @@ PST_SIGREC_DEFINE_VERIFY(pst_msg_trailer, trailer_kind, trailer_window)
 
 /* ---- keys and message id ------------------------------------------------- */
 
-void pst_msgkey_generate(uint8_t key[PST_MSGKEY_BYTES]) {
-    crypto_secretstream_xchacha20poly1305_keygen(key);
-}
-
 void pst_msgid_init(pst_msgid_hasher *h) {
     crypto_generichash_init(&h->st, NULL, 0, PST_HASH_BYTES);
     h->bytes = 0;
