@@ -4,13 +4,15 @@
 #include <sodium.h>
 #include <string.h>
 
-/* Every kind's scratch buffer fits in this; a kind with a larger
- * limits.max_bytes is a programming error caught by scratch_cap(). */
+/* Scratch buffers (signed body, re-encoding, id) hold any record; a kind's
+ * limits.max_bytes above it is clamped, so such a record fails to encode
+ * (PST_E_INVAL) instead of overflowing. */
 #define SCRATCH_MAX PST_RECORD_MAX
 
-static uint64_t *u64_at(const void *rec, size_t off) { return (uint64_t *)((uintptr_t)rec + off); }
-
-static uint8_t *bytes_at(const void *rec, size_t off) { return (uint8_t *)((uintptr_t)rec + off); }
+/* The envelope fields of a record struct, found by the kind's offsets. */
+static const void *at(const void *rec, size_t off) { return (const unsigned char *)rec + off; }
+static void *at_mut(void *rec, size_t off) { return (unsigned char *)rec + off; }
+#define U64(rec, off) (*(const uint64_t *)at(rec, off))
 
 static size_t scratch_cap(const pst_sigrec_kind *k) {
     return k->limits.max_bytes < SCRATCH_MAX ? k->limits.max_bytes : SCRATCH_MAX;
@@ -30,12 +32,12 @@ int pst_sigrec_encode(const pst_sigrec_kind *k, const void *rec, bool with_sig, 
     pst_w_array(&w, with_sig ? k->nfields : k->nfields - 1);
     pst_w_uint(&w, PST_PROTO_VERSION);
     pst_w_uint(&w, (uint64_t)k->type);
-    pst_w_uint(&w, *u64_at(rec, k->off_created));
-    pst_w_uint(&w, *u64_at(rec, k->off_expires));
-    pst_w_bin(&w, bytes_at(rec, k->off_signer), PST_SIGN_PK_BYTES);
+    pst_w_uint(&w, U64(rec, k->off_created));
+    pst_w_uint(&w, U64(rec, k->off_expires));
+    pst_w_bin(&w, at(rec, k->off_signer), PST_SIGN_PK_BYTES);
     k->write_body(&w, rec);
     if (with_sig)
-        pst_w_bin(&w, bytes_at(rec, k->off_sig), PST_SIG_BYTES);
+        pst_w_bin(&w, at(rec, k->off_sig), PST_SIG_BYTES);
     int rc = pst_w_finish(&w, len);
     if (rc != PST_OK && cap > 0)
         memset(out, 0, cap);
@@ -47,14 +49,14 @@ int pst_sigrec_sign(const pst_sigrec_kind *k, void *rec, const uint8_t sk[PST_SI
     size_t len;
     if (k == NULL || rec == NULL || sk == NULL)
         return PST_E_INVAL;
-    uint8_t *sig = bytes_at(rec, k->off_sig);
+    uint8_t *sig = at_mut(rec, k->off_sig);
     memset(sig, 0, PST_SIG_BYTES);
     /* before validate: some rules compare a field with the signer */
-    crypto_sign_ed25519_sk_to_pk(bytes_at(rec, k->off_signer), sk);
+    crypto_sign_ed25519_sk_to_pk(at_mut(rec, k->off_signer), sk);
     int rc = pst_sigrec_encode(k, rec, false, body, scratch_cap(k), &len);
     if (rc == PST_OK)
         rc = pst_sign_body(body, len, sk, sig);
-    sodium_memzero(body, sizeof body); /* a body may hold a secret (msg_key) */
+    sodium_memzero(body, scratch_cap(k)); /* a body may hold a secret (msg_key) */
     if (rc != PST_OK)
         memset(sig, 0, PST_SIG_BYTES);
     return rc == PST_E_NOSPACE ? PST_E_INVAL : rc;
@@ -73,15 +75,15 @@ int pst_sigrec_decode(const pst_sigrec_kind *k, const uint8_t *in, size_t len, v
     if (rc == PST_OK)
         rc = pst_r_record(&rd.root, k->type, k->nfields, &it);
     if (rc == PST_OK)
-        rc = pst_r_uint(&it[2], UINT64_MAX, u64_at(rec, k->off_created));
+        rc = pst_r_uint(&it[2], UINT64_MAX, (uint64_t *)at_mut(rec, k->off_created));
     if (rc == PST_OK)
-        rc = pst_r_uint(&it[3], k->expires_max, u64_at(rec, k->off_expires));
+        rc = pst_r_uint(&it[3], k->expires_max, (uint64_t *)at_mut(rec, k->off_expires));
     if (rc == PST_OK)
-        rc = pst_r_bin_fixed(&it[4], PST_SIGN_PK_BYTES, bytes_at(rec, k->off_signer));
+        rc = pst_r_bin_fixed(&it[4], PST_SIGN_PK_BYTES, at_mut(rec, k->off_signer));
     if (rc == PST_OK)
         rc = k->read_body(&it[PST_SIGREC_HEAD], rec);
     if (rc == PST_OK)
-        rc = pst_r_bin_fixed(&it[k->nfields - 1], PST_SIG_BYTES, bytes_at(rec, k->off_sig));
+        rc = pst_r_bin_fixed(&it[k->nfields - 1], PST_SIG_BYTES, at_mut(rec, k->off_sig));
     pst_r_free(&rd);
     if (rc == PST_OK)
         rc = k->validate(rec);
@@ -89,7 +91,7 @@ int pst_sigrec_decode(const pst_sigrec_kind *k, const uint8_t *in, size_t len, v
         /* the only encoding we accept is the one we would write */
         rc = pst_sigrec_encode(k, rec, true, re, scratch_cap(k), &re_len);
         rc = rc == PST_OK ? pst_canonical_check(in, len, re, re_len) : PST_E_NONCANONICAL;
-        sodium_memzero(re, sizeof re);
+        sodium_memzero(re, scratch_cap(k));
     }
     if (rc != PST_OK)
         sodium_memzero(rec, k->size);
@@ -118,17 +120,17 @@ int pst_sigrec_verify(const pst_sigrec_kind *k, const void *rec, const pst_sigre
     size_t len;
     if (k == NULL || rec == NULL || win == NULL)
         return PST_E_INVAL;
-    int rc = window_check(win, *u64_at(rec, k->off_created), *u64_at(rec, k->off_expires), now);
+    int rc = window_check(win, U64(rec, k->off_created), U64(rec, k->off_expires), now);
     if (rc == PST_OK && k->verify_extra != NULL)
         rc = k->verify_extra(rec);
     if (rc != PST_OK)
         return rc;
     rc = pst_sigrec_encode(k, rec, false, body, scratch_cap(k), &len);
     if (rc == PST_OK)
-        rc = pst_verify_body(body, len, bytes_at(rec, k->off_sig), bytes_at(rec, k->off_signer));
+        rc = pst_verify_body(body, len, at(rec, k->off_sig), at(rec, k->off_signer));
     else
         rc = PST_E_INVAL;
-    sodium_memzero(body, sizeof body);
+    sodium_memzero(body, scratch_cap(k));
     return rc;
 }
 
