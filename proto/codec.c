@@ -455,40 +455,23 @@ int pst_r_record(const msgpack_object *root, pst_rec_type want, uint32_t nfields
     return PST_OK;
 }
 
+int pst_r_bin_opt(const msgpack_object *o, size_t n, uint8_t *out, bool *present) {
+    const uint8_t *p;
+    size_t len;
+    *present = false;
+    int rc = pst_r_bin(o, n, &p, &len);
+    if (rc != PST_OK)
+        return rc;
+    if (len != 0 && len != n)
+        return PST_E_RANGE;
+    *present = len != 0;
+    if (len != 0)
+        memcpy(out, p, n);
+    return PST_OK;
+}
+
 int pst_canonical_check(const uint8_t *in, size_t in_len, const uint8_t *re, size_t re_len) {
     if (in_len != re_len || memcmp(in, re, in_len) != 0)
         return PST_E_NONCANONICAL;
-    return PST_OK;
-}
-
-/* ---- signatures ---------------------------------------------------------- */
-
-int pst_sign_body(const uint8_t *body, size_t body_len, const uint8_t sk[PST_SIGN_SK_BYTES],
-                  uint8_t sig[PST_SIG_BYTES]) {
-    /* Plain Ed25519 over the concatenation (not Ed25519ph): records are
-     * small (< PST_RECORD_MAX), one stack buffer is enough. */
-    uint8_t msg[PST_SIG_CONTEXT_LEN + PST_RECORD_MAX];
-    if (body_len > PST_RECORD_MAX) {
-        memset(sig, 0, PST_SIG_BYTES);
-        return PST_E_TOOBIG;
-    }
-    memcpy(msg, PST_SIG_CONTEXT, PST_SIG_CONTEXT_LEN);
-    memcpy(msg + PST_SIG_CONTEXT_LEN, body, body_len);
-    if (crypto_sign_detached(sig, NULL, msg, PST_SIG_CONTEXT_LEN + body_len, sk) != 0) {
-        memset(sig, 0, PST_SIG_BYTES);
-        return PST_E_CRYPTO;
-    }
-    return PST_OK;
-}
-
-int pst_verify_body(const uint8_t *body, size_t body_len, const uint8_t sig[PST_SIG_BYTES],
-                    const uint8_t pk[PST_SIGN_PK_BYTES]) {
-    uint8_t msg[PST_SIG_CONTEXT_LEN + PST_RECORD_MAX];
-    if (body_len > PST_RECORD_MAX)
-        return PST_E_TOOBIG;
-    memcpy(msg, PST_SIG_CONTEXT, PST_SIG_CONTEXT_LEN);
-    memcpy(msg + PST_SIG_CONTEXT_LEN, body, body_len);
-    if (crypto_sign_verify_detached(sig, msg, PST_SIG_CONTEXT_LEN + body_len, pk) != 0)
-        return PST_E_SIGNATURE;
     return PST_OK;
 }

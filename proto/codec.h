@@ -93,16 +93,12 @@ int pst_r_str_copy(const msgpack_object *o, char *out, size_t cap);
 int pst_r_record(const msgpack_object *root, pst_rec_type want, uint32_t nfields,
                  const msgpack_object **items);
 
+/* A bin of exactly 0 or n bytes (an optional key or signature): copies it to
+ * out[n] and sets *present when it has n bytes. PST_E_RANGE for another
+ * length, else pst_r_bin's errors; out untouched and *present false then. */
+int pst_r_bin_opt(const msgpack_object *o, size_t n, uint8_t *out, bool *present);
+
 /* 0 if a and b are the same bytes, else PST_E_NONCANONICAL. */
 int pst_canonical_check(const uint8_t *in, size_t in_len, const uint8_t *re, size_t re_len);
-
-/* ---- signatures ---------------------------------------------------------- */
-
-/* Ed25519 over PST_SIG_CONTEXT || body. */
-int pst_sign_body(const uint8_t *body, size_t body_len, const uint8_t sk[PST_SIGN_SK_BYTES],
-                  uint8_t sig[PST_SIG_BYTES]);
-__attribute__((warn_unused_result)) int pst_verify_body(const uint8_t *body, size_t body_len,
-                                                        const uint8_t sig[PST_SIG_BYTES],
-                                                        const uint8_t pk[PST_SIGN_PK_BYTES]);
 
 #endif

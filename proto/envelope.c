@@ -1,7 +1,6 @@
 /* Control envelope and the generic value tree (see pst_envelope.h). */
 #include "pst_envelope.h"
 
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,17 +10,6 @@
 #define RESPONSE_FIELDS 6u
 
 _Static_assert(PST_VALUE_BYTES_MAX <= PST_CTRL_FRAME_MAX, "a body fits in a frame");
-
-/* pst_r_str_copy, except that an empty str never reaches memcpy: msgpack-c
- * reports a zero-length str with a NULL pointer, and memcpy(out, NULL, 0) is
- * undefined behaviour (UBSan flags it). */
-static int str_copy(const msgpack_object *o, char *out, size_t cap) {
-    if (o->type == MSGPACK_OBJECT_STR && o->via.str.size == 0 && cap > 0) {
-        out[0] = '\0';
-        return PST_OK;
-    }
-    return pst_r_str_copy(o, out, cap);
-}
 
 /* ---- tree internals ------------------------------------------------------ */
 
@@ -368,7 +356,7 @@ static int from_children(pst_value *v, const msgpack_object *o) {
     }
     char key[PST_VALUE_KEY_MAX + 1];
     for (uint32_t i = 0; rc == PST_OK && i < o->via.map.size; i++) {
-        rc = str_copy(&o->via.map.ptr[i].key, key, sizeof key);
+        rc = pst_r_str_copy(&o->via.map.ptr[i].key, key, sizeof key);
         if (rc == PST_OK && key[0] == '\0')
             rc = PST_E_RANGE;
         if (rc == PST_OK)
@@ -489,71 +477,6 @@ int pst_value_decode(const uint8_t *in, size_t len, pst_value **out) {
     return PST_OK;
 }
 
-/* ---- JSON ---------------------------------------------------------------- */
-
-static bool json_string(FILE *f, const char *s, size_t n) {
-    static const char hex[] = "0123456789abcdef";
-    bool ok = fputc('"', f) != EOF;
-    for (size_t i = 0; ok && i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            ok = fputc('\\', f) != EOF && fputc(c, f) != EOF;
-        } else if (c == '\n') {
-            ok = fputs("\\n", f) != EOF;
-        } else if (c == '\t') {
-            ok = fputs("\\t", f) != EOF;
-        } else if (c == '\r') {
-            ok = fputs("\\r", f) != EOF;
-        } else if (c < 0x20 || c == 0x7f) {
-            ok = fprintf(f, "\\u00%c%c", hex[c >> 4], hex[c & 15]) > 0;
-        } else {
-            ok = fputc(c, f) != EOF; /* UTF-8 was validated when built */
-        }
-    }
-    return ok && fputc('"', f) != EOF;
-}
-
-static bool json_value(FILE *f, const pst_value *v) {
-    static const char hex[] = "0123456789abcdef";
-    bool ok = true;
-    switch (v->kind) {
-    case PST_VALUE_UINT:
-        return fprintf(f, "%" PRIu64, v->as.u) > 0;
-    case PST_VALUE_BOOL:
-        return fputs(v->as.b ? "true" : "false", f) != EOF;
-    case PST_VALUE_STR:
-        return json_string(f, (const char *)v->as.bytes.p, v->as.bytes.n);
-    case PST_VALUE_BIN:
-        ok = fputc('"', f) != EOF;
-        for (size_t i = 0; ok && i < v->as.bytes.n; i++)
-            ok = fputc(hex[v->as.bytes.p[i] >> 4], f) != EOF &&
-                 fputc(hex[v->as.bytes.p[i] & 15], f) != EOF;
-        return ok && fputc('"', f) != EOF;
-    case PST_VALUE_ARRAY:
-    case PST_VALUE_MAP: {
-        bool map = v->kind == PST_VALUE_MAP;
-        ok = fputc(map ? '{' : '[', f) != EOF;
-        for (const pst_value *c = v->as.list.first; ok && c != NULL; c = c->next) {
-            if (c != v->as.list.first)
-                ok = fputc(',', f) != EOF;
-            if (ok && map)
-                ok = json_string(f, c->key, c->key_len) && fputc(':', f) != EOF;
-            if (ok)
-                ok = json_value(f, c);
-        }
-        return ok && fputc(map ? '}' : ']', f) != EOF;
-    }
-    default:
-        return false;
-    }
-}
-
-int pst_value_write_json(const pst_value *v, FILE *f) {
-    if (v == NULL || f == NULL)
-        return PST_E_INVAL;
-    return json_value(f, v) ? PST_OK : PST_E_IO;
-}
-
 /* ---- Request ------------------------------------------------------------- */
 
 static bool command_ok(const char *c) {
@@ -651,13 +574,13 @@ int pst_ctrl_request_decode(const uint8_t *in, size_t len, pst_ctrl_request *out
     if (rc == PST_OK)
         rc = pst_r_uint(&it[2], UINT64_MAX, &out->id);
     if (rc == PST_OK)
-        rc = str_copy(&it[3], out->command, sizeof out->command);
+        rc = pst_r_str_copy(&it[3], out->command, sizeof out->command);
     if (rc == PST_OK && !command_ok(out->command))
         rc = PST_E_RANGE;
     if (rc == PST_OK)
         rc = pst_r_array(&it[4], 0, PST_CTRL_ARGS_MAX, &args, &n);
     for (uint32_t i = 0; rc == PST_OK && i < n; i++)
-        rc = str_copy(&args[i], out->args[i], sizeof out->args[i]);
+        rc = pst_r_str_copy(&args[i], out->args[i], sizeof out->args[i]);
     out->n_args = n;
     pst_r_free(&rd);
     if (rc == PST_OK)
@@ -720,7 +643,7 @@ int pst_ctrl_response_decode(const uint8_t *in, size_t len, pst_ctrl_response *o
     if (rc == PST_OK)
         rc = pst_r_uint(&it[3], PST_CTRL_STATUS_MAX, &out->status);
     if (rc == PST_OK)
-        rc = str_copy(&it[4], out->error, sizeof out->error);
+        rc = pst_r_str_copy(&it[4], out->error, sizeof out->error);
     if (rc == PST_OK)
         rc = response_validate(out);
     if (rc == PST_OK)

@@ -43,21 +43,6 @@ static void set_box(pst_identity *id, const uint8_t box_sk[PST_BOX_SK_BYTES]) {
     crypto_scalarmult_base(id->box_pk, id->box_sk);
 }
 
-int pst_identity_new(pst_identity **out) {
-    int rc;
-    pst_identity *id = alloc_bundle(sizeof *id, &rc);
-    *out = NULL;
-    if (rc != PST_OK)
-        return rc;
-    crypto_sign_keypair(id->sign_pk, id->sign_sk);
-    crypto_box_keypair(id->box_pk, id->box_sk);
-    crypto_sign_keypair(id->rev_pk, id->rev_sk);
-    id->has_rev_pk = true;
-    id->has_rev_sk = true;
-    *out = id;
-    return PST_OK;
-}
-
 int pst_identity_from_seeds(const uint8_t sign_seed[PST_SEED_BYTES],
                             const uint8_t box_seed[PST_SEED_BYTES], const uint8_t *rev_seed_or_null,
                             pst_identity **out) {
@@ -115,7 +100,8 @@ enum { KEYFILE_V1 = 1, KEYFILE_V2 = 2 };
 #define KEYFILE_CHECK_CTX "postern/keyfile/check\0"
 #define KEYFILE_CHECK_ENCODED (2u + KEYFILE_CHECK_BYTES) /* bin8 header + bytes */
 #define INNER_MAX 160u
-#define NONCE_BYTES crypto_secretbox_NONCEBYTES
+#define NONCE_BYTES PST_KEYFILE_NONCE_BYTES
+_Static_assert(PST_KEYFILE_NONCE_BYTES == crypto_secretbox_NONCEBYTES, "secretbox nonce");
 #define MAC_BYTES crypto_secretbox_MACBYTES
 
 _Static_assert(PST_KEYFILE_VERSION == KEYFILE_V2, "key file version");
@@ -183,10 +169,9 @@ static int write_v2(int kind, int prot, uint64_t ops, uint64_t mem, const uint8_
 }
 
 static int keyfile_write(int kind, const uint8_t *inner, size_t inner_len, const char *pass,
-                         size_t pass_len, const uint8_t *salt, const pst_kdf_params *kdf,
-                         uint8_t *out, size_t cap, size_t *len) {
+                         size_t pass_len, const uint8_t *salt, const uint8_t *nonce,
+                         const pst_kdf_params *kdf, uint8_t *out, size_t cap, size_t *len) {
     uint8_t key[crypto_secretbox_KEYBYTES];
-    uint8_t nonce[NONCE_BYTES];
     uint8_t boxed[INNER_MAX + MAC_BYTES];
     int rc;
 
@@ -201,15 +186,14 @@ static int keyfile_write(int kind, const uint8_t *inner, size_t inner_len, const
     }
     uint64_t ops = kdf ? kdf->opslimit : PST_KDF_OPSLIMIT_DEFAULT;
     uint64_t mem = kdf ? kdf->memlimit : PST_KDF_MEMLIMIT_DEFAULT;
-    if (pass_len == 0 || pass_len > PST_PASSPHRASE_MAX || salt == NULL || !kdf_in_range(ops, mem) ||
-        inner_len > INNER_MAX) {
+    if (pass_len == 0 || pass_len > PST_PASSPHRASE_MAX || salt == NULL || nonce == NULL ||
+        !kdf_in_range(ops, mem) || inner_len > INNER_MAX) {
         rc = PST_E_INVAL;
         goto done;
     }
     rc = derive_key(key, pass, pass_len, salt, ops, (size_t)mem);
     if (rc != PST_OK)
         goto done;
-    randombytes_buf(nonce, sizeof nonce);
     crypto_secretbox_easy(boxed, inner, inner_len, nonce, key);
     rc = write_v2(kind, PROT_ARGON2ID_SECRETBOX, ops, mem, salt, nonce, boxed,
                   inner_len + MAC_BYTES, out, cap, len);
@@ -399,8 +383,8 @@ static int inner_read(const uint8_t *inner, size_t inner_len, int kind, uint8_t 
 }
 
 int pst_identity_export(const pst_identity *id, const char *pass, size_t pass_len,
-                        const uint8_t *salt, const pst_kdf_params *kdf, uint8_t *out, size_t cap,
-                        size_t *len) {
+                        const uint8_t *salt, const uint8_t *nonce, const pst_kdf_params *kdf,
+                        uint8_t *out, size_t cap, size_t *len) {
     uint8_t inner[INNER_MAX];
     size_t inner_len = 0;
     pst_writer w;
@@ -412,8 +396,8 @@ int pst_identity_export(const pst_identity *id, const char *pass, size_t pass_le
     pst_w_bin(&w, id->rev_pk, id->has_rev_pk ? PST_SIGN_PK_BYTES : 0);
     int rc = pst_w_finish(&w, &inner_len);
     if (rc == PST_OK)
-        rc = keyfile_write(KEYFILE_IDENTITY, inner, inner_len, pass, pass_len, salt, kdf, out, cap,
-                           len);
+        rc = keyfile_write(KEYFILE_IDENTITY, inner, inner_len, pass, pass_len, salt, nonce, kdf,
+                           out, cap, len);
     else if (out != NULL && cap > 0)
         memset(out, 0, cap);
     sodium_memzero(inner, sizeof inner);
@@ -452,8 +436,8 @@ int pst_identity_import(const uint8_t *in, size_t len, const char *pass, size_t 
 }
 
 int pst_revkey_export(const pst_identity *id, const char *pass, size_t pass_len,
-                      const uint8_t *salt, const pst_kdf_params *kdf, uint8_t *out, size_t cap,
-                      size_t *len) {
+                      const uint8_t *salt, const uint8_t *nonce, const pst_kdf_params *kdf,
+                      uint8_t *out, size_t cap, size_t *len) {
     uint8_t inner[INNER_MAX];
     uint8_t auth[PST_SIG_BYTES];
     size_t inner_len = 0;
@@ -473,8 +457,8 @@ int pst_revkey_export(const pst_identity *id, const char *pass, size_t pass_len,
         rc = pst_w_finish(&w, &inner_len);
     }
     if (rc == PST_OK)
-        rc = keyfile_write(KEYFILE_REVKEY, inner, inner_len, pass, pass_len, salt, kdf, out, cap,
-                           len);
+        rc = keyfile_write(KEYFILE_REVKEY, inner, inner_len, pass, pass_len, salt, nonce, kdf, out,
+                           cap, len);
     else if (out != NULL && cap > 0)
         memset(out, 0, cap);
     sodium_memzero(inner, sizeof inner);

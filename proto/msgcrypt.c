@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "codec.h"
+#include "sigrec.h"
 
 #define TRAILER_FIELDS 8u
 
@@ -17,116 +17,35 @@ _Static_assert(PST_HASH_BYTES == crypto_generichash_BYTES, "BLAKE2b-256");
 
 /* ---- MessageTrailer ------------------------------------------------------ */
 
-static int trailer_validate(const pst_msg_trailer *r) {
+static int trailer_validate(const void *p) {
+    const pst_msg_trailer *r = p;
     if (r->expires != 0 || r->content_size > PST_MESSAGE_SIZE_MAX)
         return PST_E_RANGE;
     return PST_OK;
 }
 
-static void trailer_write(pst_writer *w, const pst_msg_trailer *r, bool with_sig) {
-    pst_w_array(w, with_sig ? TRAILER_FIELDS : TRAILER_FIELDS - 1);
-    pst_w_uint(w, PST_PROTO_VERSION);
-    pst_w_uint(w, PST_REC_MESSAGE_TRAILER);
-    pst_w_uint(w, r->created);
-    pst_w_uint(w, r->expires);
-    pst_w_bin(w, r->signer, PST_SIGN_PK_BYTES);
+static void trailer_write(pst_writer *w, const void *p) {
+    const pst_msg_trailer *r = p;
     pst_w_uint(w, r->content_size);
     pst_w_bin(w, r->content_hash, PST_HASH_BYTES);
-    if (with_sig)
-        pst_w_bin(w, r->sig, PST_SIG_BYTES);
 }
 
-int pst_msg_trailer_encode(const pst_msg_trailer *r, uint8_t *out, size_t cap, size_t *len) {
-    if (len)
-        *len = 0;
-    if (r == NULL || out == NULL || len == NULL || trailer_validate(r) != PST_OK)
-        return PST_E_INVAL;
-    pst_writer w;
-    pst_w_init(&w, out, cap);
-    trailer_write(&w, r, true);
-    return pst_w_finish(&w, len);
+static int trailer_read(const msgpack_object *f, void *p) {
+    pst_msg_trailer *out = p;
+    int rc = pst_r_uint(&f[0], PST_MESSAGE_SIZE_MAX, &out->content_size);
+    return rc == PST_OK ? pst_r_bin_fixed(&f[1], PST_HASH_BYTES, out->content_hash) : rc;
 }
 
-static int trailer_body(const pst_msg_trailer *r, uint8_t *buf, size_t cap, size_t *len) {
-    pst_writer w;
-    pst_w_init(&w, buf, cap);
-    trailer_write(&w, r, false);
-    return pst_w_finish(&w, len);
-}
+static const pst_sigrec_kind trailer_kind = {
+    PST_SIGREC_KIND(pst_msg_trailer, trailer, PST_REC_MESSAGE_TRAILER, TRAILER_FIELDS,
+                    PST_SIGREC_LIMITS(PST_MSG_TRAILER_MAX, 1, 0, PST_SIG_BYTES), 0)};
 
-int pst_msg_trailer_sign(pst_msg_trailer *r, const uint8_t sk[PST_SIGN_SK_BYTES]) {
-    if (r == NULL || sk == NULL)
-        return PST_E_INVAL;
-    memset(r->sig, 0, sizeof r->sig);
-    if (trailer_validate(r) != PST_OK)
-        return PST_E_INVAL;
-    crypto_sign_ed25519_sk_to_pk(r->signer, sk);
-    uint8_t body[PST_MSG_TRAILER_MAX];
-    size_t n;
-    int rc = trailer_body(r, body, sizeof body, &n);
-    if (rc == PST_OK)
-        rc = pst_sign_body(body, n, sk, r->sig);
-    return rc;
-}
+static const pst_sigrec_window trailer_window = {.skew = PST_MSG_SKEW_MAX};
 
-int pst_msg_trailer_decode(const uint8_t *in, size_t len, pst_msg_trailer *out) {
-    if (out == NULL)
-        return PST_E_INVAL;
-    memset(out, 0, sizeof *out);
-    if (in == NULL)
-        return PST_E_INVAL;
-    pst_limits lim = pst_limits_record;
-    lim.max_bytes = PST_MSG_TRAILER_MAX;
-    lim.max_depth = 1;
-    lim.max_str = 0;
-    lim.max_bin = PST_SIG_BYTES;
-    pst_reader rd;
-    const msgpack_object *it = NULL;
-    int rc = pst_r_parse(&rd, in, len, &lim);
-    if (rc == PST_OK)
-        rc = pst_r_record(&rd.root, PST_REC_MESSAGE_TRAILER, TRAILER_FIELDS, &it);
-    if (rc == PST_OK)
-        rc = pst_r_uint(&it[2], UINT64_MAX, &out->created);
-    if (rc == PST_OK)
-        rc = pst_r_uint(&it[3], 0, &out->expires);
-    if (rc == PST_OK)
-        rc = pst_r_bin_fixed(&it[4], PST_SIGN_PK_BYTES, out->signer);
-    if (rc == PST_OK)
-        rc = pst_r_uint(&it[5], PST_MESSAGE_SIZE_MAX, &out->content_size);
-    if (rc == PST_OK)
-        rc = pst_r_bin_fixed(&it[6], PST_HASH_BYTES, out->content_hash);
-    if (rc == PST_OK)
-        rc = pst_r_bin_fixed(&it[7], PST_SIG_BYTES, out->sig);
-    pst_r_free(&rd);
-    if (rc == PST_OK) {
-        uint8_t re[PST_MSG_TRAILER_MAX];
-        size_t n;
-        rc = pst_msg_trailer_encode(out, re, sizeof re, &n);
-        if (rc == PST_OK)
-            rc = pst_canonical_check(in, len, re, n);
-    }
-    if (rc != PST_OK)
-        memset(out, 0, sizeof *out);
-    return rc;
-}
-
-int pst_msg_trailer_verify(const pst_msg_trailer *r, uint64_t now) {
-    if (r == NULL)
-        return PST_E_INVAL;
-    if (r->created > now && r->created - now > PST_MSG_SKEW_MAX)
-        return PST_E_NOTYET;
-    uint8_t body[PST_MSG_TRAILER_MAX];
-    size_t n;
-    if (trailer_validate(r) != PST_OK || trailer_body(r, body, sizeof body, &n) != PST_OK)
-        return PST_E_INVAL;
-    return pst_verify_body(body, n, r->sig, r->signer);
-}
+PST_SIGREC_DEFINE(pst_msg_trailer, trailer_kind)
+PST_SIGREC_DEFINE_VERIFY(pst_msg_trailer, trailer_kind, trailer_window)
 
 /* ---- keys and message id ------------------------------------------------- */
-
-void pst_msgkey_generate(uint8_t key[PST_MSGKEY_BYTES]) {
-    crypto_secretstream_xchacha20poly1305_keygen(key);
-}
 
 void pst_msgid_init(pst_msgid_hasher *h) {
     crypto_generichash_init(&h->st, NULL, 0, PST_HASH_BYTES);

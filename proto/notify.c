@@ -4,24 +4,13 @@
 
 #include <string.h>
 
-#include "codec.h"
+#include "sigrec.h"
 
 #define INNER_FIELDS 12u
 #define OUTER_FIELDS 4u
 
 _Static_assert(PST_NOTIFY_MAX <= PST_DHT_VALUE_MAX, "an outer notification must fit a DHT value");
 _Static_assert(PST_SEAL_BYTES == crypto_box_SEALBYTES, "crypto_box_seal overhead");
-
-/* pst_r_str_copy, except that an empty str never reaches memcpy: msgpack-c
- * reports a zero-length str with a NULL pointer, and memcpy(out, NULL, 0) is
- * undefined behaviour (UBSan flags it). */
-static int str_copy(const msgpack_object *o, char *out, size_t cap) {
-    if (o->type == MSGPACK_OBJECT_STR && o->via.str.size == 0 && cap > 0) {
-        out[0] = '\0';
-        return PST_OK;
-    }
-    return pst_r_str_copy(o, out, cap);
-}
 
 /* ---- endpoints ----------------------------------------------------------- */
 
@@ -72,7 +61,8 @@ bool pst_notify_endpoint_valid(const char *s) {
 
 /* ---- inner --------------------------------------------------------------- */
 
-static int inner_validate(const pst_notify_inner *r) {
+static int inner_validate(const void *p) {
+    const pst_notify_inner *r = p;
     if (r->size < PST_MESSAGE_SIZE_MIN || r->size > PST_MESSAGE_SIZE_MAX)
         return PST_E_RANGE;
     if (r->n_endpoints < 1 || r->n_endpoints > PST_NOTIFY_ENDPOINTS_MAX)
@@ -83,13 +73,8 @@ static int inner_validate(const pst_notify_inner *r) {
     return PST_OK;
 }
 
-static void inner_write(pst_writer *w, const pst_notify_inner *r, bool with_sig) {
-    pst_w_array(w, with_sig ? INNER_FIELDS : INNER_FIELDS - 1);
-    pst_w_uint(w, PST_PROTO_VERSION);
-    pst_w_uint(w, PST_REC_NOTIFICATION_INNER);
-    pst_w_uint(w, r->created);
-    pst_w_uint(w, r->expires);
-    pst_w_bin(w, r->signer, PST_SIGN_PK_BYTES);
+static void inner_write(pst_writer *w, const void *p) {
+    const pst_notify_inner *r = p;
     pst_w_bin(w, r->recipient, PST_SIGN_PK_BYTES);
     pst_w_bin(w, r->msg_id, PST_HASH_BYTES);
     pst_w_uint(w, r->size);
@@ -98,126 +83,42 @@ static void inner_write(pst_writer *w, const pst_notify_inner *r, bool with_sig)
         pst_w_cstr(w, r->endpoints[i]);
     pst_w_bin(w, r->msg_key, PST_MSGKEY_BYTES);
     pst_w_bin(w, r->sender_box_pk, PST_BOX_PK_BYTES);
-    if (with_sig)
-        pst_w_bin(w, r->sig, PST_SIG_BYTES);
 }
 
-int pst_notify_inner_encode(const pst_notify_inner *r, uint8_t *out, size_t cap, size_t *len) {
-    if (len)
-        *len = 0;
-    if (r == NULL || out == NULL || len == NULL || inner_validate(r) != PST_OK)
-        return PST_E_INVAL;
-    pst_writer w;
-    pst_w_init(&w, out, cap);
-    inner_write(&w, r, true);
-    return pst_w_finish(&w, len);
-}
-
-static int inner_body(const pst_notify_inner *r, uint8_t *buf, size_t cap, size_t *len) {
-    pst_writer w;
-    pst_w_init(&w, buf, cap);
-    inner_write(&w, r, false);
-    return pst_w_finish(&w, len);
-}
-
-int pst_notify_inner_sign(pst_notify_inner *r, const uint8_t sk[PST_SIGN_SK_BYTES]) {
-    if (r == NULL || sk == NULL)
-        return PST_E_INVAL;
-    memset(r->sig, 0, sizeof r->sig);
-    if (inner_validate(r) != PST_OK)
-        return PST_E_INVAL;
-    crypto_sign_ed25519_sk_to_pk(r->signer, sk);
-    uint8_t body[PST_NOTIFY_INNER_MAX];
-    size_t n;
-    int rc = inner_body(r, body, sizeof body, &n);
-    if (rc == PST_OK)
-        rc = pst_sign_body(body, n, sk, r->sig);
-    sodium_memzero(body, sizeof body); /* holds msg_key */
-    return rc;
-}
-
-static int inner_fields(const msgpack_object *it, pst_notify_inner *out) {
-    int rc = pst_r_uint(&it[2], UINT64_MAX, &out->created);
-    if (rc == PST_OK)
-        rc = pst_r_uint(&it[3], UINT64_MAX, &out->expires);
-    if (rc == PST_OK)
-        rc = pst_r_bin_fixed(&it[4], PST_SIGN_PK_BYTES, out->signer);
-    if (rc == PST_OK)
-        rc = pst_r_bin_fixed(&it[5], PST_SIGN_PK_BYTES, out->recipient);
-    if (rc == PST_OK)
-        rc = pst_r_bin_fixed(&it[6], PST_HASH_BYTES, out->msg_id);
-    if (rc == PST_OK)
-        rc = pst_r_uint(&it[7], PST_MESSAGE_SIZE_MAX, &out->size);
+static int inner_read(const msgpack_object *f, void *p) {
+    pst_notify_inner *out = p;
     const msgpack_object *eps = NULL;
     uint32_t n = 0;
-    if (rc == PST_OK)
-        rc = pst_r_array(&it[8], 1, PST_NOTIFY_ENDPOINTS_MAX, &eps, &n);
-    for (uint32_t i = 0; rc == PST_OK && i < n; i++) {
-        rc = str_copy(&eps[i], out->endpoints[i], sizeof out->endpoints[i]);
-        if (rc == PST_OK && !pst_notify_endpoint_valid(out->endpoints[i]))
-            rc = PST_E_RANGE;
+    int rc;
+    if ((rc = pst_r_bin_fixed(&f[0], PST_SIGN_PK_BYTES, out->recipient)) != PST_OK ||
+        (rc = pst_r_bin_fixed(&f[1], PST_HASH_BYTES, out->msg_id)) != PST_OK ||
+        (rc = pst_r_uint(&f[2], PST_MESSAGE_SIZE_MAX, &out->size)) != PST_OK ||
+        (rc = pst_r_array(&f[3], 1, PST_NOTIFY_ENDPOINTS_MAX, &eps, &n)) != PST_OK)
+        return rc;
+    for (uint32_t i = 0; i < n; i++) {
+        if ((rc = pst_r_str_copy(&eps[i], out->endpoints[i], sizeof out->endpoints[i])) != PST_OK)
+            return rc;
+        if (!pst_notify_endpoint_valid(out->endpoints[i]))
+            return PST_E_RANGE;
     }
     out->n_endpoints = n;
-    if (rc == PST_OK)
-        rc = pst_r_bin_fixed(&it[9], PST_MSGKEY_BYTES, out->msg_key);
-    if (rc == PST_OK)
-        rc = pst_r_bin_fixed(&it[10], PST_BOX_PK_BYTES, out->sender_box_pk);
-    if (rc == PST_OK)
-        rc = pst_r_bin_fixed(&it[11], PST_SIG_BYTES, out->sig);
-    return rc;
+    if ((rc = pst_r_bin_fixed(&f[4], PST_MSGKEY_BYTES, out->msg_key)) != PST_OK)
+        return rc;
+    return pst_r_bin_fixed(&f[5], PST_BOX_PK_BYTES, out->sender_box_pk);
 }
 
-int pst_notify_inner_decode(const uint8_t *in, size_t len, pst_notify_inner *out) {
-    if (out == NULL)
-        return PST_E_INVAL;
-    memset(out, 0, sizeof *out);
-    if (in == NULL)
-        return PST_E_INVAL;
-    pst_limits lim = pst_limits_record;
-    lim.max_bytes = PST_NOTIFY_INNER_MAX;
-    lim.max_depth = 2;
-    lim.max_str = PST_NOTIFY_ENDPOINT_MAX;
-    lim.max_bin = PST_SIG_BYTES;
-    pst_reader rd;
-    const msgpack_object *it = NULL;
-    int rc = pst_r_parse(&rd, in, len, &lim);
-    if (rc == PST_OK)
-        rc = pst_r_record(&rd.root, PST_REC_NOTIFICATION_INNER, INNER_FIELDS, &it);
-    if (rc == PST_OK)
-        rc = inner_fields(it, out);
-    pst_r_free(&rd);
-    if (rc == PST_OK)
-        rc = inner_validate(out);
-    if (rc == PST_OK) {
-        uint8_t re[PST_NOTIFY_INNER_MAX];
-        size_t n;
-        rc = pst_notify_inner_encode(out, re, sizeof re, &n);
-        if (rc == PST_OK)
-            rc = pst_canonical_check(in, len, re, n);
-        sodium_memzero(re, sizeof re);
-    }
-    if (rc != PST_OK)
-        sodium_memzero(out, sizeof *out);
-    return rc;
-}
+static const pst_sigrec_kind inner_kind = {PST_SIGREC_KIND(
+    pst_notify_inner, inner, PST_REC_NOTIFICATION_INNER, INNER_FIELDS,
+    PST_SIGREC_LIMITS(PST_NOTIFY_INNER_MAX, 2, PST_NOTIFY_ENDPOINT_MAX, PST_SIG_BYTES),
+    UINT64_MAX)};
 
-int pst_notify_inner_verify(const pst_notify_inner *r, uint64_t now) {
-    if (r == NULL)
-        return PST_E_INVAL;
-    if (r->created > now && r->created - now > PST_NOTIFY_SKEW_MAX)
-        return PST_E_NOTYET;
-    if (r->expires <= now)
-        return PST_E_EXPIRED;
-    if (r->expires <= r->created)
-        return PST_E_RANGE;
-    uint8_t body[PST_NOTIFY_INNER_MAX];
-    size_t n;
-    int rc = PST_E_INVAL;
-    if (inner_validate(r) == PST_OK && inner_body(r, body, sizeof body, &n) == PST_OK)
-        rc = pst_verify_body(body, n, r->sig, r->signer);
-    sodium_memzero(body, sizeof body);
-    return rc;
-}
+/* Notifications always expire, with no cap on the lifetime here (the node
+ * bounds how long it keeps them). */
+static const pst_sigrec_window inner_window = {.skew = PST_NOTIFY_SKEW_MAX,
+                                               .lifetime_max = UINT64_MAX};
+
+PST_SIGREC_DEFINE(pst_notify_inner, inner_kind)
+PST_SIGREC_DEFINE_VERIFY(pst_notify_inner, inner_kind, inner_window)
 
 /* ---- outer --------------------------------------------------------------- */
 
@@ -276,7 +177,7 @@ int pst_notify_decode(const uint8_t *in, size_t len, pst_notify *out) {
     if (rc == PST_OK && out->sealed_len > 0)
         memcpy(out->sealed, sealed, out->sealed_len);
     if (rc == PST_OK)
-        rc = str_copy(&it[3], out->stamp, sizeof out->stamp);
+        rc = pst_r_str_copy(&it[3], out->stamp, sizeof out->stamp);
     pst_r_free(&rd);
     if (rc == PST_OK)
         rc = outer_validate(out);

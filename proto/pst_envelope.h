@@ -15,7 +15,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #include "pst_error.h"
 #include "pst_types.h"
@@ -116,10 +115,6 @@ int pst_value_encode(const pst_value *v, uint8_t *out, size_t cap, size_t *len);
  * PST_E_NONCANONICAL, non-canonical forms PST_E_NONCANONICAL). *out is a
  * new root or NULL on failure. */
 int pst_value_decode(const uint8_t *in, size_t len, pst_value **out);
-/* Writes v as compact JSON (bin as a lowercase hex string, str escaped,
- * uint as a decimal number). Formatting only: proto does not parse JSON.
- * PST_E_IO when the stream fails, PST_E_INVAL for NULL. */
-int pst_value_write_json(const pst_value *v, FILE *f);
 
 /* ---- Request (type 10) ------------------------------------------------------ */
 

@@ -62,9 +62,13 @@ int pst_fetch_request_encode(const pst_fetch_request *r, uint8_t *out, size_t ca
 /* Sets r->signer from sk and r->sig. */
 int pst_fetch_request_sign(pst_fetch_request *r, const uint8_t sk[PST_SIGN_SK_BYTES]);
 /* Fills a complete request: created = now, expires = now +
- * PST_FETCH_SKEW_DEFAULT, a random nonce (randombytes_buf), signed by sk. */
+ * PST_FETCH_SKEW_DEFAULT, the caller's nonce (fresh random bytes: proto/
+ * draws none; the server refuses a nonce it has seen), signed by sk.
+ * PST_E_INVAL for a NULL argument or a field over its limit; *r zeroed on
+ * error. */
 int pst_fetch_request_make(pst_fetch_request *r, const uint8_t msg_id[PST_HASH_BYTES],
-                           uint64_t offset, uint64_t now, const uint8_t sk[PST_SIGN_SK_BYTES]);
+                           uint64_t offset, uint64_t now, const uint8_t nonce[PST_NONCE_BYTES],
+                           const uint8_t sk[PST_SIGN_SK_BYTES]);
 int pst_fetch_request_decode(const uint8_t *in, size_t len, pst_fetch_request *out);
 /* created within now +- max_skew (PST_E_NOTYET ahead, PST_E_EXPIRED too old),
  * expires > now (PST_E_EXPIRED), created < expires <= created +

@@ -8,14 +8,14 @@
  * a digest of the sealed notification in `ext` (see pst_notify.h), so a stamp
  * pays for exactly one notification to exactly one recipient.
  *
- * Pure: the current time and the random bytes are parameters. Minting runs
- * threads (pthreads) and asks the system how many cores are online when told
- * to use all of them; nothing else touches the system. docs/PROTOCOL.md
- * (section "Hashcash stamps") is the authority on the format. */
+ * Pure: the current time and the random bytes are parameters, and there are
+ * no threads here: proto/ lays a stamp out and searches one range of
+ * counters; the driver that runs ranges on every core and reports progress
+ * is pst_hashcash_mint (node/core/pst_mint.h). docs/PROTOCOL.md (section
+ * "Hashcash stamps") is the authority on the format. */
 #ifndef PST_HASHCASH_H
 #define PST_HASHCASH_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,7 +33,6 @@
 #define PST_HASHCASH_DATE_MAX 12u      /* YYMMDD, YYMMDDhhmm or YYMMDDhhmmss */
 #define PST_HASHCASH_BITS_MAX 160u     /* the most a SHA-1 can have */
 #define PST_HASHCASH_MINT_BITS_MAX 40u /* ~1.1e12 hashes: hours on a desktop */
-#define PST_HASHCASH_THREADS_MAX 256u  /* mint threads (more are clamped) */
 #define PST_HASHCASH_RAND_BYTES 16u    /* random bytes the minter supplies */
 #define PST_HASHCASH_SPENT_KEY_BYTES 32u
 
@@ -125,44 +124,47 @@ int pst_hashcash_format_date(uint64_t t, char out[PST_HASHCASH_DATE_MAX + 1]);
  * for a stamp: see pst_hashcash_parse for the rules. NULL is invalid. */
 bool pst_hashcash_field_valid(const char *s, bool ext_field);
 
-/* ---- minting -------------------------------------------------------------- */
+/* ---- minting: the search ------------------------------------------------
+ * The counter of a minted stamp has a fixed length (at most 42 characters of
+ * [A-Za-z0-9+/]) chosen so that the SHA-1 of the constant prefix is computed
+ * once and each attempt costs one SHA-1 compression. The counters form
+ * PST_HASHCASH_SEARCH_IDS disjoint spaces (one per thread of a driver), each
+ * of PST_HASHCASH_SEARCH_SWEEPS sweeps of PST_HASHCASH_SWEEP attempts. */
+#define PST_HASHCASH_SWEEP 4096u
+#define PST_HASHCASH_SEARCH_IDS 4096u
+#define PST_HASHCASH_SEARCH_SWEEPS (UINT64_C(1) << 42)
 
+/* A laid-out stamp: a plain value, no resources. */
 typedef struct {
-    unsigned bits;                         /* 1..PST_HASHCASH_MINT_BITS_MAX */
-    const char *resource;                  /* required, see pst_hashcash_field_valid */
-    const char *ext;                       /* NULL means "" */
-    uint64_t now;                          /* stamp date, written as YYMMDDhhmmss UTC */
-    uint8_t rand[PST_HASHCASH_RAND_BYTES]; /* fresh random bytes (caller) */
-    /* Worker threads, the calling thread being one of them. 0 = one per
-     * online core (sysconf(_SC_NPROCESSORS_ONLN)); clamped to
-     * PST_HASHCASH_THREADS_MAX. */
-    unsigned threads;
-    /* Optional. Called in the CALLING thread only (never concurrently),
-     * every 2^22 of its own attempts (~0.1 s on a core with SHA
-     * instructions, ~0.4 s without), with the attempts of all threads so
-     * far and 2^bits. Never called if the mint fails on its arguments. Must
-     * be quick: the calling thread is a worker. */
-    void (*progress)(uint64_t hashes_done, double expected_hashes, void *user);
-    void *user;
-    /* Optional. Set *cancel to non-zero (from any thread or a signal
-     * handler) to stop: every thread looks at it every few thousand
-     * attempts (well under a millisecond). */
-    const atomic_int *cancel;
-    /* Optional out: attempts made by all threads, also on cancellation. */
-    uint64_t *hashes_done;
-} pst_hashcash_mint_params;
+    char stamp[PST_HASHCASH_STAMP_MAX + 1]; /* counter characters all 'A' */
+    size_t len;                             /* strlen(stamp); 0 = not initialised */
+    unsigned bits;
+    uint32_t midstate[5]; /* SHA-1 state after every block before the last */
+    uint8_t block[64];    /* the last block, SHA-1 padding included */
+    unsigned vary_off;    /* where the counter's varying characters start in block */
+    uint32_t mask0, mask1;
+} pst_hashcash_search;
 
-/* Mints a stamp 1:bits:YYMMDDhhmmss:resource:ext:rand:counter into out[cap]
- * (NUL-terminated). rand is the unpadded standard base64 of p->rand; the
- * counter has a fixed length (at most 42 characters of [A-Za-z0-9+/]) chosen
- * so that the SHA-1 of the constant prefix is computed once and each attempt
- * costs one SHA-1 compression. Threads search disjoint counter ranges.
- * Errors: PST_E_INVAL (bad bits, resource, ext, NULL p/out), PST_E_RANGE (now
- * outside 2000..2099), PST_E_TOOBIG (stamp would exceed
- * PST_HASHCASH_STAMP_MAX), PST_E_NOSPACE (cap too small: the length is known
- * before any work), PST_E_CANCELLED. A thread that cannot be started only
- * leaves its counter range unsearched (the caller's thread always works).
- * On failure out[0..cap) is zeroed. */
-int pst_hashcash_mint(const pst_hashcash_mint_params *p, char *out, size_t cap);
+/* Lays out 1:bits:YYMMDDhhmmss:resource:ext:rand:counter, rand being the
+ * unpadded standard base64 of rand (fresh random bytes from the caller),
+ * ext NULL meaning "". Errors: PST_E_INVAL (bits outside
+ * 1..PST_HASHCASH_MINT_BITS_MAX, bad resource or ext, NULL), PST_E_RANGE
+ * (now outside 2000..2099), PST_E_TOOBIG (stamp would exceed
+ * PST_HASHCASH_STAMP_MAX). *s zeroed on failure. s->len + 1 is the buffer a
+ * stamp needs, known before any work. */
+int pst_hashcash_search_init(pst_hashcash_search *s, unsigned bits, const char *resource,
+                             const char *ext, uint64_t now,
+                             const uint8_t rand[PST_HASHCASH_RAND_BYTES]);
+
+/* Tries sweeps [first, first + count) of counter space id, in order, and
+ * stops at the first stamp worth s->bits: PST_OK and the NUL-terminated
+ * stamp in out (checked once more with a plain SHA-1, else PST_E_CRYPTO).
+ * PST_E_NOTFOUND when the range holds none; PST_E_INVAL for an id, range or
+ * s out of bounds. *attempts is the number of hashes tried in this call
+ * (0 on PST_E_INVAL). Deterministic: the same s, id and range give the same
+ * stamp. */
+int pst_hashcash_search_run(const pst_hashcash_search *s, unsigned id, uint64_t first,
+                            uint64_t count, char out[PST_HASHCASH_STAMP_MAX + 1],
+                            uint64_t *attempts);
 
 #endif

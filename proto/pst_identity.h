@@ -6,8 +6,8 @@
  * and an optional offline Ed25519 revocation key (can revoke the identity if
  * the identity key is lost; kept in a separate key file, normally offline).
  *
- * Pure: no files, clock or globals. Only pst_identity_new(), the export
- * functions (secretbox nonce) and nothing else draw random bytes. */
+ * Pure: no files, clock, globals or randomness. Fresh key seeds, salts and
+ * nonces are drawn by the caller (randombytes_buf) and passed in. */
 #ifndef PST_IDENTITY_H
 #define PST_IDENTITY_H
 
@@ -26,7 +26,7 @@ extern "C" {
 #define PST_SEED_BYTES 32u /* crypto_sign_SEEDBYTES */
 
 /* The secret bundle. Lives only in sodium_malloc'd memory: obtain it from
- * pst_identity_new(), pst_identity_from_seeds() or pst_identity_import() and
+ * pst_identity_from_seeds() or pst_identity_import() and
  * release it with pst_identity_free(); never copy it to the stack. */
 typedef struct pst_identity {
     uint8_t sign_pk[PST_SIGN_PK_BYTES]; /* identity key = fingerprint */
@@ -45,15 +45,13 @@ typedef struct pst_public_id {
     uint8_t box_pk[PST_BOX_PK_BYTES];
 } pst_public_id;
 
-/* Generates a fresh identity with all three keypairs (libsodium RNG).
- * *out is owned by the caller (pst_identity_free). Errors: PST_E_NOMEM,
- * PST_E_CRYPTO (sodium_init failed); *out is NULL on error. */
-int pst_identity_new(pst_identity **out);
-
-/* Deterministic identity for tests and known-answer vectors:
- * sign = crypto_sign_seed_keypair(sign_seed), box_sk = box_seed (X25519
- * clamps it; box_pk = crypto_scalarmult_base), revocation keypair from
- * rev_seed unless rev_seed is NULL. Errors as pst_identity_new(). */
+/* The identity made from its seeds: sign = crypto_sign_seed_keypair(sign_seed),
+ * box_sk = box_seed (X25519 clamps it; box_pk = crypto_scalarmult_base),
+ * revocation keypair from rev_seed unless rev_seed is NULL. A new identity
+ * is this with three fresh random seeds from the caller (the same keys
+ * crypto_sign_keypair and crypto_box_keypair would make); known-answer tests
+ * give fixed ones. *out is owned by the caller (pst_identity_free). Errors:
+ * PST_E_NOMEM, PST_E_CRYPTO (sodium_init failed); *out is NULL on error. */
 int pst_identity_from_seeds(const uint8_t sign_seed[PST_SEED_BYTES],
                             const uint8_t box_seed[PST_SEED_BYTES], const uint8_t *rev_seed_or_null,
                             pst_identity **out);
@@ -86,21 +84,24 @@ typedef struct pst_kdf_params {
 #define PST_KDF_MEMLIMIT_MAX 1073741824u /* crypto_pwhash_MEMLIMIT_SENSITIVE */
 #define PST_KDF_SALT_BYTES 16u           /* crypto_pwhash_SALTBYTES */
 #define PST_PASSPHRASE_MAX 1024u
-#define PST_KEYFILE_MAX 512u /* any exported key file fits in this many bytes */
+#define PST_KEYFILE_NONCE_BYTES 24u /* crypto_secretbox_NONCEBYTES */
+#define PST_KEYFILE_MAX 512u        /* any exported key file fits in this many bytes */
 
 /* Serializes the identity's secrets (identity seed, X25519 secret key and the
  * revocation PUBLIC key if any; never the revocation secret key) into out.
  * With pass == NULL the file is in the clear; otherwise the secrets are
  * sealed with crypto_secretbox under a key from Argon2id(pass, salt, kdf)
- * (kdf NULL = PST_KDF_*_DEFAULT) with a fresh random nonce. Always writes
- * format PST_KEYFILE_VERSION (with its integrity check). salt is required
- * with a passphrase (give fresh random bytes) and ignored without one.
- * Errors: PST_E_INVAL (pass_len 0 or > PST_PASSPHRASE_MAX with pass != NULL,
- * kdf outside [MIN, MAX], missing salt), PST_E_NOSPACE, PST_E_NOMEM (Argon2
- * could not allocate). On error out is zeroed and *len is 0. */
+ * (kdf NULL = PST_KDF_*_DEFAULT) with the given nonce. Always writes format
+ * PST_KEYFILE_VERSION (with its integrity check). salt (PST_KDF_SALT_BYTES)
+ * and nonce (PST_KEYFILE_NONCE_BYTES) are required with a passphrase (give
+ * fresh random bytes for each file: proto/ draws none) and ignored without
+ * one. Errors: PST_E_INVAL (pass_len 0 or > PST_PASSPHRASE_MAX with pass !=
+ * NULL, kdf outside [MIN, MAX], missing salt or nonce), PST_E_NOSPACE,
+ * PST_E_NOMEM (Argon2 could not allocate). On error out is zeroed and *len
+ * is 0. */
 int pst_identity_export(const pst_identity *id, const char *pass, size_t pass_len,
-                        const uint8_t *salt, const pst_kdf_params *kdf, uint8_t *out, size_t cap,
-                        size_t *len);
+                        const uint8_t *salt, const uint8_t *nonce, const pst_kdf_params *kdf,
+                        uint8_t *out, size_t cap, size_t *len);
 
 /* Parses a file made by pst_identity_export(). pass may be NULL for a file in
  * the clear (a passphrase given for such a file is ignored). *out is owned by
@@ -146,8 +147,8 @@ typedef struct pst_revkey {
  * file alone. Same passphrase handling and errors as pst_identity_export();
  * PST_E_NOKEY if id holds no revocation secret key. */
 int pst_revkey_export(const pst_identity *id, const char *pass, size_t pass_len,
-                      const uint8_t *salt, const pst_kdf_params *kdf, uint8_t *out, size_t cap,
-                      size_t *len);
+                      const uint8_t *salt, const uint8_t *nonce, const pst_kdf_params *kdf,
+                      uint8_t *out, size_t cap, size_t *len);
 
 /* Parses a file made by pst_revkey_export() and checks its authorisation
  * signature (PST_E_SIGNER if it does not verify). Other errors as

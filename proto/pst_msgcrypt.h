@@ -81,9 +81,9 @@ __attribute__((warn_unused_result)) int pst_msg_trailer_verify(const pst_msg_tra
 
 /* ---- keys and message id ------------------------------------------------- */
 
-/* Fills key with a fresh random message key (randombytes_buf). The caller
- * keeps it in locked memory and wipes it with sodium_memzero. */
-void pst_msgkey_generate(uint8_t key[PST_MSGKEY_BYTES]);
+/* A message key is PST_MSGKEY_BYTES fresh random bytes that the caller
+ * draws (randombytes_buf: proto/ draws none), keeps in locked memory and
+ * wipes with sodium_memzero. */
 
 /* Message id = BLAKE2b-256 over every ciphertext byte (header, prefixes and
  * boxes), computed incrementally while sending or receiving. */

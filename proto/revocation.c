@@ -10,7 +10,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "codec.h"
+#include "sigrec.h"
 
 /* The decoder's own rule (UTF-8, no NUL, bounded), so that encode never
  * produces what decode refuses. */
@@ -24,147 +24,62 @@ static bool text_ok(const char *s, size_t n) {
     return pst_r_str(&o, PST_REVOCATION_REASON_TEXT_MAX, &p, &m) == PST_OK;
 }
 
-static bool fields_ok(const pst_revocation *r) {
+static int rev_validate(const void *p) {
+    const pst_revocation *r = p;
     size_t tlen = strnlen(r->reason_text, PST_REVOCATION_REASON_TEXT_MAX + 1);
     if (r->expires != 0 || r->reason > PST_REVOKE_REASON_MAX ||
         tlen > PST_REVOCATION_REASON_TEXT_MAX || !text_ok(r->reason_text, tlen))
-        return false;
+        return PST_E_RANGE;
     /* a key cannot be replaced by itself */
     if (r->has_replacement && memcmp(r->replacement, r->revoked_key, PST_SIGN_PK_BYTES) == 0)
-        return false;
-    return true;
-}
-
-static int rev_to(const pst_revocation *r, bool with_sig, uint8_t *out, size_t cap, size_t *len) {
-    pst_writer w;
-    *len = 0;
-    if (out == NULL || !fields_ok(r)) {
-        if (out != NULL && cap > 0)
-            memset(out, 0, cap);
-        return PST_E_INVAL;
-    }
-    pst_w_init(&w, out, cap);
-    pst_w_array(&w, PST_REVOCATION_FIELDS - (with_sig ? 0 : 1));
-    pst_w_uint(&w, PST_PROTO_VERSION);
-    pst_w_uint(&w, PST_REC_REVOCATION);
-    pst_w_uint(&w, r->created);
-    pst_w_uint(&w, r->expires);
-    pst_w_bin(&w, r->signer, PST_SIGN_PK_BYTES);
-    pst_w_bin(&w, r->revoked_key, PST_SIGN_PK_BYTES);
-    pst_w_uint(&w, r->reason);
-    pst_w_cstr(&w, r->reason_text);
-    pst_w_bin(&w, r->replacement, r->has_replacement ? PST_SIGN_PK_BYTES : 0);
-    pst_w_bin(&w, r->auth, r->has_auth ? PST_SIG_BYTES : 0);
-    if (with_sig)
-        pst_w_bin(&w, r->sig, PST_SIG_BYTES);
-    int rc = pst_w_finish(&w, len);
-    if (rc != PST_OK && cap > 0)
-        memset(out, 0, cap);
-    return rc;
-}
-
-int pst_revocation_encode(const pst_revocation *r, uint8_t *out, size_t cap, size_t *len) {
-    return rev_to(r, true, out, cap, len);
-}
-
-int pst_revocation_sign(pst_revocation *r, const uint8_t sk[PST_SIGN_SK_BYTES]) {
-    uint8_t body[PST_DHT_VALUE_MAX];
-    size_t len;
-    memcpy(r->signer, sk + PST_SEED_BYTES, PST_SIGN_PK_BYTES);
-    int rc = rev_to(r, false, body, sizeof body, &len);
-    if (rc == PST_OK)
-        rc = pst_sign_body(body, len, sk, r->sig);
-    return rc == PST_E_NOSPACE ? PST_E_INVAL : rc;
-}
-
-/* bin of exactly 0 or n bytes */
-static int read_optional(const msgpack_object *o, size_t n, uint8_t *out, bool *present) {
-    const uint8_t *p;
-    size_t len;
-    int rc = pst_r_bin(o, n, &p, &len);
-    if (rc != PST_OK)
-        return rc;
-    if (len != 0 && len != n)
         return PST_E_RANGE;
-    *present = len != 0;
-    if (len != 0)
-        memcpy(out, p, n);
     return PST_OK;
 }
 
-int pst_revocation_decode(const uint8_t *in, size_t len, pst_revocation *out) {
-    pst_limits lim = pst_limits_record;
-    pst_reader r;
-    const msgpack_object *it;
-    uint8_t re[PST_DHT_VALUE_MAX];
-    size_t re_len;
-
-    /* as every DHT record (see keyrec.c): field caps are checked per field */
-    lim.max_bytes = PST_DHT_VALUE_MAX;
-    lim.max_str = PST_ADDRESS_MAX;
-    lim.max_bin = PST_SIG_BYTES;
-    memset(out, 0, sizeof *out);
-    int rc = pst_r_parse(&r, in, len, &lim);
-    if (rc != PST_OK ||
-        (rc = pst_r_record(&r.root, PST_REC_REVOCATION, PST_REVOCATION_FIELDS, &it)) != PST_OK ||
-        (rc = pst_r_uint(&it[2], UINT64_MAX, &out->created)) != PST_OK ||
-        (rc = pst_r_uint(&it[3], 0, &out->expires)) != PST_OK ||
-        (rc = pst_r_bin_fixed(&it[4], PST_SIGN_PK_BYTES, out->signer)) != PST_OK ||
-        (rc = pst_r_bin_fixed(&it[5], PST_SIGN_PK_BYTES, out->revoked_key)) != PST_OK ||
-        (rc = pst_r_uint(&it[6], PST_REVOKE_REASON_MAX, &out->reason)) != PST_OK ||
-        (rc = pst_r_str_copy(&it[7], out->reason_text, sizeof out->reason_text)) != PST_OK ||
-        (rc = read_optional(&it[8], PST_SIGN_PK_BYTES, out->replacement, &out->has_replacement)) !=
-            PST_OK ||
-        (rc = read_optional(&it[9], PST_SIG_BYTES, out->auth, &out->has_auth)) != PST_OK ||
-        (rc = pst_r_bin_fixed(&it[10], PST_SIG_BYTES, out->sig)) != PST_OK)
-        goto done;
-    rc = PST_E_RANGE;
-    if (!fields_ok(out))
-        goto done;
-    rc = pst_revocation_encode(out, re, sizeof re, &re_len);
-    if (rc == PST_OK)
-        rc = pst_canonical_check(in, len, re, re_len);
-    else
-        rc = PST_E_NONCANONICAL;
-done:
-    pst_r_free(&r);
-    if (rc != PST_OK)
-        memset(out, 0, sizeof *out);
-    return rc;
+static void rev_write(pst_writer *w, const void *p) {
+    const pst_revocation *r = p;
+    pst_w_bin(w, r->revoked_key, PST_SIGN_PK_BYTES);
+    pst_w_uint(w, r->reason);
+    pst_w_cstr(w, r->reason_text);
+    pst_w_bin(w, r->replacement, r->has_replacement ? PST_SIGN_PK_BYTES : 0);
+    pst_w_bin(w, r->auth, r->has_auth ? PST_SIG_BYTES : 0);
 }
 
-int pst_revocation_verify(const pst_revocation *r, uint64_t now) {
-    uint8_t body[PST_DHT_VALUE_MAX];
-    size_t len;
-    if (r->created > now && r->created - now > PST_CLOCK_SKEW_MAX)
-        return PST_E_NOTYET;
+static int rev_read(const msgpack_object *f, void *p) {
+    pst_revocation *out = p;
+    int rc;
+    if ((rc = pst_r_bin_fixed(&f[0], PST_SIGN_PK_BYTES, out->revoked_key)) != PST_OK ||
+        (rc = pst_r_uint(&f[1], PST_REVOKE_REASON_MAX, &out->reason)) != PST_OK ||
+        (rc = pst_r_str_copy(&f[2], out->reason_text, sizeof out->reason_text)) != PST_OK ||
+        (rc = pst_r_bin_opt(&f[3], PST_SIGN_PK_BYTES, out->replacement, &out->has_replacement)) !=
+            PST_OK)
+        return rc;
+    return pst_r_bin_opt(&f[4], PST_SIG_BYTES, out->auth, &out->has_auth);
+}
+
+/* Who may sign: the revoked key itself without auth, or the revocation key
+ * that the revoked key authorised. */
+static int rev_signer_check(const void *p) {
+    const pst_revocation *r = p;
     bool self = memcmp(r->signer, r->revoked_key, PST_SIGN_PK_BYTES) == 0;
-    if (!r->has_auth && !self)
+    if (!r->has_auth)
+        return self ? PST_OK : PST_E_SIGNER;
+    /* a key authorising itself would make auth meaningless */
+    if (self)
         return PST_E_SIGNER;
-    if (r->has_auth) {
-        /* a key authorising itself would make auth meaningless */
-        if (self)
-            return PST_E_SIGNER;
-        int rc = pst_revocation_auth_verify(r->revoked_key, r->signer, r->auth);
-        if (rc != PST_OK)
-            return rc;
-    }
-    if (rev_to(r, false, body, sizeof body, &len) != PST_OK)
-        return PST_E_INVAL;
-    return pst_verify_body(body, len, r->sig, r->signer);
+    return pst_revocation_auth_verify(r->revoked_key, r->signer, r->auth);
 }
 
-int pst_revocation_id(const pst_revocation *r, uint8_t id[PST_HASH_BYTES]) {
-    uint8_t enc[PST_DHT_VALUE_MAX];
-    size_t len;
-    int rc = rev_to(r, true, enc, sizeof enc, &len);
-    if (rc != PST_OK) {
-        memset(id, 0, PST_HASH_BYTES);
-        return rc == PST_E_NOSPACE ? PST_E_INVAL : rc;
-    }
-    crypto_generichash(id, PST_HASH_BYTES, enc, len, NULL, 0);
-    return PST_OK;
-}
+static const pst_sigrec_kind rev_kind = {PST_SIGREC_KIND(pst_revocation, rev, PST_REC_REVOCATION,
+                                                         PST_REVOCATION_FIELDS,
+                                                         PST_SIGREC_DHT_LIMITS, 0),
+                                         .verify_extra = rev_signer_check};
+
+static const pst_sigrec_window rev_window = {.skew = PST_CLOCK_SKEW_MAX};
+
+PST_SIGREC_DEFINE(pst_revocation, rev_kind)
+PST_SIGREC_DEFINE_VERIFY(pst_revocation, rev_kind, rev_window)
+PST_SIGREC_DEFINE_ID(pst_revocation, rev_kind)
 
 static void auth_message(const uint8_t revocation_pk[PST_SIGN_PK_BYTES],
                          uint8_t msg[PST_REVKEY_AUTH_CONTEXT_LEN + PST_SIGN_PK_BYTES]) {

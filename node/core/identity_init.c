@@ -118,7 +118,7 @@ static int make_files(pst_identity *id, const char *passphrase, bool fast_kdf, u
     pst_kdf_params kdf = {PST_KDF_OPSLIMIT_DEFAULT, PST_KDF_MEMLIMIT_DEFAULT};
     if (fast_kdf) /* tests only: still Argon2id at libsodium's INTERACTIVE floor */
         kdf = (pst_kdf_params){PST_KDF_OPSLIMIT_MIN, PST_KDF_MEMLIMIT_MIN};
-    uint8_t salt[PST_KDF_SALT_BYTES];
+    uint8_t salt[PST_KDF_SALT_BYTES], nonce[PST_KEYFILE_NONCE_BYTES];
     size_t plen = passphrase ? strlen(passphrase) : 0;
 
     /* Revocation certificate: signed by the offline revocation key,
@@ -150,13 +150,17 @@ static int make_files(pst_identity *id, const char *passphrase, bool fast_kdf, u
                           PST_ARMOR_TEXT_MAX);
     if (rc == PST_OK) {
         randombytes_buf(salt, sizeof salt);
-        rc = pst_revkey_export(id, passphrase, plen, salt, &kdf, revbuf, PST_KEYFILE_MAX, revlen);
+        randombytes_buf(nonce, sizeof nonce);
+        rc = pst_revkey_export(id, passphrase, plen, salt, nonce, &kdf, revbuf, PST_KEYFILE_MAX,
+                               revlen);
     }
     if (rc == PST_OK) {
         /* the node never holds the offline key: export the identity without it */
         pst_identity_forget_revkey(id);
         randombytes_buf(salt, sizeof salt);
-        rc = pst_identity_export(id, passphrase, plen, salt, &kdf, idbuf, PST_KEYFILE_MAX, idlen);
+        randombytes_buf(nonce, sizeof nonce);
+        rc = pst_identity_export(id, passphrase, plen, salt, nonce, &kdf, idbuf, PST_KEYFILE_MAX,
+                                 idlen);
     }
     if (rc != PST_OK)
         snprintf(err, errcap, "cannot write the key files: %s", pst_strerror(rc));
@@ -241,7 +245,11 @@ int pst_node_init_identity(const pst_node_config *cfg, const char *const *addres
         snprintf(err, errcap, "out of memory");
         goto out;
     }
-    rc = pst_identity_new(&id);
+    /* proto/ draws no random bytes: fresh seeds make the new keys */
+    uint8_t seeds[3][PST_SEED_BYTES];
+    randombytes_buf(seeds, sizeof seeds);
+    rc = pst_identity_from_seeds(seeds[0], seeds[1], seeds[2], &id);
+    sodium_memzero(seeds, sizeof seeds);
     if (rc != PST_OK) {
         snprintf(err, errcap, "cannot create keys: %s", pst_strerror(rc));
         goto out;

@@ -545,7 +545,10 @@ static void on_connect(uv_connect_t *req, int status) {
         return;
     }
     size_t len = 0;
-    if (pst_fetch_request_make(&c->req, c->job.msg_id, 0, pst_now(), n->id->sign_sk) != PST_OK ||
+    uint8_t nonce[PST_NONCE_BYTES];
+    randombytes_buf(nonce, sizeof nonce);
+    if (pst_fetch_request_make(&c->req, c->job.msg_id, 0, pst_now(), nonce, n->id->sign_sk) !=
+            PST_OK ||
         pst_fetch_request_encode(&c->req, c->req_out + PST_FRAME_HEADER_BYTES,
                                  PST_FETCH_REQUEST_MAX, &len) != PST_OK) {
         finish(c, PST_FETCH_RETRY, "internal");

@@ -19,7 +19,7 @@
 
 #include "outbox_int.h"
 #include "pst_fetch.h"
-#include "pst_hashcash.h"
+#include "pst_mint.h"
 #include "pst_log.h"
 
 struct pst_outbox_entry {

@@ -632,7 +632,7 @@ static void fill_identity(send_op *op) {
     snprintf(op->endpoint, sizeof op->endpoint, "%s", n->endpoint);
     memcpy(op->box_pk, n->id->box_pk, PST_BOX_PK_BYTES);
     memcpy(op->sec->sign_sk, n->id->sign_sk, PST_SIGN_SK_BYTES);
-    pst_msgkey_generate(op->sec->msg_key);
+    randombytes_buf(op->sec->msg_key, PST_MSGKEY_BYTES);
     op->max_bytes = n->cfg.max_message_bytes < PST_MESSAGE_SIZE_MAX ? n->cfg.max_message_bytes
                                                                     : PST_MESSAGE_SIZE_MAX;
 }

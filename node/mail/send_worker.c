@@ -16,7 +16,7 @@
 
 #include "outbox_int.h"
 #include "pst_fetch.h"
-#include "pst_hashcash.h"
+#include "pst_mint.h"
 #include "pst_log.h"
 #include "pst_mailmsg.h"
 #include "pst_msgcrypt.h"

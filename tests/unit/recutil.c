@@ -150,3 +150,24 @@ void ru_check_vector(const char *name, const char *comment, const uint8_t *enc, 
     cr_assert_eq(n, len, "%s: length %zu, expected %zu", name, n, len);
     cr_assert_arr_eq(got, enc, len, "%s differs from the re-encoding", name);
 }
+
+pst_value *ru_sample_value(void) {
+    pst_value *b = pst_value_new_map();
+    cr_assert_not_null(b);
+    cr_assert_eq(pst_value_add_str(b, "fingerprint", "ybndrfg8"), PST_OK);
+    cr_assert_eq(pst_value_add_uint(b, "seq", 3), PST_OK);
+    cr_assert_eq(pst_value_add_bool(b, "revoked", false), PST_OK);
+    const uint8_t key[4] = {0x00, 0xff, 0x10, 0xab};
+    cr_assert_eq(pst_value_add_bin(b, "key", key, sizeof key), PST_OK);
+    pst_value *addrs = pst_value_add_array(b, "addresses");
+    cr_assert_eq(pst_value_add_str(addrs, NULL, "alice@example.org"), PST_OK);
+    pst_value *ep = pst_value_add_map(addrs, NULL);
+    cr_assert_eq(pst_value_add_str(ep, "host", "a\"b\\c\n\t\x01"), PST_OK);
+    cr_assert_eq(pst_value_add_uint(ep, "port", 7401), PST_OK);
+    cr_assert_not_null(pst_value_add_map(b, "empty"));
+    cr_assert_not_null(pst_value_add_array(b, "none"));
+    cr_assert_eq(pst_value_add_str(b, "utf", "caf\xc3\xa9"), PST_OK);
+    cr_assert_eq(pst_value_add_uint(b, "big", UINT64_MAX), PST_OK);
+    cr_assert_eq(pst_value_error(b), PST_OK);
+    return b;
+}

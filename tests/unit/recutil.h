@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pst_envelope.h"
 #include "pst_identity.h"
 
 /* s[i] = base + i */
@@ -34,6 +35,11 @@ typedef struct {
 ru_raw ru_raw_uint(uint64_t v);
 ru_raw ru_raw_bin(const void *p, size_t n);
 ru_raw ru_raw_str(const char *s);
+
+/* A sample control response body (map) with every kind of value: nested
+ * array and map, escapes, UTF-8, an empty map and array, UINT64_MAX. The
+ * caller frees it (pst_value_free). */
+pst_value *ru_sample_value(void);
 
 /* Known-answer vector files: '#' comment lines, then hex. ru_read_vector
  * gives the byte count, or -1 if the file is missing or larger than cap;

@@ -97,14 +97,19 @@ Test(fetch, request_roundtrip_mutations_vector) {
 Test(fetch, request_make) {
     uint8_t id[32];
     memset(id, 0x07, 32);
+    uint8_t na[PST_NONCE_BYTES], nb[PST_NONCE_BYTES];
+    memset(na, 0x0a, sizeof na);
+    memset(nb, 0x0b, sizeof nb);
     pst_fetch_request a, b;
-    cr_assert_eq(pst_fetch_request_make(&a, id, 5, NOW, recip_sk), PST_OK);
-    cr_assert_eq(pst_fetch_request_make(&b, id, 5, NOW, recip_sk), PST_OK);
-    cr_assert_neq(memcmp(a.nonce, b.nonce, 16), 0, "fresh nonce each time");
+    cr_assert_eq(pst_fetch_request_make(&a, id, 5, NOW, na, recip_sk), PST_OK);
+    cr_assert_eq(pst_fetch_request_make(&b, id, 5, NOW, nb, recip_sk), PST_OK);
+    cr_assert_arr_eq(a.nonce, na, 16, "the caller's nonce");
+    cr_assert_arr_eq(b.nonce, nb, 16);
+    cr_assert_eq(pst_fetch_request_make(&b, id, 5, NOW, NULL, recip_sk), PST_E_INVAL);
     cr_assert_eq(pst_fetch_request_verify(&a, NOW, SKEW), PST_OK);
     cr_assert_arr_eq(a.signer, recip_pk, 32);
     cr_assert_eq(a.offset, 5);
-    cr_assert_eq(pst_fetch_request_make(&a, id, PST_MESSAGE_SIZE_MAX + 1ull, NOW, recip_sk),
+    cr_assert_eq(pst_fetch_request_make(&a, id, PST_MESSAGE_SIZE_MAX + 1ull, NOW, na, recip_sk),
                  PST_E_INVAL);
     cr_assert_eq(a.created, 0);
 }

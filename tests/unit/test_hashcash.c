@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "pst_hashcash.h"
+#include "pst_mint.h"
 #include "testutil.h"
 
 /* Known-answer stamps. The first three were minted by the classic tool
@@ -535,4 +535,44 @@ Test(hashcash, spent_key_stable_and_distinct) {
     cr_assert_eq(verify_at(s1, 8, KAT_RES64, KAT_EXT, KAT_OURS_DATE, &a), PST_OK);
     cr_assert_eq(verify_at(s2, 8, KAT_RES64, KAT_EXT, KAT_OURS_DATE, &b), PST_OK);
     cr_assert_arr_neq(a.spent_key, b.spent_key, sizeof a.spent_key);
+}
+
+/* proto/'s search is pure and deterministic; the threaded mint with one
+ * thread is exactly the search of counter space 0 from its first sweep. */
+Test(hashcash, search_pure_and_matches_mint) {
+    pst_hashcash_search s;
+    uint8_t rnd[PST_HASHCASH_RAND_BYTES] = {1, 2, 3};
+    char a[PST_HASHCASH_STAMP_MAX + 1], b[PST_HASHCASH_STAMP_MAX + 1];
+    uint64_t na, nb;
+    cr_assert_eq(pst_hashcash_search_init(&s, 12, "res", "ext", KAT_OURS_DATE, rnd), PST_OK);
+    cr_assert_eq(s.len, strlen(s.stamp));
+    cr_assert_eq(pst_hashcash_search_run(&s, 0, 0, 1024, a, &na), PST_OK);
+    cr_assert_eq(pst_hashcash_search_run(&s, 0, 0, 1024, b, &nb), PST_OK);
+    cr_assert_str_eq(a, b);
+    cr_assert_eq(na, nb);
+    cr_assert_geq(pst_hashcash_count_bits(a, strlen(a)), 12);
+    /* another counter space gives another counter */
+    cr_assert_eq(pst_hashcash_search_run(&s, 1, 0, 1024, b, &nb), PST_OK);
+    cr_assert_str_neq(a, b);
+    /* an empty range finds nothing and tries nothing */
+    cr_assert_eq(pst_hashcash_search_run(&s, 0, 5, 0, b, &nb), PST_E_NOTFOUND);
+    cr_assert_eq(nb, 0);
+    cr_assert_eq(pst_hashcash_search_run(&s, PST_HASHCASH_SEARCH_IDS, 0, 1, b, &nb), PST_E_INVAL);
+    cr_assert_eq(pst_hashcash_search_run(&s, 0, PST_HASHCASH_SEARCH_SWEEPS, 1, b, &nb),
+                 PST_E_INVAL);
+    pst_hashcash_mint_params p;
+    memset(&p, 0, sizeof p);
+    p.bits = 12;
+    p.resource = "res";
+    p.ext = "ext";
+    p.now = KAT_OURS_DATE;
+    memcpy(p.rand, rnd, sizeof rnd);
+    p.threads = 1;
+    p.hashes_done = &nb;
+    char m[PST_HASHCASH_STAMP_MAX + 1];
+    cr_assert_eq(pst_hashcash_mint(&p, m, sizeof m), PST_OK);
+    cr_assert_str_eq(m, a);
+    cr_assert_eq(nb, na);
+    cr_assert_eq(pst_hashcash_search_init(&s, 0, "res", NULL, KAT_OURS_DATE, rnd), PST_E_INVAL);
+    cr_assert_eq(s.len, 0);
 }

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pst_hashcash.h"
+#include "pst_mint.h"
 #include "testutil.h"
 
 #define HASHCASH_BIN "/usr/bin/hashcash"

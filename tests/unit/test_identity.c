@@ -11,6 +11,16 @@
 #include "testutil.h"
 
 static const pst_kdf_params fast_kdf = {PST_KDF_OPSLIMIT_MIN, PST_KDF_MEMLIMIT_MIN};
+static const uint8_t kf_nonce[PST_KEYFILE_NONCE_BYTES] = {4};
+
+/* A new identity as the node makes one: three fresh random seeds. */
+static pst_identity *fresh_identity(void) {
+    uint8_t s[3][PST_SEED_BYTES];
+    pst_identity *id = NULL;
+    randombytes_buf(s, sizeof s);
+    cr_assert_eq(pst_identity_from_seeds(s[0], s[1], s[2], &id), PST_OK);
+    return id;
+}
 
 static void seeds(uint8_t s[32], uint8_t base) {
     for (int i = 0; i < 32; i++)
@@ -301,9 +311,7 @@ Test(slots, domain_separation) {
 /* ---- keys and key files ----------------------------------------------------- */
 
 Test(identity, new_and_seeds) {
-    pst_identity *a, *b;
-    cr_assert_eq(pst_identity_new(&a), PST_OK);
-    cr_assert_eq(pst_identity_new(&b), PST_OK);
+    pst_identity *a = fresh_identity(), *b = fresh_identity();
     cr_assert_neq(memcmp(a->sign_pk, b->sign_pk, 32), 0);
     cr_assert(a->has_rev_pk && a->has_rev_sk);
     uint8_t pk[32];
@@ -363,7 +371,7 @@ Test(identity, kat_vector) {
     uint8_t kf[PST_KEYFILE_MAX];
     size_t kflen;
     char kfhex[2 * PST_KEYFILE_MAX + 1];
-    cr_assert_eq(pst_identity_export(id, NULL, 0, NULL, NULL, kf, sizeof kf, &kflen), PST_OK);
+    cr_assert_eq(pst_identity_export(id, NULL, 0, NULL, NULL, NULL, kf, sizeof kf, &kflen), PST_OK);
     tu_hex_encode(kf, kflen, kfhex);
     off += (size_t)snprintf(want + off, sizeof want - off, "keyfile_clear %s\n", kfhex);
     const char *path = tu_vector_path("identity_v1.txt");
@@ -435,15 +443,17 @@ Test(keyfile, every_flipped_byte_refused, .timeout = 120) {
     pst_identity *id = kat_identity(true);
     uint8_t buf[PST_KEYFILE_MAX], salt[PST_KDF_SALT_BYTES] = {3};
     size_t len;
-    cr_assert_eq(pst_identity_export(id, NULL, 0, NULL, NULL, buf, sizeof buf, &len), PST_OK);
+    cr_assert_eq(pst_identity_export(id, NULL, 0, NULL, NULL, NULL, buf, sizeof buf, &len), PST_OK);
     cr_assert_eq(pst_keyfile_version(buf, len), PST_KEYFILE_VERSION);
     flip_every_byte(buf, len, false, NULL);
-    cr_assert_eq(pst_revkey_export(id, NULL, 0, NULL, NULL, buf, sizeof buf, &len), PST_OK);
+    cr_assert_eq(pst_revkey_export(id, NULL, 0, NULL, NULL, NULL, buf, sizeof buf, &len), PST_OK);
     flip_every_byte(buf, len, true, NULL);
     /* sealed files: the check fails before Argon2 runs, so this stays fast */
-    cr_assert_eq(pst_identity_export(id, "pw", 2, salt, &fast_kdf, buf, sizeof buf, &len), PST_OK);
+    cr_assert_eq(pst_identity_export(id, "pw", 2, salt, kf_nonce, &fast_kdf, buf, sizeof buf, &len),
+                 PST_OK);
     flip_every_byte(buf, len, false, "pw");
-    cr_assert_eq(pst_revkey_export(id, "pw", 2, salt, &fast_kdf, buf, sizeof buf, &len), PST_OK);
+    cr_assert_eq(pst_revkey_export(id, "pw", 2, salt, kf_nonce, &fast_kdf, buf, sizeof buf, &len),
+                 PST_OK);
     flip_every_byte(buf, len, true, "pw");
     pst_identity_free(id);
 }
@@ -455,8 +465,8 @@ Test(keyfile, format1_still_read, .timeout = 120) {
     uint8_t buf[PST_KEYFILE_MAX], v1[PST_KEYFILE_MAX], salt[PST_KDF_SALT_BYTES] = {5};
     size_t len;
     for (int sealed = 0; sealed < 2; sealed++) {
-        cr_assert_eq(pst_identity_export(id, sealed ? "pw" : NULL, sealed ? 2 : 0, salt, &fast_kdf,
-                                         buf, sizeof buf, &len),
+        cr_assert_eq(pst_identity_export(id, sealed ? "pw" : NULL, sealed ? 2 : 0, salt, kf_nonce,
+                                         &fast_kdf, buf, sizeof buf, &len),
                      PST_OK);
         /* v2 = [0x99, 2, fields 1..7, check]; v1 = [0x98, 1, fields 1..7] */
         cr_assert_eq(buf[0], 0x99);
@@ -485,7 +495,7 @@ Test(keyfile, export_import_clear) {
     pst_identity *id = kat_identity(true), *back;
     uint8_t buf[PST_KEYFILE_MAX];
     size_t len;
-    cr_assert_eq(pst_identity_export(id, NULL, 0, NULL, NULL, buf, sizeof buf, &len), PST_OK);
+    cr_assert_eq(pst_identity_export(id, NULL, 0, NULL, NULL, NULL, buf, sizeof buf, &len), PST_OK);
     cr_assert_eq(pst_keyfile_is_encrypted(buf, len), 0);
     cr_assert_eq(pst_identity_import(buf, len, NULL, 0, &back), PST_OK);
     check_same(id, back);
@@ -505,14 +515,15 @@ Test(keyfile, export_import_clear) {
     cr_assert_eq(pst_identity_import(buf, len + 1, NULL, 0, &back), PST_E_TRAILING);
     /* without a revocation key */
     pst_identity *norev = kat_identity(false);
-    cr_assert_eq(pst_identity_export(norev, NULL, 0, NULL, NULL, buf, sizeof buf, &len), PST_OK);
+    cr_assert_eq(pst_identity_export(norev, NULL, 0, NULL, NULL, NULL, buf, sizeof buf, &len),
+                 PST_OK);
     cr_assert_eq(pst_identity_import(buf, len, NULL, 0, &back), PST_OK);
     check_same(norev, back);
     pst_identity_free(back);
     pst_identity_free(norev);
     /* too small a buffer: zeroed */
     memset(buf, 0x55, sizeof buf);
-    cr_assert_eq(pst_identity_export(id, NULL, 0, NULL, NULL, buf, 20, &len), PST_E_NOSPACE);
+    cr_assert_eq(pst_identity_export(id, NULL, 0, NULL, NULL, NULL, buf, 20, &len), PST_E_NOSPACE);
     cr_assert_eq(len, 0);
     for (size_t i = 0; i < 20; i++)
         cr_assert_eq(buf[i], 0);
@@ -524,9 +535,9 @@ Test(keyfile, export_import_passphrase, .timeout = 120) {
     uint8_t buf[PST_KEYFILE_MAX], salt[PST_KDF_SALT_BYTES];
     size_t len;
     memset(salt, 7, sizeof salt);
-    cr_assert_eq(
-        pst_identity_export(id, "correct horse", 13, salt, &fast_kdf, buf, sizeof buf, &len),
-        PST_OK);
+    cr_assert_eq(pst_identity_export(id, "correct horse", 13, salt, kf_nonce, &fast_kdf, buf,
+                                     sizeof buf, &len),
+                 PST_OK);
     cr_assert_eq(pst_keyfile_is_encrypted(buf, len), 1);
     /* the seeds must not appear in the clear */
     for (size_t i = 0; i + 32 <= len; i++)
@@ -566,15 +577,18 @@ Test(keyfile, kdf_limits_recorded_and_enforced, .timeout = 120) {
     size_t len;
     /* refused on export */
     pst_kdf_params weak = {PST_KDF_OPSLIMIT_MIN - 1, PST_KDF_MEMLIMIT_MIN};
-    cr_assert_eq(pst_identity_export(id, "pw", 2, salt, &weak, buf, sizeof buf, &len), PST_E_INVAL);
-    weak = (pst_kdf_params){PST_KDF_OPSLIMIT_MIN, PST_KDF_MEMLIMIT_MIN / 2};
-    cr_assert_eq(pst_identity_export(id, "pw", 2, salt, &weak, buf, sizeof buf, &len), PST_E_INVAL);
-    cr_assert_eq(pst_identity_export(id, "", 0, salt, &fast_kdf, buf, sizeof buf, &len),
+    cr_assert_eq(pst_identity_export(id, "pw", 2, salt, kf_nonce, &weak, buf, sizeof buf, &len),
                  PST_E_INVAL);
-    cr_assert_eq(pst_identity_export(id, "pw", 2, NULL, &fast_kdf, buf, sizeof buf, &len),
+    weak = (pst_kdf_params){PST_KDF_OPSLIMIT_MIN, PST_KDF_MEMLIMIT_MIN / 2};
+    cr_assert_eq(pst_identity_export(id, "pw", 2, salt, kf_nonce, &weak, buf, sizeof buf, &len),
+                 PST_E_INVAL);
+    cr_assert_eq(pst_identity_export(id, "", 0, salt, kf_nonce, &fast_kdf, buf, sizeof buf, &len),
+                 PST_E_INVAL);
+    cr_assert_eq(pst_identity_export(id, "pw", 2, NULL, kf_nonce, &fast_kdf, buf, sizeof buf, &len),
                  PST_E_INVAL);
     /* the header records the limits: [2, 1, 1, ops, mem, ...] */
-    cr_assert_eq(pst_identity_export(id, "pw", 2, salt, &fast_kdf, buf, sizeof buf, &len), PST_OK);
+    cr_assert_eq(pst_identity_export(id, "pw", 2, salt, kf_nonce, &fast_kdf, buf, sizeof buf, &len),
+                 PST_OK);
     const uint8_t head[] = {0x99, 0x02, 0x01, 0x01, 0x02, 0xce, 0x04, 0x00, 0x00, 0x00};
     cr_assert_arr_eq(buf, head, sizeof head);
     /* a file downgraded to opslimit 1 (check recomputed, as a tamperer would)
@@ -587,11 +601,40 @@ Test(keyfile, kdf_limits_recorded_and_enforced, .timeout = 120) {
     recheck(buf, len);
     cr_assert_eq(pst_identity_import(buf, len, "pw", 2, &back), PST_E_PASSPHRASE);
     /* the default is MODERATE */
-    cr_assert_eq(pst_identity_export(id, "pw", 2, salt, NULL, buf, sizeof buf, &len), PST_OK);
+    cr_assert_eq(pst_identity_export(id, "pw", 2, salt, kf_nonce, NULL, buf, sizeof buf, &len),
+                 PST_OK);
     const uint8_t moderate[] = {0x99, 0x02, 0x01, 0x01, 0x03, 0xce, 0x10, 0x00, 0x00, 0x00};
     cr_assert_arr_eq(buf, moderate, sizeof moderate);
     cr_assert_eq(pst_identity_import(buf, len, "pw", 2, &back), PST_OK);
     pst_identity_free(back);
+    pst_identity_free(id);
+}
+
+/* proto/ draws no random bytes: the sealed file is a function of the
+ * caller's salt and nonce, and a missing nonce is refused. */
+Test(keyfile, nonce_from_caller, .timeout = 120) {
+    pst_identity *id = kat_identity(true), *back;
+    uint8_t a[PST_KEYFILE_MAX], b[PST_KEYFILE_MAX], salt[PST_KDF_SALT_BYTES] = {2};
+    uint8_t other[PST_KEYFILE_NONCE_BYTES] = {5};
+    size_t alen, blen;
+    cr_assert_eq(pst_identity_export(id, "pw", 2, salt, kf_nonce, &fast_kdf, a, sizeof a, &alen),
+                 PST_OK);
+    cr_assert_eq(pst_identity_export(id, "pw", 2, salt, kf_nonce, &fast_kdf, b, sizeof b, &blen),
+                 PST_OK);
+    cr_assert_eq(alen, blen);
+    cr_assert_arr_eq(a, b, alen, "same salt and nonce, same file");
+    cr_assert(memmem(a, alen, kf_nonce, sizeof kf_nonce) != NULL, "the caller's nonce is in it");
+    cr_assert_eq(pst_identity_export(id, "pw", 2, salt, other, &fast_kdf, b, sizeof b, &blen),
+                 PST_OK);
+    cr_assert_neq(memcmp(a, b, alen), 0);
+    cr_assert_eq(pst_identity_import(b, blen, "pw", 2, &back), PST_OK);
+    check_same(id, back);
+    pst_identity_free(back);
+    cr_assert_eq(pst_identity_export(id, "pw", 2, salt, NULL, &fast_kdf, b, sizeof b, &blen),
+                 PST_E_INVAL);
+    cr_assert_eq(blen, 0);
+    cr_assert_eq(pst_revkey_export(id, "pw", 2, salt, NULL, &fast_kdf, b, sizeof b, &blen),
+                 PST_E_INVAL);
     pst_identity_free(id);
 }
 
@@ -600,7 +643,7 @@ Test(keyfile, revkey_export_import, .timeout = 120) {
     pst_revkey *rk;
     uint8_t buf[PST_KEYFILE_MAX], salt[PST_KDF_SALT_BYTES] = {9};
     size_t len;
-    cr_assert_eq(pst_revkey_export(id, NULL, 0, NULL, NULL, buf, sizeof buf, &len), PST_OK);
+    cr_assert_eq(pst_revkey_export(id, NULL, 0, NULL, NULL, NULL, buf, sizeof buf, &len), PST_OK);
     cr_assert_eq(pst_revkey_import(buf, len, NULL, 0, &rk), PST_OK);
     cr_assert_arr_eq(rk->identity_pk, id->sign_pk, 32);
     cr_assert_arr_eq(rk->rev_pk, id->rev_pk, 32);
@@ -617,17 +660,19 @@ Test(keyfile, revkey_export_import, .timeout = 120) {
     cr_assert_eq(pst_revkey_import(buf, len, NULL, 0, &rk), PST_E_SIGNER);
     cr_assert_null(rk);
     /* with a passphrase */
-    cr_assert_eq(pst_revkey_export(id, "pw", 2, salt, &fast_kdf, buf, sizeof buf, &len), PST_OK);
+    cr_assert_eq(pst_revkey_export(id, "pw", 2, salt, kf_nonce, &fast_kdf, buf, sizeof buf, &len),
+                 PST_OK);
     cr_assert_eq(pst_revkey_import(buf, len, "pw", 2, &rk), PST_OK);
     cr_assert_arr_eq(rk->rev_sk, id->rev_sk, 64);
     pst_revkey_free(rk);
     cr_assert_eq(pst_revkey_import(buf, len, "pW", 2, &rk), PST_E_PASSPHRASE);
     /* an identity file is not a revocation key file */
-    cr_assert_eq(pst_identity_export(id, NULL, 0, NULL, NULL, buf, sizeof buf, &len), PST_OK);
+    cr_assert_eq(pst_identity_export(id, NULL, 0, NULL, NULL, NULL, buf, sizeof buf, &len), PST_OK);
     cr_assert_eq(pst_revkey_import(buf, len, NULL, 0, &rk), PST_E_RECTYPE);
     /* nothing to export once the secret is gone */
     pst_identity_forget_revkey(id);
-    cr_assert_eq(pst_revkey_export(id, NULL, 0, NULL, NULL, buf, sizeof buf, &len), PST_E_NOKEY);
+    cr_assert_eq(pst_revkey_export(id, NULL, 0, NULL, NULL, NULL, buf, sizeof buf, &len),
+                 PST_E_NOKEY);
     pst_revkey_free(NULL);
     pst_identity_free(id);
 }

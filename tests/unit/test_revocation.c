@@ -21,7 +21,7 @@ static pst_revkey *kat_revkey(uint8_t base) {
     uint8_t file[PST_KEYFILE_MAX];
     size_t len;
     pst_revkey *rk;
-    cr_assert_eq(pst_revkey_export(id, NULL, 0, NULL, NULL, file, sizeof file, &len), PST_OK);
+    cr_assert_eq(pst_revkey_export(id, NULL, 0, NULL, NULL, NULL, file, sizeof file, &len), PST_OK);
     cr_assert_eq(pst_revkey_import(file, len, NULL, 0, &rk), PST_OK);
     pst_identity_free(id);
     return rk;

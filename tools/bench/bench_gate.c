@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pst_hashcash.h"
+#include "pst_mint.h"
 #include "pst_identity.h"
 #include "pst_notify.h"
 

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pst_hashcash.h"
+#include "pst_mint.h"
 
 #define BENCH_SECONDS 1.5
 #define BENCH_NOW 1795901696u /* 2026-11-28T21:34:56Z */

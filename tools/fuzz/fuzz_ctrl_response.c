@@ -1,11 +1,12 @@
 /* libFuzzer target: control Response decoder and the value tree (as a
- * response body and as a bare value), plus the JSON writer. Whatever
+ * response body and as a bare value), plus the CLI's JSON writer. Whatever
  * decodes must re-encode to exactly the input; nothing may leak. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "pst_envelope.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "pst_hashcash.h"
+#include "pst_mint.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -208,8 +208,10 @@ static void attack_not_recipient(fetch_attacker *fa, int a, uint32_t i) {
         memcpy(id, fa->o->msg_id, sizeof id);
     else
         derive(fa, a, i, "msgid", id, sizeof id);
-    if (pst_fetch_request_make(&req, id, i % 2 ? 0 : 1000u * i, (uint64_t)time(NULL), fa->sk) !=
-        PST_OK) {
+    uint8_t nonce[PST_NONCE_BYTES];
+    randombytes_buf(nonce, sizeof nonce);
+    if (pst_fetch_request_make(&req, id, i % 2 ? 0 : 1000u * i, (uint64_t)time(NULL), nonce,
+                               fa->sk) != PST_OK) {
         fa->res[a].failed++;
         return;
     }
@@ -221,12 +223,14 @@ static void attack_bad_request(fetch_attacker *fa, int a, uint32_t i) {
     pst_fetch_request req;
     uint8_t id[PST_HASH_BYTES];
     uint64_t now = (uint64_t)time(NULL);
+    uint8_t nonce[PST_NONCE_BYTES];
     fresh_key(fa, a, i);
     if (fa->o->have_msg_id)
         memcpy(id, fa->o->msg_id, sizeof id);
     else
         derive(fa, a, i, "msgid", id, sizeof id);
-    if (pst_fetch_request_make(&req, id, 0, now, fa->sk) != PST_OK) {
+    randombytes_buf(nonce, sizeof nonce);
+    if (pst_fetch_request_make(&req, id, 0, now, nonce, fa->sk) != PST_OK) {
         fa->res[a].failed++;
         return;
     }

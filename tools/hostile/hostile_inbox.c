@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "hostile.h"
-#include "pst_hashcash.h"
+#include "pst_mint.h"
 #include "pst_notify.h"
 
 #define DAY 86400u

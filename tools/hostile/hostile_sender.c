@@ -20,7 +20,7 @@
 #include "hostile.h"
 #include "pst_dht.h"
 #include "pst_fetch.h"
-#include "pst_hashcash.h"
+#include "pst_mint.h"
 #include "pst_notify.h"
 
 #define CONTENT_BYTES 3000u
@@ -160,7 +160,7 @@ static void build(pst_hostile_sender *s, message *m) {
                        mode_names[m->mode]);
     for (size_t k = (size_t)len; k < sizeof content; k++)
         content[k] = (k % 64 == 63) ? '\n' : (uint8_t)('a' + k % 26);
-    pst_msgkey_generate(key);
+    randombytes_buf(key, PST_MSGKEY_BYTES);
     m->ct = encrypt(content, sizeof content, key,
                     m->mode == PST_HM_BAD_AUTHOR ? s->other_sk : s->sk, &m->ct_len);
     pst_msgid_compute(m->ct, m->ct_len, m->msg_id);

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "ctrl_client.h"
+#include "json.h"
 
 static const char INBOX_HELP[] =
     "usage: postern inbox [--folder F] [--limit N] [--json] [--home DIR]\n"

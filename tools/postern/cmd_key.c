@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "ctrl_client.h"
+#include "json.h"
 #include "pst_armor.h"
 #include "pst_home.h"
 #include "pst_identity.h"

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "cli.h"
-#include "pst_hashcash.h"
+#include "pst_mint.h"
 
 /* Set by SIGINT; the mint's threads poll it. A lock-free atomic_int is one
  * of the few things a signal handler may touch. */

@@ -16,6 +16,8 @@
 
 #include "cli.h"
 #include "ctrl_client.h"
+#include "json.h"
+#include "pst_fetch.h"
 #include "pst_home.h"
 #include "pst_identity.h"
 #include "pst_mailmsg.h"

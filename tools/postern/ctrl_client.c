@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "ctrl_client.h"
+#include "json.h"
 #include "pst_fetch.h"
 #include "pst_home.h"
 #include "pst_log.h"
