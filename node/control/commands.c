@@ -159,11 +159,7 @@ static void on_revocation_put(void *user, int status) {
     pst_fingerprint_format(r->pk, fp);
     pst_value_add_str(b, "fingerprint", fp);
     pst_value_add_str(b, "status", "revoked");
-    pst_value_add_bool(b, "published", status == PST_OK);
-    if (status != PST_OK)
-        pst_value_add_str(b, "warning",
-                          "no DHT node confirmed the put yet; the node keeps re-publishing it");
-    pst_reply_tree(r->reply, r->user, b, PST_CTRL_STATUS_OK);
+    pst_reply_published(r->reply, r->user, b, status);
     free(r);
 }
 

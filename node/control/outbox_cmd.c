@@ -209,16 +209,6 @@ static int on_list_row(const pst_store_outbox_row *row, void *user) {
     return 0;
 }
 
-static bool arg_value(const pst_ctrl_request *req, const char *key, const char **out) {
-    size_t kl = strlen(key);
-    for (uint32_t i = 0; i < req->n_args; i++)
-        if (strncmp(req->args[i], key, kl) == 0 && req->args[i][kl] == '=') {
-            *out = req->args[i] + kl + 1;
-            return true;
-        }
-    return false;
-}
-
 static bool args_known(const pst_ctrl_request *req, const char *const *keys, size_t nkeys) {
     for (uint32_t i = 0; i < req->n_args; i++) {
         bool ok = false;
@@ -242,7 +232,7 @@ void pst_node_cmd_outbox(pst_node *n, const pst_ctrl_request *req, pst_node_repl
                         "outbox takes limit=N and message=ID");
         return;
     }
-    if (arg_value(req, "limit", &v)) {
+    if ((v = pst_req_arg(req, "limit")) != NULL) {
         char *end;
         unsigned long long l = strtoull(v, &end, 10);
         if (*v == '\0' || *end != '\0' || l == 0 || l > 1000) {
@@ -256,7 +246,7 @@ void pst_node_cmd_outbox(pst_node *n, const pst_ctrl_request *req, pst_node_repl
     w.node = n;
     pst_value *b = pst_value_new_map();
     int rc;
-    if (arg_value(req, "message", &v)) {
+    if ((v = pst_req_arg(req, "message")) != NULL) {
         uint8_t id[PST_HASH_BYTES];
         if (find_message(n, v, id, reply, user) != 0) {
             pst_value_free(b);
@@ -311,7 +301,7 @@ void pst_node_cmd_unsend(pst_node *n, const pst_ctrl_request *req, pst_node_repl
                          void *user) {
     static const char *const keys[] = {"message"};
     const char *v;
-    if (!args_known(req, keys, 1) || !arg_value(req, "message", &v)) {
+    if (!args_known(req, keys, 1) || (v = pst_req_arg(req, "message")) == NULL) {
         pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE, "unsend takes message=ID");
         return;
     }
@@ -416,7 +406,7 @@ void pst_node_cmd_outbox_retry(pst_node *n, const pst_ctrl_request *req, pst_nod
                                void *user) {
     static const char *const keys[] = {"message"};
     const char *v;
-    if (!args_known(req, keys, 1) || !arg_value(req, "message", &v)) {
+    if (!args_known(req, keys, 1) || (v = pst_req_arg(req, "message")) == NULL) {
         pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE, "outbox-retry takes message=ID");
         return;
     }

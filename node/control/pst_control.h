@@ -42,6 +42,11 @@ void pst_reply_error(pst_node_reply_cb reply, void *user, uint64_t id, int statu
 /* Replies with body (then freed) and status, or with an error when the
  * tree's builder failed (b NULL or its sticky error). */
 void pst_reply_tree(pst_node_reply_cb reply, void *user, pst_value *b, int status);
+/* Replies to a command that put a record (status: the put's): b (then
+ * freed) gets "published" and, when no DHT node confirmed it, a warning. */
+void pst_reply_published(pst_node_reply_cb reply, void *user, pst_value *b, int status);
+/* The value of argument "key=value" in req (borrowed), NULL when absent. */
+const char *pst_req_arg(const pst_ctrl_request *req, const char *key);
 /* Replies with status 0 and body (borrowed). */
 void pst_reply_ok(pst_node_reply_cb reply, void *user, uint64_t id, uint64_t status,
                   pst_value *body);

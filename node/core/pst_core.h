@@ -89,7 +89,7 @@ struct pst_node {
      * side (inbox.c, fetch_client.c, maildir.c); each owns its state */
     struct pst_outbox *outbox;
     struct pst_inbox *inbox;
-    struct pst_trust *trust; /* vouch cache (trust.c) */
+    struct pst_trust *trust; /* vouch reads and cache (keys/trust_int.h) */
 
     /* what peers' signed times say about our clock (clock_watch.c) */
     pst_clock clock;

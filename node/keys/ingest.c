@@ -1,7 +1,14 @@
-/* Every value that comes out of the DHT passes through here. Anyone can put
- * anything at any slot, so the order is cheapest first: size cap, record
- * type, strict decode, slot match, signature and time, revocation, then the
- * sequence rule in the store. Each rejection is counted by slot and reason. */
+/* Ingest: the one gate for values that come out of the DHT. It validates
+ * what a key slot, an address slot or a vouch slot holds (key records,
+ * revocations, address claims, endorsements) and stores what the store keeps
+ * (key records, revocations, claims); lookup.c, vouch.c and vouch_check.c
+ * use the same checks. It also listens on and polls our own slots, so that
+ * what others put there (vouches, replays, junk) is validated and counted.
+ *
+ * Anyone can put anything at any slot, so the order is cheapest first: size
+ * cap, record type, strict decode, slot match, signature and time,
+ * revocation, then the sequence rule in the store. Each rejection is counted
+ * by slot and reason. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,25 +162,55 @@ int pst_ingest_address_value(pst_node *n, const char *address, const uint8_t *va
     return PST_OK;
 }
 
+int pst_vouch_value_decode(const uint8_t subject[32], const uint8_t *val, size_t len,
+                           pst_endorsement *out, const char **reason) {
+    const char *why = NULL;
+    pst_rec_type type;
+    int rc = PST_OK;
+    memset(out, 0, sizeof *out);
+    if (len > PST_DHT_VALUE_MAX) {
+        rc = PST_E_TOOBIG;
+        why = "oversize";
+    } else if ((rc = pst_record_peek_type(val, len, &type)) != PST_OK) {
+        /* named after rc */
+    } else if (type != PST_REC_ENDORSEMENT) {
+        rc = PST_E_RECTYPE;
+        why = "wrong_type";
+    } else if ((rc = pst_endorsement_decode(val, len, out)) != PST_OK) {
+        /* named after rc */
+    } else if (memcmp(out->subject, subject, 32) != 0) {
+        rc = PST_E_MISMATCH;
+        why = "slot_mismatch";
+    }
+    if (rc != PST_OK)
+        memset(out, 0, sizeof *out);
+    if (reason != NULL)
+        *reason = why;
+    return rc;
+}
+
+int pst_vouch_value_verify(pst_node *n, const pst_endorsement *e, const char **reason) {
+    const char *why = NULL;
+    int rc = pst_endorsement_verify(e, pst_now());
+    if (rc == PST_OK && pst_store_is_revoked(n->store, e->signer) != 0) {
+        rc = PST_E_REVOKED;
+        why = "revoked_key";
+    }
+    if (reason != NULL)
+        *reason = why;
+    return rc;
+}
+
 int pst_ingest_vouch_value(pst_node *n, const uint8_t subject[32], const uint8_t *val, size_t len,
                            pst_endorsement *out) {
-    pst_rec_type type;
-    int rc = check_frame(n, PST_SLOT_VOUCH, val, len, &type);
-    if (rc != PST_OK)
-        return rc;
-    if (type != PST_REC_ENDORSEMENT)
-        return reject_named(n, PST_SLOT_VOUCH, PST_E_RECTYPE, "wrong_type");
     pst_endorsement e;
-    rc = pst_endorsement_decode(val, len, &e);
+    const char *why = NULL;
+    int rc = pst_vouch_value_decode(subject, val, len, &e, &why);
+    if (rc == PST_OK)
+        rc = pst_vouch_value_verify(n, &e, &why);
     if (rc != PST_OK)
-        return reject(n, PST_SLOT_VOUCH, rc);
-    if (memcmp(e.subject, subject, 32) != 0)
-        return reject_named(n, PST_SLOT_VOUCH, PST_E_MISMATCH, "slot_mismatch");
-    rc = pst_endorsement_verify(&e, pst_now());
-    if (rc != PST_OK)
-        return reject(n, PST_SLOT_VOUCH, rc);
-    if (pst_store_is_revoked(n->store, e.signer) != 0)
-        return reject_named(n, PST_SLOT_VOUCH, PST_E_REVOKED, "revoked_key");
+        return why != NULL ? reject_named(n, PST_SLOT_VOUCH, rc, why)
+                           : reject(n, PST_SLOT_VOUCH, rc);
     pst_counter_add(n, "accepted.endorsement", 1);
     if (out)
         *out = e;

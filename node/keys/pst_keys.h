@@ -3,7 +3,9 @@
  * (publish.c); joins the network from the seeds (bootstrap.c); checks every
  * value that comes out of the key, address and vouch slots (ingest.c);
  * finds keys for `key get` and `send` and caches them in the store
- * (lookup.c); and answers "is this sender vouched for?" (trust.c).
+ * (lookup.c); reads the vouches of a key (vouch.c), answers "is this sender
+ * vouched for?" (vouch_check.c), and makes our own vouches and the notices
+ * about revoked contacts (trust.c).
  *
  * Stands on core/ only. Nothing here parses control requests or replies to
  * them: control/ turns requests into these calls. */
@@ -32,6 +34,17 @@ int pst_ingest_address_value(pst_node *n, const char *address, const uint8_t *va
 /* Validates an Endorsement found in the vouch slot of subject. */
 int pst_ingest_vouch_value(pst_node *n, const uint8_t subject[32], const uint8_t *val, size_t len,
                            pst_endorsement *out);
+/* The checks every value of subject's vouch slot passes, in two steps so a
+ * reader of that open slot can decide between them whether a value is worth
+ * an Ed25519 (vouch.c): _decode is cheap (size cap, record type, strict
+ * decode, subject); _verify checks signature, time and that the signer is
+ * not revoked. Both return PST_OK or the error and set *reason (may be
+ * NULL) to the counter reason, NULL when it is named after the error
+ * (pst_err_reason); neither counts. *out is zeroed on failure. */
+int pst_vouch_value_decode(const uint8_t subject[32], const uint8_t *val, size_t len,
+                           pst_endorsement *out, const char **reason);
+__attribute__((warn_unused_result)) int
+pst_vouch_value_verify(pst_node *n, const pst_endorsement *e, const char **reason);
 /* Starts listening on our own slots (key, addresses, vouch, inbox). */
 int pst_ingest_listen_own(pst_node *n);
 /* Reads our own key, address and vouch slots once (a listen can miss values
@@ -97,7 +110,19 @@ typedef void (*pst_resolve_cb)(void *user, int err, const pst_resolved_key *keys
  * is called exactly once. */
 int pst_resolve(pst_node *n, const char *query, bool asked, pst_resolve_cb cb, void *user);
 const char *pst_key_status_name(pst_key_status s);
-/* ---- trust.c: vouches -------------------------------------------------------- */
+/* ---- vouches: trust.c, vouch.c, vouch_check.c --------------------------------- */
+/* "trusted", "known", "blocked" or "unknown" (static strings). */
+const char *pst_trust_tier_name(pst_store_tier t);
+/* An endorsement's tier (pst_endorsement_tier): "trusted", "known" or
+ * "withdrawn" (static strings). */
+const char *pst_vouch_tier_name(unsigned tier);
+/* Signs e (subject, tier, created and expires set by the caller) with our
+ * identity key (n->id must be set), stores it as our one published vouch
+ * for its subject (replacing the previous one; re-put with our other
+ * records) and puts it now. Returns the error when it cannot be made or
+ * stored (done not called); else PST_OK and done(user, status of the put)
+ * once, during the call when the put cannot start. */
+int pst_trust_vouch_publish(pst_node *n, pst_endorsement *e, pst_dht_done_cb done, void *user);
 /* One voucher's newest endorsement of a key. */
 typedef struct {
     uint8_t voucher[32];

@@ -28,7 +28,7 @@
 #define SEEN_KEY PST_SEEN_KEY
 #define SEEN_SLOTS (2u * PST_INBOX_SEEN_MAX)
 #define PST_INBOX_WAITING_MAX 8192u     /* strangers' notifications waiting for a vouch answer */
-#define PST_INBOX_VOUCH_LOOKUPS 4u      /* = trust.c's PST_VOUCH_CHECKS_MAX */
+#define PST_INBOX_VOUCH_LOOKUPS 4u      /* = keys/trust_int.h's PST_VOUCH_CHECKS_MAX */
 #define PST_INBOX_VOUCH_STUCK_MS 30000u /* a lookup whose answer never came back to us */
 
 /* Trust changes count for notifications refused lately (inbox_gate.c): */

@@ -1,0 +1,217 @@
+/* The trust commands: `postern trust` (set, rm, list: contacts and their
+ * tiers in the store) and `postern vouch` / `unvouch` (our endorsement of a
+ * key, made and published by keys/trust.c). Parses the arguments, calls the
+ * keys room and the store, and builds the replies (schemas in docs/CLI.md). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pst_control.h"
+
+static int parse_tier(const char *s, pst_store_tier *out) {
+    if (strcmp(s, "trusted") == 0)
+        *out = PST_STORE_TIER_TRUSTED;
+    else if (strcmp(s, "known") == 0)
+        *out = PST_STORE_TIER_KNOWN;
+    else if (strcmp(s, "blocked") == 0)
+        *out = PST_STORE_TIER_BLOCKED;
+    else
+        return PST_E_INVAL;
+    return PST_OK;
+}
+
+static bool parse_fp(const pst_ctrl_request *req, uint8_t pk[32], pst_node_reply_cb reply,
+                     void *user) {
+    const char *fp = pst_req_arg(req, "fingerprint");
+    if (fp == NULL || pst_fingerprint_parse(fp, pk) != PST_OK) {
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE,
+                        "a fingerprint is 52 characters of z-base-32 (see postern key get)");
+        return false;
+    }
+    return true;
+}
+
+/* ---- trust set / rm / list --------------------------------------------------- */
+
+void pst_node_cmd_trust_set(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                            void *user) {
+    uint8_t pk[32];
+    pst_store_tier tier;
+    if (!parse_fp(req, pk, reply, user))
+        return;
+    const char *t = pst_req_arg(req, "tier");
+    if (t == NULL || parse_tier(t, &tier) != PST_OK) {
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE,
+                        "the tier is trusted, known or blocked");
+        return;
+    }
+    if (n->id != NULL && memcmp(pk, n->id->sign_pk, 32) == 0) {
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE, "that is your own key");
+        return;
+    }
+    const char *name = pst_req_arg(req, "name");
+    int rc = pst_store_contact_set(n->store, pk, tier, name ? name : "", pst_now());
+    if (rc != PST_OK) {
+        pst_reply_error(reply, user, 0,
+                        rc == PST_E_INVAL || rc == PST_E_TOOBIG ? PST_CTRL_STATUS_USAGE
+                                                                : PST_CTRL_STATUS_FAIL,
+                        "cannot save the contact: %s (a name is at most %u bytes of text)",
+                        pst_strerror(rc), PST_STORE_PETNAME_MAX);
+        return;
+    }
+    /* counts for the next notification, and for the ones refused lately */
+    pst_inbox_trust_changed(n);
+    pst_value *b = pst_value_new_map();
+    pst_value_add_str(b, "fingerprint", pst_req_arg(req, "fingerprint"));
+    pst_value_add_str(b, "tier", pst_trust_tier_name(tier));
+    pst_value_add_str(b, "name", name ? name : "");
+    if (pst_store_is_revoked(n->store, pk) == 1)
+        pst_value_add_str(b, "warning",
+                          "this key is revoked: its mail is dropped whatever its "
+                          "tier");
+    pst_reply_tree(reply, user, b, PST_CTRL_STATUS_OK);
+}
+
+void pst_node_cmd_trust_rm(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                           void *user) {
+    uint8_t pk[32];
+    if (!parse_fp(req, pk, reply, user))
+        return;
+    int rc = pst_store_contact_rm(n->store, pk);
+    if (rc == PST_E_NOTFOUND) {
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL,
+                        "that key is not in your contacts (postern trust list)");
+        return;
+    }
+    if (rc != PST_OK) {
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "cannot remove the contact: %s",
+                        pst_strerror(rc));
+        return;
+    }
+    pst_inbox_trust_changed(n);
+    pst_value *b = pst_value_new_map();
+    pst_value_add_str(b, "fingerprint", pst_req_arg(req, "fingerprint"));
+    pst_value_add_str(b, "tier", "unknown");
+    pst_reply_tree(reply, user, b, PST_CTRL_STATUS_OK);
+}
+
+static int on_contact(const pst_store_contact_row *row, void *user) {
+    void **ctx = user;
+    pst_node *n = ctx[0];
+    pst_value *arr = ctx[1];
+    pst_value *e = pst_value_add_map(arr, NULL);
+    char fp[PST_FINGERPRINT_STRLEN + 1];
+    pst_fingerprint_format(row->pk, fp);
+    pst_value_add_str(e, "fingerprint", fp);
+    pst_value_add_str(e, "tier", pst_trust_tier_name(row->tier));
+    pst_value_add_str(e, "name", row->petname);
+    pst_value_add_uint(e, "since", row->created);
+    pst_value_add_uint(e, "updated", row->updated);
+    pst_value_add_bool(e, "revoked", pst_store_is_revoked(n->store, row->pk) == 1);
+    return 0;
+}
+
+void pst_node_cmd_trust_list(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                             void *user) {
+    (void)req;
+    pst_value *b = pst_value_new_map();
+    pst_value *arr = pst_value_add_array(b, "contacts");
+    void *ctx[2] = {n, arr};
+    int rc = pst_store_contact_list(n->store, on_contact, ctx);
+    if (rc != PST_OK) {
+        pst_value_free(b);
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "cannot list contacts: %s",
+                        pst_strerror(rc));
+        return;
+    }
+    pst_value_add_uint(b, "vouch_depth", n->cfg.vouch_depth);
+    pst_reply_tree(reply, user, b, PST_CTRL_STATUS_OK);
+}
+
+/* ---- vouch / unvouch -------------------------------------------------------- */
+
+typedef struct {
+    pst_node_reply_cb reply;
+    void *user;
+    pst_value *body;
+} vouch_put;
+
+static void on_vouch_put(void *user, int status) {
+    vouch_put *v = user;
+    pst_reply_published(v->reply, v->user, v->body, status);
+    free(v);
+}
+
+static void vouch_common(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                         void *user, bool withdraw) {
+    uint8_t pk[32];
+    if (n->id == NULL) {
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "%s", pst_strerror(PST_E_NOKEY));
+        return;
+    }
+    if (!parse_fp(req, pk, reply, user))
+        return;
+    if (memcmp(pk, n->id->sign_pk, 32) == 0) {
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE, "you cannot vouch for yourself");
+        return;
+    }
+    pst_endorsement e;
+    memset(&e, 0, sizeof e);
+    e.created = pst_now();
+    memcpy(e.subject, pk, 32);
+    if (withdraw) {
+        e.tier = PST_TIER_WITHDRAWN;
+        /* outlive any vouch we may have made: nobody can replay an old one */
+        e.expires = e.created + PST_ENDORSEMENT_LIFETIME_MAX;
+    } else {
+        const char *t = pst_req_arg(req, "tier");
+        e.tier = t == NULL || strcmp(t, "known") == 0 ? PST_TIER_KNOWN
+                 : strcmp(t, "trusted") == 0          ? PST_TIER_TRUSTED
+                                                      : 99;
+        if (e.tier == 99) {
+            pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE, "--tier is known or trusted");
+            return;
+        }
+        uint64_t days = 365;
+        const char *d = pst_req_arg(req, "expires_days");
+        if (d != NULL) {
+            char *end;
+            days = strtoull(d, &end, 10);
+            if (*d == '\0' || *end != '\0' || days < 1 ||
+                days * 86400u > PST_ENDORSEMENT_LIFETIME_MAX) {
+                pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE, "--expires is 1 to %u days",
+                                PST_ENDORSEMENT_LIFETIME_MAX / 86400u);
+                return;
+            }
+        }
+        e.expires = e.created + days * 86400u;
+    }
+    vouch_put *v = calloc(1, sizeof *v);
+    if (v == NULL) {
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "out of memory");
+        return;
+    }
+    v->reply = reply;
+    v->user = user;
+    v->body = pst_value_new_map();
+    pst_value_add_str(v->body, "fingerprint", pst_req_arg(req, "fingerprint"));
+    pst_value_add_str(v->body, "tier", pst_vouch_tier_name((unsigned)e.tier));
+    pst_value_add_uint(v->body, "created", e.created);
+    pst_value_add_uint(v->body, "expires", e.expires);
+    int rc = pst_trust_vouch_publish(n, &e, on_vouch_put, v);
+    if (rc != PST_OK) {
+        pst_value_free(v->body);
+        free(v);
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "cannot make the endorsement: %s",
+                        pst_strerror(rc));
+    }
+}
+
+void pst_node_cmd_vouch(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                        void *user) {
+    vouch_common(n, req, reply, user, false);
+}
+
+void pst_node_cmd_unvouch(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                          void *user) {
+    vouch_common(n, req, reply, user, true);
+}
