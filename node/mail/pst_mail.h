@@ -125,6 +125,30 @@ void pst_outbox_settle(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]);
 /* Free notification slots for a new send (PST_OUTBOX_NOTIFY_MAX minus kept
  * and reserved ones). */
 unsigned pst_outbox_free_slots(const pst_node *n);
+/* send.c: one message to send, as `send` asked for it (parsed by
+ * control/send_cmd.c). */
+#define PST_SEND_RCPTS_MAX (PST_CTRL_ARGS_MAX - 2) /* the other args: file, pow */
+typedef enum { PST_SEND_POW_AUTO, PST_SEND_POW_ALWAYS, PST_SEND_POW_NEVER } pst_send_pow;
+typedef struct {
+    char query[PST_ADDRESS_MAX + 1]; /* a fingerprint or an address */
+    pst_store_rcpt_kind kind;
+} pst_send_rcpt;
+typedef struct {
+    char path[PST_PATH_MAX]; /* the message file: absolute */
+    pst_send_pow pow;
+    unsigned n_rcpts; /* 1..PST_SEND_RCPTS_MAX */
+    pst_send_rcpt rcpts[PST_SEND_RCPTS_MAX];
+} pst_send_request;
+/* PST_OK when this node can send now; else an error and why (a sentence
+ * for the user) in why[cap]. */
+int pst_send_refusal(const pst_node *n, char *why, size_t cap);
+/* Sends req (copied; pst_send_refusal said PST_OK): resolves, encrypts,
+ * stores, then replies through reply/user exactly once (the error, or the
+ * acknowledgement once the message is durable), sends progress frames while
+ * stamps are minted (pst_node_progress) and takes the client's cancel
+ * (pst_node_on_cancel) until the commit. */
+void pst_send_start(pst_node *n, const pst_send_request *req, pst_node_reply_cb reply,
+                    void *user);
 /* send.c: fails the sends in flight (their replies say the node stops). */
 void pst_send_stop(pst_node *n);
 /* fetch_server.c: listens on cfg.fetch_port (sets n->fetch_port); stop

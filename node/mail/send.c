@@ -1,4 +1,5 @@
-/* `send`: the sender's half of a delivery up to the acknowledgement.
+/* `send`: the sender's half of a delivery up to the acknowledgement, for a
+ * request that control/send_cmd.c parsed (pst_send_start).
  *
  *   1. resolve every recipient (pst_resolve, a few at a time); each must be
  *      exactly one valid key, else nothing is sent;
@@ -19,6 +20,7 @@
  * spool copy are removed and nothing reaches the store or the DHT. After the
  * commit the cancel is ignored: the message is durable, and the answer (to a
  * client that only half-closed) says so. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -26,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,7 +49,7 @@ static void on_ticker_closed(uv_handle_t *h) {
     pst_outbox_release(o);
 }
 
-static void finish(send_op *op) {
+void pst_send_finish(send_op *op) {
     struct pst_outbox *o = op->o;
     if (op->ticker) {
         op->ticker->data = o;
@@ -87,7 +88,7 @@ static void fail(send_op *op, int status, const char *fmt, ...) {
     va_start(ap, fmt);
     fail_reply(op, status, fmt, ap);
     va_end(ap);
-    finish(op);
+    pst_send_finish(op);
 }
 
 /* Answers now; the operation ends later (its lookups still hold it). */
@@ -104,168 +105,6 @@ static void fail_early(send_op *op, int status, const char *fmt, ...) {
 static void drop_spool(send_op *op) {
     if (op->spool_owned && unlink(op->path) != 0 && errno != ENOENT)
         pst_log_warn("cannot remove %s: %s", op->path, strerror(errno));
-}
-
-/* ---- resolution ---------------------------------------------------------- */
-
-static void resolved_all(send_op *op);
-static void pump(send_op *op);
-
-static void on_resolved(void *user, int err, const pst_resolved_key *keys, unsigned n,
-                        const pst_resolve_info *info) {
-    send_rcpt *r = user;
-    send_op *op = r->op;
-    if (err != PST_OK) {
-        r->state = RS_ERROR;
-    } else {
-        r->by_address = info->by_address;
-        unsigned valid = 0;
-        const pst_resolved_key *pick = NULL;
-        for (unsigned i = 0; i < n; i++) {
-            if (r->n_cands < PST_RESOLVE_KEYS_MAX) {
-                memcpy(r->cands[r->n_cands].pk, keys[i].pk, PST_SIGN_PK_BYTES);
-                r->cands[r->n_cands++].status = keys[i].status;
-            }
-            if (keys[i].status == PST_KEY_VALID && keys[i].have_keyrec) {
-                valid++;
-                pick = &keys[i];
-            }
-        }
-        if (valid == 1) {
-            r->state = RS_OK;
-            memcpy(r->pk, pick->pk, PST_SIGN_PK_BYTES);
-            memcpy(r->box_pk, pick->keyrec.enc_pk, PST_BOX_PK_BYTES);
-            r->bits = (unsigned)pick->keyrec.pow_bits;
-        } else if (valid > 1) {
-            r->state = RS_AMBIGUOUS;
-        } else if (!info->by_address && n == 1) {
-            r->state = keys[0].status == PST_KEY_REVOKED       ? RS_REVOKED
-                       : keys[0].status == PST_KEY_EXPIRED     ? RS_EXPIRED
-                       : keys[0].status == PST_KEY_FROM_FUTURE ? RS_FROM_FUTURE
-                                                               : RS_NOT_FOUND;
-        } else {
-            r->state = n == 0 ? RS_NOT_FOUND : RS_NO_VALID;
-        }
-    }
-    op->resolving--;
-    op->resolved++;
-    pump(op);
-}
-
-/* Starts lookups, SEND_RESOLVE_PARALLEL at a time. Re-entrant: a lookup may
- * answer before pst_resolve returns (e.g. when the DHT refuses the get). */
-static void pump(send_op *op) {
-    if (op->pumping)
-        return;
-    op->pumping = true;
-    if (op->replied) { /* cancelled: look nobody else up */
-        op->resolved += op->n_rcpts - op->next_rcpt;
-        op->next_rcpt = op->n_rcpts;
-    }
-    while (op->resolving < SEND_RESOLVE_PARALLEL && op->next_rcpt < op->n_rcpts) {
-        send_rcpt *r = &op->rcpts[op->next_rcpt++];
-        op->resolving++;
-        if (pst_resolve(op->node, r->query, true, on_resolved, r) != PST_OK) {
-            op->resolving--;
-            op->resolved++;
-            r->state = RS_ERROR;
-        }
-    }
-    op->pumping = false;
-    if (op->resolved == op->n_rcpts && !op->all_resolved) {
-        op->all_resolved = true;
-        resolved_all(op);
-    }
-}
-
-/* Name and explanation (with the query for %s) of each recipient state. */
-static const struct {
-    const char *name, *why;
-} rcpt_states[] = {
-    [RS_WAIT] = {"error", "cannot look %s up"},
-    [RS_OK] = {"ok", ""},
-    [RS_NOT_FOUND] = {"not_found", "no key %s found in the DHT"},
-    [RS_REVOKED] = {"revoked", "the key of %s is revoked: its owner no longer reads mail with it"},
-    [RS_EXPIRED] = {"expired",
-                    "the key of %s has expired (its owner's node has not republished it)"},
-    [RS_AMBIGUOUS] = {"ambiguous", "%s is claimed by several valid keys: check with its owner "
-                                   "and send to the fingerprint"},
-    [RS_NO_VALID] = {"no_valid_key", "no valid key claims %s (only revoked or expired ones)"},
-    [RS_ERROR] = {"error", "cannot look %s up"},
-    [RS_FROM_FUTURE] = {"from_future", "the key record of %s was created in the future by this "
-                                       "machine's clock: check this machine's clock"},
-};
-
-static void explain(const send_rcpt *r, char *out, size_t cap) {
-    const char *fmt = r->state == RS_NOT_FOUND && r->by_address
-                          ? "no key claims %s (is the address right? has its owner's node "
-                            "published it?)"
-                          : rcpt_states[r->state].why;
-    snprintf(out, cap, fmt, r->query);
-}
-
-/* The same query given earlier in the list (to, cc or bcc): its problem is
- * reported there, once. */
-static bool repeated_query(const send_op *op, unsigned i) {
-    for (unsigned k = 0; k < i; k++)
-        if (strcasecmp(op->rcpts[k].query, op->rcpts[i].query) == 0)
-            return true;
-    return false;
-}
-
-/* Every recipient must be exactly one valid key: else the reply names the
- * problem (or how many there are) and its body lists every recipient once,
- * with its candidates and, for a problem, its explanation: a CLI prints
- * each problem once. */
-static bool check_recipients(send_op *op) {
-    const send_rcpt *bad = NULL;
-    unsigned nbad = 0;
-    for (unsigned i = 0; i < op->n_rcpts; i++)
-        if (op->rcpts[i].state != RS_OK && !repeated_query(op, i)) {
-            nbad++;
-            if (bad == NULL)
-                bad = &op->rcpts[i];
-        }
-    if (bad == NULL)
-        return true;
-    pst_value *b = pst_value_new_map();
-    pst_value *arr = pst_value_add_array(b, "recipients");
-    for (unsigned i = 0; i < op->n_rcpts; i++) {
-        const send_rcpt *r = &op->rcpts[i];
-        if (repeated_query(op, i))
-            continue;
-        pst_value *e = pst_value_add_map(arr, NULL);
-        pst_value_add_str(e, "query", r->query);
-        pst_value_add_str(e, "status", rcpt_states[r->state].name);
-        if (r->state != RS_OK) {
-            char why[400];
-            explain(r, why, sizeof why);
-            pst_value_add_str(e, "error", why);
-        }
-        pst_value *c = pst_value_add_array(e, "candidates");
-        for (unsigned k = 0; k < r->n_cands; k++) {
-            char fp[PST_FINGERPRINT_STRLEN + 1];
-            pst_fingerprint_format(r->cands[k].pk, fp);
-            pst_value *ce = pst_value_add_map(c, NULL);
-            pst_value_add_str(ce, "fingerprint", fp);
-            pst_value_add_str(ce, "status", pst_key_status_name(r->cands[k].status));
-        }
-    }
-    pst_ctrl_response resp;
-    memset(&resp, 0, sizeof resp);
-    resp.status = PST_CTRL_STATUS_FAIL;
-    char why[400];
-    explain(bad, why, sizeof why);
-    if (nbad > 1)
-        snprintf(resp.error, sizeof resp.error, "not sent: %u recipients have a problem", nbad);
-    else
-        snprintf(resp.error, sizeof resp.error, "not sent: %s", why);
-    resp.body = pst_value_error(b) == PST_OK ? b : NULL;
-    op->replied = true;
-    op->reply(op->user, &resp);
-    pst_value_free(b);
-    finish(op);
-    return false;
 }
 
 /* ---- commit and acknowledge ---------------------------------------------- */
@@ -354,7 +193,7 @@ static void commit(send_op *op) {
                                                     : pst_store_last_error(n->store));
         return;
     }
-    if (op->pow == POW_NEVER) /* before the acknowledgement: never escalated */
+    if (op->pow == PST_SEND_POW_NEVER) /* before the acknowledgement: never escalated */
         pst_outbox_pow_never(n, op->msg_id);
     /* durable: the spool copy is ours to delete, and the sender may go */
     if (op->spool_owned && unlink(op->path) != 0 && errno != ENOENT)
@@ -368,7 +207,7 @@ static void commit(send_op *op) {
             pst_outbox_track(n, op->msg_id, r->pk, r->notif, r->notif_len, op->expires) != PST_OK)
             pst_log_warn("cannot keep a notification alive now; it resumes after a restart");
     }
-    finish(op);
+    pst_send_finish(op);
 }
 
 static void work_done(uv_work_t *w, int status) {
@@ -454,16 +293,16 @@ static void on_client_cancel(void *arg) {
     if (!op->working && !op->replied) {
         drop_spool(op);
         pst_counter_add(op->node, "outbox.sends_cancelled", 1);
-        fail_early(op, 1, "not sent: cancelled");
+        fail_early(op, PST_CTRL_STATUS_FAIL, "not sent: cancelled");
     }
 }
 
 /* ---- after resolution ---------------------------------------------------- */
 
 static unsigned pick_bits(send_op *op, const send_rcpt *r) {
-    if (op->pow == POW_NEVER)
+    if (op->pow == PST_SEND_POW_NEVER)
         return 0;
-    if (op->pow == POW_AUTO) {
+    if (op->pow == PST_SEND_POW_AUTO) {
         pst_store_tier tier = 0;
         /* our own node puts our own mail in the INBOX without a stamp */
         if (op->node->id != NULL && memcmp(r->pk, op->node->id->sign_pk, PST_SIGN_PK_BYTES) == 0)
@@ -475,17 +314,17 @@ static unsigned pick_bits(send_op *op, const send_rcpt *r) {
     return r->bits;
 }
 
-static void resolved_all(send_op *op) {
+void pst_send_resolved_all(send_op *op) {
     pst_node *n = op->node;
     if (op->replied) { /* cancelled while looking up */
-        finish(op);
+        pst_send_finish(op);
         return;
     }
     if (n->stopping || op->o->stopping) {
         fail(op, PST_CTRL_STATUS_FAIL, "not sent: the node is shutting down");
         return;
     }
-    if (!check_recipients(op))
+    if (!pst_send_check_recipients(op))
         return;
     /* one copy per key: the most visible kind wins (to over cc over bcc) */
     unsigned unique = 0;
@@ -532,81 +371,7 @@ static void resolved_all(send_op *op) {
         start_ticker(op);
 }
 
-/* ---- the command --------------------------------------------------------- */
-
-static bool query_ok(const char *q) {
-    uint8_t pk[PST_SIGN_PK_BYTES];
-    char addr[PST_ADDRESS_MAX + 1];
-    return pst_fingerprint_parse(q, pk) == PST_OK ||
-           (strchr(q, '@') != NULL && pst_address_normalize(q, addr, sizeof addr) == PST_OK);
-}
-
-/* Fills op from "key=value" arguments; replies and returns -1 on a bad one. */
-static int parse_args(send_op *op, const pst_ctrl_request *req) {
-    bool have_file = false;
-    for (uint32_t i = 0; i < req->n_args; i++) {
-        const char *a = req->args[i];
-        const char *eq = strchr(a, '=');
-        const char *v = eq ? eq + 1 : "";
-        size_t kl = eq ? (size_t)(eq - a) : strlen(a);
-        pst_store_rcpt_kind kind = 0;
-        if (kl == 2 && strncmp(a, "to", 2) == 0)
-            kind = PST_STORE_RCPT_TO;
-        else if (kl == 2 && strncmp(a, "cc", 2) == 0)
-            kind = PST_STORE_RCPT_CC;
-        else if (kl == 3 && strncmp(a, "bcc", 3) == 0)
-            kind = PST_STORE_RCPT_BCC;
-        if (kind != 0) {
-            if (op->n_rcpts == SEND_RCPTS_MAX) {
-                pst_reply_error(op->reply, op->user, 0, PST_CTRL_STATUS_USAGE,
-                                "at most %u recipients per message", SEND_RCPTS_MAX);
-                return -1;
-            }
-            if (strlen(v) > PST_ADDRESS_MAX || !query_ok(v)) {
-                pst_reply_error(op->reply, op->user, 0, PST_CTRL_STATUS_USAGE,
-                                "'%.200s' is neither a fingerprint (52 characters of z-base-32) "
-                                "nor an address (local@domain)",
-                                v);
-                return -1;
-            }
-            send_rcpt *r = &op->rcpts[op->n_rcpts++];
-            r->op = op;
-            r->kind = kind;
-            snprintf(r->query, sizeof r->query, "%s", v);
-        } else if (kl == 4 && strncmp(a, "file", 4) == 0 && !have_file) {
-            if (v[0] != '/' || strlen(v) >= sizeof op->path) {
-                pst_reply_error(op->reply, op->user, 0, PST_CTRL_STATUS_USAGE,
-                                "file must be an absolute path");
-                return -1;
-            }
-            snprintf(op->path, sizeof op->path, "%s", v);
-            have_file = true;
-        } else if (kl == 3 && strncmp(a, "pow", 3) == 0) {
-            if (strcmp(v, "auto") == 0)
-                op->pow = POW_AUTO;
-            else if (strcmp(v, "always") == 0)
-                op->pow = POW_ALWAYS;
-            else if (strcmp(v, "never") == 0)
-                op->pow = POW_NEVER;
-            else {
-                pst_reply_error(op->reply, op->user, 0, PST_CTRL_STATUS_USAGE,
-                                "pow must be auto, always or never");
-                return -1;
-            }
-        } else {
-            pst_reply_error(op->reply, op->user, 0, PST_CTRL_STATUS_USAGE,
-                            "send takes file=PATH, to=R, cc=R, bcc=R and pow=MODE (got '%.64s')",
-                            a);
-            return -1;
-        }
-    }
-    if (!have_file || op->n_rcpts == 0) {
-        pst_reply_error(op->reply, op->user, 0, PST_CTRL_STATUS_USAGE,
-                        "send needs file=PATH and at least one to=, cc= or bcc= recipient");
-        return -1;
-    }
-    return 0;
-}
+/* ---- starting ------------------------------------------------------------ */
 
 /* The spool file is ours to delete only when it is directly in DIR/spool. */
 static bool in_spool(const struct pst_outbox *o, const char *path) {
@@ -637,26 +402,33 @@ static void fill_identity(send_op *op) {
                                                                     : PST_MESSAGE_SIZE_MAX;
 }
 
-void pst_node_cmd_send(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
-                       void *user) {
-    struct pst_outbox *o = n->outbox;
+int pst_send_refusal(const pst_node *n, char *why, size_t cap) {
+    const struct pst_outbox *o = n->outbox;
     if (o == NULL || o->stopping || n->id == NULL) {
-        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "this node cannot send mail now");
-        return;
+        snprintf(why, cap, "this node cannot send mail now");
+        return PST_E_CLOSED;
     }
     if (n->revoked) {
-        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL,
-                        "your key is revoked: recipients would refuse the message (make a new "
-                        "identity to send mail)");
-        return;
+        snprintf(why, cap,
+                 "your key is revoked: recipients would refuse the message (make a new "
+                 "identity to send mail)");
+        return PST_E_REVOKED;
     }
     if (!pst_notify_endpoint_valid(n->endpoint)) {
-        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL,
-                        "our fetch endpoint '%s' cannot go into a notification: set advertise "
-                        "in postern.conf to a host name or address",
-                        n->endpoint);
-        return;
+        snprintf(why, cap,
+                 "our fetch endpoint '%s' cannot go into a notification: set advertise "
+                 "in postern.conf to a host name or address",
+                 n->endpoint);
+        return PST_E_INVAL;
     }
+    if (cap > 0)
+        why[0] = '\0';
+    return PST_OK;
+}
+
+void pst_send_start(pst_node *n, const pst_send_request *req, pst_node_reply_cb reply, void *user) {
+    struct pst_outbox *o = n->outbox;
+    assert(o != NULL && n->id != NULL && req->n_rcpts > 0);
     send_op *op = calloc(1, sizeof *op);
     send_secrets *sec = sodium_malloc(sizeof *sec);
     if (op == NULL || sec == NULL) {
@@ -678,20 +450,24 @@ void pst_node_cmd_send(pst_node *n, const pst_ctrl_request *req, pst_node_reply_
     atomic_init(&op->hashes, 0);
     atomic_init(&op->hashes_ns, 0);
     op->sec = sec;
-    op->pow = POW_AUTO;
+    op->pow = req->pow;
+    snprintf(op->path, sizeof op->path, "%s", req->path);
+    op->n_rcpts = req->n_rcpts < PST_SEND_RCPTS_MAX ? req->n_rcpts : PST_SEND_RCPTS_MAX;
+    for (unsigned i = 0; i < op->n_rcpts; i++) {
+        send_rcpt *r = &op->rcpts[i];
+        r->op = op;
+        r->kind = req->rcpts[i].kind;
+        snprintf(r->query, sizeof r->query, "%s", req->rcpts[i].query);
+    }
     pst_outbox_hold(o);
     if ((op->list_next = o->sends) != NULL)
         o->sends->list_prev = op;
     o->sends = op;
     o->sends_active++;
-    if (parse_args(op, req) != 0) {
-        finish(op);
-        return;
-    }
     op->spool_owned = in_spool(o, op->path);
     fill_identity(op);
     pst_node_on_cancel(user, on_client_cancel, op);
-    pump(op);
+    pst_send_pump(op);
 }
 
 void pst_send_stop(pst_node *n) {

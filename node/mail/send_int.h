@@ -1,6 +1,7 @@
-/* The parts of a `send` operation shared by send.c (resolution, commit,
- * acknowledgement, progress, cancel: the loop side) and send_worker.c (filter,
- * encrypt, seal and mint: the worker thread). Private to node/. */
+/* The parts of a `send` operation shared by send.c (start, commit,
+ * acknowledgement, progress, cancel: the loop side), send_resolve.c (the
+ * recipients' lookups and their problems) and send_worker.c (filter,
+ * encrypt, seal and mint: the worker thread). Private to node/mail/. */
 #ifndef PST_SEND_INT_H
 #define PST_SEND_INT_H
 
@@ -9,14 +10,11 @@
 #include "pst_mail.h"
 #include "pst_mailmsg.h"
 
-#define SEND_RCPTS_MAX (PST_CTRL_ARGS_MAX - 2) /* the other args: file, pow */
 #define SEND_RESOLVE_PARALLEL 4u
 #define SEND_ERRMSG_MAX 300u
 #define SEND_IO_CHUNK 65536u
 #define PROGRESS_TICK_MS 250u
 #define PROGRESS_AFTER_NS 1000000000ull /* quick mints show nothing */
-
-typedef enum { POW_AUTO, POW_ALWAYS, POW_NEVER } pow_mode;
 
 typedef enum {
     RS_WAIT = 0,
@@ -64,8 +62,8 @@ struct pst_send_op {
     void *user;
     char path[PST_PATH_MAX];
     bool spool_owned;
-    pow_mode pow;
-    send_rcpt rcpts[SEND_RCPTS_MAX];
+    pst_send_pow pow;
+    send_rcpt rcpts[PST_SEND_RCPTS_MAX];
     unsigned n_rcpts, next_rcpt, resolving, resolved;
     bool pumping, all_resolved;
     unsigned reserved;
@@ -108,6 +106,21 @@ typedef struct pst_send_op send_op;
  * the loop once the worker is done: never from both at once. */
 void pst_send_set_err(send_op *op, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Ends op: closes its ticker, unlinks it from the outbox, returns its
+ * reserved notification slots, wipes and frees it (and the secrets). */
+void pst_send_finish(send_op *op);
+/* Starts the recipients' lookups, SEND_RESOLVE_PARALLEL at a time, and calls
+ * pst_send_resolved_all once all have answered. Re-entrant: a lookup may
+ * answer before pst_resolve returns. (send_resolve.c) */
+void pst_send_pump(send_op *op);
+/* Every recipient must be exactly one valid key: true when so; else replies
+ * with the problems (each query once, with its candidates), finishes op and
+ * returns false. (send_resolve.c) */
+bool pst_send_check_recipients(send_op *op);
+/* After the last lookup: checks the recipients, merges duplicates, reserves
+ * notification slots and queues the worker; fails op when it cannot. */
+void pst_send_resolved_all(send_op *op);
 
 /* The uv_work_t body (w->data is the send_op): reads, filters and encrypts
  * the message into DIR/outbox/tmp-*, seals a notification per recipient and
