@@ -12,11 +12,15 @@
  * Memory is fixed per connection (one read buffer, one wire chunk, one
  * plaintext chunk): a message of any size streams through in 64 KiB steps.
  * Nothing is read beyond total_size until our receipt is out. Every
- * connection has an idle and a total timeout. */
+ * connection has an idle and a total timeout.
+ *
+ * This file: the endpoints, the connection and its timeouts, frames in and
+ * out, the sender's answers and our receipt; the body, from the first raw
+ * byte to the delivered file, is fetch_deliver.c (shared:
+ * fetch_client_int.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "pst_mail.h"
 #include "pst_fetch.h"
@@ -24,49 +28,7 @@
 #include "pst_log.h"
 #include "pst_msgcrypt.h"
 
-#define READ_BUF 65536u
-
-enum { PH_START, PH_CONNECT, PH_HEADER, PH_BODY, PH_ACK, PH_DONE };
-
-struct pst_fetch_conn {
-    pst_node *node;
-    pst_fetch_done_cb cb;
-    void *user;
-    pst_fetch_job job;
-    char root[PST_PATH_MAX];
-    char base[PST_MAILDIR_BASE_BUFSIZE];
-    int phase;
-    unsigned ep;             /* endpoint being tried */
-    const char *last_reason; /* why the previous endpoint failed */
-    int refs;                /* open handles + resolver in flight (each a node ref) */
-    bool finished, resolving, tcp_open, timer_open, next_after_close;
-    uv_getaddrinfo_t gai;
-    uv_tcp_t tcp;
-    uv_connect_t connect_req;
-    uv_write_t req_write, rcpt_write;
-    uv_timer_t timer;
-    uint64_t started_ms, active_ms;
-    pst_fetch_request req;
-    pst_fetch_result res;
-    uint8_t req_out[PST_FRAME_HEADER_BYTES + PST_FETCH_REQUEST_MAX];
-    uint8_t rcpt_out[PST_FRAME_HEADER_BYTES + PST_RECEIPT_MAX];
-    /* incoming frame: reassembled into frame, which is all a response needs */
-    pst_framer in;
-    uint32_t frame_len;
-    uint8_t frame[PST_FETCH_RESPONSE_MAX];
-    /* body */
-    uint64_t body_left;
-    pst_msgid_hasher hasher;
-    pst_msg_decryptor dec;
-    bool dec_open, headers_written;
-    const char *body_err; /* first decryption failure: keep hashing, report at the end */
-    uint8_t ss_header[PST_MSG_HEADER_BYTES];
-    size_t ss_have, chunk_have, chunk_need;
-    uint8_t chunk[PST_MSG_WIRE_CHUNK_MAX];
-    uint8_t plain[PST_MSG_CHUNK];
-    pst_maildir_writer w;
-    uint8_t rbuf[READ_BUF];
-};
+#include "fetch_client_int.h"
 
 static void free_conn(pst_fetch_conn *c) {
     sodium_memzero(c, sizeof *c); /* message key, decryptor state, plaintext */
@@ -100,9 +62,7 @@ static void on_timer_closed(uv_handle_t *h) {
     release(c);
 }
 
-/* Ends the exchange: releases the file and the secrets, closes every handle
- * and reports (the callback runs now; c is freed once the handles closed). */
-static void finish(pst_fetch_conn *c, pst_fetch_outcome outcome, const char *reason) {
+void pst_fetch_client_finish(pst_fetch_conn *c, pst_fetch_outcome outcome, const char *reason) {
     if (c->finished)
         return;
     c->finished = true;
@@ -131,7 +91,7 @@ static void finish(pst_fetch_conn *c, pst_fetch_outcome outcome, const char *rea
 
 void pst_fetch_cancel(pst_fetch_conn *c) {
     c->cb = NULL;
-    finish(c, PST_FETCH_RETRY, "cancelled");
+    pst_fetch_client_finish(c, PST_FETCH_RETRY, "cancelled");
 }
 
 /* ---- writing frames ----------------------------------------------------------- */
@@ -140,7 +100,7 @@ static void on_write(uv_write_t *req, int status) {
     pst_fetch_conn *c = req->data;
     /* cancelled: we closed the connection ourselves (next_endpoint) */
     if (status < 0 && status != UV_ECANCELED && !c->finished)
-        finish(c, PST_FETCH_RETRY, "write");
+        pst_fetch_client_finish(c, PST_FETCH_RETRY, "write");
 }
 
 static void write_frame(pst_fetch_conn *c, uv_write_t *wr, uint8_t *buf, size_t len) {
@@ -148,10 +108,10 @@ static void write_frame(pst_fetch_conn *c, uv_write_t *wr, uint8_t *buf, size_t 
     uv_buf_t b = uv_buf_init((char *)buf, (unsigned)(len + PST_FRAME_HEADER_BYTES));
     wr->data = c;
     if (uv_write(wr, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0)
-        finish(c, PST_FETCH_RETRY, "write");
+        pst_fetch_client_finish(c, PST_FETCH_RETRY, "write");
 }
 
-static void send_receipt(pst_fetch_conn *c) {
+void pst_fetch_client_receipt(pst_fetch_conn *c) {
     pst_node *n = c->node;
     uint64_t now = pst_now();
     pst_receipt r;
@@ -164,158 +124,12 @@ static void send_receipt(pst_fetch_conn *c) {
     if (pst_receipt_sign(&r, n->id->sign_sk) != PST_OK ||
         pst_receipt_encode(&r, c->rcpt_out + PST_FRAME_HEADER_BYTES, PST_RECEIPT_MAX, &len) !=
             PST_OK) {
-        finish(c, PST_FETCH_RETRY, "internal");
+        pst_fetch_client_finish(c, PST_FETCH_RETRY, "internal");
         return;
     }
     c->phase = PH_ACK;
     pst_framer_reset(&c->in);
     write_frame(c, &c->rcpt_write, c->rcpt_out, len);
-}
-
-/* ---- delivery ------------------------------------------------------------------- */
-
-/* The node's trace fields, in LF like the whole stored file (the author's
- * bytes are normalised to LF by pst_maildir_write_message). */
-static int write_headers(pst_fetch_conn *c) {
-    char fp[PST_FINGERPRINT_STRLEN + 1], hex[2 * PST_HASH_BYTES + 1], buf[256];
-    pst_fingerprint_format(c->job.sender, fp);
-    sodium_bin2hex(hex, sizeof hex, c->job.msg_id, PST_HASH_BYTES);
-    int len =
-        snprintf(buf, sizeof buf, "X-Postern-Sender: %s\nX-Postern-Message-Id: %s\n", fp, hex);
-    c->headers_written = true;
-    return pst_maildir_write(&c->w, buf, (size_t)len);
-}
-
-/* A local write failure ends the attempt as temporary (the job retries with
- * backoff; the tmp file is removed by finish): a full disk is "disk_full",
- * anything else "io". Logged here, with what failed. */
-static void local_failure(pst_fetch_conn *c, int rc, const char *what) {
-    char id[17];
-    sodium_bin2hex(id, sizeof id, c->job.msg_id, 8);
-    if (rc == PST_E_DISKFULL)
-        pst_log_warn("message %s: cannot %s into %s: the disk is full (will retry)", id, what,
-                     c->root);
-    else
-        pst_log_warn("message %s: cannot %s into %s: %s (will retry)", id, what, c->root,
-                     pst_strerror(rc));
-    finish(c, PST_FETCH_RETRY, rc == PST_E_DISKFULL ? "disk_full" : "io");
-}
-
-static void write_plain(pst_fetch_conn *c, const uint8_t *p, size_t n) {
-    int rc = PST_OK;
-    if (!c->headers_written)
-        rc = write_headers(c);
-    if (rc == PST_OK)
-        rc = pst_maildir_write_message(&c->w, p, n);
-    if (rc != PST_OK)
-        local_failure(c, rc, "write");
-}
-
-static void deliver(pst_fetch_conn *c) {
-    pst_node *n = c->node;
-    uint8_t id[PST_HASH_BYTES];
-    pst_msgid_final(&c->hasher, id);
-    if (sodium_memcmp(id, c->job.msg_id, sizeof id) != 0) {
-        finish(c, PST_FETCH_PROTOCOL, "hash_mismatch");
-        return;
-    }
-    if (c->body_err != NULL) {
-        finish(c, PST_FETCH_PROTOCOL, c->body_err);
-        return;
-    }
-    pst_msg_trailer tr;
-    c->dec_open = false; /* finish wipes the decryptor whatever the result */
-    int rc = pst_msg_decrypt_finish(&c->dec, c->job.sender, &tr);
-    if (rc != PST_OK) {
-        finish(c, PST_FETCH_PROTOCOL,
-               rc == PST_E_SIGNER || rc == PST_E_SIGNATURE ? "author" : "bad_body");
-        return;
-    }
-    if (!c->headers_written && (rc = write_headers(c)) != PST_OK) {
-        local_failure(c, rc, "write");
-        return;
-    }
-    rc = pst_maildir_commit(&c->w, &c->res.loc);
-    c->res.bytes = c->w.bytes; /* commit may flush a few held bytes */
-    uint64_t now = pst_now();
-    if (rc == PST_E_EXISTS) {
-        c->res.existed = true;
-        char path[PST_PATH_MAX];
-        struct stat sb;
-        if (pst_maildir_loc_path(c->root, &c->res.loc, path, sizeof path) == PST_OK &&
-            stat(path, &sb) == 0) {
-            c->res.bytes = (uint64_t)sb.st_size;
-            /* delivered when that copy was written: the receipt says so */
-            if (sb.st_mtime > 0 && (uint64_t)sb.st_mtime < now)
-                now = (uint64_t)sb.st_mtime;
-        }
-    } else if (rc != PST_OK) {
-        local_failure(c, rc, "deliver");
-        return;
-    }
-    rc = pst_store_inbox_delivered(n->store, c->job.msg_id, c->res.loc.folder, c->base,
-                                   c->res.bytes, now);
-    if (rc != PST_OK && rc != PST_E_DUPLICATE) {
-        /* the file is durable: the next attempt finds it and only records it */
-        char id[17];
-        sodium_bin2hex(id, sizeof id, c->job.msg_id, 8);
-        pst_log_warn("message %s is in %s but cannot be recorded: %s (will retry)", id, c->root,
-                     pst_store_last_error(n->store));
-        finish(c, PST_FETCH_RETRY, "store");
-        return;
-    }
-    c->res.delivered = true;
-    c->job.stored_at = now;
-    send_receipt(c);
-}
-
-/* Raw ciphertext: everything goes into the message-id hasher; the decryptor
- * gets whole wire chunks. After a decryption failure the rest is only
- * hashed, so the report can tell a wrong body (hash) from a broken one. */
-static void body_bytes(pst_fetch_conn *c, const uint8_t *p, size_t n) {
-    pst_msgid_update(&c->hasher, p, n);
-    while (n > 0 && !c->finished && c->body_err == NULL) {
-        size_t k;
-        if (c->ss_have < PST_MSG_HEADER_BYTES) {
-            k = PST_MSG_HEADER_BYTES - c->ss_have;
-            k = k < n ? k : n;
-            memcpy(c->ss_header + c->ss_have, p, k);
-            c->ss_have += k;
-            if (c->ss_have == PST_MSG_HEADER_BYTES) {
-                if (pst_msg_decryptor_init(&c->dec, c->job.msg_key, c->ss_header) != PST_OK)
-                    c->body_err = "bad_body";
-                c->dec_open = c->body_err == NULL;
-            }
-        } else if (c->chunk_have < PST_MSG_CHUNK_PREFIX) {
-            k = PST_MSG_CHUNK_PREFIX - c->chunk_have;
-            k = k < n ? k : n;
-            memcpy(c->chunk + c->chunk_have, p, k);
-            c->chunk_have += k;
-            uint32_t box = 0;
-            if (c->chunk_have == PST_MSG_CHUNK_PREFIX) {
-                if (pst_msg_chunk_header_parse(c->chunk, &box) != PST_OK)
-                    c->body_err = "bad_body";
-                c->chunk_need = PST_MSG_CHUNK_PREFIX + box;
-            }
-        } else {
-            k = c->chunk_need - c->chunk_have;
-            k = k < n ? k : n;
-            memcpy(c->chunk + c->chunk_have, p, k);
-            c->chunk_have += k;
-            if (c->chunk_have == c->chunk_need) {
-                size_t out = 0;
-                bool fin = false;
-                if (pst_msg_decrypt_chunk(&c->dec, c->chunk, c->chunk_need, c->plain,
-                                          sizeof c->plain, &out, &fin) != PST_OK)
-                    c->body_err = "bad_body";
-                else if (out > 0)
-                    write_plain(c, c->plain, out);
-                c->chunk_have = c->chunk_need = 0;
-            }
-        }
-        p += k;
-        n -= k;
-    }
 }
 
 /* ---- reading frames -------------------------------------------------------------- */
@@ -330,7 +144,7 @@ static size_t take_frame(pst_fetch_conn *c, const uint8_t *p, size_t n, bool *do
      * signed says the sender wrote these bytes (another service may hold its
      * old port until it gets it back), so it is no strike against it */
     if (pst_framer_feed(&c->in, p, n, &used, &frame, &c->frame_len) != PST_OK) {
-        finish(c, PST_FETCH_RETRY, "bad_frame");
+        pst_fetch_client_finish(c, PST_FETCH_RETRY, "bad_frame");
         return used;
     }
     *done = frame != NULL;
@@ -376,7 +190,7 @@ static bool busy_before_request(const pst_fetch_response *r,
 static void next_endpoint(pst_fetch_conn *c, const char *reason) {
     c->last_reason = reason;
     if (c->ep + 1 >= c->job.n_endpoints) {
-        finish(c, PST_FETCH_RETRY, reason);
+        pst_fetch_client_finish(c, PST_FETCH_RETRY, reason);
         return;
     }
     pst_framer_reset(&c->in);
@@ -384,23 +198,36 @@ static void next_endpoint(pst_fetch_conn *c, const char *reason) {
     close_tcp(c);
 }
 
+/* Decodes and verifies the frame as a FetchResponse (for our request req,
+ * NULL for the ack) into *r. On failure *clock says whether it is authentic
+ * but refused only for its time: a clock to fix, not a protocol violation. */
+static int read_response(pst_fetch_conn *c, const pst_fetch_request *req, pst_fetch_response *r,
+                         bool *clock) {
+    int vrc = PST_E_MALFORMED;
+    *clock = false;
+    if (pst_fetch_response_decode(c->frame, c->frame_len, r) != PST_OK ||
+        (vrc = pst_fetch_response_verify(r, pst_now(), PST_FETCH_SKEW_DEFAULT)) != PST_OK) {
+        *clock =
+            vrc != PST_E_MALFORMED && pst_clock_fetch_response(c->node, r, req, c->job.sender, vrc);
+        return vrc;
+    }
+    return PST_OK;
+}
+
 static void on_response(pst_fetch_conn *c) {
     pst_fetch_response r;
-    int vrc = PST_E_MALFORMED;
-    if (pst_fetch_response_decode(c->frame, c->frame_len, &r) != PST_OK ||
-        (vrc = pst_fetch_response_verify(&r, pst_now(), PST_FETCH_SKEW_DEFAULT)) != PST_OK) {
-        /* refused only for its time: a clock to fix, not a protocol violation */
-        bool clock = vrc != PST_E_MALFORMED &&
-                     pst_clock_fetch_response(c->node, &r, &c->req, c->job.sender, vrc);
+    bool clock;
+    int vrc = read_response(c, &c->req, &r, &clock);
+    if (vrc != PST_OK) {
         if (clock)
-            finish(c, PST_FETCH_RETRY, "clock_skew");
+            pst_fetch_client_finish(c, PST_FETCH_RETRY, "clock_skew");
         else
             next_endpoint(c, "unverified_response");
         return;
     }
     (void)pst_clock_fetch_response(c->node, &r, &c->req, c->job.sender, vrc);
     if (busy_before_request(&r, c->job.sender)) {
-        finish(c, PST_FETCH_RETRY, status_reason(r.status));
+        pst_fetch_client_finish(c, PST_FETCH_RETRY, status_reason(r.status));
         return;
     }
     int rc = pst_fetch_response_matches(&r, &c->req, c->job.sender);
@@ -410,72 +237,61 @@ static void on_response(pst_fetch_conn *c) {
     }
     if (rc != PST_OK) {
         /* the sender signed an answer about another message: provable */
-        finish(c, PST_FETCH_PROTOCOL, "bad_response");
+        pst_fetch_client_finish(c, PST_FETCH_PROTOCOL, "bad_response");
         return;
     }
     if (r.status != PST_FETCH_OK) {
-        finish(c, status_outcome(r.status), status_reason(r.status));
+        pst_fetch_client_finish(c, status_outcome(r.status), status_reason(r.status));
         return;
     }
     if (r.total_size != c->job.size) {
-        finish(c, PST_FETCH_PROTOCOL, "size_mismatch");
+        pst_fetch_client_finish(c, PST_FETCH_PROTOCOL, "size_mismatch");
         return;
     }
-    rc = pst_maildir_open(&c->w, c->root, c->job.folder, c->base);
-    if (rc != PST_OK) {
-        local_failure(c, rc, "open a file");
-        return;
-    }
-    pst_msgid_init(&c->hasher);
-    c->body_left = r.total_size;
-    c->phase = PH_BODY;
+    pst_fetch_body_begin(c, r.total_size);
 }
 
 static void on_ack(pst_fetch_conn *c) {
     pst_fetch_response r;
-    int vrc = PST_E_MALFORMED;
-    if (pst_fetch_response_decode(c->frame, c->frame_len, &r) != PST_OK ||
-        (vrc = pst_fetch_response_verify(&r, pst_now(), PST_FETCH_SKEW_DEFAULT)) != PST_OK) {
-        /* refused only for its time: a clock to fix, not a protocol violation */
-        bool clock = vrc != PST_E_MALFORMED &&
-                     pst_clock_fetch_response(c->node, &r, NULL, c->job.sender, vrc);
+    bool clock;
+    if (read_response(c, NULL, &r, &clock) != PST_OK) {
         /* nothing pins these bytes on the sender: the receipt is sent again */
-        finish(c, PST_FETCH_RETRY, clock ? "clock_skew" : "unverified_ack");
+        pst_fetch_client_finish(c, PST_FETCH_RETRY, clock ? "clock_skew" : "unverified_ack");
         return;
     }
     /* a receipt-only connection meets the connection limit like a fetch */
     if (busy_before_request(&r, c->job.sender)) {
-        finish(c, PST_FETCH_RETRY, status_reason(r.status));
+        pst_fetch_client_finish(c, PST_FETCH_RETRY, status_reason(r.status));
         return;
     }
     if (memcmp(r.signer, c->job.sender, sizeof r.signer) != 0) {
-        finish(c, PST_FETCH_RETRY, "ack_signer");
+        pst_fetch_client_finish(c, PST_FETCH_RETRY, "ack_signer");
         return;
     }
     if (memcmp(r.msg_id, c->job.msg_id, sizeof r.msg_id) != 0) {
-        finish(c, PST_FETCH_PROTOCOL, "bad_ack");
+        pst_fetch_client_finish(c, PST_FETCH_PROTOCOL, "bad_ack");
         return;
     }
     if (r.status == PST_FETCH_BUSY || r.status == PST_FETCH_INTERNAL) {
         /* the sender could not take it now (its store, its load): again later */
-        finish(c, PST_FETCH_RETRY, status_reason(r.status));
+        pst_fetch_client_finish(c, PST_FETCH_RETRY, status_reason(r.status));
         return;
     }
     if (r.status != PST_FETCH_OK) {
         /* the sender will not take this receipt (it expired the message, or
          * we are not its recipient): asking again cannot help */
-        finish(c, PST_FETCH_GIVE_UP, status_reason(r.status));
+        pst_fetch_client_finish(c, PST_FETCH_GIVE_UP, status_reason(r.status));
         return;
     }
     if (r.total_size != 0 || r.offset != 0) {
-        finish(c, PST_FETCH_PROTOCOL, "bad_ack");
+        pst_fetch_client_finish(c, PST_FETCH_PROTOCOL, "bad_ack");
         return;
     }
     if (pst_store_inbox_receipt_sent(c->node->store, c->job.msg_id, pst_now()) != PST_OK) {
-        finish(c, PST_FETCH_RETRY, "store");
+        pst_fetch_client_finish(c, PST_FETCH_RETRY, "store");
         return;
     }
-    finish(c, PST_FETCH_DONE, NULL);
+    pst_fetch_client_finish(c, PST_FETCH_DONE, NULL);
 }
 
 static void consume(pst_fetch_conn *c, const uint8_t *p, size_t n) {
@@ -490,14 +306,14 @@ static void consume(pst_fetch_conn *c, const uint8_t *p, size_t n) {
                 c->phase == PH_HEADER ? on_response(c) : on_ack(c);
         } else if (c->phase == PH_BODY) {
             size_t k = n < c->body_left ? n : (size_t)c->body_left;
-            body_bytes(c, p, k);
+            pst_fetch_body_bytes(c, p, k);
             p += k;
             n -= k;
             c->body_left -= k;
             if (c->body_left == 0 && !c->finished)
-                deliver(c);
+                pst_fetch_body_deliver(c);
         } else {
-            finish(c, PST_FETCH_PROTOCOL, "trailing");
+            pst_fetch_client_finish(c, PST_FETCH_PROTOCOL, "trailing");
         }
     }
 }
@@ -514,7 +330,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (c->finished || c->next_after_close || nread == 0)
         return;
     if (nread < 0) {
-        finish(c, PST_FETCH_RETRY, nread == UV_EOF ? "closed" : "read");
+        pst_fetch_client_finish(c, PST_FETCH_RETRY, nread == UV_EOF ? "closed" : "read");
         return;
     }
     c->active_ms = uv_now(c->node->loop);
@@ -537,11 +353,11 @@ static void on_connect(uv_connect_t *req, int status) {
     c->active_ms = uv_now(n->loop);
     c->phase = PH_CONNECT;
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
-        finish(c, PST_FETCH_RETRY, "read");
+        pst_fetch_client_finish(c, PST_FETCH_RETRY, "read");
         return;
     }
     if (c->job.receipt_only) {
-        send_receipt(c);
+        pst_fetch_client_receipt(c);
         return;
     }
     size_t len = 0;
@@ -551,7 +367,7 @@ static void on_connect(uv_connect_t *req, int status) {
             PST_OK ||
         pst_fetch_request_encode(&c->req, c->req_out + PST_FRAME_HEADER_BYTES,
                                  PST_FETCH_REQUEST_MAX, &len) != PST_OK) {
-        finish(c, PST_FETCH_RETRY, "internal");
+        pst_fetch_client_finish(c, PST_FETCH_RETRY, "internal");
         return;
     }
     c->phase = PH_HEADER;
@@ -619,7 +435,7 @@ static void start_endpoint(pst_fetch_conn *c) {
             return;
         }
     }
-    finish(c, PST_FETCH_RETRY, c->last_reason ? c->last_reason : "no_endpoint");
+    pst_fetch_client_finish(c, PST_FETCH_RETRY, c->last_reason ? c->last_reason : "no_endpoint");
 }
 
 static void on_tick(uv_timer_t *t) {
@@ -634,7 +450,7 @@ static void on_tick(uv_timer_t *t) {
     }
     if (now - c->active_ms >= (uint64_t)n->cfg.fetch_idle_timeout_s * 1000u ||
         now - c->started_ms >= (uint64_t)n->cfg.fetch_total_timeout_s * 1000u)
-        finish(c, PST_FETCH_RETRY, "timeout");
+        pst_fetch_client_finish(c, PST_FETCH_RETRY, "timeout");
 }
 
 int pst_fetch_start(pst_node *n, const pst_fetch_job *job, const char *maildir,

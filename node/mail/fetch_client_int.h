@@ -1,0 +1,76 @@
+/* Private to the fetch client's files (fetch_client.c: endpoints, the
+ * connection, frames, the sender's answers, the receipt; fetch_deliver.c:
+ * the body, decrypted into the Maildir and delivered). One struct
+ * pst_fetch_conn per exchange; everything runs on the loop. */
+#ifndef PST_FETCH_CLIENT_INT_H
+#define PST_FETCH_CLIENT_INT_H
+
+#include "pst_mail.h"
+#include "pst_fetch.h"
+#include "pst_framer.h"
+#include "pst_msgcrypt.h"
+
+#define READ_BUF 65536u
+
+enum { PH_START, PH_CONNECT, PH_HEADER, PH_BODY, PH_ACK, PH_DONE };
+
+struct pst_fetch_conn {
+    pst_node *node;
+    pst_fetch_done_cb cb;
+    void *user;
+    pst_fetch_job job;
+    char root[PST_PATH_MAX];
+    char base[PST_MAILDIR_BASE_BUFSIZE];
+    int phase;
+    unsigned ep;             /* endpoint being tried */
+    const char *last_reason; /* why the previous endpoint failed */
+    int refs;                /* open handles + resolver in flight (each a node ref) */
+    bool finished, resolving, tcp_open, timer_open, next_after_close;
+    uv_getaddrinfo_t gai;
+    uv_tcp_t tcp;
+    uv_connect_t connect_req;
+    uv_write_t req_write, rcpt_write;
+    uv_timer_t timer;
+    uint64_t started_ms, active_ms;
+    pst_fetch_request req;
+    pst_fetch_result res;
+    uint8_t req_out[PST_FRAME_HEADER_BYTES + PST_FETCH_REQUEST_MAX];
+    uint8_t rcpt_out[PST_FRAME_HEADER_BYTES + PST_RECEIPT_MAX];
+    /* incoming frame: reassembled into frame, which is all a response needs */
+    pst_framer in;
+    uint32_t frame_len;
+    uint8_t frame[PST_FETCH_RESPONSE_MAX];
+    /* body */
+    uint64_t body_left;
+    pst_msgid_hasher hasher;
+    pst_msg_decryptor dec;
+    bool dec_open, headers_written;
+    const char *body_err; /* first decryption failure: keep hashing, report at the end */
+    uint8_t ss_header[PST_MSG_HEADER_BYTES];
+    size_t ss_have, chunk_have, chunk_need;
+    uint8_t chunk[PST_MSG_WIRE_CHUNK_MAX];
+    uint8_t plain[PST_MSG_CHUNK];
+    pst_maildir_writer w;
+    uint8_t rbuf[READ_BUF];
+};
+
+/* fetch_client.c */
+/* Ends the exchange: releases the file and the secrets, closes every handle
+ * and reports (the callback runs now; c is freed once the handles closed).
+ * Once only. */
+void pst_fetch_client_finish(pst_fetch_conn *c, pst_fetch_outcome outcome, const char *reason);
+/* Signs and sends our Receipt for the job's message (stored_at: when it
+ * became durable), then waits for the acknowledgement. */
+void pst_fetch_client_receipt(pst_fetch_conn *c);
+
+/* fetch_deliver.c */
+/* After a good header: opens the Maildir tmp/ file and expects total bytes
+ * of body (a local failure finishes c as a retry). */
+void pst_fetch_body_begin(pst_fetch_conn *c, uint64_t total);
+/* n more bytes of the body (the caller never passes more than is left). */
+void pst_fetch_body_bytes(pst_fetch_conn *c, const uint8_t *p, size_t n);
+/* The whole body came: checks hash, decryption and author, delivers, marks
+ * the row DELIVERED and sends the receipt; else finishes c with the reason. */
+void pst_fetch_body_deliver(pst_fetch_conn *c);
+
+#endif

@@ -1,0 +1,172 @@
+/* Fetch client, the body: the ciphertext that follows the sender's signed
+ * header goes through the message-id hasher and the decryptor (whole wire
+ * chunks) as it arrives, the plaintext into a Maildir tmp/ file behind the
+ * node's trace fields; at its end the hash, the decryption and the author
+ * are checked, the file is delivered (fsync, rename) and the inbox row
+ * marked DELIVERED, and only then does the receipt go out
+ * (fetch_client.c). */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "pst_mail.h"
+#include "pst_log.h"
+#include "pst_msgcrypt.h"
+
+#include "fetch_client_int.h"
+
+/* The node's trace fields, in LF like the whole stored file (the author's
+ * bytes are normalised to LF by pst_maildir_write_message). */
+static int write_headers(pst_fetch_conn *c) {
+    char fp[PST_FINGERPRINT_STRLEN + 1], hex[2 * PST_HASH_BYTES + 1], buf[256];
+    pst_fingerprint_format(c->job.sender, fp);
+    sodium_bin2hex(hex, sizeof hex, c->job.msg_id, PST_HASH_BYTES);
+    int len =
+        snprintf(buf, sizeof buf, "X-Postern-Sender: %s\nX-Postern-Message-Id: %s\n", fp, hex);
+    c->headers_written = true;
+    return pst_maildir_write(&c->w, buf, (size_t)len);
+}
+
+/* A local write failure ends the attempt as temporary (the job retries with
+ * backoff; the tmp file is removed by finish): a full disk is "disk_full",
+ * anything else "io". Logged here, with what failed. */
+static void local_failure(pst_fetch_conn *c, int rc, const char *what) {
+    char id[17];
+    sodium_bin2hex(id, sizeof id, c->job.msg_id, 8);
+    if (rc == PST_E_DISKFULL)
+        pst_log_warn("message %s: cannot %s into %s: the disk is full (will retry)", id, what,
+                     c->root);
+    else
+        pst_log_warn("message %s: cannot %s into %s: %s (will retry)", id, what, c->root,
+                     pst_strerror(rc));
+    pst_fetch_client_finish(c, PST_FETCH_RETRY, rc == PST_E_DISKFULL ? "disk_full" : "io");
+}
+
+static void write_plain(pst_fetch_conn *c, const uint8_t *p, size_t n) {
+    int rc = PST_OK;
+    if (!c->headers_written)
+        rc = write_headers(c);
+    if (rc == PST_OK)
+        rc = pst_maildir_write_message(&c->w, p, n);
+    if (rc != PST_OK)
+        local_failure(c, rc, "write");
+}
+
+void pst_fetch_body_begin(pst_fetch_conn *c, uint64_t total) {
+    int rc = pst_maildir_open(&c->w, c->root, c->job.folder, c->base);
+    if (rc != PST_OK) {
+        local_failure(c, rc, "open a file");
+        return;
+    }
+    pst_msgid_init(&c->hasher);
+    c->body_left = total;
+    c->phase = PH_BODY;
+}
+
+void pst_fetch_body_deliver(pst_fetch_conn *c) {
+    pst_node *n = c->node;
+    uint8_t id[PST_HASH_BYTES];
+    pst_msgid_final(&c->hasher, id);
+    if (sodium_memcmp(id, c->job.msg_id, sizeof id) != 0) {
+        pst_fetch_client_finish(c, PST_FETCH_PROTOCOL, "hash_mismatch");
+        return;
+    }
+    if (c->body_err != NULL) {
+        pst_fetch_client_finish(c, PST_FETCH_PROTOCOL, c->body_err);
+        return;
+    }
+    pst_msg_trailer tr;
+    c->dec_open = false; /* finish wipes the decryptor whatever the result */
+    int rc = pst_msg_decrypt_finish(&c->dec, c->job.sender, &tr);
+    if (rc != PST_OK) {
+        pst_fetch_client_finish(c, PST_FETCH_PROTOCOL,
+                                rc == PST_E_SIGNER || rc == PST_E_SIGNATURE ? "author"
+                                                                            : "bad_body");
+        return;
+    }
+    if (!c->headers_written && (rc = write_headers(c)) != PST_OK) {
+        local_failure(c, rc, "write");
+        return;
+    }
+    rc = pst_maildir_commit(&c->w, &c->res.loc);
+    c->res.bytes = c->w.bytes; /* commit may flush a few held bytes */
+    uint64_t now = pst_now();
+    if (rc == PST_E_EXISTS) {
+        c->res.existed = true;
+        char path[PST_PATH_MAX];
+        struct stat sb;
+        if (pst_maildir_loc_path(c->root, &c->res.loc, path, sizeof path) == PST_OK &&
+            stat(path, &sb) == 0) {
+            c->res.bytes = (uint64_t)sb.st_size;
+            /* delivered when that copy was written: the receipt says so */
+            if (sb.st_mtime > 0 && (uint64_t)sb.st_mtime < now)
+                now = (uint64_t)sb.st_mtime;
+        }
+    } else if (rc != PST_OK) {
+        local_failure(c, rc, "deliver");
+        return;
+    }
+    rc = pst_store_inbox_delivered(n->store, c->job.msg_id, c->res.loc.folder, c->base,
+                                   c->res.bytes, now);
+    if (rc != PST_OK && rc != PST_E_DUPLICATE) {
+        /* the file is durable: the next attempt finds it and only records it */
+        char id[17];
+        sodium_bin2hex(id, sizeof id, c->job.msg_id, 8);
+        pst_log_warn("message %s is in %s but cannot be recorded: %s (will retry)", id, c->root,
+                     pst_store_last_error(n->store));
+        pst_fetch_client_finish(c, PST_FETCH_RETRY, "store");
+        return;
+    }
+    c->res.delivered = true;
+    c->job.stored_at = now;
+    pst_fetch_client_receipt(c);
+}
+
+/* Raw ciphertext: everything goes into the message-id hasher; the decryptor
+ * gets whole wire chunks. After a decryption failure the rest is only
+ * hashed, so the report can tell a wrong body (hash) from a broken one. */
+void pst_fetch_body_bytes(pst_fetch_conn *c, const uint8_t *p, size_t n) {
+    pst_msgid_update(&c->hasher, p, n);
+    while (n > 0 && !c->finished && c->body_err == NULL) {
+        size_t k;
+        if (c->ss_have < PST_MSG_HEADER_BYTES) {
+            k = PST_MSG_HEADER_BYTES - c->ss_have;
+            k = k < n ? k : n;
+            memcpy(c->ss_header + c->ss_have, p, k);
+            c->ss_have += k;
+            if (c->ss_have == PST_MSG_HEADER_BYTES) {
+                if (pst_msg_decryptor_init(&c->dec, c->job.msg_key, c->ss_header) != PST_OK)
+                    c->body_err = "bad_body";
+                c->dec_open = c->body_err == NULL;
+            }
+        } else if (c->chunk_have < PST_MSG_CHUNK_PREFIX) {
+            k = PST_MSG_CHUNK_PREFIX - c->chunk_have;
+            k = k < n ? k : n;
+            memcpy(c->chunk + c->chunk_have, p, k);
+            c->chunk_have += k;
+            uint32_t box = 0;
+            if (c->chunk_have == PST_MSG_CHUNK_PREFIX) {
+                if (pst_msg_chunk_header_parse(c->chunk, &box) != PST_OK)
+                    c->body_err = "bad_body";
+                c->chunk_need = PST_MSG_CHUNK_PREFIX + box;
+            }
+        } else {
+            k = c->chunk_need - c->chunk_have;
+            k = k < n ? k : n;
+            memcpy(c->chunk + c->chunk_have, p, k);
+            c->chunk_have += k;
+            if (c->chunk_have == c->chunk_need) {
+                size_t out = 0;
+                bool fin = false;
+                if (pst_msg_decrypt_chunk(&c->dec, c->chunk, c->chunk_need, c->plain,
+                                          sizeof c->plain, &out, &fin) != PST_OK)
+                    c->body_err = "bad_body";
+                else if (out > 0)
+                    write_plain(c, c->plain, out);
+                c->chunk_have = c->chunk_need = 0;
+            }
+        }
+        p += k;
+        n -= k;
+    }
+}

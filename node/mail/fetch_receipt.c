@@ -1,0 +1,69 @@
+/* The fetch server, taking a receipt: the recipient's signed statement
+ * that it stored a message, after the body on the same connection or alone
+ * on a connection of its own. A verified receipt is stored as it came and
+ * ends the message's notifications for that recipient; the answer is the
+ * acknowledgement (status ok, total_size 0, offset 0). */
+#include <stdio.h>
+#include <string.h>
+
+#include "outbox_int.h"
+#include "pst_fetch.h"
+#include "pst_log.h"
+
+#include "fetch_server_int.h"
+
+/* frame, len: the receipt's bytes, stored as they came. */
+void pst_fetch_srv_receipt(fconn *c, const pst_receipt *rec, const uint8_t *frame, uint32_t len) {
+    pst_node *n = c->srv->node;
+    uint64_t now = pst_now();
+    char text[PST_FETCH_ERROR_TEXT_MAX + 1], why[40];
+    int rc = pst_receipt_verify(rec, now);
+    (void)pst_clock_receipt(n, rec, rc);
+    if (rc != PST_OK) {
+        snprintf(text, sizeof text, "receipt refused: %s", pst_strerror(rc));
+        pst_fetch_srv_reject(c, rec->msg_id, PST_FETCH_BAD_REQUEST, 0,
+                             pst_err_reason(rc, why, sizeof why), text);
+        return;
+    }
+    if (c->have_request && (memcmp(rec->signer, c->requester, PST_SIGN_PK_BYTES) != 0 ||
+                            memcmp(rec->msg_id, c->msg_id, PST_HASH_BYTES) != 0)) {
+        pst_fetch_srv_reject(c, rec->msg_id, PST_FETCH_BAD_REQUEST, 0, "receipt_mismatch",
+                             "the receipt does not match the request");
+        return;
+    }
+    if (memcmp(rec->sender, n->id->sign_pk, PST_SIGN_PK_BYTES) != 0) {
+        pst_fetch_srv_reject(c, rec->msg_id, PST_FETCH_BAD_REQUEST, 0, "receipt_sender",
+                             "the receipt names another sender");
+        return;
+    }
+    pst_store_out_state before = 0;
+    (void)pst_store_outbox_rcpt_state(n->store, rec->msg_id, rec->signer, &before);
+    /* the frame is the receipt's canonical encoding (the decoder checked) */
+    rc = pst_store_outbox_receipt(n->store, rec->msg_id, rec->signer, frame, len, now);
+    if (rc == PST_OK && before == PST_STORE_OUT_DELIVERED)
+        rc = PST_E_DUPLICATE; /* the same receipt again */
+    if (rc == PST_E_NOTFOUND) {
+        pst_fetch_srv_reject(c, rec->msg_id, PST_FETCH_NOT_FOUND, 0, "not_recipient",
+                             "no such message for this key");
+        return;
+    }
+    if (rc == PST_OK) {
+        char fp[PST_FINGERPRINT_STRLEN + 1];
+        pst_fingerprint_format(rec->signer, fp);
+        pst_log_info("receipt from %s for message %02x%02x%02x%02x...", fp, rec->msg_id[0],
+                     rec->msg_id[1], rec->msg_id[2], rec->msg_id[3]);
+        pst_counter_add(n, "fetch.receipts", 1);
+        pst_outbox_untrack(n, rec->msg_id, rec->signer);
+        pst_outbox_settle(n, rec->msg_id);
+    } else if (rc == PST_E_DUPLICATE) {
+        pst_counter_add(n, "fetch.receipts_repeated", 1);
+    } else if (rc == PST_E_STALE) {
+        /* withdrawn or expired meanwhile: the recipient has it all the same */
+        pst_counter_add(n, "fetch.receipts_late", 1);
+    } else {
+        pst_log_error("cannot store a receipt: %s", pst_store_last_error(n->store));
+        pst_fetch_srv_reject(c, rec->msg_id, PST_FETCH_INTERNAL, 0, "internal", "internal error");
+        return;
+    }
+    pst_fetch_srv_respond(c, rec->msg_id, PST_FETCH_OK, 0, 0, "", NEXT_CLOSE);
+}

@@ -1,0 +1,111 @@
+/* Private to the fetch server's files (fetch_server.c: the listener,
+ * connections, frames in and out; fetch_serve.c: a request, the body check
+ * and the stream; fetch_receipt.c: a receipt). One struct pst_fetch_server
+ * per node, owned by the outbox; everything runs on the loop except the body
+ * check, which runs in the thread pool on its own connection's fields. */
+#ifndef PST_FETCH_SERVER_INT_H
+#define PST_FETCH_SERVER_INT_H
+
+#include "outbox_int.h"
+#include "pst_fetch.h"
+#include "pst_framer.h"
+
+#define FETCH_CONNS_MAX 64u       /* connections being served */
+#define FETCH_CONNS_HARD_MAX 128u /* beyond this, close without a word */
+#define FETCH_NONCES_MAX 4096u    /* accepted request nonces remembered */
+#define FETCH_LINGER_MS 5000u     /* after our last frame, wait this long for EOF */
+/* body checks at once: libuv's pool has 4 threads, shared with the
+ * resolver and file I/O; a request beyond this is answered busy */
+#define FETCH_CHECKS_MAX 2u
+#define FETCH_BACKLOG 128
+
+typedef enum { S_FIRST, S_STREAM, S_RECEIPT, S_LINGER } conn_state;
+typedef enum { NEXT_STREAM, NEXT_CLOSE } next_step;
+
+typedef struct fconn fconn;
+
+typedef struct {
+    uint8_t nonce[PST_NONCE_BYTES];
+    uint64_t expires;
+} nonce_entry;
+
+struct pst_fetch_server {
+    pst_node *node;
+    struct pst_outbox *o;
+    uv_tcp_t tcp;
+    unsigned refs; /* the listener + connections */
+    bool closing;
+    fconn *head;
+    unsigned n_conns;
+    unsigned n_checks; /* body checks queued or running */
+    unsigned n_nonces;
+    nonce_entry nonces[FETCH_NONCES_MAX];
+    /* every read lands here first: the loop runs one read callback at a
+     * time, and the framer copies what it takes into the connection */
+    uint8_t rbuf[PST_FRAME_MAX];
+};
+
+struct fconn {
+    struct pst_fetch_server *srv;
+    fconn *prev, *next;
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_write_t wr;
+    uv_fs_t fs;
+    uv_shutdown_t sd;
+    int refs; /* handles open + requests pending */
+    bool closing;
+    conn_state state;
+    next_step after_write;
+    char ip[64];
+    uint64_t deadline_ms;         /* fetch_total_timeout_s after accept */
+    pst_framer in;                /* reassembles into frame: never allocates */
+    uint8_t frame[PST_FRAME_MAX]; /* the framer's storage */
+    uint8_t out[PST_FRAME_HEADER_BYTES + PST_FETCH_RESPONSE_MAX];
+    /* the request being served */
+    bool have_request;
+    uint8_t msg_id[PST_HASH_BYTES];
+    uint8_t requester[PST_SIGN_PK_BYTES];
+    int fd;
+    uint64_t off, end;
+    size_t in_flight;
+    uint8_t *chunk; /* PST_MSG_CHUNK while streaming */
+    /* the body's hash, checked in the thread pool before the header goes */
+    uv_work_t check;
+    int check_rc; /* PST_OK, PST_E_MISMATCH (damaged) or PST_E_IO */
+};
+
+/* fetch_server.c */
+/* Drops one reference of c (handles open and requests pending); the last
+ * frees it and drops its reference on the server. */
+void pst_fetch_srv_unref(fconn *c);
+/* Unlinks c and closes its handles; once only. */
+void pst_fetch_srv_close(fconn *c);
+/* The next step must happen within ms (and before the total deadline),
+ * else the connection is closed (counted as a timeout). */
+void pst_fetch_srv_arm(fconn *c, uint64_t ms);
+/* fetch_idle_timeout_s in ms (its default when 0). */
+uint64_t pst_fetch_srv_idle_ms(const fconn *c);
+/* Reads the next frame (idle timeout armed); handed to the dispatcher. */
+void pst_fetch_srv_read(fconn *c);
+/* Sends a signed FetchResponse; then streams the body (NEXT_STREAM) or
+ * shuts the connection down and lingers for the peer's EOF (NEXT_CLOSE).
+ * A failure closes the connection. */
+void pst_fetch_srv_respond(fconn *c, const uint8_t *msg_id, uint64_t status, uint64_t total,
+                           uint64_t offset, const char *text, next_step next);
+/* Counts rejected.fetch.<reason> and answers status with text, then closes. */
+void pst_fetch_srv_reject(fconn *c, const uint8_t *msg_id, uint64_t status, uint64_t offset,
+                          const char *reason, const char *text);
+
+/* fetch_serve.c */
+/* Serves a decoded FetchRequest, the connection's first frame: refuses
+ * (pst_fetch_srv_reject) or checks the body and answers with the header. */
+void pst_fetch_srv_request(fconn *c, const pst_fetch_request *req);
+/* Streams c->fd from c->off to c->end, then reads the Receipt frame. */
+void pst_fetch_srv_stream(fconn *c);
+
+/* fetch_receipt.c */
+/* Takes a decoded Receipt; frame/len are its bytes, stored as they came. */
+void pst_fetch_srv_receipt(fconn *c, const pst_receipt *rec, const uint8_t *frame, uint32_t len);
+
+#endif
