@@ -1,8 +1,11 @@
 /* `send`: the command. Checks that this node can send now, parses the
  * arguments (file=PATH, to=R, cc=R, bcc=R, pow=MODE; docs/CLI.md) into a
- * pst_send_request and hands it to mail/send.c, which runs the operation:
- * resolution, encryption, commit, its replies, progress and cancel. */
+ * pst_send_request and hands it to mail/send.c, which runs the operation
+ * (resolution, encryption, commit); turns its end into the reply, its mint
+ * progress into progress frames, and the client's cancel into
+ * pst_send_cancel. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pst_control.h"
@@ -81,6 +84,32 @@ static int parse_args(pst_send_request *sr, const pst_ctrl_request *req, pst_nod
     return 0;
 }
 
+/* The request's reply callback, kept until the send's done. */
+typedef struct {
+    pst_node_reply_cb reply;
+    void *user;
+} send_call;
+
+static void on_send_done(void *user, const char *error, pst_value *body) {
+    send_call *s = user;
+    pst_ctrl_response resp;
+    memset(&resp, 0, sizeof resp);
+    resp.status = error != NULL ? PST_CTRL_STATUS_FAIL : PST_CTRL_STATUS_OK;
+    if (error != NULL)
+        snprintf(resp.error, sizeof resp.error, "%s", error);
+    resp.body = body;
+    s->reply(s->user, &resp);
+    free(s);
+}
+
+static void on_send_progress(void *user, const pst_value *body) {
+    send_call *s = user;
+    pst_node_progress(s->user, body);
+}
+
+/* The client went away or pressed Ctrl-C (only before the reply). */
+static void on_client_cancel(void *op) { pst_send_cancel(op); }
+
 void pst_node_cmd_send(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
                        void *user) {
     char why[PST_CTRL_ERROR_MAX + 1];
@@ -93,5 +122,15 @@ void pst_node_cmd_send(pst_node *n, const pst_ctrl_request *req, pst_node_reply_
     sr.pow = PST_SEND_POW_AUTO;
     if (parse_args(&sr, req, reply, user) != 0)
         return;
-    pst_send_start(n, &sr, reply, user);
+    send_call *s = calloc(1, sizeof *s);
+    pst_send_op *op = NULL;
+    if (s == NULL || pst_send_new(n, &sr, on_send_done, on_send_progress, s, &op) != PST_OK) {
+        free(s);
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "out of memory");
+        return;
+    }
+    s->reply = reply;
+    s->user = user;
+    pst_node_on_cancel(user, on_client_cancel, op);
+    pst_send_begin(op);
 }

@@ -142,13 +142,28 @@ typedef struct {
 /* PST_OK when this node can send now; else an error and why (a sentence
  * for the user) in why[cap]. */
 int pst_send_refusal(const pst_node *n, char *why, size_t cap);
-/* Sends req (copied; pst_send_refusal said PST_OK): resolves, encrypts,
- * stores, then replies through reply/user exactly once (the error, or the
- * acknowledgement once the message is durable), sends progress frames while
- * stamps are minted (pst_node_progress) and takes the client's cancel
- * (pst_node_on_cancel) until the commit. */
-void pst_send_start(pst_node *n, const pst_send_request *req, pst_node_reply_cb reply,
-                    void *user);
+/* How a send ends, exactly once: error NULL and body the acknowledgement
+ * (the message is durable), or error the text for the user and body NULL or
+ * the recipients with their problems. body is borrowed: valid during the
+ * call. */
+typedef void (*pst_send_done_cb)(void *user, const char *error, pst_value *body);
+/* While stamps are minted, every few hundred ms until done: the mint's
+ * progress (body borrowed). */
+typedef void (*pst_send_progress_cb)(void *user, const pst_value *body);
+typedef struct pst_send_op pst_send_op;
+/* Makes the operation that sends req (copied; pst_send_refusal said
+ * PST_OK) in *out; nothing runs and no callback comes until
+ * pst_send_begin. PST_E_NOMEM (then *out is NULL). progress may be NULL. */
+int pst_send_new(pst_node *n, const pst_send_request *req, pst_send_done_cb done,
+                 pst_send_progress_cb progress, void *user, pst_send_op **out);
+/* Starts op: resolves the recipients, encrypts, mints, stores durably, and
+ * calls done exactly once (possibly during the call). op frees itself once
+ * done has come and its lookups and worker have ended. */
+void pst_send_begin(pst_send_op *op);
+/* The client cancelled (before done only): until the commit nothing is
+ * stored or sent and done comes with "not sent: cancelled" (at once, or
+ * when the worker stops); after the commit it is ignored. */
+void pst_send_cancel(pst_send_op *op);
 /* send.c: fails the sends in flight (their replies say the node stops). */
 void pst_send_stop(pst_node *n);
 /* fetch_server.c: listens on cfg.fetch_port (sets n->fetch_port); stop

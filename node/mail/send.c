@@ -1,5 +1,5 @@
 /* `send`: the sender's half of a delivery up to the acknowledgement, for a
- * request that control/send_cmd.c parsed (pst_send_start).
+ * request that control/send_cmd.c parsed (pst_send_new, pst_send_begin).
  *
  *   1. resolve every recipient (pst_resolve, a few at a time); each must be
  *      exactly one valid key, else nothing is sent;
@@ -15,11 +15,13 @@
  * Nothing holds the message in memory: the worker uses three 64 KiB buffers
  * and the header filter's 64 KiB.
  *
- * While stamps are minted a ticker on the loop sends progress frames. The
- * client may cancel (Ctrl-C) until the commit in step 3: the tmp file and the
- * spool copy are removed and nothing reaches the store or the DHT. After the
- * commit the cancel is ignored: the message is durable, and the answer (to a
- * client that only half-closed) says so. */
+ * The operation answers through the callbacks its caller gave
+ * (pst_send_new): done once, progress while stamps are minted (a ticker on
+ * the loop). The client may cancel (Ctrl-C, pst_send_cancel) until the
+ * commit in step 3: the tmp file and the spool copy are removed and nothing
+ * reaches the store or the DHT. After the commit the cancel is ignored: the
+ * message is durable, and the answer (to a client that only half-closed)
+ * says so. */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +34,6 @@
 #include <unistd.h>
 
 #include "outbox_int.h"
-#include "pst_control.h"
 #include "pst_fetch.h"
 #include "pst_hashcash.h"
 #include "pst_log.h"
@@ -70,34 +71,30 @@ void pst_send_finish(send_op *op) {
     pst_outbox_release(o);
 }
 
-static void fail(send_op *op, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fail_reply(send_op *op, int status, const char *fmt, va_list ap) {
+static void fail(send_op *op, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail_reply(send_op *op, const char *fmt, va_list ap) {
     if (op->replied)
         return;
-    pst_ctrl_response resp;
-    memset(&resp, 0, sizeof resp);
-    resp.status = (uint64_t)status;
-    vsnprintf(resp.error, sizeof resp.error, fmt, ap);
+    char text[PST_CTRL_ERROR_MAX + 1];
+    vsnprintf(text, sizeof text, fmt, ap);
     op->replied = true;
-    op->reply(op->user, &resp);
+    op->done(op->user, text, NULL);
 }
 
-static void fail(send_op *op, int status, const char *fmt, ...) {
+static void fail(send_op *op, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fail_reply(op, status, fmt, ap);
+    fail_reply(op, fmt, ap);
     va_end(ap);
     pst_send_finish(op);
 }
 
 /* Answers now; the operation ends later (its lookups still hold it). */
-static void fail_early(send_op *op, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fail_early(send_op *op, int status, const char *fmt, ...) {
+static void fail_early(send_op *op, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail_early(send_op *op, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fail_reply(op, status, fmt, ap);
+    fail_reply(op, fmt, ap);
     va_end(ap);
 }
 
@@ -160,11 +157,13 @@ static void acknowledge(send_op *op) {
     pst_value_add_uint(b, "bcc_removed", op->bcc_removed);
     int err = pst_value_error(b);
     op->replied = true;
-    if (err != PST_OK)
-        pst_reply_error(op->reply, op->user, 0, PST_CTRL_STATUS_FAIL,
-                        "message stored as %s, but: %s", hex, pst_strerror(err));
-    else
-        pst_reply_ok(op->reply, op->user, 0, PST_CTRL_STATUS_OK, b);
+    if (err != PST_OK) {
+        char text[PST_CTRL_ERROR_MAX + 1];
+        snprintf(text, sizeof text, "message stored as %s, but: %s", hex, pst_strerror(err));
+        op->done(op->user, text, NULL);
+    } else {
+        op->done(op->user, NULL, b);
+    }
     pst_value_free(b);
     pst_counter_add(n, "outbox.messages", 1);
     pst_counter_add(n, "outbox.recipients", count);
@@ -179,8 +178,7 @@ static void commit(send_op *op) {
         rename(op->tmp_path, final) != 0) {
         int e = errno;
         (void)unlink(op->tmp_path);
-        fail(op, PST_CTRL_STATUS_FAIL, "cannot store the message in %s: %s", op->o->dir,
-             strerror(e));
+        fail(op, "cannot store the message in %s: %s", op->o->dir, strerror(e));
         return;
     }
     int rc = pst_fsync_dir(op->o->dir);
@@ -188,7 +186,7 @@ static void commit(send_op *op) {
         rc = store_rows(op);
     if (rc != PST_OK) {
         (void)unlink(final);
-        fail(op, PST_CTRL_STATUS_FAIL, "cannot store the message: %s",
+        fail(op, "cannot store the message: %s",
              rc == PST_E_IO || rc == PST_E_DISKFULL ? strerror(errno)
                                                     : pst_store_last_error(n->store));
         return;
@@ -224,17 +222,17 @@ static void work_done(uv_work_t *w, int status) {
         if (op->tmp_path[0])
             (void)unlink(op->tmp_path);
         if (stopping) {
-            fail(op, PST_CTRL_STATUS_FAIL, "not sent: the node is shutting down");
+            fail(op, "not sent: the node is shutting down");
         } else if (op->err == PST_E_CANCELLED) {
             drop_spool(op);
             pst_counter_add(op->node, "outbox.sends_cancelled", 1);
             pst_log_info("send cancelled by the client before anything was stored");
-            fail(op, PST_CTRL_STATUS_FAIL, "not sent: cancelled");
+            fail(op, "not sent: cancelled");
         } else {
             /* the node's own disk: tell its operator too */
             if (op->err == PST_E_IO || op->err == PST_E_DISKFULL)
                 pst_log_warn("a send failed: %s", op->errmsg);
-            fail(op, PST_CTRL_STATUS_FAIL, "not sent: %s", op->errmsg);
+            fail(op, "not sent: %s", op->errmsg);
         }
         return;
     }
@@ -268,8 +266,8 @@ static void on_tick(uv_timer_t *t) {
     pst_value_add_uint(b, "bits", r->bits);
     pst_value_add_uint(b, "stamp", atomic_load(&op->stamp_no));
     pst_value_add_uint(b, "stamps", op->stamps);
-    if (pst_value_error(b) == PST_OK)
-        pst_node_progress(op->user, b);
+    if (pst_value_error(b) == PST_OK && op->progress != NULL)
+        op->progress(op->user, b);
     pst_value_free(b);
 }
 
@@ -284,16 +282,15 @@ static void start_ticker(send_op *op) {
     uv_timer_start(t, on_tick, PROGRESS_TICK_MS, PROGRESS_TICK_MS);
 }
 
-/* The client went away or pressed Ctrl-C. The worker sees the flag within
- * a chunk or a few thousand hashes, and work_done rolls back; a send still
- * looking recipients up answers at once and ends when the lookups do. */
-static void on_client_cancel(void *arg) {
-    send_op *op = arg;
+/* The worker sees the flag within a chunk or a few thousand hashes, and
+ * work_done rolls back; a send still looking recipients up answers at once
+ * and ends when the lookups do. */
+void pst_send_cancel(send_op *op) {
     atomic_store(&op->cancel, 1);
     if (!op->working && !op->replied) {
         drop_spool(op);
         pst_counter_add(op->node, "outbox.sends_cancelled", 1);
-        fail_early(op, PST_CTRL_STATUS_FAIL, "not sent: cancelled");
+        fail_early(op, "not sent: cancelled");
     }
 }
 
@@ -321,7 +318,7 @@ void pst_send_resolved_all(send_op *op) {
         return;
     }
     if (n->stopping || op->o->stopping) {
-        fail(op, PST_CTRL_STATUS_FAIL, "not sent: the node is shutting down");
+        fail(op, "not sent: the node is shutting down");
         return;
     }
     if (!pst_send_check_recipients(op))
@@ -343,16 +340,14 @@ void pst_send_resolved_all(send_op *op) {
             r->bits = pick_bits(op, r);
             op->stamps += r->bits > 0;
             if (r->bits > PST_HASHCASH_MINT_BITS_MAX) {
-                fail(op, PST_CTRL_STATUS_FAIL,
-                     "not sent: %s asks for a %u-bit stamp, more than Postern mints (%u)", r->query,
-                     r->bits, PST_HASHCASH_MINT_BITS_MAX);
+                fail(op, "not sent: %s asks for a %u-bit stamp, more than Postern mints (%u)",
+                     r->query, r->bits, PST_HASHCASH_MINT_BITS_MAX);
                 return;
             }
         }
     }
     if (pst_outbox_free_slots(n) < unique) {
-        fail(op, PST_CTRL_STATUS_FAIL,
-             "not sent: %u notifications are already waiting for receipts; try again later",
+        fail(op, "not sent: %u notifications are already waiting for receipts; try again later",
              PST_OUTBOX_NOTIFY_MAX - pst_outbox_free_slots(n));
         return;
     }
@@ -363,8 +358,7 @@ void pst_send_resolved_all(send_op *op) {
     int rc = uv_queue_work(n->loop, &op->work, pst_send_work_run, work_done);
     if (rc != 0) {
         op->working = false;
-        fail(op, PST_CTRL_STATUS_FAIL, "not sent: cannot start the encryption: %s",
-             uv_strerror(rc));
+        fail(op, "not sent: cannot start the encryption: %s", uv_strerror(rc));
         return;
     }
     if (op->stamps > 0)
@@ -426,21 +420,23 @@ int pst_send_refusal(const pst_node *n, char *why, size_t cap) {
     return PST_OK;
 }
 
-void pst_send_start(pst_node *n, const pst_send_request *req, pst_node_reply_cb reply, void *user) {
+int pst_send_new(pst_node *n, const pst_send_request *req, pst_send_done_cb done,
+                 pst_send_progress_cb progress, void *user, send_op **out) {
     struct pst_outbox *o = n->outbox;
     assert(o != NULL && n->id != NULL && req->n_rcpts > 0);
+    *out = NULL;
     send_op *op = calloc(1, sizeof *op);
     send_secrets *sec = sodium_malloc(sizeof *sec);
     if (op == NULL || sec == NULL) {
         free(op);
         if (sec)
             sodium_free(sec);
-        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "out of memory");
-        return;
+        return PST_E_NOMEM;
     }
     op->node = n;
     op->o = o;
-    op->reply = reply;
+    op->done = done;
+    op->progress = progress;
     op->user = user;
     atomic_init(&op->cancel, 0);
     atomic_init(&op->minting, 0);
@@ -466,9 +462,11 @@ void pst_send_start(pst_node *n, const pst_send_request *req, pst_node_reply_cb 
     o->sends_active++;
     op->spool_owned = in_spool(o, op->path);
     fill_identity(op);
-    pst_node_on_cancel(user, on_client_cancel, op);
-    pst_send_pump(op);
+    *out = op;
+    return PST_OK;
 }
+
+void pst_send_begin(send_op *op) { pst_send_pump(op); }
 
 void pst_send_stop(pst_node *n) {
     struct pst_outbox *o = n->outbox;

@@ -58,7 +58,8 @@ struct pst_send_op {
     struct pst_send_op *list_prev, *list_next;
     pst_node *node;
     struct pst_outbox *o;
-    pst_node_reply_cb reply;
+    pst_send_done_cb done;
+    pst_send_progress_cb progress; /* may be NULL */
     void *user;
     char path[PST_PATH_MAX];
     bool spool_owned;
@@ -99,7 +100,7 @@ struct pst_send_op {
     unsigned bcc_removed;
 };
 
-typedef struct pst_send_op send_op;
+typedef struct pst_send_op send_op; /* pst_mail.h's pst_send_op */
 
 /* Sets the operation's error code and the message the client gets (the
  * last call wins; truncated to SEND_ERRMSG_MAX). Called on the worker, or on

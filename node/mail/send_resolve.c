@@ -149,18 +149,14 @@ bool pst_send_check_recipients(send_op *op) {
             pst_value_add_str(ce, "status", pst_key_status_name(r->cands[k].status));
         }
     }
-    pst_ctrl_response resp;
-    memset(&resp, 0, sizeof resp);
-    resp.status = PST_CTRL_STATUS_FAIL;
-    char why[400];
+    char why[400], text[PST_CTRL_ERROR_MAX + 1];
     explain(bad, why, sizeof why);
     if (nbad > 1)
-        snprintf(resp.error, sizeof resp.error, "not sent: %u recipients have a problem", nbad);
+        snprintf(text, sizeof text, "not sent: %u recipients have a problem", nbad);
     else
-        snprintf(resp.error, sizeof resp.error, "not sent: %s", why);
-    resp.body = pst_value_error(b) == PST_OK ? b : NULL;
+        snprintf(text, sizeof text, "not sent: %s", why);
     op->replied = true;
-    op->reply(op->user, &resp);
+    op->done(op->user, text, pst_value_error(b) == PST_OK ? b : NULL);
     pst_value_free(b);
     pst_send_finish(op);
     return false;
