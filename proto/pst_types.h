@@ -8,6 +8,14 @@
 
 #define PST_PROTO_VERSION 1u
 
+/* The name of value i in a table of names indexed by an enum (designated
+ * initializers; gaps are NULL), or fallback when i is out of the table or
+ * in a gap. The one way the project turns its enums into words. */
+#define PST_NAME_OF(table, i, fallback)                                                            \
+    ((size_t)(i) < sizeof(table) / sizeof((table)[0]) && (table)[(size_t)(i)] != NULL              \
+         ? (table)[(size_t)(i)]                                                                    \
+         : (fallback))
+
 /* Key sizes (libsodium's Ed25519 / X25519). */
 #define PST_SIGN_PK_BYTES 32u /* crypto_sign_PUBLICKEYBYTES */
 #define PST_SIGN_SK_BYTES 64u /* crypto_sign_SECRETKEYBYTES */

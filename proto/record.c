@@ -28,32 +28,19 @@ int pst_record_peek_type(const uint8_t *in, size_t len, pst_rec_type *type) {
 }
 
 const char *pst_record_type_name(int type) {
-    switch (type) {
-    case PST_REC_KEY:
-        return "key";
-    case PST_REC_ADDRESS_CLAIM:
-        return "address_claim";
-    case PST_REC_REVOCATION:
-        return "revocation";
-    case PST_REC_ENDORSEMENT:
-        return "endorsement";
-    case PST_REC_NOTIFICATION:
-        return "notification";
-    case PST_REC_NOTIFICATION_INNER:
-        return "notification_inner";
-    case PST_REC_FETCH_REQUEST:
-        return "fetch_request";
-    case PST_REC_FETCH_RESPONSE:
-        return "fetch_response";
-    case PST_REC_RECEIPT:
-        return "receipt";
-    case PST_REC_CTRL_REQUEST:
-        return "ctrl_request";
-    case PST_REC_CTRL_RESPONSE:
-        return "ctrl_response";
-    case PST_REC_MESSAGE_TRAILER:
-        return "message_trailer";
-    default:
-        return "unknown";
-    }
+    static const char *const names[] = {
+        [PST_REC_KEY] = "key",
+        [PST_REC_ADDRESS_CLAIM] = "address_claim",
+        [PST_REC_REVOCATION] = "revocation",
+        [PST_REC_ENDORSEMENT] = "endorsement",
+        [PST_REC_NOTIFICATION] = "notification",
+        [PST_REC_NOTIFICATION_INNER] = "notification_inner",
+        [PST_REC_FETCH_REQUEST] = "fetch_request",
+        [PST_REC_FETCH_RESPONSE] = "fetch_response",
+        [PST_REC_RECEIPT] = "receipt",
+        [PST_REC_CTRL_REQUEST] = "ctrl_request",
+        [PST_REC_CTRL_RESPONSE] = "ctrl_response",
+        [PST_REC_MESSAGE_TRAILER] = "message_trailer",
+    };
+    return PST_NAME_OF(names, type, "unknown");
 }

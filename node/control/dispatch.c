@@ -51,14 +51,6 @@ void pst_reply_published(pst_node_reply_cb reply, void *user, pst_value *b, int 
     pst_reply_tree(reply, user, b, PST_CTRL_STATUS_OK);
 }
 
-const char *pst_req_arg(const pst_ctrl_request *req, const char *key) {
-    size_t kl = strlen(key);
-    for (uint32_t i = 0; i < req->n_args; i++)
-        if (strncmp(req->args[i], key, kl) == 0 && req->args[i][kl] == '=')
-            return req->args[i] + kl + 1;
-    return NULL;
-}
-
 /* Lives from pst_node_request_ex until the reply: handlers get it as their
  * reply user, so nothing else needs to track requests in flight. */
 struct pst_node_req {

@@ -259,20 +259,18 @@ void pst_node_cmd_inbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply
     memset(&l, 0, sizeof l);
     l.cap = PST_INBOX_LIST_DEFAULT;
     for (uint32_t i = 0; i < req->n_args; i++) {
-        const char *a = req->args[i];
+        const char *a = req->args[i], *val;
         uint64_t v = 0;
-        char *end = NULL;
-        if (strncmp(a, "folder=", 7) == 0) {
-            if (pst_maildir_folder_parse(a + 7, l.folder) != PST_OK) {
+        if (pst_req_arg_is(a, "folder", &val)) {
+            if (pst_maildir_folder_parse(val, l.folder) != PST_OK) {
                 pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE,
                                 "bad folder '%s': INBOX or a name like Known (letters, digits, "
                                 "'_', '-', dots between parts)",
-                                a + 7);
+                                val);
                 return;
             }
             l.filter = true;
-        } else if (strncmp(a, "limit=", 6) == 0 && a[6] >= '1' && a[6] <= '9' &&
-                   (v = strtoull(a + 6, &end, 10)) <= PST_INBOX_LIST_MAX && *end == '\0') {
+        } else if (pst_req_arg_is(a, "limit", &val) && pst_req_count(val, PST_INBOX_LIST_MAX, &v)) {
             l.cap = (unsigned)v;
         } else {
             pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE,
@@ -359,10 +357,12 @@ static int on_read_row(const pst_store_inbox_row *row, void *user) {
 static int find_row(pst_node *n, const pst_ctrl_request *req, const char *command, read_ctx *r,
                     pst_node_reply_cb reply, void *user) {
     memset(r, 0, sizeof *r);
-    const char *a = req->n_args == 1 ? req->args[0] : "";
-    r->plen = strncmp(a, "id=", 3) == 0 ? strlen(a + 3) : 0;
+    const char *hex = "";
+    if (req->n_args != 1 || !pst_req_arg_is(req->args[0], "id", &hex))
+        hex = "";
+    r->plen = strlen(hex);
     if (r->plen < PST_READ_PREFIX_MIN || r->plen > 2 * PST_HASH_BYTES ||
-        strspn(a + 3, "0123456789abcdefABCDEF") != r->plen) {
+        strspn(hex, "0123456789abcdefABCDEF") != r->plen) {
         pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE,
                         "%s takes id=HEX: a message id or a unique prefix of it (%u to 64 hex "
                         "digits)",
@@ -370,7 +370,7 @@ static int find_row(pst_node *n, const pst_ctrl_request *req, const char *comman
         return -1;
     }
     for (size_t i = 0; i < r->plen; i++)
-        r->prefix[i] = (char)(a[3 + i] >= 'A' && a[3 + i] <= 'F' ? a[3 + i] + 32 : a[3 + i]);
+        r->prefix[i] = (char)(hex[i] >= 'A' && hex[i] <= 'F' ? hex[i] + 32 : hex[i]);
     int rc;
     uint8_t id[PST_HASH_BYTES];
     if (r->plen == 2 * PST_HASH_BYTES &&

@@ -209,37 +209,19 @@ static int on_list_row(const pst_store_outbox_row *row, void *user) {
     return 0;
 }
 
-static bool args_known(const pst_ctrl_request *req, const char *const *keys, size_t nkeys) {
-    for (uint32_t i = 0; i < req->n_args; i++) {
-        bool ok = false;
-        for (size_t k = 0; k < nkeys && !ok; k++) {
-            size_t kl = strlen(keys[k]);
-            ok = strncmp(req->args[i], keys[k], kl) == 0 && req->args[i][kl] == '=';
-        }
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
 void pst_node_cmd_outbox(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
                          void *user) {
     static const char *const keys[] = {"limit", "message"};
     const char *v;
     uint64_t limit = 20;
-    if (!args_known(req, keys, 2)) {
+    if (!pst_req_args_known(req, keys, 2)) {
         pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE,
                         "outbox takes limit=N and message=ID");
         return;
     }
-    if ((v = pst_req_arg(req, "limit")) != NULL) {
-        char *end;
-        unsigned long long l = strtoull(v, &end, 10);
-        if (*v == '\0' || *end != '\0' || l == 0 || l > 1000) {
-            pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE, "limit must be 1..1000");
-            return;
-        }
-        limit = l;
+    if ((v = pst_req_arg(req, "limit")) != NULL && !pst_req_count(v, 1000, &limit)) {
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE, "limit must be 1..1000");
+        return;
     }
     list_walk w;
     memset(&w, 0, sizeof w);
@@ -301,7 +283,7 @@ void pst_node_cmd_unsend(pst_node *n, const pst_ctrl_request *req, pst_node_repl
                          void *user) {
     static const char *const keys[] = {"message"};
     const char *v;
-    if (!args_known(req, keys, 1) || (v = pst_req_arg(req, "message")) == NULL) {
+    if (!pst_req_args_known(req, keys, 1) || (v = pst_req_arg(req, "message")) == NULL) {
         pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE, "unsend takes message=ID");
         return;
     }
@@ -406,7 +388,7 @@ void pst_node_cmd_outbox_retry(pst_node *n, const pst_ctrl_request *req, pst_nod
                                void *user) {
     static const char *const keys[] = {"message"};
     const char *v;
-    if (!args_known(req, keys, 1) || (v = pst_req_arg(req, "message")) == NULL) {
+    if (!pst_req_args_known(req, keys, 1) || (v = pst_req_arg(req, "message")) == NULL) {
         pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE, "outbox-retry takes message=ID");
         return;
     }

@@ -45,11 +45,21 @@ void pst_reply_tree(pst_node_reply_cb reply, void *user, pst_value *b, int statu
 /* Replies to a command that put a record (status: the put's): b (then
  * freed) gets "published" and, when no DHT node confirmed it, a warning. */
 void pst_reply_published(pst_node_reply_cb reply, void *user, pst_value *b, int status);
-/* The value of argument "key=value" in req (borrowed), NULL when absent. */
-const char *pst_req_arg(const pst_ctrl_request *req, const char *key);
 /* Replies with status 0 and body (borrowed). */
 void pst_reply_ok(pst_node_reply_cb reply, void *user, uint64_t id, uint64_t status,
                   pst_value *body);
+
+/* args.c: the one reader of a request's "key=value" arguments. */
+/* True when arg is "key=..." for exactly this key; *value (may be NULL)
+ * then points into arg just past the '='. */
+bool pst_req_arg_is(const char *arg, const char *key, const char **value);
+/* The value of the first argument "key=value" in req (borrowed), NULL when
+ * absent. */
+const char *pst_req_arg(const pst_ctrl_request *req, const char *key);
+/* True when every argument of req is "K=..." for one of the n keys. */
+bool pst_req_args_known(const pst_ctrl_request *req, const char *const *keys, size_t n);
+/* v as a count in 1..max: digits only, no sign or space. */
+bool pst_req_count(const char *v, uint64_t max, uint64_t *out);
 
 /* key_cmd.c: `key get` */
 void pst_lookup_key(pst_node *n, const char *query, pst_node_reply_cb reply, void *user);

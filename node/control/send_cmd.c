@@ -22,16 +22,13 @@ static int parse_args(pst_send_request *sr, const pst_ctrl_request *req, pst_nod
                       void *user) {
     bool have_file = false;
     for (uint32_t i = 0; i < req->n_args; i++) {
-        const char *a = req->args[i];
-        const char *eq = strchr(a, '=');
-        const char *v = eq ? eq + 1 : "";
-        size_t kl = eq ? (size_t)(eq - a) : strlen(a);
+        const char *a = req->args[i], *v;
         pst_store_rcpt_kind kind = 0;
-        if (kl == 2 && strncmp(a, "to", 2) == 0)
+        if (pst_req_arg_is(a, "to", &v))
             kind = PST_STORE_RCPT_TO;
-        else if (kl == 2 && strncmp(a, "cc", 2) == 0)
+        else if (pst_req_arg_is(a, "cc", &v))
             kind = PST_STORE_RCPT_CC;
-        else if (kl == 3 && strncmp(a, "bcc", 3) == 0)
+        else if (pst_req_arg_is(a, "bcc", &v))
             kind = PST_STORE_RCPT_BCC;
         if (kind != 0) {
             if (sr->n_rcpts == PST_SEND_RCPTS_MAX) {
@@ -49,7 +46,7 @@ static int parse_args(pst_send_request *sr, const pst_ctrl_request *req, pst_nod
             pst_send_rcpt *r = &sr->rcpts[sr->n_rcpts++];
             r->kind = kind;
             snprintf(r->query, sizeof r->query, "%s", v);
-        } else if (kl == 4 && strncmp(a, "file", 4) == 0 && !have_file) {
+        } else if (!have_file && pst_req_arg_is(a, "file", &v)) {
             if (v[0] != '/' || strlen(v) >= sizeof sr->path) {
                 pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE,
                                 "file must be an absolute path");
@@ -57,7 +54,7 @@ static int parse_args(pst_send_request *sr, const pst_ctrl_request *req, pst_nod
             }
             snprintf(sr->path, sizeof sr->path, "%s", v);
             have_file = true;
-        } else if (kl == 3 && strncmp(a, "pow", 3) == 0) {
+        } else if (pst_req_arg_is(a, "pow", &v)) {
             if (strcmp(v, "auto") == 0)
                 sr->pow = PST_SEND_POW_AUTO;
             else if (strcmp(v, "always") == 0)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "pst_clock.h"
+#include "pst_types.h"
 
 #define YEAR_S (366ll * 86400ll)
 
@@ -235,14 +236,10 @@ void pst_clock_span(uint64_t s, char buf[PST_CLOCK_SPAN_BUFSIZE]) {
 }
 
 const char *pst_clock_state_name(pst_clock_state s) {
-    switch (s) {
-    case PST_CLOCK_OK:
-        return "ok";
-    case PST_CLOCK_AHEAD:
-        return "ahead";
-    case PST_CLOCK_BEHIND:
-        return "behind";
-    default:
-        return "unknown";
-    }
+    static const char *const names[] = {
+        [PST_CLOCK_OK] = "ok",
+        [PST_CLOCK_AHEAD] = "ahead",
+        [PST_CLOCK_BEHIND] = "behind",
+    };
+    return PST_NAME_OF(names, s, "unknown");
 }

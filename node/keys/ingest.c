@@ -19,17 +19,13 @@
 #include "pst_seen.h"
 
 const char *pst_slot_kind_name(pst_slot_kind kind) {
-    switch (kind) {
-    case PST_SLOT_KEY:
-        return "key";
-    case PST_SLOT_ADDRESS:
-        return "address";
-    case PST_SLOT_INBOX:
-        return "inbox";
-    case PST_SLOT_VOUCH:
-        return "vouch";
-    }
-    return "unknown";
+    static const char *const names[] = {
+        [PST_SLOT_KEY] = "key",
+        [PST_SLOT_ADDRESS] = "address",
+        [PST_SLOT_INBOX] = "inbox",
+        [PST_SLOT_VOUCH] = "vouch",
+    };
+    return PST_NAME_OF(names, kind, "unknown");
 }
 
 static int reject(pst_node *n, pst_slot_kind kind, int err) {

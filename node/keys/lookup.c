@@ -211,16 +211,11 @@ int pst_resolve(pst_node *n, const char *query, bool asked, pst_resolve_cb cb, v
 }
 
 const char *pst_key_status_name(pst_key_status s) {
-    switch (s) {
-    case PST_KEY_VALID:
-        return "valid";
-    case PST_KEY_REVOKED:
-        return "revoked";
-    case PST_KEY_EXPIRED:
-        return "expired";
-    case PST_KEY_FROM_FUTURE:
-        return "from_future";
-    default:
-        return "not_found";
-    }
+    static const char *const names[] = {
+        [PST_KEY_VALID] = "valid",
+        [PST_KEY_REVOKED] = "revoked",
+        [PST_KEY_EXPIRED] = "expired",
+        [PST_KEY_FROM_FUTURE] = "from_future",
+    };
+    return PST_NAME_OF(names, s, "not_found");
 }

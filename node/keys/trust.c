@@ -10,15 +10,12 @@
 #include "pst_record.h"
 
 const char *pst_trust_tier_name(pst_store_tier t) {
-    switch (t) {
-    case PST_STORE_TIER_TRUSTED:
-        return "trusted";
-    case PST_STORE_TIER_KNOWN:
-        return "known";
-    case PST_STORE_TIER_BLOCKED:
-        return "blocked";
-    }
-    return "unknown";
+    static const char *const names[] = {
+        [PST_STORE_TIER_TRUSTED] = "trusted",
+        [PST_STORE_TIER_KNOWN] = "known",
+        [PST_STORE_TIER_BLOCKED] = "blocked",
+    };
+    return PST_NAME_OF(names, t, "unknown");
 }
 
 const char *pst_vouch_tier_name(unsigned tier) {
