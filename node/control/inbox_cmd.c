@@ -13,7 +13,7 @@
 #include "pst_mailmsg.h"
 
 #define PST_INBOX_LIST_DEFAULT 100u
-/* 13 values each, 3,900 in all: with the 20 undelivered (8 values each)
+/* 12 values each, 3,600 in all: with the 20 undelivered (8 values each)
  * and the rest, under PST_VALUE_NODES_MAX */
 #define PST_INBOX_LIST_MAX 300u
 #define PST_READ_PREFIX_MIN 8u

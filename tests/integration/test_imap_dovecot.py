@@ -140,19 +140,21 @@ class Dovecot:
         raise harness.TestFailure("no free port for Dovecot in 3 tries\n" + self.log())
 
     def stop(self):
-        """SIGTERM (Dovecot's master stops its children), SIGKILL to the
-        process group after 10 s; then checks nothing of it is left."""
+        """Stops Dovecot and every process it started: SIGTERM to the
+        master, then to its process group (a mail process serving a client
+        that is still connected outlives the master, and so do the log and
+        stats processes it talks to), SIGKILL after 10 s. Returns what was
+        still there after SIGKILL: nothing, or the test fails."""
         if self.proc is None:
-            return
-        pgid = self.proc.pid
-        if self.proc.poll() is None:
-            self.proc.terminate()
+            return []
+        proc, self.proc = self.proc, None
+        pgid = proc.pid
+
+        def signal_group(sig):
             try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(pgid, signal.SIGKILL)
-                self.proc.wait(10)
-        self.proc = None
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                pass
 
         def gone():
             try:
@@ -160,13 +162,22 @@ class Dovecot:
                 return False
             except ProcessLookupError:
                 return True
-            except PermissionError:
-                return False
+        proc.terminate()
         try:
-            harness.poll(gone, 10, "Dovecot's processes to exit")
-        except harness.TestFailure:
-            os.killpg(pgid, signal.SIGKILL)
-            raise
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            signal_group(signal.SIGKILL)
+            proc.wait(10)
+        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+            signal_group(sig)
+            try:
+                harness.poll(gone, wait, "Dovecot's processes to exit")
+                return []
+            except harness.TestFailure:
+                pass
+        ps = subprocess.run(["ps", "-o", "pid,comm", "-g", str(pgid)], capture_output=True,
+                            text=True)
+        return ps.stdout.splitlines()[1:]
 
 
 def send(c, a, b, subject):
@@ -262,9 +273,12 @@ def test(c):
         imap_session(c, b, dc, delivered, root, t1, t2, k1, u1)
     except BaseException:
         print(dc.log(), file=sys.stderr)
+        left = dc.stop()
+        if left:
+            print(f"Dovecot's processes left even after SIGKILL: {left}", file=sys.stderr)
         raise
-    finally:
-        dc.stop()
+    left = dc.stop()
+    check(not left, f"Dovecot's processes left even after SIGKILL: {left}")
     note("Dovecot stopped, none of its processes left")
 
 
