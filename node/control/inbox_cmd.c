@@ -13,7 +13,9 @@
 #include "pst_mailmsg.h"
 
 #define PST_INBOX_LIST_DEFAULT 100u
-#define PST_INBOX_LIST_MAX 300u /* ~12 values each: fits PST_VALUE_NODES_MAX */
+/* 12 values each, 3,600 in all: with the 20 undelivered (8 values each)
+ * and the rest, under PST_VALUE_NODES_MAX */
+#define PST_INBOX_LIST_MAX 300u
 #define PST_READ_PREFIX_MIN 8u
 
 /* ---- where a delivered message is now -------------------------------------------
@@ -124,9 +126,11 @@ static int locate(pst_node *n, const char *folder, const char *filename,
     return rc == PST_OK ? pst_maildir_loc_path(root, loc, path, cap) : rc;
 }
 
-static bool flagged_seen(const char *name) {
+/* Whether a mail client set flag (a Maildir info letter: 'S' seen, 'F'
+ * flagged) on the file named name: "...:2,FS". */
+static bool has_flag(const char *name, char flag) {
     const char *info = strstr(name, ":2,");
-    return info != NULL && strchr(info + 3, 'S') != NULL;
+    return info != NULL && strchr(info + 3, flag) != NULL;
 }
 
 /* ---- inbox ---------------------------------------------------------------------- */
@@ -226,7 +230,8 @@ static void add_entry(pst_node *n, pst_value *arr, const list_entry *e, uint64_t
     pst_value_add_uint(m, "size", size);
     pst_value_add_uint(m, "received", e->delivered);
     pst_value_add_str(m, "folder", pst_maildir_folder_display(loc->folder));
-    pst_value_add_bool(m, "seen", flagged_seen(loc->name));
+    pst_value_add_bool(m, "seen", has_flag(loc->name, 'S'));
+    pst_value_add_bool(m, "flagged", has_flag(loc->name, 'F'));
 }
 
 static void add_problem(pst_node *n, pst_value *arr, const problem *p) {

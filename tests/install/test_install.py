@@ -76,6 +76,8 @@ def check_files(root, opts, src):
                                "posternd.service"))]
     want(os.path.join(optdir("sysusersdir", "lib/sysusers.d"), "postern.conf"))
     conf = want(os.path.join(opts["datadir"], "doc/postern/examples/postern.conf"))
+    for name in ("postern.conf", "personal.conf"):
+        want(os.path.join(opts["datadir"], "doc/postern/examples/dovecot", name))
     mandir = opts["mandir"]
     pages = [want(os.path.join(mandir, "man1/postern.1")),
              want(os.path.join(mandir, "man8/posternd.8"))]

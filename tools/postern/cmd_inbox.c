@@ -116,9 +116,10 @@ static void print_inbox(const pst_value *body) {
     const pst_value *msgs = pst_value_get(body, "messages");
     char when[40], size[16], from[300];
     for (const pst_value *m = pst_value_first(msgs); m; m = pst_value_next(m)) {
-        bool listed = false, seen = false;
+        bool listed = false, seen = false, flagged = false;
         pst_value_as_bool(pst_value_get(m, "address_listed"), &listed);
         pst_value_as_bool(pst_value_get(m, "seen"), &seen);
+        pst_value_as_bool(pst_value_get(m, "flagged"), &flagged);
         const char *addr = str(m, "address");
         if (addr[0] == '\0')
             snprintf(from, sizeof from, "%.12s...", str(m, "from"));
@@ -127,8 +128,8 @@ static void print_inbox(const pst_value *body) {
         pst_cli_time(num(m, "received"), when, sizeof when);
         human_size(num(m, "size"), size, sizeof size);
         const char *subject = str(m, "subject");
-        printf("%.8s %c %.16s  %-32s %6s  %s%s%s\n", str(m, "id"), seen ? ' ' : 'N', when, from,
-               size, subject[0] ? subject : "(no subject)",
+        printf("%.8s %c%c %.16s  %-32s %6s  %s%s%s\n", str(m, "id"), seen ? ' ' : 'N',
+               flagged ? '!' : ' ', when, from, size, subject[0] ? subject : "(no subject)",
                strcmp(str(m, "folder"), "INBOX") == 0 ? "" : "  in ",
                strcmp(str(m, "folder"), "INBOX") == 0 ? "" : str(m, "folder"));
     }
