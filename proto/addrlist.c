@@ -36,6 +36,10 @@ static bool is_atext(uint8_t c) {
 
 static bool is_ws(uint8_t c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
+/* What a quoted pair may quote: not the CR or LF of a folded line, which
+ * unfolding removes (the backslash would then quote the next byte). */
+static bool quotable(uint8_t c) { return c != '\r' && c != '\n'; }
+
 static int fail(reader *r) {
     if (r->err == 0)
         r->err = PST_E_MALFORMED;
@@ -56,7 +60,7 @@ static int skip_cfws(reader *r) {
         do {
             c = r->p[r->i];
             if (c == '\\') {
-                if (r->i + 1 >= r->n)
+                if (r->i + 1 >= r->n || !quotable(r->p[r->i + 1]))
                     return fail(r);
                 r->i++;
             } else if (c == '(') {
@@ -79,7 +83,7 @@ static int delimited(reader *r, uint8_t close) {
     for (r->i++; r->i < r->n; r->i++) {
         uint8_t c = r->p[r->i];
         if (c == '\\') {
-            if (++r->i >= r->n)
+            if (++r->i >= r->n || !quotable(r->p[r->i]))
                 break;
         } else if (c == close) {
             r->i++;
