@@ -14,7 +14,7 @@
 (d) an unknown recipient (no key claims it) and an address no key can
     claim: exit 67, nothing sent;
 (e) a home whose node does not run: exit 69; refused flags: 64; a malformed
-    To: under -t: 65."""
+    To: under -t, a NUL in the header, a header over 1 MiB: 65."""
 
 import os
 import re
@@ -145,6 +145,10 @@ def test_refusals(c, a, b, idle):
     check(rc == EX_NOUSER, f"an address no key can claim exited {rc} (want 67): {err}")
     rc, out, err = sendmail(c, a.home, ["-t"], b"To: \"unterminated <b@it.example>\n\nhi\n")
     check(rc == EX_DATAERR, f"a malformed To: under -t exited {rc} (want 65): {err}")
+    rc, out, err = sendmail(c, a.home, ["-i", "b@it.example"], b"To: b@it.example\nX-A: \0\n\nhi\n")
+    check(rc == EX_DATAERR, f"a NUL in the header exited {rc} (want 65): {err}")
+    rc, out, err = sendmail(c, a.home, ["-t"], b"To: b@it.example,\n " + b"x" * (1 << 20) + b"\n\n")
+    check(rc == EX_DATAERR, f"a header over 1 MiB exited {rc} (want 65): {err}")
     rc, out, err = sendmail(c, a.home, ["-t"], b"Subject: no recipients\n\nhi\n")
     check(rc == EX_USAGE, f"-t without recipients exited {rc} (want 64): {err}")
     for bad in (["-bs"], ["-q"], ["-oX"], ["-C", "/etc/mail"], ["--to", "b@it.example"]):

@@ -22,6 +22,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import check, note  # noqa: E402
+from test_sendmail import newest, outbox_ids  # noqa: E402
 
 
 def have_git_send_email():
@@ -31,16 +32,6 @@ def have_git_send_email():
     # Debian's git-email needs libmailtools-perl (only recommended) to send
     perl = subprocess.run(["perl", "-MMail::Address", "-e", "1"], capture_output=True)
     return "sendmail-cmd" in (p.stdout + p.stderr) and perl.returncode == 0
-
-
-def outbox_ids(c, node):
-    return [m["message_id"] for m in harness.mail_outbox(c, node.home, limit=1000)["messages"]]
-
-
-def newest(c, node, before):
-    ids = [i for i in outbox_ids(c, node) if i not in before]
-    check(len(ids) == 1, f"expected one new message in {node.name}'s outbox, got {ids}")
-    return ids[0]
 
 
 def run(argv, env, cwd=None, stdin=None):
