@@ -152,3 +152,13 @@ size_t pst_hdrfilter_finish(pst_hdrfilter *f, uint8_t *out, size_t cap) {
     }
     return k;
 }
+
+size_t pst_hdr_field_name_len(const uint8_t *p, size_t n) {
+    size_t i = 0;
+    while (i < n && p[i] >= 33 && p[i] <= 126 && p[i] != ':')
+        i++;
+    size_t name = i;
+    while (i < n && (p[i] == ' ' || p[i] == '\t'))
+        i++;
+    return name > 0 && i < n && p[i] == ':' ? name : 0;
+}

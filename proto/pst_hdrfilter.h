@@ -68,6 +68,16 @@ int pst_eol_byte(pst_eol *e, uint8_t b);
  * bytes written. */
 size_t pst_eol_normalise(pst_eol *e, const uint8_t *in, size_t n, uint8_t *out);
 
+/* ---- header fields ---------------------------------------------------------
+ * The one rule for "this line starts a header field", shared by the sender's
+ * filter (node/mail/mailmsg.c) and `postern sendmail`, so that both see the
+ * same header section: a name of printable ASCII but ':', optionally white
+ * space (RFC 5322's obsolete syntax), then ':'. */
+
+/* Length of the field name when p[0..n) (one line, LF line endings) starts
+ * a header field, else 0. */
+size_t pst_hdr_field_name_len(const uint8_t *p, size_t n);
+
 /* ---- the recipient's filter ---------------------------------------------- */
 
 /* The smallest output buffer feed and finish accept: one input byte makes

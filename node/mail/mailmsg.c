@@ -45,19 +45,6 @@ static bool printable_utf8(const uint8_t *p, size_t n, bool tab_ok) {
 
 /* ---- the filter ---------------------------------------------------------- */
 
-/* Length of the field name when the line starts a header field ("Name:",
- * optionally with spaces before the colon as RFC 5322's obsolete syntax
- * allows), else 0. */
-static size_t field_name_len(const uint8_t *p, size_t n) {
-    size_t i = 0;
-    while (i < n && p[i] >= 33 && p[i] <= 126 && p[i] != ':')
-        i++;
-    size_t name = i;
-    while (i < n && is_wsp(p[i]))
-        i++;
-    return name > 0 && i < n && p[i] == ':' ? name : 0;
-}
-
 static int emit(pst_mailmsg_filter *f, pst_mailmsg_out_fn out, void *user, const void *p,
                 size_t n) {
     if (f->err)
@@ -105,7 +92,7 @@ static int flush_field(pst_mailmsg_filter *f, pst_mailmsg_out_fn out, void *user
     f->line_start = 0;
     if (n == 0)
         return 0;
-    size_t name = field_name_len(p, n);
+    size_t name = pst_hdr_field_name_len(p, n);
     if (ieq(p, name, "bcc") || ieq(p, name, "resent-bcc")) {
         f->bcc_removed++;
         return 0;
@@ -173,7 +160,7 @@ static int process_line(pst_mailmsg_filter *f, pst_mailmsg_out_fn out, void *use
         f->phase = PHASE_BODY;
         return rc;
     }
-    if (field_name_len(line, content) > 0) {
+    if (pst_hdr_field_name_len(line, content) > 0) {
         f->line_start = f->field_len;
         return 0;
     }
@@ -261,7 +248,7 @@ int pst_mailmsg_filter_finish(pst_mailmsg_filter *f, pst_mailmsg_out_fn out, voi
     if (f->field_len > f->line_start) { /* the input stopped inside a line */
         size_t content = f->field_len - f->line_start;
         if (f->line_start > 0 ||
-            field_name_len(f->field + f->line_start, content) > 0) { /* a field: end it */
+            pst_hdr_field_name_len(f->field + f->line_start, content) > 0) { /* a field: end it */
             if ((rc = append_eol(f)))
                 return rc;
             f->line_start = f->field_len;

@@ -86,6 +86,12 @@ def check_files(root, opts, src):
         if stem in NOT_INSTALLED or stem == "posternd":
             continue
         pages.append(want(os.path.join(mandir, f"man1/postern-{stem}.1")))
+    # the sendmail link (docs/SENDMAIL.md): to the installed postern
+    link = os.path.join(root, opts["libexecdir"], "postern", "sendmail")
+    if not os.path.islink(link):
+        missing.append(os.path.relpath(link, root) + " (a link to postern)")
+    elif os.readlink(link) != os.path.join(opts["prefix"], opts["bindir"], "postern"):
+        fail(f"{link} points to {os.readlink(link)}, not the installed postern")
     if missing:
         fail("not installed: " + ", ".join(missing))
     for u in units:

@@ -36,14 +36,15 @@ int pst_cmd_init(int argc, char **argv);
 int pst_cmd_id(int argc, char **argv);
 int pst_cmd_status(int argc, char **argv);
 int pst_cmd_key(int argc, char **argv);
-int pst_cmd_send(int argc, char **argv);    /* cmd_send.c */
-int pst_cmd_outbox(int argc, char **argv);  /* cmd_send.c */
-int pst_cmd_unsend(int argc, char **argv);  /* cmd_send.c */
-int pst_cmd_inbox(int argc, char **argv);   /* cmd_inbox.c */
-int pst_cmd_read(int argc, char **argv);    /* cmd_inbox.c */
-int pst_cmd_trust(int argc, char **argv);   /* cmd_trust.c */
-int pst_cmd_vouch(int argc, char **argv);   /* cmd_trust.c */
-int pst_cmd_unvouch(int argc, char **argv); /* cmd_trust.c */
+int pst_cmd_send(int argc, char **argv);     /* cmd_send.c */
+int pst_cmd_outbox(int argc, char **argv);   /* cmd_send.c */
+int pst_cmd_unsend(int argc, char **argv);   /* cmd_send.c */
+int pst_cmd_sendmail(int argc, char **argv); /* cmd_sendmail.c */
+int pst_cmd_inbox(int argc, char **argv);    /* cmd_inbox.c */
+int pst_cmd_read(int argc, char **argv);     /* cmd_inbox.c */
+int pst_cmd_trust(int argc, char **argv);    /* cmd_trust.c */
+int pst_cmd_vouch(int argc, char **argv);    /* cmd_trust.c */
+int pst_cmd_unvouch(int argc, char **argv);  /* cmd_trust.c */
 
 /* Prints "postern: " + message to stderr. */
 void pst_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

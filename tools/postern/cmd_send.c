@@ -22,6 +22,7 @@
 #include "pst_identity.h"
 #include "pst_mailmsg.h"
 #include "pst_qp.h"
+#include "send_common.h"
 
 #define SEND_RCPTS_MAX (PST_CTRL_ARGS_MAX - 2) /* the other args: file, pow */
 #define COPY_CHUNK 65536u
@@ -382,7 +383,7 @@ static int spool_message(const send_opts *o, const char *input, int fd, uint64_t
 
 /* Below the node's one-line error: every problem once. With a single
  * problem the error line already explains it: only its candidates follow. */
-static void print_candidates(const pst_value *body) {
+void pst_cli_print_send_problems(const pst_value *body) {
     const pst_value *rs = pst_value_get(body, "recipients");
     size_t n;
     unsigned nbad = 0;
@@ -473,30 +474,11 @@ int pst_cmd_send(int argc, char **argv) {
     pst_node_config cfg;
     if (pst_cli_load_config(&common, &cfg) != 0)
         return PST_EXIT_USAGE;
-    /* the node runs elsewhere: it needs an absolute path */
-    char spool[PST_PATH_MAX], abs[PST_PATH_MAX], path[PST_PATH_MAX];
-    if (pst_home_path(cfg.home, "spool", spool, sizeof spool) != PST_OK) {
-        pst_cli_error("home directory path too long");
-        return PST_EXIT_FAIL;
-    }
-    if (mkdir(spool, 0700) != 0 && errno != EEXIST) {
-        if (errno == ENOENT)
-            pst_cli_error("no Postern home at %s: run 'postern init', then start posternd",
-                          cfg.home);
-        else
-            pst_cli_error("cannot create %s: %s", spool, strerror(errno));
-        return PST_EXIT_FAIL;
-    }
-    if (realpath(spool, abs) == NULL ||
-        snprintf(path, sizeof path, "%s/send-XXXXXX", abs) >= (int)sizeof path) {
-        pst_cli_error("cannot use %s: %s", spool, strerror(errno));
-        return PST_EXIT_FAIL;
-    }
-    int fd = mkstemp(path); /* mode 0600 */
-    if (fd < 0) {
-        pst_cli_error("cannot create a file in %s: %s", spool, strerror(errno));
-        return PST_EXIT_FAIL;
-    }
+    char path[PST_PATH_MAX];
+    int fd;
+    bool no_home;
+    if ((rc = pst_cli_spool_create(cfg.home, path, &fd, &no_home)) != 0)
+        return rc;
     rc = spool_message(&o, input, fd, cfg.max_message_bytes);
     if (close(fd) != 0 && rc == 0) {
         pst_cli_error("cannot write %s: %s", path, strerror(errno));
@@ -515,6 +497,65 @@ int pst_cmd_send(int argc, char **argv) {
                                  lists[k][i]);
     if (rc == 0 && o.pow)
         rc = pst_cli_add_arg(&req, "pow", o.pow, "--pow too long");
+    pst_ctrl_response resp;
+    if (rc == 0) {
+        rc = pst_cli_send_spooled(&common, &req, path, &resp);
+        /* send.md promises 1 for every "not sent", a refused or dropped
+         * connection included */
+        if (rc == PST_EXIT_UNAVAILABLE)
+            rc = PST_EXIT_FAIL;
+    } else if (unlink(path) != 0 && errno != ENOENT) {
+        pst_cli_error("cannot remove %s: %s", path, strerror(errno));
+    }
+    if (rc != 0)
+        return rc;
+    rc = (int)resp.status;
+    if (resp.status != PST_CTRL_STATUS_OK) {
+        pst_cli_error("%s", resp.error);
+        if (resp.body)
+            pst_cli_print_send_problems(resp.body);
+    } else if (common.json) {
+        pst_cli_print_json(resp.body);
+    } else {
+        print_sent(resp.body);
+    }
+    pst_ctrl_response_free(&resp);
+    return rc;
+}
+
+int pst_cli_spool_create(const char *home, char path[PST_PATH_MAX], int *fd, bool *no_home) {
+    /* the node runs elsewhere: it needs an absolute path */
+    char spool[PST_PATH_MAX], abs[PST_PATH_MAX];
+    *fd = -1;
+    *no_home = false;
+    if (pst_home_path(home, "spool", spool, sizeof spool) != PST_OK) {
+        pst_cli_error("home directory path too long");
+        return PST_EXIT_FAIL;
+    }
+    if (mkdir(spool, 0700) != 0 && errno != EEXIST) {
+        if (errno == ENOENT) {
+            *no_home = true;
+            pst_cli_error("no Postern home at %s: run 'postern init', then start posternd", home);
+        } else {
+            pst_cli_error("cannot create %s: %s", spool, strerror(errno));
+        }
+        return PST_EXIT_FAIL;
+    }
+    if (realpath(spool, abs) == NULL ||
+        snprintf(path, PST_PATH_MAX, "%s/send-XXXXXX", abs) >= PST_PATH_MAX) {
+        pst_cli_error("cannot use %s: %s", spool, strerror(errno));
+        return PST_EXIT_FAIL;
+    }
+    *fd = mkstemp(path); /* mode 0600 */
+    if (*fd < 0) {
+        pst_cli_error("cannot create a file in %s: %s", spool, strerror(errno));
+        return PST_EXIT_FAIL;
+    }
+    return 0;
+}
+
+int pst_cli_send_spooled(pst_cli_common *common, pst_ctrl_request *req, const char *path,
+                         pst_ctrl_response *resp) {
     progress_line pl = {.enabled = pst_cli_progress_enabled(), .width = 0};
     pst_cli_long_call lc = {
         .timeout_s = SEND_TIMEOUT_S,
@@ -524,38 +565,19 @@ int pst_cmd_send(int argc, char **argv) {
                      "before sending again)",
         .unconfirmed_hint = "check 'postern outbox' before sending again",
     };
-    common.long_call = &lc;
-    pst_ctrl_response resp;
-    memset(&resp, 0, sizeof resp);
-    bool answered = false;
-    if (rc == 0) {
-        rc = call(&common, &req, &resp);
-        answered = rc == 0;
-        /* send.md promises 1 for every "not sent", a refused or dropped
-         * connection included */
-        if (rc == PST_EXIT_UNAVAILABLE)
+    common->long_call = &lc;
+    memset(resp, 0, sizeof *resp);
+    int rc = call(common, req, resp);
+    common->long_call = NULL;
+    if (rc == 0 && lc.cancelled) {
+        if (resp->status != PST_CTRL_STATUS_OK) {
+            /* whatever else went wrong, nothing was stored */
+            pst_cli_error("cancelled: the message was not sent");
+            pst_ctrl_response_free(resp);
             rc = PST_EXIT_FAIL;
-    }
-    bool cancelled = lc.cancelled;
-    if (answered && cancelled && resp.status != PST_CTRL_STATUS_OK) {
-        /* whatever else went wrong, nothing was stored */
-        pst_cli_error("cancelled: the message was not sent");
-        rc = PST_EXIT_FAIL;
-        pst_ctrl_response_free(&resp);
-    } else if (answered) {
-        rc = (int)resp.status;
-        if (cancelled && resp.status == PST_CTRL_STATUS_OK)
-            pst_cli_error("too late to cancel: the message was already stored in your outbox");
-        if (resp.status != PST_CTRL_STATUS_OK) {
-            pst_cli_error("%s", resp.error);
-            if (resp.body)
-                print_candidates(resp.body);
-        } else if (common.json) {
-            pst_cli_print_json(resp.body);
         } else {
-            print_sent(resp.body);
+            pst_cli_error("too late to cancel: the message was already stored in your outbox");
         }
-        pst_ctrl_response_free(&resp);
     }
     /* the node removed it once stored; otherwise it is ours to remove */
     if (unlink(path) != 0 && errno != ENOENT)

@@ -45,11 +45,17 @@ int pst_cli_common_option(pst_cli_common *c, const char *name, const char *value
 
 int pst_cli_parse_options(int argc, char **argv, const struct option *opts, const char *help,
                           pst_cli_common *c, pst_cli_own_option_fn own, void *user) {
+    return pst_cli_parse_options_short(argc, argv, "", opts, help, c, own, user);
+}
+
+int pst_cli_parse_options_short(int argc, char **argv, const char *shortopts,
+                                const struct option *opts, const char *help, pst_cli_common *c,
+                                pst_cli_own_option_fn own, void *user) {
     memset(c, 0, sizeof *c);
     pst_config_flags_init(&c->flags);
-    int val, idx;
+    int val, idx = -1;
     optind = 1;
-    while ((val = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+    while ((val = getopt_long(argc, argv, shortopts, opts, &idx)) != -1) {
         if (val == 'H') {
             fputs(help, stdout);
             return PST_CLI_HELP_SHOWN;
@@ -58,7 +64,9 @@ int pst_cli_parse_options(int argc, char **argv, const struct option *opts, cons
             fputs(help, stderr);
             return PST_EXIT_USAGE;
         }
-        int r = pst_cli_common_option(c, opts[idx].name, optarg);
+        /* getopt sets idx for a long option only */
+        int r = idx >= 0 ? pst_cli_common_option(c, opts[idx].name, optarg) : 0;
+        idx = -1;
         if (r < 0)
             return PST_EXIT_USAGE;
         if (r == 0 && (r = own != NULL ? own(user, val, optarg) : PST_EXIT_USAGE) != 0)
@@ -352,7 +360,7 @@ int pst_cli_call(pst_cli_common *c, pst_ctrl_request *req, pst_ctrl_response *re
             return irc;
         pst_cli_error("no node is running for %s: start it with 'posternd --home %s'", cfg.home,
                       cfg.home);
-        return PST_EXIT_FAIL;
+        return c->no_node_exit != 0 ? c->no_node_exit : PST_EXIT_FAIL;
     }
     if (pst_cli_progress_enabled())
         fprintf(stderr, "postern: no node running for %s; starting a short-lived one...\n",

@@ -33,6 +33,9 @@ typedef struct {
     pst_config_flags flags; /* --home, --seed, --network, ... */
     bool json;
     bool no_oneshot; /* the command needs a running node */
+    /* with no_oneshot: the exit code when no node runs (0: PST_EXIT_FAIL);
+     * sendmail says EX_UNAVAILABLE, as programs that call it expect */
+    int no_node_exit;
     /* when set and no node runs: answers from the home (`postern id`), no
      * one-shot node, no "start posternd" error */
     pst_cli_offline_fn offline;
@@ -56,6 +59,11 @@ typedef int (*pst_cli_own_option_fn)(void *user, int val, const char *arg);
  * returned. 0 when all were good: optind is then the first operand. */
 int pst_cli_parse_options(int argc, char **argv, const struct option *opts, const char *help,
                           pst_cli_common *c, pst_cli_own_option_fn own, void *user);
+/* The same with short options too (getopt's optstring): a short option
+ * always goes to own (the shared flags are long ones). */
+int pst_cli_parse_options_short(int argc, char **argv, const char *shortopts,
+                                const struct option *opts, const char *help, pst_cli_common *c,
+                                pst_cli_own_option_fn own, void *user);
 
 /* pst_config_load with c's flags; 0, or PST_EXIT_USAGE after printing why. */
 int pst_cli_load_config(const pst_cli_common *c, pst_node_config *cfg);

@@ -14,6 +14,7 @@ static const pst_cli_command commands[] = {
     {"status", "show the running node: DHT, ports, published records, counters", pst_cmd_status},
     {"key", "get a key by fingerprint or address, or revoke yours", pst_cmd_key},
     {"send", "send a message (the recipients fetch it from your node)", pst_cmd_send},
+    {"sendmail", "send the message on stdin, as sendmail(8) does (-t, -i, -f)", pst_cmd_sendmail},
     {"outbox", "what you sent and who fetched it", pst_cmd_outbox},
     {"unsend", "withdraw a message nobody fetched yet", pst_cmd_unsend},
     {"inbox", "list received messages", pst_cmd_inbox},
@@ -36,7 +37,29 @@ static void usage(FILE *out) {
                  "docs/CLI.md).\n");
 }
 
+/* Called as "sendmail" (a link to postern): sendmail's interface. */
+static bool called_as_sendmail(const char *argv0) {
+    const char *slash = argv0 != NULL ? strrchr(argv0, '/') : NULL;
+    return argv0 != NULL && strcmp(slash ? slash + 1 : argv0, "sendmail") == 0;
+}
+
+static int init_runtime(void) {
+    /* a node that drops the control connection (refused user, too many
+     * connections) makes a write fail with EPIPE, which each caller reports
+     * with a message; the default SIGPIPE would kill the CLI silently */
+    signal(SIGPIPE, SIG_IGN);
+    /* a short-lived node logs from inside this program: say so */
+    pst_log_set_program("postern");
+    if (sodium_init() < 0) {
+        pst_cli_error("libsodium failed to initialise");
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc >= 1 && called_as_sendmail(argv[0]))
+        return init_runtime() == 0 ? pst_cmd_sendmail(argc, argv) : 75; /* EX_TEMPFAIL */
     if (argc < 2) {
         usage(stderr);
         return PST_EXIT_USAGE;
@@ -50,16 +73,8 @@ int main(int argc, char **argv) {
         printf("postern %s\n", PST_VERSION);
         return PST_EXIT_OK;
     }
-    /* a node that drops the control connection (refused user, too many
-     * connections) makes a write fail with EPIPE, which each caller reports
-     * with a message; the default SIGPIPE would kill the CLI silently */
-    signal(SIGPIPE, SIG_IGN);
-    /* a short-lived node logs from inside this program: say so */
-    pst_log_set_program("postern");
-    if (sodium_init() < 0) {
-        pst_cli_error("libsodium failed to initialise");
+    if (init_runtime() != 0)
         return PST_EXIT_FAIL;
-    }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
