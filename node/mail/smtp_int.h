@@ -24,6 +24,7 @@
 #define SMTP_HEADER_KEEP 65536u /* header bytes kept to tell To/Cc from Bcc */
 #define SMTP_HOSTNAME "localhost"
 #define SMTP_REPLY_MAX 512u
+#define SMTP_LINGER_MS 5000u /* a last reply the client does not take: closed after */
 
 typedef enum {
     SS_CMD = 0,    /* reading commands */
@@ -90,6 +91,9 @@ struct pst_smtp_server {
 void pst_smtp__reply(smtp_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Queues a whole multi-line reply (lines with their CRLF). */
 void pst_smtp__reply_raw(smtp_session *s, const char *text, size_t len);
+/* The reply queued next is the last: the session closes once it has gone
+ * out, or after SMTP_LINGER_MS when the client does not take it. */
+void pst_smtp__end(smtp_session *s);
 /* Ends the session now (no reply). */
 void pst_smtp__close(smtp_session *s);
 /* Drops a reference taken for an operation; frees at the last one. */

@@ -71,13 +71,23 @@ static void on_timer(uv_timer_t *t) {
     smtp_session *s = t->data;
     /* while the node works for the client (SS_WAIT) the client is not
      * idle: pst_smtp__resume arms the timer again */
-    if (s->closing || s->state == SS_CLOSING || s->state == SS_WAIT)
+    if (s->closing || s->state == SS_WAIT)
         return;
+    if (s->state == SS_CLOSING) { /* the last reply was not taken in time */
+        pst_smtp__close(s);
+        return;
+    }
     bool total = uv_now(t->loop) >= s->deadline_ms;
     pst_counter_rejected(s->node, "smtp", total ? "total_timeout" : "idle_timeout");
-    s->state = SS_CLOSING;
+    pst_smtp__end(s);
     pst_smtp__reply(s, "421 4.4.2 %s: session %s, closing", SMTP_HOSTNAME,
                     total ? "too long" : "idle too long");
+}
+
+void pst_smtp__end(smtp_session *s) {
+    s->state = SS_CLOSING;
+    if (!s->closing)
+        uv_timer_start(&s->timer, on_timer, SMTP_LINGER_MS, 0);
 }
 
 /* Idle time starts over (a line came, or the node's own work ended). */
@@ -273,7 +283,7 @@ static void on_connection(uv_stream_t *server, int status) {
     arm(s);
     if (srv->n_sessions > max) {
         pst_counter_rejected(n, "smtp", "session_limit");
-        s->state = SS_CLOSING;
+        pst_smtp__end(s);
         pst_smtp__reply(s, "421 4.7.0 %s: too many sessions (at most %u): try again later",
                         SMTP_HOSTNAME, max);
         return;

@@ -64,7 +64,7 @@ static void auth_result(smtp_session *s, const char *user, const char *pass) {
     }
     pst_counter_rejected(n, "smtp", "auth_failed");
     if (++s->auth_failures >= SMTP_AUTH_FAILURES_MAX) {
-        s->state = SS_CLOSING;
+        pst_smtp__end(s);
         pst_smtp__reply(s, "421 4.7.0 too many failed authentications, closing");
         return;
     }
@@ -149,7 +149,7 @@ static void cmd_mail(smtp_session *s, const pst_smtp_cmd *c) {
         pst_smtp__reply(s, "503 5.5.1 nested MAIL command");
     } else if (s->messages >= SMTP_MESSAGES_MAX) {
         pst_counter_rejected(n, "smtp", "message_limit");
-        s->state = SS_CLOSING;
+        pst_smtp__end(s);
         pst_smtp__reply(s, "421 4.7.0 at most %u messages per session: reconnect to send more",
                         SMTP_MESSAGES_MAX);
     } else if (c->arg[0] == '\0' || !is_own(n, c->arg, false)) {
@@ -319,7 +319,7 @@ static void command(smtp_session *s, const uint8_t *line, size_t len) {
     pst_node *n = s->node;
     pst_smtp_cmd *c = malloc(sizeof *c); /* ~2.5 KiB: kept off the loop's stack */
     if (c == NULL) {
-        s->state = SS_CLOSING;
+        pst_smtp__end(s);
         pst_smtp__reply(s, "421 4.3.0 out of memory");
         return;
     }
@@ -366,7 +366,7 @@ static void command(smtp_session *s, const uint8_t *line, size_t len) {
             pst_smtp__reply(s, "250 2.0.0 OK");
             break;
         case PST_SMTP_CMD_QUIT:
-            s->state = SS_CLOSING;
+            pst_smtp__end(s);
             pst_smtp__reply(s, "221 2.0.0 %s closing connection", SMTP_HOSTNAME);
             break;
         case PST_SMTP_CMD_VRFY:
@@ -410,7 +410,7 @@ void pst_smtp__event(smtp_session *s, const pst_smtp_event *ev) {
         /* the client's idea of a line is not ours: nothing after it can be
          * trusted to mean what it seems (SMTP smuggling) */
         pst_counter_rejected(n, "smtp", "bare_lf");
-        s->state = SS_CLOSING;
+        pst_smtp__end(s);
         pst_smtp__reply(s, "500 5.5.2 bare LF in a command line refused (lines end with CRLF); "
                            "closing");
         break;
