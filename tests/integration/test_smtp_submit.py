@@ -17,6 +17,7 @@ contacts.
   it (nor the commands hidden in it) is stored; a bare CR in a command is
   500; a bare LF in a command is 500 and the session ends; an idle session
   is told 421 and closed; a 4th concurrent session is told 421.
+- AUTH LOGIN; a non-ASCII Subject is 554 5.6.7 without SMTPUTF8, 250 with.
 - `postern smtp password --reset`: the old password stops working.
 """
 
@@ -202,6 +203,26 @@ def test(c):
     check(codes[:30] == [250] * 30 and codes[30] == 452, f"31 recipients: {codes}")
     s.rset()
     s.quit()
+
+    # ---- raw bytes: AUTH LOGIN, non-ASCII headers ------------------------------
+    r = Raw(port)
+    check(r.reply()[0] == 220, "greeting")
+    check(r.cmd(b"EHLO raw.example\r\n")[0] == 250, "EHLO")
+    code, text = r.cmd(b"AUTH LOGIN\r\n")
+    check(code == 334 and text.endswith(b"VXNlcm5hbWU6"), f"AUTH LOGIN: {code} {text!r}")
+    check(r.cmd(base64.b64encode(fp.encode()) + b"\r\n")[0] == 334, "LOGIN user")
+    code, text = r.cmd(base64.b64encode(pw.encode()) + b"\r\n")
+    check(code == 235, f"LOGIN password: {code} {text!r}")
+    utf8_msg = "Subject: caf\u00e9\r\n\r\nbody\r\n.\r\n".encode()
+    for opts, want in ((b"", 554), (b" SMTPUTF8", 250)):
+        check(r.cmd(b"MAIL FROM:<" + addr.encode() + b">" + opts + b"\r\n")[0] == 250, "MAIL")
+        check(r.cmd(b"RCPT TO:<" + b.home.address.encode() + b">\r\n")[0] == 250, "RCPT")
+        check(r.cmd(b"DATA\r\n")[0] == 354, "DATA")
+        code, text = r.cmd(utf8_msg)
+        check(code == want, f"non-ASCII Subject, MAIL{opts.decode()}: {code} {text!r}")
+        if want == 554:
+            check(b"5.6.7" in text and b"SMTPUTF8" in text, f"non-ASCII refusal: {text!r}")
+    r.close()
 
     # ---- raw bytes: smuggling ------------------------------------------------
     before = set(outbox_ids(c, a))
