@@ -203,7 +203,7 @@ static void on_rcpt_resolved(void *user, int err, const pst_resolved_key *keys, 
                         "550 5.1.4 <%s>: claimed by several valid keys: ask its owner for "
                         "the fingerprint and send to FINGERPRINT%s",
                         r->addr, INVALID_DOMAIN);
-    } else if (nk > 0 && (only == PST_KEY_REVOKED || (info->by_address && nk > 0))) {
+    } else if (nk > 0 && (only == PST_KEY_REVOKED || info->by_address)) {
         reason = "rcpt_revoked";
         pst_smtp__reply(s, "550 5.1.6 <%s>: %s", r->addr,
                         only == PST_KEY_REVOKED
