@@ -26,7 +26,9 @@ static void usage(FILE *out) {
                  "                [--pow-bits N] [--republish SECONDS] [--peer-discovery yes|no]\n"
                  "                [--passphrase-file F] [--inbox-poll S] [--renotify S]\n"
                  "                [--max-message-size BYTES] [--message-lifetime S]\n"
-                 "                [--pow-escalate S]\n"
+                 "                [--pow-escalate S] [--smtp-port N|0|any]\n"
+                 "                [--smtp-address ADDR] [--smtp-idle-timeout S]\n"
+                 "                [--smtp-total-timeout S] [--smtp-max-sessions N]\n"
                  "\n"
                  "Runs your Postern node in the foreground: joins the DHT from the seeds,\n"
                  "publishes and re-publishes your key record, serves the control socket\n"
@@ -35,6 +37,8 @@ static void usage(FILE *out) {
                  "DIR is --home, else $POSTERN_HOME, else ~/.local/share/postern. Settings may\n"
                  "also be in DIR/postern.conf (see docs/CONFIG.md); flags win.\n"
                  "Port 0 picks a free port. Network 0 is the public network.\n"
+                 "SMTP submission listens on 127.0.0.1:1587 (--smtp-port 0 turns it off, any\n"
+                 "picks a free port; docs/SMTP.md).\n"
                  "\n"
                  "Exit codes: 0 stopped cleanly, 1 failed to start or crashed, 64 usage error,\n"
                  "78 identity.key is damaged or is not the identity of this home's store\n"
@@ -95,6 +99,11 @@ int main(int argc, char **argv) {
         {"max-message-size", required_argument, 0, 'm'},
         {"message-lifetime", required_argument, 0, 'L'},
         {"pow-escalate", required_argument, 0, 'E'},
+        {"smtp-port", required_argument, 0, 'T'},
+        {"smtp-address", required_argument, 0, 'A'},
+        {"smtp-idle-timeout", required_argument, 0, 'I'},
+        {"smtp-total-timeout", required_argument, 0, 'O'},
+        {"smtp-max-sessions", required_argument, 0, 'M'},
         {"passphrase-file", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'H'},
         {"version", no_argument, 0, 'V'},

@@ -131,6 +131,11 @@ void pst_node_cmd_status(pst_node *n, const pst_ctrl_request *req, pst_node_repl
     pst_value *p = pst_value_add_map(b, "ports");
     pst_value_add_uint(p, "dht", ds.port4);
     pst_value_add_uint(p, "fetch", n->fetch_port);
+    pst_value_add_uint(p, "smtp", n->smtp_port); /* 0: submission is off */
+    pst_value *sm = pst_value_add_map(b, "smtp");
+    pst_value_add_bool(sm, "enabled", n->smtp_port != 0);
+    pst_value_add_str(sm, "address", n->smtp_port ? n->cfg.smtp_address : "");
+    pst_value_add_uint(sm, "port", n->smtp_port);
     pst_value *pubs = pst_value_add_array(b, "published");
     if (n->id != NULL)
         (void)pst_store_published_list(n->store, on_published, pubs);

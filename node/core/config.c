@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdio.h>
@@ -26,6 +27,11 @@ void pst_config_defaults(pst_node_config *cfg) {
     cfg->fetch_conns_per_ip = PST_DEFAULT_FETCH_CONNS_PER_IP;
     cfg->vouch_depth = PST_DEFAULT_VOUCH_DEPTH;
     cfg->pow_escalate_s = PST_DEFAULT_POW_ESCALATE_S;
+    cfg->smtp_port = PST_DEFAULT_SMTP_PORT;
+    snprintf(cfg->smtp_address, sizeof cfg->smtp_address, "%s", PST_DEFAULT_SMTP_ADDRESS);
+    cfg->smtp_idle_timeout_s = PST_DEFAULT_SMTP_IDLE_S;
+    cfg->smtp_total_timeout_s = PST_DEFAULT_SMTP_TOTAL_S;
+    cfg->smtp_max_sessions = PST_DEFAULT_SMTP_SESSIONS;
 }
 
 void pst_config_flags_init(pst_config_flags *f) {
@@ -100,6 +106,62 @@ int pst_config_add_seed(pst_node_config *cfg, const char *seed) {
     if (cfg->nseeds >= PST_SEEDS_MAX)
         return PST_E_BUSY;
     snprintf(cfg->seeds[cfg->nseeds++], PST_SEED_STRLEN, "%s", seed);
+    return PST_OK;
+}
+
+static bool name_is(const char *name, const char *underscored) {
+    if (!strcmp(name, underscored))
+        return true;
+    size_t i = 0;
+    for (; name[i] && underscored[i]; i++)
+        if (name[i] != (underscored[i] == '_' ? '-' : underscored[i]))
+            return false;
+    return name[i] == underscored[i];
+}
+
+/* The SMTP submission settings (docs/SMTP.md). */
+static int apply_smtp_setting(pst_node_config *cfg, const char *name, const char *value, char *err,
+                              size_t errcap) {
+    uint64_t v;
+    if (name_is(name, "smtp_port")) {
+        if (!strcmp(value, "any")) {
+            cfg->smtp_port = 0;
+            cfg->smtp_port_any = true;
+            return PST_OK;
+        }
+        if (parse_u64(value, 65535, &v) != PST_OK) {
+            snprintf(err, errcap, "%s must be a port number 1-65535, 0 (off) or any", name);
+            return PST_E_INVAL;
+        }
+        cfg->smtp_port = (uint16_t)v;
+        cfg->smtp_port_any = false;
+    } else if (name_is(name, "smtp_address")) {
+        unsigned char a[16];
+        if (strlen(value) >= sizeof cfg->smtp_address ||
+            (inet_pton(AF_INET, value, a) != 1 && inet_pton(AF_INET6, value, a) != 1)) {
+            snprintf(err, errcap, "%s must be an IPv4 or IPv6 address (default %s)", name,
+                     PST_DEFAULT_SMTP_ADDRESS);
+            return PST_E_INVAL;
+        }
+        snprintf(cfg->smtp_address, sizeof cfg->smtp_address, "%s", value);
+    } else if (name_is(name, "smtp_idle_timeout") || name_is(name, "smtp_total_timeout")) {
+        if (parse_u64(value, 86400, &v) != PST_OK || v < 1) {
+            snprintf(err, errcap, "%s must be 1-86400 seconds", name);
+            return PST_E_INVAL;
+        }
+        if (name_is(name, "smtp_idle_timeout"))
+            cfg->smtp_idle_timeout_s = (uint32_t)v;
+        else
+            cfg->smtp_total_timeout_s = (uint32_t)v;
+    } else if (name_is(name, "smtp_max_sessions")) {
+        if (parse_u64(value, 1024, &v) != PST_OK || v < 1) {
+            snprintf(err, errcap, "%s must be 1-1024", name);
+            return PST_E_INVAL;
+        }
+        cfg->smtp_max_sessions = (uint32_t)v;
+    } else {
+        return PST_E_NOTFOUND;
+    }
     return PST_OK;
 }
 
@@ -229,7 +291,7 @@ static int apply_setting(pst_node_config *cfg, const char *name, const char *val
         }
         cfg->fetch_conns_per_ip = (uint32_t)v;
     } else {
-        return PST_E_NOTFOUND;
+        return apply_smtp_setting(cfg, name, value, err, errcap);
     }
     return PST_OK;
 }
@@ -274,6 +336,16 @@ int pst_config_flag(pst_config_flags *f, const char *name, const char *value, ch
         f->message_lifetime = true;
     else if (!strcmp(name, "pow-escalate"))
         f->pow_escalate = true;
+    else if (!strcmp(name, "smtp-port"))
+        f->smtp_port = true;
+    else if (!strcmp(name, "smtp-address"))
+        f->smtp_address = true;
+    else if (!strcmp(name, "smtp-idle-timeout"))
+        f->smtp_idle_timeout = true;
+    else if (!strcmp(name, "smtp-total-timeout"))
+        f->smtp_total_timeout = true;
+    else if (!strcmp(name, "smtp-max-sessions"))
+        f->smtp_max_sessions = true;
     return PST_OK;
 }
 
@@ -391,6 +463,18 @@ int pst_config_load(pst_node_config *cfg, const pst_config_flags *flags, char *e
         cfg->message_lifetime_s = v->message_lifetime_s;
     if (flags->pow_escalate)
         cfg->pow_escalate_s = v->pow_escalate_s;
+    if (flags->smtp_port) {
+        cfg->smtp_port = v->smtp_port;
+        cfg->smtp_port_any = v->smtp_port_any;
+    }
+    if (flags->smtp_address)
+        snprintf(cfg->smtp_address, sizeof cfg->smtp_address, "%s", v->smtp_address);
+    if (flags->smtp_idle_timeout)
+        cfg->smtp_idle_timeout_s = v->smtp_idle_timeout_s;
+    if (flags->smtp_total_timeout)
+        cfg->smtp_total_timeout_s = v->smtp_total_timeout_s;
+    if (flags->smtp_max_sessions)
+        cfg->smtp_max_sessions = v->smtp_max_sessions;
     if (flags->seeds_file)
         snprintf(cfg->seeds_file, sizeof cfg->seeds_file, "%s", v->seeds_file);
     for (unsigned i = 0; i < v->nseeds; i++) {

@@ -29,6 +29,13 @@
 #define PST_DEFAULT_FETCH_CONNS_PER_IP 8u
 #define PST_DEFAULT_VOUCH_DEPTH 1u
 #define PST_DEFAULT_POW_ESCALATE_S 3600u
+/* SMTP submission (docs/SMTP.md): on by default, on loopback only */
+#define PST_DEFAULT_SMTP_PORT 1587u
+#define PST_DEFAULT_SMTP_ADDRESS "127.0.0.1"
+#define PST_DEFAULT_SMTP_IDLE_S 300u   /* RFC 5321 4.5.3.2.7: at least 5 minutes */
+#define PST_DEFAULT_SMTP_TOTAL_S 3600u /* any session ends after this */
+#define PST_DEFAULT_SMTP_SESSIONS 8u   /* concurrent sessions */
+#define PST_SMTP_ADDRESS_STRLEN 64
 
 typedef struct {
     char home[PST_PATH_MAX];
@@ -55,6 +62,14 @@ typedef struct {
     uint32_t fetch_conns_per_ip;    /* concurrent fetch connections from one address */
     uint32_t pow_escalate_s;        /* --pow auto: stamp an unanswered stampless notification after
                                        this long; 0 = never */
+    /* SMTP submission: smtp_port 0 = off, unless smtp_port_any (an ephemeral
+     * port, shown by `status`) */
+    uint16_t smtp_port;
+    bool smtp_port_any;
+    char smtp_address[PST_SMTP_ADDRESS_STRLEN]; /* the listener's address */
+    uint32_t smtp_idle_timeout_s;
+    uint32_t smtp_total_timeout_s;
+    uint32_t smtp_max_sessions;
     /* trust */
     unsigned vouch_depth; /* 0: vouches ignored; 1: vouched by a trusted contact = known; 2:
                              also vouched by someone such a vouch names */
@@ -68,6 +83,7 @@ typedef struct {
     pst_node_config values;
     bool home, port, fetch_port, network, seeds, seeds_file, log_level, peer_discovery, advertise,
         pow_bits, republish, inbox_poll, renotify, max_message_size, message_lifetime, pow_escalate;
+    bool smtp_port, smtp_address, smtp_idle_timeout, smtp_total_timeout, smtp_max_sessions;
 } pst_config_flags;
 
 void pst_config_flags_init(pst_config_flags *f);

@@ -89,7 +89,9 @@ struct pst_node {
      * side (inbox.c, fetch_client.c, maildir.c); each owns its state */
     struct pst_outbox *outbox;
     struct pst_inbox *inbox;
-    struct pst_trust *trust; /* vouch reads and cache (keys/trust_int.h) */
+    struct pst_trust *trust;      /* vouch reads and cache (keys/trust_int.h) */
+    struct pst_smtp_server *smtp; /* SMTP submission (mail/smtp_server.c) */
+    uint16_t smtp_port;           /* its bound port, 0 when off */
 
     /* what peers' signed times say about our clock (clock_watch.c) */
     pst_clock clock;

@@ -171,6 +171,14 @@ void pst_send_stop(pst_node *n);
 int pst_fetch_server_start(pst_node *n, char *err, size_t errcap); /* after pst_outbox_start */
 void pst_fetch_server_stop(pst_node *n);
 
+/* smtp_server.c: SMTP submission (docs/SMTP.md) on cfg.smtp_address and
+ * cfg.smtp_port (sets n->smtp_port; nothing when the port is 0 and not
+ * "any"), after pst_outbox_start; makes HOME/smtp.password when missing.
+ * Errors name the address and port in err. stop closes the listener and
+ * every session (a send in flight is cancelled) before pst_send_stop. */
+int pst_smtp_server_start(pst_node *n, char *err, size_t errcap);
+void pst_smtp_server_stop(pst_node *n);
+
 /* True while the sender side takes new work (started, not stopping). */
 bool pst_outbox_accepting(const pst_node *n);
 

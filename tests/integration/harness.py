@@ -155,7 +155,7 @@ class Node:
         c = self.cluster
         args = [
             c.posternd, "--home", self.home.path, "--network", str(c.network),
-            "--port", "0", "--fetch-port", "0", "--advertise", "127.0.0.1",
+            "--port", "0", "--fetch-port", "0", "--smtp-port", "0", "--advertise", "127.0.0.1",
             "--republish", "2", "--log-level", "debug" if c.debug else "info",
         ]
         for s in self.seeds:

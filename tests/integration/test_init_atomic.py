@@ -69,7 +69,8 @@ def test(cluster):
         check(fingerprint_of(lose[1]) is None, f"round {i}: the loser printed a fingerprint")
         check("nothing was changed" in lose[2], f"round {i}: loser's message: {lose[2]!r}")
         names = sorted(os.listdir(path))
-        check(names == ["identity.key", "postern.db", "revocation.cert", "revocation.key"],
+        check(names == ["identity.key", "postern.db", "revocation.cert", "revocation.key",
+                         "smtp.password"],
               f"round {i}: files {names}")
         with open(os.path.join(path, "revocation.cert"), encoding="ascii") as f:
             check(f"revokes {fp}" in f.read(), f"round {i}: revocation.cert is not the winner's")
@@ -128,7 +129,8 @@ def test(cluster):
     rc, out, err = cluster.cli(["init", "--home", crashed.path])
     check(rc == 0, f"init after an early crash: exit {rc}, {err!r}")
     names = sorted(os.listdir(crashed.path))
-    check(names == ["identity.key", "postern.db", "revocation.cert", "revocation.key"],
+    check(names == ["identity.key", "postern.db", "revocation.cert", "revocation.key",
+                         "smtp.password"],
           f"after a rerun: {names}")
     # after the commit: the identity exists, a revocation file kept its
     # temporary name; a rerun refuses, changes nothing and says what to rename

@@ -195,6 +195,7 @@ static tnode *tn_new(const char *name, tnode *seed) {
     t->cfg.network = g_net;
     t->cfg.port = 0;
     t->cfg.fetch_port = 0;
+    t->cfg.smtp_port = 0; /* several nodes in one process: no submission */
     t->cfg.default_seeds = false;
     snprintf(t->cfg.advertise, sizeof t->cfg.advertise, "127.0.0.1");
     t->cfg.inbox_poll_s = 1; /* the periodic get backs the listen up within a second */

@@ -70,7 +70,7 @@ class Net:
         if r.returncode != 0:
             raise RuntimeError(r.stderr)
         args = [self.posternd, "--home", home, "--network", str(self.network), "--port", "0",
-                "--fetch-port", "0", "--advertise", "127.0.0.1", "--log-level", "warn"]
+                "--fetch-port", "0", "--smtp-port", "0", "--advertise", "127.0.0.1", "--log-level", "warn"]
         for s in seeds:
             args += ["--seed", s]
         log = open(os.path.join(self.root, f"n{i}.log"), "w")

@@ -45,6 +45,7 @@ int pst_cmd_read(int argc, char **argv);     /* cmd_inbox.c */
 int pst_cmd_trust(int argc, char **argv);    /* cmd_trust.c */
 int pst_cmd_vouch(int argc, char **argv);    /* cmd_trust.c */
 int pst_cmd_unvouch(int argc, char **argv);  /* cmd_trust.c */
+int pst_cmd_smtp(int argc, char **argv);     /* cmd_smtp.c */
 
 /* Prints "postern: " + message to stderr. */
 void pst_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -107,6 +107,14 @@ int pst_cmd_init(int argc, char **argv) {
                                                                               : PST_EXIT_FAIL;
     }
     fputs(info, stdout);
+    /* the mail client's password for SMTP submission (docs/SMTP.md) */
+    char pw[PST_SMTP_PASSWORD_LEN + 1];
+    if (pst_node_smtp_password(cfg.home, false, pw, err, sizeof err) != PST_OK)
+        pst_cli_error("warning: %s (make it later with 'postern smtp password')", err);
+    else
+        printf("SMTP submission password: %s/%s (shown by 'postern smtp password')\n", cfg.home,
+               PST_FILE_SMTP_PASSWORD);
+    sodium_memzero(pw, sizeof pw);
     printf("\nYour identity is ready. Store the revocation key and certificate OFFLINE\n"
            "(a USB stick, paper) and delete them here:\n"
            "  %s/%s\n  %s/%s\n"

@@ -22,6 +22,7 @@ static const pst_cli_command commands[] = {
     {"trust", "set who is trusted, known or blocked", pst_cmd_trust},
     {"vouch", "publish that you know or trust a key", pst_cmd_vouch},
     {"unvouch", "withdraw your vouch for a key", pst_cmd_unvouch},
+    {"smtp", "show the SMTP submission password (smtp password [--reset])", pst_cmd_smtp},
     {"pow", "mint or check a hashcash proof-of-work stamp", pst_cmd_pow},
 };
 
