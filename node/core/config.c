@@ -124,6 +124,7 @@ static int apply_smtp_setting(pst_node_config *cfg, const char *name, const char
                               size_t errcap) {
     uint64_t v;
     if (name_is(name, "smtp_port")) {
+        cfg->smtp_port_chosen = true;
         if (!strcmp(value, "any")) {
             cfg->smtp_port = 0;
             cfg->smtp_port_any = true;
@@ -466,6 +467,7 @@ int pst_config_load(pst_node_config *cfg, const pst_config_flags *flags, char *e
     if (flags->smtp_port) {
         cfg->smtp_port = v->smtp_port;
         cfg->smtp_port_any = v->smtp_port_any;
+        cfg->smtp_port_chosen = true;
     }
     if (flags->smtp_address)
         snprintf(cfg->smtp_address, sizeof cfg->smtp_address, "%s", v->smtp_address);

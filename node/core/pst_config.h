@@ -66,6 +66,9 @@ typedef struct {
      * port, shown by `status`) */
     uint16_t smtp_port;
     bool smtp_port_any;
+    /* smtp_port came from the file or a flag: a taken port is then fatal;
+     * the default port taken only turns submission off, with a warning */
+    bool smtp_port_chosen;
     char smtp_address[PST_SMTP_ADDRESS_STRLEN]; /* the listener's address */
     uint32_t smtp_idle_timeout_s;
     uint32_t smtp_total_timeout_s;

@@ -331,6 +331,16 @@ int pst_smtp_server_start(pst_node *n, char *err, size_t errcap) {
     rc = uv_tcp_bind(&srv->tcp, (const struct sockaddr *)&ss, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&srv->tcp, SMTP_BACKLOG, on_connection);
+    if (rc == UV_EADDRINUSE && !n->cfg.smtp_port_chosen) {
+        /* the default port, taken (another posternd on this machine, or
+         * another program): the node still runs, without submission */
+        pst_log_warn("SMTP submission is off: %s port %u is taken; set smtp_port in "
+                     "postern.conf (or --smtp-port) to a free port, or to 0 to silence this",
+                     n->cfg.smtp_address, port);
+        pst_counter_add(n, "smtp.default_port_taken", 1);
+        pst_smtp_server_stop(n);
+        return PST_OK;
+    }
     if (rc != 0) {
         snprintf(err, errcap,
                  "cannot listen for SMTP submission on %s port %u: %s (choose another "
