@@ -11,6 +11,7 @@
 #define PST_CONTROL_H
 
 #include "pst_mail.h"
+#include "pst_request.h"
 
 typedef void (*pst_node_cmd_fn)(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
                                 void *user);

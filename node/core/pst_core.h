@@ -25,7 +25,7 @@
 #include "pst_envelope.h"
 #include "pst_fetch.h"
 #include "pst_identity.h"
-#include "pst_node.h"
+#include "pst_node_base.h"
 #include "pst_notify.h"
 #include "pst_records.h"
 #include "pst_store.h"

@@ -12,6 +12,7 @@
 
 #include "pst_keys.h"
 #include "pst_maildir.h"
+#include "pst_smtp_password.h"
 
 /* ---- mail ------------------------------------------------------------------
  * Sender side: the outbox keeps notifications alive until receipts arrive;
