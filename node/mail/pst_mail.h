@@ -32,6 +32,7 @@ void pst_inbox_stop(pst_node *n);
 /* Store meta name under which inbox.c keeps why the last fetch of a message
  * failed (a short text: "retrying: REASON" or "gave up: REASON"). */
 #define PST_INBOX_WHY_NAME_BUFSIZE 48u
+/* That name for message id, into name. */
 void pst_inbox_why_name(const uint8_t id[PST_HASH_BYTES], char name[PST_INBOX_WHY_NAME_BUFSIZE]);
 /* Tries message id (a PENDING row) now, back-off and strikes reset: after
  * `postern inbox retry`. */
@@ -96,6 +97,7 @@ void pst_fetch_cancel(pst_fetch_conn *c);
 #define PST_OUTBOX_KEEP_DONE_S (30u * 86400u) /* finished messages stay listed */
 #define PST_SPOOL_KEEP_S 86400u               /* orphaned spool files are removed after */
 struct pst_outbox;
+/* Takes one reference on the outbox (released by pst_outbox_release). */
 void pst_outbox_hold(struct pst_outbox *o);
 /* Remembers that msg_id was sent with --pow never: never escalated. */
 void pst_outbox_pow_never(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]);
