@@ -143,7 +143,7 @@ static void cmd_auth(smtp_session *s, pst_smtp_cmd *c) {
 
 static void cmd_mail(smtp_session *s, const pst_smtp_cmd *c) {
     pst_node *n = s->node;
-    char why[PST_CTRL_ERROR_MAX + 1];
+    char why[PST_SEND_ERROR_MAX + 1];
     uint64_t limit = pst_smtp__size_limit(n);
     if (s->have_mail) {
         pst_smtp__reply(s, "503 5.5.1 nested MAIL command");
