@@ -125,10 +125,6 @@ static int store_rows(send_op *op) {
     return pst_store_commit(st);
 }
 
-static const char *kind_name(pst_store_rcpt_kind k) {
-    return k == PST_STORE_RCPT_CC ? "cc" : k == PST_STORE_RCPT_BCC ? "bcc" : "to";
-}
-
 static void acknowledge(send_op *op) {
     pst_node *n = op->node;
     char hex[2 * PST_HASH_BYTES + 1];
@@ -147,7 +143,7 @@ static void acknowledge(send_op *op) {
         pst_value *e = pst_value_add_map(arr, NULL);
         pst_value_add_str(e, "query", r->query);
         pst_value_add_str(e, "fingerprint", fp);
-        pst_value_add_str(e, "kind", kind_name(r->kind));
+        pst_value_add_str(e, "kind", pst_store_rcpt_kind_name(r->kind));
         pst_value_add_uint(e, "stamp_bits", r->bits);
     }
     pst_value_add_uint(b, "size", op->size);
