@@ -341,12 +341,7 @@ static pst_receipt fixed_receipt(void) {
     return r;
 }
 
-static int receipt_accept(const uint8_t *in, size_t len, void *ctx) {
-    (void)ctx;
-    pst_receipt r;
-    int rc = pst_receipt_decode(in, len, &r);
-    return rc != PST_OK ? rc : pst_receipt_verify(&r, NOW);
-}
+TU_DEFINE_SIGNED(receipt, pst_receipt, NOW)
 
 Test(fetch, receipt_roundtrip_mutations_vector) {
     pst_receipt r = fixed_receipt(), d;

@@ -56,21 +56,7 @@ static size_t kat_keyrec_enc(uint8_t *out, size_t cap) {
     return len;
 }
 
-static int keyrec_accept_at(const uint8_t *in, size_t len, uint64_t now) {
-    pst_keyrec r;
-    int rc = pst_keyrec_decode(in, len, &r);
-    return rc != PST_OK ? rc : pst_keyrec_verify(&r, now);
-}
-
-static int keyrec_accept(const uint8_t *in, size_t len, void *ctx) {
-    (void)ctx;
-    return keyrec_accept_at(in, len, NOW);
-}
-
-static int keyrec_decode_rc(const uint8_t *in, size_t len) {
-    pst_keyrec r;
-    return pst_keyrec_decode(in, len, &r);
-}
+TU_DEFINE_SIGNED(keyrec, pst_keyrec, NOW)
 
 /* ---- KeyRecord ------------------------------------------------------------- */
 
@@ -483,17 +469,7 @@ static size_t kat_claim_enc(uint8_t *out, size_t cap) {
     return len;
 }
 
-static int claim_accept(const uint8_t *in, size_t len, void *ctx) {
-    (void)ctx;
-    pst_address_claim c;
-    int rc = pst_address_claim_decode(in, len, &c);
-    return rc != PST_OK ? rc : pst_address_claim_verify(&c, NOW);
-}
-
-static int claim_decode_rc(const uint8_t *in, size_t len) {
-    pst_address_claim c;
-    return pst_address_claim_decode(in, len, &c);
-}
+TU_DEFINE_SIGNED(claim, pst_address_claim, NOW)
 
 Test(address_claim, round_trip_and_vector) {
     pst_identity *id = ru_kat_identity(0);

@@ -36,12 +36,7 @@ static pst_msg_trailer fixed_trailer(void) {
     return t;
 }
 
-static int trailer_accept(const uint8_t *in, size_t len, void *ctx) {
-    (void)ctx;
-    pst_msg_trailer t;
-    int rc = pst_msg_trailer_decode(in, len, &t);
-    return rc != PST_OK ? rc : pst_msg_trailer_verify(&t, NOW);
-}
+TU_DEFINE_SIGNED(trailer, pst_msg_trailer, NOW)
 
 Test(msgcrypt, trailer_roundtrip_and_mutations) {
     pst_msg_trailer t = fixed_trailer(), d;

@@ -48,24 +48,13 @@ static pst_notify_inner fixed_inner(void) {
     return r;
 }
 
-static size_t enc_inner(const pst_notify_inner *r, uint8_t *buf) {
-    size_t len;
-    cr_assert_eq(pst_notify_inner_encode(r, buf, PST_NOTIFY_INNER_MAX, &len), PST_OK);
-    return len;
-}
-
-static int inner_accept(const uint8_t *in, size_t len, void *ctx) {
-    (void)ctx;
-    pst_notify_inner r;
-    int rc = pst_notify_inner_decode(in, len, &r);
-    return rc != PST_OK ? rc : pst_notify_inner_verify(&r, NOW);
-}
+TU_DEFINE_SIGNED(inner, pst_notify_inner, NOW)
 
 Test(notify, inner_roundtrip_and_mutations) {
     pst_notify_inner r = fixed_inner(), d;
     cr_assert_arr_eq(r.signer, sender_pk, 32);
     uint8_t buf[PST_NOTIFY_INNER_MAX];
-    size_t len = enc_inner(&r, buf);
+    size_t len = inner_enc(&r, buf, PST_NOTIFY_INNER_MAX);
     cr_assert_eq(pst_notify_inner_decode(buf, len, &d), PST_OK);
     cr_assert_eq(memcmp(&r, &d, sizeof r), 0);
     cr_assert_eq(pst_notify_inner_verify(&d, NOW), PST_OK);
@@ -75,7 +64,7 @@ Test(notify, inner_roundtrip_and_mutations) {
 Test(notify, inner_vector) {
     pst_notify_inner r = fixed_inner();
     uint8_t buf[PST_NOTIFY_INNER_MAX];
-    size_t len = enc_inner(&r, buf);
+    size_t len = inner_enc(&r, buf, PST_NOTIFY_INNER_MAX);
     ru_expect_vector("notify_inner_v1.hex", buf, len);
 }
 

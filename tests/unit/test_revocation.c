@@ -44,27 +44,7 @@ static void kat_by_revkey(pst_revocation *r) {
     pst_revkey_free(rk);
 }
 
-static size_t enc_of(const pst_revocation *r, uint8_t *out, size_t cap) {
-    size_t len;
-    cr_assert_eq(pst_revocation_encode(r, out, cap, &len), PST_OK);
-    return len;
-}
-
-static int rev_accept_at(const uint8_t *in, size_t len, uint64_t now) {
-    pst_revocation r;
-    int rc = pst_revocation_decode(in, len, &r);
-    return rc != PST_OK ? rc : pst_revocation_verify(&r, now);
-}
-
-static int rev_accept(const uint8_t *in, size_t len, void *ctx) {
-    (void)ctx;
-    return rev_accept_at(in, len, NOW);
-}
-
-static int rev_decode_rc(const uint8_t *in, size_t len) {
-    pst_revocation r;
-    return pst_revocation_decode(in, len, &r);
-}
+TU_DEFINE_SIGNED(rev, pst_revocation, NOW)
 
 Test(revocation, self_round_trip_and_vector) {
     pst_identity *id = ru_kat_identity(0), *next = ru_kat_identity(0x80);
@@ -75,7 +55,7 @@ Test(revocation, self_round_trip_and_vector) {
     cr_assert_arr_eq(r.revoked_key, id->sign_pk, 32);
     cr_assert_eq(r.expires, 0);
     cr_assert(!r.has_auth);
-    size_t len = enc_of(&r, enc, sizeof enc);
+    size_t len = rev_enc(&r, enc, sizeof enc);
     cr_assert_eq(pst_revocation_decode(enc, len, &back), PST_OK);
     cr_assert_arr_eq(&back, &r, sizeof r);
     cr_assert_eq(pst_revocation_verify(&back, NOW), PST_OK);
@@ -106,7 +86,7 @@ Test(revocation, by_revkey_round_trip_and_vector) {
     cr_assert_arr_eq(r.revoked_key, id->sign_pk, 32);
     cr_assert(r.has_auth);
     cr_assert(!pst_revocation_replacement(&r, NULL));
-    size_t len = enc_of(&r, enc, sizeof enc);
+    size_t len = rev_enc(&r, enc, sizeof enc);
     cr_assert_eq(pst_revocation_decode(enc, len, &back), PST_OK);
     cr_assert_arr_eq(&back, &r, sizeof r);
     cr_assert_eq(pst_revocation_verify(&back, NOW), PST_OK);
@@ -131,9 +111,9 @@ Test(revocation, every_mutation_rejected) {
     pst_revocation r;
     uint8_t enc[PST_DHT_VALUE_MAX];
     kat_self(&r);
-    tu_check_mutations(enc, enc_of(&r, enc, sizeof enc), rev_accept, NULL);
+    tu_check_mutations(enc, rev_enc(&r, enc, sizeof enc), rev_accept, NULL);
     kat_by_revkey(&r);
-    tu_check_mutations(enc, enc_of(&r, enc, sizeof enc), rev_accept, NULL);
+    tu_check_mutations(enc, rev_enc(&r, enc, sizeof enc), rev_accept, NULL);
 }
 
 Test(revocation, verify_signer_rules) {
@@ -235,7 +215,7 @@ Test(revocation, limits) {
     cr_assert_eq(pst_revocation_encode(&r, enc, sizeof enc, &len), PST_E_INVAL);
 
     /* hand-built encodings */
-    len = enc_of(&base, enc, sizeof enc);
+    len = rev_enc(&base, enc, sizeof enc);
     ru_raw a = ru_raw_uint(PST_REVOKE_REASON_MAX + 1);
     n = ru_with_field(enc, len, 6, a.b, a.n, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_RANGE, "reason 4");
@@ -276,7 +256,7 @@ Test(revocation, decode_strictness) {
     pst_revocation r;
     uint8_t enc[PST_DHT_VALUE_MAX], out[4096];
     kat_self(&r);
-    size_t len = enc_of(&r, enc, sizeof enc), n;
+    size_t len = rev_enc(&r, enc, sizeof enc), n;
     const uint8_t reason16[] = {0xcd, 0x00, 0x02};
     n = ru_with_field(enc, len, 6, reason16, sizeof reason16, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_NONCANONICAL, "uint16 for 2");

@@ -13,6 +13,35 @@ typedef int (*tu_accept_fn)(const uint8_t *in, size_t len, void *ctx);
  * (xor 0x01, 0x80 and 0xff at each position) of enc is rejected by accept. */
 void tu_check_mutations(const uint8_t *enc, size_t len, tu_accept_fn accept, void *ctx);
 
+/* Defines the per-type helpers the signed-object tests share, for a type T
+ * with T_encode, T_decode and T_verify(obj, now), in the including file
+ * (Criterion asserts; unused ones draw no warning):
+ *   size_t NAME_enc(const T *obj, uint8_t *out, size_t cap): encodes or
+ *       fails the test; returns the length;
+ *   int NAME_accept_at(in, len, now): decode, then verify at now;
+ *   int NAME_accept(in, len, ctx): the same at NOW_ (a tu_accept_fn);
+ *   int NAME_decode_rc(in, len): the decoder's result alone. */
+#define TU_DEFINE_SIGNED(NAME, T, NOW_)                                                            \
+    __attribute__((unused)) static size_t NAME##_enc(const T *obj, uint8_t *out, size_t cap) {     \
+        size_t len;                                                                                \
+        cr_assert_eq(T##_encode(obj, out, cap, &len), PST_OK);                                     \
+        return len;                                                                                \
+    }                                                                                              \
+    __attribute__((unused)) static int NAME##_accept_at(const uint8_t *in, size_t len,             \
+                                                        uint64_t now) {                            \
+        T obj;                                                                                     \
+        int rc = T##_decode(in, len, &obj);                                                        \
+        return rc != PST_OK ? rc : T##_verify(&obj, now);                                          \
+    }                                                                                              \
+    __attribute__((unused)) static int NAME##_accept(const uint8_t *in, size_t len, void *ctx) {   \
+        (void)ctx;                                                                                 \
+        return NAME##_accept_at(in, len, NOW_);                                                    \
+    }                                                                                              \
+    __attribute__((unused)) static int NAME##_decode_rc(const uint8_t *in, size_t len) {           \
+        T obj;                                                                                     \
+        return T##_decode(in, len, &obj);                                                          \
+    }
+
 /* Reads a whole file (malloc'd, caller frees); NULL on error. */
 uint8_t *tu_read_file(const char *path, size_t *len);
 /* Path of tests/vectors/<name> in a static buffer. */
