@@ -2,6 +2,7 @@
 
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,20 @@ void ru_check_vector(const char *name, const char *comment, const uint8_t *enc, 
     size_t n = ru_load_vector(name, got, sizeof got);
     cr_assert_eq(n, len, "%s: length %zu, expected %zu", name, n, len);
     cr_assert_arr_eq(got, enc, len, "%s differs from the re-encoding", name);
+}
+
+void ru_check_vector_accepted(const char *name, const char *comment, const uint8_t *enc, size_t len,
+                              tu_accept_fn accept) {
+    uint8_t file[PST_DHT_VALUE_MAX];
+    ru_check_vector(name, comment, enc, len);
+    size_t n = ru_load_vector(name, file, sizeof file);
+    cr_assert_eq(accept(file, n, NULL), PST_OK, "%s", name);
+}
+
+void ru_expect_hash_id(const uint8_t id[32], const uint8_t *enc, size_t len) {
+    uint8_t want[32];
+    crypto_generichash(want, 32, enc, len, NULL, 0);
+    cr_assert_arr_eq(id, want, 32, "id = BLAKE2b-256 of the encoding");
 }
 
 pst_value *ru_sample_value(void) {

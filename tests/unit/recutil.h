@@ -9,6 +9,7 @@
 
 #include "pst_envelope.h"
 #include "pst_identity.h"
+#include "testutil.h"
 
 /* s[i] = base + i */
 void ru_seed_bytes(uint8_t s[32], uint8_t base);
@@ -52,5 +53,10 @@ void ru_expect_vector(const char *name, const uint8_t *enc, size_t len);
 /* Compares enc with the vector file; with PST_WRITE_VECTORS set the file is
  * (re)written first. */
 void ru_check_vector(const char *name, const char *comment, const uint8_t *enc, size_t len);
+/* ru_check_vector, then the file's bytes must pass accept (ctx NULL). */
+void ru_check_vector_accepted(const char *name, const char *comment, const uint8_t *enc, size_t len,
+                              tu_accept_fn accept);
+/* Asserts that id is BLAKE2b-256 of enc, as every DHT record's id is. */
+void ru_expect_hash_id(const uint8_t id[32], const uint8_t *enc, size_t len);
 
 #endif

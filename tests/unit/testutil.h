@@ -20,7 +20,10 @@ void tu_check_mutations(const uint8_t *enc, size_t len, tu_accept_fn accept, voi
  *       fails the test; returns the length;
  *   int NAME_accept_at(in, len, now): decode, then verify at now;
  *   int NAME_accept(in, len, ctx): the same at NOW_ (a tu_accept_fn);
- *   int NAME_decode_rc(in, len): the decoder's result alone. */
+ *   int NAME_decode_rc(in, len): the decoder's result alone;
+ *   size_t NAME_round_trip(obj, back, out, cap): encodes obj into out,
+ *       decodes it into *back, which must equal *obj byte for byte and
+ *       verify at NOW_; returns the length. */
 #define TU_DEFINE_SIGNED(NAME, T, NOW_)                                                            \
     __attribute__((unused)) static size_t NAME##_enc(const T *obj, uint8_t *out, size_t cap) {     \
         size_t len;                                                                                \
@@ -40,6 +43,14 @@ void tu_check_mutations(const uint8_t *enc, size_t len, tu_accept_fn accept, voi
     __attribute__((unused)) static int NAME##_decode_rc(const uint8_t *in, size_t len) {           \
         T obj;                                                                                     \
         return T##_decode(in, len, &obj);                                                          \
+    }                                                                                              \
+    __attribute__((unused)) static size_t NAME##_round_trip(const T *obj, T *back, uint8_t *out,   \
+                                                            size_t cap) {                          \
+        size_t len = NAME##_enc(obj, out, cap);                                                    \
+        cr_assert_eq(T##_decode(out, len, back), PST_OK);                                          \
+        cr_assert_arr_eq(back, obj, sizeof *obj);                                                  \
+        cr_assert_eq(T##_verify(back, NOW_), PST_OK);                                              \
+        return len;                                                                                \
     }
 
 /* Reads a whole file (malloc'd, caller frees); NULL on error. */
