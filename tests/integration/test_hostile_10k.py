@@ -198,12 +198,7 @@ def test(c):
     # (no `key get` of a's address: ~18 s through a slot of 2,400 values; the
     # counts above show that a rejected every distinct value put there)
 
-    peak = max(rss.samples["a"] + [rss0])
-    note(f"a's RSS: {rss0} KiB before, peak {peak} KiB, {a.rss_kib()} KiB after")
-    limit = RSS_GROWTH_MAX_KIB
-    if harness.is_sanitized(c.posternd):
-        limit = RSS_GROWTH_MAX_ASAN_KIB
-    check(peak - rss0 <= limit, f"a's RSS grew by {peak - rss0} KiB (limit {limit} KiB)")
+    harness.check_rss_growth(c, a, rss, rss0, RSS_GROWTH_MAX_KIB, RSS_GROWTH_MAX_ASAN_KIB)
     note(f"total {time.monotonic() - t0:.1f} s")
     for nd in (b, a, seed):
         nd.stop()

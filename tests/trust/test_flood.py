@@ -112,10 +112,7 @@ def test(c):
     new = sorted(set(harness.maildir_all(r.home)) - set(mail0))
     check(new == paths, f"r's Maildir got {new}")
 
-    peak = max(rss.samples["r"] + [rss0])
-    note(f"r's RSS: {rss0} KiB before, peak {peak} KiB, {r.rss_kib()} KiB after")
-    limit = RSS_GROWTH_MAX_ASAN_KIB if harness.is_sanitized(c.posternd) else RSS_GROWTH_MAX_KIB
-    check(peak - rss0 <= limit, f"r's RSS grew by {peak - rss0} KiB (limit {limit} KiB)")
+    harness.check_rss_growth(c, r, rss, rss0, RSS_GROWTH_MAX_KIB, RSS_GROWTH_MAX_ASAN_KIB)
     note(f"total {time.monotonic() - t0:.1f} s")
     for nd in (t, r, seed):
         nd.stop()
