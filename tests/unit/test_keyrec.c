@@ -19,13 +19,7 @@
 
 /* A normalized address of exactly len bytes (5..254). */
 static void make_address(char *out, size_t len) {
-    size_t local = len - 2 > 64 ? 64 : len - 2;
-    size_t domain = len - local - 1;
-    memset(out, 'a', local);
-    out[local] = '@';
-    for (size_t i = 0; i < domain; i++)
-        out[local + 1 + i] = (i % 64 == 63 && i + 1 < domain) ? '.' : 'b';
-    out[len] = '\0';
+    ru_address(out, len - 2 > 64 ? 64 : len - 2, len);
 }
 
 static void kat_keyrec(pst_keyrec *r, const pst_identity *id) {

@@ -396,24 +396,15 @@ Test(mailmsg, random_messages_any_form_any_chunks) {
     uint32_t s = 4242;
     for (int round = 0; round < 2000; round++) {
         char in[512];
-        size_t n = 0;
-        while (n < 400) {
-            s = s * 1103515245u + 12345u;
-            size_t a = (s >> 16) % (sizeof atoms / sizeof atoms[0]);
-            memcpy(in + n, atoms[a], strlen(atoms[a]));
-            n += strlen(atoms[a]);
-            s = s * 1103515245u + 12345u;
-            if ((s >> 16) % 17 == 0)
-                break;
-        }
+        size_t n = tu_atom_message(&s, atoms, sizeof atoms / sizeof atoms[0], SIZE_MAX, 400, 17,
+                                   (uint8_t *)in);
         size_t ln;
         char *lf = lf_only(in, n, &ln);
         pst_mailmsg_filter *f = new_filter();
         buf ref = {0};
         cr_assert_eq(run(f, lf, ln, ln + 1, &ref), PST_OK);
         free(f);
-        s = s * 1103515245u + 12345u;
-        size_t step = 1 + (s >> 16) % 11;
+        size_t step = 1 + tu_lcg(&s) % 11;
         f = new_filter();
         buf out = {0};
         cr_assert_eq(run(f, in, n, step, &out), PST_OK, "round %d", round);

@@ -220,22 +220,27 @@ Test(revocation, limits) {
     a = ru_raw_uint(CREATED + 1);
     n = ru_with_field(enc, len, 3, a.b, a.n, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_E_RANGE, "expires != 0");
+    /* replacement (field 8) and auth (field 9): zeros of the wrong size, or
+     * the revoked key itself */
     uint8_t k[65] = {0};
-    a = ru_raw_bin(k, 31);
-    n = ru_with_field(enc, len, 8, a.b, a.n, out, sizeof out);
-    cr_assert_eq(rev_decode_rc(out, n), PST_E_RANGE, "31-byte replacement");
-    a = ru_raw_bin(k, 33);
-    n = ru_with_field(enc, len, 8, a.b, a.n, out, sizeof out);
-    cr_assert_eq(rev_decode_rc(out, n), PST_E_TOOBIG, "33-byte replacement");
-    a = ru_raw_bin(base.revoked_key, 32);
-    n = ru_with_field(enc, len, 8, a.b, a.n, out, sizeof out);
-    cr_assert_eq(rev_decode_rc(out, n), PST_E_RANGE, "replacement == revoked");
-    a = ru_raw_bin(k, 63);
-    n = ru_with_field(enc, len, 9, a.b, a.n, out, sizeof out);
-    cr_assert_eq(rev_decode_rc(out, n), PST_E_RANGE, "63-byte auth");
-    a = ru_raw_bin(k, 65);
-    n = ru_with_field(enc, len, 9, a.b, a.n, out, sizeof out);
-    cr_assert_eq(rev_decode_rc(out, n), PST_E_TOOBIG, "65-byte auth");
+    static const struct {
+        uint32_t field;
+        size_t len;
+        bool revoked_key;
+        int rc;
+        const char *what;
+    } bins[] = {
+        {8, 31, false, PST_E_RANGE, "31-byte replacement"},
+        {8, 33, false, PST_E_TOOBIG, "33-byte replacement"},
+        {8, 32, true, PST_E_RANGE, "replacement == revoked"},
+        {9, 63, false, PST_E_RANGE, "63-byte auth"},
+        {9, 65, false, PST_E_TOOBIG, "65-byte auth"},
+    };
+    for (size_t i = 0; i < sizeof bins / sizeof bins[0]; i++) {
+        a = ru_raw_bin(bins[i].revoked_key ? base.revoked_key : k, bins[i].len);
+        n = ru_with_field(enc, len, bins[i].field, a.b, a.n, out, sizeof out);
+        cr_assert_eq(rev_decode_rc(out, n), bins[i].rc, "%s", bins[i].what);
+    }
     a = ru_raw_bin(k, 64);
     n = ru_with_field(enc, len, 9, a.b, a.n, out, sizeof out);
     cr_assert_eq(rev_decode_rc(out, n), PST_OK, "64-byte auth decodes");
