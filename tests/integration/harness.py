@@ -775,11 +775,15 @@ def check_all_logs(cluster):
         check(report is None, f"sanitizer finding in {os.path.basename(path)}:\n{report}")
 
 
-def stop_all(cluster, nodes):
-    """The end of a mail test: stops nodes in the order given (each stop
-    checks a clean exit), then check_all_logs."""
+def stop_nodes(nodes):
+    """Stops nodes in the order given; each stop checks a clean exit."""
     for n in nodes:
         n.stop()
+
+
+def stop_all(cluster, nodes):
+    """The end of a mail test: stop_nodes, then check_all_logs."""
+    stop_nodes(nodes)
     check_all_logs(cluster)
 
 
@@ -816,9 +820,14 @@ def republish(cluster, node, extra):
     return ident
 
 
-def check_rss_growth(cluster, node, sampler, rss0, limit_kib, asan_limit_kib):
+RSS_GROWTH_MAX_KIB = 64 * 1024
+RSS_GROWTH_MAX_ASAN_KIB = 1024 * 1024  # ASan's quarantine alone is 256 MiB
+
+
+def check_rss_growth(cluster, node, sampler, rss0, limit_kib=RSS_GROWTH_MAX_KIB,
+                     asan_limit_kib=RSS_GROWTH_MAX_ASAN_KIB):
     """node's peak RSS while sampler ran (or rss0) may exceed rss0 by at most
-    limit_kib, or asan_limit_kib under a sanitizer (ASan's quarantine)."""
+    limit_kib, or asan_limit_kib under a sanitizer."""
     peak = max(sampler.samples[node.name] + [rss0])
     note(f"{node.name}'s RSS: {rss0} KiB before, peak {peak} KiB, {node.rss_kib()} KiB after")
     limit = asan_limit_kib if is_sanitized(cluster.posternd) else limit_kib
