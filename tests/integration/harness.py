@@ -820,6 +820,19 @@ def republish(cluster, node, extra):
     return ident
 
 
+def hostile_summary(proc):
+    """The next line of a running postern-hostile (a subprocess.Popen with
+    stdout and stderr piped) as its JSON summary; if it is not one, kills
+    the process and fails with the line and its stderr."""
+    line = proc.stdout.readline()
+    try:
+        return json.loads(line)
+    except ValueError:
+        proc.kill()
+        raise TestFailure(f"postern-hostile printed no summary: {line!r} "
+                          f"{proc.stderr.read()!r}")
+
+
 RSS_GROWTH_MAX_KIB = 64 * 1024
 RSS_GROWTH_MAX_ASAN_KIB = 1024 * 1024  # ASan's quarantine alone is 256 MiB
 

@@ -34,7 +34,6 @@ the DHT (--linger) until a counted everything, because some values are
 stored on the hostile node only.
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -105,13 +104,7 @@ def test(c):
     with harness.RssSampler([a], interval=0.2) as rss, \
             subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE) as hp:
-        line = hp.stdout.readline()  # --linger: the summary once every put ended
-        try:
-            summary = json.loads(line)
-        except ValueError:
-            hp.kill()
-            raise harness.TestFailure(f"postern-hostile printed no summary: {line!r} "
-                                      f"{hp.stderr.read()!r}")
+        summary = harness.hostile_summary(hp)  # --linger: once every put ended
         check(not summary["timed_out"] and "error" not in summary,
               f"postern-hostile failed: {summary}")
         total = summary["total"]
