@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "pst_peerargs.h"
 #include "pst_dht.h"
 #include "pst_identity.h"
 #include "pst_records.h"
@@ -80,38 +81,11 @@ typedef struct {
 
 /* ---- arguments --------------------------------------------------------------- */
 
-static int usage_error(const char *fmt, const char *arg) {
-    fprintf(stderr, "stampcraft: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n(see --help)\n");
-    return EXIT_USAGE;
-}
-
-static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
-    char *end;
-    if (s == NULL || *s == '\0' || *s == '-')
-        return -1;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (*end != '\0' || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static bool host_is_loopback(const char *host) {
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET, host, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, host, &a6) == 1)
-        return IN6_IS_ADDR_LOOPBACK(&a6);
-    return false;
-}
-
 static int parse_seed(craft *k, const char *arg) {
     const char *colon = arg ? strrchr(arg, ':') : NULL;
     uint64_t port;
-    if (colon == NULL || colon == arg || parse_u64(colon + 1, 65535, &port) != 0 || port == 0)
+    if (colon == NULL || colon == arg || pst_peer_parse_u64(colon + 1, 65535, &port) != 0 ||
+        port == 0)
         return -1;
     size_t hlen = (size_t)(colon - arg);
     if (arg[0] == '[' && hlen >= 2 && arg[hlen - 1] == ']') {
@@ -123,7 +97,7 @@ static int parse_seed(craft *k, const char *arg) {
     memcpy(k->seed_host, arg, hlen);
     k->seed_host[hlen] = '\0';
     snprintf(k->seed_port, sizeof k->seed_port, "%u", (unsigned)port);
-    return host_is_loopback(k->seed_host) ? 0 : -1;
+    return pst_peer_host_is_loopback(k->seed_host) ? 0 : -1;
 }
 
 static int set_slot(craft *k, const char *name) {
@@ -146,13 +120,14 @@ static int read_values(craft *k) {
     k->lens = calloc(CRAFT_VALUES_MAX, sizeof *k->lens);
     if (line == NULL || k->vals == NULL || k->lens == NULL) {
         free(line);
-        return usage_error("out of memory%s", "");
+        return pst_peer_usage_error("stampcraft", "out of memory%s", "");
     }
     int rc = 0;
     while (rc == 0 && fgets(line, (int)cap, stdin) != NULL) {
         size_t n = strcspn(line, "\r\n");
         if (line[n] == '\0' && !feof(stdin)) {
-            rc = usage_error("a value on stdin is longer than %s bytes", "1200");
+            rc = pst_peer_usage_error("stampcraft", "a value on stdin is longer than %s bytes",
+                                      "1200");
             break;
         }
         line[n] = '\0';
@@ -161,10 +136,11 @@ static int read_values(craft *k) {
         uint8_t *v = malloc(PST_DHT_VALUE_MAX);
         size_t len = 0;
         if (k->n_vals >= CRAFT_VALUES_MAX)
-            rc = usage_error("more than %s values on stdin", "5000");
+            rc = pst_peer_usage_error("stampcraft", "more than %s values on stdin", "5000");
         else if (v == NULL ||
                  sodium_hex2bin(v, PST_DHT_VALUE_MAX, line, n, NULL, &len, NULL) != 0 || len == 0)
-            rc = usage_error("'%.40s' is not a hex value of 1..1200 bytes", line);
+            rc = pst_peer_usage_error("stampcraft", "'%.40s' is not a hex value of 1..1200 bytes",
+                                      line);
         if (rc != 0) {
             free(v);
             break;
@@ -204,7 +180,8 @@ static int parse_args(craft *k, int argc, char **argv, const char **seed_random,
     else if (strcmp(argv[1], "endorse") == 0)
         k->op = OP_ENDORSE;
     else
-        return usage_error("unknown command '%s' (get, put or endorse)", argv[1]);
+        return pst_peer_usage_error("stampcraft", "unknown command '%s' (get, put or endorse)",
+                                    argv[1]);
     const char *target = NULL, *seed = NULL, *slot = NULL;
     uint64_t v;
     int c, idx;
@@ -215,9 +192,11 @@ static int parse_args(craft *k, int argc, char **argv, const char **seed_random,
             fputs(USAGE, stdout);
             exit(0);
         case 'n':
-            if (parse_u64(optarg, UINT32_MAX, &v) != 0 || v == 0 || v == PST_DHT_NETWORK_PUBLIC)
-                return usage_error("--network must be a private non-zero 32-bit id, not '%s'",
-                                   optarg);
+            if (pst_peer_parse_u64(optarg, UINT32_MAX, &v) != 0 || v == 0 ||
+                v == PST_DHT_NETWORK_PUBLIC)
+                return pst_peer_usage_error(
+                    "stampcraft", "--network must be a private non-zero 32-bit id, not '%s'",
+                    optarg);
             k->network = (uint32_t)v;
             break;
         case 's':
@@ -230,31 +209,36 @@ static int parse_args(craft *k, int argc, char **argv, const char **seed_random,
             slot = optarg;
             break;
         case 'R':
-            if (parse_u64(optarg, CRAFT_RATE_MAX, &v) != 0 || v == 0)
-                return usage_error("--rate must be 1..5000 puts per second, not '%s'", optarg);
+            if (pst_peer_parse_u64(optarg, CRAFT_RATE_MAX, &v) != 0 || v == 0)
+                return pst_peer_usage_error(
+                    "stampcraft", "--rate must be 1..5000 puts per second, not '%s'", optarg);
             k->rate = (uint32_t)v;
             break;
         case 'm':
-            if (parse_u64(optarg, CRAFT_SECONDS_MAX, &v) != 0 || v == 0)
-                return usage_error("--max-seconds must be 1..600, not '%s'", optarg);
+            if (pst_peer_parse_u64(optarg, CRAFT_SECONDS_MAX, &v) != 0 || v == 0)
+                return pst_peer_usage_error("stampcraft", "--max-seconds must be 1..600, not '%s'",
+                                            optarg);
             k->max_seconds = (uint32_t)v;
             break;
         case 'c':
-            if (parse_u64(optarg, CRAFT_VALUES_MAX, &v) != 0 || v == 0)
-                return usage_error("--count must be 1..5000, not '%s'", optarg);
+            if (pst_peer_parse_u64(optarg, CRAFT_VALUES_MAX, &v) != 0 || v == 0)
+                return pst_peer_usage_error("stampcraft", "--count must be 1..5000, not '%s'",
+                                            optarg);
             *count = v;
             break;
         case 'T':
             if (strcmp(optarg, "known") != 0 && strcmp(optarg, "trusted") != 0)
-                return usage_error("--tier is known or trusted, not '%s'", optarg);
+                return pst_peer_usage_error("stampcraft", "--tier is known or trusted, not '%s'",
+                                            optarg);
             *tier = strcmp(optarg, "known") == 0 ? PST_TIER_KNOWN : PST_TIER_TRUSTED;
             break;
         case 'r':
             *seed_random = optarg;
             break;
         case 'N':
-            if (parse_u64(optarg, UINT32_MAX, &v) != 0 || v < 86400u)
-                return usage_error("--now must be unix seconds, not '%s'", optarg);
+            if (pst_peer_parse_u64(optarg, UINT32_MAX, &v) != 0 || v < 86400u)
+                return pst_peer_usage_error("stampcraft", "--now must be unix seconds, not '%s'",
+                                            optarg);
             *now = v;
             break;
         default:
@@ -263,18 +247,20 @@ static int parse_args(craft *k, int argc, char **argv, const char **seed_random,
         }
     }
     if (optind < argc)
-        return usage_error("unexpected argument '%s'", argv[optind]);
+        return pst_peer_usage_error("stampcraft", "unexpected argument '%s'", argv[optind]);
     if (target == NULL || pst_fingerprint_parse(target, k->target) != PST_OK)
-        return usage_error("--target/--subject must be a fingerprint (52 characters)%s", "");
+        return pst_peer_usage_error(
+            "stampcraft", "--target/--subject must be a fingerprint (52 characters)%s", "");
     if (k->op == OP_ENDORSE)
-        return *count > 0 ? 0 : usage_error("--count is required%s", "");
+        return *count > 0 ? 0 : pst_peer_usage_error("stampcraft", "--count is required%s", "");
     if (k->network == 0)
-        return usage_error("--network is required%s", "");
+        return pst_peer_usage_error("stampcraft", "--network is required%s", "");
     if (parse_seed(k, seed) != 0)
-        return usage_error("--seed must be a loopback HOST:PORT (127.0.0.0/8 or ::1), not '%s'",
-                           seed ? seed : "(none)");
+        return pst_peer_usage_error(
+            "stampcraft", "--seed must be a loopback HOST:PORT (127.0.0.0/8 or ::1), not '%s'",
+            seed ? seed : "(none)");
     if (slot == NULL || set_slot(k, slot) != 0)
-        return usage_error("--slot is key, vouch or inbox%s", "");
+        return pst_peer_usage_error("stampcraft", "--slot is key, vouch or inbox%s", "");
     return k->op == OP_PUT ? read_values(k) : 0;
 }
 

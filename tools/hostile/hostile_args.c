@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pst_peerargs.h"
 #include "hostile_int.h"
 #include "pst_config.h"
 #include "pst_hashcash.h"
@@ -64,34 +65,6 @@ static const char USAGE[] =
 
 /* ---- options ------------------------------------------------------------ */
 
-static int usage_error(const char *fmt, const char *arg) {
-    fprintf(stderr, "postern-hostile: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n(see --help)\n");
-    return EXIT_USAGE;
-}
-
-static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
-    char *end;
-    if (s == NULL || *s == '\0' || *s == '-')
-        return -1;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (*end != '\0' || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static bool host_is_loopback(const char *host) {
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET, host, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, host, &a6) == 1)
-        return IN6_IS_ADDR_LOOPBACK(&a6);
-    return false; /* a name could resolve anywhere */
-}
-
 static int parse_seed(hostile *h, const char *arg) {
     const char *colon = strrchr(arg, ':');
     if (colon == NULL || colon == arg || strlen(colon + 1) == 0 || strlen(colon + 1) > 5)
@@ -103,7 +76,7 @@ static int parse_seed(hostile *h, const char *arg) {
         hlen -= 2;
     }
     uint64_t port;
-    if (hlen == 0 || hlen > PST_DHT_HOST_MAX || parse_u64(colon + 1, 65535, &port) != 0 ||
+    if (hlen == 0 || hlen > PST_DHT_HOST_MAX || pst_peer_parse_u64(colon + 1, 65535, &port) != 0 ||
         port == 0)
         return -1;
     memcpy(h->seed_host, host, hlen);
@@ -199,19 +172,23 @@ static int parse_fetch_mode(hostile *h, const char *fetch, const char *target, b
     char host[PST_DHT_HOST_MAX + 1], port[8];
     uint64_t v;
     if (pst_config_split_hostport(fetch, host, sizeof host, port, sizeof port) != PST_OK ||
-        parse_u64(port, 65535, &v) != 0 || v == 0 || strlen(host) >= sizeof f->host)
-        return usage_error("--fetch must be HOST:PORT, not '%s'", fetch);
-    if (!host_is_loopback(host) || strchr(host, ':') != NULL)
-        return usage_error("--fetch host '%s' is not an IPv4 loopback address; this tool is for "
-                           "tests on loopback",
-                           host);
+        pst_peer_parse_u64(port, 65535, &v) != 0 || v == 0 || strlen(host) >= sizeof f->host)
+        return pst_peer_usage_error("postern-hostile", "--fetch must be HOST:PORT, not '%s'",
+                                    fetch);
+    if (!pst_peer_host_is_loopback(host) || strchr(host, ':') != NULL)
+        return pst_peer_usage_error(
+            "postern-hostile",
+            "--fetch host '%s' is not an IPv4 loopback address; this tool is for "
+            "tests on loopback",
+            host);
     if (!have_attacks)
-        return usage_error("--fetch needs --attacks%s", "");
+        return pst_peer_usage_error("postern-hostile", "--fetch needs --attacks%s", "");
     snprintf(f->host, sizeof f->host, "%s", host);
     f->port = (uint16_t)v;
     if (target != NULL) {
         if (pst_fingerprint_parse(target, f->server_pk) != PST_OK)
-            return usage_error("--target must be a fingerprint (52 characters)%s", "");
+            return pst_peer_usage_error("postern-hostile",
+                                        "--target must be a fingerprint (52 characters)%s", "");
         f->have_server = true;
     }
     f->have_msg_id = h->gen.have_msg_id;
@@ -267,8 +244,9 @@ int pst_hostile_parse_args(hostile *h, int argc, char **argv) {
             fputs(USAGE, stdout);
             exit(0);
         case 'n':
-            if (parse_u64(optarg, UINT32_MAX, &v) != 0 || v == 0)
-                return usage_error("--network must be a non-zero 32-bit id, not '%s'", optarg);
+            if (pst_peer_parse_u64(optarg, UINT32_MAX, &v) != 0 || v == 0)
+                return pst_peer_usage_error(
+                    "postern-hostile", "--network must be a non-zero 32-bit id, not '%s'", optarg);
             h->network = (uint32_t)v;
             have_network = true;
             break;
@@ -276,8 +254,9 @@ int pst_hostile_parse_args(hostile *h, int argc, char **argv) {
             seed = optarg;
             break;
         case 'p':
-            if (parse_u64(optarg, 65535, &v) != 0)
-                return usage_error("--port must be 0..65535, not '%s'", optarg);
+            if (pst_peer_parse_u64(optarg, 65535, &v) != 0)
+                return pst_peer_usage_error("postern-hostile", "--port must be 0..65535, not '%s'",
+                                            optarg);
             h->port = (uint16_t)v;
             break;
         case 't':
@@ -285,43 +264,50 @@ int pst_hostile_parse_args(hostile *h, int argc, char **argv) {
             break;
         case 'a':
             if (pst_address_normalize(optarg, h->gen.address, sizeof h->gen.address) != PST_OK)
-                return usage_error("--address '%s' is not an address (local@domain)", optarg);
+                return pst_peer_usage_error(
+                    "postern-hostile", "--address '%s' is not an address (local@domain)", optarg);
             break;
         case 'i':
             identity = optarg;
             break;
         case 'c':
-            if (parse_u64(optarg, HOSTILE_COUNT_MAX, &v) != 0 || v == 0)
-                return usage_error("--count must be 1..10000, not '%s'", optarg);
+            if (pst_peer_parse_u64(optarg, HOSTILE_COUNT_MAX, &v) != 0 || v == 0)
+                return pst_peer_usage_error("postern-hostile", "--count must be 1..10000, not '%s'",
+                                            optarg);
             h->count = (uint32_t)v;
             break;
         case 'C':
             if (parse_classes(h, optarg) != 0)
-                return usage_error("--classes: unknown class in '%s'", optarg);
+                return pst_peer_usage_error("postern-hostile", "--classes: unknown class in '%s'",
+                                            optarg);
             break;
         case 'r':
             snprintf(h->seed_random, sizeof h->seed_random, "%s", optarg);
             break;
         case 'N':
-            if (parse_u64(optarg, UINT32_MAX, &v) != 0 || v < 40u * 86400u)
-                return usage_error("--now must be unix seconds, not '%s'", optarg);
+            if (pst_peer_parse_u64(optarg, UINT32_MAX, &v) != 0 || v < 40u * 86400u)
+                return pst_peer_usage_error("postern-hostile",
+                                            "--now must be unix seconds, not '%s'", optarg);
             h->gen.now = v;
             break;
         case 'q':
-            if (parse_u64(optarg, UINT64_MAX / 2, &v) != 0)
-                return usage_error("--current-seq must be a number, not '%s'", optarg);
+            if (pst_peer_parse_u64(optarg, UINT64_MAX / 2, &v) != 0)
+                return pst_peer_usage_error("postern-hostile",
+                                            "--current-seq must be a number, not '%s'", optarg);
             h->gen.current_seq = v;
             h->have_current_seq = true;
             h->seq_from_flag = true;
             break;
         case 'R':
-            if (parse_u64(optarg, HOSTILE_RATE_MAX, &v) != 0 || v == 0)
-                return usage_error("--rate must be 1..5000 puts per second, not '%s'", optarg);
+            if (pst_peer_parse_u64(optarg, HOSTILE_RATE_MAX, &v) != 0 || v == 0)
+                return pst_peer_usage_error(
+                    "postern-hostile", "--rate must be 1..5000 puts per second, not '%s'", optarg);
             h->rate = (uint32_t)v;
             break;
         case 'm':
-            if (parse_u64(optarg, HOSTILE_SECONDS_MAX, &v) != 0 || v == 0)
-                return usage_error("--max-seconds must be 1..600, not '%s'", optarg);
+            if (pst_peer_parse_u64(optarg, HOSTILE_SECONDS_MAX, &v) != 0 || v == 0)
+                return pst_peer_usage_error("postern-hostile",
+                                            "--max-seconds must be 1..600, not '%s'", optarg);
             h->max_seconds = (uint32_t)v;
             break;
         case 'j':
@@ -335,7 +321,8 @@ int pst_hostile_parse_args(hostile *h, int argc, char **argv) {
             break;
         case 'M':
             if (parse_hex32(optarg, h->gen.msg_id) != 0)
-                return usage_error("--msg-id must be 64 hex digits, not '%s'", optarg);
+                return pst_peer_usage_error("postern-hostile",
+                                            "--msg-id must be 64 hex digits, not '%s'", optarg);
             h->gen.have_msg_id = true;
             break;
         case 'F':
@@ -344,28 +331,34 @@ int pst_hostile_parse_args(hostile *h, int argc, char **argv) {
         case 'X':
             if (parse_names(optarg, h->fetch.attacks, PST_HF_COUNT, pst_hostile_attack_by_name) !=
                 0)
-                return usage_error("--attacks: unknown attack in '%s'", optarg);
+                return pst_peer_usage_error("postern-hostile", "--attacks: unknown attack in '%s'",
+                                            optarg);
             have_attacks = true;
             break;
         case 'S':
-            if (!host_is_loopback(optarg) || strchr(optarg, ':') != NULL)
-                return usage_error("--source must be an IPv4 loopback address, not '%s'", optarg);
+            if (!pst_peer_host_is_loopback(optarg) || strchr(optarg, ':') != NULL)
+                return pst_peer_usage_error("postern-hostile",
+                                            "--source must be an IPv4 loopback address, not '%s'",
+                                            optarg);
             snprintf(h->fetch.source, sizeof h->fetch.source, "%s", optarg);
             break;
         case 'K':
-            if (parse_u64(optarg, HOSTILE_CONNS_MAX, &v) != 0 || v == 0)
-                return usage_error("--conns must be 1..1000, not '%s'", optarg);
+            if (pst_peer_parse_u64(optarg, HOSTILE_CONNS_MAX, &v) != 0 || v == 0)
+                return pst_peer_usage_error("postern-hostile", "--conns must be 1..1000, not '%s'",
+                                            optarg);
             h->fetch.conns = (uint32_t)v;
             break;
         case 'f':
             if (parse_names(optarg, h->sender_opts.modes, PST_HM_COUNT,
                             pst_hostile_sender_mode_by_name) != 0)
-                return usage_error("--fake-sender: unknown mode in '%s'", optarg);
+                return pst_peer_usage_error("postern-hostile",
+                                            "--fake-sender: unknown mode in '%s'", optarg);
             h->sender_mode = true;
             break;
         case 'B':
-            if (parse_u64(optarg, PST_HASHCASH_MINT_BITS_MAX, &v) != 0)
-                return usage_error("--stamp-bits must be 0..40, not '%s'", optarg);
+            if (pst_peer_parse_u64(optarg, PST_HASHCASH_MINT_BITS_MAX, &v) != 0)
+                return pst_peer_usage_error("postern-hostile",
+                                            "--stamp-bits must be 0..40, not '%s'", optarg);
             h->sender_opts.stamp_bits = (unsigned)v;
             h->stamp_bits_flag = true;
             break;
@@ -373,15 +366,17 @@ int pst_hostile_parse_args(hostile *h, int argc, char **argv) {
             h->linger = true;
             break;
         case 'L':
-            if (parse_u64(optarg, HOSTILE_COUNT_MAX, &v) != 0 || v == 0)
-                return usage_error("--flood must be 1..10000, not '%s'", optarg);
+            if (pst_peer_parse_u64(optarg, HOSTILE_COUNT_MAX, &v) != 0 || v == 0)
+                return pst_peer_usage_error("postern-hostile", "--flood must be 1..10000, not '%s'",
+                                            optarg);
             memset(h->classes, 0, sizeof h->classes);
             h->classes[PST_HC_INBOX_NOSTAMP] = true;
             h->count = (uint32_t)v;
             break;
         case 'T':
-            if (parse_u64(optarg, 600, &v) != 0 || v == 0)
-                return usage_error("--renotify must be 1..600 seconds, not '%s'", optarg);
+            if (pst_peer_parse_u64(optarg, 600, &v) != 0 || v == 0)
+                return pst_peer_usage_error("postern-hostile",
+                                            "--renotify must be 1..600 seconds, not '%s'", optarg);
             h->sender_opts.renotify_ms = (uint32_t)v * 1000u;
             break;
         default:
@@ -390,25 +385,31 @@ int pst_hostile_parse_args(hostile *h, int argc, char **argv) {
         }
     }
     if (optind < argc)
-        return usage_error("unexpected argument '%s'", argv[optind]);
+        return pst_peer_usage_error("postern-hostile", "unexpected argument '%s'", argv[optind]);
     if (fetch != NULL)
         return parse_fetch_mode(h, fetch, target, have_attacks);
     if (target == NULL || pst_fingerprint_parse(target, h->gen.target) != PST_OK)
-        return usage_error("--target must be a fingerprint (52 characters)%s", "");
+        return pst_peer_usage_error("postern-hostile",
+                                    "--target must be a fingerprint (52 characters)%s", "");
     pst_fingerprint_format(h->gen.target, h->target_fp);
     if (h->sender_mode && h->dry_run)
-        return usage_error("--fake-sender needs the network%s", " (not --dry-run)");
+        return pst_peer_usage_error("postern-hostile", "--fake-sender needs the network%s",
+                                    " (not --dry-run)");
     if (!h->dry_run) {
         if (!have_network)
-            return usage_error("--network is required%s", "");
+            return pst_peer_usage_error("postern-hostile", "--network is required%s", "");
         if (h->network == PST_DHT_NETWORK_PUBLIC && !h->allow_remote)
-            return usage_error("refusing the public network id%s (tests use a private one)", "");
+            return pst_peer_usage_error(
+                "postern-hostile", "refusing the public network id%s (tests use a private one)",
+                "");
         if (seed == NULL || parse_seed(h, seed) != 0)
-            return usage_error("--seed must be HOST:PORT, not '%s'", seed ? seed : "(none)");
-        if (!h->allow_remote && !host_is_loopback(h->seed_host))
-            return usage_error("seed '%s' is not a loopback address (127.0.0.0/8 or ::1); "
-                               "this tool is for tests on loopback",
-                               h->seed_host);
+            return pst_peer_usage_error("postern-hostile", "--seed must be HOST:PORT, not '%s'",
+                                        seed ? seed : "(none)");
+        if (!h->allow_remote && !pst_peer_host_is_loopback(h->seed_host))
+            return pst_peer_usage_error("postern-hostile",
+                                        "seed '%s' is not a loopback address (127.0.0.0/8 or ::1); "
+                                        "this tool is for tests on loopback",
+                                        h->seed_host);
     }
     if (identity != NULL && load_identity(h, identity) != 0)
         return 1;
