@@ -144,6 +144,7 @@ Test(addrlist, overlong) {
     /* a value over the cap, whatever it holds */
     size_t n = PST_ADDRLIST_VALUE_MAX + 1;
     char *s = malloc(n + 1);
+    cr_assert_not_null(s);
     memset(s, ' ', n);
     s[n] = '\0';
     got g;
