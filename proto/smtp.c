@@ -199,7 +199,7 @@ static const struct {
     {"RCPT", PST_SMTP_CMD_RCPT}, {"DATA", PST_SMTP_CMD_DATA}, {"RSET", PST_SMTP_CMD_RSET},
     {"NOOP", PST_SMTP_CMD_NOOP}, {"QUIT", PST_SMTP_CMD_QUIT}, {"VRFY", PST_SMTP_CMD_VRFY},
     {"HELP", PST_SMTP_CMD_HELP}, {"AUTH", PST_SMTP_CMD_AUTH}, {"STARTTLS", PST_SMTP_CMD_STARTTLS},
-    {"BDAT", PST_SMTP_CMD_BDAT},
+    {"BDAT", PST_SMTP_CMD_BDAT}, {"LHLO", PST_SMTP_CMD_LHLO},
 };
 
 /* A mailbox character: printable ASCII other than the ones that delimit a
@@ -364,6 +364,7 @@ int pst_smtp_cmd_parse(const uint8_t *line, size_t len, bool utf8_ok, pst_smtp_c
     switch (cmd->verb) {
     case PST_SMTP_CMD_EHLO:
     case PST_SMTP_CMD_HELO:
+    case PST_SMTP_CMD_LHLO:
         if (al == 0 || al > PST_SMTP_DOMAIN_MAX || memchr(a, ' ', al) != NULL)
             return PST_SMTP_PARSE_SYNTAX;
         memcpy(cmd->arg, a, al);
@@ -519,4 +520,57 @@ int pst_smtp_header_names(const uint8_t *hdr, size_t len, const char *addr) {
             break; /* the empty line: the body follows */
     }
     return found;
+}
+
+int pst_smtp_header_next(const uint8_t *hdr, size_t len, const char *name, size_t *pos, char *out,
+                         size_t cap) {
+    if (cap == 0)
+        return PST_E_INVAL;
+    out[0] = '\0';
+    const char *h = (const char *)hdr;
+    size_t nl_len = strlen(name);
+    size_t i = *pos;
+    while (i < len) {
+        size_t start = i;
+        do {
+            const char *nl = memchr(h + i, '\n', len - i);
+            i = nl ? (size_t)(nl - h) + 1 : len;
+        } while (i < len && (h[i] == ' ' || h[i] == '\t'));
+        const char *f = h + start;
+        size_t fl = i - start;
+        if (f[0] == '\n' || (f[0] == '\r' && fl >= 2 && f[1] == '\n'))
+            break; /* the empty line: the body follows */
+        if (fl <= nl_len || f[nl_len] != ':')
+            continue;
+        size_t k = 0;
+        while (k < nl_len && lower(f[k]) == lower(name[k]))
+            k++;
+        if (k != nl_len)
+            continue;
+        size_t o = 0;
+        bool fits = true;
+        for (size_t j = nl_len + 1; j < fl; j++) {
+            char c = f[j];
+            if (c == '\r' || c == '\n')
+                continue;
+            if (c == '\0' || o + 1 >= cap) {
+                fits = false;
+                break;
+            }
+            if (o == 0 && (c == ' ' || c == '\t'))
+                continue;
+            out[o++] = c;
+        }
+        while (o > 0 && (out[o - 1] == ' ' || out[o - 1] == '\t'))
+            o--;
+        out[o] = '\0';
+        if (!fits) {
+            out[0] = '\0';
+            continue;
+        }
+        *pos = i;
+        return PST_OK;
+    }
+    *pos = len;
+    return PST_E_NOTFOUND;
 }

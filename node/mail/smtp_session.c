@@ -37,7 +37,7 @@ static bool fingerprint_address(const char *addr, char fp[PST_FINGERPRINT_STRLEN
 }
 
 /* Our fingerprint, FINGERPRINT@postern.invalid, or one of our addresses. */
-static bool is_own(const pst_node *n, const char *who, bool bare_fingerprint_ok) {
+bool pst_smtp__is_own(const pst_node *n, const char *who, bool bare_fingerprint_ok) {
     char fp[PST_FINGERPRINT_STRLEN + 1], norm[PST_ADDRESS_MAX + 1];
     if (bare_fingerprint_ok && strcasecmp(who, n->fingerprint) == 0)
         return true;
@@ -56,7 +56,7 @@ static bool is_own(const pst_node *n, const char *who, bool bare_fingerprint_ok)
 static void auth_result(smtp_session *s, const char *user, const char *pass) {
     pst_node *n = s->node;
     s->state = SS_CMD;
-    if (is_own(n, user, true) && pst_smtp__password_ok(n->cfg.home, pass)) {
+    if (pst_smtp__is_own(n, user, true) && pst_smtp__password_ok(n->cfg.home, pass)) {
         s->authed = true;
         pst_counter_add(n, "smtp.auth_ok", 1);
         pst_smtp__reply(s, "235 2.7.0 Authentication successful");
@@ -152,7 +152,7 @@ static void cmd_mail(smtp_session *s, const pst_smtp_cmd *c) {
         pst_smtp__end(s);
         pst_smtp__reply(s, "421 4.7.0 at most %u messages per session: reconnect to send more",
                         SMTP_MESSAGES_MAX);
-    } else if (c->arg[0] == '\0' || !is_own(n, c->arg, false)) {
+    } else if (c->arg[0] == '\0' || !pst_smtp__is_own(n, c->arg, false)) {
         pst_counter_rejected(n, "smtp", "foreign_sender");
         pst_smtp__reply(s,
                         "553 5.7.1 <%s>: not one of your addresses: this node sends only as "
@@ -300,7 +300,7 @@ static void cmd_data(smtp_session *s) {
         pst_smtp__data_begin(s);
 }
 
-static const char *parse_error_reply(int rc) {
+const char *pst_smtp__parse_error_reply(int rc) {
     switch (rc) {
     case PST_SMTP_PARSE_UNKNOWN:
         return "500 5.5.2 command not recognised";
@@ -327,7 +327,7 @@ static void command(smtp_session *s, const uint8_t *line, size_t len) {
     if (rc != PST_SMTP_PARSE_OK) {
         pst_counter_rejected(n, "smtp",
                              rc == PST_SMTP_PARSE_UNKNOWN ? "unknown_command" : "syntax");
-        pst_smtp__reply(s, "%s", parse_error_reply(rc));
+        pst_smtp__reply(s, "%s", pst_smtp__parse_error_reply(rc));
         free(c);
         return;
     }
@@ -387,21 +387,25 @@ static void command(smtp_session *s, const uint8_t *line, size_t len) {
 
 void pst_smtp__event(smtp_session *s, const pst_smtp_event *ev) {
     pst_node *n = s->node;
+    bool lmtp = s->srv->lmtp;
+    const char *name = s->srv->name;
     switch (ev->kind) {
     case PST_SMTP_EV_LINE:
-        if (s->state == SS_CMD)
+        if (lmtp)
+            pst_lmtp__command(s, ev->line, ev->len);
+        else if (s->state == SS_CMD)
             command(s, ev->line, ev->len);
         else
             auth_line(s, ev->line, ev->len);
         break;
     case PST_SMTP_EV_BAD_LINE:
-        pst_counter_rejected(n, "smtp", "bare_cr");
+        pst_counter_rejected(n, name, "bare_cr");
         if (s->state != SS_CMD)
             s->state = SS_CMD;
         pst_smtp__reply(s, "500 5.5.2 bare CR in a command line refused (lines end with CRLF)");
         break;
     case PST_SMTP_EV_LONG_LINE:
-        pst_counter_rejected(n, "smtp", "line_too_long");
+        pst_counter_rejected(n, name, "line_too_long");
         if (s->state != SS_CMD)
             s->state = SS_CMD;
         pst_smtp__reply(s, "500 5.5.6 line too long (at most %u octets)", PST_SMTP_LINE_MAX);
@@ -409,17 +413,25 @@ void pst_smtp__event(smtp_session *s, const pst_smtp_event *ev) {
     case PST_SMTP_EV_BARE_LF:
         /* the client's idea of a line is not ours: nothing after it can be
          * trusted to mean what it seems (SMTP smuggling) */
-        pst_counter_rejected(n, "smtp", "bare_lf");
+        pst_counter_rejected(n, name, "bare_lf");
         pst_smtp__end(s);
         pst_smtp__reply(s, "500 5.5.2 bare LF in a command line refused (lines end with CRLF); "
                            "closing");
         break;
     case PST_SMTP_EV_DATA:
-        pst_smtp__data_bytes(s, ev->line, ev->len);
+        if (lmtp)
+            pst_lmtp__data_bytes(s, ev->line, ev->len);
+        else
+            pst_smtp__data_bytes(s, ev->line, ev->len);
         break;
     case PST_SMTP_EV_DATA_END:
-        pst_smtp__data_bytes(s, ev->line, ev->len);
-        pst_smtp__data_end(s, ev);
+        if (lmtp) {
+            pst_lmtp__data_bytes(s, ev->line, ev->len);
+            pst_lmtp__data_end(s, ev);
+        } else {
+            pst_smtp__data_bytes(s, ev->line, ev->len);
+            pst_smtp__data_end(s, ev);
+        }
         break;
     default:
         break;
