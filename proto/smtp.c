@@ -496,19 +496,28 @@ static bool value_names(const char *v, size_t n, const char *addr) {
     return false;
 }
 
+/* The field at h[*i..len): its first line and every folded line after it
+ * (*f, *fl); *i moves past it. False at the empty line that ends the header
+ * section, or at len. */
+static bool next_field(const char *h, size_t len, size_t *i, const char **f, size_t *fl) {
+    if (*i >= len)
+        return false;
+    size_t start = *i;
+    do {
+        const char *nl = memchr(h + *i, '\n', len - *i);
+        *i = nl ? (size_t)(nl - h) + 1 : len;
+    } while (*i < len && (h[*i] == ' ' || h[*i] == '\t'));
+    *f = h + start;
+    *fl = *i - start;
+    return !((*f)[0] == '\n' || ((*f)[0] == '\r' && *fl >= 2 && (*f)[1] == '\n'));
+}
+
 int pst_smtp_header_names(const uint8_t *hdr, size_t len, const char *addr) {
     const char *h = (const char *)hdr;
     int found = 0;
-    size_t i = 0;
-    while (i < len) {
-        /* one field: its first line and every folded line after it */
-        size_t start = i;
-        do {
-            const char *nl = memchr(h + i, '\n', len - i);
-            i = nl ? (size_t)(nl - h) + 1 : len;
-        } while (i < len && (h[i] == ' ' || h[i] == '\t'));
-        const char *f = h + start;
-        size_t fl = i - start;
+    size_t i = 0, fl;
+    const char *f;
+    while (next_field(h, len, &i, &f, &fl)) {
         int kind = 0;
         if (fl >= 3 && lower(f[0]) == 't' && lower(f[1]) == 'o' && f[2] == ':')
             kind = 1;
@@ -516,8 +525,6 @@ int pst_smtp_header_names(const uint8_t *hdr, size_t len, const char *addr) {
             kind = 2;
         if (kind != 0 && value_names(f + 3, fl - 3, addr) && (found == 0 || kind < found))
             found = kind;
-        if (fl <= 2 && (f[0] == '\n' || (f[0] == '\r' && fl == 2)))
-            break; /* the empty line: the body follows */
     }
     return found;
 }
@@ -529,17 +536,9 @@ int pst_smtp_header_next(const uint8_t *hdr, size_t len, const char *name, size_
     out[0] = '\0';
     const char *h = (const char *)hdr;
     size_t nl_len = strlen(name);
-    size_t i = *pos;
-    while (i < len) {
-        size_t start = i;
-        do {
-            const char *nl = memchr(h + i, '\n', len - i);
-            i = nl ? (size_t)(nl - h) + 1 : len;
-        } while (i < len && (h[i] == ' ' || h[i] == '\t'));
-        const char *f = h + start;
-        size_t fl = i - start;
-        if (f[0] == '\n' || (f[0] == '\r' && fl >= 2 && f[1] == '\n'))
-            break; /* the empty line: the body follows */
+    size_t i = *pos, fl;
+    const char *f;
+    while (next_field(h, len, &i, &f, &fl)) {
         if (fl <= nl_len || f[nl_len] != ':')
             continue;
         size_t k = 0;

@@ -150,11 +150,21 @@ void pst_smtp__data_abort(smtp_session *s);
 const char *pst_smtp__data_refusal(const pst_smtp_event *ev, bool utf8_header_ok,
                                    const char **reason);
 
-/* The reply to a command line pst_smtp_cmd_parse refused (its result). */
-const char *pst_smtp__parse_error_reply(int rc);
+/* EHLO or LHLO: the session starts over and the extensions are listed
+ * (LMTP's without AUTH); HELO: plain SMTP. */
+void pst_smtp__greet(smtp_session *s, const pst_smtp_cmd *c);
+/* MAIL's checks both kinds share (nested, messages per session, SIZE over
+ * the limit): true when it refused (and replied). */
+bool pst_smtp__mail_refused(smtp_session *s, const pst_smtp_cmd *c);
+/* The transaction starts: 250. */
+void pst_smtp__mail_accept(smtp_session *s, const pst_smtp_cmd *c);
+/* The commands both kinds of session answer alike: DATA (its checks, then
+ * the kind's own data_begin), RSET, NOOP, QUIT, VRFY, HELP; any other is
+ * 502 (not offered). */
+void pst_smtp__common_command(smtp_session *s, const pst_smtp_cmd *c);
 
-/* lmtp_session.c: one LMTP command line (pst_smtp__event hands them on). */
-void pst_lmtp__command(smtp_session *s, const uint8_t *line, size_t len);
+/* lmtp_session.c: one parsed LMTP command (smtp_session.c parses it). */
+void pst_lmtp__command(smtp_session *s, const pst_smtp_cmd *c);
 /* lmtp_data.c */
 void pst_lmtp__data_begin(smtp_session *s);
 void pst_lmtp__data_bytes(smtp_session *s, const uint8_t *p, size_t n);
