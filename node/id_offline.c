@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "pst_control.h"
+#include "pst_node.h"
 #include "pst_home.h"
 
 typedef struct {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "pst_control.h"
+#include "pst_node.h"
 #include "pst_build.h"
 #include "pst_log.h"
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pst_control.h"
+#include "pst_node.h"
 
 typedef struct {
     pst_node *node;

@@ -82,8 +82,10 @@ __attribute__((warn_unused_result)) int pst_msg_trailer_verify(const pst_msg_tra
 /* ---- keys and message id ------------------------------------------------- */
 
 /* A message key is PST_MSGKEY_BYTES fresh random bytes that the caller
- * draws (randombytes_buf: proto/ draws none), keeps in locked memory and
- * wipes with sodium_memzero. */
+ * draws (randombytes_buf: proto/ draws no key, nonce or seed of its own;
+ * only libsodium's secretstream header and sealed-box key are drawn inside
+ * their calls, docs/ARCHITECTURE.md), keeps in locked memory and wipes
+ * with sodium_memzero. */
 
 /* Message id = BLAKE2b-256 over every ciphertext byte (header, prefixes and
  * boxes), computed incrementally while sending or receiving. */

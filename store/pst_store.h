@@ -307,6 +307,9 @@ typedef enum {
     PST_STORE_RCPT_CC = 2,
     PST_STORE_RCPT_BCC = 3,
 } pst_store_rcpt_kind;
+/* "to", "cc" or "bcc" (as `send` and `outbox` show them); "to" for any
+ * other value, as the store reads an unknown kind as a plain recipient. */
+const char *pst_store_rcpt_kind_name(pst_store_rcpt_kind k);
 
 /* Records an outgoing message of size ciphertext bytes (1..PST_STORE_BODY_MAX,
  * else PST_E_INVAL / PST_E_TOOBIG) whose body the caller has made durable.

@@ -892,3 +892,12 @@ int pst_store_stamp_purge_expired(pst_store *st, uint64_t now) {
         return PST_E_RANGE;
     return run_time(st, Q_STAMP_PURGE, now);
 }
+
+const char *pst_store_rcpt_kind_name(pst_store_rcpt_kind k) {
+    static const char *const names[] = {
+        [PST_STORE_RCPT_TO] = "to",
+        [PST_STORE_RCPT_CC] = "cc",
+        [PST_STORE_RCPT_BCC] = "bcc",
+    };
+    return PST_NAME_OF(names, k, "to");
+}

@@ -41,18 +41,13 @@ void pst_node_cmd_id(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb
 }
 
 static const char *kind_name(int kind) {
-    switch (kind) {
-    case PST_PUB_KEYREC:
-        return "key_record";
-    case PST_PUB_ADDRCLAIM:
-        return "address_claim";
-    case PST_PUB_REVOCATION:
-        return "revocation";
-    case PST_PUB_ENDORSEMENT:
-        return "endorsement";
-    default:
-        return "other";
-    }
+    static const char *const names[] = {
+        [PST_PUB_KEYREC] = "key_record",
+        [PST_PUB_ADDRCLAIM] = "address_claim",
+        [PST_PUB_REVOCATION] = "revocation",
+        [PST_PUB_ENDORSEMENT] = "endorsement",
+    };
+    return PST_NAME_OF(names, kind, "other");
 }
 
 static int on_published(const pst_store_published_row *row, void *user) {

@@ -36,16 +36,12 @@ struct key_get {
 };
 
 static const char *reason_name(uint64_t r) {
-    switch (r) {
-    case PST_REVOKE_KEY_COMPROMISED:
-        return "key_compromised";
-    case PST_REVOKE_SUPERSEDED:
-        return "superseded";
-    case PST_REVOKE_RETIRED:
-        return "retired";
-    default:
-        return "unspecified";
-    }
+    static const char *const names[] = {
+        [PST_REVOKE_KEY_COMPROMISED] = "key_compromised",
+        [PST_REVOKE_SUPERSEDED] = "superseded",
+        [PST_REVOKE_RETIRED] = "retired",
+    };
+    return PST_NAME_OF(names, r, "unspecified");
 }
 
 static void add_keyrec_fields(pst_value *e, const pst_keyrec *kr) {

@@ -75,10 +75,6 @@ static int find_message(pst_node *n, const char *arg, uint8_t id[PST_HASH_BYTES]
     return 0;
 }
 
-static const char *kind_name(pst_store_rcpt_kind k) {
-    return k == PST_STORE_RCPT_CC ? "cc" : k == PST_STORE_RCPT_BCC ? "bcc" : "to";
-}
-
 static const char *state_name(const pst_store_outbox_row *r) {
     switch (r->state) {
     case PST_STORE_OUT_PENDING:
@@ -147,7 +143,7 @@ static void add_rcpt(pst_value *arr, const pst_store_outbox_row *row, bool damag
     char fp[PST_FINGERPRINT_STRLEN + 1];
     pst_fingerprint_format(row->rcpt, fp);
     pst_value_add_str(e, "fingerprint", fp);
-    pst_value_add_str(e, "kind", kind_name(row->kind));
+    pst_value_add_str(e, "kind", pst_store_rcpt_kind_name(row->kind));
     pst_value_add_str(e, "state", state_name(row));
     pst_value_add_uint(e, "updated", row->updated);
     pst_value_add_uint(e, "notified", row->notified);

@@ -11,15 +11,23 @@
 #define PST_CONTROL_H
 
 #include "pst_mail.h"
+#include "pst_request.h"
 
 typedef void (*pst_node_cmd_fn)(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
                                 void *user);
 
-/* control.c: the unix socket server */
+/* control.c: the unix socket server on HOME/control.sock (mode 0600; the
+ * home's lock already proves no other node runs, so a socket file left by
+ * a crash is replaced). PST_E_IO with err naming the path when it cannot
+ * listen. stop closes the listener and every connection; requests in
+ * flight still get their reply callbacks, which then write nowhere. */
 int pst_ctrl_server_start(pst_node *n, char *err, size_t errcap);
 void pst_ctrl_server_stop(pst_node *n);
 
-/* commands.c: id, status, revoke */
+/* commands.c: `id` (our fingerprint, keys, addresses), `status` (ports,
+ * DHT, counters, clock, mail queues) and `key-revoke` (store and publish
+ * a revocation given as hex bytes). Handlers below follow pst_node_cmd_fn;
+ * argument and body schemas in docs/CLI.md. */
 void pst_node_cmd_id(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply, void *user);
 void pst_node_cmd_status(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
                          void *user);

@@ -10,6 +10,11 @@
 
 #include "pst_control.h"
 
+_Static_assert(PST_SEND_RCPTS_MAX + 2 <= PST_CTRL_ARGS_MAX,
+               "a send request carries every recipient plus file= and pow=");
+_Static_assert(PST_SEND_ERROR_MAX <= PST_CTRL_ERROR_MAX,
+               "a send's failure text fits a control response");
+
 static bool query_ok(const char *q) {
     uint8_t pk[PST_SIGN_PK_BYTES];
     char addr[PST_ADDRESS_MAX + 1];
@@ -121,9 +126,10 @@ void pst_node_cmd_send(pst_node *n, const pst_ctrl_request *req, pst_node_reply_
         return;
     send_call *s = calloc(1, sizeof *s);
     pst_send_op *op = NULL;
-    if (s == NULL || pst_send_new(n, &sr, on_send_done, on_send_progress, s, &op) != PST_OK) {
+    int rc = s == NULL ? PST_E_NOMEM : pst_send_new(n, &sr, on_send_done, on_send_progress, s, &op);
+    if (rc != PST_OK) {
         free(s);
-        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "out of memory");
+        pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "cannot send: %s", pst_strerror(rc));
         return;
     }
     s->reply = reply;

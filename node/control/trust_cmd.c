@@ -174,10 +174,7 @@ static void vouch_common(pst_node *n, const pst_ctrl_request *req, pst_node_repl
         uint64_t days = 365;
         const char *d = pst_req_arg(req, "expires_days");
         if (d != NULL) {
-            char *end;
-            days = strtoull(d, &end, 10);
-            if (*d == '\0' || *end != '\0' || days < 1 ||
-                days * 86400u > PST_ENDORSEMENT_LIFETIME_MAX) {
+            if (!pst_req_count(d, PST_ENDORSEMENT_LIFETIME_MAX / 86400u, &days)) {
                 pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE, "--expires is 1 to %u days",
                                 PST_ENDORSEMENT_LIFETIME_MAX / 86400u);
                 return;

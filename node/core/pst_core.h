@@ -25,7 +25,7 @@
 #include "pst_envelope.h"
 #include "pst_fetch.h"
 #include "pst_identity.h"
-#include "pst_node.h"
+#include "pst_node_base.h"
 #include "pst_notify.h"
 #include "pst_records.h"
 #include "pst_store.h"
@@ -122,13 +122,22 @@ struct pst_node {
     int lock_fd;
 };
 
-/* counters.c */
+/* counters.c: named uint64 counters, kept in memory and flushed to the
+ * store every PST_COUNTER_FLUSH_MS and at stop. A name is copied (at most
+ * PST_COUNTER_NAME_MAX - 1 bytes; longer ones are cut); when
+ * PST_COUNTERS_MAX names exist, new ones are counted under "other". Never
+ * fails. */
 void pst_counter_add(pst_node *n, const char *name, uint64_t delta);
+/* Adds one to "rejected.SLOT_KIND.REASON": every refusal of bad input. */
 void pst_counter_rejected(pst_node *n, const char *slot_kind, const char *reason);
+/* Writes the pending deltas to the store (a failure is logged and the
+ * deltas are kept for the next flush). */
 void pst_counters_flush(pst_node *n);
 /* "PST_E_NONCANONICAL" -> "noncanonical": the stable reason part of a
  * counter name, written into buf. */
 const char *pst_err_reason(int err, char *buf, size_t cap);
+/* Loads the counters the store kept (at start; unreadable ones are skipped
+ * and logged). */
 void pst_counters_load(pst_node *n);
 
 /* node_core.c: time, handles, network state */
@@ -172,6 +181,7 @@ void pst_clock_keyrec(pst_node *n, const pst_keyrec *kr, const uint8_t pk[32], b
  * the expected signer, for a response) but refused only for its time. */
 bool pst_clock_fetch_response(pst_node *n, const pst_fetch_response *r,
                               const pst_fetch_request *req, const uint8_t sender[32], int rc);
+/* The same for a FetchRequest we serve and for a Receipt. */
 bool pst_clock_fetch_request(pst_node *n, const pst_fetch_request *req, int rc);
 bool pst_clock_receipt(pst_node *n, const pst_receipt *rec, int rc);
 /* Adds "clock" to a status body. */

@@ -19,6 +19,7 @@
 
 /* ingest.c: validation of every value that comes out of the DHT. */
 typedef enum { PST_SLOT_KEY, PST_SLOT_ADDRESS, PST_SLOT_INBOX, PST_SLOT_VOUCH } pst_slot_kind;
+/* "key", "address", "inbox" or "vouch": the slot part of counter names. */
 const char *pst_slot_kind_name(pst_slot_kind kind);
 /* Validates val found in the key slot of pk. Stores a valid KeyRecord (seq
  * rule) or Revocation. Counts every rejection. Returns PST_OK when accepted,
@@ -68,6 +69,8 @@ int pst_publish_start(pst_node *n);
 /* Publishes a revocation (already verified) for our key or another's. */
 int pst_publish_revocation(pst_node *n, const uint8_t *bytes, size_t len, pst_dht_done_cb done,
                            void *user);
+/* Re-puts every record we publish now (after a change of our records or
+ * of the network), outside the republish schedule. */
 void pst_publish_now(pst_node *n);
 /* Puts one of our records now (kind PST_PUB_*; its last-put time is updated
  * on success). done may be NULL. Returns 0 or the error of pst_dht_put
@@ -109,6 +112,7 @@ typedef void (*pst_resolve_cb)(void *user, int err, const pst_resolved_key *keys
  * Returns PST_E_INVAL when query is neither (cb not called), else 0 and cb
  * is called exactly once. */
 int pst_resolve(pst_node *n, const char *query, bool asked, pst_resolve_cb cb, void *user);
+/* "valid", "revoked", "expired", "from_future" or "not_found" (JSON). */
 const char *pst_key_status_name(pst_key_status s);
 /* ---- vouches: trust.c, vouch.c, vouch_check.c --------------------------------- */
 /* "trusted", "known", "blocked" or "unknown" (static strings). */
@@ -164,6 +168,8 @@ bool pst_trust_vouch_pending(pst_node *n, const uint8_t pk[32]);
  * by a trusted contact; with vouch_depth >= 2 also one by anyone not
  * blocked (unverified: the lookup this leads to checks it). */
 bool pst_trust_vouch_news(pst_node *n, const uint8_t subject[32], const uint8_t *val, size_t len);
+/* Frees the vouch cache and the reads in flight (at the node\'s finalize,
+ * after the DHT closed: their callbacks have run). */
 void pst_trust_free(pst_node *n);
 /* Appends (as strings) the notices not shown yet: contacts whose key was
  * revoked, and a replacement key they name, which is never trusted by

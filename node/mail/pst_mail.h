@@ -12,6 +12,7 @@
 
 #include "pst_keys.h"
 #include "pst_maildir.h"
+#include "pst_smtp_password.h"
 
 /* ---- mail ------------------------------------------------------------------
  * Sender side: the outbox keeps notifications alive until receipts arrive;
@@ -31,6 +32,7 @@ void pst_inbox_stop(pst_node *n);
 /* Store meta name under which inbox.c keeps why the last fetch of a message
  * failed (a short text: "retrying: REASON" or "gave up: REASON"). */
 #define PST_INBOX_WHY_NAME_BUFSIZE 48u
+/* That name for message id, into name. */
 void pst_inbox_why_name(const uint8_t id[PST_HASH_BYTES], char name[PST_INBOX_WHY_NAME_BUFSIZE]);
 /* Tries message id (a PENDING row) now, back-off and strikes reset: after
  * `postern inbox retry`. */
@@ -95,6 +97,7 @@ void pst_fetch_cancel(pst_fetch_conn *c);
 #define PST_OUTBOX_KEEP_DONE_S (30u * 86400u) /* finished messages stay listed */
 #define PST_SPOOL_KEEP_S 86400u               /* orphaned spool files are removed after */
 struct pst_outbox;
+/* Takes one reference on the outbox (released by pst_outbox_release). */
 void pst_outbox_hold(struct pst_outbox *o);
 /* Remembers that msg_id was sent with --pow never: never escalated. */
 void pst_outbox_pow_never(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]);
@@ -127,7 +130,11 @@ void pst_outbox_settle(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]);
 unsigned pst_outbox_free_slots(const pst_node *n);
 /* send.c: one message to send, as `send` asked for it (parsed by
  * control/send_cmd.c). */
-#define PST_SEND_RCPTS_MAX (PST_CTRL_ARGS_MAX - 2) /* the other args: file, pow */
+/* Recipients of one message, from any door (the control request, SMTP).
+ * control/send_cmd.c checks that a request can carry them. */
+#define PST_SEND_RCPTS_MAX 30u
+/* Bytes of the text a send's failure is told in (pst_send_done_cb). */
+#define PST_SEND_ERROR_MAX 512u
 typedef enum { PST_SEND_POW_AUTO, PST_SEND_POW_ALWAYS, PST_SEND_POW_NEVER } pst_send_pow;
 typedef struct {
     char query[PST_ADDRESS_MAX + 1]; /* a fingerprint or an address */
@@ -153,7 +160,9 @@ typedef void (*pst_send_progress_cb)(void *user, const pst_value *body);
 typedef struct pst_send_op pst_send_op;
 /* Makes the operation that sends req (copied; pst_send_refusal said
  * PST_OK) in *out; nothing runs and no callback comes until
- * pst_send_begin. PST_E_NOMEM (then *out is NULL). progress may be NULL. */
+ * pst_send_begin. PST_E_INVAL when req has no recipient or more than
+ * PST_SEND_RCPTS_MAX, PST_E_NOMEM (then *out is NULL). progress may be
+ * NULL. */
 int pst_send_new(pst_node *n, const pst_send_request *req, pst_send_done_cb done,
                  pst_send_progress_cb progress, void *user, pst_send_op **out);
 /* Starts op: resolves the recipients, encrypts, mints, stores durably, and

@@ -75,7 +75,7 @@ static void fail(send_op *op, const char *fmt, ...) __attribute__((format(printf
 static void fail_reply(send_op *op, const char *fmt, va_list ap) {
     if (op->replied)
         return;
-    char text[PST_CTRL_ERROR_MAX + 1];
+    char text[PST_SEND_ERROR_MAX + 1];
     vsnprintf(text, sizeof text, fmt, ap);
     op->replied = true;
     op->done(op->user, text, NULL);
@@ -125,10 +125,6 @@ static int store_rows(send_op *op) {
     return pst_store_commit(st);
 }
 
-static const char *kind_name(pst_store_rcpt_kind k) {
-    return k == PST_STORE_RCPT_CC ? "cc" : k == PST_STORE_RCPT_BCC ? "bcc" : "to";
-}
-
 static void acknowledge(send_op *op) {
     pst_node *n = op->node;
     char hex[2 * PST_HASH_BYTES + 1];
@@ -147,7 +143,7 @@ static void acknowledge(send_op *op) {
         pst_value *e = pst_value_add_map(arr, NULL);
         pst_value_add_str(e, "query", r->query);
         pst_value_add_str(e, "fingerprint", fp);
-        pst_value_add_str(e, "kind", kind_name(r->kind));
+        pst_value_add_str(e, "kind", pst_store_rcpt_kind_name(r->kind));
         pst_value_add_uint(e, "stamp_bits", r->bits);
     }
     pst_value_add_uint(b, "size", op->size);
@@ -158,7 +154,7 @@ static void acknowledge(send_op *op) {
     int err = pst_value_error(b);
     op->replied = true;
     if (err != PST_OK) {
-        char text[PST_CTRL_ERROR_MAX + 1];
+        char text[PST_SEND_ERROR_MAX + 1];
         snprintf(text, sizeof text, "message stored as %s, but: %s", hex, pst_strerror(err));
         op->done(op->user, text, NULL);
     } else {
@@ -423,8 +419,10 @@ int pst_send_refusal(const pst_node *n, char *why, size_t cap) {
 int pst_send_new(pst_node *n, const pst_send_request *req, pst_send_done_cb done,
                  pst_send_progress_cb progress, void *user, send_op **out) {
     struct pst_outbox *o = n->outbox;
-    assert(o != NULL && n->id != NULL && req->n_rcpts > 0);
+    assert(o != NULL && n->id != NULL);
     *out = NULL;
+    if (req->n_rcpts == 0 || req->n_rcpts > PST_SEND_RCPTS_MAX)
+        return PST_E_INVAL;
     send_op *op = calloc(1, sizeof *op);
     send_secrets *sec = sodium_malloc(sizeof *sec);
     if (op == NULL || sec == NULL) {
@@ -448,7 +446,7 @@ int pst_send_new(pst_node *n, const pst_send_request *req, pst_send_done_cb done
     op->sec = sec;
     op->pow = req->pow;
     snprintf(op->path, sizeof op->path, "%s", req->path);
-    op->n_rcpts = req->n_rcpts < PST_SEND_RCPTS_MAX ? req->n_rcpts : PST_SEND_RCPTS_MAX;
+    op->n_rcpts = req->n_rcpts;
     for (unsigned i = 0; i < op->n_rcpts; i++) {
         send_rcpt *r = &op->rcpts[i];
         r->op = op;

@@ -149,7 +149,7 @@ bool pst_send_check_recipients(send_op *op) {
             pst_value_add_str(ce, "status", pst_key_status_name(r->cands[k].status));
         }
     }
-    char why[400], text[PST_CTRL_ERROR_MAX + 1];
+    char why[400], text[PST_SEND_ERROR_MAX + 1];
     explain(bad, why, sizeof why);
     if (nbad > 1)
         snprintf(text, sizeof text, "not sent: %u recipients have a problem", nbad);

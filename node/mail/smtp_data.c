@@ -177,7 +177,7 @@ void pst_smtp__data_end(smtp_session *s, const pst_smtp_event *ev) {
         return;
     }
     pst_send_request *req = calloc(1, sizeof *req);
-    char why[PST_CTRL_ERROR_MAX + 1];
+    char why[PST_SEND_ERROR_MAX + 1];
     if (req == NULL || pst_send_refusal(n, why, sizeof why) != PST_OK) {
         free(req);
         spool_drop(s);
@@ -205,7 +205,7 @@ void pst_smtp__data_end(smtp_session *s, const pst_smtp_event *ev) {
     if (rc != PST_OK) {
         spool_drop(s);
         pst_smtp__reset(s);
-        pst_smtp__reply(s, "451 4.3.0 out of memory");
+        pst_smtp__reply(s, "451 4.3.0 cannot send: %s", pst_strerror(rc));
         return;
     }
     s->state = SS_WAIT;

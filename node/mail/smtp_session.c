@@ -170,7 +170,7 @@ void pst_smtp__mail_accept(smtp_session *s, const pst_smtp_cmd *c) {
 
 static void cmd_mail(smtp_session *s, const pst_smtp_cmd *c) {
     pst_node *n = s->node;
-    char why[PST_CTRL_ERROR_MAX + 1];
+    char why[PST_SEND_ERROR_MAX + 1];
     if (pst_smtp__mail_refused(s, c))
         return;
     if (c->arg[0] == '\0' || !pst_smtp__is_own(n, c->arg, false)) {

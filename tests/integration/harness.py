@@ -775,6 +775,103 @@ def check_all_logs(cluster):
         check(report is None, f"sanitizer finding in {os.path.basename(path)}:\n{report}")
 
 
+def stop_nodes(nodes):
+    """Stops nodes in the order given; each stop checks a clean exit."""
+    for n in nodes:
+        n.stop()
+
+
+def stop_all(cluster, nodes):
+    """The end of a mail test: stop_nodes, then check_all_logs."""
+    stop_nodes(nodes)
+    check_all_logs(cluster)
+
+
+def wait_notified(cluster, sender, msg_id, recipient, timeout=20):
+    """Polls until sender's outbox shows its notification of msg_id to
+    recipient confirmed (notify_count >= 1)."""
+    def notified():
+        m = mail_outbox(cluster, sender.home, msg_id)
+        r = outbox_recipient(m, msg_id, recipient.home.fingerprint)[1] or {}
+        return r.get("notify_count", 0) >= 1
+    poll(notified, timeout, f"{sender.name}'s notification to be confirmed", sender.log_tail,
+         interval=0.1)
+
+
+def check_delivered_once(cluster, node, msg_ids):
+    """Each of msg_ids is in node's Maildir exactly once and node's inbox
+    shows exactly those delivered, none pending or failed."""
+    for mid in msg_ids:
+        check(len(maildir_copies(node.home, mid)) == 1, f"copies of {mid[:8]}")
+    doc = mail_inbox(cluster, node.home)
+    check(doc["delivered"] == len(msg_ids) and doc["pending"] == 0 and doc["failed"] == 0,
+          f"inbox {doc}")
+
+
+def republish(cluster, node, extra):
+    """Restarts node with extra flags that change its key record (other
+    --pow-bits), so that it publishes the next seq; returns `postern id`'s
+    document. Its old record stays genuine and inside its validity window."""
+    node.stop()
+    cluster.restart(node, extra=extra)
+    node.wait_joined()
+    rc, ident, _ = cluster.cli_json(["id", "--home", node.home.path])
+    check(rc == EX_OK, f"{node.name}'s id after a restart: exit {rc}")
+    return ident
+
+
+def hostile_summary(proc):
+    """The next line of a running postern-hostile (a subprocess.Popen with
+    stdout and stderr piped) as its JSON summary; if it is not one, kills
+    the process and fails with the line and its stderr."""
+    line = proc.stdout.readline()
+    try:
+        return json.loads(line)
+    except ValueError:
+        proc.kill()
+        raise TestFailure(f"postern-hostile printed no summary: {line!r} "
+                          f"{proc.stderr.read()!r}")
+
+
+RSS_GROWTH_MAX_KIB = 64 * 1024
+RSS_GROWTH_MAX_ASAN_KIB = 1024 * 1024  # ASan's quarantine alone is 256 MiB
+
+
+def check_rss_growth(cluster, node, sampler, rss0, limit_kib=RSS_GROWTH_MAX_KIB,
+                     asan_limit_kib=RSS_GROWTH_MAX_ASAN_KIB):
+    """node's peak RSS while sampler ran (or rss0) may exceed rss0 by at most
+    limit_kib, or asan_limit_kib under a sanitizer."""
+    peak = max(sampler.samples[node.name] + [rss0])
+    note(f"{node.name}'s RSS: {rss0} KiB before, peak {peak} KiB, {node.rss_kib()} KiB after")
+    limit = asan_limit_kib if is_sanitized(cluster.posternd) else limit_kib
+    check(peak - rss0 <= limit,
+          f"{node.name}'s RSS grew by {peak - rss0} KiB (limit {limit} KiB)")
+
+
+FAKETIME_LIBS = ("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+                 "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+                 "/usr/lib/faketime/libfaketime.so.1",
+                 "/usr/local/lib/faketime/libfaketime.so.1")
+
+
+def faketime_lib():
+    for p in FAKETIME_LIBS:
+        if os.path.exists(p):
+            return p
+    raise TestFailure("libfaketime is not installed (Debian package faketime)")
+
+
+def with_faketime(node, offset):
+    """From node's next spawn on, its wall clock is moved by offset ("+3d",
+    libfaketime; the monotonic clock is not), through env(1) so that the
+    process the harness signals is posternd itself."""
+    plain = node.argv
+    env = ["env", f"LD_PRELOAD={faketime_lib()}", f"FAKETIME={offset}",
+           "FAKETIME_DONT_FAKE_MONOTONIC=1", "FAKETIME_NO_CACHE=1",
+           "ASAN_OPTIONS=" + os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"]
+    node.argv = lambda: env + plain()
+
+
 # ---- faults (tests/integration/test_mail_diskfull.py) ---------------------------
 # Additive helpers for disk-full tests; nothing above depends on them.
 

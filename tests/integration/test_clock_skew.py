@@ -37,28 +37,12 @@ from harness import check, note  # noqa: E402
 
 DAY = 86400
 EX_FROM_FUTURE = 5
-FAKETIME_LIBS = ("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
-                 "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
-                 "/usr/lib/faketime/libfaketime.so.1",
-                 "/usr/local/lib/faketime/libfaketime.so.1")
-
-
-def faketime_lib():
-    for p in FAKETIME_LIBS:
-        if os.path.exists(p):
-            return p
-    raise harness.TestFailure("libfaketime is not installed (Debian package faketime)")
 
 
 def start_skewed(c, home, offset, seeds):
-    """posternd on home with its wall clock moved by offset ("+3d"), through
-    env(1), so the process the harness signals is posternd itself."""
+    """posternd on home with its wall clock moved by offset ("+3d")."""
     node = harness.Node(c, home, seeds, [])
-    plain = node.argv
-    env = ["env", f"LD_PRELOAD={faketime_lib()}", f"FAKETIME={offset}",
-           "FAKETIME_DONT_FAKE_MONOTONIC=1", "FAKETIME_NO_CACHE=1",
-           "ASAN_OPTIONS=" + os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"]
-    node.argv = lambda: env + plain()
+    harness.with_faketime(node, offset)
     node.spawn()
     c.nodes.append(node)
     node.wait_ready()

@@ -34,7 +34,6 @@ the DHT (--linger) until a counted everything, because some values are
 stored on the hostile node only.
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -50,8 +49,6 @@ PER_SLOT = 252   # values per class and slot: 29 record + 11 inbox class/slot pa
 # reached a (nor any later get), at 200/s none; the test needs them all
 RATE = int(os.environ.get("PST_HOSTILE_RATE", "200"))
 POW_BITS = 12    # what a asks strangers for: weak stamps mint in microseconds
-RSS_GROWTH_MAX_KIB = 64 * 1024
-RSS_GROWTH_MAX_ASAN_KIB = 1024 * 1024  # ASan's quarantine alone is 256 MiB
 A_FLAGS = ["--pow-bits", str(POW_BITS), "--inbox-poll", "2"]
 SLOTS = ("key", "address", "vouch", "inbox")
 # every record class but "revoked", whose values are valid records of a (the
@@ -107,13 +104,7 @@ def test(c):
     with harness.RssSampler([a], interval=0.2) as rss, \
             subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE) as hp:
-        line = hp.stdout.readline()  # --linger: the summary once every put ended
-        try:
-            summary = json.loads(line)
-        except ValueError:
-            hp.kill()
-            raise harness.TestFailure(f"postern-hostile printed no summary: {line!r} "
-                                      f"{hp.stderr.read()!r}")
+        summary = harness.hostile_summary(hp)  # --linger: once every put ended
         check(not summary["timed_out"] and "error" not in summary,
               f"postern-hostile failed: {summary}")
         total = summary["total"]
@@ -198,15 +189,9 @@ def test(c):
     # (no `key get` of a's address: ~18 s through a slot of 2,400 values; the
     # counts above show that a rejected every distinct value put there)
 
-    peak = max(rss.samples["a"] + [rss0])
-    note(f"a's RSS: {rss0} KiB before, peak {peak} KiB, {a.rss_kib()} KiB after")
-    limit = RSS_GROWTH_MAX_KIB
-    if harness.is_sanitized(c.posternd):
-        limit = RSS_GROWTH_MAX_ASAN_KIB
-    check(peak - rss0 <= limit, f"a's RSS grew by {peak - rss0} KiB (limit {limit} KiB)")
+    harness.check_rss_growth(c, a, rss, rss0)
     note(f"total {time.monotonic() - t0:.1f} s")
-    for nd in (b, a, seed):
-        nd.stop()
+    harness.stop_nodes((b, a, seed))
 
 
 if __name__ == "__main__":

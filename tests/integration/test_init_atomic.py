@@ -35,6 +35,16 @@ def snapshot(path):
     return out
 
 
+def init_refused(cluster, home, want, what, extra=()):
+    """`postern init` on home (plus extra arguments) must exit EXIT_REFUSED
+    with each of want in its stderr, and change no file of home."""
+    before = snapshot(home.path)
+    rc, out, err = cluster.cli(["init", "--home", home.path] + list(extra))
+    check(rc == EXIT_REFUSED and all(w in err for w in want), f"{what}: exit {rc}, {err!r}")
+    after = snapshot(home.path)
+    check(after == before, f"a refused init changed the home: {sorted(before)} -> {sorted(after)}")
+
+
 def fingerprint_of(out):
     for line in out.splitlines():
         if line.startswith("fingerprint:"):
@@ -89,36 +99,21 @@ def test(cluster):
 
     note("2. a refused init changes nothing")
     home = cluster.new_home("existing", "exist@it.example")
-    before = snapshot(home.path)
-    rc, out, err = cluster.cli(["init", "--home", home.path, "--address", "other@it.example"])
-    check(rc == EXIT_REFUSED and "already has an identity" in err,
-          f"init on an existing home: exit {rc}, {err!r}")
-    check(snapshot(home.path) == before, "a refused init changed the home")
+    init_refused(cluster, home, ["already has an identity"], "init on an existing home",
+                 ["--address", "other@it.example"])
     # the revocation files moved offline, as init tells the user to do
     for name in ("revocation.key", "revocation.cert"):
         os.unlink(home.file(name))
-    before = snapshot(home.path)
-    rc, out, err = cluster.cli(["init", "--home", home.path])
-    check(rc == EXIT_REFUSED, f"init on a home without revocation files: exit {rc}, {err!r}")
-    after = snapshot(home.path)
-    check(after == before, f"a refused init changed the home: {sorted(before)} -> {sorted(after)}")
+    init_refused(cluster, home, [], "init on a home without revocation files")
     # the identity key lost, its store still there: init must not give the
     # store (and its outbox) a new identity
     os.unlink(home.file("identity.key"))
-    before = snapshot(home.path)
-    rc, out, err = cluster.cli(["init", "--home", home.path])
-    check(rc == EXIT_REFUSED and home.fingerprint in err and "nothing was changed" in err,
-          f"init over another identity's store: exit {rc}, {err!r}")
-    after = snapshot(home.path)
-    check(after == before, f"a refused init changed the home: {before} -> {after}")
+    init_refused(cluster, home, [home.fingerprint, "nothing was changed"],
+                 "init over another identity's store")
     # a home whose identity key is gone but whose revocation files remain
     home2 = cluster.new_home("orphan")
     os.unlink(home2.file("identity.key"))
-    before = snapshot(home2.path)
-    rc, out, err = cluster.cli(["init", "--home", home2.path])
-    check(rc == EXIT_REFUSED and "nothing was changed" in err,
-          f"init next to leftover revocation files: exit {rc}, {err!r}")
-    check(snapshot(home2.path) == before, "a refused init changed the home")
+    init_refused(cluster, home2, ["nothing was changed"], "init next to leftover revocation files")
 
     note("3. what an interrupted init leaves, and a rerun")
     # before the commit: only temporary files; a rerun removes them and works
@@ -136,11 +131,8 @@ def test(cluster):
     # temporary name; a rerun refuses, changes nothing and says what to rename
     late = cluster.new_home("crashed-late")
     os.rename(late.file("revocation.key"), late.file("revocation.key.tmp.99999"))
-    before = snapshot(late.path)
-    rc, out, err = cluster.cli(["init", "--home", late.path])
-    check(rc == EXIT_REFUSED and "revocation.key.tmp.99999 -> revocation.key" in err,
-          f"init after a late crash: exit {rc}, {err!r}")
-    check(snapshot(late.path) == before, "a refused init changed the home")
+    init_refused(cluster, late, ["revocation.key.tmp.99999 -> revocation.key"],
+                 "init after a late crash")
     note("init atomicity: ok")
 
 

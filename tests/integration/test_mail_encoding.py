@@ -85,9 +85,7 @@ def test(c):
     harness.trust(c, b, a)
     long_lines(c, a, b)
     space_before_colon(c, a, b)
-    for n in (b, a):
-        n.stop()
-    harness.check_all_logs(c)
+    harness.stop_all(c, (b, a))
 
 
 if __name__ == "__main__":

@@ -72,13 +72,8 @@ def test(c):
     note(f"2. b retried {retry} while a was down; delivered {time.monotonic() - t2:.2f} s "
          f"after a's restart")
 
-    for mid in (mid1, mid2):
-        check(len(harness.maildir_copies(b.home, mid)) == 1, f"copies of {mid[:8]}")
-    doc = harness.mail_inbox(c, b.home)
-    check(doc["delivered"] == 2 and doc["pending"] == 0 and doc["failed"] == 0, f"inbox {doc}")
-    for n in (b, a, seed):
-        n.stop()
-    harness.check_all_logs(c)
+    harness.check_delivered_once(c, b, [mid1, mid2])
+    harness.stop_all(c, (b, a, seed))
 
 
 if __name__ == "__main__":

@@ -32,11 +32,7 @@ def test(c):
                                      body="b must not give this up\n")
     mid = doc["message_id"]
 
-    def notified():
-        m = harness.mail_outbox(c, a.home, mid)
-        r = harness.outbox_recipient(m, mid, b.home.fingerprint)[1] or {}
-        return r.get("notify_count", 0) >= 1
-    harness.poll(notified, 20, "a's notification to be confirmed", a.log_tail, interval=0.1)
+    harness.wait_notified(c, a, mid, b)
     port_a = a.fetch_port
     a.stop()
     x = c.start(c.new_home("x", "x@it.example"), [seed], extra=["--fetch-port", str(port_a)])

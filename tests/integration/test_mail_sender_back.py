@@ -53,11 +53,7 @@ def send_while_away(c, a, b, subject):
                                      body=f"{subject}\n")
     mid = doc["message_id"]
 
-    def notified():
-        m = harness.mail_outbox(c, a.home, mid)
-        r = harness.outbox_recipient(m, mid, b.home.fingerprint)[1] or {}
-        return r.get("notify_count", 0) >= 1
-    harness.poll(notified, 20, "a's notification to be confirmed", a.log_tail, interval=0.1)
+    harness.wait_notified(c, a, mid, b)
     port = a.fetch_port
     a.stop()
     f0 = failures(b.counters()) if b.alive() else 0
@@ -107,13 +103,8 @@ def test(c):
     check(k.get("inbox.sender_lookups", 0) >= 1, f"b never looked a up again: {k}")
     check(k.get("inbox.failed", 0) == 0, f"b gave a message up: {k}")
 
-    for mid in (mid1, mid2):
-        check(len(harness.maildir_copies(b.home, mid)) == 1, f"copies of {mid[:8]}")
-    doc = harness.mail_inbox(c, b.home)
-    check(doc["delivered"] == 2 and doc["pending"] == 0 and doc["failed"] == 0, f"inbox {doc}")
-    for n in (b, a, seed):
-        n.stop()
-    harness.check_all_logs(c)
+    harness.check_delivered_once(c, b, [mid1, mid2])
+    harness.stop_all(c, (b, a, seed))
 
 
 if __name__ == "__main__":

@@ -108,9 +108,7 @@ def test(c):
     to_self(c, a)
     problems_once(c, a)
     receipt_time(c, a, b)
-    for n in (b, a):
-        n.stop()
-    harness.check_all_logs(c)
+    harness.stop_all(c, (b, a))
 
 
 if __name__ == "__main__":

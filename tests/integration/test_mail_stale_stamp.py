@@ -14,20 +14,14 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import check, note  # noqa: E402
-from test_clock_skew import faketime_lib  # noqa: E402
 
 POW_BITS = 8
 B_FLAGS = ["--pow-bits", str(POW_BITS), "--inbox-poll", "1"]
 
 
 def start_later(c, node, offset):
-    """node again on its home, its wall clock moved by offset, through env(1)
-    so that the process the harness signals is posternd itself."""
-    plain = node.argv
-    env = ["env", f"LD_PRELOAD={faketime_lib()}", f"FAKETIME={offset}",
-           "FAKETIME_DONT_FAKE_MONOTONIC=1", "FAKETIME_NO_CACHE=1",
-           "ASAN_OPTIONS=" + os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"]
-    node.argv = lambda: env + plain()
+    """node again on its home, its wall clock moved by offset."""
+    harness.with_faketime(node, offset)
     node.spawn()
     node.wait_ready()
     return node

@@ -19,11 +19,7 @@ def test(c):
     seed, a, b = c.network_of(3, names=["seed", "a", "b"])
     # restart a with another pow_bits: a new record (seq 2) makes seq 1 a
     # genuine old record, still valid and still in the DHT
-    a.stop()
-    c.restart(a, extra=["--pow-bits", "21"])
-    a.wait_joined()
-    rc, ident, _ = c.cli_json(["id", "--home", a.home.path])
-    check(rc == EX_OK, "id")
+    ident = harness.republish(c, a, ["--pow-bits", "21"])
     cur = ident["seq"]
     check(cur >= 2, f"a's seq after a restart with new pow bits is {cur}, expected >= 2")
     doc, _ = c.wait_key(b, a.home, pred=lambda d: d.get("status") == "valid" and d["seq"] == cur)

@@ -14,7 +14,6 @@ trusted contact) sends r one real message. Checked:
   - r's RSS stays bounded.
 """
 
-import json
 import subprocess
 import time
 
@@ -26,8 +25,6 @@ RATE = 200  # puts per second: at 250/s OpenDHT (1,024 requests/s per source IP)
 DELIVER_S = 60  # a bound for the trusted message, not a measurement
 STALL_S = 60    # counting must move at least once a minute (5,000 lookups, 4 at a time)
 COUNT_MAX_S = 400  # and end within this bound (ASan on 2 busy cores is slow)
-RSS_GROWTH_MAX_KIB = 64 * 1024
-RSS_GROWTH_MAX_ASAN_KIB = 1024 * 1024
 
 
 def flood_argv(c, seed, target, count, rate, seed_random):
@@ -84,13 +81,7 @@ def test(c):
              f"into {tl.folder_of(r.home, paths[0])}")
         check(tl.folder_of(r.home, paths[0]) == "INBOX", f"t's message went to {paths}")
 
-        line = hp.stdout.readline()
-        try:
-            summary = json.loads(line)
-        except ValueError:
-            hp.kill()
-            raise harness.TestFailure(f"postern-hostile printed no summary: {line!r} "
-                                      f"{hp.stderr.read()!r}")
+        summary = harness.hostile_summary(hp)
         k = summary["classes"]["inbox-nostamp"]
         note(f"flood: {k['put_ok']} of {k['put']} stored, {k['distinct']} distinct, in "
              f"{summary['elapsed_ms'] / 1000:.1f} s")
@@ -112,13 +103,9 @@ def test(c):
     new = sorted(set(harness.maildir_all(r.home)) - set(mail0))
     check(new == paths, f"r's Maildir got {new}")
 
-    peak = max(rss.samples["r"] + [rss0])
-    note(f"r's RSS: {rss0} KiB before, peak {peak} KiB, {r.rss_kib()} KiB after")
-    limit = RSS_GROWTH_MAX_ASAN_KIB if harness.is_sanitized(c.posternd) else RSS_GROWTH_MAX_KIB
-    check(peak - rss0 <= limit, f"r's RSS grew by {peak - rss0} KiB (limit {limit} KiB)")
+    harness.check_rss_growth(c, r, rss, rss0)
     note(f"total {time.monotonic() - t0:.1f} s")
-    for nd in (t, r, seed):
-        nd.stop()
+    harness.stop_nodes((t, r, seed))
 
 
 if __name__ == "__main__":

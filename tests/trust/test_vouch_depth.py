@@ -36,6 +36,12 @@ def test(c):
     check(rc == 0 and doc.get("vouch_depth") == 2, f"r2's vouch_depth: {rc} {doc} {err}")
     for r in (r2, r1):
         tl.trust_set(c, r, t, "trusted")
+    # --expires is 1..730 days; a number that would overflow the seconds is
+    # refused too, not wrapped into a short vouch
+    for days in ("0", "731", "213503982334602", "+5", "18446744073709551616"):
+        rc, doc, err = c.cli_json(["vouch", v.home.fingerprint, "--expires", days,
+                                   "--home", t.home.path])
+        check(rc == 64 and "1 to 730 days" in err, f"vouch --expires {days}: {rc} {doc} {err}")
     vouch(c, t, v)
     vouch(c, v, s)
     vouch(c, z, w)

@@ -2,6 +2,7 @@
 
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,15 @@ pst_identity *ru_kat_identity(uint8_t base) {
     pst_identity *id;
     cr_assert_eq(pst_identity_from_seeds(a, b, c, &id), PST_OK);
     return id;
+}
+
+void ru_address(char *out, size_t local, size_t len) {
+    size_t domain = len - local - 1;
+    memset(out, 'a', local);
+    out[local] = '@';
+    for (size_t i = 0; i < domain; i++)
+        out[local + 1 + i] = (i % 64 == 63 && i + 1 < domain) ? '.' : 'b';
+    out[len] = '\0';
 }
 
 void ru_split(const uint8_t *enc, size_t len, ru_fields *f) {
@@ -64,32 +74,35 @@ size_t ru_with_field(const uint8_t *enc, size_t len, uint32_t idx, const void *r
     return n;
 }
 
-ru_raw ru_raw_uint(uint64_t v) {
+size_t ru_finish_fields(pst_writer *w, uint32_t written, uint32_t nfields) {
+    for (uint32_t i = written; i < nfields; i++)
+        pst_w_uint(w, 0);
+    size_t len;
+    cr_assert_eq(pst_w_finish(w, &len), PST_OK);
+    return len;
+}
+
+typedef enum { RAW_UINT, RAW_BIN, RAW_STR } raw_kind;
+
+static ru_raw raw_value(raw_kind kind, uint64_t v, const void *p, size_t n) {
     ru_raw r;
     pst_writer w;
     pst_w_init(&w, r.b, sizeof r.b);
-    pst_w_uint(&w, v);
+    if (kind == RAW_UINT)
+        pst_w_uint(&w, v);
+    else if (kind == RAW_BIN)
+        pst_w_bin(&w, p, n);
+    else
+        pst_w_cstr(&w, p);
     cr_assert_eq(pst_w_finish(&w, &r.n), PST_OK);
     return r;
 }
 
-ru_raw ru_raw_bin(const void *p, size_t n) {
-    ru_raw r;
-    pst_writer w;
-    pst_w_init(&w, r.b, sizeof r.b);
-    pst_w_bin(&w, p, n);
-    cr_assert_eq(pst_w_finish(&w, &r.n), PST_OK);
-    return r;
-}
+ru_raw ru_raw_uint(uint64_t v) { return raw_value(RAW_UINT, v, NULL, 0); }
 
-ru_raw ru_raw_str(const char *s) {
-    ru_raw r;
-    pst_writer w;
-    pst_w_init(&w, r.b, sizeof r.b);
-    pst_w_cstr(&w, s);
-    cr_assert_eq(pst_w_finish(&w, &r.n), PST_OK);
-    return r;
-}
+ru_raw ru_raw_bin(const void *p, size_t n) { return raw_value(RAW_BIN, 0, p, n); }
+
+ru_raw ru_raw_str(const char *s) { return raw_value(RAW_STR, 0, s, 0); }
 
 long ru_read_vector(const char *name, uint8_t *out, size_t cap) {
     size_t n;
@@ -149,6 +162,20 @@ void ru_check_vector(const char *name, const char *comment, const uint8_t *enc, 
     size_t n = ru_load_vector(name, got, sizeof got);
     cr_assert_eq(n, len, "%s: length %zu, expected %zu", name, n, len);
     cr_assert_arr_eq(got, enc, len, "%s differs from the re-encoding", name);
+}
+
+void ru_check_vector_accepted(const char *name, const char *comment, const uint8_t *enc, size_t len,
+                              tu_accept_fn accept) {
+    uint8_t file[PST_DHT_VALUE_MAX];
+    ru_check_vector(name, comment, enc, len);
+    size_t n = ru_load_vector(name, file, sizeof file);
+    cr_assert_eq(accept(file, n, NULL), PST_OK, "%s", name);
+}
+
+void ru_expect_hash_id(const uint8_t id[32], const uint8_t *enc, size_t len) {
+    uint8_t want[32];
+    crypto_generichash(want, 32, enc, len, NULL, 0);
+    cr_assert_arr_eq(id, want, 32, "id = BLAKE2b-256 of the encoding");
 }
 
 pst_value *ru_sample_value(void) {

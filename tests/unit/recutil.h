@@ -7,13 +7,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "codec.h"
 #include "pst_envelope.h"
 #include "pst_identity.h"
+#include "testutil.h"
 
 /* s[i] = base + i */
 void ru_seed_bytes(uint8_t s[32], uint8_t base);
 /* Fixed identity: sign seed base.., box seed base+0x20.., revocation seed base+0x40.. */
 pst_identity *ru_kat_identity(uint8_t base);
+
+/* A normalized-shape address of len bytes: local times 'a', '@', then a
+ * domain of 'b' with a '.' after every 63 (out holds len + 1). */
+void ru_address(char *out, size_t local, size_t len);
 
 /* The top-level fields of an encoded record, as byte ranges. */
 typedef struct {
@@ -26,6 +32,11 @@ void ru_split(const uint8_t *enc, size_t len, ru_fields *f);
  * idx == count: raw appended). Returns the new length. */
 size_t ru_with_field(const uint8_t *enc, size_t len, uint32_t idx, const void *raw, size_t raw_len,
                      uint8_t *out, size_t cap);
+
+/* For hand-built malformed encodings: appends a 0 for each field from
+ * written up to nfields (none if nfields <= written), finishes w (the test
+ * fails if it overflowed) and returns the length. */
+size_t ru_finish_fields(pst_writer *w, uint32_t written, uint32_t nfields);
 
 /* One msgpack value encoded with the canonical writer, for ru_with_field(). */
 typedef struct {
@@ -52,5 +63,10 @@ void ru_expect_vector(const char *name, const uint8_t *enc, size_t len);
 /* Compares enc with the vector file; with PST_WRITE_VECTORS set the file is
  * (re)written first. */
 void ru_check_vector(const char *name, const char *comment, const uint8_t *enc, size_t len);
+/* ru_check_vector, then the file's bytes must pass accept (ctx NULL). */
+void ru_check_vector_accepted(const char *name, const char *comment, const uint8_t *enc, size_t len,
+                              tu_accept_fn accept);
+/* Asserts that id is BLAKE2b-256 of enc, as every DHT record's id is. */
+void ru_expect_hash_id(const uint8_t id[32], const uint8_t *enc, size_t len);
 
 #endif

@@ -33,6 +33,13 @@ static pst_clock_report report(void) {
     return r;
 }
 
+/* Peers 1..n each sampled once at off (of kind, all chosen); the report. */
+static pst_clock_report all_peers_at(unsigned n, int64_t off, pst_clock_kind kind) {
+    for (unsigned i = 1; i <= n; i++)
+        sample(i, off, kind, true);
+    return report();
+}
+
 Test(clock, empty_is_unknown) {
     pst_clock_report r = report();
     cr_assert_eq(r.state, PST_CLOCK_UNKNOWN);
@@ -62,17 +69,13 @@ Test(clock, behind_from_exact_samples) {
 
 Test(clock, behind_from_key_records_lower_bounds) {
     /* key records from the future: each peer's clock is at least there */
-    for (unsigned i = 1; i <= 3; i++)
-        sample(i, 3 * DAY, PST_CLOCK_AT_LEAST, true);
-    pst_clock_report r = report();
+    pst_clock_report r = all_peers_at(3, 3 * DAY, PST_CLOCK_AT_LEAST);
     cr_assert_eq(r.state, PST_CLOCK_BEHIND);
     cr_assert_eq(r.offset_s, 3 * DAY);
 }
 
 Test(clock, ahead_from_exact_samples) {
-    for (unsigned i = 1; i <= 4; i++)
-        sample(i, -3 * DAY, PST_CLOCK_EXACT, true);
-    pst_clock_report r = report();
+    pst_clock_report r = all_peers_at(4, -3 * DAY, PST_CLOCK_EXACT);
     cr_assert_eq(r.state, PST_CLOCK_AHEAD);
     cr_assert_eq(r.offset_s, 3 * DAY);
 }
@@ -80,9 +83,7 @@ Test(clock, ahead_from_exact_samples) {
 Test(clock, old_records_alone_say_nothing) {
     /* records signed a while ago only bound the peers from below: a node
      * three days ahead cannot tell from them */
-    for (unsigned i = 1; i <= 5; i++)
-        sample(i, -3 * DAY, PST_CLOCK_AT_LEAST, true);
-    cr_assert_eq(report().state, PST_CLOCK_UNKNOWN);
+    cr_assert_eq(all_peers_at(5, -3 * DAY, PST_CLOCK_AT_LEAST).state, PST_CLOCK_UNKNOWN);
 }
 
 Test(clock, one_liar_cannot_move_the_verdict) {

@@ -29,43 +29,22 @@ static void kat_endorsement(pst_endorsement *e) {
     pst_identity_free(subject);
 }
 
-static size_t enc_of(const pst_endorsement *e, uint8_t *out, size_t cap) {
-    size_t len;
-    cr_assert_eq(pst_endorsement_encode(e, out, cap, &len), PST_OK);
-    return len;
-}
-
-static int end_accept(const uint8_t *in, size_t len, void *ctx) {
-    (void)ctx;
-    pst_endorsement e;
-    int rc = pst_endorsement_decode(in, len, &e);
-    return rc != PST_OK ? rc : pst_endorsement_verify(&e, NOW);
-}
-
-static int end_decode_rc(const uint8_t *in, size_t len) {
-    pst_endorsement e;
-    return pst_endorsement_decode(in, len, &e);
-}
+TU_DEFINE_SIGNED(end, pst_endorsement, NOW)
 
 Test(endorsement, round_trip_and_vector) {
     pst_identity *voucher = ru_kat_identity(0x80);
     pst_endorsement e, back;
-    uint8_t enc[PST_DHT_VALUE_MAX], file[PST_DHT_VALUE_MAX], h1[32], h2[32];
+    uint8_t enc[PST_DHT_VALUE_MAX], h1[32];
     kat_endorsement(&e);
     cr_assert_arr_eq(e.signer, voucher->sign_pk, 32);
-    size_t len = enc_of(&e, enc, sizeof enc);
-    cr_assert_eq(pst_endorsement_decode(enc, len, &back), PST_OK);
-    cr_assert_arr_eq(&back, &e, sizeof e);
-    cr_assert_eq(pst_endorsement_verify(&back, NOW), PST_OK);
+    size_t len = end_round_trip(&e, &back, enc, sizeof enc);
     cr_assert_eq(pst_endorsement_id(&e, h1), PST_OK);
-    crypto_generichash(h2, 32, enc, len, NULL, 0);
-    cr_assert_arr_eq(h1, h2, 32);
-    ru_check_vector("endorsement_v1.hex",
-                    "Endorsement v1: voucher sign_seed=80..9f, subject = pk of sign_seed 00..1f "
-                    "(bytes i, i+1, ...); created=1700000000 expires=1731536000 tier=2 (trusted)",
-                    enc, len);
-    size_t n = ru_load_vector("endorsement_v1.hex", file, sizeof file);
-    cr_assert_eq(end_accept(file, n, NULL), PST_OK);
+    ru_expect_hash_id(h1, enc, len);
+    ru_check_vector_accepted(
+        "endorsement_v1.hex",
+        "Endorsement v1: voucher sign_seed=80..9f, subject = pk of sign_seed 00..1f "
+        "(bytes i, i+1, ...); created=1700000000 expires=1731536000 tier=2 (trusted)",
+        enc, len, end_accept);
     pst_identity_free(voucher);
 }
 
@@ -73,7 +52,7 @@ Test(endorsement, every_mutation_rejected) {
     pst_endorsement e;
     uint8_t enc[PST_DHT_VALUE_MAX];
     kat_endorsement(&e);
-    tu_check_mutations(enc, enc_of(&e, enc, sizeof enc), end_accept, NULL);
+    tu_check_mutations(enc, end_enc(&e, enc, sizeof enc), end_accept, NULL);
 }
 
 Test(endorsement, verify_rules) {
@@ -119,7 +98,7 @@ Test(endorsement, limits) {
     e.tier = 3;
     cr_assert_eq(pst_endorsement_encode(&e, enc, sizeof enc, &len), PST_E_INVAL);
     e.tier = PST_TIER_KNOWN;
-    cr_assert_eq(pst_endorsement_encode(&e, enc, sizeof enc, &len), PST_OK);
+    len = end_enc(&e, enc, sizeof enc);
     e = base;
     e.expires = 0;
     cr_assert_eq(pst_endorsement_encode(&e, enc, sizeof enc, &len), PST_E_INVAL, "expiry required");
@@ -128,7 +107,7 @@ Test(endorsement, limits) {
     cr_assert_eq(pst_endorsement_sign(&e, voucher->sign_sk), PST_E_INVAL, "self-endorsement");
     cr_assert_eq(pst_endorsement_encode(&e, enc, sizeof enc, &len), PST_E_INVAL);
 
-    len = enc_of(&base, enc, sizeof enc);
+    len = end_enc(&base, enc, sizeof enc);
     ru_raw a = ru_raw_uint(3);
     n = ru_with_field(enc, len, 6, a.b, a.n, out, sizeof out);
     cr_assert_eq(end_decode_rc(out, n), PST_E_RANGE, "tier 3");
@@ -157,7 +136,7 @@ Test(endorsement, decode_strictness) {
     pst_endorsement e;
     uint8_t enc[PST_DHT_VALUE_MAX], out[4096];
     kat_endorsement(&e);
-    size_t len = enc_of(&e, enc, sizeof enc), n;
+    size_t len = end_enc(&e, enc, sizeof enc), n;
     const uint8_t tier8[] = {0xcc, 0x02};
     n = ru_with_field(enc, len, 6, tier8, sizeof tier8, out, sizeof out);
     cr_assert_eq(end_decode_rc(out, n), PST_E_NONCANONICAL, "uint8 for 2");

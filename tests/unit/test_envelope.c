@@ -170,11 +170,7 @@ static size_t raw_request(uint8_t *buf, size_t cap, uint32_t nfields, uint64_t t
     for (uint32_t i = 0; i < nargs; i++)
         pst_w_cstr(&w, arg);
     free(arg);
-    for (uint32_t i = 5; i < nfields; i++)
-        pst_w_uint(&w, 0);
-    size_t len;
-    cr_assert_eq(pst_w_finish(&w, &len), PST_OK);
-    return len;
+    return ru_finish_fields(&w, 5, nfields);
 }
 
 Test(envelope, request_malformed) {

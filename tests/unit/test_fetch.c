@@ -15,13 +15,9 @@ static uint8_t sender_pk[32], sender_sk[64], recip_pk[32], recip_sk[64], server_
 
 static void setup(void) {
     cr_assert(sodium_init() >= 0);
-    uint8_t seed[32];
-    memset(seed, 0x01, 32);
-    crypto_sign_seed_keypair(sender_pk, sender_sk, seed);
-    memset(seed, 0x02, 32);
-    crypto_sign_seed_keypair(recip_pk, recip_sk, seed);
-    memset(seed, 0x03, 32);
-    crypto_sign_seed_keypair(server_pk, server_sk, seed);
+    tu_sign_keypair(sender_pk, sender_sk, 0x01);
+    tu_sign_keypair(recip_pk, recip_sk, 0x02);
+    tu_sign_keypair(server_pk, server_sk, 0x03);
 }
 
 TestSuite(fetch, .init = setup);
@@ -75,21 +71,17 @@ static pst_fetch_request fixed_request(void) {
     return r;
 }
 
-static int request_accept(const uint8_t *in, size_t len, void *ctx) {
-    (void)ctx;
-    pst_fetch_request r;
-    int rc = pst_fetch_request_decode(in, len, &r);
-    return rc != PST_OK ? rc : pst_fetch_request_verify(&r, NOW, SKEW);
+static int request_verify(const pst_fetch_request *r, uint64_t now) {
+    return pst_fetch_request_verify(r, now, SKEW);
 }
+
+TU_DEFINE_SIGNED_WITH(request, pst_fetch_request, request_verify, NOW)
 
 Test(fetch, request_roundtrip_mutations_vector) {
     pst_fetch_request r = fixed_request(), d;
     cr_assert_arr_eq(r.signer, recip_pk, 32);
     uint8_t buf[PST_FETCH_REQUEST_MAX];
-    size_t len;
-    cr_assert_eq(pst_fetch_request_encode(&r, buf, sizeof buf, &len), PST_OK);
-    cr_assert_eq(pst_fetch_request_decode(buf, len, &d), PST_OK);
-    cr_assert_eq(memcmp(&r, &d, sizeof r), 0);
+    size_t len = request_round_trip(&r, &d, buf, sizeof buf);
     tu_check_mutations(buf, len, request_accept, NULL);
     ru_expect_vector("fetch_request_v1.hex", buf, len);
 }
@@ -210,20 +202,16 @@ static pst_fetch_response fixed_response(void) {
     return r;
 }
 
-static int response_accept(const uint8_t *in, size_t len, void *ctx) {
-    (void)ctx;
-    pst_fetch_response r;
-    int rc = pst_fetch_response_decode(in, len, &r);
-    return rc != PST_OK ? rc : pst_fetch_response_verify(&r, NOW, SKEW);
+static int response_verify(const pst_fetch_response *r, uint64_t now) {
+    return pst_fetch_response_verify(r, now, SKEW);
 }
+
+TU_DEFINE_SIGNED_WITH(response, pst_fetch_response, response_verify, NOW)
 
 Test(fetch, response_roundtrip_mutations_vector) {
     pst_fetch_response r = fixed_response(), d;
     uint8_t buf[PST_FETCH_RESPONSE_MAX];
-    size_t len;
-    cr_assert_eq(pst_fetch_response_encode(&r, buf, sizeof buf, &len), PST_OK);
-    cr_assert_eq(pst_fetch_response_decode(buf, len, &d), PST_OK);
-    cr_assert_eq(memcmp(&r, &d, sizeof r), 0);
+    size_t len = response_round_trip(&r, &d, buf, sizeof buf);
     tu_check_mutations(buf, len, response_accept, NULL);
     ru_expect_vector("fetch_response_v1.hex", buf, len);
 
@@ -232,7 +220,7 @@ Test(fetch, response_roundtrip_mutations_vector) {
     r.offset = 0;
     strcpy(r.error_text, "no such message");
     cr_assert_eq(pst_fetch_response_sign(&r, server_sk), PST_OK);
-    cr_assert_eq(pst_fetch_response_encode(&r, buf, sizeof buf, &len), PST_OK);
+    len = response_enc(&r, buf, sizeof buf);
     tu_check_mutations(buf, len, response_accept, NULL);
     ru_expect_vector("fetch_response_error_v1.hex", buf, len);
 }
@@ -341,21 +329,13 @@ static pst_receipt fixed_receipt(void) {
     return r;
 }
 
-static int receipt_accept(const uint8_t *in, size_t len, void *ctx) {
-    (void)ctx;
-    pst_receipt r;
-    int rc = pst_receipt_decode(in, len, &r);
-    return rc != PST_OK ? rc : pst_receipt_verify(&r, NOW);
-}
+TU_DEFINE_SIGNED(receipt, pst_receipt, NOW)
 
 Test(fetch, receipt_roundtrip_mutations_vector) {
     pst_receipt r = fixed_receipt(), d;
     cr_assert_arr_eq(r.signer, recip_pk, 32);
     uint8_t buf[PST_RECEIPT_MAX];
-    size_t len;
-    cr_assert_eq(pst_receipt_encode(&r, buf, sizeof buf, &len), PST_OK);
-    cr_assert_eq(pst_receipt_decode(buf, len, &d), PST_OK);
-    cr_assert_eq(memcmp(&r, &d, sizeof r), 0);
+    size_t len = receipt_round_trip(&r, &d, buf, sizeof buf);
     tu_check_mutations(buf, len, receipt_accept, NULL);
     ru_expect_vector("receipt_v1.hex", buf, len);
 }

@@ -52,10 +52,15 @@ static unsigned feed_all(pst_framer *f, const uint8_t *in, size_t n, size_t step
     return frames;
 }
 
-ParameterizedTestParameters(framer, byte_at_a_time) {
-    static bool modes[] = {false, true};
-    return cr_make_param_array(bool, modes, 2);
-}
+/* Runs a ParameterizedTest(bool *fixed, framer, name) once per storage
+ * mode: the framer's own allocation (false), the caller's storage (true). */
+#define BOTH_MODES(name)                                                                           \
+    ParameterizedTestParameters(framer, name) {                                                    \
+        static bool modes[] = {false, true};                                                       \
+        return cr_make_param_array(bool, modes, 2);                                                \
+    }
+
+BOTH_MODES(byte_at_a_time)
 
 ParameterizedTest(bool *fixed, framer, byte_at_a_time) {
     uint8_t in[256];
@@ -71,10 +76,7 @@ ParameterizedTest(bool *fixed, framer, byte_at_a_time) {
     pst_framer_close(&f);
 }
 
-ParameterizedTestParameters(framer, many_frames_in_one_feed) {
-    static bool modes[] = {false, true};
-    return cr_make_param_array(bool, modes, 2);
-}
+BOTH_MODES(many_frames_in_one_feed)
 
 ParameterizedTest(bool *fixed, framer, many_frames_in_one_feed) {
     uint8_t in[20 * (PST_FRAME_HEADER_BYTES + MAX)];
@@ -104,10 +106,7 @@ ParameterizedTest(bool *fixed, framer, many_frames_in_one_feed) {
     pst_framer_close(&f);
 }
 
-ParameterizedTestParameters(framer, cap) {
-    static bool modes[] = {false, true};
-    return cr_make_param_array(bool, modes, 2);
-}
+BOTH_MODES(cap)
 
 ParameterizedTest(bool *fixed, framer, cap) {
     uint8_t in[2 * (PST_FRAME_HEADER_BYTES + MAX + 1)];
@@ -147,10 +146,7 @@ Test(framer, huge_header_allocates_nothing) {
     pst_framer_close(&f);
 }
 
-ParameterizedTestParameters(framer, zero_length) {
-    static bool modes[] = {false, true};
-    return cr_make_param_array(bool, modes, 2);
-}
+BOTH_MODES(zero_length)
 
 ParameterizedTest(bool *fixed, framer, zero_length) {
     uint8_t in[16] = {0, 0, 0, 0, 0, 0, 0, 1, 'x'};
@@ -168,10 +164,7 @@ ParameterizedTest(bool *fixed, framer, zero_length) {
     pst_framer_close(&f);
 }
 
-ParameterizedTestParameters(framer, error_is_sticky) {
-    static bool modes[] = {false, true};
-    return cr_make_param_array(bool, modes, 2);
-}
+BOTH_MODES(error_is_sticky)
 
 ParameterizedTest(bool *fixed, framer, error_is_sticky) {
     uint8_t bad[PST_FRAME_HEADER_BYTES], good[16];
@@ -201,10 +194,7 @@ ParameterizedTest(bool *fixed, framer, error_is_sticky) {
     pst_framer_close(&f);
 }
 
-ParameterizedTestParameters(framer, reset_drops_partial_frame) {
-    static bool modes[] = {false, true};
-    return cr_make_param_array(bool, modes, 2);
-}
+BOTH_MODES(reset_drops_partial_frame)
 
 ParameterizedTest(bool *fixed, framer, reset_drops_partial_frame) {
     uint8_t a[32], b[32];

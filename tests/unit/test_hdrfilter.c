@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pst_hdrfilter.h"
+#include "testutil.h"
 
 typedef struct {
     uint8_t *p;
@@ -254,22 +255,11 @@ Test(hdrfilter, random_messages_in_random_chunks) {
     uint32_t s = 12345;
     for (int round = 0; round < 3000; round++) {
         uint8_t in[256];
-        size_t n = 0;
-        while (n < 200) {
-            s = s * 1103515245u + 12345u;
-            size_t a = (s >> 16) % (sizeof atoms / sizeof atoms[0]);
-            size_t l = a == 7 ? 1 : strlen(atoms[a]); /* atom 7: one NUL */
-            memcpy(in + n, a == 7 ? "\0" : atoms[a], l);
-            n += l;
-            s = s * 1103515245u + 12345u;
-            if ((s >> 16) % 9 == 0)
-                break;
-        }
+        /* atom 7: one NUL */
+        size_t n = tu_atom_message(&s, atoms, sizeof atoms / sizeof atoms[0], 7, 200, 9, in);
         size_t plan[5];
-        for (int k = 0; k < 4; k++) {
-            s = s * 1103515245u + 12345u;
-            plan[k] = 1 + (s >> 16) % 13;
-        }
+        for (int k = 0; k < 4; k++)
+            plan[k] = 1 + tu_lcg(&s) % 13;
         plan[4] = 0;
         buf ref = reference(in, n);
         buf o = run(in, n, plan, (round & 1) ? PST_HDRFILTER_OUT_MIN : 512, NULL);

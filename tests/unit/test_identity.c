@@ -8,6 +8,7 @@
 #include "pst_error.h"
 #include "pst_identity.h"
 #include "pst_records.h"
+#include "recutil.h"
 #include "testutil.h"
 
 static const pst_kdf_params fast_kdf = {PST_KDF_OPSLIMIT_MIN, PST_KDF_MEMLIMIT_MIN};
@@ -165,12 +166,7 @@ static void long_address(char *out, size_t len) {
     size_t local = len - 1 - 190 > 64 ? 64 : len - 1 - 190;
     if (len < 1 + 190 + 1)
         local = len / 3;
-    size_t domain = len - local - 1;
-    memset(out, 'a', local);
-    out[local] = '@';
-    for (size_t i = 0; i < domain; i++)
-        out[local + 1 + i] = (i % 64 == 63 && i + 1 < domain) ? '.' : 'b';
-    out[len] = '\0';
+    ru_address(out, local, len);
 }
 
 Test(address, normalize_cases) {

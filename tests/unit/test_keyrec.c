@@ -19,13 +19,7 @@
 
 /* A normalized address of exactly len bytes (5..254). */
 static void make_address(char *out, size_t len) {
-    size_t local = len - 2 > 64 ? 64 : len - 2;
-    size_t domain = len - local - 1;
-    memset(out, 'a', local);
-    out[local] = '@';
-    for (size_t i = 0; i < domain; i++)
-        out[local + 1 + i] = (i % 64 == 63 && i + 1 < domain) ? '.' : 'b';
-    out[len] = '\0';
+    ru_address(out, len - 2 > 64 ? 64 : len - 2, len);
 }
 
 static void kat_keyrec(pst_keyrec *r, const pst_identity *id) {
@@ -46,30 +40,16 @@ static void kat_keyrec(pst_keyrec *r, const pst_identity *id) {
     cr_assert_eq(pst_keyrec_sign(r, id->sign_sk), PST_OK);
 }
 
+TU_DEFINE_SIGNED(keyrec, pst_keyrec, NOW)
+
 static size_t kat_keyrec_enc(uint8_t *out, size_t cap) {
     pst_identity *id = ru_kat_identity(0);
     pst_keyrec r;
     size_t len;
     kat_keyrec(&r, id);
-    cr_assert_eq(pst_keyrec_encode(&r, out, cap, &len), PST_OK);
+    len = keyrec_enc(&r, out, cap);
     pst_identity_free(id);
     return len;
-}
-
-static int keyrec_accept_at(const uint8_t *in, size_t len, uint64_t now) {
-    pst_keyrec r;
-    int rc = pst_keyrec_decode(in, len, &r);
-    return rc != PST_OK ? rc : pst_keyrec_verify(&r, now);
-}
-
-static int keyrec_accept(const uint8_t *in, size_t len, void *ctx) {
-    (void)ctx;
-    return keyrec_accept_at(in, len, NOW);
-}
-
-static int keyrec_decode_rc(const uint8_t *in, size_t len) {
-    pst_keyrec r;
-    return pst_keyrec_decode(in, len, &r);
 }
 
 /* ---- KeyRecord ------------------------------------------------------------- */
@@ -81,16 +61,11 @@ Test(keyrec, round_trip) {
     size_t len;
     kat_keyrec(&r, id);
     cr_assert_arr_eq(r.signer, id->sign_pk, 32, "sign sets the signer");
-    cr_assert_eq(pst_keyrec_encode(&r, enc, sizeof enc, &len), PST_OK);
-    cr_assert_eq(pst_keyrec_decode(enc, len, &back), PST_OK);
-    cr_assert_arr_eq(&back, &r, sizeof r);
-    cr_assert_eq(pst_keyrec_verify(&back, NOW), PST_OK);
+    len = keyrec_round_trip(&r, &back, enc, sizeof enc);
     cr_assert_eq(pst_keyrec_id(&r, id1), PST_OK);
     cr_assert_eq(pst_keyrec_id(&back, id2), PST_OK);
     cr_assert_arr_eq(id1, id2, 32);
-    uint8_t want[32];
-    crypto_generichash(want, 32, enc, len, NULL, 0);
-    cr_assert_arr_eq(id1, want, 32, "id = BLAKE2b-256 of the encoding");
+    ru_expect_hash_id(id1, enc, len);
     back.seq++;
     cr_assert_eq(pst_keyrec_id(&back, id2), PST_OK);
     cr_assert_neq(memcmp(id1, id2, 32), 0);
@@ -100,7 +75,7 @@ Test(keyrec, round_trip) {
     r.created = CREATED;
     r.expires = CREATED + 1;
     cr_assert_eq(pst_keyrec_sign(&r, id->sign_sk), PST_OK);
-    cr_assert_eq(pst_keyrec_encode(&r, enc, sizeof enc, &len), PST_OK);
+    len = keyrec_enc(&r, enc, sizeof enc);
     cr_assert_eq(pst_keyrec_decode(enc, len, &back), PST_OK);
     cr_assert(!back.has_revocation_pk);
     cr_assert_eq(pst_keyrec_verify(&back, CREATED), PST_OK);
@@ -108,16 +83,15 @@ Test(keyrec, round_trip) {
 }
 
 Test(keyrec, known_answer_vector) {
-    uint8_t enc[PST_DHT_VALUE_MAX], file[PST_DHT_VALUE_MAX];
+    uint8_t enc[PST_DHT_VALUE_MAX];
     size_t len = kat_keyrec_enc(enc, sizeof enc);
-    ru_check_vector("keyrec_v1.hex",
-                    "KeyRecord v1: sign_seed=00..1f box_seed=20..3f rev_seed=40..5f (bytes i, i+1, "
-                    "...); created=1700000000 expires=1702592000 seq=7 enc_pk=box_pk "
-                    "revocation_pk=rev_pk addresses=[alice@example.org, alice@postern.example] "
-                    "endpoints=[node.example.org:7411, [2001:db8::1]:7411] pow_bits=20",
-                    enc, len);
-    size_t n = ru_load_vector("keyrec_v1.hex", file, sizeof file);
-    cr_assert_eq(keyrec_accept_at(file, n, NOW), PST_OK);
+    ru_check_vector_accepted(
+        "keyrec_v1.hex",
+        "KeyRecord v1: sign_seed=00..1f box_seed=20..3f rev_seed=40..5f (bytes i, i+1, "
+        "...); created=1700000000 expires=1702592000 seq=7 enc_pk=box_pk "
+        "revocation_pk=rev_pk addresses=[alice@example.org, alice@postern.example] "
+        "endpoints=[node.example.org:7411, [2001:db8::1]:7411] pow_bits=20",
+        enc, len, keyrec_accept);
 }
 
 Test(keyrec, every_mutation_rejected) {
@@ -149,7 +123,7 @@ Test(keyrec, maximal_record_fits_dht_value) {
     }
     r.pow_bits = PST_POW_BITS_MAX;
     cr_assert_eq(pst_keyrec_sign(&r, id->sign_sk), PST_OK);
-    cr_assert_eq(pst_keyrec_encode(&r, enc, sizeof enc, &len), PST_OK);
+    len = keyrec_enc(&r, enc, sizeof enc);
     cr_assert_leq(len, PST_DHT_VALUE_MAX, "maximal KeyRecord is %zu bytes", len);
     cr_assert_eq(pst_keyrec_decode(enc, len, &back), PST_OK);
     cr_assert_eq(pst_keyrec_verify(&back, r.created), PST_OK);
@@ -159,7 +133,7 @@ Test(keyrec, maximal_record_fits_dht_value) {
     make_address(r.addresses[1], PST_ADDRESS_MAX);
     make_address(r.addresses[2], PST_KEYREC_ADDRESS_BYTES_MAX - 2 * PST_ADDRESS_MAX);
     cr_assert_eq(pst_keyrec_sign(&r, id->sign_sk), PST_OK);
-    cr_assert_eq(pst_keyrec_encode(&r, enc, sizeof enc, &len), PST_OK);
+    len = keyrec_enc(&r, enc, sizeof enc);
     cr_assert_leq(len, PST_DHT_VALUE_MAX);
     cr_assert_eq(keyrec_accept_at(enc, len, r.created), PST_OK);
     pst_identity_free(id);
@@ -224,7 +198,7 @@ Test(keyrec, encode_refuses_over_limit) {
     r.n_addresses = PST_KEYREC_ADDRESSES_MAX;
     for (uint32_t i = 0; i < r.n_addresses; i++)
         make_address(r.addresses[i], 80);
-    cr_assert_eq(pst_keyrec_encode(&r, enc, sizeof enc, &len), PST_OK);
+    len = keyrec_enc(&r, enc, sizeof enc);
     make_address(r.addresses[7], 81);
     cr_assert_eq(pst_keyrec_encode(&r, enc, sizeof enc, &len), PST_E_INVAL);
 
@@ -236,7 +210,7 @@ Test(keyrec, encode_refuses_over_limit) {
     r.n_endpoints = PST_KEYREC_ENDPOINTS_MAX;
     for (uint32_t i = 0; i < r.n_endpoints; i++)
         strcpy(r.endpoints[i], "a.b:1");
-    cr_assert_eq(pst_keyrec_encode(&r, enc, sizeof enc, &len), PST_OK);
+    len = keyrec_enc(&r, enc, sizeof enc);
     r.n_endpoints = PST_KEYREC_ENDPOINTS_MAX + 1;
     cr_assert_eq(pst_keyrec_encode(&r, enc, sizeof enc, &len), PST_E_INVAL);
 
@@ -249,7 +223,7 @@ Test(keyrec, encode_refuses_over_limit) {
 
     r = base;
     r.pow_bits = PST_POW_BITS_MAX;
-    cr_assert_eq(pst_keyrec_encode(&r, enc, sizeof enc, &len), PST_OK);
+    len = keyrec_enc(&r, enc, sizeof enc);
     r.pow_bits = PST_POW_BITS_MAX + 1;
     cr_assert_eq(pst_keyrec_encode(&r, enc, sizeof enc, &len), PST_E_INVAL);
 
@@ -473,47 +447,31 @@ static void kat_claim(pst_address_claim *c, const pst_identity *id) {
     cr_assert_eq(pst_address_claim_sign(c, id->sign_sk), PST_OK);
 }
 
+TU_DEFINE_SIGNED(claim, pst_address_claim, NOW)
+
 static size_t kat_claim_enc(uint8_t *out, size_t cap) {
     pst_identity *id = ru_kat_identity(0);
     pst_address_claim c;
     size_t len;
     kat_claim(&c, id);
-    cr_assert_eq(pst_address_claim_encode(&c, out, cap, &len), PST_OK);
+    len = claim_enc(&c, out, cap);
     pst_identity_free(id);
     return len;
-}
-
-static int claim_accept(const uint8_t *in, size_t len, void *ctx) {
-    (void)ctx;
-    pst_address_claim c;
-    int rc = pst_address_claim_decode(in, len, &c);
-    return rc != PST_OK ? rc : pst_address_claim_verify(&c, NOW);
-}
-
-static int claim_decode_rc(const uint8_t *in, size_t len) {
-    pst_address_claim c;
-    return pst_address_claim_decode(in, len, &c);
 }
 
 Test(address_claim, round_trip_and_vector) {
     pst_identity *id = ru_kat_identity(0);
     pst_address_claim c, back;
-    uint8_t enc[PST_DHT_VALUE_MAX], file[PST_DHT_VALUE_MAX], h1[32], h2[32];
-    size_t len;
+    uint8_t enc[PST_DHT_VALUE_MAX], h1[32];
     kat_claim(&c, id);
-    cr_assert_eq(pst_address_claim_encode(&c, enc, sizeof enc, &len), PST_OK);
-    cr_assert_eq(pst_address_claim_decode(enc, len, &back), PST_OK);
-    cr_assert_arr_eq(&back, &c, sizeof c);
-    cr_assert_eq(pst_address_claim_verify(&back, NOW), PST_OK);
+    size_t len = claim_round_trip(&c, &back, enc, sizeof enc);
     cr_assert_eq(pst_address_claim_id(&c, h1), PST_OK);
-    crypto_generichash(h2, 32, enc, len, NULL, 0);
-    cr_assert_arr_eq(h1, h2, 32);
-    ru_check_vector("address_claim_v1.hex",
-                    "AddressClaim v1: sign_seed=00..1f (bytes i, i+1, ...); created=1700000000 "
-                    "expires=1702592000 address=alice@example.org seq=7",
-                    enc, len);
-    size_t n = ru_load_vector("address_claim_v1.hex", file, sizeof file);
-    cr_assert_eq(claim_accept(file, n, NULL), PST_OK);
+    ru_expect_hash_id(h1, enc, len);
+    ru_check_vector_accepted(
+        "address_claim_v1.hex",
+        "AddressClaim v1: sign_seed=00..1f (bytes i, i+1, ...); "
+        "created=1700000000 expires=1702592000 address=alice@example.org seq=7",
+        enc, len, claim_accept);
     pst_identity_free(id);
 }
 
@@ -531,7 +489,7 @@ Test(address_claim, limits) {
     kat_claim(&c, id);
     make_address(c.address, PST_ADDRESS_MAX);
     cr_assert_eq(pst_address_claim_sign(&c, id->sign_sk), PST_OK);
-    cr_assert_eq(pst_address_claim_encode(&c, enc, sizeof enc, &len), PST_OK);
+    len = claim_enc(&c, enc, sizeof enc);
     cr_assert_eq(claim_accept(enc, len, NULL), PST_OK, "254-byte address");
     strcpy(c.address, "Alice@example.org");
     cr_assert_eq(pst_address_claim_encode(&c, enc, sizeof enc, &len), PST_E_INVAL);

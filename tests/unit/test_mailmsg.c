@@ -51,6 +51,25 @@ static int run(pst_mailmsg_filter *f, const char *in, size_t len, size_t step, b
     return pst_mailmsg_filter_finish(f, collect, out);
 }
 
+/* The filter after in went through it whole, step bytes a feed (output
+ * dropped): for its counters and fields. The caller frees it. */
+static pst_mailmsg_filter *filter_all(const char *in, size_t step) {
+    pst_mailmsg_filter *f = new_filter();
+    buf out = {0};
+    cr_assert_eq(run(f, in, strlen(in), step, &out), PST_OK);
+    free(out.p);
+    return f;
+}
+
+/* filter_all(in, step) must have removed bcc Bcc fields and counted fields
+ * other fields. */
+static void expect_counts(const char *in, size_t step, unsigned bcc, unsigned fields) {
+    pst_mailmsg_filter *f = filter_all(in, step);
+    cr_assert_eq(f->bcc_removed, bcc);
+    cr_assert_eq(f->fields, fields);
+    free(f);
+}
+
 /* The output must not depend on how the input is cut. */
 static void expect(const char *in, const char *want) {
     size_t len = strlen(in);
@@ -76,14 +95,11 @@ Test(mailmsg, keeps_existing_fields) {
     const char *in = "from: Carol <carol@example.org>\nDATE: Mon, 1 Jan 2024 00:00:00 +0000\n"
                      "Message-Id: <x@y>\nSubject: s\n\nbody";
     expect(in, in);
-    pst_mailmsg_filter *f = new_filter();
-    buf out = {0};
-    cr_assert_eq(run(f, in, strlen(in), 7, &out), PST_OK);
+    pst_mailmsg_filter *f = filter_all(in, 7);
     cr_assert_eq(f->seen, PST_MAILMSG_SEEN_FROM | PST_MAILMSG_SEEN_DATE | PST_MAILMSG_SEEN_MSGID |
                               PST_MAILMSG_SEEN_SUBJECT);
     cr_assert_str_eq(f->subject, "s");
     cr_assert_eq(f->fields, 4);
-    free(out.p);
     free(f);
 }
 
@@ -96,14 +112,7 @@ Test(mailmsg, strips_bcc_and_folded_lines) {
     expect("To: a@example.org\nBcc: secret@example.org,\n other@example.org\n"
            "Subject: s\nRESENT-BCC: x@example.org\nbcc : y@example.org\n\nBcc: not a header\n",
            "To: a@example.org\nSubject: s\n" ADDED_LF "\nBcc: not a header\n");
-    pst_mailmsg_filter *f = new_filter();
-    const char *in = "Bcc: a@b\nBcc:\n\tc@d\n\n";
-    buf out = {0};
-    cr_assert_eq(run(f, in, strlen(in), 3, &out), PST_OK);
-    cr_assert_eq(f->bcc_removed, 2);
-    cr_assert_eq(f->fields, 0);
-    free(out.p);
-    free(f);
+    expect_counts("Bcc: a@b\nBcc:\n\tc@d\n\n", 3, 2, 0);
 }
 
 Test(mailmsg, bcc_as_last_field_without_newline) {
@@ -126,12 +135,8 @@ Test(mailmsg, body_untouched_but_line_endings) {
 Test(mailmsg, folded_header_kept_whole) {
     expect("Subject: a very\n long\n\tsubject\nX-A: 1\n\nb",
            "Subject: a very\n long\n\tsubject\nX-A: 1\n" ADDED_LF "\nb");
-    pst_mailmsg_filter *f = new_filter();
-    const char *in = "Subject: a very\n long\n\tsubject\n\n";
-    buf out = {0};
-    cr_assert_eq(run(f, in, strlen(in), 1, &out), PST_OK);
+    pst_mailmsg_filter *f = filter_all("Subject: a very\n long\n\tsubject\n\n", 1);
     cr_assert_str_eq(f->subject, "a very long subject");
-    free(out.p);
     free(f);
 }
 
@@ -367,14 +372,7 @@ Test(mailmsg, folded_bcc_removed_whole_in_every_form) {
            "Subject: s\n" ADDED_LF "\nb");
     expect("Subject: s\r\nBcc:\r\n a@example.org\r b@example.org\r\n\r\nb",
            "Subject: s\n" ADDED_LF "\nb");
-    pst_mailmsg_filter *f = new_filter();
-    const char *in = "Bcc: a@b,\r c@d\rX: 1\r\rb";
-    buf out = {0};
-    cr_assert_eq(run(f, in, strlen(in), 1, &out), PST_OK);
-    cr_assert_eq(f->bcc_removed, 1);
-    cr_assert_eq(f->fields, 1);
-    free(out.p);
-    free(f);
+    expect_counts("Bcc: a@b,\r c@d\rX: 1\r\rb", 1, 1, 1);
 }
 
 Test(mailmsg, bcc_last_before_the_body_in_every_form) {
@@ -396,24 +394,15 @@ Test(mailmsg, random_messages_any_form_any_chunks) {
     uint32_t s = 4242;
     for (int round = 0; round < 2000; round++) {
         char in[512];
-        size_t n = 0;
-        while (n < 400) {
-            s = s * 1103515245u + 12345u;
-            size_t a = (s >> 16) % (sizeof atoms / sizeof atoms[0]);
-            memcpy(in + n, atoms[a], strlen(atoms[a]));
-            n += strlen(atoms[a]);
-            s = s * 1103515245u + 12345u;
-            if ((s >> 16) % 17 == 0)
-                break;
-        }
+        size_t n = tu_atom_message(&s, atoms, sizeof atoms / sizeof atoms[0], SIZE_MAX, 400, 17,
+                                   (uint8_t *)in);
         size_t ln;
         char *lf = lf_only(in, n, &ln);
         pst_mailmsg_filter *f = new_filter();
         buf ref = {0};
         cr_assert_eq(run(f, lf, ln, ln + 1, &ref), PST_OK);
         free(f);
-        s = s * 1103515245u + 12345u;
-        size_t step = 1 + (s >> 16) % 11;
+        size_t step = 1 + tu_lcg(&s) % 11;
         f = new_filter();
         buf out = {0};
         cr_assert_eq(run(f, in, n, step, &out), PST_OK, "round %d", round);
@@ -494,28 +483,29 @@ static const char *simple(pst_mailmsg_simple *m, char *out, size_t cap) {
 }
 
 Test(mailmsg, simple_headers) {
-    char out[4096] = {0};
     const char *to[] = {"bob@example.org", "carol@example.org"};
     const char *cc[] = {"dave@example.org"};
-    pst_mailmsg_simple m = {to, 2, cc, 1, "Hello", false, false};
-    cr_assert_str_eq(simple(&m, out, sizeof out),
-                     "To: bob@example.org, carol@example.org\nCc: dave@example.org\n"
-                     "Subject: Hello\n\n");
-    memset(out, 0, sizeof out);
-    pst_mailmsg_simple none = {NULL, 0, NULL, 0, NULL, false, false};
-    cr_assert_str_eq(simple(&none, out, sizeof out), "\n");
-    memset(out, 0, sizeof out);
-    pst_mailmsg_simple utf = {to, 1, NULL, 0, "caf\xc3\xa9", true, false};
-    cr_assert_str_eq(simple(&utf, out, sizeof out),
-                     "To: bob@example.org\nSubject: =?UTF-8?B?Y2Fmw6k=?=\n"
-                     "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
-                     "Content-Transfer-Encoding: 8bit\n\n");
-    memset(out, 0, sizeof out);
-    pst_mailmsg_simple qp = {to, 1, NULL, 0, "long", false, true};
-    cr_assert_str_eq(simple(&qp, out, sizeof out),
-                     "To: bob@example.org\nSubject: long\n"
-                     "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
-                     "Content-Transfer-Encoding: quoted-printable\n\n");
+    struct {
+        pst_mailmsg_simple m;
+        const char *want;
+    } cases[] = {
+        {{to, 2, cc, 1, "Hello", false, false},
+         "To: bob@example.org, carol@example.org\nCc: dave@example.org\n"
+         "Subject: Hello\n\n"},
+        {{NULL, 0, NULL, 0, NULL, false, false}, "\n"},
+        {{to, 1, NULL, 0, "caf\xc3\xa9", true, false},
+         "To: bob@example.org\nSubject: =?UTF-8?B?Y2Fmw6k=?=\n"
+         "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+         "Content-Transfer-Encoding: 8bit\n\n"},
+        {{to, 1, NULL, 0, "long", false, true},
+         "To: bob@example.org\nSubject: long\n"
+         "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+         "Content-Transfer-Encoding: quoted-printable\n\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[4096] = {0};
+        cr_assert_str_eq(simple(&cases[i].m, out, sizeof out), cases[i].want, "case %zu", i);
+    }
 }
 
 Test(mailmsg, simple_headers_fold_and_roundtrip) {

@@ -13,11 +13,8 @@ static uint8_t author_pk[32], author_sk[64], other_pk[32], other_sk[64];
 
 static void setup(void) {
     cr_assert(sodium_init() >= 0);
-    uint8_t seed[32];
-    memset(seed, 0x01, sizeof seed);
-    crypto_sign_seed_keypair(author_pk, author_sk, seed);
-    memset(seed, 0x02, sizeof seed);
-    crypto_sign_seed_keypair(other_pk, other_sk, seed);
+    tu_sign_keypair(author_pk, author_sk, 0x01);
+    tu_sign_keypair(other_pk, other_sk, 0x02);
 }
 
 TestSuite(msgcrypt, .init = setup);
@@ -36,22 +33,13 @@ static pst_msg_trailer fixed_trailer(void) {
     return t;
 }
 
-static int trailer_accept(const uint8_t *in, size_t len, void *ctx) {
-    (void)ctx;
-    pst_msg_trailer t;
-    int rc = pst_msg_trailer_decode(in, len, &t);
-    return rc != PST_OK ? rc : pst_msg_trailer_verify(&t, NOW);
-}
+TU_DEFINE_SIGNED(trailer, pst_msg_trailer, NOW)
 
 Test(msgcrypt, trailer_roundtrip_and_mutations) {
     pst_msg_trailer t = fixed_trailer(), d;
     cr_assert_arr_eq(t.signer, author_pk, 32);
     uint8_t buf[PST_MSG_TRAILER_MAX];
-    size_t len;
-    cr_assert_eq(pst_msg_trailer_encode(&t, buf, sizeof buf, &len), PST_OK);
-    cr_assert_eq(pst_msg_trailer_decode(buf, len, &d), PST_OK);
-    cr_assert_eq(memcmp(&t, &d, sizeof t), 0);
-    cr_assert_eq(pst_msg_trailer_verify(&d, NOW), PST_OK);
+    size_t len = trailer_round_trip(&t, &d, buf, sizeof buf);
     tu_check_mutations(buf, len, trailer_accept, NULL);
 }
 
@@ -94,11 +82,7 @@ static size_t raw_trailer(uint8_t *out, uint32_t nfields, uint64_t version, uint
     pst_w_uint(&w, size);
     pst_w_bin(&w, t.content_hash, 32);
     pst_w_bin(&w, t.sig, 64);
-    for (uint32_t i = 8; i < nfields; i++)
-        pst_w_uint(&w, 0);
-    size_t len;
-    cr_assert_eq(pst_w_finish(&w, &len), PST_OK);
-    return len;
+    return ru_finish_fields(&w, 8, nfields);
 }
 
 Test(msgcrypt, trailer_malformed) {
@@ -217,6 +201,15 @@ static int decrypt_msg(const uint8_t *ct, size_t len, const uint8_t key[32], con
     return rc != PST_OK ? rc : frc;
 }
 
+/* The fixture of the tamper tests: pt (n bytes) filled from seed, key the
+ * fixed key, and pt encrypted with it in step-byte chunks (caller frees). */
+static uint8_t *encrypt_fixed(uint8_t *pt, size_t n, uint32_t seed, size_t step, uint8_t key[32],
+                              size_t *ct_len) {
+    tu_fill(pt, n, seed);
+    fixed_key(key);
+    return encrypt_msg(pt, n, step, key, ct_len);
+}
+
 static void roundtrip(size_t len, size_t step) {
     uint8_t *pt = malloc(len + 1), *back = malloc(len + 1);
     cr_assert(pt && back);
@@ -253,12 +246,10 @@ Test(msgcrypt, roundtrip_sizes) {
 
 Test(msgcrypt, wrong_author_and_wrong_key) {
     uint8_t pt[100], back[100], key[32], bad[32];
-    tu_fill(pt, sizeof pt, 9);
-    fixed_key(key);
+    size_t ct_len, n;
+    uint8_t *ct = encrypt_fixed(pt, sizeof pt, 9, PST_MSG_CHUNK, key, &ct_len);
     memcpy(bad, key, 32);
     bad[0] ^= 1;
-    size_t ct_len, n;
-    uint8_t *ct = encrypt_msg(pt, sizeof pt, PST_MSG_CHUNK, key, &ct_len);
     pst_msg_trailer tr;
     cr_assert_eq(decrypt_msg(ct, ct_len, key, other_pk, back, &n, &tr), PST_E_SIGNER);
     cr_assert_eq(tr.content_size, 0, "trailer zeroed on failure");
@@ -268,10 +259,8 @@ Test(msgcrypt, wrong_author_and_wrong_key) {
 
 Test(msgcrypt, truncation_and_extra_chunks) {
     uint8_t pt[3000], back[3000 + PST_MSG_CHUNK], key[32];
-    tu_fill(pt, sizeof pt, 3);
-    fixed_key(key);
     size_t ct_len, n;
-    uint8_t *ct = encrypt_msg(pt, sizeof pt, 1000, key, &ct_len);
+    uint8_t *ct = encrypt_fixed(pt, sizeof pt, 3, 1000, key, &ct_len);
     pst_msg_trailer tr;
     size_t final_start = PST_MSG_HEADER_BYTES + 3 * (1000 + PST_MSG_CHUNK_OVERHEAD);
     /* every truncation fails: at a chunk boundary (no final), or mid-chunk */
@@ -302,10 +291,8 @@ Test(msgcrypt, truncation_and_extra_chunks) {
 
 Test(msgcrypt, every_flipped_byte_rejected) {
     uint8_t pt[300], back[300 + PST_MSG_CHUNK], key[32];
-    tu_fill(pt, sizeof pt, 4);
-    fixed_key(key);
     size_t ct_len, n;
-    uint8_t *ct = encrypt_msg(pt, sizeof pt, 100, key, &ct_len);
+    uint8_t *ct = encrypt_fixed(pt, sizeof pt, 4, 100, key, &ct_len);
     pst_msg_trailer tr;
     for (size_t i = 0; i < ct_len; i++) {
         for (int bit = 0; bit < 8; bit += 7) {
@@ -381,10 +368,8 @@ Test(msgcrypt, encryptor_misuse) {
 
 Test(msgcrypt, decryptor_output_too_small_is_not_sticky) {
     uint8_t pt[100], key[32], back[PST_MSG_CHUNK], small[10];
-    tu_fill(pt, sizeof pt, 5);
-    fixed_key(key);
     size_t ct_len, n;
-    uint8_t *ct = encrypt_msg(pt, sizeof pt, 100, key, &ct_len);
+    uint8_t *ct = encrypt_fixed(pt, sizeof pt, 5, 100, key, &ct_len);
     pst_msg_decryptor dec;
     bool fin;
     cr_assert_eq(pst_msg_decryptor_init(&dec, key, ct), PST_OK);

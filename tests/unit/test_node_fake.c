@@ -479,6 +479,14 @@ Test(node_fake, park_for_vouch_refused) {
                  0);
 }
 
+/* Nodes a and b (seeded by a), b trusting a; islot is b's inbox slot. */
+static void trusted_pair(tnode **a, tnode **b, uint8_t islot[PST_SLOT_BYTES]) {
+    *a = tn_new("a", NULL);
+    *b = tn_new("b", *a);
+    trust(*b, *a, "trusted");
+    pst_slot_inbox((*b)->pk, islot);
+}
+
 /* The notification expires from b's slot while it is parked: the vouch
  * answer finds the slot empty, and a's outbox re-put brings it in. */
 Test(node_fake, value_expires_while_parked) {
@@ -505,10 +513,9 @@ Test(node_fake, value_expires_while_parked) {
 /* b never hears a's first notification (lost on the way and expired): a's
  * outbox puts it again and b fetches it. */
 Test(node_fake, outbox_reput_after_loss) {
-    tnode *a = tn_new("a", NULL), *b = tn_new("b", a);
-    trust(b, a, "trusted");
+    tnode *a, *b;
     uint8_t islot[PST_SLOT_BYTES];
-    pst_slot_inbox(b->pk, islot);
+    trusted_pair(&a, &b, islot);
     pst_dht_fake_hold(b->dht, islot);
     char id[65];
     send_mail(a, b, "lost", id);
@@ -524,10 +531,9 @@ Test(node_fake, outbox_reput_after_loss) {
 /* The listen and a get hand b the same notification together (and the fake
  * reports every value twice): one row, one delivery. */
 Test(node_fake, listen_and_get_same_value) {
-    tnode *a = tn_new("a", NULL), *b = tn_new("b", a);
-    trust(b, a, "trusted");
+    tnode *a, *b;
     uint8_t islot[PST_SLOT_BYTES];
-    pst_slot_inbox(b->pk, islot);
+    trusted_pair(&a, &b, islot);
     pst_dht_fake_twice(g_net, true);
     pst_dht_fake_hold(b->dht, islot);
     char id[65];

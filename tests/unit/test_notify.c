@@ -16,17 +16,11 @@ static uint8_t rbox_pk[32], rbox_sk[32], sbox_pk[32], sbox_sk[32], other_box_pk[
 
 static void setup(void) {
     cr_assert(sodium_init() >= 0);
-    uint8_t seed[32];
-    memset(seed, 0x01, 32);
-    crypto_sign_seed_keypair(sender_pk, sender_sk, seed);
-    memset(seed, 0x02, 32);
-    crypto_sign_seed_keypair(recip_pk, recip_sk, seed);
-    memset(seed, 0x04, 32);
-    crypto_box_seed_keypair(rbox_pk, rbox_sk, seed);
-    memset(seed, 0x05, 32);
-    crypto_box_seed_keypair(sbox_pk, sbox_sk, seed);
-    memset(seed, 0x08, 32);
-    crypto_box_seed_keypair(other_box_pk, other_box_sk, seed);
+    tu_sign_keypair(sender_pk, sender_sk, 0x01);
+    tu_sign_keypair(recip_pk, recip_sk, 0x02);
+    tu_box_keypair(rbox_pk, rbox_sk, 0x04);
+    tu_box_keypair(sbox_pk, sbox_sk, 0x05);
+    tu_box_keypair(other_box_pk, other_box_sk, 0x08);
 }
 
 TestSuite(notify, .init = setup);
@@ -48,34 +42,20 @@ static pst_notify_inner fixed_inner(void) {
     return r;
 }
 
-static size_t enc_inner(const pst_notify_inner *r, uint8_t *buf) {
-    size_t len;
-    cr_assert_eq(pst_notify_inner_encode(r, buf, PST_NOTIFY_INNER_MAX, &len), PST_OK);
-    return len;
-}
-
-static int inner_accept(const uint8_t *in, size_t len, void *ctx) {
-    (void)ctx;
-    pst_notify_inner r;
-    int rc = pst_notify_inner_decode(in, len, &r);
-    return rc != PST_OK ? rc : pst_notify_inner_verify(&r, NOW);
-}
+TU_DEFINE_SIGNED(inner, pst_notify_inner, NOW)
 
 Test(notify, inner_roundtrip_and_mutations) {
     pst_notify_inner r = fixed_inner(), d;
     cr_assert_arr_eq(r.signer, sender_pk, 32);
     uint8_t buf[PST_NOTIFY_INNER_MAX];
-    size_t len = enc_inner(&r, buf);
-    cr_assert_eq(pst_notify_inner_decode(buf, len, &d), PST_OK);
-    cr_assert_eq(memcmp(&r, &d, sizeof r), 0);
-    cr_assert_eq(pst_notify_inner_verify(&d, NOW), PST_OK);
+    size_t len = inner_round_trip(&r, &d, buf, PST_NOTIFY_INNER_MAX);
     tu_check_mutations(buf, len, inner_accept, NULL);
 }
 
 Test(notify, inner_vector) {
     pst_notify_inner r = fixed_inner();
     uint8_t buf[PST_NOTIFY_INNER_MAX];
-    size_t len = enc_inner(&r, buf);
+    size_t len = inner_enc(&r, buf, PST_NOTIFY_INNER_MAX);
     ru_expect_vector("notify_inner_v1.hex", buf, len);
 }
 
@@ -180,16 +160,9 @@ static size_t raw_inner(uint8_t *out, raw_opts o) {
     pst_w_bin(&w, r.msg_key, 32);
     pst_w_bin(&w, r.sender_box_pk, 32);
     pst_w_bin(&w, r.sig, 64);
-    for (uint32_t i = 12; i < o.nfields; i++)
-        pst_w_uint(&w, 0);
-    if (o.trailing)
-        pst_w_uint(&w, 0);
-    size_t len;
-    cr_assert_eq(pst_w_finish(&w, &len), PST_OK);
-    return len;
+    /* a trailing value after the array: one more 0 past the fields */
+    return ru_finish_fields(&w, 12, o.nfields + (o.trailing ? 1u : 0u));
 }
-
-static const raw_opts base_opts = {12, 1, 6, 4096, 1, "a:1", false, false};
 
 static int decode_raw(raw_opts o) {
     uint8_t buf[2048];
@@ -201,41 +174,32 @@ static int decode_raw(raw_opts o) {
     return rc;
 }
 
+#define EP64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:443"
+
 Test(notify, inner_malformed) {
-    raw_opts o = base_opts;
-    cr_assert_eq(decode_raw(o), PST_OK);
-    o.version = 2;
-    cr_assert_eq(decode_raw(o), PST_E_VERSION);
-    o = base_opts;
-    o.type = 5;
-    cr_assert_eq(decode_raw(o), PST_E_RECTYPE);
-    o = base_opts;
-    o.nfields = 13;
-    cr_assert_eq(decode_raw(o), PST_E_FIELDS);
-    o = base_opts;
-    o.trailing = true;
-    cr_assert_eq(decode_raw(o), PST_E_TRAILING);
-    o = base_opts;
-    o.wide_created = true;
-    cr_assert_eq(decode_raw(o), PST_E_NONCANONICAL);
-    o = base_opts;
-    o.size = PST_MESSAGE_SIZE_MAX + 1ull;
-    cr_assert_eq(decode_raw(o), PST_E_RANGE);
-    o.size = 10;
-    cr_assert_eq(decode_raw(o), PST_E_RANGE);
-    o = base_opts;
-    o.n_eps = 0;
-    cr_assert_eq(decode_raw(o), PST_E_FIELDS);
-    o.n_eps = 5;
-    cr_assert_eq(decode_raw(o), PST_E_TOOBIG);
-    o.n_eps = 4;
-    cr_assert_eq(decode_raw(o), PST_OK);
-    o.ep = "no-port";
-    cr_assert_eq(decode_raw(o), PST_E_RANGE);
-    o.ep = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:443"; /* 65 */
-    cr_assert_eq(decode_raw(o), PST_E_TOOBIG);
-    o.ep = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:443"; /* 64 */
-    cr_assert_eq(decode_raw(o), PST_OK);
+    /* the well-formed inner (first row) with one thing changed per row */
+    static const struct {
+        raw_opts o;
+        int rc;
+    } cases[] = {
+        /* nfields, version, type, size, n_eps, ep, wide_created, trailing */
+        {{12, 1, 6, 4096, 1, "a:1", false, false}, PST_OK},
+        {{12, 2, 6, 4096, 1, "a:1", false, false}, PST_E_VERSION},
+        {{12, 1, 5, 4096, 1, "a:1", false, false}, PST_E_RECTYPE},
+        {{13, 1, 6, 4096, 1, "a:1", false, false}, PST_E_FIELDS},
+        {{12, 1, 6, 4096, 1, "a:1", false, true}, PST_E_TRAILING},
+        {{12, 1, 6, 4096, 1, "a:1", true, false}, PST_E_NONCANONICAL},
+        {{12, 1, 6, PST_MESSAGE_SIZE_MAX + 1ull, 1, "a:1", false, false}, PST_E_RANGE},
+        {{12, 1, 6, 10, 1, "a:1", false, false}, PST_E_RANGE},
+        {{12, 1, 6, 4096, 0, "a:1", false, false}, PST_E_FIELDS},
+        {{12, 1, 6, 4096, 5, "a:1", false, false}, PST_E_TOOBIG},
+        {{12, 1, 6, 4096, 4, "a:1", false, false}, PST_OK},
+        {{12, 1, 6, 4096, 4, "no-port", false, false}, PST_E_RANGE},
+        {{12, 1, 6, 4096, 4, "a" EP64, false, false}, PST_E_TOOBIG}, /* 65 */
+        {{12, 1, 6, 4096, 4, EP64, false, false}, PST_OK},           /* 64 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        cr_assert_eq(decode_raw(cases[i].o), cases[i].rc, "case %zu", i);
     uint8_t junk[] = {0x01};
     pst_notify_inner r;
     cr_assert_eq(pst_notify_inner_decode(junk, 1, &r), PST_E_TYPE);

@@ -113,30 +113,30 @@ Test(qp, exact_forms) {
 }
 
 Test(qp, soft_breaks_at_76) {
-    char in[200], want[220];
-    memset(in, 'a', 80);
-    strcpy(in + 80, "\n");
-    memset(want, 'a', 75);
-    strcpy(want + 75, "=\naaaaa\n");
-    expect(in, want);
-    /* an escape never straddles a soft break */
-    memset(in, 'a', 74);
-    strcpy(in + 74, "==\n");
-    memset(want, 'a', 74);
-    strcpy(want + 74, "=\n=3D=3D\n");
-    expect(in, want);
-    /* a space before a soft break stays literal; "From " or a dot that a
-     * soft break would start a line with is encoded */
-    memset(in, 'a', 74);
-    strcpy(in + 74, " From x\n");
-    memset(want, 'a', 74);
-    strcpy(want + 74, " =\n=46rom x\n");
-    expect(in, want);
-    memset(in, 'a', 75);
-    strcpy(in + 75, ".b\n");
-    memset(want, 'a', 75);
-    strcpy(want + 75, "=\n=2Eb\n");
-    expect(in, want);
+    /* in: in_a times 'a', then in_tail; want: want_a times 'a', then
+     * want_tail */
+    static const struct {
+        size_t in_a;
+        const char *in_tail;
+        size_t want_a;
+        const char *want_tail;
+    } cases[] = {
+        {80, "\n", 75, "=\naaaaa\n"},
+        /* an escape never straddles a soft break */
+        {74, "==\n", 74, "=\n=3D=3D\n"},
+        /* a space before a soft break stays literal; "From " or a dot that a
+         * soft break would start a line with is encoded */
+        {74, " From x\n", 74, " =\n=46rom x\n"},
+        {75, ".b\n", 75, "=\n=2Eb\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char in[200], want[220];
+        memset(in, 'a', cases[i].in_a);
+        strcpy(in + cases[i].in_a, cases[i].in_tail);
+        memset(want, 'a', cases[i].want_a);
+        strcpy(want + cases[i].want_a, cases[i].want_tail);
+        expect(in, want);
+    }
 }
 
 Test(qp, long_line) {

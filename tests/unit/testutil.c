@@ -1,6 +1,7 @@
 #include "testutil.h"
 
 #include <criterion/criterion.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,4 +89,35 @@ void tu_fill(uint8_t *out, size_t n, uint32_t seed) {
         x ^= x << 5;
         out[i] = (uint8_t)x;
     }
+}
+
+void tu_sign_keypair(uint8_t pk[32], uint8_t sk[64], uint8_t fill) {
+    uint8_t seed[32];
+    memset(seed, fill, sizeof seed);
+    cr_assert_eq(crypto_sign_seed_keypair(pk, sk, seed), 0);
+}
+
+void tu_box_keypair(uint8_t pk[32], uint8_t sk[32], uint8_t fill) {
+    uint8_t seed[32];
+    memset(seed, fill, sizeof seed);
+    cr_assert_eq(crypto_box_seed_keypair(pk, sk, seed), 0);
+}
+
+uint32_t tu_lcg(uint32_t *s) {
+    *s = *s * 1103515245u + 12345u;
+    return *s >> 16;
+}
+
+size_t tu_atom_message(uint32_t *s, const char *const *atoms, size_t n_atoms, size_t nul_atom,
+                       size_t min_len, uint32_t stop_one_in, uint8_t *out) {
+    size_t n = 0;
+    while (n < min_len) {
+        size_t a = tu_lcg(s) % n_atoms;
+        size_t l = a == nul_atom ? 1 : strlen(atoms[a]);
+        memcpy(out + n, a == nul_atom ? "\0" : atoms[a], l);
+        n += l;
+        if (tu_lcg(s) % stop_one_in == 0)
+            break;
+    }
+    return n;
 }
