@@ -29,6 +29,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import check, note  # noqa: E402
+from test_imap_dovecot import free_port  # noqa: E402
 from test_lmtp import BITS, folder_of, message, mint  # noqa: E402
 
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -38,12 +39,6 @@ SHIPPED = os.path.join(SRC, "dist", "postfix")
 def skip(why):
     print(f"SKIP lmtp_postfix: {why}")
     sys.exit(77)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Postfix:
