@@ -157,6 +157,7 @@ int pst_node_start(uv_loop_t *loop, const pst_node_config *cfg, pst_node_mode mo
             (rc = pst_publish_start(n)) != PST_OK || (rc = pst_ingest_listen_own(n)) != PST_OK ||
             (rc = pst_inbox_start(n, err, errcap)) != PST_OK ||
             (rc = pst_smtp_server_start(n, err, errcap)) != PST_OK ||
+            (rc = pst_lmtp_server_start(n, err, errcap)) != PST_OK ||
             (rc = pst_ctrl_server_start(n, err, errcap)) != PST_OK) {
             if (err[0] == '\0')
                 snprintf(err, errcap, "cannot start: %s", pst_strerror(rc));
@@ -166,11 +167,12 @@ int pst_node_start(uv_loop_t *loop, const pst_node_config *cfg, pst_node_mode mo
         }
         struct pst_dht_stats ds;
         pst_dht_stats(&n->dht, &ds);
-        pst_log_info("node %s up: dht udp %u, fetch tcp %u, smtp %s:%u, network %u, %u seed%s, "
-                     "control %s/%s",
+        pst_log_info("node %s up: dht udp %u, fetch tcp %u, smtp %s:%u, lmtp %s, network %u, "
+                     "%u seed%s, control %s/%s",
                      n->fingerprint, ds.port4, n->fetch_port,
-                     n->smtp_port ? cfg->smtp_address : "off", n->smtp_port, cfg->network,
-                     cfg->nseeds, cfg->nseeds == 1 ? "" : "s", cfg->home, PST_FILE_CONTROL);
+                     n->smtp_port ? cfg->smtp_address : "off", n->smtp_port,
+                     n->lmtp_path[0] ? n->lmtp_path : "off", cfg->network, cfg->nseeds,
+                     cfg->nseeds == 1 ? "" : "s", cfg->home, PST_FILE_CONTROL);
     }
     *out = n;
     return PST_OK;
@@ -217,6 +219,7 @@ static void stop_now(pst_node *n) {
         close_handle(n, (uv_handle_t *)&n->flush_timer);
     if (n->mode == PST_NODE_DAEMON) {
         pst_smtp_server_stop(n); /* cancels its sends: before pst_send_stop */
+        pst_lmtp_server_stop(n);
         pst_inbox_stop(n);
         /* the sends and the fetch server hold outbox references: they go
          * first, the outbox frees itself at its last reference */

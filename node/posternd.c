@@ -29,6 +29,7 @@ static void usage(FILE *out) {
                  "                [--pow-escalate S] [--smtp-port N|0|any]\n"
                  "                [--smtp-address ADDR] [--smtp-idle-timeout S]\n"
                  "                [--smtp-total-timeout S] [--smtp-max-sessions N]\n"
+                 "                [--lmtp PATH|off] [--lmtp-unknown folder|reject]\n"
                  "\n"
                  "Runs your Postern node in the foreground: joins the DHT from the seeds,\n"
                  "publishes and re-publishes your key record, serves the control socket\n"
@@ -38,7 +39,8 @@ static void usage(FILE *out) {
                  "also be in DIR/postern.conf (see docs/CONFIG.md); flags win.\n"
                  "Port 0 picks a free port. Network 0 is the public network.\n"
                  "SMTP submission listens on 127.0.0.1:1587 (--smtp-port 0 turns it off, any\n"
-                 "picks a free port; docs/SMTP.md).\n"
+                 "picks a free port; docs/SMTP.md). LMTP for Internet mail listens on the unix\n"
+                 "socket DIR/lmtp.sock (--lmtp off turns it off; docs/LMTP.md).\n"
                  "\n"
                  "Exit codes: 0 stopped cleanly, 1 failed to start or crashed, 64 usage error,\n"
                  "78 identity.key is damaged or is not the identity of this home's store\n"
@@ -104,6 +106,8 @@ int main(int argc, char **argv) {
         {"smtp-idle-timeout", required_argument, 0, 'I'},
         {"smtp-total-timeout", required_argument, 0, 'O'},
         {"smtp-max-sessions", required_argument, 0, 'M'},
+        {"lmtp", required_argument, 0, 'U'},
+        {"lmtp-unknown", required_argument, 0, 'K'},
         {"passphrase-file", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'H'},
         {"version", no_argument, 0, 'V'},

@@ -107,6 +107,7 @@ typedef enum {
     PST_SMTP_CMD_AUTH,
     PST_SMTP_CMD_STARTTLS,
     PST_SMTP_CMD_BDAT,
+    PST_SMTP_CMD_LHLO, /* LMTP (RFC 2033): EHLO's twin */
 } pst_smtp_verb;
 
 typedef enum {
@@ -117,7 +118,7 @@ typedef enum {
 
 typedef struct {
     pst_smtp_verb verb;
-    /* EHLO/HELO: the domain; MAIL/RCPT: the path's mailbox ("" for <>);
+    /* EHLO/HELO/LHLO: the domain; MAIL/RCPT: the path's mailbox ("" for <>);
      * AUTH: the mechanism (upper-cased) */
     char arg[PST_SMTP_PATH_MAX + 1];
     /* AUTH: the initial response as sent (base64 or "="), "" when none */
@@ -167,5 +168,16 @@ pst_smtp_auth_b64_decode(const char *b64, char out[PST_SMTP_AUTH_FIELD_MAX + 1])
  * the characters around it cannot be part of an address). Returns 1 for
  * To, 2 for Cc, 0 when neither names it. */
 int pst_smtp_header_names(const uint8_t *hdr, size_t len, const char *addr);
+
+/* The next field named name (matched without regard to case; name without
+ * the colon) of a header section hdr[0..len) (as received: CRLF or LF line
+ * ends; it ends at the first empty line or at len), from offset *pos (0 to
+ * start). Its value is unfolded (line ends removed) with leading and
+ * trailing white space trimmed, into out (NUL-terminated, at most cap - 1
+ * bytes). PST_OK and *pos past the field; a value that does not fit, or
+ * holds a NUL, is skipped (the next one is looked at); PST_E_NOTFOUND when
+ * no further field has the name (out is then ""). PST_E_INVAL for cap 0. */
+int pst_smtp_header_next(const uint8_t *hdr, size_t len, const char *name, size_t *pos, char *out,
+                         size_t cap);
 
 #endif

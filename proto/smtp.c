@@ -199,7 +199,7 @@ static const struct {
     {"RCPT", PST_SMTP_CMD_RCPT}, {"DATA", PST_SMTP_CMD_DATA}, {"RSET", PST_SMTP_CMD_RSET},
     {"NOOP", PST_SMTP_CMD_NOOP}, {"QUIT", PST_SMTP_CMD_QUIT}, {"VRFY", PST_SMTP_CMD_VRFY},
     {"HELP", PST_SMTP_CMD_HELP}, {"AUTH", PST_SMTP_CMD_AUTH}, {"STARTTLS", PST_SMTP_CMD_STARTTLS},
-    {"BDAT", PST_SMTP_CMD_BDAT},
+    {"BDAT", PST_SMTP_CMD_BDAT}, {"LHLO", PST_SMTP_CMD_LHLO},
 };
 
 /* A mailbox character: printable ASCII other than the ones that delimit a
@@ -364,6 +364,7 @@ int pst_smtp_cmd_parse(const uint8_t *line, size_t len, bool utf8_ok, pst_smtp_c
     switch (cmd->verb) {
     case PST_SMTP_CMD_EHLO:
     case PST_SMTP_CMD_HELO:
+    case PST_SMTP_CMD_LHLO:
         if (al == 0 || al > PST_SMTP_DOMAIN_MAX || memchr(a, ' ', al) != NULL)
             return PST_SMTP_PARSE_SYNTAX;
         memcpy(cmd->arg, a, al);
@@ -495,19 +496,28 @@ static bool value_names(const char *v, size_t n, const char *addr) {
     return false;
 }
 
+/* The field at h[*i..len): its first line and every folded line after it
+ * (*f, *fl); *i moves past it. False at the empty line that ends the header
+ * section, or at len. */
+static bool next_field(const char *h, size_t len, size_t *i, const char **f, size_t *fl) {
+    if (*i >= len)
+        return false;
+    size_t start = *i;
+    do {
+        const char *nl = memchr(h + *i, '\n', len - *i);
+        *i = nl ? (size_t)(nl - h) + 1 : len;
+    } while (*i < len && (h[*i] == ' ' || h[*i] == '\t'));
+    *f = h + start;
+    *fl = *i - start;
+    return !((*f)[0] == '\n' || ((*f)[0] == '\r' && *fl >= 2 && (*f)[1] == '\n'));
+}
+
 int pst_smtp_header_names(const uint8_t *hdr, size_t len, const char *addr) {
     const char *h = (const char *)hdr;
     int found = 0;
-    size_t i = 0;
-    while (i < len) {
-        /* one field: its first line and every folded line after it */
-        size_t start = i;
-        do {
-            const char *nl = memchr(h + i, '\n', len - i);
-            i = nl ? (size_t)(nl - h) + 1 : len;
-        } while (i < len && (h[i] == ' ' || h[i] == '\t'));
-        const char *f = h + start;
-        size_t fl = i - start;
+    size_t i = 0, fl;
+    const char *f;
+    while (next_field(h, len, &i, &f, &fl)) {
         int kind = 0;
         if (fl >= 3 && lower(f[0]) == 't' && lower(f[1]) == 'o' && f[2] == ':')
             kind = 1;
@@ -515,8 +525,51 @@ int pst_smtp_header_names(const uint8_t *hdr, size_t len, const char *addr) {
             kind = 2;
         if (kind != 0 && value_names(f + 3, fl - 3, addr) && (found == 0 || kind < found))
             found = kind;
-        if (fl <= 2 && (f[0] == '\n' || (f[0] == '\r' && fl == 2)))
-            break; /* the empty line: the body follows */
     }
     return found;
+}
+
+int pst_smtp_header_next(const uint8_t *hdr, size_t len, const char *name, size_t *pos, char *out,
+                         size_t cap) {
+    if (cap == 0)
+        return PST_E_INVAL;
+    out[0] = '\0';
+    const char *h = (const char *)hdr;
+    size_t nl_len = strlen(name);
+    size_t i = *pos, fl;
+    const char *f;
+    while (next_field(h, len, &i, &f, &fl)) {
+        if (fl <= nl_len || f[nl_len] != ':')
+            continue;
+        size_t k = 0;
+        while (k < nl_len && lower(f[k]) == lower(name[k]))
+            k++;
+        if (k != nl_len)
+            continue;
+        size_t o = 0;
+        bool fits = true;
+        for (size_t j = nl_len + 1; j < fl; j++) {
+            char c = f[j];
+            if (c == '\r' || c == '\n')
+                continue;
+            if (c == '\0' || o + 1 >= cap) {
+                fits = false;
+                break;
+            }
+            if (o == 0 && (c == ' ' || c == '\t'))
+                continue;
+            out[o++] = c;
+        }
+        while (o > 0 && (out[o - 1] == ' ' || out[o - 1] == '\t'))
+            o--;
+        out[o] = '\0';
+        if (!fits) {
+            out[0] = '\0';
+            continue;
+        }
+        *pos = i;
+        return PST_OK;
+    }
+    *pos = len;
+    return PST_E_NOTFOUND;
 }

@@ -32,6 +32,7 @@ void pst_config_defaults(pst_node_config *cfg) {
     cfg->smtp_idle_timeout_s = PST_DEFAULT_SMTP_IDLE_S;
     cfg->smtp_total_timeout_s = PST_DEFAULT_SMTP_TOTAL_S;
     cfg->smtp_max_sessions = PST_DEFAULT_SMTP_SESSIONS;
+    snprintf(cfg->lmtp_path, sizeof cfg->lmtp_path, "%s", PST_DEFAULT_LMTP_PATH);
 }
 
 void pst_config_flags_init(pst_config_flags *f) {
@@ -160,6 +161,19 @@ static int apply_smtp_setting(pst_node_config *cfg, const char *name, const char
             return PST_E_INVAL;
         }
         cfg->smtp_max_sessions = (uint32_t)v;
+    } else if (name_is(name, "lmtp")) {
+        /* a unix socket path: sun_path holds 107 bytes */
+        if (strcmp(value, "off") != 0 && (value[0] == '\0' || strlen(value) > 107)) {
+            snprintf(err, errcap, "%s must be a socket path of 1-107 bytes, or off", name);
+            return PST_E_INVAL;
+        }
+        snprintf(cfg->lmtp_path, sizeof cfg->lmtp_path, "%s", strcmp(value, "off") ? value : "");
+    } else if (name_is(name, "lmtp_unknown")) {
+        if (strcmp(value, "folder") != 0 && strcmp(value, "reject") != 0) {
+            snprintf(err, errcap, "%s must be folder or reject", name);
+            return PST_E_INVAL;
+        }
+        cfg->lmtp_reject_unknown = strcmp(value, "reject") == 0;
     } else {
         return PST_E_NOTFOUND;
     }
@@ -347,6 +361,10 @@ int pst_config_flag(pst_config_flags *f, const char *name, const char *value, ch
         f->smtp_total_timeout = true;
     else if (!strcmp(name, "smtp-max-sessions"))
         f->smtp_max_sessions = true;
+    else if (!strcmp(name, "lmtp"))
+        f->lmtp = true;
+    else if (!strcmp(name, "lmtp-unknown"))
+        f->lmtp_unknown = true;
     return PST_OK;
 }
 
@@ -477,6 +495,10 @@ int pst_config_load(pst_node_config *cfg, const pst_config_flags *flags, char *e
         cfg->smtp_total_timeout_s = v->smtp_total_timeout_s;
     if (flags->smtp_max_sessions)
         cfg->smtp_max_sessions = v->smtp_max_sessions;
+    if (flags->lmtp)
+        snprintf(cfg->lmtp_path, sizeof cfg->lmtp_path, "%s", v->lmtp_path);
+    if (flags->lmtp_unknown)
+        cfg->lmtp_reject_unknown = v->lmtp_reject_unknown;
     if (flags->seeds_file)
         snprintf(cfg->seeds_file, sizeof cfg->seeds_file, "%s", v->seeds_file);
     for (unsigned i = 0; i < v->nseeds; i++) {

@@ -36,6 +36,8 @@
 #define PST_DEFAULT_SMTP_TOTAL_S 3600u /* any session ends after this */
 #define PST_DEFAULT_SMTP_SESSIONS 8u   /* concurrent sessions */
 #define PST_SMTP_ADDRESS_STRLEN 64
+/* LMTP (docs/LMTP.md): a unix socket in the home */
+#define PST_DEFAULT_LMTP_PATH "lmtp.sock"
 
 typedef struct {
     char home[PST_PATH_MAX];
@@ -73,6 +75,10 @@ typedef struct {
     uint32_t smtp_idle_timeout_s;
     uint32_t smtp_total_timeout_s;
     uint32_t smtp_max_sessions;
+    /* LMTP: the socket ("" = off; relative to the home unless absolute) and
+     * where mail without a valid stamp goes: .Legacy, or refused */
+    char lmtp_path[PST_PATH_MAX];
+    bool lmtp_reject_unknown;
     /* trust */
     unsigned vouch_depth; /* 0: vouches ignored; 1: vouched by a trusted contact = known; 2:
                              also vouched by someone such a vouch names */
@@ -87,6 +93,7 @@ typedef struct {
     bool home, port, fetch_port, network, seeds, seeds_file, log_level, peer_discovery, advertise,
         pow_bits, republish, inbox_poll, renotify, max_message_size, message_lifetime, pow_escalate;
     bool smtp_port, smtp_address, smtp_idle_timeout, smtp_total_timeout, smtp_max_sessions;
+    bool lmtp, lmtp_unknown;
 } pst_config_flags;
 
 void pst_config_flags_init(pst_config_flags *f);

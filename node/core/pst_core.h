@@ -92,6 +92,8 @@ struct pst_node {
     struct pst_trust *trust;      /* vouch reads and cache (keys/trust_int.h) */
     struct pst_smtp_server *smtp; /* SMTP submission (mail/smtp_server.c) */
     uint16_t smtp_port;           /* its bound port, 0 when off */
+    struct pst_smtp_server *lmtp; /* LMTP (mail/lmtp_server.c) */
+    char lmtp_path[PST_PATH_MAX]; /* its socket, "" when off */
 
     /* what peers' signed times say about our clock (clock_watch.c) */
     pst_clock clock;

@@ -188,6 +188,15 @@ void pst_fetch_server_stop(pst_node *n);
 int pst_smtp_server_start(pst_node *n, char *err, size_t errcap);
 void pst_smtp_server_stop(pst_node *n);
 
+/* lmtp_server.c: LMTP (RFC 2033, docs/LMTP.md) on the unix socket
+ * cfg.lmtp_path (relative to the home unless absolute; nothing when ""),
+ * mode 0660; sets n->lmtp_path. A stale socket file left by a crash is
+ * replaced (the home's lock says no other node of this home runs); any
+ * other file there is an error. Mail goes into the Maildir (INBOX's tmp,
+ * then .Unknown or .Legacy). Stop removes the socket file. */
+int pst_lmtp_server_start(pst_node *n, char *err, size_t errcap);
+void pst_lmtp_server_stop(pst_node *n);
+
 /* True while the sender side takes new work (started, not stopping). */
 bool pst_outbox_accepting(const pst_node *n);
 

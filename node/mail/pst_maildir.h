@@ -168,7 +168,10 @@ int pst_maildir_write_message(pst_maildir_writer *w, const void *p, size_t n);
  * is removed and nothing appears in new/, except when only the fsync of
  * new/ fails: then the file is in new/, *loc names it and the error is
  * returned (a retry finds the file, fsyncs its directory and only then
- * acknowledges it). The writer is closed afterwards, whatever the result. */
+ * acknowledges it). The writer is closed afterwards, whatever the result.
+ * w->folder may be set to another existing folder of the same root before
+ * the commit: the file is renamed from where it was opened into that
+ * folder's new/ (one file system; LMTP picks the folder only at the end). */
 int pst_maildir_commit(pst_maildir_writer *w, pst_maildir_loc *loc);
 
 /* fsyncs the directory at path, so that a rename into it survives a crash

@@ -102,8 +102,8 @@ void pst_smtp__data_bytes(smtp_session *s, const uint8_t *p, size_t n) {
     }
 }
 
-/* The refusal of a message that broke a rule, or NULL. */
-static const char *check(const smtp_session *s, const pst_smtp_event *ev, const char **reason) {
+const char *pst_smtp__data_refusal(const pst_smtp_event *ev, bool utf8_header_ok,
+                                   const char **reason) {
     unsigned f = ev->data_flags;
     if (f & PST_SMTP_DATA_TOO_BIG) {
         *reason = "too_big";
@@ -117,7 +117,7 @@ static const char *check(const smtp_session *s, const pst_smtp_event *ev, const 
         *reason = "nul";
         return "554 5.6.0 message refused: it holds a NUL byte";
     }
-    if ((f & PST_SMTP_DATA_8BIT_HEADER) && !s->smtputf8) {
+    if ((f & PST_SMTP_DATA_8BIT_HEADER) && !utf8_header_ok) {
         *reason = "8bit_header";
         return "554 5.6.7 message refused: non-ASCII header fields need MAIL FROM with SMTPUTF8";
     }
@@ -164,7 +164,7 @@ void pst_smtp__data_end(smtp_session *s, const pst_smtp_event *ev) {
         s->spool_fd = -1;
     }
     const char *reason = NULL;
-    const char *refusal = check(s, ev, &reason);
+    const char *refusal = pst_smtp__data_refusal(ev, s->smtputf8, &reason);
     if (refusal == NULL && s->spool_failed) {
         reason = "spool";
         refusal = "451 4.3.0 cannot write the message to the spool: try again later";

@@ -1,8 +1,10 @@
-/* SMTP submission, private to node/mail/: the listener and each session's
- * connection, timers and input (smtp_server.c), the commands and AUTH
- * (smtp_session.c), the message from DATA into the spool and on into the
- * send operation (smtp_data.c), the password file (smtp_password.c).
- * docs/SMTP.md is the user's side of it. */
+/* SMTP submission and LMTP, private to node/mail/: the listeners and each
+ * session's connection, timers and input (smtp_server.c, shared by both),
+ * submission's commands and AUTH (smtp_session.c), the message from DATA
+ * into the spool and on into the send operation (smtp_data.c), the password
+ * file (smtp_password.c); LMTP's unix socket (lmtp_server.c), its commands
+ * (lmtp_session.c) and its DATA into the Maildir (lmtp_data.c).
+ * docs/SMTP.md and docs/LMTP.md are the user's side of it. */
 #ifndef PST_SMTP_INT_H
 #define PST_SMTP_INT_H
 
@@ -42,12 +44,17 @@ typedef struct {
 } smtp_rcpt;
 
 struct pst_smtp_server;
+struct lmtp_msg; /* lmtp_data.c: one LMTP message on its way into the Maildir */
 
 typedef struct smtp_session {
     struct smtp_session *prev, *next;
     struct pst_smtp_server *srv;
     pst_node *node;
-    uv_tcp_t tcp;
+    union { /* srv->lmtp: a unix socket connection, else TCP */
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } conn;
     uv_timer_t timer;
     int refs; /* handles, writes, a lookup or send in flight */
     bool closing, reading;
@@ -74,11 +81,20 @@ typedef struct smtp_session {
     uint8_t *hdr; /* first SMTP_HEADER_KEEP bytes of the message */
     size_t hdr_len;
     pst_send_op *op; /* the send started from this session, until its done */
+    /* LMTP: the envelope sender and the message being written */
+    char mail_from[PST_SMTP_PATH_MAX + 1];
+    struct lmtp_msg *lm;
 } smtp_session;
 
 struct pst_smtp_server {
     pst_node *node;
-    uv_tcp_t tcp;
+    union {
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } listener;
+    bool lmtp;        /* LMTP on a unix socket (else submission over TCP) */
+    const char *name; /* "smtp" or "lmtp": counters and logs */
     bool closing;
     int refs; /* the listener and each session */
     unsigned n_sessions;
@@ -86,6 +102,13 @@ struct pst_smtp_server {
 };
 
 /* smtp_server.c */
+/* A listener of either kind, its handle initialised (not bound), holding a
+ * node handle reference; NULL when out of memory. */
+struct pst_smtp_server *pst_smtp__server_new(pst_node *n, bool lmtp);
+/* Starts accepting on the bound listener (uv_listen's result). */
+int pst_smtp__server_listen(struct pst_smtp_server *srv);
+/* Closes every session and the listener; frees at the last reference. */
+void pst_smtp__server_close(struct pst_smtp_server *srv);
 /* Queues one reply line (text without CRLF, a printf format); the session
  * closes once it has gone out when the state is SS_CLOSING. */
 void pst_smtp__reply(smtp_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -103,7 +126,12 @@ void pst_smtp__resume(smtp_session *s);
 /* The largest message accepted (SIZE), in bytes. */
 uint64_t pst_smtp__size_limit(const pst_node *n);
 
-/* smtp_session.c: one event of the input machine. */
+/* smtp_session.c: one event of the input machine, of either kind of
+ * session (an LMTP session's lines and DATA go on to lmtp_*.c). */
+/* who is our fingerprint (when bare_fingerprint_ok), FINGERPRINT@postern.invalid
+ * for ours, or one of our addresses (compared normalised, without regard to
+ * case). */
+bool pst_smtp__is_own(const pst_node *n, const char *who, bool bare_fingerprint_ok);
 void pst_smtp__event(smtp_session *s, const pst_smtp_event *ev);
 /* Forgets the transaction (MAIL, RCPTs, spool). */
 void pst_smtp__reset(smtp_session *s);
@@ -115,6 +143,34 @@ void pst_smtp__data_bytes(smtp_session *s, const uint8_t *p, size_t n);
 void pst_smtp__data_end(smtp_session *s, const pst_smtp_event *ev);
 /* The session ends while its spool file is open or its send runs. */
 void pst_smtp__data_abort(smtp_session *s);
+
+/* The refusal of a message that broke one of DATA's rules (too big, a bare
+ * CR or LF, a NUL, a non-ASCII header when !utf8_header_ok, a header
+ * section over SMTP_HEADER_KEEP) with a counter reason, or NULL. */
+const char *pst_smtp__data_refusal(const pst_smtp_event *ev, bool utf8_header_ok,
+                                   const char **reason);
+
+/* EHLO or LHLO: the session starts over and the extensions are listed
+ * (LMTP's without AUTH); HELO: plain SMTP. */
+void pst_smtp__greet(smtp_session *s, const pst_smtp_cmd *c);
+/* MAIL's checks both kinds share (nested, messages per session, SIZE over
+ * the limit): true when it refused (and replied). */
+bool pst_smtp__mail_refused(smtp_session *s, const pst_smtp_cmd *c);
+/* The transaction starts: 250. */
+void pst_smtp__mail_accept(smtp_session *s, const pst_smtp_cmd *c);
+/* The commands both kinds of session answer alike: DATA (its checks, then
+ * the kind's own data_begin), RSET, NOOP, QUIT, VRFY, HELP; any other is
+ * 502 (not offered). */
+void pst_smtp__common_command(smtp_session *s, const pst_smtp_cmd *c);
+
+/* lmtp_session.c: one parsed LMTP command (smtp_session.c parses it). */
+void pst_lmtp__command(smtp_session *s, const pst_smtp_cmd *c);
+/* lmtp_data.c */
+void pst_lmtp__data_begin(smtp_session *s);
+void pst_lmtp__data_bytes(smtp_session *s, const uint8_t *p, size_t n);
+void pst_lmtp__data_end(smtp_session *s, const pst_smtp_event *ev);
+/* Drops the message being written (its tmp file goes); safe when none. */
+void pst_lmtp__data_abort(smtp_session *s);
 
 /* smtp_password.c: given against HOME/smtp.password, in constant time. */
 bool pst_smtp__password_ok(const char *home, const char *given);

@@ -28,6 +28,8 @@ static void srv_unref(struct pst_smtp_server *srv) {
     pst_node *n = srv->node;
     if (n->smtp == srv)
         n->smtp = NULL;
+    if (n->lmtp == srv)
+        n->lmtp = NULL;
     free(srv);
 }
 
@@ -60,8 +62,11 @@ void pst_smtp__close(smtp_session *s) {
     if (s->next)
         s->next->prev = s->prev;
     srv->n_sessions--;
-    pst_smtp__data_abort(s);
-    uv_close((uv_handle_t *)&s->tcp, on_handle_closed);
+    if (srv->lmtp)
+        pst_lmtp__data_abort(s);
+    else
+        pst_smtp__data_abort(s);
+    uv_close((uv_handle_t *)&s->conn.stream, on_handle_closed);
     uv_close((uv_handle_t *)&s->timer, on_handle_closed);
 }
 
@@ -78,7 +83,7 @@ static void on_timer(uv_timer_t *t) {
         return;
     }
     bool total = uv_now(t->loop) >= s->deadline_ms;
-    pst_counter_rejected(s->node, "smtp", total ? "total_timeout" : "idle_timeout");
+    pst_counter_rejected(s->node, s->srv->name, total ? "total_timeout" : "idle_timeout");
     pst_smtp__end(s);
     pst_smtp__reply(s, "421 4.4.2 %s: session %s, closing", SMTP_HOSTNAME,
                     total ? "too long" : "idle too long");
@@ -117,8 +122,7 @@ static void on_written(uv_write_t *req, int status) {
     if (!s->closing) {
         if (status < 0)
             pst_smtp__close(s);
-        else if (s->state == SS_CLOSING &&
-                 uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) == 0)
+        else if (s->state == SS_CLOSING && uv_stream_get_write_queue_size(&s->conn.stream) == 0)
             pst_smtp__close(s);
         else
             pump(s); /* input may have waited for the queue to drain */
@@ -139,7 +143,7 @@ void pst_smtp__reply_raw(smtp_session *s, const char *text, size_t len) {
     memcpy(w->data, text, len);
     uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
     s->refs++;
-    if (uv_write(&w->req, (uv_stream_t *)&s->tcp, &b, 1, on_written) != 0) {
+    if (uv_write(&w->req, &s->conn.stream, &b, 1, on_written) != 0) {
         free(w);
         s->refs--;
         pst_smtp__close(s);
@@ -185,7 +189,9 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
         return;
     if (nread < 0) {
         if (s->have_mail || s->state == SS_DATA)
-            pst_counter_add(s->node, "smtp.dropped_transactions", 1);
+            pst_counter_add(
+                s->node, s->srv->lmtp ? "lmtp.dropped_transactions" : "smtp.dropped_transactions",
+                1);
         pst_smtp__close(s);
         return;
     }
@@ -197,7 +203,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
 
 static bool input_blocked(smtp_session *s) {
     return s->state == SS_WAIT || s->state == SS_CLOSING ||
-           uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) > SMTP_WRITE_QUEUE_MAX;
+           uv_stream_get_write_queue_size(&s->conn.stream) > SMTP_WRITE_QUEUE_MAX;
 }
 
 /* Feeds the machine until the input is used up or the session must wait. */
@@ -214,9 +220,9 @@ static void pump(smtp_session *s) {
     if (!s->closing) {
         bool want = !input_blocked(s) && s->rlen - s->roff < sizeof s->rbuf;
         if (want && !s->reading)
-            s->reading = uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read) == 0;
+            s->reading = uv_read_start(&s->conn.stream, on_alloc, on_read) == 0;
         else if (!want && s->reading) {
-            uv_read_stop((uv_stream_t *)&s->tcp);
+            uv_read_stop(&s->conn.stream);
             s->reading = false;
         }
     }
@@ -256,39 +262,45 @@ static void on_connection(uv_stream_t *server, int status) {
     s->spool_fd = -1;
     s->refs = 2; /* the two handles */
     srv->refs++;
-    uv_tcp_init(n->loop, &s->tcp);
+    if (srv->lmtp)
+        uv_pipe_init(n->loop, &s->conn.pipe, 0);
+    else
+        uv_tcp_init(n->loop, &s->conn.tcp);
     uv_timer_init(n->loop, &s->timer);
     pst_node_handle_ref(n);
     pst_node_handle_ref(n);
-    s->tcp.data = s;
+    s->conn.stream.data = s;
     s->timer.data = s;
     pst_smtp_in_init(&s->in);
     if ((s->next = srv->head) != NULL)
         srv->head->prev = s;
     srv->head = s;
     srv->n_sessions++;
-    if (uv_accept(server, (uv_stream_t *)&s->tcp) != 0) {
+    if (uv_accept(server, &s->conn.stream) != 0) {
         pst_smtp__close(s);
         return;
     }
-    pst_counter_add(n, "smtp.sessions", 1);
+    pst_counter_add(n, srv->lmtp ? "lmtp.sessions" : "smtp.sessions", 1);
     uint32_t total = n->cfg.smtp_total_timeout_s ? n->cfg.smtp_total_timeout_s : 3600u;
     s->deadline_ms = uv_now(n->loop) + (uint64_t)total * 1000u;
     unsigned max = n->cfg.smtp_max_sessions ? n->cfg.smtp_max_sessions : 1u;
     if (srv->n_sessions > SMTP_SESSIONS_HARD_MAX) {
-        pst_counter_rejected(n, "smtp", "session_limit");
+        pst_counter_rejected(n, srv->name, "session_limit");
         pst_smtp__close(s);
         return;
     }
     arm(s);
     if (srv->n_sessions > max) {
-        pst_counter_rejected(n, "smtp", "session_limit");
+        pst_counter_rejected(n, srv->name, "session_limit");
         pst_smtp__end(s);
         pst_smtp__reply(s, "421 4.7.0 %s: too many sessions (at most %u): try again later",
                         SMTP_HOSTNAME, max);
         return;
     }
-    pst_smtp__reply(s, "220 %s ESMTP Postern submission", SMTP_HOSTNAME);
+    if (srv->lmtp)
+        pst_smtp__reply(s, "220 %s LMTP Postern", SMTP_HOSTNAME);
+    else
+        pst_smtp__reply(s, "220 %s ESMTP Postern submission", SMTP_HOSTNAME);
     pump(s);
 }
 
@@ -297,6 +309,36 @@ static void on_listener_closed(uv_handle_t *h) {
     pst_node *n = srv->node;
     srv_unref(srv);
     pst_node_handle_unref(n);
+}
+
+struct pst_smtp_server *pst_smtp__server_new(pst_node *n, bool lmtp) {
+    struct pst_smtp_server *srv = calloc(1, sizeof *srv);
+    if (srv == NULL)
+        return NULL;
+    srv->node = n;
+    srv->refs = 1;
+    srv->lmtp = lmtp;
+    srv->name = lmtp ? "lmtp" : "smtp";
+    if (lmtp)
+        uv_pipe_init(n->loop, &srv->listener.pipe, 0);
+    else
+        uv_tcp_init(n->loop, &srv->listener.tcp);
+    pst_node_handle_ref(n);
+    srv->listener.stream.data = srv;
+    return srv;
+}
+
+int pst_smtp__server_listen(struct pst_smtp_server *srv) {
+    return uv_listen(&srv->listener.stream, SMTP_BACKLOG, on_connection);
+}
+
+void pst_smtp__server_close(struct pst_smtp_server *srv) {
+    if (srv == NULL || srv->closing)
+        return;
+    srv->closing = true;
+    while (srv->head != NULL)
+        pst_smtp__close(srv->head);
+    uv_close((uv_handle_t *)&srv->listener.stream, on_listener_closed);
 }
 
 int pst_smtp_server_start(pst_node *n, char *err, size_t errcap) {
@@ -319,18 +361,13 @@ int pst_smtp_server_start(pst_node *n, char *err, size_t errcap) {
         snprintf(err, errcap, "smtp_address '%s' is not an IP address", n->cfg.smtp_address);
         return PST_E_INVAL;
     }
-    struct pst_smtp_server *srv = calloc(1, sizeof *srv);
+    struct pst_smtp_server *srv = pst_smtp__server_new(n, false);
     if (srv == NULL)
         return PST_E_NOMEM;
-    srv->node = n;
-    srv->refs = 1;
     n->smtp = srv;
-    uv_tcp_init(n->loop, &srv->tcp);
-    pst_node_handle_ref(n);
-    srv->tcp.data = srv;
-    rc = uv_tcp_bind(&srv->tcp, (const struct sockaddr *)&ss, 0);
+    rc = uv_tcp_bind(&srv->listener.tcp, (const struct sockaddr *)&ss, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&srv->tcp, SMTP_BACKLOG, on_connection);
+        rc = pst_smtp__server_listen(srv);
     if (rc == UV_EADDRINUSE && !n->cfg.smtp_port_chosen) {
         /* the default port, taken (another posternd on this machine, or
          * another program): the node still runs, without submission */
@@ -350,19 +387,13 @@ int pst_smtp_server_start(pst_node *n, char *err, size_t errcap) {
     }
     struct sockaddr_storage bound;
     int blen = sizeof bound;
-    uv_tcp_getsockname(&srv->tcp, (struct sockaddr *)&bound, &blen);
+    uv_tcp_getsockname(&srv->listener.tcp, (struct sockaddr *)&bound, &blen);
     n->smtp_port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                      : ((struct sockaddr_in *)&bound)->sin_port);
     return PST_OK;
 }
 
 void pst_smtp_server_stop(pst_node *n) {
-    struct pst_smtp_server *srv = n->smtp;
-    if (srv == NULL || srv->closing)
-        return;
-    srv->closing = true;
     n->smtp_port = 0;
-    while (srv->head != NULL)
-        pst_smtp__close(srv->head);
-    uv_close((uv_handle_t *)&srv->tcp, on_listener_closed);
+    pst_smtp__server_close(n->smtp);
 }

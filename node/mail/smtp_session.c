@@ -37,7 +37,7 @@ static bool fingerprint_address(const char *addr, char fp[PST_FINGERPRINT_STRLEN
 }
 
 /* Our fingerprint, FINGERPRINT@postern.invalid, or one of our addresses. */
-static bool is_own(const pst_node *n, const char *who, bool bare_fingerprint_ok) {
+bool pst_smtp__is_own(const pst_node *n, const char *who, bool bare_fingerprint_ok) {
     char fp[PST_FINGERPRINT_STRLEN + 1], norm[PST_ADDRESS_MAX + 1];
     if (bare_fingerprint_ok && strcasecmp(who, n->fingerprint) == 0)
         return true;
@@ -56,7 +56,7 @@ static bool is_own(const pst_node *n, const char *who, bool bare_fingerprint_ok)
 static void auth_result(smtp_session *s, const char *user, const char *pass) {
     pst_node *n = s->node;
     s->state = SS_CMD;
-    if (is_own(n, user, true) && pst_smtp__password_ok(n->cfg.home, pass)) {
+    if (pst_smtp__is_own(n, user, true) && pst_smtp__password_ok(n->cfg.home, pass)) {
         s->authed = true;
         pst_counter_add(n, "smtp.auth_ok", 1);
         pst_smtp__reply(s, "235 2.7.0 Authentication successful");
@@ -141,35 +141,49 @@ static void cmd_auth(smtp_session *s, pst_smtp_cmd *c) {
 
 /* ---- MAIL and RCPT ---------------------------------------------------------- */
 
-static void cmd_mail(smtp_session *s, const pst_smtp_cmd *c) {
+bool pst_smtp__mail_refused(smtp_session *s, const pst_smtp_cmd *c) {
     pst_node *n = s->node;
-    char why[PST_SEND_ERROR_MAX + 1];
     uint64_t limit = pst_smtp__size_limit(n);
     if (s->have_mail) {
         pst_smtp__reply(s, "503 5.5.1 nested MAIL command");
     } else if (s->messages >= SMTP_MESSAGES_MAX) {
-        pst_counter_rejected(n, "smtp", "message_limit");
+        pst_counter_rejected(n, s->srv->name, "message_limit");
         pst_smtp__end(s);
-        pst_smtp__reply(s, "421 4.7.0 at most %u messages per session: reconnect to send more",
+        pst_smtp__reply(s, "421 4.7.0 at most %u messages per session: reconnect for more",
                         SMTP_MESSAGES_MAX);
-    } else if (c->arg[0] == '\0' || !is_own(n, c->arg, false)) {
+    } else if (c->has_size && c->size > limit) {
+        pst_counter_rejected(n, s->srv->name, "too_big");
+        pst_smtp__reply(s, "552 5.3.4 message size exceeds the limit of %llu bytes",
+                        (unsigned long long)limit);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+void pst_smtp__mail_accept(smtp_session *s, const pst_smtp_cmd *c) {
+    s->have_mail = true;
+    s->smtputf8 = c->smtputf8;
+    s->n_rcpts = 0;
+    pst_smtp__reply(s, "250 2.1.0 sender <%s> ok", c->arg);
+}
+
+static void cmd_mail(smtp_session *s, const pst_smtp_cmd *c) {
+    pst_node *n = s->node;
+    char why[PST_SEND_ERROR_MAX + 1];
+    if (pst_smtp__mail_refused(s, c))
+        return;
+    if (c->arg[0] == '\0' || !pst_smtp__is_own(n, c->arg, false)) {
         pst_counter_rejected(n, "smtp", "foreign_sender");
         pst_smtp__reply(s,
                         "553 5.7.1 <%s>: not one of your addresses: this node sends only as "
                         "%s or %s%s",
                         c->arg, n->n_addresses > 0 ? n->addresses[0] : n->fingerprint,
                         n->fingerprint, INVALID_DOMAIN);
-    } else if (c->has_size && c->size > limit) {
-        pst_counter_rejected(n, "smtp", "too_big");
-        pst_smtp__reply(s, "552 5.3.4 message size exceeds the limit of %llu bytes",
-                        (unsigned long long)limit);
     } else if (pst_send_refusal(n, why, sizeof why) != PST_OK) {
         pst_smtp__reply(s, "451 4.3.0 %s", why);
     } else {
-        s->have_mail = true;
-        s->smtputf8 = c->smtputf8;
-        s->n_rcpts = 0;
-        pst_smtp__reply(s, "250 2.1.0 sender <%s> ok", c->arg);
+        pst_smtp__mail_accept(s, c);
     }
 }
 
@@ -274,7 +288,7 @@ static void cmd_rcpt(smtp_session *s, const pst_smtp_cmd *c) {
 
 /* ---- one command ------------------------------------------------------------- */
 
-static void cmd_ehlo(smtp_session *s, const pst_smtp_cmd *c) {
+void pst_smtp__greet(smtp_session *s, const pst_smtp_cmd *c) {
     pst_smtp__reset(s);
     s->greeted = true;
     if (c->verb == PST_SMTP_CMD_HELO) {
@@ -283,19 +297,27 @@ static void cmd_ehlo(smtp_session *s, const pst_smtp_cmd *c) {
         return;
     }
     s->esmtp = true;
+    /* LMTP: no AUTH, the socket's mode is the access control */
+    bool lmtp = s->srv->lmtp;
     char text[512];
     int len = snprintf(text, sizeof text,
                        "250-%s greets %.64s\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n"
-                       "250-ENHANCEDSTATUSCODES\r\n250-SIZE %llu\r\n250 AUTH PLAIN LOGIN\r\n",
-                       SMTP_HOSTNAME, c->arg, (unsigned long long)pst_smtp__size_limit(s->node));
+                       "250-ENHANCEDSTATUSCODES\r\n250%cSIZE %llu\r\n%s",
+                       SMTP_HOSTNAME, c->arg, lmtp ? ' ' : '-',
+                       (unsigned long long)pst_smtp__size_limit(s->node),
+                       lmtp ? "" : "250 AUTH PLAIN LOGIN\r\n");
     pst_smtp__reply_raw(s, text, (size_t)len);
 }
 
+/* DATA, of either kind (LMTP answers 503 with no recipient, RFC 2033 4.2). */
 static void cmd_data(smtp_session *s) {
+    bool lmtp = s->srv->lmtp;
     if (!s->have_mail)
         pst_smtp__reply(s, "503 5.5.1 need MAIL before DATA");
     else if (s->n_rcpts == 0)
-        pst_smtp__reply(s, "554 5.5.1 no valid recipients");
+        pst_smtp__reply(s, "%s 5.5.1 no valid recipients", lmtp ? "503" : "554");
+    else if (lmtp)
+        pst_lmtp__data_begin(s);
     else
         pst_smtp__data_begin(s);
 }
@@ -315,22 +337,38 @@ static const char *parse_error_reply(int rc) {
     }
 }
 
-static void command(smtp_session *s, const uint8_t *line, size_t len) {
-    pst_node *n = s->node;
-    pst_smtp_cmd *c = malloc(sizeof *c); /* ~2.5 KiB: kept off the loop's stack */
-    if (c == NULL) {
+void pst_smtp__common_command(smtp_session *s, const pst_smtp_cmd *c) {
+    switch (c->verb) {
+    case PST_SMTP_CMD_DATA:
+        cmd_data(s);
+        break;
+    case PST_SMTP_CMD_RSET:
+        pst_smtp__reset(s);
+        pst_smtp__reply(s, "250 2.0.0 OK");
+        break;
+    case PST_SMTP_CMD_NOOP:
+        pst_smtp__reply(s, "250 2.0.0 OK");
+        break;
+    case PST_SMTP_CMD_QUIT:
         pst_smtp__end(s);
-        pst_smtp__reply(s, "421 4.3.0 out of memory");
-        return;
+        pst_smtp__reply(s, "221 2.0.0 %s closing connection", SMTP_HOSTNAME);
+        break;
+    case PST_SMTP_CMD_VRFY:
+        pst_smtp__reply(s, "252 2.5.0 cannot VRFY; send some mail and see");
+        break;
+    case PST_SMTP_CMD_HELP:
+        pst_smtp__reply(s, "214 2.0.0 Postern %s: see docs/%s.md",
+                        s->srv->lmtp ? "LMTP" : "submission", s->srv->lmtp ? "LMTP" : "SMTP");
+        break;
+    default: /* STARTTLS (loopback only), BDAT (CHUNKING is not offered); AUTH on LMTP */
+        pst_counter_rejected(s->node, s->srv->name, "not_offered");
+        pst_smtp__reply(s, "502 5.5.1 command not implemented");
+        break;
     }
-    int rc = pst_smtp_cmd_parse(line, len, s->smtputf8, c);
-    if (rc != PST_SMTP_PARSE_OK) {
-        pst_counter_rejected(n, "smtp",
-                             rc == PST_SMTP_PARSE_UNKNOWN ? "unknown_command" : "syntax");
-        pst_smtp__reply(s, "%s", parse_error_reply(rc));
-        free(c);
-        return;
-    }
+}
+
+/* Submission's commands: EHLO and AUTH first, then the transaction. */
+static void submission_command(smtp_session *s, pst_smtp_cmd *c) {
     bool open = c->verb == PST_SMTP_CMD_EHLO || c->verb == PST_SMTP_CMD_HELO ||
                 c->verb == PST_SMTP_CMD_AUTH || c->verb == PST_SMTP_CMD_NOOP ||
                 c->verb == PST_SMTP_CMD_RSET || c->verb == PST_SMTP_CMD_QUIT ||
@@ -338,13 +376,13 @@ static void command(smtp_session *s, const uint8_t *line, size_t len) {
     if (!open && !s->greeted) {
         pst_smtp__reply(s, "503 5.5.1 send EHLO first");
     } else if (!open && !s->authed) {
-        pst_counter_rejected(n, "smtp", "auth_required");
+        pst_counter_rejected(s->node, "smtp", "auth_required");
         pst_smtp__reply(s, "530 5.7.0 Authentication required");
     } else {
         switch (c->verb) {
         case PST_SMTP_CMD_EHLO:
         case PST_SMTP_CMD_HELO:
-            cmd_ehlo(s, c);
+            pst_smtp__greet(s, c);
             break;
         case PST_SMTP_CMD_AUTH:
             cmd_auth(s, c);
@@ -355,31 +393,30 @@ static void command(smtp_session *s, const uint8_t *line, size_t len) {
         case PST_SMTP_CMD_RCPT:
             cmd_rcpt(s, c);
             break;
-        case PST_SMTP_CMD_DATA:
-            cmd_data(s);
-            break;
-        case PST_SMTP_CMD_RSET:
-            pst_smtp__reset(s);
-            pst_smtp__reply(s, "250 2.0.0 OK");
-            break;
-        case PST_SMTP_CMD_NOOP:
-            pst_smtp__reply(s, "250 2.0.0 OK");
-            break;
-        case PST_SMTP_CMD_QUIT:
-            pst_smtp__end(s);
-            pst_smtp__reply(s, "221 2.0.0 %s closing connection", SMTP_HOSTNAME);
-            break;
-        case PST_SMTP_CMD_VRFY:
-            pst_smtp__reply(s, "252 2.5.0 cannot VRFY; send some mail and see");
-            break;
-        case PST_SMTP_CMD_HELP:
-            pst_smtp__reply(s, "214 2.0.0 Postern submission: see docs/SMTP.md");
-            break;
-        default: /* STARTTLS (loopback only), BDAT (CHUNKING is not offered) */
-            pst_counter_rejected(n, "smtp", "not_offered");
-            pst_smtp__reply(s, "502 5.5.1 command not implemented");
+        default:
+            pst_smtp__common_command(s, c);
             break;
         }
+    }
+}
+
+/* One command line of either kind of session. */
+static void command(smtp_session *s, const uint8_t *line, size_t len) {
+    pst_smtp_cmd *c = malloc(sizeof *c); /* ~2.5 KiB: kept off the loop's stack */
+    if (c == NULL) {
+        pst_smtp__end(s);
+        pst_smtp__reply(s, "421 4.3.0 out of memory");
+        return;
+    }
+    int rc = pst_smtp_cmd_parse(line, len, s->smtputf8, c);
+    if (rc != PST_SMTP_PARSE_OK) {
+        pst_counter_rejected(s->node, s->srv->name,
+                             rc == PST_SMTP_PARSE_UNKNOWN ? "unknown_command" : "syntax");
+        pst_smtp__reply(s, "%s", parse_error_reply(rc));
+    } else if (s->srv->lmtp) {
+        pst_lmtp__command(s, c);
+    } else {
+        submission_command(s, c);
     }
     sodium_memzero(c, sizeof *c);
     free(c);
@@ -387,21 +424,23 @@ static void command(smtp_session *s, const uint8_t *line, size_t len) {
 
 void pst_smtp__event(smtp_session *s, const pst_smtp_event *ev) {
     pst_node *n = s->node;
+    bool lmtp = s->srv->lmtp;
+    const char *name = s->srv->name;
     switch (ev->kind) {
     case PST_SMTP_EV_LINE:
-        if (s->state == SS_CMD)
+        if (lmtp || s->state == SS_CMD)
             command(s, ev->line, ev->len);
         else
             auth_line(s, ev->line, ev->len);
         break;
     case PST_SMTP_EV_BAD_LINE:
-        pst_counter_rejected(n, "smtp", "bare_cr");
+        pst_counter_rejected(n, name, "bare_cr");
         if (s->state != SS_CMD)
             s->state = SS_CMD;
         pst_smtp__reply(s, "500 5.5.2 bare CR in a command line refused (lines end with CRLF)");
         break;
     case PST_SMTP_EV_LONG_LINE:
-        pst_counter_rejected(n, "smtp", "line_too_long");
+        pst_counter_rejected(n, name, "line_too_long");
         if (s->state != SS_CMD)
             s->state = SS_CMD;
         pst_smtp__reply(s, "500 5.5.6 line too long (at most %u octets)", PST_SMTP_LINE_MAX);
@@ -409,17 +448,25 @@ void pst_smtp__event(smtp_session *s, const pst_smtp_event *ev) {
     case PST_SMTP_EV_BARE_LF:
         /* the client's idea of a line is not ours: nothing after it can be
          * trusted to mean what it seems (SMTP smuggling) */
-        pst_counter_rejected(n, "smtp", "bare_lf");
+        pst_counter_rejected(n, name, "bare_lf");
         pst_smtp__end(s);
         pst_smtp__reply(s, "500 5.5.2 bare LF in a command line refused (lines end with CRLF); "
                            "closing");
         break;
     case PST_SMTP_EV_DATA:
-        pst_smtp__data_bytes(s, ev->line, ev->len);
+        if (lmtp)
+            pst_lmtp__data_bytes(s, ev->line, ev->len);
+        else
+            pst_smtp__data_bytes(s, ev->line, ev->len);
         break;
     case PST_SMTP_EV_DATA_END:
-        pst_smtp__data_bytes(s, ev->line, ev->len);
-        pst_smtp__data_end(s, ev);
+        if (lmtp) {
+            pst_lmtp__data_bytes(s, ev->line, ev->len);
+            pst_lmtp__data_end(s, ev);
+        } else {
+            pst_smtp__data_bytes(s, ev->line, ev->len);
+            pst_smtp__data_end(s, ev);
+        }
         break;
     default:
         break;

@@ -242,3 +242,51 @@ Test(smtp_hdr, to_cc_or_bcc) {
     cr_assert_eq(pst_smtp_header_names(p, n, "ob@x.example"), 0, "part of another address");
     cr_assert_eq(pst_smtp_header_names(p, n, "a@x.example"), 0, "From is not a recipient");
 }
+
+Test(smtp_cmd, lhlo) {
+    pst_smtp_cmd c;
+#define P(s, u) pst_smtp_cmd_parse((const uint8_t *)(s), strlen(s), u, &c)
+    cr_assert_eq(P("LHLO mta.example", false), PST_SMTP_PARSE_OK);
+    cr_assert_eq(c.verb, PST_SMTP_CMD_LHLO);
+    cr_assert_str_eq(c.arg, "mta.example");
+    cr_assert_eq(P("lhlo mta.example", false), PST_SMTP_PARSE_OK, "any case");
+    cr_assert_eq(c.verb, PST_SMTP_CMD_LHLO);
+    cr_assert_eq(P("LHLO", false), PST_SMTP_PARSE_SYNTAX, "a domain is required");
+    cr_assert_eq(P("LHLO a b", false), PST_SMTP_PARSE_SYNTAX);
+    cr_assert_eq(c.verb, PST_SMTP_CMD_LHLO, "the verb is known even when its arguments are bad");
+    cr_assert_eq(P("LHLOX a", false), PST_SMTP_PARSE_UNKNOWN);
+#undef P
+}
+
+Test(smtp_hdr, header_next) {
+    static const char h[] = "Received: x\r\nX-Hashcash: 1:20:261206:a@x.example::r:c1\r\n"
+                            "x-hashcash:\r\n  1:20:261206:b@x.example::r:c2  \r\n"
+                            "X-Hashcash-Other: no\r\nX-Hashcash: " /* too long for out */
+                            "0123456789012345678901234567890123456789\r\n"
+                            "X-Hashcash: last\n\r\nX-Hashcash: in-the-body\r\n";
+    const uint8_t *p = (const uint8_t *)h;
+    size_t n = sizeof h - 1, pos = 0;
+    char out[32];
+    cr_assert_eq(pst_smtp_header_next(p, n, "X-Hashcash", &pos, out, sizeof out), PST_OK);
+    cr_assert_str_eq(out, "1:20:261206:a@x.example::r:c1");
+    cr_assert_eq(pst_smtp_header_next(p, n, "X-Hashcash", &pos, out, sizeof out), PST_OK);
+    cr_assert_str_eq(out, "1:20:261206:b@x.example::r:c2", "folded, any case, trimmed");
+    cr_assert_eq(pst_smtp_header_next(p, n, "X-Hashcash", &pos, out, sizeof out), PST_OK,
+                 "a value too long is skipped");
+    cr_assert_str_eq(out, "last", "an LF line end");
+    cr_assert_eq(pst_smtp_header_next(p, n, "X-Hashcash", &pos, out, sizeof out), PST_E_NOTFOUND,
+                 "the body is not the header");
+    cr_assert_str_eq(out, "");
+    pos = 0;
+    cr_assert_eq(pst_smtp_header_next(p, n, "Subject", &pos, out, sizeof out), PST_E_NOTFOUND);
+    pos = 0;
+    cr_assert_eq(pst_smtp_header_next(p, 20, "X-Hashcash", &pos, out, sizeof out), PST_E_NOTFOUND,
+                 "a field cut by len is not read past len");
+    cr_assert_eq(pst_smtp_header_next(p, n, "X-Hashcash", &pos, out, 0), PST_E_INVAL);
+    static const char nul[] = "X-Hashcash: a\0b\r\nX-Hashcash: ok\r\n\r\n";
+    pos = 0;
+    cr_assert_eq(pst_smtp_header_next((const uint8_t *)nul, sizeof nul - 1, "x-hashcash", &pos, out,
+                                      sizeof out),
+                 PST_OK);
+    cr_assert_str_eq(out, "ok", "a value holding a NUL is skipped");
+}

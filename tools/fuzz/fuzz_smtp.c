@@ -7,7 +7,10 @@
  * most PST_SMTP_LINE_MAX bytes with no LF (and no CR when good); DATA
  * hands out at most the cap and flags TOO_BIG exactly when it counted more;
  * fed in pieces the machine hands out the same bytes and verdicts as fed
- * whole; the parser never reads past its line. Breaks trap. */
+ * whole; the parser never reads past its line. The input is also read as
+ * a header section for its X-Hashcash fields (LMTP): each value fits its
+ * buffer, holds no line end or NUL, and the walk moves forward and ends. The
+ * parser knows LHLO (LMTP) like EHLO. Breaks trap. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -99,6 +102,22 @@ static void run(const uint8_t *p, size_t n, size_t step, uint64_t cap, summary *
     free(cmd);
 }
 
+/* The X-Hashcash walk LMTP does over a message's header section. */
+static void header_walk(const uint8_t *p, size_t n, size_t cap) {
+    char *out = malloc(cap);
+    check(out != NULL);
+    size_t pos = 0, last = 0;
+    unsigned found = 0;
+    while (pst_smtp_header_next(p, n, "X-Hashcash", &pos, out, cap) == 0) {
+        size_t ol = strlen(out);
+        check(ol < cap && pos > last && pos <= n && found++ < n);
+        check(memchr(out, '\r', ol) == NULL && memchr(out, '\n', ol) == NULL);
+        last = pos;
+    }
+    check(out[0] == '\0');
+    free(out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 5)
         return 0;
@@ -112,6 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check(whole.out != NULL && cut.out != NULL);
     run(p, n, 0, cap, &whole);
     run(p, n, step, cap, &cut);
+    header_walk(p, n, 1 + step * 8);
     /* however the input is cut, DATA yields the same bytes and verdicts */
     check(whole.out_len == cut.out_len && memcmp(whole.out, cut.out, whole.out_len) == 0);
     check(whole.ends == cut.ends && whole.flags_xor == cut.flags_xor);
