@@ -158,6 +158,7 @@ int pst_node_start(uv_loop_t *loop, const pst_node_config *cfg, pst_node_mode mo
             (rc = pst_inbox_start(n, err, errcap)) != PST_OK ||
             (rc = pst_smtp_server_start(n, err, errcap)) != PST_OK ||
             (rc = pst_lmtp_server_start(n, err, errcap)) != PST_OK ||
+            (rc = pst_relay_start(n, err, errcap)) != PST_OK ||
             (rc = pst_ctrl_server_start(n, err, errcap)) != PST_OK) {
             if (err[0] == '\0')
                 snprintf(err, errcap, "cannot start: %s", pst_strerror(rc));
@@ -220,6 +221,7 @@ static void stop_now(pst_node *n) {
     if (n->mode == PST_NODE_DAEMON) {
         pst_smtp_server_stop(n); /* cancels its sends: before pst_send_stop */
         pst_lmtp_server_stop(n);
+        pst_relay_stop(n);
         pst_inbox_stop(n);
         /* the sends and the fetch server hold outbox references: they go
          * first, the outbox frees itself at its last reference */

@@ -30,6 +30,9 @@ static void usage(FILE *out) {
                  "                [--smtp-address ADDR] [--smtp-idle-timeout S]\n"
                  "                [--smtp-total-timeout S] [--smtp-max-sessions N]\n"
                  "                [--lmtp PATH|off] [--lmtp-unknown folder|reject]\n"
+                 "                [--smarthost HOST:PORT] [--smarthost-tls none|starttls|tls]\n"
+                 "                [--smarthost-auth-file F] [--smarthost-giveup S]\n"
+                 "                [--smarthost-retry S] [--smarthost-stamp-bits N]\n"
                  "\n"
                  "Runs your Postern node in the foreground: joins the DHT from the seeds,\n"
                  "publishes and re-publishes your key record, serves the control socket\n"
@@ -40,7 +43,8 @@ static void usage(FILE *out) {
                  "Port 0 picks a free port. Network 0 is the public network.\n"
                  "SMTP submission listens on 127.0.0.1:1587 (--smtp-port 0 turns it off, any\n"
                  "picks a free port; docs/SMTP.md). LMTP for Internet mail listens on the unix\n"
-                 "socket DIR/lmtp.sock (--lmtp off turns it off; docs/LMTP.md).\n"
+                 "socket DIR/lmtp.sock (--lmtp off turns it off; docs/LMTP.md). Internet\n"
+                 "recipients go out through --smarthost (docs/SMARTHOST.md).\n"
                  "\n"
                  "Exit codes: 0 stopped cleanly, 1 failed to start or crashed, 64 usage error,\n"
                  "78 identity.key is damaged or is not the identity of this home's store\n"
@@ -108,6 +112,12 @@ int main(int argc, char **argv) {
         {"smtp-max-sessions", required_argument, 0, 'M'},
         {"lmtp", required_argument, 0, 'U'},
         {"lmtp-unknown", required_argument, 0, 'K'},
+        {"smarthost", required_argument, 0, 'x'},
+        {"smarthost-tls", required_argument, 0, 'x'},
+        {"smarthost-auth-file", required_argument, 0, 'x'},
+        {"smarthost-giveup", required_argument, 0, 'x'},
+        {"smarthost-retry", required_argument, 0, 'x'},
+        {"smarthost-stamp-bits", required_argument, 0, 'x'},
         {"passphrase-file", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'H'},
         {"version", no_argument, 0, 'V'},

@@ -40,7 +40,7 @@ extern "C" {
 
 /* Schema version this code writes (PRAGMA user_version). A database with a
  * newer version is refused with PST_E_VERSION. */
-#define PST_STORE_SCHEMA_VERSION 4
+#define PST_STORE_SCHEMA_VERSION 5
 
 #define PST_STORE_BLOB_MAX PST_RECORD_MAX /* any stored record or meta blob */
 #define PST_STORE_NAME_MAX 64u            /* meta and counter names, bytes */
@@ -489,6 +489,53 @@ PST_STORE_MUST_CHECK int pst_store_stamp_spend(pst_store *st, const uint8_t *id,
 PST_STORE_MUST_CHECK int pst_store_stamp_is_spent(pst_store *st, const uint8_t *id, size_t len);
 /* Forgets stamps with expires <= now. */
 int pst_store_stamp_purge_expired(pst_store *st, uint64_t now);
+
+/* ---- the smarthost queue (store_relay.c, migration 5) ---------------------
+ * One row per (message, Internet recipient). States: queued (never tried),
+ * retrying (a try failed: error says why), sent (the smarthost took it),
+ * bounced (given up; a notice went to the sender's INBOX). */
+typedef enum {
+    PST_STORE_RELAY_QUEUED = 1,
+    PST_STORE_RELAY_RETRYING = 2,
+    PST_STORE_RELAY_SENT = 3,
+    PST_STORE_RELAY_BOUNCED = 4,
+} pst_store_relay_state;
+
+#define PST_STORE_RELAY_ERROR_MAX 300u
+
+typedef struct {
+    int64_t id;
+    uint8_t msg_id[PST_STORE_MSGID_BYTES];
+    char rcpt[PST_STORE_ADDRESS_MAX + 1];
+    char sender[PST_STORE_ADDRESS_MAX + 1];
+    pst_store_relay_state state;
+    unsigned attempts;
+    uint64_t created, giveup, next_try, updated;
+    char error[PST_STORE_RELAY_ERROR_MAX + 1];
+} pst_store_relay_row;
+
+/* Queues rcpt (an Internet address, 3..254 bytes) for the message msg_id
+ * from sender, due now (created), given up at giveup. A row already there
+ * is kept as it is. PST_E_INVAL, store errors. */
+int pst_store_relay_add(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                        const char *rcpt, const char *sender, uint64_t created, uint64_t giveup);
+/* The queued or retrying row with the earliest next_try (due or not) into
+ * *out; PST_E_NOTFOUND when none is pending. */
+int pst_store_relay_next(pst_store *st, pst_store_relay_row *out);
+/* Sets a row's state, attempts, next try and error (cut to
+ * PST_STORE_RELAY_ERROR_MAX bytes). */
+int pst_store_relay_update(pst_store *st, int64_t id, pst_store_relay_state state,
+                           unsigned attempts, uint64_t next_try, const char *error, uint64_t now);
+/* Rows queued or retrying: all of them, or those of one message. */
+int pst_store_relay_pending(pst_store *st, uint64_t *count);
+int pst_store_relay_msg_pending(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                                uint64_t *count);
+/* Calls cb for the newest limit rows, newest first; a nonzero return stops
+ * the walk and is returned. */
+typedef int (*pst_store_relay_cb)(const pst_store_relay_row *row, void *user);
+int pst_store_relay_list(pst_store *st, unsigned limit, pst_store_relay_cb cb, void *user);
+/* "queued", "retrying", "sent", "bounced". */
+const char *pst_store_relay_state_name(pst_store_relay_state s);
 
 #ifdef __cplusplus
 }

@@ -133,6 +133,8 @@ static const char *const migrations[] = {
      * (pst_store_inbox_purge) frees whole pages; inbox gets an explicit id
      * (its old rowid: arrival order). store_mail.c has the SQL. */
     pst_store__inbox_v4,
+    /* 5: the smarthost queue (store_relay.c has the SQL). */
+    pst_store__relay_v5,
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == PST_STORE_SCHEMA_VERSION,
                "one migration per schema version");

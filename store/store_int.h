@@ -67,6 +67,7 @@ int pst_store__check_name(const char *name, size_t max); /* 1..max, no controls 
 /* Schema of migration 2 (store_mail.c). */
 extern const char pst_store__mail_schema[];
 extern const char pst_store__inbox_v4[];
+extern const char pst_store__relay_v5[]; /* store_relay.c */
 
 #define PST_STORE__TIME_OK(t) ((t) <= (uint64_t)INT64_MAX)
 

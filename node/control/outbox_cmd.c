@@ -249,6 +249,7 @@ void pst_node_cmd_outbox(pst_node *n, const pst_ctrl_request *req, pst_node_repl
     }
     pst_value_add_uint(b, "total", w.total);
     pst_value_add_bool(b, "truncated", w.truncated || w.skip > 0);
+    pst_relay_list(n, pst_value_add_array(b, "internet"), (unsigned)limit);
     pst_reply_tree(reply, user, b, PST_CTRL_STATUS_OK);
 }
 

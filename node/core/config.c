@@ -33,6 +33,9 @@ void pst_config_defaults(pst_node_config *cfg) {
     cfg->smtp_total_timeout_s = PST_DEFAULT_SMTP_TOTAL_S;
     cfg->smtp_max_sessions = PST_DEFAULT_SMTP_SESSIONS;
     snprintf(cfg->lmtp_path, sizeof cfg->lmtp_path, "%s", PST_DEFAULT_LMTP_PATH);
+    cfg->smarthost_giveup_s = PST_DEFAULT_SMARTHOST_GIVEUP_S;
+    cfg->smarthost_retry_s = PST_DEFAULT_SMARTHOST_RETRY_S;
+    cfg->smarthost_stamp_bits = PST_DEFAULT_SMARTHOST_STAMP_BITS;
 }
 
 void pst_config_flags_init(pst_config_flags *f) {
@@ -120,6 +123,58 @@ static bool name_is(const char *name, const char *underscored) {
     return name[i] == underscored[i];
 }
 
+/* The smarthost settings (docs/SMARTHOST.md). */
+static int apply_smarthost_setting(pst_node_config *cfg, const char *name, const char *value,
+                                   char *err, size_t errcap) {
+    uint64_t v;
+    if (name_is(name, "smarthost")) {
+        char host[PST_SMARTHOST_STRLEN], port[8];
+        uint64_t p;
+        if (strlen(value) >= sizeof cfg->smarthost ||
+            pst_config_split_hostport(value, host, sizeof host, port, sizeof port) != PST_OK ||
+            parse_u64(port, 65535, &p) != PST_OK || p == 0) {
+            snprintf(err, errcap, "%s must be HOST:PORT (e.g. smtp.example.org:587)", name);
+            return PST_E_INVAL;
+        }
+        snprintf(cfg->smarthost, sizeof cfg->smarthost, "%s", value);
+    } else if (name_is(name, "smarthost_tls")) {
+        if (!strcmp(value, "none"))
+            cfg->smarthost_tls = PST_SMARTHOST_TLS_NONE;
+        else if (!strcmp(value, "starttls"))
+            cfg->smarthost_tls = PST_SMARTHOST_TLS_STARTTLS;
+        else if (!strcmp(value, "tls"))
+            cfg->smarthost_tls = PST_SMARTHOST_TLS_TLS;
+        else {
+            snprintf(err, errcap, "%s must be none, starttls or tls", name);
+            return PST_E_INVAL;
+        }
+    } else if (name_is(name, "smarthost_auth_file")) {
+        if (value[0] == '\0' || strlen(value) >= sizeof cfg->smarthost_auth_file) {
+            snprintf(err, errcap, "%s must be a file path", name);
+            return PST_E_INVAL;
+        }
+        snprintf(cfg->smarthost_auth_file, sizeof cfg->smarthost_auth_file, "%s", value);
+    } else if (name_is(name, "smarthost_giveup") || name_is(name, "smarthost_retry")) {
+        if (parse_u64(value, 30u * 86400u, &v) != PST_OK || v < 1) {
+            snprintf(err, errcap, "%s must be 1-2592000 seconds", name);
+            return PST_E_INVAL;
+        }
+        if (name_is(name, "smarthost_giveup"))
+            cfg->smarthost_giveup_s = (uint32_t)v;
+        else
+            cfg->smarthost_retry_s = (uint32_t)v;
+    } else if (name_is(name, "smarthost_stamp_bits")) {
+        if (parse_u64(value, 30, &v) != PST_OK) {
+            snprintf(err, errcap, "%s must be 0-30 (0: no X-Hashcash)", name);
+            return PST_E_INVAL;
+        }
+        cfg->smarthost_stamp_bits = (unsigned)v;
+    } else {
+        return PST_E_NOTFOUND;
+    }
+    return PST_OK;
+}
+
 /* The SMTP submission settings (docs/SMTP.md). */
 static int apply_smtp_setting(pst_node_config *cfg, const char *name, const char *value, char *err,
                               size_t errcap) {
@@ -175,7 +230,7 @@ static int apply_smtp_setting(pst_node_config *cfg, const char *name, const char
         }
         cfg->lmtp_reject_unknown = strcmp(value, "reject") == 0;
     } else {
-        return PST_E_NOTFOUND;
+        return apply_smarthost_setting(cfg, name, value, err, errcap);
     }
     return PST_OK;
 }
@@ -365,6 +420,18 @@ int pst_config_flag(pst_config_flags *f, const char *name, const char *value, ch
         f->lmtp = true;
     else if (!strcmp(name, "lmtp-unknown"))
         f->lmtp_unknown = true;
+    else if (!strcmp(name, "smarthost"))
+        f->smarthost = true;
+    else if (!strcmp(name, "smarthost-tls"))
+        f->smarthost_tls = true;
+    else if (!strcmp(name, "smarthost-auth-file"))
+        f->smarthost_auth_file = true;
+    else if (!strcmp(name, "smarthost-giveup"))
+        f->smarthost_giveup = true;
+    else if (!strcmp(name, "smarthost-retry"))
+        f->smarthost_retry = true;
+    else if (!strcmp(name, "smarthost-stamp-bits"))
+        f->smarthost_stamp_bits = true;
     return PST_OK;
 }
 
@@ -499,6 +566,19 @@ int pst_config_load(pst_node_config *cfg, const pst_config_flags *flags, char *e
         snprintf(cfg->lmtp_path, sizeof cfg->lmtp_path, "%s", v->lmtp_path);
     if (flags->lmtp_unknown)
         cfg->lmtp_reject_unknown = v->lmtp_reject_unknown;
+    if (flags->smarthost)
+        snprintf(cfg->smarthost, sizeof cfg->smarthost, "%s", v->smarthost);
+    if (flags->smarthost_tls)
+        cfg->smarthost_tls = v->smarthost_tls;
+    if (flags->smarthost_auth_file)
+        snprintf(cfg->smarthost_auth_file, sizeof cfg->smarthost_auth_file, "%s",
+                 v->smarthost_auth_file);
+    if (flags->smarthost_giveup)
+        cfg->smarthost_giveup_s = v->smarthost_giveup_s;
+    if (flags->smarthost_retry)
+        cfg->smarthost_retry_s = v->smarthost_retry_s;
+    if (flags->smarthost_stamp_bits)
+        cfg->smarthost_stamp_bits = v->smarthost_stamp_bits;
     if (flags->seeds_file)
         snprintf(cfg->seeds_file, sizeof cfg->seeds_file, "%s", v->seeds_file);
     for (unsigned i = 0; i < v->nseeds; i++) {

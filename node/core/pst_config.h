@@ -38,6 +38,17 @@
 #define PST_SMTP_ADDRESS_STRLEN 64
 /* LMTP (docs/LMTP.md): a unix socket in the home */
 #define PST_DEFAULT_LMTP_PATH "lmtp.sock"
+/* Internet mail out through a smarthost (docs/SMARTHOST.md) */
+#define PST_DEFAULT_SMARTHOST_GIVEUP_S (4u * 86400u) /* then a bounce to the sender */
+#define PST_DEFAULT_SMARTHOST_RETRY_S 60u            /* first retry; doubles up to 1 h */
+#define PST_DEFAULT_SMARTHOST_STAMP_BITS 20u         /* X-Hashcash bits per recipient */
+#define PST_SMARTHOST_STRLEN 262u                    /* host:port */
+
+typedef enum {
+    PST_SMARTHOST_TLS_NONE = 0,
+    PST_SMARTHOST_TLS_STARTTLS,
+    PST_SMARTHOST_TLS_TLS,
+} pst_smarthost_tls;
 
 typedef struct {
     char home[PST_PATH_MAX];
@@ -79,6 +90,13 @@ typedef struct {
      * where mail without a valid stamp goes: .Legacy, or refused */
     char lmtp_path[PST_PATH_MAX];
     bool lmtp_reject_unknown;
+    /* the smarthost ("" = none: Internet recipients are refused) */
+    char smarthost[PST_SMARTHOST_STRLEN];
+    pst_smarthost_tls smarthost_tls;
+    char smarthost_auth_file[PST_PATH_MAX]; /* "user:password", mode 0600; "" = no AUTH */
+    uint32_t smarthost_giveup_s;
+    uint32_t smarthost_retry_s;
+    unsigned smarthost_stamp_bits;
     /* trust */
     unsigned vouch_depth; /* 0: vouches ignored; 1: vouched by a trusted contact = known; 2:
                              also vouched by someone such a vouch names */
@@ -94,6 +112,8 @@ typedef struct {
         pow_bits, republish, inbox_poll, renotify, max_message_size, message_lifetime, pow_escalate;
     bool smtp_port, smtp_address, smtp_idle_timeout, smtp_total_timeout, smtp_max_sessions;
     bool lmtp, lmtp_unknown;
+    bool smarthost, smarthost_tls, smarthost_auth_file, smarthost_giveup, smarthost_retry,
+        smarthost_stamp_bits;
 } pst_config_flags;
 
 void pst_config_flags_init(pst_config_flags *f);

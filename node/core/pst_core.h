@@ -94,6 +94,7 @@ struct pst_node {
     uint16_t smtp_port;           /* its bound port, 0 when off */
     struct pst_smtp_server *lmtp; /* LMTP (mail/lmtp_server.c) */
     char lmtp_path[PST_PATH_MAX]; /* its socket, "" when off */
+    struct pst_relay *relay;      /* the smarthost queue (mail/relay.c), NULL when none */
 
     /* what peers' signed times say about our clock (clock_watch.c) */
     pst_clock clock;

@@ -197,6 +197,40 @@ void pst_smtp_server_stop(pst_node *n);
 int pst_lmtp_server_start(pst_node *n, char *err, size_t errcap);
 void pst_lmtp_server_stop(pst_node *n);
 
+/* relay.c, relay_worker.c: Internet mail out through the smarthost
+ * (docs/SMARTHOST.md). start does nothing without cfg.smarthost; else it
+ * reads cfg.smarthost_auth_file (refused unless mode 0600: the message says
+ * so), makes DIR/relay and resumes the queue the store keeps. Each Internet
+ * recipient gets its own copy with its own X-Hashcash stamp, sent by libcurl
+ * on a worker thread (never on the loop); failures are retried with backoff
+ * until cfg.smarthost_giveup_s after submission, then (or at once on a 5xx
+ * from the smarthost) a bounce with the original attached goes into the
+ * sender's INBOX. stop cancels a transfer in flight (it is retried after a
+ * restart: nothing acknowledged is lost). */
+int pst_relay_start(pst_node *n, char *err, size_t errcap);
+void pst_relay_stop(pst_node *n);
+/* True when addr (normalized) goes to the smarthost once no Postern key
+ * claims it: a smarthost is configured and addr is not @postern.invalid. */
+bool pst_relay_takes(const pst_node *n, const char *addr);
+/* DIR/relay: where a send writes the plaintext copy (tmp-*) for the
+ * smarthost. Only valid while pst_relay_takes can be true. */
+const char *pst_relay_dir(const pst_node *n);
+/* Renames tmp (in DIR/relay) to DIR/relay/<msg id hex> and fsyncs the
+ * directory; final[cap] gets the new name (even on a failed fsync, so the
+ * caller can remove it). PST_E_IO with errno set. */
+int pst_relay_commit_body(pst_node *n, const char *tmp, const uint8_t msg_id[PST_HASH_BYTES],
+                          char *final, size_t cap);
+/* Queues rcpt for msg_id (inside the caller's store batch). */
+int pst_relay_queue(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], const char *rcpt,
+                    const char *sender, uint64_t now);
+/* Looks at the queue now (after a commit added to it). */
+void pst_relay_kick(pst_node *n);
+/* Adds the smarthost's settings and queue length to a status map (key
+ * "smarthost"), and the newest limit Internet recipients with their state
+ * to arr (for `outbox`). Errors go into the value trees. */
+void pst_relay_status(pst_node *n, pst_value *map);
+void pst_relay_list(pst_node *n, pst_value *arr, unsigned limit); /* newest first */
+
 /* True while the sender side takes new work (started, not stopping). */
 bool pst_outbox_accepting(const pst_node *n);
 

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,9 +115,11 @@ static int store_rows(send_op *op) {
     rc = pst_store_outbox_add(st, op->msg_id, op->size, op->created, op->expires, op->subject);
     for (unsigned i = 0; i < op->n_rcpts && rc == PST_OK; i++) {
         const send_rcpt *r = &op->rcpts[i];
-        if (!r->duplicate)
+        if (send_rcpt_postern(r))
             rc = pst_store_outbox_rcpt_add(st, op->msg_id, r->pk, r->kind, r->notif, r->notif_len,
                                            op->created);
+        else if (r->internet)
+            rc = pst_relay_queue(op->node, op->msg_id, r->query, op->from, op->created);
     }
     if (rc != PST_OK) {
         (void)pst_store_rollback(st);
@@ -138,10 +141,17 @@ static void acknowledge(send_op *op) {
         if (r->duplicate)
             continue;
         count++;
-        char fp[PST_FINGERPRINT_STRLEN + 1];
-        pst_fingerprint_format(r->pk, fp);
         pst_value *e = pst_value_add_map(arr, NULL);
         pst_value_add_str(e, "query", r->query);
+        if (r->internet) { /* no key: the smarthost takes it, with an X-Hashcash stamp */
+            pst_value_add_str(e, "fingerprint", "");
+            pst_value_add_str(e, "kind", pst_store_rcpt_kind_name(r->kind));
+            pst_value_add_bool(e, "internet", true);
+            pst_value_add_uint(e, "stamp_bits", op->node->cfg.smarthost_stamp_bits);
+            continue;
+        }
+        char fp[PST_FINGERPRINT_STRLEN + 1];
+        pst_fingerprint_format(r->pk, fp);
         pst_value_add_str(e, "fingerprint", fp);
         pst_value_add_str(e, "kind", pst_store_rcpt_kind_name(r->kind));
         pst_value_add_uint(e, "stamp_bits", r->bits);
@@ -178,10 +188,17 @@ static void commit(send_op *op) {
         return;
     }
     int rc = pst_fsync_dir(op->o->dir);
+    char relay_final[PST_PATH_MAX] = "";
+    if (rc == PST_OK && op->n_internet > 0)
+        rc = pst_relay_commit_body(n, op->relay_tmp, op->msg_id, relay_final, sizeof relay_final);
     if (rc == PST_OK)
         rc = store_rows(op);
     if (rc != PST_OK) {
         (void)unlink(final);
+        if (op->relay_tmp[0])
+            (void)unlink(op->relay_tmp);
+        if (relay_final[0])
+            (void)unlink(relay_final);
         fail(op, "cannot store the message: %s",
              rc == PST_E_IO || rc == PST_E_DISKFULL ? strerror(errno)
                                                     : pst_store_last_error(n->store));
@@ -197,10 +214,12 @@ static void commit(send_op *op) {
     op->reserved = 0;
     for (unsigned i = 0; i < op->n_rcpts; i++) {
         const send_rcpt *r = &op->rcpts[i];
-        if (!r->duplicate &&
+        if (send_rcpt_postern(r) &&
             pst_outbox_track(n, op->msg_id, r->pk, r->notif, r->notif_len, op->expires) != PST_OK)
             pst_log_warn("cannot keep a notification alive now; it resumes after a restart");
     }
+    if (op->n_internet > 0)
+        pst_relay_kick(n);
     pst_send_finish(op);
 }
 
@@ -217,6 +236,8 @@ static void work_done(uv_work_t *w, int status) {
     if (op->err != PST_OK) {
         if (op->tmp_path[0])
             (void)unlink(op->tmp_path);
+        if (op->relay_tmp[0])
+            (void)unlink(op->relay_tmp);
         if (stopping) {
             fail(op, "not sent: the node is shutting down");
         } else if (op->err == PST_E_CANCELLED) {
@@ -323,9 +344,17 @@ void pst_send_resolved_all(send_op *op) {
     unsigned unique = 0;
     for (unsigned i = 0; i < op->n_rcpts; i++) {
         send_rcpt *r = &op->rcpts[i];
+        if (r->state == RS_INTERNET) {
+            r->internet = true;
+            for (unsigned k = 0; k < i && !r->duplicate; k++)
+                r->duplicate = op->rcpts[k].internet && !op->rcpts[k].duplicate &&
+                               strcasecmp(op->rcpts[k].query, r->query) == 0;
+            op->n_internet += !r->duplicate;
+            continue;
+        }
         for (unsigned k = 0; k < i && !r->duplicate; k++) {
             send_rcpt *first = &op->rcpts[k];
-            if (!first->duplicate && memcmp(first->pk, r->pk, PST_SIGN_PK_BYTES) == 0) {
+            if (send_rcpt_postern(first) && memcmp(first->pk, r->pk, PST_SIGN_PK_BYTES) == 0) {
                 r->duplicate = true;
                 if (r->kind < first->kind)
                     first->kind = r->kind;

@@ -26,6 +26,7 @@ typedef enum {
     RS_NO_VALID,  /* keys claim the address, none of them valid */
     RS_ERROR,
     RS_FROM_FUTURE, /* its only record is too new for this machine's clock */
+    RS_INTERNET,    /* no Postern key claims the address: the smarthost takes it */
 } rcpt_state;
 
 typedef struct {
@@ -40,6 +41,7 @@ typedef struct {
     rcpt_state state;
     bool by_address;
     bool duplicate; /* same key as an earlier recipient: merged into it */
+    bool internet;  /* RS_INTERNET: queued for the smarthost, no key, no notification */
     unsigned n_cands;
     send_candidate cands[PST_RESOLVE_KEYS_MAX];
     uint8_t pk[PST_SIGN_PK_BYTES];
@@ -94,6 +96,10 @@ struct pst_send_op {
     int err;
     char errmsg[SEND_ERRMSG_MAX];
     char tmp_path[PST_PATH_MAX];
+    /* Internet recipients: the filtered plaintext also goes to
+     * DIR/relay/tmp-* (relay_tmp), renamed to DIR/relay/<msg id> at commit */
+    unsigned n_internet;
+    char relay_tmp[PST_PATH_MAX];
     uint8_t msg_id[PST_HASH_BYTES];
     uint64_t size;
     char subject[PST_MAILMSG_SUBJECT_MAX + 1];
@@ -101,6 +107,10 @@ struct pst_send_op {
 };
 
 typedef struct pst_send_op send_op; /* pst_mail.h's pst_send_op */
+
+/* A recipient that gets a Postern notification: not merged into an earlier
+ * one, not an Internet address. */
+static inline bool send_rcpt_postern(const send_rcpt *r) { return !r->duplicate && !r->internet; }
 
 /* Sets the operation's error code and the message the client gets (the
  * last call wins; truncated to SEND_ERRMSG_MAX). Called on the worker, or on

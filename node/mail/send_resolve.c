@@ -41,6 +41,8 @@ static void on_resolved(void *user, int err, const pst_resolved_key *keys, unsig
                        : keys[0].status == PST_KEY_EXPIRED     ? RS_EXPIRED
                        : keys[0].status == PST_KEY_FROM_FUTURE ? RS_FROM_FUTURE
                                                                : RS_NOT_FOUND;
+        } else if (n == 0 && info->by_address && pst_relay_takes(op->node, r->query)) {
+            r->state = RS_INTERNET; /* no Postern key at all: mail for the Internet */
         } else {
             r->state = n == 0 ? RS_NOT_FOUND : RS_NO_VALID;
         }
@@ -92,12 +94,14 @@ static const struct {
     [RS_ERROR] = {"error", "cannot look %s up"},
     [RS_FROM_FUTURE] = {"from_future", "the key record of %s was created in the future by this "
                                        "machine's clock: check this machine's clock"},
+    [RS_INTERNET] = {"internet", ""},
 };
 
 static void explain(const send_rcpt *r, char *out, size_t cap) {
     const char *fmt = r->state == RS_NOT_FOUND && r->by_address
                           ? "no key claims %s (is the address right? has its owner's node "
-                            "published it?)"
+                            "published it?), and no smarthost is configured for Internet mail "
+                            "(docs/SMARTHOST.md)"
                           : rcpt_states[r->state].why;
     snprintf(out, cap, fmt, r->query);
 }
@@ -119,7 +123,8 @@ bool pst_send_check_recipients(send_op *op) {
     const send_rcpt *bad = NULL;
     unsigned nbad = 0;
     for (unsigned i = 0; i < op->n_rcpts; i++)
-        if (op->rcpts[i].state != RS_OK && !repeated_query(op, i)) {
+        if (op->rcpts[i].state != RS_OK && op->rcpts[i].state != RS_INTERNET &&
+            !repeated_query(op, i)) {
             nbad++;
             if (bad == NULL)
                 bad = &op->rcpts[i];
@@ -135,7 +140,7 @@ bool pst_send_check_recipients(send_op *op) {
         pst_value *e = pst_value_add_map(arr, NULL);
         pst_value_add_str(e, "query", r->query);
         pst_value_add_str(e, "status", rcpt_states[r->state].name);
-        if (r->state != RS_OK) {
+        if (r->state != RS_OK && r->state != RS_INTERNET) {
             char why[400];
             explain(r, why, sizeof why);
             pst_value_add_str(e, "error", why);

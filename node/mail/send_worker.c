@@ -37,6 +37,7 @@ typedef struct {
     uint64_t max;
     bool over_size; /* the ciphertext passed max */
     const atomic_int *cancel;
+    int relay_fd; /* the plaintext copy for the smarthost, -1 = none */
 } enc_state;
 
 static int write_all(enc_state *s, const uint8_t *p, size_t n) {
@@ -78,6 +79,14 @@ static int flush_plain(enc_state *s) {
 
 static int on_plain(void *user, const uint8_t *p, size_t n) {
     enc_state *s = user;
+    if (s->relay_fd >= 0) {
+        int fd = s->fd, rc;
+        s->fd = s->relay_fd; /* write_all's error path, on the other file */
+        rc = write_all(s, p, n);
+        s->fd = fd;
+        if (rc != PST_OK)
+            return rc;
+    }
     while (n > 0) {
         size_t take = PST_MSG_CHUNK - s->plain_len < n ? PST_MSG_CHUNK - s->plain_len : n;
         memcpy(s->plain + s->plain_len, p, take);
@@ -182,6 +191,15 @@ static void prepare(send_op *op) {
     s.max = op->max_bytes;
     s.cancel = &op->cancel;
     s.fd = open(op->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    s.relay_fd = -1;
+    if (op->n_internet > 0) {
+        if (snprintf(op->relay_tmp, sizeof op->relay_tmp, "%s/tmp-%s", pst_relay_dir(op->node),
+                     hex) >= (int)sizeof op->relay_tmp ||
+            (s.relay_fd = open(op->relay_tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+            pst_send_set_err(op, PST_E_IO, "cannot create %s: %s", op->relay_tmp, strerror(errno));
+            op->relay_tmp[0] = '\0';
+        }
+    }
     uint8_t *rbuf = malloc(SEND_IO_CHUNK);
     s.plain = malloc(PST_MSG_CHUNK);
     s.wire = malloc(PST_MSG_WIRE_CHUNK_MAX);
@@ -189,6 +207,8 @@ static void prepare(send_op *op) {
     if (s.fd < 0) {
         pst_send_set_err(op, PST_E_IO, "cannot create %s: %s", op->tmp_path, strerror(errno));
         op->tmp_path[0] = '\0';
+    } else if (op->err != PST_OK) {
+        /* the relay copy could not be made */
     } else if (!rbuf || !s.plain || !s.wire || !f) {
         pst_send_set_err(op, PST_E_NOMEM, "out of memory");
     } else {
@@ -199,7 +219,11 @@ static void prepare(send_op *op) {
         op->size = s.total;
         if (op->err == PST_OK && fsync(s.fd) != 0)
             pst_send_set_err(op, PST_E_IO, "cannot write %s: %s", op->tmp_path, strerror(errno));
+        if (op->err == PST_OK && s.relay_fd >= 0 && fsync(s.relay_fd) != 0)
+            pst_send_set_err(op, PST_E_IO, "cannot write %s: %s", op->relay_tmp, strerror(errno));
     }
+    if (s.relay_fd >= 0 && close(s.relay_fd) != 0 && op->err == PST_OK)
+        pst_send_set_err(op, PST_E_IO, "cannot write %s: %s", op->relay_tmp, strerror(errno));
     if (s.fd >= 0 && close(s.fd) != 0 && op->err == PST_OK)
         pst_send_set_err(op, PST_E_IO, "cannot write %s: %s", op->tmp_path, strerror(errno));
     close(in);
@@ -237,7 +261,7 @@ static void seal_and_mint(send_op *op) {
     unsigned stamp_no = 0;
     for (unsigned i = 0; i < op->n_rcpts && op->err == PST_OK; i++) {
         send_rcpt *r = &op->rcpts[i];
-        if (r->duplicate)
+        if (!send_rcpt_postern(r))
             continue;
         pst_notify_inner in;
         memset(&in, 0, sizeof in);

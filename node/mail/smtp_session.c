@@ -236,12 +236,18 @@ static void on_rcpt_resolved(void *user, int err, const pst_resolved_key *keys, 
                         "451 4.4.3 <%s>: the recipient's key record is dated in the future "
                         "by this machine's clock: check the clock",
                         r->addr);
+    } else if (info->by_address && nk == 0 && pst_relay_takes(s->node, r->query)) {
+        /* no Postern key claims it: an Internet address, for the smarthost */
+        s->rcpts[s->n_rcpts++] = *r;
+        pst_counter_add(s->node, "smtp.rcpt_internet", 1);
+        pst_smtp__reply(s, "250 2.1.5 recipient <%s> ok (Internet mail, through the smarthost)",
+                        r->addr);
     } else if (info->by_address) {
         /* no Postern key: an Internet address, and there is no smarthost */
         reason = "rcpt_no_smarthost";
         pst_smtp__reply(s,
                         "550 5.7.1 <%s>: no Postern key claims this address, and no "
-                        "smarthost is configured for Internet mail (docs/SMTP.md)",
+                        "smarthost is configured for Internet mail (docs/SMARTHOST.md)",
                         r->addr);
     } else {
         reason = "rcpt_unknown";

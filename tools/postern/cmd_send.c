@@ -642,6 +642,25 @@ static void print_outbox(const pst_value *b) {
         for (const pst_value *r = pst_value_first(rs); r; r = pst_value_next(r))
             print_rcpt(r);
     }
+    /* Internet recipients, through the smarthost (docs/SMARTHOST.md) */
+    const pst_value *in = pst_value_get(b, "internet");
+    if (pst_value_count(in) > 0)
+        printf("Internet recipients (through the smarthost), newest first:\n");
+    for (const pst_value *r = pst_value_first(in); r; r = pst_value_next(r)) {
+        uint64_t next = 0, attempts = 0;
+        const char *state = pst_value_as_str(pst_value_get(r, "state"), &n);
+        const char *err = pst_value_as_str(pst_value_get(r, "error"), &n);
+        pst_value_as_uint(pst_value_get(r, "next_try"), &next);
+        pst_value_as_uint(pst_value_get(r, "attempts"), &attempts);
+        printf("  %.16s...  %s  %s", pst_value_as_str(pst_value_get(r, "message_id"), &n),
+               pst_value_as_str(pst_value_get(r, "recipient"), &n), state ? state : "?");
+        if (state && strcmp(state, "retrying") == 0)
+            printf(" (%llu tr%s, next %s): %s", (unsigned long long)attempts,
+                   attempts == 1 ? "y" : "ies", pst_cli_time(next, t1, sizeof t1), err ? err : "");
+        else if (err && *err)
+            printf(": %s", err);
+        printf("\n");
+    }
     bool truncated = false;
     uint64_t total = 0;
     pst_value_as_bool(pst_value_get(b, "truncated"), &truncated);

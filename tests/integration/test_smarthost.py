@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Internet mail out through a smarthost (docs/SMARTHOST.md).
+
+A tiny SMTP sink written here (stdlib sockets and a thread) listens on a free
+loopback port and plays the smarthost of node a (--smarthost 127.0.0.1:P,
+no TLS, no AUTH, a 1 s first retry); b is a Postern node, a contact of a.
+
+- No smarthost (node b): `postern send` to an Internet address fails with a
+  message naming the smarthost; SMTP RCPT to it is 550 5.7.1.
+- smtplib submits to a message To: b's Postern address and an Internet
+  address: the sink gets exactly one copy, for the Internet address only,
+  with an X-Hashcash stamp that `hashcash -c -r ADDR -b BITS` accepts; b gets
+  its copy through Postern (its Maildir); `postern send` to an Internet
+  address reaches the sink too; `status --json` shows the smarthost.
+- Sink down: the recipient is "retrying" with the reason in `postern
+  outbox`; a restart of a keeps it; the sink back -> "sent", delivered once.
+- Sink down with --smarthost-giveup 3: "bounced", and a's INBOX holds a
+  notice with the original attached as message/rfc822.
+"""
+
+import email
+import os
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import check, note  # noqa: E402
+
+BITS = 16
+
+
+class Sink:
+    """A minimal SMTP server: every message it takes goes into self.got as
+    (mail_from, [rcpts], data bytes, dot-unstuffed, CRLF line ends)."""
+
+    def __init__(self, port=0):
+        self.got = []
+        self.lock = threading.Lock()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.running = True
+        self.t = threading.Thread(target=self.accept, daemon=True)
+        self.t.start()
+
+    def accept(self):
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.session, args=(conn,), daemon=True).start()
+
+    def session(self, conn):
+        f = conn.makefile("rb")
+        out = conn.makefile("wb")
+
+        def say(line):
+            out.write(line.encode() + b"\r\n")
+            out.flush()
+        try:
+            say("220 sink.example ESMTP")
+            mail_from, rcpts = None, []
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                cmd = line.strip().decode(errors="replace")
+                up = cmd.upper()
+                if up.startswith("EHLO") or up.startswith("HELO"):
+                    say("250-sink.example")
+                    say("250 8BITMIME")
+                elif up.startswith("MAIL FROM:"):
+                    mail_from, rcpts = cmd[10:].strip(), []
+                    say("250 ok")
+                elif up.startswith("RCPT TO:"):
+                    rcpts.append(cmd[8:].strip().strip("<>").split(">")[0])
+                    say("250 ok")
+                elif up == "DATA":
+                    say("354 go")
+                    data = b""
+                    while True:
+                        ln = f.readline()
+                        if not ln or ln == b".\r\n":
+                            break
+                        data += ln[1:] if ln.startswith(b".") else ln
+                    with self.lock:
+                        self.got.append((mail_from, list(rcpts), data))
+                    say("250 queued")
+                elif up == "QUIT":
+                    say("221 bye")
+                    return
+                else:
+                    say("250 ok")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def for_rcpt(self, addr):
+        with self.lock:
+            return [g for g in self.got if addr in g[1]]
+
+    def close(self):
+        """Stops listening now: shutdown wakes the blocked accept (a close
+        alone leaves the socket listening on Linux until accept returns)."""
+        self.running = False
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self.t.join(5)
+
+
+def hashcash_ok(c, stamp, addr):
+    """The hashcash tool's own check: resource, bits, date window, and (with
+    a spent-stamp database of the test's own) not seen before."""
+    db = os.path.join(c.tmp, "hashcash.sdb")
+    r = subprocess.run(["hashcash", "-c", "-d", "-f", db, "-r", addr, "-b", str(BITS), stamp],
+                       capture_output=True, text=True, timeout=30)
+    return r.returncode == 0, r.stdout + r.stderr
+
+
+def stamp_of(data):
+    msg = email.message_from_bytes(data)
+    return msg.get_all("X-Hashcash") or []
+
+
+def relay_rows(c, home):
+    return harness.mail_outbox(c, home).get("internet", [])
+
+
+def row_for(c, home, addr):
+    rows = [r for r in relay_rows(c, home) if r["recipient"] == addr]
+    return rows[0] if rows else None
+
+
+def wait_state(c, home, addr, state, timeout=30):
+    return harness.poll(lambda: (lambda r: r if r and r["state"] == state else None)(
+        row_for(c, home, addr)), timeout, f"{addr} {state} in {home.name}'s outbox",
+        c.all_log_tails)
+
+
+def submit(port, user, pw, sender, rcpts, subject, extra_to=""):
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    s.ehlo("client.example")
+    s.login(user, pw)
+    body = (f"From: <{sender}>\r\nTo: {', '.join('<%s>' % r for r in rcpts)}\r\n"
+            f"Subject: {subject}\r\n\r\nHello from {subject}.\r\n.a line with a dot\r\n")
+    s.sendmail(sender, rcpts, body.encode())
+    s.quit()
+
+
+def test(c):
+    if shutil.which("hashcash") is None:
+        print("hashcash is not installed (Debian package hashcash): "
+              "the stamps cannot be checked")
+        sys.exit(77)
+    sink = Sink()
+    sport = sink.port
+    extra_a = ["--smtp-port", "any", "--smarthost", f"127.0.0.1:{sport}",
+               "--smarthost-retry", "1", "--smarthost-stamp-bits", str(BITS)]
+    seed, a, b = harness.mail_pair(c, extra_a=extra_a, extra_b=["--smtp-port", "any"])
+    harness.trust(c, a, b)
+
+    # ---- no smarthost: a clear refusal -------------------------------------
+    rc, doc, err = harness.mail_send(c, b.home, to=["nobody@internet.example"], subject="x",
+                                     body="x", expect_rc=None)
+    check(rc == 1 and "smarthost" in err, f"send without smarthost: {rc} {doc} {err}")
+    bst = b.status()
+    check(bst["smarthost"]["enabled"] is False, f"b's status: {bst['smarthost']}")
+    rc, bpw, err = c.cli_json(["smtp", "password", "--home", b.home.path])
+    s = smtplib.SMTP("127.0.0.1", bst["ports"]["smtp"], timeout=20)
+    s.ehlo("client.example")
+    s.login(b.home.fingerprint, bpw["password"])
+    s.mail(f"<{b.home.address}>")
+    code, text = s.rcpt("<nobody@internet.example>")
+    check(code == 550 and b"smarthost" in text, f"RCPT without smarthost: {code} {text!r}")
+    s.quit()
+
+    # ---- smtplib: Postern and Internet recipients in one message -----------
+    st = a.status()
+    check(st["smarthost"]["enabled"] and st["smarthost"]["host"] == f"127.0.0.1:{sport}" and
+          st["smarthost"]["queue"] == 0, f"a's status: {st['smarthost']}")
+    rc, pw, err = c.cli_json(["smtp", "password", "--home", a.home.path])
+    check(rc == 0, f"smtp password: {err}")
+    ext1 = "one@internet.example"
+    submit(st["ports"]["smtp"], a.home.fingerprint, pw["password"], a.home.address,
+           [b.home.address, ext1], "mixed")
+    got = harness.poll(lambda: sink.for_rcpt(ext1), 60, "the sink's copy for ext1",
+                       c.all_log_tails)
+    check(len(got) == 1, f"{len(got)} copies for {ext1}")
+    mail_from, rcpts, data = got[0]
+    check(rcpts == [ext1], f"the Internet copy went to {rcpts}")
+    check(mail_from == f"<{a.home.address}>", f"MAIL FROM {mail_from}")
+    check(b"Subject: mixed" in data and b"\r\n.a line with a dot\r\n" in data,
+          f"the sink's copy: {data[:400]!r}")
+    stamps = stamp_of(data)
+    check(len(stamps) == 1, f"X-Hashcash fields: {stamps}")
+    ok, out = hashcash_ok(c, stamps[0].strip(), ext1)
+    check(ok, f"hashcash -c refuses {stamps[0]}: {out}")
+    check(stamps[0].startswith(f"1:{BITS}:"), f"stamp {stamps[0]}")
+    bad, _ = hashcash_ok(c, stamps[0].strip(), "other@internet.example")
+    check(not bad, "hashcash -c accepts the stamp for another address: the check is void")
+    # b (a Postern address) got it through Postern, never through the sink
+    harness.poll(lambda: [p for p in harness.maildir_all(b.home)
+                          if b"Subject: mixed" in harness.read_bytes(p)], 60,
+                 "b's Postern copy", c.all_log_tails)
+    check(not sink.for_rcpt(b.home.address), "a Postern address went to the smarthost")
+    wait_state(c, a.home, ext1, "sent")
+
+    # ---- postern send to an Internet address -------------------------------
+    ext2 = "two@internet.example"
+    rc, doc, err = harness.mail_send(c, a.home, to=[ext2], subject="by send", body="hi")
+    check(any(r.get("internet") for r in doc["recipients"]), f"send's answer: {doc}")
+    got = harness.poll(lambda: sink.for_rcpt(ext2), 60, "the sink's copy for ext2",
+                       c.all_log_tails)
+    ok, out = hashcash_ok(c, stamp_of(got[0][2])[0].strip(), ext2)
+    check(ok, f"hashcash -c (send): {out}")
+
+    # ---- sink down: retrying, a restart, back: delivered once --------------
+    sink.close()
+    ext3 = "three@internet.example"
+    harness.mail_send(c, a.home, to=[ext3], subject="while down", body="later")
+    row = wait_state(c, a.home, ext3, "retrying")
+    check(row["error"] != "" and row["attempts"] >= 1, f"retrying row: {row}")
+    text = c.cli(["outbox", "--home", a.home.path])
+    check(ext3 in text[1] and "retrying" in text[1], f"outbox text: {text}")
+    check(a.status()["smarthost"]["queue"] == 1, "queue length while down")
+    a.stop()
+    c.restart(a)
+    row = row_for(c, a.home, ext3)
+    check(row is not None and row["state"] in ("queued", "retrying"),
+          f"after the restart: {row}")
+    sink = Sink(sport)
+    wait_state(c, a.home, ext3, "sent", timeout=90)
+    check(len(sink.for_rcpt(ext3)) == 1, f"{len(sink.for_rcpt(ext3))} copies of ext3")
+
+    # ---- give-up: a bounce into the sender's INBOX -------------------------
+    sink.close()
+    a.stop()
+    c.restart(a, extra=extra_a + ["--smarthost-giveup", "3"])
+    ext4 = "four@internet.example"
+    harness.mail_send(c, a.home, to=[ext4], subject="never arrives", body="gone")
+    row = wait_state(c, a.home, ext4, "bounced", timeout=60)
+    check("give-up" in row["error"], f"bounced row: {row}")
+
+    def bounce():
+        for p in harness.maildir_all(a.home):
+            d = harness.read_bytes(p)
+            if b"Undelivered mail returned to sender: " + ext4.encode() in d:
+                return d
+        return None
+    d = harness.poll(bounce, 30, "the bounce in a's INBOX", c.all_log_tails)
+    msg = email.message_from_bytes(d)
+    parts = [p for p in msg.walk() if p.get_content_type() == "message/rfc822"]
+    check(len(parts) == 1, f"bounce parts: {[p.get_content_type() for p in msg.walk()]}")
+    inner = parts[0].get_payload()[0]
+    check(inner["Subject"] == "never arrives", f"attached original: {inner['Subject']}")
+    check(a.status()["smarthost"]["queue"] == 0, "queue not empty at the end")
+    note("smarthost: sent with valid stamps, retried across a restart, bounced")
+    sink.close()
+
+
+if __name__ == "__main__":
+    harness.main(test, "smarthost")
