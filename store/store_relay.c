@@ -5,8 +5,9 @@
 
 #include "store_int.h"
 
+/* IF NOT EXISTS: a test may rewind user_version over a current schema */
 const char pst_store__relay_v5[] =
-    "CREATE TABLE relay_rcpt ("
+    "CREATE TABLE IF NOT EXISTS relay_rcpt ("
     " id INTEGER PRIMARY KEY,"
     " msg_id BLOB NOT NULL CHECK (length(msg_id) = 32),"
     " rcpt TEXT NOT NULL CHECK (length(CAST(rcpt AS BLOB)) BETWEEN 3 AND 254),"
@@ -20,7 +21,7 @@ const char pst_store__relay_v5[] =
     " error TEXT NOT NULL DEFAULT '' CHECK (length(CAST(error AS BLOB)) <= 300),"
     " UNIQUE (msg_id, rcpt)"
     ") STRICT;"
-    "CREATE INDEX relay_rcpt_due ON relay_rcpt (state, next_try);";
+    "CREATE INDEX IF NOT EXISTS relay_rcpt_due ON relay_rcpt (state, next_try);";
 
 static const char Q_ADD[] =
     "INSERT INTO relay_rcpt (msg_id, rcpt, sender, state, created, giveup, next_try, updated)"
