@@ -112,7 +112,8 @@ static int store_rows(send_op *op) {
     int rc = pst_store_begin(st);
     if (rc != PST_OK)
         return rc;
-    rc = pst_store_outbox_add(st, op->msg_id, op->size, op->created, op->expires, op->subject);
+    if (op->reserved > 0) /* else only Internet recipients: nothing for the outbox */
+        rc = pst_store_outbox_add(st, op->msg_id, op->size, op->created, op->expires, op->subject);
     for (unsigned i = 0; i < op->n_rcpts && rc == PST_OK; i++) {
         const send_rcpt *r = &op->rcpts[i];
         if (send_rcpt_postern(r))
@@ -180,8 +181,13 @@ static void acknowledge(send_op *op) {
 static void commit(send_op *op) {
     pst_node *n = op->node;
     char final[PST_PATH_MAX];
-    if (pst_outbox_body_path(op->o, op->msg_id, final, sizeof final) != PST_OK ||
-        rename(op->tmp_path, final) != 0) {
+    if (op->reserved == 0) {
+        /* only Internet recipients: the ciphertext only named the message */
+        (void)unlink(op->tmp_path);
+        op->tmp_path[0] = '\0';
+        snprintf(final, sizeof final, "%s", op->tmp_path);
+    } else if (pst_outbox_body_path(op->o, op->msg_id, final, sizeof final) != PST_OK ||
+               rename(op->tmp_path, final) != 0) {
         int e = errno;
         (void)unlink(op->tmp_path);
         fail(op, "cannot store the message in %s: %s", op->o->dir, strerror(e));
@@ -204,7 +210,7 @@ static void commit(send_op *op) {
                                                     : pst_store_last_error(n->store));
         return;
     }
-    if (op->pow == PST_SEND_POW_NEVER) /* before the acknowledgement: never escalated */
+    if (op->pow == PST_SEND_POW_NEVER && op->reserved > 0) /* before the ack: never escalated */
         pst_outbox_pow_never(n, op->msg_id);
     /* durable: the spool copy is ours to delete, and the sender may go */
     if (op->spool_owned && unlink(op->path) != 0 && errno != ENOENT)

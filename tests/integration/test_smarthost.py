@@ -16,6 +16,8 @@ no TLS, no AUTH, a 1 s first retry); b is a Postern node, a contact of a.
   outbox`; a restart of a keeps it; the sink back -> "sent", delivered once.
 - Sink down with --smarthost-giveup 3: "bounced", and a's INBOX holds a
   notice with the original attached as message/rfc822.
+- A smarthost AUTH file group or others can read stops posternd (exit 1)
+  with the chmod that fixes it.
 """
 
 import email
@@ -266,6 +268,19 @@ def test(c):
     inner = parts[0].get_payload()[0]
     check(inner["Subject"] == "never arrives", f"attached original: {inner['Subject']}")
     check(a.status()["smarthost"]["queue"] == 0, "queue not empty at the end")
+
+    # ---- an AUTH file others can read stops the start, with the fix -------
+    d = c.new_home("d", "d@it.example")
+    auth = os.path.join(c.tmp, "smarthost.auth")
+    with open(auth, "w") as f:
+        f.write("user:secret\n")
+    os.chmod(auth, 0o644)
+    r = subprocess.run([c.posternd, "--home", d.path, "--network", str(c.network), "--port", "0",
+                        "--fetch-port", "0", "--smtp-port", "0", "--smarthost",
+                        f"127.0.0.1:{sport}", "--smarthost-auth-file", auth],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode == 1 and f"chmod 600 {auth}" in r.stderr,
+          f"a 0644 auth file: rc {r.returncode}: {r.stderr[-400:]}")
     note("smarthost: sent with valid stamps, retried across a restart, bounced")
     sink.close()
 

@@ -428,7 +428,11 @@ static void print_sent(const pst_value *b) {
         fprintf(stderr, "  %-3s %s (%s)", pst_value_as_str(pst_value_get(r, "kind"), &n),
                 pst_value_as_str(pst_value_get(r, "fingerprint"), &n),
                 pst_value_as_str(pst_value_get(r, "query"), &n));
-        if (bits)
+        bool internet = false;
+        pst_value_as_bool(pst_value_get(r, "internet"), &internet);
+        if (internet)
+            fprintf(stderr, ", through the smarthost with an X-Hashcash stamp");
+        else if (bits)
             fprintf(stderr, ", %llu-bit stamp", (unsigned long long)bits);
         fputc('\n', stderr);
     }
