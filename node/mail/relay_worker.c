@@ -108,7 +108,9 @@ static bool try_send(struct pst_relay *r, const pst_node_config *cfg) {
         free(u);
         return false;
     }
-    if (cfg->smarthost_stamp_bits > 0) {
+    /* an address the stamp format cannot carry (a ':' in a quoted local
+     * part, too long) goes without a stamp rather than not at all */
+    if (cfg->smarthost_stamp_bits > 0 && pst_hashcash_field_valid(r->row.rcpt, false)) {
         char stamp[PST_HASHCASH_STAMP_MAX + 1];
         pst_hashcash_mint_params p;
         memset(&p, 0, sizeof p);
