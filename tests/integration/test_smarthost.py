@@ -11,7 +11,9 @@ no TLS, no AUTH, a 1 s first retry); b is a Postern node, a contact of a.
   address: the sink gets exactly one copy, for the Internet address only,
   with an X-Hashcash stamp that `hashcash -c -r ADDR -b BITS` accepts; b gets
   its copy through Postern (its Maildir); `postern send` to an Internet
-  address reaches the sink too; `status --json` shows the smarthost.
+  address reaches the sink too, and so does `postern sendmail -t` (its Bcc
+  Postern recipient neither named in the copy nor sent to the smarthost);
+  `status --json` shows the smarthost.
 - Sink down: the recipient is "retrying" with the reason in `postern
   outbox`; a restart of a keeps it; the sink back -> "sent", delivered once.
 - Sink down with --smarthost-giveup 3: "bounced", and a's INBOX holds a
@@ -227,6 +229,19 @@ def test(c):
                        c.all_log_tails)
     ok, out = hashcash_ok(c, stamp_of(got[0][2])[0].strip(), ext2)
     check(ok, f"hashcash -c (send): {out}")
+
+    # ---- postern sendmail -t: the same route --------------------------------
+    ext5 = "five@internet.example"
+    msg = (f"From: <{a.home.address}>\nTo: <{ext5}>\nBcc: <{b.home.address}>\n"
+           "Subject: by sendmail\n\nhi\n").encode()
+    rc, out, err = c.run([c.postern, "sendmail", "--home", a.home.path, "-t", "-oi"],
+                         input_bytes=msg)
+    check(rc == 0, f"sendmail -t: {rc} {out} {err}")
+    got = harness.poll(lambda: sink.for_rcpt(ext5), 60, "the sink's copy for ext5",
+                       c.all_log_tails)
+    check(b"Bcc:" not in got[0][2] and b.home.address.encode() not in got[0][2],
+          f"the Bcc recipient shows in the Internet copy: {got[0][2][:300]!r}")
+    check(not sink.for_rcpt(b.home.address), "the Bcc Postern address went to the smarthost")
 
     # ---- sink down: retrying, a restart, back: delivered once --------------
     sink.close()
