@@ -296,6 +296,7 @@ def test(c):
                        capture_output=True, text=True, timeout=30)
     check(r.returncode == 1 and f"chmod 600 {auth}" in r.stderr,
           f"a 0644 auth file: rc {r.returncode}: {r.stderr[-400:]}")
+    harness.check_all_logs(c)  # the logs of a's earlier starts too
     note("smarthost: sent with valid stamps, retried across a restart, bounced")
     sink.close()
 
