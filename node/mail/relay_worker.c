@@ -171,7 +171,9 @@ static bool try_send(struct pst_relay *r, const pst_node_config *cfg) {
             char what[64];
             snprintf(what, sizeof what, "%.40s (SMTP %ld)", curl_easy_strerror(cc), code);
             set_result(r, RELAY_RETRY, "%s: %.200s", what, errbuf[0] ? errbuf : cfg->smarthost);
-            permanent = code >= 500 && code < 600;
+            /* a 5xx refuses this message for good; a refused login is
+             * this node's configuration, fixed by its user: retried */
+            permanent = code >= 500 && code < 600 && cc != CURLE_LOGIN_DENIED;
         }
     }
     if (c)

@@ -18,10 +18,13 @@ no TLS, no AUTH, a 1 s first retry); b is a Postern node, a contact of a.
   outbox`; a restart of a keeps it; the sink back -> "sent", delivered once.
 - Sink down with --smarthost-giveup 3: "bounced", and a's INBOX holds a
   notice with the original attached as message/rfc822.
+- A 5xx for a recipient bounces it at once. AUTH PLAIN with the user and
+  password of a 0600 file: refused (535) -> retrying; accepted -> sent.
 - A smarthost AUTH file group or others can read stops posternd (exit 1)
   with the chmod that fixes it.
 """
 
+import base64
 import email
 import os
 import shutil
@@ -42,7 +45,9 @@ class Sink:
     """A minimal SMTP server: every message it takes goes into self.got as
     (mail_from, [rcpts], data bytes, dot-unstuffed, CRLF line ends)."""
 
-    def __init__(self, port=0):
+    def __init__(self, port=0, auth=None):
+        self.auth = auth  # "user:password" to require AUTH PLAIN, else None
+        self.logins = []
         self.got = []
         self.lock = threading.Lock()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -71,7 +76,7 @@ class Sink:
             out.flush()
         try:
             say("220 sink.example ESMTP")
-            mail_from, rcpts = None, []
+            mail_from, rcpts, authed = None, [], False
             while True:
                 line = f.readline()
                 if not line:
@@ -80,12 +85,32 @@ class Sink:
                 up = cmd.upper()
                 if up.startswith("EHLO") or up.startswith("HELO"):
                     say("250-sink.example")
+                    if self.auth:
+                        say("250-AUTH PLAIN")
                     say("250 8BITMIME")
+                elif up.startswith("AUTH PLAIN"):
+                    tok = cmd[10:].strip()
+                    if not tok:
+                        say("334 ")
+                        tok = f.readline().strip().decode()
+                    user, pw = base64.b64decode(tok).split(b"\0")[1:3]
+                    with self.lock:
+                        self.logins.append(user.decode())
+                    ok = self.auth == f"{user.decode()}:{pw.decode()}"
+                    authed = ok
+                    say("235 2.7.0 ok" if ok else "535 5.7.8 bad credentials")
                 elif up.startswith("MAIL FROM:"):
+                    if self.auth and not authed:
+                        say("530 5.7.0 authentication required")
+                        continue
                     mail_from, rcpts = cmd[10:].strip(), []
                     say("250 ok")
                 elif up.startswith("RCPT TO:"):
-                    rcpts.append(cmd[8:].strip().strip("<>").split(">")[0])
+                    addr = cmd[8:].strip().strip("<>").split(">")[0]
+                    if addr.startswith("refused"):
+                        say("550 5.1.1 no such user here")
+                        continue
+                    rcpts.append(addr)
                     say("250 ok")
                 elif up == "DATA":
                     say("354 go")
@@ -296,6 +321,35 @@ def test(c):
                        capture_output=True, text=True, timeout=30)
     check(r.returncode == 1 and f"chmod 600 {auth}" in r.stderr,
           f"a 0644 auth file: rc {r.returncode}: {r.stderr[-400:]}")
+    # ---- a 5xx for a recipient: bounced at once, not retried ---------------
+    a.stop()
+    c.restart(a, extra=extra_a)
+    sink = Sink(sport)
+    ext6 = "refused@internet.example"
+    harness.mail_send(c, a.home, to=[ext6], subject="refused", body="no")
+    row = wait_state(c, a.home, ext6, "bounced", timeout=30)
+    check("550" in row["error"] and row["attempts"] <= 1, f"a 5xx: {row}")
+    sink.close()
+
+    # ---- AUTH from a 0600 file; a refused login is retried, not bounced ----
+    auth = os.path.join(c.tmp, "open.auth")
+    with open(auth, "w") as f:
+        f.write("me:right\n")
+    os.chmod(auth, 0o600)
+    sink = Sink(sport, auth="me:wrong")
+    a.stop()
+    c.restart(a, extra=extra_a + ["--smarthost-auth-file", auth])
+    check(a.status()["smarthost"]["auth"] is True, "status: auth")
+    ext7 = "seven@internet.example"
+    harness.mail_send(c, a.home, to=[ext7], subject="with auth", body="hi")
+    row = wait_state(c, a.home, ext7, "retrying", timeout=30)
+    check(sink.logins and sink.logins[0] == "me", f"logins {sink.logins}")
+    sink.close()
+    sink = Sink(sport, auth="me:right")
+    wait_state(c, a.home, ext7, "sent", timeout=60)
+    check(len(sink.for_rcpt(ext7)) == 1, "the AUTH copy")
+    sink.close()
+
     harness.check_all_logs(c)  # the logs of a's earlier starts too
     note("smarthost: sent with valid stamps, retried across a restart, bounced")
     sink.close()
