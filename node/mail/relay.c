@@ -7,6 +7,7 @@
  * only marked sent after the smarthost's 250: a crash in between sends it
  * again (at least once, as SMTP itself). */
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -184,6 +185,38 @@ static void schedule(struct pst_relay *r, uint64_t delay_s) {
     uv_timer_start(&r->timer, on_timer, delay_s * 1000u, 0);
 }
 
+/* At start nothing is in flight: a tmp-* file is a send a crash cut short
+ * (never acknowledged), a message file with no pending recipient one whose
+ * deletion a crash cut short. Both go. */
+static void clean_dir(struct pst_relay *r) {
+    DIR *d = opendir(r->dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    unsigned removed = 0;
+    while ((e = readdir(d)) != NULL) {
+        uint8_t id[PST_HASH_BYTES];
+        char path[PST_PATH_MAX];
+        size_t len = 0;
+        bool tmp = strncmp(e->d_name, "tmp-", 4) == 0;
+        bool body =
+            !tmp && strlen(e->d_name) == 2 * PST_HASH_BYTES &&
+            sodium_hex2bin(id, sizeof id, e->d_name, 2 * PST_HASH_BYTES, NULL, &len, NULL) == 0 &&
+            len == PST_HASH_BYTES;
+        uint64_t pending = 1;
+        if (body && pst_store_relay_msg_pending(r->node->store, id, &pending) != PST_OK)
+            pending = 1; /* cannot tell: keep it */
+        if ((tmp || (body && pending == 0)) &&
+            snprintf(path, sizeof path, "%s/%s", r->dir, e->d_name) < (int)sizeof path &&
+            unlink(path) == 0)
+            removed++;
+    }
+    closedir(d);
+    if (removed > 0)
+        pst_log_info("smarthost: removed %u leftover file%s from %s", removed,
+                     removed == 1 ? "" : "s", r->dir);
+}
+
 static int read_cred(struct pst_relay *r, const char *path, char *err, size_t errcap) {
     char why[512];
     size_t len = 0;
@@ -241,6 +274,7 @@ int pst_relay_start(pst_node *n, char *err, size_t errcap) {
         free_relay(r);
         return rc;
     }
+    clean_dir(r);
     uv_timer_init(n->loop, &r->timer);
     r->timer.data = r;
     pst_node_handle_ref(n);

@@ -323,7 +323,12 @@ def test(c):
           f"a 0644 auth file: rc {r.returncode}: {r.stderr[-400:]}")
     # ---- a 5xx for a recipient: bounced at once, not retried ---------------
     a.stop()
+    relay_dir = os.path.join(a.home.path, "relay")
+    check(os.listdir(relay_dir) == [], f"copies kept after sent/bounced: {os.listdir(relay_dir)}")
+    with open(os.path.join(relay_dir, "tmp-0123456789abcdef"), "w") as f:
+        f.write("a send cut short by a crash")
     c.restart(a, extra=extra_a)
+    check(os.listdir(relay_dir) == [], f"a leftover tmp file survived: {os.listdir(relay_dir)}")
     sink = Sink(sport)
     ext6 = "refused@internet.example"
     harness.mail_send(c, a.home, to=[ext6], subject="refused", body="no")
