@@ -30,6 +30,7 @@ static void usage(FILE *out) {
                  "                [--smtp-address ADDR] [--smtp-idle-timeout S]\n"
                  "                [--smtp-total-timeout S] [--smtp-max-sessions N]\n"
                  "                [--lmtp PATH|off] [--lmtp-unknown folder|reject]\n"
+                 "                [--lmtp-authserv-id ID]\n"
                  "\n"
                  "Runs your Postern node in the foreground: joins the DHT from the seeds,\n"
                  "publishes and re-publishes your key record, serves the control socket\n"
@@ -108,6 +109,7 @@ int main(int argc, char **argv) {
         {"smtp-max-sessions", required_argument, 0, 'M'},
         {"lmtp", required_argument, 0, 'U'},
         {"lmtp-unknown", required_argument, 0, 'K'},
+        {"lmtp-authserv-id", required_argument, 0, 'R'},
         {"passphrase-file", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'H'},
         {"version", no_argument, 0, 'V'},

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "pst_authres.h"
 #include "pst_config.h"
 #include "pst_error.h"
 
@@ -174,6 +175,15 @@ static int apply_smtp_setting(pst_node_config *cfg, const char *name, const char
             return PST_E_INVAL;
         }
         cfg->lmtp_reject_unknown = strcmp(value, "reject") == 0;
+    } else if (name_is(name, "lmtp_authserv_id")) {
+        if (value[0] != '\0' && !pst_authres_id_ok(value)) {
+            snprintf(err, errcap,
+                     "%s must be the mail server's authserv-id (its host name): 1-%u bytes of "
+                     "printable ASCII without white space, ';', '(', ')' or '\"'",
+                     name, PST_AUTHRES_ID_MAX);
+            return PST_E_INVAL;
+        }
+        snprintf(cfg->lmtp_authserv_id, sizeof cfg->lmtp_authserv_id, "%s", value);
     } else {
         return PST_E_NOTFOUND;
     }
@@ -365,6 +375,8 @@ int pst_config_flag(pst_config_flags *f, const char *name, const char *value, ch
         f->lmtp = true;
     else if (!strcmp(name, "lmtp-unknown"))
         f->lmtp_unknown = true;
+    else if (!strcmp(name, "lmtp-authserv-id"))
+        f->lmtp_authserv_id = true;
     return PST_OK;
 }
 
@@ -499,6 +511,8 @@ int pst_config_load(pst_node_config *cfg, const pst_config_flags *flags, char *e
         snprintf(cfg->lmtp_path, sizeof cfg->lmtp_path, "%s", v->lmtp_path);
     if (flags->lmtp_unknown)
         cfg->lmtp_reject_unknown = v->lmtp_reject_unknown;
+    if (flags->lmtp_authserv_id)
+        snprintf(cfg->lmtp_authserv_id, sizeof cfg->lmtp_authserv_id, "%s", v->lmtp_authserv_id);
     if (flags->seeds_file)
         snprintf(cfg->seeds_file, sizeof cfg->seeds_file, "%s", v->seeds_file);
     for (unsigned i = 0; i < v->nseeds; i++) {

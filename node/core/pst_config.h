@@ -79,6 +79,9 @@ typedef struct {
      * where mail without a valid stamp goes: .Legacy, or refused */
     char lmtp_path[PST_PATH_MAX];
     bool lmtp_reject_unknown;
+    /* the authserv-id of the mail server in front: only its
+     * Authentication-Results earn a contact's tier ("" = none ever does) */
+    char lmtp_authserv_id[256];
     /* trust */
     unsigned vouch_depth; /* 0: vouches ignored; 1: vouched by a trusted contact = known; 2:
                              also vouched by someone such a vouch names */
@@ -93,7 +96,7 @@ typedef struct {
     bool home, port, fetch_port, network, seeds, seeds_file, log_level, peer_discovery, advertise,
         pow_bits, republish, inbox_poll, renotify, max_message_size, message_lifetime, pow_escalate;
     bool smtp_port, smtp_address, smtp_idle_timeout, smtp_total_timeout, smtp_max_sessions;
-    bool lmtp, lmtp_unknown;
+    bool lmtp, lmtp_unknown, lmtp_authserv_id;
 } pst_config_flags;
 
 void pst_config_flags_init(pst_config_flags *f);
