@@ -533,6 +533,8 @@ Test(store, inbox_purge_batches_and_undo, .init = su_tmp_setup, .fini = su_tmp_t
 
 /* The inbox as schema version 3 had it (migration 2), byte for byte. */
 static const char inbox_v3[] =
+    /* the tables of later migrations go too: they are made again */
+    "DROP TABLE IF EXISTS contact_email;"
     "DROP TABLE inbox_notification;"
     "DROP TABLE inbox;"
     "CREATE TABLE inbox ("
@@ -592,7 +594,7 @@ Test(store, inbox_migration_4, .init = su_tmp_setup, .fini = su_tmp_teardown) {
     pst_store *st = su_open_file();
     pst_store_info info;
     cr_assert_eq(pst_store_info_get(st, &info), PST_OK);
-    cr_assert_eq(info.schema_version, 4);
+    cr_assert_eq(info.schema_version, PST_STORE_SCHEMA_VERSION);
     struct order o = {0};
     cr_assert_eq(pst_store_inbox_list(st, 0, collect_order, &o), PST_OK);
     cr_assert_eq(o.n, 2);
