@@ -4,6 +4,7 @@
  * hostile sections (a NUL, two From fields, unterminated comments and
  * quotes, 10k results, a field too big for the scratch) pass nothing. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
