@@ -15,7 +15,9 @@ and three contacts with addresses (`trust set --email`):
 - `trust list --json` shows the addresses; one address for one contact
   only (a second contact is refused, 64); --drop-email takes it away (then
   mail from it is a stranger's); `trust rm` removes the addresses too.
-- restarted without --lmtp-authserv-id: the same passing message -> .Legacy.
+- restarted without --lmtp-authserv-id: the same passing message -> .Legacy;
+  with lmtp_authserv_id in postern.conf (in upper case: ids compare without
+  regard to case): INBOX again.
 """
 
 import os
@@ -128,6 +130,14 @@ def test(c):
     emails = {e["fingerprint"]: e.get("emails") for e in doc["contacts"]}
     check(emails.get(fp_t) == ["kim@mail.known.example", "t2@trusted.example"],
           f"after restart: {emails}")
+
+    note("lmtp_authserv_id in postern.conf works as the flag does")
+    a.stop()
+    with open(home.file("postern.conf"), "w") as f:
+        f.write(f"[node]\nlmtp_authserv_id = {MX.upper()}\n")
+    c.restart(a, extra=[])
+    check(lmtp_send(path, [RCPT], message("conf", "t2@trusted.example", [ok_t])) == {}, "conf")
+    wait_folder(home, "conf", "INBOX")
     k = a.counters()
     for name in ("lmtp.delivered_inbox", "lmtp.delivered_known", "rejected.lmtp.blocked",
                  "lmtp.contact_unverified"):
