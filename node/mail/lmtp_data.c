@@ -277,7 +277,7 @@ void pst_lmtp__data_end(smtp_session *s, const pst_smtp_event *ev) {
                                                            : "lmtp.delivered_legacy",
                             1);
             pst_log_info("lmtp: a message from <%s> (%llu bytes) into %s", s->mail_from,
-                         (unsigned long long)ev->data_bytes, folder);
+                         (unsigned long long)ev->data_bytes, pst_maildir_folder_display(folder));
         }
     }
     for (unsigned i = 0; i < s->n_rcpts; i++) {
