@@ -33,6 +33,7 @@ static void usage(FILE *out) {
                  "                [--smarthost HOST:PORT] [--smarthost-tls none|starttls|tls]\n"
                  "                [--smarthost-auth-file F] [--smarthost-giveup S]\n"
                  "                [--smarthost-retry S] [--smarthost-stamp-bits N]\n"
+                 "                [--lmtp-authserv-id ID]\n"
                  "\n"
                  "Runs your Postern node in the foreground: joins the DHT from the seeds,\n"
                  "publishes and re-publishes your key record, serves the control socket\n"
@@ -118,6 +119,7 @@ int main(int argc, char **argv) {
         {"smarthost-giveup", required_argument, 0, 'x'},
         {"smarthost-retry", required_argument, 0, 'x'},
         {"smarthost-stamp-bits", required_argument, 0, 'x'},
+        {"lmtp-authserv-id", required_argument, 0, 'R'},
         {"passphrase-file", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'H'},
         {"version", no_argument, 0, 'V'},

@@ -40,7 +40,7 @@ extern "C" {
 
 /* Schema version this code writes (PRAGMA user_version). A database with a
  * newer version is refused with PST_E_VERSION. */
-#define PST_STORE_SCHEMA_VERSION 5
+#define PST_STORE_SCHEMA_VERSION 6
 
 #define PST_STORE_BLOB_MAX PST_RECORD_MAX /* any stored record or meta blob */
 #define PST_STORE_NAME_MAX 64u            /* meta and counter names, bytes */
@@ -237,6 +237,28 @@ typedef struct {
 } pst_store_contact_row;
 typedef int (*pst_store_contact_cb)(const pst_store_contact_row *row, void *user);
 int pst_store_contact_list(pst_store *st, pst_store_contact_cb cb, void *user);
+
+/* Email addresses a contact carries (Internet mail over LMTP gets the
+ * contact's tier when the receiving server vouches for its From:,
+ * docs/LMTP.md). An address is stored in ASCII lower case, 3..254 bytes
+ * with an '@' and no control character or white space, and belongs to one
+ * contact only. Removing the contact removes its addresses. */
+#define PST_STORE_CONTACT_EMAILS_MAX 16u /* per contact */
+/* Adds email to contact pk: PST_OK (also when pk has it already),
+ * PST_E_EXISTS (another contact has it), PST_E_NOTFOUND (pk is not a
+ * contact), PST_E_TOOBIG (pk has PST_STORE_CONTACT_EMAILS_MAX already),
+ * PST_E_INVAL (not an address). */
+int pst_store_contact_email_add(pst_store *st, const uint8_t pk[32], const char *email);
+/* PST_E_NOTFOUND when pk does not carry email. */
+int pst_store_contact_email_rm(pst_store *st, const uint8_t pk[32], const char *email);
+/* The contact carrying email (compared in ASCII lower case): its key into
+ * pk and its tier. PST_E_NOTFOUND when none; pk and *tier zeroed then. */
+int pst_store_contact_by_email(pst_store *st, const char *email, uint8_t pk[32],
+                               pst_store_tier *tier);
+/* Calls cb with each address of pk, in order; a nonzero return stops. */
+typedef int (*pst_store_email_cb)(const char *email, void *user);
+int pst_store_contact_emails(pst_store *st, const uint8_t pk[32], pst_store_email_cb cb,
+                             void *user);
 
 /* ---- own published records (re-put after restart and before DHT expiry) -- */
 

@@ -135,6 +135,8 @@ static const char *const migrations[] = {
     pst_store__inbox_v4,
     /* 5: the smarthost queue (store_relay.c has the SQL). */
     pst_store__relay_v5,
+    /* 6: contacts' email addresses, for LMTP's tiers (store_trust.c). */
+    pst_store__contact_email_v6,
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == PST_STORE_SCHEMA_VERSION,
                "one migration per schema version");

@@ -68,6 +68,8 @@ int pst_store__check_name(const char *name, size_t max); /* 1..max, no controls 
 extern const char pst_store__mail_schema[];
 extern const char pst_store__inbox_v4[];
 extern const char pst_store__relay_v5[]; /* store_relay.c */
+/* Migration 6: contacts' email addresses (store_trust.c). */
+extern const char pst_store__contact_email_v6[];
 
 #define PST_STORE__TIME_OK(t) ((t) <= (uint64_t)INT64_MAX)
 

@@ -119,6 +119,146 @@ int pst_store_contact_list(pst_store *st, pst_store_contact_cb cb, void *user) {
                            NULL, NULL, contact_row, &w);
 }
 
+/* ---- contacts' email addresses (migration 6) --------------------------------- */
+
+/* Independent of migration 5 (another table): only contact (migration 1). */
+const char pst_store__contact_email_v6[] =
+    "CREATE TABLE contact_email ("
+    " email TEXT PRIMARY KEY NOT NULL"
+    "  CHECK (length(CAST(email AS BLOB)) BETWEEN 3 AND 254 AND email = lower(email)),"
+    " pk BLOB NOT NULL REFERENCES contact (pk) ON DELETE CASCADE"
+    ") STRICT;"
+    "CREATE INDEX contact_email_pk ON contact_email (pk);";
+
+static const char Q_EMAIL_OWNER[] = "SELECT pk FROM contact_email WHERE email = lower(?1)";
+static const char Q_EMAIL_COUNT[] = "SELECT count(*) FROM contact_email WHERE pk = ?1";
+static const char Q_EMAIL_ADD[] = "INSERT INTO contact_email (email, pk) VALUES (lower(?2), ?1)";
+static const char Q_EMAIL_RM[] = "DELETE FROM contact_email WHERE pk = ?1 AND email = lower(?2)";
+static const char Q_EMAIL_TIER[] = "SELECT c.pk, c.tier FROM contact_email e"
+                                   " JOIN contact c ON c.pk = e.pk WHERE e.email = lower(?1)";
+
+static int email_ok(const char *e) {
+    size_t n = e ? strlen(e) : 0;
+    if (n < 3 || n > 254 || strchr(e, '@') == NULL)
+        return PST_E_INVAL;
+    for (const char *p = e; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return PST_E_INVAL;
+    return 0;
+}
+
+static int email_add_locked(pst_store *st, const uint8_t pk[32], const char *email) {
+    sqlite3_stmt *s;
+    int rc = pst_store__stmt(st, Q_EMAIL_OWNER, &s);
+    if (rc)
+        return rc;
+    if ((rc = PST_STORE__TEXT(s, 1, email)) != SQLITE_OK)
+        return pst_store__sqlerr(st, rc);
+    rc = pst_store__row(st, s);
+    if (rc < 0)
+        return rc;
+    if (rc == 1) {
+        const void *owner = sqlite3_column_blob(s, 0);
+        bool same =
+            owner && sqlite3_column_bytes(s, 0) == PK_BYTES && memcmp(owner, pk, PK_BYTES) == 0;
+        sqlite3_reset(s);
+        return same ? 0 : PST_E_EXISTS;
+    }
+    pst_store_tier tier;
+    if ((rc = pst_store_contact_get(st, pk, &tier, NULL, 0)))
+        return rc;
+    if ((rc = pst_store__stmt_key(st, Q_EMAIL_COUNT, pk, PK_BYTES, &s)))
+        return rc;
+    rc = pst_store__row(st, s);
+    if (rc < 0)
+        return rc;
+    sqlite3_int64 have = rc == 1 ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    if (have >= (sqlite3_int64)PST_STORE_CONTACT_EMAILS_MAX)
+        return PST_E_TOOBIG;
+    if ((rc = pst_store__stmt_key(st, Q_EMAIL_ADD, pk, PK_BYTES, &s)))
+        return rc;
+    if ((rc = PST_STORE__TEXT(s, 2, email)) != SQLITE_OK)
+        return pst_store__sqlerr(st, rc);
+    return pst_store__run(st, s);
+}
+
+int pst_store_contact_email_add(pst_store *st, const uint8_t pk[32], const char *email) {
+    if (!st || !pk || email_ok(email))
+        return PST_E_INVAL;
+    int rc = pst_store__tx_begin(st);
+    if (rc)
+        return rc;
+    return pst_store__tx_end(st, email_add_locked(st, pk, email));
+}
+
+int pst_store_contact_email_rm(pst_store *st, const uint8_t pk[32], const char *email) {
+    if (!st || !pk || !email)
+        return PST_E_INVAL;
+    sqlite3_stmt *s;
+    int rc = pst_store__stmt_key(st, Q_EMAIL_RM, pk, PK_BYTES, &s);
+    if (rc)
+        return rc;
+    if ((rc = PST_STORE__TEXT(s, 2, email)) != SQLITE_OK)
+        return pst_store__sqlerr(st, rc);
+    rc = pst_store__run(st, s);
+    if (rc == 0 && sqlite3_changes(st->db) == 0)
+        rc = PST_E_NOTFOUND;
+    return rc;
+}
+
+int pst_store_contact_by_email(pst_store *st, const char *email, uint8_t pk[32],
+                               pst_store_tier *tier) {
+    if (pk)
+        memset(pk, 0, PK_BYTES);
+    if (tier)
+        *tier = 0;
+    if (!st || !email || !pk || !tier)
+        return PST_E_INVAL;
+    sqlite3_stmt *s;
+    int rc = pst_store__stmt(st, Q_EMAIL_TIER, &s);
+    if (rc)
+        return rc;
+    if ((rc = PST_STORE__TEXT(s, 1, email)) != SQLITE_OK)
+        return pst_store__sqlerr(st, rc);
+    rc = pst_store__row(st, s);
+    if (rc <= 0)
+        return rc ? rc : PST_E_NOTFOUND;
+    const void *owner = sqlite3_column_blob(s, 0);
+    if (!owner || sqlite3_column_bytes(s, 0) != PK_BYTES) {
+        sqlite3_reset(s);
+        return pst_store__fail(st, PST_E_STORE, "damaged row");
+    }
+    memcpy(pk, owner, PK_BYTES);
+    *tier = (pst_store_tier)sqlite3_column_int(s, 1);
+    sqlite3_reset(s);
+    return 0;
+}
+
+struct email_walk {
+    pst_store_email_cb cb;
+    void *user;
+};
+
+static int bind_pk(sqlite3_stmt *s, const void *arg) {
+    return PST_STORE__BLOB(s, 1, arg, PK_BYTES);
+}
+
+static int email_row(sqlite3_stmt *s, void *ctx) {
+    struct email_walk *w = ctx;
+    const unsigned char *e = sqlite3_column_text(s, 0);
+    return w->cb(e ? (const char *)e : "", w->user);
+}
+
+int pst_store_contact_emails(pst_store *st, const uint8_t pk[32], pst_store_email_cb cb,
+                             void *user) {
+    if (!st || !pk || !cb)
+        return PST_E_INVAL;
+    struct email_walk w = {cb, user};
+    return pst_store__walk(st, "SELECT email FROM contact_email WHERE pk = ?1 ORDER BY email",
+                           bind_pk, pk, email_row, &w);
+}
+
 /* ---- own published records ----------------------------------------------- */
 
 static const char Q_PUB_SEQ[] = "SELECT seq FROM published WHERE kind = ?1 AND slot = ?2";

@@ -135,6 +135,7 @@ void pst_node_cmd_status(pst_node *n, const pst_ctrl_request *req, pst_node_repl
     pst_value_add_bool(lm, "enabled", n->lmtp_path[0] != '\0');
     pst_value_add_str(lm, "path", n->lmtp_path); /* "": LMTP is off */
     pst_value_add_str(lm, "unknown", n->cfg.lmtp_reject_unknown ? "reject" : "folder");
+    pst_value_add_str(lm, "authserv_id", n->cfg.lmtp_authserv_id); /* "": no contact tiers */
     pst_relay_status(n, b);
     pst_value *pubs = pst_value_add_array(b, "published");
     if (n->id != NULL)

@@ -1,10 +1,14 @@
 /* The trust commands: `postern trust` (set, rm, list: contacts and their
  * tiers in the store) and `postern vouch` / `unvouch` (our endorsement of a
  * key, made and published by keys/trust.c). Parses the arguments, calls the
- * keys room and the store, and builds the replies (schemas in docs/CLI.md). */
+ * keys room and the store, and builds the replies (schemas in docs/CLI.md).
+ * A contact may carry email addresses (trust set --email / --drop-email):
+ * LMTP gives Internet mail from them the contact's tier (docs/LMTP.md). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pst_addrlist.h"
 #include "pst_control.h"
 
 static int parse_tier(const char *s, pst_store_tier *out) {
@@ -32,6 +36,61 @@ static bool parse_fp(const pst_ctrl_request *req, uint8_t pk[32], pst_node_reply
 
 /* ---- trust set / rm / list --------------------------------------------------- */
 
+static int one_addr(void *user, const char *addr, size_t len) {
+    char *out = user;
+    if (out[0] != '\0')
+        return PST_E_MALFORMED; /* a second address */
+    memcpy(out, addr, len + 1);
+    return 0;
+}
+
+/* An --email argument: exactly one address, local@domain (no domain
+ * literal), into out. */
+static bool email_parse(const char *v, char out[PST_ADDRLIST_ADDR_MAX + 1]) {
+    out[0] = '\0';
+    if (pst_addrlist_parse((const uint8_t *)v, strlen(v), one_addr, out, NULL) != PST_OK ||
+        out[0] == '\0')
+        return false;
+    const char *at = strrchr(out, '@');
+    return at != NULL && at[1] != '\0' && at[1] != '[';
+}
+
+/* Adds the email= and removes the drop_email= arguments of req for pk,
+ * inside the caller's batch. PST_OK, or an error with why filled. */
+static int apply_emails(pst_node *n, const pst_ctrl_request *req, const uint8_t pk[32], char *why,
+                        size_t cap) {
+    for (uint32_t i = 0; i < req->n_args; i++) {
+        const char *v;
+        bool add = pst_req_arg_is(req->args[i], "email", &v);
+        if (!add && !pst_req_arg_is(req->args[i], "drop_email", &v))
+            continue;
+        char addr[PST_ADDRLIST_ADDR_MAX + 1];
+        if (!email_parse(v, addr)) {
+            snprintf(why, cap, "'%s' is not one email address (local@domain)", v);
+            return PST_E_INVAL;
+        }
+        int rc = add ? pst_store_contact_email_add(n->store, pk, addr)
+                     : pst_store_contact_email_rm(n->store, pk, addr);
+        if (rc == PST_E_EXISTS)
+            snprintf(why, cap, "%s belongs to another contact already (postern trust list)", addr);
+        else if (rc == PST_E_TOOBIG)
+            snprintf(why, cap, "a contact carries at most %u email addresses",
+                     PST_STORE_CONTACT_EMAILS_MAX);
+        else if (rc == PST_E_NOTFOUND && !add)
+            snprintf(why, cap, "this contact does not carry %s", addr);
+        else if (rc != PST_OK)
+            snprintf(why, cap, "cannot save %s: %s", addr, pst_strerror(rc));
+        if (rc != PST_OK)
+            return rc;
+    }
+    return PST_OK;
+}
+
+static int add_email(const char *email, void *user) {
+    pst_value_add_str(user, NULL, email);
+    return 0;
+}
+
 void pst_node_cmd_trust_set(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
                             void *user) {
     uint8_t pk[32];
@@ -49,13 +108,32 @@ void pst_node_cmd_trust_set(pst_node *n, const pst_ctrl_request *req, pst_node_r
         return;
     }
     const char *name = pst_req_arg(req, "name");
-    int rc = pst_store_contact_set(n->store, pk, tier, name ? name : "", pst_now());
-    if (rc != PST_OK) {
+    /* the tier and the addresses together, or nothing */
+    int rc = pst_store_begin(n->store);
+    if (rc == PST_OK &&
+        (rc = pst_store_contact_set(n->store, pk, tier, name ? name : "", pst_now())) != PST_OK) {
+        (void)pst_store_rollback(n->store);
         pst_reply_error(reply, user, 0,
                         rc == PST_E_INVAL || rc == PST_E_TOOBIG ? PST_CTRL_STATUS_USAGE
                                                                 : PST_CTRL_STATUS_FAIL,
                         "cannot save the contact: %s (a name is at most %u bytes of text)",
                         pst_strerror(rc), PST_STORE_PETNAME_MAX);
+        return;
+    }
+    char why[PST_ADDRLIST_ADDR_MAX + 128] = "";
+    if (rc == PST_OK && (rc = apply_emails(n, req, pk, why, sizeof why)) != PST_OK)
+        (void)pst_store_rollback(n->store);
+    else if (rc == PST_OK && (rc = pst_store_commit(n->store)) != PST_OK)
+        snprintf(why, sizeof why, "cannot save the contact: %s", pst_strerror(rc));
+    if (rc != PST_OK) {
+        if (why[0] == '\0')
+            snprintf(why, sizeof why, "cannot save the contact: %s", pst_strerror(rc));
+        pst_reply_error(reply, user, 0,
+                        rc == PST_E_INVAL || rc == PST_E_EXISTS || rc == PST_E_TOOBIG ||
+                                rc == PST_E_NOTFOUND
+                            ? PST_CTRL_STATUS_USAGE
+                            : PST_CTRL_STATUS_FAIL,
+                        "%s", why);
         return;
     }
     /* counts for the next notification, and for the ones refused lately */
@@ -64,6 +142,7 @@ void pst_node_cmd_trust_set(pst_node *n, const pst_ctrl_request *req, pst_node_r
     pst_value_add_str(b, "fingerprint", pst_req_arg(req, "fingerprint"));
     pst_value_add_str(b, "tier", pst_trust_tier_name(tier));
     pst_value_add_str(b, "name", name ? name : "");
+    (void)pst_store_contact_emails(n->store, pk, add_email, pst_value_add_array(b, "emails"));
     if (pst_store_is_revoked(n->store, pk) == 1)
         pst_value_add_str(b, "warning",
                           "this key is revoked: its mail is dropped whatever its "
@@ -107,6 +186,7 @@ static int on_contact(const pst_store_contact_row *row, void *user) {
     pst_value_add_uint(e, "since", row->created);
     pst_value_add_uint(e, "updated", row->updated);
     pst_value_add_bool(e, "revoked", pst_store_is_revoked(n->store, row->pk) == 1);
+    (void)pst_store_contact_emails(n->store, row->pk, add_email, pst_value_add_array(e, "emails"));
     return 0;
 }
 

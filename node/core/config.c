@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "pst_authres.h"
 #include "pst_config.h"
 #include "pst_error.h"
 
@@ -229,6 +230,15 @@ static int apply_smtp_setting(pst_node_config *cfg, const char *name, const char
             return PST_E_INVAL;
         }
         cfg->lmtp_reject_unknown = strcmp(value, "reject") == 0;
+    } else if (name_is(name, "lmtp_authserv_id")) {
+        if (value[0] != '\0' && !pst_authres_id_ok(value)) {
+            snprintf(err, errcap,
+                     "%s must be the mail server's authserv-id (its host name): 1-%u bytes of "
+                     "printable ASCII without white space, ';', '(', ')' or '\"'",
+                     name, PST_AUTHRES_ID_MAX);
+            return PST_E_INVAL;
+        }
+        snprintf(cfg->lmtp_authserv_id, sizeof cfg->lmtp_authserv_id, "%s", value);
     } else {
         return apply_smarthost_setting(cfg, name, value, err, errcap);
     }
@@ -432,6 +442,8 @@ int pst_config_flag(pst_config_flags *f, const char *name, const char *value, ch
         f->smarthost_retry = true;
     else if (!strcmp(name, "smarthost-stamp-bits"))
         f->smarthost_stamp_bits = true;
+    else if (!strcmp(name, "lmtp-authserv-id"))
+        f->lmtp_authserv_id = true;
     return PST_OK;
 }
 
@@ -579,6 +591,8 @@ int pst_config_load(pst_node_config *cfg, const pst_config_flags *flags, char *e
         cfg->smarthost_retry_s = v->smarthost_retry_s;
     if (flags->smarthost_stamp_bits)
         cfg->smarthost_stamp_bits = v->smarthost_stamp_bits;
+    if (flags->lmtp_authserv_id)
+        snprintf(cfg->lmtp_authserv_id, sizeof cfg->lmtp_authserv_id, "%s", v->lmtp_authserv_id);
     if (flags->seeds_file)
         snprintf(cfg->seeds_file, sizeof cfg->seeds_file, "%s", v->seeds_file);
     for (unsigned i = 0; i < v->nseeds; i++) {

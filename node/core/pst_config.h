@@ -97,6 +97,9 @@ typedef struct {
     uint32_t smarthost_giveup_s;
     uint32_t smarthost_retry_s;
     unsigned smarthost_stamp_bits;
+    /* the authserv-id of the mail server in front: only its
+     * Authentication-Results earn a contact's tier ("" = none ever does) */
+    char lmtp_authserv_id[256];
     /* trust */
     unsigned vouch_depth; /* 0: vouches ignored; 1: vouched by a trusted contact = known; 2:
                              also vouched by someone such a vouch names */
@@ -111,7 +114,7 @@ typedef struct {
     bool home, port, fetch_port, network, seeds, seeds_file, log_level, peer_discovery, advertise,
         pow_bits, republish, inbox_poll, renotify, max_message_size, message_lifetime, pow_escalate;
     bool smtp_port, smtp_address, smtp_idle_timeout, smtp_total_timeout, smtp_max_sessions;
-    bool lmtp, lmtp_unknown;
+    bool lmtp, lmtp_unknown, lmtp_authserv_id;
     bool smarthost, smarthost_tls, smarthost_auth_file, smarthost_giveup, smarthost_retry,
         smarthost_stamp_bits;
 } pst_config_flags;

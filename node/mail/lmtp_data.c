@@ -11,9 +11,12 @@
  * - each recipient is judged on its own: an X-Hashcash v1 stamp whose
  *   resource is its address, of at least pow_bits, dated within 28 days (2
  *   days of grace either way) and not spent before makes it "stamped";
- * - one copy is delivered, the user having one Maildir: into .Unknown when
- *   a recipient is stamped, else into .Legacy (lmtp_unknown = folder), else
- *   (reject) nowhere. The file is fsync'd, renamed into the folder's new/
+ * - one copy is delivered, the user having one Maildir: when the From: is a
+ *   contact's address vouched for by the mail server's Authentication-Results
+ *   (lmtp_tier.c), by the contact's tier (INBOX, .Known, or refused for
+ *   every recipient when blocked); else into .Unknown when a recipient is
+ *   stamped, else into .Legacy (lmtp_unknown = folder), else (reject)
+ *   nowhere. The file is fsync'd, renamed into the folder's new/
  *   and new/ fsync'd (pst_maildir_commit); then the stamps are recorded as
  *   spent (the same table as Postern stamps, kept until they expire);
  * - then one reply per accepted recipient, in RCPT order: 250 when its copy
@@ -32,6 +35,8 @@
 #define LMTP_STAMP_MAX_AGE ((28u + 2u) * 86400u) /* the hashcash tool's validity + grace */
 #define LMTP_STAMP_MAX_FUTURE (2u * 86400u)      /* its grace for clocks ahead */
 #define LMTP_FOLDER_STAMPED ".Unknown"
+#define LMTP_FOLDER_KNOWN ".Known"
+#define LMTP_FOLDER_INBOX ""
 #define LMTP_FOLDER_LEGACY ".Legacy"
 
 struct lmtp_msg {
@@ -39,6 +44,7 @@ struct lmtp_msg {
     char root[PST_PATH_MAX];
     size_t hdr_len;
     uint8_t hdr[SMTP_HEADER_KEEP];
+    char scratch[SMTP_HEADER_KEEP + 1]; /* room to read a field of hdr */
 };
 
 /* What a recipient's stamps came to; a larger value says more. */
@@ -224,8 +230,23 @@ void pst_lmtp__data_end(smtp_session *s, const pst_smtp_event *ev) {
         judge(n, m->hdr, hl, s->rcpts[i].addr, now, &st[i]);
         stamped += st[i].v == ST_OK;
     }
-    bool reject = n->cfg.lmtp_reject_unknown;
-    const char *folder = stamped > 0 ? LMTP_FOLDER_STAMPED : reject ? NULL : LMTP_FOLDER_LEGACY;
+    /* a contact's tier decides for every recipient: one Maildir */
+    pst_store_tier tier = pst_lmtp__contact_tier(n, m->hdr, hl, m->scratch, sizeof m->scratch);
+    if (tier == PST_STORE_TIER_BLOCKED) {
+        pst_counter_rejected(n, "lmtp", "blocked");
+        pst_log_info("lmtp: a message from a blocked contact refused");
+        pst_lmtp__data_abort(s);
+        for (unsigned i = 0; i < s->n_rcpts; i++)
+            pst_smtp__reply(s, "550 5.7.1 <%s>: delivery not authorized", s->rcpts[i].addr);
+        pst_smtp__reset(s);
+        return;
+    }
+    bool reject = n->cfg.lmtp_reject_unknown && tier == 0;
+    const char *folder = tier == PST_STORE_TIER_TRUSTED ? LMTP_FOLDER_INBOX
+                         : tier == PST_STORE_TIER_KNOWN ? LMTP_FOLDER_KNOWN
+                         : stamped > 0                  ? LMTP_FOLDER_STAMPED
+                         : reject                       ? NULL
+                                                        : LMTP_FOLDER_LEGACY;
     int rc = PST_OK;
     char why[512] = "";
     if (folder == NULL) {
@@ -246,11 +267,17 @@ void pst_lmtp__data_end(smtp_session *s, const pst_smtp_event *ev) {
             pst_log_warn("lmtp: cannot deliver into %s: %s", folder, why);
             pst_counter_rejected(n, "lmtp", "maildir");
         } else {
-            spend(n, st, s->n_rcpts);
+            if (tier == 0) /* a contact's mail needs no stamp: none is spent */
+                spend(n, st, s->n_rcpts);
             s->messages++;
-            pst_counter_add(n, stamped > 0 ? "lmtp.delivered_unknown" : "lmtp.delivered_legacy", 1);
+            pst_counter_add(n,
+                            tier == PST_STORE_TIER_TRUSTED ? "lmtp.delivered_inbox"
+                            : tier == PST_STORE_TIER_KNOWN ? "lmtp.delivered_known"
+                            : stamped > 0                  ? "lmtp.delivered_unknown"
+                                                           : "lmtp.delivered_legacy",
+                            1);
             pst_log_info("lmtp: a message from <%s> (%llu bytes) into %s", s->mail_from,
-                         (unsigned long long)ev->data_bytes, folder);
+                         (unsigned long long)ev->data_bytes, pst_maildir_folder_display(folder));
         }
     }
     for (unsigned i = 0; i < s->n_rcpts; i++) {

@@ -3,7 +3,8 @@
  * submission's commands and AUTH (smtp_session.c), the message from DATA
  * into the spool and on into the send operation (smtp_data.c), the password
  * file (smtp_password.c); LMTP's unix socket (lmtp_server.c), its commands
- * (lmtp_session.c) and its DATA into the Maildir (lmtp_data.c).
+ * (lmtp_session.c), its DATA into the Maildir (lmtp_data.c) and the
+ * contact tier a message earns (lmtp_tier.c).
  * docs/SMTP.md and docs/LMTP.md are the user's side of it. */
 #ifndef PST_SMTP_INT_H
 #define PST_SMTP_INT_H
@@ -171,6 +172,12 @@ void pst_lmtp__data_bytes(smtp_session *s, const uint8_t *p, size_t n);
 void pst_lmtp__data_end(smtp_session *s, const pst_smtp_event *ev);
 /* Drops the message being written (its tmp file goes); safe when none. */
 void pst_lmtp__data_abort(smtp_session *s);
+/* lmtp_tier.c: the tier of the contact whose address is the message's From:
+ * when the mail server's Authentication-Results vouches for it, else 0.
+ * hdr[0..len) is the header section, scratch (cap >= len + 1) room to read
+ * it. */
+pst_store_tier pst_lmtp__contact_tier(pst_node *n, const uint8_t *hdr, size_t len, char *scratch,
+                                      size_t cap);
 
 /* smtp_password.c: given against HOME/smtp.password, in constant time. */
 bool pst_smtp__password_ok(const char *home, const char *given);

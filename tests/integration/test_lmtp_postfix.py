@@ -9,6 +9,11 @@ in) and the minimal dist/postfix/master.cf.
   the `hashcash` tool for the recipient lands in .Unknown;
 - an address the node does not own is refused by Postfix itself at RCPT
   (local_recipient_maps), so Postfix never bounces what Postern refuses;
+- a contact's address (`trust set --email`) with the Authentication-Results
+  field Postfix itself adds (header_checks PREPEND, standing in for a
+  DKIM/DMARC milter, under myhostname = the node's --lmtp-authserv-id):
+  INBOX; the same From: with only the sender's own field of another
+  authserv-id: .Legacy;
 - with --lmtp-unknown reject, unstamped mail is bounced by Postfix with
   Postern's 550 text (how to mint a stamp), in Postfix's mail log.
 
@@ -80,7 +85,12 @@ maillog_file = {self.log_path}
 maillog_file_prefixes = {self.dir}
 biff = no
 smtputf8_enable = no
+# stands in for a DKIM/DMARC milter: Postfix adds our Authentication-Results
+header_checks = regexp:{self.dir}/header_checks
 """
+        with open(os.path.join(self.dir, "header_checks"), "w") as f:
+            f.write("/^Subject: pf-vouched/ PREPEND Authentication-Results: mx.it.example; "
+                    "dkim=pass header.d=trusted.example; dmarc=pass header.from=trusted.example\n")
         with open(os.path.join(self.etc, "main.cf"), "w") as f:
             f.write(base + shipped)
         with open(os.path.join(self.etc, "master.cf"), "w") as f:
@@ -196,7 +206,7 @@ def test(c):
     os.chmod(sockdir, 0o2750)
     sock = os.path.join(sockdir, "lmtp.sock")
     home = c.new_home("a", "a@it.example")
-    extra = ["--pow-bits", str(BITS), "--lmtp", sock]
+    extra = ["--pow-bits", str(BITS), "--lmtp", sock, "--lmtp-authserv-id", "mx.it.example"]
     a = c.start(home, [], extra)
     st = os.stat(sock)
     check(st.st_gid == postfix_gid and st.st_mode & 0o777 == 0o660,
@@ -214,6 +224,29 @@ def test(c):
                      "pf-stamped in .Unknown", pf.log)
         data = harness.read_bytes(harness.maildir_all(home)[0])
         check(b"Return-Path: <someone@internet.example>" in data, "Return-Path")
+
+        note("a contact's From vouched for by Postfix's own field -> INBOX; forged -> .Legacy")
+        rc, _, err = c.cli(["trust", "set", harness.random_fingerprint(), "trusted", "--email",
+                            "tina@trusted.example", "--home", home.path])
+        check(rc == 0, f"trust set --email: {rc} {err}")
+
+        def from_tina(subject, authres=()):
+            head = [f"Authentication-Results: {ar}" for ar in authres]
+            head += ["From: Tina <tina@trusted.example>", "To: a@it.example",
+                     f"Subject: {subject}", f"Message-ID: <{subject}@trusted.example>"]
+            return ("\r\n".join(head) + "\r\n\r\nhello\r\n").encode()
+        send(pf.port, ["a@it.example"], from_tina("pf-vouched"), sender="tina@trusted.example")
+        harness.poll(lambda: folder_of(home, "pf-vouched") == ["INBOX"], 30,
+                     "pf-vouched in INBOX", pf.log)
+        path = [p for p in harness.maildir_all(home) if "pf-vouched" in
+                harness.read_bytes(p).decode(errors="replace")][0]
+        check(b"Authentication-Results: mx.it.example;" in harness.read_bytes(path),
+              "Postfix's field is in the stored message")
+        send(pf.port, ["a@it.example"], from_tina(
+            "pf-forged", ["evil.example; dmarc=pass header.from=trusted.example"]),
+            sender="tina@trusted.example")
+        harness.poll(lambda: folder_of(home, "pf-forged") == [".Legacy"], 30,
+                     "pf-forged in .Legacy", pf.log)
 
         note("an address the node does not own: refused by Postfix at RCPT")
         try:

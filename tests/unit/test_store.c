@@ -920,3 +920,51 @@ Test(store, two_handles_see_commits, .init = su_tmp_setup, .fini = su_tmp_teardo
     pst_store_close(b);
     pst_store_close(a);
 }
+
+static int collect_emails(const char *email, void *user) {
+    char *out = user;
+    strcat(out, email);
+    strcat(out, ",");
+    return 0;
+}
+
+/* Contacts' email addresses (migration 6): one contact per address, lower
+ * case, a cap per contact, gone with the contact, kept across a reopen. */
+Test(store, contact_emails, .init = su_tmp_setup, .fini = su_tmp_teardown) {
+    pst_store *st = su_open_file();
+    uint8_t a[32], b[32], got[32];
+    memset(a, 1, sizeof a);
+    memset(b, 2, sizeof b);
+    pst_store_tier tier;
+    cr_assert_eq(pst_store_contact_email_add(st, a, "x@y.example"), PST_E_NOTFOUND);
+    cr_assert_eq(pst_store_contact_set(st, a, PST_STORE_TIER_TRUSTED, NULL, 1000), PST_OK);
+    cr_assert_eq(pst_store_contact_set(st, b, PST_STORE_TIER_KNOWN, NULL, 1000), PST_OK);
+    cr_assert_eq(pst_store_contact_email_add(st, a, "Alice@Y.example"), PST_OK);
+    cr_assert_eq(pst_store_contact_email_add(st, a, "alice@y.EXAMPLE"), PST_OK, "again: ok");
+    cr_assert_eq(pst_store_contact_email_add(st, b, "ALICE@y.example"), PST_E_EXISTS);
+    cr_assert_eq(pst_store_contact_email_add(st, b, "no at sign"), PST_E_INVAL);
+    cr_assert_eq(pst_store_contact_by_email(st, "alice@Y.EXAMPLE", got, &tier), PST_OK);
+    cr_assert(memcmp(got, a, 32) == 0 && tier == PST_STORE_TIER_TRUSTED);
+    cr_assert_eq(pst_store_contact_by_email(st, "bob@y.example", got, &tier), PST_E_NOTFOUND);
+    cr_assert(tier == 0 && got[0] == 0);
+    char buf[64];
+    for (unsigned i = 0; i < PST_STORE_CONTACT_EMAILS_MAX; i++) {
+        snprintf(buf, sizeof buf, "b%u@b.example", i);
+        cr_assert_eq(pst_store_contact_email_add(st, b, buf), PST_OK);
+    }
+    cr_assert_eq(pst_store_contact_email_add(st, b, "one-more@b.example"), PST_E_TOOBIG);
+    cr_assert_eq(pst_store_contact_email_rm(st, b, "b0@b.example"), PST_OK);
+    cr_assert_eq(pst_store_contact_email_rm(st, b, "b0@b.example"), PST_E_NOTFOUND);
+    cr_assert_eq(pst_store_contact_email_rm(st, a, "b1@b.example"), PST_E_NOTFOUND, "not a's");
+    pst_store_close(st);
+    st = su_open_file();
+    char list[2048] = "";
+    cr_assert_eq(pst_store_contact_emails(st, a, collect_emails, list), PST_OK);
+    cr_assert_str_eq(list, "alice@y.example,");
+    cr_assert_eq(pst_store_contact_rm(st, a), PST_OK);
+    cr_assert_eq(pst_store_contact_by_email(st, "alice@y.example", got, &tier), PST_E_NOTFOUND);
+    cr_assert_eq(pst_store_contact_email_add(st, b, "alice@y.example"), PST_OK,
+                 "freed with its contact");
+    cr_assert_eq(pst_store_check(st), PST_OK);
+    pst_store_close(st);
+}

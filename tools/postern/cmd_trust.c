@@ -8,6 +8,7 @@
 
 static const char TRUST_HELP[] =
     "usage: postern trust set FINGERPRINT trusted|known|blocked [--name PETNAME]\n"
+    "                         [--email ADDR]... [--drop-email ADDR]...\n"
     "       postern trust rm FINGERPRINT\n"
     "       postern trust list [--json]\n"
     "       (all take --home DIR)\n"
@@ -17,6 +18,11 @@ static const char TRUST_HELP[] =
     "unknown and reaches .Unknown only with a proof-of-work stamp of the bits you\n"
     "publish. A sender vouched for by one of your trusted contacts counts as\n"
     "known (never trusted; see vouch_depth in docs/CONFIG.md).\n"
+    "\n"
+    "--email gives the contact an email address (repeatable; one contact per\n"
+    "address), --drop-email takes one away: Internet mail over LMTP from it gets\n"
+    "the contact's tier when your mail server's Authentication-Results says\n"
+    "DMARC or aligned DKIM passed (lmtp_authserv_id, docs/LMTP.md).\n"
     "\n"
     "Exit codes: 0 ok, 1 failure, 64 usage error.\n";
 
@@ -38,10 +44,28 @@ static int add_arg(pst_ctrl_request *req, const char *key, const char *value) {
 
 static pst_ctrl_request req; /* ~128 KiB: not on the stack */
 
-/* pst_cli_own_option_fn: --name */
-static int name_option(void *user, int val, const char *arg) {
-    (void)val;
-    *(const char **)user = arg;
+#define TRUST_EMAILS_MAX 16u /* --email and --drop-email in one call */
+
+typedef struct {
+    const char *name;
+    unsigned n_emails;
+    const char *emails[TRUST_EMAILS_MAX];
+    bool drop[TRUST_EMAILS_MAX];
+} trust_opts;
+
+/* pst_cli_own_option_fn: --name, --email, --drop-email */
+static int trust_option(void *user, int val, const char *arg) {
+    trust_opts *o = user;
+    if (val == 'n') {
+        o->name = arg;
+        return 0;
+    }
+    if (o->n_emails == TRUST_EMAILS_MAX) {
+        pst_cli_error("at most %u --email and --drop-email in one call", TRUST_EMAILS_MAX);
+        return PST_EXIT_USAGE;
+    }
+    o->drop[o->n_emails] = val == 'd';
+    o->emails[o->n_emails++] = arg;
     return 0;
 }
 
@@ -50,12 +74,15 @@ int pst_cmd_trust(int argc, char **argv) {
         {"home", required_argument, 0, 'h'},
         {"json", no_argument, 0, 'j'},
         {"name", required_argument, 0, 'n'},
+        {"email", required_argument, 0, 'e'},
+        {"drop-email", required_argument, 0, 'd'},
         {"help", no_argument, 0, 'H'},
         {0, 0, 0, 0},
     };
     pst_cli_common common;
-    const char *name = NULL;
-    int rc = pst_cli_parse_options(argc, argv, opts, TRUST_HELP, &common, name_option, &name);
+    trust_opts o;
+    memset(&o, 0, sizeof o);
+    int rc = pst_cli_parse_options(argc, argv, opts, TRUST_HELP, &common, trust_option, &o);
     if (rc != 0)
         return rc == PST_CLI_HELP_SHOWN ? PST_EXIT_OK : rc;
     int rest = argc - optind;
@@ -63,8 +90,14 @@ int pst_cmd_trust(int argc, char **argv) {
     if (rest >= 1 && strcmp(av[0], "set") == 0 && rest == 3) {
         (void)pst_ctrl_request_init(&req, 1, "trust-set");
         if (add_arg(&req, "fingerprint", av[1]) || add_arg(&req, "tier", av[2]) ||
-            (name && add_arg(&req, "name", name)))
+            (o.name && add_arg(&req, "name", o.name)))
             return PST_EXIT_USAGE;
+        for (unsigned i = 0; i < o.n_emails; i++)
+            if (add_arg(&req, o.drop[i] ? "drop_email" : "email", o.emails[i]))
+                return PST_EXIT_USAGE;
+    } else if (o.name != NULL || o.n_emails > 0) {
+        pst_cli_error("--name, --email and --drop-email go with trust set");
+        return PST_EXIT_USAGE;
     } else if (rest == 2 && strcmp(av[0], "rm") == 0) {
         (void)pst_ctrl_request_init(&req, 1, "trust-rm");
         if (add_arg(&req, "fingerprint", av[1]))
