@@ -1,4 +1,5 @@
-#include <arpa/inet.h>
+/* The node's settings: defaults, postern.conf (inih), command-line flags
+ * over both, and the seeds file (docs/CONFIG.md). */
 #include <errno.h>
 #include <ini.h>
 #include <stdio.h>
@@ -6,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "pst_authres.h"
+#include "config_int.h"
 #include "pst_config.h"
 #include "pst_error.h"
 
@@ -44,7 +45,7 @@ void pst_config_flags_init(pst_config_flags *f) {
     pst_config_defaults(&f->values);
 }
 
-static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
+int pst_config__parse_u64(const char *s, uint64_t max, uint64_t *out) {
     if (s == NULL || *s == '\0' || *s == '-')
         return PST_E_INVAL;
     errno = 0;
@@ -56,7 +57,7 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
     return PST_OK;
 }
 
-static int parse_bool(const char *s, bool *out) {
+int pst_config__parse_bool(const char *s, bool *out) {
     if (!strcasecmp(s, "1") || !strcasecmp(s, "yes") || !strcasecmp(s, "true") ||
         !strcasecmp(s, "on")) {
         *out = true;
@@ -91,8 +92,8 @@ int pst_config_split_hostport(const char *s, char *host, size_t hostcap, char *p
             return PST_E_INVAL;
     }
     uint64_t p;
-    if (hlen == 0 || hlen >= hostcap || parse_u64(colon + 1, 65535, &p) != PST_OK || p == 0 ||
-        strlen(colon + 1) >= portcap)
+    if (hlen == 0 || hlen >= hostcap || pst_config__parse_u64(colon + 1, 65535, &p) != PST_OK ||
+        p == 0 || strlen(colon + 1) >= portcap)
         return PST_E_INVAL;
     memcpy(host, h, hlen);
     host[hlen] = '\0';
@@ -114,7 +115,7 @@ int pst_config_add_seed(pst_node_config *cfg, const char *seed) {
     return PST_OK;
 }
 
-static bool name_is(const char *name, const char *underscored) {
+bool pst_config__name_is(const char *name, const char *underscored) {
     if (!strcmp(name, underscored))
         return true;
     size_t i = 0;
@@ -124,134 +125,13 @@ static bool name_is(const char *name, const char *underscored) {
     return name[i] == underscored[i];
 }
 
-/* The smarthost settings (docs/SMARTHOST.md). */
-static int apply_smarthost_setting(pst_node_config *cfg, const char *name, const char *value,
-                                   char *err, size_t errcap) {
-    uint64_t v;
-    if (name_is(name, "smarthost")) {
-        char host[PST_SMARTHOST_STRLEN], port[8];
-        uint64_t p;
-        if (strlen(value) >= sizeof cfg->smarthost ||
-            pst_config_split_hostport(value, host, sizeof host, port, sizeof port) != PST_OK ||
-            parse_u64(port, 65535, &p) != PST_OK || p == 0) {
-            snprintf(err, errcap, "%s must be HOST:PORT (e.g. smtp.example.org:587)", name);
-            return PST_E_INVAL;
-        }
-        snprintf(cfg->smarthost, sizeof cfg->smarthost, "%s", value);
-    } else if (name_is(name, "smarthost_tls")) {
-        if (!strcmp(value, "none"))
-            cfg->smarthost_tls = PST_SMARTHOST_TLS_NONE;
-        else if (!strcmp(value, "starttls"))
-            cfg->smarthost_tls = PST_SMARTHOST_TLS_STARTTLS;
-        else if (!strcmp(value, "tls"))
-            cfg->smarthost_tls = PST_SMARTHOST_TLS_TLS;
-        else {
-            snprintf(err, errcap, "%s must be none, starttls or tls", name);
-            return PST_E_INVAL;
-        }
-    } else if (name_is(name, "smarthost_auth_file")) {
-        if (value[0] == '\0' || strlen(value) >= sizeof cfg->smarthost_auth_file) {
-            snprintf(err, errcap, "%s must be a file path", name);
-            return PST_E_INVAL;
-        }
-        snprintf(cfg->smarthost_auth_file, sizeof cfg->smarthost_auth_file, "%s", value);
-    } else if (name_is(name, "smarthost_giveup") || name_is(name, "smarthost_retry")) {
-        if (parse_u64(value, 30u * 86400u, &v) != PST_OK || v < 1) {
-            snprintf(err, errcap, "%s must be 1-2592000 seconds", name);
-            return PST_E_INVAL;
-        }
-        if (name_is(name, "smarthost_giveup"))
-            cfg->smarthost_giveup_s = (uint32_t)v;
-        else
-            cfg->smarthost_retry_s = (uint32_t)v;
-    } else if (name_is(name, "smarthost_stamp_bits")) {
-        if (parse_u64(value, 30, &v) != PST_OK) {
-            snprintf(err, errcap, "%s must be 0-30 (0: no X-Hashcash)", name);
-            return PST_E_INVAL;
-        }
-        cfg->smarthost_stamp_bits = (unsigned)v;
-    } else {
-        return PST_E_NOTFOUND;
-    }
-    return PST_OK;
-}
-
-/* The SMTP submission settings (docs/SMTP.md). */
-static int apply_smtp_setting(pst_node_config *cfg, const char *name, const char *value, char *err,
-                              size_t errcap) {
-    uint64_t v;
-    if (name_is(name, "smtp_port")) {
-        cfg->smtp_port_chosen = true;
-        if (!strcmp(value, "any")) {
-            cfg->smtp_port = 0;
-            cfg->smtp_port_any = true;
-            return PST_OK;
-        }
-        if (parse_u64(value, 65535, &v) != PST_OK) {
-            snprintf(err, errcap, "%s must be a port number 1-65535, 0 (off) or any", name);
-            return PST_E_INVAL;
-        }
-        cfg->smtp_port = (uint16_t)v;
-        cfg->smtp_port_any = false;
-    } else if (name_is(name, "smtp_address")) {
-        unsigned char a[16];
-        if (strlen(value) >= sizeof cfg->smtp_address ||
-            (inet_pton(AF_INET, value, a) != 1 && inet_pton(AF_INET6, value, a) != 1)) {
-            snprintf(err, errcap, "%s must be an IPv4 or IPv6 address (default %s)", name,
-                     PST_DEFAULT_SMTP_ADDRESS);
-            return PST_E_INVAL;
-        }
-        snprintf(cfg->smtp_address, sizeof cfg->smtp_address, "%s", value);
-    } else if (name_is(name, "smtp_idle_timeout") || name_is(name, "smtp_total_timeout")) {
-        if (parse_u64(value, 86400, &v) != PST_OK || v < 1) {
-            snprintf(err, errcap, "%s must be 1-86400 seconds", name);
-            return PST_E_INVAL;
-        }
-        if (name_is(name, "smtp_idle_timeout"))
-            cfg->smtp_idle_timeout_s = (uint32_t)v;
-        else
-            cfg->smtp_total_timeout_s = (uint32_t)v;
-    } else if (name_is(name, "smtp_max_sessions")) {
-        if (parse_u64(value, 1024, &v) != PST_OK || v < 1) {
-            snprintf(err, errcap, "%s must be 1-1024", name);
-            return PST_E_INVAL;
-        }
-        cfg->smtp_max_sessions = (uint32_t)v;
-    } else if (name_is(name, "lmtp")) {
-        /* a unix socket path: sun_path holds 107 bytes */
-        if (strcmp(value, "off") != 0 && (value[0] == '\0' || strlen(value) > 107)) {
-            snprintf(err, errcap, "%s must be a socket path of 1-107 bytes, or off", name);
-            return PST_E_INVAL;
-        }
-        snprintf(cfg->lmtp_path, sizeof cfg->lmtp_path, "%s", strcmp(value, "off") ? value : "");
-    } else if (name_is(name, "lmtp_unknown")) {
-        if (strcmp(value, "folder") != 0 && strcmp(value, "reject") != 0) {
-            snprintf(err, errcap, "%s must be folder or reject", name);
-            return PST_E_INVAL;
-        }
-        cfg->lmtp_reject_unknown = strcmp(value, "reject") == 0;
-    } else if (name_is(name, "lmtp_authserv_id")) {
-        if (value[0] != '\0' && !pst_authres_id_ok(value)) {
-            snprintf(err, errcap,
-                     "%s must be the mail server's authserv-id (its host name): 1-%u bytes of "
-                     "printable ASCII without white space, ';', '(', ')' or '\"'",
-                     name, PST_AUTHRES_ID_MAX);
-            return PST_E_INVAL;
-        }
-        snprintf(cfg->lmtp_authserv_id, sizeof cfg->lmtp_authserv_id, "%s", value);
-    } else {
-        return apply_smarthost_setting(cfg, name, value, err, errcap);
-    }
-    return PST_OK;
-}
-
 /* One setting by name, shared by the INI file and the flags. */
 static int apply_setting(pst_node_config *cfg, const char *name, const char *value, char *err,
                          size_t errcap) {
     uint64_t v;
     bool b;
     if (!strcmp(name, "port") || !strcmp(name, "fetch-port") || !strcmp(name, "fetch_port")) {
-        if (parse_u64(value, 65535, &v) != PST_OK) {
+        if (pst_config__parse_u64(value, 65535, &v) != PST_OK) {
             snprintf(err, errcap, "%s must be a port number 0-65535 (0 = any free port)", name);
             return PST_E_INVAL;
         }
@@ -260,7 +140,7 @@ static int apply_setting(pst_node_config *cfg, const char *name, const char *val
         else
             cfg->fetch_port = (uint16_t)v;
     } else if (!strcmp(name, "network")) {
-        if (parse_u64(value, UINT32_MAX, &v) != PST_OK) {
+        if (pst_config__parse_u64(value, UINT32_MAX, &v) != PST_OK) {
             snprintf(err, errcap, "network must be a 32-bit number (decimal or 0x hex)");
             return PST_E_INVAL;
         }
@@ -280,19 +160,19 @@ static int apply_setting(pst_node_config *cfg, const char *name, const char *val
             return PST_E_INVAL;
         }
     } else if (!strcmp(name, "peer-discovery") || !strcmp(name, "peer_discovery")) {
-        if (parse_bool(value, &b) != PST_OK) {
+        if (pst_config__parse_bool(value, &b) != PST_OK) {
             snprintf(err, errcap, "%s must be yes or no", name);
             return PST_E_INVAL;
         }
         cfg->peer_discovery = b;
     } else if (!strcmp(name, "default-seeds") || !strcmp(name, "default_seeds")) {
-        if (parse_bool(value, &b) != PST_OK) {
+        if (pst_config__parse_bool(value, &b) != PST_OK) {
             snprintf(err, errcap, "%s must be yes or no", name);
             return PST_E_INVAL;
         }
         cfg->default_seeds = b;
     } else if (!strcmp(name, "pow-bits") || !strcmp(name, "pow_bits")) {
-        if (parse_u64(value, 40, &v) != PST_OK) {
+        if (pst_config__parse_u64(value, 40, &v) != PST_OK) {
             snprintf(err, errcap, "pow bits must be 0-40");
             return PST_E_INVAL;
         }
@@ -304,74 +184,74 @@ static int apply_setting(pst_node_config *cfg, const char *name, const char *val
         }
         snprintf(cfg->advertise, sizeof cfg->advertise, "%s", value);
     } else if (!strcmp(name, "republish") || !strcmp(name, "republish_s")) {
-        if (parse_u64(value, 590, &v) != PST_OK || v < 1) {
+        if (pst_config__parse_u64(value, 590, &v) != PST_OK || v < 1) {
             snprintf(err, errcap,
                      "republish must be 1-590 seconds (OpenDHT expires values at 600)");
             return PST_E_INVAL;
         }
         cfg->republish_s = (uint32_t)v;
     } else if (!strcmp(name, "record-lifetime") || !strcmp(name, "record_lifetime")) {
-        if (parse_u64(value, 30u * 86400u, &v) != PST_OK || v < 600) {
+        if (pst_config__parse_u64(value, 30u * 86400u, &v) != PST_OK || v < 600) {
             snprintf(err, errcap, "record lifetime must be 600 s to 30 days");
             return PST_E_INVAL;
         }
         cfg->record_lifetime_s = (uint32_t)v;
     } else if (!strcmp(name, "message-lifetime") || !strcmp(name, "message_lifetime")) {
-        if (parse_u64(value, 90u * 86400u, &v) != PST_OK || v < 60) {
+        if (pst_config__parse_u64(value, 90u * 86400u, &v) != PST_OK || v < 60) {
             snprintf(err, errcap, "message lifetime must be 60 s to 90 days");
             return PST_E_INVAL;
         }
         cfg->message_lifetime_s = (uint32_t)v;
     } else if (!strcmp(name, "max-message-size") || !strcmp(name, "max_message_size")) {
-        if (parse_u64(value, 64ull * 1024 * 1024, &v) != PST_OK || v < 1024) {
+        if (pst_config__parse_u64(value, 64ull * 1024 * 1024, &v) != PST_OK || v < 1024) {
             snprintf(err, errcap, "max message size must be 1 KiB to 64 MiB (in bytes)");
             return PST_E_INVAL;
         }
         cfg->max_message_bytes = v;
     } else if (!strcmp(name, "inbox-poll") || !strcmp(name, "inbox_poll")) {
-        if (parse_u64(value, 3600, &v) != PST_OK || v < 1) {
+        if (pst_config__parse_u64(value, 3600, &v) != PST_OK || v < 1) {
             snprintf(err, errcap, "inbox poll must be 1-3600 seconds");
             return PST_E_INVAL;
         }
         cfg->inbox_poll_s = (uint32_t)v;
     } else if (!strcmp(name, "renotify")) {
-        if (parse_u64(value, 590, &v) != PST_OK || v < 1) {
+        if (pst_config__parse_u64(value, 590, &v) != PST_OK || v < 1) {
             snprintf(err, errcap, "renotify must be 1-590 seconds");
             return PST_E_INVAL;
         }
         cfg->renotify_s = (uint32_t)v;
     } else if (!strcmp(name, "fetch_idle_timeout") || !strcmp(name, "fetch-idle-timeout")) {
-        if (parse_u64(value, 3600, &v) != PST_OK || v < 1) {
+        if (pst_config__parse_u64(value, 3600, &v) != PST_OK || v < 1) {
             snprintf(err, errcap, "fetch idle timeout must be 1-3600 seconds");
             return PST_E_INVAL;
         }
         cfg->fetch_idle_timeout_s = (uint32_t)v;
     } else if (!strcmp(name, "fetch_total_timeout") || !strcmp(name, "fetch-total-timeout")) {
-        if (parse_u64(value, 86400, &v) != PST_OK || v < 1) {
+        if (pst_config__parse_u64(value, 86400, &v) != PST_OK || v < 1) {
             snprintf(err, errcap, "fetch total timeout must be 1-86400 seconds");
             return PST_E_INVAL;
         }
         cfg->fetch_total_timeout_s = (uint32_t)v;
     } else if (!strcmp(name, "pow_escalate") || !strcmp(name, "pow-escalate")) {
-        if (parse_u64(value, 30u * 86400u, &v) != PST_OK) {
+        if (pst_config__parse_u64(value, 30u * 86400u, &v) != PST_OK) {
             snprintf(err, errcap, "pow escalate must be 0 (never) to 30 days, in seconds");
             return PST_E_INVAL;
         }
         cfg->pow_escalate_s = (uint32_t)v;
     } else if (!strcmp(name, "vouch_depth") || !strcmp(name, "vouch-depth")) {
-        if (parse_u64(value, 2, &v) != PST_OK) {
+        if (pst_config__parse_u64(value, 2, &v) != PST_OK) {
             snprintf(err, errcap, "vouch depth must be 0, 1 or 2");
             return PST_E_INVAL;
         }
         cfg->vouch_depth = (unsigned)v;
     } else if (!strcmp(name, "fetch_conns_per_ip") || !strcmp(name, "fetch-conns-per-ip")) {
-        if (parse_u64(value, 1024, &v) != PST_OK || v < 1) {
+        if (pst_config__parse_u64(value, 1024, &v) != PST_OK || v < 1) {
             snprintf(err, errcap, "fetch connections per IP must be 1-1024");
             return PST_E_INVAL;
         }
         cfg->fetch_conns_per_ip = (uint32_t)v;
     } else {
-        return apply_smtp_setting(cfg, name, value, err, errcap);
+        return pst_config__apply_mail_setting(cfg, name, value, err, errcap);
     }
     return PST_OK;
 }
