@@ -33,6 +33,7 @@ static void usage(FILE *out) {
                  "                [--smarthost HOST:PORT] [--smarthost-tls none|starttls|tls]\n"
                  "                [--smarthost-auth-file F] [--smarthost-giveup S]\n"
                  "                [--smarthost-retry S] [--smarthost-stamp-bits N]\n"
+                 "                [--smarthost-ca-file PATH]\n"
                  "                [--lmtp-authserv-id ID]\n"
                  "\n"
                  "Runs your Postern node in the foreground: joins the DHT from the seeds,\n"
@@ -116,6 +117,7 @@ int main(int argc, char **argv) {
         {"smarthost", required_argument, 0, 'x'},
         {"smarthost-tls", required_argument, 0, 'x'},
         {"smarthost-auth-file", required_argument, 0, 'x'},
+        {"smarthost-ca-file", required_argument, 0, 'x'},
         {"smarthost-giveup", required_argument, 0, 'x'},
         {"smarthost-retry", required_argument, 0, 'x'},
         {"smarthost-stamp-bits", required_argument, 0, 'x'},

@@ -316,6 +316,8 @@ int pst_config_flag(pst_config_flags *f, const char *name, const char *value, ch
         f->smarthost_tls = true;
     else if (!strcmp(name, "smarthost-auth-file"))
         f->smarthost_auth_file = true;
+    else if (!strcmp(name, "smarthost-ca-file"))
+        f->smarthost_ca_file = true;
     else if (!strcmp(name, "smarthost-giveup"))
         f->smarthost_giveup = true;
     else if (!strcmp(name, "smarthost-retry"))
@@ -465,6 +467,8 @@ int pst_config_load(pst_node_config *cfg, const pst_config_flags *flags, char *e
     if (flags->smarthost_auth_file)
         snprintf(cfg->smarthost_auth_file, sizeof cfg->smarthost_auth_file, "%s",
                  v->smarthost_auth_file);
+    if (flags->smarthost_ca_file)
+        snprintf(cfg->smarthost_ca_file, sizeof cfg->smarthost_ca_file, "%s", v->smarthost_ca_file);
     if (flags->smarthost_giveup)
         cfg->smarthost_giveup_s = v->smarthost_giveup_s;
     if (flags->smarthost_retry)

@@ -44,6 +44,12 @@ static int apply_smarthost_setting(pst_node_config *cfg, const char *name, const
             return PST_E_INVAL;
         }
         snprintf(cfg->smarthost_auth_file, sizeof cfg->smarthost_auth_file, "%s", value);
+    } else if (pst_config__name_is(name, "smarthost_ca_file")) {
+        if (value[0] == '\0' || strlen(value) >= sizeof cfg->smarthost_ca_file) {
+            snprintf(err, errcap, "%s must be a file path", name);
+            return PST_E_INVAL;
+        }
+        snprintf(cfg->smarthost_ca_file, sizeof cfg->smarthost_ca_file, "%s", value);
     } else if (pst_config__name_is(name, "smarthost_giveup") ||
                pst_config__name_is(name, "smarthost_retry")) {
         if (pst_config__parse_u64(value, 30u * 86400u, &v) != PST_OK || v < 1) {

@@ -94,6 +94,7 @@ typedef struct {
     char smarthost[PST_SMARTHOST_STRLEN];
     pst_smarthost_tls smarthost_tls;
     char smarthost_auth_file[PST_PATH_MAX]; /* "user:password", mode 0600; "" = no AUTH */
+    char smarthost_ca_file[PST_PATH_MAX];   /* PEM CAs for TLS; "" = the system's store */
     uint32_t smarthost_giveup_s;
     uint32_t smarthost_retry_s;
     unsigned smarthost_stamp_bits;
@@ -116,7 +117,7 @@ typedef struct {
     bool smtp_port, smtp_address, smtp_idle_timeout, smtp_total_timeout, smtp_max_sessions;
     bool lmtp, lmtp_unknown, lmtp_authserv_id;
     bool smarthost, smarthost_tls, smarthost_auth_file, smarthost_giveup, smarthost_retry,
-        smarthost_stamp_bits;
+        smarthost_stamp_bits, smarthost_ca_file;
 } pst_config_flags;
 
 void pst_config_flags_init(pst_config_flags *f);

@@ -260,6 +260,12 @@ int pst_relay_start(pst_node *n, char *err, size_t errcap) {
     int rc = PST_OK;
     if (cfg->smarthost_auth_file[0] != '\0')
         rc = read_cred(r, cfg->smarthost_auth_file, err, errcap);
+    /* a CA file that cannot be read is a typo: say so now, not at every try */
+    if (rc == PST_OK && cfg->smarthost_ca_file[0] != '\0' &&
+        access(cfg->smarthost_ca_file, R_OK) != 0) {
+        snprintf(err, errcap, "smarthost_ca_file %s: %s", cfg->smarthost_ca_file, strerror(errno));
+        rc = PST_E_IO;
+    }
     if (rc == PST_OK &&
         (pst_home_path(cfg->home, "relay", r->dir, sizeof r->dir) != PST_OK ||
          pst_home_path(cfg->home, PST_MAILDIR_DIR, r->maildir, sizeof r->maildir) != PST_OK)) {
@@ -279,10 +285,11 @@ int pst_relay_start(pst_node *n, char *err, size_t errcap) {
     r->timer.data = r;
     pst_node_handle_ref(n);
     n->relay = r;
-    pst_log_info("smarthost %s (tls %s%s): give up after %u s", r->url,
+    pst_log_info("smarthost %s (tls %s%s%s%s): give up after %u s", r->url,
                  cfg->smarthost_tls == PST_SMARTHOST_TLS_NONE       ? "none"
                  : cfg->smarthost_tls == PST_SMARTHOST_TLS_STARTTLS ? "starttls"
                                                                     : "tls",
+                 cfg->smarthost_ca_file[0] ? ", CAs from " : "", cfg->smarthost_ca_file,
                  r->cred ? ", AUTH" : "", cfg->smarthost_giveup_s);
     schedule(r, 0); /* resume what the store holds */
     return PST_OK;
@@ -312,6 +319,7 @@ void pst_relay_status(pst_node *n, pst_value *map) {
                       : cfg->smarthost_tls == PST_SMARTHOST_TLS_STARTTLS ? "starttls"
                                                                          : "tls");
     pst_value_add_bool(m, "auth", n->relay != NULL && n->relay->cred != NULL);
+    pst_value_add_str(m, "ca_file", cfg->smarthost_ca_file); /* "": the system's store */
     pst_value_add_uint(m, "giveup_s", cfg->smarthost_giveup_s);
     pst_value_add_uint(m, "stamp_bits", cfg->smarthost_stamp_bits);
     uint64_t q = 0;

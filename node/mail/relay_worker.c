@@ -91,6 +91,26 @@ static void set_result(struct pst_relay *r, relay_result res, const char *fmt, c
     snprintf(r->err, sizeof r->err, fmt, a, b);
 }
 
+/* The failures of TLS itself: the handshake, the certificate or its name,
+ * the CA file, STARTTLS not offered or refused. */
+static bool is_tls_failure(CURLcode cc) {
+    switch (cc) {
+    case CURLE_USE_SSL_FAILED:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Mints the stamp and talks to the smarthost. true when it refused for
  * good (a 5xx): the caller bounces. */
 static bool try_send(struct pst_relay *r, const pst_node_config *cfg) {
@@ -153,8 +173,15 @@ static bool try_send(struct pst_relay *r, const pst_node_config *cfg) {
         curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
         curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-        if (cfg->smarthost_tls == PST_SMARTHOST_TLS_STARTTLS)
+        /* STARTTLS or nothing: never a silent fall back to clear text.
+         * The peer's certificate and host name are always checked (also
+         * libcurl's defaults, set here so no later change drops them). */
+        if (cfg->smarthost_tls != PST_SMARTHOST_TLS_NONE)
             curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (cfg->smarthost_ca_file[0] != '\0')
+            curl_easy_setopt(c, CURLOPT_CAINFO, cfg->smarthost_ca_file);
         if (r->cred != NULL) {
             char *colon = strchr(r->cred, ':');
             *colon = '\0'; /* restored below: the worker is the only user meanwhile */
@@ -167,6 +194,14 @@ static bool try_send(struct pst_relay *r, const pst_node_config *cfg) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
         if (cc == CURLE_OK) {
             r->result = RELAY_SENT;
+        } else if (is_tls_failure(cc)) {
+            /* this node's configuration (smarthost_tls, smarthost_ca_file)
+             * or the smarthost's certificate, not the message: retried,
+             * whatever the last SMTP code was, and nothing went in clear */
+            set_result(r, RELAY_RETRY,
+                       "TLS to the smarthost failed (check smarthost_tls and "
+                       "smarthost_ca_file): %.200s%s",
+                       errbuf[0] ? errbuf : curl_easy_strerror(cc), "");
         } else {
             char what[64];
             snprintf(what, sizeof what, "%.40s (SMTP %ld)", curl_easy_strerror(cc), code);

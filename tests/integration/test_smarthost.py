@@ -43,12 +43,17 @@ BITS = 16
 
 class Sink:
     """A minimal SMTP server: every message it takes goes into self.got as
-    (mail_from, [rcpts], data bytes, dot-unstuffed, CRLF line ends)."""
+    (mail_from, [rcpts], data bytes, dot-unstuffed, CRLF line ends).
+    With tls (an ssl.SSLContext) it offers STARTTLS, or with implicit=True
+    speaks TLS from the first byte (test_smarthost_tls.py); self.commands
+    logs every command as (over_tls, line)."""
 
-    def __init__(self, port=0, auth=None):
+    def __init__(self, port=0, auth=None, tls=None, implicit=False):
         self.auth = auth  # "user:password" to require AUTH PLAIN, else None
+        self.tls, self.implicit = tls, implicit
         self.logins = []
         self.got = []
+        self.commands = []
         self.lock = threading.Lock()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -68,6 +73,13 @@ class Sink:
             threading.Thread(target=self.session, args=(conn,), daemon=True).start()
 
     def session(self, conn):
+        conn.settimeout(30)
+        try:
+            if self.implicit:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+        except (OSError, ValueError):  # a client that refused our certificate
+            conn.close()
+            return
         f = conn.makefile("rb")
         out = conn.makefile("wb")
 
@@ -83,11 +95,21 @@ class Sink:
                     return
                 cmd = line.strip().decode(errors="replace")
                 up = cmd.upper()
+                over_tls = hasattr(conn, "version")
+                with self.lock:
+                    self.commands.append((over_tls, cmd))
                 if up.startswith("EHLO") or up.startswith("HELO"):
                     say("250-sink.example")
                     if self.auth:
                         say("250-AUTH PLAIN")
+                    if self.tls is not None and not over_tls:
+                        say("250-STARTTLS")
                     say("250 8BITMIME")
+                elif up == "STARTTLS" and self.tls is not None and not over_tls:
+                    say("220 2.0.0 go ahead")
+                    conn = self.tls.wrap_socket(conn, server_side=True)
+                    f, out = conn.makefile("rb"), conn.makefile("wb")
+                    mail_from, rcpts, authed = None, [], False
                 elif up.startswith("AUTH PLAIN"):
                     tok = cmd[10:].strip()
                     if not tok:
@@ -128,7 +150,7 @@ class Sink:
                     return
                 else:
                     say("250 ok")
-        except OSError:
+        except (OSError, ValueError):
             pass
         finally:
             conn.close()
