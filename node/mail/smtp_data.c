@@ -139,6 +139,14 @@ static void on_send_done(void *user, const char *error, pst_value *body) {
         return;
     }
     pst_smtp__reset(s);
+    if (error != NULL && s->timed_out) {
+        /* cancelled at the total timeout, before the commit: not stored */
+        pst_smtp__end(s);
+        pst_smtp__reply(s, "421 4.4.2 %s: session too long, closing: the message was not sent",
+                        SMTP_HOSTNAME);
+        pst_smtp__unref(s);
+        return;
+    }
     if (error != NULL) {
         pst_counter_rejected(s->node, "smtp", "send_failed");
         bool temp = s->node->stopping || strstr(error, "try again") != NULL ||
@@ -150,7 +158,12 @@ static void on_send_done(void *user, const char *error, pst_value *body) {
         pst_counter_add(s->node, "smtp.messages", 1);
         pst_smtp__reply(s, "250 2.0.0 OK: stored as %.64s", id ? id : "?");
     }
-    pst_smtp__resume(s);
+    if (s->timed_out) { /* committed before the total timeout's cancel: acknowledged, then 421 */
+        pst_smtp__end(s);
+        pst_smtp__reply(s, "421 4.4.2 %s: session too long, closing", SMTP_HOSTNAME);
+    } else {
+        pst_smtp__resume(s);
+    }
     pst_smtp__unref(s);
 }
 
@@ -208,9 +221,8 @@ void pst_smtp__data_end(smtp_session *s, const pst_smtp_event *ev) {
         pst_smtp__reply(s, "451 4.3.0 cannot send: %s", pst_strerror(rc));
         return;
     }
-    s->state = SS_WAIT;
     s->refs++;
-    uv_timer_stop(&s->timer); /* the node works for the client now */
+    pst_smtp__wait(s); /* the node works for the client now */
     pst_send_begin(s->op);
 }
 

@@ -59,6 +59,7 @@ typedef struct smtp_session {
     uv_timer_t timer;
     int refs; /* handles, writes, a lookup or send in flight */
     bool closing, reading;
+    bool timed_out; /* smtp_total_timeout came while the node worked for it */
     uint64_t deadline_ms;
     smtp_state state;
     pst_smtp_in in;
@@ -122,6 +123,11 @@ void pst_smtp__end(smtp_session *s);
 void pst_smtp__close(smtp_session *s);
 /* Drops a reference taken for an operation; frees at the last one. */
 void pst_smtp__unref(smtp_session *s);
+/* The node works for the client (a lookup or the send): SS_WAIT, input
+ * waits, the idle timeout stops, the total one still runs (a recipient
+ * lookup is then abandoned with 421, a send not yet committed is cancelled;
+ * docs/SMTP.md). */
+void pst_smtp__wait(smtp_session *s);
 /* The wait (a lookup or the send) is over: input resumes. */
 void pst_smtp__resume(smtp_session *s);
 /* The largest message accepted (SIZE), in bytes. */

@@ -11,8 +11,11 @@
  * Limits: smtp_max_sessions at once (the next one is told 421 and closed;
  * past SMTP_SESSIONS_HARD_MAX closed unanswered); a session idle for
  * smtp_idle_timeout_s or older than smtp_total_timeout_s is told 421 and
- * closed (not while the node itself is working for it). Every refusal is
- * counted (rejected.smtp.REASON). */
+ * closed. While the node works for the client (a recipient lookup, the
+ * send after DATA) the idle timeout stops but the total one holds: the
+ * lookup is abandoned, a send not yet committed is cancelled (a committed
+ * one still gets its 250), then 421. Every refusal is counted
+ * (rejected.smtp.REASON). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,15 +77,37 @@ void pst_smtp__close(smtp_session *s) {
 
 static void on_timer(uv_timer_t *t) {
     smtp_session *s = t->data;
-    /* while the node works for the client (SS_WAIT) the client is not
-     * idle: pst_smtp__resume arms the timer again */
-    if (s->closing || s->state == SS_WAIT)
+    if (s->closing)
         return;
     if (s->state == SS_CLOSING) { /* the last reply was not taken in time */
         pst_smtp__close(s);
         return;
     }
     bool total = uv_now(t->loop) >= s->deadline_ms;
+    if (s->state == SS_WAIT) {
+        /* the node works for the client: it is not idle, but the session
+         * is still bounded (a slot held past the total otherwise) */
+        if (!total) {
+            pst_smtp__wait(s);
+            return;
+        }
+        pst_counter_rejected(s->node, s->srv->name, "total_timeout");
+        s->timed_out = true;
+        if (s->op != NULL) {
+            /* before the commit the send stops and nothing is stored; after
+             * it the message is durable and its 250 still goes out: either
+             * way on_send_done (smtp_data.c) sends the 421 */
+            pst_send_cancel(s->op);
+            return;
+        }
+        /* a recipient lookup: abandoned, its answer is dropped when it comes */
+        pst_smtp__end(s);
+        pst_smtp__reply(s,
+                        "421 4.4.2 %s: session too long (a recipient lookup was still "
+                        "running), closing",
+                        SMTP_HOSTNAME);
+        return;
+    }
     pst_counter_rejected(s->node, s->srv->name, total ? "total_timeout" : "idle_timeout");
     pst_smtp__end(s);
     pst_smtp__reply(s, "421 4.4.2 %s: session %s, closing", SMTP_HOSTNAME,
@@ -102,6 +127,14 @@ static void arm(smtp_session *s) {
     uint64_t idle = (uint64_t)(c->smtp_idle_timeout_s ? c->smtp_idle_timeout_s : 300u) * 1000u;
     uint64_t left = s->deadline_ms > now ? s->deadline_ms - now : 0;
     uv_timer_start(&s->timer, on_timer, idle < left ? idle : left, 0);
+}
+
+void pst_smtp__wait(smtp_session *s) {
+    s->state = SS_WAIT;
+    if (s->closing)
+        return;
+    uint64_t now = uv_now(s->node->loop);
+    uv_timer_start(&s->timer, on_timer, s->deadline_ms > now ? s->deadline_ms - now : 0, 0);
 }
 
 /* ---- replies --------------------------------------------------------------- */

@@ -190,7 +190,7 @@ static void cmd_mail(smtp_session *s, const pst_smtp_cmd *c) {
 static void on_rcpt_resolved(void *user, int err, const pst_resolved_key *keys, unsigned nk,
                              const pst_resolve_info *info) {
     smtp_session *s = user;
-    if (s->closing) {
+    if (s->closing || s->state != SS_WAIT) { /* gone, or abandoned at the total timeout */
         pst_smtp__unref(s);
         return;
     }
@@ -289,6 +289,8 @@ static void cmd_rcpt(smtp_session *s, const pst_smtp_cmd *c) {
         s->state = SS_CMD;
         pst_counter_rejected(n, "smtp", "rcpt_syntax");
         pst_smtp__reply(s, "553 5.1.3 <%s>: not a valid address", c->arg);
+    } else if (s->state == SS_WAIT) { /* not answered during the call */
+        pst_smtp__wait(s);
     }
 }
 

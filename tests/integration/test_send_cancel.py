@@ -14,7 +14,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import EX_FAIL, check, note  # noqa: E402
 
-POW_BITS = 32  # minutes of minting: the test always acts long before a stamp
+# the most Postern mints (PST_HASHCASH_MINT_BITS_MAX): hours of minting, so
+# the test always acts long before a stamp (at 32 bits a lucky stamp within
+# the first second or two, about 1 in 1000 under ASan, ended the send before
+# its progress frames and left the test waiting 60 s for them)
+POW_BITS = 40
 
 
 def start_send(c, a, b, errf):
@@ -23,9 +27,26 @@ def start_send(c, a, b, errf):
         p = subprocess.Popen([c.postern, "send", "--home", a.home.path, "--to",
                               b.home.fingerprint, "--subject", "s", "--body", "x"],
                              stdout=subprocess.PIPE, stderr=ef, stdin=subprocess.DEVNULL, env=env)
+    frame = f"\rminting a {POW_BITS}-bit stamp for ".encode()
+
+    def drawn():
+        if read(errf).count(frame) >= 2:
+            return True
+        # a send that ended before its frames fails now, saying how, rather
+        # than after the poll's whole deadline with nothing to go on
+        if p.poll() is not None:
+            check(False, f"send ended before two progress lines: exit {p.returncode}, stdout "
+                  f"{p.stdout.read()!r}, stderr {read(errf)[-600:]!r}\n{c.all_log_tails()}")
+        return False
+
+    def on_timeout():
+        p.kill()
+        return f"send's stderr: {read(errf)[-600:]!r}\n{c.all_log_tails()}"
+
     # two frames drawn: the CLI is in its wait loop with progress arriving
-    harness.poll(lambda: read(errf).count(b"\rminting a 32-bit stamp for ") >= 2, 60,
-                 "two progress lines of send", on_timeout=lambda: p.kill())
+    harness.poll(drawn, 60, "two progress lines of send", on_timeout=on_timeout)
+    last = read(errf).split(b"\r")
+    note(f"progress: {last[-1][:120]!r}")
     return p
 
 
