@@ -125,7 +125,8 @@ static void keyword(lexer *x, char out[AR_TOKEN_MAX + 1]) {
 
 /* A value (RFC 2045 token or quoted string) or, for a pvalue, an address or
  * domain: printable ASCII up to white space, ';' or '('. Kept in out when it
- * fits (else out is "": nothing too long can match), always consumed. */
+ * fits (else out is "": nothing too long can match), always consumed. out
+ * is a terminated string on every return, a refused value included. */
 static void value(lexer *x, bool pvalue, char out[AR_TOKEN_MAX + 1]) {
     static const char tspecials[] = "()<>@,;:\\\"/[]?=";
     size_t n = 0;
@@ -137,6 +138,7 @@ static void value(lexer *x, bool pvalue, char out[AR_TOKEN_MAX + 1]) {
             char c = *x->p;
             if (c == '\0' || ((unsigned char)c < 0x20 && c != '\t') || (unsigned char)c > 0x7e) {
                 x->bad = true;
+                out[0] = '\0'; /* the bytes kept so far have no end */
                 return;
             }
             x->p++;
@@ -146,6 +148,7 @@ static void value(lexer *x, bool pvalue, char out[AR_TOKEN_MAX + 1]) {
                 c = *x->p;
                 if (c == '\0') {
                     x->bad = true;
+                    out[0] = '\0';
                     return;
                 }
                 x->p++;
