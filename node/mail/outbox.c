@@ -171,21 +171,30 @@ typedef struct {
     size_t len;
 } escalation;
 
-static void escalate_work(uv_work_t *w) {
-    escalation *x = w->data;
+int pst_outbox_mint_stamp(pst_notify *outer, const uint8_t rcpt[32], unsigned bits, uint64_t now,
+                          const atomic_int *cancel,
+                          void (*progress)(uint64_t done, double expected, void *user),
+                          void *user) {
     char resource[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE], ext[PST_NOTIFY_STAMP_EXT_BUFSIZE];
-    pst_notify_stamp_resource(x->rcpt, resource);
-    pst_notify_stamp_ext(x->outer.sealed, x->outer.sealed_len, ext);
+    pst_notify_stamp_resource(rcpt, resource);
+    pst_notify_stamp_ext(outer->sealed, outer->sealed_len, ext);
     pst_hashcash_mint_params p;
     memset(&p, 0, sizeof p);
-    p.bits = x->bits;
+    p.bits = bits;
     p.resource = resource;
     p.ext = ext;
-    p.now = x->now;
+    p.now = now;
     randombytes_buf(p.rand, sizeof p.rand);
-    p.threads = 0;
-    p.cancel = &x->o->cancel;
-    x->rc = pst_hashcash_mint(&p, x->outer.stamp, sizeof x->outer.stamp);
+    p.threads = 0; /* every core */
+    p.cancel = cancel;
+    p.progress = progress;
+    p.user = user;
+    return pst_hashcash_mint(&p, outer->stamp, sizeof outer->stamp);
+}
+
+static void escalate_work(uv_work_t *w) {
+    escalation *x = w->data;
+    x->rc = pst_outbox_mint_stamp(&x->outer, x->rcpt, x->bits, x->now, &x->o->cancel, NULL, NULL);
     if (x->rc == PST_OK)
         x->rc = pst_notify_encode(&x->outer, x->bytes, sizeof x->bytes, &x->len);
 }

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 
 #include "pst_mail.h"
+#include "pst_notify.h"
 
 struct pst_outbox_entry;
 struct pst_fetch_server;
@@ -27,5 +28,13 @@ struct pst_outbox {
     char dir[PST_PATH_MAX];   /* DIR/outbox */
     char spool[PST_PATH_MAX]; /* DIR/spool */
 };
+
+/* Mints the hashcash stamp of notification outer for recipient rcpt (bits,
+ * dated now) into outer->stamp, with every core, on the calling thread (a
+ * libuv worker: the send worker and the outbox's escalation). progress and
+ * user may be NULL; *cancel stops it. Returns pst_hashcash_mint's result. */
+int pst_outbox_mint_stamp(pst_notify *outer, const uint8_t rcpt[32], unsigned bits, uint64_t now,
+                          const atomic_int *cancel,
+                          void (*progress)(uint64_t done, double expected, void *user), void *user);
 
 #endif

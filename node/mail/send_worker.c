@@ -280,22 +280,9 @@ static void seal_and_mint(send_op *op) {
             rc = pst_notify_seal(&in, r->box_pk, &outer);
         sodium_memzero(&in, sizeof in);
         if (rc == PST_OK && r->bits > 0) {
-            char resource[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE], ext[PST_NOTIFY_STAMP_EXT_BUFSIZE];
-            pst_notify_stamp_resource(r->pk, resource);
-            pst_notify_stamp_ext(outer.sealed, outer.sealed_len, ext);
-            pst_hashcash_mint_params p;
-            memset(&p, 0, sizeof p);
-            p.bits = r->bits;
-            p.resource = resource;
-            p.ext = ext;
-            p.now = op->created;
-            randombytes_buf(p.rand, sizeof p.rand);
-            p.threads = 0; /* every core */
-            p.cancel = &op->cancel;
-            p.progress = on_mint_progress;
-            p.user = op;
             mint_begins(op, i, ++stamp_no);
-            rc = pst_hashcash_mint(&p, outer.stamp, sizeof outer.stamp);
+            rc = pst_outbox_mint_stamp(&outer, r->pk, r->bits, op->created, &op->cancel,
+                                       on_mint_progress, op);
         }
         if (rc == PST_OK)
             rc = pst_notify_encode(&outer, r->notif, sizeof r->notif, &r->notif_len);
