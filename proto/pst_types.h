@@ -43,6 +43,8 @@ typedef enum {
     PST_REC_CTRL_REQUEST = 10,
     PST_REC_CTRL_RESPONSE = 11,
     PST_REC_MESSAGE_TRAILER = 12, /* author signature at the end of a message */
+    PST_REC_DEVICE_CERT = 13,     /* a device key certified by the identity key */
+    PST_REC_DEVICE_LIST = 14,     /* the identity's current devices */
 } pst_rec_type;
 
 /* Hard caps. Every record put in the DHT stays well under one UDP packet. */
