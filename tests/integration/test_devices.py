@@ -4,6 +4,7 @@ init --join), device list, rename, revoke, the cap of 8, refused pairing
 codes (used twice, guessed, expired), key get showing the devices, and
 recovery from the paper form in a fresh home."""
 
+import json
 import os
 import sys
 import time
@@ -133,6 +134,32 @@ def test(c):
     rc, out, err = c.cli(["device", "revoke", id3, "--home", d1.home.path])
     check(rc == EX_FAIL and "revoked already" in err, f"second revoke: {rc} {err}")
 
+    # postern-hostile: forged, replayed, cert-instead-of-list, over the cap;
+    # then used and guessed pairing codes. Nothing is accepted.
+    seq_before = devices(c, d1.home)["seq"]
+    before = d1.counters()
+    rc, doc, err = c.hostile_run(seed, d1.home, ["--identity", d1.home.file("identity.key"),
+                                                 "--classes", "devices", "--count", "4"])
+    check(rc == EX_OK, f"hostile devices: {rc} {doc} {err}")
+    for cls in ("dev-forged", "dev-replay", "dev-cert", "dev-overcap"):
+        check(doc["classes"][cls]["put_ok"] >= 1, f"hostile {cls} stored nothing: {doc}")
+    want = ("rejected.devices.signer", "rejected.devices.stale", "rejected.devices.rectype",
+            "rejected.devices.toobig")
+
+    def all_counted():
+        now = d1.counters()
+        return all(now.get(k, 0) > before.get(k, 0) for k in want)
+    harness.poll(all_counted, 20, f"d1 to count {want}", d1.log_tail)
+    after = devices(c, d1.home)
+    check(after["seq"] == seq_before and len(after["devices"]) == 3,
+          f"a hostile list was accepted: {after}")
+    rc, doc, err = c.run([c.hostile, "--pair", code3, "--count", "3", "--json"])
+    check(rc == EX_OK, f"hostile --pair: {rc} {doc} {err}")
+    pr = json.loads(doc)["pairing"]
+    check(pr["accepted"] == 0 and pr["used"] == 3 and pr["unknown"] == 3,
+          f"hostile pairing answers {pr}")
+    note(f"hostile: device lists refused, pairing {pr}")
+
     # key get elsewhere shows the devices
     def key_devices():
         rc, doc, err = c.key_get(seed.home, fp)
@@ -175,7 +202,10 @@ def test(c):
     check(len(current) == 1 and current[0]["this_device"] and got["identity"] == fp,
           f"after recovery: {got}")
     revoked = {d["name"] for d in got["devices"] if d["revoked"]}
-    check({"work laptop", "desktop", "extra 0", "extra 5"} <= revoked, f"revoked {revoked}")
+    rids = {d["id"] for d in got["devices"] if d["revoked"]}
+    # desktop was a tombstone before: the recovered home never saw its name
+    check({"work laptop", "extra 0", "extra 5"} <= revoked and {id2, id3} <= rids,
+          f"revoked {revoked} {rids}")
     harness.poll(lambda: d2.status()["device"]["revoked"], 20, "d2 to learn of the recovery",
                  d2.log_tail)
     rc, doc, err = c.cli_json(["id", "--home", rpath])
