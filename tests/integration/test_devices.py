@@ -210,6 +210,13 @@ def test(c):
                  d2.log_tail)
     rc, doc, err = c.cli_json(["id", "--home", rpath])
     check(rc == EX_OK and doc["fingerprint"] == fp, f"fingerprint after recovery: {doc}")
+    # the recovered home signs a key record above the old one: others take it
+    want_ep = f"127.0.0.1:{rn.fetch_port}"
+
+    def recovered_keyrec():
+        rc, doc, err = c.key_get(seed.home, fp)
+        return rc == EX_OK and want_ep in doc.get("endpoints", [])
+    harness.poll(recovered_keyrec, 20, "the recovered key record to be accepted", rn.log_tail)
     note(f"devices: paired 8, revoked via recovery {len(revoked)}")
 
 
