@@ -78,6 +78,7 @@ def test(c):
           st["device"]["holds_identity_key"] is False, f"d2 status: {st.get('device')}")
     note(f"init --join to a working device: {join_s:.2f} s")
 
+
     # device 3, named by the new machine
     code3 = device_add(c, d1.home, "unused")
     h3, _, _ = join(c, "d3", code3, dev_name="desktop")
@@ -177,6 +178,8 @@ def test(c):
         join(c, f"extra{i}", device_add(c, d1.home, f"extra {i}"))
     doc = devices(c, d1.home)
     check(len([d for d in doc["devices"] if not d["revoked"]]) == 8, f"eight devices: {doc}")
+    rc, doc, err = c.cli_json(["id", "--home", os.path.join(c.tmp, "extra0")])
+    check(rc == EX_OK and doc["fingerprint"] == fp, f"id of a joined home, no node: {rc} {err}")
     rc, out, err = c.cli(["device", "add", "--home", d1.home.path])
     check(rc == EX_FAIL and "cap" in err, f"9th device add: {rc} {out} {err}")
 
