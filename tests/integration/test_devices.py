@@ -125,6 +125,8 @@ def test(c):
                  "d2 to see its new name", d2.log_tail)
     rc, out, err = c.cli(["device", "rename", id2, "x", "--home", h2.path])
     check(rc == EX_FAIL and "identity key" in err, f"rename on a joined device: {rc} {err}")
+    rc, out, err = c.cli(["vouch", seed.home.fingerprint, "--home", h2.path])
+    check(rc == EX_FAIL and "identity key" in err, f"vouch on a joined device: {rc} {err}")
 
     # revoke device 3: its status says so, the others list it revoked
     rc, doc, err = c.cli_json(["device", "revoke", id3, "--home", d1.home.path])
