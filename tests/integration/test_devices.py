@@ -173,6 +173,9 @@ def test(c):
         return doc["devices"]
     devs = harness.poll(lambda: (lambda d: d if d and len(d) >= 3 else None)(key_devices()), 15,
                         "key get to show the devices", seed.log_tail)
+    rc, out, err = c.cli(["key", "get", fp, "--home", seed.home.path])
+    check(rc == EX_OK and "devices:" in out and "REVOKED" in out and "work laptop" in out,
+          f"key get text shows no devices: {out}")
     names = {d["name"]: d for d in devs}
     check(names["work laptop"]["revoked"] is False and names["desktop"]["revoked"] is True and
           names["desktop"]["created"] > 0, f"key get devices {devs}")
