@@ -509,8 +509,7 @@ int pst_pair_frame_len(const uint8_t hdr[4], size_t max, size_t *len) {
 const char *pst_pair_status_text(pst_pair_status s) {
     static const char *const t[] = {
         [PST_PAIR_OK] = "paired",
-        [PST_PAIR_UNKNOWN] = "no pending pairing has this code (mistyped, guessed, or made on "
-                             "another node)",
+        [PST_PAIR_UNKNOWN] = "no pending pairing has this code (mistyped, guessed, elsewhere)",
         [PST_PAIR_USED] = "this pairing code was used already: run 'postern device add' again",
         [PST_PAIR_EXPIRED] = "this pairing code expired: run 'postern device add' again",
         [PST_PAIR_FULL] = "the identity has 8 devices already (the cap): revoke one first",
