@@ -58,6 +58,7 @@ void pst_fetch_body_begin(pst_fetch_conn *c, uint64_t total) {
         local_failure(c, rc, "open a file");
         return;
     }
+    c->w.no_copy = c->job.first_try;
     pst_msgid_init(&c->hasher);
     c->body_left = total;
     c->phase = PH_BODY;

@@ -27,6 +27,7 @@ int pst_inbox__copy_row(const pst_store_inbox_row *row, void *user) {
     r->expires = row->expires;
     r->delivered = row->delivered;
     r->receipt_sent = row->receipt_sent;
+    r->last_attempt = row->last_attempt;
     r->notification_len =
         row->notification_len <= sizeof r->notification ? row->notification_len : 0;
     memcpy(r->notification, row->notification, r->notification_len);

@@ -88,6 +88,7 @@ typedef struct job {
     uint64_t reput_woken_ms;           /* last wake by such a re-put */
     uint8_t sender[PST_SIGN_PK_BYTES]; /* set by the first start */
     bool relook_pending;               /* a lookup of the sender's KeyRecord runs */
+    bool tried;                        /* a fetch started for it in this process */
     pst_fetch_conn *conn;
 } job;
 
@@ -132,6 +133,7 @@ typedef struct {
     pst_store_in_state state;
     uint8_t sender[PST_SIGN_PK_BYTES];
     uint64_t expires, delivered, receipt_sent;
+    uint64_t last_attempt; /* 0: no delivery was ever attempted */
     uint8_t notification[PST_STORE_BLOB_MAX];
     size_t notification_len;
 } row_copy;

@@ -418,7 +418,15 @@ static void start_job(struct pst_inbox *ib, job *j) {
         pst_maildir_loc loc;
         struct stat sb;
         pst_maildir_base_name(j->msg_id, base);
-        bool found = pst_maildir_find_any(ib->root, base, &loc) == PST_OK;
+        /* Only an earlier attempt can have renamed a copy into the Maildir
+         * (a crash, or a failure to record it, between the rename and the
+         * store). Every attempt is recorded (last_attempt, synchronous=FULL)
+         * before its fetch starts, so with none on record, and none in this
+         * process (whose record may have failed: a full store), the search
+         * of every folder, whose cost grows with the mailbox, is skipped,
+         * here and before the rename. */
+        fj.first_try = r.last_attempt == 0 && !j->tried;
+        bool found = !fj.first_try && pst_maildir_find_any(ib->root, base, &loc) == PST_OK;
         if (found && pst_maildir_sync_loc(ib->root, &loc) != PST_OK) {
             /* its rename may not be on the disk yet: no receipt until it is */
             why = "the copy already in the Maildir cannot be made durable";
@@ -480,6 +488,7 @@ static void start_job(struct pst_inbox *ib, job *j) {
         backoff(ib, j, why);
     } else {
         ib->running++;
+        j->tried = true;
         j->last_start_ms = uv_now(n->loop);
     }
 out:
