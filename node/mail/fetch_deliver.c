@@ -89,6 +89,7 @@ void pst_fetch_body_deliver(pst_fetch_conn *c) {
         local_failure(c, rc, "write");
         return;
     }
+    c->res.commit_reached = true;
     rc = pst_maildir_commit(&c->w, &c->res.loc);
     c->res.bytes = c->w.bytes; /* commit may flush a few held bytes */
     uint64_t now = pst_now();

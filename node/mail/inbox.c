@@ -27,7 +27,6 @@ int pst_inbox__copy_row(const pst_store_inbox_row *row, void *user) {
     r->expires = row->expires;
     r->delivered = row->delivered;
     r->receipt_sent = row->receipt_sent;
-    r->last_attempt = row->last_attempt;
     r->notification_len =
         row->notification_len <= sizeof r->notification ? row->notification_len : 0;
     memcpy(r->notification, row->notification, r->notification_len);
@@ -373,6 +372,9 @@ void pst_inbox_stop(pst_node *n) {
     ib->seen_mem = NULL;
     free(ib->wait);
     ib->wait = NULL;
+    free(ib->suspects);
+    ib->suspects = NULL;
+    ib->n_suspects = ib->cap_suspects = 0;
     if (ib->timers_open == 0) {
         free(ib);
         return;

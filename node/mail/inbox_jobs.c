@@ -183,10 +183,70 @@ static void backoff(struct pst_inbox *ib, job *j, const char *why) {
     pst_log_debug("message %s: %s, next try in %u s", id, why, (unsigned)(wait / 1000u));
 }
 
+/* ---- where a copy may be ----------------------------------------------------
+ * A copy of a message can be in the Maildir without the store recording it
+ * only when an attempt renamed it there and then the process died (kill -9,
+ * a crash) or the store refused the record (full). So the search of every
+ * folder (pst_maildir_find_any) is needed only for:
+ * - pending rows an earlier run attempted: every attempt is recorded
+ *   (last_attempt, synchronous=FULL) before its fetch starts, so a row with
+ *   none was never near a rename; they (and failed ones, which `inbox
+ *   retry` may take up) are read once, at the first job of the run;
+ * - messages whose fetch in this run reached pst_maildir_commit and was not
+ *   recorded as delivered (res->commit_reached).
+ * Every other delivery skips it: a first delivery costs the same with
+ * 100,000 files in the Maildir as with none (docs/MAIL.md). */
+
+static int cmp_id(const void *a, const void *b) { return memcmp(a, b, PST_HASH_BYTES); }
+
+static void suspect_add(struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES]) {
+    if (ib->suspects_all || bsearch(id, ib->suspects, ib->n_suspects, PST_HASH_BYTES, cmp_id))
+        return;
+    if (ib->n_suspects == ib->cap_suspects) {
+        size_t cap = ib->cap_suspects ? 2 * ib->cap_suspects : 64;
+        void *p = cap <= PST_INBOX_SUSPECTS_MAX ? realloc(ib->suspects, cap * sizeof *ib->suspects)
+                                                : NULL;
+        if (p == NULL) { /* search for every message rather than miss one */
+            ib->suspects_all = true;
+            return;
+        }
+        ib->suspects = p;
+        ib->cap_suspects = cap;
+    }
+    size_t i = ib->n_suspects;
+    while (i > 0 && memcmp(ib->suspects[i - 1], id, PST_HASH_BYTES) > 0)
+        i--;
+    memmove(ib->suspects[i + 1], ib->suspects[i], (ib->n_suspects - i) * PST_HASH_BYTES);
+    memcpy(ib->suspects[i], id, PST_HASH_BYTES);
+    ib->n_suspects++;
+}
+
+static int on_attempted_row(const pst_store_inbox_row *row, void *user) {
+    if (row->last_attempt != 0)
+        suspect_add(user, row->msg_id);
+    return 0;
+}
+
+static bool may_have_copy(struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES]) {
+    if (!ib->suspects_loaded) {
+        ib->suspects_loaded = true;
+        /* failed rows too: `inbox retry` takes one up again */
+        if (pst_store_inbox_list(ib->node->store, PST_STORE_IN_PENDING, on_attempted_row, ib) !=
+                PST_OK ||
+            pst_store_inbox_list(ib->node->store, PST_STORE_IN_FAILED, on_attempted_row, ib) !=
+                PST_OK)
+            ib->suspects_all = true;
+    }
+    return ib->suspects_all ||
+           bsearch(id, ib->suspects, ib->n_suspects, PST_HASH_BYTES, cmp_id) != NULL;
+}
+
 static void on_fetch_done(void *user, const pst_fetch_result *res) {
     job *j = user;
     struct pst_inbox *ib = j->ib;
     pst_node *n = ib->node;
+    if (res->commit_reached && !res->delivered)
+        suspect_add(ib, j->msg_id); /* renamed, maybe, and not recorded */
     uint8_t id_copy[PST_HASH_BYTES];
     memcpy(id_copy, j->msg_id, sizeof id_copy);
     char name[PST_COUNTER_NAME_MAX], id[17];
@@ -418,14 +478,10 @@ static void start_job(struct pst_inbox *ib, job *j) {
         pst_maildir_loc loc;
         struct stat sb;
         pst_maildir_base_name(j->msg_id, base);
-        /* Only an earlier attempt can have renamed a copy into the Maildir
-         * (a crash, or a failure to record it, between the rename and the
-         * store). Every attempt is recorded (last_attempt, synchronous=FULL)
-         * before its fetch starts, so with none on record, and none in this
-         * process (whose record may have failed: a full store), the search
-         * of every folder, whose cost grows with the mailbox, is skipped,
-         * here and before the rename. */
-        fj.first_try = r.last_attempt == 0 && !j->tried;
+        /* the search of every folder, whose cost grows with the mailbox,
+         * only where a copy may be (may_have_copy), here and before the
+         * rename */
+        fj.first_try = !may_have_copy(ib, j->msg_id);
         bool found = !fj.first_try && pst_maildir_find_any(ib->root, base, &loc) == PST_OK;
         if (found && pst_maildir_sync_loc(ib->root, &loc) != PST_OK) {
             /* its rename may not be on the disk yet: no receipt until it is */
@@ -488,7 +544,6 @@ static void start_job(struct pst_inbox *ib, job *j) {
         backoff(ib, j, why);
     } else {
         ib->running++;
-        j->tried = true;
         j->last_start_ms = uv_now(n->loop);
     }
 out:

@@ -77,6 +77,8 @@ typedef struct {
     const char *reason; /* stable counter name part when outcome != DONE */
     pst_maildir_loc loc;
     uint64_t bytes; /* file size when delivered */
+    /* the Maildir commit (rename) was tried: a copy may exist */
+    bool commit_reached;
 } pst_fetch_result;
 /* Called once, on the loop, unless the fetch was cancelled. */
 typedef void (*pst_fetch_done_cb)(void *user, const pst_fetch_result *res);
