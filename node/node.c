@@ -207,6 +207,7 @@ static void stop_now(pst_node *n) {
         free(n->listen_ctx[i]);
     }
     n->n_listens = 0;
+    pst_keycache_stop(n);
     if (n->handles_open == 0) {
         finalize(n);
         return;

@@ -33,7 +33,12 @@ Loopback only, private random network id, peer discovery off, every wait
 bounded. Run by hand (a benchmark, not a test):
 
   python3 tools/bench/bench_mail.py [--build build] [--messages 1000]
-                                    [--parallel 4] [--big-mib 20]
+                                    [--parallel 4] [--big-mib 20] [--prefill N]
+
+--prefill N: after the small messages, N files go into b's Maildir (half
+in new/, half in cur/ marked read) and the small messages run again: the
+two rates, and b's CPU per delivered message, show whether delivery costs
+more in a full mailbox (issue 14: it must not).
 """
 import argparse
 import concurrent.futures
@@ -135,6 +140,80 @@ def tcp_copy(data, to_file=None, rounds=3):
     return best
 
 
+def prefill(root, n):
+    """n files of a small message in root's new/ and cur/ (read, flags S),
+    named as other delivery agents name them."""
+    msg = b"From: x@fill.example\nSubject: filler\n\nfiller\n"
+    for i in range(n):
+        sub, flags = ("new", "") if i % 2 == 0 else ("cur", ":2,S")
+        with open(os.path.join(root, sub, f"1765000000.M{i}P999.filler{flags}"), "wb") as f:
+            f.write(msg)
+
+
+def small_messages(c, a, b, args, deadline, label):
+    """args.messages x 4 KiB a -> b through `postern send`; table rows."""
+    import harness
+    from harness import check
+    tag = "p" if label else ""
+    n = args.messages
+    paths = [harness.mail_write(c, (f"Subject: bench {i}\n\n" + body_4k(i)).encode(),
+                                f"s{tag}{i:05d}.eml") for i in range(n)]
+    results = []
+
+    def one(i):
+        t0 = time.time()
+        rc, d, e = harness.mail_send(c, a.home, to=[b.home.fingerprint], path=paths[i])
+        return i, t0, time.time(), d["message_id"]
+
+    cpu_b0 = cpu_s(b.pid)
+    t_first = time.time()
+    with concurrent.futures.ThreadPoolExecutor(args.parallel) as ex:
+        for r in ex.map(one, range(n)):
+            results.append(r)
+    t_sent = time.time()
+    prefixes = {mid[:8]: (t0, t1, mid) for _, t0, t1, mid in results}
+    check(len(prefixes) == n, "two message ids share their first 8 hex digits")
+
+    def all_receipts():
+        got = log_events(a.log_path, RECEIPT_RE)
+        return got if all(p in got for p in prefixes) else None
+    left = max(10, deadline - time.monotonic())
+    receipts = harness.poll(all_receipts, left, f"{n} receipts in a's log", c.all_log_tails,
+                            interval=0.25)
+    lat = [receipts[p] - t0 for p, (t0, t1, mid) in prefixes.items()]
+    send_s = [t1 - t0 for t0, t1, mid in prefixes.values()]
+    t_last = max(receipts[p] for p in prefixes)
+    rate = n / (t_last - t_first)
+    cpu_b = cpu_s(b.pid) - cpu_b0
+    doc = harness.mail_inbox(c, b.home)
+    check(doc["pending"] == 0 and doc["failed"] == 0, f"b's inbox after the run: {doc}")
+    # one outbox query per message: a single `outbox --limit 1000` answer
+    # is cut short by the control answer's caps
+    def verified(mid):
+        m, r = harness.outbox_recipient(harness.mail_outbox(c, a.home, mid), mid,
+                                        b.home.fingerprint)
+        return bool(r and r["state"] == "fetched" and r["receipt"]["verified"])
+    with concurrent.futures.ThreadPoolExecutor(args.parallel) as ex:
+        fetched = sum(ex.map(verified, [mid for _, _, _, mid in results]))
+    ob = harness.mail_outbox(c, a.home, limit=1000)
+    return [
+        (f"{n} x 4 KiB, a -> b, {args.parallel} sends at a time{label}", "", ""),
+        ("throughput, first send to last receipt", f"{rate:.1f} msg/s",
+         f"{n} in {t_last - t_first:.1f} s (sending took {t_sent - t_first:.1f} s)"),
+        ("latency send start -> receipt, p50", f"{pct(lat, 50) * 1000:.0f} ms", ""),
+        ("latency send start -> receipt, p99", f"{pct(lat, 99) * 1000:.0f} ms",
+         f"max {max(lat) * 1000:.0f} ms"),
+        ("`postern send` until durable, p50 / p99",
+         f"{pct(send_s, 50) * 1000:.0f} / {pct(send_s, 99) * 1000:.0f} ms",
+         "CLI start to exit 0"),
+        ("receipts verified in a's outbox", f"{fetched} of {n}",
+         f"one `outbox ID` each; `outbox --limit 1000` lists {len(ob['messages'])}"
+         + (" (truncated)" if ob.get("truncated") else "")),
+        ("b's CPU per delivered message", f"{cpu_b / n * 1000:.2f} ms",
+         "fetch, decrypt, Maildir, store, receipt (utime + stime)"),
+    ]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build")
@@ -142,6 +221,8 @@ def main():
     ap.add_argument("--parallel", type=int, default=4,
                     help="concurrent `postern send` processes")
     ap.add_argument("--big-mib", type=int, default=20)
+    ap.add_argument("--prefill", type=int, default=0, metavar="N",
+                    help="run the small messages again after putting N files in b's Maildir")
     ap.add_argument("--timeout", type=int, default=600, help="bound on the whole run, seconds")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
@@ -167,109 +248,70 @@ def main():
                                          body="hello\n")
         harness.wait_receipt(c, a, doc["message_id"], b)
 
-        # ---- 1. N small messages ----
-        n = args.messages
-        paths = [harness.mail_write(c, (f"Subject: bench {i}\n\n" + body_4k(i)).encode(),
-                                    f"s{i:05d}.eml") for i in range(n)]
-        results = []
-
-        def one(i):
+        # ---- 1. N small messages (and again into a Maildir of --prefill files) ----
+        rows += small_messages(c, a, b, args, deadline, "")
+        if args.prefill:
             t0 = time.time()
-            rc, d, e = harness.mail_send(c, a.home, to=[b.home.fingerprint], path=paths[i])
-            return i, t0, time.time(), d["message_id"]
+            prefill(b.home.file("Maildir"), args.prefill)
+            rows.append((f"b's Maildir pre-filled with {args.prefill:,} files",
+                         f"{time.time() - t0:.1f} s", "half in new/, half in cur/ as read"))
+            rows += small_messages(c, a, b, args, deadline, f" ({args.prefill:,} in the Maildir)")
+            r0, r1 = (r for r in rows if r[0].startswith("b's CPU per delivered"))
+            rows.append(("ratio of b's CPU per message, pre-filled / empty",
+                         f"**{float(r1[1].split()[0]) / float(r0[1].split()[0]):.2f}**",
+                         "1.00 = delivery costs the same whatever the Maildir holds"))
+            w0, w1 = (r for r in rows if r[0].startswith("throughput, first send"))
+            rows.append(("ratio of throughput, pre-filled / empty",
+                         f"**{float(w1[1].split()[0]) / float(w0[1].split()[0]):.2f}**", ""))
 
-        t_first = time.time()
-        with concurrent.futures.ThreadPoolExecutor(args.parallel) as ex:
-            for r in ex.map(one, range(n)):
-                results.append(r)
-        t_sent = time.time()
-        prefixes = {mid[:8]: (t0, t1, mid) for _, t0, t1, mid in results}
-        check(len(prefixes) == n, "two message ids share their first 8 hex digits")
-
-        def all_receipts():
-            got = log_events(a.log_path, RECEIPT_RE)
-            return got if all(p in got for p in prefixes) else None
-        left = max(10, deadline - time.monotonic())
-        receipts = harness.poll(all_receipts, left, f"{n} receipts in a's log", c.all_log_tails,
-                                interval=0.25)
-        lat = [receipts[p] - t0 for p, (t0, t1, mid) in prefixes.items()]
-        send_s = [t1 - t0 for t0, t1, mid in prefixes.values()]
-        t_last = max(receipts[p] for p in prefixes)
-        rate = n / (t_last - t_first)
-        doc = harness.mail_inbox(c, b.home)
-        check(doc["delivered"] == n + 1 and doc["pending"] == 0 and doc["failed"] == 0,
-              f"b's inbox after the run: {doc}")
-        # one outbox query per message: a single `outbox --limit 1000` answer
-        # is cut short by the control answer's caps
-        def verified(mid):
-            m, r = harness.outbox_recipient(harness.mail_outbox(c, a.home, mid), mid,
-                                            b.home.fingerprint)
-            return bool(r and r["state"] == "fetched" and r["receipt"]["verified"])
-        with concurrent.futures.ThreadPoolExecutor(args.parallel) as ex:
-            fetched = sum(ex.map(verified, [mid for _, _, _, mid in results]))
-        ob = harness.mail_outbox(c, a.home, limit=1000)
-        rows += [
-            (f"{n} x 4 KiB, a -> b, {args.parallel} sends at a time", "", ""),
-            ("throughput, first send to last receipt", f"{rate:.1f} msg/s",
-             f"{n} in {t_last - t_first:.1f} s (sending took {t_sent - t_first:.1f} s)"),
-            ("latency send start -> receipt, p50", f"{pct(lat, 50) * 1000:.0f} ms", ""),
-            ("latency send start -> receipt, p99", f"{pct(lat, 99) * 1000:.0f} ms",
-             f"max {max(lat) * 1000:.0f} ms"),
-            ("`postern send` until durable, p50 / p99",
-             f"{pct(send_s, 50) * 1000:.0f} / {pct(send_s, 99) * 1000:.0f} ms",
-             "CLI start to exit 0"),
-            ("receipts verified in a's outbox", f"{fetched} of {n}",
-             f"one `outbox ID` each; `outbox --limit 1000` lists {len(ob['messages'])}"
-             + (" (truncated)" if ob.get("truncated") else "")),
-        ]
-
-        # ---- 2. one big message, and plain TCP ----
-        size = args.big_mib << 20
-        head = b"Subject: bench big\n\n"
-        body = os.urandom(size // 2).hex().encode()
-        big = head + b"\n".join(body[i:i + 76] for i in range(0, len(body), 76))
-        big = big[:size]
-        path = harness.mail_write(c, big, "big.eml")
-        cpu0 = (cpu_s(a.pid), cpu_s(b.pid))
-        t0 = time.time()
-        rc, doc, err = harness.mail_send(c, a.home, to=[b.home.fingerprint], path=path)
-        t1 = time.time()
-        mid = doc["message_id"]
-        ct = doc["size"]
-        copies = harness.wait_delivered(c, b, mid, timeout=max(10, deadline - time.monotonic()))
-        t2 = time.time()
-        harness.wait_receipt(c, a, mid, b)
-        cpu1 = (cpu_s(a.pid), cpu_s(b.pid))
-        check(harness.read_bytes(copies[0]).endswith(big[len(head):]), "the big copy differs")
-        notified = log_events(b.log_path, NOTIFY_RE)[mid[:16]]
-        delivered = log_events(b.log_path, DELIVER_RE)[mid[:16]]
-        fetch_s = delivered - notified
-        mbps = ct / fetch_s / 1e6
-        alt_s = t2 - t1
-        tcp_s = tcp_copy(big)
-        tcp_mbps = len(big) / tcp_s / 1e6
-        tmpf = os.path.join(c.tmp, "tcp-copy.out")
-        tcpf_s = tcp_copy(big, to_file=tmpf)
-        tcpf_mbps = len(big) / tcpf_s / 1e6
-        rows += [
-            (f"{args.big_mib} MiB message ({ct} bytes of ciphertext)", "", ""),
-            ("`postern send` (copy, encrypt, fsync, commit)", f"{(t1 - t0) * 1000:.0f} ms",
-             f"{len(big) / (t1 - t0) / 1e6:.0f} MB/s"),
-            ("fetch: b's notification -> delivered (b's log)", f"{fetch_s * 1000:.0f} ms",
-             f"**{mbps:.0f} MB/s**"),
-            ("fetch: send returned -> file in b's Maildir (polled)", f"{alt_s * 1000:.0f} ms",
-             f"{ct / alt_s / 1e6:.0f} MB/s (includes the DHT put and a 50 ms poll)"),
-            ("CPU used by a (encrypt + serve) / b (fetch)",
-             f"{cpu1[0] - cpu0[0]:.2f} / {cpu1[1] - cpu0[1]:.2f} s",
-             "b: BLAKE2b of the ciphertext (id), XChaCha20-Poly1305, BLAKE2b of the "
-             "plaintext, write, on one core"),
-            ("plain loopback TCP copy, Python, best of 3", f"{tcp_s * 1000:.0f} ms",
-             f"{tcp_mbps:.0f} MB/s"),
-            ("TCP copy + write to a file + fsync, best of 3", f"{tcpf_s * 1000:.0f} ms",
-             f"{tcpf_mbps:.0f} MB/s"),
-            ("ratio fetch / plain TCP (goal >= 0.5)", f"**{mbps / tcp_mbps:.2f}**", ""),
-            ("ratio fetch / TCP + file + fsync", f"{mbps / tcpf_mbps:.2f}", ""),
-        ]
+        if args.big_mib:  # 0: skipped
+            # ---- 2. one big message, and plain TCP ----
+            size = args.big_mib << 20
+            head = b"Subject: bench big\n\n"
+            body = os.urandom(size // 2).hex().encode()
+            big = head + b"\n".join(body[i:i + 76] for i in range(0, len(body), 76))
+            big = big[:size]
+            path = harness.mail_write(c, big, "big.eml")
+            cpu0 = (cpu_s(a.pid), cpu_s(b.pid))
+            t0 = time.time()
+            rc, doc, err = harness.mail_send(c, a.home, to=[b.home.fingerprint], path=path)
+            t1 = time.time()
+            mid = doc["message_id"]
+            ct = doc["size"]
+            copies = harness.wait_delivered(c, b, mid, timeout=max(10, deadline - time.monotonic()))
+            t2 = time.time()
+            harness.wait_receipt(c, a, mid, b)
+            cpu1 = (cpu_s(a.pid), cpu_s(b.pid))
+            check(harness.read_bytes(copies[0]).endswith(big[len(head):]), "the big copy differs")
+            notified = log_events(b.log_path, NOTIFY_RE)[mid[:16]]
+            delivered = log_events(b.log_path, DELIVER_RE)[mid[:16]]
+            fetch_s = delivered - notified
+            mbps = ct / fetch_s / 1e6
+            alt_s = t2 - t1
+            tcp_s = tcp_copy(big)
+            tcp_mbps = len(big) / tcp_s / 1e6
+            tmpf = os.path.join(c.tmp, "tcp-copy.out")
+            tcpf_s = tcp_copy(big, to_file=tmpf)
+            tcpf_mbps = len(big) / tcpf_s / 1e6
+            rows += [
+                (f"{args.big_mib} MiB message ({ct} bytes of ciphertext)", "", ""),
+                ("`postern send` (copy, encrypt, fsync, commit)", f"{(t1 - t0) * 1000:.0f} ms",
+                 f"{len(big) / (t1 - t0) / 1e6:.0f} MB/s"),
+                ("fetch: b's notification -> delivered (b's log)", f"{fetch_s * 1000:.0f} ms",
+                 f"**{mbps:.0f} MB/s**"),
+                ("fetch: send returned -> file in b's Maildir (polled)", f"{alt_s * 1000:.0f} ms",
+                 f"{ct / alt_s / 1e6:.0f} MB/s (includes the DHT put and a 50 ms poll)"),
+                ("CPU used by a (encrypt + serve) / b (fetch)",
+                 f"{cpu1[0] - cpu0[0]:.2f} / {cpu1[1] - cpu0[1]:.2f} s",
+                 "b: BLAKE2b of the ciphertext (id), XChaCha20-Poly1305, BLAKE2b of the "
+                 "plaintext, write, on one core"),
+                ("plain loopback TCP copy, Python, best of 3", f"{tcp_s * 1000:.0f} ms",
+                 f"{tcp_mbps:.0f} MB/s"),
+                ("TCP copy + write to a file + fsync, best of 3", f"{tcpf_s * 1000:.0f} ms",
+                 f"{tcpf_mbps:.0f} MB/s"),
+                ("ratio fetch / plain TCP (goal >= 0.5)", f"**{mbps / tcp_mbps:.2f}**", ""),
+                ("ratio fetch / TCP + file + fsync", f"{mbps / tcpf_mbps:.2f}", ""),
+            ]
         a.stop()
         b.stop()
     finally:
