@@ -15,6 +15,8 @@
 #define PST_INBOX_SUSPECTS_MAX 65536u /* ids held by may_have_copy, 2 MiB */
 #define PST_INBOX_FETCHES_MAX 4u      /* simultaneous connections to senders */
 #define PST_INBOX_RETRY_MIN_MS 5000u
+/* after "busy" from a sender: doubling from this (jittered) up to the above */
+#define PST_INBOX_BUSY_RETRY_MS 100u
 #define PST_INBOX_RETRY_MAX_MS 600000u
 #define PST_INBOX_LAST_TRY_MS 5000u /* the last try before expiry comes this early */
 /* A verbatim re-put of a notification we hold wakes its job at most this
@@ -89,6 +91,7 @@ typedef struct job {
     uint64_t reput_woken_ms;           /* last wake by such a re-put */
     uint8_t sender[PST_SIGN_PK_BYTES]; /* set by the first start */
     bool relook_pending;               /* a lookup of the sender's KeyRecord runs */
+    uint32_t busy_ms;                  /* the last wait after a "busy" answer */
     pst_fetch_conn *conn;
 } job;
 

@@ -183,6 +183,28 @@ static void backoff(struct pst_inbox *ib, job *j, const char *why) {
     pst_log_debug("message %s: %s, next try in %u s", id, why, (unsigned)(wait / 1000u));
 }
 
+/* A sender that answered busy has a slot free again within milliseconds
+ * (it counts body checks of a few ms each, FETCH_CHECKS_MAX, and answers
+ * busy beyond them): try again soon, doubling from PST_INBOX_BUSY_RETRY_MS
+ * with jitter, instead of the 5 s meant for a sender that is away; once the
+ * doubling reaches that, the usual backoff takes over. Measured: 13-23 of
+ * 100 fetches were answered busy with 4 at once, each then waited 5 s (the
+ * p99 of send -> Maildir). */
+static void busy_backoff(struct pst_inbox *ib, job *j, const char *why) {
+    if (j->busy_ms >= PST_INBOX_RETRY_MIN_MS / 2) {
+        backoff(ib, j, why);
+        return;
+    }
+    j->busy_ms = j->busy_ms == 0 ? PST_INBOX_BUSY_RETRY_MS : 2 * j->busy_ms;
+    uint64_t wait = 0;
+    if (!pst_inbox_next_try(pst_now(), j->expires, j->busy_ms + randombytes_uniform(j->busy_ms),
+                            &wait)) {
+        fail_row(ib, j, "the notification expired before the sender answered");
+        return;
+    }
+    j->due_ms = uv_now(ib->node->loop) + wait;
+}
+
 /* ---- where a copy may be ----------------------------------------------------
  * A copy of a message can be in the Maildir without the store recording it
  * only when an attempt renamed it there and then the process died (kill -9,
@@ -282,7 +304,10 @@ static void on_fetch_done(void *user, const pst_fetch_result *res) {
     case PST_FETCH_RETRY:
         snprintf(name, sizeof name, "fetch.retry.%s", res->reason);
         pst_counter_add(n, name, 1);
-        backoff(ib, j, res->reason);
+        if (strcmp(res->reason, "status_busy") == 0)
+            busy_backoff(ib, j, res->reason);
+        else
+            backoff(ib, j, res->reason);
         if (endpoint_suspect(res->reason) && job_find(ib, id_copy) == j)
             relook_sender(ib, j);
         break;
