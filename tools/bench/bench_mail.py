@@ -45,14 +45,17 @@ import concurrent.futures
 import datetime
 import os
 import re
+import smtplib
 import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
+sys.path.insert(0, HERE)
 
 LOG_TS = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z ")
 RECEIPT_RE = re.compile(r"receipt from \S+ for message ([0-9a-f]{8})\.\.\.")
@@ -214,6 +217,151 @@ def small_messages(c, a, b, args, deadline, label):
     ]
 
 
+def key_gets(c, a, b, rounds):
+    """rounds x 4 concurrent `postern key get` of b through a's node (warm:
+    one get first), each timed from its process start to its exit."""
+    c.key_get(a.home, b.home.fingerprint)
+
+    def one(_):
+        t0 = time.time()
+        rc, out, err = c.cli(["key", "get", "--home", a.home.path, b.home.fingerprint])
+        if rc != 0:
+            raise SystemExit(f"bench: key get failed ({rc}): {err}")
+        return time.time() - t0
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        lat = list(ex.map(one, range(4 * rounds)))
+    return [(f"`postern key get` of b on a's warm node, 4 at once, {4 * rounds} calls",
+             f"p50 {pct(lat, 50) * 1000:.1f} / p99 {pct(lat, 99) * 1000:.1f} ms",
+             f"max {max(lat) * 1000:.1f} ms; CLI process start included (goal p99 <= 50 ms)")]
+
+
+# ---- --vs-postfix: Postern and a throwaway Postfix, one protocol, one run ----
+
+def timed_sendmail(argv, env, data):
+    t0 = time.time()
+    p = subprocess.run(argv, input=data, env=env, capture_output=True, timeout=120)
+    if p.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(argv[:2])} failed ({p.returncode}): "
+                         f"{p.stderr.decode(errors='replace')[-400:]}")
+    return t0, time.time()
+
+
+def vs_run(who, proto, side, n, parallel, tag):
+    """One measured run: n messages of 4 KiB to side's recipient over proto
+    ("smtp": smtplib sessions of 100; "sendmail": n invocations, parallel at
+    a time). Returns (accepted per s, [submit -> file in the Maildir, s])."""
+    import bench_smtp
+    starts = {}
+    if proto == "smtp":
+        starts, secs = bench_smtp.submit(side["port"], side["login"], side["sender"],
+                                         side["rcpt"], n, tag, False)
+    else:
+        def one(i):
+            tok = f"{tag}{i:05d}"
+            data = bench_smtp.message(side["sender"], side["rcpt"], tok)
+            t0, t1 = timed_sendmail(side["sendmail"] + [side["rcpt"]], side["env"], data)
+            return tok, t0
+        t0 = time.time()
+        with concurrent.futures.ThreadPoolExecutor(parallel) as ex:
+            for tok, ts in ex.map(one, range(n)):
+                starts[tok] = ts
+        secs = time.time() - t0
+    lat = bench_smtp.wait_files(side["watch"], starts, time.time() + 300)
+    if len(lat) != n:
+        raise SystemExit(f"bench: {who} {proto}: {len(lat)} of {n} arrived")
+    return n / secs, list(lat.values())
+
+
+def vs_postfix(args, c, a, b, rows):
+    import bench_smtp
+    from harness import check
+    check(os.getuid() == 0, "--vs-postfix: Postfix's master runs only as root (use sudo)")
+    base = args.base_port
+    pf = bench_smtp.Postfix(c.tmp, port=base or 0)
+    try:
+        port = a.status()["ports"]["smtp"]
+        rc, doc, err = c.cli_json(["smtp", "password", "--home", a.home.path])
+        env_pst = dict(os.environ, POSTERN_HOME=a.home.path)
+        sides = {
+            "Postern": {"port": port, "login": (a.home.address, doc["password"]),
+                        "sender": a.home.address, "rcpt": b.home.address,
+                        "watch": bench_smtp.MaildirWatch(b.home.file("Maildir")),
+                        "sendmail": [c.postern, "sendmail", "-i", "-f", a.home.address],
+                        "env": env_pst},
+            "Postfix": {"port": pf.port, "login": None, "sender": "bench@pf.bench",
+                        "rcpt": "x@pf.bench", "watch": bench_smtp.MaildirWatch(pf.maildir),
+                        "sendmail": ["sendmail", "-C", pf.etc, "-i", "-f", "bench@pf.bench"],
+                        "env": dict(os.environ)},
+        }
+        n = args.vs_messages
+        res = {}  # (who, proto, "rested" | "back-to-back") -> [(rate, lat)]
+        for rnd in range(args.runs + 1):
+            order = ("Postern", "Postfix") if rnd % 2 == 0 else ("Postfix", "Postern")
+            for proto in ("smtp", "sendmail"):
+                time.sleep(args.rest)  # let the disk settle: the first run is "rested"
+                for k, who in enumerate(order):
+                    r = vs_run(who, proto, sides[who], n, args.parallel,
+                               f"{who[:3].lower()}{proto[:2]}{rnd}-")
+                    if rnd > 0:  # round 0 is the warm-up, discarded
+                        key = (who, proto, "rested" if k == 0 else "back-to-back")
+                        res.setdefault(key, []).append(r)
+                    print(f"  round {rnd} {proto} {who}: {r[0]:.0f} msg/s, p50 "
+                          f"{pct(r[1], 50) * 1000:.1f} ms", file=sys.stderr)
+        # one 20 MiB message each way through SMTP: submit -> file
+        big = {}
+        if args.big_mib:
+            for who in ("Postern", "Postfix"):
+                sd = sides[who]
+                body = os.urandom(args.big_mib << 19).hex().encode()
+                tok = f"{who[:3].lower()}big"
+                msg = (f"From: <{sd['sender']}>\r\nTo: <{sd['rcpt']}>\r\nSubject: {tok}\r\n\r\n"
+                       .encode() + b"\r\n".join(body[i:i + 76] for i in range(0, len(body), 76)))
+                s = smtplib.SMTP("127.0.0.1", sd["port"], timeout=300)
+                s.ehlo("bench.example")
+                if sd["login"]:
+                    s.login(*sd["login"])
+                t0 = time.time()
+                s.sendmail(sd["sender"], [sd["rcpt"]], msg)
+                t1 = time.time()
+                s.quit()
+                lat = bench_smtp.wait_files(sd["watch"], {tok: t0}, time.time() + 300)
+                big[who] = (t1 - t0, lat[tok], len(msg))
+    finally:
+        pf.stop()
+    rows.append((f"--vs-postfix: {n} x 4 KiB per run, {args.runs} runs after a warm-up, "
+                 "alternating order", "", ""))
+    for proto, what in (("smtp", "SMTP, smtplib, sessions of 100"),
+                        (f"sendmail", f"sendmail invocations, {args.parallel} at a time")):
+        for kind in ("rested", "back-to-back"):
+            for who in ("Postern", "Postfix"):
+                runs = res.get((who, proto, kind), [])
+                if not runs:
+                    continue
+                rates = [r for r, _ in runs]
+                p50s = [pct(l, 50) * 1000 for _, l in runs]
+                p99s = [pct(l, 99) * 1000 for _, l in runs]
+                rows.append((f"{what}, {kind}: {who} accepted msg/s min/median/max",
+                             f"{min(rates):.0f} / {statistics.median(rates):.0f} / "
+                             f"{max(rates):.0f}",
+                             f"submit -> Maildir p50 {statistics.median(p50s):.1f} ms, "
+                             f"p99 {statistics.median(p99s):.1f} ms (medians of {len(runs)})"))
+            pr = res.get(("Postern", proto, kind))
+            fr = res.get(("Postfix", proto, kind))
+            if pr and fr:
+                rm = statistics.median([r for r, _ in pr]) / statistics.median([r for r, _ in fr])
+                lm = (statistics.median([pct(l, 50) for _, l in pr]) /
+                      statistics.median([pct(l, 50) for _, l in fr]))
+                rows.append((f"{what}, {kind}: ratio Postern/Postfix", f"**{rm:.2f}x** msg/s",
+                             f"p50 latency {lm:.2f}x"))
+    for who, (acc, file_s, size) in big.items():
+        rows.append((f"{args.big_mib} MiB over SMTP, {who}: accepted / in the Maildir",
+                     f"{acc * 1000:.0f} / {file_s * 1000:.0f} ms",
+                     f"{size / file_s / 1e6:.0f} MB/s submit -> file"))
+    if len(big) == 2:
+        rows.append((f"{args.big_mib} MiB: ratio Postern/Postfix (MB/s)",
+                     f"**{big['Postfix'][1] / big['Postern'][1]:.2f}x**", ""))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build")
@@ -221,6 +369,20 @@ def main():
     ap.add_argument("--parallel", type=int, default=4,
                     help="concurrent `postern send` processes")
     ap.add_argument("--big-mib", type=int, default=20)
+    ap.add_argument("--keyget", type=int, default=0, metavar="ROUNDS",
+                    help="time ROUNDS x 4 concurrent `postern key get` on a's warm node")
+    ap.add_argument("--vs-postfix", action="store_true",
+                    help="also run Postern and a throwaway Postfix side by side (root)")
+    ap.add_argument("--vs-messages", type=int, default=300, help="messages per --vs-postfix run")
+    ap.add_argument("--runs", type=int, default=4, help="--vs-postfix runs after the warm-up")
+    ap.add_argument("--rest", type=float, default=5.0,
+                    help="seconds of rest before each pair of --vs-postfix runs")
+    ap.add_argument("--base-port", type=int, default=0,
+                    help="Postfix's smtpd on it, Postern's submission on +1 (0: free ports)")
+    ap.add_argument("--network", type=int, default=0, help="DHT network id (0: a random one)")
+    ap.add_argument("--work", default=None, help="folder for the run's temp dirs (short path)")
+    ap.add_argument("--skip-send", action="store_true",
+                    help="skip the `postern send` runs (with --vs-postfix)")
     ap.add_argument("--prefill", type=int, default=0, metavar="N",
                     help="run the small messages again after putting N files in b's Maildir")
     ap.add_argument("--timeout", type=int, default=600, help="bound on the whole run, seconds")
@@ -232,11 +394,19 @@ def main():
     from harness import check
 
     deadline = time.monotonic() + args.timeout
+    if args.work:
+        os.makedirs(args.work, exist_ok=True)
+        os.environ["TMPDIR"] = os.path.abspath(args.work)
+        import tempfile
+        tempfile.tempdir = None  # read TMPDIR again
     c = harness.Cluster("bench-mail")
+    if args.network:
+        c.network = args.network
     rows = []
     try:
         quiet = ["--republish", "300"]
-        a = c.start(c.new_home("a", "a@bench.example"), [], extra=quiet)
+        smtp = ["--smtp-port", str(args.base_port + 1) if args.base_port else "any"]
+        a = c.start(c.new_home("a", "a@bench.example"), [], extra=quiet + smtp)
         b = c.start(c.new_home("b", "b@bench.example"), [a], extra=quiet)
         a.wait_joined()
         b.wait_joined()
@@ -249,7 +419,12 @@ def main():
         harness.wait_receipt(c, a, doc["message_id"], b)
 
         # ---- 1. N small messages (and again into a Maildir of --prefill files) ----
-        rows += small_messages(c, a, b, args, deadline, "")
+        if args.keyget:
+            rows += key_gets(c, a, b, args.keyget)
+        if args.vs_postfix:
+            vs_postfix(args, c, a, b, rows)
+        if not args.skip_send:
+            rows += small_messages(c, a, b, args, deadline, "")
         if args.prefill:
             t0 = time.time()
             prefill(b.home.file("Maildir"), args.prefill)
