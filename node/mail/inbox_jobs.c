@@ -195,6 +195,8 @@ static void busy_backoff(struct pst_inbox *ib, job *j, const char *why) {
         backoff(ib, j, why);
         return;
     }
+    if (j->busy_ms == 0 && !j->receipt_only) /* once: each is a store write */
+        note_why(ib->node, j->msg_id, "retrying: ", why);
     j->busy_ms = j->busy_ms == 0 ? PST_INBOX_BUSY_RETRY_MS : 2 * j->busy_ms;
     uint64_t wait = 0;
     if (!pst_inbox_next_try(pst_now(), j->expires, j->busy_ms + randombytes_uniform(j->busy_ms),
