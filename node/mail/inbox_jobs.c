@@ -68,8 +68,13 @@ void pst_inbox__job_want(struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES],
         memcpy(j->key, key, SEEN_KEY);
         j->has_key = true;
     }
-    j->next = ib->jobs;
-    ib->jobs = j;
+    /* at the end: pump starts due jobs from the head, so a burst is fetched
+     * in the order it came (at the head, the newest went first and the
+     * first of a burst waited for its end: seconds of p99) */
+    job **at = &ib->jobs;
+    while (*at != NULL)
+        at = &(*at)->next;
+    *at = j;
     ib->n_jobs++;
     pump_soon(ib);
 }
