@@ -228,8 +228,14 @@ static void busy_backoff(struct pst_inbox *ib, job *j, const char *why) {
 
 static int cmp_id(const void *a, const void *b) { return memcmp(a, b, PST_HASH_BYTES); }
 
+/* bsearch and memmove want a pointer even for none */
+static bool suspect_has(const struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES]) {
+    return ib->n_suspects > 0 &&
+           bsearch(id, ib->suspects, ib->n_suspects, PST_HASH_BYTES, cmp_id) != NULL;
+}
+
 static void suspect_add(struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES]) {
-    if (ib->suspects_all || bsearch(id, ib->suspects, ib->n_suspects, PST_HASH_BYTES, cmp_id))
+    if (ib->suspects_all || suspect_has(ib, id))
         return;
     if (ib->n_suspects == ib->cap_suspects) {
         size_t cap = ib->cap_suspects ? 2 * ib->cap_suspects : 64;
@@ -245,7 +251,8 @@ static void suspect_add(struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES]) 
     size_t i = ib->n_suspects;
     while (i > 0 && memcmp(ib->suspects[i - 1], id, PST_HASH_BYTES) > 0)
         i--;
-    memmove(ib->suspects[i + 1], ib->suspects[i], (ib->n_suspects - i) * PST_HASH_BYTES);
+    if (i < ib->n_suspects)
+        memmove(ib->suspects[i + 1], ib->suspects[i], (ib->n_suspects - i) * PST_HASH_BYTES);
     memcpy(ib->suspects[i], id, PST_HASH_BYTES);
     ib->n_suspects++;
 }
@@ -266,8 +273,7 @@ static bool may_have_copy(struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES]
                 PST_OK)
             ib->suspects_all = true;
     }
-    return ib->suspects_all ||
-           bsearch(id, ib->suspects, ib->n_suspects, PST_HASH_BYTES, cmp_id) != NULL;
+    return ib->suspects_all || suspect_has(ib, id);
 }
 
 static void on_fetch_done(void *user, const pst_fetch_result *res) {
