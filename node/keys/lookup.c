@@ -134,6 +134,19 @@ static int lookup_get(pst_node *n, const uint8_t slot[PST_SLOT_BYTES], pst_dht_v
     return pst_dht_get(&n->dht, slot, PST_LOOKUP_TIMEOUT_MS, on_value, on_done, user);
 }
 
+/* Whether the store alone answers for pk: a revocation, or a record not
+ * expired. Expired, from-the-future and unknown keys are asked of the DHT
+ * even when watched: what the DHT holds then (a record too new for our
+ * clock, an expired one) is not in the store. */
+static bool store_answers(pst_node *n, const uint8_t pk[32]) {
+    uint8_t buf[PST_RECORD_MAX];
+    size_t len;
+    uint64_t seq, expires;
+    return pst_store_revocation_get(n->store, pk, buf, sizeof buf, &len) == PST_OK ||
+           (pst_store_keyrec_get(n->store, pk, buf, sizeof buf, &len, &seq, &expires) == PST_OK &&
+            expires > pst_now());
+}
+
 static void start_key_probes(resolve *r) {
     if (r->n_cands == 0) {
         finish(r);
@@ -144,7 +157,8 @@ static void start_key_probes(resolve *r) {
     for (unsigned i = 0; i < count; i++) {
         key_probe *p = &r->probes[i];
         p->parent = r;
-        if (pst_keycache_fresh(r->node, false, r->cands[i], NULL)) {
+        if (pst_keycache_fresh(r->node, false, r->cands[i], NULL) &&
+            store_answers(r->node, r->cands[i])) {
             p->listened = true;
             pst_counter_add(r->node, "lookup.from_watched_cache", 1);
             on_key_done(p, PST_OK);
@@ -180,6 +194,11 @@ static int on_cached_claim(const pst_store_addrclaim_row *row, void *user) {
     resolve *r = user;
     if (row->expires > pst_now())
         add_candidate(r, row->pk);
+    return 0;
+}
+
+static int count_claim(const pst_store_addrclaim_row *row, void *user) {
+    *(unsigned *)user += row->expires > pst_now();
     return 0;
 }
 
@@ -219,7 +238,9 @@ int pst_resolve(pst_node *n, const char *query, bool asked, pst_resolve_cb cb, v
     }
     r->info.by_address = true;
     snprintf(r->info.address, sizeof r->info.address, "%s", address);
-    if (pst_keycache_fresh(n, true, NULL, address)) {
+    unsigned claims = 0;
+    if (pst_keycache_fresh(n, true, NULL, address) &&
+        pst_store_addrclaim_list(n->store, address, count_claim, &claims) == PST_OK && claims > 0) {
         r->info.address_listened = true;
         pst_counter_add(n, "lookup.from_watched_cache", 1);
         on_addr_done(r, PST_OK);
