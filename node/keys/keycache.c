@@ -3,7 +3,8 @@
  * record, a new claim or a revocation put there reaches the store (through
  * ingest, every value checked as a get's) within the listen's delay, and a
  * lookup of that key or address is answered from the store without a DHT
- * get: `send` to a known recipient makes no lookup on its hot path.
+ * get when the store holds a revocation or an unexpired record (lookup.c):
+ * `send` to a known recipient makes no lookup on its hot path.
  *
  * The DHT stays the check: a watched slot counts as fresh only while its
  * listen runs and a get answered for it within PST_KEYCACHE_RECHECK_MS
