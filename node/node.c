@@ -229,6 +229,7 @@ static void stop_now(pst_node *n) {
     n->n_listens = 0;
     pst_keys_devices_stop(n);
     pst_pairing_stop(n);
+    pst_keycache_stop(n);
     if (n->handles_open == 0) {
         finalize(n);
         return;

@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "pst_build.h"
+#include "pst_fetch.h"
 #include "pst_home.h"
 #include "pst_log.h"
 #include "pst_node.h"
@@ -18,6 +20,8 @@
  * the identity the store was made for). Restarting cannot help, so service
  * managers can be told not to (systemd: RestartPreventExitStatus=78). */
 #define EXIT_IDENTITY 78
+/* --oneshot: how long to wait for a seed to answer before asking anyway */
+#define PST_ONESHOT_JOIN_MS 5000u
 
 static void usage(FILE *out) {
     fprintf(out, "usage: posternd [--home DIR] [--port UDP_PORT] [--fetch-port TCP_PORT]\n"
@@ -34,7 +38,7 @@ static void usage(FILE *out) {
                  "                [--smarthost-auth-file F] [--smarthost-giveup S]\n"
                  "                [--smarthost-retry S] [--smarthost-stamp-bits N]\n"
                  "                [--smarthost-ca-file PATH]\n"
-                 "                [--lmtp-authserv-id ID]\n"
+                 "                [--lmtp-authserv-id ID] [--oneshot]\n"
                  "\n"
                  "Runs your Postern node in the foreground: joins the DHT from the seeds,\n"
                  "publishes and re-publishes your key record, serves the control socket\n"
@@ -42,6 +46,8 @@ static void usage(FILE *out) {
                  "\n"
                  "DIR is --home, else $POSTERN_HOME, else ~/.local/share/postern. Settings may\n"
                  "also be in DIR/postern.conf (see docs/CONFIG.md); flags win.\n"
+                 "--oneshot is the short-lived node postern starts when no posternd runs:\n"
+                 "one control request on stdin, its answer on stdout, then it exits.\n"
                  "Port 0 picks a free port. Network 0 is the public network.\n"
                  "SMTP submission listens on 127.0.0.1:1587 (--smtp-port 0 turns it off, any\n"
                  "picks a free port; docs/SMTP.md). LMTP for Internet mail listens on the unix\n"
@@ -71,6 +77,80 @@ static void on_signal(uv_signal_t *s, int signum) {
     }
     pst_log_info("received %s", signum == SIGINT ? "SIGINT" : "SIGTERM");
     pst_node_stop(node, on_stopped, NULL);
+}
+
+/* --oneshot: the short-lived node `postern` runs when no posternd serves
+ * the home (tools/postern/oneshot_spawn.c). It lives here, not in the CLI,
+ * so that the CLI links only what the control-socket client needs (no
+ * OpenDHT, GnuTLS or libuv: a process start of about a millisecond).
+ * Protocol: one control request frame (pst_frame_header_write + request) on
+ * stdin, one response frame on stdout, errors as "postern: ..." on stderr;
+ * exit 0 when it answered, 1 otherwise. */
+static int read_full(int fd, uint8_t *p, size_t n) {
+    while (n > 0) {
+        ssize_t r = read(fd, p, n);
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+static int write_full(int fd, const uint8_t *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+typedef struct {
+    uint8_t *buf; /* header + PST_CTRL_FRAME_MAX */
+    size_t len;   /* 0: no answer */
+} oneshot_out;
+
+static void on_oneshot_answer(void *user, const pst_ctrl_response *r) {
+    oneshot_out *o = user;
+    size_t len = 0;
+    if (pst_ctrl_response_encode(r, o->buf + PST_FRAME_HEADER_BYTES, PST_CTRL_FRAME_MAX, &len) ==
+        PST_OK) {
+        pst_frame_header_write((uint32_t)len, o->buf);
+        o->len = len + PST_FRAME_HEADER_BYTES;
+    }
+}
+
+static int run_oneshot(const pst_node_config *cfg) {
+    char err[1024] = "";
+    uint8_t *buf = malloc(PST_FRAME_HEADER_BYTES + PST_CTRL_FRAME_MAX);
+    pst_ctrl_request *req = malloc(sizeof *req);
+    uint32_t len = 0;
+    int rc = 1;
+    if (buf == NULL || req == NULL) {
+        fprintf(stderr, "postern: out of memory\n");
+        goto out;
+    }
+    if (read_full(0, buf, PST_FRAME_HEADER_BYTES) != 0 ||
+        pst_frame_header_parse(buf, PST_CTRL_FRAME_MAX, &len) != PST_OK ||
+        read_full(0, buf, len) != 0 || pst_ctrl_request_decode(buf, len, req) != PST_OK) {
+        fprintf(stderr, "postern: the short-lived node got no readable request\n");
+        goto out;
+    }
+    oneshot_out o = {buf, 0};
+    int nrc =
+        pst_node_oneshot(cfg, req, PST_ONESHOT_JOIN_MS, on_oneshot_answer, &o, err, sizeof err);
+    if (nrc != PST_OK || o.len == 0) {
+        fprintf(stderr, "postern: %s\n", err[0] ? err : "the short-lived node could not answer");
+        goto out;
+    }
+    rc = write_full(1, buf, o.len) == 0 ? 0 : 1;
+out:
+    free(req);
+    free(buf);
+    return rc;
 }
 
 static char *read_passphrase(const char *path, char *err, size_t errcap) {
@@ -125,11 +205,13 @@ int main(int argc, char **argv) {
         {"passphrase-file", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'H'},
         {"version", no_argument, 0, 'V'},
+        {"oneshot", no_argument, 0, 'o'},
         {0, 0, 0, 0},
     };
     pst_config_flags flags;
     pst_config_flags_init(&flags);
     const char *passfile = NULL;
+    bool oneshot = false;
     char err[1024] = "";
     int c, idx;
     while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
@@ -140,6 +222,10 @@ int main(int argc, char **argv) {
         if (c == 'V') {
             printf("posternd %s\n", PST_VERSION);
             return 0;
+        }
+        if (c == 'o') {
+            oneshot = true;
+            continue;
         }
         if (c == 'P') {
             passfile = optarg;
@@ -171,6 +257,12 @@ int main(int argc, char **argv) {
     if (pst_config_load(&cfg, &flags, err, sizeof err) != PST_OK) {
         fprintf(stderr, "posternd: %s\n", err);
         return EXIT_USAGE;
+    }
+    if (oneshot) {
+        /* it answers for the CLI, which hides info lines unless asked */
+        pst_log_set_program("postern");
+        pst_log_set_level(cfg.log_level == PST_LOG_INFO ? PST_LOG_WARN : cfg.log_level);
+        return run_oneshot(&cfg);
     }
     pst_log_set_level(cfg.log_level);
     char *pass = NULL;

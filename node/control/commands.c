@@ -122,6 +122,7 @@ void pst_node_cmd_status(pst_node *n, const pst_ctrl_request *req, pst_node_repl
     pst_value_add_uint(d, "puts_ok", ds.puts_ok);
     pst_value_add_uint(d, "puts_failed", ds.puts_failed + ds.puts_timed_out);
     pst_value_add_uint(d, "listens", ds.listens_active);
+    pst_value_add_uint(d, "keys_watched", pst_keycache_watched(n));
     pst_value *p = pst_value_add_map(b, "ports");
     pst_value_add_uint(p, "dht", ds.port4);
     pst_value_add_uint(p, "fetch", n->fetch_port);

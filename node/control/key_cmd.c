@@ -140,6 +140,8 @@ static void describe_entry(const pst_resolved_key *k, pst_value *e, const char *
         pst_value_add_bool(e, "key_record_lists_address", listed);
     }
     pst_value_add_str(e, "source", k->from_dht ? "dht" : "cache");
+    if (k->listened) /* the DHT's answer as the listen on the key slot keeps it */
+        pst_value_add_bool(e, "listened", true);
 }
 
 /* The identity's devices (issue 13), from its verified device list; none
@@ -210,6 +212,8 @@ static void reply_key_get(key_get *g) {
     pst_value_add_str(body, "kind", info->by_address ? "address" : "fingerprint");
     pst_value_add_uint(body, "lookup_ms", info->lookup_ms);
     pst_value_add_bool(body, "dht_answered", info->dht_ok);
+    if (info->address_listened)
+        pst_value_add_bool(body, "address_listened", true);
     if (info->by_address) {
         pst_value_add_str(body, "address", info->address);
         pst_value_add_str(body, "note",

@@ -101,6 +101,8 @@ struct pst_node {
     pst_dht_listen_handle *listens[PST_KEYREC_ADDRESSES_MAX + 3];
     void *listen_ctx[PST_KEYREC_ADDRESSES_MAX + 3];
     unsigned n_listens;
+    /* the slots of contacts' keys kept fresh by listens (keys/keycache.c) */
+    struct pst_keycache *keycache;
 
     /* mail: sender side (outbox.c, send.c, fetch_server.c) and recipient
      * side (inbox.c, fetch_client.c, maildir.c); each owns its state */

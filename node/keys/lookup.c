@@ -8,6 +8,10 @@
  * valid claim names the address (at most PST_RESOLVE_KEYS_MAX), and look each
  * one up by fingerprint. A claim proves only that the key claims the address.
  *
+ * A key or address a person looked up is then watched (keycache.c): while
+ * its slot is fresh the answer comes from the store, kept current by the
+ * listen, with no get.
+ *
  * pst_resolve() is the engine (used by `key get` and by `send`);
  * control/key_cmd.c turns its answer into the `key get` reply. */
 #include <stdio.h>
@@ -26,6 +30,7 @@ typedef struct {
     bool have_future; /* authentic, refused only as created too far ahead */
     pst_keyrec future;
     bool dht_ok;
+    bool listened; /* answered from the watched (fresh) cache, no get */
 } key_probe;
 
 struct resolve {
@@ -46,6 +51,7 @@ static void describe(pst_node *n, const uint8_t pk[32], const key_probe *p, pst_
     memset(k, 0, sizeof *k);
     memcpy(k->pk, pk, 32);
     k->from_dht = p->dht_ok;
+    k->listened = p->listened;
     uint8_t buf[PST_RECORD_MAX];
     size_t len;
     uint64_t seq, expires;
@@ -110,6 +116,8 @@ static void on_key_done(void *user, int status) {
     p->dht_ok = status == PST_OK;
     if (!p->dht_ok)
         r->info.dht_ok = false;
+    else if (r->asked && !p->listened)
+        pst_keycache_checked(r->node, false, r->cands[p - r->probes], NULL);
     if (--r->pending == 0)
         finish(r);
 }
@@ -126,6 +134,19 @@ static int lookup_get(pst_node *n, const uint8_t slot[PST_SLOT_BYTES], pst_dht_v
     return pst_dht_get(&n->dht, slot, PST_LOOKUP_TIMEOUT_MS, on_value, on_done, user);
 }
 
+/* Whether the store alone answers for pk: a revocation, or a record not
+ * expired. Expired, from-the-future and unknown keys are asked of the DHT
+ * even when watched: what the DHT holds then (a record too new for our
+ * clock, an expired one) is not in the store. */
+static bool store_answers(pst_node *n, const uint8_t pk[32]) {
+    uint8_t buf[PST_RECORD_MAX];
+    size_t len;
+    uint64_t seq, expires;
+    return pst_store_revocation_get(n->store, pk, buf, sizeof buf, &len) == PST_OK ||
+           (pst_store_keyrec_get(n->store, pk, buf, sizeof buf, &len, &seq, &expires) == PST_OK &&
+            expires > pst_now());
+}
+
 static void start_key_probes(resolve *r) {
     if (r->n_cands == 0) {
         finish(r);
@@ -136,6 +157,13 @@ static void start_key_probes(resolve *r) {
     for (unsigned i = 0; i < count; i++) {
         key_probe *p = &r->probes[i];
         p->parent = r;
+        if (pst_keycache_fresh(r->node, false, r->cands[i], NULL) &&
+            store_answers(r->node, r->cands[i])) {
+            p->listened = true;
+            pst_counter_add(r->node, "lookup.from_watched_cache", 1);
+            on_key_done(p, PST_OK);
+            continue;
+        }
         uint8_t slot[PST_SLOT_BYTES];
         pst_slot_key(r->cands[i], slot);
         int rc = lookup_get(r->node, slot, on_key_value, on_key_done, p);
@@ -169,9 +197,16 @@ static int on_cached_claim(const pst_store_addrclaim_row *row, void *user) {
     return 0;
 }
 
+static int count_claim(const pst_store_addrclaim_row *row, void *user) {
+    *(unsigned *)user += row->expires > pst_now();
+    return 0;
+}
+
 static void on_addr_done(void *user, int status) {
     resolve *r = user;
     r->info.dht_ok = status == PST_OK;
+    if (status == PST_OK && r->asked && !r->info.address_listened)
+        pst_keycache_checked(r->node, true, NULL, r->info.address);
     /* claims seen earlier and still valid count too (cache) */
     (void)pst_store_addrclaim_list(r->node->store, r->info.address, on_cached_claim, r);
     start_key_probes(r);
@@ -203,6 +238,14 @@ int pst_resolve(pst_node *n, const char *query, bool asked, pst_resolve_cb cb, v
     }
     r->info.by_address = true;
     snprintf(r->info.address, sizeof r->info.address, "%s", address);
+    unsigned claims = 0;
+    if (pst_keycache_fresh(n, true, NULL, address) &&
+        pst_store_addrclaim_list(n->store, address, count_claim, &claims) == PST_OK && claims > 0) {
+        r->info.address_listened = true;
+        pst_counter_add(n, "lookup.from_watched_cache", 1);
+        on_addr_done(r, PST_OK);
+        return PST_OK;
+    }
     uint8_t slot[PST_SLOT_BYTES];
     if (pst_slot_address(address, slot) != PST_OK ||
         lookup_get(n, slot, on_addr_value, on_addr_done, r) != PST_OK)

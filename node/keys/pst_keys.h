@@ -101,11 +101,15 @@ typedef struct {
     pst_keyrec keyrec;
     pst_revocation revocation; /* when status == PST_KEY_REVOKED */
     bool from_dht;             /* the DHT answered for this key */
+    /* ... through the listen that keeps the watched cache fresh
+     * (keycache.c), without a get */
+    bool listened;
 } pst_resolved_key;
 typedef struct {
     bool by_address;
     char address[PST_ADDRESS_MAX + 1]; /* normalized, when by_address */
     bool dht_ok;                       /* every DHT get finished in time */
+    bool address_listened;             /* the address slot: watched, no get */
     uint64_t started_ms, lookup_ms;
 } pst_resolve_info;
 /* keys/info are valid during the call only. err != 0 only for internal
@@ -121,6 +125,24 @@ typedef void (*pst_resolve_cb)(void *user, int err, const pst_resolved_key *keys
 int pst_resolve(pst_node *n, const char *query, bool asked, pst_resolve_cb cb, void *user);
 /* "valid", "revoked", "expired", "from_future" or "not_found" (JSON). */
 const char *pst_key_status_name(pst_key_status s);
+
+/* keycache.c: the key and address slots of keys a person looked up are
+ * listened to (values go through ingest into the store), so lookups of
+ * them are answered from the store without a DHT get while fresh: the
+ * listen runs and a get answered within PST_KEYCACHE_RECHECK_MS. */
+#define PST_KEYCACHE_WATCH_MAX 64u      /* slots watched; LRU gives way */
+#define PST_KEYCACHE_RECHECK_MS 600000u /* a get at least this often */
+/* Whether the slot of pk (by_address false) or of address is watched and
+ * fresh; marks it used. */
+bool pst_keycache_fresh(pst_node *n, bool by_address, const uint8_t pk[32], const char *address);
+/* A get answered for that slot: it is fresh from now, listened to from now
+ * (daemon only; a failed listen leaves it unwatched). */
+void pst_keycache_checked(pst_node *n, bool by_address, const uint8_t pk[32], const char *address);
+/* Slots listened to now (status). */
+unsigned pst_keycache_watched(const pst_node *n);
+/* Cancels every listen and frees the cache (the node's stop, before the
+ * DHT closes). */
+void pst_keycache_stop(pst_node *n);
 /* ---- vouches: trust.c, vouch.c, vouch_check.c --------------------------------- */
 /* "trusted", "known", "blocked" or "unknown" (static strings). */
 const char *pst_trust_tier_name(pst_store_tier t);

@@ -58,6 +58,7 @@ void pst_fetch_body_begin(pst_fetch_conn *c, uint64_t total) {
         local_failure(c, rc, "open a file");
         return;
     }
+    c->w.no_copy = c->job.first_try;
     pst_msgid_init(&c->hasher);
     c->body_left = total;
     c->phase = PH_BODY;
@@ -88,6 +89,7 @@ void pst_fetch_body_deliver(pst_fetch_conn *c) {
         local_failure(c, rc, "write");
         return;
     }
+    c->res.commit_reached = true;
     rc = pst_maildir_commit(&c->w, &c->res.loc);
     c->res.bytes = c->w.bytes; /* commit may flush a few held bytes */
     uint64_t now = pst_now();

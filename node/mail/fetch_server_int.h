@@ -17,6 +17,8 @@
 /* body checks at once: libuv's pool has 4 threads, shared with the
  * resolver and file I/O; a request beyond this is answered busy */
 #define FETCH_CHECKS_MAX 2u
+/* a body up to this size is checked on the loop (fetch_serve.c) */
+#define FETCH_CHECK_INLINE_MAX 65536u
 #define FETCH_BACKLOG 128
 
 typedef enum { S_FIRST, S_STREAM, S_RECEIPT, S_LINGER } conn_state;

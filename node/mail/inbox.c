@@ -372,6 +372,9 @@ void pst_inbox_stop(pst_node *n) {
     ib->seen_mem = NULL;
     free(ib->wait);
     ib->wait = NULL;
+    free(ib->suspects);
+    ib->suspects = NULL;
+    ib->n_suspects = ib->cap_suspects = 0;
     if (ib->timers_open == 0) {
         free(ib);
         return;

@@ -12,8 +12,11 @@
 #define PST_INBOX_SEEN_MAX 8192u      /* values remembered per generation (two) */
 #define PST_INBOX_SEEN_ROTATE_S 1800u /* so a sender still notifying hears from us again */
 #define PST_INBOX_JOBS_MAX 1024u      /* jobs in memory; the rest wait in the store */
+#define PST_INBOX_SUSPECTS_MAX 65536u /* ids held by may_have_copy, 2 MiB */
 #define PST_INBOX_FETCHES_MAX 4u      /* simultaneous connections to senders */
 #define PST_INBOX_RETRY_MIN_MS 5000u
+/* after "busy" from a sender: doubling from this (jittered) up to the above */
+#define PST_INBOX_BUSY_RETRY_MS 100u
 #define PST_INBOX_RETRY_MAX_MS 600000u
 #define PST_INBOX_LAST_TRY_MS 5000u /* the last try before expiry comes this early */
 /* A verbatim re-put of a notification we hold wakes its job at most this
@@ -88,6 +91,7 @@ typedef struct job {
     uint64_t reput_woken_ms;           /* last wake by such a re-put */
     uint8_t sender[PST_SIGN_PK_BYTES]; /* set by the first start */
     bool relook_pending;               /* a lookup of the sender's KeyRecord runs */
+    uint32_t busy_ms;                  /* the last wait after a "busy" answer */
     pst_fetch_conn *conn;
 } job;
 
@@ -112,6 +116,12 @@ struct pst_inbox {
     refused_value *refused; /* ring of PST_INBOX_REFUSED_MAX */
     uint64_t refused_n;     /* values added; the ring holds the last ones */
     vouch_watch watches[PST_INBOX_WATCHES];
+    /* messages that may have a copy in the Maildir the store does not
+     * record (inbox_jobs.c, may_have_copy): pending rows an earlier run
+     * attempted, and fetches of this run that reached the rename. Sorted. */
+    uint8_t (*suspects)[PST_HASH_BYTES];
+    size_t n_suspects, cap_suspects;
+    bool suspects_loaded, suspects_all; /* all: over the cap, search always */
 };
 
 /* What a notification's stamp paid for; verified before the seal is opened. */

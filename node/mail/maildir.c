@@ -471,7 +471,7 @@ int pst_maildir_commit(pst_maildir_writer *w, pst_maildir_loc *loc) {
     }
     /* an earlier delivery of the same message (a crash between the rename
      * and the store update, or a notification seen twice) wins */
-    rc = pst_maildir_find_any(w->root, w->base, loc);
+    rc = w->no_copy ? PST_E_NOTFOUND : pst_maildir_find_any(w->root, w->base, loc);
     if (rc == PST_OK) {
         pst_maildir_abort(w);
         /* that copy's rename may not have reached the disk (its directory

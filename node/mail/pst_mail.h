@@ -60,6 +60,9 @@ typedef struct {
     char folder[PST_MAILDIR_FOLDER_MAX + 1]; /* where to deliver; must exist */
     bool receipt_only;
     uint64_t stored_at; /* receipt_only: when the message became durable */
+    /* the first attempt ever to deliver it (the store has none on record):
+     * no copy can be in the Maildir, the commit does not search for one */
+    bool first_try;
 } pst_fetch_job;
 typedef enum {
     PST_FETCH_DONE = 0,     /* stored and the receipt acknowledged */
@@ -74,6 +77,8 @@ typedef struct {
     const char *reason; /* stable counter name part when outcome != DONE */
     pst_maildir_loc loc;
     uint64_t bytes; /* file size when delivered */
+    /* the Maildir commit (rename) was tried: a copy may exist */
+    bool commit_reached;
 } pst_fetch_result;
 /* Called once, on the loop, unless the fetch was cancelled. */
 typedef void (*pst_fetch_done_cb)(void *user, const pst_fetch_result *res);

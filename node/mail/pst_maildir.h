@@ -133,6 +133,12 @@ typedef struct {
     char folder[PST_MAILDIR_FOLDER_MAX + 1];
     char base[PST_MAILDIR_BASE_BUFSIZE];
     char tmp_path[PST_PATH_MAX];
+    /* set after open by a caller whose own records prove that no copy of
+     * base can be in the Maildir (the inbox: the store never recorded an
+     * attempt to deliver it): commit then skips the search of every folder,
+     * the cost of which grows with the mailbox (docs/MAIL.md, "Exactly
+     * once") */
+    bool no_copy;
 } pst_maildir_writer;
 
 /* Opens FOLDER/tmp/BASE for writing (truncating a leftover of a crash).
@@ -161,17 +167,18 @@ int pst_maildir_write_message(pst_maildir_writer *w, const void *p, size_t n);
  * first byte (after the node's own fields; the file is rewritten in place,
  * 64 KiB at a time); fsyncs and closes the tmp
  * file, then, unless a message with the same base name already exists in
- * any folder (PST_E_EXISTS, the tmp file is removed, *loc names the
- * existing copy and its directory has been fsynced: a failure of that fsync
- * is returned instead), renames it into FOLDER/new, fsyncs new/ and fills
- * *loc. On any failure (including a remembered write error) the tmp file
- * is removed and nothing appears in new/, except when only the fsync of
- * new/ fails: then the file is in new/, *loc names it and the error is
- * returned (a retry finds the file, fsyncs its directory and only then
- * acknowledges it). The writer is closed afterwards, whatever the result.
- * w->folder may be set to another existing folder of the same root before
- * the commit: the file is renamed from where it was opened into that
- * folder's new/ (one file system; LMTP picks the folder only at the end). */
+ * any folder (not looked for when w->no_copy is set; PST_E_EXISTS, the tmp
+ * file is removed, *loc names the existing copy and its directory has been
+ * fsynced: a failure of that fsync is returned instead), renames it into
+ * FOLDER/new, fsyncs new/ and fills *loc. On any failure (including a
+ * remembered write error) the tmp file is removed and nothing appears in
+ * new/, except when only the fsync of new/ fails: then the file is in new/,
+ * *loc names it and the error is returned (a retry finds the file, fsyncs
+ * its directory and only then acknowledges it). The writer is closed
+ * afterwards, whatever the result. w->folder may be set to another
+ * existing folder of the same root before the commit: the file is renamed
+ * from where it was opened into that folder's new/ (one file system; LMTP
+ * picks the folder only at the end). */
 int pst_maildir_commit(pst_maildir_writer *w, pst_maildir_loc *loc);
 
 /* fsyncs the directory at path, so that a rename into it survives a crash

@@ -13,7 +13,12 @@ for `postern inbox` and `postern read`:
    are all found by `inbox` and `read`; the store learns the new places, so
    a second listing scans nothing; a deleted message counts as missing and
    is not looked for again by listings;
-4. a long RFC 2047 subject is decoded before it is shortened."""
+4. a long RFC 2047 subject is decoded before it is shortened;
+5. a first delivery reads no folder of the Maildir (its cost must not grow
+   with the mailbox, issue 14): the store's record of attempts says no copy
+   can exist. Seen through a folder that cannot be read (new/ a symlink
+   loop): before, every delivery searched all folders, failed on it with an
+   I/O error and was retried until the notification expired."""
 
 import os
 import shutil
@@ -122,6 +127,19 @@ def test(c):
     check("=?" not in shown and shown.startswith("été été"), f"subject shown as {shown!r}")
     check(len(shown.encode()) <= 200, f"subject longer than 200 bytes: {len(shown.encode())}")
     note(f"long encoded subject shown decoded ({len(shown)} characters)")
+
+    # 5. no folder is read for a first delivery
+    loop = os.path.join(root, ".Loop")
+    for sub in ("tmp", "cur"):
+        os.makedirs(os.path.join(loop, sub))
+    os.symlink("new", os.path.join(loop, "new"))  # new -> new: ELOOP on any read
+    before = b.counters().get("fetch.retry.io", 0)
+    mid = send(c, a, b, "with a folder nobody can read")
+    copies = harness.wait_delivered(c, b, mid)
+    check(len(copies) == 1 and b.counters().get("fetch.retry.io", 0) == before,
+          f"a first delivery read the Maildir's folders: {copies}\n" + b.log_tail())
+    shutil.rmtree(loop)
+    note("a first delivery searched no folder (one with new/ a symlink loop was there)")
 
 
 if __name__ == "__main__":

@@ -5,10 +5,16 @@ fingerprint or address on a live network: 2 (not_found) and nothing on
 stderr; malformed query: 64; no seed reachable: exit 1 (the network was not
 asked), one line on stderr that says why and what to do, and no hang.
 
+The short-lived node is `posternd --oneshot`: the CLI itself links none of
+OpenDHT, GnuTLS, curl, libuv or the C++ runtime (its start is a process
+start, not a dynamic loader resolving 46 libraries; docs/MAIL.md).
+
 A node alone (no seeds) says `joined: false` in its status, and its lookups
 fail the same way (exit 1, one line); nodes of a live network say joined."""
 
 import os
+import shutil
+import subprocess
 import sys
 import time
 
@@ -51,7 +57,23 @@ def test_alone(c):
     alone.stop()
 
 
+def test_links(c):
+    """The CLI needs only the control-socket client: no node libraries."""
+    if shutil.which("readelf") is None:
+        print("readelf (binutils) is not installed", file=sys.stderr)
+        sys.exit(77)
+    dyn = subprocess.run(["readelf", "-d", c.postern], capture_output=True, text=True,
+                         check=True).stdout
+    needed = [ln.split("[", 1)[1].split("]", 1)[0] for ln in dyn.splitlines()
+              if "(NEEDED)" in ln]
+    heavy = [lib for lib in needed
+             if any(k in lib for k in ("opendht", "gnutls", "libuv", "curl", "stdc++"))]
+    check(needed and not heavy, f"postern links node libraries {heavy} (all: {needed})")
+    note(f"postern links {len(needed)} libraries: {' '.join(needed)}")
+
+
 def test(c):
+    test_links(c)
     test_alone(c)
     seed, a = c.network_of(2, names=["seed", "a"])
     for nd in (seed, a):

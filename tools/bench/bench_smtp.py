@@ -127,13 +127,13 @@ def wait_files(watch, starts, deadline):
 class Postfix:
     """A throwaway Postfix delivering x@pf.bench to DIR/Maildir/."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, port=0):
         os.chmod(tmp, 0o711)  # Postfix's daemons (user postfix) walk into it
         self.dir = os.path.join(tmp, "postfix")
         self.etc = os.path.join(self.dir, "etc")
         self.maildir = os.path.join(self.dir, "mail", "Maildir")
         os.makedirs(self.etc)
-        self.port = free_port()
+        self.port = port or free_port()
         # virtual(8) delivers as an unprivileged user (never root)
         nobody = pwd.getpwnam("nobody")
         uid, gid = nobody.pw_uid, nobody.pw_gid
@@ -158,6 +158,8 @@ maillog_file = {self.dir}/maillog
 maillog_file_prefixes = {self.dir}
 biff = no
 smtputf8_enable = no
+message_size_limit = 0
+virtual_mailbox_limit = 0
 alias_maps =
 virtual_mailbox_domains = pf.bench
 virtual_mailbox_base = {self.dir}/mail

@@ -19,7 +19,6 @@
 #include "pst_node.h"
 
 #define PST_CLI_TIMEOUT_S 60
-#define PST_ONESHOT_JOIN_MS 5000u
 /* How long after Ctrl-C a long call waits for the node to confirm. */
 #define PST_CLI_CANCEL_WAIT_S 10
 
@@ -38,6 +37,12 @@ int pst_cli_common_option(pst_cli_common *c, const char *name, const char *value
             pst_cli_error("--%s: %s", name, err);
             return -1;
         }
+        if (c->n_flags == PST_CLI_FLAGS_MAX) {
+            pst_cli_error("--%s: more than %d node flags", name, PST_CLI_FLAGS_MAX);
+            return -1;
+        }
+        c->flag_names[c->n_flags] = common[i];
+        c->flag_values[c->n_flags++] = value;
         return 1;
     }
     return 0;
@@ -77,7 +82,7 @@ int pst_cli_parse_options_short(int argc, char **argv, const char *shortopts,
 
 /* MSG_NOSIGNAL: a node that closed the connection (it refused this user, or
  * is over its connection limit) is an error to report, not a SIGPIPE death. */
-static int write_all(int fd, const uint8_t *p, size_t n) {
+int pst_cli_write_all(int fd, const uint8_t *p, size_t n) {
     while (n > 0) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
@@ -106,10 +111,7 @@ static int read_all(int fd, uint8_t *p, size_t n) {
     return 0;
 }
 
-/* One response frame into resp: 0; -1 nothing came (errno, 0 = end of
- * file); -2 the frame broke off or has a bad length; -3 it does not decode.
- * buf holds PST_CTRL_FRAME_MAX bytes. */
-static int read_response(int fd, uint8_t *buf, pst_ctrl_response *resp) {
+int pst_cli_read_response(int fd, uint8_t *buf, pst_ctrl_response *resp) {
     uint32_t len;
     if (read_all(fd, buf, PST_FRAME_HEADER_BYTES) != 0)
         return -1;
@@ -199,7 +201,7 @@ static sock_result read_answer(int fd, uint8_t *buf, const char *home, pst_cli_l
             continue;
         }
         int e = w < 0 ? errno : 0;
-        int r = w == 0 ? -1 : w < 0 ? -1 : read_response(fd, buf, resp);
+        int r = w == 0 ? -1 : w < 0 ? -1 : pst_cli_read_response(fd, buf, resp);
         if (r == 0 && resp->status == PST_CTRL_STATUS_PROGRESS) {
             if (lc != NULL && lc->progress != NULL && !cancelled)
                 lc->progress(lc->user, resp->body);
@@ -284,10 +286,10 @@ static sock_result call_socket(const char *home, pst_ctrl_request *req, pst_cli_
         goto out;
     }
     pst_frame_header_write((uint32_t)len, buf);
-    if (write_all(fd, buf, len + PST_FRAME_HEADER_BYTES) != 0) {
+    if (pst_cli_write_all(fd, buf, len + PST_FRAME_HEADER_BYTES) != 0) {
         int e = errno;
         /* the node may have said why before closing: show that */
-        if (read_response(fd, buf, resp) == 0) {
+        if (pst_cli_read_response(fd, buf, resp) == 0) {
             rc = SOCK_ANSWERED;
             goto out;
         }
@@ -303,22 +305,6 @@ out:
     free(buf);
     close(fd);
     return rc;
-}
-
-typedef struct {
-    pst_ctrl_response *resp;
-    bool got;
-} oneshot_answer;
-
-static void on_oneshot(void *user, const pst_ctrl_response *r) {
-    oneshot_answer *a = user;
-    /* the body belongs to the node: re-encode and decode to own a copy */
-    uint8_t *buf = malloc(PST_CTRL_FRAME_MAX);
-    size_t len;
-    if (buf != NULL && pst_ctrl_response_encode(r, buf, PST_CTRL_FRAME_MAX, &len) == PST_OK &&
-        pst_ctrl_response_decode(buf, len, a->resp) == PST_OK)
-        a->got = true;
-    free(buf);
 }
 
 int pst_cli_load_config(const pst_cli_common *c, pst_node_config *cfg) {
@@ -366,13 +352,7 @@ int pst_cli_call(pst_cli_common *c, pst_ctrl_request *req, pst_ctrl_response *re
         fprintf(stderr, "postern: no node running for %s; starting a short-lived one...\n",
                 cfg.home);
     *via_oneshot = true;
-    oneshot_answer a = {resp, false};
-    rc = pst_node_oneshot(&cfg, req, PST_ONESHOT_JOIN_MS, on_oneshot, &a, err, sizeof err);
-    if (rc != PST_OK || !a.got) {
-        pst_cli_error("%s", err[0] ? err : "the short-lived node could not answer");
-        return PST_EXIT_FAIL;
-    }
-    return 0;
+    return pst_cli_oneshot(c, req, resp);
 }
 
 int pst_cli_add_arg(pst_ctrl_request *req, const char *key, const char *value,

@@ -29,8 +29,14 @@ typedef struct {
     bool cancelled; /* out: Ctrl-C was pressed; the answer says how it ended */
 } pst_cli_long_call;
 
+/* How many shared flags (--seed may repeat) a command line may give. */
+#define PST_CLI_FLAGS_MAX 64
+
 typedef struct {
     pst_config_flags flags; /* --home, --seed, --network, ... */
+    /* the same flags as given (argv's strings), for the short-lived node */
+    const char *flag_names[PST_CLI_FLAGS_MAX], *flag_values[PST_CLI_FLAGS_MAX];
+    unsigned n_flags;
     bool json;
     bool no_oneshot; /* the command needs a running node */
     /* with no_oneshot: the exit code when no node runs (0: PST_EXIT_FAIL);
@@ -78,6 +84,23 @@ int pst_cli_load_config(const pst_cli_common *c, pst_node_config *cfg);
  * confirm, is PST_EXIT_FAIL with the hints printed. */
 int pst_cli_call(pst_cli_common *c, pst_ctrl_request *req, pst_ctrl_response *resp,
                  bool *via_oneshot);
+
+/* Writes n bytes to the socket fd (send with MSG_NOSIGNAL: a peer that
+ * closed is an error to report, not a SIGPIPE). 0, or -1 with errno. */
+int pst_cli_write_all(int fd, const uint8_t *p, size_t n);
+
+/* One response frame from fd into resp: 0; -1 nothing came (errno, 0 = end
+ * of file); -2 the frame broke off or has a bad length; -3 it does not
+ * decode. buf holds PST_CTRL_FRAME_MAX bytes. */
+int pst_cli_read_response(int fd, uint8_t *buf, pst_ctrl_response *resp);
+
+/* oneshot_spawn.c: answers req through a short-lived node, `posternd
+ * --oneshot` with c's flags (the request on its stdin, the answer on its
+ * stdout, its errors on our stderr). posternd is $POSTERN_POSTERND, else the
+ * one next to this program, else the build tree's (when this program runs
+ * from it), else the installed one. 0 with resp filled (caller frees), or
+ * PST_EXIT_FAIL after printing why. */
+int pst_cli_oneshot(const pst_cli_common *c, const pst_ctrl_request *req, pst_ctrl_response *resp);
 
 /* When HOME has an identity.key that is damaged or not the identity of its
  * store, prints what posternd would and returns PST_EXIT_CONFIG; else
