@@ -52,7 +52,7 @@ static int check_stamp(struct pst_inbox *ib, const pst_notify *outer, uint64_t n
                        stamp_info *out) {
     pst_node *n = ib->node;
     char ext[PST_NOTIFY_STAMP_EXT_BUFSIZE];
-    pst_notify_stamp_ext(outer->sealed, outer->sealed_len, ext);
+    pst_notify_ext(outer, ext);
     pst_hashcash_policy pol;
     pst_hashcash_policy_init(&pol, 0, ib->resource);
     pol.ext = ext;
