@@ -633,6 +633,10 @@ void pst_slot_vouch(const uint8_t pk[PST_SIGN_PK_BYTES], uint8_t slot[PST_SLOT_B
     SLOT(PST_SLOT_CTX_VOUCH, pk, PST_SIGN_PK_BYTES, slot);
 }
 
+void pst_slot_devices(const uint8_t pk[PST_SIGN_PK_BYTES], uint8_t slot[PST_SLOT_BYTES]) {
+    SLOT(PST_SLOT_CTX_DEVICES, pk, PST_SIGN_PK_BYTES, slot);
+}
+
 void pst_slot_hex(const uint8_t slot[PST_SLOT_BYTES], char out[PST_SLOT_HEX_STRLEN + 1]) {
     sodium_bin2hex(out, PST_SLOT_HEX_STRLEN + 1, slot, PST_SLOT_BYTES);
 }

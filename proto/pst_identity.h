@@ -208,6 +208,7 @@ bool pst_hostname_is_valid(const char *s, size_t n);
 #define PST_SLOT_CTX_ADDRESS "postern/v1/slot/address\0"
 #define PST_SLOT_CTX_INBOX "postern/v1/slot/inbox\0"
 #define PST_SLOT_CTX_VOUCH "postern/v1/slot/vouch\0"
+#define PST_SLOT_CTX_DEVICES "postern/v1/slot/devices\0"
 #define PST_SLOT_HEX_STRLEN 40u
 
 /* Key slot of identity pk: its KeyRecords and Revocations. */
@@ -219,6 +220,8 @@ int pst_slot_address(const char *address, uint8_t slot[PST_SLOT_BYTES]);
 void pst_slot_inbox(const uint8_t pk[PST_SIGN_PK_BYTES], uint8_t slot[PST_SLOT_BYTES]);
 /* Vouch slot of pk: endorsements of pk. */
 void pst_slot_vouch(const uint8_t pk[PST_SIGN_PK_BYTES], uint8_t slot[PST_SLOT_BYTES]);
+/* Device slot of identity pk: its DeviceLists (pst_device.h). */
+void pst_slot_devices(const uint8_t pk[PST_SIGN_PK_BYTES], uint8_t slot[PST_SLOT_BYTES]);
 /* 40 lowercase hex characters plus a NUL (OpenDHT's InfoHash text form). */
 void pst_slot_hex(const uint8_t slot[PST_SLOT_BYTES], char out[PST_SLOT_HEX_STRLEN + 1]);
 

@@ -1,0 +1,262 @@
+/* DeviceCert (type 13) and DeviceList (type 14). */
+#include <criterion/criterion.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "codec.h"
+#include "pst_device.h"
+#include "pst_records.h"
+#include "recutil.h"
+#include "testutil.h"
+
+#define CREATED 1700000000u
+#define NOW (CREATED + 60)
+
+/* identity: sign seed 00..1f; device i: the identity of seed 0x10 * (i + 1) */
+static void kat_device(pst_device *d, unsigned i, const char *name) {
+    pst_identity *dev = ru_kat_identity((uint8_t)(0x10 * (i + 1)));
+    memset(d, 0, sizeof *d);
+    memcpy(d->sign_pk, dev->sign_pk, 32);
+    memcpy(d->box_pk, dev->box_pk, 32);
+    snprintf(d->name, sizeof d->name, "%s", name);
+    d->created = CREATED + i;
+    pst_identity_free(dev);
+}
+
+static void kat_list(pst_devlist *l, unsigned n, uint64_t seq, size_t name_len) {
+    pst_identity *id = ru_kat_identity(0);
+    memset(l, 0, sizeof *l);
+    l->created = CREATED;
+    l->seq = seq;
+    for (unsigned i = 0; i < n; i++) {
+        char name[PST_DEVICE_NAME_MAX + 1];
+        memset(name, 'a' + (int)i, name_len);
+        name[name_len] = '\0';
+        kat_device(&l->devices[i], i, name);
+    }
+    l->n_devices = n;
+    cr_assert_eq(pst_devlist_sign(l, id->sign_sk), PST_OK);
+    pst_identity_free(id);
+}
+
+static void kat_cert(pst_devcert *c) {
+    pst_identity *id = ru_kat_identity(0);
+    pst_device d;
+    kat_device(&d, 0, "laptop");
+    cr_assert_eq(pst_devcert_build(c, &d, CREATED, id->sign_sk), PST_OK);
+    pst_identity_free(id);
+}
+
+TU_DEFINE_SIGNED(cert, pst_devcert, NOW)
+TU_DEFINE_SIGNED(list, pst_devlist, NOW)
+
+Test(device, cert_round_trip_and_vector) {
+    pst_devcert c, back;
+    uint8_t enc[PST_DHT_VALUE_MAX], h[32];
+    kat_cert(&c);
+    size_t len = cert_round_trip(&c, &back, enc, sizeof enc);
+    cr_assert_eq(pst_devcert_id(&c, h), PST_OK);
+    ru_expect_hash_id(h, enc, len);
+    ru_check_vector_accepted("devcert_v1.hex",
+                             "DeviceCert v1: identity sign_seed=00..1f, device = keys of seed "
+                             "10..2f, name \"laptop\", created=1700000000",
+                             enc, len, cert_accept);
+    tu_check_mutations(enc, len, cert_accept, NULL);
+}
+
+Test(device, list_round_trip_and_vector) {
+    pst_devlist l, back;
+    uint8_t enc[PST_DHT_VALUE_MAX];
+    kat_list(&l, 2, 7, 6);
+    l.tombstones[0].revoked_at = CREATED + 5;
+    memset(l.tombstones[0].sign_pk, 0x77, 32);
+    l.n_tombstones = 1;
+    pst_identity *id = ru_kat_identity(0);
+    cr_assert_eq(pst_devlist_sign(&l, id->sign_sk), PST_OK);
+    size_t len = list_round_trip(&l, &back, enc, sizeof enc);
+    ru_check_vector_accepted("devlist_v1.hex",
+                             "DeviceList v1: identity sign_seed=00..1f, seq 7, devices of seeds "
+                             "10.. and 20.. named aaaaaa and bbbbbb, one tombstone 77..77",
+                             enc, len, list_accept);
+    tu_check_mutations(enc, len, list_accept, NULL);
+    cr_assert_eq(pst_devlist_find(&back, l.devices[1].sign_pk), 1);
+    cr_assert_eq(pst_devlist_find(&back, l.tombstones[0].sign_pk), -1);
+    cr_assert(pst_devlist_revoked(&back, l.tombstones[0].sign_pk));
+    cr_assert(!pst_devlist_revoked(&back, l.devices[0].sign_pk));
+    pst_identity_free(id);
+}
+
+/* Sizes for docs/PROTOCOL.md: typical names (8 bytes) and the longest. */
+Test(device, sizes) {
+    static const unsigned counts[] = {1, 2, 4, 8};
+    for (size_t i = 0; i < 4; i++) {
+        pst_devlist l;
+        kat_list(&l, counts[i], 1, 8);
+        size_t typical = pst_devlist_encoded_size(&l);
+        kat_list(&l, counts[i], 1, PST_DEVICE_NAME_MAX);
+        size_t longest = pst_devlist_encoded_size(&l);
+        printf("devlist %u devices: %zu bytes (8-byte names), %zu bytes (32-byte names)\n",
+               counts[i], typical, longest);
+        cr_assert(longest <= PST_DHT_VALUE_MAX, "a full list fits one DHT value");
+    }
+    pst_devcert c;
+    kat_cert(&c);
+    uint8_t enc[PST_DHT_VALUE_MAX];
+    printf("devcert: %zu bytes (6-byte name)\n", cert_enc(&c, enc, sizeof enc));
+}
+
+Test(device, forged_and_wrong_signer) {
+    pst_identity *other = ru_kat_identity(0x90), *id = ru_kat_identity(0);
+    pst_devlist l;
+    kat_list(&l, 2, 3, 6);
+    pst_devlist f = l;
+    memcpy(f.signer, other->sign_pk, 32);
+    cr_assert_eq(pst_devlist_verify(&f, NOW), PST_E_SIGNATURE, "signer swapped");
+    f = l;
+    f.seq = 4;
+    cr_assert_eq(pst_devlist_verify(&f, NOW), PST_E_SIGNATURE, "seq is signed");
+    f = l;
+    cr_assert_eq(pst_devlist_sign(&f, other->sign_sk), PST_OK);
+    cr_assert_eq(pst_devlist_verify(&f, NOW), PST_OK, "valid, but by another identity");
+    cr_assert_arr_neq(f.signer, id->sign_pk, 32);
+    cr_assert_eq(pst_devlist_verify(&l, CREATED - PST_CLOCK_SKEW_MAX - 1), PST_E_NOTYET);
+    /* a cert by another key is not in the identity's list */
+    pst_devcert c;
+    kat_cert(&c);
+    cr_assert_eq(pst_devcert_in_list(&c, &l), PST_OK);
+    pst_devcert fc;
+    cr_assert_eq(pst_devcert_build(&fc, &c.dev, CREATED, other->sign_sk), PST_OK);
+    cr_assert_eq(pst_devcert_verify(&fc, NOW), PST_OK);
+    cr_assert_eq(pst_devcert_in_list(&fc, &l), PST_E_SIGNER);
+    fc = c;
+    fc.dev.box_pk[0] ^= 1;
+    cr_assert_eq(pst_devcert_in_list(&fc, &l), PST_E_MISMATCH);
+    cr_assert_eq(pst_devcert_verify(&fc, NOW), PST_E_SIGNATURE);
+    pst_devlist r = l;
+    r.tombstones[0].sign_pk[0] = 0;
+    memcpy(r.tombstones[0].sign_pk, r.devices[0].sign_pk, 32);
+    r.n_tombstones = 1;
+    r.devices[0] = r.devices[1];
+    r.n_devices = 1;
+    cr_assert_eq(pst_devcert_in_list(&c, &r), PST_E_REVOKED);
+    r.n_tombstones = 0;
+    cr_assert_eq(pst_devcert_in_list(&c, &r), PST_E_NOTFOUND);
+    pst_identity_free(other);
+    pst_identity_free(id);
+}
+
+Test(device, rules) {
+    pst_identity *id = ru_kat_identity(0);
+    pst_devlist l, b;
+    uint8_t enc[4 * PST_DHT_VALUE_MAX];
+    size_t len;
+    kat_list(&l, 3, 1, 6);
+    b = l;
+    b.devices[2] = b.devices[0];
+    cr_assert_eq(pst_devlist_encode(&b, enc, sizeof enc, &len), PST_E_INVAL, "listed twice");
+    cr_assert_eq(pst_devlist_sign(&b, id->sign_sk), PST_E_INVAL);
+    b = l;
+    memcpy(b.tombstones[0].sign_pk, b.devices[1].sign_pk, 32);
+    b.n_tombstones = 1;
+    cr_assert_eq(pst_devlist_sign(&b, id->sign_sk), PST_E_INVAL, "listed and tombstoned");
+    b = l;
+    memcpy(b.tombstones[0].sign_pk, id->sign_pk, 32);
+    b.n_tombstones = 1;
+    cr_assert_eq(pst_devlist_sign(&b, id->sign_sk), PST_E_INVAL, "identity tombstoned");
+    b = l;
+    memset(b.tombstones[0].sign_pk, 1, 32);
+    memset(b.tombstones[1].sign_pk, 1, 32);
+    b.n_tombstones = 2;
+    cr_assert_eq(pst_devlist_sign(&b, id->sign_sk), PST_E_INVAL, "tombstoned twice");
+    b = l;
+    b.expires = CREATED + 10;
+    cr_assert_eq(pst_devlist_sign(&b, id->sign_sk), PST_E_INVAL, "lists never expire");
+    b = l;
+    b.devices[1].name[0] = '\0';
+    cr_assert_eq(pst_devlist_sign(&b, id->sign_sk), PST_E_INVAL, "empty name");
+    b = l;
+    b.devices[1].name[0] = '\n';
+    cr_assert_eq(pst_devlist_sign(&b, id->sign_sk), PST_E_INVAL, "control character");
+    b = l;
+    b.n_devices = PST_DEVICES_MAX + 1;
+    cr_assert_eq(pst_devlist_encode(&b, enc, sizeof enc, &len), PST_E_INVAL, "over the cap");
+    cr_assert(pst_device_name_ok("k\xc3\xbc"
+                                 "che",
+                                 5));
+    cr_assert(!pst_device_name_ok("\xc3", 1), "bad UTF-8");
+    char longname[40];
+    memset(longname, 'x', sizeof longname);
+    cr_assert(pst_device_name_ok(longname, PST_DEVICE_NAME_MAX));
+    cr_assert(!pst_device_name_ok(longname, PST_DEVICE_NAME_MAX + 1));
+    pst_identity_free(id);
+}
+
+/* Decoding refuses what encoding refuses, seen from the wire: a list naming
+ * nine devices (over the cap), a duplicate, a bad name. */
+Test(device, decode_over_cap_and_rules) {
+    pst_devlist l;
+    uint8_t enc[PST_DHT_VALUE_MAX], out[4096];
+    kat_list(&l, 8, 1, 1);
+    size_t len = list_enc(&l, enc, sizeof enc), n;
+    ru_fields f;
+    ru_split(enc, len, &f);
+    cr_assert_eq(f.count, PST_DEVLIST_FIELDS);
+    /* field 6 = devices: append a copy of the first device with another key */
+    ru_raw r;
+    memcpy(r.b, f.p[6], f.n[6]);
+    r.n = f.n[6];
+    cr_assert_eq(r.b[0], 0x98, "fixarray of 8");
+    r.b[0] = 0x99;
+    size_t one = (f.n[6] - 1) / 8;
+    memcpy(r.b + r.n, f.p[6] + 1, one);
+    r.b[r.n + 4] ^= 0x55; /* inside the first key */
+    r.n += one;
+    n = ru_with_field(enc, len, 6, r.b, r.n, out, sizeof out);
+    cr_assert_eq(list_decode_rc(out, n), PST_E_TOOBIG, "nine devices");
+    /* eight devices where the last repeats the first */
+    memcpy(r.b, f.p[6], f.n[6]);
+    memcpy(r.b + 1 + 7 * one, f.p[6] + 1, one);
+    n = ru_with_field(enc, len, 6, r.b, f.n[6], out, sizeof out);
+    cr_assert_eq(list_decode_rc(out, n), PST_E_RANGE, "a device listed twice");
+    ru_raw e = ru_raw_uint(5);
+    n = ru_with_field(enc, len, 3, e.b, e.n, out, sizeof out);
+    cr_assert_eq(list_decode_rc(out, n), PST_E_RANGE, "expires must be 0");
+    pst_devlist z;
+    memset(&z, 0x33, sizeof z);
+    cr_assert_neq(pst_devlist_decode(out, n, &z), PST_OK);
+    const uint8_t *p = (const uint8_t *)&z;
+    for (size_t i = 0; i < sizeof z; i++)
+        cr_assert_eq(p[i], 0);
+}
+
+Test(device, trim_and_id) {
+    pst_identity *id = ru_kat_identity(0);
+    pst_devlist l;
+    kat_list(&l, 8, 1, PST_DEVICE_NAME_MAX);
+    for (unsigned i = 0; i < 20; i++) {
+        memset(l.tombstones[i].sign_pk, 0x40 + (int)i, 32);
+        l.tombstones[i].revoked_at = CREATED + 100 - i; /* the last ones are the oldest */
+    }
+    l.n_tombstones = 20;
+    uint8_t enc[PST_DHT_VALUE_MAX];
+    size_t len;
+    cr_assert_eq(pst_devlist_sign(&l, id->sign_sk), PST_E_INVAL, "over one DHT value");
+    unsigned dropped = pst_devlist_trim(&l);
+    cr_assert_gt(dropped, 0);
+    cr_assert_eq(l.n_tombstones + dropped, 20);
+    cr_assert_eq(l.tombstones[0].revoked_at, CREATED + 100, "the newest is kept");
+    cr_assert_eq(pst_devlist_sign(&l, id->sign_sk), PST_OK);
+    cr_assert_eq(pst_devlist_encode(&l, enc, sizeof enc, &len), PST_OK);
+    cr_assert_leq(len, PST_DHT_VALUE_MAX);
+    char did[PST_DEVICE_ID_BUFSIZE], fp[PST_FINGERPRINT_STRLEN + 1];
+    pst_device_id(id->sign_pk, did);
+    pst_fingerprint_format(id->sign_pk, fp);
+    cr_assert_eq(strlen(did), 16);
+    cr_assert_eq(strncmp(did, fp, 16), 0);
+    uint8_t s1[PST_SLOT_BYTES], s2[PST_SLOT_BYTES];
+    pst_slot_devices(id->sign_pk, s1);
+    pst_slot_key(id->sign_pk, s2);
+    cr_assert_arr_neq(s1, s2, PST_SLOT_BYTES);
+    pst_identity_free(id);
+}
