@@ -21,6 +21,8 @@ static void finalize(pst_node *n) {
     n->store = NULL;
     pst_identity_free(n->id);
     n->id = NULL;
+    pst_identity_free(n->device);
+    n->device = NULL;
     pst_trust_free(n);
     if (n->lock_fd >= 0)
         close(n->lock_fd); /* releases the flock */
@@ -41,11 +43,26 @@ static void on_flush(uv_timer_t *t) { pst_counters_flush(t->data); }
 /* ---- start ------------------------------------------------------------------- */
 
 static int load_identity(pst_node *n, const char *passphrase, char *err, size_t errcap) {
-    int rc = pst_identity_load(n->cfg.home, passphrase, n->store, PST_IDLOAD_RECORD, &n->id, err,
-                               errcap);
+    char idpath[PST_PATH_MAX], devpath[PST_PATH_MAX];
+    int rc;
+    if (pst_home_path(n->cfg.home, PST_FILE_IDENTITY, idpath, sizeof idpath) != PST_OK ||
+        pst_home_path(n->cfg.home, PST_FILE_DEVICE, devpath, sizeof devpath) != PST_OK)
+        return PST_E_NOSPACE;
+    /* a joined device (issue 13): its device key, and the identity's public
+     * key from the store */
+    if (access(idpath, F_OK) != 0 && access(devpath, F_OK) == 0) {
+        if ((rc = pst_keys_devices_load(n, false, err, errcap)) != PST_OK)
+            return rc;
+        n->n_addresses = pst_node_init_addresses(n->store, n->addresses);
+        return PST_OK;
+    }
+    rc = pst_identity_load(n->cfg.home, passphrase, n->store, PST_IDLOAD_RECORD, &n->id, err,
+                           errcap);
     if (rc != PST_OK)
         return rc;
     pst_fingerprint_format(n->id->sign_pk, n->fingerprint);
+    if ((rc = pst_keys_devices_load(n, true, err, errcap)) != PST_OK)
+        return rc;
     /* the addresses given to `postern init` */
     n->n_addresses = pst_node_init_addresses(n->store, n->addresses);
     return PST_OK;
@@ -155,6 +172,7 @@ int pst_node_start(uv_loop_t *loop, const pst_node_config *cfg, pst_node_mode mo
         if ((rc = pst_outbox_start(n, err, errcap)) != PST_OK ||
             (rc = pst_fetch_server_start(n, err, errcap)) != PST_OK ||
             (rc = pst_publish_start(n)) != PST_OK || (rc = pst_ingest_listen_own(n)) != PST_OK ||
+            (rc = pst_keys_devlist_listen_own(n)) != PST_OK ||
             (rc = pst_inbox_start(n, err, errcap)) != PST_OK ||
             (rc = pst_smtp_server_start(n, err, errcap)) != PST_OK ||
             (rc = pst_lmtp_server_start(n, err, errcap)) != PST_OK ||
@@ -181,6 +199,7 @@ int pst_node_start(uv_loop_t *loop, const pst_node_config *cfg, pst_node_mode mo
 fail_early:
     pst_store_close(n->store);
     pst_identity_free(n->id);
+    pst_identity_free(n->device);
     if (n->lock_fd >= 0)
         close(n->lock_fd);
     free(n);
@@ -207,6 +226,7 @@ static void stop_now(pst_node *n) {
         free(n->listen_ctx[i]);
     }
     n->n_listens = 0;
+    pst_keys_devices_stop(n);
     if (n->handles_open == 0) {
         finalize(n);
         return;

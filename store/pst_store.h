@@ -40,7 +40,7 @@ extern "C" {
 
 /* Schema version this code writes (PRAGMA user_version). A database with a
  * newer version is refused with PST_E_VERSION. */
-#define PST_STORE_SCHEMA_VERSION 7
+#define PST_STORE_SCHEMA_VERSION 8
 
 #define PST_STORE_BLOB_MAX PST_RECORD_MAX /* any stored record or meta blob */
 #define PST_STORE_NAME_MAX 64u            /* meta and counter names, bytes */
@@ -206,6 +206,27 @@ typedef struct {
 } pst_store_revocation_row;
 typedef int (*pst_store_revocation_cb)(const pst_store_revocation_row *row, void *user);
 int pst_store_revocation_list(pst_store *st, pst_store_revocation_cb cb, void *user);
+
+/* ---- device lists (issue 13) --------------------------------------------- */
+
+/* Caches the verified DeviceList (bytes) of identity. The row is replaced,
+ * never deleted, so its seq is a permanent high-water mark: seq below it,
+ * or equal with other bytes: PST_E_STALE (a replay); equal with the same
+ * bytes: 0, no change; higher: replaced, 0. Verify before putting. */
+int pst_store_devlist_put(pst_store *st, const uint8_t identity[32], uint64_t seq,
+                          const uint8_t *bytes, size_t len, uint64_t now);
+/* The cached list of identity; seq may be NULL. PST_E_NOTFOUND if none,
+ * PST_E_NOSPACE if cap is too small. */
+int pst_store_devlist_get(pst_store *st, const uint8_t identity[32], uint8_t *buf, size_t cap,
+                          size_t *len, uint64_t *seq);
+/* Remembers the name and creation time of a device of identity (a
+ * tombstone carries neither). name: 1..64 bytes, no controls. */
+int pst_store_device_seen_put(pst_store *st, const uint8_t identity[32], const uint8_t device[32],
+                              const char *name, uint64_t created);
+/* name (cap bytes, NUL-terminated) and created of a device seen before;
+ * PST_E_NOTFOUND if never seen. */
+int pst_store_device_seen_get(pst_store *st, const uint8_t identity[32], const uint8_t device[32],
+                              char *name, size_t cap, uint64_t *created);
 
 /* ---- contacts and trust tiers -------------------------------------------- */
 

@@ -11,9 +11,9 @@
 #define PK_BYTES PST_SIGN_PK_BYTES
 #define ID_BYTES PST_STORE_MSGID_BYTES
 
-/* Migration 7. dropped: when a device the message was sealed to left the
+/* Migration 8 (7 on its own branch). dropped: when a device the message was sealed to left the
  * recipient's device list (revoked): nobody waits for its receipt. */
-const char pst_store__outbox_device_v7[] =
+const char pst_store__outbox_device_v8[] =
     "CREATE TABLE IF NOT EXISTS outbox_device ("
     " msg INTEGER NOT NULL REFERENCES outbox_msg (id) ON DELETE CASCADE,"
     " rcpt BLOB NOT NULL CHECK (length(rcpt) = 32),"

@@ -42,10 +42,9 @@ void pst_node_cmd_id(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb
 
 static const char *kind_name(int kind) {
     static const char *const names[] = {
-        [PST_PUB_KEYREC] = "key_record",
-        [PST_PUB_ADDRCLAIM] = "address_claim",
-        [PST_PUB_REVOCATION] = "revocation",
-        [PST_PUB_ENDORSEMENT] = "endorsement",
+        [PST_PUB_KEYREC] = "key_record",     [PST_PUB_ADDRCLAIM] = "address_claim",
+        [PST_PUB_REVOCATION] = "revocation", [PST_PUB_ENDORSEMENT] = "endorsement",
+        [PST_PUB_DEVLIST] = "devlist",
     };
     return PST_NAME_OF(names, kind, "other");
 }
@@ -140,7 +139,20 @@ void pst_node_cmd_status(pst_node *n, const pst_ctrl_request *req, pst_node_repl
     pst_value *pubs = pst_value_add_array(b, "published");
     if (n->id != NULL)
         (void)pst_store_published_list(n->store, on_published, pubs);
+    if (n->id != NULL) {
+        /* this device (issue 13): the identity key itself, or a paired one */
+        pst_value *dv = pst_value_add_map(b, "device");
+        char did[PST_DEVICE_ID_BUFSIZE];
+        pst_device_id(pst_node_device_keys(n)->sign_pk, did);
+        pst_value_add_str(dv, "id", did);
+        pst_value_add_bool(dv, "holds_identity_key", n->holds_identity);
+        pst_value_add_bool(dv, "revoked", pst_keys_self_revoked(n));
+    }
     pst_value *notices = pst_value_add_array(b, "notices");
+    if (n->id != NULL && pst_keys_self_revoked(n))
+        pst_value_add_str(notices, NULL,
+                          "this device was revoked from its identity: it gets no new mail and "
+                          "its signatures are refused (pair it again with 'postern init --join')");
     (void)pst_trust_notices(n, notices);
     pst_clock_describe(n, b);
     pst_value *c = pst_value_add_map(b, "counters");

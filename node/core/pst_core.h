@@ -21,6 +21,7 @@
 
 #include "pst_clock.h"
 #include "pst_config.h"
+#include "pst_device.h"
 #include "pst_dht.h"
 #include "pst_envelope.h"
 #include "pst_fetch.h"
@@ -41,7 +42,13 @@
 #define PST_COUNTER_FLUSH_MS 10000u
 
 /* Published record kinds in the store's published table. */
-enum { PST_PUB_KEYREC = 1, PST_PUB_ADDRCLAIM = 2, PST_PUB_REVOCATION = 3, PST_PUB_ENDORSEMENT = 4 };
+enum {
+    PST_PUB_KEYREC = 1,
+    PST_PUB_ADDRCLAIM = 2,
+    PST_PUB_REVOCATION = 3,
+    PST_PUB_ENDORSEMENT = 4,
+    PST_PUB_DEVLIST = 5, /* our identity's newest device list, kept alive by every device */
+};
 
 typedef struct {
     char name[PST_COUNTER_NAME_MAX];
@@ -81,6 +88,15 @@ struct pst_node {
     bool revoked;           /* our own key is revoked: publish only the revocation */
     uint16_t fetch_port;
     char endpoint[PST_ENDPOINT_MAX + 1];
+    /* devices (keys/devices.c): HOME/device.key when this home has one
+     * (else NULL: the identity key is the device key); whether the identity
+     * secret key is here; whether our own newest device list dropped this
+     * device; the listen on our devices slot */
+    pst_identity *device;
+    bool holds_identity;
+    bool self_revoked;
+    bool devlist_poll_busy;
+    pst_dht_listen_handle *devlist_listen;
     pst_dht_listen_handle *listens[PST_KEYREC_ADDRESSES_MAX + 3];
     void *listen_ctx[PST_KEYREC_ADDRESSES_MAX + 3];
     unsigned n_listens;

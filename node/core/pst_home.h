@@ -12,6 +12,7 @@
 
 /* Files inside the home directory. */
 #define PST_FILE_IDENTITY "identity.key"
+#define PST_FILE_DEVICE "device.key" /* a joined device's own key pair (issue 13) */
 #define PST_FILE_REVKEY "revocation.key"
 #define PST_FILE_REVCERT "revocation.cert"
 #define PST_FILE_STORE "postern.db"

@@ -20,10 +20,8 @@
 
 const char *pst_slot_kind_name(pst_slot_kind kind) {
     static const char *const names[] = {
-        [PST_SLOT_KEY] = "key",
-        [PST_SLOT_ADDRESS] = "address",
-        [PST_SLOT_INBOX] = "inbox",
-        [PST_SLOT_VOUCH] = "vouch",
+        [PST_SLOT_KEY] = "key",     [PST_SLOT_ADDRESS] = "address", [PST_SLOT_INBOX] = "inbox",
+        [PST_SLOT_VOUCH] = "vouch", [PST_SLOT_DEVICES] = "devices",
     };
     return PST_NAME_OF(names, kind, "unknown");
 }
@@ -254,6 +252,7 @@ static void own_value(own_listen *l, const uint8_t *val, size_t len) {
     case PST_SLOT_VOUCH:
         rc = pst_ingest_vouch_value(n, n->id->sign_pk, val, len, NULL);
         break;
+    case PST_SLOT_DEVICES: /* devices.c listens on that slot itself */
     case PST_SLOT_INBOX:
         break;
     }

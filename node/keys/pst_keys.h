@@ -18,8 +18,14 @@
 #define PST_BOOTSTRAP_BACKOFF_MAX_MS 60000u
 
 /* ingest.c: validation of every value that comes out of the DHT. */
-typedef enum { PST_SLOT_KEY, PST_SLOT_ADDRESS, PST_SLOT_INBOX, PST_SLOT_VOUCH } pst_slot_kind;
-/* "key", "address", "inbox" or "vouch": the slot part of counter names. */
+typedef enum {
+    PST_SLOT_KEY,
+    PST_SLOT_ADDRESS,
+    PST_SLOT_INBOX,
+    PST_SLOT_VOUCH,
+    PST_SLOT_DEVICES
+} pst_slot_kind;
+/* "key", "address", "inbox", "vouch" or "devices": the slot part of counter names. */
 const char *pst_slot_kind_name(pst_slot_kind kind);
 /* Validates val found in the key slot of pk. Stores a valid KeyRecord (seq
  * rule) or Revocation. Counts every rejection. Returns PST_OK when accepted,
@@ -177,5 +183,56 @@ void pst_trust_free(pst_node *n);
 unsigned pst_trust_notices(pst_node *n, pst_value *arr);
 /* Appends one map per vouch to arr (for key get). */
 void pst_vouches_describe(pst_value *arr, const pst_vouch *v, unsigned count, pst_node *n);
+
+/* ---- devices: devices.c, devices_dht.c (issue 13) --------------------------- */
+/* At start, after the identity (node.c): loads HOME/device.key when present
+ * into n->device. A home with device.key and no identity.key is a joined
+ * device: n->id then carries the identity's public key (the store's
+ * identity_pk) and this device's box keys, and no identity secret key
+ * (n->holds_identity false). Errors name the file (err). */
+int pst_keys_devices_load(pst_node *n, bool have_identity_file, char *err, size_t errcap);
+/* The key pair this node signs mail/receipts with and opens notifications
+ * with: HOME/device.key when present, else the identity key. NULL in a
+ * one-shot node. */
+const pst_identity *pst_node_device_keys(pst_node *n);
+/* The highest-seq verified device list of identity_pk from the store: 0 or
+ * PST_E_NOTFOUND (or a store error); out zeroed on error. Synchronous. */
+int pst_keys_devlist_cached(pst_node *n, const uint8_t identity_pk[32], pst_devlist *out);
+/* list is valid during the call only; rc 0 with the best list, or
+ * PST_E_NOTFOUND when the identity publishes none (or an error). */
+typedef void (*pst_keys_devlist_cb)(pst_node *n, int rc, const pst_devlist *list, void *arg);
+/* DHT get of the devices slot of identity_pk: every value is checked
+ * (pst_keys_devlist_ingest), the best is cached, then cb once on the loop.
+ * Returns an error (and never calls cb) if it could not start. */
+int pst_keys_devlist_fetch(pst_node *n, const uint8_t identity_pk[32], pst_keys_devlist_cb cb,
+                           void *arg);
+/* 0 if device_pk is identity_pk or a current device of the cached list;
+ * PST_E_REVOKED if tombstoned (or dropped from a list that once named it);
+ * PST_E_NOTFOUND if not in the cached list (fetch, then ask again). */
+int pst_keys_device_valid(pst_node *n, const uint8_t identity_pk[32], const uint8_t device_pk[32]);
+/* True when our own identity's newest list no longer names this device. */
+bool pst_keys_self_revoked(pst_node *n);
+/* The one check of a device-slot value of identity_pk: size cap, type,
+ * strict decode, signer == identity_pk (PST_E_SIGNER), verify, then the
+ * store's seq rule (PST_E_STALE for a replay); caches it and the device
+ * names. Counts every refusal as rejected.devices.REASON. out (may be NULL)
+ * gets the list on success. For our own identity it also updates
+ * self-revocation and keeps the list alive with our records. */
+int pst_keys_devlist_ingest(pst_node *n, const uint8_t identity_pk[32], const uint8_t *val,
+                            size_t len, pst_devlist *out);
+/* Signs l with our identity key (PST_E_NOKEY on a device without it), sets
+ * signer and created, trims tombstones to fit, ingests it (its seq must be
+ * above the cached one) and puts it in the DHT. done may be NULL. */
+int pst_keys_devlist_publish(pst_node *n, pst_devlist *l, pst_dht_done_cb done, void *user);
+/* Listens on our own devices slot (new devices, our own revocation); the
+ * republish round backs it up with a get (pst_keys_devlist_poll_own). */
+int pst_keys_devlist_listen_own(pst_node *n);
+void pst_keys_devlist_poll_own(pst_node *n);
+/* Cancels the listen (at stop, before the DHT closes). */
+void pst_keys_devices_stop(pst_node *n);
+/* Appends one map per device of identity_pk's cached list (current and
+ * tombstoned: id, name, created, revoked, this_device) to arr. Returns the
+ * count, 0 when no list is cached. */
+unsigned pst_keys_devices_describe(pst_node *n, const uint8_t identity_pk[32], pst_value *arr);
 
 #endif

@@ -228,8 +228,11 @@ void pst_publish_now(pst_node *n) {
         return;
     if (n->id != NULL && !n->revoked && pst_store_is_revoked(n->store, n->id->sign_pk) == 1)
         n->revoked = true;
-    if (n->id != NULL && !n->revoked)
+    /* a joined device has no identity secret key: it keeps alive what the
+     * identity signed (the device list) but signs no key record */
+    if (n->id != NULL && !n->revoked && n->holds_identity)
         (void)refresh_own_records(n);
+    pst_keys_devlist_poll_own(n);
     if (n->id != NULL)
         (void)pst_store_published_list(n->store, on_published_row, n);
     /* Every node that has seen a revocation keeps it alive. */

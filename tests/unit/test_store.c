@@ -968,3 +968,41 @@ Test(store, contact_emails, .init = su_tmp_setup, .fini = su_tmp_teardown) {
     cr_assert_eq(pst_store_check(st), PST_OK);
     pst_store_close(st);
 }
+
+/* Device lists (issue 13): the highest seq wins, across a reopen; an older
+ * or forked list is refused; names of devices are remembered. */
+Test(store, devlist_seq_rule, .init = su_tmp_setup, .fini = su_tmp_teardown) {
+    uint8_t id[32], dev[32], a[64], b[64], c[64], buf[128];
+    size_t len;
+    uint64_t seq;
+    su_pk_of(id, 7);
+    su_pk_of(dev, 8);
+    su_rec_of(a, sizeof a, 1);
+    su_rec_of(b, sizeof b, 2);
+    su_rec_of(c, sizeof c, 3);
+    pst_store *st = su_open_file();
+    cr_assert_eq(pst_store_devlist_get(st, id, buf, sizeof buf, &len, &seq), PST_E_NOTFOUND);
+    cr_assert_eq(pst_store_devlist_put(st, id, 2, a, sizeof a, 10), PST_OK);
+    cr_assert_eq(pst_store_devlist_put(st, id, 2, a, sizeof a, 11), PST_OK, "same list again");
+    cr_assert_eq(pst_store_devlist_put(st, id, 2, b, sizeof b, 11), PST_E_STALE, "fork");
+    cr_assert_eq(pst_store_devlist_put(st, id, 1, b, sizeof b, 11), PST_E_STALE, "replay");
+    cr_assert_eq(pst_store_devlist_put(st, id, 5, b, sizeof b, 12), PST_OK);
+    cr_assert_eq(pst_store_device_seen_put(st, id, dev, "laptop", 99), PST_OK);
+    pst_store_close(st);
+    st = su_open_file();
+    cr_assert_eq(pst_store_devlist_put(st, id, 4, c, sizeof c, 13), PST_E_STALE);
+    cr_assert_eq(pst_store_devlist_get(st, id, buf, sizeof buf, &len, &seq), PST_OK);
+    cr_assert_eq(seq, 5);
+    cr_assert_eq(len, sizeof b);
+    cr_assert_arr_eq(buf, b, sizeof b);
+    cr_assert_eq(pst_store_devlist_get(st, id, buf, 10, &len, &seq), PST_E_NOSPACE);
+    char name[65];
+    uint64_t created;
+    cr_assert_eq(pst_store_device_seen_get(st, id, dev, name, sizeof name, &created), PST_OK);
+    cr_assert_str_eq(name, "laptop");
+    cr_assert_eq(created, 99);
+    cr_assert_eq(pst_store_device_seen_get(st, dev, id, name, sizeof name, &created),
+                 PST_E_NOTFOUND);
+    cr_assert_eq(pst_store_device_seen_put(st, id, dev, "bad\nname", 1), PST_E_INVAL);
+    pst_store_close(st);
+}

@@ -535,6 +535,8 @@ Test(store, inbox_purge_batches_and_undo, .init = su_tmp_setup, .fini = su_tmp_t
 static const char inbox_v3[] =
     /* the tables of later migrations go too: they are made again */
     "DROP TABLE IF EXISTS contact_email;"
+    "DROP TABLE IF EXISTS devlist;"
+    "DROP TABLE IF EXISTS device_seen;"
     "DROP TABLE inbox_notification;"
     "DROP TABLE inbox;"
     "CREATE TABLE inbox ("
