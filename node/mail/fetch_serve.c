@@ -30,7 +30,10 @@ static void stream_done(fconn *c) {
     close(c->fd);
     c->fd = -1;
     pst_counter_add(n, "fetch.served", 1);
-    if (pst_store_outbox_served(n->store, c->msg_id, c->requester, pst_now()) != PST_OK)
+    uint64_t now = pst_now();
+    if (pst_store_outbox_served(n->store, c->msg_id, c->rcpt, now) != PST_OK ||
+        (c->by_device &&
+         pst_store_outbox_device_served(n->store, c->msg_id, c->rcpt, c->requester, now) != PST_OK))
         pst_log_warn("cannot record a fetch: %s", pst_store_last_error(n->store));
     c->state = S_RECEIPT;
     pst_fetch_srv_read(c);
@@ -215,7 +218,16 @@ void pst_fetch_srv_request(fconn *c, const pst_fetch_request *req) {
     /* not a recipient and no such message look the same from outside */
     pst_store_out_state state = 0;
     uint64_t size = 0, expires = 0;
-    rc = pst_store_outbox_rcpt_state(n->store, req->msg_id, req->signer, &state);
+    uint8_t rcpt[PST_SIGN_PK_BYTES];
+    bool by_device = false;
+    rc = pst_fetch_srv_whose(n, req->msg_id, req->signer, rcpt, &by_device);
+    if (rc == PST_E_REVOKED) {
+        pst_fetch_srv_reject(c, req->msg_id, PST_FETCH_FORBIDDEN, req->offset, "device_revoked",
+                             "this device was revoked from its identity");
+        return;
+    }
+    if (rc == PST_OK)
+        rc = pst_store_outbox_rcpt_state(n->store, req->msg_id, rcpt, &state);
     if (rc == PST_OK && state == PST_STORE_OUT_PENDING)
         rc = pst_store_outbox_get(n->store, req->msg_id, &size, NULL, &expires);
     if (rc == PST_E_NOTFOUND) {
@@ -273,6 +285,8 @@ void pst_fetch_srv_request(fconn *c, const pst_fetch_request *req) {
     c->have_request = true;
     memcpy(c->msg_id, req->msg_id, PST_HASH_BYTES);
     memcpy(c->requester, req->signer, PST_SIGN_PK_BYTES);
+    memcpy(c->rcpt, rcpt, PST_SIGN_PK_BYTES);
+    c->by_device = by_device;
     c->off = req->offset;
     c->end = size;
     pst_counter_add(n, "fetch.requests", 1);

@@ -66,6 +66,10 @@ struct fconn {
     bool have_request;
     uint8_t msg_id[PST_HASH_BYTES];
     uint8_t requester[PST_SIGN_PK_BYTES];
+    /* the recipient identity the requester fetches for: the requester
+     * itself, or the identity one of whose devices it is (by_device) */
+    uint8_t rcpt[PST_SIGN_PK_BYTES];
+    bool by_device;
     int fd;
     uint64_t off, end;
     size_t in_flight;
@@ -107,5 +111,21 @@ void pst_fetch_srv_stream(fconn *c);
 /* fetch_receipt.c */
 /* Takes a decoded Receipt; frame/len are its bytes, stored as they came. */
 void pst_fetch_srv_receipt(fconn *c, const pst_receipt *rec, const uint8_t *frame, uint32_t len);
+
+/* Which recipient of msg_id the key signer fetches or answers for
+ * (fetch_device.c): a device the message was sealed to (*by_device, rcpt
+ * = its identity), else signer itself. PST_E_REVOKED (counted, the caller
+ * refuses) for a device revoked since the send. */
+int pst_fetch_srv_whose(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES],
+                        const uint8_t signer[PST_SIGN_PK_BYTES], uint8_t rcpt[PST_SIGN_PK_BYTES],
+                        bool *by_device);
+/* A verified receipt of a device for rcpt (fetch_device.c): stored per
+ * device; once no expected device of rcpt is missing (revoked ones are
+ * dropped here), it is stored as rcpt's and ends rcpt's notifications.
+ * Returns what pst_store_outbox_receipt would (0, PST_E_DUPLICATE,
+ * PST_E_NOTFOUND, PST_E_STALE, a store error). */
+int pst_fetch_srv_device_receipt(pst_node *n, const pst_receipt *rec,
+                                 const uint8_t rcpt[PST_SIGN_PK_BYTES], const uint8_t *frame,
+                                 uint32_t len, uint64_t now);
 
 #endif

@@ -91,6 +91,13 @@ typedef struct job {
     pst_fetch_conn *conn;
 } job;
 
+/* Device-list look-ups at once, and how many senders' recent look-ups are
+ * remembered (a second unknown device of one sender within
+ * PST_INBOX_DEVLIST_AGAIN_S is refused without another look-up). */
+#define PST_INBOX_DEVLIST_RUNNING 4u
+#define PST_INBOX_DEVLIST_RECENT 16u
+#define PST_INBOX_DEVLIST_AGAIN_S 60u
+
 struct pst_inbox {
     pst_node *node;
     char root[PST_PATH_MAX];
@@ -112,6 +119,13 @@ struct pst_inbox {
     refused_value *refused; /* ring of PST_INBOX_REFUSED_MAX */
     uint64_t refused_n;     /* values added; the ring holds the last ones */
     vouch_watch watches[PST_INBOX_WATCHES];
+    /* device-list look-ups for notifications signed by a device we do not
+     * know yet (inbox_device.c): how many run, and recent ones per sender */
+    unsigned devlist_running;
+    struct {
+        uint8_t pk[PST_SIGN_PK_BYTES];
+        uint64_t at;
+    } devlist_asked[PST_INBOX_DEVLIST_RECENT];
 };
 
 /* What a notification's stamp paid for; verified before the seal is opened. */
@@ -140,6 +154,23 @@ typedef struct {
 
 /* pst_store_inbox_get/list callback: copies the row into user (row_copy). */
 int pst_inbox__copy_row(const pst_store_inbox_row *row, void *user);
+
+/* inbox_device.c */
+/* Opens a notification with this device's box key (then the identity's,
+ * when this home holds a different one: a device list may name the
+ * identity key itself). pst_notify_open's errors. */
+int pst_inbox__open(pst_node *n, const pst_notify *outer, pst_notify_inner *in);
+/* For an inner signed by a device of in->sender: PST_OK if that device is
+ * current; PST_E_REVOKED (rejected.inbox.device_revoked) if revoked;
+ * unknown: PST_E_BUSY after starting a look-up of the sender's device list
+ * (the value is looked at again when it ends, with fetched), or
+ * PST_E_SIGNER (rejected.inbox.unknown_device) when fetched or looked up
+ * recently. An identity-signed inner is PST_OK. */
+int pst_inbox__device_check(struct pst_inbox *ib, const pst_notify_inner *in, const uint8_t *val,
+                            size_t len, bool fetched);
+/* (inbox.c) A value held back for a device-list look-up, judged again: the
+ * same pipeline as a new value, with the list fetched. */
+void pst_inbox__value_again(struct pst_inbox *ib, const uint8_t *val, size_t len);
 /* The first 8 bytes of id in hex, for log lines. */
 void pst_inbox__hex8(const uint8_t id[PST_HASH_BYTES], char out[17]);
 /* Counts rejected.inbox.REASON (reason NULL: named after err) and returns err. */

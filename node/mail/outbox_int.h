@@ -9,6 +9,11 @@
 #include "pst_mail.h"
 #include "pst_notify.h"
 
+/* Recipients whose device-list look-up time is remembered, and how long a
+ * look-up counts as fresh (a newer list is fetched in the background). */
+#define PST_OUTBOX_DEVCHECK_MAX 64u
+#define PST_OUTBOX_DEVCHECK_S 600u
+
 struct pst_outbox_entry;
 struct pst_fetch_server;
 struct pst_send_op;
@@ -27,6 +32,12 @@ struct pst_outbox {
     unsigned rcpts_reserved;  /* notification slots promised to sends in flight */
     char dir[PST_PATH_MAX];   /* DIR/outbox */
     char spool[PST_PATH_MAX]; /* DIR/spool */
+    /* when each recent recipient's device list was last looked for in the
+     * DHT (send_devices.c): a send waits for the first look only */
+    struct {
+        uint8_t pk[PST_SIGN_PK_BYTES];
+        uint64_t at;
+    } devcheck[PST_OUTBOX_DEVCHECK_MAX];
 };
 
 /* Mints the hashcash stamp of notification outer for recipient rcpt (bits,

@@ -53,6 +53,9 @@ typedef struct pst_fetch_conn pst_fetch_conn;
 typedef struct {
     uint8_t msg_id[PST_HASH_BYTES];
     uint8_t sender[PST_SIGN_PK_BYTES]; /* signs the responses and authors the message */
+    /* the sender's identity: sender itself, or the identity whose device
+     * sender is (a type-16 notification); all zero reads as sender */
+    uint8_t identity[PST_SIGN_PK_BYTES];
     uint8_t msg_key[PST_MSGKEY_BYTES]; /* secret: the client wipes its copy */
     uint64_t size;                     /* ciphertext bytes the notification announced */
     uint32_t n_endpoints;

@@ -49,6 +49,11 @@ typedef struct {
     unsigned bits; /* stamp to mint, 0 = none */
     uint8_t notif[PST_NOTIFY_MAX];
     size_t notif_len;
+    /* the recipient's current devices (send_devices.c): 0 = no device list,
+     * one seal to box_pk (type 5); else one key seal per device (type 15) */
+    uint32_t n_devs;
+    uint8_t dev_pk[PST_NOTIFY_DEVICES_MAX][PST_SIGN_PK_BYTES];
+    uint8_t dev_box[PST_NOTIFY_DEVICES_MAX][PST_BOX_PK_BYTES];
 } send_rcpt;
 
 typedef struct {
@@ -87,7 +92,8 @@ struct pst_send_op {
     char from[PST_MAILMSG_VALUE_MAX + 1];
     char date[PST_MAILMSG_DATE_BUFSIZE];
     char message_id[PST_MAILMSG_MSGID_BUFSIZE];
-    uint8_t box_pk[PST_BOX_PK_BYTES];
+    uint8_t box_pk[PST_BOX_PK_BYTES];       /* this device's */
+    uint8_t identity_pk[PST_SIGN_PK_BYTES]; /* the sender named in a device-signed inner */
     uint64_t created, expires, max_bytes;
     send_secrets *sec;
     uv_work_t work;
@@ -129,6 +135,16 @@ void pst_send_pump(send_op *op);
  * with the problems (each query once, with its candidates), finishes op and
  * returns false. (send_resolve.c) */
 bool pst_send_check_recipients(send_op *op);
+/* A recipient's lookups are over (its key, then its devices): counts it
+ * and pumps the next. (send_resolve.c) */
+void pst_send_rcpt_resolved(send_rcpt *r);
+/* For a recipient resolved to a valid key: fills r's devices from the
+ * cached device list, or looks the list up in the DHT when this node has
+ * not looked for it in PST_OUTBOX_DEVCHECK_S (a list is refreshed in the
+ * background when one is cached). Calls pst_send_rcpt_resolved once, now
+ * or when the look-up ends. (send_devices.c) */
+void pst_send_devices_resolve(send_rcpt *r);
+
 /* After the last lookup: checks the recipients, merges duplicates, reserves
  * notification slots and queues the worker; fails op when it cannot. */
 void pst_send_resolved_all(send_op *op);

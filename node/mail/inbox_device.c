@@ -1,0 +1,106 @@
+/* The inbox and devices (issue 13): opening a notification as this device,
+ * and checking a notification signed by one of the sender's devices
+ * against the sender identity's device list. A device the list tombstones
+ * or has dropped is refused by every node (rejected.inbox.device_revoked);
+ * a device the cached list does not know triggers one look-up of the
+ * sender's list (a few at a time, once a minute per sender at most), after
+ * which the value is judged again. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pst_log.h"
+
+#include "inbox_int.h"
+
+int pst_inbox__open(pst_node *n, const pst_notify *outer, pst_notify_inner *in) {
+    const pst_identity *dk = pst_node_device_keys(n);
+    int rc = pst_notify_open(outer, dk->box_pk, dk->box_sk, in);
+    if (rc == PST_E_CRYPTO && dk != n->id &&
+        sodium_memcmp(dk->box_pk, n->id->box_pk, PST_BOX_PK_BYTES) != 0)
+        rc = pst_notify_open(outer, n->id->box_pk, n->id->box_sk, in);
+    return rc;
+}
+
+/* A look-up in flight: its slot's time reads as "now" forever. */
+#define ASKING UINT64_MAX
+
+typedef struct {
+    pst_node *node;
+    uint8_t sender[PST_SIGN_PK_BYTES];
+    size_t len;
+    uint8_t val[PST_DHT_VALUE_MAX];
+} again_ctx;
+
+static void note_asked(struct pst_inbox *ib, const uint8_t *pk, uint64_t now);
+
+static void on_devlist(pst_node *n, int rc, const pst_devlist *list, void *arg) {
+    (void)rc;
+    (void)list;
+    again_ctx *a = arg;
+    struct pst_inbox *ib = n->inbox;
+    if (ib != NULL && !n->stopping) {
+        ib->devlist_running--;
+        note_asked(ib, a->sender, pst_now());
+        pst_inbox__value_again(ib, a->val, a->len);
+    }
+    free(a);
+}
+
+/* The slot of a recent look-up of pk's list, or NULL. */
+static uint64_t *asked_at(struct pst_inbox *ib, const uint8_t *pk) {
+    for (unsigned i = 0; i < PST_INBOX_DEVLIST_RECENT; i++)
+        if (ib->devlist_asked[i].at != 0 &&
+            memcmp(ib->devlist_asked[i].pk, pk, PST_SIGN_PK_BYTES) == 0)
+            return &ib->devlist_asked[i].at;
+    return NULL;
+}
+
+static void note_asked(struct pst_inbox *ib, const uint8_t *pk, uint64_t now) {
+    uint64_t *at = asked_at(ib, pk);
+    if (at == NULL) {
+        unsigned oldest = 0;
+        for (unsigned i = 1; i < PST_INBOX_DEVLIST_RECENT; i++)
+            if (ib->devlist_asked[i].at < ib->devlist_asked[oldest].at)
+                oldest = i;
+        memcpy(ib->devlist_asked[oldest].pk, pk, PST_SIGN_PK_BYTES);
+        at = &ib->devlist_asked[oldest].at;
+    }
+    *at = now > 0 ? now : 1;
+}
+
+int pst_inbox__device_check(struct pst_inbox *ib, const pst_notify_inner *in, const uint8_t *val,
+                            size_t len, bool fetched) {
+    pst_node *n = ib->node;
+    if (memcmp(in->sender, in->signer, PST_SIGN_PK_BYTES) == 0)
+        return PST_OK;
+    int rc = pst_keys_device_valid(n, in->sender, in->signer);
+    if (rc == PST_OK)
+        return PST_OK;
+    if (rc == PST_E_REVOKED)
+        return pst_inbox__reject(n, PST_E_REVOKED, "device_revoked");
+    if (rc != PST_E_NOTFOUND)
+        return rc; /* the store: look again next time */
+    uint64_t now = pst_now();
+    uint64_t *at = asked_at(ib, in->sender);
+    if (!fetched && at != NULL && *at == ASKING)
+        return PST_E_BUSY; /* its sender's list is on its way */
+    if (fetched || (at != NULL && *at + PST_INBOX_DEVLIST_AGAIN_S > now) || len > PST_DHT_VALUE_MAX)
+        return pst_inbox__reject(n, PST_E_SIGNER, "unknown_device");
+    if (ib->devlist_running >= PST_INBOX_DEVLIST_RUNNING)
+        return PST_E_BUSY; /* not remembered as seen: looked at again later */
+    again_ctx *a = malloc(sizeof *a);
+    if (a == NULL)
+        return PST_E_NOMEM;
+    a->node = n;
+    memcpy(a->sender, in->sender, PST_SIGN_PK_BYTES);
+    a->len = len;
+    memcpy(a->val, val, len);
+    if (pst_keys_devlist_fetch(n, in->sender, on_devlist, a) != PST_OK) {
+        free(a);
+        return PST_E_BUSY;
+    }
+    note_asked(ib, in->sender, ASKING);
+    ib->devlist_running++;
+    pst_counter_add(n, "inbox.devlist_lookups", 1);
+    return PST_E_BUSY;
+}

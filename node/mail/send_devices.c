@@ -1,0 +1,101 @@
+/* `send`, a recipient's devices (issue 13): an identity that publishes a
+ * device list gets its notification sealed to each current device (type
+ * 15), so that every device fetches its own copy; an identity without one
+ * gets today's single seal to its key record's box key.
+ *
+ * The list comes from the keys room's cache (verified lists only). The
+ * first send to an identity in PST_OUTBOX_DEVCHECK_S waits for one DHT get
+ * of its devices slot when nothing is cached (else its first mail after
+ * pairing would reach only the device holding the identity key); with a
+ * list cached, or with a recent look that found none, the send goes on at
+ * once and a look older than PST_OUTBOX_DEVCHECK_S is repeated in the
+ * background for the next message. */
+#include <string.h>
+
+#include "outbox_int.h"
+#include "pst_log.h"
+
+#include "send_int.h"
+
+_Static_assert(PST_NOTIFY_DEVICES_MAX == PST_DEVICES_MAX, "one key seal per listed device");
+
+/* The slot of pk in the look-up table, or NULL. */
+static uint64_t *devcheck_at(struct pst_outbox *o, const uint8_t *pk) {
+    for (unsigned i = 0; i < PST_OUTBOX_DEVCHECK_MAX; i++)
+        if (o->devcheck[i].at != 0 && memcmp(o->devcheck[i].pk, pk, PST_SIGN_PK_BYTES) == 0)
+            return &o->devcheck[i].at;
+    return NULL;
+}
+
+/* Remembers a look at pk, in its slot or in the oldest one. */
+static void devcheck_note(struct pst_outbox *o, const uint8_t *pk, uint64_t now) {
+    uint64_t *at = devcheck_at(o, pk);
+    if (at == NULL) {
+        unsigned oldest = 0;
+        for (unsigned i = 1; i < PST_OUTBOX_DEVCHECK_MAX; i++)
+            if (o->devcheck[i].at < o->devcheck[oldest].at)
+                oldest = i;
+        memcpy(o->devcheck[oldest].pk, pk, PST_SIGN_PK_BYTES);
+        at = &o->devcheck[oldest].at;
+    }
+    *at = now > 0 ? now : 1;
+}
+
+static void take_devices(send_rcpt *r, const pst_devlist *l) {
+    r->n_devs = 0;
+    for (uint32_t i = 0; i < l->n_devices && i < PST_NOTIFY_DEVICES_MAX; i++) {
+        memcpy(r->dev_pk[r->n_devs], l->devices[i].sign_pk, PST_SIGN_PK_BYTES);
+        memcpy(r->dev_box[r->n_devs], l->devices[i].box_pk, PST_BOX_PK_BYTES);
+        r->n_devs++;
+    }
+}
+
+/* The background refresh: the keys room caches what it finds. */
+static void on_refreshed(pst_node *n, int rc, const pst_devlist *list, void *arg) {
+    (void)list;
+    (void)arg;
+    if (rc != PST_OK && rc != PST_E_NOTFOUND && rc != PST_E_CLOSED)
+        pst_counter_add(n, "outbox.devlist_lookup_failed", 1);
+}
+
+static void on_devlist(pst_node *n, int rc, const pst_devlist *list, void *arg) {
+    send_rcpt *r = arg;
+    if (rc == PST_OK && list != NULL) {
+        take_devices(r, list);
+    } else if (rc != PST_E_NOTFOUND && rc != PST_E_CLOSED) {
+        /* sealed to the identity key: the device holding it can read it */
+        pst_counter_add(n, "outbox.devlist_lookup_failed", 1);
+        pst_log_warn("cannot look up the devices of %s (%s): sealing to its key only", r->query,
+                     pst_strerror(rc));
+    }
+    if (rc != PST_E_CLOSED && n->outbox != NULL)
+        devcheck_note(n->outbox, r->pk, pst_now());
+    pst_send_rcpt_resolved(r);
+}
+
+void pst_send_devices_resolve(send_rcpt *r) {
+    send_op *op = r->op;
+    pst_node *n = op->node;
+    uint64_t now = pst_now();
+    pst_devlist l;
+    r->n_devs = 0;
+    bool cached = pst_keys_devlist_cached(n, r->pk, &l) == PST_OK;
+    if (cached)
+        take_devices(r, &l);
+    uint64_t *at = devcheck_at(op->o, r->pk);
+    bool fresh = at != NULL && *at + PST_OUTBOX_DEVCHECK_S > now;
+    if (fresh || n->stopping) {
+        pst_send_rcpt_resolved(r);
+        return;
+    }
+    if (cached || at != NULL) {
+        /* go on with what we know; the next message gets a newer list */
+        devcheck_note(op->o, r->pk, now);
+        (void)pst_keys_devlist_fetch(n, r->pk, on_refreshed, NULL);
+        pst_send_rcpt_resolved(r);
+        return;
+    }
+    pst_counter_add(n, "outbox.devlist_lookups", 1);
+    if (pst_keys_devlist_fetch(n, r->pk, on_devlist, r) != PST_OK)
+        pst_send_rcpt_resolved(r); /* no DHT now: the single seal */
+}
