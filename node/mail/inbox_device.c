@@ -74,17 +74,20 @@ int pst_inbox__device_check(struct pst_inbox *ib, const pst_notify_inner *in, co
     if (memcmp(in->sender, in->signer, PST_SIGN_PK_BYTES) == 0)
         return PST_OK;
     int rc = pst_keys_device_valid(n, in->sender, in->signer);
-    if (rc == PST_OK)
-        return PST_OK;
     if (rc == PST_E_REVOKED)
         return pst_inbox__reject(n, PST_E_REVOKED, "device_revoked");
-    if (rc != PST_E_NOTFOUND)
+    if (rc != PST_OK && rc != PST_E_NOTFOUND)
         return rc; /* the store: look again next time */
+    /* a list older than a minute may miss a revocation: the sender's list
+     * is looked up again before a device's signature is taken */
     uint64_t now = pst_now();
     uint64_t *at = asked_at(ib, in->sender);
     if (!fetched && at != NULL && *at == ASKING)
         return PST_E_BUSY; /* its sender's list is on its way */
-    if (fetched || (at != NULL && *at + PST_INBOX_DEVLIST_AGAIN_S > now) || len > PST_DHT_VALUE_MAX)
+    bool fresh = fetched || (at != NULL && *at + PST_INBOX_DEVLIST_AGAIN_S > now);
+    if (rc == PST_OK && fresh)
+        return PST_OK;
+    if (fresh || len > PST_DHT_VALUE_MAX)
         return pst_inbox__reject(n, PST_E_SIGNER, "unknown_device");
     if (ib->devlist_running >= PST_INBOX_DEVLIST_RUNNING)
         return PST_E_BUSY; /* not remembered as seen: looked at again later */

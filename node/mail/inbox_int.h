@@ -96,7 +96,7 @@ typedef struct job {
  * PST_INBOX_DEVLIST_AGAIN_S is refused without another look-up). */
 #define PST_INBOX_DEVLIST_RUNNING 4u
 #define PST_INBOX_DEVLIST_RECENT 16u
-#define PST_INBOX_DEVLIST_AGAIN_S 60u
+#define PST_INBOX_DEVLIST_AGAIN_S 60u /* also the longest a revocation may go unseen */
 
 struct pst_inbox {
     pst_node *node;

@@ -33,7 +33,9 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "pst_device.h"
 #include "pst_dht_fake.h"
+#include "pst_home.h"
 #include "pst_identity.h"
 #include "pst_log.h"
 #include "pst_node.h"
@@ -768,4 +770,180 @@ Test(node_fake, fake_keeps_the_contract) {
     pst_dht_close(&x, on_dht_closed);
     cr_assert(run_until(flag_set, &x_closed, WAIT_MS));
     cr_expect_eq(e.dones, 0);
+}
+
+/* ---- several devices of one identity (issue 13) ------------------------------ */
+
+/* A device of identity `of`, as `postern init --join` leaves one: a home
+ * with HOME/device.key (fresh keys, *dev gets them) and a store bound to
+ * of's identity; no identity.key. */
+static tnode *tn_new_device(const char *name, tnode *of, tnode *seed, pst_identity **dev) {
+    cr_assert(g_n < NODES_MAX);
+    tnode *t = &g_nodes[g_n++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    snprintf(t->home, sizeof t->home, "%s/%s", g_tmp, name);
+    pst_config_defaults(&t->cfg);
+    memcpy(t->cfg.home, t->home, sizeof t->cfg.home);
+    t->cfg.network = g_net;
+    t->cfg.port = 0;
+    t->cfg.fetch_port = 0;
+    t->cfg.smtp_port = 0;
+    t->cfg.default_seeds = false;
+    snprintf(t->cfg.advertise, sizeof t->cfg.advertise, "127.0.0.1");
+    t->cfg.inbox_poll_s = 1;
+    t->cfg.renotify_s = 1;
+    snprintf(t->cfg.seeds[0], sizeof t->cfg.seeds[0], "127.0.0.1:%u", seed->port);
+    t->cfg.nseeds = 1;
+    char err[1024] = "", path[PST_PATH_MAX];
+    cr_assert_eq(pst_home_ensure(t->home, err, sizeof err), PST_OK, "%s", err);
+    uint8_t s1[PST_SEED_BYTES], s2[PST_SEED_BYTES], buf[PST_KEYFILE_MAX];
+    randombytes_buf(s1, sizeof s1);
+    randombytes_buf(s2, sizeof s2);
+    cr_assert_eq(pst_identity_from_seeds(s1, s2, NULL, dev), PST_OK);
+    size_t len = 0;
+    cr_assert_eq(pst_identity_export(*dev, NULL, 0, NULL, NULL, NULL, buf, sizeof buf, &len),
+                 PST_OK);
+    cr_assert_eq(pst_home_path(t->home, PST_FILE_DEVICE, path, sizeof path), PST_OK);
+    cr_assert_eq(pst_secret_file_write(path, buf, len, 0), PST_OK);
+    pst_store *st = NULL;
+    cr_assert_eq(pst_home_path(t->home, PST_FILE_STORE, path, sizeof path), PST_OK);
+    cr_assert_eq(pst_store_open(&st, path), PST_OK);
+    cr_assert_eq(pst_identity_bind_store(t->home, st, of->pk, true, err, sizeof err), PST_OK, "%s",
+                 err);
+    pst_store_close(st);
+    memcpy(t->pk, of->pk, sizeof t->pk);
+    pst_fingerprint_format(t->pk, t->fp);
+    tn_start(t);
+    return t;
+}
+
+/* The identity of `holder` (which holds identity.key) signs a device list
+ * naming its own key and `dev`, or, with dev_revoked, tombstoning dev; it
+ * goes into the DHT as the devices slot's value. */
+static void put_devlist(tnode *holder, const pst_identity *dev, uint64_t seq, bool dev_revoked) {
+    pst_identity *id = NULL;
+    char err[512];
+    cr_assert_eq(pst_identity_load(holder->home, NULL, NULL, 0, &id, err, sizeof err), PST_OK, "%s",
+                 err);
+    pst_devlist l;
+    memset(&l, 0, sizeof l);
+    uint64_t now = (uint64_t)time(NULL);
+    l.created = now;
+    l.seq = seq;
+    memcpy(l.devices[0].sign_pk, id->sign_pk, 32);
+    memcpy(l.devices[0].box_pk, id->box_pk, 32);
+    snprintf(l.devices[0].name, sizeof l.devices[0].name, "laptop");
+    l.devices[0].created = now;
+    l.n_devices = 1;
+    if (dev_revoked) {
+        memcpy(l.tombstones[0].sign_pk, dev->sign_pk, 32);
+        l.tombstones[0].revoked_at = now;
+        l.n_tombstones = 1;
+    } else {
+        memcpy(l.devices[1].sign_pk, dev->sign_pk, 32);
+        memcpy(l.devices[1].box_pk, dev->box_pk, 32);
+        snprintf(l.devices[1].name, sizeof l.devices[1].name, "desktop");
+        l.devices[1].created = now;
+        l.n_devices = 2;
+    }
+    cr_assert_eq(pst_devlist_sign(&l, id->sign_sk), PST_OK);
+    pst_identity_free(id);
+    uint8_t val[PST_DHT_VALUE_MAX], slot[PST_SLOT_BYTES];
+    size_t len = 0;
+    cr_assert_eq(pst_devlist_encode(&l, val, sizeof val, &len), PST_OK);
+    pst_slot_devices(holder->pk, slot);
+    uint64_t before = pst_dht_fake_puts(g_net, slot);
+    cr_assert_eq(pst_dht_put(holder->dht, slot, val, len, true, 5000, NULL, NULL), PST_OK);
+    cr_assert(wait_puts(slot, before + 1));
+}
+
+/* Mail to an identity with two devices reaches each device's Maildir exactly
+ * once; the sender expects a receipt from each and finishes the message
+ * only with both. A message a device signs is accepted by the correspondent
+ * through the identity's device list. */
+Test(node_fake, devices_each_fetch_their_copy) {
+    tnode *s = tn_new("s", NULL), *r1 = tn_new("r1", s);
+    pst_identity *dev = NULL;
+    tnode *r2 = tn_new_device("r2", r1, s, &dev);
+    put_devlist(r1, dev, 1, false);
+    trust(r1, s, "trusted");
+    trust(r2, s, "trusted");
+    trust(s, r1, "trusted");
+    char id[65];
+    send_mail(s, r1, "to both devices", id);
+    cr_assert(wait_mail(r1, "", "to both devices"), "r1 did not get it");
+    cr_assert(wait_mail(r2, "", "to both devices"), "r2 did not get it");
+    cr_assert(wait_counter(s, "fetch.device_receipts", 2));
+    cr_assert(wait_counter(s, "fetch.receipts", 1), "the message did not finish");
+    cr_assert_eq(counter(s, "outbox.devlist_lookups"), 1);
+    run_for(1500); /* re-notifications would show here: none after the last receipt */
+    cr_assert_eq(maildir_count(r1, "", "to both devices"), 1);
+    cr_assert_eq(maildir_count(r2, "", "to both devices"), 1);
+    cr_assert_eq(counter(s, "fetch.served"), 2, "each device fetched once");
+
+    /* the device signs a message of its own: s checks it against r1's list */
+    char id2[65];
+    send_mail(r2, s, "from the desktop", id2);
+    cr_assert(wait_mail(s, "", "from the desktop"), "s refused the device's message");
+    cr_assert_eq(counter(s, "rejected.inbox.device_revoked"), 0);
+    pst_identity_free(dev);
+}
+
+/* A device revoked by a newer list gets no new mail, and what it signs
+ * afterwards is refused by the correspondent (counted). */
+Test(node_fake, revoked_device_is_cut_off) {
+    tnode *s = tn_new("s", NULL), *r1 = tn_new("r1", s);
+    pst_identity *dev = NULL;
+    tnode *r2 = tn_new_device("r2", r1, s, &dev);
+    put_devlist(r1, dev, 1, false);
+    trust(r1, s, "trusted");
+    trust(r2, s, "trusted");
+    trust(s, r1, "trusted");
+    char id[65];
+    send_mail(s, r1, "before revocation", id);
+    cr_assert(wait_mail(r2, "", "before revocation"));
+    cr_assert(wait_counter(s, "fetch.receipts", 1));
+
+    put_devlist(r1, dev, 2, true);
+    /* s cached the list of seq 1 when it sent; before it takes a device's
+     * signature it looks the list up again (at most once a minute), finds
+     * seq 2 and refuses */
+    send_mail(r2, s, "signed after revocation", id);
+    cr_assert(wait_counter(s, "rejected.inbox.device_revoked", 1),
+              "s accepted a revoked device's notification");
+    run_for(1500);
+    cr_assert_eq(maildir_count(s, "", "signed after revocation"), 0);
+
+    /* new mail is sealed to the current devices only: r2 cannot read it,
+     * and the message finishes with r1's receipt alone */
+    uint64_t receipts = counter(s, "fetch.receipts");
+    send_mail(s, r1, "after revocation", id);
+    cr_assert(wait_mail(r1, "", "after revocation"));
+    cr_assert(wait_counter(s, "fetch.receipts", receipts + 1));
+    run_for(1500);
+    cr_assert_eq(maildir_count(r2, "", "after revocation"), 0);
+    pst_identity_free(dev);
+}
+
+/* A device that is off while mail comes gets it when it is back; until
+ * then the sender keeps the message (and its notification) for it. */
+Test(node_fake, device_offline_catches_up) {
+    tnode *s = tn_new("s", NULL), *r1 = tn_new("r1", s);
+    pst_identity *dev = NULL;
+    tnode *r2 = tn_new_device("r2", r1, s, &dev);
+    put_devlist(r1, dev, 1, false);
+    trust(r1, s, "trusted");
+    trust(r2, s, "trusted");
+    tn_stop(r2);
+    char id[65];
+    send_mail(s, r1, "while away", id);
+    cr_assert(wait_mail(r1, "", "while away"));
+    cr_assert(wait_counter(s, "fetch.device_receipts", 1));
+    run_for(1500);
+    cr_assert_eq(counter(s, "fetch.receipts"), 0, "finished without the desktop");
+    tn_start(r2);
+    cr_assert(wait_mail(r2, "", "while away"), "the desktop did not catch up");
+    cr_assert(wait_counter(s, "fetch.receipts", 1));
+    cr_assert_eq(maildir_count(r1, "", "while away"), 1);
+    pst_identity_free(dev);
 }
