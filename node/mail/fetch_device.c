@@ -28,6 +28,8 @@ int pst_fetch_srv_whose(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES],
         return rc;
     memcpy(rcpt, who, PST_SIGN_PK_BYTES);
     *by_device = true;
+    /* a revocation since the send is seen within a minute */
+    pst_outbox_devlist_refresh(n, who, 60);
     /* the device was in the verified list we sealed to; only a newer list
      * that tombstones or drops it takes that back (an empty cache does not) */
     if (pst_keys_device_valid(n, who, signer) == PST_E_REVOKED) {
@@ -99,4 +101,43 @@ int pst_fetch_srv_device_receipt(pst_node *n, const pst_receipt *rec,
         pst_outbox_settle(n, rec->msg_id);
     }
     return rc;
+}
+
+typedef struct {
+    pst_value *map, *arr;    /* arr: made at the first device */
+    const pst_devlist *list; /* NULL: none cached */
+    unsigned count;
+} describe_walk;
+
+static int describe_row(const pst_store_outbox_device_row *row, void *user) {
+    describe_walk *w = user;
+    if (w->arr == NULL)
+        w->arr = pst_value_add_array(w->map, "devices");
+    pst_value *e = pst_value_add_map(w->arr, NULL);
+    char id[PST_DEVICE_ID_BUFSIZE];
+    pst_device_id(row->device, id);
+    pst_value_add_str(e, "id", id);
+    int at = w->list != NULL ? pst_devlist_find(w->list, row->device) : -1;
+    pst_value_add_str(e, "name", at >= 0 ? w->list->devices[at].name : "");
+    pst_value_add_str(e, "state",
+                      row->has_receipt    ? "delivered"
+                      : row->dropped != 0 ? "revoked"
+                      : row->serve_count  ? "fetched"
+                                          : "waiting");
+    pst_value_add_uint(e, "serve_count", row->serve_count);
+    pst_value_add_uint(e, "served", row->served);
+    pst_value_add_uint(e, "received", row->received);
+    w->count++;
+    return 0;
+}
+
+unsigned pst_outbox_devices_describe(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES],
+                                     const uint8_t rcpt[PST_SIGN_PK_BYTES], pst_value *rcpt_map) {
+    pst_devlist l;
+    describe_walk w = {rcpt_map, NULL, NULL, 0};
+    if (pst_keys_devlist_cached(n, rcpt, &l) == PST_OK)
+        w.list = &l;
+    if (pst_store_outbox_device_list(n->store, msg_id, rcpt, describe_row, &w) != PST_OK)
+        pst_log_warn("cannot list the devices of a recipient: %s", pst_store_last_error(n->store));
+    return w.count;
 }

@@ -40,6 +40,11 @@ struct pst_outbox {
     } devcheck[PST_OUTBOX_DEVCHECK_MAX];
 };
 
+/* Looks identity pk's device list up again in the background when this
+ * node last looked more than max_age seconds ago (send_devices.c): the
+ * fetch server sees a device revoked after the send within that time. */
+void pst_outbox_devlist_refresh(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES], uint64_t max_age);
+
 /* Mints the hashcash stamp of notification outer for recipient rcpt (bits,
  * dated now) into outer->stamp, with every core, on the calling thread (a
  * libuv worker: the send worker and the outbox's escalation). progress and

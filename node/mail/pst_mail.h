@@ -112,6 +112,16 @@ void pst_outbox_release(struct pst_outbox *o);
 void pst_outbox_body_checked(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], bool good);
 /* Unix seconds since the fetch server found msg_id's body damaged, or 0. */
 uint64_t pst_outbox_body_damaged_since(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]);
+/* The devices msg_id was sealed to for recipient rcpt (an identity with a
+ * device list), as an array "devices" added to the map rcpt_map, one map
+ * per device: id, name ("" when the cached
+ * list no longer names it), state (delivered, fetched, waiting, revoked),
+ * serve_count, served, received. Returns how many (0: no device list, no
+ * array added); each map is at most PST_OUTBOX_DEVICE_NODES values.
+ * (fetch_device.c) */
+#define PST_OUTBOX_DEVICE_NODES 8u
+unsigned pst_outbox_devices_describe(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES],
+                                     const uint8_t rcpt[PST_SIGN_PK_BYTES], pst_value *rcpt_map);
 /* `outbox retry` of one pending recipient row: its notification is put again
  * now and its back-off starts over (a kept entry keeps its bytes: they may
  * carry a minted stamp). PST_E_BUSY when no notification slot is free. */

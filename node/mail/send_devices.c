@@ -73,6 +73,20 @@ static void on_devlist(pst_node *n, int rc, const pst_devlist *list, void *arg) 
     pst_send_rcpt_resolved(r);
 }
 
+void pst_outbox_devlist_refresh(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES],
+                                uint64_t max_age) {
+    struct pst_outbox *o = n->outbox;
+    uint64_t now = pst_now();
+    if (o == NULL || o->stopping || n->stopping)
+        return;
+    uint64_t *at = devcheck_at(o, pk);
+    if (at != NULL && *at + max_age > now)
+        return;
+    devcheck_note(o, pk, now);
+    if (pst_keys_devlist_fetch(n, pk, on_refreshed, NULL) == PST_OK)
+        pst_counter_add(n, "outbox.devlist_refreshes", 1);
+}
+
 void pst_send_devices_resolve(send_rcpt *r) {
     send_op *op = r->op;
     pst_node *n = op->node;

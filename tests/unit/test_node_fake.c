@@ -880,6 +880,19 @@ Test(node_fake, devices_each_fetch_their_copy) {
     cr_assert_eq(maildir_count(r1, "", "to both devices"), 1);
     cr_assert_eq(maildir_count(r2, "", "to both devices"), 1);
     cr_assert_eq(counter(s, "fetch.served"), 2, "each device fetched once");
+    /* `postern outbox` shows each device's progress */
+    reply_t r;
+    request(s, &r, "outbox", NULL);
+    const pst_value *rcpt = pst_value_first(
+        pst_value_get(pst_value_first(pst_value_get(r.body, "messages")), "recipients"));
+    const pst_value *devs = pst_value_get(rcpt, "devices");
+    cr_assert_eq(pst_value_count(devs), 2);
+    for (const pst_value *d = pst_value_first(devs); d; d = pst_value_next(d)) {
+        size_t l = 0;
+        cr_assert_str_eq(pst_value_as_str(pst_value_get(d, "state"), &l), "delivered");
+        cr_assert_eq(get_uint(d, "serve_count"), 1);
+    }
+    pst_value_free(r.body);
 
     /* the device signs a message of its own: s checks it against r1's list */
     char id2[65];
