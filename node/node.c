@@ -23,6 +23,7 @@ static void finalize(pst_node *n) {
     n->id = NULL;
     pst_identity_free(n->device);
     n->device = NULL;
+    pst_pairing_free(n);
     pst_trust_free(n);
     if (n->lock_fd >= 0)
         close(n->lock_fd); /* releases the flock */
@@ -227,6 +228,7 @@ static void stop_now(pst_node *n) {
     }
     n->n_listens = 0;
     pst_keys_devices_stop(n);
+    pst_pairing_stop(n);
     if (n->handles_open == 0) {
         finalize(n);
         return;

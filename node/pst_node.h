@@ -51,4 +51,26 @@ int pst_node_oneshot(const pst_node_config *cfg, const pst_ctrl_request *req,
  * the node never started (nothing else knows the fingerprint). */
 int pst_node_id_offline(const pst_node_config *cfg, pst_value **out, char *err, size_t errcap);
 
+/* ---- devices (id_join.c, issue 13) ----------------------------------------------- */
+
+/* `postern init --join CODE`: in a new home (none of its files may exist:
+ * PST_E_EXISTS), makes a device key, pairs over TCP with the device that
+ * made the code (pst_pairing.h), checks its answer (DeviceCert and
+ * DeviceList signed by one identity, naming our keys), then writes the
+ * store (identity, list, key record, trust list) and HOME/device.key last.
+ * name may be NULL. PST_E_PERM when the old device refused (used, expired
+ * or unknown code, 8 devices); err says why; info gets what was made. */
+int pst_node_join(const pst_node_config *cfg, const char *code, const char *name, char *info,
+                  size_t infocap, char *err, size_t errcap);
+/* `postern identity export-paper`: the armored identity secret key of the
+ * home (label "IDENTITY RECOVERY FORM") into out. Errors as
+ * pst_identity_load, PST_E_NOSPACE. */
+int pst_node_paper_export(const pst_node_config *cfg, const char *passphrase, char *out, size_t cap,
+                          char *err, size_t errcap);
+/* `postern identity recover`: from the form's text, into a new home: the
+ * identity key, a new device key, and a mark that makes posternd replace
+ * the device list by one that revokes every old device. */
+int pst_node_recover(const pst_node_config *cfg, const char *form, size_t form_len, char *info,
+                     size_t infocap, char *err, size_t errcap);
+
 #endif

@@ -180,6 +180,10 @@ static const struct {
     {"unsend", pst_node_cmd_unsend, true},
     {"inbox", pst_node_cmd_inbox, true},
     {"read", pst_node_cmd_read, true},
+    {"device-add", pst_node_cmd_device_add, true},
+    {"device-list", pst_node_cmd_device_list, true},
+    {"device-rename", pst_node_cmd_device_rename, true},
+    {"device-revoke", pst_node_cmd_device_revoke, true},
 };
 
 static void dispatch(pst_node *n, const pst_ctrl_request *req, request_ctx *r) {

@@ -142,7 +142,17 @@ static void describe_entry(const pst_resolved_key *k, pst_value *e, const char *
     pst_value_add_str(e, "source", k->from_dht ? "dht" : "cache");
 }
 
+/* The identity's devices (issue 13), from its verified device list; none
+ * when it publishes no list (one device: the identity key). */
+static void add_devices(key_get *g, unsigned i, pst_value *e) {
+    if (g->keys[i].status == PST_KEY_NOT_FOUND)
+        return;
+    pst_value *arr = pst_value_add_array(e, "devices");
+    (void)pst_keys_devices_describe(g->node, g->keys[i].pk, arr);
+}
+
 static void add_vouches(key_get *g, unsigned i, pst_value *e) {
+    add_devices(g, i, e);
     key_vouches *kv = &g->vouches[i];
     if (!kv->done)
         return;
@@ -252,6 +262,15 @@ static void on_vouches(void *user, int status, const pst_vouch *vouches, unsigne
         reply_key_get(g);
 }
 
+static void on_devlist(pst_node *n, int rc, const pst_devlist *list, void *arg) {
+    (void)n;
+    (void)rc;
+    (void)list; /* cached by the fetch; add_devices reads the cache */
+    key_get *g = ((key_vouches *)arg)->parent;
+    if (--g->pending == 0)
+        reply_key_get(g);
+}
+
 static void on_resolved(void *user, int err, const pst_resolved_key *keys, unsigned n,
                         const pst_resolve_info *info) {
     key_get *g = user;
@@ -274,6 +293,9 @@ static void on_resolved(void *user, int err, const pst_resolved_key *keys, unsig
         if (keys[i].status == PST_KEY_NOT_FOUND)
             continue;
         g->vouches[i].parent = g;
+        g->pending++;
+        if (pst_keys_devlist_fetch(g->node, keys[i].pk, on_devlist, &g->vouches[i]) != PST_OK)
+            g->pending--;
         g->pending++;
         if (pst_trust_vouches_within(g->node, keys[i].pk,
                                      wait < PST_LOOKUP_TIMEOUT_MS ? (uint32_t)wait : 0, on_vouches,

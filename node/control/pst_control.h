@@ -69,6 +69,17 @@ bool pst_req_args_known(const pst_ctrl_request *req, const char *const *keys, si
 /* v as a count in 1..max: digits only, no sign or space. */
 bool pst_req_count(const char *v, uint64_t max, uint64_t *out);
 
+/* device_cmd.c (issue 13): device-add, device-list, device-rename,
+ * device-revoke (daemon only). */
+void pst_node_cmd_device_add(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                             void *user);
+void pst_node_cmd_device_list(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                              void *user);
+void pst_node_cmd_device_rename(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                                void *user);
+void pst_node_cmd_device_revoke(pst_node *n, const pst_ctrl_request *req, pst_node_reply_cb reply,
+                                void *user);
+
 /* key_cmd.c: `key get` */
 void pst_lookup_key(pst_node *n, const char *query, pst_node_reply_cb reply, void *user);
 

@@ -97,6 +97,7 @@ struct pst_node {
     bool self_revoked;
     bool devlist_poll_busy;
     pst_dht_listen_handle *devlist_listen;
+    struct pst_pairing *pairing; /* pending pairing codes (keys/pairing.c) */
     pst_dht_listen_handle *listens[PST_KEYREC_ADDRESSES_MAX + 3];
     void *listen_ctx[PST_KEYREC_ADDRESSES_MAX + 3];
     unsigned n_listens;

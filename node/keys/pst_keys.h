@@ -13,6 +13,7 @@
 #define PST_KEYS_H
 
 #include "pst_core.h"
+#include "pst_pairing.h"
 
 #define PST_BOOTSTRAP_BACKOFF_MIN_MS 1000u
 #define PST_BOOTSTRAP_BACKOFF_MAX_MS 60000u
@@ -228,6 +229,26 @@ int pst_keys_devlist_publish(pst_node *n, pst_devlist *l, pst_dht_done_cb done, 
  * republish round backs it up with a get (pst_keys_devlist_poll_own). */
 int pst_keys_devlist_listen_own(pst_node *n);
 void pst_keys_devlist_poll_own(pst_node *n);
+/* The name of the first device in a list (the one holding the identity
+ * key) until it is renamed. */
+#define PST_DEVICE_FIRST_NAME "first device"
+/* Store meta set by `postern identity recover` until the node published the
+ * list that revokes every old device. */
+#define PST_META_RECOVER_PENDING "recover_pending"
+/* pairing.c: `postern device add`. Makes a one-time code for a device named
+ * name (valid ttl_s seconds) and listens for it on the advertised IPv4
+ * address. PST_E_NOKEY (this device does not hold the identity key),
+ * PST_E_BUSY (PST_DEVICES_MAX devices already), PST_E_INVAL (no IPv4
+ * endpoint), PST_E_IO; err says what to do. */
+#define PST_PAIR_TTL_DEFAULT_S 600u
+#define PST_PAIR_TTL_MAX_S 3600u
+int pst_pairing_add(pst_node *n, const char *name, uint32_t ttl_s,
+                    char code_out[PST_PAIR_CODE_STRLEN + 1], uint64_t *expires, char *err,
+                    size_t errcap);
+/* Closes the pairing listener (at stop); _free releases the codes after
+ * the handles closed (finalize). */
+void pst_pairing_stop(pst_node *n);
+void pst_pairing_free(pst_node *n);
 /* Cancels the listen (at stop, before the DHT closes). */
 void pst_keys_devices_stop(pst_node *n);
 /* Appends one map per device of identity_pk's cached list (current and

@@ -260,3 +260,125 @@ Test(device, trim_and_id) {
     cr_assert_arr_neq(s1, s2, PST_SLOT_BYTES);
     pst_identity_free(id);
 }
+
+/* ---- pairing (pst_pairing.h) ------------------------------------------------ */
+#include "pst_pairing.h"
+
+static void kat_code(pst_pair_code *c) {
+    cr_assert_geq(sodium_init(), 0); /* sodium_malloc needs it */
+    memset(c, 0, sizeof *c);
+    for (unsigned i = 0; i < PST_PAIR_SECRET_BYTES; i++)
+        c->secret[i] = (uint8_t)(0xa0 + i);
+    c->ipv4[0] = 127;
+    c->ipv4[3] = 1;
+    c->port = 41234;
+}
+
+Test(pairing, code_round_trip) {
+    pst_pair_code c, back;
+    char s[PST_PAIR_CODE_STRLEN + 1], messy[80];
+    kat_code(&c);
+    cr_assert_eq(pst_pair_code_format(&c, s), PST_OK);
+    cr_assert_eq(strlen(s), PST_PAIR_CODE_STRLEN);
+    cr_assert_eq(s[4], '-');
+    cr_assert_eq(pst_pair_code_parse(s, &back), PST_OK);
+    cr_assert_arr_eq(&back, &c, sizeof c);
+    /* typed by a person: upper case, spaces, no dashes */
+    size_t o = 0;
+    for (size_t i = 0; s[i]; i++)
+        if (s[i] != '-') {
+            messy[o++] = (char)(s[i] >= 'a' && s[i] <= 'z' ? s[i] - 32 : s[i]);
+            if (o % 5 == 0)
+                messy[o++] = ' ';
+        }
+    messy[o] = '\0';
+    cr_assert_eq(pst_pair_code_parse(messy, &back), PST_OK);
+    cr_assert_arr_eq(&back, &c, sizeof c);
+    cr_assert_eq(pst_pair_code_parse("abcd-efgh", &back), PST_E_INVAL);
+    s[0] = '0'; /* not in the alphabet */
+    cr_assert_eq(pst_pair_code_parse(s, &back), PST_E_INVAL);
+    c.port = 0;
+    cr_assert_eq(pst_pair_code_format(&c, s), PST_E_RANGE);
+}
+
+Test(pairing, request_and_reply) {
+    pst_pair_code c, other;
+    pst_pair_keys k, wrong;
+    kat_code(&c);
+    other = c;
+    other.secret[9] ^= 1;
+    cr_assert_eq(pst_pair_derive(&c, &k), PST_OK);
+    cr_assert_eq(pst_pair_derive(&other, &wrong), PST_OK);
+    cr_assert_arr_neq(k.id, wrong.id, PST_PAIR_ID_BYTES);
+    pst_pair_request r, back;
+    memset(&r, 0, sizeof r);
+    memset(r.sign_pk, 1, 32);
+    memset(r.box_pk, 2, 32);
+    snprintf(r.name, sizeof r.name, "desktop");
+    uint8_t nonce[PST_PAIR_NONCE_BYTES] = {9}, frame[PST_PAIR_REQUEST_MAX], id[PST_PAIR_ID_BYTES];
+    size_t len;
+    cr_assert_eq(pst_pair_request_seal(&k, &r, nonce, frame, sizeof frame, &len), PST_OK);
+    cr_assert_eq(pst_pair_request_peek(frame, len, id), PST_OK);
+    cr_assert_arr_eq(id, k.id, PST_PAIR_ID_BYTES);
+    cr_assert_eq(pst_pair_request_open(&k, frame, len, &back), PST_OK);
+    cr_assert_arr_eq(&back, &r, sizeof r);
+    cr_assert_eq(pst_pair_request_open(&wrong, frame, len, &back), PST_E_MISMATCH);
+    memcpy(wrong.id, k.id, PST_PAIR_ID_BYTES); /* the id without the code */
+    cr_assert_eq(pst_pair_request_open(&wrong, frame, len, &back), PST_E_CRYPTO);
+    frame[len - 1] ^= 1;
+    cr_assert_eq(pst_pair_request_open(&k, frame, len, &back), PST_E_CRYPTO);
+
+    pst_pair_reply *rep = calloc(2, sizeof *rep);
+    rep->devcert_len = 3;
+    rep->devlist_len = 5;
+    rep->n_contacts = 130; /* three chunks */
+    for (uint32_t i = 0; i < rep->n_contacts; i++) {
+        rep->contacts[i].pk[0] = (uint8_t)i;
+        rep->contacts[i].tier = (uint8_t)(1 + i % 3);
+        if (i % 2)
+            snprintf(rep->contacts[i].petname, sizeof rep->contacts[i].petname, "c%u", i);
+    }
+    uint8_t *big = malloc(PST_PAIR_REPLY_MAX);
+    pst_pair_status st;
+    cr_assert_eq(pst_pair_reply_seal(&k, PST_PAIR_OK, rep, nonce, big, PST_PAIR_REPLY_MAX, &len),
+                 PST_OK);
+    cr_assert_eq(pst_pair_reply_open(&k, big, len, &st, &rep[1]), PST_OK);
+    cr_assert_eq(st, PST_PAIR_OK);
+    cr_assert_eq(memcmp(&rep[0], &rep[1], sizeof *rep), 0);
+    cr_assert_eq(pst_pair_reply_open(&wrong, big, len, &st, &rep[1]), PST_E_CRYPTO);
+    cr_assert_eq(pst_pair_reply_seal(&k, PST_PAIR_USED, NULL, nonce, big, PST_PAIR_REPLY_MAX, &len),
+                 PST_OK);
+    cr_assert_eq(pst_pair_reply_open(&wrong, big, len, &st, &rep[1]), PST_OK);
+    cr_assert_eq(st, PST_PAIR_USED);
+    rep->contacts[5].tier = 4;
+    cr_assert_eq(pst_pair_reply_encode(rep, big, PST_PAIR_REPLY_MAX, &len), PST_E_INVAL);
+    uint8_t hdr[4];
+    size_t flen;
+    pst_pair_frame_header(513, hdr);
+    cr_assert_eq(pst_pair_frame_len(hdr, PST_PAIR_REQUEST_MAX, &flen), PST_E_TOOBIG);
+    pst_pair_frame_header(512, hdr);
+    cr_assert_eq(pst_pair_frame_len(hdr, PST_PAIR_REQUEST_MAX, &flen), PST_OK);
+    cr_assert_eq(flen, 512);
+    free(big);
+    free(rep);
+}
+
+static int req_accept(const uint8_t *in, size_t len, void *ctx) {
+    pst_pair_request r;
+    return pst_pair_request_open(ctx, in, len, &r);
+}
+
+Test(pairing, request_mutations_rejected) {
+    pst_pair_code c;
+    pst_pair_keys k;
+    kat_code(&c);
+    cr_assert_eq(pst_pair_derive(&c, &k), PST_OK);
+    pst_pair_request r;
+    memset(&r, 0, sizeof r);
+    memset(r.sign_pk, 1, 32);
+    uint8_t nonce[PST_PAIR_NONCE_BYTES] = {0}, frame[PST_PAIR_REQUEST_MAX];
+    size_t len;
+    cr_assert_eq(pst_pair_request_seal(&k, &r, nonce, frame, sizeof frame, &len), PST_OK);
+    /* the nonce is not authenticated by itself, but changing it breaks the box */
+    tu_check_mutations(frame, len, req_accept, &k);
+}

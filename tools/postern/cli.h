@@ -43,6 +43,8 @@ int pst_cmd_sendmail(int argc, char **argv); /* cmd_sendmail.c */
 int pst_cmd_inbox(int argc, char **argv);    /* cmd_inbox.c */
 int pst_cmd_read(int argc, char **argv);     /* cmd_inbox.c */
 int pst_cmd_trust(int argc, char **argv);    /* cmd_trust.c */
+int pst_cmd_device(int argc, char **argv);   /* cmd_device.c */
+int pst_cmd_identity(int argc, char **argv); /* cmd_device.c */
 int pst_cmd_vouch(int argc, char **argv);    /* cmd_trust.c */
 int pst_cmd_unvouch(int argc, char **argv);  /* cmd_trust.c */
 int pst_cmd_smtp(int argc, char **argv);     /* cmd_smtp.c */

@@ -11,6 +11,12 @@
 
 static void usage(FILE *out) {
     fprintf(out, "usage: postern init [--home DIR] [--address ADDR]... [--passphrase-file F]\n"
+                 "       postern init --join CODE [--name NAME] [--home DIR]\n"
+                 "\n"
+                 "With --join, DIR becomes another device of an existing identity: CODE is\n"
+                 "the pairing code 'postern device add' printed on the device that holds\n"
+                 "the identity key (its posternd must run). This home gets its own device\n"
+                 "key, the device list and the trust list; no identity key.\n"
                  "\n"
                  "Creates your identity in DIR: an Ed25519 identity key, an X25519 encryption\n"
                  "key and an offline revocation key, plus a ready revocation certificate.\n"
@@ -24,12 +30,39 @@ static void usage(FILE *out) {
                  "has an identity or another init is creating one (nothing was changed).\n");
 }
 
+/* postern init --join CODE: this home becomes a device of an identity
+ * (issue 13; node/id_join.c). */
+static int init_join(const pst_node_config *cfg, const char *code, const char *name, bool extra) {
+    char err[1024] = "", info[1024] = "";
+    if (extra) {
+        pst_cli_error("--address and --passphrase-file do not go with --join: the identity "
+                      "exists already");
+        return PST_EXIT_USAGE;
+    }
+    int rc = pst_node_join(cfg, code, name, info, sizeof info, err, sizeof err);
+    if (rc != PST_OK) {
+        pst_cli_error("%s", err);
+        return rc == PST_E_EXISTS ? PST_EXIT_CANTCREAT : PST_EXIT_FAIL;
+    }
+    fputs(info, stdout);
+    char pw[PST_SMTP_PASSWORD_LEN + 1];
+    if (pst_node_smtp_password(cfg->home, false, pw, err, sizeof err) != PST_OK)
+        pst_cli_error("warning: %s (make it later with 'postern smtp password')", err);
+    sodium_memzero(pw, sizeof pw);
+    printf("\nThis machine is now a device of the identity above. Start its node:\n"
+           "  posternd --home %s\n",
+           cfg->home);
+    return PST_EXIT_OK;
+}
+
 int pst_cmd_init(int argc, char **argv) {
     static const struct option opts[] = {
         {"home", required_argument, 0, 'h'},
         {"address", required_argument, 0, 'a'},
         {"passphrase-file", required_argument, 0, 'P'},
         {"fast-kdf", no_argument, 0, 'F'}, /* tests: INTERACTIVE Argon2id limits */
+        {"join", required_argument, 0, 'J'},
+        {"name", required_argument, 0, 'N'},
         {"help", no_argument, 0, 'H'},
         {0, 0, 0, 0},
     };
@@ -38,7 +71,7 @@ int pst_cmd_init(int argc, char **argv) {
     pst_config_flags_init(&common.flags);
     const char *addresses[16];
     unsigned n_addr = 0;
-    const char *passfile = NULL;
+    const char *passfile = NULL, *join = NULL, *name = NULL;
     bool fast = false;
     int c, idx;
     optind = 1;
@@ -60,6 +93,12 @@ int pst_cmd_init(int argc, char **argv) {
         case 'F':
             fast = true;
             break;
+        case 'J':
+            join = optarg;
+            break;
+        case 'N':
+            name = optarg;
+            break;
         case 'h':
             if (pst_cli_common_option(&common, "home", optarg) < 0)
                 return PST_EXIT_USAGE;
@@ -77,6 +116,12 @@ int pst_cmd_init(int argc, char **argv) {
     pst_node_config cfg;
     if (pst_cli_load_config(&common, &cfg) != 0)
         return PST_EXIT_USAGE;
+    if (join == NULL && name != NULL) {
+        pst_cli_error("--name goes with --join");
+        return PST_EXIT_USAGE;
+    }
+    if (join != NULL)
+        return init_join(&cfg, join, name, n_addr > 0 || passfile != NULL);
     char *pass = NULL;
     if (passfile != NULL) {
         pass = sodium_malloc(1025);

@@ -20,6 +20,8 @@ static const pst_cli_command commands[] = {
     {"inbox", "list received messages", pst_cmd_inbox},
     {"read", "print a received message", pst_cmd_read},
     {"trust", "set who is trusted, known or blocked", pst_cmd_trust},
+    {"device", "pair, list, rename or revoke this identity's devices", pst_cmd_device},
+    {"identity", "print the paper recovery form, or recover from it", pst_cmd_identity},
     {"vouch", "publish that you know or trust a key", pst_cmd_vouch},
     {"unvouch", "withdraw your vouch for a key", pst_cmd_unvouch},
     {"smtp", "show the SMTP submission password (smtp password [--reset])", pst_cmd_smtp},
