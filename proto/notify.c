@@ -58,8 +58,7 @@ bool pst_notify_endpoint_valid(const char *s) {
 
 /* ---- inner --------------------------------------------------------------- */
 
-static int inner_validate(const void *p) {
-    const pst_notify_inner *r = p;
+static int body_validate(const pst_notify_inner *r) {
     if (r->size < PST_MESSAGE_SIZE_MIN || r->size > PST_MESSAGE_SIZE_MAX)
         return PST_E_RANGE;
     if (r->n_endpoints < 1 || r->n_endpoints > PST_NOTIFY_ENDPOINTS_MAX)
@@ -68,6 +67,12 @@ static int inner_validate(const void *p) {
         if (!pst_notify_endpoint_valid(r->endpoints[i]))
             return PST_E_RANGE;
     return PST_OK;
+}
+
+/* Type 6 carries no flags. */
+static int inner_validate(const void *p) {
+    const pst_notify_inner *r = p;
+    return r->flags != 0 ? PST_E_RANGE : body_validate(r);
 }
 
 static void inner_write(pst_writer *w, const void *p) {
@@ -109,31 +114,40 @@ static const pst_sigrec_kind inner_kind = {PST_SIGREC_KIND(
     PST_SIGREC_LIMITS(PST_NOTIFY_INNER_MAX, 2, PST_NOTIFY_ENDPOINT_MAX, PST_SIG_BYTES),
     UINT64_MAX)};
 
-/* Type 16: the same body after the sender's identity key, for an inner
- * signed by one of the sender's device keys. A sender equal to the signer
- * has exactly one spelling, type 6: type 16 refuses it. */
+/* Type 16: the same body after the sender's identity key and the flags,
+ * for an inner signed by one of the sender's device keys or carrying
+ * flags. An identity signing for itself without flags has exactly one
+ * spelling, type 6: type 16 refuses it. */
 static int inner_dev_validate(const void *p) {
     const pst_notify_inner *r = p;
     if (sodium_is_zero(r->sender, PST_SIGN_PK_BYTES) ||
-        memcmp(r->sender, r->signer, PST_SIGN_PK_BYTES) == 0)
+        (memcmp(r->sender, r->signer, PST_SIGN_PK_BYTES) == 0 && r->flags == 0))
         return PST_E_NONCANONICAL;
-    return inner_validate(p);
+    if ((r->flags & ~PST_NOTIFY_FLAGS_ALL) != 0 ||
+        (r->flags & PST_NOTIFY_FLAGS_ALL) == PST_NOTIFY_FLAGS_ALL)
+        return PST_E_RANGE; /* unknown, or two sync kinds at once */
+    return body_validate(r);
 }
 
 static void inner_dev_write(pst_writer *w, const void *p) {
     const pst_notify_inner *r = p;
     pst_w_bin(w, r->sender, PST_SIGN_PK_BYTES);
+    pst_w_uint(w, r->flags);
     inner_write(w, p);
 }
 
 static int inner_dev_read(const msgpack_object *f, void *p) {
     pst_notify_inner *out = p;
+    uint64_t flags = 0;
     int rc = pst_r_bin_fixed(&f[0], PST_SIGN_PK_BYTES, out->sender);
-    return rc == PST_OK ? inner_read(f + 1, p) : rc;
+    if (rc == PST_OK)
+        rc = pst_r_uint(&f[1], UINT32_MAX, &flags);
+    out->flags = (uint32_t)flags;
+    return rc == PST_OK ? inner_read(f + 2, p) : rc;
 }
 
 static const pst_sigrec_kind inner_dev_kind = {PST_SIGREC_KIND(
-    pst_notify_inner, inner_dev, PST_REC_NOTIFICATION_INNER_DEV, INNER_FIELDS + 1u,
+    pst_notify_inner, inner_dev, PST_REC_NOTIFICATION_INNER_DEV, INNER_FIELDS + 2u,
     PST_SIGREC_LIMITS(PST_NOTIFY_INNER_MAX, 2, PST_NOTIFY_ENDPOINT_MAX, PST_SIG_BYTES),
     UINT64_MAX)};
 
@@ -142,11 +156,12 @@ static const pst_sigrec_kind inner_dev_kind = {PST_SIGREC_KIND(
 static const pst_sigrec_window inner_window = {.skew = PST_NOTIFY_SKEW_MAX,
                                                .lifetime_max = UINT64_MAX};
 
-/* An identity that signs itself leaves sender zero or equal to signer:
- * type 6. Anything else is a device signing for sender: type 16. */
+/* An identity that signs itself without flags leaves sender zero or equal
+ * to signer: type 6. Anything else (a device signing for sender, or flags)
+ * is type 16. */
 static bool is_device_signed(const pst_notify_inner *r) {
-    return !sodium_is_zero(r->sender, PST_SIGN_PK_BYTES) &&
-           memcmp(r->sender, r->signer, PST_SIGN_PK_BYTES) != 0;
+    return r->flags != 0 || (!sodium_is_zero(r->sender, PST_SIGN_PK_BYTES) &&
+                             memcmp(r->sender, r->signer, PST_SIGN_PK_BYTES) != 0);
 }
 
 int pst_notify_inner_encode(const pst_notify_inner *r, uint8_t *out, size_t cap, size_t *len) {
@@ -166,7 +181,7 @@ int pst_notify_inner_sign(pst_notify_inner *r, const uint8_t sk[PST_SIGN_SK_BYTE
     crypto_sign_ed25519_sk_to_pk(pk, sk);
     if (sodium_is_zero(r->sender, PST_SIGN_PK_BYTES))
         memcpy(r->sender, pk, PST_SIGN_PK_BYTES);
-    bool dev = memcmp(r->sender, pk, PST_SIGN_PK_BYTES) != 0;
+    bool dev = r->flags != 0 || memcmp(r->sender, pk, PST_SIGN_PK_BYTES) != 0;
     return pst_sigrec_sign(dev ? &inner_dev_kind : &inner_kind, r, sk);
 }
 

@@ -4,11 +4,13 @@
  *   [1, 6, created, expires, signer=sender pk, recipient (bin 32),
  *    msg_id (bin 32), size (u64), endpoints (array 1..4 of str),
  *    msg_key (bin 32), sender_box_pk (bin 32), sig (bin 64)]
- * Inner (type 16), the same signed by one of the sender's device keys:
+ * Inner (type 16), the same signed by one of the sender's device keys, or
+ * carrying flags:
  *   [1, 16, created, expires, signer=device pk, sender=identity pk (bin 32),
- *    recipient, msg_id, size, endpoints, msg_key, sender_box_pk, sig]
- *   (sender != signer; the recipient checks signer against sender's
- *   device list, which proto/ does not see).
+ *    flags (uint, PST_NOTIFY_FLAG_*), recipient, msg_id, size, endpoints,
+ *    msg_key, sender_box_pk, sig]
+ *   (sender != signer or flags != 0; the recipient checks signer against
+ *   sender's device list, which proto/ does not see).
  * Outer (type 5), NOT signed, so that nothing outside the seal names the
  * sender:
  *   [1, 5, sealed (bin, crypto_box_seal of the inner encoding to the
@@ -35,7 +37,12 @@
 #define PST_NOTIFY_ENDPOINT_MAX 64u /* bytes in one "host:port" or "[v6]:port" */
 #define PST_NOTIFY_ENDPOINTS_MAX 4u /* fetch endpoints in one notification */
 #define PST_NOTIFY_STAMP_MAX 256u   /* bytes in the outer stamp string */
-#define PST_NOTIFY_SKEW_MAX 3600u   /* inner created may be this far ahead */
+/* Flags of a type-16 inner: sync between the devices of one identity
+ * (sender == recipient). At most one is set. */
+#define PST_NOTIFY_FLAG_SYNC_SENT 1u  /* a copy of a message sent on another device: .Sent */
+#define PST_NOTIFY_FLAG_SYNC_TRUST 2u /* a trust-list change made on another device */
+#define PST_NOTIFY_FLAGS_ALL 3u
+#define PST_NOTIFY_SKEW_MAX 3600u /* inner created may be this far ahead */
 
 /* Largest inner encoding (527 bytes with every field at its maximum, 561
  * for type 16). */
@@ -69,6 +76,7 @@ typedef struct {
     /* The sender's identity key. Equal to signer (type 6) when the identity
      * signs; sign fills it in when left zero; decode of type 6 sets it. */
     uint8_t sender[PST_SIGN_PK_BYTES];
+    uint32_t flags; /* 0, or one PST_NOTIFY_FLAG_SYNC_* (type 16 only) */
     uint8_t recipient[PST_SIGN_PK_BYTES];
     uint8_t msg_id[PST_HASH_BYTES]; /* BLAKE2b-256 of the whole ciphertext */
     uint64_t size;        /* ciphertext bytes, PST_MESSAGE_SIZE_MIN..PST_MESSAGE_SIZE_MAX */

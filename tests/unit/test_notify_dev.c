@@ -101,31 +101,68 @@ Test(notify_dev, inner_device_signed_roundtrip_and_mutations) {
     cr_assert_eq(pst_notify_inner_verify(&x, NOW), PST_E_SIGNATURE);
 }
 
-Test(notify_dev, inner_device_type_with_sender_equal_signer_is_refused) {
-    /* type 16 naming its own signer as sender is a second spelling of a
-     * type-6 inner: hand-built, it must not decode */
-    pst_notify_inner r = typical_inner(id_sk, NULL);
-    uint8_t buf[PST_NOTIFY_INNER_MAX + 64];
+/* Hand-built type 16 with the given sender and flags. */
+static size_t build_dev_inner(const pst_notify_inner *r, const uint8_t *sender, uint64_t flags,
+                              uint8_t *buf, size_t cap) {
     pst_writer w;
     size_t len;
-    pst_w_init(&w, buf, sizeof buf);
-    pst_w_array(&w, 13);
+    pst_w_init(&w, buf, cap);
+    pst_w_array(&w, 14);
     pst_w_uint(&w, 1);
     pst_w_uint(&w, PST_REC_NOTIFICATION_INNER_DEV);
-    pst_w_uint(&w, r.created);
-    pst_w_uint(&w, r.expires);
-    pst_w_bin(&w, r.signer, 32);
-    pst_w_bin(&w, r.signer, 32); /* sender == signer */
-    pst_w_bin(&w, r.recipient, 32);
-    pst_w_bin(&w, r.msg_id, 32);
-    pst_w_uint(&w, r.size);
-    pst_w_array(&w, r.n_endpoints);
-    for (uint32_t i = 0; i < r.n_endpoints; i++)
-        pst_w_cstr(&w, r.endpoints[i]);
-    pst_w_bin(&w, r.msg_key, 32);
-    pst_w_bin(&w, r.sender_box_pk, 32);
-    pst_w_bin(&w, r.sig, 64);
+    pst_w_uint(&w, r->created);
+    pst_w_uint(&w, r->expires);
+    pst_w_bin(&w, r->signer, 32);
+    pst_w_bin(&w, sender, 32);
+    pst_w_uint(&w, flags);
+    pst_w_bin(&w, r->recipient, 32);
+    pst_w_bin(&w, r->msg_id, 32);
+    pst_w_uint(&w, r->size);
+    pst_w_array(&w, r->n_endpoints);
+    for (uint32_t i = 0; i < r->n_endpoints; i++)
+        pst_w_cstr(&w, r->endpoints[i]);
+    pst_w_bin(&w, r->msg_key, 32);
+    pst_w_bin(&w, r->sender_box_pk, 32);
+    pst_w_bin(&w, r->sig, 64);
     cr_assert_eq(pst_w_finish(&w, &len), PST_OK);
+    return len;
+}
+
+Test(notify_dev, sync_flags) {
+    /* the identity key itself may carry flags: then it is type 16 */
+    pst_notify_inner r = typical_inner(id_sk, NULL), d;
+    r.flags = PST_NOTIFY_FLAG_SYNC_SENT;
+    cr_assert_eq(pst_notify_inner_sign(&r, id_sk), PST_OK);
+    uint8_t buf[PST_NOTIFY_INNER_MAX];
+    inner_round_trip(&r, &d, buf, sizeof buf);
+    cr_assert_eq(buf[2], PST_REC_NOTIFICATION_INNER_DEV);
+    cr_assert_eq(d.flags, PST_NOTIFY_FLAG_SYNC_SENT);
+    /* a device with the trust flag */
+    pst_notify_inner t = typical_inner(dev_sk, id_pk);
+    t.flags = PST_NOTIFY_FLAG_SYNC_TRUST;
+    cr_assert_eq(pst_notify_inner_sign(&t, dev_sk), PST_OK);
+    inner_round_trip(&t, &d, buf, sizeof buf);
+    /* unknown flags and both kinds at once are refused at sign and decode */
+    const uint32_t bad[] = {4, 3, 0x80000000u};
+    for (int i = 0; i < 3; i++) {
+        pst_notify_inner x = t;
+        x.flags = bad[i];
+        cr_assert_eq(pst_notify_inner_sign(&x, dev_sk), PST_E_INVAL, "flags %u", bad[i]);
+        size_t len = build_dev_inner(&t, id_pk, bad[i], buf, sizeof buf);
+        cr_assert_eq(pst_notify_inner_decode(buf, len, &d), PST_E_RANGE, "flags %u", bad[i]);
+    }
+    /* the flags are signed */
+    pst_notify_inner x = t;
+    x.flags = PST_NOTIFY_FLAG_SYNC_SENT;
+    cr_assert_eq(pst_notify_inner_verify(&x, NOW), PST_E_SIGNATURE);
+}
+
+Test(notify_dev, inner_device_type_with_sender_equal_signer_is_refused) {
+    /* type 16 naming its own signer as sender, without flags, is a second
+     * spelling of a type-6 inner: hand-built, it must not decode */
+    pst_notify_inner r = typical_inner(id_sk, NULL);
+    uint8_t buf[PST_NOTIFY_INNER_MAX + 64];
+    size_t len = build_dev_inner(&r, r.signer, 0, buf, sizeof buf);
     pst_notify_inner d;
     cr_assert_eq(pst_notify_inner_decode(buf, len, &d), PST_E_NONCANONICAL);
     cr_assert(sodium_is_zero((const uint8_t *)&d, sizeof d), "wiped on failure");
