@@ -10,7 +10,7 @@
  *    contact's identity key), tier (uint: 0 = no longer a contact, 1
  *    trusted, 2 known, 3 blocked), petname (str, 0..64 bytes of UTF-8
  *    without control characters; "" with tier 0)]
- * In the message it is an armor block labelled PST_TRUSTSYNC_LABEL. */
+ * In the message it is an armor block ("-----BEGIN POSTERN TRUST SYNC-----"). */
 #ifndef PST_SYNC_H
 #define PST_SYNC_H
 
@@ -20,9 +20,9 @@
 #include "pst_error.h"
 #include "pst_types.h"
 
-#define PST_TRUSTSYNC_PETNAME_MAX 64u /* = PST_STORE_PETNAME_MAX */
-#define PST_TRUSTSYNC_MAX 128u        /* largest encoding (112 bytes) */
-#define PST_TRUSTSYNC_LABEL "POSTERN TRUST SYNC"
+#define PST_TRUSTSYNC_PETNAME_MAX 64u    /* = PST_STORE_PETNAME_MAX */
+#define PST_TRUSTSYNC_MAX 128u           /* largest encoding (112 bytes) */
+#define PST_TRUSTSYNC_LABEL "TRUST SYNC" /* armored as "POSTERN TRUST SYNC" */
 #define PST_TRUSTSYNC_TIER_NONE 0u
 #define PST_TRUSTSYNC_TIER_MAX 3u
 

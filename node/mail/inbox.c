@@ -188,6 +188,8 @@ static int accept_notification(struct pst_inbox *ib, const uint8_t *val, size_t 
         rc = pst_inbox__reject(n, PST_E_MISMATCH, "wrong_recipient");
     else if (in.size > n->cfg.max_message_bytes)
         rc = pst_inbox__reject(n, PST_E_TOOBIG, "too_large");
+    else if (in.flags != 0 && memcmp(in.sender, n->id->sign_pk, PST_SIGN_PK_BYTES) != 0)
+        rc = pst_inbox__reject(n, PST_E_SIGNER, "sync_not_own"); /* sync: our devices only */
     else if ((rc = pst_inbox__device_check(ib, &in, val, len, fetched)) == PST_OK)
         rc = admit(ib, &in, &stamp, val, len, key, now);
     sodium_memzero(&in, sizeof in);
@@ -332,6 +334,7 @@ int pst_inbox_start(pst_node *n, char *err, size_t errcap) {
         return rc;
     unsigned removed = 0;
     (void)pst_maildir_clean_tmp(ib->root, pst_now(), &removed);
+    pst_sync_apply(n, ib->root); /* trust records delivered before a crash */
     if (removed > 0)
         pst_log_info("removed %u unfinished file%s from the tmp/ of %s", removed,
                      removed == 1 ? "" : "s", ib->root);

@@ -201,6 +201,8 @@ static void on_fetch_done(void *user, const pst_fetch_result *res) {
         pst_log_info("message %s %s %s (%llu bytes)", id,
                      res->existed ? "was already in" : "delivered into",
                      pst_maildir_folder_display(res->loc.folder), (unsigned long long)res->bytes);
+        if (strcmp(res->loc.folder, PST_SYNC_FOLDER) == 0)
+            pst_sync_apply(n, ib->root); /* a trust change from another device */
     }
     switch (res->outcome) {
     case PST_FETCH_DONE:
@@ -410,6 +412,11 @@ static void start_job(struct pst_inbox *ib, job *j) {
     memcpy(fj.identity, in.sender, sizeof fj.identity);
     memcpy(j->sender, in.sender, sizeof j->sender);
     int dev_rc = pst_keys_device_valid(n, in.sender, in.signer);
+    /* sync from our other devices (accepted only from them): a Sent copy,
+     * or a trust record to apply */
+    const char *sync_folder = in.flags == PST_NOTIFY_FLAG_SYNC_SENT    ? PST_SENT_FOLDER
+                              : in.flags == PST_NOTIFY_FLAG_SYNC_TRUST ? PST_SYNC_FOLDER
+                                                                       : NULL;
     memcpy(fj.msg_key, in.msg_key, sizeof fj.msg_key);
     fj.size = in.size;
     fj.n_endpoints = in.n_endpoints;
@@ -474,8 +481,8 @@ static void start_job(struct pst_inbox *ib, job *j) {
                 fail_row(ib, j, reason);
                 goto out;
             }
-            snprintf(fj.folder, sizeof fj.folder, "%s", folder);
-            if (pst_maildir_create(ib->root, folder, err, sizeof err) != PST_OK) {
+            snprintf(fj.folder, sizeof fj.folder, "%s", sync_folder ? sync_folder : folder);
+            if (pst_maildir_create(ib->root, fj.folder, err, sizeof err) != PST_OK) {
                 pst_log_warn("%s", err);
                 why = "cannot create the Maildir folder";
             }

@@ -156,6 +156,9 @@ typedef struct {
 typedef struct {
     char path[PST_PATH_MAX]; /* the message file: absolute */
     pst_send_pow pow;
+    /* 0 for mail; a PST_NOTIFY_FLAG_SYNC_* for a sync record sent to our
+     * own identity (sync.c): sealed to our other devices only */
+    uint32_t sync_flags;
     unsigned n_rcpts; /* 1..PST_SEND_RCPTS_MAX */
     pst_send_rcpt rcpts[PST_SEND_RCPTS_MAX];
 } pst_send_request;
@@ -251,6 +254,20 @@ bool pst_outbox_accepting(const pst_node *n);
  * dropped and the notifications the gate refused lately are looked at again
  * (docs/TRUST.md). */
 void pst_inbox_trust_changed(pst_node *n);
+
+/* ---- sync between the devices of one identity: sync.c (issue 13) --------- */
+#define PST_SYNC_FOLDER ".Sync" /* trust records land here, applied and removed */
+#define PST_SENT_FOLDER ".Sent" /* copies of what our other devices sent */
+/* After a trust change (set or rm) of contact pk on this device: sends the
+ * contact's new state to our other current devices (no-op without any).
+ * Failures are logged and counted (sync.trust_unsent), never the
+ * caller's. */
+void pst_sync_trust_changed(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES]);
+/* Applies every trust record delivered into MAILDIR/.Sync (a bounded
+ * number per call) and removes it; a record older than the contact's last
+ * change is dropped, a malformed one counted (rejected.sync.*) and
+ * removed. */
+void pst_sync_apply(pst_node *n, const char *maildir_root);
 
 /* clock_probe.c: asks the fetch server of in's sender (a contact whose
  * notification was refused for its time) for that message once, so the

@@ -142,8 +142,8 @@ static void acknowledge(send_op *op) {
     unsigned count = 0;
     for (unsigned i = 0; i < op->n_rcpts; i++) {
         const send_rcpt *r = &op->rcpts[i];
-        if (r->duplicate)
-            continue;
+        if (r->duplicate || r->flags == PST_NOTIFY_FLAG_SYNC_SENT)
+            continue; /* the copy for our other devices is not a recipient */
         count++;
         pst_value *e = pst_value_add_map(arr, NULL);
         pst_value_add_str(e, "query", r->query);
@@ -349,6 +349,12 @@ void pst_send_resolved_all(send_op *op) {
     }
     if (!pst_send_check_recipients(op))
         return;
+    if (op->sync_flags != 0 && (op->n_rcpts != 1 || op->rcpts[0].n_devs == 0)) {
+        fail(op, "not sent: no other device of this identity to sync with");
+        return;
+    }
+    if (pst_sync_sent_copy(op))
+        pst_counter_add(n, "sync.sent_copies", 1);
     /* one copy per key: the most visible kind wins (to over cc over bcc) */
     unsigned unique = 0;
     for (unsigned i = 0; i < op->n_rcpts; i++) {
@@ -486,6 +492,7 @@ int pst_send_new(pst_node *n, const pst_send_request *req, pst_send_done_cb done
     atomic_init(&op->hashes_ns, 0);
     op->sec = sec;
     op->pow = req->pow;
+    op->sync_flags = req->sync_flags;
     snprintf(op->path, sizeof op->path, "%s", req->path);
     op->n_rcpts = req->n_rcpts;
     for (unsigned i = 0; i < op->n_rcpts; i++) {

@@ -93,6 +93,14 @@ void pst_send_devices_resolve(send_rcpt *r) {
     uint64_t now = pst_now();
     pst_devlist l;
     r->n_devs = 0;
+    if (op->sync_flags != 0) {
+        /* a sync record: our other devices, from our own list (kept fresh
+         * by its listen), never this one */
+        r->flags = op->sync_flags;
+        r->n_devs = pst_sync_devices(n, r->dev_pk, r->dev_box);
+        pst_send_rcpt_resolved(r);
+        return;
+    }
     bool cached = pst_keys_devlist_cached(n, r->pk, &l) == PST_OK;
     if (cached)
         take_devices(r, &l);

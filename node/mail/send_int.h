@@ -54,6 +54,7 @@ typedef struct {
     uint32_t n_devs;
     uint8_t dev_pk[PST_NOTIFY_DEVICES_MAX][PST_SIGN_PK_BYTES];
     uint8_t dev_box[PST_NOTIFY_DEVICES_MAX][PST_BOX_PK_BYTES];
+    uint32_t flags; /* PST_NOTIFY_FLAG_SYNC_*: a copy for our own other devices */
 } send_rcpt;
 
 typedef struct {
@@ -71,6 +72,7 @@ struct pst_send_op {
     char path[PST_PATH_MAX];
     bool spool_owned;
     pst_send_pow pow;
+    uint32_t sync_flags; /* the request's: a sync record to our own devices */
     send_rcpt rcpts[PST_SEND_RCPTS_MAX];
     unsigned n_rcpts, next_rcpt, resolving, resolved;
     bool pumping, all_resolved;
@@ -144,6 +146,16 @@ void pst_send_rcpt_resolved(send_rcpt *r);
  * background when one is cached). Calls pst_send_rcpt_resolved once, now
  * or when the look-up ends. (send_devices.c) */
 void pst_send_devices_resolve(send_rcpt *r);
+
+/* (sync.c) Our other current devices (not this one), from our own cached
+ * device list: their count, keys into devs and boxes. */
+uint32_t pst_sync_devices(pst_node *n, uint8_t devs[][PST_SIGN_PK_BYTES],
+                          uint8_t boxes[][PST_BOX_PK_BYTES]);
+/* (sync.c) Adds the hidden recipient that carries a copy of op's message
+ * to our other devices' .Sent (flag SYNC_SENT): not for a sync record,
+ * nor when a recipient is ourselves, nor without other devices. Call once
+ * every recipient is resolved and checked. True when added. */
+bool pst_sync_sent_copy(send_op *op);
 
 /* After the last lookup: checks the recipients, merges duplicates, reserves
  * notification slots and queues the worker; fails op when it cannot. */

@@ -275,6 +275,7 @@ static void seal_and_mint(send_op *op) {
         memcpy(in.msg_key, op->sec->msg_key, PST_MSGKEY_BYTES);
         memcpy(in.sender_box_pk, op->box_pk, PST_BOX_PK_BYTES);
         memcpy(in.sender, op->identity_pk, PST_SIGN_PK_BYTES); /* type 16 if a device signs */
+        in.flags = r->flags;                                   /* a sync copy: type 16 */
         pst_notify outer;
         int rc = pst_notify_inner_sign(&in, op->sec->sign_sk);
         if (rc == PST_OK && r->n_devs > 0) {

@@ -960,3 +960,67 @@ Test(node_fake, device_offline_catches_up) {
     cr_assert_eq(maildir_count(r1, "", "while away"), 1);
     pst_identity_free(dev);
 }
+
+static bool lists_devices(tnode *t, const void *arg) {
+    reply_t r;
+    request(t, &r, "device-list", NULL);
+    size_t n = pst_value_count(pst_value_get(r.body, "devices"));
+    pst_value_free(r.body);
+    return n >= *(const size_t *)arg;
+}
+
+static int tier_of(tnode *t, tnode *of) {
+    reply_t r;
+    request(t, &r, "trust-list", NULL);
+    int tier = 0;
+    for (const pst_value *c = pst_value_first(pst_value_get(r.body, "contacts")); c;
+         c = pst_value_next(c)) {
+        size_t l = 0;
+        const char *fp = pst_value_as_str(pst_value_get(c, "fingerprint"), &l);
+        const char *ti = pst_value_as_str(pst_value_get(c, "tier"), &l);
+        if (fp && ti && strcmp(fp, of->fp) == 0)
+            tier = strcmp(ti, "trusted") == 0 ? 1 : strcmp(ti, "known") == 0 ? 2 : 3;
+    }
+    pst_value_free(r.body);
+    return tier;
+}
+
+static bool is_blocked(tnode *t, const void *arg) { return tier_of(t, (tnode *)arg) == 3; }
+
+/* Sync between the devices of one identity: what one device sends shows
+ * in the other's .Sent (and nowhere else there), and a trust change made on
+ * one device takes effect on the other (a blocked sender is dropped). */
+Test(node_fake, devices_sync_sent_and_trust) {
+    tnode *s = tn_new("s", NULL), *r1 = tn_new("r1", s);
+    pst_identity *dev = NULL;
+    tnode *r2 = tn_new_device("r2", r1, s, &dev);
+    put_devlist(r1, dev, 1, false);
+    size_t two = 2;
+    cr_assert(poll_node(lists_devices, r1, &two, WAIT_MS), "r1 does not know its devices");
+    cr_assert(poll_node(lists_devices, r2, &two, WAIT_MS), "r2 does not know its devices");
+    trust(s, r1, "trusted");
+    trust(r1, s, "trusted");
+    cr_assert(wait_counter(r2, "sync.trust_applied", 1), "r2 did not take r1's trust change");
+    cr_assert_eq(tier_of(r2, s), 1);
+
+    char id[65];
+    send_mail(r1, s, "sent on the laptop", id);
+    cr_assert(wait_mail(s, "", "sent on the laptop"));
+    cr_assert(wait_mail(r2, ".Sent", "sent on the laptop"), "no copy in r2's .Sent");
+    send_mail(r2, s, "sent on the desktop", id);
+    cr_assert(wait_mail(r1, ".Sent", "sent on the desktop"), "no copy in r1's .Sent");
+    run_for(1000);
+    cr_assert_eq(maildir_count(r2, "", "sent on the laptop"), 0, "a Sent copy in the INBOX");
+    cr_assert_eq(maildir_count(r1, ".Sent", "sent on the laptop"), 0, "a copy to itself");
+    cr_assert_eq(maildir_count(r2, ".Sent", "sent on the laptop"), 1);
+
+    /* block s on the laptop: the desktop drops s's mail from now on */
+    trust(r1, s, "blocked");
+    cr_assert(poll_node(is_blocked, r2, s, WAIT_MS), "the block did not reach r2");
+    send_mail(s, r1, "from a blocked sender", id);
+    cr_assert(wait_counter(r2, "rejected.inbox.blocked", 1), "r2 did not drop it");
+    run_for(1000);
+    cr_assert_eq(maildir_count(r2, "", "from a blocked sender"), 0);
+    cr_assert_eq(maildir_count(r1, "", "from a blocked sender"), 0);
+    pst_identity_free(dev);
+}
