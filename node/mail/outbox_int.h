@@ -12,7 +12,8 @@
 /* Recipients whose device-list look-up time is remembered, and how long a
  * look-up counts as fresh (a newer list is fetched in the background). */
 #define PST_OUTBOX_DEVCHECK_MAX 64u
-#define PST_OUTBOX_DEVCHECK_S 600u
+#define PST_OUTBOX_DEVCHECK_S 600u     /* an identity found without a device list */
+#define PST_OUTBOX_DEVLIST_FRESH_S 60u /* a cached list: a revocation's longest delay */
 
 struct pst_outbox_entry;
 struct pst_fetch_server;

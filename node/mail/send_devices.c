@@ -3,13 +3,17 @@
  * 15), so that every device fetches its own copy; an identity without one
  * gets today's single seal to its key record's box key.
  *
- * The list comes from the keys room's cache (verified lists only). The
- * first send to an identity in PST_OUTBOX_DEVCHECK_S waits for one DHT get
- * of its devices slot when nothing is cached (else its first mail after
- * pairing would reach only the device holding the identity key); with a
- * list cached, or with a recent look that found none, the send goes on at
- * once and a look older than PST_OUTBOX_DEVCHECK_S is repeated in the
- * background for the next message. */
+ * The list comes from the keys room's cache (verified lists only). A send
+ * waits for one DHT get of the devices slot
+ * - the first time it writes to an identity with no list cached (else its
+ *   first mail after pairing would reach only the device holding the
+ *   identity key), and
+ * - when a list is cached but was last looked at more than
+ *   PST_OUTBOX_DEVLIST_FRESH_S ago (a device revoked since must not get
+ *   new mail: revocation takes effect within that time for every sender).
+ * An identity found without a list is looked at again in the background
+ * after PST_OUTBOX_DEVCHECK_S, so mail to the many one-device identities
+ * never waits for the DHT after the first message. */
 #include <string.h>
 
 #include "outbox_int.h"
@@ -65,8 +69,9 @@ static void on_devlist(pst_node *n, int rc, const pst_devlist *list, void *arg) 
     } else if (rc != PST_E_NOTFOUND && rc != PST_E_CLOSED) {
         /* sealed to the identity key: the device holding it can read it */
         pst_counter_add(n, "outbox.devlist_lookup_failed", 1);
-        pst_log_warn("cannot look up the devices of %s (%s): sealing to its key only", r->query,
-                     pst_strerror(rc));
+        pst_log_warn("cannot look up the devices of %s (%s): %s", r->query, pst_strerror(rc),
+                     r->n_devs > 0 ? "sealing to the devices last known"
+                                   : "sealing to its key only");
     }
     if (rc != PST_E_CLOSED && n->outbox != NULL)
         devcheck_note(n->outbox, r->pk, pst_now());
@@ -105,12 +110,13 @@ void pst_send_devices_resolve(send_rcpt *r) {
     if (cached)
         take_devices(r, &l);
     uint64_t *at = devcheck_at(op->o, r->pk);
-    bool fresh = at != NULL && *at + PST_OUTBOX_DEVCHECK_S > now;
+    uint64_t window = cached ? PST_OUTBOX_DEVLIST_FRESH_S : PST_OUTBOX_DEVCHECK_S;
+    bool fresh = at != NULL && *at + window > now;
     if (fresh || n->stopping) {
         pst_send_rcpt_resolved(r);
         return;
     }
-    if (cached || at != NULL) {
+    if (!cached && at != NULL) {
         /* go on with what we know; the next message gets a newer list */
         devcheck_note(op->o, r->pk, now);
         (void)pst_keys_devlist_fetch(n, r->pk, on_refreshed, NULL);
