@@ -41,7 +41,13 @@ int pst_node_id_offline(const pst_node_config *cfg, pst_value **out, char *err, 
     int rc = pst_home_path(cfg->home, PST_FILE_STORE, dbpath, sizeof dbpath);
     if (rc == PST_OK)
         rc = pst_home_path(cfg->home, PST_FILE_IDENTITY, keypath, sizeof keypath);
-    if (rc == PST_OK && access(keypath, F_OK) != 0) {
+    char devpath[PST_PATH_MAX];
+    bool joined = false; /* a device of an identity kept elsewhere (issue 13) */
+    if (rc == PST_OK && access(keypath, F_OK) != 0 &&
+        pst_home_path(cfg->home, PST_FILE_DEVICE, devpath, sizeof devpath) == PST_OK &&
+        access(devpath, F_OK) == 0)
+        joined = true;
+    if (rc == PST_OK && !joined && access(keypath, F_OK) != 0) {
         snprintf(err, errcap, "no identity in %s: create one with 'postern init --home %s'",
                  cfg->home, cfg->home);
         return PST_E_NOKEY;
@@ -50,7 +56,8 @@ int pst_node_id_offline(const pst_node_config *cfg, pst_value **out, char *err, 
     if (rc == PST_OK && (rc = pst_store_open_ex(&st, dbpath, err, errcap)) != PST_OK)
         return rc;
     pst_identity *id = NULL;
-    rc = pst_identity_load(cfg->home, NULL, st, PST_IDLOAD_CHECK_ONLY, &id, err, errcap);
+    if (!joined)
+        rc = pst_identity_load(cfg->home, NULL, st, PST_IDLOAD_CHECK_ONLY, &id, err, errcap);
     uint8_t pk[PST_SIGN_PK_BYTES];
     size_t len = 0;
     if (rc == PST_OK && id != NULL)

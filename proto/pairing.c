@@ -2,6 +2,7 @@
 #include "pst_pairing.h"
 
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
@@ -12,6 +13,16 @@
 #define KDF_CONTEXT "pstpair_"                                 /* crypto_kdf_CONTEXTBYTES = 8 */
 #define CODE_CHARS PST_BASE32_ENCODED_LEN(PST_PAIR_CODE_BYTES) /* 26 */
 #define CHUNK PST_ELEMENTS_MAX /* contacts per chunk, chunks per reply */
+
+/* Scratch for plaintexts (a trust list is private): wiped before it is
+ * freed. Plain malloc, so callers need not have run sodium_init. */
+static uint8_t *scratch_new(size_t n) { return malloc(n); }
+static void scratch_free(uint8_t *p, size_t n) {
+    if (p != NULL) {
+        sodium_memzero(p, n);
+        free(p);
+    }
+}
 
 _Static_assert(PST_PAIR_CONTACTS_MAX == CHUNK * CHUNK, "contacts travel in 64 chunks of 64");
 _Static_assert(crypto_secretbox_NONCEBYTES == PST_PAIR_NONCE_BYTES, "nonce size");
@@ -134,41 +145,74 @@ static int read_version(const msgpack_object *root, uint32_t n, const msgpack_ob
     return rc;
 }
 
-int pst_pair_request_decode(const uint8_t *in, size_t len, pst_pair_request *out) {
+/* The shared steps of the two plaintext decoders: parse within lim, the
+ * version and field count, the fields (read), then the canonical check
+ * against encode (scratch of lim->max_bytes). out (size bytes) is zeroed on
+ * error. */
+typedef struct {
+    pst_limits lim;
+    uint32_t nfields;
+    int (*read)(const msgpack_object *it, void *out);
+    int (*encode)(const void *r, uint8_t *out, size_t cap, size_t *len);
+    size_t size;
+} plain_kind;
+
+static int decode_plain(const plain_kind *k, const uint8_t *in, size_t len, void *out) {
     if (out == NULL)
         return PST_E_INVAL;
-    memset(out, 0, sizeof *out);
+    memset(out, 0, k->size);
     if (in == NULL)
         return PST_E_INVAL;
-    pst_limits lim = pst_limits_record;
-    lim.max_bytes = PST_PAIR_REQUEST_MAX;
-    lim.max_depth = 1;
-    lim.max_str = PST_DEVICE_NAME_MAX;
-    lim.max_bin = PST_SIGN_PK_BYTES;
     pst_reader rd;
     const msgpack_object *it = NULL;
-    int rc = pst_r_parse(&rd, in, len, &lim);
+    int rc = pst_r_parse(&rd, in, len, &k->lim);
     if (rc == PST_OK)
-        rc = read_version(&rd.root, 4, &it);
+        rc = read_version(&rd.root, k->nfields, &it);
     if (rc == PST_OK)
-        rc = pst_r_bin_fixed(&it[1], PST_SIGN_PK_BYTES, out->sign_pk);
-    if (rc == PST_OK)
-        rc = pst_r_bin_fixed(&it[2], PST_BOX_PK_BYTES, out->box_pk);
-    if (rc == PST_OK)
-        rc = pst_r_str_copy(&it[3], out->name, sizeof out->name);
+        rc = k->read(it, out);
     pst_r_free(&rd);
-    if (rc == PST_OK && !name_ok(out->name))
-        rc = PST_E_RANGE;
     if (rc == PST_OK) {
-        uint8_t re[PST_PAIR_REQUEST_MAX];
+        uint8_t *re = scratch_new(k->lim.max_bytes);
         size_t n;
-        rc = pst_pair_request_encode(out, re, sizeof re, &n);
+        rc = re == NULL ? PST_E_NOMEM : k->encode(out, re, k->lim.max_bytes, &n);
         if (rc == PST_OK)
             rc = pst_canonical_check(in, len, re, n);
+        scratch_free(re, k->lim.max_bytes);
     }
     if (rc != PST_OK)
-        memset(out, 0, sizeof *out);
+        memset(out, 0, k->size);
     return rc;
+}
+
+static int request_read(const msgpack_object *it, void *p) {
+    pst_pair_request *out = p;
+    int rc;
+    if ((rc = pst_r_bin_fixed(&it[1], PST_SIGN_PK_BYTES, out->sign_pk)) != PST_OK ||
+        (rc = pst_r_bin_fixed(&it[2], PST_BOX_PK_BYTES, out->box_pk)) != PST_OK ||
+        (rc = pst_r_str_copy(&it[3], out->name, sizeof out->name)) != PST_OK)
+        return rc;
+    return name_ok(out->name) ? PST_OK : PST_E_RANGE;
+}
+
+static int request_encode(const void *r, uint8_t *out, size_t cap, size_t *len) {
+    return pst_pair_request_encode(r, out, cap, len);
+}
+
+static const plain_kind request_kind = {
+    .lim = {.max_bytes = PST_PAIR_REQUEST_MAX,
+            .max_depth = 1,
+            .max_elems = PST_ELEMENTS_MAX,
+            .max_str = PST_DEVICE_NAME_MAX,
+            .max_bin = PST_SIGN_PK_BYTES,
+            .allow_maps = false},
+    .nfields = 4,
+    .read = request_read,
+    .encode = request_encode,
+    .size = sizeof(pst_pair_request),
+};
+
+int pst_pair_request_decode(const uint8_t *in, size_t len, pst_pair_request *out) {
+    return decode_plain(&request_kind, in, len, out);
 }
 
 /* ---- plaintext: reply ------------------------------------------------------- */
@@ -260,43 +304,35 @@ static int read_contacts(const msgpack_object *o, pst_pair_reply *out) {
     return rc;
 }
 
+static int reply_read(const msgpack_object *it, void *p) {
+    pst_pair_reply *out = p;
+    int rc;
+    if ((rc = read_blob(&it[1], 1, out->devcert, &out->devcert_len)) != PST_OK ||
+        (rc = read_blob(&it[2], 1, out->devlist, &out->devlist_len)) != PST_OK ||
+        (rc = read_blob(&it[3], 0, out->keyrec, &out->keyrec_len)) != PST_OK)
+        return rc;
+    return read_contacts(&it[4], out);
+}
+
+static int reply_encode(const void *r, uint8_t *out, size_t cap, size_t *len) {
+    return pst_pair_reply_encode(r, out, cap, len);
+}
+
+static const plain_kind reply_kind = {
+    .lim = {.max_bytes = PST_PAIR_REPLY_MAX,
+            .max_depth = 4,
+            .max_elems = CHUNK,
+            .max_str = PST_PAIR_PETNAME_MAX,
+            .max_bin = PST_DHT_VALUE_MAX,
+            .allow_maps = false},
+    .nfields = 5,
+    .read = reply_read,
+    .encode = reply_encode,
+    .size = sizeof(pst_pair_reply),
+};
+
 int pst_pair_reply_decode(const uint8_t *in, size_t len, pst_pair_reply *out) {
-    if (out == NULL)
-        return PST_E_INVAL;
-    memset(out, 0, sizeof *out);
-    if (in == NULL)
-        return PST_E_INVAL;
-    pst_limits lim = pst_limits_record;
-    lim.max_bytes = PST_PAIR_REPLY_MAX;
-    lim.max_depth = 4;
-    lim.max_elems = CHUNK;
-    lim.max_str = PST_PAIR_PETNAME_MAX;
-    lim.max_bin = PST_DHT_VALUE_MAX;
-    pst_reader rd;
-    const msgpack_object *it = NULL;
-    int rc = pst_r_parse(&rd, in, len, &lim);
-    if (rc == PST_OK)
-        rc = read_version(&rd.root, 5, &it);
-    if (rc == PST_OK)
-        rc = read_blob(&it[1], 1, out->devcert, &out->devcert_len);
-    if (rc == PST_OK)
-        rc = read_blob(&it[2], 1, out->devlist, &out->devlist_len);
-    if (rc == PST_OK)
-        rc = read_blob(&it[3], 0, out->keyrec, &out->keyrec_len);
-    if (rc == PST_OK)
-        rc = read_contacts(&it[4], out);
-    pst_r_free(&rd);
-    if (rc == PST_OK) {
-        uint8_t *re = sodium_malloc(PST_PAIR_REPLY_MAX);
-        size_t n;
-        rc = re == NULL ? PST_E_NOMEM : pst_pair_reply_encode(out, re, PST_PAIR_REPLY_MAX, &n);
-        if (rc == PST_OK)
-            rc = pst_canonical_check(in, len, re, n);
-        sodium_free(re);
-    }
-    if (rc != PST_OK)
-        memset(out, 0, sizeof *out);
-    return rc;
+    return decode_plain(&reply_kind, in, len, out);
 }
 
 /* ---- sealed frames ------------------------------------------------------------ */
@@ -308,7 +344,7 @@ static int seal(const uint8_t key[PST_PAIR_KEY_BYTES], const uint8_t *id, uint64
     uint8_t *box = NULL;
     size_t blen = plen > 0 ? plen + PST_PAIR_MAC_BYTES : 0;
     if (blen > 0) {
-        if ((box = sodium_malloc(blen)) == NULL)
+        if ((box = scratch_new(blen)) == NULL)
             return PST_E_NOMEM;
         crypto_secretbox_easy(box, plain, plen, nonce, key);
     }
@@ -323,7 +359,7 @@ static int seal(const uint8_t key[PST_PAIR_KEY_BYTES], const uint8_t *id, uint64
     pst_w_bin(&w, nonce, blen > 0 ? PST_PAIR_NONCE_BYTES : 0);
     pst_w_bin(&w, box, blen);
     int rc = pst_w_finish(&w, len);
-    sodium_free(box);
+    scratch_free(box, blen);
     return rc;
 }
 
@@ -409,14 +445,14 @@ int pst_pair_reply_seal(const pst_pair_keys *k, pst_pair_status status, const ps
         return PST_E_INVAL;
     if (status != PST_PAIR_OK)
         return seal(k->k_rep, NULL, status, NULL, 0, nonce, out, cap, len);
-    uint8_t *plain = sodium_malloc(PST_PAIR_REPLY_MAX);
+    uint8_t *plain = scratch_new(PST_PAIR_REPLY_MAX);
     size_t plen = 0;
     if (plain == NULL)
         return PST_E_NOMEM;
     int rc = pst_pair_reply_encode(r, plain, PST_PAIR_REPLY_MAX - 64, &plen);
     if (rc == PST_OK)
         rc = seal(k->k_rep, NULL, PST_PAIR_OK, plain, plen, nonce, out, cap, len);
-    sodium_free(plain);
+    scratch_free(plain, PST_PAIR_REPLY_MAX);
     return rc;
 }
 
@@ -433,7 +469,7 @@ int pst_pair_reply_open(const pst_pair_keys *k, const uint8_t *in, size_t len,
     uint8_t *plain = NULL;
     size_t plen = 0;
     if (rc == PST_OK && st == PST_PAIR_OK) {
-        plain = sodium_malloc(PST_PAIR_REPLY_MAX);
+        plain = scratch_new(PST_PAIR_REPLY_MAX);
         rc = plain == NULL ? PST_E_NOMEM : open_box(k->k_rep, it, plain, PST_PAIR_REPLY_MAX, &plen);
     } else if (rc == PST_OK) {
         const uint8_t *p;
@@ -445,8 +481,7 @@ int pst_pair_reply_open(const pst_pair_keys *k, const uint8_t *in, size_t len,
     pst_r_free(&rd);
     if (rc == PST_OK && st == PST_PAIR_OK)
         rc = pst_pair_reply_decode(plain, plen, out);
-    if (plain != NULL)
-        sodium_free(plain);
+    scratch_free(plain, PST_PAIR_REPLY_MAX);
     if (rc == PST_OK)
         *status = (pst_pair_status)st;
     return rc;

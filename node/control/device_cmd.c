@@ -120,6 +120,15 @@ static int find_device(pst_node *n, const char *id, pst_devlist *l, pst_node_rep
     return -1;
 }
 
+/* The device a change names (id=), on the device that may sign the list;
+ * -1 after replying. */
+static int changed_device(pst_node *n, const pst_ctrl_request *req, pst_devlist *l,
+                          pst_node_reply_cb reply, void *user) {
+    if (!need_identity(n, reply, user))
+        return -1;
+    return find_device(n, pst_req_arg(req, "id"), l, reply, user);
+}
+
 typedef struct {
     pst_node_reply_cb reply;
     void *user;
@@ -164,10 +173,8 @@ void pst_node_cmd_device_rename(pst_node *n, const pst_ctrl_request *req, pst_no
                         PST_DEVICE_NAME_MAX);
         return;
     }
-    if (!need_identity(n, reply, user))
-        return;
     pst_devlist l;
-    int i = find_device(n, pst_req_arg(req, "id"), &l, reply, user);
+    int i = changed_device(n, req, &l, reply, user);
     if (i < 0)
         return;
     snprintf(l.devices[i].name, sizeof l.devices[i].name, "%s", name);
@@ -186,10 +193,8 @@ void pst_node_cmd_device_revoke(pst_node *n, const pst_ctrl_request *req, pst_no
         pst_reply_error(reply, user, 0, PST_CTRL_STATUS_USAGE, "device-revoke takes id=ID");
         return;
     }
-    if (!need_identity(n, reply, user))
-        return;
     pst_devlist l;
-    int i = find_device(n, pst_req_arg(req, "id"), &l, reply, user);
+    int i = changed_device(n, req, &l, reply, user);
     if (i < 0)
         return;
     if (memcmp(l.devices[i].sign_pk, n->id->sign_pk, PST_SIGN_PK_BYTES) == 0) {

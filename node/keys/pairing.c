@@ -1,7 +1,9 @@
 /* Pairing, old device's side (issue 13): `postern device add` makes a
  * one-time code (pst_pairing.h) and this file waits for the new device on
- * a TCP port of its own, bound to the advertised IPv4 address only while a
- * code is live. A request whose box opens with a live, unused, unexpired
+ * a TCP port of its own, bound to the advertised IPv4 address from the
+ * first `device add` until the node stops (so that a used or expired code
+ * gets a clear answer, not a refused connection); it answers live codes
+ * only. A request whose box opens with a live, unused, unexpired
  * code gets the device into a new device list (seq + 1, signed here with
  * the identity key and published), and the reply carries its DeviceCert,
  * that list, our KeyRecord and the trust list. Everything else is refused

@@ -230,7 +230,12 @@ void pst_publish_now(pst_node *n) {
         n->revoked = true;
     /* a joined device has no identity secret key: it keeps alive what the
      * identity signed (the device list) but signs no key record */
-    if (n->id != NULL && !n->revoked && n->holds_identity)
+    /* a home recovered from paper knows no seq of its own yet: it signs
+     * once its device list replaced the old one, which needed a read of
+     * the network (our key slot's listen brings the old record's seq) */
+    uint64_t recovering = 0;
+    (void)pst_store_meta_get_u64(n->store, PST_META_RECOVER_PENDING, &recovering);
+    if (n->id != NULL && !n->revoked && n->holds_identity && recovering == 0)
         (void)refresh_own_records(n);
     pst_keys_devlist_poll_own(n);
     if (n->id != NULL)

@@ -4,6 +4,7 @@ init --join), device list, rename, revoke, the cap of 8, refused pairing
 codes (used twice, guessed, expired), key get showing the devices, and
 recovery from the paper form in a fresh home."""
 
+import json
 import os
 import sys
 import time
@@ -64,6 +65,7 @@ def test(c):
     check(rc == EX_OK and len(doc["code"]) == 32, f"device add --json: {rc} {doc} {err}")
     t0 = time.monotonic()
     h2, out, _ = join(c, "d2", doc["code"])
+    init_s = time.monotonic() - t0
     check(h2.fingerprint == fp, f"joined another identity: {out}")
     d2 = c.start(h2, [seed])
     d2.wait_joined()
@@ -75,7 +77,9 @@ def test(c):
     st = d2.status()
     check(st["fingerprint"] == fp and st["device"]["revoked"] is False and
           st["device"]["holds_identity_key"] is False, f"d2 status: {st.get('device')}")
-    note(f"init --join to a working device: {join_s:.2f} s")
+    note(f"init --join: {init_s:.3f} s; from its start to a working device (posternd up, "
+         f"joined, listing both devices): {join_s:.2f} s")
+
 
     # device 3, named by the new machine
     code3 = device_add(c, d1.home, "unused")
@@ -133,6 +137,32 @@ def test(c):
     rc, out, err = c.cli(["device", "revoke", id3, "--home", d1.home.path])
     check(rc == EX_FAIL and "revoked already" in err, f"second revoke: {rc} {err}")
 
+    # postern-hostile: forged, replayed, cert-instead-of-list, over the cap;
+    # then used and guessed pairing codes. Nothing is accepted.
+    seq_before = devices(c, d1.home)["seq"]
+    before = d1.counters()
+    rc, doc, err = c.hostile_run(seed, d1.home, ["--identity", d1.home.file("identity.key"),
+                                                 "--classes", "devices", "--count", "4"])
+    check(rc == EX_OK, f"hostile devices: {rc} {doc} {err}")
+    for cls in ("dev-forged", "dev-replay", "dev-cert", "dev-overcap"):
+        check(doc["classes"][cls]["put_ok"] >= 1, f"hostile {cls} stored nothing: {doc}")
+    want = ("rejected.devices.signer", "rejected.devices.stale", "rejected.devices.rectype",
+            "rejected.devices.toobig")
+
+    def all_counted():
+        now = d1.counters()
+        return all(now.get(k, 0) > before.get(k, 0) for k in want)
+    harness.poll(all_counted, 20, f"d1 to count {want}", d1.log_tail)
+    after = devices(c, d1.home)
+    check(after["seq"] == seq_before and len(after["devices"]) == 3,
+          f"a hostile list was accepted: {after}")
+    rc, doc, err = c.run([c.hostile, "--pair", code3, "--count", "3", "--json"])
+    check(rc == EX_OK, f"hostile --pair: {rc} {doc} {err}")
+    pr = json.loads(doc)["pairing"]
+    check(pr["accepted"] == 0 and pr["used"] == 3 and pr["unknown"] == 3,
+          f"hostile pairing answers {pr}")
+    note(f"hostile: device lists refused, pairing {pr}")
+
     # key get elsewhere shows the devices
     def key_devices():
         rc, doc, err = c.key_get(seed.home, fp)
@@ -150,6 +180,8 @@ def test(c):
         join(c, f"extra{i}", device_add(c, d1.home, f"extra {i}"))
     doc = devices(c, d1.home)
     check(len([d for d in doc["devices"] if not d["revoked"]]) == 8, f"eight devices: {doc}")
+    rc, doc, err = c.cli_json(["id", "--home", os.path.join(c.tmp, "extra0")])
+    check(rc == EX_OK and doc["fingerprint"] == fp, f"id of a joined home, no node: {rc} {err}")
     rc, out, err = c.cli(["device", "add", "--home", d1.home.path])
     check(rc == EX_FAIL and "cap" in err, f"9th device add: {rc} {out} {err}")
 
@@ -175,11 +207,21 @@ def test(c):
     check(len(current) == 1 and current[0]["this_device"] and got["identity"] == fp,
           f"after recovery: {got}")
     revoked = {d["name"] for d in got["devices"] if d["revoked"]}
-    check({"work laptop", "desktop", "extra 0", "extra 5"} <= revoked, f"revoked {revoked}")
+    rids = {d["id"] for d in got["devices"] if d["revoked"]}
+    # desktop was a tombstone before: the recovered home never saw its name
+    check({"work laptop", "extra 0", "extra 5"} <= revoked and {id2, id3} <= rids,
+          f"revoked {revoked} {rids}")
     harness.poll(lambda: d2.status()["device"]["revoked"], 20, "d2 to learn of the recovery",
                  d2.log_tail)
     rc, doc, err = c.cli_json(["id", "--home", rpath])
     check(rc == EX_OK and doc["fingerprint"] == fp, f"fingerprint after recovery: {doc}")
+    # the recovered home signs a key record above the old one: others take it
+    want_ep = f"127.0.0.1:{rn.fetch_port}"
+
+    def recovered_keyrec():
+        rc, doc, err = c.key_get(seed.home, fp)
+        return rc == EX_OK and want_ep in doc.get("endpoints", [])
+    harness.poll(recovered_keyrec, 20, "the recovered key record to be accepted", rn.log_tail)
     note(f"devices: paired 8, revoked via recovery {len(revoked)}")
 
 

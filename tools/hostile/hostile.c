@@ -99,12 +99,15 @@ static void print_summary(hostile *h) {
     }
     if (h->json) {
         fprintf(o, "},\"slots\":{");
-        int nslots = h->have_inbox_class ? PST_HS_COUNT : PST_HS_INBOX;
-        for (int s = 0; s < nslots; s++)
+        for (int s = 0; s < PST_HS_COUNT; s++) {
+            if ((s == PST_HS_INBOX && !h->have_inbox_class) ||
+                (s == PST_HS_DEVICES && slot_tot[s][0] == 0))
+                continue;
             fprintf(
                 o, "%s\"%s\":{\"put\":%" PRIu64 ",\"put_ok\":%" PRIu64 ",\"distinct\":%" PRIu64 "}",
                 s ? "," : "", pst_hostile_slot_name(s), slot_tot[s][0], slot_tot[s][1],
                 slot_tot[s][2]);
+        }
         fprintf(o,
                 "},\"total\":{\"put\":%" PRIu64 ",\"put_ok\":%" PRIu64 ",\"put_failed\":%" PRIu64
                 ",\"refused\":%" PRIu64 "},\"values\":%" PRIu64 ",\"digest\":\"%s\"",
@@ -498,7 +501,15 @@ int main(int argc, char **argv) {
         return rc;
     }
     for (int c = PST_HC_RECORD_COUNT; c < PST_HC_COUNT; c++)
-        h.have_inbox_class |= h.classes[c];
+        h.have_inbox_class |= h.classes[c] && PST_HC_IS_INBOX(c);
+    if (h.pair_code != NULL) {
+        uint8_t pseed[32];
+        crypto_generichash(pseed, sizeof pseed, (const uint8_t *)h.seed_random,
+                           strlen(h.seed_random), (const uint8_t *)"postern-hostile", 15);
+        rc = pst_hostile_pair_run(h.pair_code, h.count, pseed, h.json);
+        pst_identity_free(h.id);
+        return rc;
+    }
     if (h.fetch_mode) {
         alarm(h.max_seconds + 10);
         crypto_generichash(h.fetch.seed, sizeof h.fetch.seed, (const uint8_t *)h.seed_random,
@@ -526,6 +537,7 @@ int main(int argc, char **argv) {
     pst_slot_key(h.gen.target, h.slots[PST_HS_KEY]);
     pst_slot_vouch(h.gen.target, h.slots[PST_HS_VOUCH]);
     pst_slot_inbox(h.gen.target, h.slots[PST_HS_INBOX]);
+    pst_slot_devices(h.gen.target, h.slots[PST_HS_DEVICES]);
     if (h.gen.address[0])
         (void)pst_slot_address(h.gen.address, h.slots[PST_HS_ADDRESS]);
     if (h.dry_run) {

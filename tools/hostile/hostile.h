@@ -41,19 +41,26 @@ typedef enum {
     PST_HC_INBOX_STAMP_WEAK,  /* a real stamp, bound right, of fewer bits than the target asks */
     PST_HC_INBOX_STAMP_SPENT, /* a stamp the target already took, on another notification */
     PST_HC_INBOX_NOSTAMP,     /* valid, no stamp, each from its own fresh stranger (--flood) */
+    /* device lists for the target's devices slot (hostile_devices.c, issue 13) */
+    PST_HC_DEV_FORGED,  /* a valid list for the target, signed by another key */
+    PST_HC_DEV_REPLAY,  /* the target's own list with seq 0, below the one it publishes */
+    PST_HC_DEV_CERT,    /* a DeviceCert not signed by the target, in its devices slot */
+    PST_HC_DEV_OVERCAP, /* a list naming 9 devices, one over the cap */
     PST_HC_COUNT
 } pst_hostile_class;
 
 /* Record classes (key, address and vouch slots) come first; the default
  * selection is every record class but PST_HC_REVOKED. */
 #define PST_HC_RECORD_COUNT PST_HC_INBOX_RANDOM
-#define PST_HC_IS_INBOX(c) ((c) >= PST_HC_INBOX_RANDOM && (c) < PST_HC_COUNT)
+#define PST_HC_IS_INBOX(c) ((c) >= PST_HC_INBOX_RANDOM && (c) < PST_HC_DEV_FORGED)
+#define PST_HC_IS_DEVICE(c) ((c) >= PST_HC_DEV_FORGED && (c) < PST_HC_COUNT)
 
 typedef enum {
     PST_HS_KEY,
     PST_HS_ADDRESS,
     PST_HS_VOUCH,
     PST_HS_INBOX,
+    PST_HS_DEVICES,
     PST_HS_COUNT
 } pst_hostile_slot;
 
@@ -125,6 +132,17 @@ size_t pst_hostile_make(const pst_hostile_gen *g, int c, int s, uint32_t i,
  * (see pst_hostile_skip_reason). */
 size_t pst_hostile_make_inbox(const pst_hostile_gen *g, int c, uint32_t i,
                               uint8_t out[PST_DHT_VALUE_MAX]);
+
+/* Value i of device class c (hostile_devices.c); 0 when it cannot be made. */
+size_t pst_hostile_make_device(const pst_hostile_gen *g, int c, uint32_t i,
+                               uint8_t out[PST_DHT_VALUE_MAX]);
+
+/* ---- --pair CODE: a hostile pairing client (hostile_devices.c) ------------ */
+/* Sends count requests with code (a used or expired one) and count with
+ * guessed codes for the same address, and prints what the node answered.
+ * 0 when no request was accepted, 1 when one was (or the node was not
+ * reachable). */
+int pst_hostile_pair_run(const char *code, uint32_t count, const uint8_t seed[32], bool json);
 
 /* crypto_box_seal with the ephemeral key pair derived from eseed, so a
  * value is a function of the generator's seed (libsodium's sealed box:

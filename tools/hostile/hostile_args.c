@@ -29,6 +29,7 @@ static const char USAGE[] =
     "                       --target FINGERPRINT [--stamp-bits N] [--renotify S] ...\n"
     "       postern-hostile --fetch HOST:PORT --attacks LIST [--source IP] [--count N]\n"
     "                       [--conns N] [--msg-id HEX] [--target FINGERPRINT] ...\n"
+    "       postern-hostile --pair CODE [--count N] [--json]\n"
     "\n"
     "A hostile DHT peer for tests. Joins the network through the seed, then puts\n"
     "N bad values of each class into the target's key, address (with --address)\n"
@@ -44,6 +45,11 @@ static const char USAGE[] =
     "inbox-wrongrcpt inbox-replay inbox-expired inbox-stamp inbox-stamp-weak\n"
     "inbox-stamp-spent inbox-nostamp; they need the target's key record in the\n"
     "DHT (inbox-stamp-spent also a stamped notification in its inbox slot).\n"
+    "Device classes ('devices' selects them all; issue 13), for the target's\n"
+    "devices slot: dev-forged dev-replay (needs --identity; the target must\n"
+    "publish a device list) dev-cert dev-overcap.\n"
+    "--pair CODE: N pairing requests with CODE (a used or expired code of the\n"
+    "target) and N with guessed codes for the same address; none may pair.\n"
     "--flood N is --classes\n"
     "inbox-nostamp --count N: N valid stampless notifications, each from its own\n"
     "fresh stranger. --linger: print the summary when the puts are done, then\n"
@@ -100,7 +106,10 @@ static int parse_classes(hostile *h, const char *list) {
             for (int c = PST_HC_RECORD_COUNT; c <= PST_HC_INBOX_STAMP; c++)
                 h->classes[c] = true;
         } else if (n == 9 && memcmp(p, "inbox-all", 9) == 0) {
-            for (int c = PST_HC_RECORD_COUNT; c < PST_HC_COUNT; c++)
+            for (int c = PST_HC_RECORD_COUNT; c < PST_HC_DEV_FORGED; c++)
+                h->classes[c] = true;
+        } else if (n == 7 && memcmp(p, "devices", 7) == 0) {
+            for (int c = PST_HC_DEV_FORGED; c < PST_HC_COUNT; c++)
                 h->classes[c] = true;
         } else {
             int c = pst_hostile_class_by_name(p, n);
@@ -230,6 +239,7 @@ int pst_hostile_parse_args(hostile *h, int argc, char **argv) {
         {"renotify", required_argument, 0, 'T'},
         {"flood", required_argument, 0, 'L'},
         {"linger", no_argument, 0, 'G'},
+        {"pair", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -328,6 +338,9 @@ int pst_hostile_parse_args(hostile *h, int argc, char **argv) {
         case 'F':
             fetch = optarg;
             break;
+        case 'P':
+            h->pair_code = optarg;
+            break;
         case 'X':
             if (parse_names(optarg, h->fetch.attacks, PST_HF_COUNT, pst_hostile_attack_by_name) !=
                 0)
@@ -386,6 +399,8 @@ int pst_hostile_parse_args(hostile *h, int argc, char **argv) {
     }
     if (optind < argc)
         return pst_peer_usage_error("postern-hostile", "unexpected argument '%s'", argv[optind]);
+    if (h->pair_code != NULL)
+        return 0; /* the code names the (loopback-checked) address */
     if (fetch != NULL)
         return parse_fetch_mode(h, fetch, target, have_attacks);
     if (target == NULL || pst_fingerprint_parse(target, h->gen.target) != PST_OK)

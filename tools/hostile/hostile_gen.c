@@ -24,12 +24,16 @@ static const char *const class_names[PST_HC_COUNT] = {
     "inbox-oversize",  "inbox-forged",     "inbox-wrongseal",
     "inbox-wrongrcpt", "inbox-replay",     "inbox-expired",
     "inbox-stamp",     "inbox-stamp-weak", "inbox-stamp-spent",
-    "inbox-nostamp",
+    "inbox-nostamp",   "dev-forged",       "dev-replay",
+    "dev-cert",        "dev-overcap",
 };
 
-static const char *const slot_names[PST_HS_COUNT] = {"key", "address", "vouch", "inbox"};
+static const char *const slot_names[PST_HS_COUNT] = {"key", "address", "vouch", "inbox", "devices"};
 
-bool pst_hostile_class_fits(int c, int s) { return PST_HC_IS_INBOX(c) == (s == PST_HS_INBOX); }
+bool pst_hostile_class_fits(int c, int s) {
+    return PST_HC_IS_INBOX(c) == (s == PST_HS_INBOX) &&
+           PST_HC_IS_DEVICE(c) == (s == PST_HS_DEVICES);
+}
 
 const char *pst_hostile_class_name(int c) {
     return c >= 0 && c < PST_HC_COUNT ? class_names[c] : "unknown";
@@ -518,8 +522,11 @@ static size_t make_revoked(const pst_hostile_gen *g, rng *r, int s, uint32_t i, 
 
 const char *pst_hostile_skip_reason(const pst_hostile_gen *g, int c, int s) {
     if (!pst_hostile_class_fits(c, s))
-        return PST_HC_IS_INBOX(c) ? "inbox classes aim at the inbox slot only"
-                                  : "record classes aim at the key, address and vouch slots";
+        return PST_HC_IS_INBOX(c)    ? "inbox classes aim at the inbox slot only"
+               : PST_HC_IS_DEVICE(c) ? "device classes aim at the devices slot only"
+                                     : "record classes aim at the key, address and vouch slots";
+    if (PST_HC_IS_DEVICE(c))
+        return c == PST_HC_DEV_REPLAY && g->id == NULL ? "needs --identity" : NULL;
     if (PST_HC_IS_INBOX(c)) {
         if (!g->have_box_pk)
             return "the target's key record (its X25519 key) was not found";
@@ -549,6 +556,8 @@ size_t pst_hostile_make(const pst_hostile_gen *g, int c, int s, uint32_t i,
         return 0;
     if (PST_HC_IS_INBOX(c))
         return pst_hostile_make_inbox(g, c, i, out);
+    if (PST_HC_IS_DEVICE(c))
+        return pst_hostile_make_device(g, c, i, out);
     rng r;
     rng_init(&r, g, c, s, i);
     switch (c) {

@@ -35,6 +35,7 @@ struct pst_hostile_run {
     bool have_inbox_class;
     /* --fetch and --fake-sender */
     bool fetch_mode, sender_mode;
+    const char *pair_code; /* --pair: the pairing client (hostile_devices.c) */
     pst_hostile_fetch_opts fetch;
     pst_hostile_sender_opts sender_opts;
     pst_hostile_sender *sender;

@@ -60,6 +60,11 @@ void pst_cli_json_string(FILE *out, const char *s);
  * proof-of-work span many orders of magnitude. */
 #define PST_CLI_DURATION_BUFSIZE 16
 void pst_cli_duration(double s, char out[PST_CLI_DURATION_BUFSIZE]);
+/* Reads a passphrase file (secret-file rules: 0600) into a new
+ * sodium_malloc'd string without its trailing line break; the caller
+ * frees it with sodium_free. NULL after printing why (unreadable, or
+ * empty: *empty set). */
+char *pst_cli_read_passphrase(const char *path, bool *empty);
 /* True when stderr is a terminal (progress lines are drawn only then, or
  * when forced with POSTERN_PROGRESS=1). */
 bool pst_cli_progress_enabled(void);

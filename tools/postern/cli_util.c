@@ -4,7 +4,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "cli.h"
+#include "pst_home.h"
+#include "pst_identity.h"
 
 void pst_cli_verror(const char *fmt, va_list ap) {
     fputs("postern: ", stderr);
@@ -76,4 +80,27 @@ bool pst_cli_progress_enabled(void) {
     if (force != NULL)
         return strcmp(force, "1") == 0;
     return isatty(STDERR_FILENO) == 1;
+}
+
+char *pst_cli_read_passphrase(const char *path, bool *empty) {
+    char err[512] = "";
+    size_t len = 0;
+    char *pass = sodium_malloc(PST_PASSPHRASE_MAX + 1);
+    *empty = false;
+    if (pass == NULL || pst_secret_file_read(path, (uint8_t *)pass, PST_PASSPHRASE_MAX, &len, err,
+                                             sizeof err) != PST_OK) {
+        pst_cli_error("passphrase file: %s", pass == NULL ? "out of memory" : err);
+        sodium_free(pass);
+        return NULL;
+    }
+    while (len > 0 && (pass[len - 1] == '\n' || pass[len - 1] == '\r'))
+        len--;
+    pass[len] = '\0';
+    if (len == 0) {
+        pst_cli_error("the passphrase file is empty");
+        *empty = true;
+        sodium_free(pass);
+        return NULL;
+    }
+    return pass;
 }

@@ -189,19 +189,13 @@ int pst_cmd_identity(int argc, char **argv) {
     char err[1024] = "", info[1024] = "";
     static char text[PST_ARMOR_TEXT_MAX];
     if (paper) {
-        char pass[1025] = "";
-        size_t plen = 0;
-        if (o[1] != NULL) {
-            if (pst_secret_file_read(o[1], (uint8_t *)pass, 1024, &plen, err, sizeof err) != 0) {
-                pst_cli_error("passphrase file: %s", err);
-                return PST_EXIT_FAIL;
-            }
-            while (plen > 0 && (pass[plen - 1] == '\n' || pass[plen - 1] == '\r'))
-                plen--;
-            pass[plen] = '\0';
-        }
-        rc = pst_node_paper_export(&cfg, o[1] ? pass : NULL, text, sizeof text, err, sizeof err);
-        sodium_memzero(pass, sizeof pass);
+        char *pass = NULL;
+        bool empty = false;
+        if (o[1] != NULL && (pass = pst_cli_read_passphrase(o[1], &empty)) == NULL)
+            return empty ? PST_EXIT_USAGE : PST_EXIT_FAIL;
+        rc = pst_node_paper_export(&cfg, pass, text, sizeof text, err, sizeof err);
+        if (pass != NULL)
+            sodium_free(pass);
         if (rc != PST_OK) {
             pst_cli_error("%s", err);
             return PST_EXIT_FAIL;

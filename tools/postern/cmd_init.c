@@ -123,24 +123,9 @@ int pst_cmd_init(int argc, char **argv) {
     if (join != NULL)
         return init_join(&cfg, join, name, n_addr > 0 || passfile != NULL);
     char *pass = NULL;
-    if (passfile != NULL) {
-        pass = sodium_malloc(1025);
-        size_t len = 0;
-        if (pass == NULL || pst_secret_file_read(passfile, (uint8_t *)pass, 1024, &len, err,
-                                                 sizeof err) != PST_OK) {
-            pst_cli_error("passphrase file: %s", err);
-            sodium_free(pass);
-            return PST_EXIT_FAIL;
-        }
-        while (len > 0 && (pass[len - 1] == '\n' || pass[len - 1] == '\r'))
-            len--;
-        pass[len] = '\0';
-        if (len == 0) {
-            pst_cli_error("the passphrase file is empty");
-            sodium_free(pass);
-            return PST_EXIT_USAGE;
-        }
-    }
+    bool empty = false;
+    if (passfile != NULL && (pass = pst_cli_read_passphrase(passfile, &empty)) == NULL)
+        return empty ? PST_EXIT_USAGE : PST_EXIT_FAIL;
     char info[2048];
     int rc = pst_node_init_identity(&cfg, addresses, n_addr, pass, fast, info, sizeof info, err,
                                     sizeof err);
