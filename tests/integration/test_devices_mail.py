@@ -153,6 +153,27 @@ def test(c):
     else:
         note(f"d3 refused to send after its revocation: {err.strip()}")
 
+    # 6. postern-hostile: notifications signed by devices that fresh
+    # identities revoked (their lists put first) or never listed; x accepts
+    # none and counts both reasons
+    base = x.counters()
+    rc, summary, err = c.hostile_run(seed, x.home, [
+        "--classes", "inbox-device", "--count", "40", "--rate", "100",
+        "--seed-random", "devices-mail", "--max-seconds", "30"], timeout=45)
+    check(rc == 0, f"hostile inbox-device failed ({rc}): {err} {summary}")
+    harness.wait_counter(x, "rejected.inbox.device_revoked",
+                         base.get("rejected.inbox.device_revoked", 0) + 1)
+    harness.wait_counter(x, "rejected.inbox.unknown_device",
+                         base.get("rejected.inbox.unknown_device", 0) + 1)
+    k = x.counters()
+    check(k.get("inbox.accepted", 0) == base.get("inbox.accepted", 0),
+          f"x accepted a hostile device's notification: {k.get('inbox.accepted')}")
+    note(f"hostile inbox-device: device_revoked +"
+         f"{k.get('rejected.inbox.device_revoked', 0) - base.get('rejected.inbox.device_revoked', 0)}"
+         f", unknown_device +"
+         f"{k.get('rejected.inbox.unknown_device', 0) - base.get('rejected.inbox.unknown_device', 0)}"
+         f", accepted +0")
+
     note(f"init --join of d3 to its first delivered message: {join_to_mail:.2f} s")
     harness.stop_all(c, [x, d3, d2, d1, seed])
 
