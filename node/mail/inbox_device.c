@@ -31,6 +31,7 @@ typedef struct {
     uint8_t val[PST_DHT_VALUE_MAX];
 } again_ctx;
 
+static uint64_t *asked_at(struct pst_inbox *ib, const uint8_t *pk);
 static void note_asked(struct pst_inbox *ib, const uint8_t *pk, uint64_t now);
 
 static void on_devlist(pst_node *n, int rc, const pst_devlist *list, void *arg) {
@@ -46,26 +47,12 @@ static void on_devlist(pst_node *n, int rc, const pst_devlist *list, void *arg) 
     free(a);
 }
 
-/* The slot of a recent look-up of pk's list, or NULL. */
 static uint64_t *asked_at(struct pst_inbox *ib, const uint8_t *pk) {
-    for (unsigned i = 0; i < PST_INBOX_DEVLIST_RECENT; i++)
-        if (ib->devlist_asked[i].at != 0 &&
-            memcmp(ib->devlist_asked[i].pk, pk, PST_SIGN_PK_BYTES) == 0)
-            return &ib->devlist_asked[i].at;
-    return NULL;
+    return pst_recent_find(ib->devlist_asked, PST_INBOX_DEVLIST_RECENT, pk);
 }
 
 static void note_asked(struct pst_inbox *ib, const uint8_t *pk, uint64_t now) {
-    uint64_t *at = asked_at(ib, pk);
-    if (at == NULL) {
-        unsigned oldest = 0;
-        for (unsigned i = 1; i < PST_INBOX_DEVLIST_RECENT; i++)
-            if (ib->devlist_asked[i].at < ib->devlist_asked[oldest].at)
-                oldest = i;
-        memcpy(ib->devlist_asked[oldest].pk, pk, PST_SIGN_PK_BYTES);
-        at = &ib->devlist_asked[oldest].at;
-    }
-    *at = now > 0 ? now : 1;
+    pst_recent_note(ib->devlist_asked, PST_INBOX_DEVLIST_RECENT, pk, now);
 }
 
 int pst_inbox__device_check(struct pst_inbox *ib, const pst_notify_inner *in, const uint8_t *val,

@@ -8,6 +8,7 @@
 #include "pst_mail.h"
 #include "pst_hashcash.h"
 #include "pst_seen.h"
+#include "recent_int.h"
 
 #define PST_INBOX_SEEN_MAX 8192u      /* values remembered per generation (two) */
 #define PST_INBOX_SEEN_ROTATE_S 1800u /* so a sender still notifying hears from us again */
@@ -122,10 +123,7 @@ struct pst_inbox {
     /* device-list look-ups for notifications signed by a device we do not
      * know yet (inbox_device.c): how many run, and recent ones per sender */
     unsigned devlist_running;
-    struct {
-        uint8_t pk[PST_SIGN_PK_BYTES];
-        uint64_t at;
-    } devlist_asked[PST_INBOX_DEVLIST_RECENT];
+    pst_recent_key devlist_asked[PST_INBOX_DEVLIST_RECENT];
 };
 
 /* What a notification's stamp paid for; verified before the seal is opened. */

@@ -8,6 +8,7 @@
 
 #include "pst_mail.h"
 #include "pst_notify.h"
+#include "recent_int.h"
 
 /* Recipients whose device-list look-up time is remembered, and how long a
  * look-up counts as fresh (a newer list is fetched in the background). */
@@ -35,10 +36,7 @@ struct pst_outbox {
     char spool[PST_PATH_MAX]; /* DIR/spool */
     /* when each recent recipient's device list was last looked for in the
      * DHT (send_devices.c): a send waits for the first look only */
-    struct {
-        uint8_t pk[PST_SIGN_PK_BYTES];
-        uint64_t at;
-    } devcheck[PST_OUTBOX_DEVCHECK_MAX];
+    pst_recent_key devcheck[PST_OUTBOX_DEVCHECK_MAX];
 };
 
 /* Looks identity pk's device list up again in the background when this

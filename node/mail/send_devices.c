@@ -23,26 +23,12 @@
 
 _Static_assert(PST_NOTIFY_DEVICES_MAX == PST_DEVICES_MAX, "one key seal per listed device");
 
-/* The slot of pk in the look-up table, or NULL. */
 static uint64_t *devcheck_at(struct pst_outbox *o, const uint8_t *pk) {
-    for (unsigned i = 0; i < PST_OUTBOX_DEVCHECK_MAX; i++)
-        if (o->devcheck[i].at != 0 && memcmp(o->devcheck[i].pk, pk, PST_SIGN_PK_BYTES) == 0)
-            return &o->devcheck[i].at;
-    return NULL;
+    return pst_recent_find(o->devcheck, PST_OUTBOX_DEVCHECK_MAX, pk);
 }
 
-/* Remembers a look at pk, in its slot or in the oldest one. */
 static void devcheck_note(struct pst_outbox *o, const uint8_t *pk, uint64_t now) {
-    uint64_t *at = devcheck_at(o, pk);
-    if (at == NULL) {
-        unsigned oldest = 0;
-        for (unsigned i = 1; i < PST_OUTBOX_DEVCHECK_MAX; i++)
-            if (o->devcheck[i].at < o->devcheck[oldest].at)
-                oldest = i;
-        memcpy(o->devcheck[oldest].pk, pk, PST_SIGN_PK_BYTES);
-        at = &o->devcheck[oldest].at;
-    }
-    *at = now > 0 ? now : 1;
+    pst_recent_note(o->devcheck, PST_OUTBOX_DEVCHECK_MAX, pk, now);
 }
 
 static void take_devices(send_rcpt *r, const pst_devlist *l) {

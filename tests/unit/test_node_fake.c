@@ -187,7 +187,9 @@ static void tn_start(tnode *t) {
 
 /* A home made as `postern init` makes one, and a daemon on it. seed: the
  * node to bootstrap from (NULL: none). */
-static tnode *tn_new(const char *name, tnode *seed) {
+/* The next node slot, named, with the configuration every test node has.
+ * seed: the node to bootstrap from (NULL: none). */
+static tnode *tn_config(const char *name, tnode *seed) {
     cr_assert(g_n < NODES_MAX);
     tnode *t = &g_nodes[g_n++];
     snprintf(t->name, sizeof t->name, "%s", name);
@@ -206,6 +208,11 @@ static tnode *tn_new(const char *name, tnode *seed) {
         snprintf(t->cfg.seeds[0], sizeof t->cfg.seeds[0], "127.0.0.1:%u", seed->port);
         t->cfg.nseeds = 1;
     }
+    return t;
+}
+
+static tnode *tn_new(const char *name, tnode *seed) {
+    tnode *t = tn_config(name, seed);
     char addr[64], info[2048], err[1024] = "";
     snprintf(addr, sizeof addr, "%s@fake.example", name);
     const char *addrs[1] = {addr};
@@ -778,22 +785,7 @@ Test(node_fake, fake_keeps_the_contract) {
  * with HOME/device.key (fresh keys, *dev gets them) and a store bound to
  * of's identity; no identity.key. */
 static tnode *tn_new_device(const char *name, tnode *of, tnode *seed, pst_identity **dev) {
-    cr_assert(g_n < NODES_MAX);
-    tnode *t = &g_nodes[g_n++];
-    snprintf(t->name, sizeof t->name, "%s", name);
-    snprintf(t->home, sizeof t->home, "%s/%s", g_tmp, name);
-    pst_config_defaults(&t->cfg);
-    memcpy(t->cfg.home, t->home, sizeof t->cfg.home);
-    t->cfg.network = g_net;
-    t->cfg.port = 0;
-    t->cfg.fetch_port = 0;
-    t->cfg.smtp_port = 0;
-    t->cfg.default_seeds = false;
-    snprintf(t->cfg.advertise, sizeof t->cfg.advertise, "127.0.0.1");
-    t->cfg.inbox_poll_s = 1;
-    t->cfg.renotify_s = 1;
-    snprintf(t->cfg.seeds[0], sizeof t->cfg.seeds[0], "127.0.0.1:%u", seed->port);
-    t->cfg.nseeds = 1;
+    tnode *t = tn_config(name, seed);
     char err[1024] = "", path[PST_PATH_MAX];
     cr_assert_eq(pst_home_ensure(t->home, err, sizeof err), PST_OK, "%s", err);
     uint8_t s1[PST_SEED_BYTES], s2[PST_SEED_BYTES], buf[PST_KEYFILE_MAX];
@@ -857,18 +849,28 @@ static void put_devlist(tnode *holder, const pst_identity *dev, uint64_t seq, bo
     cr_assert(wait_puts(slot, before + 1));
 }
 
+/* A correspondent s and an identity on two devices: r1 (holds the
+ * identity key) and r2 (joined; its keys in *dev), listed at seq 1. Both
+ * devices trust s; s trusts the identity unless s_trusts is false. */
+static void devices_pair(tnode **s, tnode **r1, tnode **r2, pst_identity **dev, bool s_trusts) {
+    *s = tn_new("s", NULL);
+    *r1 = tn_new("r1", *s);
+    *r2 = tn_new_device("r2", *r1, *s, dev);
+    put_devlist(*r1, *dev, 1, false);
+    trust(*r1, *s, "trusted");
+    trust(*r2, *s, "trusted");
+    if (s_trusts)
+        trust(*s, *r1, "trusted");
+}
+
 /* Mail to an identity with two devices reaches each device's Maildir exactly
  * once; the sender expects a receipt from each and finishes the message
  * only with both. A message a device signs is accepted by the correspondent
  * through the identity's device list. */
 Test(node_fake, devices_each_fetch_their_copy) {
-    tnode *s = tn_new("s", NULL), *r1 = tn_new("r1", s);
+    tnode *s, *r1, *r2;
     pst_identity *dev = NULL;
-    tnode *r2 = tn_new_device("r2", r1, s, &dev);
-    put_devlist(r1, dev, 1, false);
-    trust(r1, s, "trusted");
-    trust(r2, s, "trusted");
-    trust(s, r1, "trusted");
+    devices_pair(&s, &r1, &r2, &dev, true);
     char id[65];
     send_mail(s, r1, "to both devices", id);
     cr_assert(wait_mail(r1, "", "to both devices"), "r1 did not get it");
@@ -905,13 +907,9 @@ Test(node_fake, devices_each_fetch_their_copy) {
 /* A device revoked by a newer list gets no new mail, and what it signs
  * afterwards is refused by the correspondent (counted). */
 Test(node_fake, revoked_device_is_cut_off) {
-    tnode *s = tn_new("s", NULL), *r1 = tn_new("r1", s);
+    tnode *s, *r1, *r2;
     pst_identity *dev = NULL;
-    tnode *r2 = tn_new_device("r2", r1, s, &dev);
-    put_devlist(r1, dev, 1, false);
-    trust(r1, s, "trusted");
-    trust(r2, s, "trusted");
-    trust(s, r1, "trusted");
+    devices_pair(&s, &r1, &r2, &dev, true);
     char id[65];
     send_mail(s, r1, "before revocation", id);
     cr_assert(wait_mail(r2, "", "before revocation"));
@@ -941,12 +939,9 @@ Test(node_fake, revoked_device_is_cut_off) {
 /* A device that is off while mail comes gets it when it is back; until
  * then the sender keeps the message (and its notification) for it. */
 Test(node_fake, device_offline_catches_up) {
-    tnode *s = tn_new("s", NULL), *r1 = tn_new("r1", s);
+    tnode *s, *r1, *r2;
     pst_identity *dev = NULL;
-    tnode *r2 = tn_new_device("r2", r1, s, &dev);
-    put_devlist(r1, dev, 1, false);
-    trust(r1, s, "trusted");
-    trust(r2, s, "trusted");
+    devices_pair(&s, &r1, &r2, &dev, false);
     tn_stop(r2);
     char id[65];
     send_mail(s, r1, "while away", id);

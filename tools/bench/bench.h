@@ -17,4 +17,8 @@ int pst_bench_pow(void);
  * first and the last device. About 12 s. */
 int pst_bench_notify(void);
 
+/* CLOCK_MONOTONIC in seconds: the one clock the in-process benchmarks
+ * time with (bench_records.c). */
+double pst_bench_now_s(void);
+
 #endif

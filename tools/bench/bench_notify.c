@@ -7,18 +7,11 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "pst_notify.h"
 
 #define BENCH_SECONDS 1.0
 #define NOW 1700000000u
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint8_t dev_pk[PST_NOTIFY_DEVICES_MAX][32], dev_sk[PST_NOTIFY_DEVICES_MAX][32];
 
@@ -56,14 +49,14 @@ static size_t encoded(pst_notify *o, const char *stamp) {
 static double open_rate(const pst_notify *o, unsigned who) {
     pst_notify_inner in;
     unsigned done = 0;
-    double t0 = now_s(), t;
+    double t0 = pst_bench_now_s(), t;
     do {
         for (int k = 0; k < 16; k++) {
             if (pst_notify_open(o, dev_pk[who], dev_sk[who], &in) != PST_OK)
                 return -1;
             done++;
         }
-        t = now_s() - t0;
+        t = pst_bench_now_s() - t0;
     } while (t < BENCH_SECONDS);
     return done / t;
 }
