@@ -13,7 +13,10 @@
 /* Recipients whose device-list look-up time is remembered, and how long a
  * look-up counts as fresh (a newer list is fetched in the background). */
 #define PST_OUTBOX_DEVCHECK_MAX 64u
-#define PST_OUTBOX_DEVCHECK_S 600u     /* an identity found without a device list */
+/* An identity found without a device list is looked at again (in the
+ * background) this often while we mail it: a device paired since gets our
+ * mail from the next message after that look. */
+#define PST_OUTBOX_DEVCHECK_S 60u
 #define PST_OUTBOX_DEVLIST_FRESH_S 60u /* a cached list: a revocation's longest delay */
 
 struct pst_outbox_entry;

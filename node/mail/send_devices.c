@@ -12,8 +12,11 @@
  *   PST_OUTBOX_DEVLIST_FRESH_S ago (a device revoked since must not get
  *   new mail: revocation takes effect within that time for every sender).
  * An identity found without a list is looked at again in the background
- * after PST_OUTBOX_DEVCHECK_S, so mail to the many one-device identities
- * never waits for the DHT after the first message. */
+ * after PST_OUTBOX_DEVCHECK_S (a minute), so mail to the many one-device
+ * identities never waits for the DHT after the first message, and a device
+ * paired since gets our mail from the first message after that look (the
+ * ones before were sealed to the identity key: only the device holding it
+ * reads them). */
 #include <string.h>
 
 #include "outbox_int.h"

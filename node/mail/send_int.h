@@ -141,10 +141,11 @@ bool pst_send_check_recipients(send_op *op);
  * and pumps the next. (send_resolve.c) */
 void pst_send_rcpt_resolved(send_rcpt *r);
 /* For a recipient resolved to a valid key: fills r's devices from the
- * cached device list, or looks the list up in the DHT when this node has
- * not looked for it in PST_OUTBOX_DEVCHECK_S (a list is refreshed in the
- * background when one is cached). Calls pst_send_rcpt_resolved once, now
- * or when the look-up ends. (send_devices.c) */
+ * cached device list; waits for a DHT look-up of it the first time, and
+ * when a cached list is older than PST_OUTBOX_DEVLIST_FRESH_S; repeats the
+ * look-up in the background when none was found PST_OUTBOX_DEVCHECK_S ago
+ * (send_devices.c says why). Calls pst_send_rcpt_resolved once, now or
+ * when the look-up ends. (send_devices.c) */
 void pst_send_devices_resolve(send_rcpt *r);
 
 /* (sync.c) Our other current devices (not this one), from our own cached
