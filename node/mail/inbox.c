@@ -163,9 +163,8 @@ static int admit(struct pst_inbox *ib, const pst_notify_inner *in, const stamp_i
     return PST_OK;
 }
 
-/* fetched: the sender's device list was just looked up for this value. */
 static int accept_notification(struct pst_inbox *ib, const uint8_t *val, size_t len,
-                               const uint8_t key[SEEN_KEY], bool fetched) {
+                               const uint8_t key[SEEN_KEY]) {
     pst_node *n = ib->node;
     uint64_t now = pst_now();
     pst_notify outer;
@@ -190,7 +189,7 @@ static int accept_notification(struct pst_inbox *ib, const uint8_t *val, size_t 
         rc = pst_inbox__reject(n, PST_E_TOOBIG, "too_large");
     else if (in.flags != 0 && memcmp(in.sender, n->id->sign_pk, PST_SIGN_PK_BYTES) != 0)
         rc = pst_inbox__reject(n, PST_E_SIGNER, "sync_not_own"); /* sync: our devices only */
-    else if ((rc = pst_inbox__device_check(ib, &in, val, len, fetched)) == PST_OK)
+    else if ((rc = pst_inbox__device_check(ib, &in, val, len)) == PST_OK)
         rc = admit(ib, &in, &stamp, val, len, key, now);
     sodium_memzero(&in, sizeof in);
     return rc;
@@ -214,7 +213,7 @@ static void on_inbox_value(struct pst_inbox *ib, const uint8_t *val, size_t len,
     }
     if (from_listen)
         ib->listen_new_ms = uv_now(n->loop);
-    int rc = accept_notification(ib, val, len, key, false);
+    int rc = accept_notification(ib, val, len, key);
     /* a local failure is not the value's fault: look at it again next time */
     if (rc != PST_E_STORE && rc != PST_E_BUSY && rc != PST_E_NOMEM && rc != PST_E_IO)
         pst_seen_add(&ib->seen, key, pst_now());
@@ -225,7 +224,7 @@ void pst_inbox__value_again(struct pst_inbox *ib, const uint8_t *val, size_t len
     pst_seen_key(&ib->seen, NULL, 0, val, len, key);
     if (pst_seen_has(&ib->seen, key))
         return;
-    int rc = accept_notification(ib, val, len, key, true);
+    int rc = accept_notification(ib, val, len, key);
     if (rc != PST_E_STORE && rc != PST_E_BUSY && rc != PST_E_NOMEM && rc != PST_E_IO)
         pst_seen_add(&ib->seen, key, pst_now());
 }
@@ -386,6 +385,9 @@ void pst_inbox_stop(pst_node *n) {
     ib->seen_mem = NULL;
     free(ib->wait);
     ib->wait = NULL;
+    free(ib->held);
+    ib->held = NULL;
+    ib->n_held = 0;
     if (ib->timers_open == 0) {
         free(ib);
         return;

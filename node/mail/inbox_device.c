@@ -25,27 +25,8 @@ int pst_inbox__open(pst_node *n, const pst_notify *outer, pst_notify_inner *in) 
 #define ASKING UINT64_MAX
 
 typedef struct {
-    pst_node *node;
     uint8_t sender[PST_SIGN_PK_BYTES];
-    size_t len;
-    uint8_t val[PST_DHT_VALUE_MAX];
-} again_ctx;
-
-static uint64_t *asked_at(struct pst_inbox *ib, const uint8_t *pk);
-static void note_asked(struct pst_inbox *ib, const uint8_t *pk, uint64_t now);
-
-static void on_devlist(pst_node *n, int rc, const pst_devlist *list, void *arg) {
-    (void)rc;
-    (void)list;
-    again_ctx *a = arg;
-    struct pst_inbox *ib = n->inbox;
-    if (ib != NULL && !n->stopping) {
-        ib->devlist_running--;
-        note_asked(ib, a->sender, pst_now());
-        pst_inbox__value_again(ib, a->val, a->len);
-    }
-    free(a);
-}
+} lookup_ctx;
 
 static uint64_t *asked_at(struct pst_inbox *ib, const uint8_t *pk) {
     return pst_recent_find(ib->devlist_asked, PST_INBOX_DEVLIST_RECENT, pk);
@@ -55,8 +36,47 @@ static void note_asked(struct pst_inbox *ib, const uint8_t *pk, uint64_t now) {
     pst_recent_note(ib->devlist_asked, PST_INBOX_DEVLIST_RECENT, pk, now);
 }
 
+/* Keeps a copy of a value that waits for a look-up, to judge it again when
+ * one ends (else the next poll of the slot does). */
+static void hold(struct pst_inbox *ib, const uint8_t *sender, const uint8_t *val, size_t len) {
+    if (len > PST_DHT_VALUE_MAX || ib->n_held >= PST_INBOX_DEVLIST_HELD)
+        return;
+    if (ib->held == NULL && (ib->held = malloc(PST_INBOX_DEVLIST_HELD * sizeof *ib->held)) == NULL)
+        return;
+    for (unsigned i = 0; i < ib->n_held; i++)
+        if (ib->held[i].len == len && memcmp(ib->held[i].val, val, len) == 0)
+            return;
+    memcpy(ib->held[ib->n_held].sender, sender, PST_SIGN_PK_BYTES);
+    ib->held[ib->n_held].len = len;
+    memcpy(ib->held[ib->n_held].val, val, len);
+    ib->n_held++;
+}
+
+static void on_devlist(pst_node *n, int rc, const pst_devlist *list, void *arg) {
+    (void)rc; /* cached by the fetch; a failure leaves the old cache */
+    (void)list;
+    lookup_ctx *a = arg;
+    struct pst_inbox *ib = n->inbox;
+    if (ib != NULL && !n->stopping) {
+        ib->devlist_running--;
+        note_asked(ib, a->sender, pst_now());
+        /* every held value again: its sender's list is here now, or a
+         * look-up slot is free for it */
+        unsigned count = ib->n_held;
+        held_value *again = count ? malloc(count * sizeof *again) : NULL;
+        if (again != NULL) {
+            memcpy(again, ib->held, count * sizeof *again);
+            ib->n_held = 0;
+            for (unsigned i = 0; i < count; i++)
+                pst_inbox__value_again(ib, again[i].val, again[i].len);
+            free(again);
+        }
+    }
+    free(a);
+}
+
 int pst_inbox__device_check(struct pst_inbox *ib, const pst_notify_inner *in, const uint8_t *val,
-                            size_t len, bool fetched) {
+                            size_t len) {
     pst_node *n = ib->node;
     if (memcmp(in->sender, in->signer, PST_SIGN_PK_BYTES) == 0)
         return PST_OK;
@@ -69,28 +89,28 @@ int pst_inbox__device_check(struct pst_inbox *ib, const pst_notify_inner *in, co
      * is looked up again before a device's signature is taken */
     uint64_t now = pst_now();
     uint64_t *at = asked_at(ib, in->sender);
-    if (!fetched && at != NULL && *at == ASKING)
-        return PST_E_BUSY; /* its sender's list is on its way */
-    bool fresh = fetched || (at != NULL && *at + PST_INBOX_DEVLIST_AGAIN_S > now);
-    if (rc == PST_OK && fresh)
-        return PST_OK;
-    if (fresh || len > PST_DHT_VALUE_MAX)
-        return pst_inbox__reject(n, PST_E_SIGNER, "unknown_device");
-    if (ib->devlist_running >= PST_INBOX_DEVLIST_RUNNING)
-        return PST_E_BUSY; /* not remembered as seen: looked at again later */
-    again_ctx *a = malloc(sizeof *a);
-    if (a == NULL)
-        return PST_E_NOMEM;
-    a->node = n;
-    memcpy(a->sender, in->sender, PST_SIGN_PK_BYTES);
-    a->len = len;
-    memcpy(a->val, val, len);
-    if (pst_keys_devlist_fetch(n, in->sender, on_devlist, a) != PST_OK) {
-        free(a);
+    if (at != NULL && *at == ASKING) {
+        hold(ib, in->sender, val, len); /* its sender's list is on its way */
         return PST_E_BUSY;
     }
-    note_asked(ib, in->sender, ASKING);
-    ib->devlist_running++;
-    pst_counter_add(n, "inbox.devlist_lookups", 1);
+    bool fresh = at != NULL && *at + PST_INBOX_DEVLIST_AGAIN_S > now;
+    if (rc == PST_OK && fresh)
+        return PST_OK;
+    if (fresh)
+        return pst_inbox__reject(n, PST_E_SIGNER, "unknown_device");
+    lookup_ctx *a = ib->devlist_running < PST_INBOX_DEVLIST_RUNNING ? malloc(sizeof *a) : NULL;
+    if (a != NULL) {
+        memcpy(a->sender, in->sender, PST_SIGN_PK_BYTES);
+        if (pst_keys_devlist_fetch(n, in->sender, on_devlist, a) == PST_OK) {
+            note_asked(ib, in->sender, ASKING);
+            ib->devlist_running++;
+            pst_counter_add(n, "inbox.devlist_lookups", 1);
+        } else {
+            free(a);
+        }
+    }
+    /* not remembered as seen: judged again when a look-up ends, or at the
+     * next poll */
+    hold(ib, in->sender, val, len);
     return PST_E_BUSY;
 }
