@@ -475,3 +475,13 @@ int pst_canonical_check(const uint8_t *in, size_t in_len, const uint8_t *re, siz
         return PST_E_NONCANONICAL;
     return PST_OK;
 }
+
+bool pst_r_text_ok(const char *s, size_t n, size_t max) {
+    msgpack_object o;
+    const char *p;
+    size_t m;
+    o.type = MSGPACK_OBJECT_STR;
+    o.via.str.ptr = s;
+    o.via.str.size = (uint32_t)n;
+    return n <= UINT32_MAX && pst_r_str(&o, max, &p, &m) == PST_OK;
+}

@@ -87,6 +87,9 @@ int pst_r_bin(const msgpack_object *o, size_t max, const uint8_t **p, size_t *n)
  * out (cap bytes incl. the terminating NUL) when out != NULL. */
 int pst_r_str(const msgpack_object *o, size_t max, const char **p, size_t *n);
 int pst_r_str_copy(const msgpack_object *o, char *out, size_t cap);
+/* True if s (n bytes) passes pst_r_str's rule (UTF-8, no NUL, at most max
+ * bytes): lets an encoder refuse what the decoder would. */
+bool pst_r_text_ok(const char *s, size_t n, size_t max);
 
 /* Common record header: [version, type, ...]. Checks version == 1 and
  * type == want and the field count; returns items. */

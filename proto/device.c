@@ -13,9 +13,6 @@
 static const pst_sigrec_window device_window = {.skew = PST_CLOCK_SKEW_MAX};
 
 bool pst_device_name_ok(const char *name, size_t n) {
-    msgpack_object o;
-    const char *p;
-    size_t m;
     if (name == NULL || n < 1 || n > PST_DEVICE_NAME_MAX)
         return false;
     /* a name is shown in listings and JSON: no control characters */
@@ -24,10 +21,7 @@ bool pst_device_name_ok(const char *name, size_t n) {
         if (c < 0x20 || c == 0x7f)
             return false;
     }
-    o.type = MSGPACK_OBJECT_STR;
-    o.via.str.ptr = name;
-    o.via.str.size = (uint32_t)n;
-    return pst_r_str(&o, PST_DEVICE_NAME_MAX, &p, &m) == PST_OK;
+    return pst_r_text_ok(name, n, PST_DEVICE_NAME_MAX);
 }
 
 static bool device_ok(const pst_device *d) {

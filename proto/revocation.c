@@ -12,23 +12,12 @@
 
 #include "sigrec.h"
 
-/* The decoder's own rule (UTF-8, no NUL, bounded), so that encode never
- * produces what decode refuses. */
-static bool text_ok(const char *s, size_t n) {
-    msgpack_object o;
-    const char *p;
-    size_t m;
-    o.type = MSGPACK_OBJECT_STR;
-    o.via.str.ptr = s;
-    o.via.str.size = (uint32_t)n;
-    return pst_r_str(&o, PST_REVOCATION_REASON_TEXT_MAX, &p, &m) == PST_OK;
-}
-
 static int rev_validate(const void *p) {
     const pst_revocation *r = p;
     size_t tlen = strnlen(r->reason_text, PST_REVOCATION_REASON_TEXT_MAX + 1);
     if (r->expires != 0 || r->reason > PST_REVOKE_REASON_MAX ||
-        tlen > PST_REVOCATION_REASON_TEXT_MAX || !text_ok(r->reason_text, tlen))
+        tlen > PST_REVOCATION_REASON_TEXT_MAX ||
+        !pst_r_text_ok(r->reason_text, tlen, PST_REVOCATION_REASON_TEXT_MAX))
         return PST_E_RANGE;
     /* a key cannot be replaced by itself */
     if (r->has_replacement && memcmp(r->replacement, r->revoked_key, PST_SIGN_PK_BYTES) == 0)

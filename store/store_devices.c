@@ -40,15 +40,18 @@ static const char Q_SEEN_SET[] =
 static const char Q_SEEN_GET[] =
     "SELECT name, created FROM device_seen WHERE identity = ?1 AND device = ?2";
 
+/* Positions *s on identity's row: 1, 0 when there is none, or an error. */
+static int dl_find(pst_store *st, const uint8_t identity[PK_BYTES], sqlite3_stmt **s) {
+    int rc = pst_store__stmt_key(st, Q_DL_GET, identity, PK_BYTES, s);
+    return rc ? rc : pst_store__row(st, *s);
+}
+
 /* The seq rule of key records, inside the caller's transaction. */
 static int dl_check(pst_store *st, const uint8_t identity[PK_BYTES], uint64_t seq,
                     const uint8_t hash[HASH_BYTES], bool *same) {
     sqlite3_stmt *s;
     *same = false;
-    int rc = pst_store__stmt_key(st, Q_DL_GET, identity, PK_BYTES, &s);
-    if (rc)
-        return rc;
-    rc = pst_store__row(st, s);
+    int rc = dl_find(st, identity, &s);
     if (rc <= 0)
         return rc;
     rc = 0;
@@ -107,10 +110,7 @@ int pst_store_devlist_get(pst_store *st, const uint8_t identity[32], uint8_t *bu
     if (!st || !identity || (!buf && cap))
         return PST_E_INVAL;
     sqlite3_stmt *s;
-    int rc = pst_store__stmt_key(st, Q_DL_GET, identity, PK_BYTES, &s);
-    if (rc)
-        return rc;
-    rc = pst_store__row(st, s);
+    int rc = dl_find(st, identity, &s);
     if (rc <= 0)
         return rc ? rc : PST_E_NOTFOUND;
     if (seq)

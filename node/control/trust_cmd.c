@@ -281,7 +281,9 @@ static void vouch_common(pst_node *n, const pst_ctrl_request *req, pst_node_repl
         pst_value_free(v->body);
         free(v);
         pst_reply_error(reply, user, 0, PST_CTRL_STATUS_FAIL, "cannot make the endorsement: %s",
-                        pst_strerror(rc));
+                        rc == PST_E_NOKEY ? "this device does not hold the identity key; vouch "
+                                            "on the device that does"
+                                          : pst_strerror(rc));
     }
 }
 

@@ -121,17 +121,28 @@ static void expected_note(pst_store *st, char *out, size_t cap) {
     }
 }
 
+int pst_keyfile_read(const char *home, const char *name, uint8_t **buf, size_t *len, char *err,
+                     size_t errcap) {
+    char path[PST_PATH_MAX];
+    *len = 0;
+    if ((*buf = sodium_malloc(PST_KEYFILE_MAX)) == NULL)
+        return PST_E_NOMEM;
+    if (pst_home_path(home, name, path, sizeof path) != PST_OK)
+        return PST_E_NOSPACE;
+    return pst_secret_file_read(path, *buf, PST_KEYFILE_MAX, len, err, errcap);
+}
+
 int pst_identity_load(const char *home, const char *passphrase, pst_store *st, unsigned flags,
                       pst_identity **out, char *err, size_t errcap) {
     char path[PST_PATH_MAX], note[128];
     *out = NULL;
     if (pst_home_path(home, PST_FILE_IDENTITY, path, sizeof path) != PST_OK)
         return PST_E_NOSPACE;
-    uint8_t *buf = sodium_malloc(PST_KEYFILE_MAX);
-    if (buf == NULL)
-        return PST_E_NOMEM;
+    uint8_t *buf = NULL;
     size_t len = 0;
-    int rc = pst_secret_file_read(path, buf, PST_KEYFILE_MAX, &len, err, errcap);
+    int rc = pst_keyfile_read(home, PST_FILE_IDENTITY, &buf, &len, err, errcap);
+    if (rc == PST_E_NOMEM)
+        return rc;
     if (rc == PST_E_NOTFOUND) {
         snprintf(err, errcap, "no identity in %s: run 'postern init' first", home);
         rc = PST_E_NOKEY;

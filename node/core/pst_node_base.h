@@ -38,6 +38,13 @@ bool pst_node_joined(const pst_node *node);
 #define PST_IDLOAD_RECORD 1u     /* record the fingerprint in a store that has none */
 #define PST_IDLOAD_CHECK_ONLY 2u /* no passphrase for a sealed file: check, load nothing */
 
+/* Reads the key file HOME/name (secret-file rules) into *buf, a new
+ * sodium_malloc'd buffer of PST_KEYFILE_MAX bytes the caller frees with
+ * sodium_free (also on error). Errors of pst_secret_file_read (err says
+ * why), PST_E_NOSPACE, PST_E_NOMEM. */
+int pst_keyfile_read(const char *home, const char *name, uint8_t **buf, size_t *len, char *err,
+                     size_t errcap);
+
 /* Loads HOME/identity.key (passphrase may be NULL) into *out (caller frees
  * with pst_identity_free) and, when st is not NULL, checks it is the identity
  * st was made for (pst_identity_bind_store). With PST_IDLOAD_CHECK_ONLY a

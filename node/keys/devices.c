@@ -19,20 +19,15 @@
 #include "pst_record.h"
 
 static int load_device_file(const char *home, pst_identity **out, char *err, size_t errcap) {
-    char path[PST_PATH_MAX];
-    *out = NULL;
-    if (pst_home_path(home, PST_FILE_DEVICE, path, sizeof path) != PST_OK)
-        return PST_E_NOSPACE;
-    uint8_t *buf = sodium_malloc(PST_KEYFILE_MAX);
-    if (buf == NULL)
-        return PST_E_NOMEM;
+    uint8_t *buf = NULL;
     size_t len = 0;
-    int rc = pst_secret_file_read(path, buf, PST_KEYFILE_MAX, &len, err, errcap);
+    *out = NULL;
+    int rc = pst_keyfile_read(home, PST_FILE_DEVICE, &buf, &len, err, errcap);
     if (rc == PST_OK && (rc = pst_identity_import(buf, len, NULL, 0, out)) != PST_OK)
         snprintf(err, errcap,
-                 "%s is damaged or not a Postern device key (%s): pair this machine again "
+                 "%s/%s is damaged or not a Postern device key (%s): pair this machine again "
                  "('postern device add' on a device that holds the identity key)",
-                 path, pst_strerror(rc));
+                 home, PST_FILE_DEVICE, pst_strerror(rc));
     sodium_free(buf);
     return rc;
 }

@@ -39,10 +39,12 @@ struct pst_pairing {
     uint16_t port;
     uint8_t ipv4[4];
     unsigned guesses, conns;
-    pair_code *codes; /* PAIR_CODES_MAX, sodium_malloc: they hold keys */
+    pair_code *codes;             /* PAIR_CODES_MAX, sodium_malloc: they hold keys */
+    struct pair_conn *conns_head; /* open connections, closed at stop */
 };
 
-typedef struct {
+typedef struct pair_conn {
+    struct pair_conn *next, *prev;
     struct pst_pairing *p;
     uv_tcp_t tcp;
     uv_timer_t timer;
@@ -59,6 +61,12 @@ static void conn_closed(uv_handle_t *h) {
         return;
     pst_node *n = c->p->node;
     c->p->conns--;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        c->p->conns_head = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
     free(c->out);
     sodium_memzero(c->in, sizeof c->in);
     free(c);
@@ -303,6 +311,10 @@ static void on_connection(uv_stream_t *srv, int status) {
     pst_node_handle_ref(n);
     pst_node_handle_ref(n);
     p->conns++;
+    c->next = p->conns_head;
+    if (c->next != NULL)
+        c->next->prev = c;
+    p->conns_head = c;
     if (uv_accept(srv, (uv_stream_t *)&c->tcp) != 0 || p->conns > PAIR_CONNS_MAX || n->stopping) {
         conn_close(c);
         return;
@@ -428,7 +440,11 @@ int pst_pairing_add(pst_node *n, const char *name, uint32_t ttl_s,
 
 void pst_pairing_stop(pst_node *n) {
     struct pst_pairing *p = n->pairing;
-    if (p == NULL || !p->listening)
+    if (p == NULL)
+        return;
+    for (pair_conn *c = p->conns_head; c != NULL; c = c->next)
+        conn_close(c);
+    if (!p->listening)
         return;
     p->listening = false;
     uv_close((uv_handle_t *)&p->server, server_closed);

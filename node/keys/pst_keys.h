@@ -131,7 +131,8 @@ const char *pst_vouch_tier_name(unsigned tier);
  * identity key (n->id must be set), stores it as our one published vouch
  * for its subject (replacing the previous one; re-put with our other
  * records) and puts it now. Returns the error when it cannot be made or
- * stored (done not called); else PST_OK and done(user, status of the put)
+ * stored (done not called; PST_E_NOKEY on a device without the identity
+ * key); else PST_OK and done(user, status of the put)
  * once, during the call when the put cannot start. */
 int pst_trust_vouch_publish(pst_node *n, pst_endorsement *e, pst_dht_done_cb done, void *user);
 /* One voucher's newest endorsement of a key. */

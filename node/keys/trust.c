@@ -25,6 +25,9 @@ const char *pst_vouch_tier_name(unsigned tier) {
 int pst_trust_vouch_publish(pst_node *n, pst_endorsement *e, pst_dht_done_cb done, void *user) {
     uint8_t buf[PST_DHT_VALUE_MAX];
     size_t len;
+    /* a joined device (issue 13) has no identity secret key to sign with */
+    if (!n->holds_identity)
+        return PST_E_NOKEY;
     int rc = pst_endorsement_sign(e, n->id->sign_sk);
     if (rc == PST_OK)
         rc = pst_endorsement_encode(e, buf, sizeof buf, &len);

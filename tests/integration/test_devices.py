@@ -60,6 +60,11 @@ def test(c):
     one = devices(c, d1.home)
     check(len(one["devices"]) == 1 and one["devices"][0]["this_device"], f"one device: {one}")
 
+    # a contact on d1, to be copied to the new devices
+    rc, out, err = c.cli(["trust", "set", seed.home.fingerprint, "known", "--name", "Seedy",
+                          "--home", d1.home.path])
+    check(rc == EX_OK, f"trust set: {rc} {err}")
+
     # device 2: pair, start, time to a working device
     rc, doc, err = c.cli_json(["device", "add", "--home", d1.home.path, "--name", "laptop"])
     check(rc == EX_OK and len(doc["code"]) == 32, f"device add --json: {rc} {doc} {err}")
@@ -77,6 +82,9 @@ def test(c):
     st = d2.status()
     check(st["fingerprint"] == fp and st["device"]["revoked"] is False and
           st["device"]["holds_identity_key"] is False, f"d2 status: {st.get('device')}")
+    rc, tl, err = c.cli_json(["trust", "list", "--home", h2.path])
+    check(rc == EX_OK and "Seedy" in json.dumps(tl) and "known" in json.dumps(tl),
+          f"the trust list did not reach d2: {tl} {err}")
     note(f"init --join: {init_s:.3f} s; from its start to a working device (posternd up, "
          f"joined, listing both devices): {join_s:.2f} s")
 
@@ -125,6 +133,8 @@ def test(c):
                  "d2 to see its new name", d2.log_tail)
     rc, out, err = c.cli(["device", "rename", id2, "x", "--home", h2.path])
     check(rc == EX_FAIL and "identity key" in err, f"rename on a joined device: {rc} {err}")
+    rc, out, err = c.cli(["vouch", seed.home.fingerprint, "--home", h2.path])
+    check(rc == EX_FAIL and "identity key" in err, f"vouch on a joined device: {rc} {err}")
 
     # revoke device 3: its status says so, the others list it revoked
     rc, doc, err = c.cli_json(["device", "revoke", id3, "--home", d1.home.path])
@@ -171,6 +181,9 @@ def test(c):
         return doc["devices"]
     devs = harness.poll(lambda: (lambda d: d if d and len(d) >= 3 else None)(key_devices()), 15,
                         "key get to show the devices", seed.log_tail)
+    rc, out, err = c.cli(["key", "get", fp, "--home", seed.home.path])
+    check(rc == EX_OK and "devices:" in out and "REVOKED" in out and "work laptop" in out,
+          f"key get text shows no devices: {out}")
     names = {d["name"]: d for d in devs}
     check(names["work laptop"]["revoked"] is False and names["desktop"]["revoked"] is True and
           names["desktop"]["created"] > 0, f"key get devices {devs}")

@@ -37,6 +37,7 @@
 #include "pst_dht_fake.h"
 #include "pst_home.h"
 #include "pst_identity.h"
+#include "pst_keys.h"
 #include "pst_log.h"
 #include "pst_node.h"
 #include "pst_records.h"
@@ -486,6 +487,110 @@ Test(node_fake, park_for_vouch_refused) {
                      maildir_count(b, ".Known", "body of refused") +
                      maildir_count(b, "", "body of refused"),
                  0);
+}
+
+/* ---- device lists (issue 13): the keys room's API for the mail path ------- */
+
+typedef struct {
+    bool done;
+    int rc;
+    uint64_t seq;
+} devlist_wait;
+
+static void on_devlist(pst_node *n, int rc, const pst_devlist *list, void *arg) {
+    (void)n;
+    devlist_wait *w = arg;
+    w->done = true;
+    w->rc = rc;
+    w->seq = list != NULL ? list->seq : 0;
+}
+
+static bool devlist_done(void *arg) { return ((devlist_wait *)arg)->done; }
+
+/* b fetches a's device list; returns its seq (0 when none). */
+static uint64_t fetch_list(tnode *b, tnode *a) {
+    devlist_wait w = {0};
+    cr_assert_eq(pst_keys_devlist_fetch(b->node, a->pk, on_devlist, &w), PST_OK);
+    cr_assert(run_until(devlist_done, &w, WAIT_MS), "no answer to the device list fetch");
+    return w.rc == PST_OK ? w.seq : 0;
+}
+
+typedef struct {
+    tnode *of;
+    uint64_t seq;
+} list_want;
+
+static bool list_at_least(tnode *b, const void *arg) {
+    const list_want *w = arg;
+    return fetch_list(b, w->of) >= w->seq;
+}
+
+static pst_identity *device_keys(uint8_t base) {
+    uint8_t s1[32], s2[32];
+    pst_identity *id = NULL;
+    memset(s1, base, sizeof s1);
+    memset(s2, base + 1, sizeof s2);
+    cr_assert_eq(pst_identity_from_seeds(s1, s2, NULL, &id), PST_OK);
+    return id;
+}
+
+Test(node_fake, device_lists) {
+    tnode *a = tn_new("a", NULL), *b = tn_new("b", a);
+    pst_node *na = a->node, *nb = b->node;
+    cr_expect_eq(memcmp(pst_node_device_keys(na)->sign_pk, a->pk, 32), 0,
+                 "without device.key the identity key is the device key");
+    cr_expect_eq(pst_keys_devlist_cached(nb, a->pk, &(pst_devlist){0}), PST_E_NOTFOUND);
+    cr_expect_eq(pst_keys_device_valid(nb, a->pk, a->pk), PST_OK, "the identity key itself");
+
+    /* a publishes [itself, d] (seq 1) */
+    pst_identity *d = device_keys(0x51);
+    pst_devlist l;
+    memset(&l, 0, sizeof l);
+    memcpy(l.devices[0].sign_pk, a->pk, 32);
+    memcpy(l.devices[0].box_pk, na->id->box_pk, 32);
+    snprintf(l.devices[0].name, sizeof l.devices[0].name, "first");
+    memcpy(l.devices[1].sign_pk, d->sign_pk, 32);
+    memcpy(l.devices[1].box_pk, d->box_pk, 32);
+    snprintf(l.devices[1].name, sizeof l.devices[1].name, "laptop");
+    l.n_devices = 2;
+    cr_assert_eq(pst_keys_devlist_publish(na, &l, NULL, NULL), PST_OK);
+    cr_assert_eq(l.seq, 1);
+    uint8_t old[PST_DHT_VALUE_MAX];
+    size_t old_len;
+    cr_assert_eq(pst_devlist_encode(&l, old, sizeof old, &old_len), PST_OK);
+    list_want arg1 = {a, 1}, arg2 = {a, 2};
+    cr_assert(poll_node(list_at_least, b, &arg1, WAIT_MS), "b never got a's list");
+    cr_expect_eq(pst_keys_device_valid(nb, a->pk, d->sign_pk), PST_OK);
+    uint8_t stranger[32];
+    memset(stranger, 0x42, sizeof stranger);
+    cr_expect_eq(pst_keys_device_valid(nb, a->pk, stranger), PST_E_NOTFOUND);
+
+    /* a revokes d (seq 2): b answers REVOKED */
+    cr_assert_eq(pst_keys_devlist_cached(na, a->pk, &l), PST_OK);
+    memcpy(l.tombstones[0].sign_pk, d->sign_pk, 32);
+    l.tombstones[0].revoked_at = pst_now();
+    l.n_tombstones = 1;
+    l.n_devices = 1;
+    cr_assert_eq(pst_keys_devlist_publish(na, &l, NULL, NULL), PST_OK);
+    cr_assert(poll_node(list_at_least, b, &arg2, WAIT_MS), "b never got the revocation");
+    cr_expect_eq(pst_keys_device_valid(nb, a->pk, d->sign_pk), PST_E_REVOKED);
+
+    /* the old list again is a replay; a list of a signed by b a forgery */
+    uint64_t stale = counter(b, "rejected.devices.stale");
+    cr_expect_eq(pst_keys_devlist_ingest(nb, a->pk, old, old_len, NULL), PST_E_STALE);
+    cr_expect_eq(counter(b, "rejected.devices.stale"), stale + 1);
+    pst_devlist f = l;
+    f.seq = 99;
+    cr_assert_eq(pst_devlist_sign(&f, nb->id->sign_sk), PST_OK);
+    uint8_t forged[PST_DHT_VALUE_MAX];
+    size_t flen;
+    cr_assert_eq(pst_devlist_encode(&f, forged, sizeof forged, &flen), PST_OK);
+    cr_expect_eq(pst_keys_devlist_ingest(nb, a->pk, forged, flen, NULL), PST_E_SIGNER);
+    cr_expect_eq(pst_keys_device_valid(nb, a->pk, d->sign_pk), PST_E_REVOKED);
+    cr_expect_eq(fetch_list(b, a), 2, "nothing moved the list past seq 2");
+    pst_identity_free(d);
+    tn_stop(b);
+    tn_stop(a);
 }
 
 /* Nodes a and b (seeded by a), b trusting a; islot is b's inbox slot. */

@@ -34,7 +34,8 @@ static const char GET_HELP[] =
     "address), lookup_ms, then for a fingerprint: fingerprint, status, seq,\n"
     "created, expires, addresses[], endpoints[], pow_bits, encryption_key,\n"
     "revocation_key, revocation{reason,reason_text,date,signed_by,replacement},\n"
-    "vouches[{voucher,tier,voucher_tier,counts,...}], source (dht|cache);\n"
+    "vouches[{voucher,tier,voucher_tier,counts,...}], devices[{id,name,\n"
+    "created,revoked,...}] (issue 13), source (dht|cache);\n"
     "for an address: address, note, keys[] of those entries.\n"
     "When the DHT could not be asked (no seed, none answered, no answer in\n"
     "time) one line on stderr says why and what to do: a warning when the\n"
@@ -123,6 +124,20 @@ static void print_entry(const pst_value *e, int indent) {
     if ((s = pst_value_as_str(pst_value_get(e, "revocation_key"), &n))) {
         FIELD("revoker:");
         printf("%s (offline revocation key)\n", s);
+    }
+    if ((v = pst_value_get(e, "devices")) != NULL && pst_value_count(v) > 0) {
+        FIELD("devices:");
+        printf("\n");
+        for (const pst_value *m = pst_value_first(v); m; m = pst_value_next(m)) {
+            bool revoked = false;
+            pst_value_as_bool(pst_value_get(m, "revoked"), &revoked);
+            u = 0;
+            pst_value_as_uint(pst_value_get(m, "created"), &u);
+            const char *dn = pst_value_as_str(pst_value_get(m, "name"), &n);
+            printf("%*s  %s  %-24s %s%s\n", indent, "",
+                   pst_value_as_str(pst_value_get(m, "id"), &n), dn && *dn ? dn : "(unnamed)",
+                   u ? pst_cli_time(u, tbuf, sizeof tbuf) : "-", revoked ? "  REVOKED" : "");
+        }
     }
     if ((v = pst_value_get(e, "vouches")) != NULL) {
         FIELD("vouches:");
