@@ -1054,10 +1054,22 @@ Test(node_fake, device_offline_catches_up) {
     cr_assert(wait_counter(s, "fetch.device_receipts", 1));
     run_for(1500);
     cr_assert_eq(counter(s, "fetch.receipts"), 0, "finished without the desktop");
+    /* fetched by the laptop only: still withdrawable, and withdrawn it
+     * does not reach the desktop */
+    char id2[65], arg[80];
+    send_mail(s, r1, "to withdraw", id2);
+    cr_assert(wait_mail(r1, "", "to withdraw"));
+    snprintf(arg, sizeof arg, "message=%s", id2);
+    reply_t r;
+    request(s, &r, "unsend", arg, NULL);
+    cr_assert_eq(r.status, 0, "unsend after one device fetched: %s", r.error);
+    pst_value_free(r.body);
     tn_start(r2);
     cr_assert(wait_mail(r2, "", "while away"), "the desktop did not catch up");
     cr_assert(wait_counter(s, "fetch.receipts", 1));
     cr_assert_eq(maildir_count(r1, "", "while away"), 1);
+    run_for(1500);
+    cr_assert_eq(maildir_count(r2, "", "to withdraw"), 0, "a withdrawn message was served");
     pst_identity_free(dev);
 }
 
