@@ -17,6 +17,8 @@ _Static_assert(PST_NOTIFY_CONTENT_KEY_BYTES == crypto_aead_xchacha20poly1305_iet
                "content key size");
 _Static_assert(PST_NOTIFY_BOX_TAG_BYTES == crypto_aead_xchacha20poly1305_ietf_ABYTES,
                "content box tag size");
+_Static_assert(PST_NOTIFY_KEYSEAL_BYTES == PST_NOTIFY_CONTENT_KEY_BYTES + crypto_box_MACBYTES,
+               "a key seal is the content key and a MAC");
 
 #define BOX_MAX (PST_NOTIFY_INNER_MAX + PST_NOTIFY_BOX_TAG_BYTES)
 
@@ -53,7 +55,7 @@ static size_t str_size(size_t n) { return n + (n < 32 ? 1u : n < 256 ? 2u : 3u);
 static size_t outer_size(const pst_notify *r) {
     size_t n = 1u + 1u + 1u + bin_size(r->sealed_len) + str_size(strlen(r->stamp));
     if (r->n_seals > 0)
-        n += 1u + r->n_seals * bin_size(PST_NOTIFY_KEYSEAL_BYTES);
+        n += bin_size(PST_BOX_PK_BYTES) + 1u + r->n_seals * bin_size(PST_NOTIFY_KEYSEAL_BYTES);
     return n;
 }
 
@@ -66,11 +68,12 @@ int pst_notify_encode(const pst_notify *r, uint8_t *out, size_t cap, size_t *len
         return PST_E_TOOBIG;
     pst_writer w;
     pst_w_init(&w, out, cap);
-    pst_w_array(&w, OUTER_FIELDS + (r->n_seals > 0 ? 1u : 0u));
+    pst_w_array(&w, OUTER_FIELDS + (r->n_seals > 0 ? 2u : 0u));
     pst_w_uint(&w, PST_PROTO_VERSION);
     pst_w_uint(&w, r->n_seals > 0 ? PST_REC_NOTIFICATION_DEV : PST_REC_NOTIFICATION);
     pst_w_bin(&w, r->sealed, r->sealed_len);
     if (r->n_seals > 0) {
+        pst_w_bin(&w, r->epk, PST_BOX_PK_BYTES);
         pst_w_array(&w, r->n_seals);
         for (uint32_t i = 0; i < r->n_seals; i++)
             pst_w_bin(&w, r->seals[i], PST_NOTIFY_KEYSEAL_BYTES);
@@ -79,7 +82,7 @@ int pst_notify_encode(const pst_notify *r, uint8_t *out, size_t cap, size_t *len
     return pst_w_finish(&w, len);
 }
 
-/* Fields of a type-15 outer after the parse: box, seals, stamp. */
+/* Fields of a type-15 outer after the parse: box, epk, seals, stamp. */
 static int read_dev(const msgpack_object *it, pst_notify *out) {
     const msgpack_object *seals = NULL;
     const uint8_t *box = NULL;
@@ -88,13 +91,15 @@ static int read_dev(const msgpack_object *it, pst_notify *out) {
     if (rc == PST_OK && out->sealed_len > 0)
         memcpy(out->sealed, box, out->sealed_len);
     if (rc == PST_OK)
-        rc = pst_r_array(&it[3], 1, PST_NOTIFY_DEVICES_MAX, &seals, &n);
+        rc = pst_r_bin_fixed(&it[3], PST_BOX_PK_BYTES, out->epk);
+    if (rc == PST_OK)
+        rc = pst_r_array(&it[4], 1, PST_NOTIFY_DEVICES_MAX, &seals, &n);
     for (uint32_t i = 0; rc == PST_OK && i < n; i++)
         rc = pst_r_bin_fixed(&seals[i], PST_NOTIFY_KEYSEAL_BYTES, out->seals[i]);
     if (rc == PST_OK)
         out->n_seals = n;
     if (rc == PST_OK)
-        rc = pst_r_str_copy(&it[4], out->stamp, sizeof out->stamp);
+        rc = pst_r_str_copy(&it[5], out->stamp, sizeof out->stamp);
     return rc;
 }
 
@@ -123,7 +128,7 @@ int pst_notify_decode(const uint8_t *in, size_t len, pst_notify *out) {
             if (rc == PST_OK)
                 rc = pst_r_str_copy(&it[3], out->stamp, sizeof out->stamp);
         } else if (rc == PST_E_RECTYPE) {
-            rc = pst_r_record(&rd.root, PST_REC_NOTIFICATION_DEV, OUTER_FIELDS + 1u, &it);
+            rc = pst_r_record(&rd.root, PST_REC_NOTIFICATION_DEV, OUTER_FIELDS + 2u, &it);
             if (rc == PST_OK)
                 rc = read_dev(it, out);
         }
@@ -167,6 +172,17 @@ int pst_notify_seal(const pst_notify_inner *inner, const uint8_t recipient_box_p
     return rc;
 }
 
+/* The nonce of a key seal: BLAKE2b-192(epk || device pk), as
+ * crypto_box_seal derives its own. */
+static void seal_nonce(const uint8_t epk[PST_BOX_PK_BYTES], const uint8_t pk[PST_BOX_PK_BYTES],
+                       uint8_t nonce[crypto_box_NONCEBYTES]) {
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, crypto_box_NONCEBYTES);
+    crypto_generichash_update(&st, epk, PST_BOX_PK_BYTES);
+    crypto_generichash_update(&st, pk, PST_BOX_PK_BYTES);
+    crypto_generichash_final(&st, nonce, crypto_box_NONCEBYTES);
+}
+
 int pst_notify_seal_devices(const pst_notify_inner *inner,
                             const uint8_t (*device_box_pks)[PST_BOX_PK_BYTES], uint32_t n_devices,
                             const uint8_t content_key[PST_NOTIFY_CONTENT_KEY_BYTES],
@@ -177,7 +193,8 @@ int pst_notify_seal_devices(const pst_notify_inner *inner,
     if (inner == NULL || device_box_pks == NULL || content_key == NULL || n_devices == 0 ||
         n_devices > PST_NOTIFY_DEVICES_MAX)
         return PST_E_INVAL;
-    uint8_t plain[PST_NOTIFY_INNER_MAX];
+    uint8_t plain[PST_NOTIFY_INNER_MAX], eseed[crypto_box_SEEDBYTES];
+    uint8_t esk[PST_BOX_SK_BYTES], nonce[crypto_box_NONCEBYTES];
     size_t n;
     unsigned long long clen = 0;
     int rc = pst_notify_inner_encode(inner, plain, sizeof plain, &n);
@@ -186,27 +203,45 @@ int pst_notify_seal_devices(const pst_notify_inner *inner,
                             sizeof PST_NOTIFY_BOX_AD - 1, NULL, box_nonce, content_key) != 0)
         rc = PST_E_CRYPTO;
     out->sealed_len = (size_t)clen;
-    for (uint32_t i = 0; rc == PST_OK && i < n_devices; i++)
-        if (crypto_box_seal(out->seals[i], content_key, PST_NOTIFY_CONTENT_KEY_BYTES,
-                            device_box_pks[i]) != 0)
+    /* one ephemeral key pair for every seal, fresh with the content key */
+    crypto_generichash(eseed, sizeof eseed, (const uint8_t *)PST_NOTIFY_EPH_CONTEXT,
+                       sizeof PST_NOTIFY_EPH_CONTEXT - 1, content_key,
+                       PST_NOTIFY_CONTENT_KEY_BYTES);
+    if (rc == PST_OK && crypto_box_seed_keypair(out->epk, esk, eseed) != 0)
+        rc = PST_E_CRYPTO;
+    for (uint32_t i = 0; rc == PST_OK && i < n_devices; i++) {
+        seal_nonce(out->epk, device_box_pks[i], nonce);
+        if (crypto_box_easy(out->seals[i], content_key, PST_NOTIFY_CONTENT_KEY_BYTES, nonce,
+                            device_box_pks[i], esk) != 0)
             rc = PST_E_CRYPTO;
+    }
     out->n_seals = n_devices;
     if (rc == PST_OK && outer_size(out) > PST_NOTIFY_MAX)
         rc = PST_E_TOOBIG;
     if (rc != PST_OK)
         memset(out, 0, sizeof *out);
     sodium_memzero(plain, sizeof plain);
+    sodium_memzero(eseed, sizeof eseed);
+    sodium_memzero(esk, sizeof esk);
     return rc;
 }
 
-/* The content key from the first seal that opens with this key pair. */
+/* The content key from the first seal that opens with this key pair: one
+ * X25519 for all of them, then a MAC check each. */
 static int open_key_seal(const pst_notify *o, const uint8_t pk[PST_BOX_PK_BYTES],
                          const uint8_t sk[PST_BOX_SK_BYTES],
                          uint8_t key[PST_NOTIFY_CONTENT_KEY_BYTES]) {
-    for (uint32_t i = 0; i < o->n_seals; i++)
-        if (crypto_box_seal_open(key, o->seals[i], PST_NOTIFY_KEYSEAL_BYTES, pk, sk) == 0)
-            return PST_OK;
-    return PST_E_CRYPTO;
+    uint8_t shared[crypto_box_BEFORENMBYTES], nonce[crypto_box_NONCEBYTES];
+    int rc = PST_E_CRYPTO;
+    if (crypto_box_beforenm(shared, o->epk, sk) != 0)
+        return PST_E_CRYPTO;
+    seal_nonce(o->epk, pk, nonce);
+    for (uint32_t i = 0; i < o->n_seals && rc != PST_OK; i++)
+        if (crypto_box_open_easy_afternm(key, o->seals[i], PST_NOTIFY_KEYSEAL_BYTES, nonce,
+                                         shared) == 0)
+            rc = PST_OK;
+    sodium_memzero(shared, sizeof shared);
+    return rc;
 }
 
 int pst_notify_open(const pst_notify *outer, const uint8_t recipient_box_pk[PST_BOX_PK_BYTES],
@@ -275,6 +310,7 @@ void pst_notify_ext(const pst_notify *r, char out[PST_NOTIFY_STAMP_EXT_BUFSIZE])
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, sizeof h);
     crypto_generichash_update(&st, r->sealed, r->sealed_len);
+    crypto_generichash_update(&st, r->epk, PST_BOX_PK_BYTES);
     for (uint32_t i = 0; i < r->n_seals && i < PST_NOTIFY_DEVICES_MAX; i++)
         crypto_generichash_update(&st, r->seals[i], PST_NOTIFY_KEYSEAL_BYTES);
     crypto_generichash_final(&st, h, sizeof h);

@@ -16,11 +16,14 @@
  *   [1, 5, sealed (bin, crypto_box_seal of the inner encoding to the
  *    recipient's X25519 key), stamp (str, "" or a hashcash stamp)]
  * Outer (type 15), for a recipient that publishes a device list: the inner
- * encrypted once under a fresh content key, that key sealed to each device:
+ * encrypted once under a fresh content key, that key sealed to each device
+ * with libsodium's sealed-box construction sharing one ephemeral key:
  *   [1, 15, box (bin, XChaCha20-Poly1305 of the inner under the content
- *    key, nonce 0, ad PST_NOTIFY_BOX_AD), seals (array 1..8 of bin 80,
- *    crypto_box_seal of the content key to each device's X25519 key),
- *    stamp (str)]
+ *    key, nonce 0, ad PST_NOTIFY_BOX_AD), epk (bin 32, the ephemeral
+ *    X25519 key), seals (array 1..8 of bin 48: crypto_box_easy of the
+ *    content key from the ephemeral key to each device's X25519 key, nonce
+ *    BLAKE2b-192(epk || device pk) as crypto_box_seal makes it), stamp
+ *    (str)]
  * The outer has no created/expires/signer/sig: the seal authenticates
  * nothing about the sender, the inner record carries all of that. */
 #ifndef PST_NOTIFY_H
@@ -56,8 +59,11 @@
 #define PST_NOTIFY_DEVICES_MAX 8u
 #define PST_NOTIFY_CONTENT_KEY_BYTES 32u /* crypto_aead_xchacha20poly1305_ietf_KEYBYTES */
 #define PST_NOTIFY_BOX_TAG_BYTES 16u     /* crypto_aead_xchacha20poly1305_ietf_ABYTES */
-#define PST_NOTIFY_KEYSEAL_BYTES (PST_NOTIFY_CONTENT_KEY_BYTES + PST_SEAL_BYTES)
+#define PST_NOTIFY_KEYSEAL_BYTES (PST_NOTIFY_CONTENT_KEY_BYTES + 16u) /* + crypto_box_MACBYTES */
 #define PST_NOTIFY_BOX_AD "postern/v1/notify-box"
+/* BLAKE2b-256 keyed with the content key over this string: the seed of
+ * the ephemeral X25519 key pair of a type-15 outer's key seals. */
+#define PST_NOTIFY_EPH_CONTEXT "postern/v1/notify-eph"
 /* Largest outer of either type: every notification is one DHT value. A
  * type-15 outer with 8 devices, 4 long endpoints and a long stamp would
  * not fit: pst_notify_encode refuses it (PST_E_TOOBIG), see
@@ -94,7 +100,8 @@ typedef struct {
      *   PST_NOTIFY_BOX_TAG_BYTES + 1 .. PST_NOTIFY_INNER_MAX + tag bytes. */
     uint8_t sealed[PST_NOTIFY_SEALED_MAX];
     size_t sealed_len;
-    uint32_t n_seals; /* 0, or 1..PST_NOTIFY_DEVICES_MAX key seals (type 15) */
+    uint32_t n_seals;              /* 0, or 1..PST_NOTIFY_DEVICES_MAX key seals (type 15) */
+    uint8_t epk[PST_BOX_PK_BYTES]; /* type 15: the ephemeral key of every seal */
     uint8_t seals[PST_NOTIFY_DEVICES_MAX][PST_NOTIFY_KEYSEAL_BYTES];
     char stamp[PST_NOTIFY_STAMP_MAX + 1]; /* "" or printable ASCII without spaces */
 } pst_notify;
@@ -139,19 +146,21 @@ int pst_notify_seal(const pst_notify_inner *inner, const uint8_t recipient_box_p
 /* Type 15 for n_devices (1..PST_NOTIFY_DEVICES_MAX) device box keys:
  * encrypts the inner once under content_key (the caller's fresh random
  * key, used for this notification only: the nonce is fixed at 0) and seals
- * content_key to each device, in the order given. Stamp "". NOT
- * deterministic (crypto_box_seal). PST_E_INVAL (NULL, n_devices out of
- * range, inner breaks a limit), PST_E_CRYPTO, PST_E_TOOBIG when the outer
- * would not fit PST_NOTIFY_MAX even with an empty stamp. *out zeroed on
- * failure. */
+ * content_key to each device, in the order given, from one ephemeral key
+ * pair derived from content_key (keyed BLAKE2b: fresh with it). Stamp "".
+ * Deterministic for a given content_key. PST_E_INVAL (NULL, n_devices out
+ * of range, inner breaks a limit), PST_E_CRYPTO, PST_E_TOOBIG when the
+ * outer would not fit PST_NOTIFY_MAX even with an empty stamp. *out zeroed
+ * on failure. */
 int pst_notify_seal_devices(const pst_notify_inner *inner,
                             const uint8_t (*device_box_pks)[PST_BOX_PK_BYTES], uint32_t n_devices,
                             const uint8_t content_key[PST_NOTIFY_CONTENT_KEY_BYTES],
                             pst_notify *out);
 /* Opens the outer with this device's (or identity's) X25519 key pair and
  * strictly decodes the inner (no signature check: call
- * pst_notify_inner_verify). Type 5: the one seal. Type 15: tries each key
- * seal (at most PST_NOTIFY_DEVICES_MAX X25519 operations), then the box.
+ * pst_notify_inner_verify). Type 5: the one seal. Type 15: one X25519 with
+ * the ephemeral key, then each key seal's MAC in turn (at most
+ * PST_NOTIFY_DEVICES_MAX), then the box.
  * PST_E_CRYPTO if nothing opens, else decode errors. *inner wiped on
  * failure. */
 int pst_notify_open(const pst_notify *outer, const uint8_t recipient_box_pk[PST_BOX_PK_BYTES],
@@ -167,8 +176,9 @@ int pst_notify_open(const pst_notify *outer, const uint8_t recipient_box_pk[PST_
 void pst_notify_stamp_ext(const uint8_t *sealed, size_t len,
                           char out[PST_NOTIFY_STAMP_EXT_BUFSIZE]);
 /* The ext of either outer type: type 5 as pst_notify_stamp_ext over
- * sealed; type 15 the same over box || seal_1 || ... || seal_n, so a stamp
- * cannot be moved to a notification that differs in any sealed byte. */
+ * sealed; type 15 the same over box || epk || seal_1 || ... || seal_n, so a
+ * stamp cannot be moved to a notification that differs in any sealed
+ * byte. */
 void pst_notify_ext(const pst_notify *r, char out[PST_NOTIFY_STAMP_EXT_BUFSIZE]);
 /* resource = the recipient's fingerprint (z-base-32 of its identity key,
  * 52 characters): what `postern key get` and `postern pow mint` show, and a

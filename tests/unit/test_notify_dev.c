@@ -212,11 +212,17 @@ Test(notify_dev, outer_mutations_are_refused) {
      * device 0; the other seals are not its business (they are bound by
      * the stamp's ext, tested below) */
     cr_assert_eq(pst_notify_seal_devices(&r, (const uint8_t(*)[32])dbox_pk, 3, ckey, &o), PST_OK);
-    pst_notify_inner d;
+    pst_notify_inner d, d_in;
     for (size_t i = 0; i < o.sealed_len; i += 7) {
         pst_notify x = o;
         x.sealed[i] ^= 0x80;
         cr_assert_eq(pst_notify_open(&x, dbox_pk[0], dbox_sk[0], &d), PST_E_CRYPTO);
+    }
+    for (size_t i = 0; i < PST_BOX_PK_BYTES; i++) { /* the shared ephemeral key */
+        pst_notify x = o;
+        x.epk[i] ^= 0x01;
+        for (unsigned d = 0; d < 3; d++)
+            cr_assert_eq(pst_notify_open(&x, dbox_pk[d], dbox_sk[d], &d_in), PST_E_CRYPTO);
     }
     for (size_t i = 0; i < PST_NOTIFY_KEYSEAL_BYTES; i++) {
         pst_notify x = o;
@@ -235,8 +241,8 @@ Test(notify_dev, seal_limits_and_bad_arguments) {
                                          PST_NOTIFY_DEVICES_MAX + 1, ckey, &o),
                  PST_E_INVAL);
     cr_assert_eq(o.n_seals, 0);
-    /* 8 devices with every inner field at its largest do not fit one DHT
-     * value */
+    /* 8 devices with every inner field at its largest (device-signed, with
+     * a flag) still fit one DHT value; a full 256-byte stamp then does not */
     r.created = UINT64_MAX - 1;
     r.expires = UINT64_MAX;
     r.size = PST_MESSAGE_SIZE_MAX;
@@ -245,32 +251,32 @@ Test(notify_dev, seal_limits_and_bad_arguments) {
         memset(r.endpoints[i], 'a', PST_NOTIFY_ENDPOINT_MAX - 6);
         strcpy(r.endpoints[i] + PST_NOTIFY_ENDPOINT_MAX - 6, ":65535");
     }
-    cr_assert_eq(pst_notify_inner_sign(&r, id_sk), PST_OK);
-    cr_assert_eq(pst_notify_seal_devices(&r, (const uint8_t(*)[32])dbox_pk, 8, ckey, &o),
-                 PST_E_TOOBIG);
-    cr_assert_eq(o.sealed_len, 0, "zeroed on failure");
-    /* 6 devices fit even then; a full 256-byte stamp then does not */
-    cr_assert_eq(pst_notify_seal_devices(&r, (const uint8_t(*)[32])dbox_pk, 6, ckey, &o), PST_OK);
+    memcpy(r.sender, id_pk, 32);
+    r.flags = PST_NOTIFY_FLAG_SYNC_TRUST;
+    cr_assert_eq(pst_notify_inner_sign(&r, dev_sk), PST_OK);
+    cr_assert_eq(pst_notify_seal_devices(&r, (const uint8_t(*)[32])dbox_pk, 8, ckey, &o), PST_OK);
     uint8_t buf[PST_NOTIFY_MAX];
     size_t len;
     cr_assert_eq(pst_notify_encode(&o, buf, sizeof buf, &len), PST_OK);
+    cr_log_info("largest type-15 outer without a stamp: %zu bytes", len);
     memset(o.stamp, 'x', PST_NOTIFY_STAMP_MAX);
     o.stamp[PST_NOTIFY_STAMP_MAX] = 0;
     cr_assert_eq(pst_notify_encode(&o, buf, sizeof buf, &len), PST_E_TOOBIG);
     cr_assert_eq(len, 0);
 }
 
-/* Hand-built type-15 outers: [1, 15, box, seals, stamp]. */
+/* Hand-built type-15 outers: [1, 15, box, epk, seals, stamp]. */
 static size_t build_dev(uint8_t *out, size_t cap, size_t box_len, uint32_t n_seals, size_t seal_len,
                         const char *stamp) {
     static uint8_t junk[1024];
     pst_writer w;
     size_t len;
     pst_w_init(&w, out, cap);
-    pst_w_array(&w, 5);
+    pst_w_array(&w, 6);
     pst_w_uint(&w, 1);
     pst_w_uint(&w, PST_REC_NOTIFICATION_DEV);
     pst_w_bin(&w, junk, box_len);
+    pst_w_bin(&w, junk, PST_BOX_PK_BYTES); /* epk */
     pst_w_array(&w, n_seals);
     for (uint32_t i = 0; i < n_seals; i++)
         pst_w_bin(&w, junk, seal_len);
@@ -301,15 +307,18 @@ Test(notify_dev, decoder_is_strict) {
     cr_assert_neq(pst_notify_decode(buf, len, &o), PST_OK);
     len = build_dev(buf, sizeof buf, 300, 1, PST_NOTIFY_KEYSEAL_BYTES, "a b");
     cr_assert_eq(pst_notify_decode(buf, len, &o), PST_E_RANGE);
-    len = build_dev(buf, sizeof buf, 600, 8, PST_NOTIFY_KEYSEAL_BYTES, "");
+    char big[PST_NOTIFY_STAMP_MAX + 1];
+    memset(big, 'x', PST_NOTIFY_STAMP_MAX);
+    big[PST_NOTIFY_STAMP_MAX] = 0;
+    len = build_dev(buf, sizeof buf, 600, 8, PST_NOTIFY_KEYSEAL_BYTES, big);
     cr_assert_gt(len, PST_NOTIFY_MAX);
     cr_assert_eq(pst_notify_decode(buf, len, &o), PST_E_TOOBIG);
     cr_assert_eq(o.n_seals, 0, "zeroed on failure");
     /* type 15 with type 5's field count, and the reverse */
     len = build_dev(buf, sizeof buf, 300, 1, PST_NOTIFY_KEYSEAL_BYTES, "");
-    buf[0] = 0x94;
-    cr_assert_neq(pst_notify_decode(buf, len, &o), PST_OK);
     buf[0] = 0x95;
+    cr_assert_neq(pst_notify_decode(buf, len, &o), PST_OK);
+    buf[0] = 0x96;
     buf[2] = PST_REC_NOTIFICATION;
     cr_assert_eq(pst_notify_decode(buf, len, &o), PST_E_FIELDS);
 }
@@ -330,6 +339,10 @@ Test(notify_dev, stamp_ext_binds_box_and_every_seal) {
     x.sealed[0] ^= 1;
     pst_notify_ext(&x, e1);
     cr_assert_str_neq(e0, e1);
+    x = o;
+    x.epk[0] ^= 1;
+    pst_notify_ext(&x, e1);
+    cr_assert_str_neq(e0, e1, "the ephemeral key is bound too");
     x = o;
     x.n_seals = 3; /* dropping a seal changes the binding too */
     pst_notify_ext(&x, e1);
@@ -368,7 +381,7 @@ Test(notify_dev, sizes) {
             cr_assert_eq(pst_notify_encode(&o, buf, sizeof buf, &stamped), PST_OK);
             cr_log_info("%s %u devices (type 15): %zu bytes, %zu with a stamp",
                         signer ? "device-signed" : "identity-signed", ns[k], plain, stamped);
-            /* each device adds one key seal: 80 bytes + a 2-byte header */
+            /* each device adds one key seal: 48 bytes + a 2-byte header */
             cr_assert_leq(stamped, PST_NOTIFY_MAX);
         }
     }
