@@ -146,27 +146,59 @@ static void check_work(uv_work_t *w) {
     free(buf);
 }
 
+/* Answers c with the result rc of the check of its message; first: the
+ * connection that ran the check (the outbox hears of the result once). */
+static void check_answer(fconn *c, int rc, bool first) {
+    pst_node *n = c->srv->node;
+    if (rc == PST_OK) {
+        if (first)
+            pst_outbox_body_checked(n, c->msg_id, true);
+        pst_fetch_srv_respond(c, c->msg_id, PST_FETCH_OK, c->end, c->off, "", NEXT_STREAM);
+    } else if (rc == PST_E_MISMATCH) {
+        if (first) {
+            pst_outbox_body_checked(n, c->msg_id, false);
+            pst_counter_add(n, "outbox.body_damaged", 1);
+        }
+        pst_fetch_srv_reject(c, c->msg_id, PST_FETCH_INTERNAL, c->off, "body_damaged",
+                             "the sender's copy of the message is damaged: retry later");
+    } else {
+        if (first)
+            pst_log_error("fetch: cannot read a message body: %s", pst_strerror(rc));
+        pst_fetch_srv_reject(c, c->msg_id, PST_FETCH_INTERNAL, c->off, "internal",
+                             "the message cannot be read");
+    }
+}
+
 static void check_done(uv_work_t *w, int status) {
     fconn *c = w->data;
     pst_node *n = c->srv->node;
     int rc = status == 0 ? c->check_rc : PST_E_CLOSED;
     c->srv->n_checks--;
+    c->checking = false;
+    bool told = false; /* the outbox heard of the result */
     if (!c->closing && !n->stopping) {
-        if (rc == PST_OK) {
-            pst_outbox_body_checked(n, c->msg_id, true);
-            pst_fetch_srv_respond(c, c->msg_id, PST_FETCH_OK, c->end, c->off, "", NEXT_STREAM);
-        } else if (rc == PST_E_MISMATCH) {
-            pst_outbox_body_checked(n, c->msg_id, false);
-            pst_counter_add(n, "outbox.body_damaged", 1);
-            pst_fetch_srv_reject(c, c->msg_id, PST_FETCH_INTERNAL, c->off, "body_damaged",
-                                 "the sender's copy of the message is damaged: retry later");
-        } else {
-            pst_log_error("fetch: cannot read a message body: %s", pst_strerror(rc));
-            pst_fetch_srv_reject(c, c->msg_id, PST_FETCH_INTERNAL, c->off, "internal",
-                                 "the message cannot be read");
-        }
+        check_answer(c, rc, true);
+        told = true;
     }
+    for (fconn *x = c->waiters, *next; x != NULL; x = next) {
+        next = x->next_waiter;
+        x->next_waiter = NULL;
+        if (!x->closing && !n->stopping) {
+            check_answer(x, rc, !told);
+            told = true;
+        }
+        pst_fetch_srv_unref(x);
+    }
+    c->waiters = NULL;
     pst_fetch_srv_unref(c);
+}
+
+/* A connection whose check of msg_id is queued or running, or NULL. */
+static fconn *checking(struct pst_fetch_server *srv, const uint8_t *msg_id) {
+    for (fconn *x = srv->head; x != NULL; x = x->next)
+        if (x->checking && !x->closing && memcmp(x->msg_id, msg_id, PST_HASH_BYTES) == 0)
+            return x;
+    return NULL;
 }
 
 /* ---- the request ------------------------------------------------------------ */
@@ -261,7 +293,8 @@ void pst_fetch_srv_request(fconn *c, const pst_fetch_request *req) {
                              "offset past the end of the message");
         return;
     }
-    if (srv->n_checks >= FETCH_CHECKS_MAX) {
+    fconn *owner = checking(srv, req->msg_id);
+    if (owner == NULL && srv->n_checks >= FETCH_CHECKS_MAX) {
         pst_fetch_srv_reject(c, req->msg_id, PST_FETCH_BUSY, req->offset, "busy_checking",
                              "busy checking other messages: retry later");
         return;
@@ -290,14 +323,22 @@ void pst_fetch_srv_request(fconn *c, const pst_fetch_request *req) {
     c->off = req->offset;
     c->end = size;
     pst_counter_add(n, "fetch.requests", 1);
-    c->check.data = c;
     c->refs++;
-    srv->n_checks++;
     /* waiting for a pool thread is our delay, not the peer's idleness: only
      * the total deadline bounds the check */
     pst_fetch_srv_arm(c, UINT64_MAX);
+    if (owner != NULL) { /* the same message is being checked: share it */
+        c->next_waiter = owner->waiters;
+        owner->waiters = c;
+        pst_counter_add(n, "fetch.checks_shared", 1);
+        return;
+    }
+    c->check.data = c;
+    c->checking = true;
+    srv->n_checks++;
     if (uv_queue_work(n->loop, &c->check, check_work, check_done) != 0) {
         c->refs--;
+        c->checking = false;
         srv->n_checks--;
         pst_fetch_srv_reject(c, req->msg_id, PST_FETCH_INTERNAL, req->offset, "internal",
                              "internal error");

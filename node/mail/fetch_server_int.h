@@ -76,7 +76,12 @@ struct fconn {
     uint8_t *chunk; /* PST_MSG_CHUNK while streaming */
     /* the body's hash, checked in the thread pool before the header goes */
     uv_work_t check;
-    int check_rc; /* PST_OK, PST_E_MISMATCH (damaged) or PST_E_IO */
+    int check_rc;  /* PST_OK, PST_E_MISMATCH (damaged) or PST_E_IO */
+    bool checking; /* its check is queued or running */
+    /* requests for the same message that arrived meanwhile (each holding a
+     * reference) share this check's result: the devices of one recipient
+     * fetch a message at once, and it is hashed once for all of them */
+    fconn *waiters, *next_waiter;
 };
 
 /* fetch_server.c */
