@@ -92,6 +92,9 @@ def test(c):
     check(all(d["serve_count"] == 1 for d in r["devices"]), f"refetched: {r['devices']}")
     for n in (d1, d2, d3):
         check(len(copies(n, m1)) == 1, f"{n.name} holds {len(copies(n, m1))} copies of m1")
+    # three devices fetch at once: they share one body check, none is told busy
+    check(x.counters().get("rejected.fetch.busy_checking", 0) == 0,
+          f"a device was told busy: {x.counters()}")
 
     # 2. sent on device 1: in .Sent on device 2 (and 3), not in their INBOX
     m2 = send(c, d1, fx, "sent on device 1")
