@@ -152,7 +152,7 @@ static int read_version(const msgpack_object *root, uint32_t n, const msgpack_ob
 typedef struct {
     pst_limits lim;
     uint32_t nfields;
-    int (*read)(const msgpack_object *it, void *out);
+    int (*read_fields)(const msgpack_object *it, void *out);
     int (*encode)(const void *r, uint8_t *out, size_t cap, size_t *len);
     size_t size;
 } plain_kind;
@@ -169,7 +169,7 @@ static int decode_plain(const plain_kind *k, const uint8_t *in, size_t len, void
     if (rc == PST_OK)
         rc = read_version(&rd.root, k->nfields, &it);
     if (rc == PST_OK)
-        rc = k->read(it, out);
+        rc = k->read_fields(it, out);
     pst_r_free(&rd);
     if (rc == PST_OK) {
         uint8_t *re = scratch_new(k->lim.max_bytes);
@@ -206,7 +206,7 @@ static const plain_kind request_kind = {
             .max_bin = PST_SIGN_PK_BYTES,
             .allow_maps = false},
     .nfields = 4,
-    .read = request_read,
+    .read_fields = request_read,
     .encode = request_encode,
     .size = sizeof(pst_pair_request),
 };
@@ -326,7 +326,7 @@ static const plain_kind reply_kind = {
             .max_bin = PST_DHT_VALUE_MAX,
             .allow_maps = false},
     .nfields = 5,
-    .read = reply_read,
+    .read_fields = reply_read,
     .encode = reply_encode,
     .size = sizeof(pst_pair_reply),
 };
@@ -509,8 +509,7 @@ int pst_pair_frame_len(const uint8_t hdr[4], size_t max, size_t *len) {
 const char *pst_pair_status_text(pst_pair_status s) {
     static const char *const t[] = {
         [PST_PAIR_OK] = "paired",
-        [PST_PAIR_UNKNOWN] = "no pending pairing has this code (mistyped, guessed, or made on "
-                             "another node)",
+        [PST_PAIR_UNKNOWN] = "no pending pairing has this code (mistyped, guessed, elsewhere)",
         [PST_PAIR_USED] = "this pairing code was used already: run 'postern device add' again",
         [PST_PAIR_EXPIRED] = "this pairing code expired: run 'postern device add' again",
         [PST_PAIR_FULL] = "the identity has 8 devices already (the cap): revoke one first",

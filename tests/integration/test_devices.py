@@ -107,20 +107,16 @@ def test(c):
     if guess == code3:
         guess = "ybne" + code3[4:]
     _, _, err = join(c, "guess", guess, want_rc=EX_FAIL)
-    check("no pending pairing" in err or "not a pairing code" in err or "answer" in err,
-          f"guessed code: {err}")
+    check("no pending pairing" in err, f"guessed code: {err}")
     rc, doc, err = c.cli_json(["device", "add", "--home", d1.home.path, "--ttl", "1"])
     check(rc == EX_OK, f"device add --ttl 1: {err}")
     harness.poll(lambda: time.time() > doc["expires"] + 0.2, 5, "the code to expire")
     _, _, err = join(c, "late", doc["code"], want_rc=EX_FAIL)
     check("expired" in err, f"expired code: {err}")
     after = d1.counters()
-    for reason in ("code_reused", "code_expired"):
+    for reason in ("code_reused", "code_expired", "unknown_code"):
         k = f"rejected.pairing.{reason}"
         check(after.get(k, 0) > before.get(k, 0), f"{k} did not grow: {after}")
-    check(sum(v for k, v in after.items() if k.startswith("rejected.pairing.")) -
-          sum(v for k, v in before.items() if k.startswith("rejected.pairing.")) >= 3,
-          f"pairing refusals not counted: {after}")
     for h in ("reuse", "guess", "late"):
         check(not os.path.exists(os.path.join(c.tmp, h, "device.key")),
               f"a refused join left a device key in {h}")
