@@ -16,7 +16,6 @@ CLEAN = {
     "dht/dht.c": '#include <opendht_c.h>\n#include "pst_dht.h"\n',
     "dht/fake/pst_dht_fake.h": '#include "pst_dht.h"\n',
     "proto/seal.c": "void s(void) { crypto_sign_seed_keypair(0, 0, 0); }\n",
-    "proto/kind.c": "int k(const struct { int (*read)(int); } *p) { return p->read(1); }\n",
     "node/core/pst_node_base.h": '#include "pst_store.h"\n',
     "node/pst_node.h": '#include "pst_node_base.h"\n#include "pst_request.h"\n',
     "node/control/pst_request.h": '#include "pst_node_base.h"\n',
