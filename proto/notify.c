@@ -1,4 +1,5 @@
-/* Notification records, sealing and stamp binding strings (see pst_notify.h). */
+/* Notification inner records and endpoint syntax (see pst_notify.h; the
+ * outer, sealing and stamp binding are in notify_outer.c). */
 #include "pst_identity.h"
 #include "pst_notify.h"
 
@@ -7,10 +8,6 @@
 #include "sigrec.h"
 
 #define INNER_FIELDS 12u
-#define OUTER_FIELDS 4u
-
-_Static_assert(PST_NOTIFY_MAX <= PST_DHT_VALUE_MAX, "an outer notification must fit a DHT value");
-_Static_assert(PST_SEAL_BYTES == crypto_box_SEALBYTES, "crypto_box_seal overhead");
 
 /* ---- endpoints ----------------------------------------------------------- */
 
@@ -61,8 +58,7 @@ bool pst_notify_endpoint_valid(const char *s) {
 
 /* ---- inner --------------------------------------------------------------- */
 
-static int inner_validate(const void *p) {
-    const pst_notify_inner *r = p;
+static int body_validate(const pst_notify_inner *r) {
     if (r->size < PST_MESSAGE_SIZE_MIN || r->size > PST_MESSAGE_SIZE_MAX)
         return PST_E_RANGE;
     if (r->n_endpoints < 1 || r->n_endpoints > PST_NOTIFY_ENDPOINTS_MAX)
@@ -71,6 +67,12 @@ static int inner_validate(const void *p) {
         if (!pst_notify_endpoint_valid(r->endpoints[i]))
             return PST_E_RANGE;
     return PST_OK;
+}
+
+/* Type 6 carries no flags. */
+static int inner_validate(const void *p) {
+    const pst_notify_inner *r = p;
+    return r->flags != 0 ? PST_E_RANGE : body_validate(r);
 }
 
 static void inner_write(pst_writer *w, const void *p) {
@@ -112,147 +114,89 @@ static const pst_sigrec_kind inner_kind = {PST_SIGREC_KIND(
     PST_SIGREC_LIMITS(PST_NOTIFY_INNER_MAX, 2, PST_NOTIFY_ENDPOINT_MAX, PST_SIG_BYTES),
     UINT64_MAX)};
 
+/* Type 16: the same body after the sender's identity key and the flags,
+ * for an inner signed by one of the sender's device keys or carrying
+ * flags. An identity signing for itself without flags has exactly one
+ * spelling, type 6: type 16 refuses it. */
+static int inner_dev_validate(const void *p) {
+    const pst_notify_inner *r = p;
+    if (sodium_is_zero(r->sender, PST_SIGN_PK_BYTES) ||
+        (memcmp(r->sender, r->signer, PST_SIGN_PK_BYTES) == 0 && r->flags == 0))
+        return PST_E_NONCANONICAL;
+    if ((r->flags & ~PST_NOTIFY_FLAGS_ALL) != 0 ||
+        (r->flags & PST_NOTIFY_FLAGS_ALL) == PST_NOTIFY_FLAGS_ALL)
+        return PST_E_RANGE; /* unknown, or two sync kinds at once */
+    return body_validate(r);
+}
+
+static void inner_dev_write(pst_writer *w, const void *p) {
+    const pst_notify_inner *r = p;
+    pst_w_bin(w, r->sender, PST_SIGN_PK_BYTES);
+    pst_w_uint(w, r->flags);
+    inner_write(w, p);
+}
+
+static int inner_dev_read(const msgpack_object *f, void *p) {
+    pst_notify_inner *out = p;
+    uint64_t flags = 0;
+    int rc = pst_r_bin_fixed(&f[0], PST_SIGN_PK_BYTES, out->sender);
+    if (rc == PST_OK)
+        rc = pst_r_uint(&f[1], UINT32_MAX, &flags);
+    out->flags = (uint32_t)flags;
+    return rc == PST_OK ? inner_read(f + 2, p) : rc;
+}
+
+static const pst_sigrec_kind inner_dev_kind = {PST_SIGREC_KIND(
+    pst_notify_inner, inner_dev, PST_REC_NOTIFICATION_INNER_DEV, INNER_FIELDS + 2u,
+    PST_SIGREC_LIMITS(PST_NOTIFY_INNER_MAX, 2, PST_NOTIFY_ENDPOINT_MAX, PST_SIG_BYTES),
+    UINT64_MAX)};
+
 /* Notifications always expire, with no cap on the lifetime here (the node
  * bounds how long it keeps them). */
 static const pst_sigrec_window inner_window = {.skew = PST_NOTIFY_SKEW_MAX,
                                                .lifetime_max = UINT64_MAX};
 
-PST_SIGREC_DEFINE(pst_notify_inner, inner_kind)
-PST_SIGREC_DEFINE_VERIFY(pst_notify_inner, inner_kind, inner_window)
-
-/* ---- outer --------------------------------------------------------------- */
-
-static bool stamp_valid(const char *s) {
-    size_t n = strnlen(s, PST_NOTIFY_STAMP_MAX + 1);
-    if (n > PST_NOTIFY_STAMP_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < 0x21 || s[i] > 0x7e)
-            return false;
-    return true;
+/* An identity that signs itself without flags leaves sender zero or equal
+ * to signer: type 6. Anything else (a device signing for sender, or flags)
+ * is type 16. */
+static bool is_device_signed(const pst_notify_inner *r) {
+    return r->flags != 0 || (!sodium_is_zero(r->sender, PST_SIGN_PK_BYTES) &&
+                             memcmp(r->sender, r->signer, PST_SIGN_PK_BYTES) != 0);
 }
 
-static int outer_validate(const pst_notify *r) {
-    if (r->sealed_len <= PST_SEAL_BYTES || r->sealed_len > PST_NOTIFY_SEALED_MAX)
-        return PST_E_RANGE;
-    if (!stamp_valid(r->stamp))
-        return PST_E_RANGE;
-    return PST_OK;
-}
-
-int pst_notify_encode(const pst_notify *r, uint8_t *out, size_t cap, size_t *len) {
-    if (len)
-        *len = 0;
-    if (r == NULL || out == NULL || len == NULL || outer_validate(r) != PST_OK)
+int pst_notify_inner_encode(const pst_notify_inner *r, uint8_t *out, size_t cap, size_t *len) {
+    if (r == NULL) {
+        if (len)
+            *len = 0;
         return PST_E_INVAL;
-    pst_writer w;
-    pst_w_init(&w, out, cap);
-    pst_w_array(&w, OUTER_FIELDS);
-    pst_w_uint(&w, PST_PROTO_VERSION);
-    pst_w_uint(&w, PST_REC_NOTIFICATION);
-    pst_w_bin(&w, r->sealed, r->sealed_len);
-    pst_w_cstr(&w, r->stamp);
-    return pst_w_finish(&w, len);
-}
-
-int pst_notify_decode(const uint8_t *in, size_t len, pst_notify *out) {
-    if (out == NULL)
-        return PST_E_INVAL;
-    memset(out, 0, sizeof *out);
-    if (in == NULL)
-        return PST_E_INVAL;
-    pst_limits lim = pst_limits_record;
-    lim.max_bytes = PST_NOTIFY_MAX;
-    lim.max_depth = 1;
-    lim.max_str = PST_NOTIFY_STAMP_MAX;
-    lim.max_bin = PST_NOTIFY_SEALED_MAX;
-    pst_reader rd;
-    const msgpack_object *it = NULL;
-    const uint8_t *sealed = NULL;
-    int rc = pst_r_parse(&rd, in, len, &lim);
-    if (rc == PST_OK)
-        rc = pst_r_record(&rd.root, PST_REC_NOTIFICATION, OUTER_FIELDS, &it);
-    if (rc == PST_OK)
-        rc = pst_r_bin(&it[2], PST_NOTIFY_SEALED_MAX, &sealed, &out->sealed_len);
-    if (rc == PST_OK && out->sealed_len > 0)
-        memcpy(out->sealed, sealed, out->sealed_len);
-    if (rc == PST_OK)
-        rc = pst_r_str_copy(&it[3], out->stamp, sizeof out->stamp);
-    pst_r_free(&rd);
-    if (rc == PST_OK)
-        rc = outer_validate(out);
-    if (rc == PST_OK) {
-        uint8_t re[PST_NOTIFY_MAX];
-        size_t n;
-        rc = pst_notify_encode(out, re, sizeof re, &n);
-        if (rc == PST_OK)
-            rc = pst_canonical_check(in, len, re, n);
     }
-    if (rc != PST_OK)
-        memset(out, 0, sizeof *out);
+    return pst_sigrec_encode(is_device_signed(r) ? &inner_dev_kind : &inner_kind, r, true, out, cap,
+                             len);
+}
+
+int pst_notify_inner_sign(pst_notify_inner *r, const uint8_t sk[PST_SIGN_SK_BYTES]) {
+    if (r == NULL || sk == NULL)
+        return PST_E_INVAL;
+    uint8_t pk[PST_SIGN_PK_BYTES];
+    crypto_sign_ed25519_sk_to_pk(pk, sk);
+    if (sodium_is_zero(r->sender, PST_SIGN_PK_BYTES))
+        memcpy(r->sender, pk, PST_SIGN_PK_BYTES);
+    bool dev = r->flags != 0 || memcmp(r->sender, pk, PST_SIGN_PK_BYTES) != 0;
+    return pst_sigrec_sign(dev ? &inner_dev_kind : &inner_kind, r, sk);
+}
+
+int pst_notify_inner_decode(const uint8_t *in, size_t len, pst_notify_inner *out) {
+    int rc = pst_sigrec_decode(&inner_kind, in, len, out);
+    if (rc == PST_E_RECTYPE)
+        rc = pst_sigrec_decode(&inner_dev_kind, in, len, out);
+    else if (rc == PST_OK)
+        memcpy(out->sender, out->signer, PST_SIGN_PK_BYTES);
     return rc;
 }
 
-int pst_notify_seal(const pst_notify_inner *inner, const uint8_t recipient_box_pk[PST_BOX_PK_BYTES],
-                    pst_notify *out) {
-    if (out == NULL)
+int pst_notify_inner_verify(const pst_notify_inner *r, uint64_t now) {
+    if (r == NULL)
         return PST_E_INVAL;
-    memset(out, 0, sizeof *out);
-    if (inner == NULL || recipient_box_pk == NULL)
-        return PST_E_INVAL;
-    uint8_t plain[PST_NOTIFY_INNER_MAX];
-    size_t n;
-    int rc = pst_notify_inner_encode(inner, plain, sizeof plain, &n);
-    if (rc == PST_OK && crypto_box_seal(out->sealed, plain, n, recipient_box_pk) != 0)
-        rc = PST_E_CRYPTO;
-    if (rc == PST_OK)
-        out->sealed_len = n + PST_SEAL_BYTES;
-    else
-        memset(out, 0, sizeof *out);
-    sodium_memzero(plain, sizeof plain);
-    return rc;
-}
-
-int pst_notify_open(const pst_notify *outer, const uint8_t recipient_box_pk[PST_BOX_PK_BYTES],
-                    const uint8_t recipient_box_sk[PST_BOX_SK_BYTES], pst_notify_inner *inner) {
-    if (inner == NULL)
-        return PST_E_INVAL;
-    sodium_memzero(inner, sizeof *inner);
-    if (outer == NULL || recipient_box_pk == NULL || recipient_box_sk == NULL ||
-        outer->sealed_len <= PST_SEAL_BYTES || outer->sealed_len > PST_NOTIFY_SEALED_MAX)
-        return PST_E_INVAL;
-    uint8_t plain[PST_NOTIFY_INNER_MAX];
-    size_t n = outer->sealed_len - PST_SEAL_BYTES;
-    int rc = PST_OK;
-    if (crypto_box_seal_open(plain, outer->sealed, outer->sealed_len, recipient_box_pk,
-                             recipient_box_sk) != 0)
-        rc = PST_E_CRYPTO;
-    if (rc == PST_OK)
-        rc = pst_notify_inner_decode(plain, n, inner);
-    sodium_memzero(plain, sizeof plain);
-    return rc;
-}
-
-/* ---- stamp binding ------------------------------------------------------- */
-
-static void hex_lower(const uint8_t *in, size_t n, char *out) {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 0x0f];
-    }
-    out[2 * n] = '\0';
-}
-
-void pst_notify_stamp_ext(const uint8_t *sealed, size_t len,
-                          char out[PST_NOTIFY_STAMP_EXT_BUFSIZE]) {
-    uint8_t h[PST_HASH_BYTES];
-    crypto_generichash(h, sizeof h, sealed, len, NULL, 0);
-    memcpy(out, "pn1=", 4);
-    hex_lower(h, 16, out + 4);
-}
-
-void pst_notify_stamp_resource(const uint8_t recipient_pk[PST_SIGN_PK_BYTES],
-                               char out[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE]) {
-    pst_fingerprint_format(recipient_pk, out);
+    return pst_sigrec_verify(is_device_signed(r) ? &inner_dev_kind : &inner_kind, r, &inner_window,
+                             now);
 }

@@ -42,9 +42,12 @@ typedef enum {
     PST_REC_RECEIPT = 9,
     PST_REC_CTRL_REQUEST = 10,
     PST_REC_CTRL_RESPONSE = 11,
-    PST_REC_MESSAGE_TRAILER = 12, /* author signature at the end of a message */
-    PST_REC_DEVICE_CERT = 13,     /* a device key certified by the identity key */
-    PST_REC_DEVICE_LIST = 14,     /* the identity's current devices */
+    PST_REC_MESSAGE_TRAILER = 12,        /* author signature at the end of a message */
+    PST_REC_DEVICE_CERT = 13,            /* a device key certified by the identity key */
+    PST_REC_DEVICE_LIST = 14,            /* the identity's current devices */
+    PST_REC_NOTIFICATION_DEV = 15,       /* outer: one content box, a key seal per device */
+    PST_REC_NOTIFICATION_INNER_DEV = 16, /* inner signed by a device key for its identity */
+    PST_REC_TRUST_SYNC = 17,             /* a trust change, between one identity's devices */
 } pst_rec_type;
 
 /* Hard caps. Every record put in the DHT stays well under one UDP packet. */

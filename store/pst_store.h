@@ -40,7 +40,7 @@ extern "C" {
 
 /* Schema version this code writes (PRAGMA user_version). A database with a
  * newer version is refused with PST_E_VERSION. */
-#define PST_STORE_SCHEMA_VERSION 7
+#define PST_STORE_SCHEMA_VERSION 8
 
 #define PST_STORE_BLOB_MAX PST_RECORD_MAX /* any stored record or meta blob */
 #define PST_STORE_NAME_MAX 64u            /* meta and counter names, bytes */
@@ -437,6 +437,58 @@ int pst_store_outbox_list(pst_store *st, int state, pst_store_outbox_cb cb, void
  * message): 0 and no call. */
 int pst_store_outbox_list_msg(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                               pst_store_outbox_cb cb, void *user);
+
+/* ---- the outbox per device (store_outdev.c, issue 13) ----------------------
+ * A recipient identity with a device list gets one notification sealed to
+ * each of its devices, and each device fetches its own copy: the sender
+ * expects a receipt per device. The recipient's row stays PENDING (body,
+ * notification and unsend stay) until every expected device that was not
+ * dropped has a receipt; the node then stores the recipient's receipt with
+ * pst_store_outbox_receipt. */
+
+/* Expects device to fetch msg_id for recipient rcpt (call in the send's
+ * batch, after pst_store_outbox_rcpt_add). PST_E_NOTFOUND if rcpt is not a
+ * recipient of a live message, PST_E_EXISTS if already expected. */
+int pst_store_outbox_device_add(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                                const uint8_t rcpt[32], const uint8_t device[32]);
+/* The recipient of msg_id that expects device (a pending recipient first)
+ * into rcpt; PST_E_NOTFOUND (rcpt zeroed) when none does. */
+int pst_store_outbox_device_rcpt(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                                 const uint8_t device[32], uint8_t rcpt[32]);
+/* Counts a complete fetch by device at now. PST_E_NOTFOUND if not
+ * expected. */
+int pst_store_outbox_device_served(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                                   const uint8_t rcpt[32], const uint8_t device[32], uint64_t now);
+/* Stores device's verified receipt (1..PST_STORE_BLOB_MAX bytes). The first
+ * stays: the same bytes again are 0, others PST_E_DUPLICATE. *missing gets
+ * how many expected devices of rcpt still have no receipt and were not
+ * dropped (also on PST_E_DUPLICATE). PST_E_NOTFOUND if not expected. */
+int pst_store_outbox_device_receipt(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                                    const uint8_t rcpt[32], const uint8_t device[32],
+                                    const uint8_t *receipt, size_t len, uint64_t now,
+                                    unsigned *missing);
+/* How many expected devices of rcpt have neither a receipt nor been
+ * dropped (0 for a recipient without device rows). */
+int pst_store_outbox_device_missing(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                                    const uint8_t rcpt[32], unsigned *missing);
+/* Stops expecting a device that has no receipt (it was revoked). 0 also
+ * when it already had one or was dropped; PST_E_NOTFOUND if not expected. */
+int pst_store_outbox_device_drop(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                                 const uint8_t rcpt[32], const uint8_t device[32], uint64_t now);
+
+typedef struct {
+    const uint8_t *device; /* 32 bytes */
+    uint64_t served;       /* last complete fetch, 0 if none */
+    uint64_t serve_count;
+    uint64_t received; /* when its receipt came, 0 if none */
+    uint64_t dropped;  /* when it stopped being expected, 0 if it is */
+    bool has_receipt;
+} pst_store_outbox_device_row;
+typedef int (*pst_store_outbox_device_cb)(const pst_store_outbox_device_row *row, void *user);
+/* The expected devices of rcpt for msg_id, in the order they were added. No
+ * rows: 0 and no call. */
+int pst_store_outbox_device_list(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                                 const uint8_t rcpt[32], pst_store_outbox_device_cb cb, void *user);
 
 typedef enum {
     PST_STORE_IN_PENDING = 1,   /* notification accepted, body not yet fetched */

@@ -139,6 +139,8 @@ static const char *const migrations[] = {
     pst_store__contact_email_v6,
     /* 7: device lists and device names (store_devices.c, issue 13). */
     pst_store__devices_v7,
+    /* 8: the outbox per device of a recipient (store_outdev.c). */
+    pst_store__outbox_device_v8,
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == PST_STORE_SCHEMA_VERSION,
                "one migration per schema version");

@@ -72,6 +72,8 @@ extern const char pst_store__relay_v5[]; /* store_relay.c */
 extern const char pst_store__contact_email_v6[];
 /* Migration 7: device lists (store_devices.c). */
 extern const char pst_store__devices_v7[];
+/* Migration 8: the outbox per device (store_outdev.c). */
+extern const char pst_store__outbox_device_v8[];
 
 #define PST_STORE__TIME_OK(t) ((t) <= (uint64_t)INT64_MAX)
 

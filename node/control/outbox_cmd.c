@@ -138,7 +138,9 @@ static const char *rcpt_why(const pst_store_outbox_row *row, bool damaged) {
     }
 }
 
-static void add_rcpt(pst_value *arr, const pst_store_outbox_row *row, bool damaged) {
+/* Returns the values added for the recipient's devices (issue 13). */
+static unsigned add_rcpt(pst_node *n, pst_value *arr, const pst_store_outbox_row *row,
+                         bool damaged) {
     pst_value *e = pst_value_add_map(arr, NULL);
     char fp[PST_FINGERPRINT_STRLEN + 1];
     pst_fingerprint_format(row->rcpt, fp);
@@ -162,6 +164,9 @@ static void add_rcpt(pst_value *arr, const pst_store_outbox_row *row, bool damag
         pst_value_add_bool(r, "verified", true);
         pst_value_add_bin(r, "bytes", row->receipt, row->receipt_len);
     }
+    /* an identity with several devices: each fetches its own copy */
+    unsigned nd = pst_outbox_devices_describe(n, row->msg_id, row->rcpt, e);
+    return nd > 0 ? 1u + nd * PST_OUTBOX_DEVICE_NODES : 0u;
 }
 
 static void add_message(list_walk *w, const pst_store_outbox_row *row, uint64_t damaged) {
@@ -200,8 +205,9 @@ static int on_list_row(const pst_store_outbox_row *row, void *user) {
         add_message(w, row, w->damaged);
         w->nodes += MSG_NODES;
     }
-    add_rcpt(w->cur, row, w->damaged != 0);
-    w->nodes += RCPT_NODES;
+    /* devices are counted after the fact: at most 65 more values, within
+     * the margin between LIST_BUDGET and PST_VALUE_NODES_MAX */
+    w->nodes += RCPT_NODES + add_rcpt(w->node, w->cur, row, w->damaged != 0);
     return 0;
 }
 

@@ -138,6 +138,7 @@ void pst_node_cmd_trust_set(pst_node *n, const pst_ctrl_request *req, pst_node_r
     }
     /* counts for the next notification, and for the ones refused lately */
     pst_inbox_trust_changed(n);
+    pst_sync_trust_changed(n, pk); /* and on our other devices */
     pst_value *b = pst_value_new_map();
     pst_value_add_str(b, "fingerprint", pst_req_arg(req, "fingerprint"));
     pst_value_add_str(b, "tier", pst_trust_tier_name(tier));
@@ -167,6 +168,7 @@ void pst_node_cmd_trust_rm(pst_node *n, const pst_ctrl_request *req, pst_node_re
         return;
     }
     pst_inbox_trust_changed(n);
+    pst_sync_trust_changed(n, pk);
     pst_value *b = pst_value_new_map();
     pst_value_add_str(b, "fingerprint", pst_req_arg(req, "fingerprint"));
     pst_value_add_str(b, "tier", "unknown");

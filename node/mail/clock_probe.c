@@ -131,7 +131,8 @@ static void on_connect(uv_connect_t *c, int status) {
     uint8_t nonce[PST_NONCE_BYTES];
     randombytes_buf(nonce, sizeof nonce);
     if (status < 0 || n->id == NULL ||
-        pst_fetch_request_make(req, p->msg_id, 0, pst_now(), nonce, n->id->sign_sk) != PST_OK ||
+        pst_fetch_request_make(req, p->msg_id, 0, pst_now(), nonce,
+                               pst_node_device_keys(n)->sign_sk) != PST_OK ||
         pst_fetch_request_encode(req, p->out + PST_FRAME_HEADER_BYTES, PST_FETCH_REQUEST_MAX,
                                  &len) != PST_OK ||
         uv_read_start((uv_stream_t *)&p->tcp, on_alloc, on_read) != 0) {

@@ -118,10 +118,14 @@ void pst_fetch_client_receipt(pst_fetch_conn *c) {
     memset(&r, 0, sizeof r);
     r.created = now;
     memcpy(r.msg_id, c->job.msg_id, sizeof r.msg_id);
-    memcpy(r.sender, c->job.sender, sizeof r.sender);
+    /* the receipt names the identity that sent it, whichever device served */
+    memcpy(r.sender,
+           sodium_is_zero(c->job.identity, sizeof c->job.identity) ? c->job.sender
+                                                                   : c->job.identity,
+           sizeof r.sender);
     r.stored_at = c->job.stored_at <= now ? c->job.stored_at : now; /* clock stepped back */
     size_t len = 0;
-    if (pst_receipt_sign(&r, n->id->sign_sk) != PST_OK ||
+    if (pst_receipt_sign(&r, pst_node_device_keys(n)->sign_sk) != PST_OK ||
         pst_receipt_encode(&r, c->rcpt_out + PST_FRAME_HEADER_BYTES, PST_RECEIPT_MAX, &len) !=
             PST_OK) {
         pst_fetch_client_finish(c, PST_FETCH_RETRY, "internal");
@@ -363,8 +367,8 @@ static void on_connect(uv_connect_t *req, int status) {
     size_t len = 0;
     uint8_t nonce[PST_NONCE_BYTES];
     randombytes_buf(nonce, sizeof nonce);
-    if (pst_fetch_request_make(&c->req, c->job.msg_id, 0, pst_now(), nonce, n->id->sign_sk) !=
-            PST_OK ||
+    if (pst_fetch_request_make(&c->req, c->job.msg_id, 0, pst_now(), nonce,
+                               pst_node_device_keys(n)->sign_sk) != PST_OK ||
         pst_fetch_request_encode(&c->req, c->req_out + PST_FRAME_HEADER_BYTES,
                                  PST_FETCH_REQUEST_MAX, &len) != PST_OK) {
         pst_fetch_client_finish(c, PST_FETCH_RETRY, "internal");

@@ -19,7 +19,9 @@
  * bytes are normalised to LF by pst_maildir_write_message). */
 static int write_headers(pst_fetch_conn *c) {
     char fp[PST_FINGERPRINT_STRLEN + 1], hex[2 * PST_HASH_BYTES + 1], buf[256];
-    pst_fingerprint_format(c->job.sender, fp);
+    pst_fingerprint_format(
+        sodium_is_zero(c->job.identity, sizeof c->job.identity) ? c->job.sender : c->job.identity,
+        fp);
     sodium_bin2hex(hex, sizeof hex, c->job.msg_id, PST_HASH_BYTES);
     int len =
         snprintf(buf, sizeof buf, "X-Postern-Sender: %s\nX-Postern-Message-Id: %s\n", fp, hex);

@@ -36,6 +36,43 @@ void pst_fetch_srv_receipt(fconn *c, const pst_receipt *rec, const uint8_t *fram
                              "the receipt names another sender");
         return;
     }
+    uint8_t rcpt[PST_SIGN_PK_BYTES];
+    bool by_device = false;
+    rc = pst_fetch_srv_whose(n, rec->msg_id, rec->signer, rcpt, &by_device);
+    if (rc == PST_E_REVOKED) {
+        pst_fetch_srv_reject(c, rec->msg_id, PST_FETCH_FORBIDDEN, 0, "device_revoked",
+                             "this device was revoked from its identity");
+        return;
+    }
+    if (rc == PST_OK && by_device) {
+        rc = pst_fetch_srv_device_receipt(n, rec, rcpt, frame, len, now);
+        if (rc == PST_E_DUPLICATE)
+            pst_counter_add(n, "fetch.receipts_repeated", 1);
+        else if (rc == PST_E_STALE)
+            pst_counter_add(n, "fetch.receipts_late", 1);
+        if (rc == PST_OK || rc == PST_E_DUPLICATE || rc == PST_E_STALE) {
+            pst_fetch_srv_respond(c, rec->msg_id, PST_FETCH_OK, 0, 0, "", NEXT_CLOSE);
+            return;
+        }
+    }
+    if (rc != PST_OK) {
+        pst_log_error("cannot store a receipt: %s", pst_store_last_error(n->store));
+        pst_fetch_srv_reject(
+            c, rec->msg_id, rc == PST_E_NOTFOUND ? PST_FETCH_NOT_FOUND : PST_FETCH_INTERNAL, 0,
+            rc == PST_E_NOTFOUND ? "not_recipient" : "internal",
+            rc == PST_E_NOTFOUND ? "no such message for this key" : "internal error");
+        return;
+    }
+    unsigned devices_missing = 0;
+    if (pst_store_outbox_device_missing(n->store, rec->msg_id, rec->signer, &devices_missing) ==
+            PST_OK &&
+        devices_missing > 0) {
+        /* the identity key of a recipient whose devices each fetch: their
+         * receipts, not this one, finish it */
+        pst_counter_add(n, "fetch.receipts_identity", 1);
+        pst_fetch_srv_respond(c, rec->msg_id, PST_FETCH_OK, 0, 0, "", NEXT_CLOSE);
+        return;
+    }
     pst_store_out_state before = 0;
     (void)pst_store_outbox_rcpt_state(n->store, rec->msg_id, rec->signer, &before);
     /* the frame is the receipt's canonical encoding (the decoder checked) */

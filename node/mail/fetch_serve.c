@@ -30,7 +30,10 @@ static void stream_done(fconn *c) {
     close(c->fd);
     c->fd = -1;
     pst_counter_add(n, "fetch.served", 1);
-    if (pst_store_outbox_served(n->store, c->msg_id, c->requester, pst_now()) != PST_OK)
+    uint64_t now = pst_now();
+    if (pst_store_outbox_served(n->store, c->msg_id, c->rcpt, now) != PST_OK ||
+        (c->by_device &&
+         pst_store_outbox_device_served(n->store, c->msg_id, c->rcpt, c->requester, now) != PST_OK))
         pst_log_warn("cannot record a fetch: %s", pst_store_last_error(n->store));
     c->state = S_RECEIPT;
     pst_fetch_srv_read(c);
@@ -143,27 +146,59 @@ static void check_work(uv_work_t *w) {
     free(buf);
 }
 
+/* Answers c with the result rc of the check of its message; first: the
+ * connection that ran the check (the outbox hears of the result once). */
+static void check_answer(fconn *c, int rc, bool first) {
+    pst_node *n = c->srv->node;
+    if (rc == PST_OK) {
+        if (first)
+            pst_outbox_body_checked(n, c->msg_id, true);
+        pst_fetch_srv_respond(c, c->msg_id, PST_FETCH_OK, c->end, c->off, "", NEXT_STREAM);
+    } else if (rc == PST_E_MISMATCH) {
+        if (first) {
+            pst_outbox_body_checked(n, c->msg_id, false);
+            pst_counter_add(n, "outbox.body_damaged", 1);
+        }
+        pst_fetch_srv_reject(c, c->msg_id, PST_FETCH_INTERNAL, c->off, "body_damaged",
+                             "the sender's copy of the message is damaged: retry later");
+    } else {
+        if (first)
+            pst_log_error("fetch: cannot read a message body: %s", pst_strerror(rc));
+        pst_fetch_srv_reject(c, c->msg_id, PST_FETCH_INTERNAL, c->off, "internal",
+                             "the message cannot be read");
+    }
+}
+
 static void check_done(uv_work_t *w, int status) {
     fconn *c = w->data;
     pst_node *n = c->srv->node;
     int rc = status == 0 ? c->check_rc : PST_E_CLOSED;
     c->srv->n_checks--;
+    c->checking = false;
+    bool told = false; /* the outbox heard of the result */
     if (!c->closing && !n->stopping) {
-        if (rc == PST_OK) {
-            pst_outbox_body_checked(n, c->msg_id, true);
-            pst_fetch_srv_respond(c, c->msg_id, PST_FETCH_OK, c->end, c->off, "", NEXT_STREAM);
-        } else if (rc == PST_E_MISMATCH) {
-            pst_outbox_body_checked(n, c->msg_id, false);
-            pst_counter_add(n, "outbox.body_damaged", 1);
-            pst_fetch_srv_reject(c, c->msg_id, PST_FETCH_INTERNAL, c->off, "body_damaged",
-                                 "the sender's copy of the message is damaged: retry later");
-        } else {
-            pst_log_error("fetch: cannot read a message body: %s", pst_strerror(rc));
-            pst_fetch_srv_reject(c, c->msg_id, PST_FETCH_INTERNAL, c->off, "internal",
-                                 "the message cannot be read");
-        }
+        check_answer(c, rc, true);
+        told = true;
     }
+    for (fconn *x = c->waiters, *next; x != NULL; x = next) {
+        next = x->next_waiter;
+        x->next_waiter = NULL;
+        if (!x->closing && !n->stopping) {
+            check_answer(x, rc, !told);
+            told = true;
+        }
+        pst_fetch_srv_unref(x);
+    }
+    c->waiters = NULL;
     pst_fetch_srv_unref(c);
+}
+
+/* A connection whose check of msg_id is queued or running, or NULL. */
+static fconn *checking(struct pst_fetch_server *srv, const uint8_t *msg_id) {
+    for (fconn *x = srv->head; x != NULL; x = x->next)
+        if (x->checking && !x->closing && memcmp(x->msg_id, msg_id, PST_HASH_BYTES) == 0)
+            return x;
+    return NULL;
 }
 
 /* ---- the request ------------------------------------------------------------ */
@@ -215,7 +250,16 @@ void pst_fetch_srv_request(fconn *c, const pst_fetch_request *req) {
     /* not a recipient and no such message look the same from outside */
     pst_store_out_state state = 0;
     uint64_t size = 0, expires = 0;
-    rc = pst_store_outbox_rcpt_state(n->store, req->msg_id, req->signer, &state);
+    uint8_t rcpt[PST_SIGN_PK_BYTES];
+    bool by_device = false;
+    rc = pst_fetch_srv_whose(n, req->msg_id, req->signer, rcpt, &by_device);
+    if (rc == PST_E_REVOKED) {
+        pst_fetch_srv_reject(c, req->msg_id, PST_FETCH_FORBIDDEN, req->offset, "device_revoked",
+                             "this device was revoked from its identity");
+        return;
+    }
+    if (rc == PST_OK)
+        rc = pst_store_outbox_rcpt_state(n->store, req->msg_id, rcpt, &state);
     if (rc == PST_OK && state == PST_STORE_OUT_PENDING)
         rc = pst_store_outbox_get(n->store, req->msg_id, &size, NULL, &expires);
     if (rc == PST_E_NOTFOUND) {
@@ -249,7 +293,8 @@ void pst_fetch_srv_request(fconn *c, const pst_fetch_request *req) {
                              "offset past the end of the message");
         return;
     }
-    if (size > FETCH_CHECK_INLINE_MAX && srv->n_checks >= FETCH_CHECKS_MAX) {
+    fconn *owner = checking(srv, req->msg_id);
+    if (owner == NULL && size > FETCH_CHECK_INLINE_MAX && srv->n_checks >= FETCH_CHECKS_MAX) {
         pst_fetch_srv_reject(c, req->msg_id, PST_FETCH_BUSY, req->offset, "busy_checking",
                              "busy checking other messages: retry later");
         return;
@@ -273,15 +318,24 @@ void pst_fetch_srv_request(fconn *c, const pst_fetch_request *req) {
     c->have_request = true;
     memcpy(c->msg_id, req->msg_id, PST_HASH_BYTES);
     memcpy(c->requester, req->signer, PST_SIGN_PK_BYTES);
+    memcpy(c->rcpt, rcpt, PST_SIGN_PK_BYTES);
+    c->by_device = by_device;
     c->off = req->offset;
     c->end = size;
     pst_counter_add(n, "fetch.requests", 1);
-    c->check.data = c;
     c->refs++;
-    srv->n_checks++;
     /* waiting for a pool thread is our delay, not the peer's idleness: only
      * the total deadline bounds the check */
     pst_fetch_srv_arm(c, UINT64_MAX);
+    if (owner != NULL) { /* the same message is being checked: share it */
+        c->next_waiter = owner->waiters;
+        owner->waiters = c;
+        pst_counter_add(n, "fetch.checks_shared", 1);
+        return;
+    }
+    c->check.data = c;
+    c->checking = true;
+    srv->n_checks++;
     if (size <= FETCH_CHECK_INLINE_MAX) {
         /* one read and a hash of microseconds: on the loop, with no pool
          * thread to wait for and no "busy" (4 fetches at once of small
@@ -292,6 +346,7 @@ void pst_fetch_srv_request(fconn *c, const pst_fetch_request *req) {
     }
     if (uv_queue_work(n->loop, &c->check, check_work, check_done) != 0) {
         c->refs--;
+        c->checking = false;
         srv->n_checks--;
         pst_fetch_srv_reject(c, req->msg_id, PST_FETCH_INTERNAL, req->offset, "internal",
                              "internal error");

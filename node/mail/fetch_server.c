@@ -227,7 +227,7 @@ void pst_fetch_srv_respond(fconn *c, const uint8_t *msg_id, uint64_t status, uin
     r.offset = offset;
     snprintf(r.error_text, sizeof r.error_text, "%s", status == PST_FETCH_OK ? "" : text);
     size_t len = 0;
-    int rc = pst_fetch_response_sign(&r, n->id->sign_sk);
+    int rc = pst_fetch_response_sign(&r, pst_node_device_keys(n)->sign_sk);
     if (rc == PST_OK)
         rc = pst_fetch_response_encode(&r, c->out + PST_FRAME_HEADER_BYTES, PST_FETCH_RESPONSE_MAX,
                                        &len);

@@ -68,13 +68,22 @@ struct fconn {
     bool have_request;
     uint8_t msg_id[PST_HASH_BYTES];
     uint8_t requester[PST_SIGN_PK_BYTES];
+    /* the recipient identity the requester fetches for: the requester
+     * itself, or the identity one of whose devices it is (by_device) */
+    uint8_t rcpt[PST_SIGN_PK_BYTES];
+    bool by_device;
     int fd;
     uint64_t off, end;
     size_t in_flight;
     uint8_t *chunk; /* PST_MSG_CHUNK while streaming */
     /* the body's hash, checked in the thread pool before the header goes */
     uv_work_t check;
-    int check_rc; /* PST_OK, PST_E_MISMATCH (damaged) or PST_E_IO */
+    int check_rc;  /* PST_OK, PST_E_MISMATCH (damaged) or PST_E_IO */
+    bool checking; /* its check is queued or running */
+    /* requests for the same message that arrived meanwhile (each holding a
+     * reference) share this check's result: the devices of one recipient
+     * fetch a message at once, and it is hashed once for all of them */
+    fconn *waiters, *next_waiter;
 };
 
 /* fetch_server.c */
@@ -109,5 +118,21 @@ void pst_fetch_srv_stream(fconn *c);
 /* fetch_receipt.c */
 /* Takes a decoded Receipt; frame/len are its bytes, stored as they came. */
 void pst_fetch_srv_receipt(fconn *c, const pst_receipt *rec, const uint8_t *frame, uint32_t len);
+
+/* Which recipient of msg_id the key signer fetches or answers for
+ * (fetch_device.c): a device the message was sealed to (*by_device, rcpt
+ * = its identity), else signer itself. PST_E_REVOKED (counted, the caller
+ * refuses) for a device revoked since the send. */
+int pst_fetch_srv_whose(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES],
+                        const uint8_t signer[PST_SIGN_PK_BYTES], uint8_t rcpt[PST_SIGN_PK_BYTES],
+                        bool *by_device);
+/* A verified receipt of a device for rcpt (fetch_device.c): stored per
+ * device; once no expected device of rcpt is missing (revoked ones are
+ * dropped here), it is stored as rcpt's and ends rcpt's notifications.
+ * Returns what pst_store_outbox_receipt would (0, PST_E_DUPLICATE,
+ * PST_E_NOTFOUND, PST_E_STALE, a store error). */
+int pst_fetch_srv_device_receipt(pst_node *n, const pst_receipt *rec,
+                                 const uint8_t rcpt[PST_SIGN_PK_BYTES], const uint8_t *frame,
+                                 uint32_t len, uint64_t now);
 
 #endif

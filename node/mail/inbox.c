@@ -52,7 +52,7 @@ static int check_stamp(struct pst_inbox *ib, const pst_notify *outer, uint64_t n
                        stamp_info *out) {
     pst_node *n = ib->node;
     char ext[PST_NOTIFY_STAMP_EXT_BUFSIZE];
-    pst_notify_stamp_ext(outer->sealed, outer->sealed_len, ext);
+    pst_notify_ext(outer, ext);
     pst_hashcash_policy pol;
     pst_hashcash_policy_init(&pol, 0, ib->resource);
     pol.ext = ext;
@@ -86,15 +86,15 @@ static int check_stamp(struct pst_inbox *ib, const pst_notify *outer, uint64_t n
 static int seen_before(struct pst_inbox *ib, const row_copy *r, const pst_notify_inner *in,
                        const uint8_t key[SEEN_KEY]) {
     pst_node *n = ib->node;
-    if (memcmp(r->sender, in->signer, PST_SIGN_PK_BYTES) != 0)
+    if (memcmp(r->sender, in->sender, PST_SIGN_PK_BYTES) != 0)
         return pst_inbox__reject(n, PST_E_MISMATCH, "msgid_conflict");
     if (r->state == PST_STORE_IN_DELIVERED) {
         /* the sender may still wait (our receipt or its acknowledgement was
          * lost): receipt again, at most once per re-notification the seen set
          * lets through. Never to a sender blocked or revoked since: their
          * nodes are not contacted. */
-        if (pst_inbox__sender_tier(n, in->signer) != PST_STORE_TIER_BLOCKED &&
-            pst_store_is_revoked(n->store, in->signer) == 0) {
+        if (pst_inbox__sender_tier(n, in->sender) != PST_STORE_TIER_BLOCKED &&
+            pst_store_is_revoked(n->store, in->sender) == 0) {
             char id[17];
             pst_inbox__hex8(in->msg_id, id);
             pst_log_info("message %s was notified again: sending its receipt again", id);
@@ -119,25 +119,25 @@ static int admit(struct pst_inbox *ib, const pst_notify_inner *in, const stamp_i
         return pst_inbox__reject(n, PST_E_STAMP_DATE, NULL);
     if (stamp->spent) /* paid once already, for a message we do not hold */
         return pst_inbox__reject(n, PST_E_DUPLICATE, "stamp_spent");
-    rc = pst_store_is_revoked(n->store, in->signer);
+    rc = pst_store_is_revoked(n->store, in->sender);
     if (rc != 0)
         return rc < 0 ? rc : pst_inbox__reject(n, PST_E_REVOKED, "revoked_key");
     const char *reason;
     bool ask = false;
-    if (pst_inbox__route(n, in->signer, stamp, &reason, &ask) == NULL) {
+    if (pst_inbox__route(n, in->sender, stamp, &reason, &ask) == NULL) {
         if (ask) {
-            int wrc = pst_inbox__wait_add(ib, key, in->signer, stamp);
+            int wrc = pst_inbox__wait_add(ib, key, in->sender, stamp);
             /* a full ring is not the value's fault: PST_E_BUSY is not
              * remembered as seen, so the next re-put is looked at again */
             return wrc;
         }
-        pst_inbox__refused(ib, key, in->signer, reason); /* a trust change judges it again */
+        pst_inbox__refused(ib, key, in->sender, reason); /* a trust change judges it again */
         return pst_inbox__reject(n, PST_E_PERM, reason);
     }
     /* the row and the spent stamp together, so a crash keeps both or neither */
     if ((rc = pst_store_begin(n->store)) != PST_OK)
         return rc;
-    int added = pst_store_inbox_add(n->store, in->msg_id, in->signer, val, len, in->expires, now);
+    int added = pst_store_inbox_add(n->store, in->msg_id, in->sender, val, len, in->expires, now);
     rc = added;
     if (rc == PST_OK && stamp->present)
         rc = pst_store_stamp_spend(n->store, stamp->spent_key, sizeof stamp->spent_key,
@@ -154,11 +154,11 @@ static int admit(struct pst_inbox *ib, const pst_notify_inner *in, const stamp_i
     }
     char id[17], fp[PST_FINGERPRINT_STRLEN + 1];
     pst_inbox__hex8(in->msg_id, id);
-    pst_fingerprint_format(in->signer, fp);
+    pst_fingerprint_format(in->sender, fp);
     pst_log_info("notification for message %s from %s (%llu bytes)", id, fp,
                  (unsigned long long)in->size);
     pst_counter_add(n, "inbox.accepted", 1);
-    pst_inbox__refresh_sender(n, in->signer);
+    pst_inbox__refresh_sender(n, in->sender);
     pst_inbox__job_want(ib, in->msg_id, false, in->expires, true, key);
     return PST_OK;
 }
@@ -177,7 +177,7 @@ static int accept_notification(struct pst_inbox *ib, const uint8_t *val, size_t 
     if (outer.stamp[0] != '\0' && (rc = check_stamp(ib, &outer, now, &stamp)) != PST_OK)
         return rc;
     pst_notify_inner in;
-    rc = pst_notify_open(&outer, n->id->box_pk, n->id->box_sk, &in);
+    rc = pst_inbox__open(n, &outer, &in);
     if (rc != PST_OK)
         return pst_inbox__reject(n, rc, NULL);
     if ((rc = pst_notify_inner_verify(&in, now)) != PST_OK)
@@ -187,7 +187,9 @@ static int accept_notification(struct pst_inbox *ib, const uint8_t *val, size_t 
         rc = pst_inbox__reject(n, PST_E_MISMATCH, "wrong_recipient");
     else if (in.size > n->cfg.max_message_bytes)
         rc = pst_inbox__reject(n, PST_E_TOOBIG, "too_large");
-    else
+    else if (in.flags != 0 && memcmp(in.sender, n->id->sign_pk, PST_SIGN_PK_BYTES) != 0)
+        rc = pst_inbox__reject(n, PST_E_SIGNER, "sync_not_own"); /* sync: our devices only */
+    else if ((rc = pst_inbox__device_check(ib, &in, val, len)) == PST_OK)
         rc = admit(ib, &in, &stamp, val, len, key, now);
     sodium_memzero(&in, sizeof in);
     return rc;
@@ -213,6 +215,16 @@ static void on_inbox_value(struct pst_inbox *ib, const uint8_t *val, size_t len,
         ib->listen_new_ms = uv_now(n->loop);
     int rc = accept_notification(ib, val, len, key);
     /* a local failure is not the value's fault: look at it again next time */
+    if (rc != PST_E_STORE && rc != PST_E_BUSY && rc != PST_E_NOMEM && rc != PST_E_IO)
+        pst_seen_add(&ib->seen, key, pst_now());
+}
+
+void pst_inbox__value_again(struct pst_inbox *ib, const uint8_t *val, size_t len) {
+    uint8_t key[SEEN_KEY];
+    pst_seen_key(&ib->seen, NULL, 0, val, len, key);
+    if (pst_seen_has(&ib->seen, key))
+        return;
+    int rc = accept_notification(ib, val, len, key);
     if (rc != PST_E_STORE && rc != PST_E_BUSY && rc != PST_E_NOMEM && rc != PST_E_IO)
         pst_seen_add(&ib->seen, key, pst_now());
 }
@@ -321,6 +333,7 @@ int pst_inbox_start(pst_node *n, char *err, size_t errcap) {
         return rc;
     unsigned removed = 0;
     (void)pst_maildir_clean_tmp(ib->root, pst_now(), &removed);
+    pst_sync_apply(n, ib->root); /* trust records delivered before a crash */
     if (removed > 0)
         pst_log_info("removed %u unfinished file%s from the tmp/ of %s", removed,
                      removed == 1 ? "" : "s", ib->root);
@@ -375,6 +388,9 @@ void pst_inbox_stop(pst_node *n) {
     free(ib->suspects);
     ib->suspects = NULL;
     ib->n_suspects = ib->cap_suspects = 0;
+    free(ib->held);
+    ib->held = NULL;
+    ib->n_held = 0;
     if (ib->timers_open == 0) {
         free(ib);
         return;

@@ -8,6 +8,7 @@
 #include "pst_mail.h"
 #include "pst_hashcash.h"
 #include "pst_seen.h"
+#include "recent_int.h"
 
 #define PST_INBOX_SEEN_MAX 8192u      /* values remembered per generation (two) */
 #define PST_INBOX_SEEN_ROTATE_S 1800u /* so a sender still notifying hears from us again */
@@ -95,6 +96,21 @@ typedef struct job {
     pst_fetch_conn *conn;
 } job;
 
+/* Device-list look-ups at once, and how many senders' recent look-ups are
+ * remembered (a second unknown device of one sender within
+ * PST_INBOX_DEVLIST_AGAIN_S is refused without another look-up). */
+#define PST_INBOX_DEVLIST_RUNNING 4u
+#define PST_INBOX_DEVLIST_HELD 32u /* values kept to judge again when a look-up ends */
+#define PST_INBOX_DEVLIST_RECENT 16u
+#define PST_INBOX_DEVLIST_AGAIN_S 60u /* also the longest a revocation may go unseen */
+
+/* A notification held for a look-up of its sender's device list. */
+typedef struct held_value {
+    uint8_t sender[PST_SIGN_PK_BYTES];
+    size_t len;
+    uint8_t val[PST_DHT_VALUE_MAX];
+} held_value;
+
 struct pst_inbox {
     pst_node *node;
     char root[PST_PATH_MAX];
@@ -122,6 +138,12 @@ struct pst_inbox {
     uint8_t (*suspects)[PST_HASH_BYTES];
     size_t n_suspects, cap_suspects;
     bool suspects_loaded, suspects_all; /* all: over the cap, search always */
+    /* device-list look-ups for notifications signed by a device we do not
+     * know yet (inbox_device.c): how many run, and recent ones per sender */
+    unsigned devlist_running;
+    pst_recent_key devlist_asked[PST_INBOX_DEVLIST_RECENT];
+    struct held_value *held; /* PST_INBOX_DEVLIST_HELD, made at first use */
+    unsigned n_held;
 };
 
 /* What a notification's stamp paid for; verified before the seal is opened. */
@@ -150,6 +172,24 @@ typedef struct {
 
 /* pst_store_inbox_get/list callback: copies the row into user (row_copy). */
 int pst_inbox__copy_row(const pst_store_inbox_row *row, void *user);
+
+/* inbox_device.c */
+/* Opens a notification with this device's box key (then the identity's,
+ * when this home holds a different one: a device list may name the
+ * identity key itself). pst_notify_open's errors. */
+int pst_inbox__open(pst_node *n, const pst_notify *outer, pst_notify_inner *in);
+/* For an inner signed by a device of in->sender: PST_E_REVOKED
+ * (rejected.inbox.device_revoked) if the cached list revokes it; else, when
+ * the sender's list was looked up in the last PST_INBOX_DEVLIST_AGAIN_S,
+ * PST_OK if the device is current in it and PST_E_SIGNER
+ * (rejected.inbox.unknown_device) if not; otherwise PST_E_BUSY: a look-up
+ * starts (a few at a time) and a copy of val is held, judged again when a
+ * look-up ends. An identity-signed inner is PST_OK. */
+int pst_inbox__device_check(struct pst_inbox *ib, const pst_notify_inner *in, const uint8_t *val,
+                            size_t len);
+/* (inbox.c) A value held back for a device-list look-up, judged again: the
+ * same pipeline as a new value (skipped if seen since). */
+void pst_inbox__value_again(struct pst_inbox *ib, const uint8_t *val, size_t len);
 /* The first 8 bytes of id in hex, for log lines. */
 void pst_inbox__hex8(const uint8_t id[PST_HASH_BYTES], char out[17]);
 /* Counts rejected.inbox.REASON (reason NULL: named after err) and returns err. */

@@ -296,6 +296,8 @@ static void on_fetch_done(void *user, const pst_fetch_result *res) {
         pst_log_info("message %s %s %s (%llu bytes)", id,
                      res->existed ? "was already in" : "delivered into",
                      pst_maildir_folder_display(res->loc.folder), (unsigned long long)res->bytes);
+        if (strcmp(res->loc.folder, PST_SYNC_FOLDER) == 0)
+            pst_sync_apply(n, ib->root); /* a trust change from another device */
     }
     switch (res->outcome) {
     case PST_FETCH_DONE:
@@ -332,7 +334,7 @@ static void on_fetch_done(void *user, const pst_fetch_result *res) {
 static int open_stored(pst_node *n, const row_copy *r, pst_notify *outer, pst_notify_inner *in) {
     int rc = pst_notify_decode(r->notification, r->notification_len, outer);
     if (rc == PST_OK)
-        rc = pst_notify_open(outer, n->id->box_pk, n->id->box_sk, in);
+        rc = pst_inbox__open(n, outer, in);
     return rc;
 }
 
@@ -347,10 +349,10 @@ static unsigned merge_keyrec_endpoints(pst_node *n, pst_fetch_job *fj, uint64_t 
     size_t len = 0;
     uint64_t expires = 0;
     pst_keyrec kr;
-    if (pst_store_keyrec_get(n->store, fj->sender, buf, sizeof buf, &len, NULL, &expires) !=
+    if (pst_store_keyrec_get(n->store, fj->identity, buf, sizeof buf, &len, NULL, &expires) !=
             PST_OK ||
         expires <= pst_now() || pst_keyrec_decode(buf, len, &kr) != PST_OK ||
-        sodium_memcmp(kr.signer, fj->sender, PST_SIGN_PK_BYTES) != 0)
+        sodium_memcmp(kr.signer, fj->identity, PST_SIGN_PK_BYTES) != 0)
         return 0;
     char fresh[PST_NOTIFY_ENDPOINTS_MAX][PST_NOTIFY_ENDPOINT_MAX + 1];
     unsigned n_fresh = 0;
@@ -417,11 +419,12 @@ static void on_sender_relooked(void *user, int err, const pst_resolved_key *keys
     if (pst_store_inbox_get(n->store, j->msg_id, pst_inbox__copy_row, &rc) != PST_OK)
         return;
     if (pst_notify_decode(rc.notification, rc.notification_len, &outer) != PST_OK ||
-        pst_notify_open(&outer, n->id->box_pk, n->id->box_sk, &in) != PST_OK)
+        pst_inbox__open(n, &outer, &in) != PST_OK)
         return;
     pst_fetch_job fj;
     memset(&fj, 0, sizeof fj);
     memcpy(fj.sender, in.signer, sizeof fj.sender);
+    memcpy(fj.identity, in.sender, sizeof fj.identity);
     fj.n_endpoints = in.n_endpoints;
     memcpy(fj.endpoints, in.endpoints, sizeof fj.endpoints);
     uint64_t created = in.created;
@@ -501,8 +504,17 @@ static void start_job(struct pst_inbox *ib, job *j) {
     pst_fetch_job fj;
     memset(&fj, 0, sizeof fj);
     memcpy(fj.msg_id, j->msg_id, sizeof fj.msg_id);
+    /* the device that signed serves and authors it; trust, revocation and
+     * the key record are its identity's */
     memcpy(fj.sender, in.signer, sizeof fj.sender);
-    memcpy(j->sender, in.signer, sizeof j->sender);
+    memcpy(fj.identity, in.sender, sizeof fj.identity);
+    memcpy(j->sender, in.sender, sizeof j->sender);
+    int dev_rc = pst_keys_device_valid(n, in.sender, in.signer);
+    /* sync from our other devices (accepted only from them): a Sent copy,
+     * or a trust record to apply */
+    const char *sync_folder = in.flags == PST_NOTIFY_FLAG_SYNC_SENT    ? PST_SENT_FOLDER
+                              : in.flags == PST_NOTIFY_FLAG_SYNC_TRUST ? PST_SYNC_FOLDER
+                                                                       : NULL;
     memcpy(fj.msg_key, in.msg_key, sizeof fj.msg_key);
     fj.size = in.size;
     fj.n_endpoints = in.n_endpoints;
@@ -546,8 +558,12 @@ static void start_job(struct pst_inbox *ib, job *j) {
         } else if (fj.size > n->cfg.max_message_bytes) {
             fail_row(ib, j, "larger than max_message_size");
             goto out;
-        } else if (pst_store_is_revoked(n->store, fj.sender) != 0) {
+        } else if (pst_store_is_revoked(n->store, fj.identity) != 0) {
             fail_row(ib, j, "the sender's key is revoked");
+            goto out;
+        } else if (dev_rc == PST_E_REVOKED) {
+            pst_counter_rejected(n, "inbox", "device_revoked");
+            fail_row(ib, j, "the sender's device was revoked");
             goto out;
         } else {
             stamp_info st = {.present = outer.stamp[0] != '\0'};
@@ -556,9 +572,9 @@ static void start_job(struct pst_inbox *ib, job *j) {
                 st.bits = hf.bits; /* verified when the notification was accepted */
             const char *reason;
             bool ask = false;
-            const char *folder = pst_inbox__route(n, fj.sender, &st, &reason, &ask);
+            const char *folder = pst_inbox__route(n, fj.identity, &st, &reason, &ask);
             if (folder == NULL && ask) {
-                (void)pst_trust_vouch_check(n, fj.sender, NULL, NULL);
+                (void)pst_trust_vouch_check(n, fj.identity, NULL, NULL);
                 backoff(ib, j, "waiting for the sender's vouches");
                 goto out;
             }
@@ -567,8 +583,8 @@ static void start_job(struct pst_inbox *ib, job *j) {
                 fail_row(ib, j, reason);
                 goto out;
             }
-            snprintf(fj.folder, sizeof fj.folder, "%s", folder);
-            if (pst_maildir_create(ib->root, folder, err, sizeof err) != PST_OK) {
+            snprintf(fj.folder, sizeof fj.folder, "%s", sync_folder ? sync_folder : folder);
+            if (pst_maildir_create(ib->root, fj.folder, err, sizeof err) != PST_OK) {
                 pst_log_warn("%s", err);
                 why = "cannot create the Maildir folder";
             }

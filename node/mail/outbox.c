@@ -177,7 +177,7 @@ int pst_outbox_mint_stamp(pst_notify *outer, const uint8_t rcpt[32], unsigned bi
                           void *user) {
     char resource[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE], ext[PST_NOTIFY_STAMP_EXT_BUFSIZE];
     pst_notify_stamp_resource(rcpt, resource);
-    pst_notify_stamp_ext(outer->sealed, outer->sealed_len, ext);
+    pst_notify_ext(outer, ext);
     pst_hashcash_mint_params p;
     memset(&p, 0, sizeof p);
     p.bits = bits;

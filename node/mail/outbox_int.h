@@ -8,6 +8,16 @@
 
 #include "pst_mail.h"
 #include "pst_notify.h"
+#include "recent_int.h"
+
+/* Recipients whose device-list look-up time is remembered, and how long a
+ * look-up counts as fresh (a newer list is fetched in the background). */
+#define PST_OUTBOX_DEVCHECK_MAX 64u
+/* An identity found without a device list is looked at again (in the
+ * background) this often while we mail it: a device paired since gets our
+ * mail from the next message after that look. */
+#define PST_OUTBOX_DEVCHECK_S 60u
+#define PST_OUTBOX_DEVLIST_FRESH_S 60u /* a cached list: a revocation's longest delay */
 
 struct pst_outbox_entry;
 struct pst_fetch_server;
@@ -27,7 +37,15 @@ struct pst_outbox {
     unsigned rcpts_reserved;  /* notification slots promised to sends in flight */
     char dir[PST_PATH_MAX];   /* DIR/outbox */
     char spool[PST_PATH_MAX]; /* DIR/spool */
+    /* when each recent recipient's device list was last looked for in the
+     * DHT (send_devices.c): a send waits for the first look only */
+    pst_recent_key devcheck[PST_OUTBOX_DEVCHECK_MAX];
 };
+
+/* Looks identity pk's device list up again in the background when this
+ * node last looked more than max_age seconds ago (send_devices.c): the
+ * fetch server sees a device revoked after the send within that time. */
+void pst_outbox_devlist_refresh(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES], uint64_t max_age);
 
 /* Mints the hashcash stamp of notification outer for recipient rcpt (bits,
  * dated now) into outer->stamp, with every core, on the calling thread (a

@@ -53,6 +53,9 @@ typedef struct pst_fetch_conn pst_fetch_conn;
 typedef struct {
     uint8_t msg_id[PST_HASH_BYTES];
     uint8_t sender[PST_SIGN_PK_BYTES]; /* signs the responses and authors the message */
+    /* the sender's identity: sender itself, or the identity whose device
+     * sender is (a type-16 notification); all zero reads as sender */
+    uint8_t identity[PST_SIGN_PK_BYTES];
     uint8_t msg_key[PST_MSGKEY_BYTES]; /* secret: the client wipes its copy */
     uint64_t size;                     /* ciphertext bytes the notification announced */
     uint32_t n_endpoints;
@@ -114,6 +117,16 @@ void pst_outbox_release(struct pst_outbox *o);
 void pst_outbox_body_checked(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], bool good);
 /* Unix seconds since the fetch server found msg_id's body damaged, or 0. */
 uint64_t pst_outbox_body_damaged_since(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]);
+/* The devices msg_id was sealed to for recipient rcpt (an identity with a
+ * device list), as an array "devices" added to the map rcpt_map, one map
+ * per device: id, name ("" when the cached
+ * list no longer names it), state (delivered, fetched, waiting, revoked),
+ * serve_count, served, received. Returns how many (0: no device list, no
+ * array added); each map is at most PST_OUTBOX_DEVICE_NODES values.
+ * (fetch_device.c) */
+#define PST_OUTBOX_DEVICE_NODES 8u
+unsigned pst_outbox_devices_describe(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES],
+                                     const uint8_t rcpt[PST_SIGN_PK_BYTES], pst_value *rcpt_map);
 /* `outbox retry` of one pending recipient row: its notification is put again
  * now and its back-off starts over (a kept entry keeps its bytes: they may
  * carry a minted stamp). PST_E_BUSY when no notification slot is free. */
@@ -148,6 +161,9 @@ typedef struct {
 typedef struct {
     char path[PST_PATH_MAX]; /* the message file: absolute */
     pst_send_pow pow;
+    /* 0 for mail; a PST_NOTIFY_FLAG_SYNC_* for a sync record sent to our
+     * own identity (sync.c): sealed to our other devices only */
+    uint32_t sync_flags;
     unsigned n_rcpts; /* 1..PST_SEND_RCPTS_MAX */
     pst_send_rcpt rcpts[PST_SEND_RCPTS_MAX];
 } pst_send_request;
@@ -243,6 +259,20 @@ bool pst_outbox_accepting(const pst_node *n);
  * dropped and the notifications the gate refused lately are looked at again
  * (docs/TRUST.md). */
 void pst_inbox_trust_changed(pst_node *n);
+
+/* ---- sync between the devices of one identity: sync.c (issue 13) --------- */
+#define PST_SYNC_FOLDER ".Sync" /* trust records land here, applied and removed */
+#define PST_SENT_FOLDER ".Sent" /* copies of what our other devices sent */
+/* After a trust change (set or rm) of contact pk on this device: sends the
+ * contact's new state to our other current devices (no-op without any).
+ * Failures are logged and counted (sync.trust_unsent), never the
+ * caller's. */
+void pst_sync_trust_changed(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES]);
+/* Applies every trust record delivered into MAILDIR/.Sync (a bounded
+ * number per call) and removes it; a record older than the contact's last
+ * change is dropped, a malformed one counted (rejected.sync.*) and
+ * removed. */
+void pst_sync_apply(pst_node *n, const char *maildir_root);
 
 /* clock_probe.c: asks the fetch server of in's sender (a contact whose
  * notification was refused for its time) for that message once, so the

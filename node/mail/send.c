@@ -116,10 +116,13 @@ static int store_rows(send_op *op) {
         rc = pst_store_outbox_add(st, op->msg_id, op->size, op->created, op->expires, op->subject);
     for (unsigned i = 0; i < op->n_rcpts && rc == PST_OK; i++) {
         const send_rcpt *r = &op->rcpts[i];
-        if (send_rcpt_postern(r))
+        if (send_rcpt_postern(r)) {
             rc = pst_store_outbox_rcpt_add(st, op->msg_id, r->pk, r->kind, r->notif, r->notif_len,
                                            op->created);
-        else if (r->internet)
+            /* each device the notification was sealed to fetches its own copy */
+            for (uint32_t d = 0; d < r->n_devs && rc == PST_OK; d++)
+                rc = pst_store_outbox_device_add(st, op->msg_id, r->pk, r->dev_pk[d]);
+        } else if (r->internet)
             rc = pst_relay_queue(op->node, op->msg_id, r->query, op->from, op->created);
     }
     if (rc != PST_OK) {
@@ -139,8 +142,8 @@ static void acknowledge(send_op *op) {
     unsigned count = 0;
     for (unsigned i = 0; i < op->n_rcpts; i++) {
         const send_rcpt *r = &op->rcpts[i];
-        if (r->duplicate)
-            continue;
+        if (r->duplicate || r->flags == PST_NOTIFY_FLAG_SYNC_SENT)
+            continue; /* the copy for our other devices is not a recipient */
         count++;
         pst_value *e = pst_value_add_map(arr, NULL);
         pst_value_add_str(e, "query", r->query);
@@ -346,6 +349,12 @@ void pst_send_resolved_all(send_op *op) {
     }
     if (!pst_send_check_recipients(op))
         return;
+    if (op->sync_flags != 0 && (op->n_rcpts != 1 || op->rcpts[0].n_devs == 0)) {
+        fail(op, "not sent: no other device of this identity to sync with");
+        return;
+    }
+    if (pst_sync_sent_copy(op))
+        pst_counter_add(n, "sync.sent_copies", 1);
     /* one copy per key: the most visible kind wins (to over cc over bcc) */
     unsigned unique = 0;
     for (unsigned i = 0; i < op->n_rcpts; i++) {
@@ -420,8 +429,11 @@ static void fill_identity(send_op *op) {
     op->expires = op->created + n->cfg.message_lifetime_s;
     (void)pst_mailmsg_format_date(op->created, op->date);
     snprintf(op->endpoint, sizeof op->endpoint, "%s", n->endpoint);
-    memcpy(op->box_pk, n->id->box_pk, PST_BOX_PK_BYTES);
-    memcpy(op->sec->sign_sk, n->id->sign_sk, PST_SIGN_SK_BYTES);
+    /* a device signs with its own key for the identity it belongs to */
+    const pst_identity *dk = pst_node_device_keys(n);
+    memcpy(op->identity_pk, n->id->sign_pk, PST_SIGN_PK_BYTES);
+    memcpy(op->box_pk, dk->box_pk, PST_BOX_PK_BYTES);
+    memcpy(op->sec->sign_sk, dk->sign_sk, PST_SIGN_SK_BYTES);
     randombytes_buf(op->sec->msg_key, PST_MSGKEY_BYTES);
     op->max_bytes = n->cfg.max_message_bytes < PST_MESSAGE_SIZE_MAX ? n->cfg.max_message_bytes
                                                                     : PST_MESSAGE_SIZE_MAX;
@@ -480,6 +492,7 @@ int pst_send_new(pst_node *n, const pst_send_request *req, pst_send_done_cb done
     atomic_init(&op->hashes_ns, 0);
     op->sec = sec;
     op->pow = req->pow;
+    op->sync_flags = req->sync_flags;
     snprintf(op->path, sizeof op->path, "%s", req->path);
     op->n_rcpts = req->n_rcpts;
     for (unsigned i = 0; i < op->n_rcpts; i++) {

@@ -49,6 +49,12 @@ typedef struct {
     unsigned bits; /* stamp to mint, 0 = none */
     uint8_t notif[PST_NOTIFY_MAX];
     size_t notif_len;
+    /* the recipient's current devices (send_devices.c): 0 = no device list,
+     * one seal to box_pk (type 5); else one key seal per device (type 15) */
+    uint32_t n_devs;
+    uint8_t dev_pk[PST_NOTIFY_DEVICES_MAX][PST_SIGN_PK_BYTES];
+    uint8_t dev_box[PST_NOTIFY_DEVICES_MAX][PST_BOX_PK_BYTES];
+    uint32_t flags; /* PST_NOTIFY_FLAG_SYNC_*: a copy for our own other devices */
 } send_rcpt;
 
 typedef struct {
@@ -66,6 +72,7 @@ struct pst_send_op {
     char path[PST_PATH_MAX];
     bool spool_owned;
     pst_send_pow pow;
+    uint32_t sync_flags; /* the request's: a sync record to our own devices */
     send_rcpt rcpts[PST_SEND_RCPTS_MAX];
     unsigned n_rcpts, next_rcpt, resolving, resolved;
     bool pumping, all_resolved;
@@ -87,7 +94,8 @@ struct pst_send_op {
     char from[PST_MAILMSG_VALUE_MAX + 1];
     char date[PST_MAILMSG_DATE_BUFSIZE];
     char message_id[PST_MAILMSG_MSGID_BUFSIZE];
-    uint8_t box_pk[PST_BOX_PK_BYTES];
+    uint8_t box_pk[PST_BOX_PK_BYTES];       /* this device's */
+    uint8_t identity_pk[PST_SIGN_PK_BYTES]; /* the sender named in a device-signed inner */
     uint64_t created, expires, max_bytes;
     send_secrets *sec;
     uv_work_t work;
@@ -129,6 +137,27 @@ void pst_send_pump(send_op *op);
  * with the problems (each query once, with its candidates), finishes op and
  * returns false. (send_resolve.c) */
 bool pst_send_check_recipients(send_op *op);
+/* A recipient's lookups are over (its key, then its devices): counts it
+ * and pumps the next. (send_resolve.c) */
+void pst_send_rcpt_resolved(send_rcpt *r);
+/* For a recipient resolved to a valid key: fills r's devices from the
+ * cached device list; waits for a DHT look-up of it the first time, and
+ * when a cached list is older than PST_OUTBOX_DEVLIST_FRESH_S; repeats the
+ * look-up in the background when none was found PST_OUTBOX_DEVCHECK_S ago
+ * (send_devices.c says why). Calls pst_send_rcpt_resolved once, now or
+ * when the look-up ends. (send_devices.c) */
+void pst_send_devices_resolve(send_rcpt *r);
+
+/* (sync.c) Our other current devices (not this one), from our own cached
+ * device list: their count, keys into devs and boxes. */
+uint32_t pst_sync_devices(pst_node *n, uint8_t devs[][PST_SIGN_PK_BYTES],
+                          uint8_t boxes[][PST_BOX_PK_BYTES]);
+/* (sync.c) Adds the hidden recipient that carries a copy of op's message
+ * to our other devices' .Sent (flag SYNC_SENT): not for a sync record,
+ * nor when a recipient is ourselves, nor without other devices. Call once
+ * every recipient is resolved and checked. True when added. */
+bool pst_sync_sent_copy(send_op *op);
+
 /* After the last lookup: checks the recipients, merges duplicates, reserves
  * notification slots and queues the worker; fails op when it cannot. */
 void pst_send_resolved_all(send_op *op);

@@ -34,6 +34,10 @@ static void on_resolved(void *user, int err, const pst_resolved_key *keys, unsig
             memcpy(r->pk, pick->pk, PST_SIGN_PK_BYTES);
             memcpy(r->box_pk, pick->keyrec.enc_pk, PST_BOX_PK_BYTES);
             r->bits = (unsigned)pick->keyrec.pow_bits;
+            if (!op->replied) {
+                pst_send_devices_resolve(r); /* counts r as resolved */
+                return;
+            }
         } else if (valid > 1) {
             r->state = RS_AMBIGUOUS;
         } else if (!info->by_address && n == 1) {
@@ -47,6 +51,11 @@ static void on_resolved(void *user, int err, const pst_resolved_key *keys, unsig
             r->state = n == 0 ? RS_NOT_FOUND : RS_NO_VALID;
         }
     }
+    pst_send_rcpt_resolved(r);
+}
+
+void pst_send_rcpt_resolved(send_rcpt *r) {
+    send_op *op = r->op;
     op->resolving--;
     op->resolved++;
     pst_send_pump(op);

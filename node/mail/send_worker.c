@@ -274,10 +274,20 @@ static void seal_and_mint(send_op *op) {
         memcpy(in.endpoints[0], op->endpoint, sizeof op->endpoint);
         memcpy(in.msg_key, op->sec->msg_key, PST_MSGKEY_BYTES);
         memcpy(in.sender_box_pk, op->box_pk, PST_BOX_PK_BYTES);
+        memcpy(in.sender, op->identity_pk, PST_SIGN_PK_BYTES); /* type 16 if a device signs */
+        in.flags = r->flags;                                   /* a sync copy: type 16 */
         pst_notify outer;
         int rc = pst_notify_inner_sign(&in, op->sec->sign_sk);
-        if (rc == PST_OK)
+        if (rc == PST_OK && r->n_devs > 0) {
+            /* one box for every device of the recipient, its key sealed to each */
+            uint8_t ckey[PST_NOTIFY_CONTENT_KEY_BYTES];
+            randombytes_buf(ckey, sizeof ckey);
+            rc = pst_notify_seal_devices(&in, (const uint8_t(*)[PST_BOX_PK_BYTES])r->dev_box,
+                                         r->n_devs, ckey, &outer);
+            sodium_memzero(ckey, sizeof ckey);
+        } else if (rc == PST_OK) {
             rc = pst_notify_seal(&in, r->box_pk, &outer);
+        }
         sodium_memzero(&in, sizeof in);
         if (rc == PST_OK && r->bits > 0) {
             mint_begins(op, i, ++stamp_no);

@@ -33,7 +33,9 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "pst_device.h"
 #include "pst_dht_fake.h"
+#include "pst_home.h"
 #include "pst_identity.h"
 #include "pst_keys.h"
 #include "pst_log.h"
@@ -186,7 +188,9 @@ static void tn_start(tnode *t) {
 
 /* A home made as `postern init` makes one, and a daemon on it. seed: the
  * node to bootstrap from (NULL: none). */
-static tnode *tn_new(const char *name, tnode *seed) {
+/* The next node slot, named, with the configuration every test node has.
+ * seed: the node to bootstrap from (NULL: none). */
+static tnode *tn_config(const char *name, tnode *seed) {
     cr_assert(g_n < NODES_MAX);
     tnode *t = &g_nodes[g_n++];
     snprintf(t->name, sizeof t->name, "%s", name);
@@ -205,6 +209,11 @@ static tnode *tn_new(const char *name, tnode *seed) {
         snprintf(t->cfg.seeds[0], sizeof t->cfg.seeds[0], "127.0.0.1:%u", seed->port);
         t->cfg.nseeds = 1;
     }
+    return t;
+}
+
+static tnode *tn_new(const char *name, tnode *seed) {
+    tnode *t = tn_config(name, seed);
     char addr[64], info[2048], err[1024] = "";
     snprintf(addr, sizeof addr, "%s@fake.example", name);
     const char *addrs[1] = {addr};
@@ -873,4 +882,257 @@ Test(node_fake, fake_keeps_the_contract) {
     pst_dht_close(&x, on_dht_closed);
     cr_assert(run_until(flag_set, &x_closed, WAIT_MS));
     cr_expect_eq(e.dones, 0);
+}
+
+/* ---- several devices of one identity (issue 13) ------------------------------ */
+
+/* A device of identity `of`, as `postern init --join` leaves one: a home
+ * with HOME/device.key (fresh keys, *dev gets them) and a store bound to
+ * of's identity; no identity.key. */
+static tnode *tn_new_device(const char *name, tnode *of, tnode *seed, pst_identity **dev) {
+    tnode *t = tn_config(name, seed);
+    char err[1024] = "", path[PST_PATH_MAX];
+    cr_assert_eq(pst_home_ensure(t->home, err, sizeof err), PST_OK, "%s", err);
+    uint8_t s1[PST_SEED_BYTES], s2[PST_SEED_BYTES], buf[PST_KEYFILE_MAX];
+    randombytes_buf(s1, sizeof s1);
+    randombytes_buf(s2, sizeof s2);
+    cr_assert_eq(pst_identity_from_seeds(s1, s2, NULL, dev), PST_OK);
+    size_t len = 0;
+    cr_assert_eq(pst_identity_export(*dev, NULL, 0, NULL, NULL, NULL, buf, sizeof buf, &len),
+                 PST_OK);
+    cr_assert_eq(pst_home_path(t->home, PST_FILE_DEVICE, path, sizeof path), PST_OK);
+    cr_assert_eq(pst_secret_file_write(path, buf, len, 0), PST_OK);
+    pst_store *st = NULL;
+    cr_assert_eq(pst_home_path(t->home, PST_FILE_STORE, path, sizeof path), PST_OK);
+    cr_assert_eq(pst_store_open(&st, path), PST_OK);
+    cr_assert_eq(pst_identity_bind_store(t->home, st, of->pk, true, err, sizeof err), PST_OK, "%s",
+                 err);
+    pst_store_close(st);
+    memcpy(t->pk, of->pk, sizeof t->pk);
+    pst_fingerprint_format(t->pk, t->fp);
+    tn_start(t);
+    return t;
+}
+
+/* The identity of `holder` (which holds identity.key) signs a device list
+ * naming its own key and `dev`, or, with dev_revoked, tombstoning dev; it
+ * goes into the DHT as the devices slot's value. */
+static void put_devlist(tnode *holder, const pst_identity *dev, uint64_t seq, bool dev_revoked) {
+    pst_identity *id = NULL;
+    char err[512];
+    cr_assert_eq(pst_identity_load(holder->home, NULL, NULL, 0, &id, err, sizeof err), PST_OK, "%s",
+                 err);
+    pst_devlist l;
+    memset(&l, 0, sizeof l);
+    uint64_t now = (uint64_t)time(NULL);
+    l.created = now;
+    l.seq = seq;
+    memcpy(l.devices[0].sign_pk, id->sign_pk, 32);
+    memcpy(l.devices[0].box_pk, id->box_pk, 32);
+    snprintf(l.devices[0].name, sizeof l.devices[0].name, "laptop");
+    l.devices[0].created = now;
+    l.n_devices = 1;
+    if (dev_revoked) {
+        memcpy(l.tombstones[0].sign_pk, dev->sign_pk, 32);
+        l.tombstones[0].revoked_at = now;
+        l.n_tombstones = 1;
+    } else {
+        memcpy(l.devices[1].sign_pk, dev->sign_pk, 32);
+        memcpy(l.devices[1].box_pk, dev->box_pk, 32);
+        snprintf(l.devices[1].name, sizeof l.devices[1].name, "desktop");
+        l.devices[1].created = now;
+        l.n_devices = 2;
+    }
+    cr_assert_eq(pst_devlist_sign(&l, id->sign_sk), PST_OK);
+    pst_identity_free(id);
+    uint8_t val[PST_DHT_VALUE_MAX], slot[PST_SLOT_BYTES];
+    size_t len = 0;
+    cr_assert_eq(pst_devlist_encode(&l, val, sizeof val, &len), PST_OK);
+    pst_slot_devices(holder->pk, slot);
+    uint64_t before = pst_dht_fake_puts(g_net, slot);
+    cr_assert_eq(pst_dht_put(holder->dht, slot, val, len, true, 5000, NULL, NULL), PST_OK);
+    cr_assert(wait_puts(slot, before + 1));
+}
+
+/* A correspondent s and an identity on two devices: r1 (holds the
+ * identity key) and r2 (joined; its keys in *dev), listed at seq 1. Both
+ * devices trust s; s trusts the identity unless s_trusts is false. */
+static void devices_pair(tnode **s, tnode **r1, tnode **r2, pst_identity **dev, bool s_trusts) {
+    *s = tn_new("s", NULL);
+    *r1 = tn_new("r1", *s);
+    *r2 = tn_new_device("r2", *r1, *s, dev);
+    put_devlist(*r1, *dev, 1, false);
+    trust(*r1, *s, "trusted");
+    trust(*r2, *s, "trusted");
+    if (s_trusts)
+        trust(*s, *r1, "trusted");
+}
+
+/* Mail to an identity with two devices reaches each device's Maildir exactly
+ * once; the sender expects a receipt from each and finishes the message
+ * only with both. A message a device signs is accepted by the correspondent
+ * through the identity's device list. */
+Test(node_fake, devices_each_fetch_their_copy) {
+    tnode *s, *r1, *r2;
+    pst_identity *dev = NULL;
+    devices_pair(&s, &r1, &r2, &dev, true);
+    char id[65];
+    send_mail(s, r1, "to both devices", id);
+    cr_assert(wait_mail(r1, "", "to both devices"), "r1 did not get it");
+    cr_assert(wait_mail(r2, "", "to both devices"), "r2 did not get it");
+    cr_assert(wait_counter(s, "fetch.device_receipts", 2));
+    cr_assert(wait_counter(s, "fetch.receipts", 1), "the message did not finish");
+    cr_assert_eq(counter(s, "outbox.devlist_lookups"), 1);
+    run_for(1500); /* re-notifications would show here: none after the last receipt */
+    cr_assert_eq(maildir_count(r1, "", "to both devices"), 1);
+    cr_assert_eq(maildir_count(r2, "", "to both devices"), 1);
+    cr_assert_eq(counter(s, "fetch.served"), 2, "each device fetched once");
+    /* `postern outbox` shows each device's progress */
+    reply_t r;
+    request(s, &r, "outbox", NULL);
+    const pst_value *rcpt = pst_value_first(
+        pst_value_get(pst_value_first(pst_value_get(r.body, "messages")), "recipients"));
+    const pst_value *devs = pst_value_get(rcpt, "devices");
+    cr_assert_eq(pst_value_count(devs), 2);
+    for (const pst_value *d = pst_value_first(devs); d; d = pst_value_next(d)) {
+        size_t l = 0;
+        cr_assert_str_eq(pst_value_as_str(pst_value_get(d, "state"), &l), "delivered");
+        cr_assert_eq(get_uint(d, "serve_count"), 1);
+    }
+    pst_value_free(r.body);
+
+    /* the device signs a message of its own: s checks it against r1's list */
+    char id2[65];
+    send_mail(r2, s, "from the desktop", id2);
+    cr_assert(wait_mail(s, "", "from the desktop"), "s refused the device's message");
+    cr_assert_eq(counter(s, "rejected.inbox.device_revoked"), 0);
+    pst_identity_free(dev);
+}
+
+/* A device revoked by a newer list gets no new mail, and what it signs
+ * afterwards is refused by the correspondent (counted). */
+Test(node_fake, revoked_device_is_cut_off) {
+    tnode *s, *r1, *r2;
+    pst_identity *dev = NULL;
+    devices_pair(&s, &r1, &r2, &dev, true);
+    char id[65];
+    send_mail(s, r1, "before revocation", id);
+    cr_assert(wait_mail(r2, "", "before revocation"));
+    cr_assert(wait_counter(s, "fetch.receipts", 1));
+
+    put_devlist(r1, dev, 2, true);
+    /* s cached the list of seq 1 when it sent; before it takes a device's
+     * signature it looks the list up again (at most once a minute), finds
+     * seq 2 and refuses */
+    send_mail(r2, s, "signed after revocation", id);
+    cr_assert(wait_counter(s, "rejected.inbox.device_revoked", 1),
+              "s accepted a revoked device's notification");
+    run_for(1500);
+    cr_assert_eq(maildir_count(s, "", "signed after revocation"), 0);
+
+    /* new mail is sealed to the current devices only: r2 cannot read it,
+     * and the message finishes with r1's receipt alone */
+    uint64_t receipts = counter(s, "fetch.receipts");
+    send_mail(s, r1, "after revocation", id);
+    cr_assert(wait_mail(r1, "", "after revocation"));
+    cr_assert(wait_counter(s, "fetch.receipts", receipts + 1));
+    run_for(1500);
+    cr_assert_eq(maildir_count(r2, "", "after revocation"), 0);
+    pst_identity_free(dev);
+}
+
+/* A device that is off while mail comes gets it when it is back; until
+ * then the sender keeps the message (and its notification) for it. */
+Test(node_fake, device_offline_catches_up) {
+    tnode *s, *r1, *r2;
+    pst_identity *dev = NULL;
+    devices_pair(&s, &r1, &r2, &dev, false);
+    tn_stop(r2);
+    char id[65];
+    send_mail(s, r1, "while away", id);
+    cr_assert(wait_mail(r1, "", "while away"));
+    cr_assert(wait_counter(s, "fetch.device_receipts", 1));
+    run_for(1500);
+    cr_assert_eq(counter(s, "fetch.receipts"), 0, "finished without the desktop");
+    /* fetched by the laptop only: still withdrawable, and withdrawn it
+     * does not reach the desktop */
+    char id2[65], arg[80];
+    send_mail(s, r1, "to withdraw", id2);
+    cr_assert(wait_mail(r1, "", "to withdraw"));
+    snprintf(arg, sizeof arg, "message=%s", id2);
+    reply_t r;
+    request(s, &r, "unsend", arg, NULL);
+    cr_assert_eq(r.status, 0, "unsend after one device fetched: %s", r.error);
+    pst_value_free(r.body);
+    tn_start(r2);
+    cr_assert(wait_mail(r2, "", "while away"), "the desktop did not catch up");
+    cr_assert(wait_counter(s, "fetch.receipts", 1));
+    cr_assert_eq(maildir_count(r1, "", "while away"), 1);
+    run_for(1500);
+    cr_assert_eq(maildir_count(r2, "", "to withdraw"), 0, "a withdrawn message was served");
+    pst_identity_free(dev);
+}
+
+static bool lists_devices(tnode *t, const void *arg) {
+    reply_t r;
+    request(t, &r, "device-list", NULL);
+    size_t n = pst_value_count(pst_value_get(r.body, "devices"));
+    pst_value_free(r.body);
+    return n >= *(const size_t *)arg;
+}
+
+static int tier_of(tnode *t, tnode *of) {
+    reply_t r;
+    request(t, &r, "trust-list", NULL);
+    int tier = 0;
+    for (const pst_value *c = pst_value_first(pst_value_get(r.body, "contacts")); c;
+         c = pst_value_next(c)) {
+        size_t l = 0;
+        const char *fp = pst_value_as_str(pst_value_get(c, "fingerprint"), &l);
+        const char *ti = pst_value_as_str(pst_value_get(c, "tier"), &l);
+        if (fp && ti && strcmp(fp, of->fp) == 0)
+            tier = strcmp(ti, "trusted") == 0 ? 1 : strcmp(ti, "known") == 0 ? 2 : 3;
+    }
+    pst_value_free(r.body);
+    return tier;
+}
+
+static bool is_blocked(tnode *t, const void *arg) { return tier_of(t, (tnode *)arg) == 3; }
+
+/* Sync between the devices of one identity: what one device sends shows
+ * in the other's .Sent (and nowhere else there), and a trust change made on
+ * one device takes effect on the other (a blocked sender is dropped). */
+Test(node_fake, devices_sync_sent_and_trust) {
+    tnode *s = tn_new("s", NULL), *r1 = tn_new("r1", s);
+    pst_identity *dev = NULL;
+    tnode *r2 = tn_new_device("r2", r1, s, &dev);
+    put_devlist(r1, dev, 1, false);
+    size_t two = 2;
+    cr_assert(poll_node(lists_devices, r1, &two, WAIT_MS), "r1 does not know its devices");
+    cr_assert(poll_node(lists_devices, r2, &two, WAIT_MS), "r2 does not know its devices");
+    trust(s, r1, "trusted");
+    trust(r1, s, "trusted");
+    cr_assert(wait_counter(r2, "sync.trust_applied", 1), "r2 did not take r1's trust change");
+    cr_assert_eq(tier_of(r2, s), 1);
+
+    char id[65];
+    send_mail(r1, s, "sent on the laptop", id);
+    cr_assert(wait_mail(s, "", "sent on the laptop"));
+    cr_assert(wait_mail(r2, ".Sent", "sent on the laptop"), "no copy in r2's .Sent");
+    send_mail(r2, s, "sent on the desktop", id);
+    cr_assert(wait_mail(r1, ".Sent", "sent on the desktop"), "no copy in r1's .Sent");
+    run_for(1000);
+    cr_assert_eq(maildir_count(r2, "", "sent on the laptop"), 0, "a Sent copy in the INBOX");
+    cr_assert_eq(maildir_count(r1, ".Sent", "sent on the laptop"), 0, "a copy to itself");
+    cr_assert_eq(maildir_count(r2, ".Sent", "sent on the laptop"), 1);
+
+    /* block s on the laptop: the desktop drops s's mail from now on */
+    trust(r1, s, "blocked");
+    cr_assert(poll_node(is_blocked, r2, s, WAIT_MS), "the block did not reach r2");
+    send_mail(s, r1, "from a blocked sender", id);
+    cr_assert(wait_counter(r2, "rejected.inbox.blocked", 1), "r2 did not drop it");
+    run_for(1000);
+    cr_assert_eq(maildir_count(r2, "", "from a blocked sender"), 0);
+    cr_assert_eq(maildir_count(r1, "", "from a blocked sender"), 0);
+    pst_identity_free(dev);
 }

@@ -11,4 +11,14 @@
  * pst_hashcash_verify. About 1.5 s per measurement, ~8 s in all. */
 int pst_bench_pow(void);
 
+/* Notifications for identities with several devices (issue 13): sizes for
+ * 1, 2, 3, 4 and 8 devices next to the single seal, with and without a
+ * typical stamp, identity- or device-signed; opens per second for the
+ * first and the last device. About 12 s. */
+int pst_bench_notify(void);
+
+/* CLOCK_MONOTONIC in seconds: the one clock the in-process benchmarks
+ * time with (bench_records.c). */
+double pst_bench_now_s(void);
+
 #endif

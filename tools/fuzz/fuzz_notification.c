@@ -1,5 +1,7 @@
-/* libFuzzer target: outer Notification decoder, then open with a fixed
- * recipient key (fails for all but crafted inputs) and verify the inner.
+/* libFuzzer target: outer Notification decoder (type 5, and type 15 for a
+ * recipient's several devices), the stamp binding string over what is
+ * sealed, then open with a fixed recipient key and a fixed device key
+ * (fails for all but crafted inputs) and verify the inner (type 6 or 16).
  * Whatever decodes must re-encode to exactly the input (canonical_harness.h). */
 #include <sodium.h>
 #include <stdint.h>
@@ -11,7 +13,9 @@
 
 FZ_DEFINE_CANONICAL(decode_canonical, pst_notify, PST_NOTIFY_MAX)
 
-static uint8_t box_pk[PST_BOX_PK_BYTES], box_sk[PST_BOX_SK_BYTES];
+/* [0]: the recipient of notify_outer_v1 (seed 0x04); [1]: device 0 of the
+ * type-15 seeds (seed 0x40). */
+static uint8_t box_pk[2][PST_BOX_PK_BYTES], box_sk[2][PST_BOX_SK_BYTES];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static int ready;
@@ -19,8 +23,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint8_t seed[32];
         if (sodium_init() < 0)
             abort();
-        memset(seed, 0x04, sizeof seed); /* the recipient of notify_outer_v1 */
-        crypto_box_seed_keypair(box_pk, box_sk, seed);
+        for (int k = 0; k < 2; k++) {
+            memset(seed, k == 0 ? 0x04 : 0x40, sizeof seed);
+            crypto_box_seed_keypair(box_pk[k], box_sk[k], seed);
+        }
         ready = 1;
     }
     pst_notify o;
@@ -28,10 +34,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char ext[PST_NOTIFY_STAMP_EXT_BUFSIZE];
     if (!decode_canonical(data, size, &o))
         return 0;
-    pst_notify_stamp_ext(o.sealed, o.sealed_len, ext);
+    if (o.n_seals > PST_NOTIFY_DEVICES_MAX)
+        abort(); /* the decoder let more seals through than the struct holds */
+    pst_notify_ext(&o, ext);
     if (strlen(ext) != PST_NOTIFY_STAMP_EXT_BUFSIZE - 1)
         abort();
-    if (pst_notify_open(&o, box_pk, box_sk, &in) == PST_OK)
-        (void)!pst_notify_inner_verify(&in, FUZZ_NOW);
+    for (int k = 0; k < 2; k++)
+        if (pst_notify_open(&o, box_pk[k], box_sk[k], &in) == PST_OK) {
+            (void)!pst_notify_inner_verify(&in, FUZZ_NOW);
+            sodium_memzero(&in, sizeof in);
+        }
     return 0;
 }

@@ -430,6 +430,14 @@ static void on_tick(uv_timer_t *t) {
     if (h->put_start_ms == 0) {
         h->put_start_ms = uv_now(h->loop);
         pst_hostile_gen_find_stamps(&h->gen);
+        /* inbox-device: the senders' device lists go first, so that the
+         * target finds the revocations it must honour */
+        for (unsigned k = 0; h->classes[PST_HC_INBOX_DEVICE] && k < PST_HOSTILE_FRESH_KEYS; k++) {
+            uint8_t slot[PST_SLOT_BYTES], val[PST_DHT_VALUE_MAX];
+            size_t len = pst_hostile_device_list(&h->gen, k, slot, val);
+            if (len == 0 || pst_dht_put(&h->dht, slot, val, len, false, 0, NULL, NULL) != PST_OK)
+                fprintf(stderr, "postern-hostile: cannot put a device list\n");
+        }
     }
     put_some(h);
 }

@@ -41,6 +41,9 @@ typedef enum {
     PST_HC_INBOX_STAMP_WEAK,  /* a real stamp, bound right, of fewer bits than the target asks */
     PST_HC_INBOX_STAMP_SPENT, /* a stamp the target already took, on another notification */
     PST_HC_INBOX_NOSTAMP,     /* valid, no stamp, each from its own fresh stranger (--flood) */
+    /* signed by a device of a fresh identity whose list (put first) tombstones
+     * it, or by a device no list names (issue 13) */
+    PST_HC_INBOX_DEVICE,
     /* device lists for the target's devices slot (hostile_devices.c, issue 13) */
     PST_HC_DEV_FORGED,  /* a valid list for the target, signed by another key */
     PST_HC_DEV_REPLAY,  /* the target's own list with seq 0, below the one it publishes */
@@ -127,6 +130,12 @@ bool pst_hostile_class_fits(int c, int s);
  * the slot (see pst_hostile_skip_reason). */
 size_t pst_hostile_make(const pst_hostile_gen *g, int c, int s, uint32_t i,
                         uint8_t out[PST_DHT_VALUE_MAX]);
+
+/* inbox-device: the device list of fresh identity k (its own key as its one
+ * device, a device it revoked as a tombstone) and that list's slot; the
+ * tool puts the eight lists before the notifications. 0 on failure. */
+size_t pst_hostile_device_list(const pst_hostile_gen *g, unsigned k, uint8_t slot[PST_SLOT_BYTES],
+                               uint8_t out[PST_DHT_VALUE_MAX]);
 
 /* Value i of inbox class c (hostile_inbox.c); 0 when it cannot be made
  * (see pst_hostile_skip_reason). */

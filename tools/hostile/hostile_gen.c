@@ -24,8 +24,8 @@ static const char *const class_names[PST_HC_COUNT] = {
     "inbox-oversize",  "inbox-forged",     "inbox-wrongseal",
     "inbox-wrongrcpt", "inbox-replay",     "inbox-expired",
     "inbox-stamp",     "inbox-stamp-weak", "inbox-stamp-spent",
-    "inbox-nostamp",   "dev-forged",       "dev-replay",
-    "dev-cert",        "dev-overcap",
+    "inbox-nostamp",   "inbox-device",     "dev-forged",
+    "dev-replay",      "dev-cert",         "dev-overcap",
 };
 
 static const char *const slot_names[PST_HS_COUNT] = {"key", "address", "vouch", "inbox", "devices"};

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "hostile.h"
+#include "pst_device.h"
 #include "pst_mint.h"
 #include "pst_notify.h"
 
@@ -222,6 +223,61 @@ static size_t make_wrongrcpt(const pst_hostile_gen *g, int c, uint32_t i, uint8_
     return signed_for(g, c, i, &in, g->target_box_pk, "", out);
 }
 
+/* A device key of fresh identity k: "revoked" (its list tombstones it) or
+ * "unlisted" (no list names it). */
+static void device_key(const pst_hostile_gen *g, unsigned k, const char *label,
+                       uint8_t pk[PST_SIGN_PK_BYTES], uint8_t sk[PST_SIGN_SK_BYTES]) {
+    uint8_t seed[32];
+    derive(g, PST_HC_INBOX_DEVICE, k, label, seed, sizeof seed);
+    crypto_sign_seed_keypair(pk, sk, seed);
+    sodium_memzero(seed, sizeof seed);
+}
+
+size_t pst_hostile_device_list(const pst_hostile_gen *g, unsigned k, uint8_t slot[PST_SLOT_BYTES],
+                               uint8_t out[PST_DHT_VALUE_MAX]) {
+    pst_devlist l;
+    uint8_t pk[PST_SIGN_PK_BYTES], sk[PST_SIGN_SK_BYTES];
+    size_t len = 0;
+    k %= PST_HOSTILE_FRESH_KEYS;
+    memset(&l, 0, sizeof l);
+    l.created = g->now - 120;
+    l.seq = 1;
+    memcpy(l.devices[0].sign_pk, g->fresh_pk[k], PST_SIGN_PK_BYTES);
+    derive(g, PST_HC_INBOX_DEVICE, k, "homebox", l.devices[0].box_pk, PST_BOX_PK_BYTES);
+    snprintf(l.devices[0].name, sizeof l.devices[0].name, "home");
+    l.devices[0].created = g->now - 3600;
+    l.n_devices = 1;
+    device_key(g, k, "revoked", pk, sk);
+    sodium_memzero(sk, sizeof sk);
+    memcpy(l.tombstones[0].sign_pk, pk, PST_SIGN_PK_BYTES);
+    l.tombstones[0].revoked_at = g->now - 120;
+    l.n_tombstones = 1;
+    if (pst_devlist_sign(&l, g->fresh_sk[k]) != PST_OK ||
+        pst_devlist_encode(&l, out, PST_DHT_VALUE_MAX, &len) != PST_OK)
+        return 0;
+    pst_slot_devices(g->fresh_pk[k], slot);
+    return len;
+}
+
+/* Signed by a device of fresh identity k for it (type 16): the revoked one
+ * (i even) or one no list names (i odd). Every node must refuse both. */
+static size_t make_device(const pst_hostile_gen *g, int c, uint32_t i, uint8_t *out) {
+    pst_notify_inner in;
+    uint8_t buf[PST_NOTIFY_INNER_MAX], pk[PST_SIGN_PK_BYTES], sk[PST_SIGN_SK_BYTES];
+    pst_notify outer;
+    unsigned k = (i / 2) % PST_HOSTILE_FRESH_KEYS;
+    inner_base(g, c, i, &in);
+    memcpy(in.sender, g->fresh_pk[k], PST_SIGN_PK_BYTES);
+    device_key(g, k, i % 2 == 0 ? "revoked" : "unlisted", pk, sk);
+    int rc = pst_notify_inner_sign(&in, sk);
+    sodium_memzero(sk, sizeof sk);
+    if (rc != PST_OK)
+        die("cannot sign a device's inner notification");
+    size_t n = inner_bytes(&in, buf);
+    sodium_memzero(&in, sizeof in);
+    return outer_bytes(g, c, i, buf, n, g->target_box_pk, "", &outer, out);
+}
+
 bool pst_hostile_is_verbatim(const pst_hostile_gen *g, int c, uint32_t i) {
     return c == PST_HC_INBOX_REPLAY && g->n_replay > 0 && (!g->have_msg_id || i % 2 == 0);
 }
@@ -418,6 +474,8 @@ size_t pst_hostile_make_inbox(const pst_hostile_gen *g, int c, uint32_t i,
         return make_stamp_spent(g, c, i, out);
     case PST_HC_INBOX_NOSTAMP:
         return make_nostamp(g, c, i, out);
+    case PST_HC_INBOX_DEVICE:
+        return make_device(g, c, i, out);
     default:
         return 0;
     }

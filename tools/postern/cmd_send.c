@@ -617,6 +617,21 @@ static void print_rcpt(const pst_value *r) {
     const char *why = pst_value_as_str(pst_value_get(r, "why"), &n);
     if (why != NULL && strcmp(state ? state : "", "withdrawn") != 0)
         printf("      %s\n", why);
+    /* an identity with several devices: each fetches its own copy */
+    const pst_value *ds = pst_value_get(r, "devices");
+    for (const pst_value *d = pst_value_first(ds); d; d = pst_value_next(d)) {
+        uint64_t fetches = 0, received = 0;
+        const char *name = pst_value_as_str(pst_value_get(d, "name"), &n);
+        const char *dstate = pst_value_as_str(pst_value_get(d, "state"), &n);
+        pst_value_as_uint(pst_value_get(d, "serve_count"), &fetches);
+        pst_value_as_uint(pst_value_get(d, "received"), &received);
+        printf("      device %s%s%s%s: %s", pst_value_as_str(pst_value_get(d, "id"), &n),
+               name && *name ? " (" : "", name && *name ? name : "", name && *name ? ")" : "",
+               dstate ? dstate : "?");
+        if (received > 0)
+            printf(" %s", pst_cli_time(received, t1, sizeof t1));
+        printf(", fetched %llu time%s\n", (unsigned long long)fetches, fetches == 1 ? "" : "s");
+    }
 }
 
 static void print_outbox(const pst_value *b) {

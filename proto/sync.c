@@ -1,0 +1,83 @@
+/* TrustSync records (see pst_sync.h). */
+#include "pst_sync.h"
+
+#include <string.h>
+
+#include "codec.h"
+#include "pst_utf8.h"
+
+#define TRUSTSYNC_FIELDS 6u
+
+_Static_assert(PST_TRUSTSYNC_MAX <= PST_RECORD_MAX, "a sync record is a small record");
+
+/* 0..max bytes of UTF-8 without control characters; "" when tier is 0. */
+static int validate(const pst_trustsync *r) {
+    size_t n = strnlen(r->petname, sizeof r->petname);
+    if (r->tier > PST_TRUSTSYNC_TIER_MAX || n > PST_TRUSTSYNC_PETNAME_MAX)
+        return PST_E_RANGE;
+    if (r->tier == PST_TRUSTSYNC_TIER_NONE && n > 0)
+        return PST_E_RANGE;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)r->petname[i] < 0x20 || r->petname[i] == 0x7f)
+            return PST_E_RANGE;
+    if (n > 0 && !pst_utf8_valid((const uint8_t *)r->petname, n))
+        return PST_E_RANGE;
+    return PST_OK;
+}
+
+int pst_trustsync_encode(const pst_trustsync *r, uint8_t *out, size_t cap, size_t *len) {
+    if (len)
+        *len = 0;
+    if (r == NULL || out == NULL || len == NULL || validate(r) != PST_OK)
+        return PST_E_INVAL;
+    pst_writer w;
+    pst_w_init(&w, out, cap);
+    pst_w_array(&w, TRUSTSYNC_FIELDS);
+    pst_w_uint(&w, PST_PROTO_VERSION);
+    pst_w_uint(&w, PST_REC_TRUST_SYNC);
+    pst_w_uint(&w, r->created);
+    pst_w_bin(&w, r->subject, PST_SIGN_PK_BYTES);
+    pst_w_uint(&w, r->tier);
+    pst_w_cstr(&w, r->petname);
+    return pst_w_finish(&w, len);
+}
+
+int pst_trustsync_decode(const uint8_t *in, size_t len, pst_trustsync *out) {
+    if (out == NULL)
+        return PST_E_INVAL;
+    memset(out, 0, sizeof *out);
+    if (in == NULL)
+        return PST_E_INVAL;
+    pst_limits lim = pst_limits_record;
+    lim.max_bytes = PST_TRUSTSYNC_MAX;
+    lim.max_depth = 1;
+    lim.max_str = PST_TRUSTSYNC_PETNAME_MAX;
+    lim.max_bin = PST_SIGN_PK_BYTES;
+    pst_reader rd;
+    const msgpack_object *it = NULL;
+    uint64_t tier = 0;
+    int rc = pst_r_parse(&rd, in, len, &lim);
+    if (rc == PST_OK)
+        rc = pst_r_record(&rd.root, PST_REC_TRUST_SYNC, TRUSTSYNC_FIELDS, &it);
+    if (rc == PST_OK)
+        rc = pst_r_uint(&it[2], UINT64_MAX, &out->created);
+    if (rc == PST_OK)
+        rc = pst_r_bin_fixed(&it[3], PST_SIGN_PK_BYTES, out->subject);
+    if (rc == PST_OK)
+        rc = pst_r_uint(&it[4], PST_TRUSTSYNC_TIER_MAX, &tier);
+    out->tier = (uint32_t)tier;
+    if (rc == PST_OK)
+        rc = pst_r_str_copy(&it[5], out->petname, sizeof out->petname);
+    pst_r_free(&rd);
+    if (rc == PST_OK)
+        rc = validate(out);
+    if (rc == PST_OK) {
+        uint8_t re[PST_TRUSTSYNC_MAX];
+        size_t n;
+        rc = pst_trustsync_encode(out, re, sizeof re, &n);
+        rc = rc == PST_OK ? pst_canonical_check(in, len, re, n) : PST_E_RANGE;
+    }
+    if (rc != PST_OK)
+        memset(out, 0, sizeof *out);
+    return rc;
+}
