@@ -178,6 +178,9 @@ static int on_list_row(const pst_store_inbox_row *row, void *user) {
     }
     if (row->state != PST_STORE_IN_DELIVERED || (l->filter && strcmp(row->folder, l->folder) != 0))
         return 0;
+    /* a trust change from another own device: applied and removed, not mail */
+    if (strcmp(row->folder, PST_SYNC_FOLDER) == 0)
+        return 0;
     list_entry *e = &l->ring[l->total++ % l->cap];
     memcpy(e->where.id, row->msg_id, sizeof e->where.id);
     memcpy(e->sender, row->sender, sizeof e->sender);

@@ -130,6 +130,12 @@ def test(c):
     for n in (d2, d3):
         harness.poll(lambda n=n: tier_of(c, n, fx) == "trusted", 30, f"{n.name} to trust x again",
                      n.log_tail)
+    # the trust changes were applied, not filed as mail: `postern inbox`
+    # on a device that received them lists only real messages
+    rc, inbox, err = c.cli_json(["inbox", "--home", d3.home.path])
+    check(rc == 0 and inbox["messages"] and inbox["missing"] == 0 and
+          not [m for m in inbox["messages"] if m.get("folder") in ("Sync", ".Sync")],
+          f"d3's inbox lists trust-sync records ({rc}): {inbox} {err}")
 
     # 5. device 3 revoked: no new mail there, its signature refused by x
     id3 = [d for d in devices(c, d3) if d["this_device"]][0]["id"]
