@@ -12,7 +12,12 @@
  * its peers is caught by the next get); the record's own expiry and any
  * revocation in the store are applied on every answer (lookup.c, describe).
  * At most PST_KEYCACHE_WATCH_MAX slots are watched; the least recently used
- * gives way. A one-shot node watches nothing. */
+ * gives way. A one-shot node watches nothing.
+ *
+ * A watched key's device-list slot is listened to as well (issue 13): a
+ * device paired to a contact reaches our cache within the listen's delay,
+ * so mail we send it next is sealed to the new device too, instead of
+ * only after send's next look at the list (a minute later). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,8 +30,9 @@ typedef struct {
     uint8_t pk[32];
     char address[PST_ADDRESS_MAX + 1];
     pst_dht_listen_handle *listen;
-    uint64_t checked_ms; /* uv_now() of the last get that answered for the slot */
-    uint64_t used_ms;    /* uv_now() of the last lookup that used it */
+    pst_dht_listen_handle *dev_listen; /* the device-list slot of a key watch */
+    uint64_t checked_ms;               /* uv_now() of the last get that answered for the slot */
+    uint64_t used_ms;                  /* uv_now() of the last lookup that used it */
 } watch;
 
 struct pst_keycache {
@@ -61,9 +67,19 @@ static void on_listen(void *user, const uint8_t *val, size_t len, bool expired) 
     }
 }
 
+static void on_dev_listen(void *user, const uint8_t *val, size_t len, bool expired) {
+    watch *w = user;
+    if (expired)
+        return;
+    pst_counter_add(w->node, "keycache.devlist_values", 1);
+    (void)pst_keys_devlist_ingest(w->node, w->pk, val, len, NULL);
+}
+
 static void drop(pst_node *n, watch *w) {
     if (w->listen != NULL)
         pst_dht_listen_cancel(&n->dht, w->listen);
+    if (w->dev_listen != NULL)
+        pst_dht_listen_cancel(&n->dht, w->dev_listen);
     memset(w, 0, sizeof *w);
 }
 
@@ -110,6 +126,14 @@ void pst_keycache_checked(pst_node *n, bool by_address, const uint8_t pk[32], co
             memset(w, 0, sizeof *w); /* not watched: every lookup asks the DHT */
             return;
         }
+    }
+    if (!by_address && w->dev_listen == NULL) {
+        /* without it, send's own look at the list (a minute apart) still
+         * finds a new device: this only makes it sooner */
+        uint8_t slot[PST_SLOT_BYTES];
+        pst_slot_devices(w->pk, slot);
+        if (pst_dht_listen(&n->dht, slot, on_dev_listen, w, &w->dev_listen) != PST_OK)
+            w->dev_listen = NULL;
     }
     w->checked_ms = now;
     w->used_ms = now;

@@ -13,10 +13,10 @@
  *   new mail: revocation takes effect within that time for every sender).
  * An identity found without a list is looked at again in the background
  * after PST_OUTBOX_DEVCHECK_S (a minute), so mail to the many one-device
- * identities never waits for the DHT after the first message, and a device
- * paired since gets our mail from the first message after that look (the
- * ones before were sealed to the identity key: only the device holding it
- * reads them). */
+ * identities never waits for the DHT after the first message. A list
+ * published since reaches the cache sooner through the keys room's listen
+ * on the devices slot of a watched key (keycache.c); without one, a device
+ * paired since gets our mail from the first message after that look. */
 #include <string.h>
 
 #include "outbox_int.h"

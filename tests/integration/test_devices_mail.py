@@ -183,8 +183,23 @@ def test(c):
          f"{k.get('rejected.inbox.unknown_device', 0) - base.get('rejected.inbox.unknown_device', 0)}"
          f", accepted +0")
 
+    # 7. a device paired right after x mailed the identity gets x's next
+    # message: x watches the identity's device-list slot (keycache.c), so it
+    # does not wait for its next look at the list (a minute after m6)
+    m6 = send(c, x, fp, "just before d4 is paired")
+    harness.wait_delivered(c, d1, m6)
+    heard = x.counters().get("keycache.devlist_values", 0)
+    d4, t_join4 = pair(c, d1, seed, "d4")
+    harness.wait_mail_ready(c, [d4], [x])
+    harness.wait_counter(x, "keycache.devlist_values", heard + 1)
+    m7 = send(c, x, fp, "right after d4 is paired")
+    harness.wait_delivered(c, d4, m7, timeout=30)
+    note(f"init --join of d4 to x's next message in its Maildir: "
+         f"{time.monotonic() - t_join4:.2f} s")
+    check(not copies(d4, m6), "d4 got mail sent before it was paired")
+
     note(f"init --join of d3 to its first delivered message: {join_to_mail:.2f} s")
-    harness.stop_all(c, [x, d3, d2, d1, seed])
+    harness.stop_all(c, [x, d4, d3, d2, d1, seed])
 
 
 if __name__ == "__main__":
