@@ -147,6 +147,12 @@ typedef struct {
 } pst_send_rcpt;
 typedef struct {
     char path[PST_PATH_MAX]; /* the message file: absolute */
+    /* use_fd: read the message from fd instead of path (an open file the
+     * caller keeps open and unchanged until done: SMTP's in-memory spool;
+     * pst_send_new takes its own dup, read from offset 0; path is then only
+     * the name used in errors and is never removed) */
+    bool use_fd;
+    int fd;
     pst_send_pow pow;
     unsigned n_rcpts; /* 1..PST_SEND_RCPTS_MAX */
     pst_send_rcpt rcpts[PST_SEND_RCPTS_MAX];

@@ -67,6 +67,8 @@ void pst_send_finish(send_op *op) {
     o->rcpts_reserved -= op->reserved;
     if (op->sec)
         sodium_free(op->sec);
+    if (op->in_fd >= 0)
+        close(op->in_fd);
     sodium_memzero(op, sizeof *op);
     free(op);
     pst_outbox_release(o);
@@ -460,12 +462,16 @@ int pst_send_new(pst_node *n, const pst_send_request *req, pst_send_done_cb done
         return PST_E_INVAL;
     send_op *op = calloc(1, sizeof *op);
     send_secrets *sec = sodium_malloc(sizeof *sec);
-    if (op == NULL || sec == NULL) {
+    int in_fd = req->use_fd ? fcntl(req->fd, F_DUPFD_CLOEXEC, 0) : -1;
+    if (op == NULL || sec == NULL || (req->use_fd && in_fd < 0)) {
         free(op);
         if (sec)
             sodium_free(sec);
-        return PST_E_NOMEM;
+        if (in_fd >= 0)
+            close(in_fd);
+        return op == NULL || sec == NULL ? PST_E_NOMEM : PST_E_IO;
     }
+    op->in_fd = in_fd;
     op->node = n;
     op->o = o;
     op->done = done;
@@ -493,7 +499,7 @@ int pst_send_new(pst_node *n, const pst_send_request *req, pst_send_done_cb done
         o->sends->list_prev = op;
     o->sends = op;
     o->sends_active++;
-    op->spool_owned = in_spool(o, op->path);
+    op->spool_owned = !req->use_fd && in_spool(o, op->path);
     fill_identity(op);
     *out = op;
     return PST_OK;

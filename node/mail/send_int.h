@@ -64,6 +64,7 @@ struct pst_send_op {
     pst_send_progress_cb progress; /* may be NULL */
     void *user;
     char path[PST_PATH_MAX];
+    int in_fd; /* -1, or the dup of the request's fd (read instead of path) */
     bool spool_owned;
     pst_send_pow pow;
     send_rcpt rcpts[PST_SEND_RCPTS_MAX];

@@ -165,7 +165,14 @@ static void encrypt_stream(send_op *op, int in, enc_state *s, uint8_t *rbuf,
 
 /* Reads, filters and encrypts into a tmp file in the outbox. */
 static void prepare(send_op *op) {
-    int in = open(op->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* an open file of the caller's (SMTP's memory spool): a dup of our own,
+     * from its start */
+    int in = op->in_fd >= 0 ? fcntl(op->in_fd, F_DUPFD_CLOEXEC, 0)
+                            : open(op->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (in >= 0 && op->in_fd >= 0 && lseek(in, 0, SEEK_SET) != 0) {
+        close(in);
+        in = -1;
+    }
     struct stat sb;
     if (in < 0 || fstat(in, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         pst_send_set_err(op, PST_E_IO, "cannot read %s: %s", op->path,
