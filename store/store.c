@@ -238,6 +238,24 @@ int pst_store__row(pst_store *st, sqlite3_stmt *s) {
     return err;
 }
 
+/* Not a cached statement: SQLite applies a synchronous pragma when it
+ * compiles it, so a prepared one run again would change nothing. */
+int pst_store__run_lazy(pst_store *st, sqlite3_stmt *s) {
+    if (!sqlite3_get_autocommit(st->db))
+        return pst_store__run(st, s);
+    int rc = sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_reset(s);
+        return pst_store__sqlerr(st, rc);
+    }
+    int err = pst_store__run(st, s);
+    /* back before anything else commits: every other write waits for its fsync */
+    rc = sqlite3_exec(st->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+    if (rc != SQLITE_OK && err == 0)
+        err = pst_store__sqlerr(st, rc);
+    return err;
+}
+
 static int exec_cached(pst_store *st, const char *sql) {
     sqlite3_stmt *s;
     int rc = pst_store__stmt(st, sql, &s);

@@ -41,6 +41,14 @@ int pst_store__fail(pst_store *st, int err, const char *fmt, ...)
 
 /* Steps a write statement to completion and resets it. */
 int pst_store__run(pst_store *st, sqlite3_stmt *s);
+/* pst_store__run for a bookkeeping write (a time or a counter that nobody
+ * was promised: fetch served, notification put, fetch attempted): outside a
+ * batch it commits without an fsync of its own (synchronous=NORMAL for that
+ * one transaction). It survives a crash of the process (its bytes are in the
+ * WAL file), and the next ordinary commit's fsync of the WAL makes it
+ * durable with its own; only a power loss before that may take it back.
+ * Inside a batch it is the batch's. */
+int pst_store__run_lazy(pst_store *st, sqlite3_stmt *s);
 /* Steps once: 1 when a row is ready, 0 when done (statement reset), <0. */
 int pst_store__row(pst_store *st, sqlite3_stmt *s);
 
