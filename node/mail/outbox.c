@@ -377,7 +377,7 @@ static void delete_body(struct pst_outbox *o, const uint8_t *msg_id) {
     char path[PST_PATH_MAX];
     if (pst_outbox_body_path(o, msg_id, path, sizeof path) != PST_OK)
         return;
-    int err = unlink(path) == 0 ? 0 : errno;
+    int err = pst_outbox_spare_keep(o, path); /* deleted, or emptied for the next send */
     if (err == 0)
         pst_counter_add(o->node, "outbox.bodies_deleted", 1);
     else if (err != ENOENT)

@@ -12,6 +12,8 @@
 struct pst_outbox_entry;
 struct pst_fetch_server;
 struct pst_send_op;
+#define PST_OUTBOX_SPARES_MAX 16u
+
 struct pst_outbox {
     pst_node *node;
     unsigned refs;
@@ -27,7 +29,19 @@ struct pst_outbox {
     unsigned rcpts_reserved;  /* notification slots promised to sends in flight */
     char dir[PST_PATH_MAX];   /* DIR/outbox */
     char spool[PST_PATH_MAX]; /* DIR/spool */
+    /* emptied bodies kept for the next sends (outbox_spare.c): hex names */
+    char spares[PST_OUTBOX_SPARES_MAX][17];
+    unsigned n_spares;
 };
+
+/* outbox_spare.c, loop thread. Instead of deleting path (a body nobody may
+ * fetch any more), empties it and keeps it as a spare while there are
+ * fewer than PST_OUTBOX_SPARES_MAX, else deletes it. 0, or the errno of the
+ * failed delete (ENOENT: there was no such file). */
+int pst_outbox_spare_keep(struct pst_outbox *o, const char *path);
+/* Hands the path of a spare (DIR/outbox/tmp-s<hex>, empty, mode 0600) to
+ * one send, which owns it from then on; false when there is none. */
+bool pst_outbox_spare_take(struct pst_outbox *o, char *out, size_t cap);
 
 /* Mints the hashcash stamp of notification outer for recipient rcpt (bits,
  * dated now) into outer->stamp, with every core, on the calling thread (a

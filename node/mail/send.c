@@ -388,9 +388,13 @@ void pst_send_resolved_all(send_op *op) {
     op->o->rcpts_reserved += unique;
     op->work.data = op;
     op->working = true;
+    if (!pst_outbox_spare_take(op->o, op->spare, sizeof op->spare))
+        op->spare[0] = '\0';
     int rc = uv_queue_work(n->loop, &op->work, pst_send_work_run, work_done);
     if (rc != 0) {
         op->working = false;
+        if (op->spare[0])
+            (void)unlink(op->spare);
         fail(op, "not sent: cannot start the encryption: %s", uv_strerror(rc));
         return;
     }

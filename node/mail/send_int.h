@@ -97,6 +97,7 @@ struct pst_send_op {
     int err;
     char errmsg[SEND_ERRMSG_MAX];
     char tmp_path[PST_PATH_MAX];
+    char spare[PST_PATH_MAX]; /* a spare file to write into (outbox_spare.c), or "" */
     /* Internet recipients: the filtered plaintext also goes to
      * DIR/relay/tmp-* (relay_tmp), renamed to DIR/relay/<msg id> at commit */
     unsigned n_internet;

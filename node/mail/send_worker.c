@@ -163,6 +163,20 @@ static void encrypt_stream(send_op *op, int in, enc_state *s, uint8_t *rbuf,
     op->bcc_removed = f->bcc_removed;
 }
 
+/* The tmp file for the ciphertext: the spare the loop handed over (its
+ * inode reused, outbox_spare.c), else a new file at op->tmp_path. */
+static int open_tmp(send_op *op) {
+    if (op->spare[0] != '\0') {
+        int fd = open(op->spare, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) {
+            snprintf(op->tmp_path, sizeof op->tmp_path, "%s", op->spare);
+            return fd;
+        }
+        (void)unlink(op->spare);
+    }
+    return open(op->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+}
+
 /* Reads, filters and encrypts into a tmp file in the outbox. */
 static void prepare(send_op *op) {
     /* an open file of the caller's (SMTP's memory spool): a dup of our own,
@@ -197,7 +211,7 @@ static void prepare(send_op *op) {
     s.op = op;
     s.max = op->max_bytes;
     s.cancel = &op->cancel;
-    s.fd = open(op->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    s.fd = open_tmp(op);
     s.relay_fd = -1;
     if (op->n_internet > 0) {
         if (snprintf(op->relay_tmp, sizeof op->relay_tmp, "%s/tmp-%s", pst_relay_dir(op->node),
