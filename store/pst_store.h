@@ -359,12 +359,14 @@ int pst_store_outbox_rcpt_state(pst_store *st, const uint8_t msg_id[PST_STORE_MS
                                 const uint8_t rcpt[32], pst_store_out_state *state);
 /* Records that rcpt's notification was put into the DHT at now (time of the
  * last put and a count). Nothing changes unless rcpt is pending; 0 then too.
- * PST_E_NOTFOUND if rcpt is not a recipient. */
+ * PST_E_NOTFOUND if rcpt is not a recipient. Outside a batch it commits
+ * without an fsync of its own: durable with the next commit, kept across a
+ * crash of the process, may be lost in a power loss before that. */
 int pst_store_outbox_notified(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                               const uint8_t rcpt[32], uint64_t now);
 /* Records that the whole body was streamed to rcpt at now (time of the last
  * complete fetch and a count), whatever its state. PST_E_NOTFOUND if rcpt
- * is not a recipient. */
+ * is not a recipient. Durable like pst_store_outbox_notified. */
 int pst_store_outbox_served(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                             const uint8_t rcpt[32], uint64_t now);
 /* Stores rcpt's verified receipt: state DELIVERED. The first receipt stays:

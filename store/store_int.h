@@ -42,7 +42,9 @@ int pst_store__fail(pst_store *st, int err, const char *fmt, ...)
 /* Steps a write statement to completion and resets it. */
 int pst_store__run(pst_store *st, sqlite3_stmt *s);
 /* pst_store__run for a bookkeeping write (a time or a counter that nobody
- * was promised: fetch served, notification put, fetch attempted): outside a
+ * was promised and that only `postern outbox` shows: the sender's fetch
+ * served and notification put; not the recipient's fetch attempted, which
+ * the exactly-once search relies on after a crash): outside a
  * batch it commits without an fsync of its own (synchronous=NORMAL for that
  * one transaction). It survives a crash of the process (its bytes are in the
  * WAL file), and the next ordinary commit's fsync of the WAL makes it

@@ -593,7 +593,7 @@ int pst_store_inbox_attempt(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_
         return PST_E_INVAL;
     sqlite3_stmt *s;
     int rc = in_update_time(st, Q_IN_ATTEMPT, msg_id, now, &s);
-    return rc ? rc : changed_or(st, pst_store__run_lazy(st, s), PST_E_NOTFOUND);
+    return rc ? rc : changed_or(st, pst_store__run(st, s), PST_E_NOTFOUND);
 }
 
 /* Why an update of msg_id matched nothing: PST_E_NOTFOUND, or the current
