@@ -458,7 +458,8 @@ int pst_store_inbox_fail(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYT
  * PST_E_NOTFOUND if unknown. */
 int pst_store_inbox_retry(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES], uint64_t now);
 /* Records that the receipt went out. PST_E_NOTFOUND if unknown, PST_E_STALE
- * unless DELIVERED (a receipt promises durability). */
+ * unless DELIVERED (a receipt promises durability). Durable like
+ * pst_store_outbox_notified (a receipt not recorded is sent again). */
 int pst_store_inbox_receipt_sent(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                                  uint64_t now);
 

@@ -710,7 +710,9 @@ int pst_store_inbox_retry(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BY
 
 int pst_store_inbox_receipt_sent(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                                  uint64_t now) {
-    return in_transition(st, Q_IN_RECEIPT, msg_id, now, -1);
+    /* lost in a power loss, the receipt is sent again at start: harmless */
+    bool lazy = st != NULL && pst_store__lazy_on(st);
+    return pst_store__lazy_off(st, lazy, in_transition(st, Q_IN_RECEIPT, msg_id, now, -1));
 }
 
 static int inbox_row(sqlite3_stmt *s, void *ctx) {
