@@ -8,9 +8,10 @@
  *      a fresh message key in PST_MSG_CHUNK pieces into DIR/outbox/tmp-*,
  *      computing the message id on the way, fsync; then seal one
  *      notification per recipient and mint the stamps it needs (all cores);
- *   3. on the loop: rename the file to DIR/outbox/<msg id>, fsync the
- *      directory, store the message and its recipients in one batch, and only
- *      after the commit reply: an acknowledged message is durable;
+ *   3. still on the worker: rename the file to DIR/outbox/<msg id>, fsync
+ *      the directory; on the loop: store the message and its recipients in
+ *      one batch, and only after the commit reply: an acknowledged message
+ *      is durable;
  *   4. hand the notifications to outbox.c, which keeps them alive.
  * Nothing holds the message in memory: the worker uses three 64 KiB buffers
  * and the header filter's 64 KiB.
@@ -188,6 +189,8 @@ static void commit(send_op *op) {
         (void)unlink(op->tmp_path);
         op->tmp_path[0] = '\0';
         snprintf(final, sizeof final, "%s", op->tmp_path);
+    } else if (op->placed) {
+        snprintf(final, sizeof final, "%s", op->tmp_path); /* renamed, fsynced by the worker */
     } else if (pst_outbox_body_path(op->o, op->msg_id, final, sizeof final) != PST_OK ||
                rename(op->tmp_path, final) != 0) {
         int e = errno;
@@ -195,7 +198,7 @@ static void commit(send_op *op) {
         fail(op, "cannot store the message in %s: %s", op->o->dir, strerror(e));
         return;
     }
-    int rc = pst_fsync_dir(op->o->dir);
+    int rc = op->placed ? PST_OK : pst_fsync_dir(op->o->dir);
     char relay_final[PST_PATH_MAX] = "";
     if (rc == PST_OK && op->n_internet > 0)
         rc = pst_relay_commit_body(n, op->relay_tmp, op->msg_id, relay_final, sizeof relay_final);

@@ -313,9 +313,36 @@ static void seal_and_mint(send_op *op) {
     }
 }
 
+/* The body under its message id, the rename durable (the directory
+ * fsynced), here rather than on the loop, which then only commits the rows.
+ * From here on op->tmp_path names the placed body, so a cancel or a failed
+ * commit removes it. The outbox's sweep leaves bodies alone while a send
+ * is in flight (outbox.c), so this one is not taken for garbage before its
+ * rows commit; a crash before them leaves it to the next sweep. */
+static void place_body(send_op *op) {
+    char final[PST_PATH_MAX];
+    int e = 0;
+    if (pst_outbox_body_path(op->o, op->msg_id, final, sizeof final) != PST_OK)
+        e = ENAMETOOLONG;
+    else if (rename(op->tmp_path, final) != 0)
+        e = errno;
+    if (e != 0) {
+        pst_send_set_err(op, PST_E_IO, "cannot store the message in %s: %s", op->o->dir,
+                         strerror(e));
+        return;
+    }
+    snprintf(op->tmp_path, sizeof op->tmp_path, "%s", final);
+    op->placed = true;
+    if (pst_fsync_dir(op->o->dir) != PST_OK)
+        pst_send_set_err(op, PST_E_IO, "cannot store the message in %s: %s", op->o->dir,
+                         strerror(errno));
+}
+
 void pst_send_work_run(uv_work_t *w) {
     send_op *op = w->data;
     prepare(op);
     if (op->err == PST_OK)
         seal_and_mint(op);
+    if (op->err == PST_OK && op->reserved > 0 && atomic_load(&op->cancel) == 0)
+        place_body(op);
 }
