@@ -42,6 +42,9 @@ int pst_outbox_spare_keep(struct pst_outbox *o, const char *path);
 /* Hands the path of a spare (DIR/outbox/tmp-s<hex>, empty, mode 0600) to
  * one send, which owns it from then on; false when there is none. */
 bool pst_outbox_spare_take(struct pst_outbox *o, char *out, size_t cap);
+/* Gives back a spare that pst_outbox_spare_take handed out to a send that
+ * failed (emptied again, same name), or deletes it when it cannot be kept. */
+void pst_outbox_spare_return(struct pst_outbox *o, const char *path);
 
 /* Mints the hashcash stamp of notification outer for recipient rcpt (bits,
  * dated now) into outer->stamp, with every core, on the calling thread (a

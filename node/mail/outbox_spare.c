@@ -48,3 +48,14 @@ bool pst_outbox_spare_take(struct pst_outbox *o, char *out, size_t cap) {
     o->n_spares--;
     return spare_path(o, o->spares[o->n_spares], out, cap) == PST_OK;
 }
+
+void pst_outbox_spare_return(struct pst_outbox *o, const char *path) {
+    size_t dl = strlen(o->dir), hl = sizeof o->spares[0] - 1;
+    const char *hex = path + dl + strlen("/tmp-s");
+    if (o->n_spares < PST_OUTBOX_SPARES_MAX && !o->stopping && strncmp(path, o->dir, dl) == 0 &&
+        strncmp(path + dl, "/tmp-s", 6) == 0 && strlen(hex) == hl && truncate(path, 0) == 0) {
+        memcpy(o->spares[o->n_spares++], hex, hl + 1);
+        return;
+    }
+    (void)unlink(path);
+}

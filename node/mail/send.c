@@ -108,6 +108,21 @@ static void drop_spool(send_op *op) {
         pst_log_warn("cannot remove %s: %s", op->path, strerror(errno));
 }
 
+/* Removes what a failed send wrote (path: its tmp file or placed body, may
+ * be ""). A spare it was handed goes back to the outbox, written or not, so
+ * a failed send leaves the outbox as it found it. */
+static void drop_body(send_op *op, const char *path) {
+    if (op->spare[0] != '\0' && (!op->used_spare || strcmp(path, op->spare) == 0 ||
+                                 (path[0] != '\0' && rename(path, op->spare) == 0))) {
+        if (!op->used_spare && path[0] != '\0')
+            (void)unlink(path); /* the worker made a file of its own */
+        pst_outbox_spare_return(op->o, op->spare);
+        op->spare[0] = '\0'; /* once */
+    } else if (path[0] != '\0') {
+        (void)unlink(path);
+    }
+}
+
 /* ---- commit and acknowledge ---------------------------------------------- */
 
 static int store_rows(send_op *op) {
@@ -186,7 +201,7 @@ static void commit(send_op *op) {
     char final[PST_PATH_MAX];
     if (op->reserved == 0) {
         /* only Internet recipients: the ciphertext only named the message */
-        (void)unlink(op->tmp_path);
+        drop_body(op, op->tmp_path);
         op->tmp_path[0] = '\0';
         snprintf(final, sizeof final, "%s", op->tmp_path);
     } else if (op->placed) {
@@ -194,7 +209,7 @@ static void commit(send_op *op) {
     } else if (pst_outbox_body_path(op->o, op->msg_id, final, sizeof final) != PST_OK ||
                rename(op->tmp_path, final) != 0) {
         int e = errno;
-        (void)unlink(op->tmp_path);
+        drop_body(op, op->tmp_path);
         fail(op, "cannot store the message in %s: %s", op->o->dir, strerror(e));
         return;
     }
@@ -205,7 +220,7 @@ static void commit(send_op *op) {
     if (rc == PST_OK)
         rc = store_rows(op);
     if (rc != PST_OK) {
-        (void)unlink(final);
+        drop_body(op, final);
         if (op->relay_tmp[0])
             (void)unlink(op->relay_tmp);
         if (relay_final[0])
@@ -245,8 +260,7 @@ static void work_done(uv_work_t *w, int status) {
     if (op->err == PST_OK && stopping)
         pst_send_set_err(op, PST_E_CLOSED, "the node is shutting down");
     if (op->err != PST_OK) {
-        if (op->tmp_path[0])
-            (void)unlink(op->tmp_path);
+        drop_body(op, op->tmp_path);
         if (op->relay_tmp[0])
             (void)unlink(op->relay_tmp);
         if (stopping) {
@@ -397,7 +411,7 @@ void pst_send_resolved_all(send_op *op) {
     if (rc != 0) {
         op->working = false;
         if (op->spare[0])
-            (void)unlink(op->spare);
+            pst_outbox_spare_return(op->o, op->spare);
         fail(op, "not sent: cannot start the encryption: %s", uv_strerror(rc));
         return;
     }

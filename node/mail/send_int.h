@@ -98,7 +98,8 @@ struct pst_send_op {
     char errmsg[SEND_ERRMSG_MAX];
     char tmp_path[PST_PATH_MAX];
     char spare[PST_PATH_MAX]; /* a spare file to write into (outbox_spare.c), or "" */
-    bool placed; /* the worker renamed tmp_path to the body's name and fsynced the directory */
+    bool placed;     /* the worker renamed tmp_path to the body's name and fsynced the directory */
+    bool used_spare; /* the worker wrote into spare (tmp_path was spare until placed) */
     /* Internet recipients: the filtered plaintext also goes to
      * DIR/relay/tmp-* (relay_tmp), renamed to DIR/relay/<msg id> at commit */
     unsigned n_internet;

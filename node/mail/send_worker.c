@@ -169,6 +169,7 @@ static int open_tmp(send_op *op) {
     if (op->spare[0] != '\0') {
         int fd = open(op->spare, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
         if (fd >= 0) {
+            op->used_spare = true;
             snprintf(op->tmp_path, sizeof op->tmp_path, "%s", op->spare);
             return fd;
         }

@@ -88,7 +88,7 @@ def test(c):
 
     # ---- the finished body becomes the next send's file ---------------------
     harness.wait_receipt(c, a, big_id, b)
-    sp = harness.poll(spares, 20, "a spare file in a's outbox once the body is finished")
+    sp = harness.poll(lambda: spares(a), 20, "a spare file in a's outbox once the body is finished")
     check(len(sp) == 1, f"spares: {sp}")
     st = os.stat(sp[0])
     check(st.st_size == 0, f"a spare holds {st.st_size} bytes of a finished message")
