@@ -380,12 +380,14 @@ int pst_store_outbox_rcpt_state(pst_store *st, const uint8_t msg_id[PST_STORE_MS
                                 const uint8_t rcpt[32], pst_store_out_state *state);
 /* Records that rcpt's notification was put into the DHT at now (time of the
  * last put and a count). Nothing changes unless rcpt is pending; 0 then too.
- * PST_E_NOTFOUND if rcpt is not a recipient. */
+ * PST_E_NOTFOUND if rcpt is not a recipient. Outside a batch it commits
+ * without an fsync of its own: durable with the next commit, kept across a
+ * crash of the process, may be lost in a power loss before that. */
 int pst_store_outbox_notified(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                               const uint8_t rcpt[32], uint64_t now);
 /* Records that the whole body was streamed to rcpt at now (time of the last
  * complete fetch and a count), whatever its state. PST_E_NOTFOUND if rcpt
- * is not a recipient. */
+ * is not a recipient. Durable like pst_store_outbox_notified. */
 int pst_store_outbox_served(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                             const uint8_t rcpt[32], uint64_t now);
 /* Stores rcpt's verified receipt: state DELIVERED. The first receipt stays:
@@ -529,7 +531,8 @@ int pst_store_inbox_fail(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYT
  * PST_E_NOTFOUND if unknown. */
 int pst_store_inbox_retry(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES], uint64_t now);
 /* Records that the receipt went out. PST_E_NOTFOUND if unknown, PST_E_STALE
- * unless DELIVERED (a receipt promises durability). */
+ * unless DELIVERED (a receipt promises durability). Durable like
+ * pst_store_outbox_notified (a receipt not recorded is sent again). */
 int pst_store_inbox_receipt_sent(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                                  uint64_t now);
 

@@ -242,6 +242,26 @@ int pst_store__row(pst_store *st, sqlite3_stmt *s) {
     return err;
 }
 
+/* Not a cached statement: SQLite applies a synchronous pragma when it
+ * compiles it, so a prepared one run again would change nothing. */
+bool pst_store__lazy_on(pst_store *st) {
+    return sqlite3_get_autocommit(st->db) &&
+           sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) == SQLITE_OK;
+}
+
+int pst_store__lazy_off(pst_store *st, bool on, int rc) {
+    if (!on)
+        return rc;
+    /* back before anything else commits: every other write waits for its fsync */
+    int r = sqlite3_exec(st->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+    return rc == 0 && r != SQLITE_OK ? pst_store__sqlerr(st, r) : rc;
+}
+
+int pst_store__run_lazy(pst_store *st, sqlite3_stmt *s) {
+    bool on = pst_store__lazy_on(st);
+    return pst_store__lazy_off(st, on, pst_store__run(st, s));
+}
+
 static int exec_cached(pst_store *st, const char *sql) {
     sqlite3_stmt *s;
     int rc = pst_store__stmt(st, sql, &s);

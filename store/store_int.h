@@ -41,6 +41,21 @@ int pst_store__fail(pst_store *st, int err, const char *fmt, ...)
 
 /* Steps a write statement to completion and resets it. */
 int pst_store__run(pst_store *st, sqlite3_stmt *s);
+/* pst_store__run for a bookkeeping write (a time or a counter that nobody
+ * was promised, whose loss costs at most a repeat: the sender's fetch
+ * served and notification put, the recipient's receipt sent; not the
+ * recipient's fetch attempted, which the exactly-once search relies on
+ * after a crash): outside a
+ * batch it commits without an fsync of its own (synchronous=NORMAL for that
+ * one transaction). It survives a crash of the process (its bytes are in the
+ * WAL file), and the next ordinary commit's fsync of the WAL makes it
+ * durable with its own; only a power loss before that may take it back.
+ * Inside a batch it is the batch's. */
+int pst_store__run_lazy(pst_store *st, sqlite3_stmt *s);
+/* The same for a whole unit: on says whether lazy_on switched (outside a
+ * batch); lazy_off switches back and returns rc (or the switch's failure). */
+bool pst_store__lazy_on(pst_store *st);
+int pst_store__lazy_off(pst_store *st, bool on, int rc);
 /* Steps once: 1 when a row is ready, 0 when done (statement reset), <0. */
 int pst_store__row(pst_store *st, sqlite3_stmt *s);
 

@@ -273,7 +273,7 @@ static int rcpt_touch(pst_store *st, const char *sql, const uint8_t *msg_id, con
         return rc;
     if ((rc = sqlite3_bind_int64(s, 3, (sqlite3_int64)now)) != SQLITE_OK)
         return pst_store__sqlerr(st, rc);
-    if ((rc = pst_store__run(st, s)))
+    if ((rc = pst_store__run_lazy(st, s)))
         return rc;
     if (sqlite3_changes(st->db) > 0)
         return 0;
@@ -710,7 +710,9 @@ int pst_store_inbox_retry(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BY
 
 int pst_store_inbox_receipt_sent(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                                  uint64_t now) {
-    return in_transition(st, Q_IN_RECEIPT, msg_id, now, -1);
+    /* lost in a power loss, the receipt is sent again at start: harmless */
+    bool lazy = st != NULL && pst_store__lazy_on(st);
+    return pst_store__lazy_off(st, lazy, in_transition(st, Q_IN_RECEIPT, msg_id, now, -1));
 }
 
 static int inbox_row(sqlite3_stmt *s, void *ctx) {

@@ -377,7 +377,7 @@ static void delete_body(struct pst_outbox *o, const uint8_t *msg_id) {
     char path[PST_PATH_MAX];
     if (pst_outbox_body_path(o, msg_id, path, sizeof path) != PST_OK)
         return;
-    int err = unlink(path) == 0 ? 0 : errno;
+    int err = pst_outbox_spare_keep(o, path); /* deleted, or emptied for the next send */
     if (err == 0)
         pst_counter_add(o->node, "outbox.bodies_deleted", 1);
     else if (err != ENOENT)
@@ -403,10 +403,12 @@ void pst_outbox_settle(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]) {
 
 /* Deletes bodies nobody may fetch any more (their message finished, or a
  * crash left them before their rows were committed) and, at startup, the
- * tmp files of sends a crash interrupted. Files are renamed into place on
- * the loop thread right before their rows commit, so this never races a
- * send. */
+ * tmp files of sends a crash interrupted. A send's worker renames its body
+ * into place before the loop commits its rows: the sweep waits until no
+ * send is in flight, so it never takes such a body for garbage. */
 static void sweep_outbox(struct pst_outbox *o, bool startup) {
+    if (o->sends_active > 0) /* a send's worker may have placed a body not committed yet */
+        return;
     DIR *d = opendir(o->dir);
     if (d == NULL)
         return;

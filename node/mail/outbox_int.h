@@ -22,6 +22,8 @@
 struct pst_outbox_entry;
 struct pst_fetch_server;
 struct pst_send_op;
+#define PST_OUTBOX_SPARES_MAX 16u
+
 struct pst_outbox {
     pst_node *node;
     unsigned refs;
@@ -40,12 +42,27 @@ struct pst_outbox {
     /* when each recent recipient's device list was last looked for in the
      * DHT (send_devices.c): a send waits for the first look only */
     pst_recent_key devcheck[PST_OUTBOX_DEVCHECK_MAX];
+    /* emptied bodies kept for the next sends (outbox_spare.c): hex names */
+    char spares[PST_OUTBOX_SPARES_MAX][17];
+    unsigned n_spares;
 };
 
 /* Looks identity pk's device list up again in the background when this
  * node last looked more than max_age seconds ago (send_devices.c): the
  * fetch server sees a device revoked after the send within that time. */
 void pst_outbox_devlist_refresh(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES], uint64_t max_age);
+
+/* outbox_spare.c, loop thread. Instead of deleting path (a body nobody may
+ * fetch any more), empties it and keeps it as a spare while there are
+ * fewer than PST_OUTBOX_SPARES_MAX, else deletes it. 0, or the errno of the
+ * failed delete (ENOENT: there was no such file). */
+int pst_outbox_spare_keep(struct pst_outbox *o, const char *path);
+/* Hands the path of a spare (DIR/outbox/tmp-s<hex>, empty, mode 0600) to
+ * one send, which owns it from then on; false when there is none. */
+bool pst_outbox_spare_take(struct pst_outbox *o, char *out, size_t cap);
+/* Gives back a spare that pst_outbox_spare_take handed out to a send that
+ * failed (emptied again, same name), or deletes it when it cannot be kept. */
+void pst_outbox_spare_return(struct pst_outbox *o, const char *path);
 
 /* Mints the hashcash stamp of notification outer for recipient rcpt (bits,
  * dated now) into outer->stamp, with every core, on the calling thread (a

@@ -160,6 +160,12 @@ typedef struct {
 } pst_send_rcpt;
 typedef struct {
     char path[PST_PATH_MAX]; /* the message file: absolute */
+    /* use_fd: read the message from fd instead of path (an open file the
+     * caller keeps open and unchanged until done: SMTP's in-memory spool;
+     * pst_send_new takes its own dup, read from offset 0; path is then only
+     * the name used in errors and is never removed) */
+    bool use_fd;
+    int fd;
     pst_send_pow pow;
     /* 0 for mail; a PST_NOTIFY_FLAG_SYNC_* for a sync record sent to our
      * own identity (sync.c): sealed to our other devices only */

@@ -8,9 +8,10 @@
  *      a fresh message key in PST_MSG_CHUNK pieces into DIR/outbox/tmp-*,
  *      computing the message id on the way, fsync; then seal one
  *      notification per recipient and mint the stamps it needs (all cores);
- *   3. on the loop: rename the file to DIR/outbox/<msg id>, fsync the
- *      directory, store the message and its recipients in one batch, and only
- *      after the commit reply: an acknowledged message is durable;
+ *   3. still on the worker: rename the file to DIR/outbox/<msg id>, fsync
+ *      the directory; on the loop: store the message and its recipients in
+ *      one batch, and only after the commit reply: an acknowledged message
+ *      is durable;
  *   4. hand the notifications to outbox.c, which keeps them alive.
  * Nothing holds the message in memory: the worker uses three 64 KiB buffers
  * and the header filter's 64 KiB.
@@ -67,6 +68,8 @@ void pst_send_finish(send_op *op) {
     o->rcpts_reserved -= op->reserved;
     if (op->sec)
         sodium_free(op->sec);
+    if (op->in_fd >= 0)
+        close(op->in_fd);
     sodium_memzero(op, sizeof *op);
     free(op);
     pst_outbox_release(o);
@@ -103,6 +106,21 @@ static void fail_early(send_op *op, const char *fmt, ...) {
 static void drop_spool(send_op *op) {
     if (op->spool_owned && unlink(op->path) != 0 && errno != ENOENT)
         pst_log_warn("cannot remove %s: %s", op->path, strerror(errno));
+}
+
+/* Removes what a failed send wrote (path: its tmp file or placed body, may
+ * be ""). A spare it was handed goes back to the outbox, written or not, so
+ * a failed send leaves the outbox as it found it. */
+static void drop_body(send_op *op, const char *path) {
+    if (op->spare[0] != '\0' && (!op->used_spare || strcmp(path, op->spare) == 0 ||
+                                 (path[0] != '\0' && rename(path, op->spare) == 0))) {
+        if (!op->used_spare && path[0] != '\0')
+            (void)unlink(path); /* the worker made a file of its own */
+        pst_outbox_spare_return(op->o, op->spare);
+        op->spare[0] = '\0'; /* once */
+    } else if (path[0] != '\0') {
+        (void)unlink(path);
+    }
 }
 
 /* ---- commit and acknowledge ---------------------------------------------- */
@@ -186,24 +204,26 @@ static void commit(send_op *op) {
     char final[PST_PATH_MAX];
     if (op->reserved == 0) {
         /* only Internet recipients: the ciphertext only named the message */
-        (void)unlink(op->tmp_path);
+        drop_body(op, op->tmp_path);
         op->tmp_path[0] = '\0';
         snprintf(final, sizeof final, "%s", op->tmp_path);
+    } else if (op->placed) {
+        snprintf(final, sizeof final, "%s", op->tmp_path); /* renamed, fsynced by the worker */
     } else if (pst_outbox_body_path(op->o, op->msg_id, final, sizeof final) != PST_OK ||
                rename(op->tmp_path, final) != 0) {
         int e = errno;
-        (void)unlink(op->tmp_path);
+        drop_body(op, op->tmp_path);
         fail(op, "cannot store the message in %s: %s", op->o->dir, strerror(e));
         return;
     }
-    int rc = pst_fsync_dir(op->o->dir);
+    int rc = op->placed ? PST_OK : pst_fsync_dir(op->o->dir);
     char relay_final[PST_PATH_MAX] = "";
     if (rc == PST_OK && op->n_internet > 0)
         rc = pst_relay_commit_body(n, op->relay_tmp, op->msg_id, relay_final, sizeof relay_final);
     if (rc == PST_OK)
         rc = store_rows(op);
     if (rc != PST_OK) {
-        (void)unlink(final);
+        drop_body(op, final);
         if (op->relay_tmp[0])
             (void)unlink(op->relay_tmp);
         if (relay_final[0])
@@ -243,8 +263,7 @@ static void work_done(uv_work_t *w, int status) {
     if (op->err == PST_OK && stopping)
         pst_send_set_err(op, PST_E_CLOSED, "the node is shutting down");
     if (op->err != PST_OK) {
-        if (op->tmp_path[0])
-            (void)unlink(op->tmp_path);
+        drop_body(op, op->tmp_path);
         if (op->relay_tmp[0])
             (void)unlink(op->relay_tmp);
         if (stopping) {
@@ -395,9 +414,13 @@ void pst_send_resolved_all(send_op *op) {
     op->o->rcpts_reserved += unique;
     op->work.data = op;
     op->working = true;
+    if (!pst_outbox_spare_take(op->o, op->spare, sizeof op->spare))
+        op->spare[0] = '\0';
     int rc = uv_queue_work(n->loop, &op->work, pst_send_work_run, work_done);
     if (rc != 0) {
         op->working = false;
+        if (op->spare[0])
+            pst_outbox_spare_return(op->o, op->spare);
         fail(op, "not sent: cannot start the encryption: %s", uv_strerror(rc));
         return;
     }
@@ -472,12 +495,16 @@ int pst_send_new(pst_node *n, const pst_send_request *req, pst_send_done_cb done
         return PST_E_INVAL;
     send_op *op = calloc(1, sizeof *op);
     send_secrets *sec = sodium_malloc(sizeof *sec);
-    if (op == NULL || sec == NULL) {
+    int in_fd = req->use_fd ? fcntl(req->fd, F_DUPFD_CLOEXEC, 0) : -1;
+    if (op == NULL || sec == NULL || (req->use_fd && in_fd < 0)) {
         free(op);
         if (sec)
             sodium_free(sec);
-        return PST_E_NOMEM;
+        if (in_fd >= 0)
+            close(in_fd);
+        return op == NULL || sec == NULL ? PST_E_NOMEM : PST_E_IO;
     }
+    op->in_fd = in_fd;
     op->node = n;
     op->o = o;
     op->done = done;
@@ -506,7 +533,7 @@ int pst_send_new(pst_node *n, const pst_send_request *req, pst_send_done_cb done
         o->sends->list_prev = op;
     o->sends = op;
     o->sends_active++;
-    op->spool_owned = in_spool(o, op->path);
+    op->spool_owned = !req->use_fd && in_spool(o, op->path);
     fill_identity(op);
     *out = op;
     return PST_OK;

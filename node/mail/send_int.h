@@ -70,6 +70,7 @@ struct pst_send_op {
     pst_send_progress_cb progress; /* may be NULL */
     void *user;
     char path[PST_PATH_MAX];
+    int in_fd; /* -1, or the dup of the request's fd (read instead of path) */
     bool spool_owned;
     pst_send_pow pow;
     uint32_t sync_flags; /* the request's: a sync record to our own devices */
@@ -104,6 +105,9 @@ struct pst_send_op {
     int err;
     char errmsg[SEND_ERRMSG_MAX];
     char tmp_path[PST_PATH_MAX];
+    char spare[PST_PATH_MAX]; /* a spare file to write into (outbox_spare.c), or "" */
+    bool placed;     /* the worker renamed tmp_path to the body's name and fsynced the directory */
+    bool used_spare; /* the worker wrote into spare (tmp_path was spare until placed) */
     /* Internet recipients: the filtered plaintext also goes to
      * DIR/relay/tmp-* (relay_tmp), renamed to DIR/relay/<msg id> at commit */
     unsigned n_internet;

@@ -163,9 +163,31 @@ static void encrypt_stream(send_op *op, int in, enc_state *s, uint8_t *rbuf,
     op->bcc_removed = f->bcc_removed;
 }
 
+/* The tmp file for the ciphertext: the spare the loop handed over (its
+ * inode reused, outbox_spare.c), else a new file at op->tmp_path. */
+static int open_tmp(send_op *op) {
+    if (op->spare[0] != '\0') {
+        int fd = open(op->spare, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) {
+            op->used_spare = true;
+            snprintf(op->tmp_path, sizeof op->tmp_path, "%s", op->spare);
+            return fd;
+        }
+        (void)unlink(op->spare);
+    }
+    return open(op->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+}
+
 /* Reads, filters and encrypts into a tmp file in the outbox. */
 static void prepare(send_op *op) {
-    int in = open(op->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* an open file of the caller's (SMTP's memory spool): a dup of our own,
+     * from its start */
+    int in = op->in_fd >= 0 ? fcntl(op->in_fd, F_DUPFD_CLOEXEC, 0)
+                            : open(op->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (in >= 0 && op->in_fd >= 0 && lseek(in, 0, SEEK_SET) != 0) {
+        close(in);
+        in = -1;
+    }
     struct stat sb;
     if (in < 0 || fstat(in, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         pst_send_set_err(op, PST_E_IO, "cannot read %s: %s", op->path,
@@ -190,7 +212,7 @@ static void prepare(send_op *op) {
     s.op = op;
     s.max = op->max_bytes;
     s.cancel = &op->cancel;
-    s.fd = open(op->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    s.fd = open_tmp(op);
     s.relay_fd = -1;
     if (op->n_internet > 0) {
         if (snprintf(op->relay_tmp, sizeof op->relay_tmp, "%s/tmp-%s", pst_relay_dir(op->node),
@@ -302,9 +324,36 @@ static void seal_and_mint(send_op *op) {
     }
 }
 
+/* The body under its message id, the rename durable (the directory
+ * fsynced), here rather than on the loop, which then only commits the rows.
+ * From here on op->tmp_path names the placed body, so a cancel or a failed
+ * commit removes it. The outbox's sweep leaves bodies alone while a send
+ * is in flight (outbox.c), so this one is not taken for garbage before its
+ * rows commit; a crash before them leaves it to the next sweep. */
+static void place_body(send_op *op) {
+    char final[PST_PATH_MAX];
+    int e = 0;
+    if (pst_outbox_body_path(op->o, op->msg_id, final, sizeof final) != PST_OK)
+        e = ENAMETOOLONG;
+    else if (rename(op->tmp_path, final) != 0)
+        e = errno;
+    if (e != 0) {
+        pst_send_set_err(op, PST_E_IO, "cannot store the message in %s: %s", op->o->dir,
+                         strerror(e));
+        return;
+    }
+    snprintf(op->tmp_path, sizeof op->tmp_path, "%s", final);
+    op->placed = true;
+    if (pst_fsync_dir(op->o->dir) != PST_OK)
+        pst_send_set_err(op, PST_E_IO, "cannot store the message in %s: %s", op->o->dir,
+                         strerror(errno));
+}
+
 void pst_send_work_run(uv_work_t *w) {
     send_op *op = w->data;
     prepare(op);
     if (op->err == PST_OK)
         seal_and_mint(op);
+    if (op->err == PST_OK && op->reserved > 0 && atomic_load(&op->cancel) == 0)
+        place_body(op);
 }

@@ -1,5 +1,6 @@
 /* SMTP submission: the message. DATA's bytes (already dot-unstuffed and
- * counted by proto's input machine) go into a file DIR/spool/smtp-*, the
+ * counted by proto's input machine) go into a memfd while the message is
+ * at most SMTP_MEM_SPOOL_MAX, else into a file DIR/spool/smtp-*, the
  * first 64 KiB are kept to see which recipients the To: and Cc: fields
  * name; at CRLF.CRLF the message is refused whole when it broke a rule
  * (too big, a bare CR or LF, a NUL, a non-ASCII header without SMTPUTF8),
@@ -8,12 +9,14 @@
  * recipient (it gets the message and appears in nobody's copy; the
  * message's own Bcc: field is removed by the send's header filter). The
  * 250 goes out from the send's done callback, that is once the message is
- * durable in the outbox; the send deletes the spool file then. */
+ * durable in the outbox; the send deletes the spool file then (a memfd is
+ * closed by the session). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "outbox_int.h"
@@ -32,30 +35,85 @@ static void spool_drop(smtp_session *s) {
     free(s->hdr);
     s->hdr = NULL;
     s->spool_len = s->hdr_len = 0;
+    s->spool_mem = false;
+    s->spool_total = 0;
+}
+
+static int spool_create(smtp_session *s) {
+    pst_node *n = s->node;
+    uint8_t rnd[12];
+    char hex[2 * sizeof rnd + 1];
+    randombytes_buf(rnd, sizeof rnd);
+    sodium_bin2hex(hex, sizeof hex, rnd, sizeof rnd);
+    if (snprintf(s->spool_path, sizeof s->spool_path, "%s/smtp-%s", n->outbox->spool, hex) >=
+        (int)sizeof s->spool_path) {
+        s->spool_path[0] = '\0';
+        return -1;
+    }
+    int fd = open(s->spool_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        pst_log_warn("smtp: cannot create %s: %s", s->spool_path, strerror(errno));
+        s->spool_path[0] = '\0';
+    }
+    return fd;
+}
+
+/* The message outgrew memory: its bytes so far move to a file in the spool,
+ * which takes the rest. */
+static bool spool_spill(smtp_session *s) {
+    int fd = spool_create(s);
+    if (fd < 0)
+        return false;
+    uint8_t *buf = malloc(SMTP_SPOOL_BUF);
+    bool ok = buf != NULL;
+    off_t off = 0;
+    while (ok && off < (off_t)s->spool_total) {
+        ssize_t r = pread(s->spool_fd, buf, SMTP_SPOOL_BUF, off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            ok = false;
+            break;
+        }
+        for (ssize_t w = 0; ok && w < r;) {
+            ssize_t k = write(fd, buf + w, (size_t)(r - w));
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0)
+                ok = false;
+            else
+                w += k;
+        }
+        off += r;
+    }
+    free(buf);
+    close(s->spool_fd);
+    s->spool_fd = fd;
+    s->spool_mem = false;
+    if (!ok)
+        pst_log_warn("smtp: cannot write %s: %s", s->spool_path, strerror(errno));
+    return ok;
 }
 
 void pst_smtp__data_begin(smtp_session *s) {
     pst_node *n = s->node;
     struct pst_outbox *o = n->outbox;
-    uint8_t rnd[12];
-    char hex[2 * sizeof rnd + 1];
-    randombytes_buf(rnd, sizeof rnd);
-    sodium_bin2hex(hex, sizeof hex, rnd, sizeof rnd);
     s->spool_failed = false;
+    s->spool_path[0] = '\0';
+    s->spool_total = 0;
     s->spool_buf = malloc(SMTP_SPOOL_BUF);
     s->hdr = malloc(SMTP_HEADER_KEEP);
-    if (o == NULL || s->spool_buf == NULL || s->hdr == NULL ||
-        snprintf(s->spool_path, sizeof s->spool_path, "%s/smtp-%s", o->spool, hex) >=
-            (int)sizeof s->spool_path) {
-        s->spool_path[0] = '\0';
+    if (o == NULL || s->spool_buf == NULL || s->hdr == NULL) {
         spool_drop(s);
         pst_smtp__reply(s, "451 4.3.0 cannot take a message now");
         return;
     }
-    s->spool_fd = open(s->spool_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    /* no memfd (an old kernel, no descriptors left): the file at once */
+    s->spool_fd = memfd_create("postern-smtp", MFD_CLOEXEC);
+    s->spool_mem = s->spool_fd >= 0;
+    if (s->spool_fd < 0)
+        s->spool_fd = spool_create(s);
     if (s->spool_fd < 0) {
-        pst_log_warn("smtp: cannot create %s: %s", s->spool_path, strerror(errno));
-        s->spool_path[0] = '\0';
         spool_drop(s);
         pst_smtp__reply(s, "451 4.3.0 cannot take a message now: the spool is not writable");
         return;
@@ -68,6 +126,9 @@ void pst_smtp__data_begin(smtp_session *s) {
 /* Writes the buffered bytes to the spool file. A local disk on the loop:
  * 64 KiB at a time, the same as the send's worker reads it back. */
 static void spool_flush(smtp_session *s) {
+    if (s->spool_mem && s->spool_total + s->spool_len > SMTP_MEM_SPOOL_MAX && !s->spool_failed &&
+        !spool_spill(s))
+        s->spool_failed = true;
     size_t off = 0;
     while (off < s->spool_len && !s->spool_failed) {
         ssize_t w = write(s->spool_fd, s->spool_buf + off, s->spool_len - off);
@@ -78,6 +139,7 @@ static void spool_flush(smtp_session *s) {
             s->spool_failed = true;
         } else {
             off += (size_t)w;
+            s->spool_total += (uint64_t)w;
         }
     }
     s->spool_len = 0;
@@ -172,9 +234,11 @@ void pst_smtp__data_end(smtp_session *s, const pst_smtp_event *ev) {
     s->state = SS_CMD;
     if (s->spool_fd >= 0) {
         spool_flush(s);
-        if (close(s->spool_fd) != 0)
-            s->spool_failed = true;
-        s->spool_fd = -1;
+        if (!s->spool_mem) { /* a memfd stays open: it is the message */
+            if (close(s->spool_fd) != 0)
+                s->spool_failed = true;
+            s->spool_fd = -1;
+        }
     }
     const char *reason = NULL;
     const char *refusal = pst_smtp__data_refusal(ev, s->smtputf8, &reason);
@@ -198,7 +262,13 @@ void pst_smtp__data_end(smtp_session *s, const pst_smtp_event *ev) {
         pst_smtp__reply(s, "451 4.3.0 %s", req == NULL ? "out of memory" : why);
         return;
     }
-    snprintf(req->path, sizeof req->path, "%s", s->spool_path);
+    if (s->spool_mem) {
+        snprintf(req->path, sizeof req->path, "the SMTP message");
+        req->use_fd = true;
+        req->fd = s->spool_fd;
+    } else {
+        snprintf(req->path, sizeof req->path, "%s", s->spool_path);
+    }
     req->pow = PST_SEND_POW_AUTO;
     size_t hl = ev->header_bytes < s->hdr_len ? ev->header_bytes : s->hdr_len;
     for (unsigned i = 0; i < s->n_rcpts; i++) {

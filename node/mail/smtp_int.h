@@ -23,7 +23,12 @@
 #define SMTP_AUTH_FAILURES_MAX 3u         /* then the session is closed */
 #define SMTP_SESSIONS_HARD_MAX 1024u      /* beyond the setting: closed unanswered */
 #define SMTP_BACKLOG 16
-#define SMTP_SPOOL_BUF 65536u   /* DATA is written to the spool in pieces this big */
+#define SMTP_SPOOL_BUF 65536u /* DATA is written to the spool in pieces this big */
+/* A message up to this size is spooled in memory (a memfd), not in a file
+ * on the disk: the file would cost an inode allocation and a deletion per
+ * message for bytes that need no durability (the outbox copy is the durable
+ * one). Bigger ones move to DIR/spool/ as they pass it. */
+#define SMTP_MEM_SPOOL_MAX (1024u * 1024u)
 #define SMTP_HEADER_KEEP 65536u /* header bytes kept to tell To/Cc from Bcc */
 #define SMTP_HOSTNAME "localhost"
 #define SMTP_REPLY_MAX 512u
@@ -80,7 +85,9 @@ typedef struct smtp_session {
     uint8_t *spool_buf; /* SMTP_SPOOL_BUF */
     size_t spool_len;
     bool spool_failed;
-    uint8_t *hdr; /* first SMTP_HEADER_KEEP bytes of the message */
+    bool spool_mem;       /* spool_fd is a memfd, spool_path empty */
+    uint64_t spool_total; /* bytes written to spool_fd */
+    uint8_t *hdr;         /* first SMTP_HEADER_KEEP bytes of the message */
     size_t hdr_len;
     pst_send_op *op; /* the send started from this session, until its done */
     /* LMTP: the envelope sender and the message being written */
