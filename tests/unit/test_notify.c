@@ -26,18 +26,7 @@ static void setup(void) {
 TestSuite(notify, .init = setup);
 
 static pst_notify_inner fixed_inner(void) {
-    pst_notify_inner r;
-    memset(&r, 0, sizeof r);
-    r.created = NOW;
-    r.expires = NOW + 86400;
-    memcpy(r.recipient, recip_pk, 32);
-    memset(r.msg_id, 0x07, 32);
-    r.size = 4096;
-    r.n_endpoints = 2;
-    strcpy(r.endpoints[0], "mail.example.org:7401");
-    strcpy(r.endpoints[1], "[2001:db8::1]:7401");
-    memset(r.msg_key, 0x06, 32);
-    memcpy(r.sender_box_pk, sbox_pk, 32);
+    pst_notify_inner r = ru_notify_inner(NOW, 86400, recip_pk, sbox_pk);
     cr_assert_eq(pst_notify_inner_sign(&r, sender_sk), PST_OK);
     return r;
 }
