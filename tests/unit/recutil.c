@@ -52,6 +52,18 @@ pst_notify_inner ru_notify_inner(uint64_t now, uint64_t lifetime, const uint8_t 
     return r;
 }
 
+void ru_notify_inner_largest(pst_notify_inner *r) {
+    r->created = UINT64_MAX - 1;
+    r->expires = UINT64_MAX;
+    r->size = PST_MESSAGE_SIZE_MAX;
+    r->n_endpoints = PST_NOTIFY_ENDPOINTS_MAX;
+    for (unsigned i = 0; i < PST_NOTIFY_ENDPOINTS_MAX; i++) {
+        memset(r->endpoints[i], 'a', PST_NOTIFY_ENDPOINT_MAX - 6);
+        strcpy(r->endpoints[i] + PST_NOTIFY_ENDPOINT_MAX - 6, ":65535");
+        cr_assert_eq(strlen(r->endpoints[i]), PST_NOTIFY_ENDPOINT_MAX);
+    }
+}
+
 void ru_split(const uint8_t *enc, size_t len, ru_fields *f) {
     cr_assert(enc[0] >= 0x90 && enc[0] <= 0x9f, "fixarray expected");
     f->count = enc[0] & 0x0fu;

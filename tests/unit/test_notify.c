@@ -53,15 +53,7 @@ Test(notify, inner_limits) {
     uint8_t buf[1024];
     size_t len;
     /* largest possible inner stays under PST_NOTIFY_INNER_MAX */
-    r.created = UINT64_MAX - 1;
-    r.expires = UINT64_MAX;
-    r.size = PST_MESSAGE_SIZE_MAX;
-    r.n_endpoints = PST_NOTIFY_ENDPOINTS_MAX;
-    for (int i = 0; i < 4; i++) {
-        memset(r.endpoints[i], 'a', PST_NOTIFY_ENDPOINT_MAX - 6);
-        strcpy(r.endpoints[i] + PST_NOTIFY_ENDPOINT_MAX - 6, ":65535");
-        cr_assert_eq(strlen(r.endpoints[i]), PST_NOTIFY_ENDPOINT_MAX);
-    }
+    ru_notify_inner_largest(&r);
     cr_assert_eq(pst_notify_inner_encode(&r, buf, sizeof buf, &len), PST_OK);
     cr_assert_leq(len, PST_NOTIFY_INNER_MAX);
     cr_log_info("largest inner: %zu bytes", len);

@@ -229,14 +229,7 @@ Test(notify_dev, seal_limits_and_bad_arguments) {
     cr_assert_eq(o.n_seals, 0);
     /* 8 devices with every inner field at its largest (device-signed, with
      * a flag) still fit one DHT value; a full 256-byte stamp then does not */
-    r.created = UINT64_MAX - 1;
-    r.expires = UINT64_MAX;
-    r.size = PST_MESSAGE_SIZE_MAX;
-    r.n_endpoints = PST_NOTIFY_ENDPOINTS_MAX;
-    for (int i = 0; i < 4; i++) {
-        memset(r.endpoints[i], 'a', PST_NOTIFY_ENDPOINT_MAX - 6);
-        strcpy(r.endpoints[i] + PST_NOTIFY_ENDPOINT_MAX - 6, ":65535");
-    }
+    ru_notify_inner_largest(&r);
     memcpy(r.sender, id_pk, 32);
     r.flags = PST_NOTIFY_FLAG_SYNC_TRUST;
     cr_assert_eq(pst_notify_inner_sign(&r, dev_sk), PST_OK);
