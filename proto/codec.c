@@ -35,6 +35,13 @@ void pst_w_init(pst_writer *w, uint8_t *buf, size_t cap) {
     msgpack_packer_init(&w->pk, w, writer_append);
 }
 
+void pst_w_record(pst_writer *w, uint8_t *buf, size_t cap, pst_rec_type type, uint32_t nfields) {
+    pst_w_init(w, buf, cap);
+    (void)msgpack_pack_array(&w->pk, nfields);
+    (void)msgpack_pack_uint64(&w->pk, PST_PROTO_VERSION);
+    (void)msgpack_pack_uint64(&w->pk, (uint64_t)type);
+}
+
 void pst_w_array(pst_writer *w, uint32_t n) { (void)msgpack_pack_array(&w->pk, n); }
 void pst_w_map(pst_writer *w, uint32_t n) { (void)msgpack_pack_map(&w->pk, n); }
 void pst_w_uint(pst_writer *w, uint64_t v) { (void)msgpack_pack_uint64(&w->pk, v); }
@@ -453,6 +460,20 @@ int pst_r_record(const msgpack_object *root, pst_rec_type want, uint32_t nfields
         return PST_E_FIELDS;
     *items = it;
     return PST_OK;
+}
+
+int pst_r_start(const uint8_t *in, void *out, size_t size) {
+    if (out != NULL)
+        memset(out, 0, size);
+    return in != NULL && out != NULL ? PST_OK : PST_E_INVAL;
+}
+
+int pst_r_open(pst_reader *r, const uint8_t *in, size_t len, const pst_limits *lim,
+               pst_rec_type want, uint32_t nfields, const msgpack_object **items) {
+    int rc = pst_r_parse(r, in, len, lim);
+    if (rc == PST_OK)
+        rc = pst_r_record(&r->root, want, nfields, items);
+    return rc;
 }
 
 int pst_r_bin_opt(const msgpack_object *o, size_t n, uint8_t *out, bool *present) {

@@ -40,6 +40,9 @@ void pst_w_cstr(pst_writer *w, const char *s);
 void pst_w_raw(pst_writer *w, const void *p, size_t n);
 /* Returns 0 and the encoded length, or the sticky error (len set to 0). */
 int pst_w_finish(pst_writer *w, size_t *len);
+/* pst_w_init, then the common record header: an array of nfields (version
+ * and type included), the version and type. The body's fields follow. */
+void pst_w_record(pst_writer *w, uint8_t *buf, size_t cap, pst_rec_type type, uint32_t nfields);
 
 /* ---- reader -------------------------------------------------------------- */
 
@@ -95,6 +98,13 @@ bool pst_r_text_ok(const char *s, size_t n, size_t max);
  * type == want and the field count; returns items. */
 int pst_r_record(const msgpack_object *root, pst_rec_type want, uint32_t nfields,
                  const msgpack_object **items);
+/* A decoder's first step: zeroes out[size] when out is not NULL, so a
+ * failed decode leaves no partial record; PST_E_INVAL when in or out is NULL. */
+int pst_r_start(const uint8_t *in, void *out, size_t size);
+/* pst_r_parse, then pst_r_record on the root: the errors of both. Always
+ * call pst_r_free(r), also after an error. */
+int pst_r_open(pst_reader *r, const uint8_t *in, size_t len, const pst_limits *lim,
+               pst_rec_type want, uint32_t nfields, const msgpack_object **items);
 
 /* A bin of exactly 0 or n bytes (an optional key or signature): copies it to
  * out[n] and sets *present when it has n bytes. PST_E_RANGE for another

@@ -538,10 +538,7 @@ int pst_ctrl_request_encode(const pst_ctrl_request *r, uint8_t *out, size_t cap,
     if (r == NULL || out == NULL || len == NULL || request_validate(r) != PST_OK)
         return PST_E_INVAL;
     pst_writer w;
-    pst_w_init(&w, out, cap);
-    pst_w_array(&w, REQUEST_FIELDS);
-    pst_w_uint(&w, PST_PROTO_VERSION);
-    pst_w_uint(&w, PST_REC_CTRL_REQUEST);
+    pst_w_record(&w, out, cap, PST_REC_CTRL_REQUEST, REQUEST_FIELDS);
     pst_w_uint(&w, r->id);
     pst_w_cstr(&w, r->command);
     pst_w_array(&w, r->n_args);
@@ -555,10 +552,7 @@ static int request_encode_cb(const void *r, uint8_t *out, size_t cap, size_t *le
 }
 
 int pst_ctrl_request_decode(const uint8_t *in, size_t len, pst_ctrl_request *out) {
-    if (out == NULL)
-        return PST_E_INVAL;
-    memset(out, 0, sizeof *out);
-    if (in == NULL)
+    if (pst_r_start(in, out, sizeof *out) != PST_OK)
         return PST_E_INVAL;
     pst_limits lim = pst_limits_record;
     lim.max_bytes = PST_CTRL_FRAME_MAX;
@@ -568,9 +562,7 @@ int pst_ctrl_request_decode(const uint8_t *in, size_t len, pst_ctrl_request *out
     pst_reader rd;
     const msgpack_object *it = NULL, *args = NULL;
     uint32_t n = 0;
-    int rc = pst_r_parse(&rd, in, len, &lim);
-    if (rc == PST_OK)
-        rc = pst_r_record(&rd.root, PST_REC_CTRL_REQUEST, REQUEST_FIELDS, &it);
+    int rc = pst_r_open(&rd, in, len, &lim, PST_REC_CTRL_REQUEST, REQUEST_FIELDS, &it);
     if (rc == PST_OK)
         rc = pst_r_uint(&it[2], UINT64_MAX, &out->id);
     if (rc == PST_OK)
@@ -608,10 +600,7 @@ int pst_ctrl_response_encode(const pst_ctrl_response *r, uint8_t *out, size_t ca
     if (r->body != NULL && r->body->tree->err != 0)
         return r->body->tree->err;
     pst_writer w;
-    pst_w_init(&w, out, cap);
-    pst_w_array(&w, RESPONSE_FIELDS);
-    pst_w_uint(&w, PST_PROTO_VERSION);
-    pst_w_uint(&w, PST_REC_CTRL_RESPONSE);
+    pst_w_record(&w, out, cap, PST_REC_CTRL_RESPONSE, RESPONSE_FIELDS);
     pst_w_uint(&w, r->id);
     pst_w_uint(&w, r->status);
     pst_w_cstr(&w, r->error);
@@ -627,17 +616,12 @@ static int response_encode_cb(const void *r, uint8_t *out, size_t cap, size_t *l
 }
 
 int pst_ctrl_response_decode(const uint8_t *in, size_t len, pst_ctrl_response *out) {
-    if (out == NULL)
-        return PST_E_INVAL;
-    memset(out, 0, sizeof *out);
-    if (in == NULL)
+    if (pst_r_start(in, out, sizeof *out) != PST_OK)
         return PST_E_INVAL;
     pst_limits lim = value_limits(PST_VALUE_DEPTH_MAX + 1);
     pst_reader rd;
     const msgpack_object *it = NULL;
-    int rc = pst_r_parse(&rd, in, len, &lim);
-    if (rc == PST_OK)
-        rc = pst_r_record(&rd.root, PST_REC_CTRL_RESPONSE, RESPONSE_FIELDS, &it);
+    int rc = pst_r_open(&rd, in, len, &lim, PST_REC_CTRL_RESPONSE, RESPONSE_FIELDS, &it);
     if (rc == PST_OK)
         rc = pst_r_uint(&it[2], UINT64_MAX, &out->id);
     if (rc == PST_OK)

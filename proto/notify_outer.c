@@ -67,10 +67,8 @@ int pst_notify_encode(const pst_notify *r, uint8_t *out, size_t cap, size_t *len
     if (outer_size(r) > PST_NOTIFY_MAX)
         return PST_E_TOOBIG;
     pst_writer w;
-    pst_w_init(&w, out, cap);
-    pst_w_array(&w, OUTER_FIELDS + (r->n_seals > 0 ? 2u : 0u));
-    pst_w_uint(&w, PST_PROTO_VERSION);
-    pst_w_uint(&w, r->n_seals > 0 ? PST_REC_NOTIFICATION_DEV : PST_REC_NOTIFICATION);
+    pst_w_record(&w, out, cap, r->n_seals > 0 ? PST_REC_NOTIFICATION_DEV : PST_REC_NOTIFICATION,
+                 OUTER_FIELDS + (r->n_seals > 0 ? 2u : 0u));
     pst_w_bin(&w, r->sealed, r->sealed_len);
     if (r->n_seals > 0) {
         pst_w_bin(&w, r->epk, PST_BOX_PK_BYTES);
@@ -104,10 +102,7 @@ static int read_dev(const msgpack_object *it, pst_notify *out) {
 }
 
 int pst_notify_decode(const uint8_t *in, size_t len, pst_notify *out) {
-    if (out == NULL)
-        return PST_E_INVAL;
-    memset(out, 0, sizeof *out);
-    if (in == NULL)
+    if (pst_r_start(in, out, sizeof *out) != PST_OK)
         return PST_E_INVAL;
     pst_limits lim = pst_limits_record;
     lim.max_bytes = PST_NOTIFY_MAX;

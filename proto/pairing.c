@@ -158,10 +158,7 @@ typedef struct {
 } plain_kind;
 
 static int decode_plain(const plain_kind *k, const uint8_t *in, size_t len, void *out) {
-    if (out == NULL)
-        return PST_E_INVAL;
-    memset(out, 0, k->size);
-    if (in == NULL)
+    if (pst_r_start(in, out, k->size) != PST_OK)
         return PST_E_INVAL;
     pst_reader rd;
     const msgpack_object *it = NULL;

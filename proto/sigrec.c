@@ -28,10 +28,7 @@ int pst_sigrec_encode(const pst_sigrec_kind *k, const void *rec, bool with_sig, 
             memset(out, 0, cap);
         return PST_E_INVAL;
     }
-    pst_w_init(&w, out, cap);
-    pst_w_array(&w, with_sig ? k->nfields : k->nfields - 1);
-    pst_w_uint(&w, PST_PROTO_VERSION);
-    pst_w_uint(&w, (uint64_t)k->type);
+    pst_w_record(&w, out, cap, k->type, with_sig ? k->nfields : k->nfields - 1);
     pst_w_uint(&w, U64(rec, k->off_created));
     pst_w_uint(&w, U64(rec, k->off_expires));
     pst_w_bin(&w, at(rec, k->off_signer), PST_SIGN_PK_BYTES);
@@ -71,9 +68,7 @@ int pst_sigrec_decode(const pst_sigrec_kind *k, const uint8_t *in, size_t len, v
     if (k == NULL || rec == NULL)
         return PST_E_INVAL;
     memset(rec, 0, k->size);
-    int rc = pst_r_parse(&rd, in, len, &k->limits);
-    if (rc == PST_OK)
-        rc = pst_r_record(&rd.root, k->type, k->nfields, &it);
+    int rc = pst_r_open(&rd, in, len, &k->limits, k->type, k->nfields, &it);
     if (rc == PST_OK)
         rc = pst_r_uint(&it[2], UINT64_MAX, (uint64_t *)at_mut(rec, k->off_created));
     if (rc == PST_OK)

@@ -31,10 +31,7 @@ int pst_trustsync_encode(const pst_trustsync *r, uint8_t *out, size_t cap, size_
     if (r == NULL || out == NULL || len == NULL || validate(r) != PST_OK)
         return PST_E_INVAL;
     pst_writer w;
-    pst_w_init(&w, out, cap);
-    pst_w_array(&w, TRUSTSYNC_FIELDS);
-    pst_w_uint(&w, PST_PROTO_VERSION);
-    pst_w_uint(&w, PST_REC_TRUST_SYNC);
+    pst_w_record(&w, out, cap, PST_REC_TRUST_SYNC, TRUSTSYNC_FIELDS);
     pst_w_uint(&w, r->created);
     pst_w_bin(&w, r->subject, PST_SIGN_PK_BYTES);
     pst_w_uint(&w, r->tier);
@@ -43,10 +40,7 @@ int pst_trustsync_encode(const pst_trustsync *r, uint8_t *out, size_t cap, size_
 }
 
 int pst_trustsync_decode(const uint8_t *in, size_t len, pst_trustsync *out) {
-    if (out == NULL)
-        return PST_E_INVAL;
-    memset(out, 0, sizeof *out);
-    if (in == NULL)
+    if (pst_r_start(in, out, sizeof *out) != PST_OK)
         return PST_E_INVAL;
     pst_limits lim = pst_limits_record;
     lim.max_bytes = PST_TRUSTSYNC_MAX;
@@ -56,9 +50,7 @@ int pst_trustsync_decode(const uint8_t *in, size_t len, pst_trustsync *out) {
     pst_reader rd;
     const msgpack_object *it = NULL;
     uint64_t tier = 0;
-    int rc = pst_r_parse(&rd, in, len, &lim);
-    if (rc == PST_OK)
-        rc = pst_r_record(&rd.root, PST_REC_TRUST_SYNC, TRUSTSYNC_FIELDS, &it);
+    int rc = pst_r_open(&rd, in, len, &lim, PST_REC_TRUST_SYNC, TRUSTSYNC_FIELDS, &it);
     if (rc == PST_OK)
         rc = pst_r_uint(&it[2], UINT64_MAX, &out->created);
     if (rc == PST_OK)

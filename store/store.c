@@ -323,6 +323,18 @@ int pst_store__check_blob(const uint8_t *bytes, size_t len, size_t min) {
     return 0;
 }
 
+int pst_store__check_put(const uint8_t *bytes, size_t len, uint64_t now) {
+    int rc = pst_store__check_blob(bytes, len, 1);
+    if (rc == 0 && !PST_STORE__TIME_OK(now))
+        rc = PST_E_RANGE;
+    return rc;
+}
+
+const void *pst_store__col_fixed(sqlite3_stmt *s, int col, size_t n) {
+    const void *p = sqlite3_column_blob(s, col);
+    return p != NULL && sqlite3_column_bytes(s, col) == (int)n ? p : NULL;
+}
+
 /* Names end up in logs and terminals: valid UTF-8 without control
  * characters, so nothing stored can inject escape sequences. */
 int pst_store__check_name(const char *name, size_t max) {

@@ -71,11 +71,9 @@ int pst_store_devlist_put(pst_store *st, const uint8_t identity[32], uint64_t se
                           const uint8_t *bytes, size_t len, uint64_t now) {
     if (!st || !identity)
         return PST_E_INVAL;
-    int rc = pst_store__check_blob(bytes, len, 1);
+    int rc = pst_store__check_put(bytes, len, now);
     if (rc)
         return rc;
-    if (!PST_STORE__TIME_OK(now))
-        return PST_E_RANGE;
     uint8_t hash[HASH_BYTES];
     crypto_generichash(hash, HASH_BYTES, bytes, len, NULL, 0);
     if ((rc = pst_store__tx_begin(st)))

@@ -79,6 +79,11 @@ int pst_store__copy_blob(sqlite3_stmt *s, int col, uint8_t *buf, size_t cap, siz
 /* Argument checks shared by the modules. */
 int pst_store__check_blob(const uint8_t *bytes, size_t len, size_t min);
 int pst_store__check_name(const char *name, size_t max); /* 1..max, no controls */
+/* A stored record and its time: check_blob(bytes, len, 1)'s errors, then
+ * PST_E_RANGE when now does not fit SQLite's int64. */
+int pst_store__check_put(const uint8_t *bytes, size_t len, uint64_t now);
+/* Blob column col when it holds exactly n bytes, else NULL (a damaged row). */
+const void *pst_store__col_fixed(sqlite3_stmt *s, int col, size_t n);
 /* Schema of migration 2 (store_mail.c). */
 extern const char pst_store__mail_schema[];
 extern const char pst_store__inbox_v4[];

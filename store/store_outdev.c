@@ -208,11 +208,9 @@ int pst_store_outbox_device_receipt(pst_store *st, const uint8_t msg_id[PST_STOR
         *missing = 0;
     if (!st || !msg_id || !rcpt || !device || !missing)
         return PST_E_INVAL;
-    int rc = pst_store__check_blob(receipt, len, 1);
+    int rc = pst_store__check_put(receipt, len, now);
     if (rc)
         return rc;
-    if (!PST_STORE__TIME_OK(now))
-        return PST_E_RANGE;
     if ((rc = pst_store__tx_begin(st)))
         return rc;
     rc = pst_store__tx_end(st,
@@ -239,8 +237,8 @@ struct dev_walk {
 
 static int device_row(sqlite3_stmt *s, void *ctx) {
     struct dev_walk *w = ctx;
-    const void *dev = sqlite3_column_blob(s, 0);
-    if (!dev || sqlite3_column_bytes(s, 0) != (int)PK_BYTES)
+    const void *dev = pst_store__col_fixed(s, 0, PK_BYTES);
+    if (!dev)
         return pst_store__fail(w->st, PST_E_STORE, "damaged row");
     pst_store_outbox_device_row r = {
         .device = dev,

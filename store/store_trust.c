@@ -96,8 +96,8 @@ struct contact_walk {
 
 static int contact_row(sqlite3_stmt *s, void *ctx) {
     struct contact_walk *w = ctx;
-    const void *pk = sqlite3_column_blob(s, 0);
-    if (!pk || sqlite3_column_bytes(s, 0) != PK_BYTES)
+    const void *pk = pst_store__col_fixed(s, 0, PK_BYTES);
+    if (!pk)
         return pst_store__fail(w->st, PST_E_STORE, "damaged row");
     const unsigned char *name = sqlite3_column_text(s, 2);
     pst_store_contact_row r = {
@@ -224,8 +224,8 @@ int pst_store_contact_by_email(pst_store *st, const char *email, uint8_t pk[32],
     rc = pst_store__row(st, s);
     if (rc <= 0)
         return rc ? rc : PST_E_NOTFOUND;
-    const void *owner = sqlite3_column_blob(s, 0);
-    if (!owner || sqlite3_column_bytes(s, 0) != PK_BYTES) {
+    const void *owner = pst_store__col_fixed(s, 0, PK_BYTES);
+    if (!owner) {
         sqlite3_reset(s);
         return pst_store__fail(st, PST_E_STORE, "damaged row");
     }
@@ -314,11 +314,9 @@ int pst_store_published_put(pst_store *st, int kind, const uint8_t slot[PST_SLOT
                             const uint8_t *bytes, size_t len, uint64_t seq, uint64_t now) {
     if (!st || !slot || kind < 0 || kind > PST_STORE_KIND_MAX)
         return PST_E_INVAL;
-    int rc = pst_store__check_blob(bytes, len, 1);
+    int rc = pst_store__check_put(bytes, len, now);
     if (rc)
         return rc;
-    if (!PST_STORE__TIME_OK(now))
-        return PST_E_RANGE;
     if ((rc = pst_store__tx_begin(st)))
         return rc;
     rc = pub_put_locked(st, kind, slot, bytes, len, seq, now);

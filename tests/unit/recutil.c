@@ -35,6 +35,35 @@ void ru_address(char *out, size_t local, size_t len) {
     out[len] = '\0';
 }
 
+pst_notify_inner ru_notify_inner(uint64_t now, uint64_t lifetime, const uint8_t recipient[32],
+                                 const uint8_t sender_box_pk[32]) {
+    pst_notify_inner r;
+    memset(&r, 0, sizeof r);
+    r.created = now;
+    r.expires = now + lifetime;
+    memcpy(r.recipient, recipient, 32);
+    memset(r.msg_id, 0x07, 32);
+    r.size = 4096;
+    r.n_endpoints = 2;
+    strcpy(r.endpoints[0], "mail.example.org:7401");
+    strcpy(r.endpoints[1], "[2001:db8::1]:7401");
+    memset(r.msg_key, 0x06, 32);
+    memcpy(r.sender_box_pk, sender_box_pk, 32);
+    return r;
+}
+
+void ru_notify_inner_largest(pst_notify_inner *r) {
+    r->created = UINT64_MAX - 1;
+    r->expires = UINT64_MAX;
+    r->size = PST_MESSAGE_SIZE_MAX;
+    r->n_endpoints = PST_NOTIFY_ENDPOINTS_MAX;
+    for (unsigned i = 0; i < PST_NOTIFY_ENDPOINTS_MAX; i++) {
+        memset(r->endpoints[i], 'a', PST_NOTIFY_ENDPOINT_MAX - 6);
+        strcpy(r->endpoints[i] + PST_NOTIFY_ENDPOINT_MAX - 6, ":65535");
+        cr_assert_eq(strlen(r->endpoints[i]), PST_NOTIFY_ENDPOINT_MAX);
+    }
+}
+
 void ru_split(const uint8_t *enc, size_t len, ru_fields *f) {
     cr_assert(enc[0] >= 0x90 && enc[0] <= 0x9f, "fixarray expected");
     f->count = enc[0] & 0x0fu;

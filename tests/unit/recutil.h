@@ -10,6 +10,7 @@
 #include "codec.h"
 #include "pst_envelope.h"
 #include "pst_identity.h"
+#include "pst_notify.h"
 #include "testutil.h"
 
 /* s[i] = base + i */
@@ -20,6 +21,15 @@ pst_identity *ru_kat_identity(uint8_t base);
 /* A normalized-shape address of len bytes: local times 'a', '@', then a
  * domain of 'b' with a '.' after every 63 (out holds len + 1). */
 void ru_address(char *out, size_t local, size_t len);
+
+/* The notification inner the notify tests start from, not yet signed:
+ * created now, expiring lifetime seconds later, no sender, two short
+ * endpoints, msg_id of 0x07 and msg_key of 0x06 bytes. */
+pst_notify_inner ru_notify_inner(uint64_t now, uint64_t lifetime, const uint8_t recipient[32],
+                                 const uint8_t sender_box_pk[32]);
+/* Sets r's times, size and endpoints to their largest (every endpoint of
+ * PST_NOTIFY_ENDPOINT_MAX bytes): the biggest inner, for size bounds. */
+void ru_notify_inner_largest(pst_notify_inner *r);
 
 /* The top-level fields of an encoded record, as byte ranges. */
 typedef struct {

@@ -26,18 +26,7 @@ static void setup(void) {
 TestSuite(notify, .init = setup);
 
 static pst_notify_inner fixed_inner(void) {
-    pst_notify_inner r;
-    memset(&r, 0, sizeof r);
-    r.created = NOW;
-    r.expires = NOW + 86400;
-    memcpy(r.recipient, recip_pk, 32);
-    memset(r.msg_id, 0x07, 32);
-    r.size = 4096;
-    r.n_endpoints = 2;
-    strcpy(r.endpoints[0], "mail.example.org:7401");
-    strcpy(r.endpoints[1], "[2001:db8::1]:7401");
-    memset(r.msg_key, 0x06, 32);
-    memcpy(r.sender_box_pk, sbox_pk, 32);
+    pst_notify_inner r = ru_notify_inner(NOW, 86400, recip_pk, sbox_pk);
     cr_assert_eq(pst_notify_inner_sign(&r, sender_sk), PST_OK);
     return r;
 }
@@ -64,15 +53,7 @@ Test(notify, inner_limits) {
     uint8_t buf[1024];
     size_t len;
     /* largest possible inner stays under PST_NOTIFY_INNER_MAX */
-    r.created = UINT64_MAX - 1;
-    r.expires = UINT64_MAX;
-    r.size = PST_MESSAGE_SIZE_MAX;
-    r.n_endpoints = PST_NOTIFY_ENDPOINTS_MAX;
-    for (int i = 0; i < 4; i++) {
-        memset(r.endpoints[i], 'a', PST_NOTIFY_ENDPOINT_MAX - 6);
-        strcpy(r.endpoints[i] + PST_NOTIFY_ENDPOINT_MAX - 6, ":65535");
-        cr_assert_eq(strlen(r.endpoints[i]), PST_NOTIFY_ENDPOINT_MAX);
-    }
+    ru_notify_inner_largest(&r);
     cr_assert_eq(pst_notify_inner_encode(&r, buf, sizeof buf, &len), PST_OK);
     cr_assert_leq(len, PST_NOTIFY_INNER_MAX);
     cr_log_info("largest inner: %zu bytes", len);

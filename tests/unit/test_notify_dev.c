@@ -33,20 +33,9 @@ TestSuite(notify_dev, .init = setup);
 
 /* What a node sends today: two short endpoints. */
 static pst_notify_inner typical_inner(const uint8_t *sk, const uint8_t *sender) {
-    pst_notify_inner r;
-    memset(&r, 0, sizeof r);
-    r.created = NOW;
-    r.expires = NOW + 7 * 86400;
+    pst_notify_inner r = ru_notify_inner(NOW, 7 * 86400, recip_pk, sbox_pk);
     if (sender != NULL)
         memcpy(r.sender, sender, 32);
-    memcpy(r.recipient, recip_pk, 32);
-    memset(r.msg_id, 0x07, 32);
-    r.size = 4096;
-    r.n_endpoints = 2;
-    strcpy(r.endpoints[0], "mail.example.org:7401");
-    strcpy(r.endpoints[1], "[2001:db8::1]:7401");
-    memset(r.msg_key, 0x06, 32);
-    memcpy(r.sender_box_pk, sbox_pk, 32);
     cr_assert_eq(pst_notify_inner_sign(&r, sk), PST_OK);
     return r;
 }
@@ -106,10 +95,7 @@ static size_t build_dev_inner(const pst_notify_inner *r, const uint8_t *sender, 
                               uint8_t *buf, size_t cap) {
     pst_writer w;
     size_t len;
-    pst_w_init(&w, buf, cap);
-    pst_w_array(&w, 14);
-    pst_w_uint(&w, 1);
-    pst_w_uint(&w, PST_REC_NOTIFICATION_INNER_DEV);
+    pst_w_record(&w, buf, cap, PST_REC_NOTIFICATION_INNER_DEV, 14);
     pst_w_uint(&w, r->created);
     pst_w_uint(&w, r->expires);
     pst_w_bin(&w, r->signer, 32);
@@ -243,14 +229,7 @@ Test(notify_dev, seal_limits_and_bad_arguments) {
     cr_assert_eq(o.n_seals, 0);
     /* 8 devices with every inner field at its largest (device-signed, with
      * a flag) still fit one DHT value; a full 256-byte stamp then does not */
-    r.created = UINT64_MAX - 1;
-    r.expires = UINT64_MAX;
-    r.size = PST_MESSAGE_SIZE_MAX;
-    r.n_endpoints = PST_NOTIFY_ENDPOINTS_MAX;
-    for (int i = 0; i < 4; i++) {
-        memset(r.endpoints[i], 'a', PST_NOTIFY_ENDPOINT_MAX - 6);
-        strcpy(r.endpoints[i] + PST_NOTIFY_ENDPOINT_MAX - 6, ":65535");
-    }
+    ru_notify_inner_largest(&r);
     memcpy(r.sender, id_pk, 32);
     r.flags = PST_NOTIFY_FLAG_SYNC_TRUST;
     cr_assert_eq(pst_notify_inner_sign(&r, dev_sk), PST_OK);
@@ -271,10 +250,7 @@ static size_t build_dev(uint8_t *out, size_t cap, size_t box_len, uint32_t n_sea
     static uint8_t junk[1024];
     pst_writer w;
     size_t len;
-    pst_w_init(&w, out, cap);
-    pst_w_array(&w, 6);
-    pst_w_uint(&w, 1);
-    pst_w_uint(&w, PST_REC_NOTIFICATION_DEV);
+    pst_w_record(&w, out, cap, PST_REC_NOTIFICATION_DEV, 6);
     pst_w_bin(&w, junk, box_len);
     pst_w_bin(&w, junk, PST_BOX_PK_BYTES); /* epk */
     pst_w_array(&w, n_seals);
