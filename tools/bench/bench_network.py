@@ -51,6 +51,9 @@ stopped on exit, Ctrl-C and SIGTERM included.
   steady_nodes, steady_s, dht_per_node_10min: {gets, puts, values_received,
   listens} (median per node that stayed up, scaled to 10 minutes),
   counters_per_node_10min (every node counter, median, same nodes)
+  observers, stored_values_per_node_median, stored_values_per_node_max,
+  stored_kib_per_node_median (`ll` of the dhtnode observers at the end of
+  the churn phase; null without dhtnode)
   udp_datagrams, udp_datagrams_per_s, udp_datagrams_per_node_s (null
   without --netns), lo_bytes (loopback bytes, TCP fetches included)
 """
@@ -59,6 +62,7 @@ import concurrent.futures
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -136,6 +140,58 @@ def maybe_enter_netns(args):
     sys.exit(p.wait())
 
 
+class Observer:
+    """A `dhtnode` (OpenDHT's own node, the same library and default store
+    policy as posternd's runner) in the network, driven on its stdin: its
+    `ll` command says how many values it stores. posternd cannot say (the C
+    API has no storage statistics), so these stand in for a storing node."""
+
+    def __init__(self, network, seed, logdir, k):
+        self.lines = []
+        self.cond = threading.Condition()
+        self.log = open(os.path.join(logdir, f"dhtnode{k}.log"), "w")
+        self.proc = subprocess.Popen(["dhtnode", "-n", str(network), "-p", "0", "-b", seed],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, bufsize=1)
+        threading.Thread(target=self.reader, daemon=True).start()
+
+    def reader(self):
+        for line in self.proc.stdout:
+            self.log.write(line)
+            with self.cond:
+                self.lines.append(line)
+                self.cond.notify_all()
+
+    def storage(self, timeout=10.0):
+        """(values, KiB) from `ll`, or None."""
+        with self.cond:
+            start = len(self.lines)
+        try:
+            self.proc.stdin.write("ll\n")
+            self.proc.stdin.flush()
+        except OSError:
+            return None
+        end = time.monotonic() + timeout
+        with self.cond:
+            while time.monotonic() < end:
+                for line in self.lines[start:]:
+                    if line.startswith("Storage has "):
+                        w = line.split()
+                        return int(w[2]), int(w[5])
+                self.cond.wait(0.2)
+        return None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
 class Bench:
     def __init__(self, harness, a):
         self.h = harness
@@ -158,6 +214,8 @@ class Bench:
         self.revocations = []
         self.churn = {"stops": 0, "new_ports": 0}
         self.errors = []
+        self.observers = []
+        self.storage = []
 
     # ---- nodes -----------------------------------------------------------------
 
@@ -190,6 +248,10 @@ class Bench:
                         nd.wait_ready(60)
         for nd in self.nodes:
             nd.wait_joined(60)
+        if self.a.observers and shutil.which("dhtnode"):
+            seeds = [nd.seed_addr() for nd in self.nodes[:2]]
+            for k in range(self.a.observers):
+                self.observers.append(Observer(self.c.network, seeds[k % 2], self.c.tmp, k))
 
     def sampler(self):
         while self.sampling:
@@ -446,6 +508,7 @@ class Bench:
         churn_s = time.monotonic() - t_churn
         after = {i: self.nodes[i].status() for i in steady}
         udp1, lo1 = udp_counters() if os.environ.get(NETNS_ENV) else (None, None)
+        self.storage = [x for x in (o.storage() for o in self.observers) if x]
         print(f"churn phase over after {churn_s:.0f} s: {len(self.lookups)} lookups, "
               f"{len(self.mails)} messages, {len(self.revocations)} revocations",
               file=sys.stderr, flush=True)
@@ -616,6 +679,11 @@ class Bench:
         else:
             out["udp_datagrams"] = out["udp_datagrams_per_s"] = None
             out["udp_datagrams_per_node_s"] = out["lo_bytes"] = None
+        st = self.storage
+        out["observers"] = len(self.observers)
+        out["stored_values_per_node_median"] = statistics.median(v for v, _ in st) if st else None
+        out["stored_values_per_node_max"] = max(v for v, _ in st) if st else None
+        out["stored_kib_per_node_median"] = statistics.median(k for _, k in st) if st else None
         out["errors"] = self.errors[:20]
         return out
 
@@ -641,7 +709,7 @@ def table(o, argv):
              f"send failed: {o['mail_send_failed']} |",
              f"| delivered exactly once / duplicates / lost | {o['mail_delivered']} / "
              f"{o['mail_duplicates']} / {o['mail_lost']} |",
-             f"| delivery p50 / p99 (recipient down: p50) | {f(o['mail_delivery_p50_s'], ' s')} / "
+             f"| delivery p50 / p99 (recipient down: p50) | {f(o['mail_delivery_p50_s'], ' s', 2)} / "
              f"{f(o['mail_delivery_p99_s'], ' s')} ({f(o['mail_to_down_delivery_p50_s'], ' s')}) |",
              f"| revocations seen by every node | {o['revocations_seen_everywhere']}/"
              f"{o['revocations_published']} |",
@@ -653,6 +721,9 @@ def table(o, argv):
              f"{o['cpu_s_max']} s (all nodes {o['cpu_s_total']} s in {o['wall_s']:.0f} s) |",
              f"| DHT ops per steady node per 10 min (median of {o['steady_nodes']}) | "
              + ", ".join(f"{k} {v:g}" for k, v in o["dht_per_node_10min"].items()) + " |",
+             f"| values stored per storing node (dhtnode observers: {o['observers']}), median / max"
+             f" | {o['stored_values_per_node_median']} / {o['stored_values_per_node_max']} "
+             f"({o['stored_kib_per_node_median']} KiB median) |",
              f"| UDP datagrams on the wire (namespace counters) | "
              + ("n/a (no --netns)" if o["udp_datagrams"] is None else
                 f"{o['udp_datagrams']} = {o['udp_datagrams_per_s']}/s, "
@@ -698,6 +769,9 @@ def main():
                     help="nodes that stay up whose counters are read (status of each)")
     ap.add_argument("--netns", choices=("auto", "yes", "no"), default="auto",
                     help="run inside unshare -rn to count UDP datagrams")
+    ap.add_argument("--observers", type=int, default=4,
+                    help="dhtnode processes in the network that report their stored values "
+                         "(0: none; needs the dhtnode program)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     if a.procs is not None and a.procs != a.nodes:
@@ -723,9 +797,9 @@ def main():
     def watchdog():
         time.sleep(a.deadline)
         print("bench: deadline reached, stopping every node", file=sys.stderr, flush=True)
-        for nd in list(bench.c.running):
+        for p in [nd.proc for nd in list(bench.c.running)] + [o.proc for o in bench.observers]:
             try:
-                nd.proc.kill()
+                p.kill()
             except Exception:
                 pass
         os._exit(2)
@@ -738,6 +812,8 @@ def main():
         out = bench.run()
     finally:
         bench.sampling = False
+        for o in bench.observers:
+            o.stop()
         bench.c.close()
     argv = ["python3", "tools/bench/bench_network.py"] + sys.argv[1:]
     print(table(out, argv), file=sys.stderr if a.json else sys.stdout)
