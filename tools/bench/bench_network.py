@@ -364,7 +364,8 @@ class Bench:
         return rc == 0
 
     def poll_revocations(self, until):
-        """One round over every (revocation, live node) not seen yet."""
+        """One round over every (revocation, live node) not seen yet, a few
+        lookups at a time (--workers)."""
         todo = []
         for rv in self.revocations:
             if not rv["ok"]:
@@ -373,12 +374,16 @@ class Bench:
                 if j != rv["node"] and j not in rv["seen"] and not self.is_down(j):
                     todo.append((rv, j))
         random.shuffle(todo)
-        for rv, j in todo:
+
+        def one(item):
+            rv, j = item
             if time.monotonic() > until:
                 return
             r = self.key_get(j, self.nodes[rv["node"]].home.fingerprint)
             if r and r[1] and r[1].get("status") == "revoked":
                 rv["seen"][j] = time.monotonic() - rv["t"]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.a.workers) as ex:
+            list(ex.map(one, todo))
 
     def revocations_pending(self):
         for rv in self.revocations:
@@ -407,13 +412,32 @@ class Bench:
         # mail pairs: senders and recipients never revoke; recipients trust senders
         # and senders trust recipients (no stamp, INBOX)
         mail_nodes = [i for i in range(n) if i not in revokers]
-        to_churned = [i for i in churned]
-        pairs = []
+        # the churn schedule: stop at a random time in the first 70% of the
+        # phase, down 10-60 s (bounded by the phase), half of them on new ports
+        events, windows = [], {}
+        for i in churned:
+            at = rng.uniform(0.0, 0.7) * a.duration
+            down = max(min(rng.uniform(10, 60), a.duration - at - 5), 3)
+            events.append((at, "stop", i))
+            events.append((at + down, "start", i))
+            windows[i] = (at, at + down)
+        new_port_set = set(rng.sample(churned, len(churned) // 2))
+        # half the messages go to a churned node while it is down, from a node
+        # that never stops; the rest between random pairs at random times
+        steady_senders = [i for i in mail_nodes if i not in churned]
+        pairs = []  # (when, sender, recipient)
         for k in range(a.mail):
-            rcpt = rng.choice(to_churned) if k % 2 == 0 and to_churned else rng.choice(mail_nodes)
-            sender = rng.choice([i for i in mail_nodes if i != rcpt])
-            pairs.append((sender, rcpt))
-        for s, r in set(pairs):
+            if k % 2 == 0 and churned:
+                rcpt = rng.choice(churned)
+                lo, hi = windows[rcpt]
+                when = rng.uniform(lo + 1.0, max(lo + 1.0, hi - 3.0))
+                sender = rng.choice([i for i in steady_senders if i != rcpt])
+            else:
+                rcpt = rng.choice(mail_nodes)
+                when = rng.uniform(0, a.duration * 0.9)
+                sender = rng.choice([i for i in mail_nodes if i != rcpt])
+            pairs.append((when, sender, rcpt))
+        for s, r in set((s, r) for _, s, r in pairs):
             self.h.trust(self.c, self.nodes[r], self.nodes[s])
             self.h.trust(self.c, self.nodes[s], self.nodes[r])
 
@@ -427,16 +451,6 @@ class Bench:
         before = {i: self.nodes[i].status() for i in steady}
         udp0, lo0 = udp_counters() if os.environ.get(NETNS_ENV) else (None, None)
         t_churn = time.monotonic()
-
-        # churn schedule: stop at a random time in the first 70% of the phase,
-        # down 10-60 s (bounded by the phase), half of them on new ports
-        events = []
-        for i in churned:
-            at = rng.uniform(0.0, 0.7) * a.duration
-            down = min(rng.uniform(10, 60), a.duration - at - 5)
-            events.append((at, "stop", i))
-            events.append((at + max(down, 3), "start", i))
-        new_port_set = set(rng.sample(churned, len(churned) // 2))
 
         def churn_worker():
             for at, what, i in sorted(events):
@@ -467,7 +481,7 @@ class Bench:
         rev_th.start()
 
         # lookups, mail and revocations spread over the phase
-        plan = [(rng.uniform(0, a.duration * 0.9), "mail", p) for p in pairs]
+        plan = [(when, "mail", (snd, rcpt)) for when, snd, rcpt in pairs]
         plan += [(rng.uniform(0.1, 0.4) * a.duration, "revoke", i) for i in revokers]
         plan.sort()
         revoked = set(revokers)
