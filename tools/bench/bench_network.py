@@ -39,7 +39,8 @@ stopped on exit, Ctrl-C and SIGTERM included.
   lookups_target_down_ok, lookups_fp_attempted, lookups_fp_ok,
   lookups_fp_p50_ms, lookups_fp_p99_ms, lookups_addr_attempted,
   lookups_addr_ok, lookups_addr_p50_ms, lookups_addr_p99_ms,
-  lookup_failures (list of {kind, status, target_down})
+  lookup_failures (list of {kind, status, target_down, obs, target, obs_up_s,
+  target_up_s: seconds since that node's last start had joined})
   mail_sent, mail_send_failed, mail_to_down, mail_delivered (exactly once),
   mail_duplicates (extra copies), mail_lost, mail_delivery_p50_s,
   mail_delivery_p99_s, mail_to_down_delivery_p50_s
@@ -54,6 +55,10 @@ stopped on exit, Ctrl-C and SIGTERM included.
   observers, stored_values_per_node_median, stored_values_per_node_max,
   stored_kib_per_node_median (`ll` of the dhtnode observers at the end of
   the churn phase; null without dhtnode)
+  quiet_s, quiet_dht_per_node_10min, quiet_counters_per_node_10min,
+  quiet_udp_datagrams_per_node_s, quiet_lo_bytes_per_node_s,
+  quiet_stored_values_per_node, quiet_stored_kib_per_node (with --quiet:
+  the same measures over the idle window; stored values: every observer)
   udp_datagrams, udp_datagrams_per_s, udp_datagrams_per_node_s (null
   without --netns), lo_bytes (loopback bytes, TCP fetches included)
 """
@@ -216,6 +221,8 @@ class Bench:
         self.errors = []
         self.observers = []
         self.storage = []
+        self.started = {}  # node index: monotonic time its last start was joined
+        self.quiet = None
 
     # ---- nodes -----------------------------------------------------------------
 
@@ -292,6 +299,7 @@ class Bench:
             nd.extra = nd.extra  # port 0 picks new free ports by itself
         self.c.restart(nd, timeout=60)
         nd.wait_joined(60)
+        self.started[i] = time.monotonic()
         with self.down_lock:
             self.down.discard(i)
 
@@ -314,6 +322,9 @@ class Bench:
         by_addr = random.random() < 0.5
         h = self.nodes[target].home
         target_down = self.is_down(target)
+        now = time.monotonic()
+        obs_age = now - self.started.get(obs, self.t0)
+        target_age = now - self.started.get(target, self.t0)
         r = self.key_get(obs, h.address if by_addr else h.fingerprint)
         if r is None:
             return  # the observer went down first: not a lookup
@@ -333,7 +344,8 @@ class Bench:
             return
         self.lookups.append({"kind": "addr" if by_addr else "fp", "ok": ok, "ms": ms,
                              "status": status, "target_down": target_down,
-                             "obs": obs, "target": target})
+                             "obs": obs, "target": target, "obs_up_s": round(obs_age, 1),
+                             "target_up_s": round(target_age, 1)})
 
     def send_mail(self, sender, rcpt):
         nd = self.nodes[sender]
@@ -448,6 +460,19 @@ class Bench:
             time.sleep(1.0)
         # counters of steady nodes at the start of the churn phase
         steady = [i for i in range(n) if i not in churned and i not in revokers][:a.steady_sample]
+        if a.quiet > 0:
+            # an idle network: no lookups, no mail, no churn; what the nodes
+            # do by themselves (re-puts, polls, listens, OpenDHT upkeep)
+            q0 = {i: self.nodes[i].status() for i in steady}
+            u0 = udp_counters() if os.environ.get(NETNS_ENV) else (None, None)
+            tq = time.monotonic()
+            end = tq + min(a.quiet, self.time_left())
+            while time.monotonic() < end:
+                time.sleep(1.0)
+            q1 = {i: self.nodes[i].status() for i in steady}
+            u1 = udp_counters() if os.environ.get(NETNS_ENV) else (None, None)
+            self.quiet = (time.monotonic() - tq, q0, q1, u0, u1,
+                          [x for x in (o.storage() for o in self.observers) if x])
         before = {i: self.nodes[i].status() for i in steady}
         udp0, lo0 = udp_counters() if os.environ.get(NETNS_ENV) else (None, None)
         t_churn = time.monotonic()
@@ -549,6 +574,29 @@ class Bench:
         return self.report(start_s, churn_s, settle_s, before, after, steady, deliveries,
                            (udp0, lo0, udp1, lo1), churned)
 
+    @staticmethod
+    def dht_rates(nodes, before, after, seconds):
+        """Median per node of the DHT operations and every counter between
+        two `status` snapshots, per 10 minutes (listens: held at the end)."""
+        scale = 600.0 / max(seconds, 1.0)
+        per = {"gets": [], "puts": [], "values_received": [], "listens": []}
+        ctr = {}
+        for i in nodes:
+            b, e = before[i], after[i]
+            per["gets"].append((e["dht"]["gets_ok"] + e["dht"]["gets_failed"]) -
+                               (b["dht"]["gets_ok"] + b["dht"]["gets_failed"]))
+            per["puts"].append((e["dht"]["puts_ok"] + e["dht"]["puts_failed"]) -
+                               (b["dht"]["puts_ok"] + b["dht"]["puts_failed"]))
+            per["values_received"].append(e["dht"]["values_received"] -
+                                          b["dht"]["values_received"])
+            per["listens"].append(e["dht"]["listens"])
+            for k, v in e.get("counters", {}).items():
+                ctr.setdefault(k, []).append(v - b.get("counters", {}).get(k, 0))
+        rates = {k: round(statistics.median(v) * (1 if k == "listens" else scale), 1)
+                 for k, v in per.items() if v}
+        counters = {k: round(statistics.median(v) * scale, 1) for k, v in sorted(ctr.items())}
+        return rates, counters
+
     def collect(self, f):
         try:
             f.result()
@@ -609,7 +657,9 @@ class Bench:
             out[f"lookups_{kind}_p99_ms"] = pct(kok, 99)
         out["lookup_failures"] = [{"kind": x["kind"], "status": x["status"],
                                    "target_down": x["target_down"], "obs": x["obs"],
-                                   "target": x["target"]} for x in L if not x["ok"]][:50]
+                                   "target": x["target"], "obs_up_s": x["obs_up_s"],
+                                   "target_up_s": x["target_up_s"]}
+                                  for x in L if not x["ok"]][:50]
         sent = [m for m in self.mails if m["ok"]]
         out["mail_sent"] = len(sent)
         out["mail_send_failed"] = len(self.mails) - len(sent)
@@ -663,27 +713,22 @@ class Bench:
         out["cpu_s_median"] = round(statistics.median(cpu), 2)
         out["cpu_s_max"] = round(max(cpu), 2)
         out["cpu_s_total"] = round(sum(cpu), 1)
-        scale = 600.0 / max(churn_s, 1.0)
-        per = {"gets": [], "puts": [], "values_received": [], "listens": []}
-        ctr = {}
-        for i in steady:
-            b, e = before[i], after[i]
-            per["gets"].append((e["dht"]["gets_ok"] + e["dht"]["gets_failed"]) -
-                               (b["dht"]["gets_ok"] + b["dht"]["gets_failed"]))
-            per["puts"].append((e["dht"]["puts_ok"] + e["dht"]["puts_failed"]) -
-                               (b["dht"]["puts_ok"] + b["dht"]["puts_failed"]))
-            per["values_received"].append(e["dht"]["values_received"] -
-                                          b["dht"]["values_received"])
-            per["listens"].append(e["dht"]["listens"])
-            for k, v in e.get("counters", {}).items():
-                ctr.setdefault(k, []).append(v - b.get("counters", {}).get(k, 0))
+        out["dht_per_node_10min"], out["counters_per_node_10min"] = \
+            self.dht_rates(steady, before, after, churn_s)
         out["steady_nodes"] = len(steady)
         out["steady_s"] = round(churn_s, 1)
-        out["dht_per_node_10min"] = {k: round(statistics.median(v) * (1 if k == "listens"
-                                                                        else scale), 1)
-                                     for k, v in per.items() if v}
-        out["counters_per_node_10min"] = {k: round(statistics.median(v) * scale, 1)
-                                          for k, v in sorted(ctr.items())}
+        if self.quiet:
+            dq, q0, q1, u0, u1, stq = self.quiet
+            qd = self.dht_rates(steady, q0, q1, dq)
+            out["quiet_s"] = round(dq, 1)
+            out["quiet_dht_per_node_10min"] = qd[0]
+            out["quiet_counters_per_node_10min"] = qd[1]
+            out["quiet_udp_datagrams_per_node_s"] = (round((u1[0] - u0[0]) / dq / a.nodes, 2)
+                                                     if u0[0] is not None else None)
+            out["quiet_lo_bytes_per_node_s"] = (round((u1[1] - u0[1]) / dq / a.nodes, 1)
+                                                if u0[0] is not None else None)
+            out["quiet_stored_values_per_node"] = sorted(v for v, _ in stq)
+            out["quiet_stored_kib_per_node"] = sorted(k for _, k in stq)
         udp0, lo0, udp1, lo1 = net
         if udp0 is not None:
             out["udp_datagrams"] = udp1 - udp0
@@ -743,6 +788,14 @@ def table(o, argv):
                 f"{o['udp_datagrams']} = {o['udp_datagrams_per_s']}/s, "
                 f"{o['udp_datagrams_per_node_s']}/s per node |"),
              ]
+    if o.get("quiet_s"):
+        q = o["quiet_dht_per_node_10min"]
+        lines.append(f"| idle network ({o['quiet_s']:.0f} s, nothing asked): DHT ops per node per "
+                     f"10 min | " + ", ".join(f"{k} {v:g}" for k, v in q.items()) + " |")
+        lines.append(f"| idle: UDP datagrams per node per s, loopback bytes per node per s | "
+                     f"{o['quiet_udp_datagrams_per_node_s']}, {o['quiet_lo_bytes_per_node_s']} |")
+        lines.append(f"| idle: values stored per dhtnode observer (KiB) | "
+                     f"{o['quiet_stored_values_per_node']} ({o['quiet_stored_kib_per_node']}) |")
     if o["errors"]:
         lines.append("")
         lines.append("errors: " + "; ".join(o["errors"]))
@@ -774,6 +827,9 @@ def main():
     ap.add_argument("--warmup", type=float, default=0.0,
                     help="seconds to wait after the start before the churn phase (330 lets "
                          "the fast re-puts of a fresh start end, for steady-state counters)")
+    ap.add_argument("--quiet", type=float, default=0.0,
+                    help="seconds of an idle network measured after the warmup, before the "
+                         "churn phase (nothing is asked of the nodes)")
     ap.add_argument("--lookups", type=int, default=1000)
     ap.add_argument("--mail", type=int, default=64, help="messages (half to churned nodes)")
     ap.add_argument("--revocations", type=int, default=4)
@@ -786,6 +842,7 @@ def main():
     ap.add_argument("--observers", type=int, default=4,
                     help="dhtnode processes in the network that report their stored values "
                          "(0: none; needs the dhtnode program)")
+    ap.add_argument("--keep", action="store_true", help="keep the homes and logs")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     if a.procs is not None and a.procs != a.nodes:
@@ -796,6 +853,8 @@ def main():
         ap.error("--nodes must be at least 4")
     maybe_enter_netns(a)
 
+    if a.keep:
+        os.environ["PST_IT_KEEP"] = "1"
     build = os.path.abspath(a.build)
     os.environ["PST_POSTERND"] = os.path.join(build, "node", "posternd")
     os.environ["PST_POSTERN"] = os.path.join(build, "tools", "postern", "postern")
