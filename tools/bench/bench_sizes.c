@@ -31,10 +31,18 @@ static void row(const char *what, size_t len) {
            wire < OPENDHT_INLINE_MAX ? "inline" : "parts");
 }
 
-static int keyrecs(const pst_identity *id) {
-    pst_keyrec r;
+/* Signs r with sk, encodes it and prints its row. */
+static int keyrec_row(pst_keyrec *r, const uint8_t *sk, const char *what) {
     uint8_t buf[PST_DHT_VALUE_MAX];
     size_t len;
+    int rc = pst_keyrec_sign(r, sk);
+    if (rc == PST_OK && (rc = pst_keyrec_encode(r, buf, sizeof buf, &len)) == PST_OK)
+        row(what, len);
+    return rc;
+}
+
+static int keyrecs(const pst_identity *id) {
+    pst_keyrec r;
     memset(&r, 0, sizeof r);
     r.created = SIZES_NOW;
     r.expires = SIZES_NOW + 604800u;
@@ -47,16 +55,13 @@ static int keyrecs(const pst_identity *id) {
     r.n_endpoints = 1;
     strcpy(r.endpoints[0], "203.0.113.7:7411");
     r.pow_bits = 20;
-    int rc = pst_keyrec_sign(&r, id->sign_sk);
-    if (rc == PST_OK && (rc = pst_keyrec_encode(&r, buf, sizeof buf, &len)) == PST_OK)
-        row("KeyRecord: 1 address, 1 IPv4 endpoint (typical)", len);
+    int rc = keyrec_row(&r, id->sign_sk, "KeyRecord: 1 address, 1 IPv4 endpoint (typical)");
     r.n_addresses = 2;
     strcpy(r.addresses[1], "alice.liddell@postern.example");
     r.n_endpoints = 2;
     strcpy(r.endpoints[1], "[2001:db8:85a3::8a2e:370:7334]:7411");
-    if (rc == PST_OK && (rc = pst_keyrec_sign(&r, id->sign_sk)) == PST_OK &&
-        (rc = pst_keyrec_encode(&r, buf, sizeof buf, &len)) == PST_OK)
-        row("KeyRecord: 2 addresses, IPv4 + IPv6 endpoints", len);
+    if (rc == PST_OK)
+        rc = keyrec_row(&r, id->sign_sk, "KeyRecord: 2 addresses, IPv4 + IPv6 endpoints");
     /* every list full: 8 addresses of 80 bytes (640 in all), 4 endpoints of 64 */
     r.n_addresses = PST_KEYREC_ADDRESSES_MAX;
     for (unsigned i = 0; i < PST_KEYREC_ADDRESSES_MAX; i++) {
@@ -70,30 +75,33 @@ static int keyrecs(const pst_identity *id) {
         memset(r.endpoints[i], 'h', 57);
         snprintf(r.endpoints[i] + 57, 8, "%u:65535", i % 10u);
     }
-    if (rc == PST_OK && (rc = pst_keyrec_sign(&r, id->sign_sk)) == PST_OK &&
-        (rc = pst_keyrec_encode(&r, buf, sizeof buf, &len)) == PST_OK)
-        row("KeyRecord: largest (8 addresses = 640 B, 4 endpoints of 64 B)", len);
+    if (rc == PST_OK)
+        rc = keyrec_row(&r, id->sign_sk,
+                        "KeyRecord: largest (8 addresses = 640 B, 4 endpoints of 64 B)");
     return rc;
 }
 
 static int claims(const pst_identity *id) {
+    static const char *const what[2] = {"AddressClaim: alice@example.org",
+                                        "AddressClaim: largest (254-byte address)"};
     pst_address_claim c;
     uint8_t buf[PST_DHT_VALUE_MAX];
     size_t len;
-    memset(&c, 0, sizeof c);
-    c.created = SIZES_NOW;
-    c.expires = SIZES_NOW + 604800u;
-    c.seq = 12;
-    strcpy(c.address, "alice@example.org");
-    int rc = pst_address_claim_sign(&c, id->sign_sk);
-    if (rc == PST_OK && (rc = pst_address_claim_encode(&c, buf, sizeof buf, &len)) == PST_OK)
-        row("AddressClaim: alice@example.org", len);
-    /* 64-byte local part, 189-byte domain of labels of at most 63 bytes */
-    snprintf(c.address, sizeof c.address, "%.64s@%.63s.%.63s.%.57s.org", LONG_RUN, LONG_RUN,
-             LONG_RUN, LONG_RUN);
-    if (rc == PST_OK && (rc = pst_address_claim_sign(&c, id->sign_sk)) == PST_OK &&
-        (rc = pst_address_claim_encode(&c, buf, sizeof buf, &len)) == PST_OK)
-        row("AddressClaim: largest (254-byte address)", len);
+    int rc = PST_OK;
+    for (int i = 0; i < 2 && rc == PST_OK; i++) {
+        memset(&c, 0, sizeof c);
+        c.created = SIZES_NOW;
+        c.expires = SIZES_NOW + 604800u;
+        c.seq = 12;
+        if (i == 0) /* else a 64-byte local part, 189-byte domain of labels of <= 63 bytes */
+            strcpy(c.address, "alice@example.org");
+        else
+            snprintf(c.address, sizeof c.address, "%.64s@%.63s.%.63s.%.57s.org", LONG_RUN, LONG_RUN,
+                     LONG_RUN, LONG_RUN);
+        rc = pst_address_claim_sign(&c, id->sign_sk);
+        if (rc == PST_OK && (rc = pst_address_claim_encode(&c, buf, sizeof buf, &len)) == PST_OK)
+            row(what[i], len);
+    }
     return rc;
 }
 
@@ -170,14 +178,9 @@ static int notification(const pst_identity *sender, const pst_identity *rcpt, un
         char resource[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE], ext[PST_NOTIFY_STAMP_EXT_BUFSIZE];
         pst_notify_stamp_resource(rcpt->sign_pk, resource);
         pst_notify_stamp_ext(out.sealed, out.sealed_len, ext);
-        pst_hashcash_mint_params p;
-        memset(&p, 0, sizeof p);
-        p.bits = bits;
-        p.resource = resource;
-        p.ext = ext;
-        p.now = SIZES_NOW;
+        pst_hashcash_mint_params p = {
+            .bits = bits, .resource = resource, .ext = ext, .now = SIZES_NOW, .threads = 1};
         randombytes_buf(p.rand, sizeof p.rand);
-        p.threads = 1;
         rc = pst_hashcash_mint(&p, out.stamp, sizeof out.stamp);
     }
     if (rc == PST_OK && (rc = pst_notify_encode(&out, buf, sizeof buf, &len)) == PST_OK)
