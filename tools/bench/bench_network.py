@@ -64,6 +64,7 @@ stopped on exit, Ctrl-C and SIGTERM included.
 """
 import argparse
 import concurrent.futures
+import contextlib
 import json
 import os
 import random
@@ -781,8 +782,9 @@ def table(o, argv):
              f"| DHT ops per steady node per 10 min (median of {o['steady_nodes']}) | "
              + ", ".join(f"{k} {v:g}" for k, v in o["dht_per_node_10min"].items()) + " |",
              f"| values stored per storing node (dhtnode observers: {o['observers']}), median / max"
-             f" | {o['stored_values_per_node_median']} / {o['stored_values_per_node_max']} "
-             f"({o['stored_kib_per_node_median']} KiB median) |",
+             + (" | n/a |" if o["stored_values_per_node_median"] is None else
+                f" | {o['stored_values_per_node_median']} / {o['stored_values_per_node_max']} "
+                f"({o['stored_kib_per_node_median']} KiB median) |"),
              f"| UDP datagrams on the wire (namespace counters) | "
              + ("n/a (no --netns)" if o["udp_datagrams"] is None else
                 f"{o['udp_datagrams']} = {o['udp_datagrams_per_s']}/s, "
@@ -887,7 +889,9 @@ def main():
         bench.sampling = False
         for o in bench.observers:
             o.stop()
-        bench.c.close()
+        # the harness says where it kept the logs on stdout: keep stdout JSON only
+        with contextlib.redirect_stdout(sys.stderr):
+            bench.c.close()
     argv = ["python3", "tools/bench/bench_network.py"] + sys.argv[1:]
     print(table(out, argv), file=sys.stderr if a.json else sys.stdout)
     if a.json:
