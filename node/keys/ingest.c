@@ -70,7 +70,9 @@ static int ingest_revocation(pst_node *n, const uint8_t pk[32], const uint8_t *v
                      (unsigned long long)rev.reason);
         if (n->id != NULL && memcmp(pk, n->id->sign_pk, 32) == 0)
             n->revoked = true;
-    } else if (rc != PST_E_EXISTS) {
+    } else if (rc != PST_OK && rc != PST_E_EXISTS) {
+        /* PST_OK with `known`: the same bytes again (every later lookup and
+         * re-put); PST_E_EXISTS: another valid revocation of the same key */
         pst_log_warn("cannot store a revocation: %s", pst_store_last_error(n->store));
         return rc;
     }

@@ -45,6 +45,13 @@ def test(c):
         doc, tries = c.wait_key(obs, a.home, want_rc=EX_REVOKED,
                                 pred=revoked("identity_key", REASON))
         check(doc["revocation"]["reason"] == "retired", f"reason {doc['revocation']}")
+    # the same revocation seen again (every later lookup, every re-put) is
+    # no failure to store it: no warning (a 128-node run logged thousands)
+    for obs in everyone:
+        rc, doc, err = c.key_get(obs.home, a.home.fingerprint)
+        check(rc == EX_REVOKED, f"{obs.name}: a's key again: exit {rc} {doc}")
+        check("cannot store a revocation" not in obs.log_text(),
+              f"{obs.name} warns about a revocation it already has\n" + obs.log_tail())
     # by address: a's claim is still in the DHT but its key is revoked. The
     # node refuses claims signed by a revoked key (rejected.address.revoked_key)
     # so the answer is "not found" (2) or lists the key as revoked (3); never
