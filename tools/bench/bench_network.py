@@ -777,7 +777,7 @@ def table(o, argv):
              f"| delivered exactly once / duplicates / lost | {o['mail_delivered']} / "
              f"{o['mail_duplicates']} / {o['mail_lost']} |",
              f"| delivery p50 / p99 (recipient down: p50) | {f(o['mail_delivery_p50_s'], ' s', 2)} / "
-             f"{f(o['mail_delivery_p99_s'], ' s')} ({f(o['mail_to_down_delivery_p50_s'], ' s')}) |",
+             f"{f(o['mail_delivery_p99_s'], ' s', 2)} ({f(o['mail_to_down_delivery_p50_s'], ' s', 2)}) |",
              f"| revocations seen by every node | {o['revocations_seen_everywhere']}/"
              f"{o['revocations_published']} |",
              f"| revocation seen p50 / p99 (lookups that did not see it yet) | "
