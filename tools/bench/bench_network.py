@@ -41,10 +41,13 @@ stopped on exit, Ctrl-C and SIGTERM included.
   lookups_addr_ok, lookups_addr_p50_ms, lookups_addr_p99_ms,
   lookup_failures (list of {kind, status, target_down, obs, target, obs_up_s,
   target_up_s: seconds since that node's last start had joined})
-  mail_sent, mail_send_failed, mail_to_down, mail_delivered (exactly once),
-  mail_duplicates (extra copies), mail_lost, mail_delivery_p50_s,
+  mail_sent, mail_send_failed, mail_send_errors (the first 10),
+  mail_to_down, mail_delivered (exactly once), mail_duplicates (extra
+  copies), mail_lost, mail_lost_ids ([id prefix, sender, recipient]),
+  mail_misdelivered (copies in another node's Maildir), mail_delivery_p50_s,
   mail_delivery_p99_s, mail_to_down_delivery_p50_s
-  revocations_published, revocations_seen_everywhere, revocation_seen_p50_s,
+  revocations_published, revocations_failed, revocations_seen_everywhere,
+  revocation_seen_p50_s,
   revocation_seen_p99_s (over node x revocation, nodes up at the time),
   revocation_missing (nodes that never reported it), revocation_lookups_not_yet
   (lookups after a revocation that did not report it yet)
@@ -62,6 +65,8 @@ stopped on exit, Ctrl-C and SIGTERM included.
   the same measures over the idle window; stored values: every observer)
   udp_datagrams, udp_datagrams_per_s, udp_datagrams_per_node_s (null
   without --netns), lo_bytes (loopback bytes, TCP fetches included)
+  errors (what went wrong in the bench itself: a node that did not stop or
+  start, an operation that raised; the first 20)
 """
 import argparse
 import concurrent.futures
