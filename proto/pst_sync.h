@@ -21,6 +21,7 @@
 #ifndef PST_SYNC_H
 #define PST_SYNC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,11 @@ typedef struct {
     uint32_t n_emails;                           /* 0..PST_TRUSTSYNC_EMAILS_MAX */
     char emails[PST_TRUSTSYNC_EMAILS_MAX][PST_TRUSTSYNC_EMAIL_MAX + 1];
 } pst_trustsync;
+
+/* The rule for one contact's email list, here and in the pairing reply:
+ * 0..PST_TRUSTSYNC_EMAILS_MAX addresses as described above, in strictly
+ * ascending byte order. */
+bool pst_contact_emails_ok(const char emails[][PST_TRUSTSYNC_EMAIL_MAX + 1], uint32_t n);
 
 /* Canonical encoding into out[cap] (PST_TRUSTSYNC_MAX always fits).
  * PST_E_INVAL if r breaks a rule, PST_E_NOSPACE; *len = 0 on failure. */

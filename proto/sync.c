@@ -26,14 +26,19 @@ static bool email_ok(const char *e) {
 }
 
 /* The list is a set written one way only: strictly ascending bytes. */
-static bool emails_ok(const pst_trustsync *r) {
-    if (r->n_emails > PST_TRUSTSYNC_EMAILS_MAX ||
-        (r->tier == PST_TRUSTSYNC_TIER_NONE && r->n_emails > 0))
+bool pst_contact_emails_ok(const char emails[][PST_TRUSTSYNC_EMAIL_MAX + 1], uint32_t n) {
+    if (n > PST_TRUSTSYNC_EMAILS_MAX || (n > 0 && emails == NULL))
         return false;
-    for (uint32_t i = 0; i < r->n_emails; i++)
-        if (!email_ok(r->emails[i]) || (i > 0 && strcmp(r->emails[i - 1], r->emails[i]) >= 0))
+    for (uint32_t i = 0; i < n; i++)
+        if (!email_ok(emails[i]) || (i > 0 && strcmp(emails[i - 1], emails[i]) >= 0))
             return false;
     return true;
+}
+
+static bool emails_ok(const pst_trustsync *r) {
+    if (r->tier == PST_TRUSTSYNC_TIER_NONE && r->n_emails > 0)
+        return false;
+    return pst_contact_emails_ok(r->emails, r->n_emails);
 }
 
 /* Petname: 0..max bytes of UTF-8 without control characters; "" and no

@@ -135,11 +135,17 @@ static int write_trust_message(pst_node *n, const pst_trustsync *r, char *path, 
     return PST_OK;
 }
 
+/* An address the record's rule refuses stays on this device only. */
 static int collect_email(const char *email, void *user) {
     pst_trustsync *r = user;
     if (r->n_emails >= PST_TRUSTSYNC_EMAILS_MAX)
         return 1;
-    snprintf(r->emails[r->n_emails++], sizeof r->emails[0], "%s", email);
+    snprintf(r->emails[r->n_emails], sizeof r->emails[0], "%s", email);
+    if (pst_contact_emails_ok((const char(*)[PST_TRUSTSYNC_EMAIL_MAX + 1]) r->emails,
+                              r->n_emails + 1))
+        r->n_emails++;
+    else
+        memset(r->emails[r->n_emails], 0, sizeof r->emails[0]);
     return 0;
 }
 
