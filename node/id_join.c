@@ -179,9 +179,13 @@ static int write_store(const char *home, const uint8_t identity[32], const pst_p
                                        r->keyrec_len, now);
             rc = pst_store_meta_set_blob(st, "addresses", list, llen);
         }
-        for (uint32_t i = 0; i < r->n_contacts && rc == PST_OK; i++)
+        uint32_t e = 0; /* the contacts' addresses follow one another in r->emails */
+        for (uint32_t i = 0; i < r->n_contacts && rc == PST_OK; i++) {
             rc = pst_store_contact_set(st, r->contacts[i].pk, (pst_store_tier)r->contacts[i].tier,
                                        r->contacts[i].petname, now);
+            for (uint32_t k = 0; k < r->contacts[i].n_emails && rc == PST_OK; k++)
+                rc = pst_store_contact_email_add(st, r->contacts[i].pk, r->emails[e++]);
+        }
     }
     if (rc == PST_OK)
         rc = pst_store_commit(st);
@@ -281,9 +285,9 @@ int pst_node_join(const pst_node_config *cfg, const char *code_text, const char 
         int i = pst_devlist_find(&l, dev->sign_pk);
         snprintf(info, infocap,
                  "fingerprint: %s\ndevice: %s (\"%s\"), one of %u\ndevice key: %s/%s\n"
-                 "contacts copied: %u\n",
+                 "contacts copied: %u (with %u email addresses)\n",
                  fp, id, i >= 0 ? l.devices[i].name : "", l.n_devices, cfg->home, PST_FILE_DEVICE,
-                 r->n_contacts);
+                 r->n_contacts, r->n_emails);
     }
     if (rc != PST_OK && err[0] == '\0')
         snprintf(err, errcap, "cannot join: %s", pst_strerror(rc));

@@ -7,6 +7,7 @@
 
 #include "codec.h"
 #include "pst_base32.h"
+#include "pst_sync.h"
 
 #define PAIR_CONTEXT "postern/v1/pair\0"
 #define PAIR_CONTEXT_LEN 16u
@@ -25,6 +26,7 @@ static void scratch_free(uint8_t *p, size_t n) {
 }
 
 _Static_assert(PST_PAIR_CONTACTS_MAX == CHUNK * CHUNK, "contacts travel in 64 chunks of 64");
+_Static_assert(PST_PAIR_EMAIL_MAX == PST_TRUSTSYNC_EMAIL_MAX, "one address rule");
 _Static_assert(crypto_secretbox_NONCEBYTES == PST_PAIR_NONCE_BYTES, "nonce size");
 _Static_assert(crypto_secretbox_MACBYTES == PST_PAIR_MAC_BYTES, "mac size");
 
@@ -229,12 +231,17 @@ static bool contact_ok(const pst_pair_contact *c) {
 static bool reply_ok(const pst_pair_reply *r) {
     if (r->devcert_len < 1 || r->devcert_len > PST_DHT_VALUE_MAX || r->devlist_len < 1 ||
         r->devlist_len > PST_DHT_VALUE_MAX || r->keyrec_len > PST_DHT_VALUE_MAX ||
-        r->n_contacts > PST_PAIR_CONTACTS_MAX)
+        r->n_contacts > PST_PAIR_CONTACTS_MAX || r->n_emails > PST_PAIR_EMAILS_MAX)
         return false;
-    for (uint32_t i = 0; i < r->n_contacts; i++)
-        if (!contact_ok(&r->contacts[i]))
+    uint32_t e = 0;
+    for (uint32_t i = 0; i < r->n_contacts; i++) {
+        const pst_pair_contact *c = &r->contacts[i];
+        if (!contact_ok(c) || c->n_emails > r->n_emails - e ||
+            !pst_contact_emails_ok(&r->emails[e], c->n_emails))
             return false;
-    return true;
+        e += c->n_emails;
+    }
+    return e == r->n_emails;
 }
 
 int pst_pair_reply_encode(const pst_pair_reply *r, uint8_t *out, size_t cap, size_t *len) {
@@ -249,17 +256,21 @@ int pst_pair_reply_encode(const pst_pair_reply *r, uint8_t *out, size_t cap, siz
     pst_w_bin(&w, r->devcert, r->devcert_len);
     pst_w_bin(&w, r->devlist, r->devlist_len);
     pst_w_bin(&w, r->keyrec, r->keyrec_len);
-    uint32_t chunks = (r->n_contacts + CHUNK - 1) / CHUNK;
+    uint32_t chunks = (r->n_contacts + CHUNK - 1) / CHUNK, e = 0;
     pst_w_array(&w, chunks);
     for (uint32_t c = 0; c < chunks; c++) {
         uint32_t first = c * CHUNK,
                  n = r->n_contacts - first < CHUNK ? r->n_contacts - first : CHUNK;
         pst_w_array(&w, n);
         for (uint32_t i = first; i < first + n; i++) {
-            pst_w_array(&w, 3);
-            pst_w_bin(&w, r->contacts[i].pk, PST_SIGN_PK_BYTES);
-            pst_w_uint(&w, r->contacts[i].tier);
-            pst_w_cstr(&w, r->contacts[i].petname);
+            const pst_pair_contact *ct = &r->contacts[i];
+            pst_w_array(&w, 4);
+            pst_w_bin(&w, ct->pk, PST_SIGN_PK_BYTES);
+            pst_w_uint(&w, ct->tier);
+            pst_w_cstr(&w, ct->petname);
+            pst_w_array(&w, ct->n_emails);
+            for (uint32_t k = 0; k < ct->n_emails; k++)
+                pst_w_cstr(&w, r->emails[e++]);
         }
     }
     return pst_w_finish(&w, len);
@@ -272,6 +283,24 @@ static int read_blob(const msgpack_object *o, size_t min, uint8_t *buf, size_t *
         rc = PST_E_RANGE;
     if (rc == PST_OK && *len > 0)
         memcpy(buf, p, *len);
+    return rc;
+}
+
+/* A contact's addresses, appended to out's emails (PST_E_TOOBIG past the
+ * reply's cap). */
+static int read_emails(const msgpack_object *o, pst_pair_reply *out, pst_pair_contact *ct) {
+    const msgpack_object *items;
+    int rc = pst_r_array(o, 0, PST_TRUSTSYNC_EMAILS_MAX, &items, &ct->n_emails);
+    if (rc == PST_OK && ct->n_emails > PST_PAIR_EMAILS_MAX - out->n_emails)
+        rc = PST_E_TOOBIG;
+    char(*mine)[PST_PAIR_EMAIL_MAX + 1] = &out->emails[out->n_emails];
+    for (uint32_t k = 0; rc == PST_OK && k < ct->n_emails; k++)
+        rc = pst_r_str_copy(&items[k], mine[k], sizeof mine[k]);
+    if (rc == PST_OK &&
+        !pst_contact_emails_ok((const char(*)[PST_PAIR_EMAIL_MAX + 1]) mine, ct->n_emails))
+        rc = PST_E_RANGE;
+    if (rc == PST_OK)
+        out->n_emails += ct->n_emails;
     return rc;
 }
 
@@ -288,13 +317,15 @@ static int read_contacts(const msgpack_object *o, pst_pair_reply *out) {
             rc = PST_E_NONCANONICAL;
         for (uint32_t i = 0; rc == PST_OK && i < ni; i++) {
             pst_pair_contact *ct = &out->contacts[out->n_contacts];
-            if ((rc = pst_r_array(&items[i], 3, 3, &f, &nf)) == PST_OK &&
+            if ((rc = pst_r_array(&items[i], 4, 4, &f, &nf)) == PST_OK &&
                 (rc = pst_r_bin_fixed(&f[0], PST_SIGN_PK_BYTES, ct->pk)) == PST_OK &&
                 (rc = pst_r_uint(&f[1], 3, &tier)) == PST_OK &&
                 (rc = pst_r_str_copy(&f[2], ct->petname, sizeof ct->petname)) == PST_OK) {
                 ct->tier = (uint8_t)tier;
                 rc = contact_ok(ct) ? PST_OK : PST_E_RANGE;
                 out->n_contacts++;
+                if (rc == PST_OK)
+                    rc = read_emails(&f[3], out, ct);
             }
         }
     }
@@ -317,9 +348,9 @@ static int reply_encode(const void *r, uint8_t *out, size_t cap, size_t *len) {
 
 static const plain_kind reply_kind = {
     .lim = {.max_bytes = PST_PAIR_REPLY_MAX,
-            .max_depth = 4,
+            .max_depth = 5, /* reply, chunks, chunk, contact, emails */
             .max_elems = CHUNK,
-            .max_str = PST_PAIR_PETNAME_MAX,
+            .max_str = PST_PAIR_EMAIL_MAX, /* the pet name is held to its own cap */
             .max_bin = PST_DHT_VALUE_MAX,
             .allow_maps = false},
     .nfields = 5,

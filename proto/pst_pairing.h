@@ -39,7 +39,9 @@ extern "C" {
 #define PST_PAIR_REQUEST_MAX 512u   /* a whole request frame */
 #define PST_PAIR_CONTACTS_MAX 4096u /* trust-list entries carried (64 chunks of 64) */
 #define PST_PAIR_PETNAME_MAX 64u
-#define PST_PAIR_REPLY_MAX (640u * 1024u) /* a whole reply frame */
+#define PST_PAIR_EMAILS_MAX 1024u          /* contacts' email addresses, in all */
+#define PST_PAIR_EMAIL_MAX 254u            /* = PST_TRUSTSYNC_EMAIL_MAX */
+#define PST_PAIR_REPLY_MAX (1024u * 1024u) /* a whole reply frame */
 
 /* Refusals (status of a reply). */
 typedef enum {
@@ -76,6 +78,7 @@ typedef struct {
     uint8_t pk[PST_SIGN_PK_BYTES];
     uint8_t tier; /* 1 trusted, 2 known, 3 blocked (the store's tiers) */
     char petname[PST_PAIR_PETNAME_MAX + 1];
+    uint32_t n_emails; /* 0..16: the next n_emails of the reply's emails */
 } pst_pair_contact;
 
 /* What the old device answers (inside the box). Large: allocate it. */
@@ -86,6 +89,10 @@ typedef struct {
     uint8_t keyrec[PST_DHT_VALUE_MAX];
     uint32_t n_contacts;
     pst_pair_contact contacts[PST_PAIR_CONTACTS_MAX];
+    /* every contact's addresses in contact order (pst_contact_emails_ok
+     * per contact); n_emails is the sum of the contacts' counts */
+    uint32_t n_emails;
+    char emails[PST_PAIR_EMAILS_MAX][PST_PAIR_EMAIL_MAX + 1];
 } pst_pair_reply;
 
 /* "abcd-efgh-...-yz" plus a NUL. PST_E_RANGE for port 0. */

@@ -17,6 +17,7 @@
 #include "pst_keys.h"
 #include "pst_log.h"
 #include "pst_pairing.h"
+#include "pst_sync.h"
 
 #define PAIR_CODES_MAX 8u    /* remembered codes: live, used or expired */
 #define PAIR_GUESSES_MAX 20u /* unknown codes before every live one is cancelled */
@@ -122,16 +123,42 @@ static void refuse(pair_conn *c, const pst_pair_keys *k, pst_pair_status st, con
 
 typedef struct {
     pst_pair_reply *r;
+    pst_store *st;
+    uint32_t emails_left_out;
 } contacts_walk;
 
+/* The store gives a contact's addresses in ascending byte order, as the
+ * reply wants them; one the reply's rule or cap refuses is left out (the
+ * contact comes without it: `trust set --email` again adds it). */
+static int on_contact_email(const char *email, void *user) {
+    contacts_walk *cw = user;
+    pst_pair_reply *r = cw->r;
+    pst_pair_contact *ct = &r->contacts[r->n_contacts];
+    uint32_t first = r->n_emails - ct->n_emails;
+    if (r->n_emails < PST_PAIR_EMAILS_MAX) {
+        snprintf(r->emails[r->n_emails], sizeof r->emails[0], "%s", email);
+        if (pst_contact_emails_ok((const char(*)[PST_PAIR_EMAIL_MAX + 1])(r->emails + first),
+                                  ct->n_emails + 1)) {
+            r->n_emails++;
+            ct->n_emails++;
+            return 0;
+        }
+        memset(r->emails[r->n_emails], 0, sizeof r->emails[0]);
+    }
+    cw->emails_left_out++;
+    return 0;
+}
+
 static int on_contact(const pst_store_contact_row *row, void *user) {
-    pst_pair_reply *r = ((contacts_walk *)user)->r;
+    contacts_walk *cw = user;
+    pst_pair_reply *r = cw->r;
     if (r->n_contacts >= PST_PAIR_CONTACTS_MAX)
         return 1; /* the rest sync later (the cap is documented) */
     pst_pair_contact *ct = &r->contacts[r->n_contacts];
     memcpy(ct->pk, row->pk, PST_SIGN_PK_BYTES);
     ct->tier = (uint8_t)row->tier;
     snprintf(ct->petname, sizeof ct->petname, "%s", row->petname ? row->petname : "");
+    (void)pst_store_contact_emails(cw->st, row->pk, on_contact_email, cw);
     r->n_contacts++;
     return 0;
 }
@@ -188,7 +215,7 @@ static void answer(pair_conn *c, pair_code *code, const pst_pair_request *req) {
         rc = pst_devcert_encode(&cert, r->devcert, sizeof r->devcert, &r->devcert_len);
     if (rc == PST_OK)
         rc = pst_devlist_encode(&l, r->devlist, sizeof r->devlist, &r->devlist_len);
-    contacts_walk cw = {r};
+    contacts_walk cw = {r, n->store, 0};
     if (rc == PST_OK) {
         (void)pst_store_published_list(n->store, on_own_keyrec, r);
         rc = pst_store_contact_list(n->store, on_contact, &cw);
@@ -202,8 +229,10 @@ static void answer(pair_conn *c, pair_code *code, const pst_pair_request *req) {
     if (rc == PST_OK) {
         char id[PST_DEVICE_ID_BUFSIZE];
         pst_device_id(d->sign_pk, id);
-        pst_log_info("paired device %s (\"%s\"): device list seq %llu, %u contacts sent", id,
-                     d->name, (unsigned long long)l.seq, r->n_contacts);
+        pst_log_info("paired device %s (\"%s\"): device list seq %llu, %u contacts and %u email "
+                     "addresses sent (%u left out)",
+                     id, d->name, (unsigned long long)l.seq, r->n_contacts, r->n_emails,
+                     cw.emails_left_out);
         pst_counter_add(n, "pairing.paired", 1);
         send_frame(c, msg, len);
     } else {

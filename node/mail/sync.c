@@ -14,7 +14,9 @@
  *   deliver it into the hidden folder .Sync, and pst_sync_apply applies
  *   and removes every file there (also at start, after a crash between
  *   the delivery and the apply). A record older than the contact's last
- *   change is dropped, so the order of arrival does not matter.
+ *   change is dropped, so the order of arrival does not matter. The record
+ *   carries the contact's whole email list, which replaces the list here
+ *   (`trust set --email/--drop-email` is a trust change like any other).
  *
  * The receiving side only ever takes flags from a current device of its
  * own identity (inbox.c: sender == recipient == us, the device checked
@@ -106,7 +108,7 @@ static void on_trust_sent(void *user, const char *error, pst_value *body) {
 static int write_trust_message(pst_node *n, const pst_trustsync *r, char *path, size_t cap) {
     uint8_t raw[PST_TRUSTSYNC_MAX];
     size_t len = 0;
-    char armor[1024], rnd[17];
+    char armor[8192], rnd[17]; /* base64 of PST_TRUSTSYNC_MAX, in lines */
     uint8_t b[8];
     int rc = pst_trustsync_encode(r, raw, sizeof raw, &len);
     if (rc == PST_OK)
@@ -133,6 +135,20 @@ static int write_trust_message(pst_node *n, const pst_trustsync *r, char *path, 
     return PST_OK;
 }
 
+/* An address the record's rule refuses stays on this device only. */
+static int collect_email(const char *email, void *user) {
+    pst_trustsync *r = user;
+    if (r->n_emails >= PST_TRUSTSYNC_EMAILS_MAX)
+        return 1;
+    snprintf(r->emails[r->n_emails], sizeof r->emails[0], "%s", email);
+    if (pst_contact_emails_ok((const char(*)[PST_TRUSTSYNC_EMAIL_MAX + 1]) r->emails,
+                              r->n_emails + 1))
+        r->n_emails++;
+    else
+        memset(r->emails[r->n_emails], 0, sizeof r->emails[0]);
+    return 0;
+}
+
 void pst_sync_trust_changed(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES]) {
     uint8_t devs[PST_NOTIFY_DEVICES_MAX][PST_SIGN_PK_BYTES];
     uint8_t boxes[PST_NOTIFY_DEVICES_MAX][PST_BOX_PK_BYTES];
@@ -145,9 +161,11 @@ void pst_sync_trust_changed(pst_node *n, const uint8_t pk[PST_SIGN_PK_BYTES]) {
     r.created = pst_now();
     memcpy(r.subject, pk, PST_SIGN_PK_BYTES);
     pst_store_tier tier = 0;
-    if (pst_store_contact_get(n->store, pk, &tier, r.petname, sizeof r.petname) == PST_OK)
+    if (pst_store_contact_get(n->store, pk, &tier, r.petname, sizeof r.petname) == PST_OK) {
         r.tier = (uint32_t)tier;
-    else
+        /* in the store's order (ascending bytes), as the encoding wants */
+        (void)pst_store_contact_emails(n->store, pk, collect_email, &r);
+    } else
         r.petname[0] = '\0'; /* no longer a contact */
     pst_send_request *req = calloc(1, sizeof *req);
     if (req == NULL)
@@ -190,6 +208,74 @@ static int find_contact(const pst_store_contact_row *row, void *user) {
     return 1;
 }
 
+static bool listed(const pst_trustsync *r, const char *email) {
+    for (uint32_t i = 0; i < r->n_emails; i++)
+        if (strcmp(r->emails[i], email) == 0)
+            return true;
+    return false;
+}
+
+/* Emails here that the record no longer lists, into drop (the store's cap
+ * bounds them). */
+typedef struct {
+    const pst_trustsync *r;
+    uint32_t n;
+    char drop[PST_STORE_CONTACT_EMAILS_MAX][PST_TRUSTSYNC_EMAIL_MAX + 1];
+} email_diff;
+
+static int unlisted_email(const char *email, void *user) {
+    email_diff *d = user;
+    if (!listed(d->r, email) && d->n < PST_STORE_CONTACT_EMAILS_MAX)
+        snprintf(d->drop[d->n++], sizeof d->drop[0], "%s", email);
+    return 0;
+}
+
+/* Gives r's contact exactly r's emails (inside the caller's batch). An
+ * address another contact here carries moves when that contact's last
+ * change is not later than r; else it stays there. */
+static int replace_emails(pst_node *n, const pst_trustsync *r) {
+    email_diff *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return PST_E_NOMEM;
+    d->r = r;
+    int rc = pst_store_contact_emails(n->store, r->subject, unlisted_email, d);
+    for (uint32_t i = 0; rc == PST_OK && i < d->n; i++)
+        rc = pst_store_contact_email_rm(n->store, r->subject, d->drop[i]);
+    free(d);
+    for (uint32_t i = 0; rc == PST_OK && i < r->n_emails; i++) {
+        rc = pst_store_contact_email_add(n->store, r->subject, r->emails[i]);
+        uint8_t owner[PST_SIGN_PK_BYTES];
+        pst_store_tier tier;
+        if (rc != PST_E_EXISTS ||
+            pst_store_contact_by_email(n->store, r->emails[i], owner, &tier) != PST_OK)
+            continue;
+        contact_find f = {owner, false, 0};
+        (void)pst_store_contact_list(n->store, find_contact, &f);
+        if (f.updated > r->created) {
+            pst_counter_add(n, "sync.email_kept", 1);
+            rc = PST_OK; /* a later change here gave it to that contact */
+        } else if ((rc = pst_store_contact_email_rm(n->store, owner, r->emails[i])) == PST_OK) {
+            rc = pst_store_contact_email_add(n->store, r->subject, r->emails[i]);
+        }
+    }
+    return rc;
+}
+
+/* The tier, pet name and emails of r, all or nothing. */
+static int set_contact(pst_node *n, const pst_trustsync *r) {
+    int rc = pst_store_begin(n->store);
+    if (rc != PST_OK)
+        return rc;
+    rc = pst_store_contact_set(n->store, r->subject, (pst_store_tier)r->tier, r->petname,
+                               r->created);
+    if (rc == PST_OK)
+        rc = replace_emails(n, r);
+    if (rc == PST_OK)
+        return pst_store_commit(n->store);
+    (void)pst_store_rollback(n->store);
+    return rc;
+}
+
 /* Applies one record: PST_OK (applied or older than what we have), or the
  * reason it is refused. */
 static int apply_record(pst_node *n, const pst_trustsync *r) {
@@ -205,8 +291,7 @@ static int apply_record(pst_node *n, const pst_trustsync *r) {
     if (r->tier == PST_TRUSTSYNC_TIER_NONE)
         rc = f.found ? pst_store_contact_rm(n->store, r->subject) : PST_OK;
     else
-        rc = pst_store_contact_set(n->store, r->subject, (pst_store_tier)r->tier, r->petname,
-                                   r->created);
+        rc = set_contact(n, r);
     if (rc == PST_OK) {
         char fp[PST_FINGERPRINT_STRLEN + 1];
         pst_fingerprint_format(r->subject, fp);

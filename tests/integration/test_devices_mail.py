@@ -4,7 +4,8 @@ three devices of one identity (paired with device add / init --join) and
 one correspondent x. Mail to the identity lands in every device's Maildir
 exactly once and x's outbox waits for each device; mail sent on device 1
 shows in .Sent on device 2; a trust change on device 1 takes effect on
-device 3; device 2 stopped for a while gets everything when it is back;
+device 3, and so do a contact's email addresses given and dropped there
+(and a device paired later starts with them); device 2 stopped for a while gets everything when it is back;
 a block made on device 1 makes device 3 drop x's mail; device 3 revoked
 gets no new mail and what it signs afterwards is refused by x (counted)."""
 
@@ -37,13 +38,26 @@ def devices(c, node):
     return doc["devices"]
 
 
-def tier_of(c, node, fp):
+def contact(c, node, fp):
     rc, doc, err = c.cli_json(["trust", "list", "--home", node.home.path])
     check(rc == EX_OK and doc is not None, f"trust list on {node.name}: {rc} {err}")
     for e in doc.get("contacts", []):
         if e["fingerprint"] == fp:
-            return e["tier"]
-    return None
+            return e
+    return {}
+
+
+def tier_of(c, node, fp):
+    return contact(c, node, fp).get("tier")
+
+
+def emails_of(c, node, fp):
+    return sorted(contact(c, node, fp).get("emails", []))
+
+
+def trust_emails(c, node, fp, *args):
+    rc, out, err = c.cli(["trust", "set", fp, "trusted", *args, "--home", node.home.path])
+    check(rc == EX_OK, f"trust set {args} on {node.name}: {rc} {err}")
 
 
 def copies(node, msg_id, folder=None):
@@ -80,6 +94,16 @@ def test(c):
     for n in (d2, d3):
         harness.poll(lambda n=n: tier_of(c, n, fx) == "trusted", 30,
                      f"{n.name} to trust x (synced from d1)", n.log_tail)
+    # so do the contact's email addresses (LMTP files Internet mail by
+    # them): given on device 1, then one dropped there
+    one, two = "x.one@mail.example", "x.two@mail.example"
+    trust_emails(c, d1, fx, "--email", two, "--email", one)
+    for n in (d2, d3):
+        harness.poll(lambda n=n: emails_of(c, n, fx) == [one, two], 30,
+                     f"{n.name} to carry x's addresses (synced from d1)", n.log_tail)
+    trust_emails(c, d1, fx, "--drop-email", two)
+    harness.poll(lambda: emails_of(c, d3, fx) == [one], 30,
+                 "the dropped address to leave d3", d3.log_tail)
 
     # 1. mail to the identity: every device, exactly once
     m1 = send(c, x, fp, "to all devices")
@@ -190,6 +214,10 @@ def test(c):
     harness.wait_delivered(c, d1, m6)
     heard = x.counters().get("keycache.devlist_values", 0)
     d4, t_join4 = pair(c, d1, seed, "d4")
+    # pairing copied x with its address (no sync record reached d4: it was
+    # not a device when they were sent)
+    check(tier_of(c, d4, fx) == "trusted" and emails_of(c, d4, fx) == [one],
+          f"d4's copy of x: {contact(c, d4, fx)}")
     harness.wait_mail_ready(c, [d4], [x])
     harness.wait_counter(x, "keycache.devlist_values", heard + 1)
     m7 = send(c, x, fp, "right after d4 is paired")

@@ -263,6 +263,7 @@ Test(device, trim_and_id) {
 
 /* ---- pairing (pst_pairing.h) ------------------------------------------------ */
 #include "pst_pairing.h"
+#include "pst_sync.h"
 
 static void kat_code(pst_pair_code *c) {
     cr_assert_geq(sodium_init(), 0); /* sodium_malloc needs it */
@@ -337,6 +338,12 @@ Test(pairing, request_and_reply) {
         rep->contacts[i].tier = (uint8_t)(1 + i % 3);
         if (i % 2)
             snprintf(rep->contacts[i].petname, sizeof rep->contacts[i].petname, "c%u", i);
+        if (i % 5 == 0) { /* some contacts carry addresses, one carries 16 */
+            rep->contacts[i].n_emails = i == 125 ? PST_TRUSTSYNC_EMAILS_MAX : 1;
+            for (uint32_t e = 0; e < rep->contacts[i].n_emails; e++)
+                snprintf(rep->emails[rep->n_emails++], sizeof rep->emails[0], "%c%u@c.example",
+                         'a' + e, i);
+        }
     }
     uint8_t *big = malloc(PST_PAIR_REPLY_MAX);
     pst_pair_status st;
@@ -350,6 +357,17 @@ Test(pairing, request_and_reply) {
                  PST_OK);
     cr_assert_eq(pst_pair_reply_open(&wrong, big, len, &st, &rep[1]), PST_OK);
     cr_assert_eq(st, PST_PAIR_USED);
+    /* the emails: counts that do not add up, a bad or unsorted address */
+    rep->n_emails--;
+    cr_assert_eq(pst_pair_reply_encode(rep, big, PST_PAIR_REPLY_MAX, &len), PST_E_INVAL);
+    rep->n_emails++;
+    snprintf(rep->emails[0], sizeof rep->emails[0], "Upper@c.example");
+    cr_assert_eq(pst_pair_reply_encode(rep, big, PST_PAIR_REPLY_MAX, &len), PST_E_INVAL);
+    snprintf(rep->emails[0], sizeof rep->emails[0], "a0@c.example");
+    snprintf(rep->emails[rep->n_emails - 1], sizeof rep->emails[0], "a@c.example");
+    cr_assert_eq(pst_pair_reply_encode(rep, big, PST_PAIR_REPLY_MAX, &len), PST_E_INVAL);
+    snprintf(rep->emails[rep->n_emails - 1], sizeof rep->emails[0], "p125@c.example");
+    cr_assert_eq(pst_pair_reply_encode(rep, big, PST_PAIR_REPLY_MAX, &len), PST_OK);
     rep->contacts[5].tier = 4;
     cr_assert_eq(pst_pair_reply_encode(rep, big, PST_PAIR_REPLY_MAX, &len), PST_E_INVAL);
     uint8_t hdr[4];
@@ -366,6 +384,39 @@ Test(pairing, request_and_reply) {
 static int req_accept(const uint8_t *in, size_t len, void *ctx) {
     pst_pair_request r;
     return pst_pair_request_open(ctx, in, len, &r);
+}
+
+/* Every contact and address the reply can carry, at their longest, fits the
+ * frame cap; one address more than the reply's cap is refused. */
+Test(pairing, largest_reply_fits) {
+    pst_pair_reply *rep = calloc(1, sizeof *rep);
+    rep->devcert_len = rep->devlist_len = rep->keyrec_len = PST_DHT_VALUE_MAX;
+    rep->n_contacts = PST_PAIR_CONTACTS_MAX;
+    for (uint32_t i = 0; i < rep->n_contacts; i++) {
+        pst_pair_contact *ct = &rep->contacts[i];
+        ct->pk[0] = (uint8_t)i;
+        ct->tier = 1;
+        memset(ct->petname, 'p', PST_PAIR_PETNAME_MAX);
+        ct->n_emails = rep->n_emails < PST_PAIR_EMAILS_MAX ? PST_TRUSTSYNC_EMAILS_MAX : 0;
+        for (uint32_t e = 0; e < ct->n_emails; e++) {
+            char *a = rep->emails[rep->n_emails++];
+            memset(a, 'x', PST_PAIR_EMAIL_MAX);
+            a[0] = (char)('a' + e);
+            a[1] = '@';
+        }
+    }
+    uint8_t *big = malloc(PST_PAIR_REPLY_MAX), nonce[PST_PAIR_NONCE_BYTES] = {0};
+    pst_pair_keys k;
+    memset(&k, 3, sizeof k);
+    size_t len;
+    cr_assert_eq(pst_pair_reply_seal(&k, PST_PAIR_OK, rep, nonce, big, PST_PAIR_REPLY_MAX, &len),
+                 PST_OK);
+    cr_log_info("largest pairing reply: %zu bytes", len);
+    rep->contacts[rep->n_contacts - 1].n_emails = 1; /* the 1,025th address */
+    rep->n_emails++;
+    cr_assert_eq(pst_pair_reply_encode(rep, big, PST_PAIR_REPLY_MAX, &len), PST_E_INVAL);
+    free(big);
+    free(rep);
 }
 
 Test(pairing, request_mutations_rejected) {
