@@ -50,11 +50,15 @@ bool pst_outbox_spare_take(struct pst_outbox *o, char *out, size_t cap) {
 }
 
 void pst_outbox_spare_return(struct pst_outbox *o, const char *path) {
-    size_t dl = strlen(o->dir), hl = sizeof o->spares[0] - 1;
-    const char *hex = path + dl + strlen("/tmp-s");
-    if (o->n_spares < PST_OUTBOX_SPARES_MAX && !o->stopping && strncmp(path, o->dir, dl) == 0 &&
-        strncmp(path + dl, "/tmp-s", 6) == 0 && strlen(hex) == hl && truncate(path, 0) == 0) {
-        memcpy(o->spares[o->n_spares++], hex, hl + 1);
+    static const char prefix[] = "/tmp-s";
+    size_t dl = strlen(o->dir), px = sizeof prefix - 1, hl = sizeof o->spares[0] - 1;
+    /* lengths first: only a name of exactly DIR/tmp-s<hex> is taken back */
+    if (o->n_spares < PST_OUTBOX_SPARES_MAX && !o->stopping && strlen(path) == dl + px + hl &&
+        memcmp(path, o->dir, dl) == 0 && memcmp(path + dl, prefix, px) == 0 &&
+        truncate(path, 0) == 0) {
+        char *slot = o->spares[o->n_spares++];
+        memcpy(slot, path + dl + px, hl);
+        slot[hl] = '\0';
         return;
     }
     (void)unlink(path);
