@@ -219,6 +219,12 @@ static int on_revocation_row(const pst_store_revocation_row *row, void *user) {
     pst_node *n = user;
     uint8_t slot[PST_SLOT_BYTES];
     pst_slot_key(row->pk, slot);
+    /* the owner's own revocation is re-put with its published records */
+    bool own = n->id != NULL && memcmp(row->pk, n->id->sign_pk, 32) == 0;
+    if (!own && !pst_keycache_revocation_reput(n, row->pk)) {
+        pst_counter_add(n, "publish.revocation_skipped", 1);
+        return 0;
+    }
     (void)put_value(n, 0, slot, row->bytes, row->len, NULL, NULL);
     return 0;
 }
@@ -240,7 +246,8 @@ void pst_publish_now(pst_node *n) {
     pst_keys_devlist_poll_own(n);
     if (n->id != NULL)
         (void)pst_store_published_list(n->store, on_published_row, n);
-    /* Every node that has seen a revocation keeps it alive. */
+    /* Every node that has seen a revocation keeps it alive, except in a
+     * round after which enough copies of it reached us (docs/dht.md). */
     (void)pst_store_revocation_list(n->store, on_revocation_row, n);
     (void)pst_store_keyrec_purge_expired(n->store, pst_now());
     (void)pst_store_addrclaim_purge_expired(n->store, pst_now());
