@@ -249,6 +249,7 @@ void pst_keycache_revocation_copy(pst_node *n, const uint8_t pk[32]) {
 bool pst_keycache_revocation_reput(pst_node *n, const uint8_t pk[32]) {
     rev_seen *r = rev_find(n, pk, false);
     bool enough = r != NULL && r->copies >= PST_REVOCATION_COPIES_ENOUGH;
+    pst_log_debug("revocation round: %u copies since the last", r != NULL ? r->copies : 0u);
     if (r != NULL)
         r->copies = 0; /* count afresh until the next round */
     return !enough;
