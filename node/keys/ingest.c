@@ -70,9 +70,12 @@ static int ingest_revocation(pst_node *n, const uint8_t pk[32], const uint8_t *v
                      (unsigned long long)rev.reason);
         if (n->id != NULL && memcmp(pk, n->id->sign_pk, 32) == 0)
             n->revoked = true;
-    } else if (rc != PST_OK && rc != PST_E_EXISTS) {
+    } else if (rc == PST_OK || rc == PST_E_EXISTS) {
         /* PST_OK with `known`: the same bytes again (every later lookup and
-         * re-put); PST_E_EXISTS: another valid revocation of the same key */
+         * re-put); PST_E_EXISTS: another valid revocation of the same key.
+         * Either is a copy that bounds our re-puts (publish.c). */
+        pst_keycache_revocation_copy(n, pk);
+    } else {
         pst_log_warn("cannot store a revocation: %s", pst_store_last_error(n->store));
         return rc;
     }

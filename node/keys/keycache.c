@@ -17,7 +17,19 @@
  * A watched key's device-list slot is listened to as well (issue 13): a
  * device paired to a contact reaches our cache within the listen's delay,
  * so mail we send it next is sealed to the new device too, instead of
- * only after send's next look at the list (a minute later). */
+ * only after send's next look at the list (a minute later).
+ *
+ * A revoked key is not watched (issue 16): a revocation is permanent and in
+ * the store, lookups answer "revoked" from it, and every node that saw the
+ * revocation re-puts it, so a watch would only receive each of those
+ * re-puts. Once the store holds a verified revocation for a watched key,
+ * its listens are cancelled from a zero timer, never from inside their own
+ * callback (the DHT's drain may still hold queued values for that handle).
+ *
+ * The same struct counts the copies of each revocation that reached us
+ * (gets, listens) since our last re-put of it: publish.c skips a re-put
+ * when PST_REVOCATION_COPIES_ENOUGH copies show the slot is well kept. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,9 +47,38 @@ typedef struct {
     uint64_t used_ms;                  /* uv_now() of the last lookup that used it */
 } watch;
 
+typedef struct {
+    uint8_t pk[32];
+    uint32_t copies;  /* copies received since our last re-put */
+    uint64_t seen_ms; /* uv_now() of the last copy: the oldest gives way */
+} rev_seen;
+
 struct pst_keycache {
     watch w[PST_KEYCACHE_WATCH_MAX];
+    rev_seen rev[PST_REVSEEN_MAX];
+    uv_timer_t sweep; /* drops the watches of revoked keys, outside callbacks */
 };
+
+static void on_sweep_closed(uv_handle_t *h) {
+    pst_node *n = h->data;
+    free((char *)h - offsetof(struct pst_keycache, sweep));
+    pst_node_handle_unref(n);
+}
+
+/* Allocates the cache and its timer on first use; false when out of memory
+ * or when the node cannot hold handles (stopping). */
+static bool cache_get(pst_node *n) {
+    if (n->keycache != NULL)
+        return true;
+    if (n->stopping || n->loop == NULL)
+        return false;
+    if ((n->keycache = calloc(1, sizeof *n->keycache)) == NULL)
+        return false;
+    uv_timer_init(n->loop, &n->keycache->sweep);
+    n->keycache->sweep.data = n;
+    pst_node_handle_ref(n);
+    return true;
+}
 
 static bool same(const watch *w, bool by_address, const uint8_t pk[32], const char *address) {
     return w->used && w->by_address == by_address &&
@@ -53,6 +94,21 @@ static watch *find(pst_node *n, bool by_address, const uint8_t pk[32], const cha
     return NULL;
 }
 
+static void drop(pst_node *n, watch *w);
+
+static void on_sweep(uv_timer_t *t) {
+    pst_node *n = t->data;
+    if (n->keycache == NULL || n->stopping)
+        return;
+    for (unsigned i = 0; i < PST_KEYCACHE_WATCH_MAX; i++) {
+        watch *w = &n->keycache->w[i];
+        if (w->used && !w->by_address && pst_store_is_revoked(n->store, w->pk) == 1) {
+            pst_counter_add(n, "keycache.revoked_unwatched", 1);
+            drop(n, w);
+        }
+    }
+}
+
 static void on_listen(void *user, const uint8_t *val, size_t len, bool expired) {
     watch *w = user;
     if (expired)
@@ -62,9 +118,12 @@ static void on_listen(void *user, const uint8_t *val, size_t len, bool expired) 
     if (w->by_address) {
         pst_address_claim c;
         (void)pst_ingest_address_value(n, w->address, val, len, &c);
-    } else {
-        (void)pst_ingest_key_value(n, w->pk, val, len, NULL, NULL, NULL);
+        return;
     }
+    bool is_rev = false;
+    int rc = pst_ingest_key_value(n, w->pk, val, len, NULL, NULL, &is_rev);
+    if (is_rev && rc == PST_OK && n->keycache != NULL && !n->stopping)
+        uv_timer_start(&n->keycache->sweep, on_sweep, 0, 0);
 }
 
 static void on_dev_listen(void *user, const uint8_t *val, size_t len, bool expired) {
@@ -97,7 +156,10 @@ bool pst_keycache_fresh(pst_node *n, bool by_address, const uint8_t pk[32], cons
 void pst_keycache_checked(pst_node *n, bool by_address, const uint8_t pk[32], const char *address) {
     if (n->mode != PST_NODE_DAEMON || n->stopping || !n->dht_live)
         return;
-    if (n->keycache == NULL && (n->keycache = calloc(1, sizeof *n->keycache)) == NULL)
+    /* the store answers for a revoked key for good: nothing to watch */
+    if (!by_address && pst_store_is_revoked(n->store, pk) == 1)
+        return;
+    if (!cache_get(n))
         return;
     uint64_t now = uv_now(n->loop);
     watch *w = find(n, by_address, pk, address);
@@ -152,6 +214,43 @@ void pst_keycache_stop(pst_node *n) {
     for (unsigned i = 0; i < PST_KEYCACHE_WATCH_MAX; i++)
         if (n->keycache->w[i].used)
             drop(n, &n->keycache->w[i]);
-    free(n->keycache);
+    /* freed by the timer's close callback */
+    uv_close((uv_handle_t *)&n->keycache->sweep, on_sweep_closed);
     n->keycache = NULL;
+}
+
+static rev_seen *rev_find(pst_node *n, const uint8_t pk[32], bool add) {
+    if (n->keycache == NULL)
+        return NULL;
+    rev_seen *oldest = &n->keycache->rev[0];
+    for (unsigned i = 0; i < PST_REVSEEN_MAX; i++) {
+        rev_seen *r = &n->keycache->rev[i];
+        if (r->seen_ms != 0 && memcmp(r->pk, pk, 32) == 0)
+            return r;
+        if (r->seen_ms < oldest->seen_ms)
+            oldest = r;
+    }
+    if (!add)
+        return NULL;
+    memset(oldest, 0, sizeof *oldest);
+    memcpy(oldest->pk, pk, 32);
+    return oldest;
+}
+
+void pst_keycache_revocation_copy(pst_node *n, const uint8_t pk[32]) {
+    if (n->mode != PST_NODE_DAEMON || !cache_get(n))
+        return;
+    rev_seen *r = rev_find(n, pk, true);
+    r->seen_ms = uv_now(n->loop) + 1; /* 0 marks a free entry */
+    if (r->copies < UINT32_MAX)
+        r->copies++;
+}
+
+bool pst_keycache_revocation_reput(pst_node *n, const uint8_t pk[32]) {
+    rev_seen *r = rev_find(n, pk, false);
+    bool enough = r != NULL && r->copies >= PST_REVOCATION_COPIES_ENOUGH;
+    pst_log_debug("revocation round: %u copies since the last", r != NULL ? r->copies : 0u);
+    if (r != NULL)
+        r->copies = 0; /* count afresh until the next round */
+    return !enough;
 }

@@ -157,6 +157,14 @@ static void start_key_probes(resolve *r) {
     for (unsigned i = 0; i < count; i++) {
         key_probe *p = &r->probes[i];
         p->parent = r;
+        /* a revoked key is answered from the store for good, watched or not
+         * (keycache.c stops watching it) */
+        if (pst_store_is_revoked(r->node->store, r->cands[i]) == 1) {
+            p->listened = true;
+            pst_counter_add(r->node, "lookup.revoked_from_store", 1);
+            on_key_done(p, PST_OK);
+            continue;
+        }
         if (pst_keycache_fresh(r->node, false, r->cands[i], NULL) &&
             store_answers(r->node, r->cands[i])) {
             p->listened = true;

@@ -141,8 +141,19 @@ void pst_keycache_checked(pst_node *n, bool by_address, const uint8_t pk[32], co
 /* Slots listened to now (status). */
 unsigned pst_keycache_watched(const pst_node *n);
 /* Cancels every listen and frees the cache (the node's stop, before the
- * DHT closes). */
+ * DHT closes; the cache's timer holds a node handle until it is closed). */
 void pst_keycache_stop(pst_node *n);
+/* Revocation re-puts bounded (issue 16): a node that received at least this
+ * many copies of a revocation since its last re-put of it skips the next
+ * one; the key's owner always re-puts. PST_REVSEEN_MAX revocations are
+ * counted; one not counted is re-put (never skipped for lack of memory). */
+#define PST_REVOCATION_COPIES_ENOUGH 8u
+#define PST_REVSEEN_MAX 64u
+/* A copy of pk's revocation, already in the store, reached us (ingest). */
+void pst_keycache_revocation_copy(pst_node *n, const uint8_t pk[32]);
+/* Whether this round re-puts pk's revocation: false when enough copies
+ * came since the last round. Starts a new count either way. */
+bool pst_keycache_revocation_reput(pst_node *n, const uint8_t pk[32]);
 /* ---- vouches: trust.c, vouch.c, vouch_check.c --------------------------------- */
 /* "trusted", "known", "blocked" or "unknown" (static strings). */
 const char *pst_trust_tier_name(pst_store_tier t);

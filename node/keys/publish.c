@@ -215,11 +215,66 @@ static int on_published_row(const pst_store_published_row *row, void *user) {
     return 0;
 }
 
+/* Another key's revocation: a get of its slot first, and a re-put only when
+ * fewer than PST_REVOCATION_COPIES_ENOUGH copies reached us since our last
+ * round (the get's values go through ingest, which counts them). Each put is
+ * a separate DHT value, so without this bound a slot held one copy per node
+ * that ever saw the revocation, and every get of it returned them all. */
+typedef struct {
+    pst_node *node;
+    uint8_t pk[32];
+    uint8_t bytes[PST_RECORD_MAX];
+    size_t len;
+} reput_check;
+
+static void on_check_value(void *user, const uint8_t *val, size_t len) {
+    reput_check *c = user;
+    (void)pst_ingest_key_value(c->node, c->pk, val, len, NULL, NULL, NULL);
+}
+
+static void on_check_done(void *user, int status) {
+    reput_check *c = user;
+    pst_node *n = c->node;
+    n->ops_pending--;
+    /* a failed get counts what it saw: copies scarce or unseen mean a put */
+    (void)status;
+    if (!n->stopping) {
+        if (pst_keycache_revocation_reput(n, c->pk)) {
+            uint8_t slot[PST_SLOT_BYTES];
+            pst_slot_key(c->pk, slot);
+            (void)put_value(n, 0, slot, c->bytes, c->len, NULL, NULL);
+        } else {
+            pst_counter_add(n, "publish.revocation_skipped", 1);
+        }
+    }
+    free(c);
+}
+
 static int on_revocation_row(const pst_store_revocation_row *row, void *user) {
     pst_node *n = user;
     uint8_t slot[PST_SLOT_BYTES];
     pst_slot_key(row->pk, slot);
-    (void)put_value(n, 0, slot, row->bytes, row->len, NULL, NULL);
+    /* the owner re-puts its own revocation every round, unconditionally; so
+     * does a one-shot node (it counts nothing) */
+    bool own = n->id != NULL && memcmp(row->pk, n->id->sign_pk, 32) == 0;
+    reput_check *c = NULL;
+    if (!own && n->mode == PST_NODE_DAEMON && row->len <= sizeof c->bytes)
+        c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        (void)put_value(n, 0, slot, row->bytes, row->len, NULL, NULL);
+        return 0;
+    }
+    c->node = n;
+    memcpy(c->pk, row->pk, 32);
+    memcpy(c->bytes, row->bytes, row->len);
+    c->len = row->len;
+    if (pst_dht_get(&n->dht, slot, PST_LOOKUP_TIMEOUT_MS, on_check_value, on_check_done, c) !=
+        PST_OK) {
+        free(c);
+        (void)put_value(n, 0, slot, row->bytes, row->len, NULL, NULL);
+        return 0;
+    }
+    n->ops_pending++;
     return 0;
 }
 
@@ -240,7 +295,8 @@ void pst_publish_now(pst_node *n) {
     pst_keys_devlist_poll_own(n);
     if (n->id != NULL)
         (void)pst_store_published_list(n->store, on_published_row, n);
-    /* Every node that has seen a revocation keeps it alive. */
+    /* Every node that has seen a revocation keeps it alive, except in a
+     * round after which enough copies of it reached us (docs/dht.md). */
     (void)pst_store_revocation_list(n->store, on_revocation_row, n);
     (void)pst_store_keyrec_purge_expired(n->store, pst_now());
     (void)pst_store_addrclaim_purge_expired(n->store, pst_now());

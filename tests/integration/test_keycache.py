@@ -42,6 +42,7 @@ def test(c):
               for e in k["keys"]), f"second by address: {rc} {k} {err}")
 
     # b revokes its key: the listen brings the revocation into a's store
+    watched0 = a.status()["dht"]["keys_watched"]
     rc, doc, err = c.cli_json(["key", "revoke", "--home", b.home.path, "--reason", "test",
                                "--code", "retired"])
     check(rc == EX_OK and doc["published"] is True, f"b's revoke: {rc} {doc} {err}")
@@ -57,6 +58,20 @@ def test(c):
     check(rc != EX_OK and "revoked" in (err + str(doc)),
           f"send to a revoked key: exit {rc} {doc} {err}")
     note(f"b's revocation reached a through the listen; send refused (exit {rc})")
+
+    # issue 16: a revoked key is watched no more (every node that saw the
+    # revocation re-puts it, and a watch would receive each re-put); the
+    # store keeps answering "revoked" without a DHT get
+    def unwatched():
+        w = a.status()["dht"]["keys_watched"]
+        return w if w < watched0 else None
+    w = harness.poll(unwatched, 15, "a to stop watching b's revoked key", c.all_log_tails,
+                     interval=0.2)
+    rc, k, err = c.key_get(a.home, b.home.fingerprint)
+    check(rc == EX_REVOKED and k["status"] == "revoked", f"key get after unwatch: {rc} {k} {err}")
+    w2 = a.status()["dht"]["keys_watched"]
+    check(w2 == w, f"key get watched the revoked key again: {w} -> {w2}")
+    note(f"b's revoked key unwatched ({watched0} -> {w} slots); key get still says revoked")
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ static uint32_t g_net;
 static char g_tmp[64];
 static tnode g_nodes[NODES_MAX];
 static unsigned g_n;
+static uint32_t g_republish_s; /* nonzero: the nodes made from now on re-put this often */
 
 static uint64_t mono_ms(void) { return uv_hrtime() / 1000000u; }
 
@@ -205,6 +206,8 @@ static tnode *tn_config(const char *name, tnode *seed) {
     snprintf(t->cfg.advertise, sizeof t->cfg.advertise, "127.0.0.1");
     t->cfg.inbox_poll_s = 1; /* the periodic get backs the listen up within a second */
     t->cfg.renotify_s = 1;   /* a lost notification is put again after a second */
+    if (g_republish_s != 0)
+        t->cfg.republish_s = g_republish_s;
     if (seed) {
         snprintf(t->cfg.seeds[0], sizeof t->cfg.seeds[0], "127.0.0.1:%u", seed->port);
         t->cfg.nseeds = 1;
@@ -405,6 +408,7 @@ static void setup(void) {
     uv_timer_start(&g_tick, on_tick, 5, 5);
     memset(g_nodes, 0, sizeof g_nodes);
     g_n = 0;
+    g_republish_s = 0;
 }
 
 static void teardown(void) {
@@ -689,6 +693,69 @@ Test(node_fake, key_cache_then_revocation) {
     cr_expect_eq(r.status, 3, "the revocation was forgotten with the slot: %llu %s",
                  (unsigned long long)r.status, r.error);
     pst_value_free(r.body);
+}
+
+static void on_put_ignored(void *user, int status) {
+    (void)user;
+    (void)status;
+}
+
+/* Bounded revocation re-puts (issue 16): a node that saw b's revocation
+ * re-puts it while copies in the slot are scarce, skips its round once
+ * PST_REVOCATION_COPIES_ENOUGH copies came, and re-puts again once they
+ * are gone. */
+Test(node_fake, revocation_reput_bounded) {
+    g_republish_s = 1;
+    /* c never looks b up: it is only a's peer once b is gone */
+    tnode *a = tn_new("a", NULL), *b = tn_new("b", a), *c = tn_new("c", a);
+    pst_dht_fake_set_lifetime(g_net, 1500); /* copies outlive one 1 s round, not two */
+    uint8_t kslot[PST_SLOT_BYTES];
+    pst_slot_key(b->pk, kslot);
+    cr_assert(wait_puts(kslot, 1));
+    char hex[2 * PST_RECORD_MAX + 1];
+    revocation_hex(b, PST_REVOKE_RETIRED, hex);
+    reply_t r;
+    request(b, &r, "key-revoke", hex, NULL);
+    cr_assert_eq(r.status, 0, "key-revoke: %s", r.error);
+    pst_value_free(r.body);
+    request(a, &r, "key-get", b->fp, NULL);
+    cr_assert_eq(r.status, 3, "a does not see b's revocation: %s", r.error);
+    pst_value_free(r.body);
+    tn_stop(b); /* from now on only a keeps the revocation alive (c never saw it) */
+
+    /* scarce: a's own re-puts go on */
+    uint64_t p0 = pst_dht_fake_puts(g_net, kslot);
+    cr_assert(wait_puts(kslot, p0 + 3), "a does not re-put a scarce revocation");
+    cr_assert_eq(counter(a, "publish.revocation_skipped"), 0);
+
+    /* plenty: other nodes' copies fill the slot; a skips its round. OpenDHT
+     * keeps each put as its own value, the fake merges equal bytes: the
+     * copies are b's revocation signed at other times (as valid, as counted) */
+    pst_identity *id = NULL;
+    char err[512];
+    cr_assert_eq(pst_identity_load(b->home, NULL, NULL, 0, &id, err, sizeof err), PST_OK, "%s",
+                 err);
+    for (unsigned i = 0; i < 2 * PST_REVOCATION_COPIES_ENOUGH; i++) {
+        pst_revocation rv;
+        uint8_t rec[PST_RECORD_MAX];
+        size_t len = 0;
+        cr_assert_eq(pst_revocation_build_self(&rv, id->sign_sk, (uint64_t)time(NULL) - 1 - i,
+                                               PST_REVOKE_RETIRED, "test", NULL),
+                     PST_OK);
+        cr_assert_eq(pst_revocation_encode(&rv, rec, sizeof rec, &len), PST_OK);
+        cr_assert_eq(pst_dht_put(c->dht, kslot, rec, len, false, 2000, on_put_ignored, NULL),
+                     PST_OK);
+    }
+    pst_identity_free(id);
+    cr_assert(wait_counter(a, "publish.revocation_skipped", 1),
+              "a re-put a revocation the slot holds %u copies of (%llu rejected, %llu puts)",
+              pst_dht_fake_values(g_net, kslot),
+              (unsigned long long)counter(a, "rejected.key.total"),
+              (unsigned long long)counter(a, "dht.puts_ok"));
+
+    /* the copies expire: a re-puts again */
+    uint64_t p1 = pst_dht_fake_puts(g_net, kslot);
+    cr_assert(wait_puts(kslot, p1 + 2), "a did not re-put once the copies were gone");
 }
 
 static bool why_failed(tnode *t, const void *arg) {
