@@ -197,11 +197,9 @@ int pst_store_outbox_rcpt_add(pst_store *st, const uint8_t msg_id[PST_STORE_MSGI
                               const uint8_t *notification, size_t len, uint64_t now) {
     if (!st || !msg_id || !rcpt || kind < PST_STORE_RCPT_TO || kind > PST_STORE_RCPT_BCC)
         return PST_E_INVAL;
-    int rc = pst_store__check_blob(notification, len, 1);
+    int rc = pst_store__check_put(notification, len, now);
     if (rc)
         return rc;
-    if (!PST_STORE__TIME_OK(now))
-        return PST_E_RANGE;
     sqlite3_stmt *s;
     if ((rc = bind2(st, Q_OUT_RCPT_ADD, msg_id, ID_BYTES, rcpt, PK_BYTES, &s)))
         return rc;
@@ -348,11 +346,9 @@ int pst_store_outbox_receipt(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID
                              uint64_t now) {
     if (!st || !msg_id || !rcpt)
         return PST_E_INVAL;
-    int rc = pst_store__check_blob(receipt, len, 1);
+    int rc = pst_store__check_put(receipt, len, now);
     if (rc)
         return rc;
-    if (!PST_STORE__TIME_OK(now))
-        return PST_E_RANGE;
     if ((rc = pst_store__tx_begin(st)))
         return rc;
     rc = receipt_locked(st, msg_id, rcpt, receipt, len, now);
