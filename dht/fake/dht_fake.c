@@ -63,7 +63,7 @@ typedef struct fake_val {
 typedef struct fake_count {
     struct fake_count *next;
     uint8_t slot[PST_SLOT_BYTES];
-    uint64_t puts;
+    uint64_t puts, gets;
 } fake_count;
 
 typedef struct fake_net fake_net;
@@ -486,6 +486,20 @@ int pst_dht_ping(pst_dht *d, const char *host, const char *port, pst_dht_done_cb
     return PST_OK;
 }
 
+/* The per-slot counts of slot, made on first use (NULL: no memory). Caller
+ * holds g_mu. */
+static fake_count *count_of(fake_net *net, const uint8_t slot[PST_SLOT_BYTES]) {
+    fake_count *c;
+    for (c = net->counts; c && memcmp(c->slot, slot, PST_SLOT_BYTES) != 0; c = c->next)
+        ;
+    if (c == NULL && (c = calloc(1, sizeof *c)) != NULL) {
+        memcpy(c->slot, slot, PST_SLOT_BYTES);
+        c->next = net->counts;
+        net->counts = c;
+    }
+    return c;
+}
+
 int pst_dht_put(pst_dht *d, const uint8_t slot[PST_SLOT_BYTES], const uint8_t *val, size_t len,
                 bool permanent, uint32_t timeout_ms, pst_dht_done_cb cb, void *user) {
     if (!d || !slot || !val || len == 0 || timeout_ms > PST_DHT_TIMEOUT_MAX_MS)
@@ -519,14 +533,7 @@ int pst_dht_put(pst_dht *d, const uint8_t slot[PST_SLOT_BYTES], const uint8_t *v
         v->permanent_of = d;
     v->expires_ms = v->permanent_of ? 0 : now_ms() + net->lifetime_ms;
     net->puts++;
-    fake_count *c;
-    for (c = net->counts; c && memcmp(c->slot, slot, PST_SLOT_BYTES) != 0; c = c->next)
-        ;
-    if (c == NULL && (c = calloc(1, sizeof *c)) != NULL) {
-        memcpy(c->slot, slot, PST_SLOT_BYTES);
-        c->next = net->counts;
-        net->counts = c;
-    }
+    fake_count *c = count_of(net, slot);
     if (c)
         c->puts++;
     tell_listeners(net, v, false);
@@ -545,6 +552,9 @@ int pst_dht_get(pst_dht *d, const uint8_t slot[PST_SLOT_BYTES], uint32_t timeout
     if (rc != PST_OK)
         return rc;
     op->on_value = on_value;
+    fake_count *c = count_of(net, slot);
+    if (c)
+        c->gets++;
     push_slot(net, op);
     push(op, EV_DONE, NULL, 0, false, has_peer(net, d) ? PST_OK : PST_E_IO);
     pthread_mutex_unlock(&g_mu);
@@ -784,6 +794,17 @@ uint64_t pst_dht_fake_puts(uint32_t network, const uint8_t *slot) {
     for (fake_count *c = net && slot ? net->counts : NULL; c; c = c->next)
         if (memcmp(c->slot, slot, PST_SLOT_BYTES) == 0)
             n = c->puts;
+    pthread_mutex_unlock(&g_mu);
+    return n;
+}
+
+uint64_t pst_dht_fake_gets(uint32_t network, const uint8_t slot[PST_SLOT_BYTES]) {
+    uint64_t n = 0;
+    pthread_mutex_lock(&g_mu);
+    fake_net *net = net_find(network);
+    for (fake_count *c = net && slot ? net->counts : NULL; c; c = c->next)
+        if (memcmp(c->slot, slot, PST_SLOT_BYTES) == 0)
+            n = c->gets;
     pthread_mutex_unlock(&g_mu);
     return n;
 }

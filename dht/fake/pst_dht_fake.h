@@ -75,6 +75,9 @@ unsigned pst_dht_fake_drop_listens(pst_dht *d);
 /* Puts made on network at slot (NULL: at any slot) since the network began. */
 uint64_t pst_dht_fake_puts(uint32_t network, const uint8_t *slot);
 
+/* Gets made on network at slot since the network began. */
+uint64_t pst_dht_fake_gets(uint32_t network, const uint8_t slot[PST_SLOT_BYTES]);
+
 /* Values stored at slot now (expired ones not counted). */
 unsigned pst_dht_fake_values(uint32_t network, const uint8_t slot[PST_SLOT_BYTES]);
 

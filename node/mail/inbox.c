@@ -243,8 +243,10 @@ typedef struct {
 
 static void on_get_value(void *user, const uint8_t *val, size_t len) {
     get_ctx *g = user;
-    if (!g->node->stopping && g->node->inbox != NULL)
+    if (!g->node->stopping && g->node->inbox != NULL) {
+        g->node->inbox->get_values++;
         on_inbox_value(g->node->inbox, val, len, false);
+    }
 }
 
 static void on_get_done(void *user, int status) {
@@ -256,6 +258,8 @@ static void on_get_done(void *user, int status) {
     struct pst_inbox *ib = n->inbox;
     ib->get_in_flight = false;
     pst_counter_add(n, "dht.own_slot_reads.inbox", 1);
+    pst_log_debug("inbox slot read: %u values in %llu ms (%s)", (unsigned)ib->get_values,
+                  (unsigned long long)(uv_now(n->loop) - ib->get_started_ms), pst_strerror(status));
     if (status == PST_OK) {
         ib->get_ok_once = true;
     } else if (!ib->get_ok_once) {
@@ -263,6 +267,35 @@ static void on_get_done(void *user, int status) {
         uint64_t every = (uint64_t)n->cfg.inbox_poll_s * 1000u;
         uv_timer_start(&ib->poll_timer, pst_inbox__on_poll, PST_INBOX_POLL_RETRY_MS, every);
     }
+}
+
+static void read_slot(struct pst_inbox *ib);
+
+static uint64_t poll_every_ms(const pst_node *n) {
+    uint64_t every = (uint64_t)n->cfg.inbox_poll_s * 1000u;
+    return every ? every : 1000u;
+}
+
+static bool in_touch(const pst_node *n) { return n->bootstrapped || pst_node_joined(n); }
+
+/* Looks for a peer's answer at doubling intervals; at a poll interval it
+ * reads anyway: a node whose seeds are all gone may still have peers that
+ * joined through it, and its reads then go through. */
+static void on_join_wait(uv_timer_t *t) {
+    struct pst_inbox *ib = t->data;
+    pst_node *n = ib->node;
+    if (n->stopping)
+        return;
+    uint64_t every = poll_every_ms(n);
+    if (!in_touch(n) && ib->join_wait_ms < every) {
+        ib->join_wait_ms = ib->join_wait_ms * 2 > every ? every : ib->join_wait_ms * 2;
+        uv_timer_start(&ib->join_timer, on_join_wait, ib->join_wait_ms, 0);
+        return;
+    }
+    if (!in_touch(n))
+        pst_log_debug("inbox: no peer answered yet; reading the inbox slot anyway");
+    ib->join_waited = true;
+    read_slot(ib);
 }
 
 void pst_inbox__on_poll(uv_timer_t *t) {
@@ -273,10 +306,31 @@ void pst_inbox__on_poll(uv_timer_t *t) {
     pst_inbox__gate_tick(ib);
     (void)pst_store_stamp_purge_expired(n->store, pst_now());
     pst_inbox__purge(n, pst_now());
+    /* A read before any peer has answered reaches no storing node, and
+     * OpenDHT still ends it "done" with nothing in it; taken as the first
+     * read, it put the next one off by two poll intervals, so a restarted
+     * node did not see what waited in its slot (only what its listen
+     * happened to hand over). So the first read waits for the join. */
+    if (!ib->join_waited && !in_touch(n)) {
+        if (!uv_is_active((uv_handle_t *)&ib->join_timer)) {
+            ib->join_wait_ms = PST_INBOX_JOIN_WAIT_MS;
+            uv_timer_start(&ib->join_timer, on_join_wait, ib->join_wait_ms, 0);
+        }
+        return;
+    }
+    ib->join_waited = true;
+    read_slot(ib);
+}
+
+static void read_slot(struct pst_inbox *ib) {
+    pst_node *n = ib->node;
     /* one full-slot read at a time, inbox or own slots: together they could
      * overrun the DHT layer's queue (PST_DHT_QUEUE_MAX) */
-    if (ib->get_in_flight || pst_ingest_own_get_busy(n))
+    if (ib->get_in_flight || pst_ingest_own_get_busy(n)) {
+        pst_log_debug("inbox poll: a slot read is still running (%s)",
+                      ib->get_in_flight ? "inbox" : "own slot");
         return;
+    }
     /* While the listen keeps handing over new values (a flood), a get of the
      * whole slot arrives as one burst larger than the DHT layer's queue
      * (PST_DHT_QUEUE_MAX), and what the burst pushes out are the listen's
@@ -307,6 +361,7 @@ void pst_inbox__on_poll(uv_timer_t *t) {
     } else {
         ib->get_in_flight = true;
         ib->get_started_ms = now;
+        ib->get_values = 0;
     }
 }
 
@@ -344,8 +399,8 @@ int pst_inbox_start(pst_node *n, char *err, size_t errcap) {
         return PST_E_NOMEM;
     pst_notify_stamp_resource(n->id->sign_pk, ib->resource);
 
-    uv_timer_t *timers[2] = {&ib->poll_timer, &ib->pump_timer};
-    for (int i = 0; i < 2; i++) {
+    uv_timer_t *timers[3] = {&ib->poll_timer, &ib->pump_timer, &ib->join_timer};
+    for (int i = 0; i < 3; i++) {
         uv_timer_init(n->loop, timers[i]);
         timers[i]->data = ib;
         ib->timers_open++;
@@ -397,4 +452,5 @@ void pst_inbox_stop(pst_node *n) {
     }
     uv_close((uv_handle_t *)&ib->poll_timer, on_timer_closed);
     uv_close((uv_handle_t *)&ib->pump_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&ib->join_timer, on_timer_closed);
 }

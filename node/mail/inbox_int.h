@@ -29,6 +29,8 @@
 #define PST_INBOX_PROTO_FAILS_MAX 3u
 #define PST_INBOX_POLL_RETRY_MS 5000u
 #define PST_INBOX_POLL_DEFER_MAX_MS 60000u /* a busy listen puts the get off at most this long */
+#define PST_INBOX_JOIN_WAIT_MS                                                                     \
+    100u /* first look for a peer's answer; doubles up to a poll interval */
 #define SEEN_KEY PST_SEEN_KEY
 #define SEEN_SLOTS (2u * PST_INBOX_SEEN_MAX)
 #define PST_INBOX_WAITING_MAX 8192u     /* strangers' notifications waiting for a vouch answer */
@@ -116,7 +118,9 @@ struct pst_inbox {
     char root[PST_PATH_MAX];
     char resource[PST_NOTIFY_STAMP_RESOURCE_BUFSIZE];
     pst_dht_listen_handle *listen;
-    uv_timer_t poll_timer, pump_timer;
+    uv_timer_t poll_timer, pump_timer, join_timer; /* join_timer: the first read waits for a peer */
+    uint64_t join_wait_ms;                         /* its next wait, doubling */
+    bool join_waited;                              /* joined, or gave up waiting */
     int timers_open;
     bool get_in_flight, get_ok_once, sweep_receipts;
     pst_seen seen; /* node/core/seen.c, in seen_mem */
@@ -127,6 +131,7 @@ struct pst_inbox {
     uint64_t wait_head, wait_next, wait_tail; /* [head, tail); next: first not asked */
     vouch_lookup lookups[PST_INBOX_VOUCH_LOOKUPS];
     uint64_t listen_new_ms, get_started_ms; /* last new value by listen; last get */
+    uint32_t get_values;                    /* values the get in flight handed over */
     bool poll_forced;                       /* read the slot at the next poll, busy or not */
     bool own_turn;          /* the next poll reads one of our own slots, not the inbox */
     refused_value *refused; /* ring of PST_INBOX_REFUSED_MAX */

@@ -215,8 +215,9 @@ static tnode *tn_config(const char *name, tnode *seed) {
     return t;
 }
 
-static tnode *tn_new(const char *name, tnode *seed) {
-    tnode *t = tn_config(name, seed);
+/* Makes t's identity (name@fake.example) and starts its daemon. */
+static tnode *tn_init_start(tnode *t) {
+    const char *name = t->name;
     char addr[64], info[2048], err[1024] = "";
     snprintf(addr, sizeof addr, "%s@fake.example", name);
     const char *addrs[1] = {addr};
@@ -232,6 +233,8 @@ static tnode *tn_new(const char *name, tnode *seed) {
     tn_start(t);
     return t;
 }
+
+static tnode *tn_new(const char *name, tnode *seed) { return tn_init_start(tn_config(name, seed)); }
 
 static void on_stopped(void *user) { ((tnode *)user)->stopped = true; }
 
@@ -666,6 +669,28 @@ Test(node_fake, listen_and_get_same_value) {
     cr_expect_eq(counter(b, "inbox.accepted"), 1);
     cr_expect_eq(counter(b, "inbox.delivered"), 1);
     cr_expect_eq(counter(b, "rejected.inbox.duplicate"), 0, "a copy went past the seen set");
+}
+
+static bool inbox_read(void *arg) { return pst_dht_fake_gets(g_net, (const uint8_t *)arg) > 0; }
+
+/* OpenDHT ends a get made before any peer answered "done" with nothing in
+ * it: a node's first read of its inbox slot waits for a peer (a restarted
+ * node read nothing and then waited two poll intervals), and reads anyway
+ * once a poll interval has gone by without one. Here no peer ever answers:
+ * the node is alone on the network and its one seed does not exist. */
+Test(node_fake, first_inbox_read_waits_for_a_peer) {
+    tnode *t = tn_config("lone", NULL);
+    snprintf(t->cfg.seeds[0], sizeof t->cfg.seeds[0], "127.0.0.1:1");
+    t->cfg.nseeds = 1;
+    tn_init_start(t);
+    uint8_t islot[PST_SLOT_BYTES];
+    pst_slot_inbox(t->pk, islot);
+    uint64_t t0 = mono_ms();
+    run_for(500); /* inbox_poll_s = 1: the first poll came at once */
+    cr_expect_eq(pst_dht_fake_gets(g_net, islot), 0,
+                 "the inbox slot was read before any peer answered");
+    cr_assert(run_until(inbox_read, islot, 10000), "the node never read its inbox slot");
+    cr_expect_geq(mono_ms() - t0, 1000, "read before a poll interval without a peer");
 }
 
 /* Key cache: a's `key get` of b is answered valid; b revokes; a sees the
