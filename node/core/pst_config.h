@@ -75,6 +75,8 @@ typedef struct {
     uint32_t fetch_conns_per_ip;    /* concurrent fetch connections from one address */
     uint32_t pow_escalate_s;        /* --pow auto: stamp an unanswered stampless notification after
                                        this long; 0 = never */
+    bool hints;        /* send and take direct hints (docs/MAIL.md, "Hints") */
+    bool inbox_listen; /* listen on our inbox slot; off only to test the other paths */
     /* SMTP submission: smtp_port 0 = off, unless smtp_port_any (an ephemeral
      * port, shown by `status`) */
     uint16_t smtp_port;
