@@ -87,6 +87,12 @@ int pst_config__apply_mail_setting(pst_node_config *cfg, const char *name, const
             cfg->hints = b;
         else
             cfg->inbox_listen = b;
+    } else if (pst_config__name_is(name, "hint_rate")) {
+        if (pst_config__parse_u64(value, 100000, &v) != PST_OK || v < 1) {
+            snprintf(err, errcap, "%s must be 1-100000 hints a second", name);
+            return PST_E_INVAL;
+        }
+        cfg->hint_rate = (uint32_t)v;
     } else if (pst_config__name_is(name, "smtp_port")) {
         cfg->smtp_port_chosen = true;
         if (!strcmp(value, "any")) {

@@ -18,8 +18,8 @@
 
 static const uint8_t zero_id[PST_HASH_BYTES];
 
-bool pst_hint_rate_take(pst_hint_rate *r, const char *ip, uint64_t now_ms) {
-    const uint32_t full = PST_HINT_RATE_BURST * 1000u;
+bool pst_hint_rate_take(pst_hint_rate *r, const char *ip, uint64_t now_ms, uint32_t rate) {
+    const uint64_t full = (uint64_t)rate * 1000u;
     pst_hint_bucket *b = NULL, *quiet = &r->b[0];
     for (unsigned i = 0; i < PST_HINT_RATE_PEERS; i++) {
         if (r->b[i].ip[0] != '\0' && strcmp(r->b[i].ip, ip) == 0) {
@@ -39,10 +39,10 @@ bool pst_hint_rate_take(pst_hint_rate *r, const char *ip, uint64_t now_ms) {
         b->last_ms = now_ms;
     }
     uint64_t gained = (now_ms - (b->last_ms <= now_ms ? b->last_ms : now_ms)) *
-                      (uint64_t)PST_HINT_RATE_PER_S; /* thousandths per ms */
+                      (uint64_t)rate; /* thousandths per ms */
     b->last_ms = now_ms;
     uint64_t t = b->tokens_milli + gained;
-    b->tokens_milli = t > full ? full : (uint32_t)t;
+    b->tokens_milli = t > full ? full : t;
     if (b->tokens_milli < 1000u)
         return false;
     b->tokens_milli -= 1000u;
@@ -80,7 +80,8 @@ void pst_fetch_srv_hint(fconn *c, const uint8_t *frame, uint32_t len) {
         return;
     }
     c->state = S_HINTS;
-    if (!pst_hint_rate_take(&c->srv->hint_rate, c->ip, uv_now(n->loop))) {
+    if (!pst_hint_rate_take(&c->srv->hint_rate, c->ip, uv_now(n->loop),
+                            n->cfg.hint_rate ? n->cfg.hint_rate : PST_DEFAULT_HINT_RATE)) {
         /* over its rate: dropped, the DHT copy still comes; the connection
          * stays, as an honest sender in a burst is no attacker */
         pst_counter_rejected(n, "hint", "rate");

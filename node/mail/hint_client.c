@@ -34,9 +34,9 @@ typedef struct hint_peer {
     struct pst_hint_client *hc;
     char endpoint[PST_NOTIFY_ENDPOINT_MAX + 1];
     peer_state state;
-    unsigned refs;  /* timer, tcp handle, resolver in flight: a node handle ref each */
-    bool abandon;   /* the resolver's answer comes after a failure: ignore it */
-    bool writing;   /* batch is in flight */
+    unsigned refs; /* timer, tcp handle, resolver in flight: a node handle ref each */
+    bool abandon;  /* the resolver's answer comes after a failure: ignore it */
+    bool writing;  /* batch is in flight */
     uv_timer_t timer;
     uv_getaddrinfo_t gai;
     uv_tcp_t tcp;
@@ -371,8 +371,7 @@ void pst_hint_send(struct pst_hint_client *hc, const uint8_t rcpt[PST_SIGN_PK_BY
     size_t rec_len = 0;
     uint64_t expires = 0;
     pst_keyrec kr;
-    if (pst_store_keyrec_get(n->store, rcpt, rec, sizeof rec, &rec_len, NULL, &expires) !=
-            PST_OK ||
+    if (pst_store_keyrec_get(n->store, rcpt, rec, sizeof rec, &rec_len, NULL, &expires) != PST_OK ||
         (expires != 0 && expires <= pst_now()) || pst_keyrec_decode(rec, rec_len, &kr) != PST_OK ||
         kr.n_endpoints == 0) {
         pst_counter_add(n, "hint.out.no_endpoint", 1);

@@ -20,15 +20,15 @@
 
 /* ---- sender (hint_client.c) --------------------------------------------- */
 
-#define PST_HINT_PEERS_MAX 16u        /* endpoints with a connection or a queue */
-#define PST_HINT_QUEUE_MAX 512u       /* hints waiting in all; the oldest is dropped */
-#define PST_HINT_BATCH_MAX 32u        /* frames in one write */
-#define PST_HINT_CONNECT_MS 1000u     /* connect (and resolve) within this */
-#define PST_HINT_WRITE_MS 1000u       /* a write must complete within this */
-#define PST_HINT_AGE_MAX_MS 2000u     /* older hints are dropped: the DHT has them */
-#define PST_HINT_IDLE_MS 10000u       /* an idle connection is closed */
-#define PST_HINT_BACKOFF_MS 5000u     /* after a failure, no new try to that endpoint */
-#define PST_HINT_REFUSED_MS 60000u    /* after a signed refusal (hints off, not here) */
+#define PST_HINT_PEERS_MAX 16u     /* endpoints with a connection or a queue */
+#define PST_HINT_QUEUE_MAX 512u    /* hints waiting in all; the oldest is dropped */
+#define PST_HINT_BATCH_MAX 32u     /* frames in one write */
+#define PST_HINT_CONNECT_MS 1000u  /* connect (and resolve) within this */
+#define PST_HINT_WRITE_MS 1000u    /* a write must complete within this */
+#define PST_HINT_AGE_MAX_MS 2000u  /* older hints are dropped: the DHT has them */
+#define PST_HINT_IDLE_MS 10000u    /* an idle connection is closed */
+#define PST_HINT_BACKOFF_MS 5000u  /* after a failure, no new try to that endpoint */
+#define PST_HINT_REFUSED_MS 60000u /* after a signed refusal (hints off, not here) */
 
 struct pst_hint_client;
 
@@ -46,26 +46,24 @@ void pst_hint_send(struct pst_hint_client *hc, const uint8_t rcpt[PST_SIGN_PK_BY
 
 /* ---- recipient (fetch_hint.c, inbox.c) ------------------------------------ */
 
-/* Hints taken per second from one address, and as a burst: OpenDHT takes
- * 1,024 requests a second from one address, so hints cost the recipient
- * no more than the same sender's puts into its slot could. */
-#define PST_HINT_RATE_PER_S 1000u
-#define PST_HINT_RATE_BURST 1000u
+/* Hints are taken from one address at hint_rate a second, with a burst of
+ * as many (pst_hint_rate_take). */
 #define PST_HINT_RATE_PEERS 64u /* addresses tracked; the longest quiet gives way */
 
 typedef struct {
     char ip[64];
     uint64_t last_ms;
-    uint32_t tokens_milli; /* thousandths of a hint */
+    uint64_t tokens_milli; /* thousandths of a hint */
 } pst_hint_bucket;
 
 typedef struct {
     pst_hint_bucket b[PST_HINT_RATE_PEERS];
 } pst_hint_rate;
 
-/* Takes one hint from address ip at now_ms: false when it is over its
- * rate (the caller counts rejected.hint.rate and drops the hint). */
-bool pst_hint_rate_take(pst_hint_rate *r, const char *ip, uint64_t now_ms);
+/* Takes one hint from address ip at now_ms, refilled at rate a second up
+ * to a burst of rate: false when it is over (the caller counts
+ * rejected.hint.rate and drops the hint). rate >= 1. */
+bool pst_hint_rate_take(pst_hint_rate *r, const char *ip, uint64_t now_ms, uint32_t rate);
 
 typedef enum {
     PST_HINT_TAKEN,   /* a new notification: admitted (or parked for vouches) */

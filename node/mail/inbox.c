@@ -283,6 +283,7 @@ static void on_get_done(void *user, int status) {
     pst_counter_add(n, "dht.own_slot_reads.inbox", 1);
     if (status == PST_OK) {
         ib->get_ok_once = true;
+        pst_counter_add(n, "dht.own_slot_reads_ok.inbox", 1);
     } else if (!ib->get_ok_once) {
         /* not joined yet: do not wait a whole poll interval for the first look */
         uint64_t every = (uint64_t)n->cfg.inbox_poll_s * 1000u;

@@ -36,7 +36,7 @@ struct pst_outbox {
     unsigned n_entries, cap_entries;
     struct pst_fetch_server *fetch;
     struct pst_hint_client *hints; /* direct hints to recipients (hint_client.c) */
-    struct pst_send_op *sends; /* in flight, to fail them on stop */
+    struct pst_send_op *sends;     /* in flight, to fail them on stop */
     unsigned sends_active;
     unsigned rcpts_reserved;  /* notification slots promised to sends in flight */
     char dir[PST_PATH_MAX];   /* DIR/outbox */
