@@ -21,6 +21,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import check, note  # noqa: E402
+from test_mail_hostile import delta as deltas, hostile as hostile_fetch  # noqa: E402
+from test_mail_hostile import send_real  # noqa: E402
 
 DEADLINE_S = 10  # the hint's path is milliseconds; the DHT read is an hour away
 SOURCE = "127.0.0.2"
@@ -32,32 +34,12 @@ def delta(after, before, name):
     return after.get(name, 0) - before.get(name, 0)
 
 
-def deltas(after, before, prefix):
-    return {k[len(prefix):]: v - before.get(k, 0) for k, v in after.items()
-            if k.startswith(prefix) and v > before.get(k, 0)}
-
-
-def send(c, a, to, tag):
-    rc, doc, err = harness.mail_send(c, a.home, to=[to.home.fingerprint], subject=f"hint {tag}",
-                                     body=f"sent with a hint ({tag})\n")
-    return doc["message_id"]
-
-
-def hostile_fetch(c, args, timeout=60):
-    import json
-    rc, out, err = c.run([c.hostile, "--json"] + args, timeout=timeout)
-    try:
-        return rc, json.loads(out), err
-    except ValueError:
-        raise harness.TestFailure(f"postern-hostile printed no JSON (exit {rc}): {out!r} {err!r}")
-
-
 def hinted_delivery(c, a, b, tag):
     """a -> b, b reading its slot only once an hour: delivered through the
     hint alone. Returns the message id."""
     kb, ka = b.counters(), a.counters()
     t0 = time.monotonic()
-    m = send(c, a, b, tag)
+    m = send_real(c, a, b, tag)
     harness.wait_delivered(c, b, m, timeout=DEADLINE_S)
     took = time.monotonic() - t0
     k = b.counters()
@@ -96,7 +78,7 @@ def test(c):
 
     # ---- 2. hint and DHT both: exactly once ----
     kc = cn.counters()
-    m2 = send(c, a, cn, "2. both paths")
+    m2 = send_real(c, a, cn, "2. both paths")
     harness.wait_delivered(c, cn, m2)
     harness.poll(lambda: delta(cn.counters(), kc, "inbox.values_seen") >= 1, 30,
                  "c's listen to hand over the DHT copy", cn.log_tail, interval=0.1)
@@ -157,7 +139,7 @@ def test(c):
     c.restart(b)
     b.wait_joined()
     ka = a.counters()
-    send(c, a, b, "5. hints off")
+    send_real(c, a, b, "5. hints off")
     harness.wait_counter(a, "hint.out.refused", ka.get("hint.out.refused", 0) + 1, timeout=20)
     harness.wait_counter(b, "rejected.hint.off", 1, timeout=20)
     harness.stop_all(c, [cn, b, a, seed])
