@@ -48,6 +48,7 @@ typedef enum {
     PST_REC_NOTIFICATION_DEV = 15,       /* outer: one content box, a key seal per device */
     PST_REC_NOTIFICATION_INNER_DEV = 16, /* inner signed by a device key for its identity */
     PST_REC_TRUST_SYNC = 17,             /* a trust change, between one identity's devices */
+    PST_REC_HINT = 18,                   /* a notification handed to the recipient's endpoint */
 } pst_rec_type;
 
 /* Hard caps. Every record put in the DHT stays well under one UDP packet. */

@@ -29,6 +29,9 @@ void pst_config_defaults(pst_node_config *cfg) {
     cfg->fetch_conns_per_ip = PST_DEFAULT_FETCH_CONNS_PER_IP;
     cfg->vouch_depth = PST_DEFAULT_VOUCH_DEPTH;
     cfg->pow_escalate_s = PST_DEFAULT_POW_ESCALATE_S;
+    cfg->hints = true;
+    cfg->hint_rate = PST_DEFAULT_HINT_RATE;
+    cfg->inbox_listen = true;
     cfg->smtp_port = PST_DEFAULT_SMTP_PORT;
     snprintf(cfg->smtp_address, sizeof cfg->smtp_address, "%s", PST_DEFAULT_SMTP_ADDRESS);
     cfg->smtp_idle_timeout_s = PST_DEFAULT_SMTP_IDLE_S;

@@ -77,7 +77,23 @@ static int apply_smarthost_setting(pst_node_config *cfg, const char *name, const
 int pst_config__apply_mail_setting(pst_node_config *cfg, const char *name, const char *value,
                                    char *err, size_t errcap) {
     uint64_t v;
-    if (pst_config__name_is(name, "smtp_port")) {
+    bool b;
+    if (pst_config__name_is(name, "hints") || pst_config__name_is(name, "inbox_listen")) {
+        if (pst_config__parse_bool(value, &b) != PST_OK) {
+            snprintf(err, errcap, "%s must be yes or no", name);
+            return PST_E_INVAL;
+        }
+        if (pst_config__name_is(name, "hints"))
+            cfg->hints = b;
+        else
+            cfg->inbox_listen = b;
+    } else if (pst_config__name_is(name, "hint_rate")) {
+        if (pst_config__parse_u64(value, 100000, &v) != PST_OK || v < 1) {
+            snprintf(err, errcap, "%s must be 1-100000 hints a second", name);
+            return PST_E_INVAL;
+        }
+        cfg->hint_rate = (uint32_t)v;
+    } else if (pst_config__name_is(name, "smtp_port")) {
         cfg->smtp_port_chosen = true;
         if (!strcmp(value, "any")) {
             cfg->smtp_port = 0;

@@ -29,6 +29,8 @@
 #define PST_DEFAULT_FETCH_CONNS_PER_IP 8u
 #define PST_DEFAULT_VOUCH_DEPTH 1u
 #define PST_DEFAULT_POW_ESCALATE_S 3600u
+/* OpenDHT takes 1,024 requests a second from one address: hints cost no more */
+#define PST_DEFAULT_HINT_RATE 1000u
 /* SMTP submission (docs/SMTP.md): on by default, on loopback only */
 #define PST_DEFAULT_SMTP_PORT 1587u
 #define PST_DEFAULT_SMTP_ADDRESS "127.0.0.1"
@@ -75,6 +77,9 @@ typedef struct {
     uint32_t fetch_conns_per_ip;    /* concurrent fetch connections from one address */
     uint32_t pow_escalate_s;        /* --pow auto: stamp an unanswered stampless notification after
                                        this long; 0 = never */
+    bool hints;                     /* send and take direct hints (docs/MAIL.md, "Hints") */
+    uint32_t hint_rate;             /* hints taken per second from one address (and as a burst) */
+    bool inbox_listen;              /* listen on our inbox slot; off only to test the other paths */
     /* SMTP submission: smtp_port 0 = off, unless smtp_port_any (an ephemeral
      * port, shown by `status`) */
     uint16_t smtp_port;

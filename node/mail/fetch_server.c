@@ -12,6 +12,9 @@
  *     time (the next file read starts when the previous write completed),
  *     then wait for the Receipt frame;
  *   first frame Receipt: a receipt for a message fetched earlier.
+ *   first frame Hint: a notification handed to us directly, and more may
+ *     follow on the same connection; never answered unless refused
+ *     (fetch_hint.c).
  *   A verified Receipt is stored and answered with the acknowledgement
  *   (status ok, total_size 0, offset 0), then the connection closes.
  *
@@ -40,6 +43,7 @@
 #include "pst_fetch.h"
 #include "pst_framer.h"
 #include "pst_log.h"
+#include "pst_record.h"
 
 #include "fetch_server_int.h"
 
@@ -89,7 +93,8 @@ static void on_timer(uv_timer_t *t) {
     fconn *c = t->data;
     if (c->closing)
         return;
-    if (c->state != S_LINGER)
+    /* a hint connection falls quiet when its sender has nothing to say */
+    if (c->state != S_LINGER && c->state != S_HINTS)
         pst_counter_rejected(c->srv->node, "fetch",
                              uv_now(t->loop) >= c->deadline_ms ? "total_timeout" : "idle_timeout");
     pst_fetch_srv_close(c);
@@ -253,6 +258,16 @@ static void handle_frame(fconn *c, const uint8_t *frame, uint32_t len) {
     pst_fetch_request req;
     pst_receipt rec;
     char text[PST_FETCH_ERROR_TEXT_MAX + 1];
+    pst_rec_type type;
+    if (pst_record_peek_type(frame, len, &type) == PST_OK && type == PST_REC_HINT) {
+        pst_fetch_srv_hint(c, frame, len);
+        return;
+    }
+    if (c->state == S_HINTS) {
+        pst_fetch_srv_reject(c, zero_id, PST_FETCH_BAD_REQUEST, 0, "unexpected_frame",
+                             "expected a Hint");
+        return;
+    }
     int rc = pst_fetch_request_decode(frame, len, &req);
     if (rc == PST_OK) {
         if (c->state == S_FIRST)

@@ -6,6 +6,7 @@
 #ifndef PST_FETCH_SERVER_INT_H
 #define PST_FETCH_SERVER_INT_H
 
+#include "hint_int.h"
 #include "outbox_int.h"
 #include "pst_fetch.h"
 #include "pst_framer.h"
@@ -21,7 +22,8 @@
 #define FETCH_CHECK_INLINE_MAX 65536u
 #define FETCH_BACKLOG 128
 
-typedef enum { S_FIRST, S_STREAM, S_RECEIPT, S_LINGER } conn_state;
+/* S_HINTS: the first frame was a Hint; more hints may follow (fetch_hint.c) */
+typedef enum { S_FIRST, S_STREAM, S_RECEIPT, S_LINGER, S_HINTS } conn_state;
 typedef enum { NEXT_STREAM, NEXT_CLOSE } next_step;
 
 typedef struct fconn fconn;
@@ -42,6 +44,7 @@ struct pst_fetch_server {
     unsigned n_checks; /* body checks queued or running */
     unsigned n_nonces;
     nonce_entry nonces[FETCH_NONCES_MAX];
+    pst_hint_rate hint_rate; /* hints taken per address (fetch_hint.c) */
     /* every read lands here first: the loop runs one read callback at a
      * time, and the framer copies what it takes into the connection */
     uint8_t rbuf[PST_FRAME_MAX];
@@ -114,6 +117,12 @@ void pst_fetch_srv_reject(fconn *c, const uint8_t *msg_id, uint64_t status, uint
 void pst_fetch_srv_request(fconn *c, const pst_fetch_request *req);
 /* Streams c->fd from c->off to c->end, then reads the Receipt frame. */
 void pst_fetch_srv_stream(fconn *c);
+
+/* fetch_hint.c */
+/* Takes a Hint frame (its record type said so): refuses it (counted
+ * rejected.hint.REASON, answered, closed) or hands its notification to the
+ * inbox and reads the next frame. */
+void pst_fetch_srv_hint(fconn *c, const uint8_t *frame, uint32_t len);
 
 /* fetch_receipt.c */
 /* Takes a decoded Receipt; frame/len are its bytes, stored as they came. */

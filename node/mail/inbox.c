@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "hint_int.h"
 #include "inbox_int.h"
 #include "pst_log.h"
 
@@ -219,14 +220,38 @@ static void on_inbox_value(struct pst_inbox *ib, const uint8_t *val, size_t len,
         pst_seen_add(&ib->seen, key, pst_now());
 }
 
-void pst_inbox__value_again(struct pst_inbox *ib, const uint8_t *val, size_t len) {
+/* A value not from the slot's listen: skipped when seen (*seen), else
+ * judged and remembered unless the failure was ours. */
+static int judge_value(struct pst_inbox *ib, const uint8_t *val, size_t len, bool *seen) {
     uint8_t key[SEEN_KEY];
     pst_seen_key(&ib->seen, NULL, 0, val, len, key);
-    if (pst_seen_has(&ib->seen, key))
-        return;
+    *seen = pst_seen_has(&ib->seen, key);
+    if (*seen)
+        return PST_E_DUPLICATE;
     int rc = accept_notification(ib, val, len, key);
     if (rc != PST_E_STORE && rc != PST_E_BUSY && rc != PST_E_NOMEM && rc != PST_E_IO)
         pst_seen_add(&ib->seen, key, pst_now());
+    return rc;
+}
+
+void pst_inbox__value_again(struct pst_inbox *ib, const uint8_t *val, size_t len) {
+    bool seen;
+    (void)judge_value(ib, val, len, &seen);
+}
+
+pst_hint_outcome pst_inbox_hint(pst_node *n, const uint8_t *val, size_t len) {
+    struct pst_inbox *ib = n->inbox;
+    if (ib == NULL || n->stopping || len == 0 || len > PST_DHT_VALUE_MAX)
+        return PST_HINT_LATER; /* the hint decoder caps len: never from the wire */
+    bool seen;
+    int rc = judge_value(ib, val, len, &seen);
+    if (seen)
+        return PST_HINT_SEEN;
+    if (rc == PST_OK)
+        return PST_HINT_TAKEN;
+    if (rc == PST_E_STORE || rc == PST_E_BUSY || rc == PST_E_NOMEM || rc == PST_E_IO)
+        return PST_HINT_LATER;
+    return PST_HINT_REFUSED;
 }
 
 static void on_listen_value(void *user, const uint8_t *val, size_t len, bool expired) {
@@ -262,6 +287,7 @@ static void on_get_done(void *user, int status) {
                   (unsigned long long)(uv_now(n->loop) - ib->get_started_ms), pst_strerror(status));
     if (status == PST_OK) {
         ib->get_ok_once = true;
+        pst_counter_add(n, "dht.own_slot_reads_ok.inbox", 1);
     } else if (!ib->get_ok_once) {
         /* not joined yet: do not wait a whole poll interval for the first look */
         uint64_t every = (uint64_t)n->cfg.inbox_poll_s * 1000u;
@@ -408,7 +434,9 @@ int pst_inbox_start(pst_node *n, char *err, size_t errcap) {
     }
     uint8_t slot[PST_SLOT_BYTES];
     pst_slot_inbox(n->id->sign_pk, slot);
-    rc = pst_dht_listen(&n->dht, slot, on_listen_value, ib, &ib->listen);
+    /* inbox_listen = no: only tests, to show what the poll and hints do alone */
+    rc = n->cfg.inbox_listen ? pst_dht_listen(&n->dht, slot, on_listen_value, ib, &ib->listen)
+                             : PST_OK;
     if (rc != PST_OK) {
         snprintf(err, errcap, "cannot listen on our inbox slot: %s", pst_strerror(rc));
         return rc;

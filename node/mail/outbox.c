@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hint_int.h"
 #include "outbox_int.h"
 #include "pst_fetch.h"
 #include "pst_mint.h"
@@ -337,6 +338,9 @@ int pst_outbox_track(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], const ui
     if (rc != PST_OK)
         return rc;
     put_entry(o, find_entry(o, msg_id, rcpt), now_ms);
+    /* beside the first put, never instead of it: an online recipient hears
+     * of the message without waiting for its slot's listen */
+    pst_hint_send(o->hints, rcpt, notification, len);
     arm(o);
     return PST_OK;
 }
@@ -526,6 +530,8 @@ int pst_outbox_start(pst_node *n, char *err, size_t errcap) {
     pst_outbox_hold(o);
     pst_outbox_hold(o);
     o->timers_init = true;
+    if (pst_hint_client_start(n, &o->hints) != PST_OK)
+        pst_log_warn("no memory for direct hints: notifications go by the DHT only");
     collect_garbage(o, true);
     rc = pst_store_outbox_list(n->store, PST_STORE_OUT_PENDING, resume_row, o);
     if (rc < 0)
@@ -544,6 +550,8 @@ void pst_outbox_stop(pst_node *n) {
         return;
     o->stopping = true;
     atomic_store(&o->cancel, 1);
+    pst_hint_client_stop(o->hints);
+    o->hints = NULL;
     if (o->timers_init) {
         uv_close((uv_handle_t *)&o->renotify_timer, on_timer_closed);
         uv_close((uv_handle_t *)&o->gc_timer, on_timer_closed);

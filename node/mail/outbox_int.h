@@ -21,6 +21,7 @@
 
 struct pst_outbox_entry;
 struct pst_fetch_server;
+struct pst_hint_client;
 struct pst_send_op;
 #define PST_OUTBOX_SPARES_MAX 16u
 
@@ -34,7 +35,8 @@ struct pst_outbox {
     struct pst_outbox_entry *entries; /* notifications kept alive */
     unsigned n_entries, cap_entries;
     struct pst_fetch_server *fetch;
-    struct pst_send_op *sends; /* in flight, to fail them on stop */
+    struct pst_hint_client *hints; /* direct hints to recipients (hint_client.c) */
+    struct pst_send_op *sends;     /* in flight, to fail them on stop */
     unsigned sends_active;
     unsigned rcpts_reserved;  /* notification slots promised to sends in flight */
     char dir[PST_PATH_MAX];   /* DIR/outbox */

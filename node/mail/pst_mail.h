@@ -134,7 +134,8 @@ int pst_outbox_reoffer(pst_node *n, const pst_store_outbox_row *row);
 /* DIR/outbox/<hex of msg_id> into out[cap]. */
 int pst_outbox_body_path(const struct pst_outbox *o, const uint8_t msg_id[PST_HASH_BYTES],
                          char *out, size_t cap);
-/* Starts keeping rcpt's notification (outer bytes) alive: a put now, then
+/* Starts keeping rcpt's notification (outer bytes) alive: a put now (and
+ * the same bytes as a direct hint to rcpt's endpoints, hint_int.h), then
  * re-puts with back-off until untracked or expires. PST_E_BUSY when
  * PST_OUTBOX_NOTIFY_MAX notifications are already kept. */
 int pst_outbox_track(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], const uint8_t rcpt[32],

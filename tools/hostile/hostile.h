@@ -170,6 +170,8 @@ typedef enum {
     PST_HF_RECEIPT,       /* receipts from non-recipients, for other senders, mis-signed */
     PST_HF_SLOWLORIS,     /* connections that drip a frame one byte at a time */
     PST_HF_FLOOD,         /* many connections at once from one address */
+    PST_HF_HINT,          /* Hint frames: garbage, another identity, oversize, junk, a replay */
+    PST_HF_HINT_FLOOD,    /* many Hint frames on one connection (the rate per address) */
     PST_HF_COUNT
 } pst_hostile_attack;
 

@@ -27,13 +27,16 @@
 
 #include "hostile.h"
 #include "pst_fetch.h"
+#include "pst_hint.h"
 
 #define IO_TIMEOUT_MS 5000
 #define DRIP_MS 500u
 #define FLOOD_SETTLE_MS 1500
+#define HINT_FLOOD_PER_COUNT 100u /* hint-flood: frames per --count */
 
 static const char *const attack_names[PST_HF_COUNT] = {
-    "not-recipient", "bad-request", "garbage", "oversized", "receipt", "slowloris", "flood",
+    "not-recipient", "bad-request", "garbage", "oversized",  "receipt",
+    "slowloris",     "flood",       "hint",    "hint-flood",
 };
 
 const char *pst_hostile_attack_name(int a) {
@@ -311,6 +314,142 @@ static void attack_receipt(fetch_attacker *fa, int a, uint32_t i) {
     exchange(fa, &fa->res[a], buf, len, false);
 }
 
+/* ---- hints -------------------------------------------------------------------- */
+
+/* A Hint frame (length prefix included) for recipient around notification
+ * bytes n (0..PST_NOTIFY_MAX + 1: the wrapper is written by hand, so an
+ * oversize one can be built). Returns the frame's length. */
+static size_t hint_frame(const uint8_t recipient[PST_SIGN_PK_BYTES], const uint8_t *n, size_t len,
+                         uint8_t *out) {
+    uint8_t *p = out + PST_FRAME_HEADER_BYTES;
+    size_t k = 0;
+    p[k++] = 0x94;
+    p[k++] = PST_PROTO_VERSION;
+    p[k++] = PST_REC_HINT;
+    p[k++] = 0xc4;
+    p[k++] = PST_SIGN_PK_BYTES;
+    memcpy(p + k, recipient, PST_SIGN_PK_BYTES);
+    k += PST_SIGN_PK_BYTES;
+    if (len < 256) { /* the shortest header, as the node's decoder wants it */
+        p[k++] = 0xc4;
+    } else {
+        p[k++] = 0xc5;
+        p[k++] = (uint8_t)(len >> 8);
+    }
+    p[k++] = (uint8_t)len;
+    memcpy(p + k, n, len);
+    k += len;
+    pst_frame_header_write((uint32_t)k, out);
+    return k + PST_FRAME_HEADER_BYTES;
+}
+
+/* Junk shaped like a type-5 notification (its seal opens for nobody):
+ * the node pays what a junk value of its inbox slot costs. */
+static size_t junk_notification(fetch_attacker *fa, int a, uint32_t i, uint8_t *out) {
+    size_t sealed = 200;
+    out[0] = 0x94;
+    out[1] = PST_PROTO_VERSION;
+    out[2] = PST_REC_NOTIFICATION;
+    out[3] = 0xc4;
+    out[4] = (uint8_t)sealed;
+    derive(fa, a, i, "junk", out + 5, sealed);
+    out[5 + sealed] = 0xa0; /* stamp "" */
+    return 6 + sealed;
+}
+
+/* Sends bytes, then closes our side and waits for the node to close (or
+ * answer first: a refusal). */
+static void send_and_close(fetch_attacker *fa, attack_result *r, const uint8_t *p, size_t n) {
+    int fd = dial(fa, false);
+    if (fd < 0) {
+        r->failed++;
+        return;
+    }
+    r->sent++;
+    if (!send_all(fd, p, n)) {
+        r->failed++;
+        close(fd);
+        return;
+    }
+    shutdown(fd, SHUT_WR);
+    read_answer(fd, r);
+    close(fd);
+}
+
+/* One Hint per connection, by i % 5: garbage that starts like a Hint
+ * (bad_request), another identity (not_found), a notification over
+ * PST_NOTIFY_MAX (bad_request), junk for the target (no answer: the inbox
+ * refuses it), the same junk again (no answer: seen). */
+static void attack_hint(fetch_attacker *fa, int a, uint32_t i) {
+    static uint8_t frame[PST_FRAME_HEADER_BYTES + PST_HINT_MAX + 16];
+    static uint8_t junk[PST_NOTIFY_MAX + 1];
+    static size_t junk_len;
+    uint8_t who[PST_SIGN_PK_BYTES];
+    if (fa->o->have_server)
+        memcpy(who, fa->o->server_pk, sizeof who);
+    else
+        derive(fa, a, i, "who", who, sizeof who);
+    size_t len;
+    switch (i % 5) {
+    case 0: {
+        uint8_t n4[1];
+        derive(fa, a, i, "len", n4, 1);
+        len = 3u + n4[0] % 64u;
+        derive(fa, a, i, "bytes", frame + PST_FRAME_HEADER_BYTES, len);
+        frame[PST_FRAME_HEADER_BYTES] = 0x94;
+        frame[PST_FRAME_HEADER_BYTES + 1] = PST_PROTO_VERSION;
+        frame[PST_FRAME_HEADER_BYTES + 2] = PST_REC_HINT;
+        pst_frame_header_write((uint32_t)len, frame);
+        len += PST_FRAME_HEADER_BYTES;
+        break;
+    }
+    case 1:
+        derive(fa, a, i, "other", who, sizeof who);
+        junk_len = junk_notification(fa, a, i, junk);
+        len = hint_frame(who, junk, junk_len, frame);
+        break;
+    case 2:
+        derive(fa, a, i, "big", junk, PST_NOTIFY_MAX + 1);
+        len = hint_frame(who, junk, PST_NOTIFY_MAX + 1, frame);
+        break;
+    case 3:
+        junk_len = junk_notification(fa, a, i, junk);
+        len = hint_frame(who, junk, junk_len, frame);
+        break;
+    default: /* a replay of case 3 */
+        len = hint_frame(who, junk, junk_len, frame);
+        break;
+    }
+    send_and_close(fa, &fa->res[a], frame, len);
+}
+
+/* --count x HINT_FLOOD_PER_COUNT Hints of junk for the target, back to
+ * back on one connection: past its rate per address the node drops them
+ * unread (rejected.hint.rate). */
+static void attack_hint_flood(fetch_attacker *fa, int a) {
+    attack_result *r = &fa->res[a];
+    uint32_t total = fa->o->count * HINT_FLOOD_PER_COUNT;
+    size_t per = PST_FRAME_HEADER_BYTES + 64u + 206u;
+    uint8_t *buf = malloc((size_t)total * per);
+    if (buf == NULL) {
+        r->failed++;
+        return;
+    }
+    uint8_t who[PST_SIGN_PK_BYTES], junk[PST_NOTIFY_MAX];
+    if (fa->o->have_server)
+        memcpy(who, fa->o->server_pk, sizeof who);
+    else
+        derive(fa, a, 0, "who", who, sizeof who);
+    size_t off = 0;
+    for (uint32_t i = 0; i < total; i++) {
+        size_t jl = junk_notification(fa, a, i, junk);
+        off += hint_frame(who, junk, jl, buf + off);
+    }
+    send_and_close(fa, r, buf, off);
+    r->sent = total;
+    free(buf);
+}
+
 /* Holds conns connections, each announcing a whole frame and then
  * dripping one byte every DRIP_MS; records when the node drops each. */
 static void attack_slowloris(fetch_attacker *fa, int a) {
@@ -539,6 +678,10 @@ int pst_hostile_fetch_run(const pst_hostile_fetch_opts *o) {
             attack_flood(&fa, a);
             continue;
         }
+        if (a == PST_HF_HINT_FLOOD) {
+            attack_hint_flood(&fa, a);
+            continue;
+        }
         for (uint32_t i = 0; i < o->count && !out_of_time(&fa); i++) {
             switch (a) {
             case PST_HF_NOT_RECIPIENT:
@@ -552,6 +695,9 @@ int pst_hostile_fetch_run(const pst_hostile_fetch_opts *o) {
                 break;
             case PST_HF_OVERSIZED:
                 attack_oversized(&fa, a, i);
+                break;
+            case PST_HF_HINT:
+                attack_hint(&fa, a, i);
                 break;
             default:
                 attack_receipt(&fa, a, i);
