@@ -147,7 +147,8 @@ static void batch_done(uv_work_t *req, int status) {
     } else if (c->deliver_waiting) {
         deliver_checked(c);
     }
-    if (!c->finished && c->read_paused && c->batch_len[c->fill] < PST_FETCH_BATCH_SOFT) {
+    if (!c->finished && c->read_paused && !c->deliver_waiting &&
+        c->batch_len[c->fill] < PST_FETCH_BATCH_SOFT) {
         c->read_paused = false;
         pst_fetch_client_reading(c, true);
     }
@@ -193,7 +194,14 @@ void pst_fetch_body_deliver(pst_fetch_conn *c) {
         return;
     }
     if (c->batch[0] != NULL && (c->work_busy || c->batch_len[c->fill] > 0)) {
-        c->deliver_waiting = true; /* batch_done goes on */
+        /* batch_done goes on. Nothing is read meanwhile: the sender may
+         * close once it has sent the body, and that EOF, read before the
+         * verdict, would end a whole body as "closed" */
+        c->deliver_waiting = true;
+        if (!c->read_paused) {
+            c->read_paused = true;
+            pst_fetch_client_reading(c, false);
+        }
         if (!c->work_busy)
             submit(c);
         return;
@@ -254,6 +262,10 @@ static void deliver_checked(pst_fetch_conn *c) {
     }
     c->res.delivered = true;
     c->job.stored_at = now;
+    if (c->read_paused) { /* for the acknowledgement */
+        c->read_paused = false;
+        pst_fetch_client_reading(c, true);
+    }
     pst_fetch_client_receipt(c);
 }
 

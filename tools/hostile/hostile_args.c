@@ -60,7 +60,7 @@ static const char USAGE[] =
     "other senders' claims of it; --fetch asks for it as a non-recipient).\n"
     "\n"
     "--fake-sender: modes wrong-body wrong-size bad-signer bad-author truncated\n"
-    "good (or 'all'): one real message each, notified to the target and served\n"
+    "good bad-tail (or 'all'): one real message each, notified to the target and served\n"
     "wrongly; 'good' is served right and its notification then replayed.\n"
     "--fetch: attacks not-recipient bad-request garbage oversized receipt\n"
     "slowloris flood (or 'all') against a node's fetch port, from --source.\n"
