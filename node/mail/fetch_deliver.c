@@ -187,6 +187,14 @@ static void batch_chunk(pst_fetch_conn *c) {
 }
 
 void pst_fetch_body_deliver(pst_fetch_conn *c) {
+    if (c->deliver_waiting) {
+        /* called again: bytes came after the body, in the read that ended
+         * it, before our receipt. Nothing signed says the sender wrote
+         * them: no strike, a retry (the consumer would otherwise take
+         * none of them, again and again) */
+        pst_fetch_client_finish(c, PST_FETCH_RETRY, "bad_frame");
+        return;
+    }
     uint8_t id[PST_HASH_BYTES];
     pst_msgid_final(&c->hasher, id);
     if (sodium_memcmp(id, c->job.msg_id, sizeof id) != 0) {

@@ -267,7 +267,7 @@ def test(c):
     check(len(files) == len(real) + 1, f"b's Maildir holds {len(files)} files, expected "
           f"{len(real)} real + 1 good: {files}")
     k5 = b.counters()
-    check(k5.get("inbox.accepted", 0) - base.get("inbox.accepted", 0) == len(real) - 1 + 6,
+    check(k5.get("inbox.accepted", 0) - base.get("inbox.accepted", 0) == len(real) - 1 + 7,
           f"accepted +{k5.get('inbox.accepted', 0) - base.get('inbox.accepted', 0)}")
     note(f"b's rejections in all: " + ", ".join(
         f"{r}={n}" for r, n in sorted(delta(k5, base, "rejected.").items())))
