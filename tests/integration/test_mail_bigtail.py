@@ -6,7 +6,10 @@ the last chunk is even read. postern-hostile --fake-sender bad-tail serves
 2 MiB whose message id is the hash of exactly the bytes served (the id check
 holds) with one byte changed in the last data chunk: b must refuse it as
 bad_body (a strike: given up after 3), leave nothing in tmp/ or anywhere in
-the Maildir, and still deliver a's real mail afterwards."""
+the Maildir, and still deliver a's real mail afterwards. --fake-sender
+extra-tail serves 2 MiB right and 16 bytes more in the same write, before
+any receipt: b must not hang on them (it waits for its last batch while
+they sit in its read) and retries (bad_frame), storing nothing."""
 
 import os
 import sys
@@ -31,7 +34,8 @@ def test(c):
     c.wait_key(seed, b.home, pred=lambda d: d.get("pow_bits") == POW_BITS)
     k0 = b.counters()
 
-    rc, fs, err = c.hostile_run(seed, b.home, ["--fake-sender", "bad-tail", "--seed-random",
+    rc, fs, err = c.hostile_run(seed, b.home, ["--fake-sender", "bad-tail,extra-tail",
+                                               "--seed-random",
                                                "bigtail", "--max-seconds", "60"], timeout=80)
     check(rc == 0 and not fs["timed_out"], f"fake sender failed ({rc}): {err} {fs}")
     m = fs["messages"]["bad-tail"]
@@ -47,8 +51,17 @@ def test(c):
     check(hm == 0, f"the id held, yet b counted {hm} hash_mismatch")
     check(harness.maildir_copies(b.home, m["msg_id"]) == [], "the broken body was delivered")
     check(harness.maildir_tmp(b.home) == [], f"left in tmp/: {harness.maildir_tmp(b.home)}")
+    x = fs["messages"]["extra-tail"]
+    check(x["requests"] == 2 and x["receipts"] == 0, f"extra-tail: {x}")
+    k2 = harness.wait_counter(b, "fetch.retry.bad_frame",
+                              k0.get("fetch.retry.bad_frame", 0) + 2, timeout=30)
+    check(harness.maildir_copies(b.home, x["msg_id"]) == [], "the body with bytes after it was "
+          "delivered")
+    check(harness.maildir_tmp(b.home) == [], f"left in tmp/: {harness.maildir_tmp(b.home)}")
+    check(k2.get("rejected.fetch.trailing", 0) == k0.get("rejected.fetch.trailing", 0),
+          "bytes nothing signed were counted as a strike")
     doc = harness.mail_inbox(c, b.home)
-    check(doc["failed"] == 1, f"b's inbox totals {doc}")
+    check(doc["failed"] == 1 and doc["pending"] == 1, f"b's inbox totals {doc}")
 
     # b still fetches: a large real message, the same pipelined path
     body = "".join(f"line {i:07d} of a real message after the broken one\n"

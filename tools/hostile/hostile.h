@@ -208,6 +208,9 @@ typedef enum {
      * byte of the last data chunk changed: the hash holds, decryption fails
      * at the end */
     PST_HM_BAD_TAIL,
+    /* 2 MiB served right, then 16 bytes more at once, before any receipt:
+     * the node must neither hang nor store it (it retries) */
+    PST_HM_EXTRA_TAIL,
     PST_HM_COUNT
 } pst_hostile_sender_mode;
 

@@ -34,7 +34,8 @@
 #define LIFETIME_S 3600u
 
 static const char *const mode_names[PST_HM_COUNT] = {
-    "wrong-body", "wrong-size", "bad-signer", "bad-author", "truncated", "good", "bad-tail",
+    "wrong-body", "wrong-size", "bad-signer", "bad-author",
+    "truncated",  "good",       "bad-tail",   "extra-tail",
 };
 
 const char *pst_hostile_sender_mode_name(int m) {
@@ -158,7 +159,8 @@ static void seal(pst_hostile_sender *s, message *m) {
 
 static void build(pst_hostile_sender *s, message *m) {
     uint8_t key[PST_MSGKEY_BYTES];
-    size_t n = m->mode == PST_HM_BAD_TAIL ? BIG_CONTENT_BYTES : CONTENT_BYTES;
+    size_t n = m->mode == PST_HM_BAD_TAIL || m->mode == PST_HM_EXTRA_TAIL ? BIG_CONTENT_BYTES
+                                                                          : CONTENT_BYTES;
     uint8_t *content = malloc(n);
     if (content == NULL)
         die("content");
@@ -283,6 +285,20 @@ static void send_bytes(conn *c, const uint8_t *p, size_t n, bool close_after) {
     c->s->writes++;
 }
 
+/* The body and 16 bytes more in one write: they reach the node in the same
+ * read as the body's last bytes. */
+static void send_extra(conn *c, const uint8_t *body, size_t n) {
+    uint8_t *all = malloc(n + 16);
+    if (all == NULL) {
+        conn_close(c);
+        return;
+    }
+    memcpy(all, body, n);
+    memset(all + n, 'x', 16);
+    send_bytes(c, all, n + 16, false);
+    free(all);
+}
+
 static void respond(conn *c, const uint8_t *msg_id, uint64_t status, uint64_t total,
                     uint64_t offset, const uint8_t *sk, bool close_after) {
     pst_fetch_response r;
@@ -336,13 +352,16 @@ static void serve(conn *c, const pst_fetch_request *req) {
     }
     if (m->mode == PST_HM_TRUNCATED)
         send_bytes(c, body, n / 2, true);
+    else if (m->mode == PST_HM_EXTRA_TAIL)
+        send_extra(c, body, n);
     else if (n > 0)
         send_bytes(c, body, n, false);
     free(junk);
-    if (m->mode == PST_HM_TRUNCATED && m->requests >= RETRY_REQUESTS)
+    if ((m->mode == PST_HM_TRUNCATED || m->mode == PST_HM_EXTRA_TAIL) &&
+        m->requests >= RETRY_REQUESTS)
         m->done = true;
     else if (m->mode != PST_HM_GOOD && m->mode != PST_HM_TRUNCATED &&
-             m->requests >= GIVE_UP_REQUESTS)
+             m->mode != PST_HM_EXTRA_TAIL && m->requests >= GIVE_UP_REQUESTS)
         m->done = true;
 }
 
