@@ -137,6 +137,8 @@ static void batch_done(uv_work_t *req, int status) {
     (void)status; /* never cancelled */
     c->work_busy = false;
     c->batch_len[c->fill ^ 1] = 0;
+    /* our own slow disk is no idleness of the sender's */
+    c->active_ms = uv_now(c->node->loop);
     if (c->release_after_work) {
         wipe(c);
     } else if (c->work_rc != PST_OK) {
