@@ -10,7 +10,8 @@
  *   <- frame(FetchResponse ack)     status 0, total_size 0, offset 0
  *
  * Memory is fixed per connection (one read buffer, one wire chunk, one
- * plaintext chunk): a message of any size streams through in 64 KiB steps.
+ * plaintext chunk; two batches for a large body, fetch_deliver.c): a
+ * message of any size streams through in 64 KiB steps.
  * Nothing is read beyond total_size until our receipt is out. Every
  * connection has an idle and a total timeout.
  *

@@ -1,10 +1,11 @@
 /* Fetch client, the body: the ciphertext that follows the sender's signed
  * header goes through the message-id hasher and the decryptor (whole wire
  * chunks) as it arrives, the plaintext into a Maildir tmp/ file behind the
- * node's trace fields; at its end the hash, the decryption and the author
- * are checked, the file is delivered (fsync, rename) and the inbox row
- * marked DELIVERED, and only then does the receipt go out
- * (fetch_client.c). */
+ * node's trace fields (a large body: decrypted and written by a pool
+ * thread, one batch behind the loop, below); at its end the hash, the
+ * decryption and the author are checked, the file is delivered (fsync,
+ * rename) and the inbox row marked DELIVERED, and only then does the
+ * receipt go out (fetch_client.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
