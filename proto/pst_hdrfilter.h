@@ -111,6 +111,13 @@ void pst_hdrfilter_init(pst_hdrfilter *f);
 int pst_hdrfilter_feed(pst_hdrfilter *f, const uint8_t *in, size_t n, size_t *consumed,
                        uint8_t *out, size_t cap, size_t *written);
 
+/* How many of in[0..n) the filter would copy to its output unchanged, from
+ * the start: in the body, after no CR, the bytes before the first CR or
+ * NUL; 0 in the header or right after a CR. A caller may write these bytes
+ * itself and feed only the rest (the filter's state does not change for
+ * them): the recipient writes a body from its own buffer, with no copy. */
+size_t pst_hdrfilter_clean_run(const pst_hdrfilter *f, const uint8_t *in, size_t n);
+
 /* Ends the message: writes what is still held back (a message that ends
  * inside what could have been "X-Postern-", which is then not renamed) and
  * returns its length (0 when nothing is held or cap <

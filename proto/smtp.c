@@ -110,13 +110,48 @@ static void data_byte(pst_smtp_in *in, uint8_t c) {
     }
 }
 
+/* In the body, mid-line: the bytes before the next CR or LF, at most
+ * room, none past the cap, taken at once. What data_byte would do for each
+ * (emit: count, flags, copy) is done for the run as a whole. Returns the
+ * bytes taken (0: the next byte needs data_byte). */
+static size_t data_run(pst_smtp_in *in, const uint8_t *p, size_t n, size_t room) {
+    if (in->state != D_MID || in->in_header)
+        return 0;
+    size_t k = n < room ? n : room;
+    if (in->count + k > in->cap)
+        return 0; /* past the cap: byte by byte, as before */
+    const uint8_t *cr = memchr(p, '\r', k);
+    k = cr ? (size_t)(cr - p) : k;
+    const uint8_t *lf = memchr(p, '\n', k);
+    k = lf ? (size_t)(lf - p) : k;
+    uint8_t any = 0;
+    for (size_t j = 0; j < k; j++) /* vectorised: one OR per byte */
+        any |= p[j];
+    if (any & 0x80)
+        in->flags |= PST_SMTP_DATA_8BIT_BODY;
+    if (k > 0 && memchr(p, 0, k) != NULL)
+        in->flags |= PST_SMTP_DATA_NUL;
+    memcpy(in->line + in->len, p, k);
+    in->len += k;
+    in->count += k;
+    return k;
+}
+
 static void data_feed(pst_smtp_in *in, const uint8_t *p, size_t n, size_t *used,
                       pst_smtp_event *ev) {
     size_t i = 0;
     in->len = 0;
     /* each byte emits at most three ("\r" withheld twice, then itself) */
-    while (i < n && in->len + 3 <= sizeof in->line && in->state != D_END)
+    while (i < n && in->len + 3 <= sizeof in->line && in->state != D_END) {
+        /* the common case, a body line, at once (a byte loop here was a
+         * fifth of a sender's CPU for a 20 MiB message) */
+        size_t k = data_run(in, p + i, n - i, sizeof in->line - 3 - in->len);
+        if (k > 0) {
+            i += k;
+            continue;
+        }
         data_byte(in, p[i++]);
+    }
     *used = i;
     ev->line = in->line;
     ev->len = in->len;

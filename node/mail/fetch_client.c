@@ -10,7 +10,8 @@
  *   <- frame(FetchResponse ack)     status 0, total_size 0, offset 0
  *
  * Memory is fixed per connection (one read buffer, one wire chunk, one
- * plaintext chunk): a message of any size streams through in 64 KiB steps.
+ * plaintext chunk; two batches for a large body, fetch_deliver.c): a
+ * message of any size streams through in 64 KiB steps.
  * Nothing is read beyond total_size until our receipt is out. Every
  * connection has an idle and a total timeout.
  *
@@ -48,6 +49,9 @@ static void release(pst_fetch_conn *c) {
     pst_node_handle_unref(n);
 }
 
+void pst_fetch_client_hold(pst_fetch_conn *c) { hold(c); }
+void pst_fetch_client_release(pst_fetch_conn *c) { release(c); }
+
 static void on_tcp_closed(uv_handle_t *h);
 static void start_endpoint(pst_fetch_conn *c);
 
@@ -69,12 +73,8 @@ void pst_fetch_client_finish(pst_fetch_conn *c, pst_fetch_outcome outcome, const
     c->phase = PH_DONE;
     c->res.outcome = outcome;
     c->res.reason = outcome == PST_FETCH_DONE ? NULL : reason;
-    pst_maildir_abort(&c->w);
-    if (c->dec_open)
-        pst_msg_decryptor_close(&c->dec);
-    c->dec_open = false;
+    pst_fetch_body_release(c);
     sodium_memzero(c->job.msg_key, sizeof c->job.msg_key);
-    sodium_memzero(c->plain, sizeof c->plain);
     if (c->resolving)
         uv_cancel((uv_req_t *)&c->gai);
     close_tcp(c);
@@ -326,6 +326,16 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     (void)suggested;
     pst_fetch_conn *c = h->data;
     *buf = uv_buf_init((char *)c->rbuf, sizeof c->rbuf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+void pst_fetch_client_reading(pst_fetch_conn *c, bool on) {
+    if (!c->tcp_open || uv_is_closing((uv_handle_t *)&c->tcp))
+        return;
+    if (on ? uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0
+           : uv_read_stop((uv_stream_t *)&c->tcp) != 0)
+        pst_fetch_client_finish(c, PST_FETCH_RETRY, "read");
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {

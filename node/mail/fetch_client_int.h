@@ -52,7 +52,26 @@ struct pst_fetch_conn {
     uint8_t plain[PST_MSG_CHUNK];
     pst_maildir_writer w;
     uint8_t rbuf[READ_BUF];
+    /* a large body (fetch_deliver.c): the loop hashes the ciphertext and
+     * gathers whole wire chunks into batch[fill]; a pool thread decrypts
+     * and writes the other batch. While work_busy, dec, w and plain are the
+     * pool thread's alone. */
+    uint8_t *batch[2]; /* PST_FETCH_BATCH_CAP bytes each; NULL for a small body */
+    size_t batch_len[2];
+    int fill;
+    uv_work_t work;
+    bool work_busy, read_paused, deliver_waiting, release_after_work;
+    int work_rc; /* a local write failure of the pool thread */
 };
+
+/* The loop hands a batch to the pool thread once it holds this many bytes
+ * of whole wire chunks; a batch also takes what is left of one read and
+ * one chunk in progress after that (it never grows: the cap is hard). */
+#define PST_FETCH_BATCH_SOFT (4u * PST_MSG_WIRE_CHUNK_MAX)
+#define PST_FETCH_BATCH_CAP (PST_FETCH_BATCH_SOFT + PST_MSG_WIRE_CHUNK_MAX + READ_BUF)
+/* Bodies larger than this take the pipelined path; smaller ones are
+ * decrypted on the loop as they arrive (no pool thread to wait for). */
+#define PST_FETCH_PIPELINE_MIN (2u * PST_FETCH_BATCH_SOFT)
 
 /* fetch_client.c */
 /* Ends the exchange: releases the file and the secrets, closes every handle
@@ -63,7 +82,18 @@ void pst_fetch_client_finish(pst_fetch_conn *c, pst_fetch_outcome outcome, const
  * became durable), then waits for the acknowledgement. */
 void pst_fetch_client_receipt(pst_fetch_conn *c);
 
+/* Takes and drops a reference on c (a pool-thread job holds one). */
+void pst_fetch_client_hold(pst_fetch_conn *c);
+void pst_fetch_client_release(pst_fetch_conn *c);
+/* Stops or resumes reading from the sender (the pipelined body pauses while
+ * both batches are full). */
+void pst_fetch_client_reading(pst_fetch_conn *c, bool on);
+
 /* fetch_deliver.c */
+/* From finish: closes the file (removing it) and wipes the decryptor, the
+ * plaintext and the batches; while a batch is with the pool thread, once it
+ * is back. */
+void pst_fetch_body_release(pst_fetch_conn *c);
 /* After a good header: opens the Maildir tmp/ file and expects total bytes
  * of body (a local failure finishes c as a retry). */
 void pst_fetch_body_begin(pst_fetch_conn *c, uint64_t total);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "outbox_int.h"
@@ -54,26 +55,30 @@ static void on_chunk_written(uv_write_t *req, int status) {
     pst_fetch_srv_unref(c);
 }
 
+/* r bytes of the body are in c->chunk (or r <= 0: a read failed). */
+static void send_chunk(fconn *c, ssize_t r) {
+    if (r <= 0) {
+        pst_log_error("message body shorter than recorded (%s)",
+                      r < 0 ? uv_strerror((int)r) : "end of file");
+        pst_fetch_srv_close(c);
+        return;
+    }
+    c->in_flight = (size_t)r;
+    uv_buf_t b = uv_buf_init((char *)c->chunk, (unsigned)r);
+    c->wr.data = c;
+    c->refs++;
+    if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, on_chunk_written) != 0) {
+        c->refs--;
+        pst_fetch_srv_close(c);
+    }
+}
+
 static void on_file_read(uv_fs_t *req) {
     fconn *c = req->data;
     ssize_t r = req->result;
     uv_fs_req_cleanup(req);
-    if (!c->closing) {
-        if (r <= 0) {
-            pst_log_error("message body shorter than recorded (%s)",
-                          r < 0 ? uv_strerror((int)r) : "end of file");
-            pst_fetch_srv_close(c);
-        } else {
-            c->in_flight = (size_t)r;
-            uv_buf_t b = uv_buf_init((char *)c->chunk, (unsigned)r);
-            c->wr.data = c;
-            c->refs++;
-            if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, on_chunk_written) != 0) {
-                c->refs--;
-                pst_fetch_srv_close(c);
-            }
-        }
-    }
+    if (!c->closing)
+        send_chunk(c, r);
     pst_fetch_srv_unref(c);
 }
 
@@ -84,6 +89,16 @@ static void stream_next(fconn *c) {
     }
     uint64_t left = c->end - c->off;
     size_t want = left < PST_MSG_CHUNK ? (size_t)left : PST_MSG_CHUNK;
+    /* the check has just read the body, so it is in the page cache and a
+     * read is a copy: done here, with no trip through the pool and back
+     * (RWF_NOWAIT: never waits for the disk, EAGAIN instead). A 20 MiB
+     * body is 320 chunks, and each trip costs two thread wake-ups */
+    struct iovec iov = {c->chunk, want};
+    ssize_t r = preadv2(c->fd, &iov, 1, (off_t)c->off, RWF_NOWAIT);
+    if (r > 0) {
+        send_chunk(c, r);
+        return;
+    }
     uv_buf_t b = uv_buf_init((char *)c->chunk, (unsigned)want);
     c->fs.data = c;
     c->refs++;
@@ -118,6 +133,7 @@ static void check_work(uv_work_t *w) {
     pst_msgid_init(&h);
     uint8_t *buf = malloc(PST_MSG_CHUNK);
     uint64_t off = 0;
+    (void)posix_fadvise(c->fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* larger readahead */
     c->check_rc = buf == NULL ? PST_E_NOMEM : PST_OK;
     while (c->check_rc == PST_OK && off < c->end) {
         uint64_t left = c->end - off;

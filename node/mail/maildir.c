@@ -369,6 +369,14 @@ int pst_maildir_write(pst_maildir_writer *w, const void *p, size_t n) {
     return PST_OK;
 }
 
+void pst_maildir_writeback(pst_maildir_writer *w) {
+    if (w->fd < 0 || w->err != PST_OK || w->bytes <= w->wb_done)
+        return;
+    (void)sync_file_range(w->fd, (off64_t)w->wb_done, (off64_t)(w->bytes - w->wb_done),
+                          SYNC_FILE_RANGE_WRITE);
+    w->wb_done = w->bytes;
+}
+
 int pst_maildir_write_message(pst_maildir_writer *w, const void *buf, size_t n) {
     if (w->err != PST_OK)
         return w->err;
@@ -378,7 +386,18 @@ int pst_maildir_write_message(pst_maildir_writer *w, const void *buf, size_t n) 
     }
     const uint8_t *p = buf;
     while (n > 0) {
-        size_t used = 0, len = 0;
+        /* a long plain run of the body goes out from the caller's buffer,
+         * with no copy; short ones (CRLF lines) are gathered by the filter
+         * into fewer, larger writes */
+        size_t used = pst_hdrfilter_clean_run(&w->filter, p, n), len = 0;
+        if (used >= 8192) {
+            int rc = pst_maildir_write(w, p, used);
+            if (rc != PST_OK)
+                return rc;
+            p += used;
+            n -= used;
+            continue;
+        }
         int rc = pst_hdrfilter_feed(&w->filter, p, n, &used, w->fbuf, sizeof w->fbuf, &len);
         if (rc == PST_OK && len > 0)
             rc = pst_maildir_write(w, w->fbuf, len);

@@ -139,6 +139,7 @@ typedef struct {
      * the cost of which grows with the mailbox (docs/MAIL.md, "Exactly
      * once") */
     bool no_copy;
+    uint64_t wb_done; /* bytes handed to pst_maildir_writeback so far */
 } pst_maildir_writer;
 
 /* Opens FOLDER/tmp/BASE for writing (truncating a leftover of a crash).
@@ -150,6 +151,12 @@ int pst_maildir_open(pst_maildir_writer *w, const char *root, const char *folder
 /* Appends n bytes (all of them, retrying short writes). On failure the
  * error is remembered and returned by every later write and by commit. */
 int pst_maildir_write(pst_maildir_writer *w, const void *p, size_t n);
+
+/* Asks the kernel to start writing what was appended since the last call
+ * to the disk, without waiting (sync_file_range): a large file's commit
+ * then fsyncs what little is left instead of all of it at once. Best
+ * effort, no error: the commit's fsync still decides. */
+void pst_maildir_writeback(pst_maildir_writer *w);
 
 /* Appends message bytes (the author's message, as it streams in) through
  * the recipient's filter (proto/pst_hdrfilter.h): line endings become LF,

@@ -8,7 +8,8 @@
      message, bad requests, garbage frames, oversized length prefixes,
      forged receipts, slowloris, a flood of connections);
   3. acts as a sender that serves wrong bodies (hash mismatch, wrong size,
-     wrong author, truncated), a header signed by another key (nothing pins
+     wrong author, truncated, a 2 MiB body whose last data chunk does not
+     decrypt, 2 MiB with bytes after it), a header signed by another key (nothing pins
      it on the sender: retried, never a strike, never stored) and one good
      message whose notification it then replays.
 Then b restarts and sees its slot again (replays of delivered ones; not
@@ -37,7 +38,8 @@ INBOX_REASONS = ("signature", "crypto", "wrong_recipient", "expired", "notyet",
                  "stamp_format", "toobig", "truncated", "trailing")
 FETCH_SERVER_REASONS = ("not_recipient", "signature", "expired", "notyet", "range", "frame_size",
                         "receipt_sender", "conn_limit", "idle_timeout")
-FETCH_CLIENT_REASONS = ("hash_mismatch", "size_mismatch", "author")  # strikes: given up after 3
+FETCH_CLIENT_REASONS = ("hash_mismatch", "size_mismatch", "author",
+                        "bad_body")  # strikes: given up after 3
 
 
 def delta(after, before, prefix):
@@ -166,7 +168,7 @@ def test(c):
                                   "--seed-random", "sender", "--max-seconds", "60"], timeout=80)
         check(rc == 0 and not fs["timed_out"], f"fake sender failed ({rc}): {err} {fs}")
         msgs = fs["messages"]
-        for mode in ("wrong-body", "wrong-size", "bad-author"):
+        for mode in ("wrong-body", "wrong-size", "bad-author", "bad-tail"):
             check(msgs[mode]["requests"] == 3 and msgs[mode]["receipts"] == 0,
                   f"{mode}: {msgs[mode]} (b gives up after 3 protocol failures)")
         # another key's answer is no strike: b keeps asking (the tool stops
@@ -195,8 +197,8 @@ def test(c):
             copies = harness.maildir_copies(b.home, m["msg_id"])
             check(len(copies) == (1 if mode == "good" else 0), f"{mode}: copies {copies}")
         doc = harness.mail_inbox(c, b.home)
-        # given up: the three strikes; pending: truncated and bad-signer
-        check(doc["failed"] == 3 and doc["pending"] == 2, f"b's inbox totals {doc}")
+        # given up: the four kinds of strikes; pending: truncated, extra-tail and bad-signer
+        check(doc["failed"] == 4 and doc["pending"] == 3, f"b's inbox totals {doc}")
 
     # ---- 4. b restarts and sees the values of its slot again ----
     b.stop()
@@ -267,7 +269,7 @@ def test(c):
     check(len(files) == len(real) + 1, f"b's Maildir holds {len(files)} files, expected "
           f"{len(real)} real + 1 good: {files}")
     k5 = b.counters()
-    check(k5.get("inbox.accepted", 0) - base.get("inbox.accepted", 0) == len(real) - 1 + 6,
+    check(k5.get("inbox.accepted", 0) - base.get("inbox.accepted", 0) == len(real) - 1 + 8,
           f"accepted +{k5.get('inbox.accepted', 0) - base.get('inbox.accepted', 0)}")
     note(f"b's rejections in all: " + ", ".join(
         f"{r}={n}" for r, n in sorted(delta(k5, base, "rejected.").items())))

@@ -308,3 +308,52 @@ Test(hdrfilter, eol_rule_alone) {
     cr_assert_eq(pst_eol_byte(&e, '\n'), '\n');
     cr_assert_eq(pst_eol_byte(&e, 0), 0);
 }
+
+/* pst_hdrfilter_clean_run: what a caller may write itself, unfiltered. 0 in
+ * the header and right after a CR (the next byte may be its LF); in the
+ * body, the bytes before the first CR or NUL. Writing those bytes and
+ * feeding the rest must give exactly what feeding everything gives. */
+Test(hdrfilter, clean_run_is_what_the_filter_copies) {
+    static const char msg[] = "Subject: x\r\nX-Postern-Y: z\r\n\r\nbody one\nbody\0two\r\nend\n";
+    const uint8_t *in = (const uint8_t *)msg;
+    size_t n = sizeof msg - 1;
+    pst_hdrfilter f;
+    pst_hdrfilter_init(&f);
+    cr_assert_eq(pst_hdrfilter_clean_run(&f, in, n), 0, "the header is never clean");
+    cr_assert_eq(pst_hdrfilter_clean_run(NULL, in, n), 0);
+
+    /* reference: everything through feed */
+    buf want = buf_new(), got = buf_new();
+    uint8_t out[PST_HDRFILTER_OUT_MIN];
+    for (size_t i = 0, used, w; i < n; i += used) {
+        cr_assert_eq(pst_hdrfilter_feed(&f, in + i, n - i, &used, out, sizeof out, &w), PST_OK);
+        put(&want, out, w);
+    }
+    put(&want, out, pst_hdrfilter_finish(&f, out, sizeof out));
+
+    /* the same with every clean run taken by the caller, one byte fed at a time otherwise */
+    pst_hdrfilter_init(&f);
+    size_t runs = 0, clean = 0;
+    for (size_t i = 0, used, w; i < n; i += used) {
+        size_t k = pst_hdrfilter_clean_run(&f, in + i, n - i);
+        if (k > 0) {
+            for (size_t j = 0; j < k; j++)
+                cr_assert(in[i + j] != '\r' && in[i + j] != 0, "a CR or NUL at %zu", i + j);
+            cr_assert(i + k == n || in[i + k] == '\r' || in[i + k] == 0, "the run stops early");
+            put(&got, in + i, k);
+            used = k;
+            runs++;
+            clean += k;
+            continue;
+        }
+        cr_assert_eq(pst_hdrfilter_feed(&f, in + i, 1, &used, out, sizeof out, &w), PST_OK);
+        put(&got, out, w);
+    }
+    put(&got, out, pst_hdrfilter_finish(&f, out, sizeof out));
+    cr_assert_eq(got.n, want.n);
+    cr_assert_eq(memcmp(got.p, want.p, got.n), 0, "[%.*s]", (int)got.n, (char *)got.p);
+    cr_assert_geq(runs, 3, "body runs taken: %zu", runs);
+    cr_assert_geq(clean, 20, "clean bytes: %zu", clean);
+    free(want.p);
+    free(got.p);
+}

@@ -223,6 +223,48 @@ Test(maildir, deliver_tmp_to_new) {
     cr_assert_eq(pst_maildir_find_any(root, base, &f), PST_OK);
 }
 
+/* A large message: the body's long runs are written unfiltered from the
+ * caller's buffer (pst_hdrfilter_clean_run), short CRLF lines through the
+ * filter, with writeback started between pieces; the file holds exactly
+ * what the filter alone would have made of it. */
+Test(maildir, long_runs_and_writeback_keep_the_bytes) {
+    make_root();
+    char base[PST_MAILDIR_BASE_BUFSIZE];
+    base_of(7, base);
+    size_t run = 3 * 8192 + 5, total = 0;
+    uint8_t *body = malloc(run);
+    cr_assert_not_null(body);
+    for (size_t i = 0; i < run; i++)
+        body[i] = (uint8_t)('a' + i % 26);
+    body[run - 1] = '\n';
+    pst_maildir_writer w;
+    cr_assert_eq(pst_maildir_open(&w, root, "", base), PST_OK);
+    cr_assert_eq(pst_maildir_write_message(&w, "Subject: big\r\n\r\n", 16), PST_OK);
+    for (int k = 0; k < 3; k++) {
+        cr_assert_eq(pst_maildir_write_message(&w, body, run), PST_OK);
+        cr_assert_eq(pst_maildir_write_message(&w, "crlf line\r\n", 11), PST_OK);
+        pst_maildir_writeback(&w);
+        cr_assert_eq(w.wb_done, w.bytes, "writeback covers what was written");
+    }
+    total = 14 + 3 * (run + 10);
+    pst_maildir_loc loc;
+    cr_assert_eq(pst_maildir_commit(&w, &loc), PST_OK);
+    char p[512];
+    cr_assert_eq(pst_maildir_loc_path(root, &loc, p, sizeof p), PST_OK);
+    size_t len;
+    uint8_t *data = tu_read_file(p, &len);
+    cr_assert_not_null(data);
+    cr_assert_eq(len, total);
+    cr_assert_eq(memcmp(data, "Subject: big\n\n", 14), 0);
+    for (int k = 0; k < 3; k++) {
+        const uint8_t *at = data + 14 + (size_t)k * (run + 10);
+        cr_assert_eq(memcmp(at, body, run), 0, "run %d", k);
+        cr_assert_eq(memcmp(at + run, "crlf line\n", 10), 0, "line %d", k);
+    }
+    free(data);
+    free(body);
+}
+
 Test(maildir, duplicate_in_new_detected) {
     make_root();
     char base[PST_MAILDIR_BASE_BUFSIZE];

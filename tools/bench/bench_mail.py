@@ -381,6 +381,8 @@ def main():
     ap.add_argument("--parallel", type=int, default=4,
                     help="concurrent `postern send` processes")
     ap.add_argument("--big-mib", type=int, default=20)
+    ap.add_argument("--big-runs", type=int, default=1,
+                    help="send the big message this many times; the median fetch is reported")
     ap.add_argument("--keyget", type=int, default=0, metavar="ROUNDS",
                     help="time ROUNDS x 4 concurrent `postern key get` on a's warm node")
     ap.add_argument("--vs-postfix", action="store_true",
@@ -459,22 +461,33 @@ def main():
             big = head + b"\n".join(body[i:i + 76] for i in range(0, len(body), 76))
             big = big[:size]
             path = harness.mail_write(c, big, "big.eml")
-            cpu0 = (cpu_s(a.pid), cpu_s(b.pid))
-            t0 = time.time()
-            rc, doc, err = harness.mail_send(c, a.home, to=[b.home.fingerprint], path=path)
-            t1 = time.time()
-            mid = doc["message_id"]
-            ct = doc["size"]
-            copies = harness.wait_delivered(c, b, mid, timeout=max(10, deadline - time.monotonic()))
-            t2 = time.time()
-            harness.wait_receipt(c, a, mid, b)
-            cpu1 = (cpu_s(a.pid), cpu_s(b.pid))
-            check(harness.read_bytes(copies[0]).endswith(big[len(head):]), "the big copy differs")
-            notified = log_events(b.log_path, NOTIFY_RE)[mid[:16]]
-            delivered = log_events(b.log_path, DELIVER_RE)[mid[:16]]
-            fetch_s = delivered - notified
+            runs = []  # (send s, fetch s, send returned -> file s, CPU a, CPU b)
+            for _ in range(max(1, args.big_runs)):
+                cpu0 = (cpu_s(a.pid), cpu_s(b.pid))
+                t0 = time.time()
+                rc, doc, err = harness.mail_send(c, a.home, to=[b.home.fingerprint], path=path)
+                t1 = time.time()
+                mid = doc["message_id"]
+                ct = doc["size"]
+                copies = harness.wait_delivered(c, b, mid,
+                                                timeout=max(10, deadline - time.monotonic()))
+                t2 = time.time()
+                harness.wait_receipt(c, a, mid, b)
+                cpu1 = (cpu_s(a.pid), cpu_s(b.pid))
+                check(harness.read_bytes(copies[0]).endswith(big[len(head):]),
+                      "the big copy differs")
+                notified = log_events(b.log_path, NOTIFY_RE)[mid[:16]]
+                delivered = log_events(b.log_path, DELIVER_RE)[mid[:16]]
+                runs.append((t1 - t0, delivered - notified, t2 - t1, cpu1[0] - cpu0[0],
+                             cpu1[1] - cpu0[1]))
+            # --big-runs N: the run whose fetch is the median, its spread below
+            runs.sort(key=lambda r: r[1])
+            med = runs[len(runs) // 2]
+            t1, t0 = med[0], 0.0
+            fetch_s = med[1]
+            cpu0, cpu1 = (0.0, 0.0), (med[3], med[4])
             mbps = ct / fetch_s / 1e6
-            alt_s = t2 - t1
+            alt_s = med[2]
             tcp_s = tcp_copy(big)
             tcp_mbps = len(big) / tcp_s / 1e6
             tmpf = os.path.join(c.tmp, "tcp-copy.out")
@@ -485,13 +498,15 @@ def main():
                 ("`postern send` (copy, encrypt, fsync, commit)", f"{(t1 - t0) * 1000:.0f} ms",
                  f"{len(big) / (t1 - t0) / 1e6:.0f} MB/s"),
                 ("fetch: b's notification -> delivered (b's log)", f"{fetch_s * 1000:.0f} ms",
-                 f"**{mbps:.0f} MB/s**"),
+                 f"**{mbps:.0f} MB/s**" + (f" (median of {len(runs)}: {ct / runs[-1][1] / 1e6:.0f}"
+                                          f"-{ct / runs[0][1] / 1e6:.0f} MB/s)"
+                                          if len(runs) > 1 else "")),
                 ("fetch: send returned -> file in b's Maildir (polled)", f"{alt_s * 1000:.0f} ms",
                  f"{ct / alt_s / 1e6:.0f} MB/s (includes the DHT put and a 50 ms poll)"),
                 ("CPU used by a (encrypt + serve) / b (fetch)",
                  f"{cpu1[0] - cpu0[0]:.2f} / {cpu1[1] - cpu0[1]:.2f} s",
-                 "b: BLAKE2b of the ciphertext (id), XChaCha20-Poly1305, BLAKE2b of the "
-                 "plaintext, write, on one core"),
+                 "b: BLAKE2b of the ciphertext (id) on the loop; XChaCha20-Poly1305, "
+                 "BLAKE2b of the plaintext and the writes on a pool thread"),
                 ("plain loopback TCP copy, Python, best of 3", f"{tcp_s * 1000:.0f} ms",
                  f"{tcp_mbps:.0f} MB/s"),
                 ("TCP copy + write to a file + fsync, best of 3", f"{tcpf_s * 1000:.0f} ms",

@@ -65,6 +65,16 @@ static buf filter(const uint8_t *in, size_t n, size_t piece, size_t room) {
         size_t k = piece == 0 || piece > n - pos ? n - pos : piece;
         while (k > 0) {
             size_t used = 0, w = 0;
+            /* odd pieces: the caller writes the clean runs itself, as the
+             * Maildir writer does; the output must not change */
+            size_t run = piece % 2 == 1 ? pst_hdrfilter_clean_run(&f, in + pos, k) : 0;
+            if (run > 0) {
+                check(run <= k);
+                put(&b, in + pos, run);
+                pos += run;
+                k -= run;
+                continue;
+            }
             check(pst_hdrfilter_feed(&f, in + pos, k, &used, out, room, &w) == PST_OK);
             check(used > 0 && used <= k && w <= room);
             put(&b, out, w);

@@ -206,6 +206,13 @@ typedef enum {
     PST_HM_BAD_AUTHOR, /* the right id, but the trailer is signed by another key */
     PST_HM_TRUNCATED,  /* half the body, then the connection closes */
     PST_HM_GOOD,       /* served right; then its notification is replayed */
+    /* 2 MiB (a node's pipelined path), the id over the bytes served, one
+     * byte of the last data chunk changed: the hash holds, decryption fails
+     * at the end */
+    PST_HM_BAD_TAIL,
+    /* 2 MiB served right, then 16 bytes more at once, before any receipt:
+     * the node must neither hang nor store it (it retries) */
+    PST_HM_EXTRA_TAIL,
     PST_HM_COUNT
 } pst_hostile_sender_mode;
 

@@ -10,7 +10,8 @@
  * the node must not store it twice, only send its receipt again.
  *
  * Serves on listen_host (loopback) with libuv, on the same loop as the DHT
- * node of hostile.c. Every message is small (a few KiB): one write each. */
+ * node of hostile.c. Every message is small (a few KiB) but bad-tail's (2
+ * MiB, the size a node decrypts on two threads): one write each. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include "pst_notify.h"
 
 #define CONTENT_BYTES 3000u
+#define BIG_CONTENT_BYTES (2u << 20)
 /* a node gives up after 3 protocol failures; bad-signer: 3 requests show
  * it kept asking where a strike would have ended it */
 #define GIVE_UP_REQUESTS 3u
@@ -32,7 +34,8 @@
 #define LIFETIME_S 3600u
 
 static const char *const mode_names[PST_HM_COUNT] = {
-    "wrong-body", "wrong-size", "bad-signer", "bad-author", "truncated", "good",
+    "wrong-body", "wrong-size", "bad-signer", "bad-author",
+    "truncated",  "good",       "bad-tail",   "extra-tail",
 };
 
 const char *pst_hostile_sender_mode_name(int m) {
@@ -75,6 +78,7 @@ struct pst_hostile_sender {
     bool server_open, closing;
     conn *conns;
     uint32_t n_conns, bad_frames;
+    uint32_t writes; /* not yet taken by the kernel: done waits for them (bad-tail's 2 MiB) */
     message msg[PST_HM_COUNT];
 };
 
@@ -154,15 +158,23 @@ static void seal(pst_hostile_sender *s, message *m) {
 }
 
 static void build(pst_hostile_sender *s, message *m) {
-    uint8_t key[PST_MSGKEY_BYTES], content[CONTENT_BYTES];
-    int len = snprintf((char *)content, sizeof content,
-                       "From: hostile@hostile.invalid\r\nSubject: hostile %s\r\n\r\n",
-                       mode_names[m->mode]);
-    for (size_t k = (size_t)len; k < sizeof content; k++)
+    uint8_t key[PST_MSGKEY_BYTES];
+    size_t n = m->mode == PST_HM_BAD_TAIL || m->mode == PST_HM_EXTRA_TAIL ? BIG_CONTENT_BYTES
+                                                                          : CONTENT_BYTES;
+    uint8_t *content = malloc(n);
+    if (content == NULL)
+        die("content");
+    int len =
+        snprintf((char *)content, n, "From: hostile@hostile.invalid\r\nSubject: hostile %s\r\n\r\n",
+                 mode_names[m->mode]);
+    for (size_t k = (size_t)len; k < n; k++)
         content[k] = (k % 64 == 63) ? '\n' : (uint8_t)('a' + k % 26);
     randombytes_buf(key, PST_MSGKEY_BYTES);
-    m->ct = encrypt(content, sizeof content, key,
-                    m->mode == PST_HM_BAD_AUTHOR ? s->other_sk : s->sk, &m->ct_len);
+    m->ct =
+        encrypt(content, n, key, m->mode == PST_HM_BAD_AUTHOR ? s->other_sk : s->sk, &m->ct_len);
+    free(content);
+    if (m->mode == PST_HM_BAD_TAIL) /* inside the last data chunk's box, before the final */
+        m->ct[m->ct_len - PST_MSG_FINAL_CHUNK_MAX - 100] ^= 0x01;
     pst_msgid_compute(m->ct, m->ct_len, m->msg_id);
     memset(&m->inner, 0, sizeof m->inner);
     m->inner.created = now_s() - 5;
@@ -249,6 +261,7 @@ static void conn_close(conn *c) {
 
 static void on_written(uv_write_t *req, int status) {
     wreq *w = (wreq *)req;
+    w->c->s->writes--;
     if ((status < 0 || w->close_after) && !w->c->closing)
         conn_close(w->c);
     free(w);
@@ -267,7 +280,23 @@ static void send_bytes(conn *c, const uint8_t *p, size_t n, bool close_after) {
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
         free(w);
         conn_close(c);
+        return;
     }
+    c->s->writes++;
+}
+
+/* The body and 16 bytes more in one write: they reach the node in the same
+ * read as the body's last bytes. */
+static void send_extra(conn *c, const uint8_t *body, size_t n) {
+    uint8_t *all = malloc(n + 16);
+    if (all == NULL) {
+        conn_close(c);
+        return;
+    }
+    memcpy(all, body, n);
+    memset(all + n, 'x', 16);
+    send_bytes(c, all, n + 16, false);
+    free(all);
 }
 
 static void respond(conn *c, const uint8_t *msg_id, uint64_t status, uint64_t total,
@@ -323,13 +352,16 @@ static void serve(conn *c, const pst_fetch_request *req) {
     }
     if (m->mode == PST_HM_TRUNCATED)
         send_bytes(c, body, n / 2, true);
+    else if (m->mode == PST_HM_EXTRA_TAIL)
+        send_extra(c, body, n);
     else if (n > 0)
         send_bytes(c, body, n, false);
     free(junk);
-    if (m->mode == PST_HM_TRUNCATED && m->requests >= RETRY_REQUESTS)
+    if ((m->mode == PST_HM_TRUNCATED || m->mode == PST_HM_EXTRA_TAIL) &&
+        m->requests >= RETRY_REQUESTS)
         m->done = true;
     else if (m->mode != PST_HM_GOOD && m->mode != PST_HM_TRUNCATED &&
-             m->requests >= GIVE_UP_REQUESTS)
+             m->mode != PST_HM_EXTRA_TAIL && m->requests >= GIVE_UP_REQUESTS)
         m->done = true;
 }
 
@@ -464,6 +496,8 @@ int pst_hostile_sender_start(uv_loop_t *loop, pst_dht *d, const pst_hostile_send
 }
 
 bool pst_hostile_sender_done(const pst_hostile_sender *s) {
+    if (s->writes > 0)
+        return false; /* a body still on its way out */
     for (int k = 0; k < PST_HM_COUNT; k++)
         if (s->msg[k].on && !s->msg[k].done)
             return false;
