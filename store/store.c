@@ -141,6 +141,8 @@ static const char *const migrations[] = {
     pst_store__devices_v7,
     /* 8: the outbox per device of a recipient (store_outdev.c). */
     pst_store__outbox_device_v8,
+    /* 9: small outbox bodies in the store (store_outbody.c). */
+    pst_store__outbox_body_v9,
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == PST_STORE_SCHEMA_VERSION,
                "one migration per schema version");

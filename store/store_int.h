@@ -94,6 +94,8 @@ extern const char pst_store__contact_email_v6[];
 extern const char pst_store__devices_v7[];
 /* Migration 8: the outbox per device (store_outdev.c). */
 extern const char pst_store__outbox_device_v8[];
+/* Migration 9: small outbox bodies (store_outbody.c). */
+extern const char pst_store__outbox_body_v9[];
 
 #define PST_STORE__TIME_OK(t) ((t) <= (uint64_t)INT64_MAX)
 

@@ -176,3 +176,32 @@ Test(store_lazy, bookkeeping_rides_on_the_next_commit, .init = setup, .fini = te
     cr_assert_eq(receipt_sent, 15);
     pst_store_close(st);
 }
+
+/* Issue 14, third round: a small body in the store is durable with its rows
+ * in one sync of the WAL, the send's only one (a body file cost a sync of
+ * the file and one of its directory before this one). */
+Test(store_lazy, small_body_commits_with_its_rows_in_one_sync, .init = setup, .fini = teardown) {
+    pst_store *st = su_open_file();
+    uint8_t id[32], r1[32], notif[100], body[4200], got[PST_STORE_BODY_INLINE_MAX];
+    size_t len = 0;
+    tu_fill(id, 32, 5);
+    memset(r1, 1, 32);
+    su_rec_of(notif, sizeof notif, 3);
+    tu_fill(body, sizeof body, 6);
+    cr_assert_eq(pst_store_begin(st), PST_OK);
+    cr_assert_eq(pst_store_outbox_add(st, id, sizeof body, 10, 1000, "s"), PST_OK);
+    cr_assert_eq(pst_store_outbox_body_add(st, id, body, sizeof body), PST_OK);
+    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, PST_STORE_RCPT_TO, notif, sizeof notif, 10),
+                 PST_OK);
+    syncs = 0;
+    cr_assert_eq(pst_store_commit(st), PST_OK);
+    cr_assert_eq(syncs, 1, "a send with its body synced %d times", syncs);
+    synchronous_is_full(st);
+    pst_store_close(st);
+
+    st = su_open_file();
+    cr_assert_eq(pst_store_outbox_body_get(st, id, got, sizeof got, &len), PST_OK);
+    cr_assert_eq(len, sizeof body);
+    cr_assert_eq(memcmp(got, body, len), 0);
+    pst_store_close(st);
+}
