@@ -305,9 +305,7 @@ void pst_fetch_srv_request(fconn *c, const pst_fetch_request *req) {
         return;
     }
     char path[PST_PATH_MAX];
-    int fd = pst_outbox_body_path(srv->o, req->msg_id, path, sizeof path) == PST_OK
-                 ? open(path, O_RDONLY | O_CLOEXEC)
-                 : -1;
+    int fd = pst_outbox_body_open(srv->o, req->msg_id, path, sizeof path); /* file or store */
     if (fd < 0) {
         pst_log_error("fetch: cannot open %s: %s", path, strerror(errno));
         pst_fetch_srv_reject(c, req->msg_id, PST_FETCH_INTERNAL, req->offset, "internal",
