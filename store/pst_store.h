@@ -85,6 +85,13 @@ const char *pst_store_last_error(const pst_store *st);
  * changes. begin inside a batch, or commit/rollback outside one, is
  * PST_E_INVAL. If commit fails the batch is rolled back. */
 int pst_store_begin(pst_store *st);
+/* pst_store_begin for a batch nobody is told about (the recipient's record
+ * of a notification it accepted: the sender puts it again until a receipt
+ * comes): its commit writes the WAL without an fsync of its own, so it
+ * survives a crash of the process and becomes durable with the next
+ * ordinary commit (in the node: the fetch attempt, before the fetch); a
+ * power loss before that may take it back. */
+int pst_store_begin_lazy(pst_store *st);
 int pst_store_commit(pst_store *st);
 int pst_store_rollback(pst_store *st);
 

@@ -15,7 +15,8 @@
 
 struct pst_store {
     sqlite3 *db;
-    bool batch; /* inside pst_store_begin() */
+    bool batch;      /* inside pst_store_begin() */
+    bool batch_lazy; /* ... pst_store_begin_lazy(): synchronous=NORMAL until its end */
     unsigned savepoints;
     size_t nstmts;
     struct {

@@ -37,8 +37,10 @@ int pst_outbox_spare_keep(struct pst_outbox *o, const char *path) {
     randombytes_buf(rnd, sizeof rnd);
     sodium_bin2hex(hex, sizeof o->spares[0], rnd, sizeof rnd);
     /* emptied first: a finished message's ciphertext stays nowhere */
-    if (spare_path(o, hex, to, sizeof to) != PST_OK || truncate(path, 0) != 0 ||
-        rename(path, to) != 0)
+    int t = truncate(path, 0);
+    if (t != 0 && errno == ENOENT)
+        return ENOENT; /* no file: its body was in the store (outbox_body.c) */
+    if (t != 0 || spare_path(o, hex, to, sizeof to) != PST_OK || rename(path, to) != 0)
         return unlink(path) == 0 ? 0 : errno; /* the body goes all the same */
     o->n_spares++;
     pst_counter_add(o->node, "outbox.spares_kept", 1);

@@ -13,10 +13,12 @@ per message"), and nothing lost by it.
   is in a's store (issue 14, third round); the spare stays as it was.
 - The next message over 64 KiB writes its ciphertext into the spare's
   inode (no file created, none deleted).
+- `unsend` of a small message deletes its body from the store.
 """
 
 import os
 import smtplib
+import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -46,6 +48,13 @@ def spool_files(a):
 def spares(a):
     d = a.home.file("outbox")
     return [os.path.join(d, n) for n in os.listdir(d) if n.startswith("tmp-s")]
+
+
+def store_bodies(a):
+    con = sqlite3.connect(f"file:{a.home.file('postern.db')}?mode=ro", uri=True, timeout=10)
+    n = con.execute("SELECT count(*) FROM outbox_body").fetchone()[0]
+    con.close()
+    return n
 
 
 def outbox_ids(c, a):
@@ -114,6 +123,8 @@ def test(c):
     check(spares(a) == sp and os.stat(sp[0]).st_size == 0, f"the spare changed: {spares(a)}")
     copies = harness.wait_delivered(c, b, small_id)
     check(harness.read_bytes(copies[0]).endswith(b"hello\n"), "b's copy of the small message")
+    harness.wait_receipt(c, a, small_id, b)
+    check(store_bodies(a) == 0, "a finished message's body is still in a's store")
 
     # ---- over 64 KiB: a file, in the spare's inode ---------------------------
     b.stop()  # so that the body is still there to look at
@@ -126,6 +137,14 @@ def test(c):
     copies = harness.wait_delivered(c, b, mid_id, timeout=60)
     check(harness.read_bytes(copies[0]).endswith((text * 1000).replace("\r\n", "\n").encode()),
           "b's copy of the medium message")
+    # ---- unsend of a small message: its body leaves the store ---------------
+    b.stop()
+    un_id = submit("unsend", "withdraw me\r\n")
+    check(store_bodies(a) == 1, f"a's store holds {store_bodies(a)} bodies, expected 1")
+    rc, doc, err = c.cli_json(["unsend", un_id, "--home", a.home.path])
+    check(rc == 0 and doc.get("body_deleted") is True, f"unsend: {rc} {doc} {err}")
+    check(store_bodies(a) == 0, "the withdrawn message's body is still in a's store")
+
     k = a.counters()
     check(k.get("outbox.spares_kept", 0) >= 1, f"outbox.spares_kept: {k}")
     note(f"spare inode {st.st_ino} reused for {small_id[:8]}")
