@@ -37,9 +37,9 @@ int pst_outbox_body_open(struct pst_outbox *o, const uint8_t msg_id[PST_HASH_BYT
     pst_store *st = o->node->store;
     uint8_t *buf = malloc(PST_STORE_BODY_INLINE_MAX);
     size_t len = 0;
-    int rc = buf == NULL ? PST_E_NOMEM
-                         : pst_store_outbox_body_get(st, msg_id, buf, PST_STORE_BODY_INLINE_MAX,
-                                                     &len);
+    int rc = buf == NULL
+                 ? PST_E_NOMEM
+                 : pst_store_outbox_body_get(st, msg_id, buf, PST_STORE_BODY_INLINE_MAX, &len);
     if (rc == PST_E_NOTFOUND) { /* a large body: its file */
         free(buf);
         if (pst_outbox_body_path(o, msg_id, path, cap) != PST_OK) {
@@ -64,8 +64,7 @@ bool pst_outbox_body_gone(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]) {
     char path[PST_PATH_MAX];
     struct stat sb;
     size_t len = 0;
-    if (n->outbox == NULL ||
-        pst_outbox_body_path(n->outbox, msg_id, path, sizeof path) != PST_OK ||
+    if (n->outbox == NULL || pst_outbox_body_path(n->outbox, msg_id, path, sizeof path) != PST_OK ||
         stat(path, &sb) == 0 || errno != ENOENT)
         return false;
     return pst_store_outbox_body_get(n->store, msg_id, NULL, 0, &len) == PST_E_NOTFOUND;

@@ -216,7 +216,7 @@ static void commit(send_op *op) {
     } else if (op->placed) {
         snprintf(final, sizeof final, "%s", op->tmp_path); /* renamed, fsynced by the worker */
     } else if (op->inline_body != NULL) {
-        final[0] = '\0'; /* no file: the body commits with the rows below */
+        final[0] = '\0';      /* no file: the body commits with the rows below */
         drop_body(op, final); /* a spare handed over goes back unused */
     } else if (pst_outbox_body_path(op->o, op->msg_id, final, sizeof final) != PST_OK ||
                rename(op->tmp_path, final) != 0) {

@@ -37,7 +37,7 @@ typedef struct {
      * NULL once it went to the file fd */
     uint8_t *mem;
     size_t mem_len;
-    uint8_t *plain;      /* PST_MSG_CHUNK */
+    uint8_t *plain; /* PST_MSG_CHUNK */
     size_t plain_len;
     uint8_t *wire; /* PST_MSG_WIRE_CHUNK_MAX */
     uint64_t total;
