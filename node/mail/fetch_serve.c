@@ -1,6 +1,7 @@
 /* The fetch server, serving a body: a FetchRequest is checked (time,
  * signature, replayed nonce, a pending recipient of the message, an offset
- * within it), the whole body file is hashed in the thread pool (a body whose
+ * within it), the whole body (its file, or a memfd of the store's copy of a
+ * small body: outbox_body.c) is hashed in the thread pool (a body whose
  * hash is not its message id was damaged on our disk: refused as internal,
  * never sent), then the signed header goes out and the ciphertext follows
  * from the requested offset one 64 KiB chunk at a time (the next file read
