@@ -40,7 +40,7 @@ extern "C" {
 
 /* Schema version this code writes (PRAGMA user_version). A database with a
  * newer version is refused with PST_E_VERSION. */
-#define PST_STORE_SCHEMA_VERSION 8
+#define PST_STORE_SCHEMA_VERSION 9
 
 #define PST_STORE_BLOB_MAX PST_RECORD_MAX /* any stored record or meta blob */
 #define PST_STORE_NAME_MAX 64u            /* meta and counter names, bytes */
@@ -85,6 +85,13 @@ const char *pst_store_last_error(const pst_store *st);
  * changes. begin inside a batch, or commit/rollback outside one, is
  * PST_E_INVAL. If commit fails the batch is rolled back. */
 int pst_store_begin(pst_store *st);
+/* pst_store_begin for a batch nobody is told about (the recipient's record
+ * of a notification it accepted: the sender puts it again until a receipt
+ * comes): its commit writes the WAL without an fsync of its own, so it
+ * survives a crash of the process and becomes durable with the next
+ * ordinary commit (in the node: the fetch attempt, before the fetch); a
+ * power loss before that may take it back. */
+int pst_store_begin_lazy(pst_store *st);
 int pst_store_commit(pst_store *st);
 int pst_store_rollback(pst_store *st);
 
@@ -324,10 +331,11 @@ int pst_store_counter_list(pst_store *st, pst_store_counter_cb cb, void *user);
 /* The outbox keeps what the sender must remember about each message: its
  * size and times, and per recipient the kind, the notification to keep alive,
  * the delivery state and the receipt. The ciphertext itself is NOT in the
- * database: the node keeps it in a file named after the message id
- * (DIR/outbox/<hex>), written and fsync'd before the rows are committed, so a
- * message of tens of MiB never passes through SQLite (nor its WAL) and the
- * fetch server streams it with plain file reads. A message is "live" while
+ * database, except a small one (PST_STORE_BODY_INLINE_MAX, below): the node
+ * keeps it in a file named after the message id (DIR/outbox/<hex>), written
+ * and fsync'd before the rows are committed, so a message of tens of MiB
+ * never passes through SQLite (nor its WAL) and the fetch server streams it
+ * with plain file reads. A message is "live" while
  * any recipient is pending; once none is, pst_store_outbox_get() says
  * PST_E_NOTFOUND and the node deletes the file. */
 #define PST_STORE_BODY_MAX (64u * 1024u * 1024u) /* ciphertext bytes (= PST_MESSAGE_SIZE_MAX) */
@@ -370,6 +378,27 @@ int pst_store_outbox_add(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYT
 int pst_store_outbox_rcpt_add(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                               const uint8_t rcpt[32], pst_store_rcpt_kind kind,
                               const uint8_t *notification, size_t len, uint64_t now);
+/* Small bodies in the store (store_outbody.c, migration 9): a ciphertext of
+ * at most PST_STORE_BODY_INLINE_MAX bytes is kept in the database instead of
+ * a file, committed in the same batch as the message's rows, so that the
+ * send waits for one fsync (the WAL's) instead of three (file, directory,
+ * WAL). It is deleted with the message's body: as soon as the message
+ * finishes (nobody pending: the last receipt, unsend, expiry), in the same
+ * transaction. */
+#define PST_STORE_BODY_INLINE_MAX 65536u
+/* Stores body (len bytes, 1..PST_STORE_BODY_INLINE_MAX, else PST_E_INVAL /
+ * PST_E_TOOBIG) as the ciphertext of live message msg_id, whose recorded size
+ * must be len. Call it in the pst_store_begin() batch that adds the message
+ * (after pst_store_outbox_add). PST_E_NOTFOUND when no live message msg_id
+ * of that size exists; PST_E_STORE when it already has a body. */
+int pst_store_outbox_body_add(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                              const uint8_t *body, size_t len);
+/* Copies the stored body of live message msg_id into buf (cap bytes),
+ * *len its length. PST_E_NOTFOUND when the message is not live or its body
+ * is not in the store (a file); PST_E_NOSPACE (with *len the length
+ * needed) when cap is too small. */
+int pst_store_outbox_body_get(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                              uint8_t *buf, size_t cap, size_t *len);
 /* Size and times of a live message (any recipient pending: its body is
  * still needed). All outputs optional. PST_E_NOTFOUND otherwise. */
 int pst_store_outbox_get(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES], uint64_t *size,

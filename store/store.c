@@ -141,6 +141,8 @@ static const char *const migrations[] = {
     pst_store__devices_v7,
     /* 8: the outbox per device of a recipient (store_outdev.c). */
     pst_store__outbox_device_v8,
+    /* 9: small outbox bodies in the store (store_outbody.c). */
+    pst_store__outbox_body_v9,
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == PST_STORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -413,11 +415,30 @@ int pst_store_begin(pst_store *st) {
     return rc;
 }
 
+int pst_store_begin_lazy(pst_store *st) {
+    if (!st || st->batch || !sqlite3_get_autocommit(st->db))
+        return PST_E_INVAL;
+    bool on = pst_store__lazy_on(st);
+    int rc = exec_cached(st, Q_BEGIN);
+    if (rc != 0)
+        return pst_store__lazy_off(st, on, rc);
+    st->batch = true;
+    st->batch_lazy = on;
+    return 0;
+}
+
+/* Ends a batch's lazy mode (synchronous back to FULL) once it is over. */
+static int batch_over(pst_store *st, int rc) {
+    bool on = st->batch_lazy;
+    st->batch_lazy = false;
+    return pst_store__lazy_off(st, on, rc);
+}
+
 int pst_store_commit(pst_store *st) {
     if (!st || !st->batch)
         return PST_E_INVAL;
     st->batch = false;
-    return pst_store__tx_end(st, 0);
+    return batch_over(st, pst_store__tx_end(st, 0));
 }
 
 int pst_store_rollback(pst_store *st) {
@@ -425,8 +446,8 @@ int pst_store_rollback(pst_store *st) {
         return PST_E_INVAL;
     st->batch = false;
     if (sqlite3_get_autocommit(st->db))
-        return 0;
-    return exec_cached(st, Q_ROLLBACK);
+        return batch_over(st, 0);
+    return batch_over(st, exec_cached(st, Q_ROLLBACK));
 }
 
 /* ---- open / close -------------------------------------------------------- */

@@ -15,7 +15,8 @@
 
 struct pst_store {
     sqlite3 *db;
-    bool batch; /* inside pst_store_begin() */
+    bool batch;      /* inside pst_store_begin() */
+    bool batch_lazy; /* ... pst_store_begin_lazy(): synchronous=NORMAL until its end */
     unsigned savepoints;
     size_t nstmts;
     struct {
@@ -94,6 +95,8 @@ extern const char pst_store__contact_email_v6[];
 extern const char pst_store__devices_v7[];
 /* Migration 8: the outbox per device (store_outdev.c). */
 extern const char pst_store__outbox_device_v8[];
+/* Migration 9: small outbox bodies (store_outbody.c). */
+extern const char pst_store__outbox_body_v9[];
 
 #define PST_STORE__TIME_OK(t) ((t) <= (uint64_t)INT64_MAX)
 

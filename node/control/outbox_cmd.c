@@ -328,10 +328,7 @@ void pst_node_cmd_unsend(pst_node *n, const pst_ctrl_request *req, pst_node_repl
     }
     pst_outbox_untrack(n, id, NULL);
     pst_outbox_settle(n, id);
-    char path[PST_PATH_MAX];
-    struct stat sb;
-    bool gone = pst_outbox_body_path(n->outbox, id, path, sizeof path) == PST_OK &&
-                stat(path, &sb) != 0 && errno == ENOENT;
+    bool gone = pst_outbox_body_gone(n, id);
     pst_counter_add(n, "outbox.withdrawn", withdrawn);
     pst_value_add_bool(b, "body_deleted", gone);
     pst_value_add_str(b, "note",

@@ -1,6 +1,7 @@
 /* The fetch server, serving a body: a FetchRequest is checked (time,
  * signature, replayed nonce, a pending recipient of the message, an offset
- * within it), the whole body file is hashed in the thread pool (a body whose
+ * within it), the whole body (its file, or a memfd of the store's copy of a
+ * small body: outbox_body.c) is hashed in the thread pool (a body whose
  * hash is not its message id was damaged on our disk: refused as internal,
  * never sent), then the signed header goes out and the ciphertext follows
  * from the requested offset one 64 KiB chunk at a time (the next file read
@@ -321,9 +322,7 @@ void pst_fetch_srv_request(fconn *c, const pst_fetch_request *req) {
         return;
     }
     char path[PST_PATH_MAX];
-    int fd = pst_outbox_body_path(srv->o, req->msg_id, path, sizeof path) == PST_OK
-                 ? open(path, O_RDONLY | O_CLOEXEC)
-                 : -1;
+    int fd = pst_outbox_body_open(srv->o, req->msg_id, path, sizeof path); /* file or store */
     if (fd < 0) {
         pst_log_error("fetch: cannot open %s: %s", path, strerror(errno));
         pst_fetch_srv_reject(c, req->msg_id, PST_FETCH_INTERNAL, req->offset, "internal",

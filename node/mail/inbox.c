@@ -135,8 +135,11 @@ static int admit(struct pst_inbox *ib, const pst_notify_inner *in, const stamp_i
         pst_inbox__refused(ib, key, in->sender, reason); /* a trust change judges it again */
         return pst_inbox__reject(n, PST_E_PERM, reason);
     }
-    /* the row and the spent stamp together, so a crash keeps both or neither */
-    if ((rc = pst_store_begin(n->store)) != PST_OK)
+    /* the row and the spent stamp together, so a crash keeps both or neither;
+     * without an fsync of their own: nobody is told they are stored (the
+     * sender puts the notification again until our receipt), and the
+     * attempt's commit before the fetch makes them durable with it */
+    if ((rc = pst_store_begin_lazy(n->store)) != PST_OK)
         return rc;
     int added = pst_store_inbox_add(n->store, in->msg_id, in->sender, val, len, in->expires, now);
     rc = added;

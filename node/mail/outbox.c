@@ -1,5 +1,6 @@
 /* Sender side of Internet-Mail-2000 delivery: the outbox. Bodies (ciphertext)
- * live in DIR/outbox/<msg id hex>, their rows in the store. This file keeps
+ * live in DIR/outbox/<msg id hex>, or up to 64 KiB in the store with their
+ * rows (outbox_body.c), their rows in the store. This file keeps
  * every pending recipient's notification alive in its inbox slot (a put
  * after the send, then re-puts with back-off, renotify_s doubling up to
  * 590 s, under OpenDHT's 600 s expiry) until its receipt arrives or the
@@ -580,7 +581,10 @@ void pst_outbox_body_checked(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], 
     uint64_t since = pst_outbox_body_damaged_since(n, msg_id);
     damaged_name(msg_id, name);
     sodium_bin2hex(hex, sizeof hex, msg_id, PST_HASH_BYTES);
-    if (n->outbox != NULL)
+    size_t inline_len = 0; /* NOSPACE: a small body, in the store */
+    if (pst_store_outbox_body_get(n->store, msg_id, NULL, 0, &inline_len) == PST_E_NOSPACE)
+        snprintf(path, sizeof path, "(kept in the store)");
+    else if (n->outbox != NULL)
         (void)pst_outbox_body_path(n->outbox, msg_id, path, sizeof path);
     if (good && since != 0) {
         (void)pst_store_meta_delete(n->store, name);

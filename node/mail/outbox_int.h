@@ -63,8 +63,17 @@ int pst_outbox_spare_keep(struct pst_outbox *o, const char *path);
  * one send, which owns it from then on; false when there is none. */
 bool pst_outbox_spare_take(struct pst_outbox *o, char *out, size_t cap);
 /* Gives back a spare that pst_outbox_spare_take handed out to a send that
- * failed (emptied again, same name), or deletes it when it cannot be kept. */
-void pst_outbox_spare_return(struct pst_outbox *o, const char *path);
+ * failed or did not need a file (its body was small enough for the store):
+ * kept under the same name (emptied again when written is true), or
+ * deleted when it cannot be kept. */
+void pst_outbox_spare_return(struct pst_outbox *o, const char *path, bool written);
+
+/* outbox_body.c, loop thread. A read-only descriptor of msg_id's body from
+ * offset 0: a memfd with the store's copy of a small body, else the file
+ * DIR/outbox/<hex>. path gets what to name in a log line (the file, or the
+ * store). -1 with errno when there is neither or it cannot be read. */
+int pst_outbox_body_open(struct pst_outbox *o, const uint8_t msg_id[PST_HASH_BYTES], char *path,
+                         size_t cap);
 
 /* Mints the hashcash stamp of notification outer for recipient rcpt (bits,
  * dated now) into outer->stamp, with every core, on the calling thread (a

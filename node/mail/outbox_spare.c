@@ -12,7 +12,10 @@
  * refers to it, so nothing needs it durable. The startup sweep deletes
  * every tmp- file, spares included. A spare is handed to exactly one send
  * on the loop before its worker starts; the worker opens it with O_TRUNC
- * (and creates a file as before when that fails). Loop thread only. */
+ * (and creates a file as before when that fails). A send whose ciphertext
+ * fits in the store (PST_STORE_BODY_INLINE_MAX) opens no file and gives its
+ * spare back untouched, so spares serve the larger messages. Loop thread
+ * only. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -34,8 +37,10 @@ int pst_outbox_spare_keep(struct pst_outbox *o, const char *path) {
     randombytes_buf(rnd, sizeof rnd);
     sodium_bin2hex(hex, sizeof o->spares[0], rnd, sizeof rnd);
     /* emptied first: a finished message's ciphertext stays nowhere */
-    if (spare_path(o, hex, to, sizeof to) != PST_OK || truncate(path, 0) != 0 ||
-        rename(path, to) != 0)
+    int t = truncate(path, 0);
+    if (t != 0 && errno == ENOENT)
+        return ENOENT; /* no file: its body was in the store (outbox_body.c) */
+    if (t != 0 || spare_path(o, hex, to, sizeof to) != PST_OK || rename(path, to) != 0)
         return unlink(path) == 0 ? 0 : errno; /* the body goes all the same */
     o->n_spares++;
     pst_counter_add(o->node, "outbox.spares_kept", 1);
@@ -49,13 +54,13 @@ bool pst_outbox_spare_take(struct pst_outbox *o, char *out, size_t cap) {
     return spare_path(o, o->spares[o->n_spares], out, cap) == PST_OK;
 }
 
-void pst_outbox_spare_return(struct pst_outbox *o, const char *path) {
+void pst_outbox_spare_return(struct pst_outbox *o, const char *path, bool written) {
     static const char prefix[] = "/tmp-s";
     size_t dl = strlen(o->dir), px = sizeof prefix - 1, hl = sizeof o->spares[0] - 1;
     /* lengths first: only a name of exactly DIR/tmp-s<hex> is taken back */
     if (o->n_spares < PST_OUTBOX_SPARES_MAX && !o->stopping && strlen(path) == dl + px + hl &&
         memcmp(path, o->dir, dl) == 0 && memcmp(path + dl, prefix, px) == 0 &&
-        truncate(path, 0) == 0) {
+        (!written || truncate(path, 0) == 0)) {
         char *slot = o->spares[o->n_spares++];
         memcpy(slot, path + dl + px, hl);
         slot[hl] = '\0';

@@ -93,7 +93,8 @@ int pst_fetch_start(pst_node *n, const pst_fetch_job *job, const char *maildir,
 void pst_fetch_cancel(pst_fetch_conn *c);
 
 /* ---- sender side: outbox.c, send.c, fetch_server.c ------------------------
- * Message bodies (ciphertext) live in DIR/outbox/<msg id hex>; the store
+ * Message bodies (ciphertext) live in DIR/outbox/<msg id hex>, or, up to
+ * PST_STORE_BODY_INLINE_MAX bytes, in the store with their rows; the store
  * keeps what is needed to serve, notify and report them. Every handle, work
  * request and connection of the sender side holds a reference on the outbox
  * (pst_outbox_hold/release); the outbox holds one node handle reference until
@@ -131,6 +132,9 @@ unsigned pst_outbox_devices_describe(pst_node *n, const uint8_t msg_id[PST_HASH_
  * now and its back-off starts over (a kept entry keeps its bytes: they may
  * carry a minted stamp). PST_E_BUSY when no notification slot is free. */
 int pst_outbox_reoffer(pst_node *n, const pst_store_outbox_row *row);
+/* True when msg_id's body is gone: no file DIR/outbox/<hex> and no copy in
+ * the store (outbox_body.c). */
+bool pst_outbox_body_gone(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]);
 /* DIR/outbox/<hex of msg_id> into out[cap]. */
 int pst_outbox_body_path(const struct pst_outbox *o, const uint8_t msg_id[PST_HASH_BYTES],
                          char *out, size_t cap);

@@ -5,15 +5,18 @@
  *      exactly one valid key, else nothing is sent;
  *   2. on a worker thread (send_worker.c): read the message from the file
  *      the CLI gave, filter its headers (pst_mailmsg), encrypt it once with
- *      a fresh message key in PST_MSG_CHUNK pieces into DIR/outbox/tmp-*,
- *      computing the message id on the way, fsync; then seal one
- *      notification per recipient and mint the stamps it needs (all cores);
- *   3. still on the worker: rename the file to DIR/outbox/<msg id>, fsync
- *      the directory; on the loop: store the message and its recipients in
- *      one batch, and only after the commit reply: an acknowledged message
- *      is durable;
+ *      a fresh message key in PST_MSG_CHUNK pieces, computing the message
+ *      id on the way: in memory while the ciphertext is at most
+ *      PST_STORE_BODY_INLINE_MAX (64 KiB), else into DIR/outbox/tmp-*,
+ *      fsynced; then seal one notification per recipient and mint the
+ *      stamps it needs (all cores);
+ *   3. still on the worker, for a file: rename it to DIR/outbox/<msg id>,
+ *      fsync the directory; on the loop: store the message, its recipients
+ *      and a small body in one batch (for a small message that commit's
+ *      fsync of the WAL is the only one), and only after the commit reply:
+ *      an acknowledged message is durable;
  *   4. hand the notifications to outbox.c, which keeps them alive.
- * Nothing holds the message in memory: the worker uses three 64 KiB buffers
+ * Nothing holds a large message in memory: the worker uses three 64 KiB buffers
  * and the header filter's 64 KiB.
  *
  * The operation answers through the callbacks its caller gave
@@ -70,6 +73,7 @@ void pst_send_finish(send_op *op) {
         sodium_free(op->sec);
     if (op->in_fd >= 0)
         close(op->in_fd);
+    free(op->inline_body);
     sodium_memzero(op, sizeof *op);
     free(op);
     pst_outbox_release(o);
@@ -116,7 +120,7 @@ static void drop_body(send_op *op, const char *path) {
                                  (path[0] != '\0' && rename(path, op->spare) == 0))) {
         if (!op->used_spare && path[0] != '\0')
             (void)unlink(path); /* the worker made a file of its own */
-        pst_outbox_spare_return(op->o, op->spare);
+        pst_outbox_spare_return(op->o, op->spare, op->used_spare);
         op->spare[0] = '\0'; /* once */
     } else if (path[0] != '\0') {
         (void)unlink(path);
@@ -132,6 +136,8 @@ static int store_rows(send_op *op) {
         return rc;
     if (op->reserved > 0) /* else only Internet recipients: nothing for the outbox */
         rc = pst_store_outbox_add(st, op->msg_id, op->size, op->created, op->expires, op->subject);
+    if (rc == PST_OK && op->reserved > 0 && op->inline_body != NULL) /* durable with the rows */
+        rc = pst_store_outbox_body_add(st, op->msg_id, op->inline_body, (size_t)op->size);
     for (unsigned i = 0; i < op->n_rcpts && rc == PST_OK; i++) {
         const send_rcpt *r = &op->rcpts[i];
         if (send_rcpt_postern(r)) {
@@ -209,6 +215,9 @@ static void commit(send_op *op) {
         snprintf(final, sizeof final, "%s", op->tmp_path);
     } else if (op->placed) {
         snprintf(final, sizeof final, "%s", op->tmp_path); /* renamed, fsynced by the worker */
+    } else if (op->inline_body != NULL) {
+        final[0] = '\0';      /* no file: the body commits with the rows below */
+        drop_body(op, final); /* a spare handed over goes back unused */
     } else if (pst_outbox_body_path(op->o, op->msg_id, final, sizeof final) != PST_OK ||
                rename(op->tmp_path, final) != 0) {
         int e = errno;
@@ -216,7 +225,7 @@ static void commit(send_op *op) {
         fail(op, "cannot store the message in %s: %s", op->o->dir, strerror(e));
         return;
     }
-    int rc = op->placed ? PST_OK : pst_fsync_dir(op->o->dir);
+    int rc = op->placed || op->inline_body != NULL ? PST_OK : pst_fsync_dir(op->o->dir);
     char relay_final[PST_PATH_MAX] = "";
     if (rc == PST_OK && op->n_internet > 0)
         rc = pst_relay_commit_body(n, op->relay_tmp, op->msg_id, relay_final, sizeof relay_final);
@@ -420,7 +429,7 @@ void pst_send_resolved_all(send_op *op) {
     if (rc != 0) {
         op->working = false;
         if (op->spare[0])
-            pst_outbox_spare_return(op->o, op->spare);
+            pst_outbox_spare_return(op->o, op->spare, false);
         fail(op, "not sent: cannot start the encryption: %s", uv_strerror(rc));
         return;
     }

@@ -108,6 +108,9 @@ struct pst_send_op {
     char spare[PST_PATH_MAX]; /* a spare file to write into (outbox_spare.c), or "" */
     bool placed;     /* the worker renamed tmp_path to the body's name and fsynced the directory */
     bool used_spare; /* the worker wrote into spare (tmp_path was spare until placed) */
+    /* the whole ciphertext (size bytes, at most PST_STORE_BODY_INLINE_MAX)
+     * when it is small enough for the store: no file then, tmp_path is "" */
+    uint8_t *inline_body;
     /* Internet recipients: the filtered plaintext also goes to
      * DIR/relay/tmp-* (relay_tmp), renamed to DIR/relay/<msg id> at commit */
     unsigned n_internet;
@@ -167,8 +170,9 @@ bool pst_sync_sent_copy(send_op *op);
 void pst_send_resolved_all(send_op *op);
 
 /* The uv_work_t body (w->data is the send_op): reads, filters and encrypts
- * the message into DIR/outbox/tmp-*, seals a notification per recipient and
- * mints the stamps. Sets op->err/op->errmsg on failure (the tmp file, if
+ * the message into memory (op->inline_body) or, past
+ * PST_STORE_BODY_INLINE_MAX, into DIR/outbox/tmp-*, seals a notification per
+ * recipient and mints the stamps. Sets op->err/op->errmsg on failure (the tmp file, if
  * made, is named in op->tmp_path for the loop to remove). Touches only the
  * op's worker fields and its atomics. */
 void pst_send_work_run(uv_work_t *w);

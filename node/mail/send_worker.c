@@ -1,9 +1,12 @@
 /* `send`, the worker thread's half: read the message from the CLI's spool
  * file, filter its headers (pst_mailmsg), encrypt it once with a fresh message
- * key into DIR/outbox/tmp-* while hashing its message id, fsync, then seal a
- * notification per recipient and mint the stamps they need (all cores). The
- * loop side (send.c) commits and acknowledges. Nothing here touches the loop,
- * the store or the DHT. */
+ * key while hashing its message id, then seal a notification per recipient
+ * and mint the stamps they need (all cores). A ciphertext of at most
+ * PST_STORE_BODY_INLINE_MAX bytes stays in memory and the loop commits it
+ * into the store with the rows (one fsync in all); a larger one goes to
+ * DIR/outbox/tmp-* as soon as it passes that size, is fsynced and renamed
+ * into place. The loop side (send.c) commits and acknowledges. Nothing here
+ * touches the loop, the store or the DHT. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -30,7 +33,11 @@ typedef struct {
     pst_msg_encryptor enc;
     pst_msgid_hasher hasher;
     int fd, write_errno; /* write_errno: why the ciphertext could not be written */
-    uint8_t *plain;      /* PST_MSG_CHUNK */
+    /* the ciphertext while it fits in the store (PST_STORE_BODY_INLINE_MAX);
+     * NULL once it went to the file fd */
+    uint8_t *mem;
+    size_t mem_len;
+    uint8_t *plain; /* PST_MSG_CHUNK */
     size_t plain_len;
     uint8_t *wire; /* PST_MSG_WIRE_CHUNK_MAX */
     uint64_t total;
@@ -40,9 +47,9 @@ typedef struct {
     int relay_fd; /* the plaintext copy for the smarthost, -1 = none */
 } enc_state;
 
-static int write_all(enc_state *s, const uint8_t *p, size_t n) {
+static int write_all(enc_state *s, int fd, const uint8_t *p, size_t n) {
     while (n > 0) {
-        ssize_t w = write(s->fd, p, n);
+        ssize_t w = write(fd, p, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
@@ -55,6 +62,21 @@ static int write_all(enc_state *s, const uint8_t *p, size_t n) {
     return PST_OK;
 }
 
+/* The tmp file for the ciphertext: the spare the loop handed over (its
+ * inode reused, outbox_spare.c), else a new file at op->tmp_path. */
+static int open_tmp(send_op *op) {
+    if (op->spare[0] != '\0') {
+        int fd = open(op->spare, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) {
+            op->used_spare = true;
+            snprintf(op->tmp_path, sizeof op->tmp_path, "%s", op->spare);
+            return fd;
+        }
+        (void)unlink(op->spare);
+    }
+    return open(op->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+}
+
 static int emit_wire(enc_state *s, const uint8_t *p, size_t n) {
     if (atomic_load(s->cancel))
         return PST_E_CANCELLED;
@@ -64,7 +86,24 @@ static int emit_wire(enc_state *s, const uint8_t *p, size_t n) {
     }
     pst_msgid_update(&s->hasher, p, n);
     s->total += n;
-    return write_all(s, p, n);
+    if (s->mem != NULL && n <= PST_STORE_BODY_INLINE_MAX - s->mem_len) {
+        memcpy(s->mem + s->mem_len, p, n);
+        s->mem_len += n;
+        return PST_OK;
+    }
+    if (s->mem != NULL) { /* too large for the store: a file from here on */
+        s->fd = open_tmp(s->op);
+        if (s->fd < 0) {
+            s->write_errno = errno;
+            return errno == ENOSPC || errno == EDQUOT ? PST_E_DISKFULL : PST_E_IO;
+        }
+        int rc = write_all(s, s->fd, s->mem, s->mem_len);
+        free(s->mem);
+        s->mem = NULL;
+        if (rc != PST_OK)
+            return rc;
+    }
+    return write_all(s, s->fd, p, n);
 }
 
 static int flush_plain(enc_state *s) {
@@ -80,10 +119,7 @@ static int flush_plain(enc_state *s) {
 static int on_plain(void *user, const uint8_t *p, size_t n) {
     enc_state *s = user;
     if (s->relay_fd >= 0) {
-        int fd = s->fd, rc;
-        s->fd = s->relay_fd; /* write_all's error path, on the other file */
-        rc = write_all(s, p, n);
-        s->fd = fd;
+        int rc = write_all(s, s->relay_fd, p, n);
         if (rc != PST_OK)
             return rc;
     }
@@ -163,21 +199,6 @@ static void encrypt_stream(send_op *op, int in, enc_state *s, uint8_t *rbuf,
     op->bcc_removed = f->bcc_removed;
 }
 
-/* The tmp file for the ciphertext: the spare the loop handed over (its
- * inode reused, outbox_spare.c), else a new file at op->tmp_path. */
-static int open_tmp(send_op *op) {
-    if (op->spare[0] != '\0') {
-        int fd = open(op->spare, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
-        if (fd >= 0) {
-            op->used_spare = true;
-            snprintf(op->tmp_path, sizeof op->tmp_path, "%s", op->spare);
-            return fd;
-        }
-        (void)unlink(op->spare);
-    }
-    return open(op->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-}
-
 /* Reads, filters and encrypts into a tmp file in the outbox. */
 static void prepare(send_op *op) {
     /* an open file of the caller's (SMTP's memory spool): a dup of our own,
@@ -212,7 +233,8 @@ static void prepare(send_op *op) {
     s.op = op;
     s.max = op->max_bytes;
     s.cancel = &op->cancel;
-    s.fd = open_tmp(op);
+    s.fd = -1; /* opened when the ciphertext outgrows s.mem */
+    s.mem = malloc(PST_STORE_BODY_INLINE_MAX);
     s.relay_fd = -1;
     if (op->n_internet > 0) {
         if (snprintf(op->relay_tmp, sizeof op->relay_tmp, "%s/tmp-%s", pst_relay_dir(op->node),
@@ -226,12 +248,9 @@ static void prepare(send_op *op) {
     s.plain = malloc(PST_MSG_CHUNK);
     s.wire = malloc(PST_MSG_WIRE_CHUNK_MAX);
     pst_mailmsg_filter *f = malloc(sizeof *f);
-    if (s.fd < 0) {
-        pst_send_set_err(op, PST_E_IO, "cannot create %s: %s", op->tmp_path, strerror(errno));
-        op->tmp_path[0] = '\0';
-    } else if (op->err != PST_OK) {
+    if (op->err != PST_OK) {
         /* the relay copy could not be made */
-    } else if (!rbuf || !s.plain || !s.wire || !f) {
+    } else if (!s.mem || !rbuf || !s.plain || !s.wire || !f) {
         pst_send_set_err(op, PST_E_NOMEM, "out of memory");
     } else {
         pst_msgid_init(&s.hasher);
@@ -239,7 +258,11 @@ static void prepare(send_op *op) {
         pst_msg_encryptor_close(&s.enc);
         pst_msgid_final(&s.hasher, op->msg_id);
         op->size = s.total;
-        if (op->err == PST_OK && fsync(s.fd) != 0)
+        if (op->err == PST_OK && s.fd < 0) { /* no file: the loop commits it with the rows */
+            op->tmp_path[0] = '\0';
+            op->inline_body = s.mem;
+            s.mem = NULL;
+        } else if (op->err == PST_OK && fsync(s.fd) != 0)
             pst_send_set_err(op, PST_E_IO, "cannot write %s: %s", op->tmp_path, strerror(errno));
         if (op->err == PST_OK && s.relay_fd >= 0 && fsync(s.relay_fd) != 0)
             pst_send_set_err(op, PST_E_IO, "cannot write %s: %s", op->relay_tmp, strerror(errno));
@@ -249,6 +272,7 @@ static void prepare(send_op *op) {
     if (s.fd >= 0 && close(s.fd) != 0 && op->err == PST_OK)
         pst_send_set_err(op, PST_E_IO, "cannot write %s: %s", op->tmp_path, strerror(errno));
     close(in);
+    free(s.mem);
     if (s.plain)
         sodium_memzero(s.plain, PST_MSG_CHUNK);
     if (f)
@@ -354,6 +378,7 @@ void pst_send_work_run(uv_work_t *w) {
     prepare(op);
     if (op->err == PST_OK)
         seal_and_mint(op);
-    if (op->err == PST_OK && op->reserved > 0 && atomic_load(&op->cancel) == 0)
+    if (op->err == PST_OK && op->reserved > 0 && op->inline_body == NULL &&
+        atomic_load(&op->cancel) == 0)
         place_body(op);
 }

@@ -8,10 +8,14 @@ client then moves to cur/ with a flag before b is back). After a restart b
 holds exactly one copy (new/ + cur/), tmp/ is clean, a holds b's receipt.
 
 Sender: a is killed right after `send` returned, with b running or stopped,
-and while it serves the message to b. After a restart (same fetch port) the
-message is still in a's outbox, notified again and delivered once."""
+right after its SMTP 250 for a small message (b stopped: the body is only in
+a's store, issue 14's third round, no file in a's outbox/), and while it
+serves the message to b. After a restart (same fetch port) the message is
+still in a's outbox, notified again and delivered once."""
 
 import os
+import smtplib
+import sqlite3
 import sys
 import time
 
@@ -94,7 +98,7 @@ def window_made_certain(c, b, mids):
 
 
 def test(c):
-    seed, a, b = harness.mail_pair(c, FAST, FAST)
+    seed, a, b = harness.mail_pair(c, FAST + ["--smtp-port", "any"], FAST)
     port_a = a.fetch_port
     mids, hits = [], []
 
@@ -159,6 +163,40 @@ def test(c):
         harness.wait_receipt(c, a, mid, b)
         exactly_once(c, b, mids)
         note(f"a killed right after send ({variant}): delivered once after a's restart")
+
+    # ---- the sender dies right after the 250 of a small SMTP submission ----
+    b.stop()
+    rc, doc, err = c.cli_json(["smtp", "password", "--home", a.home.path])
+    check(rc == 0, f"smtp password: {rc} {err}")
+    text = "a small body that only a's store holds\r\n" * 40
+    s = smtplib.SMTP("127.0.0.1", a.status()["ports"]["smtp"], timeout=20)
+    s.login(a.home.fingerprint, doc["password"])
+    s.mail(a.home.address)
+    s.rcpt(b.home.address)
+    code, reply = s.data((f"From: <{a.home.address}>\r\nTo: <{b.home.address}>\r\n"
+                          f"Subject: smtp-250\r\n\r\n{text}").encode())
+    harness.kill9(a)  # at once: the 250 is all a said
+    s.close()
+    check(code == 250, f"DATA: {code} {reply!r}")
+    mid = reply.decode().rsplit(" ", 1)[-1]
+    mids.append(mid)
+    check(not os.path.exists(a.home.file(f"outbox/{mid}")),
+          f"the small message {mid[:8]} has a body file in a's outbox/")
+    con = sqlite3.connect(f"file:{a.home.file('postern.db')}?mode=ro", uri=True, timeout=10)
+    row = con.execute("SELECT length(b.body), m.size FROM outbox_body b JOIN outbox_msg m"
+                      " ON m.id = b.msg WHERE m.msg_id = ?", (bytes.fromhex(mid),)).fetchone()
+    con.close()
+    check(row is not None and row[0] == row[1], f"{mid[:8]}'s body is not in a's store: {row}")
+    c.restart(a)
+    check(a.fetch_port == port_a, f"a's fetch port {port_a} -> {a.fetch_port}")
+    c.restart(b)
+    copies = harness.wait_delivered(c, b, mid)
+    harness.wait_receipt(c, a, mid, b)
+    exactly_once(c, b, mids)
+    check(harness.read_bytes(copies[0]).endswith(text.replace("\r\n", "\n").encode()),
+          "b's copy differs")
+    note(f"a killed right after its SMTP 250 (b stopped): the {row[0]}-byte body came from "
+         "a's store, delivered once after the restarts")
 
     # ---- the sender dies while it serves ----
     for frac in (0.1, 0.6):

@@ -8,12 +8,17 @@ per message"), and nothing lost by it.
 - Past 1 MiB the message moves to a DIR/spool/smtp-* file; the final dot is
   answered 250 and b's copy has every byte of the 1.5 MiB body.
 - Once b's receipt finishes a message, its outbox body is emptied and kept
-  as a spare (DIR/outbox/tmp-s*, 0 bytes, 0600), and the next send writes
-  its ciphertext into that same inode (no file created, none deleted).
+  as a spare (DIR/outbox/tmp-s*, 0 bytes, 0600).
+- A small message (ciphertext up to 64 KiB) makes no file at all: its body
+  is in a's store (issue 14, third round); the spare stays as it was.
+- The next message over 64 KiB writes its ciphertext into the spare's
+  inode (no file created, none deleted).
+- `unsend` of a small message deletes its body from the store.
 """
 
 import os
 import smtplib
+import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -43,6 +48,13 @@ def spool_files(a):
 def spares(a):
     d = a.home.file("outbox")
     return [os.path.join(d, n) for n in os.listdir(d) if n.startswith("tmp-s")]
+
+
+def store_bodies(a):
+    con = sqlite3.connect(f"file:{a.home.file('postern.db')}?mode=ro", uri=True, timeout=10)
+    n = con.execute("SELECT count(*) FROM outbox_body").fetchone()[0]
+    con.close()
+    return n
 
 
 def outbox_ids(c, a):
@@ -94,20 +106,45 @@ def test(c):
     check(st.st_size == 0, f"a spare holds {st.st_size} bytes of a finished message")
     check(harness.mode_of(sp[0]) == 0o600, "a spare is not 0600")
     check(not os.path.exists(a.home.file(f"outbox/{big_id}")), "the finished body is still there")
-    s = smtplib.SMTP("127.0.0.1", port, timeout=20)
-    s.login(*login)
-    s.mail(a.home.address)
-    s.rcpt(b.home.address)
-    code, text = s.data(f"From: <{a.home.address}>\r\nTo: <{b.home.address}>\r\n"
-                        "Subject: small\r\n\r\nhello\r\n".encode())
-    s.quit()
-    check(code == 250, f"second message: {code} {text!r}")
-    small_id = text.decode().rsplit(" ", 1)[-1]
-    new_st = os.stat(a.home.file(f"outbox/{small_id}"))
-    check(new_st.st_ino == st.st_ino, "the next body is a new file, not the spare")
-    check(spares(a) == [], f"the spare was not taken: {spares(a)}")
+    def submit(subject, text):
+        s = smtplib.SMTP("127.0.0.1", port, timeout=20)
+        s.login(*login)
+        s.mail(a.home.address)
+        s.rcpt(b.home.address)
+        code, reply = s.data(f"From: <{a.home.address}>\r\nTo: <{b.home.address}>\r\n"
+                             f"Subject: {subject}\r\n\r\n{text}".encode())
+        s.quit()
+        check(code == 250, f"{subject}: {code} {reply!r}")
+        return reply.decode().rsplit(" ", 1)[-1]
+
+    # ---- a small message: no file, its body in a's store ---------------------
+    small_id = submit("small", "hello\r\n")
+    check(not os.path.exists(a.home.file(f"outbox/{small_id}")), "a small body has a file")
+    check(spares(a) == sp and os.stat(sp[0]).st_size == 0, f"the spare changed: {spares(a)}")
     copies = harness.wait_delivered(c, b, small_id)
     check(harness.read_bytes(copies[0]).endswith(b"hello\n"), "b's copy of the small message")
+    harness.wait_receipt(c, a, small_id, b)
+    check(store_bodies(a) == 0, "a finished message's body is still in a's store")
+
+    # ---- over 64 KiB: a file, in the spare's inode ---------------------------
+    b.stop()  # so that the body is still there to look at
+    text = "x" * 70 + "\r\n"
+    mid_id = submit("medium", text * 1000)  # ~70 KiB
+    new_st = os.stat(a.home.file(f"outbox/{mid_id}"))
+    check(new_st.st_ino == st.st_ino, "the next body is a new file, not the spare")
+    check(spares(a) == [], f"the spare was not taken: {spares(a)}")
+    c.restart(b)
+    copies = harness.wait_delivered(c, b, mid_id, timeout=60)
+    check(harness.read_bytes(copies[0]).endswith((text * 1000).replace("\r\n", "\n").encode()),
+          "b's copy of the medium message")
+    # ---- unsend of a small message: its body leaves the store ---------------
+    b.stop()
+    un_id = submit("unsend", "withdraw me\r\n")
+    check(store_bodies(a) == 1, f"a's store holds {store_bodies(a)} bodies, expected 1")
+    rc, doc, err = c.cli_json(["unsend", un_id, "--home", a.home.path])
+    check(rc == 0 and doc.get("body_deleted") is True, f"unsend: {rc} {doc} {err}")
+    check(store_bodies(a) == 0, "the withdrawn message's body is still in a's store")
+
     k = a.counters()
     check(k.get("outbox.spares_kept", 0) >= 1, f"outbox.spares_kept: {k}")
     note(f"spare inode {st.st_ino} reused for {small_id[:8]}")

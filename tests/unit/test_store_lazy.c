@@ -176,3 +176,69 @@ Test(store_lazy, bookkeeping_rides_on_the_next_commit, .init = setup, .fini = te
     cr_assert_eq(receipt_sent, 15);
     pst_store_close(st);
 }
+
+/* Issue 14, third round: a small body in the store is durable with its rows
+ * in one sync of the WAL, the send's only one (a body file cost a sync of
+ * the file and one of its directory before this one). */
+Test(store_lazy, small_body_commits_with_its_rows_in_one_sync, .init = setup, .fini = teardown) {
+    pst_store *st = su_open_file();
+    uint8_t id[32], r1[32], notif[100], body[4200], got[PST_STORE_BODY_INLINE_MAX];
+    size_t len = 0;
+    tu_fill(id, 32, 5);
+    memset(r1, 1, 32);
+    su_rec_of(notif, sizeof notif, 3);
+    tu_fill(body, sizeof body, 6);
+    cr_assert_eq(pst_store_begin(st), PST_OK);
+    cr_assert_eq(pst_store_outbox_add(st, id, sizeof body, 10, 1000, "s"), PST_OK);
+    cr_assert_eq(pst_store_outbox_body_add(st, id, body, sizeof body), PST_OK);
+    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, PST_STORE_RCPT_TO, notif, sizeof notif, 10),
+                 PST_OK);
+    syncs = 0;
+    cr_assert_eq(pst_store_commit(st), PST_OK);
+    cr_assert_eq(syncs, 1, "a send with its body synced %d times", syncs);
+    synchronous_is_full(st);
+    pst_store_close(st);
+
+    st = su_open_file();
+    cr_assert_eq(pst_store_outbox_body_get(st, id, got, sizeof got, &len), PST_OK);
+    cr_assert_eq(len, sizeof body);
+    cr_assert_eq(memcmp(got, body, len), 0);
+    pst_store_close(st);
+}
+
+/* The recipient's record of a notification and its spent stamp (a lazy
+ * batch: the sender puts the notification again until the receipt) is
+ * written without a sync; the fetch attempt that follows syncs it with its
+ * own, and the batch leaves synchronous at FULL, also when rolled back. */
+Test(store_lazy, accepted_notification_rides_on_the_attempt, .init = setup, .fini = teardown) {
+    pst_store *st = su_open_file();
+    uint8_t id[32], sender[32], notif[300], stamp[20];
+    tu_fill(id, 32, 7);
+    memset(sender, 7, 32);
+    su_rec_of(notif, sizeof notif, 3);
+    tu_fill(stamp, sizeof stamp, 8);
+    syncs = 0;
+    cr_assert_eq(pst_store_begin_lazy(st), PST_OK);
+    cr_assert_eq(pst_store_begin_lazy(st), PST_E_INVAL, "a batch inside a batch");
+    cr_assert_eq(pst_store_inbox_add(st, id, sender, notif, sizeof notif, 500, 10), PST_OK);
+    cr_assert_eq(pst_store_stamp_spend(st, stamp, sizeof stamp, 900), PST_OK);
+    cr_assert_eq(pst_store_commit(st), PST_OK);
+    cr_assert_eq(syncs, 0, "an accepted notification synced %d times", syncs);
+    synchronous_is_full(st);
+    cr_assert_eq(pst_store_inbox_attempt(st, id, 12), PST_OK);
+    cr_assert_gt(syncs, 0, "the attempt was recorded without a sync");
+
+    tu_fill(id, 32, 8);
+    cr_assert_eq(pst_store_begin_lazy(st), PST_OK);
+    cr_assert_eq(pst_store_inbox_add(st, id, sender, notif, sizeof notif, 500, 10), PST_OK);
+    cr_assert_eq(pst_store_rollback(st), PST_OK);
+    synchronous_is_full(st);
+    pst_store_close(st);
+
+    st = su_open_file();
+    tu_fill(id, 32, 7);
+    cr_assert_eq(pst_store_inbox_get(st, id, get_receipt_sent, &(uint64_t){0}), PST_OK);
+    tu_fill(id, 32, 8);
+    cr_assert_eq(pst_store_inbox_get(st, id, get_receipt_sent, &(uint64_t){0}), PST_E_NOTFOUND);
+    pst_store_close(st);
+}
