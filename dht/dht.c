@@ -242,6 +242,77 @@ static int start_timed(pst_dht *d, int kind, const uint8_t *slot, uint32_t timeo
     return PST_OK;
 }
 
+/* ---- values put again (loop thread) ------------------------------------
+ * OpenDHT gives a value without an id a random one at its put, on the value
+ * object itself, and a storing node keeps one copy per value id: our records
+ * re-put every `republish` seconds as new values piled up in their slots
+ * (a slot of one record held a copy per put within 600 s, 9 after a fresh
+ * start), so a get's reply outgrew one packet and came as value parts, one
+ * packet per copy, all of which must arrive. Keeping the value object of
+ * what we put makes the next put of the same bytes at the same slot carry
+ * the same id: storing nodes refresh that value, and listeners see nothing
+ * new. */
+
+struct pst_dht_reput {
+    dht_value *value; /* NULL: a free entry */
+    uint8_t slot[PST_SLOT_BYTES];
+    size_t len;
+    uint64_t used_ms; /* uv_now() of its last put */
+    uint8_t *bytes;   /* our copy: the value object is OpenDHT's to read */
+};
+
+static void reput_free(struct pst_dht_reput *r) {
+    if (r->value)
+        dht_value_unref(r->value);
+    free(r->bytes);
+    memset(r, 0, sizeof *r);
+}
+
+static void reput_release(pst_dht *d) {
+    if (!d->reput)
+        return;
+    for (unsigned i = 0; i < PST_DHT_REPUT_MAX; i++)
+        reput_free(&d->reput[i]);
+    free(d->reput);
+    d->reput = NULL;
+}
+
+/* The value to put: the remembered one for the same slot and bytes, else a
+ * new one, remembered in a free entry, one unused for PST_DHT_REPUT_KEEP_MS
+ * (its copies have expired everywhere) or the least recently put. Returns a
+ * reference the caller drops, or NULL when out of memory. */
+static dht_value *reput_value(pst_dht *d, const uint8_t *slot, const uint8_t *val, size_t len) {
+    uint64_t now = uv_now(d->loop);
+    if (!d->reput)
+        d->reput = calloc(PST_DHT_REPUT_MAX, sizeof *d->reput);
+    struct pst_dht_reput *spare = NULL;
+    for (unsigned i = 0; d->reput && i < PST_DHT_REPUT_MAX; i++) {
+        struct pst_dht_reput *r = &d->reput[i];
+        if (r->value && now - r->used_ms >= PST_DHT_REPUT_KEEP_MS)
+            reput_free(r);
+        if (r->value && r->len == len && memcmp(r->slot, slot, PST_SLOT_BYTES) == 0 &&
+            memcmp(r->bytes, val, len) == 0) {
+            r->used_ms = now;
+            d->st.puts_refreshed++;
+            return dht_value_ref(r->value);
+        }
+        if (!spare || (spare->value && (!r->value || r->used_ms < spare->used_ms)))
+            spare = r;
+    }
+    dht_value *v = dht_value_new(val, len);
+    uint8_t *copy = v && spare ? malloc(len) : NULL;
+    if (!copy)
+        return v; /* not remembered: this put is a value of its own */
+    reput_free(spare);
+    memcpy(copy, val, len);
+    memcpy(spare->slot, slot, PST_SLOT_BYTES);
+    spare->len = len;
+    spare->bytes = copy;
+    spare->used_ms = now;
+    spare->value = dht_value_ref(v);
+    return v;
+}
+
 /* ---- closing (loop thread) -------------------------------------------- */
 
 static void maybe_closed(pst_dht *d) {
@@ -289,6 +360,7 @@ static void finish_close(pst_dht *d) {
     d->state = ST_CLOSING;
     dht_runner_delete(d->runner);
     d->runner = NULL;
+    reput_release(d); /* the runner held the other references */
     uv_mutex_lock(&d->mu);
     d->q_closed = true;
     struct pst_dht_event *batch = d->q_head;
@@ -569,12 +641,16 @@ int pst_dht_put(pst_dht *d, const uint8_t slot[PST_SLOT_BYTES], const uint8_t *v
         return PST_E_CLOSED;
     if (len > PST_DHT_VALUE_MAX)
         return PST_E_TOOBIG;
+    dht_value *v = reput_value(d, slot, val, len);
+    if (!v)
+        return PST_E_NOMEM;
     struct pst_dht_op *op;
     int rc = start_timed(d, OP_PUT, slot, timeout_ms, cb, user, &op);
-    if (rc != PST_OK)
+    if (rc != PST_OK) {
+        dht_value_unref(v);
         return rc;
+    }
     /* OpenDHT keeps its own reference; ours goes at once. */
-    dht_value *v = dht_value_new(val, len);
     dht_runner_put(d->runner, &op->slot, v, cb_done, op, permanent);
     dht_value_unref(v);
     return PST_OK;
