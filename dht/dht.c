@@ -57,6 +57,19 @@ struct pst_dht_op {
     void *user;
     uv_getaddrinfo_t gai;
     struct pst_dht_event done_ev;
+    struct pst_dht_reput *reput; /* a put: the remembered value it put, or NULL */
+};
+
+/* A value we put, kept to put it again with the same id (below). */
+struct pst_dht_reput {
+    dht_value *value; /* NULL: a free entry */
+    uint8_t slot[PST_SLOT_BYTES];
+    size_t len;
+    uint64_t used_ms; /* uv_now() of its last put */
+    uint8_t *bytes;   /* our copy: the value object is OpenDHT's to read */
+    /* a put of it has not ended in OpenDHT: a put of the same value id
+     * then would make OpenDHT end the earlier one as failed */
+    bool busy;
 };
 
 static void on_timer(uv_timer_t *t);
@@ -200,6 +213,8 @@ static void op_free(pst_dht *d, struct pst_dht_op *op) {
         op->next->prev = op->prev;
     if (op->token) /* only reached after the runner is gone */
         dht_op_token_delete(op->token);
+    if (op->reput && d->reput) /* the array lives until close releases it */
+        op->reput->busy = false;
     d->st.ops_live--;
     free(op);
 }
@@ -253,14 +268,6 @@ static int start_timed(pst_dht *d, int kind, const uint8_t *slot, uint32_t timeo
  * the same id: storing nodes refresh that value, and listeners see nothing
  * new. */
 
-struct pst_dht_reput {
-    dht_value *value; /* NULL: a free entry */
-    uint8_t slot[PST_SLOT_BYTES];
-    size_t len;
-    uint64_t used_ms; /* uv_now() of its last put */
-    uint8_t *bytes;   /* our copy: the value object is OpenDHT's to read */
-};
-
 static void reput_free(struct pst_dht_reput *r) {
     if (r->value)
         dht_value_unref(r->value);
@@ -279,28 +286,40 @@ static void reput_release(pst_dht *d) {
 
 /* The value to put: the remembered one for the same slot and bytes, else a
  * new one, remembered in a free entry, one unused for PST_DHT_REPUT_KEEP_MS
- * (its copies have expired everywhere) or the least recently put. Returns a
- * reference the caller drops, or NULL when out of memory. */
-static dht_value *reput_value(pst_dht *d, const uint8_t *slot, const uint8_t *val, size_t len) {
+ * (its copies have expired everywhere) or the least recently put; never in
+ * one whose put is still running. *used: the entry of the value returned,
+ * or NULL when it is not remembered. Returns a reference the caller drops,
+ * or NULL when out of memory. */
+static dht_value *reput_value(pst_dht *d, const uint8_t *slot, const uint8_t *val, size_t len,
+                              struct pst_dht_reput **used) {
+    *used = NULL;
+    if (d->every_put_new_value)
+        return dht_value_new(val, len);
     uint64_t now = uv_now(d->loop);
     if (!d->reput)
         d->reput = calloc(PST_DHT_REPUT_MAX, sizeof *d->reput);
     struct pst_dht_reput *spare = NULL;
+    bool same_busy = false;
     for (unsigned i = 0; d->reput && i < PST_DHT_REPUT_MAX; i++) {
         struct pst_dht_reput *r = &d->reput[i];
-        if (r->value && now - r->used_ms >= PST_DHT_REPUT_KEEP_MS)
+        if (r->value && !r->busy && now - r->used_ms >= PST_DHT_REPUT_KEEP_MS)
             reput_free(r);
         if (r->value && r->len == len && memcmp(r->slot, slot, PST_SLOT_BYTES) == 0 &&
             memcmp(r->bytes, val, len) == 0) {
+            if (r->busy) {
+                same_busy = true; /* this put: a value of its own, not remembered */
+                continue;
+            }
             r->used_ms = now;
             d->st.puts_refreshed++;
+            *used = r;
             return dht_value_ref(r->value);
         }
-        if (!spare || (spare->value && (!r->value || r->used_ms < spare->used_ms)))
+        if (!r->busy && (!spare || (spare->value && (!r->value || r->used_ms < spare->used_ms))))
             spare = r;
     }
     dht_value *v = dht_value_new(val, len);
-    uint8_t *copy = v && spare ? malloc(len) : NULL;
+    uint8_t *copy = v && spare && !same_busy ? malloc(len) : NULL;
     if (!copy)
         return v; /* not remembered: this put is a value of its own */
     reput_free(spare);
@@ -310,6 +329,7 @@ static dht_value *reput_value(pst_dht *d, const uint8_t *slot, const uint8_t *va
     spare->bytes = copy;
     spare->used_ms = now;
     spare->value = dht_value_ref(v);
+    *used = spare;
     return v;
 }
 
@@ -494,6 +514,7 @@ int pst_dht_init(uv_loop_t *loop, pst_dht *d, const pst_dht_config *cfg) {
     d->loop = loop;
     d->log = cfg->log;
     d->log_user = cfg->log_user;
+    d->every_put_new_value = cfg->every_put_new_value;
 
     dht_runner *r = dht_runner_new();
     dht_runner_config rc;
@@ -641,15 +662,20 @@ int pst_dht_put(pst_dht *d, const uint8_t slot[PST_SLOT_BYTES], const uint8_t *v
         return PST_E_CLOSED;
     if (len > PST_DHT_VALUE_MAX)
         return PST_E_TOOBIG;
-    dht_value *v = reput_value(d, slot, val, len);
+    struct pst_dht_reput *used;
+    dht_value *v = reput_value(d, slot, val, len, &used);
     if (!v)
         return PST_E_NOMEM;
     struct pst_dht_op *op;
     int rc = start_timed(d, OP_PUT, slot, timeout_ms, cb, user, &op);
     if (rc != PST_OK) {
-        dht_value_unref(v);
+        dht_value_unref(v); /* a remembered value stays remembered, not busy */
         return rc;
     }
+    /* until OpenDHT ends this put (its done, or the runner's deletion) */
+    op->reput = used;
+    if (used != NULL)
+        used->busy = true;
     /* OpenDHT keeps its own reference; ours goes at once. */
     dht_runner_put(d->runner, &op->slot, v, cb_done, op, permanent);
     dht_value_unref(v);

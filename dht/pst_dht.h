@@ -86,6 +86,10 @@ typedef struct {
     const char *persist_path;
     pst_dht_log_cb log; /* optional; called on the loop thread only */
     void *log_user;
+    /* Every put a value of its own (a new value id), as before issue 16:
+     * for test tools that replay the same bytes and want each copy stored
+     * and handed to listeners (postern-hostile). Nodes leave it false. */
+    bool every_put_new_value;
 } pst_dht_config;
 
 /* A plain struct tag, not a typedef: the name pst_dht_stats is the function. */
@@ -142,6 +146,7 @@ struct pst_dht {
     void *log_user;
     struct pst_dht_stats st;
     struct pst_dht_reput *reput; /* PST_DHT_REPUT_MAX entries, allocated on first put */
+    bool every_put_new_value;
 };
 
 /* Starts an OpenDHT node on its own thread and attaches it to loop. cfg is
@@ -177,7 +182,9 @@ int pst_dht_ping(pst_dht *d, const char *host, const char *port, pst_dht_done_cb
  * the same slot within PST_DHT_REPUT_KEEP_MS are the same OpenDHT value
  * (value id): storing nodes refresh its lifetime instead of holding one copy
  * per put, so a slot keeps one value per distinct record and its replies
- * stay small (docs/dht.md). permanent: OpenDHT re-puts it
+ * stay small (docs/dht.md); while the previous put of that value has not
+ * ended, a new put of it is a value of its own (OpenDHT would end the
+ * previous one as failed). permanent: OpenDHT re-puts it
  * about every 10 minutes for as long as this node runs, and it cannot be
  * withdrawn before close. timeout_ms: 0 = PST_DHT_TIMEOUT_DEFAULT_MS, at most
  * PST_DHT_TIMEOUT_MAX_MS. cb (may be NULL) gets PST_OK when at least one node

@@ -714,3 +714,59 @@ Test(dht, same_bytes_put_again_are_one_value) {
     pst_dht_listen_cancel(cc, h);
     cluster_close(c);
 }
+
+static bool both_done(void *p) {
+    return ((doneres *)p)[0].calls > 0 && ((doneres *)p)[1].calls > 0;
+}
+
+/* Two puts of the same bytes at once: OpenDHT ends the earlier put of a
+ * value id as failed when the same id is put again before it ended, so the
+ * second is a value of its own and both succeed. */
+Test(dht, same_bytes_put_twice_at_once_both_succeed) {
+    cluster *c = trio();
+    pst_dht *a = &c->n[0], *b = &c->n[1];
+    uint8_t slot[PST_SLOT_BYTES], val[40];
+    random_slot(slot);
+    tu_fill(val, sizeof val, 23);
+    doneres r[2] = {{0}};
+    cr_assert_eq(pst_dht_put(a, slot, val, sizeof val, false, 5000, done_cb, &r[0]), PST_OK);
+    cr_assert_eq(pst_dht_put(a, slot, val, sizeof val, false, 5000, done_cb, &r[1]), PST_OK);
+    cr_assert(run_until(&c->loop, both_done, r, DEADLINE_MS));
+    cr_assert_eq(r[0].status, PST_OK, "first put: %s", pst_err_name(r[0].status));
+    cr_assert_eq(r[1].status, PST_OK, "second put: %s", pst_err_name(r[1].status));
+    /* once both ended, the remembered one is put again: a refresh */
+    put_and_wait(c, a, slot, val, sizeof val);
+    struct pst_dht_stats st;
+    pst_dht_stats(a, &st);
+    cr_assert_eq(st.puts_refreshed, 1);
+    getres g;
+    get_and_wait(c, b, slot, 5000, &g);
+    cr_assert_eq(g.values, 2, "%d values", g.values);
+    cluster_close(c);
+}
+
+/* A tool that replays bytes asks for a new value per put. */
+Test(dht, every_put_new_value_keeps_copies) {
+    cluster *c = malloc(sizeof *c);
+    cluster_init(c);
+    pst_dht *a = &c->n[0];
+    pst_dht_config cfg = {.network_id = c->net, .every_put_new_value = true};
+    cr_assert_eq(pst_dht_init(&c->loop, a, &cfg), PST_OK);
+    a->data = c;
+    c->started = 1;
+    pst_dht *b = node_start(c, c->net);
+    link_nodes(c, b, a);
+    link_nodes(c, a, b);
+    uint8_t slot[PST_SLOT_BYTES], val[40];
+    random_slot(slot);
+    tu_fill(val, sizeof val, 24);
+    put_and_wait(c, a, slot, val, sizeof val);
+    put_and_wait(c, a, slot, val, sizeof val);
+    getres g;
+    get_and_wait(c, b, slot, 5000, &g);
+    cr_assert_eq(g.values, 2, "%d values", g.values);
+    struct pst_dht_stats st;
+    pst_dht_stats(a, &st);
+    cr_assert_eq(st.puts_refreshed, 0);
+    cluster_close(c);
+}
