@@ -193,7 +193,8 @@ class Observer:
 
     def reader(self):
         for line in self.proc.stdout:
-            self.log.write(line)
+            if not self.log.closed:  # stop() closes it while dhtnode still prints
+                self.log.write(line)
             with self.cond:
                 self.lines.append(line)
                 self.cond.notify_all()
