@@ -149,6 +149,7 @@ struct pst_inbox {
     pst_recent_key devlist_asked[PST_INBOX_DEVLIST_RECENT];
     struct held_value *held; /* PST_INBOX_DEVLIST_HELD, made at first use */
     unsigned n_held;
+    pst_fetch_group group; /* deliveries commit together (fetch_group.c) */
 };
 
 /* What a notification's stamp paid for; verified before the seal is opened. */

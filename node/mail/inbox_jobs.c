@@ -592,6 +592,7 @@ static void start_job(struct pst_inbox *ib, job *j) {
         }
     }
     fj.receipt_only = j->receipt_only;
+    fj.group = &ib->group;
     if (why == NULL && pst_fetch_start(n, &fj, ib->root, on_fetch_done, j, &j->conn) != PST_OK)
         why = "cannot start a connection";
     if (why != NULL) {
