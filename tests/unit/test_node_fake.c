@@ -1385,5 +1385,6 @@ Test(node_fake, group_commit_failure, .timeout = 60) {
     cr_assert(wait_counter(b, "inbox.receipts_acked", 6), "not acknowledged after the retry");
     cr_expect_eq(maildir_count(b, "", "body of storefail"), 3);
     cr_expect_eq(counter(a, "fetch.receipts"), 6);
+    cr_expect_eq(counter(b, "inbox.recovered"), 6, "the retries did not find their files");
     group_reset();
 }
