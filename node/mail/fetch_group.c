@@ -23,8 +23,8 @@ void pst_fetch_group_init(pst_node *n, pst_fetch_group *g) {
     uv_check_init(n->loop, &g->check);
     uv_idle_init(n->loop, &g->idle);
     g->check.data = g->idle.data = g;
-    pst_node_handle_ref(n);
-    pst_node_handle_ref(n);
+    for (int i = 0; i < 2; i++) /* one reference per handle, dropped at its close */
+        pst_node_handle_ref(n);
 }
 
 void pst_fetch_group_close(pst_fetch_group *g, void *data, uv_close_cb close_cb) {
