@@ -57,6 +57,19 @@ struct pst_dht_op {
     void *user;
     uv_getaddrinfo_t gai;
     struct pst_dht_event done_ev;
+    struct pst_dht_reput *reput; /* a put: the remembered value it put, or NULL */
+};
+
+/* A value we put, kept to put it again with the same id (below). */
+struct pst_dht_reput {
+    dht_value *value; /* NULL: a free entry */
+    uint8_t slot[PST_SLOT_BYTES];
+    size_t len;
+    uint64_t used_ms; /* uv_now() of its last put */
+    uint8_t *bytes;   /* our copy: the value object is OpenDHT's to read */
+    /* a put of it has not ended in OpenDHT: a put of the same value id
+     * then would make OpenDHT end the earlier one as failed */
+    bool busy;
 };
 
 static void on_timer(uv_timer_t *t);
@@ -200,6 +213,8 @@ static void op_free(pst_dht *d, struct pst_dht_op *op) {
         op->next->prev = op->prev;
     if (op->token) /* only reached after the runner is gone */
         dht_op_token_delete(op->token);
+    if (op->reput && d->reput) /* the array lives until close releases it */
+        op->reput->busy = false;
     d->st.ops_live--;
     free(op);
 }
@@ -240,6 +255,82 @@ static int start_timed(pst_dht *d, int kind, const uint8_t *slot, uint32_t timeo
     (*out)->deadline = uv_now(d->loop) + timeout_ms;
     arm_timer(d, (*out)->deadline);
     return PST_OK;
+}
+
+/* ---- values put again (loop thread) ------------------------------------
+ * OpenDHT gives a value without an id a random one at its put, on the value
+ * object itself, and a storing node keeps one copy per value id: our records
+ * re-put every `republish` seconds as new values piled up in their slots
+ * (a slot of one record held a copy per put within 600 s, 9 after a fresh
+ * start), so a get's reply outgrew one packet and came as value parts, one
+ * packet per copy, all of which must arrive. Keeping the value object of
+ * what we put makes the next put of the same bytes at the same slot carry
+ * the same id: storing nodes refresh that value, and listeners see nothing
+ * new. */
+
+static void reput_free(struct pst_dht_reput *r) {
+    if (r->value)
+        dht_value_unref(r->value);
+    free(r->bytes);
+    memset(r, 0, sizeof *r);
+}
+
+static void reput_release(pst_dht *d) {
+    if (!d->reput)
+        return;
+    for (unsigned i = 0; i < PST_DHT_REPUT_MAX; i++)
+        reput_free(&d->reput[i]);
+    free(d->reput);
+    d->reput = NULL;
+}
+
+/* The value to put: the remembered one for the same slot and bytes, else a
+ * new one, remembered in a free entry, one unused for PST_DHT_REPUT_KEEP_MS
+ * (its copies have expired everywhere) or the least recently put; never in
+ * one whose put is still running. *used: the entry of the value returned,
+ * or NULL when it is not remembered. Returns a reference the caller drops,
+ * or NULL when out of memory. */
+static dht_value *reput_value(pst_dht *d, const uint8_t *slot, const uint8_t *val, size_t len,
+                              struct pst_dht_reput **used) {
+    *used = NULL;
+    if (d->every_put_new_value)
+        return dht_value_new(val, len);
+    uint64_t now = uv_now(d->loop);
+    if (!d->reput)
+        d->reput = calloc(PST_DHT_REPUT_MAX, sizeof *d->reput);
+    struct pst_dht_reput *spare = NULL;
+    bool same_busy = false;
+    for (unsigned i = 0; d->reput && i < PST_DHT_REPUT_MAX; i++) {
+        struct pst_dht_reput *r = &d->reput[i];
+        if (r->value && !r->busy && now - r->used_ms >= PST_DHT_REPUT_KEEP_MS)
+            reput_free(r);
+        if (r->value && r->len == len && memcmp(r->slot, slot, PST_SLOT_BYTES) == 0 &&
+            memcmp(r->bytes, val, len) == 0) {
+            if (r->busy) {
+                same_busy = true; /* this put: a value of its own, not remembered */
+                continue;
+            }
+            r->used_ms = now;
+            d->st.puts_refreshed++;
+            *used = r;
+            return dht_value_ref(r->value);
+        }
+        if (!r->busy && (!spare || (spare->value && (!r->value || r->used_ms < spare->used_ms))))
+            spare = r;
+    }
+    dht_value *v = dht_value_new(val, len);
+    uint8_t *copy = v && spare && !same_busy ? malloc(len) : NULL;
+    if (!copy)
+        return v; /* not remembered: this put is a value of its own */
+    reput_free(spare);
+    memcpy(copy, val, len);
+    memcpy(spare->slot, slot, PST_SLOT_BYTES);
+    spare->len = len;
+    spare->bytes = copy;
+    spare->used_ms = now;
+    spare->value = dht_value_ref(v);
+    *used = spare;
+    return v;
 }
 
 /* ---- closing (loop thread) -------------------------------------------- */
@@ -289,6 +380,7 @@ static void finish_close(pst_dht *d) {
     d->state = ST_CLOSING;
     dht_runner_delete(d->runner);
     d->runner = NULL;
+    reput_release(d); /* the runner held the other references */
     uv_mutex_lock(&d->mu);
     d->q_closed = true;
     struct pst_dht_event *batch = d->q_head;
@@ -422,6 +514,7 @@ int pst_dht_init(uv_loop_t *loop, pst_dht *d, const pst_dht_config *cfg) {
     d->loop = loop;
     d->log = cfg->log;
     d->log_user = cfg->log_user;
+    d->every_put_new_value = cfg->every_put_new_value;
 
     dht_runner *r = dht_runner_new();
     dht_runner_config rc;
@@ -569,12 +662,21 @@ int pst_dht_put(pst_dht *d, const uint8_t slot[PST_SLOT_BYTES], const uint8_t *v
         return PST_E_CLOSED;
     if (len > PST_DHT_VALUE_MAX)
         return PST_E_TOOBIG;
+    struct pst_dht_reput *used;
+    dht_value *v = reput_value(d, slot, val, len, &used);
+    if (!v)
+        return PST_E_NOMEM;
     struct pst_dht_op *op;
     int rc = start_timed(d, OP_PUT, slot, timeout_ms, cb, user, &op);
-    if (rc != PST_OK)
+    if (rc != PST_OK) {
+        dht_value_unref(v); /* a remembered value stays remembered, not busy */
         return rc;
+    }
+    /* until OpenDHT ends this put (its done, or the runner's deletion) */
+    op->reput = used;
+    if (used != NULL)
+        used->busy = true;
     /* OpenDHT keeps its own reference; ours goes at once. */
-    dht_value *v = dht_value_new(val, len);
     dht_runner_put(d->runner, &op->slot, v, cb_done, op, permanent);
     dht_value_unref(v);
     return PST_OK;

@@ -45,6 +45,12 @@ extern "C" {
 #define PST_DHT_OPS_MAX 8192u             /* live operations per pst_dht */
 #define PST_DHT_QUEUE_MAX 4096u           /* values waiting for the loop */
 #define PST_DHT_HOST_MAX 255u             /* host names given to bootstrap/ping */
+/* A put of the bytes this node already put at the slot re-puts the same
+ * OpenDHT value (same value id): storing nodes refresh it instead of keeping
+ * one more copy (docs/dht.md). Values remembered for that, per pst_dht, and
+ * how long one is kept after its last put (OpenDHT's value lifetime). */
+#define PST_DHT_REPUT_MAX 512u
+#define PST_DHT_REPUT_KEEP_MS 600000u
 
 /* Log levels, numbered like syslog's. */
 enum {
@@ -80,6 +86,10 @@ typedef struct {
     const char *persist_path;
     pst_dht_log_cb log; /* optional; called on the loop thread only */
     void *log_user;
+    /* Every put a value of its own (a new value id), as before issue 16:
+     * for test tools that replay the same bytes and want each copy stored
+     * and handed to listeners (postern-hostile). Nodes leave it false. */
+    bool every_put_new_value;
 } pst_dht_config;
 
 /* A plain struct tag, not a typedef: the name pst_dht_stats is the function. */
@@ -100,6 +110,7 @@ struct pst_dht_stats {
      * ask); 0 = none yet. Timeouts count as neither: a slow network is not an
      * absent one. last_answered_ms: uv_now() when last_answered_op ended. */
     uint64_t ops_ended, last_answered_op, last_unanswered_op, last_answered_ms;
+    uint64_t puts_refreshed; /* puts that re-put a value remembered (same value id) */
     uint32_t listens_active; /* registered and not cancelled */
     uint32_t ops_live;       /* operation records held, counted against OPS_MAX */
 };
@@ -134,6 +145,8 @@ struct pst_dht {
     pst_dht_log_cb log;
     void *log_user;
     struct pst_dht_stats st;
+    struct pst_dht_reput *reput; /* PST_DHT_REPUT_MAX entries, allocated on first put */
+    bool every_put_new_value;
 };
 
 /* Starts an OpenDHT node on its own thread and attaches it to loop. cfg is
@@ -165,7 +178,13 @@ int pst_dht_bootstrap(pst_dht *d, const char *host, const char *port);
  * PST_E_BUSY (PST_DHT_OPS_MAX) or PST_E_NOMEM. */
 int pst_dht_ping(pst_dht *d, const char *host, const char *port, pst_dht_done_cb cb, void *user);
 
-/* Stores val (copied during the call) at slot. permanent: OpenDHT re-puts it
+/* Stores val (copied during the call) at slot. The same bytes put again at
+ * the same slot within PST_DHT_REPUT_KEEP_MS are the same OpenDHT value
+ * (value id): storing nodes refresh its lifetime instead of holding one copy
+ * per put, so a slot keeps one value per distinct record and its replies
+ * stay small (docs/dht.md); while the previous put of that value has not
+ * ended, a new put of it is a value of its own (OpenDHT would end the
+ * previous one as failed). permanent: OpenDHT re-puts it
  * about every 10 minutes for as long as this node runs, and it cannot be
  * withdrawn before close. timeout_ms: 0 = PST_DHT_TIMEOUT_DEFAULT_MS, at most
  * PST_DHT_TIMEOUT_MAX_MS. cb (may be NULL) gets PST_OK when at least one node

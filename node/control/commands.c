@@ -121,6 +121,7 @@ void pst_node_cmd_status(pst_node *n, const pst_ctrl_request *req, pst_node_repl
     pst_value_add_uint(d, "gets_failed", ds.gets_failed + ds.gets_timed_out);
     pst_value_add_uint(d, "puts_ok", ds.puts_ok);
     pst_value_add_uint(d, "puts_failed", ds.puts_failed + ds.puts_timed_out);
+    pst_value_add_uint(d, "puts_refreshed", ds.puts_refreshed);
     pst_value_add_uint(d, "listens", ds.listens_active);
     pst_value_add_uint(d, "keys_watched", pst_keycache_watched(n));
     pst_value *p = pst_value_add_map(b, "ports");

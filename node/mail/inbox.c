@@ -223,14 +223,19 @@ static void on_inbox_value(struct pst_inbox *ib, const uint8_t *val, size_t len,
         pst_seen_add(&ib->seen, key, pst_now());
 }
 
-/* A value not from the slot's listen: skipped when seen (*seen), else
- * judged and remembered unless the failure was ours. */
-static int judge_value(struct pst_inbox *ib, const uint8_t *val, size_t len, bool *seen) {
+/* A value not from the slot's listen: skipped when seen (*seen; with wake,
+ * as a sender's sign of life, like a listen's re-put), else judged and
+ * remembered unless the failure was ours. */
+static int judge_value(struct pst_inbox *ib, const uint8_t *val, size_t len, bool wake,
+                       bool *seen) {
     uint8_t key[SEEN_KEY];
     pst_seen_key(&ib->seen, NULL, 0, val, len, key);
     *seen = pst_seen_has(&ib->seen, key);
-    if (*seen)
+    if (*seen) {
+        if (wake)
+            pst_inbox__job_reput(ib, key);
         return PST_E_DUPLICATE;
+    }
     int rc = accept_notification(ib, val, len, key);
     if (rc != PST_E_STORE && rc != PST_E_BUSY && rc != PST_E_NOMEM && rc != PST_E_IO)
         pst_seen_add(&ib->seen, key, pst_now());
@@ -239,7 +244,7 @@ static int judge_value(struct pst_inbox *ib, const uint8_t *val, size_t len, boo
 
 void pst_inbox__value_again(struct pst_inbox *ib, const uint8_t *val, size_t len) {
     bool seen;
-    (void)judge_value(ib, val, len, &seen);
+    (void)judge_value(ib, val, len, false, &seen);
 }
 
 pst_hint_outcome pst_inbox_hint(pst_node *n, const uint8_t *val, size_t len) {
@@ -247,7 +252,10 @@ pst_hint_outcome pst_inbox_hint(pst_node *n, const uint8_t *val, size_t len) {
     if (ib == NULL || n->stopping || len == 0 || len > PST_DHT_VALUE_MAX)
         return PST_HINT_LATER; /* the hint decoder caps len: never from the wire */
     bool seen;
-    int rc = judge_value(ib, val, len, &seen);
+    /* a seen hint wakes a job waiting out a back-off, as a listen's re-put
+     * does; anyone can hint a copy, which costs at most one early try per
+     * PST_INBOX_REPUT_WAKE_MS (pst_inbox__job_reput) */
+    int rc = judge_value(ib, val, len, true, &seen);
     if (seen)
         return PST_HINT_SEEN;
     if (rc == PST_OK)

@@ -287,8 +287,15 @@ static void on_renotify(uv_timer_t *t) {
             continue;
         }
         maybe_escalate(o, e, now);
-        if (!e->in_flight && !e->minting && e->due_ms <= now_ms)
+        if (!e->in_flight && !e->minting && e->due_ms <= now_ms) {
             put_entry(o, e, now_ms);
+            /* A re-put of the same bytes refreshes the DHT value, which a
+             * listen does not hand over again: the hint is what tells a
+             * recipient waiting out a back-off that we are back (it wakes
+             * the job, pst_inbox_hint) when we were unreachable without a
+             * restart (a suspended laptop). */
+            pst_hint_send(o->hints, e->rcpt, e->bytes, e->len);
+        }
         i++;
     }
     arm(o);

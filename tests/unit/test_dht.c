@@ -367,11 +367,12 @@ Test(dht, listen_on_c_sees_put_on_a) {
     pst_dht_stats(&c->n[2], &st);
     cr_assert_eq(st.listens_active, 1);
 
-    /* The same bytes twice are two DHT values: the listener may see both
-     * (and OpenDHT may repeat either); nothing must break. */
+    /* The same bytes twice from one node are one DHT value, refreshed
+     * (same_bytes_put_again_are_one_value); OpenDHT may still repeat it:
+     * nothing must break. */
     put_and_wait(c, &c->n[0], slot, v1, sizeof v1);
     put_and_wait(c, &c->n[0], slot, v1, sizeof v1);
-    cr_assert(run_until(&c->loop, listen_got_two, &lr, DEADLINE_MS));
+    cr_assert(run_until(&c->loop, listen_got_one, &lr, DEADLINE_MS));
     cr_assert_arr_eq(lr.last, v1, sizeof v1);
     cr_assert_eq(lr.expired, 0);
 
@@ -668,4 +669,104 @@ Test(dht, persist_path_keeps_node_id) {
     char cmd[96];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     cr_assert_eq(system(cmd), 0);
+}
+
+/* The same bytes put again at a slot are one value (issue 16): a storing
+ * node refreshes it instead of keeping one copy per put. Before, every put
+ * was a new OpenDHT value id, so a record re-put every 300 s (9 times in
+ * the first 320 s) filled its slot with copies, each get reply carried them
+ * all as value parts, and every listener got each re-put again. */
+Test(dht, same_bytes_put_again_are_one_value) {
+    cluster *c = trio();
+    pst_dht *a = &c->n[0], *b = &c->n[1], *cc = &c->n[2];
+    uint8_t slot[PST_SLOT_BYTES], val[40], other[40];
+    random_slot(slot);
+    tu_fill(val, sizeof val, 21);
+    tu_fill(other, sizeof other, 22);
+    listenres lr = {0};
+    pst_dht_listen_handle *h;
+    cr_assert_eq(pst_dht_listen(cc, slot, listen_cb, &lr, &h), PST_OK);
+    for (int i = 0; i < 3; i++)
+        put_and_wait(c, a, slot, val, sizeof val);
+    getres r;
+    get_and_wait(c, b, slot, 5000, &r);
+    cr_assert_eq(r.status, PST_OK);
+    cr_assert_eq(r.values, 1, "%d copies of one value in the slot", r.values);
+    struct pst_dht_stats st;
+    pst_dht_stats(a, &st);
+    cr_assert_eq(st.puts_refreshed, 2);
+    /* other bytes are another value; the same bytes at another slot too */
+    put_and_wait(c, a, slot, other, sizeof other);
+    get_and_wait(c, b, slot, 5000, &r);
+    cr_assert_eq(r.values, 2);
+    uint8_t slot2[PST_SLOT_BYTES];
+    random_slot(slot2);
+    put_and_wait(c, a, slot2, val, sizeof val);
+    get_and_wait(c, b, slot2, 5000, &r);
+    cr_assert_eq(r.values, 1);
+    pst_dht_stats(a, &st);
+    cr_assert_eq(st.puts_refreshed, 2);
+    /* the listener saw each distinct value once, not each put */
+    cr_assert(run_until(&c->loop, listen_got_two, &lr, DEADLINE_MS));
+    getres settle;
+    get_and_wait(c, cc, slot, 5000, &settle);
+    cr_assert_eq(lr.values, 2, "listener got %d values for 4 puts of 2 values", lr.values);
+    pst_dht_listen_cancel(cc, h);
+    cluster_close(c);
+}
+
+static bool both_done(void *p) {
+    return ((doneres *)p)[0].calls > 0 && ((doneres *)p)[1].calls > 0;
+}
+
+/* Two puts of the same bytes at once: OpenDHT ends the earlier put of a
+ * value id as failed when the same id is put again before it ended, so the
+ * second is a value of its own and both succeed. */
+Test(dht, same_bytes_put_twice_at_once_both_succeed) {
+    cluster *c = trio();
+    pst_dht *a = &c->n[0], *b = &c->n[1];
+    uint8_t slot[PST_SLOT_BYTES], val[40];
+    random_slot(slot);
+    tu_fill(val, sizeof val, 23);
+    doneres r[2] = {{0}};
+    cr_assert_eq(pst_dht_put(a, slot, val, sizeof val, false, 5000, done_cb, &r[0]), PST_OK);
+    cr_assert_eq(pst_dht_put(a, slot, val, sizeof val, false, 5000, done_cb, &r[1]), PST_OK);
+    cr_assert(run_until(&c->loop, both_done, r, DEADLINE_MS));
+    cr_assert_eq(r[0].status, PST_OK, "first put: %s", pst_err_name(r[0].status));
+    cr_assert_eq(r[1].status, PST_OK, "second put: %s", pst_err_name(r[1].status));
+    /* once both ended, the remembered one is put again: a refresh */
+    put_and_wait(c, a, slot, val, sizeof val);
+    struct pst_dht_stats st;
+    pst_dht_stats(a, &st);
+    cr_assert_eq(st.puts_refreshed, 1);
+    getres g;
+    get_and_wait(c, b, slot, 5000, &g);
+    cr_assert_eq(g.values, 2, "%d values", g.values);
+    cluster_close(c);
+}
+
+/* A tool that replays bytes asks for a new value per put. */
+Test(dht, every_put_new_value_keeps_copies) {
+    cluster *c = malloc(sizeof *c);
+    cluster_init(c);
+    pst_dht *a = &c->n[0];
+    pst_dht_config cfg = {.network_id = c->net, .every_put_new_value = true};
+    cr_assert_eq(pst_dht_init(&c->loop, a, &cfg), PST_OK);
+    a->data = c;
+    c->started = 1;
+    pst_dht *b = node_start(c, c->net);
+    link_nodes(c, b, a);
+    link_nodes(c, a, b);
+    uint8_t slot[PST_SLOT_BYTES], val[40];
+    random_slot(slot);
+    tu_fill(val, sizeof val, 24);
+    put_and_wait(c, a, slot, val, sizeof val);
+    put_and_wait(c, a, slot, val, sizeof val);
+    getres g;
+    get_and_wait(c, b, slot, 5000, &g);
+    cr_assert_eq(g.values, 2, "%d values", g.values);
+    struct pst_dht_stats st;
+    pst_dht_stats(a, &st);
+    cr_assert_eq(st.puts_refreshed, 0);
+    cluster_close(c);
 }

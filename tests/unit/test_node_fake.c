@@ -607,6 +607,10 @@ Test(node_fake, device_lists) {
 }
 
 /* Nodes a and b (seeded by a), b trusting a; islot is b's inbox slot. */
+static bool counter_reached_connect(tnode *t, const void *arg) {
+    return counter(t, "fetch.retry.connect") >= *(const uint64_t *)arg;
+}
+
 static void trusted_pair(tnode **a, tnode **b, uint8_t islot[PST_SLOT_BYTES]) {
     *a = tn_new("a", NULL);
     *b = tn_new("b", *a);
@@ -697,6 +701,39 @@ Test(node_fake, first_inbox_read_waits_for_a_peer) {
                  "the inbox slot was read before any peer answered");
     cr_assert(run_until(inbox_read, islot, 10000), "the node never read its inbox slot");
     cr_expect_geq(mono_ms() - t0, 1000, "read before a poll interval without a peer");
+}
+
+/* A sender back after b's fetches failed, whose re-put does not reach b's
+ * listen (OpenDHT refreshes a re-put of the same bytes and hands nothing
+ * over; here b's listens are deaf): the hint a sends beside each re-put
+ * wakes b's job at once instead of at b's next back-off try (20 s after its
+ * third failure). */
+Test(node_fake, sender_back_wakes_by_hint, .timeout = 60) {
+    tnode *a = tn_config("a", NULL);
+    tn_init_start(a);
+    tnode *b = tn_config("b", a);
+    b->cfg.hints = true;
+    tn_init_start(b);
+    trust(b, a, "trusted");
+    uint8_t islot[PST_SLOT_BYTES];
+    pst_slot_inbox(b->pk, islot);
+    cr_assert_gt(pst_dht_fake_drop_listens(b->dht), 0);
+    pst_dht_fake_hold(b->dht, islot);
+    char id[65];
+    send_mail(a, b, "while a sleeps", id);
+    tn_stop(a);
+    pst_dht_fake_release(b->dht, false);
+    /* 5 s, then 10 s: after the third failure b waits 20 s */
+    for (uint64_t want = 1; want <= 3; want++)
+        cr_assert(poll_node(counter_reached_connect, b, &want, 20000),
+                  "b's fetch %llu did not fail", (unsigned long long)want);
+    cr_assert_eq(counter(b, "inbox.reput_wakes"), 0);
+    a->cfg.hints = true;
+    tn_start(a);
+    cr_assert(wait_counter(b, "hint.in.seen", 1), "a did not hint its re-put");
+    cr_assert(wait_counter(b, "inbox.reput_wakes", 1), "the hint did not wake b's job");
+    cr_assert(wait_mail(b, "", "body of while a sleeps"), "not fetched after the wake");
+    cr_expect_eq(counter(b, "fetch.retry.connect"), 3, "fetched at a back-off try, not the wake");
 }
 
 /* Key cache: a's `key get` of b is answered valid; b revokes; a sees the

@@ -40,7 +40,10 @@ stopped on exit, Ctrl-C and SIGTERM included.
   lookups_fp_p50_ms, lookups_fp_p99_ms, lookups_addr_attempted,
   lookups_addr_ok, lookups_addr_p50_ms, lookups_addr_p99_ms,
   lookup_failures (list of {kind, status, target_down, obs, target, obs_up_s,
-  target_up_s: seconds since that node's last start had joined})
+  target_up_s: seconds since that node's last start had joined, at_s: since
+  the bench started, answer: what the node said (rc, dht_answered,
+  lookup_ms, keys), retries: the same lookup on the same node at once and
+  5 s later})
   mail_sent, mail_send_failed, mail_send_errors (the first 10),
   mail_to_down, mail_delivered (exactly once), mail_duplicates (extra
   copies), mail_lost, mail_lost_ids ([id prefix, sender, recipient]),
@@ -64,7 +67,9 @@ stopped on exit, Ctrl-C and SIGTERM included.
   quiet_stored_values_per_node, quiet_stored_kib_per_node (with --quiet:
   the same measures over the idle window; stored values: every observer)
   udp_datagrams, udp_datagrams_per_s, udp_datagrams_per_node_s (null
-  without --netns), lo_bytes (loopback bytes, TCP fetches included)
+  without --netns), lo_bytes (loopback bytes, TCP fetches included),
+  udp_rcvbuf_drops (datagrams the kernel dropped because a node's receive
+  buffer was full: the only packet loss on loopback)
   errors (what went wrong in the bench itself: a node that did not stop or
   start, an operation that raised; the first 20)
 """
@@ -128,6 +133,25 @@ def udp_counters():
     return total, lo
 
 
+def udp_drops():
+    """UDP datagrams the kernel of this namespace dropped on receipt (a full
+    socket buffer: a node that did not read in time), IPv4 and IPv6. On
+    loopback nothing else loses a packet."""
+    total = 0
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Udp:")]
+    total += dict(zip(rows[0][1:], map(int, rows[1][1:])))["RcvbufErrors"]
+    try:
+        with open("/proc/net/snmp6") as f:
+            for line in f:
+                k, v = line.split()
+                if k == "Udp6RcvbufErrors":
+                    total += int(v)
+    except OSError:
+        pass
+    return total
+
+
 def maybe_enter_netns(args):
     """Re-runs this script inside `unshare -rn` (a user and network
     namespace with only its own loopback) unless already there."""
@@ -169,7 +193,8 @@ class Observer:
 
     def reader(self):
         for line in self.proc.stdout:
-            self.log.write(line)
+            if not self.log.closed:  # stop() closes it while dhtnode still prints
+                self.log.write(line)
             with self.cond:
                 self.lines.append(line)
                 self.cond.notify_all()
@@ -349,10 +374,34 @@ class Bench:
             ms = doc.get("lookup_ms")
         if target in revoked:
             return
-        self.lookups.append({"kind": "addr" if by_addr else "fp", "ok": ok, "ms": ms,
-                             "status": status, "target_down": target_down,
-                             "obs": obs, "target": target, "obs_up_s": round(obs_age, 1),
-                             "target_up_s": round(target_age, 1)})
+        rec = {"kind": "addr" if by_addr else "fp", "ok": ok, "ms": ms,
+               "status": status, "target_down": target_down,
+               "obs": obs, "target": target, "obs_up_s": round(obs_age, 1),
+               "target_up_s": round(target_age, 1), "at_s": round(now - self.t0, 1)}
+        if not ok:
+            # what the node answered, and the same question again at once
+            # and 5 s later: a failure that persists is not the network's
+            # moment, and the node's own log can be read at that time
+            rec["answer"] = self.answer_summary(doc, rc)
+            rec["retries"] = []
+            for delay in (0.0, 5.0):
+                time.sleep(delay)
+                r2 = self.key_get(obs, h.address if by_addr else h.fingerprint)
+                if r2 is not None:
+                    rec["retries"].append(self.answer_summary(r2[1] or {}, r2[0]))
+        self.lookups.append(rec)
+
+    @staticmethod
+    def answer_summary(doc, rc):
+        keys = doc.get("keys")
+        return {"rc": rc, "dht_answered": doc.get("dht_answered"),
+                "lookup_ms": doc.get("lookup_ms"),
+                "address_listened": doc.get("address_listened"),
+                "status": doc.get("status"), "source": doc.get("source"),
+                "listened": doc.get("listened"),
+                "keys": None if keys is None else [(k.get("status"), k.get("source"),
+                                                    k.get("seq")) for k in keys],
+                "error": doc.get("error")}
 
     def send_mail(self, sender, rcpt):
         nd = self.nodes[sender]
@@ -484,6 +533,7 @@ class Bench:
                           [x for x in (o.storage() for o in self.observers) if x])
         before = {i: self.nodes[i].status() for i in steady}
         udp0, lo0 = udp_counters() if os.environ.get(NETNS_ENV) else (None, None)
+        self.drops0 = udp_drops() if os.environ.get(NETNS_ENV) else None
         t_churn = time.monotonic()
 
         def churn_worker():
@@ -556,6 +606,7 @@ class Bench:
         churn_s = time.monotonic() - t_churn
         after = {i: self.nodes[i].status() for i in steady}
         udp1, lo1 = udp_counters() if os.environ.get(NETNS_ENV) else (None, None)
+        self.drops1 = udp_drops() if os.environ.get(NETNS_ENV) else None
         self.storage = [x for x in (o.storage() for o in self.observers) if x]
         print(f"churn phase over after {churn_s:.0f} s: {len(self.lookups)} lookups, "
               f"{len(self.mails)} messages, {len(self.revocations)} revocations",
@@ -667,7 +718,8 @@ class Bench:
         out["lookup_failures"] = [{"kind": x["kind"], "status": x["status"],
                                    "target_down": x["target_down"], "obs": x["obs"],
                                    "target": x["target"], "obs_up_s": x["obs_up_s"],
-                                   "target_up_s": x["target_up_s"]}
+                                   "target_up_s": x["target_up_s"], "at_s": x["at_s"],
+                                   "answer": x.get("answer"), "retries": x.get("retries")}
                                   for x in L if not x["ok"]][:50]
         sent = [m for m in self.mails if m["ok"]]
         out["mail_sent"] = len(sent)
@@ -748,7 +800,9 @@ class Bench:
             out["udp_datagrams_per_s"] = round((udp1 - udp0) / churn_s, 1)
             out["udp_datagrams_per_node_s"] = round((udp1 - udp0) / churn_s / a.nodes, 2)
             out["lo_bytes"] = lo1 - lo0
+            out["udp_rcvbuf_drops"] = self.drops1 - self.drops0
         else:
+            out["udp_rcvbuf_drops"] = None
             out["udp_datagrams"] = out["udp_datagrams_per_s"] = None
             out["udp_datagrams_per_node_s"] = out["lo_bytes"] = None
         st = self.storage
@@ -801,7 +855,8 @@ def table(o, argv):
              f"| UDP datagrams on the wire (namespace counters) | "
              + ("n/a (no --netns)" if o["udp_datagrams"] is None else
                 f"{o['udp_datagrams']} = {o['udp_datagrams_per_s']}/s, "
-                f"{o['udp_datagrams_per_node_s']}/s per node |"),
+                f"{o['udp_datagrams_per_node_s']}/s per node; dropped by full receive "
+                f"buffers: {o['udp_rcvbuf_drops']} |"),
              ]
     if o.get("quiet_s"):
         q = o["quiet_dht_per_node_10min"]

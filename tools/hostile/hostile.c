@@ -473,6 +473,8 @@ static int run_network(hostile *h) {
     cfg.port = h->port;
     cfg.peer_discovery = false;
     cfg.log = on_dht_log;
+    /* a replay is a copy of its own, as an attacker's node would put it */
+    cfg.every_put_new_value = true;
     int rc = pst_dht_init(h->loop, &h->dht, &cfg);
     if (rc != PST_OK) {
         fprintf(stderr, "postern-hostile: cannot start a DHT node: %s\n", pst_strerror(rc));
