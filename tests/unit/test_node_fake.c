@@ -1422,6 +1422,11 @@ Test(node_fake, group_commit_failure, .timeout = 60) {
     cr_assert(wait_counter(b, "inbox.receipts_acked", 6), "not acknowledged after the retry");
     cr_expect_eq(maildir_count(b, "", "body of storefail"), 3);
     cr_expect_eq(counter(a, "fetch.receipts"), 6);
-    cr_expect_eq(counter(b, "inbox.recovered"), 6, "the retries did not find their files");
+    /* each message whose commit failed was found and recorded by its retry
+     * (the first burst's three, and those of this one that were in a
+     * failed group: the store could sync again before the last came) */
+    uint64_t recovered = counter(b, "inbox.recovered"), failed = counter(b, "fetch.retry.store");
+    cr_expect(failed >= 1 && recovered == 3 + failed, "%llu store failures, %llu recovered",
+              (unsigned long long)failed, (unsigned long long)recovered);
     group_reset();
 }
