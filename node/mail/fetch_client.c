@@ -71,6 +71,8 @@ void pst_fetch_client_finish(pst_fetch_conn *c, pst_fetch_outcome outcome, const
         return;
     c->finished = true;
     c->phase = PH_DONE;
+    if (c->grouped)
+        pst_fetch_group_drop(c);
     c->res.outcome = outcome;
     c->res.reason = outcome == PST_FETCH_DONE ? NULL : reason;
     pst_fetch_body_release(c);

@@ -62,6 +62,10 @@ struct pst_fetch_conn {
     uv_work_t work;
     bool work_busy, read_paused, deliver_waiting, release_after_work;
     int work_rc; /* a local write failure of the pool thread */
+    /* placed in new/, waiting in job.group for its directory fsync and
+     * store commit (fetch_group.c); reading is paused meanwhile */
+    bool grouped;
+    uint64_t placed_at; /* the delivery time the receipt will state */
 };
 
 /* The loop hands a batch to the pool thread once it holds this many bytes
@@ -102,5 +106,20 @@ void pst_fetch_body_bytes(pst_fetch_conn *c, const uint8_t *p, size_t n);
 /* The whole body came: checks hash, decryption and author, delivers, marks
  * the row DELIVERED and sends the receipt; else finishes c with the reason. */
 void pst_fetch_body_deliver(pst_fetch_conn *c);
+/* The file is placed (renamed into new/, or found there): records the row
+ * DELIVERED. PST_OK (also when it was recorded already), else the store's
+ * error; inside a store batch the caller's commit decides. */
+int pst_fetch_body_record(pst_fetch_conn *c);
+/* Ends a placed delivery: dir_rc is the fsync of its directory, store_rc
+ * its record (and the commit holding it). Both PST_OK: the row is
+ * DELIVERED and the receipt goes out; else the attempt ends as a retry
+ * ("deliver", "disk_full" or "store") and no receipt is sent. */
+void pst_fetch_body_settle(pst_fetch_conn *c, int dir_rc, int store_rc);
+
+/* fetch_group.c */
+/* Queues a placed delivery for the next flush of c->job.group. */
+void pst_fetch_group_add(pst_fetch_conn *c);
+/* Takes c out of its group (it finished while waiting: no receipt). */
+void pst_fetch_group_drop(pst_fetch_conn *c);
 
 #endif

@@ -190,7 +190,7 @@ static void batch_chunk(pst_fetch_conn *c) {
 }
 
 void pst_fetch_body_deliver(pst_fetch_conn *c) {
-    if (c->deliver_waiting) {
+    if (c->deliver_waiting || c->grouped) {
         /* called again: bytes came after the body, in the read that ended
          * it, before our receipt. Nothing signed says the sender wrote
          * them: no strike, a retry (the consumer would otherwise take
@@ -222,7 +222,6 @@ void pst_fetch_body_deliver(pst_fetch_conn *c) {
 
 /* The hash held and every chunk went through the decryptor. */
 static void deliver_checked(pst_fetch_conn *c) {
-    pst_node *n = c->node;
     c->deliver_waiting = false;
     if (c->body_err != NULL) {
         pst_fetch_client_finish(c, PST_FETCH_PROTOCOL, c->body_err);
@@ -242,7 +241,7 @@ static void deliver_checked(pst_fetch_conn *c) {
         return;
     }
     c->res.commit_reached = true;
-    rc = pst_maildir_commit(&c->w, &c->res.loc);
+    rc = pst_maildir_place(&c->w, &c->res.loc);
     c->res.bytes = c->w.bytes; /* commit may flush a few held bytes */
     uint64_t now = pst_now();
     if (rc == PST_E_EXISTS) {
@@ -260,19 +259,49 @@ static void deliver_checked(pst_fetch_conn *c) {
         local_failure(c, rc, "deliver");
         return;
     }
-    rc = pst_store_inbox_delivered(n->store, c->job.msg_id, c->res.loc.folder, c->base,
-                                   c->res.bytes, now);
-    if (rc != PST_OK && rc != PST_E_DUPLICATE) {
+    c->placed_at = now;
+    if (c->job.group != NULL) {
+        /* its directory fsync and its row wait for the end of this turn of
+         * the loop, with the others placed in it; nothing is read meanwhile
+         * (bytes the sender sent on end the attempt as bad_frame, above) */
+        if (!c->read_paused) {
+            c->read_paused = true;
+            pst_fetch_client_reading(c, false);
+        }
+        pst_fetch_group_add(c);
+        return;
+    }
+    /* a copy found (existed) had its directory fsynced by the place */
+    rc = c->res.existed ? PST_OK : pst_maildir_sync_loc(c->root, &c->res.loc);
+    pst_fetch_body_settle(c, rc, rc == PST_OK ? pst_fetch_body_record(c) : PST_OK);
+}
+
+int pst_fetch_body_record(pst_fetch_conn *c) {
+    int rc = pst_store_inbox_delivered(c->node->store, c->job.msg_id, c->res.loc.folder, c->base,
+                                       c->res.bytes, c->placed_at);
+    return rc == PST_E_DUPLICATE ? PST_OK : rc;
+}
+
+void pst_fetch_body_settle(pst_fetch_conn *c, int dir_rc, int store_rc) {
+    if (c->finished)
+        return;
+    if (dir_rc != PST_OK) {
+        /* in new/ but maybe not durable: the next try finds it
+         * (commit_reached), fsyncs new/ again, and only then acknowledges */
+        local_failure(c, dir_rc, "deliver");
+        return;
+    }
+    if (store_rc != PST_OK) {
         /* the file is durable: the next attempt finds it and only records it */
         char id[17];
         sodium_bin2hex(id, sizeof id, c->job.msg_id, 8);
         pst_log_warn("message %s is in %s but cannot be recorded: %s (will retry)", id, c->root,
-                     pst_store_last_error(n->store));
+                     pst_store_last_error(c->node->store));
         pst_fetch_client_finish(c, PST_FETCH_RETRY, "store");
         return;
     }
     c->res.delivered = true;
-    c->job.stored_at = now;
+    c->job.stored_at = c->placed_at;
     if (c->read_paused) { /* for the acknowledgement */
         c->read_paused = false;
         pst_fetch_client_reading(c, true);

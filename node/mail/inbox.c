@@ -443,6 +443,8 @@ int pst_inbox_start(pst_node *n, char *err, size_t errcap) {
         ib->timers_open++;
         pst_node_handle_ref(n);
     }
+    pst_fetch_group_init(n, &ib->group); /* two handles, closed like the timers */
+    ib->timers_open += 2;
     uint8_t slot[PST_SLOT_BYTES];
     pst_slot_inbox(n->id->sign_pk, slot);
     /* inbox_listen = no: only tests, to show what the poll and hints do alone */
@@ -492,4 +494,5 @@ void pst_inbox_stop(pst_node *n) {
     uv_close((uv_handle_t *)&ib->poll_timer, on_timer_closed);
     uv_close((uv_handle_t *)&ib->pump_timer, on_timer_closed);
     uv_close((uv_handle_t *)&ib->join_timer, on_timer_closed);
+    pst_fetch_group_close(&ib->group, ib, on_timer_closed);
 }

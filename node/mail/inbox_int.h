@@ -138,7 +138,7 @@ struct pst_inbox {
     uint64_t refused_n;     /* values added; the ring holds the last ones */
     vouch_watch watches[PST_INBOX_WATCHES];
     /* messages that may have a copy in the Maildir the store does not
-     * record (inbox_jobs.c, may_have_copy): pending rows an earlier run
+     * record (inbox_copies.c): pending rows an earlier run
      * attempted, and fetches of this run that reached the rename. Sorted. */
     uint8_t (*suspects)[PST_HASH_BYTES];
     size_t n_suspects, cap_suspects;
@@ -149,6 +149,7 @@ struct pst_inbox {
     pst_recent_key devlist_asked[PST_INBOX_DEVLIST_RECENT];
     struct held_value *held; /* PST_INBOX_DEVLIST_HELD, made at first use */
     unsigned n_held;
+    pst_fetch_group group; /* deliveries commit together (fetch_group.c) */
 };
 
 /* What a notification's stamp paid for; verified before the seal is opened. */
@@ -245,6 +246,15 @@ void pst_inbox__job_reput(struct pst_inbox *ib, const uint8_t key[SEEN_KEY]);
 /* Rebuilds jobs from the store (PENDING rows, and with receipts DELIVERED
  * rows whose receipt is not acknowledged yet). */
 void pst_inbox__sweep(struct pst_inbox *ib, bool receipts);
+
+/* ---- inbox_copies.c ---- */
+
+/* Whether a copy of id may be in the Maildir without the store recording
+ * it: only then does a delivery search every folder for it. Reads the
+ * attempted PENDING and FAILED rows once, at the first call of the run. */
+bool pst_inbox__may_have_copy(struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES]);
+/* id's fetch reached the rename and was not recorded: search for it. */
+void pst_inbox__suspect_add(struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES]);
 
 /* ---- inbox_purge.c ---- */
 

@@ -212,76 +212,12 @@ static void busy_backoff(struct pst_inbox *ib, job *j, const char *why) {
     j->due_ms = uv_now(ib->node->loop) + wait;
 }
 
-/* ---- where a copy may be ----------------------------------------------------
- * A copy of a message can be in the Maildir without the store recording it
- * only when an attempt renamed it there and then the process died (kill -9,
- * a crash) or the store refused the record (full). So the search of every
- * folder (pst_maildir_find_any) is needed only for:
- * - pending rows an earlier run attempted: every attempt is recorded
- *   (last_attempt, synchronous=FULL) before its fetch starts, so a row with
- *   none was never near a rename; they (and failed ones, which `inbox
- *   retry` may take up) are read once, at the first job of the run;
- * - messages whose fetch in this run reached pst_maildir_commit and was not
- *   recorded as delivered (res->commit_reached).
- * Every other delivery skips it: a first delivery costs the same with
- * 100,000 files in the Maildir as with none (docs/MAIL.md). */
-
-static int cmp_id(const void *a, const void *b) { return memcmp(a, b, PST_HASH_BYTES); }
-
-/* bsearch and memmove want a pointer even for none */
-static bool suspect_has(const struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES]) {
-    return ib->n_suspects > 0 &&
-           bsearch(id, ib->suspects, ib->n_suspects, PST_HASH_BYTES, cmp_id) != NULL;
-}
-
-static void suspect_add(struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES]) {
-    if (ib->suspects_all || suspect_has(ib, id))
-        return;
-    if (ib->n_suspects == ib->cap_suspects) {
-        size_t cap = ib->cap_suspects ? 2 * ib->cap_suspects : 64;
-        void *p = cap <= PST_INBOX_SUSPECTS_MAX ? realloc(ib->suspects, cap * sizeof *ib->suspects)
-                                                : NULL;
-        if (p == NULL) { /* search for every message rather than miss one */
-            ib->suspects_all = true;
-            return;
-        }
-        ib->suspects = p;
-        ib->cap_suspects = cap;
-    }
-    size_t i = ib->n_suspects;
-    while (i > 0 && memcmp(ib->suspects[i - 1], id, PST_HASH_BYTES) > 0)
-        i--;
-    if (i < ib->n_suspects)
-        memmove(ib->suspects[i + 1], ib->suspects[i], (ib->n_suspects - i) * PST_HASH_BYTES);
-    memcpy(ib->suspects[i], id, PST_HASH_BYTES);
-    ib->n_suspects++;
-}
-
-static int on_attempted_row(const pst_store_inbox_row *row, void *user) {
-    if (row->last_attempt != 0)
-        suspect_add(user, row->msg_id);
-    return 0;
-}
-
-static bool may_have_copy(struct pst_inbox *ib, const uint8_t id[PST_HASH_BYTES]) {
-    if (!ib->suspects_loaded) {
-        ib->suspects_loaded = true;
-        /* failed rows too: `inbox retry` takes one up again */
-        if (pst_store_inbox_list(ib->node->store, PST_STORE_IN_PENDING, on_attempted_row, ib) !=
-                PST_OK ||
-            pst_store_inbox_list(ib->node->store, PST_STORE_IN_FAILED, on_attempted_row, ib) !=
-                PST_OK)
-            ib->suspects_all = true;
-    }
-    return ib->suspects_all || suspect_has(ib, id);
-}
-
 static void on_fetch_done(void *user, const pst_fetch_result *res) {
     job *j = user;
     struct pst_inbox *ib = j->ib;
     pst_node *n = ib->node;
     if (res->commit_reached && !res->delivered)
-        suspect_add(ib, j->msg_id); /* renamed, maybe, and not recorded */
+        pst_inbox__suspect_add(ib, j->msg_id); /* renamed, maybe, and not recorded */
     uint8_t id_copy[PST_HASH_BYTES];
     memcpy(id_copy, j->msg_id, sizeof id_copy);
     char name[PST_COUNTER_NAME_MAX], id[17];
@@ -327,7 +263,9 @@ static void on_fetch_done(void *user, const pst_fetch_result *res) {
             relook_sender(ib, j);
         break;
     }
-    pump(ib);
+    /* on the next turn: the acknowledgements of one group arrive together,
+     * and the jobs they free then start with one commit (pump) */
+    pump_soon(ib);
 }
 
 /* Decodes and opens the stored outer notification. */
@@ -529,9 +467,9 @@ static void start_job(struct pst_inbox *ib, job *j) {
         struct stat sb;
         pst_maildir_base_name(j->msg_id, base);
         /* the search of every folder, whose cost grows with the mailbox,
-         * only where a copy may be (may_have_copy), here and before the
+         * only where a copy may be (inbox_copies.c), here and before the
          * rename */
-        fj.first_try = !may_have_copy(ib, j->msg_id);
+        fj.first_try = !pst_inbox__may_have_copy(ib, j->msg_id);
         bool found = !fj.first_try && pst_maildir_find_any(ib->root, base, &loc) == PST_OK;
         if (found && pst_maildir_sync_loc(ib->root, &loc) != PST_OK) {
             /* its rename may not be on the disk yet: no receipt until it is */
@@ -592,6 +530,7 @@ static void start_job(struct pst_inbox *ib, job *j) {
         }
     }
     fj.receipt_only = j->receipt_only;
+    fj.group = &ib->group;
     if (why == NULL && pst_fetch_start(n, &fj, ib->root, on_fetch_done, j, &j->conn) != PST_OK)
         why = "cannot start a connection";
     if (why != NULL) {
@@ -604,19 +543,43 @@ out:
     sodium_memzero(&fj, sizeof fj);
 }
 
+/* The jobs started here record their attempts in one store commit (a group
+ * commit, docs/MAIL.md "Where durability is batched"): it comes before any
+ * of their connections does I/O (a fetch begins at its first timer tick,
+ * on the next turn of the loop). When it fails, those fetches are called
+ * off: the exactly-once search relies on the attempt being durable. */
 static void pump(struct pst_inbox *ib) {
+    pst_store *st = ib->node->store;
     uint64_t now = uv_now(ib->node->loop);
     uint64_t next = UINT64_MAX;
-    job *nx;
+    job *nx, *started[PST_INBOX_FETCHES_MAX];
+    unsigned n_started = 0;
+    bool batch = false;
     for (job *j = ib->jobs; j && ib->running < PST_INBOX_FETCHES_MAX; j = nx) {
         nx = j->next;
-        if (j->conn == NULL && j->due_ms <= now)
-            start_job(ib, j); /* may free j, or put it off */
+        if (j->conn != NULL || j->due_ms > now)
+            continue;
+        batch = batch || pst_store_begin(st) == PST_OK;
+        unsigned before = ib->running;
+        start_job(ib, j); /* may free j, or put it off */
+        if (ib->running > before)
+            started[n_started++] = j;
+    }
+    if (batch && pst_store_commit(st) != PST_OK) {
+        pst_log_warn("cannot record fetch attempts: %s (will retry)", pst_store_last_error(st));
+        for (unsigned i = 0; i < n_started; i++) {
+            job *j = started[i];
+            pst_fetch_cancel(j->conn);
+            j->conn = NULL;
+            ib->running--;
+            pst_counter_add(ib->node, "fetch.retry.store", 1);
+            backoff(ib, j, "store"); /* may free j */
+        }
     }
     for (job *j = ib->jobs; j; j = j->next)
         if (j->conn == NULL && j->due_ms < next)
             next = j->due_ms;
-    /* at the cap, the next fetch that ends pumps again */
+    /* at the cap, the next fetch that ends pumps again (pump_soon) */
     if (next != UINT64_MAX && ib->running < PST_INBOX_FETCHES_MAX)
         uv_timer_start(&ib->pump_timer, on_pump, next > now ? next - now : 0, 0);
 }

@@ -470,7 +470,7 @@ int pst_fsync_dir(const char *path) {
     return rc;
 }
 
-int pst_maildir_commit(pst_maildir_writer *w, pst_maildir_loc *loc) {
+int pst_maildir_place(pst_maildir_writer *w, pst_maildir_loc *loc) {
     memset(loc, 0, sizeof *loc);
     if (w->fd < 0) {
         pst_maildir_abort(w);
@@ -515,10 +515,14 @@ int pst_maildir_commit(pst_maildir_writer *w, pst_maildir_loc *loc) {
         return io_error(e);
     }
     w->tmp_path[0] = '\0';
-    /* the rename is durable only once the directory entry is */
-    rc = pst_fsync_dir(newdir);
     snprintf(loc->folder, sizeof loc->folder, "%s", w->folder);
     snprintf(loc->sub, sizeof loc->sub, "new");
     snprintf(loc->name, sizeof loc->name, "%s", w->base);
-    return rc;
+    return PST_OK;
+}
+
+int pst_maildir_commit(pst_maildir_writer *w, pst_maildir_loc *loc) {
+    int rc = pst_maildir_place(w, loc);
+    /* the rename is durable only once the directory entry is */
+    return rc == PST_OK ? pst_maildir_sync_loc(w->root, loc) : rc;
 }

@@ -50,6 +50,29 @@ bool pst_inbox_next_try(uint64_t now_s, uint64_t expires_s, uint32_t backoff_ms,
  * frame is the Receipt of a message stored earlier. */
 #define PST_FETCH_CLIENT_TICK_MS 1000u /* granularity of the idle/total timeouts */
 typedef struct pst_fetch_conn pst_fetch_conn;
+
+/* Group commit of deliveries (fetch_group.c): fetches whose bodies were
+ * checked, fsynced and renamed into new/ in the same turn of the loop share
+ * one fsync per new/ directory and one store commit of their DELIVERED
+ * rows; only after both does any of them send its receipt. Nothing waits
+ * for company: the group is flushed at the end of the loop's poll phase in
+ * which its first member came (a message that finishes alone commits at
+ * once), and when PST_FETCH_GROUP_MAX members wait. Caller-owned; init and
+ * close on the loop. */
+#define PST_FETCH_GROUP_MAX 16u
+typedef struct {
+    pst_node *node;
+    uv_check_t check; /* flushes after the poll phase that queued a member */
+    uv_idle_t idle;   /* keeps that poll from blocking while a member waits */
+    pst_fetch_conn *waiting[PST_FETCH_GROUP_MAX];
+    unsigned n_waiting;
+} pst_fetch_group;
+/* Initialises both handles (each holds a node handle reference until its
+ * close). Cannot fail. */
+void pst_fetch_group_init(pst_node *n, pst_fetch_group *g);
+/* Forgets the waiting members (their fetches are being cancelled) and
+ * closes both handles with close_cb (h->data is set to data first). */
+void pst_fetch_group_close(pst_fetch_group *g, void *data, uv_close_cb close_cb);
 typedef struct {
     uint8_t msg_id[PST_HASH_BYTES];
     uint8_t sender[PST_SIGN_PK_BYTES]; /* signs the responses and authors the message */
@@ -66,6 +89,8 @@ typedef struct {
     /* the first attempt ever to deliver it (the store has none on record):
      * no copy can be in the Maildir, the commit does not search for one */
     bool first_try;
+    /* deliveries commit together in this group (NULL: each at once) */
+    pst_fetch_group *group;
 } pst_fetch_job;
 typedef enum {
     PST_FETCH_DONE = 0,     /* stored and the receipt acknowledged */

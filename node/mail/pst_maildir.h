@@ -188,6 +188,14 @@ int pst_maildir_write_message(pst_maildir_writer *w, const void *p, size_t n);
  * picks the folder only at the end). */
 int pst_maildir_commit(pst_maildir_writer *w, pst_maildir_loc *loc);
 
+/* pst_maildir_commit without its last step: on PST_OK the file is durable
+ * and renamed into new/, *loc names it, but the rename itself is not yet:
+ * the caller fsyncs new/ (pst_maildir_sync_loc, once for several files
+ * renamed into the same directory: a group commit) before it tells anyone
+ * the message is stored. Every other result and the cleanup are as for
+ * pst_maildir_commit (PST_E_EXISTS: the copy's directory was fsynced). */
+int pst_maildir_place(pst_maildir_writer *w, pst_maildir_loc *loc);
+
 /* fsyncs the directory at path, so that a rename into it survives a crash
  * (also used by the outbox). PST_E_IO, or PST_E_DISKFULL when the disk is
  * full. */

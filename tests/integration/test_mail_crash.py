@@ -6,6 +6,8 @@ found by polling b's Maildir (a partial file in tmp/ just started, half
 written, nearly complete; the file just renamed into new/, which a mail
 client then moves to cur/ with a flag before b is back). After a restart b
 holds exactly one copy (new/ + cur/), tmp/ is clean, a holds b's receipt.
+Then b is killed in the middle of a burst of small messages (its
+deliveries committed in groups): each is there once after the restart.
 
 Sender: a is killed right after `send` returned, with b running or stopped,
 right after its SMTP 250 for a small message (b stopped: the body is only in
@@ -28,6 +30,7 @@ BIG = 12 << 20
 # kill points in b: fraction of the plaintext in tmp/ (None: the file in new/)
 B_POINTS = [("tmp-start", 0.0), ("tmp-half", 0.5), ("tmp-95%", 0.95), ("in-new", None)]
 WATCH_S = 15
+BURST = 30  # small messages of the recipient's burst
 TIGHT_S = 0.001  # the fetch of 12 MiB takes ~60 ms on loopback: poll tightly
 
 
@@ -97,6 +100,39 @@ def window_made_certain(c, b, mids):
     note("pending row, copy moved to cur/: found and recorded, no second copy")
 
 
+def burst_killed(c, a, b, mids):
+    """b is away while a stores BURST small messages; b comes back, fetches
+    them four at a time (their deliveries sharing fsyncs of new/ and store
+    commits: docs/MAIL.md, "Where durability is batched") and is killed once
+    a third of them are in its Maildir, while the others are in flight.
+    After a restart every one is there exactly once, with a's receipt."""
+    b.stop()
+    burst = []
+    for i in range(BURST):
+        path = harness.mail_write(c, f"Subject: burst {i}\n\nburst message {i}\n".encode())
+        rc, doc, err = harness.mail_send(c, a.home, to=[b.home.fingerprint], path=path)
+        burst.append(doc["message_id"])
+    mids.extend(burst)
+    before = len(harness.maildir_all(b.home))
+    c.restart(b)
+    deadline = time.monotonic() + WATCH_S
+    while (got := len(harness.maildir_all(b.home)) - before) < BURST // 3:
+        check(time.monotonic() < deadline, f"b delivered {got} of the burst\n" + c.all_log_tails())
+        time.sleep(TIGHT_S)
+    harness.kill9(b)
+    got = len(harness.maildir_all(b.home)) - before
+    check(got < BURST, f"b delivered the whole burst ({got}) before the kill")
+    c.restart(b)
+    for mid in burst:
+        harness.wait_delivered(c, b, mid)
+        harness.wait_receipt(c, a, mid, b)
+    exactly_once(c, b, mids)
+    k = b.counters()
+    note(f"b killed with {got} of a burst of {BURST} in its Maildir: each once after the "
+         f"restart (recovered {k.get('inbox.recovered', 0)}, group commits "
+         f"{k.get('fetch.group_commits', 0)} for {k.get('fetch.group_members', 0)} deliveries)")
+
+
 def test(c):
     seed, a, b = harness.mail_pair(c, FAST + ["--smtp-port", "any"], FAST)
     port_a = a.fetch_port
@@ -138,6 +174,7 @@ def test(c):
     note(f"b: inbox.delivered {k.get('inbox.delivered')}, recovered "
          f"{k.get('inbox.recovered', 0)}, receipts_acked {k.get('inbox.receipts_acked')}")
     window_made_certain(c, b, mids)
+    burst_killed(c, a, b, mids)
 
     # ---- the sender dies right after send returned ----
     for variant in ("b-running", "b-stopped"):

@@ -11,14 +11,17 @@ one at a time. A filler file takes the free space.
    new/ or cur/, tmp/ empty, the store passes `PRAGMA integrity_check`, no
    receipt reached a.
 2. b's store full (its WAL checkpointed to zero bytes, then the home filled)
-   and the Maildir freed: the retry fetches the message again and puts it
-   into new/, but the store cannot record it: `fetch.retry.store`, no
-   receipt, one copy, the store still sound.
+   and the Maildir freed: the retry cannot record its fetch attempt, on
+   which the exactly-once search after a crash relies, so the fetch is
+   called off: `fetch.retry.store`, logged, nothing in new/, no receipt,
+   the store still sound. (A store that fills up after the rename, which
+   leaves a copy the store does not record: tests/unit/test_node_fake.c,
+   group_commit_failure.)
    A notification that arrives meanwhile cannot be recorded (logged).
-3. The home freed: the next try finds the copy, records it
-   (`inbox.recovered`) and sends the receipt; exactly one copy, a's outbox
-   shows the receipt. The second message's notification is read again and
-   that message delivered once too.
+3. The home freed: the next try fetches and delivers the message and
+   sends the receipt; exactly one copy, a's outbox shows the receipt. The
+   second message's notification is read again and that message delivered
+   once too.
 4. a's disk full (its spool/ and outbox/ are tmpfs mounts of their own):
    `postern send` exits 1 with a clear message when the CLI cannot write
    its spool copy (spool/ full), when the node cannot write the ciphertext
@@ -220,10 +223,10 @@ def run(c, mounts):
     os.unlink(filler_md)
     harness.wait_counter(b, "fetch.retry.store", 1, timeout=RETRY_S)
     check(b.alive(), "b died on a full store\n" + b.log_tail())
-    check(log_has(b, "cannot be recorded: database or disk is full (will retry)"),
+    check(log_has(b, "cannot record fetch attempts: database or disk is full (will retry)"),
           "b did not log the failed commit\n" + b.log_tail())
     copies = harness.maildir_copies(b.home, mid)
-    check(len(copies) == 1 and "/new/" in copies[0], f"copies with a full store: {copies}")
+    check(copies == [], f"fetched although the attempt was not recorded: {copies}")
     check(harness.maildir_tmp(b.home) == [], f"tmp/: {harness.maildir_tmp(b.home)}")
     check_store(b.home, "with the disk full")
     no_receipt(c, a, b, mid)
@@ -234,10 +237,10 @@ def run(c, mounts):
     harness.poll(lambda: log_has(b, "cannot record a notification: database or disk is full"),
                  RETRY_S, "b to fail recording a notification", b.log_tail, interval=0.1)
     check(harness.maildir_copies(b.home, mid2) == [], "the second message arrived anyway")
-    note("2. store full: fetched again, in new/ once, not recorded, no receipt, store ok; "
+    note("2. store full: the attempt not recorded, so not fetched, no receipt, store ok; "
          "a new notification not recorded")
 
-    # ---- 3. room again: recorded (found in the Maildir), receipt ----
+    # ---- 3. room again: fetched, recorded, receipt ----
     os.unlink(filler_home)
     harness.wait_receipt(c, a, mid, b, timeout=RETRY_S)
     copies = harness.maildir_copies(b.home, mid)
@@ -247,7 +250,6 @@ def run(c, mounts):
     got = harness.read_bytes(copies[0])
     check(got.endswith(data[data.index(b"\n\n"):]), "the delivered copy differs")
     k = b.counters()
-    check(k.get("inbox.recovered", 0) >= 1, f"b did not find its copy: {k}")
     inbox = harness.mail_inbox(c, b.home)
     check(inbox["pending"] == 0 and inbox["failed"] == 0, f"b's inbox totals {inbox}")
     check(len(harness.maildir_all(b.home)) == 3, f"b's Maildir: {harness.maildir_all(b.home)}")
@@ -255,7 +257,7 @@ def run(c, mounts):
     check_store(b.home, "after the disk was freed")
     note(f"3. freed: delivered once, receipt at a; b counted fetch.retry.disk_full "
          f"{k.get('fetch.retry.disk_full')}, fetch.retry.store {k.get('fetch.retry.store')}, "
-         f"inbox.recovered {k.get('inbox.recovered')}")
+         f"inbox.recovered {k.get('inbox.recovered', 0)}")
 
     # ---- 4. a's disk is full: send fails cleanly ----
     path = harness.mail_write(c, message("send", SEND_BYTES))

@@ -21,8 +21,10 @@
  * fixed sleep. */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <ftw.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1268,4 +1270,163 @@ Test(node_fake, devices_sync_sent_and_trust) {
     cr_assert_eq(maildir_count(r2, "", "from a blocked sender"), 0);
     cr_assert_eq(maildir_count(r1, "", "from a blocked sender"), 0);
     pst_identity_free(dev);
+}
+
+/* ---- the recipient's group commit ----------------------------------------------
+ * fsync and fdatasync are wrapped here (the node's code is linked into this
+ * program, and SQLite's calls resolve to the program's definitions first):
+ * the fsyncs of one directory are counted, and may fail; files under a
+ * prefix fsync slowly (a slow disk, on which the deliveries of the other
+ * fetches pile up behind one fsync, as they do under load); and the syncs
+ * of a store may fail from the first counted directory fsync on. */
+static char g_dir[PST_PATH_MAX + 64];  /* canonical path of the watched directory */
+static char g_slow[PST_PATH_MAX + 64]; /* files under it fsync slowly */
+static char g_db[PST_PATH_MAX + 64];   /* a store's files (prefix) */
+static unsigned g_dir_syncs;
+static bool g_dir_fail, g_db_arm, g_db_fail;
+
+static int fd_path(int fd, char *out, size_t cap) {
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t k = readlink(link, out, cap - 1);
+    if (k < 0)
+        return -1;
+    out[k] = '\0';
+    return 0;
+}
+
+static bool has_prefix(const char *s, const char *p) {
+    return p[0] != '\0' && strncmp(s, p, strlen(p)) == 0;
+}
+
+/* 0: go on to the real call; else its result (errno set) */
+static int sync_hook(int fd) {
+    char path[PST_PATH_MAX + 64];
+    if (fd_path(fd, path, sizeof path) != 0)
+        return 0;
+    if (strcmp(path, g_dir) == 0) {
+        g_dir_syncs++;
+        g_db_fail |= g_db_arm;
+        if (g_dir_fail) {
+            errno = EIO;
+            return -1;
+        }
+    } else if (has_prefix(path, g_slow)) {
+        usleep(30000);
+    } else if (g_db_fail && has_prefix(path, g_db)) {
+        errno = EIO;
+        return -1;
+    }
+    return 0;
+}
+
+/* dlsym's object pointer as the function it is (POSIX allows it, ISO C
+ * has no cast for it) */
+static int (*real_sync(const char *name))(int) {
+    void *p = dlsym(RTLD_NEXT, name);
+    int (*f)(int) = NULL;
+    cr_assert_not_null(p, "no %s", name);
+    memcpy(&f, &p, sizeof f);
+    return f;
+}
+
+int fsync(int fd) {
+    static int (*real)(int);
+    if (real == NULL)
+        real = real_sync("fsync");
+    return sync_hook(fd) != 0 ? -1 : real(fd);
+}
+
+int fdatasync(int fd) {
+    static int (*real)(int);
+    if (real == NULL)
+        real = real_sync("fdatasync");
+    return sync_hook(fd) != 0 ? -1 : real(fd);
+}
+
+static void canon(char *out, size_t cap, const char *home, const char *rel) {
+    char p[PST_PATH_MAX + 64], r[PATH_MAX];
+    snprintf(p, sizeof p, "%s/%s", home, rel);
+    cr_assert_not_null(realpath(p, r), "%s", p);
+    snprintf(out, cap, "%s", r);
+}
+
+/* a sends b n messages that b hears of at once (held in the fake DHT, then
+ * released together), so b's n fetches run side by side. */
+static void burst(tnode *a, tnode *b, unsigned n, const char *tag) {
+    uint8_t islot[PST_SLOT_BYTES];
+    pst_slot_inbox(b->pk, islot);
+    pst_dht_fake_hold(b->dht, islot);
+    for (unsigned i = 0; i < n; i++) {
+        char subject[64], id[65];
+        snprintf(subject, sizeof subject, "%s %u", tag, i);
+        send_mail(a, b, subject, id);
+    }
+    cr_assert(poll_node(held_at_least, b, &n, WAIT_MS), "b never held the notifications");
+    pst_dht_fake_release(b->dht, false);
+}
+
+static void group_reset(void) {
+    g_dir[0] = g_slow[0] = g_db[0] = '\0';
+    g_dir_syncs = 0;
+    g_dir_fail = g_db_arm = g_db_fail = false;
+}
+
+/* Deliveries that finish close together (their file fsyncs queue them up,
+ * as a busy disk does) share one fsync of new/ and one store commit, and
+ * every receipt goes out after it: fewer directory fsyncs than messages. */
+Test(node_fake, group_commit) {
+    group_reset();
+    tnode *a = tn_new("a", NULL), *b = tn_new("b", a);
+    trust(b, a, "trusted");
+    canon(g_dir, sizeof g_dir, b->home, "Maildir/new");
+    canon(g_slow, sizeof g_slow, b->home, "Maildir/tmp");
+    burst(a, b, 4, "grouped");
+    cr_assert(wait_counter(b, "inbox.receipts_acked", 4), "not every receipt was acknowledged");
+    cr_expect_eq(maildir_count(b, "", "body of grouped"), 4);
+    uint64_t commits = counter(b, "fetch.group_commits");
+    cr_expect_eq(counter(b, "fetch.group_members"), 4);
+    cr_expect_eq(counter(a, "fetch.receipts"), 4);
+    cr_expect_eq(g_dir_syncs, commits, "one fsync of new/ per commit: %u for %llu", g_dir_syncs,
+                 (unsigned long long)commits);
+    cr_expect(commits >= 1 && commits < 4, "4 deliveries in %llu commits, none shared",
+              (unsigned long long)commits);
+    group_reset();
+}
+
+/* A group whose directory fsync fails, and one whose store commit fails:
+ * no receipt for any of their messages, each retried, found in the Maildir
+ * and acknowledged then, one copy each. */
+Test(node_fake, group_commit_failure, .timeout = 60) {
+    group_reset();
+    tnode *a = tn_new("a", NULL), *b = tn_new("b", a);
+    trust(b, a, "trusted");
+    canon(g_dir, sizeof g_dir, b->home, "Maildir/new");
+    canon(g_slow, sizeof g_slow, b->home, "Maildir/tmp");
+    canon(g_db, sizeof g_db, b->home, "");
+    g_dir_fail = true;
+    burst(a, b, 3, "dirfail");
+    cr_assert(wait_counter(b, "fetch.retry.io", 3), "the failed fsync of new/ was not a retry");
+    cr_expect_eq(counter(a, "fetch.receipts"), 0, "a receipt went out before new/ was durable");
+    cr_expect_eq(counter(b, "inbox.delivered"), 0);
+    g_dir_fail = false;
+    cr_assert(wait_counter(b, "inbox.receipts_acked", 3), "not acknowledged after the retry");
+    cr_expect_eq(maildir_count(b, "", "body of dirfail"), 3);
+    cr_expect_eq(counter(b, "inbox.recovered"), 3);
+
+    g_db_arm = true; /* from the next fsync of new/ on, b's store cannot sync */
+    burst(a, b, 3, "storefail");
+    cr_assert(wait_counter(b, "fetch.retry.store", 1), "the failed commit was not a retry");
+    cr_expect_eq(counter(a, "fetch.receipts"), 3, "a receipt went out before its row was durable");
+    g_db_arm = g_db_fail = false;
+    cr_assert(wait_counter(b, "inbox.receipts_acked", 6), "not acknowledged after the retry");
+    cr_expect_eq(maildir_count(b, "", "body of storefail"), 3);
+    cr_expect_eq(counter(a, "fetch.receipts"), 6);
+    /* each message whose commit failed was found and recorded by its retry
+     * (the first burst's three, and those of this one that were in a
+     * failed group: the store could sync again before the last came) */
+    uint64_t recovered = counter(b, "inbox.recovered"), failed = counter(b, "fetch.retry.store");
+    cr_expect(failed >= 1 && recovered == 3 + failed, "%llu store failures, %llu recovered",
+              (unsigned long long)failed, (unsigned long long)recovered);
+    group_reset();
 }
