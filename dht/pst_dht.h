@@ -111,6 +111,13 @@ struct pst_dht_stats {
      * absent one. last_answered_ms: uv_now() when last_answered_op ended. */
     uint64_t ops_ended, last_answered_op, last_unanswered_op, last_answered_ms;
     uint64_t puts_refreshed; /* puts that re-put a value remembered (same value id) */
+    /* Values this node refused to store for another node because they broke
+     * the policy of the Postern value type they carry (over
+     * PST_DHT_VALUE_MAX, or not a record of that type: docs/dht.md). */
+    uint64_t values_refused_store;
+    /* false: OpenDHT's value handle was not what the type shim expects, so
+     * Postern's types are not registered and values go out untyped. */
+    bool value_types;
     uint32_t listens_active; /* registered and not cancelled */
     uint32_t ops_live;       /* operation records held, counted against OPS_MAX */
 };
@@ -147,6 +154,8 @@ struct pst_dht {
     struct pst_dht_stats st;
     struct pst_dht_reput *reput; /* PST_DHT_REPUT_MAX entries, allocated on first put */
     bool every_put_new_value;
+    bool typed;            /* Postern's value types registered (dht_types.h) */
+    uint64_t refused_store; /* written by OpenDHT's thread: atomic builtins */
 };
 
 /* Starts an OpenDHT node on its own thread and attaches it to loop. cfg is
