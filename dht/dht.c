@@ -547,8 +547,9 @@ int pst_dht_init(uv_loop_t *loop, pst_dht *d, const pst_dht_config *cfg) {
      * OpenDHT's default, as on any node without our types. */
     d->typed = pst_dht__types_register(r, &d->refused_store);
     if (!d->typed)
-        logf_(d, PST_DHT_LOG_WARN, "dht: Postern value types not registered (OpenDHT's C value "
-                                   "handle is not the expected one): values go out untyped");
+        logf_(d, PST_DHT_LOG_WARN,
+              "dht: Postern value types not registered (OpenDHT's C value "
+              "handle is not the expected one): values go out untyped");
     /* No op is registered yet, so nothing can call uv_async_send before the
      * handle exists. */
     if (uv_async_init(loop, &d->async, on_async) != 0) {

@@ -154,7 +154,7 @@ struct pst_dht {
     struct pst_dht_stats st;
     struct pst_dht_reput *reput; /* PST_DHT_REPUT_MAX entries, allocated on first put */
     bool every_put_new_value;
-    bool typed;            /* Postern's value types registered (dht_types.h) */
+    bool typed;             /* Postern's value types registered (dht_types.h) */
     uint64_t refused_store; /* written by OpenDHT's thread: atomic builtins */
 };
 

@@ -2,18 +2,22 @@
  * private network id per test, peer discovery off. No fixed sleeps: the loop
  * runs until a condition holds or a deadline passes. */
 #include <criterion/criterion.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
-/* Only the hostile_peer test uses OpenDHT directly: it plays a peer that puts
- * values our own API refuses to send. */
+/* The hostile_peer and value type tests use OpenDHT directly: they play
+ * peers that put values our own API refuses to send, or that know nothing of
+ * Postern's value types (as Jami's nodes). */
 #include <opendht/opendht_c.h>
 
+#include "dht_types.h"
 #include "pst_dht.h"
 #include "testutil.h"
 
@@ -459,6 +463,129 @@ Test(dht, hostile_peer_oversize_values_are_dropped) {
     cr_assert_eq(r.values, 0);
     cr_assert_eq(lr.values, 0);
     dht_runner_delete(raw);
+    cluster_close(c);
+}
+
+/* ---- Postern's value types (dht_types.h) ---------------------------------- */
+
+typedef struct {
+    atomic_int values;
+    uint16_t type[4];
+    size_t len[4];
+} rawget;
+
+static bool raw_get_value(const dht_value *v, void *arg) {
+    rawget *g = arg;
+    int i = atomic_load(&g->values);
+    if (i < 4) {
+        g->type[i] = pst_dht__value_type(v);
+        g->len[i] = dht_value_get_data(v).size;
+    }
+    atomic_fetch_add(&g->values, 1);
+    return true;
+}
+static bool raw_get_three(void *p) { return atomic_load(&((rawget *)p)->values) >= 3; }
+static bool raw_get_one(void *p) { return atomic_load(&((rawget *)p)->values) >= 1; }
+static void raw_count_done(bool ok, void *arg) {
+    (void)ok;
+    atomic_fetch_add((atomic_int *)arg, 1);
+}
+static bool raw_puts_done(void *p) { return atomic_load((atomic_int *)p) >= 3; }
+static bool refused_two(void *p) {
+    struct pst_dht_stats st;
+    pst_dht_stats(p, &st);
+    return st.values_refused_store >= 2;
+}
+
+static dht_runner *raw_start(cluster *c, pst_dht *seed) {
+    dht_runner *r = dht_runner_new();
+    dht_runner_config rc;
+    dht_runner_config_default(&rc);
+    rc.dht_config.node_config.network = c->net;
+    cr_assert_eq(dht_runner_run_config(r, 0, &rc), 0);
+    char port[8];
+    port_of(seed, port);
+    dht_runner_bootstrap(r, "127.0.0.1", port);
+    /* the seed pings back, so both routing tables hold the other */
+    snprintf(port, sizeof port, "%u", (unsigned)dht_runner_get_bound_port(r, AF_INET));
+    doneres pr = {0};
+    cr_assert_eq(pst_dht_ping(seed, "127.0.0.1", port, done_cb, &pr), PST_OK);
+    cr_assert(run_until(&c->loop, done_done, &pr, DEADLINE_MS));
+    cr_assert_eq(pr.status, PST_OK);
+    return r;
+}
+
+static void raw_put_typed(dht_runner *r, const uint8_t *slot, const uint8_t *val, size_t len,
+                          uint16_t type, atomic_int *done) {
+    dht_value *v = dht_value_new(val, len);
+    pst_dht__value_set_type(v, type);
+    dht_infohash ih;
+    memcpy(ih.d, slot, sizeof ih.d);
+    dht_runner_put(r, &ih, v, raw_count_done, done, false);
+    dht_value_unref(v);
+}
+
+/* S runs Postern; J is a plain OpenDHT node (Jami's, a dhtnode); P a foreign
+ * putter. S tags what it puts with Postern's type ids, which travel with the
+ * value; S refuses values under our ids that Postern would never put, J
+ * stores them (it applies USER_DATA to ids it does not know). */
+Test(dht, storing_node_applies_postern_value_types) {
+    cluster *c = malloc(sizeof *c);
+    cluster_init(c);
+    pst_dht *s = node_start(c, c->net);
+    struct pst_dht_stats st;
+    pst_dht_stats(s, &st);
+    cr_assert(st.value_types, "the value handle check failed: types not registered");
+    dht_runner *j = raw_start(c, s);
+    dht_runner *p = raw_start(c, s);
+    char jport[8];
+    snprintf(jport, sizeof jport, "%u", (unsigned)dht_runner_get_bound_port(j, AF_INET));
+    dht_runner_bootstrap(p, "127.0.0.1", jport);
+
+    /* (1) Our put carries our id to a node without our types, and reads back. */
+    const uint8_t note[] = {0x93, PST_PROTO_VERSION, PST_REC_NOTIFICATION, 0x01, 0x02};
+    cr_assert_eq(pst_dht__type_of(note, sizeof note), PST_DHT_TYPE_NOTIFICATION);
+    uint8_t slot1[PST_SLOT_BYTES];
+    random_slot(slot1);
+    put_and_wait(c, s, slot1, note, sizeof note);
+    rawget g1 = {0};
+    dht_infohash ih;
+    memcpy(ih.d, slot1, sizeof ih.d);
+    dht_runner_get(j, &ih, raw_get_value, raw_done, &g1);
+    cr_assert(run_until(&c->loop, raw_get_one, &g1, DEADLINE_MS));
+    cr_assert_eq(g1.type[0], PST_DHT_TYPE_NOTIFICATION);
+    cr_assert_eq(g1.len[0], sizeof note);
+    getres r;
+    get_and_wait(c, s, slot1, 5000, &r);
+    cr_assert_eq(r.values, 1);
+    cr_assert_eq(r.last_len, sizeof note);
+    cr_assert_eq(memcmp(r.last, note, sizeof note), 0);
+
+    /* (2) Under the record type: a key record, junk, a notification. */
+    const uint8_t key[] = {0x93, PST_PROTO_VERSION, PST_REC_KEY, 0xc0};
+    const uint8_t junk[] = {0xde, 0xad, 0xbe, 0xef, 0x00};
+    uint8_t slot2[PST_SLOT_BYTES];
+    random_slot(slot2);
+    atomic_int puts = 0;
+    raw_put_typed(p, slot2, key, sizeof key, PST_DHT_TYPE_RECORD, &puts);
+    raw_put_typed(p, slot2, junk, sizeof junk, PST_DHT_TYPE_RECORD, &puts);
+    raw_put_typed(p, slot2, note, sizeof note, PST_DHT_TYPE_RECORD, &puts);
+    cr_assert(run_until(&c->loop, raw_puts_done, &puts, DEADLINE_MS));
+    cr_assert(run_until(&c->loop, refused_two, s, DEADLINE_MS), "S stored what breaks the policy");
+    /* With P gone, what J reports beyond S's one value is J's own store. */
+    dht_runner_delete(p);
+    rawget g2 = {0};
+    memcpy(ih.d, slot2, sizeof ih.d);
+    dht_runner_get(j, &ih, raw_get_value, raw_done, &g2);
+    cr_assert(run_until(&c->loop, raw_get_three, &g2, DEADLINE_MS), "J did not store all three");
+    dht_runner_delete(j);
+    /* S alone: its get reports its local values, then ends (no peer left). */
+    get_and_wait(c, s, slot2, 1500, &r);
+    cr_assert_eq(r.values, 1);
+    cr_assert_eq(r.last_len, sizeof key);
+    cr_assert_eq(memcmp(r.last, key, sizeof key), 0);
+    pst_dht_stats(s, &st);
+    cr_assert_eq(st.values_refused_store, 2);
     cluster_close(c);
 }
 
