@@ -110,6 +110,15 @@ bool pst_dht__types_register(void *runner, uint64_t *refused) {
     return true;
 }
 
+void pst_dht__store_size(void *runner, uint64_t *values, uint64_t *bytes) {
+    *values = *bytes = 0;
+    if (!runner)
+        return;
+    auto held = reinterpret_cast<dht::DhtRunner *>(runner)->getStoreSize();
+    *bytes = held.first;
+    *values = held.second;
+}
+
 void pst_dht__value_set_type(dht_value *v, uint16_t type) {
     if (v)
         (*reinterpret_cast<ValueSp *>(v))->type = type;

@@ -38,6 +38,11 @@ uint16_t pst_dht__type_of(const uint8_t *val, size_t len);
  * applies it on its own thread, before later operations). */
 bool pst_dht__types_register(void *runner, uint64_t *refused);
 
+/* What the runner's own store holds for the network (every slot, its own
+ * puts included): values and their bytes. Takes OpenDHT's lock: never from
+ * inside an OpenDHT callback. */
+void pst_dht__store_size(void *runner, uint64_t *values, uint64_t *bytes);
+
 /* Sets / reads the type id of a value handle. Only after
  * pst_dht__types_register returned true once in this process. */
 void pst_dht__value_set_type(dht_value *v, uint16_t type);
