@@ -423,6 +423,20 @@ Test(dht, oversize_put_is_refused) {
     cluster_close(c);
 }
 
+/* A bare OpenDHT runner on the cluster's network, bootstrapped to seed: a
+ * peer that is not Postern. */
+static dht_runner *raw_new(cluster *c, pst_dht *seed) {
+    dht_runner *r = dht_runner_new();
+    dht_runner_config rc;
+    dht_runner_config_default(&rc);
+    rc.dht_config.node_config.network = c->net;
+    cr_assert_eq(dht_runner_run_config(r, 0, &rc), 0);
+    char port[8];
+    port_of(seed, port);
+    dht_runner_bootstrap(r, "127.0.0.1", port);
+    return r;
+}
+
 static void raw_done(bool ok, void *arg) {
     (void)ok;
     (void)arg;
@@ -442,14 +456,7 @@ Test(dht, hostile_peer_oversize_values_are_dropped) {
     pst_dht_listen_handle *h;
     cr_assert_eq(pst_dht_listen(&c->n[1], slot, listen_cb, &lr, &h), PST_OK);
 
-    dht_runner *raw = dht_runner_new();
-    dht_runner_config rc;
-    dht_runner_config_default(&rc);
-    rc.dht_config.node_config.network = c->net;
-    cr_assert_eq(dht_runner_run_config(raw, 0, &rc), 0);
-    char port[8];
-    port_of(&c->n[0], port);
-    dht_runner_bootstrap(raw, "127.0.0.1", port);
+    dht_runner *raw = raw_new(c, &c->n[0]);
     static uint8_t huge[PST_DHT_VALUE_MAX + 1];
     memset(huge, 0xee, sizeof huge);
     dht_value *v = dht_value_new(huge, sizeof huge);
@@ -508,14 +515,8 @@ static bool stores_settled(void *p) {
 }
 
 static dht_runner *raw_start(cluster *c, pst_dht *seed) {
-    dht_runner *r = dht_runner_new();
-    dht_runner_config rc;
-    dht_runner_config_default(&rc);
-    rc.dht_config.node_config.network = c->net;
-    cr_assert_eq(dht_runner_run_config(r, 0, &rc), 0);
+    dht_runner *r = raw_new(c, seed);
     char port[8];
-    port_of(seed, port);
-    dht_runner_bootstrap(r, "127.0.0.1", port);
     /* the seed pings back, so both routing tables hold the other */
     snprintf(port, sizeof port, "%u", (unsigned)dht_runner_get_bound_port(r, AF_INET));
     doneres pr = {0};
@@ -543,10 +544,10 @@ Test(dht, storing_node_applies_postern_value_types) {
     cluster *c = malloc(sizeof *c);
     cluster_init(c);
     pst_dht *s = node_start(c, c->net);
+    dht_runner *j = raw_start(c, s);
     struct pst_dht_stats st;
     pst_dht_stats(s, &st);
     cr_assert(st.value_types, "the value handle check failed: types not registered");
-    dht_runner *j = raw_start(c, s);
     dht_runner *p = raw_start(c, s);
     char jport[8];
     snprintf(jport, sizeof jport, "%u", (unsigned)dht_runner_get_bound_port(j, AF_INET));
