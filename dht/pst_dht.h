@@ -116,7 +116,8 @@ struct pst_dht_stats {
      * PST_DHT_VALUE_MAX, or not a record of that type: docs/dht.md). */
     uint64_t values_refused_store;
     /* false: OpenDHT's value handle was not what the type shim expects, so
-     * Postern's types are not registered and values go out untyped. */
+     * Postern's types are not registered and values go out untyped (and
+     * always in the fake DHT, which has no types). */
     bool value_types;
     uint32_t listens_active; /* registered and not cancelled */
     uint32_t ops_live;       /* operation records held, counted against OPS_MAX */
@@ -191,7 +192,9 @@ int pst_dht_ping(pst_dht *d, const char *host, const char *port, pst_dht_done_cb
  * the same slot within PST_DHT_REPUT_KEEP_MS are the same OpenDHT value
  * (value id): storing nodes refresh its lifetime instead of holding one copy
  * per put, so a slot keeps one value per distinct record and its replies
- * stay small (docs/dht.md); while the previous put of that value has not
+ * stay small (docs/dht.md). The value carries the OpenDHT type id of its
+ * record's kind (docs/PROTOCOL.md), so storing nodes that run Postern apply
+ * Postern's store policy to it. While the previous put of that value has not
  * ended, a new put of it is a value of its own (OpenDHT would end the
  * previous one as failed). permanent: OpenDHT re-puts it
  * about every 10 minutes for as long as this node runs, and it cannot be
