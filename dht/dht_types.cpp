@@ -36,13 +36,13 @@ bool fits(uint16_t type, const dht::Value &v) {
 /* refused: the pst_dht's counter, which outlives the runner (close deletes
  * the runner first); written from OpenDHT's thread, hence the atomic add. */
 dht::StorePolicy store_policy(uint16_t type, uint64_t *refused) {
-    return [type, refused](dht::InfoHash, ValueSp &v, const dht::InfoHash &,
-                           const dht::SockAddr &) {
-        if (v && fits(type, *v))
-            return true;
-        __atomic_fetch_add(refused, 1, __ATOMIC_RELAXED);
-        return false;
-    };
+    return
+        [type, refused](dht::InfoHash, ValueSp &v, const dht::InfoHash &, const dht::SockAddr &) {
+            if (v && fits(type, *v))
+                return true;
+            __atomic_fetch_add(refused, 1, __ATOMIC_RELAXED);
+            return false;
+        };
 }
 
 /* dht_value_new is `new std::shared_ptr<dht::Value>(make_shared<Value>(data,
@@ -99,12 +99,12 @@ bool pst_dht__types_register(void *runner, uint64_t *refused) {
      * default edit policy (refuse) stays: a value id cannot be given other
      * bytes, a re-put of the same bytes only refreshes it. */
     const auto life = std::chrono::seconds(600);
-    r->registerType({PST_DHT_TYPE_RECORD, "postern-record", life,
-                     store_policy(PST_DHT_TYPE_RECORD, refused)});
+    r->registerType(
+        {PST_DHT_TYPE_RECORD, "postern-record", life, store_policy(PST_DHT_TYPE_RECORD, refused)});
     r->registerType({PST_DHT_TYPE_NOTIFICATION, "postern-notification", life,
                      store_policy(PST_DHT_TYPE_NOTIFICATION, refused)});
-    r->registerType({PST_DHT_TYPE_VOUCH, "postern-vouch", life,
-                     store_policy(PST_DHT_TYPE_VOUCH, refused)});
+    r->registerType(
+        {PST_DHT_TYPE_VOUCH, "postern-vouch", life, store_policy(PST_DHT_TYPE_VOUCH, refused)});
     r->registerType({PST_DHT_TYPE_DEVLIST, "postern-devlist", life,
                      store_policy(PST_DHT_TYPE_DEVLIST, refused)});
     return true;
