@@ -47,7 +47,7 @@ dht::StorePolicy store_policy(uint16_t type, uint64_t *refused) {
 
 /* dht_value_new is `new std::shared_ptr<dht::Value>(make_shared<Value>(data,
  * size))` in 2.4.12: check it on a probe before casting a real value. */
-bool probe_value_layout() {
+bool probe_value_layout() noexcept {
     static const uint8_t probe[] = {'p', 's', 't', 0x5a, 0xa5};
     dht_value *cv = dht_value_new(probe, sizeof probe);
     if (!cv)
@@ -99,14 +99,21 @@ bool pst_dht__types_register(void *runner, uint64_t *refused) {
      * default edit policy (refuse) stays: a value id cannot be given other
      * bytes, a re-put of the same bytes only refreshes it. */
     const auto life = std::chrono::seconds(600);
-    r->registerType(
-        {PST_DHT_TYPE_RECORD, "postern-record", life, store_policy(PST_DHT_TYPE_RECORD, refused)});
-    r->registerType({PST_DHT_TYPE_NOTIFICATION, "postern-notification", life,
-                     store_policy(PST_DHT_TYPE_NOTIFICATION, refused)});
-    r->registerType(
-        {PST_DHT_TYPE_VOUCH, "postern-vouch", life, store_policy(PST_DHT_TYPE_VOUCH, refused)});
-    r->registerType({PST_DHT_TYPE_DEVLIST, "postern-devlist", life,
-                     store_policy(PST_DHT_TYPE_DEVLIST, refused)});
+    /* Nothing may throw into C (out of memory would): a failure leaves the
+     * values untyped, and a type registered before it only refuses values
+     * that carry its id and break its policy. */
+    try {
+        r->registerType({PST_DHT_TYPE_RECORD, "postern-record", life,
+                         store_policy(PST_DHT_TYPE_RECORD, refused)});
+        r->registerType({PST_DHT_TYPE_NOTIFICATION, "postern-notification", life,
+                         store_policy(PST_DHT_TYPE_NOTIFICATION, refused)});
+        r->registerType(
+            {PST_DHT_TYPE_VOUCH, "postern-vouch", life, store_policy(PST_DHT_TYPE_VOUCH, refused)});
+        r->registerType({PST_DHT_TYPE_DEVLIST, "postern-devlist", life,
+                         store_policy(PST_DHT_TYPE_DEVLIST, refused)});
+    } catch (...) {
+        return false;
+    }
     return true;
 }
 
@@ -114,9 +121,13 @@ void pst_dht__store_size(void *runner, uint64_t *values, uint64_t *bytes) {
     *values = *bytes = 0;
     if (!runner)
         return;
-    auto held = reinterpret_cast<dht::DhtRunner *>(runner)->getStoreSize();
-    *bytes = held.first;
-    *values = held.second;
+    try {
+        auto held = reinterpret_cast<dht::DhtRunner *>(runner)->getStoreSize();
+        *bytes = held.first;
+        *values = held.second;
+    } catch (...) {
+        /* nothing known: zeros */
+    }
 }
 
 void pst_dht__value_set_type(dht_value *v, uint16_t type) {
