@@ -34,8 +34,10 @@ uint16_t pst_dht__type_of(const uint8_t *val, size_t len);
  * running runner, so this node stores at our slots only what Postern puts.
  * Returns false, registering nothing, when the C wrapper's value handle is
  * not the std::shared_ptr<dht::Value> this file casts it to (checked on a
- * probe value): values must then not be tagged either. Thread-safe (OpenDHT
- * applies it on its own thread, before later operations). */
+ * probe value): values must then not be tagged either. Only on a runner
+ * that runs (dht_runner_run_config succeeded: OpenDHT's DhtRunner
+ * dereferences its Dht); takes OpenDHT's lock and registers at once, so
+ * never from inside an OpenDHT callback. */
 bool pst_dht__types_register(void *runner, uint64_t *refused);
 
 /* What the runner's own store holds for the network (every slot, its own
