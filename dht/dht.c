@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include "dht_int.h"
+#include "dht_types.h"
 #include "pst_dht.h"
 
 enum { EV_VALUE = 1, EV_DONE };
@@ -290,11 +291,19 @@ static void reput_release(pst_dht *d) {
  * one whose put is still running. *used: the entry of the value returned,
  * or NULL when it is not remembered. Returns a reference the caller drops,
  * or NULL when out of memory. */
+/* A new value handle for val, under Postern's type for it (dht_types.h). */
+static dht_value *new_value(pst_dht *d, const uint8_t *val, size_t len) {
+    dht_value *v = dht_value_new(val, len);
+    if (v && d->typed)
+        pst_dht__value_set_type(v, pst_dht__type_of(val, len));
+    return v;
+}
+
 static dht_value *reput_value(pst_dht *d, const uint8_t *slot, const uint8_t *val, size_t len,
                               struct pst_dht_reput **used) {
     *used = NULL;
     if (d->every_put_new_value)
-        return dht_value_new(val, len);
+        return new_value(d, val, len);
     uint64_t now = uv_now(d->loop);
     if (!d->reput)
         d->reput = calloc(PST_DHT_REPUT_MAX, sizeof *d->reput);
@@ -318,7 +327,7 @@ static dht_value *reput_value(pst_dht *d, const uint8_t *slot, const uint8_t *va
         if (!r->busy && (!spare || (spare->value && (!r->value || r->used_ms < spare->used_ms))))
             spare = r;
     }
-    dht_value *v = dht_value_new(val, len);
+    dht_value *v = new_value(d, val, len);
     uint8_t *copy = v && spare && !same_busy ? malloc(len) : NULL;
     if (!copy)
         return v; /* not remembered: this put is a value of its own */
@@ -534,6 +543,13 @@ int pst_dht_init(uv_loop_t *loop, pst_dht *d, const pst_dht_config *cfg) {
         memset(d, 0, sizeof *d);
         return PST_E_IO;
     }
+    /* Before any put of ours; a store request that arrives in between gets
+     * OpenDHT's default, as on any node without our types. */
+    d->typed = pst_dht__types_register(r, &d->refused_store);
+    if (!d->typed)
+        logf_(d, PST_DHT_LOG_WARN,
+              "dht: Postern value types not registered (OpenDHT's C value "
+              "handle is not the expected one): values go out untyped");
     /* No op is registered yet, so nothing can call uv_async_send before the
      * handle exists. */
     if (uv_async_init(loop, &d->async, on_async) != 0) {
@@ -735,6 +751,9 @@ void pst_dht_stats(const pst_dht *d, struct pst_dht_stats *out) {
     if (!out)
         return;
     memset(out, 0, sizeof *out);
-    if (d)
-        *out = d->st;
+    if (!d)
+        return;
+    *out = d->st;
+    out->values_refused_store = __atomic_load_n(&d->refused_store, __ATOMIC_RELAXED);
+    out->value_types = d->typed;
 }

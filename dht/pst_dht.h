@@ -111,6 +111,14 @@ struct pst_dht_stats {
      * absent one. last_answered_ms: uv_now() when last_answered_op ended. */
     uint64_t ops_ended, last_answered_op, last_unanswered_op, last_answered_ms;
     uint64_t puts_refreshed; /* puts that re-put a value remembered (same value id) */
+    /* Values this node refused to store for another node because they broke
+     * the policy of the Postern value type they carry (over
+     * PST_DHT_VALUE_MAX, or not a record of that type: docs/dht.md). */
+    uint64_t values_refused_store;
+    /* false: OpenDHT's value handle was not what the type shim expects, so
+     * Postern's types are not registered and values go out untyped (and
+     * always in the fake DHT, which has no types). */
+    bool value_types;
     uint32_t listens_active; /* registered and not cancelled */
     uint32_t ops_live;       /* operation records held, counted against OPS_MAX */
 };
@@ -147,6 +155,8 @@ struct pst_dht {
     struct pst_dht_stats st;
     struct pst_dht_reput *reput; /* PST_DHT_REPUT_MAX entries, allocated on first put */
     bool every_put_new_value;
+    bool typed;             /* Postern's value types registered (dht_types.h) */
+    uint64_t refused_store; /* written by OpenDHT's thread: atomic builtins */
 };
 
 /* Starts an OpenDHT node on its own thread and attaches it to loop. cfg is
@@ -182,7 +192,9 @@ int pst_dht_ping(pst_dht *d, const char *host, const char *port, pst_dht_done_cb
  * the same slot within PST_DHT_REPUT_KEEP_MS are the same OpenDHT value
  * (value id): storing nodes refresh its lifetime instead of holding one copy
  * per put, so a slot keeps one value per distinct record and its replies
- * stay small (docs/dht.md); while the previous put of that value has not
+ * stay small (docs/dht.md). The value carries the OpenDHT type id of its
+ * record's kind (docs/PROTOCOL.md), so storing nodes that run Postern apply
+ * Postern's store policy to it. While the previous put of that value has not
  * ended, a new put of it is a value of its own (OpenDHT would end the
  * previous one as failed). permanent: OpenDHT re-puts it
  * about every 10 minutes for as long as this node runs, and it cannot be

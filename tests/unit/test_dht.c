@@ -2,18 +2,23 @@
  * private network id per test, peer discovery off. No fixed sleeps: the loop
  * runs until a condition holds or a deadline passes. */
 #include <criterion/criterion.h>
+#include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
-/* Only the hostile_peer test uses OpenDHT directly: it plays a peer that puts
- * values our own API refuses to send. */
+/* The hostile_peer and value type tests use OpenDHT directly: they play
+ * peers that put values our own API refuses to send, or that know nothing of
+ * Postern's value types (as Jami's nodes). */
 #include <opendht/opendht_c.h>
 
+#include "dht_types.h"
 #include "pst_dht.h"
 #include "testutil.h"
 
@@ -418,6 +423,20 @@ Test(dht, oversize_put_is_refused) {
     cluster_close(c);
 }
 
+/* A bare OpenDHT runner on the cluster's network, bootstrapped to seed: a
+ * peer that is not Postern. */
+static dht_runner *raw_new(cluster *c, pst_dht *seed) {
+    dht_runner *r = dht_runner_new();
+    dht_runner_config rc;
+    dht_runner_config_default(&rc);
+    rc.dht_config.node_config.network = c->net;
+    cr_assert_eq(dht_runner_run_config(r, 0, &rc), 0);
+    char port[8];
+    port_of(seed, port);
+    dht_runner_bootstrap(r, "127.0.0.1", port);
+    return r;
+}
+
 static void raw_done(bool ok, void *arg) {
     (void)ok;
     (void)arg;
@@ -437,14 +456,7 @@ Test(dht, hostile_peer_oversize_values_are_dropped) {
     pst_dht_listen_handle *h;
     cr_assert_eq(pst_dht_listen(&c->n[1], slot, listen_cb, &lr, &h), PST_OK);
 
-    dht_runner *raw = dht_runner_new();
-    dht_runner_config rc;
-    dht_runner_config_default(&rc);
-    rc.dht_config.node_config.network = c->net;
-    cr_assert_eq(dht_runner_run_config(raw, 0, &rc), 0);
-    char port[8];
-    port_of(&c->n[0], port);
-    dht_runner_bootstrap(raw, "127.0.0.1", port);
+    dht_runner *raw = raw_new(c, &c->n[0]);
     static uint8_t huge[PST_DHT_VALUE_MAX + 1];
     memset(huge, 0xee, sizeof huge);
     dht_value *v = dht_value_new(huge, sizeof huge);
@@ -459,6 +471,135 @@ Test(dht, hostile_peer_oversize_values_are_dropped) {
     cr_assert_eq(r.values, 0);
     cr_assert_eq(lr.values, 0);
     dht_runner_delete(raw);
+    cluster_close(c);
+}
+
+/* ---- Postern's value types (dht_types.h) ---------------------------------- */
+
+typedef struct {
+    atomic_int values;
+    uint16_t type[4];
+    size_t len[4];
+} rawget;
+
+static bool raw_get_value(const dht_value *v, void *arg) {
+    rawget *g = arg;
+    int i = atomic_load(&g->values);
+    if (i < 4) {
+        g->type[i] = pst_dht__value_type(v);
+        g->len[i] = dht_value_get_data(v).size;
+    }
+    atomic_fetch_add(&g->values, 1);
+    return true;
+}
+static bool raw_get_one(void *p) { return atomic_load(&((rawget *)p)->values) >= 1; }
+static void raw_count_done(bool ok, void *arg) {
+    (void)ok;
+    atomic_fetch_add((atomic_int *)arg, 1);
+}
+typedef struct {
+    pst_dht *s;
+    dht_runner *j;
+    uint64_t s0, j0, s1, j1, refused;
+} stores;
+
+static bool stores_settled(void *p) {
+    stores *w = p;
+    uint64_t bytes;
+    struct pst_dht_stats st;
+    pst_dht_stats(w->s, &st);
+    w->refused = st.values_refused_store;
+    pst_dht__store_size(w->s->runner, &w->s1, &bytes);
+    pst_dht__store_size(w->j, &w->j1, &bytes);
+    return w->refused >= 2 && w->s1 - w->s0 >= 1 && w->j1 - w->j0 >= 3;
+}
+
+static dht_runner *raw_start(cluster *c, pst_dht *seed) {
+    dht_runner *r = raw_new(c, seed);
+    char port[8];
+    /* the seed pings back, so both routing tables hold the other */
+    snprintf(port, sizeof port, "%u", (unsigned)dht_runner_get_bound_port(r, AF_INET));
+    doneres pr = {0};
+    cr_assert_eq(pst_dht_ping(seed, "127.0.0.1", port, done_cb, &pr), PST_OK);
+    cr_assert(run_until(&c->loop, done_done, &pr, DEADLINE_MS));
+    cr_assert_eq(pr.status, PST_OK);
+    return r;
+}
+
+static void raw_put_typed(dht_runner *r, const uint8_t *slot, const uint8_t *val, size_t len,
+                          uint16_t type, atomic_int *done) {
+    dht_value *v = dht_value_new(val, len);
+    pst_dht__value_set_type(v, type);
+    dht_infohash ih;
+    memcpy(ih.d, slot, sizeof ih.d);
+    dht_runner_put(r, &ih, v, raw_count_done, done, false);
+    dht_value_unref(v);
+}
+
+/* S runs Postern; J is a plain OpenDHT node (Jami's, a dhtnode); P a foreign
+ * putter. S tags what it puts with Postern's type ids, which travel with the
+ * value; S refuses values under our ids that Postern would never put, J
+ * stores them (it applies USER_DATA to ids it does not know). */
+Test(dht, storing_node_applies_postern_value_types) {
+    cluster *c = malloc(sizeof *c);
+    cluster_init(c);
+    pst_dht *s = node_start(c, c->net);
+    dht_runner *j = raw_start(c, s);
+    struct pst_dht_stats st;
+    pst_dht_stats(s, &st);
+    cr_assert(st.value_types, "the value handle check failed: types not registered");
+    dht_runner *p = raw_start(c, s);
+    char jport[8];
+    snprintf(jport, sizeof jport, "%u", (unsigned)dht_runner_get_bound_port(j, AF_INET));
+    dht_runner_bootstrap(p, "127.0.0.1", jport);
+
+    /* (1) Our put carries our id to a node without our types, and reads back. */
+    const uint8_t note[] = {0x93, PST_PROTO_VERSION, PST_REC_NOTIFICATION, 0x01, 0x02};
+    cr_assert_eq(pst_dht__type_of(note, sizeof note), PST_DHT_TYPE_NOTIFICATION);
+    uint8_t slot1[PST_SLOT_BYTES];
+    random_slot(slot1);
+    put_and_wait(c, s, slot1, note, sizeof note);
+    rawget g1 = {0};
+    dht_infohash ih;
+    memcpy(ih.d, slot1, sizeof ih.d);
+    dht_runner_get(j, &ih, raw_get_value, raw_done, &g1);
+    cr_assert(run_until(&c->loop, raw_get_one, &g1, DEADLINE_MS));
+    cr_assert_eq(g1.type[0], PST_DHT_TYPE_NOTIFICATION);
+    cr_assert_eq(g1.len[0], sizeof note);
+    getres r;
+    uint64_t bytes;
+    get_and_wait(c, s, slot1, 5000, &r);
+    cr_assert_eq(r.values, 1);
+    cr_assert_eq(r.last_len, sizeof note);
+    cr_assert_eq(memcmp(r.last, note, sizeof note), 0);
+
+    /* (2) Under the record type: a key record, junk, a notification. */
+    const uint8_t key[] = {0x93, PST_PROTO_VERSION, PST_REC_KEY, 0xc0};
+    const uint8_t junk[] = {0xde, 0xad, 0xbe, 0xef, 0x00};
+    uint8_t slot2[PST_SLOT_BYTES];
+    random_slot(slot2);
+    stores w = {.s = s, .j = j};
+    pst_dht__store_size(s->runner, &w.s0, &bytes);
+    pst_dht__store_size(j, &w.j0, &bytes);
+    atomic_int puts = 0;
+    raw_put_typed(p, slot2, key, sizeof key, PST_DHT_TYPE_RECORD, &puts);
+    raw_put_typed(p, slot2, junk, sizeof junk, PST_DHT_TYPE_RECORD, &puts);
+    raw_put_typed(p, slot2, note, sizeof note, PST_DHT_TYPE_RECORD, &puts);
+    /* S refused two and stored one, J stored all three: read in their own
+     * stores, so what P holds itself does not count. */
+    cr_assert(run_until(&c->loop, stores_settled, &w, DEADLINE_MS),
+              "S: %" PRIu64 " stored, %" PRIu64 " refused; J: %" PRIu64 " stored", w.s1 - w.s0,
+              w.refused, w.j1 - w.j0);
+    cr_assert_eq(w.s1 - w.s0, 1);
+    cr_assert_eq(w.refused, 2);
+    cr_assert_eq(w.j1 - w.j0, 3);
+    /* What S holds at the slot is the key record. */
+    dht_runner_delete(p);
+    dht_runner_delete(j);
+    get_and_wait(c, s, slot2, 1500, &r);
+    cr_assert_eq(r.values, 1);
+    cr_assert_eq(r.last_len, sizeof key);
+    cr_assert_eq(memcmp(r.last, key, sizeof key), 0);
     cluster_close(c);
 }
 
