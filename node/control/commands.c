@@ -122,6 +122,9 @@ void pst_node_cmd_status(pst_node *n, const pst_ctrl_request *req, pst_node_repl
     pst_value_add_uint(d, "puts_ok", ds.puts_ok);
     pst_value_add_uint(d, "puts_failed", ds.puts_failed + ds.puts_timed_out);
     pst_value_add_uint(d, "puts_refreshed", ds.puts_refreshed);
+    /* what our typed store policy refused for other nodes (docs/dht.md) */
+    pst_value_add_bool(d, "value_types", ds.value_types);
+    pst_value_add_uint(d, "values_refused_store", ds.values_refused_store);
     pst_value_add_uint(d, "listens", ds.listens_active);
     pst_value_add_uint(d, "keys_watched", pst_keycache_watched(n));
     pst_value *p = pst_value_add_map(b, "ports");

@@ -68,6 +68,11 @@ def test(c):
         check(rc == EX_OK, f"{n.name} status failed")
         check(st["counters"].get("rejected.total", 0) == 0,
               f"{n.name} rejected honest values: {st['counters']}")
+        # Postern's value types on every real node, and none of our values
+        # refused by a storing node's type policy
+        check(st["dht"].get("value_types") is True, f"{n.name}: no value types: {st['dht']}")
+        check(st["dht"].get("values_refused_store") == 0,
+              f"{n.name} refused honest values for storing: {st['dht']}")
     for n in reversed(nodes):
         n.stop()
 
