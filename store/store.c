@@ -247,8 +247,11 @@ int pst_store__row(pst_store *st, sqlite3_stmt *s) {
 /* Not a cached statement: SQLite applies a synchronous pragma when it
  * compiles it, so a prepared one run again would change nothing. */
 bool pst_store__lazy_on(pst_store *st) {
-    return sqlite3_get_autocommit(st->db) &&
-           sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) == SQLITE_OK;
+    bool on = sqlite3_get_autocommit(st->db) &&
+              sqlite3_exec(st->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) == SQLITE_OK;
+    if (on)
+        st->sync_normal = true;
+    return on;
 }
 
 int pst_store__lazy_off(pst_store *st, bool on, int rc) {
@@ -256,6 +259,8 @@ int pst_store__lazy_off(pst_store *st, bool on, int rc) {
         return rc;
     /* back before anything else commits: every other write waits for its fsync */
     int r = sqlite3_exec(st->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+    if (r == SQLITE_OK)
+        st->sync_normal = false;
     return rc == 0 && r != SQLITE_OK ? pst_store__sqlerr(st, r) : rc;
 }
 
@@ -270,15 +275,49 @@ static int exec_cached(pst_store *st, const char *sql) {
     return rc ? rc : pst_store__run(st, s);
 }
 
+/* The cached statement of a walk's sql, unless it is in use (a row callback
+ * walking the same list again) or the cache is full: then a fresh one,
+ * finalized by walk_done. Preparing costs more than a short walk's step. */
+static int walk_stmt(pst_store *st, const char *sql, sqlite3_stmt **out, bool *cached) {
+    bool known = false, busy = false;
+    for (size_t i = 0; i < st->nstmts && !known; i++)
+        if (st->stmts[i].sql == sql) {
+            known = true;
+            busy = sqlite3_stmt_busy(st->stmts[i].stmt);
+        }
+    *cached = !busy && (known || st->nstmts < PST_STORE_STMTS_MAX);
+    if (*cached)
+        return pst_store__stmt(st, sql, out);
+    *out = NULL;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(*out);
+        *out = NULL;
+        return pst_store__sqlerr(st, rc);
+    }
+    return 0;
+}
+
+static void walk_done(sqlite3_stmt *s, bool cached) {
+    if (cached) {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    } else {
+        sqlite3_finalize(s);
+    }
+}
+
 int pst_store__walk(pst_store *st, const char *sql, pst_store__bind_fn bind, const void *arg,
                     pst_store__row_fn row, void *ctx) {
     sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
-    if (rc == SQLITE_OK && bind)
-        rc = bind(s, arg);
+    bool cached = false;
+    int rc = walk_stmt(st, sql, &s, &cached);
+    if (rc)
+        return rc;
+    rc = bind ? bind(s, arg) : SQLITE_OK;
     if (rc != SQLITE_OK) {
         int err = pst_store__sqlerr(st, rc);
-        sqlite3_finalize(s);
+        walk_done(s, cached);
         return err;
     }
     int ret = 0;
@@ -294,7 +333,7 @@ int pst_store__walk(pst_store *st, const char *sql, pst_store__bind_fn bind, con
             break;
         }
     }
-    sqlite3_finalize(s);
+    walk_done(s, cached);
     return ret;
 }
 
@@ -368,9 +407,26 @@ static const char Q_ROLLBACK_TO[] = "ROLLBACK TO pst_unit";
 
 /* IMMEDIATE takes the write lock up front: a deferred read-then-write
  * transaction could fail with SQLITE_BUSY_SNAPSHOT without waiting. */
+/* Opens the outermost transaction; notes the change count so its commit
+ * knows whether it wrote (a commit that wrote nothing syncs nothing). */
+static int open_tx(pst_store *st) {
+    st->changes_open = sqlite3_total_changes64(st->db);
+    return exec_cached(st, Q_BEGIN);
+}
+
+/* The outermost commit; one that wrote with synchronous=FULL fsynced the WAL
+ * file, and with it every lazy write before it. */
+static int commit_tx(pst_store *st) {
+    bool wrote = sqlite3_total_changes64(st->db) != st->changes_open;
+    int rc = exec_cached(st, Q_COMMIT);
+    if (rc == 0 && wrote && !st->sync_normal)
+        st->synced_gen++;
+    return rc;
+}
+
 int pst_store__tx_begin(pst_store *st) {
     if (sqlite3_get_autocommit(st->db))
-        return exec_cached(st, Q_BEGIN);
+        return open_tx(st);
     int rc = exec_cached(st, Q_SAVEPOINT);
     if (rc == 0)
         st->savepoints++;
@@ -395,7 +451,7 @@ int pst_store__tx_end(pst_store *st, int rc) {
     if (sqlite3_get_autocommit(st->db)) /* SQLite already rolled back (I/O error) */
         return rc ? rc : pst_store__fail(st, PST_E_STORE, "transaction was rolled back");
     if (rc == 0) {
-        rc = exec_cached(st, Q_COMMIT);
+        rc = commit_tx(st);
         if (rc == 0)
             return 0;
     }
@@ -409,7 +465,7 @@ int pst_store__tx_end(pst_store *st, int rc) {
 int pst_store_begin(pst_store *st) {
     if (!st || st->batch || !sqlite3_get_autocommit(st->db))
         return PST_E_INVAL;
-    int rc = exec_cached(st, Q_BEGIN);
+    int rc = open_tx(st);
     if (rc == 0)
         st->batch = true;
     return rc;
@@ -419,7 +475,7 @@ int pst_store_begin_lazy(pst_store *st) {
     if (!st || st->batch || !sqlite3_get_autocommit(st->db))
         return PST_E_INVAL;
     bool on = pst_store__lazy_on(st);
-    int rc = exec_cached(st, Q_BEGIN);
+    int rc = open_tx(st);
     if (rc != 0)
         return pst_store__lazy_off(st, on, rc);
     st->batch = true;
@@ -439,6 +495,21 @@ int pst_store_commit(pst_store *st) {
         return PST_E_INVAL;
     st->batch = false;
     return batch_over(st, pst_store__tx_end(st, 0));
+}
+
+uint64_t pst_store_synced(const pst_store *st) { return st ? st->synced_gen : 0; }
+
+int pst_store_sync(pst_store *st) {
+    if (!st || st->batch || !sqlite3_get_autocommit(st->db))
+        return PST_E_INVAL;
+    if (st->sync_normal)
+        return pst_store__fail(st, PST_E_INVAL, "sync inside a lazy write");
+    int rc = open_tx(st);
+    if (rc)
+        return rc;
+    /* a row must change for the commit to write, and so to fsync */
+    rc = pst_store_meta_set_u64(st, "store_synced", st->synced_gen + 1);
+    return pst_store__tx_end(st, rc);
 }
 
 int pst_store_rollback(pst_store *st) {

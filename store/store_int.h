@@ -11,13 +11,16 @@
 #include "pst_store.h"
 
 /* Every distinct SQL text the store prepares; more is a bug caught by tests. */
-#define PST_STORE_STMTS_MAX 96u
+#define PST_STORE_STMTS_MAX 128u
 
 struct pst_store {
     sqlite3 *db;
     bool batch;      /* inside pst_store_begin() */
     bool batch_lazy; /* ... pst_store_begin_lazy(): synchronous=NORMAL until its end */
     unsigned savepoints;
+    bool sync_normal;           /* synchronous=NORMAL now (a lazy write) */
+    sqlite3_int64 changes_open; /* sqlite3_total_changes64 when the transaction began */
+    uint64_t synced_gen;        /* commits that wrote with synchronous=FULL (pst_store_synced) */
     size_t nstmts;
     struct {
         const char *sql; /* identity of the statement: a static string */

@@ -903,6 +903,53 @@ Test(store, list_callback_may_write, .init = su_tmp_setup, .fini = su_tmp_teardo
     pst_store_close(st);
 }
 
+/* A walk's statement is cached (issue 14: preparing it cost more than a
+ * short walk); a row callback that walks the same list again gets a
+ * statement of its own, and both walks see every row. */
+struct nested {
+    pst_store *st;
+    const char *addr;
+    int outer, inner;
+};
+
+static int count_inner(const pst_store_addrclaim_row *r, void *user) {
+    (void)r;
+    ((struct nested *)user)->inner++;
+    return 0;
+}
+
+static int walk_again(const pst_store_addrclaim_row *r, void *user) {
+    (void)r;
+    struct nested *w = user;
+    w->outer++;
+    cr_assert_eq(pst_store_addrclaim_list(w->st, w->addr, count_inner, w), PST_OK);
+    return 0;
+}
+
+Test(store, walk_inside_the_same_walk) {
+    pst_store *st = su_open_mem();
+    uint8_t rec[40];
+    su_rec_of(rec, sizeof rec, 1);
+    const char *addr = "alice@example.org";
+    for (uint8_t i = 1; i <= 3; i++) {
+        uint8_t pk[32];
+        memset(pk, i, 32);
+        cr_assert_eq(pst_store_addrclaim_put(st, addr, pk, 1, 0, rec, sizeof rec), PST_OK);
+    }
+    for (int round = 0; round < 3; round++) { /* the cached statement again */
+        struct nested w = {st, addr, 0, 0};
+        cr_assert_eq(pst_store_addrclaim_list(st, addr, walk_again, &w), PST_OK);
+        cr_assert_eq(w.outer, 3);
+        cr_assert_eq(w.inner, 9);
+    }
+    struct collect c = {0};
+    cr_assert_eq(pst_store_addrclaim_list(st, "bob@example.org", collect_claim, &c), PST_OK);
+    cr_assert_eq(c.n, 0, "the cached statement's binding does not stick");
+    cr_assert_eq(pst_store_addrclaim_list(st, addr, collect_claim, &c), PST_OK);
+    cr_assert_eq(c.n, 3);
+    pst_store_close(st);
+}
+
 /* Two handles on one file: the batch of one is invisible to the other until
  * commit, and the other's write waits for it (busy timeout), not fails. */
 Test(store, two_handles_see_commits, .init = su_tmp_setup, .fini = su_tmp_teardown) {
