@@ -95,6 +95,17 @@ int pst_store_begin_lazy(pst_store *st);
 int pst_store_commit(pst_store *st);
 int pst_store_rollback(pst_store *st);
 
+/* Group commit for lazy writes (ones made without an fsync of their own:
+ * pst_store_begin_lazy, pst_store_outbox_receipt_lazy). pst_store_synced is
+ * a count that grows with every commit that wrote and fsynced the WAL file;
+ * such a commit makes every lazy write before it durable too. So a lazy
+ * write is durable once pst_store_synced() is above the value it had right
+ * after the write. pst_store_sync makes such a commit now (it writes one meta
+ * row, "store_synced"): for a caller that cannot wait for the next one.
+ * Outside a batch only (PST_E_INVAL). */
+uint64_t pst_store_synced(const pst_store *st);
+int pst_store_sync(pst_store *st);
+
 typedef struct {
     int schema_version;
     char journal_mode[16]; /* "wal" for files, "memory" for ":memory:" */
@@ -426,6 +437,13 @@ int pst_store_outbox_served(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_
 int pst_store_outbox_receipt(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                              const uint8_t rcpt[32], const uint8_t *receipt, size_t len,
                              uint64_t now);
+/* pst_store_outbox_receipt without an fsync of its own (outside a batch):
+ * it survives a crash of the process; it is durable once pst_store_synced()
+ * has grown past its value after the call (the caller answers the receipt's
+ * sender only then). Inside a batch it is the batch's. */
+int pst_store_outbox_receipt_lazy(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                                  const uint8_t rcpt[32], const uint8_t *receipt, size_t len,
+                                  uint64_t now);
 /* Gives up on a pending recipient: state FAILED (a no-op if not pending). */
 int pst_store_outbox_fail(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                           const uint8_t rcpt[32], uint64_t now);

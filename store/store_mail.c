@@ -355,6 +355,16 @@ int pst_store_outbox_receipt(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID
     return pst_store__tx_end(st, rc);
 }
 
+int pst_store_outbox_receipt_lazy(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
+                                  const uint8_t rcpt[32], const uint8_t *receipt, size_t len,
+                                  uint64_t now) {
+    if (!st)
+        return PST_E_INVAL;
+    bool on = pst_store__lazy_on(st);
+    return pst_store__lazy_off(st, on,
+                               pst_store_outbox_receipt(st, msg_id, rcpt, receipt, len, now));
+}
+
 int pst_store_outbox_fail(pst_store *st, const uint8_t msg_id[PST_STORE_MSGID_BYTES],
                           const uint8_t rcpt[32], uint64_t now) {
     if (!st || !msg_id || !rcpt)

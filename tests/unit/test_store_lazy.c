@@ -242,3 +242,84 @@ Test(store_lazy, accepted_notification_rides_on_the_attempt, .init = setup, .fin
     cr_assert_eq(pst_store_inbox_get(st, id, get_receipt_sent, &(uint64_t){0}), PST_E_NOTFOUND);
     pst_store_close(st);
 }
+
+/* Issue 14, fifth round: the sender's receipt is written without a sync
+ * (pst_store_outbox_receipt_lazy) and answered once pst_store_synced() has
+ * grown past its value after the write: the next commit that syncs (a
+ * send's), or pst_store_sync. Commits that sync nothing (lazy ones, ones
+ * that wrote nothing) do not count. */
+Test(store_lazy, lazy_receipt_is_durable_after_the_next_synced_commit, .init = setup,
+     .fini = teardown) {
+    pst_store *st = su_open_file();
+    uint8_t id[32], id2[32], r1[32], notif[100], receipt[90];
+    tu_fill(id, 32, 1);
+    tu_fill(id2, 32, 2);
+    memset(r1, 1, 32);
+    su_rec_of(notif, sizeof notif, 3);
+    su_rec_of(receipt, sizeof receipt, 4);
+    uint64_t g0 = pst_store_synced(st);
+    cr_assert_eq(pst_store_begin(st), PST_OK);
+    cr_assert_eq(pst_store_outbox_add(st, id, 100, 10, 1000, "s"), PST_OK);
+    cr_assert_eq(pst_store_outbox_rcpt_add(st, id, r1, PST_STORE_RCPT_TO, notif, sizeof notif, 10),
+                 PST_OK);
+    cr_assert_eq(pst_store_commit(st), PST_OK);
+    cr_assert_gt(pst_store_synced(st), g0, "a synced commit was not counted");
+
+    uint64_t g1 = pst_store_synced(st);
+    syncs = 0;
+    cr_assert_eq(pst_store_outbox_receipt_lazy(st, id, r1, receipt, sizeof receipt, 20), PST_OK);
+    cr_assert_eq(syncs, 0, "the lazy receipt synced %d times", syncs);
+    synchronous_is_full(st);
+    uint64_t ticket = pst_store_synced(st);
+    cr_assert_eq(ticket, g1, "a lazy commit was counted as synced");
+    /* the same receipt again: 0, still lazy */
+    cr_assert_eq(pst_store_outbox_receipt_lazy(st, id, r1, receipt, sizeof receipt, 21), PST_OK);
+    cr_assert_eq(syncs, 0);
+
+    /* a batch that writes nothing syncs nothing: not counted */
+    cr_assert_eq(pst_store_begin(st), PST_OK);
+    cr_assert_eq(pst_store_commit(st), PST_OK);
+    cr_assert_eq(pst_store_synced(st), ticket);
+    /* nor a lazy batch */
+    cr_assert_eq(pst_store_begin_lazy(st), PST_OK);
+    cr_assert_eq(pst_store_outbox_served(st, id, r1, 22), PST_OK);
+    cr_assert_eq(pst_store_commit(st), PST_OK);
+    cr_assert_eq(pst_store_synced(st), ticket);
+
+    /* the next send's commit syncs the WAL, and with it the receipt */
+    syncs = 0;
+    cr_assert_eq(pst_store_begin(st), PST_OK);
+    cr_assert_eq(pst_store_outbox_add(st, id2, 100, 10, 1000, "s"), PST_OK);
+    cr_assert_eq(pst_store_commit(st), PST_OK);
+    cr_assert_gt(syncs, 0);
+    cr_assert_gt(pst_store_synced(st), ticket);
+
+    /* with nothing else to commit: pst_store_sync, one sync */
+    uint8_t r2[32];
+    memset(r2, 2, 32);
+    cr_assert_eq(pst_store_outbox_rcpt_add(st, id2, r2, PST_STORE_RCPT_TO, notif, sizeof notif, 10),
+                 PST_OK);
+    cr_assert_eq(pst_store_outbox_receipt_lazy(st, id2, r2, receipt, sizeof receipt, 23), PST_OK);
+    ticket = pst_store_synced(st);
+    syncs = 0;
+    cr_assert_eq(pst_store_sync(st), PST_OK);
+    cr_assert_eq(syncs, 1, "pst_store_sync synced %d times", syncs);
+    cr_assert_gt(pst_store_synced(st), ticket);
+    synchronous_is_full(st);
+
+    /* not inside a batch */
+    cr_assert_eq(pst_store_begin(st), PST_OK);
+    cr_assert_eq(pst_store_sync(st), PST_E_INVAL);
+    cr_assert_eq(pst_store_rollback(st), PST_OK);
+    cr_assert_eq(pst_store_sync(NULL), PST_E_INVAL);
+    pst_store_close(st);
+
+    /* both receipts are there after a reopen */
+    st = su_open_file();
+    pst_store_out_state state = 0;
+    cr_assert_eq(pst_store_outbox_rcpt_state(st, id, r1, &state), PST_OK);
+    cr_assert_eq(state, PST_STORE_OUT_DELIVERED);
+    cr_assert_eq(pst_store_outbox_rcpt_state(st, id2, r2, &state), PST_OK);
+    cr_assert_eq(state, PST_STORE_OUT_DELIVERED);
+    pst_store_close(st);
+}
