@@ -220,29 +220,6 @@ static fconn *checking(struct pst_fetch_server *srv, const uint8_t *msg_id) {
 
 /* ---- the request ------------------------------------------------------------ */
 
-static bool nonce_seen(const struct pst_fetch_server *srv, const uint8_t *nonce, uint64_t now) {
-    for (unsigned i = 0; i < srv->n_nonces; i++)
-        if (srv->nonces[i].expires > now &&
-            memcmp(srv->nonces[i].nonce, nonce, PST_NONCE_BYTES) == 0)
-            return true;
-    return false;
-}
-
-static bool nonce_add(struct pst_fetch_server *srv, const uint8_t *nonce, uint64_t expires,
-                      uint64_t now) {
-    unsigned k = 0;
-    for (unsigned i = 0; i < srv->n_nonces; i++)
-        if (srv->nonces[i].expires > now)
-            srv->nonces[k++] = srv->nonces[i];
-    srv->n_nonces = k;
-    if (k == FETCH_NONCES_MAX)
-        return false;
-    memcpy(srv->nonces[k].nonce, nonce, PST_NONCE_BYTES);
-    srv->nonces[k].expires = expires;
-    srv->n_nonces++;
-    return true;
-}
-
 void pst_fetch_srv_request(fconn *c, const pst_fetch_request *req) {
     struct pst_fetch_server *srv = c->srv;
     pst_node *n = srv->node;
@@ -258,7 +235,7 @@ void pst_fetch_srv_request(fconn *c, const pst_fetch_request *req) {
                              req->offset, pst_err_reason(rc, why, sizeof why), text);
         return;
     }
-    if (nonce_seen(srv, req->nonce, now)) {
+    if (pst_nonce_set_has(&srv->nonces, req->nonce, now)) {
         pst_fetch_srv_reject(c, req->msg_id, PST_FETCH_REPLAY, req->offset, "replay",
                              "replayed request");
         return;
@@ -316,7 +293,7 @@ void pst_fetch_srv_request(fconn *c, const pst_fetch_request *req) {
                              "busy checking other messages: retry later");
         return;
     }
-    if (!nonce_add(srv, req->nonce, req->expires, now)) {
+    if (!pst_nonce_set_add(&srv->nonces, req->nonce, req->expires, now)) {
         pst_fetch_srv_reject(c, req->msg_id, PST_FETCH_BUSY, req->offset, "busy",
                              "too many requests: retry later");
         return;

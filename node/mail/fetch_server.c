@@ -51,11 +51,12 @@ static const uint8_t zero_id[PST_HASH_BYTES];
 
 /* ---- lifetime ------------------------------------------------------------ */
 
-static void srv_unref(struct pst_fetch_server *srv) {
+void pst_fetch_srv_server_unref(struct pst_fetch_server *srv) {
     if (--srv->refs > 0)
         return;
     struct pst_outbox *o = srv->o;
     o->fetch = NULL;
+    pst_nonce_set_free(&srv->nonces);
     free(srv);
     pst_outbox_release(o);
 }
@@ -68,7 +69,7 @@ void pst_fetch_srv_unref(fconn *c) {
     free(c->chunk);
     struct pst_fetch_server *srv = c->srv;
     free(c);
-    srv_unref(srv);
+    pst_fetch_srv_server_unref(srv);
 }
 
 static void on_conn_handle_closed(uv_handle_t *h) { pst_fetch_srv_unref(h->data); }
@@ -85,6 +86,7 @@ void pst_fetch_srv_close(fconn *c) {
     if (c->next)
         c->next->prev = c->prev;
     srv->n_conns--;
+    pst_fetch_srv_sync_drop(c);
     uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
 }
@@ -379,7 +381,7 @@ static int bind_socket(const struct sockaddr_storage *ss) {
     return fd;
 }
 
-static void on_listener_closed(uv_handle_t *h) { srv_unref(h->data); }
+static void on_listener_closed(uv_handle_t *h) { pst_fetch_srv_server_unref(h->data); }
 
 #define META_FETCH_PORT "fetch_port_last"
 
@@ -391,10 +393,12 @@ int pst_fetch_server_start(pst_node *n, char *err, size_t errcap) {
     srv->node = n;
     srv->o = o;
     srv->refs = 1;
+    pst_nonce_set_init(&srv->nonces);
     o->fetch = srv;
     pst_outbox_hold(o);
     uv_tcp_init(n->loop, &srv->tcp);
     srv->tcp.data = srv;
+    pst_fetch_srv_sync_init(srv);
     /* Notifications already in the DHT name our endpoint: with an ephemeral
      * port (fetch_port 0) take the previous run's port again when it is
      * free, so a restart does not strand them. */
@@ -440,5 +444,6 @@ void pst_fetch_server_stop(pst_node *n) {
     srv->closing = true;
     while (srv->head != NULL)
         pst_fetch_srv_close(srv->head);
+    pst_fetch_srv_sync_close(srv);
     uv_close((uv_handle_t *)&srv->tcp, on_listener_closed);
 }

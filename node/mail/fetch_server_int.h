@@ -6,6 +6,7 @@
 #ifndef PST_FETCH_SERVER_INT_H
 #define PST_FETCH_SERVER_INT_H
 
+#include "fetch_nonces.h"
 #include "hint_int.h"
 #include "outbox_int.h"
 #include "pst_fetch.h"
@@ -13,7 +14,6 @@
 
 #define FETCH_CONNS_MAX 64u       /* connections being served */
 #define FETCH_CONNS_HARD_MAX 128u /* beyond this, close without a word */
-#define FETCH_NONCES_MAX 4096u    /* accepted request nonces remembered */
 #define FETCH_LINGER_MS 5000u     /* after our last frame, wait this long for EOF */
 /* body checks at once: libuv's pool has 4 threads, shared with the
  * resolver and file I/O; a request beyond this is answered busy */
@@ -21,17 +21,16 @@
 /* a body up to this size is checked on the loop (fetch_serve.c) */
 #define FETCH_CHECK_INLINE_MAX 65536u
 #define FETCH_BACKLOG 128
+/* a stored receipt is answered once a commit that fsyncs the WAL made it
+ * durable (fetch_receipt.c): the commit of a send under way, or, when there
+ * is none or it has not come after this long, a commit of its own */
+#define FETCH_RECEIPT_SYNC_MS 3u
 
 /* S_HINTS: the first frame was a Hint; more hints may follow (fetch_hint.c) */
 typedef enum { S_FIRST, S_STREAM, S_RECEIPT, S_LINGER, S_HINTS } conn_state;
 typedef enum { NEXT_STREAM, NEXT_CLOSE } next_step;
 
 typedef struct fconn fconn;
-
-typedef struct {
-    uint8_t nonce[PST_NONCE_BYTES];
-    uint64_t expires;
-} nonce_entry;
 
 struct pst_fetch_server {
     pst_node *node;
@@ -41,10 +40,15 @@ struct pst_fetch_server {
     bool closing;
     fconn *head;
     unsigned n_conns;
-    unsigned n_checks; /* body checks queued or running */
-    unsigned n_nonces;
-    nonce_entry nonces[FETCH_NONCES_MAX];
+    unsigned n_checks;       /* body checks queued or running */
+    pst_nonce_set nonces;    /* of the requests accepted, until they expire */
     pst_hint_rate hint_rate; /* hints taken per address (fetch_hint.c) */
+    /* receipts stored lazily, waiting to be durable before their answer
+     * (fetch_receipt.c): looked at after every turn of the loop, and made
+     * durable by a commit of their own after FETCH_RECEIPT_SYNC_MS */
+    fconn *sync_head;
+    uv_check_t sync_check;
+    uv_timer_t sync_timer;
     /* every read lands here first: the loop runs one read callback at a
      * time, and the framer copies what it takes into the connection */
     uint8_t rbuf[PST_FRAME_MAX];
@@ -87,9 +91,18 @@ struct fconn {
      * reference) share this check's result: the devices of one recipient
      * fetch a message at once, and it is hashed once for all of them */
     fconn *waiters, *next_waiter;
+    /* its receipt is stored, not yet durable: answered once
+     * pst_store_synced() > sync_ticket (holds a reference meanwhile) */
+    bool sync_wait;
+    uint64_t sync_ticket;
+    uint8_t sync_msg_id[PST_HASH_BYTES];
+    fconn *next_sync;
 };
 
 /* fetch_server.c */
+/* Drops one reference of the server (the listener, the receipt wait's two
+ * handles, each connection); the last frees it. */
+void pst_fetch_srv_server_unref(struct pst_fetch_server *srv);
 /* Drops one reference of c (handles open and requests pending); the last
  * frees it and drops its reference on the server. */
 void pst_fetch_srv_unref(fconn *c);
@@ -127,6 +140,13 @@ void pst_fetch_srv_hint(fconn *c, const uint8_t *frame, uint32_t len);
 /* fetch_receipt.c */
 /* Takes a decoded Receipt; frame/len are its bytes, stored as they came. */
 void pst_fetch_srv_receipt(fconn *c, const pst_receipt *rec, const uint8_t *frame, uint32_t len);
+
+/* Sets up / closes the wait for durable receipts (the server's
+ * sync_check and sync_timer: each holds a reference on the server). */
+void pst_fetch_srv_sync_init(struct pst_fetch_server *srv);
+void pst_fetch_srv_sync_close(struct pst_fetch_server *srv);
+/* c leaves the wait (it is closing): drops the wait's reference. */
+void pst_fetch_srv_sync_drop(fconn *c);
 
 /* Which recipient of msg_id the key signer fetches or answers for
  * (fetch_device.c): a device the message was sealed to (*by_device, rcpt
