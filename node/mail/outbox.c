@@ -54,6 +54,8 @@ void pst_outbox_release(struct pst_outbox *o) {
     pst_node *n = o->node;
     n->outbox = NULL;
     free(o->entries);
+    if (o->sec_spare)
+        sodium_free(o->sec_spare);
     free(o);
     pst_node_handle_unref(n);
 }

@@ -69,8 +69,13 @@ void pst_send_finish(send_op *op) {
         op->list_next->list_prev = op->list_prev;
     o->sends_active--;
     o->rcpts_reserved -= op->reserved;
-    if (op->sec)
-        sodium_free(op->sec);
+    if (op->sec) {
+        sodium_memzero(op->sec, sizeof *op->sec);
+        if (o->sec_spare == NULL && !o->stopping)
+            o->sec_spare = op->sec;
+        else
+            sodium_free(op->sec);
+    }
     if (op->in_fd >= 0)
         close(op->in_fd);
     free(op->inline_body);
@@ -503,7 +508,8 @@ int pst_send_new(pst_node *n, const pst_send_request *req, pst_send_done_cb done
     if (req->n_rcpts == 0 || req->n_rcpts > PST_SEND_RCPTS_MAX)
         return PST_E_INVAL;
     send_op *op = calloc(1, sizeof *op);
-    send_secrets *sec = sodium_malloc(sizeof *sec);
+    send_secrets *sec = o->sec_spare ? o->sec_spare : sodium_malloc(sizeof *sec);
+    o->sec_spare = NULL;
     int in_fd = req->use_fd ? fcntl(req->fd, F_DUPFD_CLOEXEC, 0) : -1;
     if (op == NULL || sec == NULL || (req->use_fd && in_fd < 0)) {
         free(op);
