@@ -136,6 +136,8 @@ void pst_fetch_client_receipt(pst_fetch_conn *c) {
     c->phase = PH_ACK;
     pst_framer_reset(&c->in);
     write_frame(c, &c->rcpt_write, c->rcpt_out, len);
+    if (!c->finished && c->job.acking != NULL)
+        c->job.acking(c->user);
 }
 
 /* ---- reading frames -------------------------------------------------------------- */

@@ -476,7 +476,7 @@ void pst_inbox_stop(pst_node *n) {
             pst_fetch_cancel(j->conn);
         free(j);
     }
-    ib->n_jobs = ib->running = 0;
+    ib->n_jobs = ib->running = ib->acking = 0;
     free(ib->seen_mem);
     ib->seen_mem = NULL;
     free(ib->wait);

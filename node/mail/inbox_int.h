@@ -15,6 +15,10 @@
 #define PST_INBOX_JOBS_MAX 1024u      /* jobs in memory; the rest wait in the store */
 #define PST_INBOX_SUSPECTS_MAX 65536u /* ids held by may_have_copy, 2 MiB */
 #define PST_INBOX_FETCHES_MAX 4u      /* simultaneous connections to senders */
+#define PST_INBOX_ACKING_MAX                                                                       \
+    3u /* ... more only awaiting a receipt's acknowledgement: with the                             \
+        * fetches, one under the sender's default fetch_conns_per_ip (8),                          \
+        * for a connection it has not closed yet */
 #define PST_INBOX_RETRY_MIN_MS 5000u
 /* after "busy" from a sender: doubling from this (jittered) up to the above */
 #define PST_INBOX_BUSY_RETRY_MS 100u
@@ -96,6 +100,7 @@ typedef struct job {
     bool relook_pending;               /* a lookup of the sender's KeyRecord runs */
     uint32_t busy_ms;                  /* the last wait after a "busy" answer */
     pst_fetch_conn *conn;
+    bool acking; /* conn only waits for the sender's acknowledgement */
 } job;
 
 /* Device-list look-ups at once, and how many senders' recent look-ups are
@@ -126,7 +131,12 @@ struct pst_inbox {
     pst_seen seen; /* node/core/seen.c, in seen_mem */
     void *seen_mem;
     job *jobs;
-    unsigned n_jobs, running;
+    /* running: connections fetching or sending a receipt, at most
+     * PST_INBOX_FETCHES_MAX; acking: connections that only wait for the
+     * acknowledgement of a receipt (the sender answers once the receipt is
+     * durable, which may wait for its next commit), which take no fetch
+     * slot, at most PST_INBOX_ACKING_MAX more */
+    unsigned n_jobs, running, acking;
     waiting *wait;                            /* ring of PST_INBOX_WAITING_MAX */
     uint64_t wait_head, wait_next, wait_tail; /* [head, tail); next: first not asked */
     vouch_lookup lookups[PST_INBOX_VOUCH_LOOKUPS];

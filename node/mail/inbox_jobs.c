@@ -212,6 +212,19 @@ static void busy_backoff(struct pst_inbox *ib, job *j, const char *why) {
     j->due_ms = uv_now(ib->node->loop) + wait;
 }
 
+/* The receipt is out: the fetch slot goes to the next job while this
+ * connection waits for the acknowledgement. */
+static void on_fetch_acking(void *user) {
+    job *j = user;
+    struct pst_inbox *ib = j->ib;
+    if (j->acking)
+        return;
+    j->acking = true;
+    ib->running--;
+    ib->acking++;
+    pump_soon(ib);
+}
+
 static void on_fetch_done(void *user, const pst_fetch_result *res) {
     job *j = user;
     struct pst_inbox *ib = j->ib;
@@ -223,7 +236,12 @@ static void on_fetch_done(void *user, const pst_fetch_result *res) {
     char name[PST_COUNTER_NAME_MAX], id[17];
     pst_inbox__hex8(j->msg_id, id);
     j->conn = NULL;
-    ib->running--;
+    if (j->acking) {
+        j->acking = false;
+        ib->acking--;
+    } else {
+        ib->running--;
+    }
     if (res->delivered) {
         if (!j->receipt_only)
             note_why(n, j->msg_id, "", NULL);
@@ -531,6 +549,7 @@ static void start_job(struct pst_inbox *ib, job *j) {
     }
     fj.receipt_only = j->receipt_only;
     fj.group = &ib->group;
+    fj.acking = on_fetch_acking;
     if (why == NULL && pst_fetch_start(n, &fj, ib->root, on_fetch_done, j, &j->conn) != PST_OK)
         why = "cannot start a connection";
     if (why != NULL) {
@@ -555,7 +574,8 @@ static void pump(struct pst_inbox *ib) {
     job *nx, *started[PST_INBOX_FETCHES_MAX];
     unsigned n_started = 0;
     bool batch = false;
-    for (job *j = ib->jobs; j && ib->running < PST_INBOX_FETCHES_MAX; j = nx) {
+    for (job *j = ib->jobs;
+         j && ib->running < PST_INBOX_FETCHES_MAX && ib->acking < PST_INBOX_ACKING_MAX; j = nx) {
         nx = j->next;
         if (j->conn != NULL || j->due_ms > now)
             continue;
@@ -580,7 +600,8 @@ static void pump(struct pst_inbox *ib) {
         if (j->conn == NULL && j->due_ms < next)
             next = j->due_ms;
     /* at the cap, the next fetch that ends pumps again (pump_soon) */
-    if (next != UINT64_MAX && ib->running < PST_INBOX_FETCHES_MAX)
+    if (next != UINT64_MAX && ib->running < PST_INBOX_FETCHES_MAX &&
+        ib->acking < PST_INBOX_ACKING_MAX)
         uv_timer_start(&ib->pump_timer, on_pump, next > now ? next - now : 0, 0);
 }
 

@@ -91,6 +91,10 @@ typedef struct {
     bool first_try;
     /* deliveries commit together in this group (NULL: each at once) */
     pst_fetch_group *group;
+    /* optional, called once (with the user of pst_fetch_start) when the
+     * receipt is written and only the sender's acknowledgement is awaited:
+     * the message is delivered, and the fetch no longer needs its slot */
+    void (*acking)(void *user);
 } pst_fetch_job;
 typedef enum {
     PST_FETCH_DONE = 0,     /* stored and the receipt acknowledged */
