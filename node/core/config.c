@@ -31,6 +31,7 @@ void pst_config_defaults(pst_node_config *cfg) {
     cfg->pow_escalate_s = PST_DEFAULT_POW_ESCALATE_S;
     cfg->hints = true;
     cfg->hint_rate = PST_DEFAULT_HINT_RATE;
+    cfg->hint_put_delay_s = PST_DEFAULT_HINT_PUT_DELAY_S;
     cfg->inbox_listen = true;
     cfg->smtp_port = PST_DEFAULT_SMTP_PORT;
     snprintf(cfg->smtp_address, sizeof cfg->smtp_address, "%s", PST_DEFAULT_SMTP_ADDRESS);

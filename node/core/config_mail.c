@@ -93,6 +93,12 @@ int pst_config__apply_mail_setting(pst_node_config *cfg, const char *name, const
             return PST_E_INVAL;
         }
         cfg->hint_rate = (uint32_t)v;
+    } else if (pst_config__name_is(name, "hint_put_delay")) {
+        if (pst_config__parse_u64(value, 60, &v) != PST_OK) {
+            snprintf(err, errcap, "%s must be 0-60 seconds", name);
+            return PST_E_INVAL;
+        }
+        cfg->hint_put_delay_s = (uint32_t)v;
     } else if (pst_config__name_is(name, "smtp_port")) {
         cfg->smtp_port_chosen = true;
         if (!strcmp(value, "any")) {

@@ -31,6 +31,7 @@
 #define PST_DEFAULT_POW_ESCALATE_S 3600u
 /* OpenDHT takes 1,024 requests a second from one address: hints cost no more */
 #define PST_DEFAULT_HINT_RATE 1000u
+#define PST_DEFAULT_HINT_PUT_DELAY_S 2u
 /* SMTP submission (docs/SMTP.md): on by default, on loopback only */
 #define PST_DEFAULT_SMTP_PORT 1587u
 #define PST_DEFAULT_SMTP_ADDRESS "127.0.0.1"
@@ -79,6 +80,7 @@ typedef struct {
                                        this long; 0 = never */
     bool hints;                     /* send and take direct hints (docs/MAIL.md, "Hints") */
     uint32_t hint_rate;             /* hints taken per second from one address (and as a burst) */
+    uint32_t hint_put_delay_s;      /* a hinted notification's first put waits this long */
     bool inbox_listen;              /* listen on our inbox slot; off only to test the other paths */
     /* SMTP submission: smtp_port 0 = off, unless smtp_port_any (an ephemeral
      * port, shown by `status`) */

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "hint_int.h"
+#include "outbox_int.h"
 #include "pst_log.h"
 
 typedef struct hint_item {
@@ -132,6 +133,7 @@ static void drop_oldest(struct pst_hint_client *hc) {
     if (oldest != NULL) {
         free(pop(oldest));
         pst_counter_add(hc->node, "hint.out.dropped", 1);
+        pst_outbox_hints_failed(hc->node);
     }
 }
 
@@ -156,6 +158,7 @@ static void fail(hint_peer *p, const char *why) {
     free_queue(p, "hint.out.failed");
     p->retry_at_ms = uv_now(p->hc->node->loop) + PST_HINT_BACKOFF_MS;
     close_conn(p);
+    pst_outbox_hints_failed(p->hc->node); /* their first puts wait no longer */
 }
 
 static void on_timer(uv_timer_t *t) {
@@ -213,10 +216,14 @@ static void flush(hint_peer *p) {
     if (p->state != P_READY || p->writing)
         return;
     uint64_t now = uv_now(p->hc->node->loop);
+    bool dropped = false;
     while (p->head != NULL && now - p->head->queued_ms > PST_HINT_AGE_MAX_MS) {
         free(pop(p));
         pst_counter_add(p->hc->node, "hint.out.dropped", 1);
+        dropped = true;
     }
+    if (dropped)
+        pst_outbox_hints_failed(p->hc->node);
     if (p->head == NULL) {
         uv_timer_start(&p->timer, on_timer, PST_HINT_IDLE_MS, 0);
         return;
@@ -358,13 +365,13 @@ static hint_peer *peer_for(struct pst_hint_client *hc, const char *endpoint) {
     return idle;
 }
 
-void pst_hint_send(struct pst_hint_client *hc, const uint8_t rcpt[PST_SIGN_PK_BYTES],
+bool pst_hint_send(struct pst_hint_client *hc, const uint8_t rcpt[PST_SIGN_PK_BYTES],
                    const uint8_t *notification, size_t len) {
     if (hc == NULL || hc->stopping || !hc->node->cfg.hints || len == 0 || len > PST_NOTIFY_MAX)
-        return;
+        return false;
     pst_node *n = hc->node;
     if (n->id == NULL || memcmp(rcpt, n->id->sign_pk, PST_SIGN_PK_BYTES) == 0)
-        return; /* our own devices read our own slot */
+        return false; /* our own devices read our own slot */
     /* the endpoints of the key record the send resolved (the store's copy,
      * kept fresh by the key cache's listens) */
     uint8_t rec[PST_DHT_VALUE_MAX];
@@ -375,7 +382,7 @@ void pst_hint_send(struct pst_hint_client *hc, const uint8_t rcpt[PST_SIGN_PK_BY
         (expires != 0 && expires <= pst_now()) || pst_keyrec_decode(rec, rec_len, &kr) != PST_OK ||
         kr.n_endpoints == 0) {
         pst_counter_add(n, "hint.out.no_endpoint", 1);
-        return;
+        return false;
     }
     static hint_item proto; /* one frame, copied per endpoint; loop thread only */
     static pst_hint h;
@@ -384,10 +391,11 @@ void pst_hint_send(struct pst_hint_client *hc, const uint8_t rcpt[PST_SIGN_PK_BY
     h.notification_len = len;
     size_t flen = 0;
     if (pst_hint_encode(&h, proto.frame + PST_FRAME_HEADER_BYTES, PST_HINT_MAX, &flen) != PST_OK)
-        return;
+        return false;
     pst_frame_header_write((uint32_t)flen, proto.frame);
     proto.len = (uint32_t)(flen + PST_FRAME_HEADER_BYTES);
     uint64_t now = uv_now(n->loop);
+    bool queued = false;
     for (uint32_t e = 0; e < kr.n_endpoints; e++) {
         hint_peer *p = peer_for(hc, kr.endpoints[e]);
         if (p == NULL || now < p->retry_at_ms) {
@@ -413,11 +421,13 @@ void pst_hint_send(struct pst_hint_client *hc, const uint8_t rcpt[PST_SIGN_PK_BY
         p->tail = it;
         p->queued++;
         hc->queued++;
+        queued = true;
         if (p->state == P_IDLE)
             connect_peer(p);
         else
             flush(p);
     }
+    return queued;
 }
 
 int pst_hint_client_start(pst_node *n, struct pst_hint_client **out) {

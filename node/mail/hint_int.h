@@ -40,8 +40,11 @@ void pst_hint_client_stop(struct pst_hint_client *hc);
 /* Hands the notification bytes (1..PST_NOTIFY_MAX, copied) for identity
  * rcpt to every endpoint of rcpt's cached key record. Never fails: a
  * hint that cannot go is counted (hint.out.*) and left to the DHT. No-op
- * with hints off, for our own identity or hc NULL. */
-void pst_hint_send(struct pst_hint_client *hc, const uint8_t rcpt[PST_SIGN_PK_BYTES],
+ * with hints off, for our own identity or hc NULL. Returns whether it was
+ * queued for at least one endpoint; when a queued hint is given up later
+ * (connect, write, timeout, refusal, too old) the client calls
+ * pst_outbox_hints_failed. */
+bool pst_hint_send(struct pst_hint_client *hc, const uint8_t rcpt[PST_SIGN_PK_BYTES],
                    const uint8_t *notification, size_t len);
 
 /* ---- recipient (fetch_hint.c, inbox.c) ------------------------------------ */

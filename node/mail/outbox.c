@@ -20,6 +20,7 @@
 
 #include "hint_int.h"
 #include "outbox_int.h"
+#include "pst_record.h"
 #include "pst_fetch.h"
 #include "pst_mint.h"
 #include "pst_log.h"
@@ -34,6 +35,7 @@ struct pst_outbox_entry {
     uint64_t since; /* unix seconds the message was sent: escalation clock */
     bool escalated; /* looked at for --pow auto escalation (done or not needed) */
     bool minting;   /* a stamp is being minted for it */
+    bool held;      /* its first put waits for the receipt of its hint (due_ms) */
     uint16_t len;
     uint8_t bytes[PST_NOTIFY_MAX];
 };
@@ -80,6 +82,8 @@ static struct pst_outbox_entry *find_entry(struct pst_outbox *o, const uint8_t *
 }
 
 static void remove_at(struct pst_outbox *o, unsigned i) {
+    if (o->entries[i].held) /* answered before its first put: none was needed */
+        pst_counter_add(o->node, "outbox.first_puts_spared", 1);
     if (i + 1 < o->n_entries)
         o->entries[i] = o->entries[o->n_entries - 1];
     o->n_entries--;
@@ -131,6 +135,7 @@ static void on_put_done(void *user, int status) {
 
 static void put_entry(struct pst_outbox *o, struct pst_outbox_entry *e, uint64_t now_ms) {
     pst_node *n = o->node;
+    e->held = false;
     e->due_ms = now_ms + (uint64_t)e->interval_s * 1000u;
     e->interval_s = e->interval_s * 2 > PST_OUTBOX_RENOTIFY_MAX_S ? PST_OUTBOX_RENOTIFY_MAX_S
                                                                   : e->interval_s * 2;
@@ -334,6 +339,7 @@ static int add_entry(struct pst_outbox *o, const uint8_t *msg_id, const uint8_t 
     e->since = since;
     e->escalated = false;
     e->minting = false;
+    e->held = false;
     e->interval_s = o->node->cfg.renotify_s ? o->node->cfg.renotify_s : PST_DEFAULT_RENOTIFY_S;
     return PST_OK;
 }
@@ -347,12 +353,46 @@ int pst_outbox_track(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], const ui
     int rc = add_entry(o, msg_id, rcpt, notification, len, expires, now_ms, pst_now());
     if (rc != PST_OK)
         return rc;
-    put_entry(o, find_entry(o, msg_id, rcpt), now_ms);
-    /* beside the first put, never instead of it: an online recipient hears
-     * of the message without waiting for its slot's listen */
-    pst_hint_send(o->hints, rcpt, notification, len);
+    /* an online recipient hears of the message from the hint without
+     * waiting for its slot's listen. A notification sealed to one key
+     * (type 5: no device list, so the endpoint's node is the only reader)
+     * whose hint is on its way waits hint_put_delay for the receipt before
+     * its first put: the recipient fetches within milliseconds and the put
+     * is never needed (no DHT traffic, no value on the storing nodes). Any
+     * hint given up puts it at once (pst_outbox_hints_failed); so does the
+     * delay running out. The sender's store holds it all along: the put is
+     * the recipient's way to hear of it, not the message's durability. */
+    pst_rec_type type = 0;
+    bool hinted = pst_hint_send(o->hints, rcpt, notification, len);
+    struct pst_outbox_entry *e = find_entry(o, msg_id, rcpt);
+    if (hinted && n->cfg.hint_put_delay_s > 0 &&
+        pst_record_peek_type(notification, len, &type) == PST_OK && type == PST_REC_NOTIFICATION &&
+        e != NULL && !e->in_flight) {
+        e->held = true;
+        e->due_ms = now_ms + (uint64_t)n->cfg.hint_put_delay_s * 1000u;
+        pst_counter_add(n, "outbox.first_puts_held", 1);
+    } else if (e != NULL && !e->in_flight) {
+        put_entry(o, e, now_ms);
+    }
     arm(o);
     return PST_OK;
+}
+
+void pst_outbox_hints_failed(pst_node *n) {
+    struct pst_outbox *o = n->outbox;
+    if (o == NULL || o->stopping)
+        return;
+    uint64_t now_ms = uv_now(n->loop);
+    bool any = false;
+    for (unsigned i = 0; i < o->n_entries; i++)
+        if (o->entries[i].held) {
+            o->entries[i].held = false; /* put at the timer, now */
+            o->entries[i].due_ms = now_ms;
+            pst_counter_add(n, "outbox.first_puts_unheld", 1);
+            any = true;
+        }
+    if (any)
+        arm(o);
 }
 
 void pst_outbox_untrack(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], const uint8_t *rcpt) {
@@ -381,12 +421,6 @@ unsigned pst_outbox_free_slots(const pst_node *n) {
 /* ---- bodies and garbage -------------------------------------------------- */
 
 /* Store meta name of a body's damage mark (fetch_server.c's verdict). */
-static void damaged_name(const uint8_t msg_id[PST_HASH_BYTES], char name[48]) {
-    char hex[33];
-    sodium_bin2hex(hex, sizeof hex, msg_id, 16);
-    snprintf(name, 48, "body.damaged.%s", hex);
-}
-
 static void delete_body(struct pst_outbox *o, const uint8_t *msg_id) {
     char path[PST_PATH_MAX];
     if (pst_outbox_body_path(o, msg_id, path, sizeof path) != PST_OK)
@@ -400,7 +434,7 @@ static void delete_body(struct pst_outbox *o, const uint8_t *msg_id) {
         /* a damage mark goes with its body, also one found missing (the
          * mark is what said so): nothing else would ever delete it */
         char name[48];
-        damaged_name(msg_id, name);
+        pst_outbox__damaged_name(msg_id, name);
         (void)pst_store_meta_delete(o->node->store, name);
     }
 }
@@ -570,40 +604,6 @@ void pst_outbox_stop(pst_node *n) {
     o->entries = NULL;
     o->n_entries = o->cap_entries = 0;
     pst_outbox_release(o);
-}
-
-/* ---- damaged bodies ---------------------------------------------------------
- * The fetch server hashes a body before serving it (fetch_server.c); a body
- * whose hash is not its message id is remembered here (store meta, so that
- * `postern outbox` shows it across restarts) and logged once, not at every
- * fetch. A later good check (the file was restored) clears it. */
-
-uint64_t pst_outbox_body_damaged_since(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES]) {
-    char name[48];
-    uint64_t v = 0;
-    damaged_name(msg_id, name);
-    return pst_store_meta_get_u64(n->store, name, &v) == PST_OK ? v : 0;
-}
-
-void pst_outbox_body_checked(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], bool good) {
-    char name[48], hex[2 * PST_HASH_BYTES + 1], path[PST_PATH_MAX] = "?";
-    uint64_t since = pst_outbox_body_damaged_since(n, msg_id);
-    damaged_name(msg_id, name);
-    sodium_bin2hex(hex, sizeof hex, msg_id, PST_HASH_BYTES);
-    size_t inline_len = 0; /* NOSPACE: a small body, in the store */
-    if (pst_store_outbox_body_get(n->store, msg_id, NULL, 0, &inline_len) == PST_E_NOSPACE)
-        snprintf(path, sizeof path, "(kept in the store)");
-    else if (n->outbox != NULL)
-        (void)pst_outbox_body_path(n->outbox, msg_id, path, sizeof path);
-    if (good && since != 0) {
-        (void)pst_store_meta_delete(n->store, name);
-        pst_log_info("message %.16s...: its body %s is intact again and is served", hex, path);
-    } else if (!good && since == 0) {
-        (void)pst_store_meta_set_u64(n->store, name, pst_now());
-        pst_log_error("message %.16s...: its body %s is damaged (its hash is not the message id): "
-                      "not served; restore the file from a backup, or send the message again",
-                      hex, path);
-    }
 }
 
 /* ---- re-offering ------------------------------------------------------------- */

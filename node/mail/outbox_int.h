@@ -53,6 +53,15 @@ struct pst_outbox {
     unsigned n_spares;
 };
 
+/* The store meta name remembering that msg_id's body was found damaged
+ * (outbox_body.c). */
+void pst_outbox__damaged_name(const uint8_t msg_id[PST_HASH_BYTES], char name[48]);
+
+/* A hint was given up (hint_client.c): every notification whose first DHT
+ * put waits for its hint's receipt (hint_put_delay) is put now. Safe to
+ * call at any time on the loop. */
+void pst_outbox_hints_failed(pst_node *n);
+
 /* Looks identity pk's device list up again in the background when this
  * node last looked more than max_age seconds ago (send_devices.c): the
  * fetch server sees a device revoked after the send within that time. */

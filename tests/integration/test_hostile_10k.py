@@ -79,7 +79,10 @@ def test(c):
     t0 = time.monotonic()
     seed = c.start(c.new_home("seed", "seed@it.example"))
     a = c.start(c.new_home("a", "a@it.example"), [seed], extra=A_FLAGS)
-    b = c.start(c.new_home("b", "b@it.example"), [seed])
+    hb = c.new_home("b", "b@it.example")
+    with open(hb.file("postern.conf"), "a") as f:
+        f.write("hint_put_delay = 0\n")  # its notification must be in a's slot, not only hinted
+    b = c.start(hb, [seed])
     for nd in (seed, a, b):
         nd.wait_joined()
     harness.wait_mail_ready(c, [b], [a])

@@ -12,7 +12,12 @@ fetch endpoint.
      a flood of hints are refused with their counters (rejected.hint.*,
      hint.in.refused/seen, rejected.hint.rate); b keeps delivering a's mail.
   4. b restarted with hints = no refuses a's next hint (rejected.hint.off)
-     and a counts it (hint.out.refused)."""
+     and a counts it (hint.out.refused).
+  6. d, with the default hint_put_delay (a has 0: it puts at once, for 2.),
+     mails c: the first DHT put waits for the hint's receipt, which comes
+     first, so no put is made at all (outbox.first_puts_spared). With c
+     stopped, d's hint fails at once, and so the held put is made at once
+     (outbox.first_puts_unheld), not after the delay."""
 
 import os
 import sys
@@ -61,7 +66,10 @@ def test(c):
     with open(hb.file("postern.conf"), "a") as f:
         f.write("inbox_listen = no\n")
         f.write(f"hint_rate = {RATE}\n")
-    a = c.start(c.new_home("a", "a@it.example"), [seed])
+    ha = c.new_home("a", "a@it.example")
+    with open(ha.file("postern.conf"), "a") as f:
+        f.write("hint_put_delay = 0\n")  # 2.: the DHT copy comes too
+    a = c.start(ha, [seed])
     b = c.start(hb, [seed], extra=["--inbox-poll", "3600"])
     cn = c.start(c.new_home("c", "c@it.example"), [seed], extra=["--inbox-poll", "3600"])
     for n in (seed, a, b, cn):
@@ -142,7 +150,27 @@ def test(c):
     send_real(c, a, b, "5. hints off")
     harness.wait_counter(a, "hint.out.refused", ka.get("hint.out.refused", 0) + 1, timeout=20)
     harness.wait_counter(b, "rejected.hint.off", 1, timeout=20)
-    harness.stop_all(c, [cn, b, a, seed])
+
+    # ---- 6. the first put waits for the hint's receipt ----
+    d = c.start(c.new_home("d", "d@it.example"), [seed])
+    d.wait_joined()
+    harness.wait_mail_ready(c, [d], [cn])
+    harness.trust(c, cn, d)
+    m6 = send_real(c, d, cn, "6. held put")
+    harness.wait_delivered(c, cn, m6, timeout=DEADLINE_S)
+    harness.wait_receipt(c, d, m6, cn)
+    harness.wait_counter(d, "outbox.first_puts_spared", 1, timeout=10)
+    k = d.counters()
+    check(k.get("outbox.first_puts_held", 0) == 1 and k.get("outbox.notify_puts", 0) == 0,
+          f"6. d put a notification its hint answered: {deltas(k, {}, 'outbox.')}")
+    check(len(harness.maildir_copies(cn.home, m6)) == 1, "6. not one copy in c's Maildir")
+    cn.stop()
+    send_real(c, d, cn, "6. recipient away")
+    harness.wait_counter(d, "outbox.first_puts_unheld", 1, timeout=20)
+    harness.wait_counter(d, "outbox.notify_puts", 1, timeout=20)
+    k = d.counters()
+    note(f"6. held put: d {deltas(k, {}, 'outbox.')}, hints {deltas(k, {}, 'hint.out.')}")
+    harness.stop_all(c, [d, b, a, seed])
 
 
 if __name__ == "__main__":

@@ -67,7 +67,10 @@ def test(c):
     hb = c.new_home("b", "b@it.example")
     with open(hb.file("postern.conf"), "a") as f:
         f.write(f"fetch_idle_timeout = {IDLE_S}\n")
-    a = c.start(c.new_home("a", "a@it.example"), [seed])
+    ha = c.new_home("a", "a@it.example")
+    with open(ha.file("postern.conf"), "a") as f:
+        f.write("hint_put_delay = 0\n")  # 4. replays a's notifications from b's slot
+    a = c.start(ha, [seed])
     # --inbox-poll 5: a listen can miss values (docs/MAIL.md); the periodic
     # get is the node's backstop, and 60 s (the default) is too long to wait
     b = c.start(hb, [seed], extra=["--pow-bits", str(POW_BITS), "--inbox-poll", "5"])

@@ -29,7 +29,10 @@ def start_later(c, node, offset):
 
 def test(c):
     seed = c.start(c.new_home("seed"), [])
-    s = c.start(c.new_home("s", "s@it.example"), [seed])
+    hs = c.new_home("s", "s@it.example")
+    with open(hs.file("postern.conf"), "a") as f:
+        f.write("hint_put_delay = 0\n")  # its notification must stay in b's slot
+    s = c.start(hs, [seed])
     b = c.start(c.new_home("b", "b@it.example"), [seed], extra=B_FLAGS)
     for n in (seed, s, b):
         n.wait_joined()

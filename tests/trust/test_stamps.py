@@ -54,7 +54,9 @@ def classic_check(tmp, stamp, bits, resource, db):
 def test(c):
     t0 = time.monotonic()
     s = c.start(c.new_home("s", "s@trust.example"), [], extra=tl.FAST)
-    nodes = tl.start_all(c, ["r", "u"], s, {"r": R_FLAGS})
+    # u puts its notifications at once (they are read back from the DHT
+    # below), not only after its hint went unanswered
+    nodes = tl.start_all(c, ["r", "u"], s, {"r": R_FLAGS}, conf={"u": "hint_put_delay = 0\n"})
     r, u = nodes["r"], nodes["u"]
     s.wait_joined()
     harness.wait_mail_ready(c, [u], [r, s])

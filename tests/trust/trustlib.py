@@ -212,11 +212,15 @@ def forge(claim, resource, ext, when=None):
 
 # ---- the nodes ------------------------------------------------------------------------
 
-def start_all(c, names, seed, extra=None):
+def start_all(c, names, seed, extra=None, conf=None):
     """Starts a node per name (seeded with seed) without waiting for each in
-    turn, then waits until every one answers and has joined."""
+    turn, then waits until every one answers and has joined. conf: lines to
+    add to a node's postern.conf, by name."""
     extra = extra or {}
     homes = {name: c.new_home(name, f"{name}@trust.example") for name in names}
+    for name, lines in (conf or {}).items():
+        with open(homes[name].file("postern.conf"), "a") as f:
+            f.write(lines)
     nodes = {name: c.start(homes[name], [seed], extra=extra.get(name, FAST), wait=False)
              for name in names}
     for nd in nodes.values():
