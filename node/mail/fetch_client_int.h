@@ -61,7 +61,8 @@ struct pst_fetch_conn {
     int fill;
     uv_work_t work;
     bool work_busy, read_paused, deliver_waiting, release_after_work;
-    int work_rc; /* a local write failure of the pool thread */
+    int work_rc;  /* a local write failure of the pool thread */
+    int place_rc; /* pst_maildir_place's, run by a pool thread (fetch_deliver.c) */
     /* placed in new/, waiting in job.group for its directory fsync and
      * store commit (fetch_group.c); reading is paused meanwhile */
     bool grouped;

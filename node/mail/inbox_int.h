@@ -14,11 +14,12 @@
 #define PST_INBOX_SEEN_ROTATE_S 1800u /* so a sender still notifying hears from us again */
 #define PST_INBOX_JOBS_MAX 1024u      /* jobs in memory; the rest wait in the store */
 #define PST_INBOX_SUSPECTS_MAX 65536u /* ids held by may_have_copy, 2 MiB */
-#define PST_INBOX_FETCHES_MAX 4u      /* simultaneous connections to senders */
-#define PST_INBOX_ACKING_MAX                                                                       \
-    3u /* ... more only awaiting a receipt's acknowledgement: with the                             \
-        * fetches, one under the sender's default fetch_conns_per_ip (8),                          \
-        * for a connection it has not closed yet */
+/* Connections to senders: PST_INBOX_FETCHES_MAX fetching, and up to
+ * PST_INBOX_ACKING_MAX more that only wait for a receipt's
+ * acknowledgement; together one under a sender's default
+ * fetch_conns_per_ip (8), for a connection it has not closed yet. */
+#define PST_INBOX_FETCHES_MAX 6u
+#define PST_INBOX_ACKING_MAX 1u
 #define PST_INBOX_RETRY_MIN_MS 5000u
 /* after "busy" from a sender: doubling from this (jittered) up to the above */
 #define PST_INBOX_BUSY_RETRY_MS 100u
