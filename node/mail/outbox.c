@@ -362,18 +362,26 @@ int pst_outbox_track(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], const ui
      * hint given up puts it at once (pst_outbox_hints_failed); so does the
      * delay running out. The sender's store holds it all along: the put is
      * the recipient's way to hear of it, not the message's durability. */
-    pst_rec_type type = 0;
-    bool hinted = pst_hint_send(o->hints, rcpt, notification, len);
     struct pst_outbox_entry *e = find_entry(o, msg_id, rcpt);
-    if (hinted && n->cfg.hint_put_delay_s > 0 &&
-        pst_record_peek_type(notification, len, &type) == PST_OK && type == PST_REC_NOTIFICATION &&
-        e != NULL && !e->in_flight) {
+    if (e == NULL || e->in_flight)
+        return PST_OK;
+    pst_rec_type type = 0;
+    /* held before the hint is handed over: a hint that fails within
+     * pst_hint_send (a bad endpoint) releases it through
+     * pst_outbox_hints_failed like one that fails later */
+    bool hold = n->cfg.hint_put_delay_s > 0 &&
+                pst_record_peek_type(notification, len, &type) == PST_OK &&
+                type == PST_REC_NOTIFICATION;
+    if (hold) {
         e->held = true;
         e->due_ms = now_ms + (uint64_t)n->cfg.hint_put_delay_s * 1000u;
-        pst_counter_add(n, "outbox.first_puts_held", 1);
-    } else if (e != NULL && !e->in_flight) {
-        put_entry(o, e, now_ms);
     }
+    bool hinted = pst_hint_send(o->hints, rcpt, notification, len);
+    e = find_entry(o, msg_id, rcpt); /* (the array is not reallocated meanwhile) */
+    if (hold && hinted)
+        pst_counter_add(n, "outbox.first_puts_held", 1);
+    else if (e != NULL && !e->in_flight && (e->held || !hold))
+        put_entry(o, e, now_ms); /* no hint on its way: the put at once */
     arm(o);
     return PST_OK;
 }
