@@ -405,10 +405,10 @@ static const char Q_SAVEPOINT[] = "SAVEPOINT pst_unit";
 static const char Q_RELEASE[] = "RELEASE pst_unit";
 static const char Q_ROLLBACK_TO[] = "ROLLBACK TO pst_unit";
 
-/* IMMEDIATE takes the write lock up front: a deferred read-then-write
- * transaction could fail with SQLITE_BUSY_SNAPSHOT without waiting. */
 /* Opens the outermost transaction; notes the change count so its commit
- * knows whether it wrote (a commit that wrote nothing syncs nothing). */
+ * knows whether it wrote (a commit that wrote nothing syncs nothing).
+ * IMMEDIATE takes the write lock up front: a deferred read-then-write
+ * transaction could fail with SQLITE_BUSY_SNAPSHOT without waiting. */
 static int open_tx(pst_store *st) {
     st->changes_open = sqlite3_total_changes64(st->db);
     return exec_cached(st, Q_BEGIN);

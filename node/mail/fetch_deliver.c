@@ -114,6 +114,19 @@ static void place_work(uv_work_t *req);
 static void place_done(uv_work_t *req, int status);
 static void placed(pst_fetch_conn *c, int rc);
 
+/* Queues c's one pool job (none is busy); c is held until done runs.
+ * false when the pool refused it (nothing queued, nothing held). */
+static bool pool_start(pst_fetch_conn *c, uv_work_cb work, uv_after_work_cb done) {
+    c->work.data = c;
+    c->work_busy = true;
+    pst_fetch_client_hold(c);
+    if (uv_queue_work(c->node->loop, &c->work, work, done) == 0)
+        return true;
+    c->work_busy = false;
+    pst_fetch_client_release(c);
+    return false;
+}
+
 /* Pool thread: the batch the loop does not fill. */
 static void batch_work(uv_work_t *req) {
     pst_fetch_conn *c = req->data;
@@ -168,14 +181,8 @@ static void submit(pst_fetch_conn *c) {
     c->fill ^= 1;
     if (c->chunk_have > 0)
         memcpy(c->batch[c->fill], c->batch[f] + c->batch_len[f], c->chunk_have);
-    c->work.data = c;
-    c->work_busy = true;
-    pst_fetch_client_hold(c);
-    if (uv_queue_work(c->node->loop, &c->work, batch_work, batch_done) != 0) {
-        c->work_busy = false;
-        pst_fetch_client_release(c);
+    if (!pool_start(c, batch_work, batch_done))
         local_failure(c, PST_E_IO, "decrypt");
-    }
 }
 
 /* A whole wire chunk was gathered at the end of batch[fill]. */
@@ -253,14 +260,8 @@ static void deliver_checked(pst_fetch_conn *c) {
         c->read_paused = true;
         pst_fetch_client_reading(c, false);
     }
-    c->work.data = c;
-    c->work_busy = true;
-    pst_fetch_client_hold(c);
-    if (uv_queue_work(c->node->loop, &c->work, place_work, place_done) != 0) {
-        c->work_busy = false;
-        pst_fetch_client_release(c);
+    if (!pool_start(c, place_work, place_done))
         placed(c, pst_maildir_place(&c->w, &c->res.loc));
-    }
 }
 
 /* Pool thread: c->w is this thread's alone while work_busy. */

@@ -43,7 +43,8 @@ bool pst_nonce_set_has(const pst_nonce_set *s, const uint8_t nonce[PST_NONCE_BYT
  * unchanged then. The caller checked pst_nonce_set_has first. */
 bool pst_nonce_set_add(pst_nonce_set *s, const uint8_t nonce[PST_NONCE_BYTES], uint64_t expires,
                        uint64_t now);
-/* Live nonces (expiry after now): O(cap), for tests and status. */
+/* Live nonces (expiry after now): O(cap); the add counts them before a
+ * rebuild, tests look at them. */
 uint32_t pst_nonce_set_live(const pst_nonce_set *s, uint64_t now);
 
 #endif

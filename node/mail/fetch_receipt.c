@@ -26,9 +26,6 @@
 
 /* ---- answering once durable ------------------------------------------- */
 
-static void on_sync_check(uv_check_t *h);
-static void on_sync_timer(uv_timer_t *t);
-
 void pst_fetch_srv_sync_init(struct pst_fetch_server *srv) {
     uv_check_init(srv->node->loop, &srv->sync_check);
     uv_timer_init(srv->node->loop, &srv->sync_timer);
@@ -80,6 +77,24 @@ static void answer_synced(struct pst_fetch_server *srv, bool failed) {
     }
 }
 
+/* The waiting receipts get a commit of their own. */
+static void sync_now(struct pst_fetch_server *srv) {
+    pst_node *n = srv->node;
+    int rc = pst_store_sync(n->store);
+    if (rc != PST_OK)
+        pst_log_error("cannot make receipts durable: %s", pst_store_last_error(n->store));
+    else
+        pst_counter_add(n, "fetch.receipt_syncs", 1);
+    answer_synced(srv, rc != PST_OK);
+}
+
+/* The send's commit did not come in time. */
+static void on_sync_timer(uv_timer_t *t) {
+    struct pst_fetch_server *srv = t->data;
+    if (srv->sync_head != NULL)
+        sync_now(srv);
+}
+
 /* After each turn of the loop: a send's commit may have made them durable. */
 static void on_sync_check(uv_check_t *h) {
     struct pst_fetch_server *srv = h->data;
@@ -87,23 +102,9 @@ static void on_sync_check(uv_check_t *h) {
     if (srv->sync_head == NULL)
         return;
     if (srv->o->rcpts_reserved == 0) /* no send about to commit: our own, now */
-        on_sync_timer(&srv->sync_timer);
+        sync_now(srv);
     else if (!uv_is_active((uv_handle_t *)&srv->sync_timer))
         uv_timer_start(&srv->sync_timer, on_sync_timer, FETCH_RECEIPT_SYNC_MS, 0);
-}
-
-/* Nothing committed meanwhile: a commit of their own. */
-static void on_sync_timer(uv_timer_t *t) {
-    struct pst_fetch_server *srv = t->data;
-    pst_node *n = srv->node;
-    if (srv->sync_head == NULL)
-        return;
-    int rc = pst_store_sync(n->store);
-    if (rc != PST_OK)
-        pst_log_error("cannot make receipts durable: %s", pst_store_last_error(n->store));
-    else
-        pst_counter_add(n, "fetch.receipt_syncs", 1);
-    answer_synced(srv, rc != PST_OK);
 }
 
 /* c's receipt was stored lazily: its answer waits until it is durable. */

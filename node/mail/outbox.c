@@ -20,10 +20,10 @@
 
 #include "hint_int.h"
 #include "outbox_int.h"
-#include "pst_record.h"
 #include "pst_fetch.h"
 #include "pst_mint.h"
 #include "pst_log.h"
+#include "pst_record.h"
 
 struct pst_outbox_entry {
     uint8_t msg_id[PST_HASH_BYTES];
@@ -376,11 +376,11 @@ int pst_outbox_track(pst_node *n, const uint8_t msg_id[PST_HASH_BYTES], const ui
         e->held = true;
         e->due_ms = now_ms + (uint64_t)n->cfg.hint_put_delay_s * 1000u;
     }
+    /* (hints_failed changes entries in place: e stays valid) */
     bool hinted = pst_hint_send(o->hints, rcpt, notification, len);
-    e = find_entry(o, msg_id, rcpt); /* (the array is not reallocated meanwhile) */
     if (hold && hinted)
         pst_counter_add(n, "outbox.first_puts_held", 1);
-    else if (e != NULL && !e->in_flight && (e->held || !hold))
+    else if (e->held || !hold)
         put_entry(o, e, now_ms); /* no hint on its way: the put at once */
     arm(o);
     return PST_OK;
@@ -428,7 +428,6 @@ unsigned pst_outbox_free_slots(const pst_node *n) {
 
 /* ---- bodies and garbage -------------------------------------------------- */
 
-/* Store meta name of a body's damage mark (fetch_server.c's verdict). */
 static void delete_body(struct pst_outbox *o, const uint8_t *msg_id) {
     char path[PST_PATH_MAX];
     if (pst_outbox_body_path(o, msg_id, path, sizeof path) != PST_OK)
